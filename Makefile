@@ -1,0 +1,39 @@
+# The two commands a new user needs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test test-sqlite test-postgresql lint bench setup clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up, migrate a SQLite database under instance/, load demo data, serve on :5000.
+run: $(STAMP)
+	$(BIN)/registry db upgrade
+	$(BIN)/registry demo
+	$(BIN)/registry run --host 127.0.0.1 --port 5000
+
+## Set up and pass the whole suite: lint, then every test on SQLite and PostgreSQL.
+test: $(STAMP)
+	bash .ci/ensure-postgres
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check registry tests migrations bench
+
+## Benchmarks: each prints its figures and the ratio against a baseline of the same run.
+bench: $(STAMP)
+	bash .ci/ensure-postgres
+	$(BIN)/python bench/records_write.py
+	$(BIN)/python bench/as_of_read.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""The one answer to "may this actor do this (to this system)?", for every surface.
+
+- compliance officers read and write every record and create systems;
+- technical owners read everything and write only to systems where a current
+  ``owner`` entry of role ``technical`` names them (by user id or e-mail);
+- auditors read everything and write nothing;
+- administrators manage users and tokens, and are not users of the records.
+An API token further limits its user to the token's scopes (``read``, ``write``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from registry.records.models import AISystem
+
+ACTIONS = ("read", "create_system", "write", "manage_accounts")
+READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
+
+
+def is_current_technical_owner(session: Session, actor: Actor, system: AISystem) -> bool:
+    """Whether a live owner entry of ``system`` names ``actor`` as technical owner today."""
+    from registry.records.models import Entry, EntryVersion
+
+    if actor.user_id is None and not actor.email:
+        return False
+    bodies = session.scalars(
+        sa.select(EntryVersion.body)
+        .join(
+            Entry, (Entry.id == EntryVersion.entry_id) & (EntryVersion.number == Entry.head_number)
+        )
+        .where(Entry.system_id == system.id, Entry.kind == "owner", Entry.retired.is_(False))
+    )
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    email = (actor.email or "").casefold()
+    for raw in bodies:
+        body = json.loads(raw)
+        if body.get("role") != "technical":
+            continue
+        person = body.get("person") or {}
+        named = (actor.user_id is not None and person.get("user_id") == actor.user_id) or (
+            email != "" and str(person.get("email", "")).casefold() == email
+        )
+        in_term = body.get("start", "") <= today and (
+            body.get("end") is None or body["end"] >= today
+        )
+        if named and in_term:
+            return True
+    return False
+
+
+def can(session: Session, actor: Actor, action: str, system: AISystem | None = None) -> bool:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    roles = actor.roles
+    if action == "manage_accounts":
+        return "admin" in roles and actor.has_scope("write")
+    if action == "read":
+        return bool(roles & READERS) and actor.has_scope("read")
+    if not actor.has_scope("write"):
+        return False
+    if "compliance_officer" in roles:
+        return True
+    if action == "write" and system is not None and "technical_owner" in roles:
+        return is_current_technical_owner(session, actor, system)
+    return False
+
+
+def require(session: Session, actor: Actor, action: str, system: AISystem | None = None) -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may do ``action``."""
+    if not can(session, actor, action, system):
+        target = f" system {system.reference!r}" if system is not None else ""
+        verb = {
+            "read": "read the records",
+            "create_system": "register systems",
+            "write": f"change{target or ' records'}",
+            "manage_accounts": "manage users and tokens",
+        }[action]
+        raise PermissionDenied(f"{actor.label} may not {verb}.")

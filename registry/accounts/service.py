@@ -1,0 +1,171 @@
+"""Users, passwords and API tokens. Every change is an audit event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
+from registry.accounts.permissions import require
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from registry.ledger.store import append_event
+
+TOKEN_PREFIX = "reg_"
+MIN_PASSWORD = 12
+MAX_TOKEN_DAYS = 366
+# A hash to compare against when the e-mail is unknown, so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+def _hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _audit(session: Session, actor: Actor, action: str, **fields: object) -> None:
+    append_event(session, {"action": action, "actor": actor.label, **fields}, recorded_at=utcnow())
+
+
+def get_user(session: Session, email: str) -> User:
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"No user {email!r}.")
+    return user
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    email: str,
+    roles: list[str] | tuple[str, ...],
+    password: str | None = None,
+    name: str = "",
+) -> tuple[User, str]:
+    """Create a user; returns the user and the password (generated when not given)."""
+    require(session, actor, "manage_accounts")
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        errors["email"] = ["Not a valid email address."]
+    bad = [r for r in roles if r not in ROLES]
+    if bad or not roles:
+        errors["roles"] = [f"Roles must be among: {', '.join(ROLES)}."]
+    if password is not None and len(password) < MIN_PASSWORD:
+        errors["password"] = [f"At least {MIN_PASSWORD} characters."]
+    if errors:
+        raise InvalidInput("The user is not valid.", errors)
+    if session.scalar(sa.select(User.id).where(User.email == email)):
+        raise Conflict(f"A user {email!r} already exists.", errors={"email": ["Already in use."]})
+    password = password or secrets.token_urlsafe(12)
+    user = User(
+        email=email, name=name.strip()[:200], password_hash=generate_password_hash(password)
+    )
+    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    session.add(user)
+    session.flush()
+    _audit(session, actor, "user.create", user_id=user.id, email=email, roles=sorted(set(roles)))
+    return user, password
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, or None."""
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def create_token(
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    name: str = "",
+    scopes: tuple[str, ...] = TOKEN_SCOPES,
+    days: int = 90,
+) -> tuple[ApiToken, str]:
+    """Issue an API token for ``user``; the secret is returned once and never stored."""
+    if actor.user_id != user.id:
+        require(session, actor, "manage_accounts")
+    errors: dict[str, list[str]] = {}
+    if not scopes or any(s not in TOKEN_SCOPES for s in scopes):
+        errors["scopes"] = [f"Scopes must be among: {', '.join(TOKEN_SCOPES)}."]
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        errors["days"] = [f"Must be between 1 and {MAX_TOKEN_DAYS}."]
+    if len(name) > 100:
+        errors["name"] = ["Longer than maximum length 100."]
+    if errors:
+        raise InvalidInput("The token request is not valid.", errors)
+    if not user.is_active:
+        raise Conflict(f"User {user.email!r} is deactivated.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=secret[:12],
+        token_hash=_hash_token(secret),
+        scopes=" ".join(s for s in TOKEN_SCOPES if s in scopes),
+        created_at=now,
+        expires_at=now + dt.timedelta(days=days),
+    )
+    session.add(token)
+    session.flush()
+    _audit(session, actor, "token.create", token_id=token.id, user_id=user.id, scopes=token.scopes)
+    return token, secret
+
+
+def revoke_token(session: Session, actor: Actor, prefix_or_id: str) -> ApiToken:
+    """Revoke a token named by its id or its displayed prefix (``reg_…``)."""
+    stmt = sa.select(ApiToken)
+    if prefix_or_id.isdigit():
+        stmt = stmt.where(ApiToken.id == int(prefix_or_id))
+    else:
+        stmt = stmt.where(ApiToken.prefix == prefix_or_id[:12])
+    token = session.scalar(stmt)
+    if token is None:
+        raise NotFound(f"No token {prefix_or_id!r}.")
+    if actor.user_id != token.user_id:
+        require(session, actor, "manage_accounts")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+        _audit(session, actor, "token.revoke", token_id=token.id, user_id=token.user_id)
+    return token
+
+
+def authenticate_token(session: Session, authorization: str | None) -> tuple[User, ApiToken]:
+    """Resolve an ``Authorization: Bearer reg_…`` header; raise PermissionDenied-like
+    errors (status 401 at the surface) when it is missing, unknown, expired or revoked."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise TokenRejected("Send an API token as 'Authorization: Bearer reg_…'.")
+    secret = authorization[len("Bearer ") :].strip()
+    if not secret.startswith(TOKEN_PREFIX):
+        raise TokenRejected("That is not a registry API token.")
+    digest = _hash_token(secret)
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == digest))
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        raise TokenRejected("Unknown API token.")
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise TokenRejected("This API token has been revoked.")
+    if token.expires_at <= now:
+        raise TokenRejected("This API token has expired.")
+    if not token.user.is_active:
+        raise TokenRejected("The token's user is deactivated.")
+    return token.user, token
+
+
+class TokenRejected(PermissionDenied):
+    status = 401
+    title = "Unauthorized"

@@ -1,0 +1,52 @@
+"""Configuration: the one place where environment variables are read.
+
+Every setting has a ``REGISTRY_`` environment variable; ``create_app(config)`` may
+override any of them with a mapping (tests do).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the application's settings: environment first, then ``overrides``."""
+    env = os.environ
+    instance = Path(env.get("REGISTRY_INSTANCE_PATH", str(DEFAULT_INSTANCE)))
+    config: dict[str, Any] = {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": env.get(
+            "REGISTRY_DATABASE_URL", f"sqlite:///{instance / 'registry.sqlite3'}"
+        ),
+        "SECRET_KEY": env.get("REGISTRY_SECRET_KEY"),
+        # The name this registry signs and exports under (the ledger's origin line).
+        "ORIGIN": env.get("REGISTRY_ORIGIN", "registry.example/ai-governance"),
+        "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
+        "SESSION_COOKIE_SECURE": _bool(env.get("REGISTRY_SECURE_COOKIES"), False),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": int(env.get("REGISTRY_MAX_CONTENT_LENGTH", str(1024 * 1024))),
+        "TOKEN_DEFAULT_DAYS": int(env.get("REGISTRY_TOKEN_DEFAULT_DAYS", "90")),
+        "DEMO_CORPUS": env.get(
+            "REGISTRY_DEMO_CORPUS",
+            str(PROJECT_ROOT.parent / "shared" / "corpus" / "nl-algorithm-register"),
+        ),
+        "WTF_CSRF_ENABLED": True,
+        "TESTING": False,
+    }
+    if overrides:
+        config.update(overrides)
+    return config

@@ -1,0 +1,1 @@
+"""Demo data: the Dutch government's algorithm register and three hand-written systems."""

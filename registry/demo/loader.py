@@ -1,0 +1,121 @@
+"""Loading the demo: users per role, the NL register, the hand-written examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import User
+from registry.accounts.service import create_user
+from registry.records import service
+from registry.records.models import AISystem
+
+DEMO_USERS = (
+    ("admin@demo.registry.example", "Ada Admin", "admin"),
+    ("officer@demo.registry.example", "Olivia Officer", "compliance_officer"),
+    ("techowner@demo.registry.example", "Tessa Technical", "technical_owner"),
+    ("auditor@demo.registry.example", "Arjen Auditor", "auditor"),
+)
+
+
+def ensure_demo_users(session: Session, credentials_file: Path) -> list[tuple[str, str, str]]:
+    """Create the demo users once; their passwords are kept in ``credentials_file``
+    (mode 0600, under instance/) so a second ``make run`` can print them again."""
+    known: dict[str, str] = {}
+    if credentials_file.exists():
+        for line in credentials_file.read_text().splitlines():
+            email, _, password = line.partition(" ")
+            known[email] = password
+    actor = Actor.system("demo", roles=frozenset({"admin"}))
+    result = []
+    for email, name, role in DEMO_USERS:
+        if session.scalar(sa.select(User.id).where(User.email == email)) is None:
+            password = known.get(email) or secrets.token_urlsafe(12)
+            create_user(session, actor, email, [role], password=password, name=name)
+            known[email] = password
+        result.append((email, role, known.get(email, "(set before; not known here)")))
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
+    credentials_file.chmod(0o600)
+    return result
+
+
+def _instant(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+def _resolve(body: Any, keys: dict[str, int]) -> Any:
+    if isinstance(body, dict):
+        return {k: _resolve(v, keys) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_resolve(v, keys) for v in body]
+    if isinstance(body, str) and body.startswith("@"):
+        return keys[body[1:]]
+    return body
+
+
+def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]) -> int:
+    """Record the hand-written example systems (skipping those already present)."""
+    loaded = 0
+    for example in examples:
+        ref = example["profile"]["reference"]
+        if session.scalar(sa.select(AISystem.id).where(AISystem.reference == ref)):
+            continue
+        system, _ = service.create_system(
+            session,
+            actor,
+            example["profile"],
+            effective_from=_instant(example["profile_effective_from"]),
+            reason="Initial registration",
+        )
+        for update in example.get("profile_updates", []):
+            entry = service.profile_entry(session, system)
+            service.update_entry(
+                session,
+                actor,
+                entry,
+                update["body"],
+                base_version=entry.head_number,
+                effective_from=_instant(update["effective_from"]),
+                reason=update.get("reason"),
+            )
+        keys: dict[str, int] = {}
+        for item in example["entries"]:
+            version = service.create_entry(
+                session,
+                actor,
+                system,
+                item["kind"],
+                _resolve(item["body"], keys),
+                effective_from=_instant(item["effective_from"]),
+                reason=item.get("reason"),
+            )
+            entry = service.get_entry(session, version.entry_id)
+            keys[item.get("key", str(entry.id))] = entry.id
+            for update in item.get("updates", []):
+                service.update_entry(
+                    session,
+                    actor,
+                    entry,
+                    _resolve(update["body"], keys),
+                    base_version=entry.head_number,
+                    effective_from=_instant(update["effective_from"]),
+                    reason=update.get("reason"),
+                )
+            if item.get("retire"):
+                service.retire_entry(
+                    session,
+                    actor,
+                    entry,
+                    base_version=entry.head_number,
+                    effective_from=_instant(item["retire"]["effective_from"]),
+                    reason=item["retire"].get("reason"),
+                )
+        loaded += 1
+    return loaded

@@ -1,0 +1,52 @@
+"""Extensions, unbound until ``init_app``: the database, login and CSRF protection."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from registry.db import Database
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask) -> None:
+    database = Database(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    app.extensions["registry.db"] = database
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see the registry."
+    csrf.init_app(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            # Anything not committed explicitly by the surface is rolled back.
+            session.rollback()
+            session.close()
+
+    @login_manager.user_loader
+    def _load_user(user_id: str):  # type: ignore[no-untyped-def]
+        from registry.accounts.models import User
+
+        if not user_id.isdigit():
+            return None
+        user = db_session().get(User, int(user_id))
+        return user if user is not None and user.is_active else None
+
+
+def database(app: Flask | None = None) -> Database:
+    from flask import current_app
+
+    return (app or current_app).extensions["registry.db"]
+
+
+def db_session() -> Session:
+    """The session of the current request or CLI command (one unit of work)."""
+    if "db_session" not in g:
+        g.db_session = database().sessionmaker()
+    return g.db_session

@@ -1,0 +1,43 @@
+"""Tables of the audit ledger: append-only events and (signed) checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db import Base
+
+
+class AuditEvent(Base):
+    """One event of the ledger, stored as the canonical JSON bytes that were hashed.
+
+    ``seq`` is taken under the ledger lock (never from a sequence), so it is gapless;
+    the unique ``prev_hash`` makes a fork impossible even with a locking bug.
+    """
+
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[dt.datetime]
+    event: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    event_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    leaf_hash: Mapped[str] = mapped_column(sa.String(64))
+    # The system the event is about, to select an evidence pack's events by index.
+    system_id: Mapped[int | None] = mapped_column(index=True)
+
+
+class Checkpoint(Base):
+    """A signed tree head over the first ``tree_size`` events."""
+
+    __tablename__ = "checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    root_hash: Mapped[str] = mapped_column(sa.String(64))
+    chain_head: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    note: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime]

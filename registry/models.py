@@ -1,0 +1,16 @@
+"""Imports every model so that the metadata knows every table (Alembic, tests)."""
+
+from registry.accounts.models import ApiToken, User, UserRole
+from registry.ledger.models import AuditEvent, Checkpoint
+from registry.records.models import AISystem, Entry, EntryVersion
+
+__all__ = [
+    "AISystem",
+    "ApiToken",
+    "AuditEvent",
+    "Checkpoint",
+    "Entry",
+    "EntryVersion",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,1 @@
+"""AI systems and their versioned entries: kinds, writes, history, diffs, as-of reads."""

@@ -1,0 +1,438 @@
+"""The entry kinds: one marshmallow schema each, the allow-list of what may be recorded.
+
+Adding a kind is a schema here (and, later, a template), never a new table. Every
+schema rejects unknown fields, checks types, enums, lengths and dates, and normalises
+the body to JSON values (dates as ISO 8601 text, instants in UTC). Version metadata
+(``effective_from``, ``reason``) is not part of the body: it travels beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+SHORT = 200
+MEDIUM = 2_000
+LONG = 10_000
+MAX_ITEMS = 100
+
+SHA256 = validate.Regexp(
+    r"^[0-9a-f]{64}$", error="Must be a lowercase hex SHA-256 (64 characters)."
+)
+REFERENCE = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    error="Use letters, digits, '.', '_' or '-', starting with a letter or digit.",
+)
+
+STAGES = ("proposed", "pilot", "production", "retired")
+RISK_TIERS = ("prohibited", "high", "limited", "minimal", "unclassified")
+
+
+def text(max_len: int = SHORT, **kw: Any) -> fields.String:
+    kw.setdefault("allow_none", not kw.get("required", False))
+    return fields.String(validate=validate.Length(max=max_len), **kw)
+
+
+NOT_EMPTY = validate.Length(min=1, error="Must not be empty.")
+
+
+def required_text(max_len: int = SHORT) -> fields.String:
+    return fields.String(required=True, validate=[NOT_EMPTY, validate.Length(max=max_len)])
+
+
+def choice(options: tuple[str, ...], **kw: Any) -> fields.String:
+    kw.setdefault("allow_none", not kw.get("required", False))
+    return fields.String(validate=validate.OneOf(options), **kw)
+
+
+def text_list(max_len: int = SHORT, **kw: Any) -> fields.List:
+    kw.setdefault("allow_none", not kw.get("required", False))
+    kw.setdefault("validate", validate.Length(max=MAX_ITEMS))
+    return fields.List(fields.String(validate=[NOT_EMPTY, validate.Length(max=max_len)]), **kw)
+
+
+def date(**kw: Any) -> fields.Date:
+    kw.setdefault("allow_none", not kw.get("required", False))
+    return fields.Date(**kw)
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 instant with a time zone, stored in UTC."""
+
+    def __init__(self, **kw: Any) -> None:
+        kw.setdefault("allow_none", not kw.get("required", False))
+        super().__init__(format="iso", **kw)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _not_before(data: dict[str, Any], later: str, earlier: str) -> None:
+    a, b = data.get(earlier), data.get(later)
+    if a is not None and b is not None and b < a:
+        raise ValidationError(f"Must not be before {earlier}.", later)
+
+
+class Person(StrictSchema):
+    name = required_text()
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    user_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+
+
+class Attachment(StrictSchema):
+    name = required_text()
+    sha256 = fields.String(required=True, validate=SHA256)
+    uri = text(MEDIUM)
+    media_type = text(100)
+    size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0))
+
+
+class KindSchema(StrictSchema):
+    """Fields every kind carries."""
+
+    attachments = fields.List(
+        fields.Nested(Attachment), allow_none=True, validate=validate.Length(max=MAX_ITEMS)
+    )
+
+
+class ProfileSchema(KindSchema):
+    name = required_text()
+    reference = fields.String(
+        required=True, validate=[NOT_EMPTY, validate.Length(max=100), REFERENCE]
+    )
+    purpose = text(LONG)
+    known_misuse = text(LONG)
+    stage = choice(STAGES, required=True)
+    risk_tier = choice(RISK_TIERS)
+    annex_iii_area = text()
+    art_6_3_rationale = text(LONG)
+    role = choice(("provider", "deployer", "both"))
+    deployment_context = text(LONG)
+    affected_persons = text(MEDIUM)
+    organisation = text()
+    provider = text()
+    model = text()
+    business_value = text(LONG)
+    lawful_basis = text(LONG)
+    dpia_status = choice(("done", "not_done", "unknown"))
+    dpia_reference = text(MEDIUM)
+    fria_reference = text(MEDIUM)
+    eu_database_reference = text()
+    external_reference = fields.Url(allow_none=True, validate=validate.Length(max=MEDIUM))
+    register_added_on = date()
+    register_updated_on = date()
+
+    @validates_schema
+    def _art_6_3(self, data: dict[str, Any], **_: Any) -> None:
+        # Art 6(3): an Annex III system claimed not high-risk must say why.
+        if (
+            data.get("annex_iii_area")
+            and data.get("risk_tier") not in (None, "high", "prohibited", "unclassified")
+            and not data.get("art_6_3_rationale")
+        ):
+            raise ValidationError(
+                "An Annex III system classified below high-risk needs the Art 6(3) rationale.",
+                "art_6_3_rationale",
+            )
+
+
+class OwnerSchema(KindSchema):
+    role = choice(("business", "technical", "oversight", "dpo"), required=True)
+    person = fields.Nested(Person, required=True)
+    authority_scope = text(MEDIUM)
+    start = date()
+    end = date()
+    delegate = fields.Nested(Person, allow_none=True)
+    escalation_contact = fields.Nested(Person, allow_none=True)
+
+    @validates_schema
+    def _term(self, data: dict[str, Any], **_: Any) -> None:
+        _not_before(data, "end", "start")
+
+
+class DataSourceSchema(KindSchema):
+    name = required_text()
+    steward = fields.Nested(Person, allow_none=True)
+    uses = fields.List(
+        fields.String(
+            validate=validate.OneOf(("training", "validation", "test", "input", "reference"))
+        ),
+        required=True,
+        validate=[NOT_EMPTY, validate.Length(max=5)],
+    )
+    origin = text(MEDIUM)
+    original_purpose = text(MEDIUM)
+    personal_data_categories = text_list()
+    special_categories = text_list()
+    lawful_basis = text(MEDIUM)
+    preparation = text(LONG)
+    quality_notes = text(LONG)
+    representativeness_notes = text(LONG)
+    known_bias = text(LONG)
+    gaps = text(LONG)
+    provenance = text(MEDIUM)
+    snapshot_hash = fields.String(allow_none=True, validate=SHA256)
+    supplier = text()
+    licence = text()
+    retention = text(MEDIUM)
+    recipients = text_list()
+    transfers = text(MEDIUM)
+
+
+class AccessGrantSchema(KindSchema):
+    principal = required_text()
+    principal_type = choice(("person", "group", "service"), required=True)
+    resource = choice(("system", "data_source", "logs", "configuration"), required=True)
+    resource_ref = text()
+    permission = required_text(100)
+    purpose = text(MEDIUM)
+    approver = text()
+    granted_at = Instant()
+    expires_at = Instant()
+    next_recertification = date()
+    revoked_at = Instant()
+    can_override = fields.Boolean(allow_none=True)
+    can_stop = fields.Boolean(allow_none=True)
+
+    @validates_schema
+    def _times(self, data: dict[str, Any], **_: Any) -> None:
+        _not_before(data, "expires_at", "granted_at")
+        _not_before(data, "revoked_at", "granted_at")
+
+
+class ReviewProcedureSchema(KindSchema):
+    type = choice(
+        ("human_oversight", "periodic", "validation", "dpia_refresh", "access_recertification"),
+        required=True,
+    )
+    trigger = text(MEDIUM)
+    frequency_days = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1, 3650))
+    reviewer_role = text()
+    criteria = text(LONG)
+    evidence_required = text(LONG)
+    stop_mechanism = text(MEDIUM)
+
+
+class ReviewSchema(KindSchema):
+    procedure_entry_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    system_version_hash = fields.String(allow_none=True, validate=SHA256)
+    performed_on = date(required=True)
+    reviewers = text_list(required=True, validate=[NOT_EMPTY, validate.Length(max=MAX_ITEMS)])
+    findings = text(LONG)
+    decision = choice(("approve", "conditional", "reject", "suspend"), required=True)
+    actions = text_list(MEDIUM)
+    next_due = date()
+
+    @validates_schema
+    def _due(self, data: dict[str, Any], **_: Any) -> None:
+        _not_before(data, "next_due", "performed_on")
+
+
+class IncidentProcedureSchema(KindSchema):
+    severity_classes = text_list()
+    intake_channel = text(MEDIUM)
+    triage = text(LONG)
+    escalation_path = text_list(MEDIUM)
+    fallback = text(MEDIUM)
+    kill_switch = text(MEDIUM)
+    communication_duties = text(LONG)
+    regulator_contacts = text_list()
+    deadlines = text(MEDIUM)
+
+
+class IncidentSchema(KindSchema):
+    title = required_text()
+    detected_at = Instant(required=True)
+    became_aware_at = Instant()
+    severity = required_text(50)
+    serious = fields.Boolean(allow_none=True)
+    # Art 73(3)/(4)/(2): the class decides the reporting deadline (2, 10 or 15 days).
+    serious_category = choice(("widespread_or_critical_infrastructure", "death", "other"))
+    description = text(LONG)
+    affected_persons = text(MEDIUM)
+    containment = text(LONG)
+    status = choice(("open", "contained", "resolved", "closed"), required=True)
+    root_cause = text(LONG)
+    corrective_actions = text_list(MEDIUM)
+    reported_at = Instant()
+
+    @validates_schema
+    def _times(self, data: dict[str, Any], **_: Any) -> None:
+        _not_before(data, "became_aware_at", "detected_at")
+        if data.get("serious_category") and not data.get("serious"):
+            raise ValidationError(
+                "Only a serious incident has a serious category.", "serious_category"
+            )
+
+
+class ChangeLogSchema(KindSchema):
+    change_type = choice(
+        ("model", "data", "prompt", "config", "code", "purpose", "owner"), required=True
+    )
+    summary = required_text(MEDIUM)
+    from_version = text(100)
+    to_version = text(100)
+    rationale = text(LONG)
+    test_evidence = text(LONG)
+    approver = text()
+    deployed_at = Instant()
+    rollback_plan = text(LONG)
+    substantial_modification = fields.Boolean(allow_none=True)
+    substantial_modification_rationale = text(LONG)
+
+
+class Metric(StrictSchema):
+    name = required_text()
+    category = choice(
+        ("accuracy", "drift", "fairness", "latency", "adoption", "other"), required=True
+    )
+    threshold = fields.Float(allow_none=True, allow_nan=False)
+    # Whether crossing the threshold from above ("min") or below ("max") raises the alert.
+    direction = choice(("min", "max"))
+    unit = text(50)
+
+
+class MonitoringPlanSchema(KindSchema):
+    metrics = fields.List(
+        fields.Nested(Metric), required=True, validate=validate.Length(max=MAX_ITEMS)
+    )
+    data_sources = text_list()
+    log_sources = text_list()
+    log_retention_days = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(0, 36500)
+    )
+    frequency = text(100)
+    alert_routing = text(MEDIUM)
+    escalation_to_incident = text(MEDIUM)
+    decommission_triggers = text_list(MEDIUM)
+    review_frequency_days = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(1, 3650)
+    )
+
+
+class IntegrationSchema(KindSchema):
+    name = required_text()
+    connects_to = required_text(MEDIUM)
+    method = text(MEDIUM)
+    data_exchanged = text(MEDIUM)
+    fallback = text(MEDIUM)
+    owner = text()
+    status = choice(("planned", "tested", "live", "retired"))
+
+
+class AdoptionPlanSchema(KindSchema):
+    user_groups = text_list(required=True, validate=[NOT_EMPTY, validate.Length(max=MAX_ITEMS)])
+    training = text(LONG)
+    guidance = text(LONG)
+    support_pathway = text(MEDIUM)
+    escalation_pathway = text(MEDIUM)
+    success_metric = text(MEDIUM)
+    success_threshold = text()
+    launch_date = date()
+
+
+class FundingSchema(KindSchema):
+    funder = required_text()
+    budget = fields.Decimal(
+        allow_none=True, as_string=True, places=2, validate=validate.Range(min=0, max=10**15)
+    )
+    currency = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^[A-Z]{3}$", error="Use a three-letter ISO 4217 code, e.g. EUR."
+        ),
+    )
+    covers = fields.List(
+        fields.String(validate=validate.OneOf(("run", "improve", "monitor", "decommission"))),
+        allow_none=True,
+        validate=validate.Length(max=4),
+    )
+    period = text(100)
+    start = date()
+    end = date()
+
+    @validates_schema
+    def _term(self, data: dict[str, Any], **_: Any) -> None:
+        _not_before(data, "end", "start")
+
+
+LEVELS = ("low", "medium", "high", "critical")
+
+
+class RiskSchema(KindSchema):
+    title = required_text()
+    description = text(LONG)
+    likelihood = choice(("rare", "unlikely", "possible", "likely", "almost_certain"), required=True)
+    impact = choice(("negligible", "minor", "moderate", "major", "severe"), required=True)
+    control = text(LONG)
+    residual_risk = choice(LEVELS)
+    owner = text()
+    accepted_by = text()
+    accepted_on = date()
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: str
+    schema: type[KindSchema]
+    label_field: str
+    one_per_system: bool = False
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("profile", "Profile", ProfileSchema, "name", one_per_system=True),
+        Kind("owner", "Owner", OwnerSchema, "role"),
+        Kind("data_source", "Data source", DataSourceSchema, "name"),
+        Kind("access_grant", "Access grant", AccessGrantSchema, "principal"),
+        Kind("review_procedure", "Review procedure", ReviewProcedureSchema, "type"),
+        Kind("review", "Review", ReviewSchema, "performed_on"),
+        Kind("incident_procedure", "Incident procedure", IncidentProcedureSchema, "intake_channel"),
+        Kind("incident", "Incident", IncidentSchema, "title"),
+        Kind("change_log", "Change log", ChangeLogSchema, "summary"),
+        Kind("monitoring_plan", "Monitoring plan", MonitoringPlanSchema, "frequency"),
+        Kind("integration", "Integration", IntegrationSchema, "name"),
+        Kind("adoption_plan", "Adoption plan", AdoptionPlanSchema, "success_metric"),
+        Kind("funding", "Funding", FundingSchema, "funder"),
+        Kind("risk", "Risk", RiskSchema, "title"),
+    )
+}
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def get_kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValidationError(
+            f"Unknown kind {name!r}; expected one of: {', '.join(KINDS)}.", "kind"
+        ) from None
+
+
+def normalise_body(kind: str, data: Any) -> dict[str, Any]:
+    """Validate ``data`` as a body of ``kind``; return it as plain JSON values.
+
+    Raises :class:`marshmallow.ValidationError` with per-field messages.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.", "_schema")
+    schema = get_kind(kind).schema()
+    loaded = schema.load(data)
+    return _drop_none(schema.dump(loaded))

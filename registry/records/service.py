@@ -1,0 +1,522 @@
+"""Writing and reading AI systems and their versioned entries.
+
+Every write — create, update, retire — goes through :func:`_write_version`, which in
+the caller's transaction takes the ledger lock, checks the base version, appends the
+audit event, inserts the immutable version and moves the entry's head. Services take
+the actor explicitly, flush, and never commit: the surface commits once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.accounts.permissions import require
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.store import append_event, lock_ledger
+from registry.records.kinds import KINDS, normalise_body
+from registry.records.models import AISystem, Entry, EntryVersion
+
+MAX_REASON = 2_000
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """An entry as seen at some instant: its identity and the version in force."""
+
+    entry_id: int
+    kind: str
+    version: EntryVersion
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.version.body)
+
+    @property
+    def label(self) -> str:
+        value = self.body.get(KINDS[self.kind].label_field)
+        return (
+            str(value) if value not in (None, "") else f"{KINDS[self.kind].title} {self.entry_id}"
+        )
+
+
+@dataclass(frozen=True)
+class SystemState:
+    system: AISystem
+    entries: list[EntryState]
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        for e in self.entries:
+            if e.kind == "profile":
+                return e.body
+        return None
+
+    def of_kind(self, kind: str) -> list[EntryState]:
+        return [e for e in self.entries if e.kind == kind]
+
+
+# ----------------------------------------------------------------------------- input
+
+
+def _validated(kind: str, body: Any) -> tuple[dict[str, Any], bytes]:
+    try:
+        clean = normalise_body(kind, body)
+    except ValidationError as exc:
+        messages = (
+            exc.messages
+            if isinstance(exc.messages, dict)
+            else {exc.field_name or "_schema": exc.messages}
+        )
+        raise InvalidInput(f"The {kind} is not valid.", messages) from None
+    return clean, canonical_bytes(clean)
+
+
+def _check_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(
+            "The reason is too long.", {"reason": [f"Longer than maximum length {MAX_REASON}."]}
+        )
+    return reason
+
+
+def _check_instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone.", {name: ["Not a valid aware datetime."]})
+    return value
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+def _write_version(
+    session: Session,
+    actor: Actor,
+    system: AISystem,
+    entry: Entry,
+    *,
+    action: str,
+    data: bytes,
+    base_version: int,
+    effective_from: dt.datetime | None,
+    reason: str,
+    tombstone: bool = False,
+) -> EntryVersion:
+    """The one write path: lock, check, append the event, insert the version, move head."""
+    lock_ledger(session)
+    if entry.id is not None:
+        current = session.execute(
+            sa.select(Entry.head_number, Entry.retired).where(Entry.id == entry.id)
+        ).one()
+        if current.head_number != base_version:
+            raise StaleVersion(entry.id, base_version, current.head_number)
+        if current.retired:
+            raise Conflict(f"Entry {entry.id} is retired; a retired entry cannot change.")
+    number = base_version + 1
+    last_recorded = (
+        session.scalar(
+            sa.select(EntryVersion.recorded_at)
+            .where(EntryVersion.entry_id == entry.id)
+            .order_by(EntryVersion.number.desc())
+            .limit(1)
+        )
+        if entry.id is not None
+        else None
+    )
+    now = utcnow()
+    if last_recorded is not None and now <= last_recorded:
+        # The clock went backwards (or two writes in one microsecond): keep history ordered.
+        now = last_recorded + dt.timedelta(microseconds=1)
+    effective = effective_from or now
+    body_hash = sha256_hex(data)
+    if entry.id is None:
+        session.add(entry)
+        session.flush()
+    event = append_event(
+        session,
+        {
+            "action": action,
+            "actor": actor.label,
+            "system": system.reference,
+            "system_id": system.id,
+            "entry_id": entry.id,
+            "kind": entry.kind,
+            "version": number,
+            "body_sha256": body_hash,
+            "effective_from": effective.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "reason_sha256": sha256_hex(reason.encode()),
+            "tombstone": tombstone,
+        },
+        recorded_at=now,
+        system_id=system.id,
+    )
+    version = EntryVersion(
+        entry_id=entry.id,
+        number=number,
+        body=data.decode(),
+        body_hash=body_hash,
+        recorded_at=event.recorded_at,
+        effective_from=effective,
+        author_id=actor.user_id,
+        author=actor.label,
+        reason=reason,
+        tombstone=tombstone,
+        audit_seq=event.seq,
+    )
+    session.add(version)
+    result = session.execute(
+        sa.update(Entry)
+        .where(Entry.id == entry.id, Entry.head_number == base_version)
+        .values(head_number=number, retired=tombstone)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the ledger lock makes this unreachable
+        raise StaleVersion(entry.id, base_version, base_version + 1)
+    session.flush()
+    session.expire(entry, ["head_number", "retired"])
+    return version
+
+
+def create_system(
+    session: Session,
+    actor: Actor,
+    profile: Any,
+    *,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> tuple[AISystem, EntryVersion]:
+    """Register a new AI system with its first profile version."""
+    require(session, actor, "create_system")
+    clean, data = _validated("profile", profile)
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    lock_ledger(session)
+    reference = clean["reference"]
+    if session.scalar(sa.select(AISystem.id).where(AISystem.reference == reference)):
+        raise Conflict(
+            f"A system with reference {reference!r} already exists.",
+            errors={"reference": ["Already in use."]},
+        )
+    system = AISystem(reference=reference, created_at=utcnow())
+    session.add(system)
+    session.flush()
+    entry = Entry(system_id=system.id, kind="profile", head_number=0, retired=False)
+    version = _write_version(
+        session,
+        actor,
+        system,
+        entry,
+        action="system.create",
+        data=data,
+        base_version=0,
+        effective_from=effective_from,
+        reason=reason,
+    )
+    return system, version
+
+
+def create_entry(
+    session: Session,
+    actor: Actor,
+    system: AISystem,
+    kind: str,
+    body: Any,
+    *,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Add a new entry of ``kind`` to ``system`` (its version 1)."""
+    require(session, actor, "write", system)
+    if kind == "profile":
+        raise Conflict("A system has exactly one profile: update it instead.")
+    clean, data = _validated(kind, body)
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    entry = Entry(system_id=system.id, kind=kind, head_number=0, retired=False)
+    return _write_version(
+        session,
+        actor,
+        system,
+        entry,
+        action="entry.create",
+        data=data,
+        base_version=0,
+        effective_from=effective_from,
+        reason=reason,
+    )
+
+
+def update_entry(
+    session: Session,
+    actor: Actor,
+    entry: Entry,
+    body: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Replace an entry's body with a new version based on ``base_version``."""
+    require(session, actor, "write", entry.system)
+    clean, data = _validated(entry.kind, body)
+    if entry.kind == "profile" and clean["reference"] != entry.system.reference:
+        raise InvalidInput(
+            "A system's reference cannot change.",
+            {"reference": [f"Must stay {entry.system.reference!r}."]},
+        )
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    return _write_version(
+        session,
+        actor,
+        entry.system,
+        entry,
+        action="entry.update",
+        data=data,
+        base_version=base_version,
+        effective_from=effective_from,
+        reason=reason,
+    )
+
+
+def retire_entry(
+    session: Session,
+    actor: Actor,
+    entry: Entry,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Retire an entry: a tombstone version. Nothing is deleted."""
+    require(session, actor, "write", entry.system)
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    return _write_version(
+        session,
+        actor,
+        entry.system,
+        entry,
+        action="entry.retire",
+        data=canonical_bytes({}),
+        base_version=base_version,
+        effective_from=effective_from,
+        reason=reason,
+        tombstone=True,
+    )
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+def get_system(session: Session, reference: str) -> AISystem:
+    system = session.scalar(sa.select(AISystem).where(AISystem.reference == reference))
+    if system is None:
+        raise NotFound(f"No system with reference {reference!r}.")
+    return system
+
+
+def get_entry(session: Session, entry_id: int, system: AISystem | None = None) -> Entry:
+    entry = session.get(Entry, entry_id)
+    if entry is None or (system is not None and entry.system_id != system.id):
+        raise NotFound(
+            f"No entry {entry_id}" + (f" in system {system.reference!r}." if system else ".")
+        )
+    return entry
+
+
+def profile_entry(session: Session, system: AISystem) -> Entry:
+    entry = session.scalar(
+        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    if entry is None:  # pragma: no cover - create_system always makes one
+        raise NotFound(f"System {system.reference!r} has no profile.")
+    return entry
+
+
+def _in_force(
+    system_ids: Iterable[int] | None,
+    *,
+    kinds: Iterable[str] | None = None,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> sa.Select[Any]:
+    """Select (Entry, EntryVersion) pairs of the versions in force, tombstones excluded.
+
+    ``as_of``: only what the registry had recorded by then (transaction time).
+    ``effective_at``: among those, the version whose ``effective_from`` is the latest
+    not after that instant (valid time; ties go to the later version).
+    Neither: the heads.
+    """
+    conditions: list[Any] = []
+    if system_ids is not None:
+        conditions.append(Entry.system_id.in_(list(system_ids)))
+    if kinds is not None:
+        conditions.append(Entry.kind.in_(list(kinds)))
+    if as_of is None and effective_at is None:
+        return (
+            sa.select(Entry, EntryVersion)
+            .join(
+                EntryVersion,
+                (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+            )
+            .where(*conditions, Entry.retired.is_(False))
+            .order_by(Entry.system_id, Entry.kind, Entry.id)
+        )
+    version_conditions: list[Any] = []
+    if as_of is not None:
+        version_conditions.append(EntryVersion.recorded_at <= as_of)
+    if effective_at is not None:
+        version_conditions.append(EntryVersion.effective_from <= effective_at)
+        order = (EntryVersion.effective_from.desc(), EntryVersion.number.desc())
+    else:
+        order = (EntryVersion.number.desc(),)
+    ranked = (
+        sa.select(
+            EntryVersion.id.label("version_id"),
+            sa.func.row_number()
+            .over(partition_by=EntryVersion.entry_id, order_by=order)
+            .label("rank"),
+        )
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .where(*conditions, *version_conditions)
+        .subquery()
+    )
+    return (
+        sa.select(Entry, EntryVersion)
+        .join(EntryVersion, EntryVersion.entry_id == Entry.id)
+        .join(ranked, (ranked.c.version_id == EntryVersion.id) & (ranked.c.rank == 1))
+        .where(EntryVersion.tombstone.is_(False))
+        .order_by(Entry.system_id, Entry.kind, Entry.id)
+    )
+
+
+def system_state(
+    session: Session,
+    system: AISystem,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> SystemState:
+    """The live entries of a system: now, as recorded at ``as_of``, or as effective at
+    ``effective_at`` (both may be given: what was known then about what held when)."""
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
+    return SystemState(system, [EntryState(e.id, e.kind, v) for e, v in rows])
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    system: AISystem
+    entry_id: int
+    version: EntryVersion
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return json.loads(self.version.body)
+
+
+def register(
+    session: Session,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> list[RegisterRow]:
+    """Every system whose profile is live (now, as of, or as effective at an instant)."""
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    stmt = _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+    rows = session.execute(stmt).all()
+    systems = (
+        {
+            s.id: s
+            for s in session.scalars(
+                sa.select(AISystem).where(AISystem.id.in_({e.system_id for e, _ in rows}))
+            )
+        }
+        if rows
+        else {}
+    )
+    return [RegisterRow(systems[e.system_id], e.id, v) for e, v in rows]
+
+
+def history(session: Session, entry: Entry) -> list[EntryVersion]:
+    """Every version of an entry, oldest first."""
+    return list(
+        session.scalars(
+            sa.select(EntryVersion)
+            .where(EntryVersion.entry_id == entry.id)
+            .order_by(EntryVersion.number)
+        )
+    )
+
+
+def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
+    version = session.scalar(
+        sa.select(EntryVersion).where(
+            EntryVersion.entry_id == entry.id, EntryVersion.number == number
+        )
+    )
+    if version is None:
+        raise NotFound(
+            f"Entry {entry.id} has no version {number}; its versions are 1 to {entry.head_number}.",
+            entry_id=entry.id,
+            current_version=entry.head_number,
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    change: str  # "added", "removed" or "changed"
+    before: Any = None
+    after: Any = None
+
+
+def diff_bodies(before: Any, after: Any, path: str = "") -> list[FieldChange]:
+    """Field-level differences between two bodies, with dotted paths (``person.email``,
+    ``metrics[0].threshold``), in a stable order."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes: list[FieldChange] = []
+        for key in sorted(before.keys() | after.keys()):
+            sub = f"{path}.{key}" if path else key
+            if key not in after:
+                changes.append(FieldChange(sub, "removed", before=before[key]))
+            elif key not in before:
+                changes.append(FieldChange(sub, "added", after=after[key]))
+            else:
+                changes.extend(diff_bodies(before[key], after[key], sub))
+        return changes
+    if isinstance(before, list) and isinstance(after, list):
+        changes = []
+        for i in range(max(len(before), len(after))):
+            sub = f"{path}[{i}]"
+            if i >= len(after):
+                changes.append(FieldChange(sub, "removed", before=before[i]))
+            elif i >= len(before):
+                changes.append(FieldChange(sub, "added", after=after[i]))
+            else:
+                changes.extend(diff_bodies(before[i], after[i], sub))
+        return changes
+    if before == after and type(before) is type(after):
+        return []
+    return [FieldChange(path or "(body)", "changed", before=before, after=after)]
+
+
+def diff_versions(session: Session, entry: Entry, a: int, b: int) -> list[FieldChange]:
+    """What changed from version ``a`` to version ``b`` of an entry."""
+    va, vb = get_version(session, entry, a), get_version(session, entry, b)
+    return diff_bodies(json.loads(va.body), json.loads(vb.body))

@@ -1,0 +1,254 @@
+"""Fixtures: every test that touches the database runs on SQLite and on PostgreSQL.
+
+A migrated template is made once per engine and test run (Alembic, as in
+production); each test gets a fresh copy: a file copy on SQLite, ``CREATE DATABASE …
+TEMPLATE`` on PostgreSQL. Engines come from ``REGISTRY_TEST_ENGINES`` (default both);
+a PostgreSQL that cannot be reached is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from registry import create_app
+from registry.accounts.actor import Actor
+from registry.accounts.models import User
+from registry.accounts.service import create_user
+from registry.extensions import db_session
+from registry.migrate import upgrade
+
+ENGINES = [
+    e.strip()
+    for e in os.environ.get("REGISTRY_TEST_ENGINES", "sqlite,postgresql").split(",")
+    if e.strip()
+]
+PG_ADMIN_URL = os.environ.get(
+    "REGISTRY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ROLES = ("admin", "compliance_officer", "technical_owner", "auditor")
+PASSWORD = "correct horse battery staple"
+
+
+def _worker() -> str:
+    return re.sub(r"\W", "", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+
+def _pg_url(database: str) -> str:
+    return (
+        sa.engine.make_url(PG_ADMIN_URL)
+        .set(database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+def _pg_admin_execute(*statements: str) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+class DatabaseFactory:
+    """Fresh migrated databases for one engine."""
+
+    def __init__(self, engine: str, base: Path) -> None:
+        self.engine = engine
+        self.base = base
+        self.template: str | None = None
+
+    def _prepare(self) -> None:
+        if self.template is not None:
+            return
+        if self.engine == "sqlite":
+            path = self.base / "template.sqlite3"
+            upgrade(f"sqlite:///{path}")
+            self.template = str(path)
+        elif self.engine == "postgresql":
+            name = f"registry_tpl_{_worker()}"
+            try:
+                _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+            except sa.exc.OperationalError as exc:  # pragma: no cover - environment
+                pytest.fail(f"PostgreSQL is required for the tests ({PG_ADMIN_URL}): {exc}")
+            upgrade(_pg_url(name))
+            self.template = name
+        else:  # pragma: no cover
+            raise ValueError(f"unknown engine {self.engine!r}")
+
+    def new(self) -> tuple[str, Callable[[], None]]:
+        """A URL of a fresh migrated database and a function that removes it."""
+        self._prepare()
+        assert self.template is not None
+        if self.engine == "sqlite":
+            path = self.base / f"db-{uuid.uuid4().hex}.sqlite3"
+            shutil.copyfile(self.template, path)
+            return f"sqlite:///{path}", lambda: None
+        name = f"registry_t_{_worker()}_{uuid.uuid4().hex[:10]}"
+        _pg_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return _pg_url(name), lambda: _pg_admin_execute(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        )
+
+    def empty(self) -> tuple[str, Callable[[], None]]:
+        """A URL of an empty database (no schema at all)."""
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.base / f'empty-{uuid.uuid4().hex}.sqlite3'}", lambda: None
+        name = f"registry_e_{_worker()}_{uuid.uuid4().hex[:10]}"
+        _pg_admin_execute(f'CREATE DATABASE "{name}"')
+        return _pg_url(name), lambda: _pg_admin_execute(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        )
+
+    def close(self) -> None:
+        if self.engine == "postgresql" and self.template:
+            _pg_admin_execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _factories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DatabaseFactory]]:
+    base = tmp_path_factory.mktemp("databases")
+    factories = {engine: DatabaseFactory(engine, base) for engine in ENGINES}
+    yield factories
+    for factory in factories.values():
+        factory.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_factory(engine_name: str, _factories: dict[str, DatabaseFactory]) -> DatabaseFactory:
+    return _factories[engine_name]
+
+
+@pytest.fixture
+def database_url(db_factory: DatabaseFactory) -> Iterator[str]:
+    url, drop = db_factory.new()
+    yield url
+    drop()
+
+
+def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
+    config = {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-key",
+        "TESTING": True,
+        **overrides,
+    }
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = make_app(database_url, tmp_path / "instance")
+    yield application
+    application.extensions["registry.db"].dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    """The app's session inside an application context (what a CLI command sees)."""
+    with app.app_context():
+        yield db_session()
+
+
+@pytest.fixture(scope="session")
+def _password_hash_cache() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def users(
+    session: Any, monkeypatch: pytest.MonkeyPatch, _password_hash_cache: dict[str, str]
+) -> dict[str, User]:
+    """One committed user per role. Each password is hashed (scrypt) once per test run."""
+    import registry.accounts.service as accounts
+
+    real = accounts.generate_password_hash
+
+    def cached(password: str) -> str:
+        if password not in _password_hash_cache:
+            _password_hash_cache[password] = real(password)
+        return _password_hash_cache[password]
+
+    monkeypatch.setattr(accounts, "generate_password_hash", cached)
+    admin = Actor.system("test", roles=frozenset({"admin"}))
+    made = {}
+    for role in ROLES:
+        user, _ = create_user(
+            session,
+            admin,
+            f"{role.replace('_', '-')}@example.org",
+            [role],
+            PASSWORD,
+            name=role.replace("_", " ").title(),
+        )
+        made[role] = user
+    session.commit()
+    monkeypatch.setattr(accounts, "generate_password_hash", real)
+    return made
+
+
+@pytest.fixture
+def actors(users: dict[str, User]) -> dict[str, Actor]:
+    return {role: Actor.for_user(user) for role, user in users.items()}
+
+
+@pytest.fixture
+def officer(actors: dict[str, Actor]) -> Actor:
+    return actors["compliance_officer"]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def login_as(client: FlaskClient, users: dict[str, User]) -> Callable[[str], FlaskClient]:
+    def _login(role: str) -> FlaskClient:
+        token = csrf_token(client)
+        response = client.post(
+            "/login", data={"email": users[role].email, "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return _login
+
+
+PROFILE = {
+    "name": "Benefit fraud triage",
+    "reference": "sys-1",
+    "purpose": "Prioritises benefit applications for manual review.",
+    "stage": "pilot",
+    "risk_tier": "high",
+}
+
+
+@pytest.fixture
+def profile() -> dict[str, Any]:
+    return dict(PROFILE)

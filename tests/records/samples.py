@@ -1,0 +1,100 @@
+"""One valid body of every kind, for tests."""
+
+HASH = "ab" * 32
+
+SAMPLES: dict[str, dict] = {
+    "profile": {
+        "name": "Benefit fraud triage",
+        "reference": "sys-1",
+        "stage": "pilot",
+        "risk_tier": "high",
+        "annex_iii_area": "5(a) public benefits",
+    },
+    "owner": {
+        "role": "business",
+        "person": {"name": "Bea Business", "email": "bea@example.org"},
+        "start": "2025-01-01",
+    },
+    "data_source": {
+        "name": "Applications 2019-2024",
+        "uses": ["training", "validation"],
+        "personal_data_categories": ["income"],
+        "snapshot_hash": HASH,
+    },
+    "access_grant": {
+        "principal": "ml-ops",
+        "principal_type": "group",
+        "resource": "logs",
+        "permission": "read",
+        "granted_at": "2025-02-01T09:00:00+01:00",
+        "expires_at": "2026-02-01T09:00:00+01:00",
+        "can_stop": True,
+    },
+    "review_procedure": {
+        "type": "periodic",
+        "frequency_days": 90,
+        "reviewer_role": "oversight board",
+    },
+    "review": {
+        "procedure_entry_id": 1,
+        "performed_on": "2025-06-01",
+        "reviewers": ["Olivia"],
+        "decision": "conditional",
+        "next_due": "2025-09-01",
+    },
+    "incident_procedure": {
+        "intake_channel": "servicedesk",
+        "escalation_path": ["on-call", "CISO"],
+        "fallback": "manual processing",
+        "kill_switch": "feature flag",
+    },
+    "incident": {
+        "title": "Wrong priority scores",
+        "detected_at": "2025-07-01T10:00:00Z",
+        "became_aware_at": "2025-07-01T12:00:00Z",
+        "severity": "high",
+        "serious": True,
+        "serious_category": "other",
+        "status": "contained",
+    },
+    "change_log": {
+        "change_type": "model",
+        "summary": "Retrained on 2024 data",
+        "from_version": "1.2",
+        "to_version": "1.3",
+        "substantial_modification": False,
+    },
+    "monitoring_plan": {
+        "metrics": [
+            {"name": "recall", "category": "accuracy", "threshold": 0.8, "direction": "min"}
+        ],
+        "log_retention_days": 190,
+        "alert_routing": "ml-oncall",
+    },
+    "integration": {
+        "name": "Case system",
+        "connects_to": "Suite CMS",
+        "method": "REST",
+        "fallback": "queue",
+    },
+    "adoption_plan": {"user_groups": ["case workers"], "success_metric": "share of cases triaged"},
+    "funding": {
+        "funder": "Social affairs",
+        "budget": "120000",
+        "currency": "EUR",
+        "covers": ["run"],
+        "start": "2025-01-01",
+        "end": "2027-12-31",
+    },
+    "risk": {
+        "title": "Indirect discrimination",
+        "likelihood": "possible",
+        "impact": "major",
+        "residual_risk": "medium",
+        "accepted_by": "Bea",
+        "accepted_on": "2025-03-01",
+    },
+    "attachments_example": {},
+}
+SAMPLES.pop("attachments_example")
+SAMPLES["data_source"]["attachments"] = [{"name": "datasheet.pdf", "sha256": HASH, "size": 1024}]

@@ -1,0 +1,188 @@
+"""Bad input: a specific error, and the database holds exactly what it held before."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from registry.accounts.actor import Actor
+from registry.errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
+from registry.ledger.models import AuditEvent
+from registry.records import service
+from registry.records.kinds import KINDS
+from registry.records.models import AISystem, Entry, EntryVersion
+from tests.records.samples import SAMPLES
+
+
+def _counts(session):
+    return tuple(
+        session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in (AISystem, Entry, EntryVersion, AuditEvent)
+    )
+
+
+@pytest.fixture
+def system(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    session.commit()
+    return system
+
+
+def _invalid(session, call, field):
+    before = _counts(session)
+    with pytest.raises(InvalidInput) as info:
+        call()
+    session.rollback()
+    assert _counts(session) == before
+    errors = info.value.field_errors
+    path = field.split(".")
+    node = errors
+    for part in path:
+        part = int(part) if part.isdigit() else part
+        assert part in node, f"{field!r} not named in {errors!r}"
+        node = node[part]
+    return node
+
+
+def test_samples_cover_every_kind():
+    assert set(SAMPLES) == set(KINDS)
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "field", "message"),
+    [
+        ("owner", {"colour": "red"}, "colour", "Unknown field."),
+        ("owner", {"role": "boss"}, "role", "Must be one of"),
+        ("owner", {"person": {"name": "A", "email": "not-an-email"}}, "person.email", "email"),
+        ("owner", {"person": "Bea"}, "person._schema", "Invalid input type"),
+        ("owner", {"start": "2026-02-30"}, "start", "Not a valid date."),
+        ("owner", {"start": "yesterday"}, "start", "Not a valid date."),
+        ("owner", {"start": "2026-05-01", "end": "2026-04-01"}, "end", "Must not be before start"),
+        ("data_source", {"uses": []}, "uses", "Must not be empty."),
+        ("data_source", {"uses": ["training", "gossip"]}, "uses.1", "Must be one of"),
+        ("data_source", {"name": "x" * 201}, "name", "Longer than maximum length 200."),
+        ("data_source", {"snapshot_hash": "abc"}, "snapshot_hash", "SHA-256"),
+        (
+            "access_grant",
+            {"granted_at": "2025-02-01T09:00:00"},
+            "granted_at",
+            "Not a valid aware datetime.",
+        ),
+        (
+            "access_grant",
+            {"expires_at": "2025-01-01T00:00:00Z"},
+            "expires_at",
+            "Must not be before",
+        ),
+        ("review_procedure", {"frequency_days": "90"}, "frequency_days", "Not a valid integer."),
+        ("review_procedure", {"frequency_days": 0}, "frequency_days", "greater than or equal to 1"),
+        ("review", {"reviewers": []}, "reviewers", "Must not be empty."),
+        (
+            "incident",
+            {"detected_at": "2025-13-01T00:00:00Z"},
+            "detected_at",
+            "Not a valid datetime.",
+        ),
+        ("incident", {"serious": False}, "serious_category", "Only a serious incident"),
+        (
+            "monitoring_plan",
+            {"metrics": [{"name": "x", "category": "accuracy", "threshold": "high"}]},
+            "metrics.0.threshold",
+            "Not a valid number.",
+        ),
+        ("funding", {"currency": "euro"}, "currency", "ISO 4217"),
+        ("funding", {"budget": -5}, "budget", "greater than or equal to 0"),
+        ("risk", {"impact": None}, "impact", "Field may not be null."),
+        ("change_log", {"summary": ""}, "summary", "Must not be empty."),
+        ("profile", {"stage": "beta"}, "stage", "Must be one of"),
+        ("profile", {"risk_tier": "limited"}, "art_6_3_rationale", "Art 6(3)"),
+    ],
+)
+def test_invalid_bodies_are_refused_with_field_errors(
+    session, officer, system, kind, change, field, message
+):
+    body = {**SAMPLES[kind], **change}
+    if kind == "profile":
+        entry = service.profile_entry(session, system)
+        call = lambda: service.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731
+    else:
+        call = lambda: service.create_entry(session, officer, system, kind, body)  # noqa: E731
+    messages = _invalid(session, call, field)
+    assert any(message in m for m in messages), messages
+
+
+def test_missing_required_field(session, officer, system):
+    body = dict(SAMPLES["risk"])
+    del body["likelihood"]
+    assert _invalid(
+        session, lambda: service.create_entry(session, officer, system, "risk", body), "likelihood"
+    ) == ["Missing data for required field."]
+
+
+def test_unknown_kind(session, officer, system):
+    messages = _invalid(
+        session, lambda: service.create_entry(session, officer, system, "horoscope", {}), "kind"
+    )
+    assert "Unknown kind 'horoscope'" in messages[0]
+
+
+def test_body_not_an_object(session, officer, system):
+    _invalid(
+        session, lambda: service.create_entry(session, officer, system, "risk", ["a"]), "_schema"
+    )
+
+
+def test_reason_too_long(session, officer, system):
+    _invalid(
+        session,
+        lambda: service.create_entry(
+            session, officer, system, "risk", SAMPLES["risk"], reason="x" * 2001
+        ),
+        "reason",
+    )
+
+
+def test_naive_effective_from(session, officer, system):
+    _invalid(
+        session,
+        lambda: service.create_entry(
+            session,
+            officer,
+            system,
+            "risk",
+            SAMPLES["risk"],
+            effective_from=dt.datetime(2026, 1, 1),
+        ),
+        "effective_from",
+    )
+
+
+def test_nonexistent_version_and_stale_base(session, officer, system):
+    entry = session.scalar(sa.select(Entry).where(Entry.kind == "owner"))
+    before = _counts(session)
+    with pytest.raises(NotFound):
+        service.get_version(session, entry, 2)
+    with pytest.raises(StaleVersion):
+        service.update_entry(session, officer, entry, SAMPLES["owner"], base_version=5)
+    session.rollback()
+    with pytest.raises(StaleVersion):
+        service.retire_entry(session, officer, entry, base_version=0)
+    session.rollback()
+    assert _counts(session) == before
+
+
+def test_actor_without_permission(session, actors, system):
+    before = _counts(session)
+    for role in ("auditor", "admin", "technical_owner"):
+        with pytest.raises(PermissionDenied):
+            service.create_entry(session, actors[role], system, "risk", SAMPLES["risk"])
+        session.rollback()
+    with pytest.raises(PermissionDenied):
+        service.create_system(
+            session, Actor.system("x", roles=frozenset()), {**SAMPLES["profile"], "reference": "z"}
+        )
+    session.rollback()
+    assert _counts(session) == before

@@ -1,0 +1,339 @@
+"""Versioning, tombstones, history, as-of and effective-at reads, diffs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from registry.errors import Conflict, NotFound, StaleVersion
+from registry.ledger.models import AuditEvent
+from registry.ledger.store import verify_ledger
+from registry.records import service
+from registry.records.models import Entry, EntryVersion
+
+OWNER = {"role": "technical", "person": {"name": "Tessa", "email": "tessa@example.org"}}
+
+
+def _owner(email: str = "tessa@example.org", **extra: object) -> dict:
+    return {"role": "technical", "person": {"name": "Tessa", "email": email}, **extra}
+
+
+def test_create_system_writes_version_one_and_an_event(session, officer, profile):
+    system, version = service.create_system(session, officer, profile, reason="first")
+    session.commit()
+    assert version.number == 1 and not version.tombstone
+    assert json.loads(version.body) == profile
+    assert version.author == officer.label and version.author_id == officer.user_id
+    assert version.reason == "first"
+    assert version.effective_from == version.recorded_at
+    assert version.recorded_at.tzinfo is not None
+    event = session.get(AuditEvent, version.audit_seq)
+    body = json.loads(event.event)
+    assert body["action"] == "system.create"
+    assert body["body_sha256"] == version.body_hash
+    assert body["system"] == "sys-1"
+
+
+def test_body_is_canonical_json_and_hash_matches(session, officer, profile):
+    import hashlib
+
+    _, version = service.create_system(
+        session, officer, {**profile, "purpose": "Prüft – „Aanvragen“"}
+    )
+    session.commit()
+    assert hashlib.sha256(version.body.encode()).hexdigest() == version.body_hash
+    # RFC 8785: sorted keys, no spaces, non-ASCII as UTF-8.
+    assert version.body.startswith('{"name":') and " :" not in version.body
+    assert "Prüft" in version.body
+
+
+def test_update_and_retire_make_new_versions_and_keep_history(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    entry = service.get_entry(session, v1.entry_id)
+    v2 = service.update_entry(
+        session, officer, entry, _owner("t2@example.org"), base_version=1, reason="new owner"
+    )
+    v3 = service.retire_entry(session, officer, entry, base_version=2, reason="left")
+    session.commit()
+    assert [v.number for v in service.history(session, entry)] == [1, 2, 3]
+    assert v3.tombstone and json.loads(v3.body) == {}
+    assert entry.head_number == 3 and entry.retired
+    state = service.system_state(session, system)
+    assert state.of_kind("owner") == []
+    # Nothing was deleted: all three versions are still stored.
+    assert session.scalar(sa.select(sa.func.count()).where(EntryVersion.entry_id == entry.id)) == 3
+    with pytest.raises(Conflict):
+        service.update_entry(session, officer, entry, OWNER, base_version=3)
+    session.rollback()
+    assert v2.reason == "new owner"
+
+
+def test_stale_write_is_refused_and_names_current_version(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    entry = service.get_entry(session, v1.entry_id)
+    service.update_entry(session, officer, entry, _owner("a@example.org"), base_version=1)
+    session.commit()
+    before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    with pytest.raises(StaleVersion) as info:
+        service.update_entry(session, officer, entry, _owner("b@example.org"), base_version=1)
+    session.rollback()
+    assert info.value.current == 2 and info.value.status == 412
+    assert "current version is 2" in info.value.message
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
+    assert (
+        json.loads(service.get_version(session, entry, 2).body)["person"]["email"]
+        == "a@example.org"
+    )
+
+
+def test_one_profile_per_system(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    session.commit()
+    with pytest.raises(Conflict):
+        service.create_entry(session, officer, system, "profile", profile)
+    session.rollback()
+    with pytest.raises(Conflict):
+        service.create_system(session, officer, profile)
+    session.rollback()
+
+
+def test_profile_reference_cannot_change(session, officer, profile):
+    from registry.errors import InvalidInput
+
+    system, _ = service.create_system(session, officer, profile)
+    entry = service.profile_entry(session, system)
+    with pytest.raises(InvalidInput) as info:
+        service.update_entry(
+            session, officer, entry, {**profile, "reference": "other"}, base_version=1
+        )
+    assert "reference" in info.value.field_errors
+
+
+def test_get_version_that_does_not_exist(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    entry = service.profile_entry(session, system)
+    with pytest.raises(NotFound) as info:
+        service.get_version(session, entry, 7)
+    assert "versions are 1 to 1" in info.value.message
+    with pytest.raises(NotFound):
+        service.get_entry(session, 99999)
+    with pytest.raises(NotFound):
+        service.get_system(session, "nope")
+
+
+def _timeline(session, officer, profile):
+    """A system whose owner entry has three versions and is then retired; returns the
+    entry and the versions' recorded_at instants."""
+    system, _ = service.create_system(session, officer, profile)
+    session.commit()
+    v1 = service.create_entry(session, officer, system, "owner", _owner("v1@example.org"))
+    session.commit()
+    entry = service.get_entry(session, v1.entry_id)
+    v2 = service.update_entry(session, officer, entry, _owner("v2@example.org"), base_version=1)
+    session.commit()
+    v3 = service.update_entry(session, officer, entry, _owner("v3@example.org"), base_version=2)
+    session.commit()
+    v4 = service.retire_entry(session, officer, entry, base_version=3)
+    session.commit()
+    return system, entry, [v1, v2, v3, v4]
+
+
+def _owner_email(session, system, **when):
+    owners = service.system_state(session, system, **when).of_kind("owner")
+    return owners[0].body["person"]["email"] if owners else None
+
+
+def test_as_of_between_and_exactly_on_version_boundaries(session, officer, profile):
+    system, entry, versions = _timeline(session, officer, profile)
+    times = [v.recorded_at for v in versions]
+    assert times == sorted(times) and len(set(times)) == 4
+    tick = dt.timedelta(microseconds=1)
+    assert _owner_email(session, system, as_of=times[0] - tick) is None
+    assert _owner_email(session, system, as_of=times[0]) == "v1@example.org"
+    assert _owner_email(session, system, as_of=times[1] - tick) == "v1@example.org"
+    assert _owner_email(session, system, as_of=times[1]) == "v2@example.org"
+    assert _owner_email(session, system, as_of=times[2] - tick) == "v2@example.org"
+    assert _owner_email(session, system, as_of=times[2]) == "v3@example.org"
+    assert _owner_email(session, system, as_of=times[3] - tick) == "v3@example.org"
+    assert _owner_email(session, system, as_of=times[3]) is None
+    assert _owner_email(session, system) is None
+    # Before the system existed, nothing at all.
+    profile_time = service.history(session, service.profile_entry(session, system))[0].recorded_at
+    assert service.system_state(session, system, as_of=profile_time - tick).entries == []
+
+
+def test_as_of_returns_the_same_as_the_head_now(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    service.create_entry(session, officer, system, "owner", OWNER)
+    service.create_entry(
+        session,
+        officer,
+        system,
+        "risk",
+        {"title": "Bias", "likelihood": "possible", "impact": "major"},
+    )
+    session.commit()
+    now = dt.datetime.now(dt.UTC)
+    head = service.system_state(session, system)
+    at = service.system_state(session, system, as_of=now)
+    assert [(e.entry_id, e.version.number) for e in head.entries] == [
+        (e.entry_id, e.version.number) for e in at.entries
+    ]
+
+
+def test_effective_at_uses_valid_time_and_later_versions_break_ties(session, officer, profile):
+    jan = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    mar = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    system, _ = service.create_system(session, officer, profile, effective_from=jan)
+    v1 = service.create_entry(
+        session, officer, system, "owner", _owner("jan@example.org"), effective_from=jan
+    )
+    entry = service.get_entry(session, v1.entry_id)
+    service.update_entry(
+        session, officer, entry, _owner("mar@example.org"), base_version=1, effective_from=mar
+    )
+    # A correction recorded later, effective from the same instant: it wins the tie.
+    service.update_entry(
+        session, officer, entry, _owner("mar2@example.org"), base_version=2, effective_from=mar
+    )
+    # A backdated fact: effective from February, recorded last.
+    feb = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    service.update_entry(
+        session, officer, entry, _owner("feb@example.org"), base_version=3, effective_from=feb
+    )
+    session.commit()
+    assert _owner_email(session, system, effective_at=jan - dt.timedelta(microseconds=1)) is None
+    assert _owner_email(session, system, effective_at=jan) == "jan@example.org"
+    assert _owner_email(session, system, effective_at=feb) == "feb@example.org"
+    assert _owner_email(session, system, effective_at=mar) == "mar2@example.org"
+    # What the registry knew when only version 2 was recorded, about March:
+    v2_time = service.get_version(session, entry, 2).recorded_at
+    assert _owner_email(session, system, as_of=v2_time, effective_at=mar) == "mar@example.org"
+    assert _owner_email(session, system, as_of=v2_time, effective_at=feb) == "jan@example.org"
+
+
+def test_diff_of_two_versions(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    v1 = service.create_entry(
+        session,
+        officer,
+        system,
+        "monitoring_plan",
+        {
+            "metrics": [
+                {"name": "accuracy", "category": "accuracy", "threshold": 0.9, "direction": "min"}
+            ],
+            "frequency": "daily",
+            "alert_routing": "ml-oncall",
+        },
+    )
+    entry = service.get_entry(session, v1.entry_id)
+    service.update_entry(
+        session,
+        officer,
+        entry,
+        {
+            "metrics": [
+                {"name": "accuracy", "category": "accuracy", "threshold": 0.92, "direction": "min"},
+                {"name": "psi", "category": "drift", "threshold": 0.2, "direction": "max"},
+            ],
+            "frequency": "daily",
+            "log_retention_days": 200,
+        },
+        base_version=1,
+    )
+    session.commit()
+    changes = {
+        (c.path, c.change): (c.before, c.after) for c in service.diff_versions(session, entry, 1, 2)
+    }
+    assert changes == {
+        ("alert_routing", "removed"): ("ml-oncall", None),
+        ("log_retention_days", "added"): (None, 200),
+        ("metrics[0].threshold", "changed"): (0.9, 0.92),
+        ("metrics[1]", "added"): (
+            None,
+            {"name": "psi", "category": "drift", "threshold": 0.2, "direction": "max"},
+        ),
+    }
+    assert service.diff_versions(session, entry, 2, 2) == []
+    reverse = {(c.path, c.change) for c in service.diff_versions(session, entry, 2, 1)}
+    assert ("alert_routing", "added") in reverse and ("metrics[1]", "removed") in reverse
+    with pytest.raises(NotFound):
+        service.diff_versions(session, entry, 1, 3)
+
+
+def test_diff_distinguishes_types():
+    changes = service.diff_bodies({"a": 1, "b": True}, {"a": 1.5, "b": 1})
+    assert [(c.path, c.change) for c in changes] == [("a", "changed"), ("b", "changed")]
+
+
+def test_register_lists_live_profiles(session, officer, profile):
+    s1, _ = service.create_system(session, officer, profile)
+    s2, _ = service.create_system(
+        session, officer, {**profile, "reference": "sys-2", "name": "Two"}
+    )
+    session.commit()
+    entry = service.profile_entry(session, s2)
+    service.retire_entry(session, officer, entry, base_version=1)
+    session.commit()
+    assert [r.system.reference for r in service.register(session)] == ["sys-1"]
+
+
+def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
+    session, officer, profile
+):
+    start = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))  # the users' events
+    system, _ = service.create_system(session, officer, profile)
+    v = service.create_entry(session, officer, system, "owner", OWNER)
+    entry = service.get_entry(session, v.entry_id)
+    for i in range(60):
+        service.update_entry(
+            session, officer, entry, _owner(f"o{i}@example.org"), base_version=i + 1
+        )
+    session.commit()
+    report = verify_ledger(session)
+    assert report.ok and report.checked == start + 62
+    seqs = session.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+    assert seqs == list(range(1, start + 63))
+    # Tamper with one stored event: the chain must break exactly there.
+    target = start + 30
+    event = session.get(AuditEvent, target)
+    tampered = event.event.replace(b'"entry.update"', b'"entry.retire"')
+    assert tampered != event.event
+    session.execute(sa.update(AuditEvent).where(AuditEvent.seq == target).values(event=tampered))
+    session.commit()
+    report = verify_ledger(session)
+    assert not report.ok and report.problem.seq == target and report.checked == target - 1
+    assert "hash" in report.problem.problem
+
+
+def test_every_version_points_at_its_event(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    service.create_entry(session, officer, system, "owner", OWNER)
+    session.commit()
+    rows = session.execute(
+        sa.select(EntryVersion.body_hash, AuditEvent.event).join(
+            AuditEvent, AuditEvent.seq == EntryVersion.audit_seq
+        )
+    ).all()
+    assert len(rows) == 2
+    for body_hash, event in rows:
+        assert json.loads(event)["body_sha256"] == body_hash
+
+
+def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
+    from tests.records.samples import SAMPLES
+
+    system, _ = service.create_system(session, officer, profile)
+    for kind, body in SAMPLES.items():
+        if kind != "profile":
+            service.create_entry(session, officer, system, kind, body)
+    session.commit()
+    state = service.system_state(session, system)
+    assert {e.kind for e in state.entries} == set(SAMPLES)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Entry)) == len(SAMPLES)

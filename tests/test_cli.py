@@ -1,0 +1,70 @@
+"""The ``registry`` command, run through Flask's CLI runner against the real database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from registry.accounts.models import ApiToken, User
+from registry.accounts.service import authenticate_token
+from registry.demo.examples import EXAMPLES
+from registry.records.models import AISystem
+
+
+def test_users_and_tokens(app, session):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["users", "create", "Ops@Example.org", "--role", "technical_owner", "--name", "Ops"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password: " in result.output
+    result = runner.invoke(args=["users", "create", "ops@example.org", "--role", "auditor"])
+    assert result.exit_code != 0 and "already exists" in result.output
+    result = runner.invoke(
+        args=["users", "create", "x@example.org", "--role", "auditor", "--password", "short"]
+    )
+    assert result.exit_code != 0 and "At least 12 characters" in result.output
+    result = runner.invoke(args=["users", "create", "x@example.org", "--role", "wizard"])
+    assert result.exit_code == 2
+
+    result = runner.invoke(
+        args=["tokens", "create", "ops@example.org", "--scope", "read", "--days", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip().splitlines()[0]
+    assert secret.startswith("reg_")
+    user, token = authenticate_token(session, f"Bearer {secret}")
+    assert user.email == "ops@example.org" and token.scopes == "read"
+    result = runner.invoke(args=["tokens", "create", "nobody@example.org"])
+    assert result.exit_code != 0 and "No user" in result.output
+    result = runner.invoke(args=["tokens", "revoke", secret[:12]])
+    assert result.exit_code == 0 and "revoked" in result.output
+    session.expire_all()
+    assert session.scalar(sa.select(ApiToken.revoked_at)) is not None
+    result = runner.invoke(args=["tokens", "revoke", "reg_missing00"])
+    assert result.exit_code != 0
+
+
+def test_db_check_and_ledger_verify(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
+    runner.invoke(args=["users", "create", "a@example.org", "--role", "auditor"])
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0 and "Ledger intact: 1 events" in result.output
+
+
+def test_demo_without_the_register_is_idempotent(app, session):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "--no-register"])
+    assert result.exit_code == 0, result.output
+    for email in ("admin@demo", "officer@demo", "techowner@demo", "auditor@demo"):
+        assert email in result.output
+    first_passwords = [line.split()[-1] for line in result.output.splitlines() if "@demo." in line]
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 4
+    assert session.scalar(sa.select(sa.func.count()).select_from(AISystem)) == len(EXAMPLES)
+    result = runner.invoke(args=["demo", "--no-register"])
+    assert result.exit_code == 0, result.output
+    assert [
+        line.split()[-1] for line in result.output.splitlines() if "@demo." in line
+    ] == first_passwords
+    assert session.scalar(sa.select(sa.func.count()).select_from(AISystem)) == len(EXAMPLES)
