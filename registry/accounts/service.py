@@ -30,7 +30,7 @@ def _hash_token(secret: str) -> str:
 
 
 def _audit(session: Session, actor: Actor, action: str, **fields: object) -> None:
-    append_event(session, {"action": action, "actor": actor.label, **fields}, recorded_at=utcnow())
+    append_event(session, {"action": action, "actor": actor.label, **fields})
 
 
 def get_user(session: Session, email: str) -> User:

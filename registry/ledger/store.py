@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry.db import utcnow
 from registry.ledger.chain import GENESIS_HASH, ChainReport, seal_event, verify_chain
 from registry.ledger.models import AuditEvent
 
@@ -29,42 +31,92 @@ def lock_ledger(session: Session) -> None:
     # SQLite: BEGIN IMMEDIATE (see registry.db) already holds the database write lock.
 
 
-def ledger_head(session: Session) -> tuple[int, str]:
-    """The last sequence number and event hash (0 and the genesis hash when empty)."""
-    row = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.event_hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    if row is None:
-        return 0, GENESIS_HASH
-    return int(row.seq), row.event_hash
+@dataclass(frozen=True)
+class LedgerHead:
+    seq: int
+    event_hash: str
+    recorded_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AppendedEvent:
+    seq: int
+    event_hash: str
+    recorded_at: dt.datetime
+
+
+def head_query() -> sa.Select[Any]:
+    """The statement reading the last event; callers may add columns to it."""
+    last = sa.select(sa.func.max(AuditEvent.seq)).scalar_subquery()
+    return sa.select(
+        sa.func.coalesce(last, 0).label("seq"),
+        sa.select(AuditEvent.event_hash)
+        .where(AuditEvent.seq == last)
+        .scalar_subquery()
+        .label("event_hash"),
+        sa.select(AuditEvent.recorded_at)
+        .where(AuditEvent.seq == last)
+        .scalar_subquery()
+        .label("recorded_at"),
+    )
+
+
+# Built once: constructing statements costs more than running them on this hot path.
+HEAD = head_query()
+_INSERT_EVENT = sa.insert(AuditEvent.__table__)
+
+
+def head_from_row(row: Any) -> LedgerHead:
+    if not row.seq:
+        return LedgerHead(0, GENESIS_HASH, None)
+    return LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
+
+
+def ledger_head(session: Session) -> LedgerHead:
+    """The last event's sequence number, hash and time (0 and the genesis hash when empty)."""
+    return head_from_row(session.execute(HEAD).one())
 
 
 def append_event(
     session: Session,
     fields: dict[str, Any],
-    recorded_at: dt.datetime,
+    *,
     system_id: int | None = None,
-) -> AuditEvent:
-    """Append one event in the caller's transaction and return it (flushed)."""
-    lock_ledger(session)
-    last_seq, last_hash = ledger_head(session)
+    locked: bool = False,
+    head: LedgerHead | None = None,
+) -> AppendedEvent:
+    """Append one event in the caller's transaction.
+
+    Takes the ledger lock unless the caller already holds it (``locked``), and reads the
+    head unless the caller read it under that lock (``head``). The event's
+    time is the server's clock, but always after the previous event's: times are
+    strictly increasing with ``seq``, so "as recorded at T" is a prefix of the ledger.
+    """
+    if not locked:
+        lock_ledger(session)
+    if head is None:
+        head = ledger_head(session)
+    now = utcnow()
+    if head.recorded_at is not None and now <= head.recorded_at:
+        now = head.recorded_at + dt.timedelta(microseconds=1)
     sealed = seal_event(
-        last_seq + 1,
-        last_hash,
-        {"time": recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"), **fields},
+        head.seq + 1,
+        head.event_hash,
+        {"time": now.isoformat(timespec="microseconds"), **fields},
     )
-    row = AuditEvent(
-        seq=sealed.seq,
-        recorded_at=recorded_at,
-        event=sealed.event,
-        prev_hash=sealed.prev_hash,
-        event_hash=sealed.event_hash,
-        leaf_hash=sealed.leaf_hash,
-        system_id=system_id,
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "seq": sealed.seq,
+            "recorded_at": now,
+            "event": sealed.event,
+            "prev_hash": sealed.prev_hash,
+            "event_hash": sealed.event_hash,
+            "leaf_hash": sealed.leaf_hash,
+            "system_id": system_id,
+        },
     )
-    session.add(row)
-    session.flush()
-    return row
+    return AppendedEvent(sealed.seq, sealed.event_hash, now)
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[Any]:

@@ -9,6 +9,7 @@ the body to JSON values (dates as ISO 8601 text, instants in UTC). Version metad
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -417,6 +418,12 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _schema(kind: str) -> KindSchema:
+    """One schema instance per kind: building a schema costs more than using it."""
+    return KINDS[kind].schema()
+
+
 def get_kind(name: str) -> Kind:
     try:
         return KINDS[name]
@@ -433,6 +440,6 @@ def normalise_body(kind: str, data: Any) -> dict[str, Any]:
     """
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", "_schema")
-    schema = get_kind(kind).schema()
+    schema = _schema(get_kind(kind).name)
     loaded = schema.load(data)
     return _drop_none(schema.dump(loaded))

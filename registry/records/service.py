@@ -16,14 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
-from registry.ledger.store import append_event, lock_ledger
+from registry.ledger.store import HEAD, append_event, head_from_row, ledger_head, lock_ledger
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -112,80 +112,83 @@ def _write_version(
     effective_from: dt.datetime | None,
     reason: str,
     tombstone: bool = False,
+    locked: bool = False,
 ) -> EntryVersion:
     """The one write path: lock, check, append the event, insert the version, move head."""
-    lock_ledger(session)
-    if entry.id is not None:
-        current = session.execute(
-            sa.select(Entry.head_number, Entry.retired).where(Entry.id == entry.id)
-        ).one()
+    if not locked:
+        lock_ledger(session)
+    if entry.id is None:
+        session.add(entry)
+        session.flush()
+        head = ledger_head(session)
+    else:
+        current = session.connection().execute(_ENTRY_AND_LEDGER_HEAD, {"entry_id": entry.id}).one()
+        head = head_from_row(current)
         if current.head_number != base_version:
             raise StaleVersion(entry.id, base_version, current.head_number)
         if current.retired:
             raise Conflict(f"Entry {entry.id} is retired; a retired entry cannot change.")
     number = base_version + 1
-    last_recorded = (
-        session.scalar(
-            sa.select(EntryVersion.recorded_at)
-            .where(EntryVersion.entry_id == entry.id)
-            .order_by(EntryVersion.number.desc())
-            .limit(1)
-        )
-        if entry.id is not None
-        else None
-    )
-    now = utcnow()
-    if last_recorded is not None and now <= last_recorded:
-        # The clock went backwards (or two writes in one microsecond): keep history ordered.
-        now = last_recorded + dt.timedelta(microseconds=1)
-    effective = effective_from or now
     body_hash = sha256_hex(data)
-    if entry.id is None:
-        session.add(entry)
-        session.flush()
-    event = append_event(
-        session,
-        {
-            "action": action,
-            "actor": actor.label,
-            "system": system.reference,
-            "system_id": system.id,
-            "entry_id": entry.id,
-            "kind": entry.kind,
-            "version": number,
-            "body_sha256": body_hash,
-            "effective_from": effective.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-            "reason_sha256": sha256_hex(reason.encode()),
-            "tombstone": tombstone,
-        },
-        recorded_at=now,
-        system_id=system.id,
-    )
-    version = EntryVersion(
-        entry_id=entry.id,
-        number=number,
-        body=data.decode(),
-        body_hash=body_hash,
-        recorded_at=event.recorded_at,
-        effective_from=effective,
-        author_id=actor.user_id,
-        author=actor.label,
-        reason=reason,
-        tombstone=tombstone,
-        audit_seq=event.seq,
-    )
-    session.add(version)
-    result = session.execute(
-        sa.update(Entry)
-        .where(Entry.id == entry.id, Entry.head_number == base_version)
-        .values(head_number=number, retired=tombstone)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # pragma: no cover - the ledger lock makes this unreachable
-        raise StaleVersion(entry.id, base_version, base_version + 1)
-    session.flush()
+    fields: dict[str, Any] = {
+        "action": action,
+        "actor": actor.label,
+        "system": system.reference,
+        "system_id": system.id,
+        "entry_id": entry.id,
+        "kind": entry.kind,
+        "version": number,
+        "body_sha256": body_hash,
+        "reason_sha256": sha256_hex(reason.encode()),
+        "tombstone": tombstone,
+    }
+    if effective_from is not None:
+        fields["effective_from"] = _iso(effective_from)
+    event = append_event(session, fields, system_id=system.id, locked=True, head=head)
+    values = {
+        "entry_id": entry.id,
+        "number": number,
+        "body": data.decode(),
+        "body_hash": body_hash,
+        "recorded_at": event.recorded_at,
+        # Without a stated effective time a version is effective when recorded (the
+        # event's own time stands in for it, so the event still binds it).
+        "effective_from": effective_from or event.recorded_at,
+        "author_id": actor.user_id,
+        "author": actor.label,
+        "reason": reason,
+        "tombstone": tombstone,
+        "audit_seq": event.seq,
+    }
+    connection = session.connection()
+    version_id = connection.execute(_INSERT_VERSION, values).scalar_one()
+    connection.execute(_MOVE_HEAD, {"entry_id": entry.id, "number": number, "retired": tombstone})
     session.expire(entry, ["head_number", "retired"])
+    # The row is written; attach an object for it to the session without a second INSERT.
+    version = EntryVersion(id=version_id, **values)
+    make_transient_to_detached(version)
+    session.add(version)
     return version
+
+
+# The hot path's statements, built once (Core: no unit-of-work overhead per write).
+_ENTRY_STATE = (
+    sa.select(Entry.head_number, Entry.retired)
+    .where(Entry.id == sa.bindparam("entry_id"))
+    .subquery()
+)
+# The entry's head and the ledger's head, read in one round trip under the lock.
+_ENTRY_AND_LEDGER_HEAD = HEAD.add_columns(_ENTRY_STATE.c.head_number, _ENTRY_STATE.c.retired)
+_INSERT_VERSION = sa.insert(EntryVersion.__table__).returning(EntryVersion.__table__.c.id)
+_MOVE_HEAD = (
+    sa.update(Entry.__table__)
+    .where(Entry.__table__.c.id == sa.bindparam("entry_id"))
+    .values(head_number=sa.bindparam("number"), retired=sa.bindparam("retired"))
+)
+
+
+def _iso(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def create_system(
@@ -217,6 +220,7 @@ def create_system(
         actor,
         system,
         entry,
+        locked=True,
         action="system.create",
         data=data,
         base_version=0,
