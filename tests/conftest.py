@@ -13,6 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,18 @@ PROFILE = {
 @pytest.fixture
 def profile() -> dict[str, Any]:
     return dict(PROFILE)
+
+
+@contextmanager
+def append_only_lifted(session: Any, table: str) -> Iterator[None]:
+    """Lift the append-only triggers of ``table`` the way a table owner could, to test
+    that verification still catches what the triggers would have refused."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        yield
+        session.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+    else:
+        for action in ("update", "delete"):
+            session.execute(sa.text(f"DROP TRIGGER IF EXISTS {table}_no_{action}"))
+        yield
+    session.commit()

@@ -1,0 +1,67 @@
+"""The database itself refuses to change or remove history, on both engines."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from registry.records import service
+from tests.records.samples import SAMPLES
+
+STATEMENTS = {
+    "entry_version": ("UPDATE entry_version SET body = '{}'", "DELETE FROM entry_version"),
+    "audit_event": ("UPDATE audit_event SET system_id = 0", "DELETE FROM audit_event"),
+    "checkpoint": ("UPDATE checkpoint SET note = ''", "DELETE FROM checkpoint"),
+}
+
+
+@pytest.fixture
+def history(session, officer, profile):
+    system, _ = service.create_system(session, officer, profile)
+    service.create_entry(session, officer, system, "risk", SAMPLES["risk"])
+    session.execute(
+        sa.text(
+            "INSERT INTO checkpoint (tree_size, root_hash, chain_head, key_id, note, created_at) "
+            "VALUES (1, :h, :h, 'k', 'note', :t)"
+        ),
+        {"h": "0" * 64, "t": "2026-01-01 00:00:00"},
+    )
+    session.commit()
+
+
+def _counts(session):
+    return {t: session.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in STATEMENTS}
+
+
+@pytest.mark.parametrize("table", sorted(STATEMENTS))
+@pytest.mark.parametrize("which", [0, 1], ids=["update", "delete"])
+def test_update_and_delete_are_refused(session, history, table, which):
+    before = _counts(session)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        session.execute(sa.text(STATEMENTS[table][which]))
+    session.rollback()
+    assert _counts(session) == before
+
+
+@pytest.mark.parametrize("table", sorted(STATEMENTS))
+def test_truncate_is_refused(session, history, engine_name, table):
+    # SQLite has no TRUNCATE: its equivalent is the "truncate optimisation" of a DELETE
+    # without WHERE, which a DELETE trigger switches off.
+    statement = (
+        f"TRUNCATE {table} CASCADE" if engine_name == "postgresql" else f"DELETE FROM {table}"
+    )
+    before = _counts(session)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        session.execute(sa.text(statement))
+    session.rollback()
+    assert _counts(session) == before
+
+
+def test_the_orm_cannot_rewrite_a_version(session, officer, history):
+    from registry.records.models import EntryVersion
+
+    version = session.scalars(sa.select(EntryVersion)).first()
+    version.reason = "rewritten"
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        session.commit()
+    session.rollback()
