@@ -20,15 +20,25 @@ from registry.db import utcnow
 from registry.ledger.chain import GENESIS_HASH, ChainReport, seal_event, verify_chain
 from registry.ledger.models import AuditEvent
 
-# An arbitrary constant naming the ledger's advisory lock on PostgreSQL.
+# An arbitrary constant naming the ledger's advisory lock on PostgreSQL. Migration 0003's
+# function registry_ledger_lock() takes the same key.
 LEDGER_LOCK_KEY = 0x5265_6769_7374  # "Regist"
 
-
-def lock_ledger(session: Session) -> None:
-    """Take the ledger lock for the rest of the current transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEDGER_LOCK_KEY})
-    # SQLite: BEGIN IMMEDIATE (see registry.db) already holds the database write lock.
+_HEAD_COLUMNS = {
+    "seq": sa.BigInteger(),
+    "event_hash": sa.String(),
+    "recorded_at": AuditEvent.__table__.c.recorded_at.type,
+}
+# PostgreSQL: a VOLATILE function takes pg_advisory_xact_lock and then reads the head with
+# a fresh snapshot, so the head is read under the lock in the same round trip.
+_LOCK_AND_HEAD_PG = sa.text(
+    "SELECT seq, event_hash, recorded_at FROM registry_ledger_lock()"
+).columns(**_HEAD_COLUMNS)
+# SQLite: BEGIN IMMEDIATE (registry.db) already holds the database's write lock.
+_HEAD = sa.text(
+    "SELECT seq, event_hash, recorded_at FROM audit_event ORDER BY seq DESC LIMIT 1"
+).columns(**_HEAD_COLUMNS)
+_INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -38,85 +48,53 @@ class LedgerHead:
     recorded_at: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class AppendedEvent:
-    seq: int
-    event_hash: str
-    recorded_at: dt.datetime
+def lock_ledger(session: Session) -> LedgerHead:
+    """Take the ledger lock for the rest of the current transaction; return the head as
+    read under it (sequence 0 and the genesis hash when the ledger is empty)."""
+    connection = session.connection()
+    statement = _LOCK_AND_HEAD_PG if connection.dialect.name == "postgresql" else _HEAD
+    return _head_from(connection.execute(statement).first())
 
 
-def head_query() -> sa.Select[Any]:
-    """The statement reading the last event; callers may add columns to it."""
-    last = sa.select(sa.func.max(AuditEvent.seq)).scalar_subquery()
-    return sa.select(
-        sa.func.coalesce(last, 0).label("seq"),
-        sa.select(AuditEvent.event_hash)
-        .where(AuditEvent.seq == last)
-        .scalar_subquery()
-        .label("event_hash"),
-        sa.select(AuditEvent.recorded_at)
-        .where(AuditEvent.seq == last)
-        .scalar_subquery()
-        .label("recorded_at"),
-    )
-
-
-# Built once: constructing statements costs more than running them on this hot path.
-HEAD = head_query()
-_INSERT_EVENT = sa.insert(AuditEvent.__table__)
-
-
-def head_from_row(row: Any) -> LedgerHead:
-    if not row.seq:
+def _head_from(row: Any) -> LedgerHead:
+    if row is None:
         return LedgerHead(0, GENESIS_HASH, None)
     return LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
 
 
-def ledger_head(session: Session) -> LedgerHead:
-    """The last event's sequence number, hash and time (0 and the genesis hash when empty)."""
-    return head_from_row(session.execute(HEAD).one())
+def next_event(
+    head: LedgerHead, fields: dict[str, Any], system_id: int | None = None
+) -> dict[str, Any]:
+    """The row of the event that follows ``head``: sealed, ready to insert.
 
-
-def append_event(
-    session: Session,
-    fields: dict[str, Any],
-    *,
-    system_id: int | None = None,
-    locked: bool = False,
-    head: LedgerHead | None = None,
-) -> AppendedEvent:
-    """Append one event in the caller's transaction.
-
-    Takes the ledger lock unless the caller already holds it (``locked``), and reads the
-    head unless the caller read it under that lock (``head``). The event's
-    time is the server's clock, but always after the previous event's: times are
-    strictly increasing with ``seq``, so "as recorded at T" is a prefix of the ledger.
+    The event's time is the server's clock, but always after the previous event's:
+    times are strictly increasing with ``seq``, so "as recorded at T" is a prefix of
+    the ledger.
     """
-    if not locked:
-        lock_ledger(session)
-    if head is None:
-        head = ledger_head(session)
     now = utcnow()
     if head.recorded_at is not None and now <= head.recorded_at:
         now = head.recorded_at + dt.timedelta(microseconds=1)
     sealed = seal_event(
-        head.seq + 1,
-        head.event_hash,
-        {"time": now.isoformat(timespec="microseconds"), **fields},
+        head.seq + 1, head.event_hash, {"time": now.isoformat(timespec="microseconds"), **fields}
     )
-    session.connection().execute(
-        _INSERT_EVENT,
-        {
-            "seq": sealed.seq,
-            "recorded_at": now,
-            "event": sealed.event,
-            "prev_hash": sealed.prev_hash,
-            "event_hash": sealed.event_hash,
-            "leaf_hash": sealed.leaf_hash,
-            "system_id": system_id,
-        },
-    )
-    return AppendedEvent(sealed.seq, sealed.event_hash, now)
+    return {
+        "seq": sealed.seq,
+        "recorded_at": now,
+        "event": sealed.event,
+        "prev_hash": sealed.prev_hash,
+        "event_hash": sealed.event_hash,
+        "leaf_hash": sealed.leaf_hash,
+        "system_id": system_id,
+    }
+
+
+def append_event(
+    session: Session, fields: dict[str, Any], *, system_id: int | None = None
+) -> dict[str, Any]:
+    """Lock the ledger, append one event in the caller's transaction, return its row."""
+    row = next_event(lock_ledger(session), fields, system_id)
+    session.connection().execute(_INSERT_EVENT, row)
+    return row
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[Any]:
@@ -137,6 +115,11 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[Any]:
             return
         yield from rows
         after = rows[-1].seq
+
+
+def ledger_head(session: Session) -> LedgerHead:
+    """The head without taking the lock (for reading)."""
+    return _head_from(session.connection().execute(_HEAD).first())
 
 
 def verify_ledger(session: Session) -> ChainReport:

@@ -13,7 +13,15 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 SHORT = 200
 MEDIUM = 2_000
@@ -55,20 +63,29 @@ def text_list(max_len: int = SHORT, **kw: Any) -> fields.List:
     return fields.List(fields.String(validate=[NOT_EMPTY, validate.Length(max=max_len)]), **kw)
 
 
-def date(**kw: Any) -> fields.Date:
+class IsoDate(fields.Date):
+    """A calendar date, loaded as its ISO 8601 text (the body is JSON)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+def date(**kw: Any) -> IsoDate:
     kw.setdefault("allow_none", not kw.get("required", False))
-    return fields.Date(**kw)
+    return IsoDate(**kw)
 
 
 class Instant(fields.AwareDateTime):
-    """An ISO 8601 instant with a time zone, stored in UTC."""
+    """An ISO 8601 instant with a time zone, loaded as ISO 8601 text in UTC. Text of
+    one form compares in time order, so validators may compare the loaded values."""
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("allow_none", not kw.get("required", False))
         super().__init__(format="iso", **kw)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        instant = super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+        return instant.isoformat(timespec="microseconds")
 
 
 class StrictSchema(Schema):
@@ -364,6 +381,13 @@ class FundingSchema(KindSchema):
     def _term(self, data: dict[str, Any], **_: Any) -> None:
         _not_before(data, "end", "start")
 
+    @post_load
+    def _budget_as_text(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # The exact amount as text: a JSON number could round it.
+        if data.get("budget") is not None:
+            data["budget"] = format(data["budget"], "f")
+        return data
+
 
 LEVELS = ("low", "medium", "high", "critical")
 
@@ -434,7 +458,8 @@ def get_kind(name: str) -> Kind:
 
 
 def normalise_body(kind: str, data: Any) -> dict[str, Any]:
-    """Validate ``data`` as a body of ``kind``; return it as plain JSON values.
+    """Validate ``data`` as a body of ``kind``; return it as plain JSON values (every
+    field loads to JSON text, numbers, booleans, lists or objects).
 
     Raises :class:`marshmallow.ValidationError` with per-field messages.
     """
@@ -442,4 +467,4 @@ def normalise_body(kind: str, data: Any) -> dict[str, Any]:
         raise ValidationError("The body must be a JSON object.", "_schema")
     schema = _schema(get_kind(kind).name)
     loaded = schema.load(data)
-    return _drop_none(schema.dump(loaded))
+    return _drop_none(loaded)

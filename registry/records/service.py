@@ -23,7 +23,8 @@ from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
-from registry.ledger.store import HEAD, append_event, head_from_row, ledger_head, lock_ledger
+from registry.ledger.models import AuditEvent
+from registry.ledger.store import LedgerHead, lock_ledger, next_event
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -112,22 +113,17 @@ def _write_version(
     effective_from: dt.datetime | None,
     reason: str,
     tombstone: bool = False,
-    locked: bool = False,
+    head: LedgerHead | None = None,
 ) -> EntryVersion:
-    """The one write path: lock, check, append the event, insert the version, move head."""
-    if not locked:
-        lock_ledger(session)
+    """The one write path: lock, check, append the event, insert the version, move head.
+
+    ``head``: the ledger head, when the caller already took the lock in this transaction.
+    """
+    if head is None:
+        head = lock_ledger(session)
     if entry.id is None:
         session.add(entry)
         session.flush()
-        head = ledger_head(session)
-    else:
-        current = session.connection().execute(_ENTRY_AND_LEDGER_HEAD, {"entry_id": entry.id}).one()
-        head = head_from_row(current)
-        if current.head_number != base_version:
-            raise StaleVersion(entry.id, base_version, current.head_number)
-        if current.retired:
-            raise Conflict(f"Entry {entry.id} is retired; a retired entry cannot change.")
     number = base_version + 1
     body_hash = sha256_hex(data)
     fields: dict[str, Any] = {
@@ -144,25 +140,25 @@ def _write_version(
     }
     if effective_from is not None:
         fields["effective_from"] = _iso(effective_from)
-    event = append_event(session, fields, system_id=system.id, locked=True, head=head)
+    event = next_event(head, fields, system.id)
     values = {
         "entry_id": entry.id,
         "number": number,
         "body": data.decode(),
         "body_hash": body_hash,
-        "recorded_at": event.recorded_at,
+        "recorded_at": event["recorded_at"],
         # Without a stated effective time a version is effective when recorded (the
         # event's own time stands in for it, so the event still binds it).
-        "effective_from": effective_from or event.recorded_at,
+        "effective_from": effective_from or event["recorded_at"],
         "author_id": actor.user_id,
         "author": actor.label,
         "reason": reason,
         "tombstone": tombstone,
-        "audit_seq": event.seq,
+        "audit_seq": event["seq"],
     }
-    connection = session.connection()
-    version_id = connection.execute(_INSERT_VERSION, values).scalar_one()
-    connection.execute(_MOVE_HEAD, {"entry_id": entry.id, "number": number, "retired": tombstone})
+    version_id = _persist(session, base_version, event, values)
+    if version_id is None:
+        _explain_refusal(session, entry.id, base_version)
     session.expire(entry, ["head_number", "retired"])
     # The row is written; attach an object for it to the session without a second INSERT.
     version = EntryVersion(id=version_id, **values)
@@ -171,20 +167,92 @@ def _write_version(
     return version
 
 
+def _persist(
+    session: Session, base_version: int, event: dict[str, Any], values: dict[str, Any]
+) -> int | None:
+    """Move the entry's head from ``base_version``, insert the event and the version,
+    all or nothing. Returns the new version's id, or None when the head was not at
+    ``base_version`` or the entry is retired (then nothing was written)."""
+    connection = session.connection()
+    move = {
+        "m_entry_id": values["entry_id"],
+        "m_base": base_version,
+        "m_number": values["number"],
+        "m_retired": values["tombstone"],
+    }
+    if connection.dialect.name == "postgresql":
+        # One statement, one round trip: the inserts happen only if the head moved.
+        params = {
+            **move,
+            **{f"e_{k}": v for k, v in event.items()},
+            **{f"v_{k}": v for k, v in values.items()},
+        }
+        return connection.execute(_WRITE_PG, params).scalar()
+    if connection.execute(_MOVE_HEAD, move).rowcount != 1:
+        return None
+    connection.execute(_INSERT_EVENT, event)
+    return connection.execute(_INSERT_VERSION, values).scalar_one()
+
+
+def _explain_refusal(session: Session, entry_id: int, base_version: int) -> None:
+    current = session.execute(
+        sa.select(Entry.head_number, Entry.retired).where(Entry.id == entry_id)
+    ).one()
+    if current.head_number != base_version:
+        raise StaleVersion(entry_id, base_version, current.head_number)
+    raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
+
+
 # The hot path's statements, built once (Core: no unit-of-work overhead per write).
-_ENTRY_STATE = (
-    sa.select(Entry.head_number, Entry.retired)
-    .where(Entry.id == sa.bindparam("entry_id"))
-    .subquery()
-)
-# The entry's head and the ledger's head, read in one round trip under the lock.
-_ENTRY_AND_LEDGER_HEAD = HEAD.add_columns(_ENTRY_STATE.c.head_number, _ENTRY_STATE.c.retired)
-_INSERT_VERSION = sa.insert(EntryVersion.__table__).returning(EntryVersion.__table__.c.id)
+_entry = Entry.__table__
+_version = EntryVersion.__table__
+_event = AuditEvent.__table__
 _MOVE_HEAD = (
-    sa.update(Entry.__table__)
-    .where(Entry.__table__.c.id == sa.bindparam("entry_id"))
-    .values(head_number=sa.bindparam("number"), retired=sa.bindparam("retired"))
+    sa.update(_entry)
+    .where(
+        _entry.c.id == sa.bindparam("m_entry_id"),
+        _entry.c.head_number == sa.bindparam("m_base"),
+        _entry.c.retired.is_(False),
+    )
+    .values(head_number=sa.bindparam("m_number"), retired=sa.bindparam("m_retired"))
 )
+_INSERT_EVENT = sa.insert(_event)
+_INSERT_VERSION = sa.insert(_version).returning(_version.c.id)
+
+
+def _write_statement_pg() -> sa.Select[Any]:
+    """WITH moved AS (UPDATE entry … RETURNING), ev AS (INSERT audit_event … FROM moved),
+    ver AS (INSERT entry_version … FROM ev) SELECT id FROM ver."""
+    moved = _MOVE_HEAD.returning(_entry.c.id).cte("moved")
+    event_columns = [c.name for c in _event.columns]
+    ev = (
+        sa.insert(_event)
+        .from_select(
+            event_columns,
+            sa.select(
+                *[sa.bindparam(f"e_{c}", type_=_event.c[c].type) for c in event_columns]
+            ).select_from(moved),
+        )
+        .returning(_event.c.seq)
+        .cte("ev")
+    )
+    version_columns = [c.name for c in _version.columns if c.name not in ("id", "audit_seq")]
+    ver = (
+        sa.insert(_version)
+        .from_select(
+            [*version_columns, "audit_seq"],
+            sa.select(
+                *[sa.bindparam(f"v_{c}", type_=_version.c[c].type) for c in version_columns],
+                ev.c.seq,
+            ),
+        )
+        .returning(_version.c.id)
+        .cte("ver")
+    )
+    return sa.select(ver.c.id)
+
+
+_WRITE_PG = _write_statement_pg()
 
 
 def _iso(instant: dt.datetime) -> str:
@@ -204,7 +272,7 @@ def create_system(
     clean, data = _validated("profile", profile)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
-    lock_ledger(session)
+    head = lock_ledger(session)
     reference = clean["reference"]
     if session.scalar(sa.select(AISystem.id).where(AISystem.reference == reference)):
         raise Conflict(
@@ -220,7 +288,7 @@ def create_system(
         actor,
         system,
         entry,
-        locked=True,
+        head=head,
         action="system.create",
         data=data,
         base_version=0,
