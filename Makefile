@@ -16,6 +16,7 @@ setup: $(STAMP)
 ## Set up, migrate a SQLite database under instance/, load demo data, serve on :5000.
 run: $(STAMP)
 	$(BIN)/registry db upgrade
+	$(BIN)/registry keys init --if-missing
 	$(BIN)/registry demo
 	$(BIN)/registry run --host 127.0.0.1 --port 5000
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -132,37 +131,118 @@ def tokens_revoke(token: str) -> None:
     click.echo(f"Token {row.prefix}… revoked at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC.")
 
 
-ledger_cli = AppGroup("ledger", help="The audit ledger.")
+ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verification.")
 
 
 @ledger_cli.command("verify")
-def ledger_verify() -> None:
-    """Check every event's hash and the chain; exit non-zero at the first problem."""
-    from registry.ledger.chain import verify_chain
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.File("r"),
+    help="A file of trusted verifier keys (one a line); may be repeated.",
+)
+def ledger_verify(pubkeys: tuple) -> None:
+    """Check every event, version and signed checkpoint; exit 1 at the first problem."""
+    from registry.ledger.keys import KeyFileError, load_key
     from registry.ledger.models import AuditEvent
-    from registry.ledger.store import iter_events
+    from registry.ledger.store import verify_ledger
 
+    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
+    try:
+        trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
+    except KeyFileError:
+        pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
     session = db_session()
     total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
-    started = time.perf_counter()
-    with tqdm(total=total, unit="event", disable=total < 10_000, file=sys.stderr) as bar:
-
-        def events():  # type: ignore[no-untyped-def]
-            for row in iter_events(session):
-                bar.update(1)
-                yield row
-
-        report = verify_chain(events())
-    elapsed = time.perf_counter() - started
+    with tqdm(
+        total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
+    ) as bar:
+        report = verify_ledger(session, trusted, progress=bar.update if total >= 50_000 else None)
+    click.echo(report.summary())
     if not report.ok:
-        raise click.ClickException(
-            f"Ledger broken at {report.problem} ({report.checked} events before it are intact)."
-        )
-    rate = report.checked / elapsed if elapsed > 0 else float("inf")
-    click.echo(
-        f"Ledger intact: {report.checked} events, hashes and chain checked "
-        f"in {elapsed:.2f} s ({rate:,.0f} events/s); head {report.head}."
-    )
+        sys.exit(1)
+
+
+@ledger_cli.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """Sign a checkpoint of the whole ledger now."""
+    from registry.ledger.checkpoints import make_checkpoint
+    from registry.ledger.keys import KeyFileError, load_key
+
+    try:
+        signer = load_key(Path(current_app.config["SIGNING_KEY_PATH"]))
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    session = db_session()
+    _ensure_key_recorded(session, signer)
+    row = make_checkpoint(session, signer)
+    session.commit()
+    if row is None:
+        click.echo("The ledger is empty: nothing to sign.")
+        return
+    click.echo(f"Checkpoint of {row.tree_size} events, root {row.root_hash}, key {row.key_id}:")
+    click.echo(row.note, nl=False)
+
+
+def _ensure_key_recorded(session, signer) -> None:  # type: ignore[no-untyped-def]
+    from registry.ledger.checkpoints import key_recorded, record_key
+
+    if not key_recorded(session, signer):
+        record_key(session, CLI_ADMIN.label, signer)
+
+
+keys_cli = AppGroup("keys", help="The ledger's signing key.")
+
+
+@keys_cli.command("init")
+@click.option("--if-missing", is_flag=True, help="Succeed quietly when the key exists.")
+def keys_init(if_missing: bool) -> None:
+    """Create the signing key (REGISTRY_SIGNING_KEY) and record it in the ledger."""
+    from registry.ledger.keys import KeyFileError, create_key, load_key
+    from registry.ledger.note import NoteFormatError
+
+    path = Path(current_app.config["SIGNING_KEY_PATH"])
+    try:
+        signer = create_key(path, current_app.config["ORIGIN"])
+        click.echo(f"Created signing key {path} (key id {signer.key_id}).")
+    except KeyFileError as exc:
+        if not if_missing:
+            raise click.ClickException(str(exc)) from None
+        signer = load_key(path)
+    except NoteFormatError as exc:
+        raise click.ClickException(f"REGISTRY_ORIGIN cannot name a key: {exc}") from None
+    session = db_session()
+    _ensure_key_recorded(session, signer)
+    session.commit()
+    click.echo(f"Verifier key: {signer.verifier_key}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Replace the signing key: the old key co-signs a checkpoint naming the new one."""
+    from registry.ledger.checkpoints import make_checkpoint, record_key
+    from registry.ledger.keys import KeyFileError, create_key, load_key, retire_key_file
+
+    path = Path(current_app.config["SIGNING_KEY_PATH"])
+    try:
+        old = load_key(path)
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    session = db_session()
+    _ensure_key_recorded(session, old)
+    staged = path.with_name(path.name + ".new")
+    staged.unlink(missing_ok=True)
+    new = create_key(staged, old.name)
+    record_key(session, CLI_ADMIN.label, new, previous=old)
+    make_checkpoint(session, new, cosigners=(old,))
+    session.commit()
+    # Only once the ledger holds the rotation do the files change places.
+    retired = retire_key_file(path, old)
+    staged.rename(path)
+    click.echo(f"Rotated: old key {old.key_id} kept at {retired}; new key {new.key_id}.")
+    click.echo(f"Verifier key: {new.verifier_key}")
+    click.echo("Restart the application so that it signs with the new key.")
 
 
 @click.command("demo")
@@ -217,7 +297,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, users_cli, tokens_cli, ledger_cli, demo):
+    for command in (db_cli, users_cli, tokens_cli, ledger_cli, keys_cli, demo):
         app.cli.add_command(command)
 
 

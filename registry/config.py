@@ -30,8 +30,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "REGISTRY_DATABASE_URL", f"sqlite:///{instance / 'registry.sqlite3'}"
         ),
         "SECRET_KEY": env.get("REGISTRY_SECRET_KEY"),
-        # The name this registry signs and exports under (the ledger's origin line).
+        # The name this registry signs and exports under (the ledger's origin line, and
+        # the name of its signing key): no spaces, no '+'.
         "ORIGIN": env.get("REGISTRY_ORIGIN", "registry.example/ai-governance"),
+        "SIGNING_KEY_PATH": env.get("REGISTRY_SIGNING_KEY"),  # default: in the instance folder
+        # A signed checkpoint every N events, or at the first append T seconds after the
+        # last one (per process), and on demand: events after the last checkpoint are
+        # chained but not yet covered by a signature.
+        "CHECKPOINT_EVERY_EVENTS": int(env.get("REGISTRY_CHECKPOINT_EVERY_EVENTS", "1000")),
+        "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
         "SESSION_COOKIE_SECURE": _bool(env.get("REGISTRY_SECURE_COOKIES"), False),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -49,4 +56,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if not config["SIGNING_KEY_PATH"]:
+        config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
     return config

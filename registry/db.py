@@ -102,10 +102,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(self, url: str, echo: bool = False, ledger: Any = None) -> None:
+        """``ledger``: the ledger's signing settings (``LedgerSettings``), given to every
+        session in ``Session.info``; without them no checkpoints are signed."""
         self.url = url
         self.engine = make_engine(url, echo=echo)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = sessionmaker(
+            self.engine, expire_on_commit=False, info={"ledger": ledger} if ledger else None
+        )
 
     @property
     def dialect(self) -> str:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, g
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from registry.db import Database
+from registry.ledger.checkpoints import LedgerSettings
+from registry.ledger.keys import load_key
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    database = Database(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    database = Database(
+        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], ledger=ledger_settings(app)
+    )
     app.extensions["registry.db"] = database
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -37,6 +43,19 @@ def init_app(app: Flask) -> None:
             return None
         user = db_session().get(User, int(user_id))
         return user if user is not None and user.is_active else None
+
+
+def ledger_settings(app: Flask) -> LedgerSettings | None:
+    """The signing settings, when the signing key exists (``registry keys init``)."""
+    path = Path(app.config["SIGNING_KEY_PATH"])
+    if not path.exists():
+        app.logger.warning("No ledger signing key at %s: no checkpoints will be signed.", path)
+        return None
+    return LedgerSettings(
+        load_key(path),
+        every_events=app.config["CHECKPOINT_EVERY_EVENTS"],
+        every_seconds=app.config["CHECKPOINT_EVERY_SECONDS"],
+    )
 
 
 def database(app: Flask | None = None) -> Database:

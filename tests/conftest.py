@@ -79,7 +79,7 @@ class DatabaseFactory:
             upgrade(f"sqlite:///{path}")
             self.template = str(path)
         elif self.engine == "postgresql":
-            name = f"registry_tpl_{_worker()}"
+            name = f"registry_tpl_{_worker()}_{os.getpid()}"
             try:
                 _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
             except sa.exc.OperationalError as exc:  # pragma: no cover - environment

@@ -147,6 +147,26 @@ class MerkleAccumulator:
     def size(self) -> int:
         return self._size
 
+    @property
+    def frontier(self) -> list[bytes]:
+        """The roots of the perfect subtrees so far, largest first: with :attr:`size`,
+        all that is needed to go on appending later (see :meth:`resume`)."""
+        return list(self._stack)
+
+    @classmethod
+    def resume(cls, size: int, frontier: Sequence[bytes]) -> MerkleAccumulator:
+        """An accumulator that continues from a saved :attr:`size` and :attr:`frontier`."""
+        _require_size("size", size)
+        if len(frontier) != bin(size).count("1") or not all(_is_hash(h) for h in frontier):
+            raise ValueError(
+                f"a frontier of a tree of size {size} has {bin(size).count('1')} "
+                f"{HASH_SIZE}-byte hashes"
+            )
+        acc = cls()
+        acc._size = size
+        acc._stack = list(frontier)
+        return acc
+
     def append(self, leaf_hash: bytes) -> None:
         if not _is_hash(leaf_hash):
             raise ValueError(f"leaf {self._size} is not a {HASH_SIZE}-byte hash")

@@ -41,3 +41,6 @@ class Checkpoint(Base):
     key_id: Mapped[str] = mapped_column(sa.String(16))
     note: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime]
+    # The perfect-subtree roots of the tree at this size (hex, largest first, space
+    # separated): the next checkpoint hashes only the events after this one.
+    frontier: Mapped[str] = mapped_column(sa.Text, server_default="")

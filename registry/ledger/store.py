@@ -9,7 +9,7 @@ sequence numbers are gapless: a rolled-back transaction takes its number with it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
-from registry.ledger.chain import GENESIS_HASH, ChainReport, seal_event, verify_chain
-from registry.ledger.models import AuditEvent
+from registry.ledger.chain import GENESIS_HASH, seal_event
+from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.verify import LedgerReport, verify_ledger_rows
 
 # An arbitrary constant naming the ledger's advisory lock on PostgreSQL. Migration 0003's
 # function registry_ledger_lock() takes the same key.
@@ -94,10 +95,18 @@ def append_event(
     """Lock the ledger, append one event in the caller's transaction, return its row."""
     row = next_event(lock_ledger(session), fields, system_id)
     session.connection().execute(_INSERT_EVENT, row)
+    after_append(session, row)
     return row
 
 
-def iter_events(session: Session, batch: int = 5000) -> Iterator[Any]:
+def after_append(session: Session, row: dict[str, Any]) -> None:
+    """What follows every append: a signed checkpoint when the session's policy is due."""
+    from registry.ledger.checkpoints import maybe_checkpoint
+
+    maybe_checkpoint(session, LedgerHead(row["seq"], row["event_hash"], row["recorded_at"]))
+
+
+def iter_events(session: Session, batch: int = 10_000) -> Iterator[Any]:
     """All events in ``seq`` order as plain rows, read in batches by keyset."""
     columns = (
         AuditEvent.seq,
@@ -117,11 +126,54 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[Any]:
         after = rows[-1].seq
 
 
+def iter_versions(session: Session, batch: int = 10_000) -> Iterator[Any]:
+    """Every entry version as plain rows, in the order of the events that recorded them."""
+    from registry.records.models import EntryVersion
+
+    columns = (
+        EntryVersion.id,
+        EntryVersion.entry_id,
+        EntryVersion.number,
+        EntryVersion.body,
+        EntryVersion.body_hash,
+        EntryVersion.audit_seq,
+    )
+    after = 0
+    while True:
+        rows = session.execute(
+            sa.select(*columns)
+            .where(EntryVersion.audit_seq > after)
+            .order_by(EntryVersion.audit_seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].audit_seq
+
+
 def ledger_head(session: Session) -> LedgerHead:
     """The head without taking the lock (for reading)."""
     return _head_from(session.connection().execute(_HEAD).first())
 
 
-def verify_ledger(session: Session) -> ChainReport:
-    """Verify the whole stored chain."""
-    return verify_chain(iter_events(session))
+def verify_ledger(
+    session: Session,
+    trusted_keys: Iterable[str] = (),
+    origin: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LedgerReport:
+    """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``)."""
+    checkpoints = session.execute(
+        sa.select(
+            Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.chain_head, Checkpoint.note
+        ).order_by(Checkpoint.tree_size)
+    ).all()
+    return verify_ledger_rows(
+        iter_events(session),
+        iter_versions(session),
+        checkpoints,
+        trusted_keys=trusted_keys,
+        origin=origin,
+        progress=progress,
+    )

@@ -24,7 +24,7 @@ from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import LedgerHead, lock_ledger, next_event
+from registry.ledger.store import LedgerHead, after_append, lock_ledger, next_event
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -159,6 +159,7 @@ def _write_version(
     version_id = _persist(session, base_version, event, values)
     if version_id is None:
         _explain_refusal(session, entry.id, base_version)
+    after_append(session, event)
     session.expire(entry, ["head_number", "retired"])
     # The row is written; attach an object for it to the session without a second INSERT.
     version = EntryVersion(id=version_id, **values)

@@ -669,3 +669,16 @@ def test_consistency_proof_with_a_flipped_bit_fails(
     assert not verify_consistency(m, n, ROOT(m), ROOT(n), _flip(proof, element, byte, bit))
     assert not verify_consistency(m, n, ROOT(m), ROOT(n), proof[:-1])
     assert not verify_consistency(m, n, ROOT(m), ROOT(n), [*proof, ROOT(n)])
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 5, 8, 13, 64, 100])
+def test_accumulator_resumes_from_its_frontier(split):
+    leaves = [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(101)]
+    first = MerkleAccumulator(leaves[:split])
+    resumed = MerkleAccumulator.resume(first.size, first.frontier)
+    resumed.extend(leaves[split:])
+    assert resumed.root() == root_from_leaf_hashes(leaves)
+    with pytest.raises(ValueError):
+        MerkleAccumulator.resume(split, [*first.frontier, b"\x00" * 32])
+    with pytest.raises(ValueError):
+        MerkleAccumulator.resume(split, [b"short"] * len(first.frontier) or [b"short"])

@@ -298,7 +298,7 @@ def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
         )
     session.commit()
     report = verify_ledger(session)
-    assert report.ok and report.checked == start + 62
+    assert report.ok and report.events == start + 62 and report.versions == 62
     seqs = session.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
     assert seqs == list(range(1, start + 63))
     # Tamper with one stored event: the chain must break exactly there.
@@ -311,8 +311,8 @@ def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
             sa.update(AuditEvent).where(AuditEvent.seq == target).values(event=tampered)
         )
     report = verify_ledger(session)
-    assert not report.ok and report.problem.seq == target and report.checked == target - 1
-    assert "hash" in report.problem.problem
+    assert not report.ok and report.problem_seq == target and report.events == target - 1
+    assert "event hash" in report.problem
 
 
 def test_every_version_points_at_its_event(session, officer, profile):

@@ -1,0 +1,281 @@
+"""Signed checkpoints, keys, and `registry ledger verify` catching every tampering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from registry.extensions import db_session
+from registry.ledger.chain import seal_event
+from registry.ledger.checkpoints import make_checkpoint
+from registry.ledger.keys import Signer, load_key
+from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.note import open_checkpoint
+from registry.ledger.store import verify_ledger
+from registry.records import service
+from registry.records.models import EntryVersion
+from tests.conftest import append_only_lifted, make_app
+from tests.records.samples import SAMPLES
+
+
+@pytest.fixture
+def signed(database_url, tmp_path):
+    """An app with a signing key, checkpoints every 10 events, and 35 events written."""
+    app = make_app(database_url, tmp_path / "instance", CHECKPOINT_EVERY_EVENTS=10)
+    result = app.test_cli_runner().invoke(args=["keys", "init"])
+    app.extensions["registry.db"].dispose()
+    assert result.exit_code == 0, result.output
+    app = make_app(database_url, tmp_path / "instance", CHECKPOINT_EVERY_EVENTS=10)
+    with app.app_context():
+        session = db_session()
+        from registry.accounts.actor import Actor
+
+        actor = Actor.system("test")
+        system, _ = service.create_system(
+            session, actor, {"name": "S", "reference": "s-1", "stage": "pilot"}
+        )
+        for i in range(33):
+            service.create_entry(
+                session, actor, system, "change_log", {**SAMPLES["change_log"], "summary": f"c{i}"}
+            )
+            session.commit()
+        yield app, session
+    app.extensions["registry.db"].dispose()
+
+
+def _verify(app, session):
+    signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
+    session.expire_all()
+    return verify_ledger(session, [signer.verifier_key])
+
+
+def test_checkpoints_are_made_signed_and_verify(signed):
+    app, session = signed
+    sizes = session.scalars(sa.select(Checkpoint.tree_size).order_by(Checkpoint.tree_size)).all()
+    assert sizes[-3:] == [10, 20, 30]  # every 10 events (and one at the process's first append)
+    signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
+    last = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 30))
+    body, names = open_checkpoint(last.note, [signer.verifier_key], origin=app.config["ORIGIN"])
+    assert body.size == 30 and body.root.hex() == last.root_hash and names == [signer.name]
+    report = _verify(app, session)
+    assert report.ok, report.summary()
+    assert report.events == 35 and report.versions == 34 and report.checkpoints == len(sizes)
+    assert report.uncovered == 5
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0 and "Ledger intact: 35 events" in result.output
+    assert "5 events after the last checkpoint" in result.output
+
+
+def test_on_demand_checkpoint_and_public_keys(signed):
+    app, session = signed
+    result = app.test_cli_runner().invoke(args=["ledger", "checkpoint"])
+    assert result.exit_code == 0 and "Checkpoint of 35 events" in result.output
+    assert "\n\u2014 " + app.config["ORIGIN"] + " " in result.output  # a signature line
+    assert _verify(app, session).uncovered == 0
+    client = app.test_client()
+    page = client.get("/ledger/keys")
+    assert page.status_code == 200 and page.mimetype == "text/plain"
+    signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
+    assert page.get_data(as_text=True).splitlines()[0] == signer.verifier_key
+
+
+def _edit_event(session, seq, change):
+    with append_only_lifted(session, "audit_event"):
+        row = session.get(AuditEvent, seq)
+        session.execute(
+            sa.update(AuditEvent).where(AuditEvent.seq == seq).values(event=change(row.event))
+        )
+
+
+def test_an_edited_event_is_located(signed):
+    app, session = signed
+    _edit_event(session, 23, lambda b: b.replace(b'"change_log"', b'"risk"'))
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 23 and "event hash" in report.problem
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1 and "BROKEN at event 23" in result.output
+
+
+def test_an_edited_version_body_is_located(signed):
+    app, session = signed
+    version = session.scalar(sa.select(EntryVersion).where(EntryVersion.number == 1).offset(5))
+    with append_only_lifted(session, "entry_version"):
+        session.execute(
+            sa.update(EntryVersion)
+            .where(EntryVersion.id == version.id)
+            .values(body=version.body.replace('"model"', '"data"'))
+        )
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == version.audit_seq
+    assert "body does not match its stored hash" in report.problem
+    # Also recomputing the stored body hash does not help: the event recorded the old one.
+    import hashlib
+
+    edited = version.body.replace('"model"', '"data"')
+    with append_only_lifted(session, "entry_version"):
+        session.execute(
+            sa.update(EntryVersion)
+            .where(EntryVersion.id == version.id)
+            .values(body_hash=hashlib.sha256(edited.encode()).hexdigest())
+        )
+    report = _verify(app, session)
+    assert (
+        report.problem_seq == version.audit_seq
+        and "not the one its event recorded" in report.problem
+    )
+
+
+def test_a_deleted_event_in_the_middle_is_located(signed):
+    app, session = signed
+    with append_only_lifted(session, "audit_event"), append_only_lifted(session, "entry_version"):
+        session.execute(sa.delete(EntryVersion).where(EntryVersion.audit_seq == 17))
+        session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 17))
+    report = _verify(app, session)
+    assert (
+        not report.ok
+        and report.problem_seq == 18
+        and "expected sequence number 17" in report.problem
+    )
+
+
+def test_two_swapped_events_are_located(signed):
+    app, session = signed
+    a, b = session.get(AuditEvent, 12), session.get(AuditEvent, 13)
+    columns = ("event", "prev_hash", "event_hash", "leaf_hash")
+    first = {c: getattr(a, c) for c in columns}
+    second = {c: getattr(b, c) for c in columns}
+    parked = {"prev_hash": "p" * 64, "event_hash": "e" * 64}  # the unique columns step aside
+    with append_only_lifted(session, "audit_event"):
+        session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 12).values(**parked))
+        session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 13).values(**first))
+        session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 12).values(**second))
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 12
+
+
+def _rewrite_from(session, start, edit):
+    """Rewrite events ``start…`` with recomputed hashes, as an attacker with table
+    ownership could (the versions' events keep their own body hashes)."""
+    rows = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.seq >= start).order_by(AuditEvent.seq)
+    ).all()
+    prev = session.get(AuditEvent, start - 1).event_hash
+    with append_only_lifted(session, "audit_event"):
+        for row in rows:
+            fields = json.loads(row.event)
+            for key in ("v", "seq", "prev_hash"):
+                fields.pop(key)
+            sealed = seal_event(row.seq, prev, edit(row.seq, fields))
+            session.execute(
+                sa.update(AuditEvent)
+                .where(AuditEvent.seq == row.seq)
+                .values(
+                    event=sealed.event,
+                    prev_hash=sealed.prev_hash,
+                    event_hash=sealed.event_hash,
+                    leaf_hash=sealed.leaf_hash,
+                )
+            )
+            prev = sealed.event_hash
+
+
+def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(signed):
+    app, session = signed
+
+    def edit(seq, fields):
+        if seq == 14:
+            fields["actor"] = "user:someone-else@example.org"
+        return fields
+
+    _rewrite_from(session, 14, edit)
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 20
+    assert "do not hash to the signed root" in report.problem
+
+
+def test_a_forged_event_inserted_in_the_middle_is_caught(signed):
+    app, session = signed
+    # Insert a forged event 26, move the rest up by one, and rechain them all.
+    rows = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.seq >= 26).order_by(AuditEvent.seq)
+    ).all()
+    contents = [{"action": "entry.update", "actor": "user:mallory", "time": "2026-01-01"}]
+    for row in rows:
+        fields = json.loads(row.event)
+        contents.append({k: v for k, v in fields.items() if k not in ("v", "seq", "prev_hash")})
+    prev = session.get(AuditEvent, 25).event_hash
+    last_time = rows[-1].recorded_at
+    with append_only_lifted(session, "audit_event"):
+        for offset, fields in enumerate(contents):
+            sealed = seal_event(26 + offset, prev, fields)
+            values = {
+                "event": sealed.event,
+                "prev_hash": sealed.prev_hash,
+                "event_hash": sealed.event_hash,
+                "leaf_hash": sealed.leaf_hash,
+            }
+            if offset < len(rows):
+                session.execute(
+                    sa.update(AuditEvent).where(AuditEvent.seq == 26 + offset).values(**values)
+                )
+            else:
+                session.add(AuditEvent(seq=26 + offset, recorded_at=last_time, **values))
+                session.flush()
+            prev = sealed.event_hash
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 26
+
+
+def test_a_truncated_tail_before_the_last_checkpoint_is_caught(signed):
+    app, session = signed
+    with append_only_lifted(session, "audit_event"), append_only_lifted(session, "entry_version"):
+        session.execute(sa.delete(EntryVersion).where(EntryVersion.audit_seq > 27))
+        session.execute(sa.delete(AuditEvent).where(AuditEvent.seq > 27))
+    report = _verify(app, session)
+    assert not report.ok and "covers 30 events but the ledger holds only 27" in report.problem
+
+
+def test_bad_or_unknown_signatures_are_rejected(signed):
+    app, session = signed
+    cp = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 20))
+    body, sig = cp.note.split("\n\n")
+    head, _, blob = sig.rstrip("\n").rpartition(" ")
+    mangled = blob[:-4] + ("AAAA" if not blob.endswith("AAAA") else "BBBB")
+    with append_only_lifted(session, "checkpoint"):
+        session.execute(
+            sa.update(Checkpoint)
+            .where(Checkpoint.id == cp.id)
+            .values(note=f"{body}\n\n{head} {mangled}\n")
+        )
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 20 and "not validly signed" in report.problem
+
+    # A checkpoint signed by a key the ledger never recorded.
+    intruder = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+    with append_only_lifted(session, "checkpoint"):
+        session.execute(sa.delete(Checkpoint))
+    make_checkpoint(session, intruder)
+    session.commit()
+    report = _verify(app, session)
+    assert not report.ok and "no signature from a known key" in report.problem
+
+
+def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
+    app, session = signed
+    old = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
+    result = app.test_cli_runner().invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    new = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
+    assert new.key_id != old.key_id
+    rotation = session.scalar(sa.select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1))
+    open_checkpoint(rotation.note, [old.verifier_key])  # the old key signed it
+    open_checkpoint(rotation.note, [new.verifier_key])  # and so did the new one
+    assert rotation.note.count("\n\u2014 ") == 2
+    # Trusting only the new key: the old one is known from the ledger's rotation event.
+    session.expire_all()
+    report = verify_ledger(session, [new.verifier_key])
+    assert report.ok, report.summary()
+    assert old.verifier_key in report.keys and new.verifier_key in report.keys
