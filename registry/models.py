@@ -1,7 +1,7 @@
 """Imports every model so that the metadata knows every table (Alembic, tests)."""
 
 from registry.accounts.models import ApiToken, User, UserRole
-from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
 from registry.records.models import AISystem, Entry, EntryVersion
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Checkpoint",
     "Entry",
     "EntryVersion",
+    "MerkleBlock",
     "User",
     "UserRole",
 ]

@@ -24,6 +24,7 @@ from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
+from registry.ledger.proofs import fill_blocks
 from registry.ledger.store import LedgerHead, append_event, lock_ledger
 
 
@@ -114,6 +115,7 @@ def make_checkpoint(
     )
     session.add(row)
     session.flush()
+    fill_blocks(session, head.seq)
     return row
 
 

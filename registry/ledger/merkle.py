@@ -179,6 +179,22 @@ class MerkleAccumulator:
         stack.append(h)
         self._size += 1
 
+    def append_subtree(self, root: bytes, height: int) -> None:
+        """Append a perfect subtree of ``2**height`` leaves given by its ``root``, as if
+        its leaves were appended one by one. The size must be a multiple of its width."""
+        if not _is_hash(root):
+            raise ValueError(f"a subtree root is a {HASH_SIZE}-byte hash")
+        if height < 0 or self._size % (1 << height):
+            raise ValueError(f"a subtree of 2**{height} leaves cannot follow {self._size} leaves")
+        h = root
+        n = self._size >> height
+        stack = self._stack
+        while n & 1:
+            h = node_hash(stack.pop(), h)
+            n >>= 1
+        stack.append(h)
+        self._size += 1 << height
+
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         for h in leaf_hashes:
             self.append(h)

@@ -44,3 +44,14 @@ class Checkpoint(Base):
     # The perfect-subtree roots of the tree at this size (hex, largest first, space
     # separated): the next checkpoint hashes only the events after this one.
     frontier: Mapped[str] = mapped_column(sa.Text, server_default="")
+
+
+class MerkleBlock(Base):
+    """The root of the aligned subtree of events ``256·block + 1 … 256·(block + 1)``:
+    proofs over a large ledger read these instead of every leaf. Derived from the
+    events (verification recomputes everything), kept only for speed."""
+
+    __tablename__ = "merkle_block"
+
+    block: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(sa.String(64))

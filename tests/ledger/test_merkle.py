@@ -682,3 +682,20 @@ def test_accumulator_resumes_from_its_frontier(split):
         MerkleAccumulator.resume(split, [*first.frontier, b"\x00" * 32])
     with pytest.raises(ValueError):
         MerkleAccumulator.resume(split, [b"short"] * len(first.frontier) or [b"short"])
+
+
+@pytest.mark.parametrize(
+    ("before", "height", "after"), [(0, 0, 3), (0, 3, 5), (8, 3, 0), (16, 4, 7), (32, 2, 1)]
+)
+def test_append_subtree_equals_appending_its_leaves(before, height, after):
+    leaves = [hashlib.sha256(b"%d" % i).digest() for i in range(before + (1 << height) + after)]
+    acc = MerkleAccumulator(leaves[:before])
+    acc.append_subtree(root_from_leaf_hashes(leaves[before : before + (1 << height)]), height)
+    acc.extend(leaves[before + (1 << height) :])
+    assert acc.size == len(leaves) and acc.root() == root_from_leaf_hashes(leaves)
+
+
+def test_append_subtree_must_be_aligned():
+    acc = MerkleAccumulator([hashlib.sha256(b"x").digest()] * 3)
+    with pytest.raises(ValueError):
+        acc.append_subtree(hashlib.sha256(b"y").digest(), 2)

@@ -1,0 +1,88 @@
+"""Inclusion and consistency proofs from the stored ledger verify against checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from registry.ledger.checkpoints import make_checkpoint
+from registry.ledger.keys import Signer
+from registry.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from registry.ledger.models import AuditEvent, MerkleBlock
+from registry.ledger.proofs import BLOCK, consistency_proof, inclusion_proof, subtree_root
+from registry.ledger.store import append_event
+from tests.conftest import append_only_lifted
+
+
+@pytest.fixture
+def ledger(session):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signer = Signer("test.example/log", Ed25519PrivateKey.generate())
+    checkpoints = []
+    for n in range(1, 2 * BLOCK + 77):
+        append_event(session, {"action": "test", "n": n})
+        if n in (BLOCK - 1, BLOCK + 5, 2 * BLOCK + 76):
+            checkpoints.append(make_checkpoint(session, signer))
+    session.commit()
+    return session, checkpoints
+
+
+def test_blocks_are_stored_for_complete_blocks_only(ledger):
+    session, _ = ledger
+    assert session.scalars(sa.select(MerkleBlock.block).order_by(MerkleBlock.block)).all() == [0, 1]
+
+
+def test_every_inclusion_proof_verifies(ledger):
+    session, checkpoints = ledger
+    for cp in checkpoints:
+        root = bytes.fromhex(cp.root_hash)
+        for seq in sorted({1, 2, BLOCK - 1, BLOCK, BLOCK + 1, cp.tree_size // 2, cp.tree_size}):
+            if seq > cp.tree_size:
+                continue
+            event = session.get(AuditEvent, seq).event
+            proof = inclusion_proof(session, seq, cp.tree_size)
+            assert verify_inclusion(leaf_hash(event), seq - 1, cp.tree_size, proof, root)
+            assert not verify_inclusion(leaf_hash(event + b" "), seq - 1, cp.tree_size, proof, root)
+
+
+def test_consistency_proofs_between_checkpoints(ledger):
+    session, checkpoints = ledger
+    for old, new in zip(checkpoints, checkpoints[1:], strict=False):
+        proof = consistency_proof(session, old.tree_size, new.tree_size)
+        assert verify_consistency(
+            old.tree_size,
+            new.tree_size,
+            bytes.fromhex(old.root_hash),
+            bytes.fromhex(new.root_hash),
+            proof,
+        )
+
+
+def test_cached_blocks_give_the_same_roots_as_the_leaves(ledger, engine_name):
+    session, checkpoints = ledger
+    size = checkpoints[-1].tree_size
+    with_blocks = [subtree_root(session, 0, size), subtree_root(session, BLOCK, 2 * BLOCK)]
+    with append_only_lifted(session, "merkle_block"):
+        session.execute(sa.delete(MerkleBlock))
+    assert [subtree_root(session, 0, size), subtree_root(session, BLOCK, 2 * BLOCK)] == with_blocks
+    assert with_blocks[0].hex() == checkpoints[-1].root_hash
+
+
+def test_proof_cli(app, ledger):
+    session, checkpoints = ledger
+    result = app.test_cli_runner().invoke(args=["ledger", "proof", "300"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["leaf_index"] == 299 and answer["tree_size"] == checkpoints[-1].tree_size
+    assert verify_inclusion(
+        bytes.fromhex(answer["leaf_hash"]),
+        299,
+        answer["tree_size"],
+        [bytes.fromhex(h) for h in answer["proof"]],
+        bytes.fromhex(answer["root_hash"]),
+    )
+    result = app.test_cli_runner().invoke(args=["ledger", "proof", "99999"])
+    assert result.exit_code != 0 and "No event 99999" in result.output
