@@ -16,6 +16,12 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import datetime as dt  # noqa: E402
+
+from registry.db import Database  # noqa: E402
+from registry.ledger.chain import seal_event  # noqa: E402
+from registry.ledger.models import AuditEvent  # noqa: E402
+from registry.ledger.store import ledger_head  # noqa: E402
 from registry.migrate import upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
@@ -30,9 +36,11 @@ ENGINES = [
 
 def _pg_admin(statement: str) -> None:
     engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(statement)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -72,3 +80,74 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1_000) -> float:
+    """Bulk-append chained events until the ledger holds ``target``; returns seconds."""
+    with db.sessionmaker() as s:
+        head = ledger_head(s)
+    seq, prev = head.seq, head.event_hash
+    # Start far enough in the past that the measured appends (server time) come after.
+    clock = head.recorded_at or dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    insert = sa.insert(AuditEvent.__table__)
+    rows: list[dict] = []
+    started = time.perf_counter()
+
+    def flush() -> None:
+        with db.engine.begin() as conn:
+            conn.execute(insert, rows)
+        rows.clear()
+        print(
+            f"\r  {db.dialect}: filling to {target:,}: {seq:,} events "
+            f"({time.perf_counter() - started:.0f} s)",
+            end="",
+            file=sys.stderr,
+        )
+
+    while seq < target:
+        seq += 1
+        clock += dt.timedelta(microseconds=1)
+        system_id = 1 + seq % systems
+        sealed = seal_event(
+            seq,
+            prev,
+            {
+                "time": clock.isoformat(timespec="microseconds"),
+                "action": "entry.update",
+                "actor": "system:bench-filler",
+                "system_id": system_id,
+                "n": seq,
+            },
+        )
+        prev = sealed.event_hash
+        rows.append(
+            {
+                "seq": seq,
+                "recorded_at": clock,
+                "event": sealed.event,
+                "prev_hash": sealed.prev_hash,
+                "event_hash": sealed.event_hash,
+                "leaf_hash": sealed.leaf_hash,
+                "system_id": system_id,
+            }
+        )
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    print(file=sys.stderr)
+    # Settle the bulk load the way a database in service would be: statistics current,
+    # dirty pages written out, so the timed appends do not pay for the filling.
+    if db.dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE audit_event")
+            conn.exec_driver_sql("CHECKPOINT")
+    else:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        raw = db.engine.raw_connection()  # outside any transaction (no BEGIN IMMEDIATE)
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
+    return time.perf_counter() - started

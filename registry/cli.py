@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
-from registry.extensions import db_session
+from registry.extensions import database, db_session
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
@@ -153,12 +153,14 @@ def ledger_verify(pubkeys: tuple) -> None:
         trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
     except KeyFileError:
         pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
-    session = db_session()
+    # Only reads: on SQLite this takes no write lock, so the registry keeps working.
+    session = database().read_sessionmaker()
     total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
     with tqdm(
         total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
     ) as bar:
         report = verify_ledger(session, trusted, progress=bar.update if total >= 50_000 else None)
+    session.close()
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

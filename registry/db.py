@@ -63,12 +63,13 @@ def utcnow() -> dt.datetime:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE for every transaction.
+    """WAL, foreign keys, and BEGIN IMMEDIATE for every transaction that may write.
 
     pysqlite's own transaction handling is switched off so that we emit BEGIN
     ourselves: IMMEDIATE takes SQLite's write lock at the start, which serialises
     writers (and the ledger's appends) across processes without deadlock-prone lock
-    upgrades; WAL lets readers of other connections go on meanwhile.
+    upgrades. Read-only work runs on ``read_only()`` connections, whose plain (deferred)
+    BEGIN takes no write lock: with WAL they read alongside a writer.
     """
 
     @event.listens_for(engine, "connect")
@@ -83,7 +84,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "registry_read_only"
+
+
+def read_only(bind: Engine) -> Engine:
+    """The same engine for work that only reads (on SQLite: no write lock)."""
+    return bind.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -107,8 +117,11 @@ class Database:
         session in ``Session.info``; without them no checkpoints are signed."""
         self.url = url
         self.engine = make_engine(url, echo=echo)
-        self.sessionmaker = sessionmaker(
-            self.engine, expire_on_commit=False, info={"ledger": ledger} if ledger else None
+        info = {"ledger": ledger} if ledger else None
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        # For requests and commands that only read.
+        self.read_sessionmaker = sessionmaker(
+            read_only(self.engine), expire_on_commit=False, info=info
         )
 
     @property

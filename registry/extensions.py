@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask, g, has_request_context, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
@@ -65,7 +65,12 @@ def database(app: Flask | None = None) -> Database:
 
 
 def db_session() -> Session:
-    """The session of the current request or CLI command (one unit of work)."""
+    """The session of the current request or CLI command (one unit of work).
+
+    GET and HEAD requests only read: their session takes no write lock on SQLite.
+    """
     if "db_session" not in g:
-        g.db_session = database().sessionmaker()
+        reading = has_request_context() and request.method in ("GET", "HEAD")
+        db = database()
+        g.db_session = (db.read_sessionmaker if reading else db.sessionmaker)()
     return g.db_session

@@ -9,6 +9,8 @@ sequence numbers are gapless: a rolled-back transaction takes its number with it
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
+from registry.db import read_only, utcnow
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.verify import LedgerReport, verify_ledger_rows
@@ -106,24 +108,70 @@ def after_append(session: Session, row: dict[str, Any]) -> None:
     maybe_checkpoint(session, LedgerHead(row["seq"], row["event_hash"], row["recorded_at"]))
 
 
-def iter_events(session: Session, batch: int = 10_000) -> Iterator[Any]:
-    """All events in ``seq`` order as plain rows, read in batches by keyset."""
-    columns = (
-        AuditEvent.seq,
-        AuditEvent.event,
-        AuditEvent.prev_hash,
-        AuditEvent.event_hash,
-        AuditEvent.leaf_hash,
-    )
-    after = 0
-    while True:
-        rows = session.execute(
-            sa.select(*columns).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1].seq
+_EVENTS_PAGE = sa.select(
+    AuditEvent.seq,
+    AuditEvent.event,
+    AuditEvent.prev_hash,
+    AuditEvent.event_hash,
+    AuditEvent.leaf_hash,
+).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
+
+
+def iter_events(
+    session: Session, upto: int | None = None, batch: int = 10_000, prefetch: bool = False
+) -> Iterator[Any]:
+    """Events ``1 … upto`` (default: all) in ``seq`` order as plain rows, read in pages.
+
+    With ``prefetch`` a second connection reads the next page while the caller works
+    on this one (the driver waits on the database without holding the GIL); the
+    ledger is append-only, so the pages of both connections agree on every event up
+    to ``upto``.
+    """
+    if upto is None:
+        upto = ledger_head(session).seq
+    statement = _EVENTS_PAGE.order_by(AuditEvent.seq).limit(batch)
+
+    def pages(connection: sa.Connection) -> Iterator[list[Any]]:
+        after = 0
+        while after < upto:
+            rows = connection.execute(statement, {"after": after, "upto": upto}).all()
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    if not prefetch:
+        for page in pages(session.connection()):
+            yield from page
+        return
+    ready: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with read_only(session.get_bind()).connect() as connection:
+                for page in pages(connection):
+                    if stop.is_set():
+                        return
+                    ready.put(page)
+            ready.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="ledger-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (page := ready.get()) is not None:
+            if isinstance(page, BaseException):
+                raise page
+            yield from page
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def iter_versions(session: Session, batch: int = 10_000) -> Iterator[Any]:
@@ -169,9 +217,12 @@ def verify_ledger(
             Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.chain_head, Checkpoint.note
         ).order_by(Checkpoint.tree_size)
     ).all()
+    upto = ledger_head(session).seq
     return verify_ledger_rows(
-        iter_events(session),
-        iter_versions(session),
+        # Prefetching pays where the driver waits on a server (PostgreSQL); SQLite's
+        # reads hold the GIL, so a second thread only contends there.
+        iter_events(session, upto, prefetch=session.get_bind().dialect.name == "postgresql"),
+        iter_versions(session, upto),
         checkpoints,
         trusted_keys=trusted_keys,
         origin=origin,

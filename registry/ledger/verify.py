@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.ledger.chain import GENESIS_HASH
-from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.note import NoteError, NoteVerifier, open_checkpoint, parse_verifier_key
 
 KEY_ACTIONS = (b'"action":"key.add"', b'"action":"key.rotate"')
@@ -74,15 +73,17 @@ def _inner_fields_ok(data: bytes, seq: int, prev: str) -> bool:
     """Whether the canonical bytes themselves carry ``seq`` and ``prev_hash``.
 
     Canonical JSON escapes every quote inside strings, so ``"seq":`` with bare quotes
-    can only be a key; the event is flat, so a key occurs once. A byte search is
-    enough, and far cheaper than parsing every event.
+    can only be a key (of the flat event the registry writes). A byte search is
+    enough, and far cheaper than parsing every event. (The bytes are bound anyway: the
+    next event's link and the signed Merkle roots cover them.)
     """
-    return (
-        (b'"prev_hash":"' + prev.encode() + b'"') in data
-        and ((b'"seq":%d,' % seq) in data or (b'"seq":%d}' % seq) in data)
-        and data.count(b'"seq":') == 1
-        and data.count(b'"prev_hash":') == 1
-    )
+    i = data.find(b'"prev_hash":"')
+    j = data.find(b'"seq":')
+    if i < 0 or j < 0 or data[i + 13 : i + 78] != prev.encode() + b'"':
+        return False
+    number = b"%d" % seq
+    end = j + 6 + len(number)
+    return data[j + 6 : end] == number and data[end : end + 1] in (b",", b"}")
 
 
 def verify_ledger_rows(
@@ -94,7 +95,7 @@ def verify_ledger_rows(
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LedgerReport:
-    """Verify events (``seq, event, prev_hash, event_hash, leaf_hash``, in seq order),
+    """Verify events (tuples ``seq, event, prev_hash, event_hash, leaf_hash``, in seq order),
     versions (``id, entry_id, number, body, body_hash, audit_seq``, in audit_seq order)
     and checkpoints (``tree_size, root_hash, chain_head, note``, in tree_size order)."""
     started = time.perf_counter()
@@ -106,24 +107,25 @@ def verify_ledger_rows(
     checkpoint = next(pending, None)
     version_iter: Iterator[Any] = iter(versions)
     version = next(version_iter, None)
-    accumulator = MerkleAccumulator()
+    # The Merkle accumulator, inlined: this loop runs once per event of the ledger.
+    stack: list[bytes] = []
     sha256 = hashlib.sha256
     prev, expected = GENESIS_HASH, 1
     last_covered = 0
     try:
-        for row in events:
-            seq, data = row.seq, bytes(row.event)
+        for seq, event, stored_prev, stored_hash, stored_leaf in events:
+            data = bytes(event)
             if seq != expected:
                 return report.fail(
                     seq, f"expected sequence number {expected}: an event is missing or out of order"
                 )
             event_hash = sha256(data).hexdigest()
-            if event_hash != row.event_hash:
+            if event_hash != stored_hash:
                 return report.fail(seq, "the stored bytes do not match the stored event hash")
             leaf = sha256(b"\x00" + data).digest()
-            if leaf.hex() != row.leaf_hash:
+            if leaf.hex() != stored_leaf:
                 return report.fail(seq, "the stored leaf hash does not match the event bytes")
-            if row.prev_hash != prev:
+            if stored_prev != prev:
                 return report.fail(seq, "the previous-hash link does not match the event before it")
             if not _inner_fields_ok(data, seq, prev):
                 return report.fail(
@@ -144,18 +146,22 @@ def verify_ledger_rows(
                 return report.fail(
                     version.audit_seq, f"version {version.id} names an event that does not exist"
                 )
-            accumulator.append(leaf)
-            prev, expected = event_hash, expected + 1
-            report.events += 1
-            if progress is not None:
-                progress(1)
+            h, n = leaf, seq - 1
+            while n & 1:
+                h = sha256(b"\x01" + stack.pop() + h).digest()
+                n >>= 1
+            stack.append(h)
+            prev, expected = event_hash, seq + 1
+            if progress is not None and seq % 10_000 == 0:
+                progress(10_000)
             while checkpoint is not None and checkpoint.tree_size == seq:
-                problem = _checkpoint_problem(checkpoint, accumulator, event_hash, known, origin)
+                problem = _checkpoint_problem(checkpoint, _root(stack), event_hash, known, origin)
                 if problem:
                     return report.fail(seq, problem)
                 report.checkpoints += 1
                 last_covered = seq
                 checkpoint = next(pending, None)
+        report.events = expected - 1
         if version is not None:
             return report.fail(
                 version.audit_seq, f"version {version.id} names an event that does not exist"
@@ -170,6 +176,7 @@ def verify_ledger_rows(
         report.uncovered = report.events - last_covered
         return report
     finally:
+        report.events = expected - 1  # the events that checked out
         report.seconds = time.perf_counter() - started
 
 
@@ -197,9 +204,17 @@ def _version_problem(version: Any, event: bytes) -> str | None:
     return None
 
 
+def _root(stack: list[bytes]) -> bytes:
+    """The root of the tree whose perfect-subtree roots are ``stack`` (largest first)."""
+    h = stack[-1]
+    for left in reversed(stack[:-1]):
+        h = hashlib.sha256(b"\x01" + left + h).digest()
+    return h
+
+
 def _checkpoint_problem(
     checkpoint: Any,
-    accumulator: MerkleAccumulator,
+    root: bytes,
     event_hash: str,
     known: list[NoteVerifier],
     origin: str | None,
@@ -209,7 +224,6 @@ def _checkpoint_problem(
         signed, _names = open_checkpoint(checkpoint.note, known, origin=origin)
     except NoteError as exc:
         return f"the checkpoint at size {size} is not validly signed: {exc}"
-    root = accumulator.root()
     if signed.size != size or signed.root.hex() != checkpoint.root_hash:
         return (
             f"the checkpoint at size {size}: its stored size or root differs from what was signed"
