@@ -9,9 +9,13 @@ sequence numbers are gapless: a rolled-back transaction takes its number with it
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +25,7 @@ from sqlalchemy.orm import Session
 from registry.db import read_only, utcnow
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.ledger.verify import LedgerReport, verify_ledger_rows
+from registry.ledger.verify import LedgerReport, RangeScan, conclude, scan_range
 
 # An arbitrary constant naming the ledger's advisory lock on PostgreSQL. Migration 0003's
 # function registry_ledger_lock() takes the same key.
@@ -118,9 +122,14 @@ _EVENTS_PAGE = sa.select(
 
 
 def iter_events(
-    session: Session, upto: int | None = None, batch: int = 10_000, prefetch: bool = False
+    session: Session,
+    upto: int | None = None,
+    batch: int = 10_000,
+    prefetch: bool = False,
+    after: int = 0,
 ) -> Iterator[Any]:
-    """Events ``1 … upto`` (default: all) in ``seq`` order as plain rows, read in pages.
+    """Events ``after+1 … upto`` (default: all) in ``seq`` order as plain rows, read in
+    pages.
 
     With ``prefetch`` a second connection reads the next page while the caller works
     on this one (the driver waits on the database without holding the GIL); the
@@ -132,13 +141,13 @@ def iter_events(
     statement = _EVENTS_PAGE.order_by(AuditEvent.seq).limit(batch)
 
     def pages(connection: sa.Connection) -> Iterator[list[Any]]:
-        after = 0
-        while after < upto:
-            rows = connection.execute(statement, {"after": after, "upto": upto}).all()
+        last = after
+        while last < upto:
+            rows = connection.execute(statement, {"after": last, "upto": upto}).all()
             if not rows:
                 return
             yield rows
-            after = rows[-1][0]
+            last = rows[-1][0]
 
     if not prefetch:
         for page in pages(session.connection()):
@@ -174,30 +183,36 @@ def iter_events(
                 worker.join(0.05)
 
 
-def iter_versions(session: Session, batch: int = 10_000) -> Iterator[Any]:
-    """Every entry version as plain rows, in the order of the events that recorded them."""
+def iter_versions(
+    session: Session, upto: int, after: int = 0, batch: int = 10_000
+) -> Iterator[Any]:
+    """The versions recorded by events ``after+1 … upto``, as plain tuples, in the order
+    of those events."""
     from registry.records.models import EntryVersion
 
-    columns = (
-        EntryVersion.id,
-        EntryVersion.entry_id,
-        EntryVersion.number,
-        EntryVersion.body,
-        EntryVersion.body_hash,
-        EntryVersion.audit_seq,
+    statement = (
+        sa.select(
+            EntryVersion.id,
+            EntryVersion.entry_id,
+            EntryVersion.number,
+            EntryVersion.body,
+            EntryVersion.body_hash,
+            EntryVersion.audit_seq,
+        )
+        .where(
+            EntryVersion.audit_seq > sa.bindparam("after"),
+            EntryVersion.audit_seq <= sa.bindparam("upto"),
+        )
+        .order_by(EntryVersion.audit_seq)
+        .limit(batch)
     )
-    after = 0
-    while True:
-        rows = session.execute(
-            sa.select(*columns)
-            .where(EntryVersion.audit_seq > after)
-            .order_by(EntryVersion.audit_seq)
-            .limit(batch)
-        ).all()
+    connection = session.connection()
+    while after < upto:
+        rows = connection.execute(statement, {"after": after, "upto": upto}).all()
         if not rows:
             return
         yield from rows
-        after = rows[-1].audit_seq
+        after = rows[-1][5]
 
 
 def ledger_head(session: Session) -> LedgerHead:
@@ -205,26 +220,72 @@ def ledger_head(session: Session) -> LedgerHead:
     return _head_from(session.connection().execute(_HEAD).first())
 
 
+# Ledgers at least this long are verified in aligned chunks by parallel processes.
+PARALLEL_FROM = 200_000
+CHUNK = 1 << 17
+
+
 def verify_ledger(
     session: Session,
     trusted_keys: Iterable[str] = (),
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> LedgerReport:
-    """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``)."""
+    """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``).
+
+    A large ledger on a database other processes can open is scanned in chunks of
+    ``CHUNK`` events by ``workers`` processes (default: one per CPU), then joined.
+    """
+    started = time.perf_counter()
+    upto = ledger_head(session).seq
     checkpoints = session.execute(
         sa.select(
             Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.chain_head, Checkpoint.note
         ).order_by(Checkpoint.tree_size)
     ).all()
-    upto = ledger_head(session).seq
-    return verify_ledger_rows(
-        # Prefetching pays where the driver waits on a server (PostgreSQL); SQLite's
-        # reads hold the GIL, so a second thread only contends there.
-        iter_events(session, upto, prefetch=session.get_bind().dialect.name == "postgresql"),
-        iter_versions(session, upto),
-        checkpoints,
-        trusted_keys=trusted_keys,
-        origin=origin,
-        progress=progress,
-    )
+    sizes = [c.tree_size for c in checkpoints]
+    bind = session.get_bind()
+    workers = workers or os.cpu_count() or 1
+    in_memory = bind.dialect.name == "sqlite" and bind.url.database in (None, "", ":memory:")
+    if workers < 2 or upto < PARALLEL_FROM or in_memory:
+        scans = [
+            scan_range(
+                # Prefetching pays where the driver waits on a server (PostgreSQL); SQLite's
+                # reads hold the GIL, so a second thread only contends there.
+                iter_events(session, upto, prefetch=bind.dialect.name == "postgresql"),
+                iter_versions(session, upto),
+                sizes,
+                progress=progress,
+            )
+        ]
+    else:
+        url = bind.url.render_as_string(hide_password=False)
+        chunks = [(first, min(first + CHUNK - 1, upto)) for first in range(1, upto + 1, CHUNK)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+            futures = [pool.submit(_scan_chunk, url, first, last, sizes) for first, last in chunks]
+            scans = []
+            for future in futures:
+                scans.append(future.result())
+                if progress is not None:
+                    progress(scans[-1].last - scans[-1].first + 1)
+    return conclude(scans, checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
+
+
+def _scan_chunk(url: str, first: int, last: int, sizes: list[int]) -> RangeScan:
+    """In a worker process: scan events ``first … last`` of the ledger at ``url``."""
+    from registry.db import Database
+
+    database = Database(url)
+    try:
+        with database.read_sessionmaker() as session:
+            return scan_range(
+                iter_events(session, last, after=first - 1),
+                iter_versions(session, last, after=first - 1),
+                [s for s in sizes if first <= s <= last],
+                first=first,
+                first_prev=GENESIS_HASH if first == 1 else None,
+            )
+    finally:
+        database.dispose()

@@ -1,18 +1,21 @@
 """Verifying a whole ledger: events, versions and signed checkpoints.
 
-Pure: it takes iterables of rows (any objects with the named attributes) and the
-public keys to trust, so the same code checks a database, an export, or a pack.
+Pure: it takes iterables of rows and the public keys to trust, so the same code checks
+a database, an export, or a pack.
 
-What is checked, in one pass in ``seq`` order:
+What is checked, in ``seq`` order:
 - every event: its bytes hash to the stored event hash and leaf hash, its ``seq`` is the
   next one, it names the previous event's hash, and the bytes themselves say so;
 - every version: its body hashes to its stored body hash, and the event that recorded
   it names the same entry, version number and body hash;
-- every checkpoint: a valid signature by a known key (keys are known from the caller
-  and from the ledger's own key events before it), its origin, its chain head, and its
-  Merkle root recomputed from the events. Successive checkpoints are consistent because
-  each root is recomputed from one and the same sequence of leaves; and a ledger
-  shorter than its last checkpoint has lost events.
+- every checkpoint: a valid signature by a key that is trusted or that the ledger
+  recorded before it, its origin, its chain head, and its Merkle root recomputed from
+  the events. Successive checkpoints are consistent because each root is recomputed
+  from one and the same sequence of leaves; a ledger shorter than its last checkpoint
+  has lost events.
+
+The events can be scanned in aligned ranges (:func:`scan_range`), separately — in
+parallel processes for a large ledger — and the results joined (:func:`conclude`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.ledger.chain import GENESIS_HASH
+from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.note import NoteError, NoteVerifier, open_checkpoint, parse_verifier_key
-
-KEY_ACTIONS = (b'"action":"key.add"', b'"action":"key.rotate"')
 
 
 @dataclass
@@ -45,10 +47,6 @@ class LedgerReport:
     @property
     def ok(self) -> bool:
         return self.problem is None
-
-    def fail(self, seq: int | None, problem: str) -> LedgerReport:
-        self.problem, self.problem_seq = problem, seq
-        return self
 
     def summary(self) -> str:
         rate = self.events / self.seconds if self.seconds > 0 else 0.0
@@ -69,6 +67,27 @@ class LedgerReport:
         return f"Ledger intact: {checked}; head {self.head}.{tail}"
 
 
+@dataclass
+class RangeScan:
+    """What one range of events ``first … last`` showed.
+
+    ``stack``: the Merkle frontier of the range's own leaves; ``snapshots``: at each
+    checkpoint size inside the range, that frontier and the event hash there; ``keys``:
+    verifier keys recorded by key events, with their ``seq``.
+    """
+
+    first: int
+    last: int = 0
+    first_prev: str | None = None
+    last_hash: str | None = None
+    versions: int = 0
+    stack: list[bytes] = field(default_factory=list)
+    snapshots: dict[int, tuple[list[bytes], str]] = field(default_factory=dict)
+    keys: list[tuple[int, str]] = field(default_factory=list)
+    problem: str | None = None
+    problem_seq: int | None = None
+
+
 def _inner_fields_ok(data: bytes, seq: int, prev: str) -> bool:
     """Whether the canonical bytes themselves carry ``seq`` and ``prev_hash``.
 
@@ -86,6 +105,158 @@ def _inner_fields_ok(data: bytes, seq: int, prev: str) -> bool:
     return data[j + 6 : end] == number and data[end : end + 1] in (b",", b"}")
 
 
+def scan_range(
+    events: Iterable[Any],
+    versions: Iterable[Any],
+    checkpoint_sizes: Iterable[int],
+    *,
+    first: int = 1,
+    first_prev: str | None = GENESIS_HASH,
+    progress: Callable[[int], None] | None = None,
+) -> RangeScan:
+    """Check events ``first, first+1, …`` (tuples ``seq, event, prev_hash, event_hash,
+    leaf_hash``) and the versions they recorded (``id, entry_id, number, body,
+    body_hash, audit_seq`` in ``audit_seq`` order). ``first - 1`` must be a multiple of a
+    power of two at least as large as the range, so that its Merkle frontier joins the
+    one of the ranges before it. ``first_prev``: the hash the first event must name
+    (None: whatever it names, checked later against the range before)."""
+    scan = RangeScan(first=first, first_prev=first_prev)
+    sizes = set(checkpoint_sizes)
+    version_iter: Iterator[Any] = iter(versions)
+    version = next(version_iter, None)
+    stack = scan.stack
+    sha256 = hashlib.sha256
+    prev = first_prev
+    expected = first
+    event_hash = ""
+
+    def fail(seq: int, problem: str) -> RangeScan:
+        scan.problem, scan.problem_seq, scan.last = problem, seq, expected - 1
+        return scan
+
+    for seq, event, stored_prev, stored_hash, stored_leaf in events:
+        data = bytes(event)
+        if seq != expected:
+            return fail(
+                seq, f"expected sequence number {expected}: an event is missing or out of order"
+            )
+        if prev is None:  # a range's first event: the link it claims, checked when joining
+            i = data.find(b'"prev_hash":"')
+            prev = data[i + 13 : i + 77].decode("ascii", "replace") if i >= 0 else stored_prev
+            scan.first_prev = prev
+        event_hash = sha256(data).hexdigest()
+        if event_hash != stored_hash:
+            return fail(seq, "the stored bytes do not match the stored event hash")
+        leaf = sha256(b"\x00" + data).digest()
+        if leaf.hex() != stored_leaf:
+            return fail(seq, "the stored leaf hash does not match the event bytes")
+        if stored_prev != prev:
+            return fail(seq, "the previous-hash link does not match the event before it")
+        if not _inner_fields_ok(data, seq, prev):
+            return fail(
+                seq, "the event's own bytes do not name its sequence number and previous hash"
+            )
+        if data.find(b'"action":"key.') != -1:
+            parsed = json.loads(data)
+            for name in ("previous_verifier_key", "verifier_key"):
+                if parsed.get(name):
+                    scan.keys.append((seq, parsed[name]))
+        while version is not None and version[5] == seq:
+            problem = _version_problem(version, data)
+            if problem:
+                return fail(seq, problem)
+            scan.versions += 1
+            version = next(version_iter, None)
+        if version is not None and version[5] < seq:
+            return fail(version[5], f"version {version[0]} names an event that does not exist")
+        # The Merkle accumulator, inlined: this loop runs once per event of the ledger.
+        h, n = leaf, seq - first
+        while n & 1:
+            h = sha256(b"\x01" + stack.pop() + h).digest()
+            n >>= 1
+        stack.append(h)
+        prev, expected = event_hash, seq + 1
+        if seq in sizes:
+            scan.snapshots[seq] = (list(stack), event_hash)
+        if progress is not None and seq % 10_000 == 0:
+            progress(10_000)
+    if version is not None:
+        return fail(version[5], f"version {version[0]} names an event that does not exist")
+    scan.last = expected - 1
+    scan.last_hash = prev if scan.last >= first else None
+    return scan
+
+
+def conclude(
+    scans: list[RangeScan],
+    checkpoints: Iterable[Any],
+    *,
+    trusted_keys: Iterable[str] = (),
+    origin: str | None = None,
+    started: float | None = None,
+) -> LedgerReport:
+    """Join the scans of consecutive ranges (in order) and check every checkpoint
+    (``tree_size, root_hash, chain_head, note``) against them."""
+    report = LedgerReport()
+    problems = [(s.problem_seq, s.problem) for s in scans if s.problem is not None]
+    # Each range stops at its own first problem; the earliest of them is the ledger's.
+    for before, after in zip(scans, scans[1:], strict=False):
+        if before.problem is None and after.first_prev != before.last_hash:
+            problems.append(
+                (after.first, "the previous-hash link does not match the event before it")
+            )
+    seq_problem = min(problems, key=lambda p: p[0] or 0) if problems else None
+    verified_upto = (seq_problem[0] - 1) if seq_problem else (scans[-1].last if scans else 0)
+
+    trusted = [parse_verifier_key(k) for k in trusted_keys]
+    recorded = [(seq, key) for s in scans for seq, key in s.keys if seq <= verified_upto]
+    frontier = MerkleAccumulator()
+    scan_index = 0
+    last_covered = 0
+    for checkpoint in sorted(checkpoints, key=lambda c: c.tree_size):
+        size = checkpoint.tree_size
+        if size > verified_upto:
+            if seq_problem is None:
+                seq_problem = (
+                    None,
+                    f"a signed checkpoint covers {size} events but the ledger holds only "
+                    f"{verified_upto}: events at its end were removed",
+                )
+            break
+        while scans[scan_index].last < size:
+            # A whole range before the checkpoint's: an aligned perfect subtree.
+            done = scans[scan_index]
+            width = done.last - done.first + 1
+            frontier.append_subtree(done.stack[0], width.bit_length() - 1)
+            scan_index += 1
+        stack, event_hash = scans[scan_index].snapshots[size]
+        known = trusted + [parse_verifier_key(k) for seq, k in recorded if seq <= size]
+        problem = _checkpoint_problem(
+            checkpoint, _root(frontier.frontier + stack), event_hash, known, origin
+        )
+        if problem:
+            seq_problem = (size, problem)
+            break
+        report.checkpoints += 1
+        last_covered = size
+    for key in [*(k for k in trusted_keys), *(k for _, k in recorded)]:
+        if key not in report.keys:
+            report.keys.append(key)
+    # Versions count as checked up to the first problem (later ranges ran on regardless).
+    bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
+    report.versions = sum(s.versions for s in scans if bad is None or s.first < bad)
+    if seq_problem is not None:
+        report.problem_seq, report.problem = seq_problem
+        report.events = (seq_problem[0] - 1) if seq_problem[0] is not None else verified_upto
+    else:
+        report.events = verified_upto
+        report.head = scans[-1].last_hash or GENESIS_HASH if scans else GENESIS_HASH
+        report.uncovered = report.events - last_covered
+    if started is not None:
+        report.seconds = time.perf_counter() - started
+    return report
+
+
 def verify_ledger_rows(
     events: Iterable[Any],
     versions: Iterable[Any],
@@ -95,110 +266,25 @@ def verify_ledger_rows(
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LedgerReport:
-    """Verify events (tuples ``seq, event, prev_hash, event_hash, leaf_hash``, in seq order),
-    versions (``id, entry_id, number, body, body_hash, audit_seq``, in audit_seq order)
-    and checkpoints (``tree_size, root_hash, chain_head, note``, in tree_size order)."""
+    """Verify a whole ledger in one pass: events, versions (as for :func:`scan_range`)
+    and checkpoints (as for :func:`conclude`)."""
     started = time.perf_counter()
-    report = LedgerReport()
-    known: list[NoteVerifier] = []
-    for vkey in trusted_keys:
-        _add_key(known, report, vkey)
-    pending = iter(sorted(checkpoints, key=lambda c: c.tree_size))
-    checkpoint = next(pending, None)
-    version_iter: Iterator[Any] = iter(versions)
-    version = next(version_iter, None)
-    # The Merkle accumulator, inlined: this loop runs once per event of the ledger.
-    stack: list[bytes] = []
-    sha256 = hashlib.sha256
-    prev, expected = GENESIS_HASH, 1
-    last_covered = 0
-    try:
-        for seq, event, stored_prev, stored_hash, stored_leaf in events:
-            data = bytes(event)
-            if seq != expected:
-                return report.fail(
-                    seq, f"expected sequence number {expected}: an event is missing or out of order"
-                )
-            event_hash = sha256(data).hexdigest()
-            if event_hash != stored_hash:
-                return report.fail(seq, "the stored bytes do not match the stored event hash")
-            leaf = sha256(b"\x00" + data).digest()
-            if leaf.hex() != stored_leaf:
-                return report.fail(seq, "the stored leaf hash does not match the event bytes")
-            if stored_prev != prev:
-                return report.fail(seq, "the previous-hash link does not match the event before it")
-            if not _inner_fields_ok(data, seq, prev):
-                return report.fail(
-                    seq, "the event's own bytes do not name its sequence number and previous hash"
-                )
-            if data.find(b'"action":"key.') != -1:
-                parsed = json.loads(data)
-                for name in ("verifier_key", "previous_verifier_key"):
-                    if parsed.get(name):
-                        _add_key(known, report, parsed[name])
-            while version is not None and version.audit_seq == seq:
-                problem = _version_problem(version, data)
-                if problem:
-                    return report.fail(seq, problem)
-                report.versions += 1
-                version = next(version_iter, None)
-            if version is not None and version.audit_seq < seq:
-                return report.fail(
-                    version.audit_seq, f"version {version.id} names an event that does not exist"
-                )
-            h, n = leaf, seq - 1
-            while n & 1:
-                h = sha256(b"\x01" + stack.pop() + h).digest()
-                n >>= 1
-            stack.append(h)
-            prev, expected = event_hash, seq + 1
-            if progress is not None and seq % 10_000 == 0:
-                progress(10_000)
-            while checkpoint is not None and checkpoint.tree_size == seq:
-                problem = _checkpoint_problem(checkpoint, _root(stack), event_hash, known, origin)
-                if problem:
-                    return report.fail(seq, problem)
-                report.checkpoints += 1
-                last_covered = seq
-                checkpoint = next(pending, None)
-        report.events = expected - 1
-        if version is not None:
-            return report.fail(
-                version.audit_seq, f"version {version.id} names an event that does not exist"
-            )
-        if checkpoint is not None:
-            return report.fail(
-                None,
-                f"a signed checkpoint covers {checkpoint.tree_size} events but the ledger holds "
-                f"only {report.events}: events at its end were removed",
-            )
-        report.head = prev
-        report.uncovered = report.events - last_covered
-        return report
-    finally:
-        report.events = expected - 1  # the events that checked out
-        report.seconds = time.perf_counter() - started
-
-
-def _add_key(known: list[NoteVerifier], report: LedgerReport, vkey: str) -> None:
-    verifier = parse_verifier_key(vkey)
-    if all(k.key_id != verifier.key_id for k in known):
-        known.append(verifier)
-        report.keys.append(vkey)
+    checkpoints = list(checkpoints)
+    scan = scan_range(events, versions, [c.tree_size for c in checkpoints], progress=progress)
+    return conclude([scan], checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
 
 
 def _version_problem(version: Any, event: bytes) -> str | None:
-    body = version.body.encode() if isinstance(version.body, str) else bytes(version.body)
+    _id, entry_id, number, body, body_hash, _seq = version
+    body = body.encode() if isinstance(body, str) else bytes(body)
     digest = hashlib.sha256(body).hexdigest()
-    which = f"version {version.number} of entry {version.entry_id}"
-    if digest != version.body_hash:
+    which = f"version {number} of entry {entry_id}"
+    if digest != body_hash:
         return f"{which}: the body does not match its stored hash"
     if b'"body_sha256":"' + digest.encode() + b'"' not in event:
         return f"{which}: the body is not the one its event recorded"
-    names_entry = (b'"entry_id":%d,' % version.entry_id) in event
-    names_number = (b'"version":%d}' % version.number) in event or (
-        b'"version":%d,' % version.number
-    ) in event
+    names_entry = (b'"entry_id":%d,' % entry_id) in event
+    names_number = (b'"version":%d}' % number) in event or (b'"version":%d,' % number) in event
     if not (names_entry and names_number):
         return f"{which}: its event records another entry or version"
     return None
