@@ -33,8 +33,10 @@ lint: $(STAMP)
 ## Benchmarks: each prints its figures and the ratio against a baseline of the same run.
 bench: $(STAMP)
 	bash .ci/ensure-postgres
-	$(BIN)/python bench/records_write.py
-	$(BIN)/python bench/as_of_read.py
+	cd bench && ../$(BIN)/python records_write.py
+	cd bench && ../$(BIN)/python as_of_read.py
+	cd bench && ../$(BIN)/python ledger_append.py
+	cd bench && ../$(BIN)/python ledger_verify.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

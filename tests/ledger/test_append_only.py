@@ -65,3 +65,23 @@ def test_the_orm_cannot_rewrite_a_version(session, officer, history):
     with pytest.raises(sa.exc.DatabaseError, match="append-only"):
         session.commit()
     session.rollback()
+
+
+def test_deleting_an_author_is_refused_and_history_stays(session, officer, users, profile):
+    from registry.records.models import EntryVersion
+
+    service.create_system(session, officer, profile)
+    session.commit()
+    before = _counts(session)
+    with pytest.raises(sa.exc.IntegrityError):
+        session.execute(
+            sa.text('DELETE FROM "user" WHERE id = :id'), {"id": users["compliance_officer"].id}
+        )
+    session.rollback()
+    assert _counts(session) == before
+    assert session.scalar(sa.select(EntryVersion.author_id)) == users["compliance_officer"].id
+    # A user who never wrote a record can go; the ledger's events about them stay.
+    events = session.scalar(sa.text("SELECT count(*) FROM audit_event"))
+    session.execute(sa.text('DELETE FROM "user" WHERE id = :id'), {"id": users["auditor"].id})
+    session.commit()
+    assert session.scalar(sa.text("SELECT count(*) FROM audit_event")) == events
