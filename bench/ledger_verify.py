@@ -82,7 +82,8 @@ def run(engine: str, size: int, repeat: int, proofs: int) -> None:
         print(
             f"{engine:10} read + sha256 only: {p:.2f} s ({size / p:,.0f} events/s); "
             f"full verification: {v:.2f} s ({size / v:,.0f} events/s); "
-            f"throughput ratio {ratio:.2f} (target >= 0.5 -> {'met' if ratio >= 0.5 else 'NOT met'}); "
+            f"throughput ratio {ratio:.2f} "
+            f"(target >= 0.5 -> {'met' if ratio >= 0.5 else 'NOT met'}); "
             f"{size:,} events in {v:.2f} s (target < 5 s -> {'met' if v < 5 else 'NOT met'})"
         )
 

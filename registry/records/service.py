@@ -16,13 +16,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
-from registry.db import utcnow
+from registry.db import UTCDateTime, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.chain import GENESIS_HASH
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import LedgerHead, after_append, lock_ledger, next_event
 from registry.records.kinds import KINDS, normalise_body
@@ -188,7 +190,9 @@ def _persist(
             **{f"e_{k}": v for k, v in event.items()},
             **{f"v_{k}": v for k, v in values.items()},
         }
-        return connection.execute(_WRITE_PG, params).scalar()
+        # The statement is rendered once and handed to the driver as is: this is the
+        # hottest statement of the registry, and every value is already a driver type.
+        return connection.exec_driver_sql(_WRITE_PG_SQL, params).scalar()
     if connection.execute(_MOVE_HEAD, move).rowcount != 1:
         return None
     connection.execute(_INSERT_EVENT, event)
@@ -254,6 +258,7 @@ def _write_statement_pg() -> sa.Select[Any]:
 
 
 _WRITE_PG = _write_statement_pg()
+_WRITE_PG_SQL = str(_WRITE_PG.compile(dialect=postgresql.psycopg.dialect()))
 
 
 def _iso(instant: dt.datetime) -> str:
@@ -333,14 +338,18 @@ def create_entry(
 def update_entry(
     session: Session,
     actor: Actor,
-    entry: Entry,
+    entry: Entry | int,
     body: Any,
     *,
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
 ) -> EntryVersion:
-    """Replace an entry's body with a new version based on ``base_version``."""
+    """Replace an entry's body with a new version based on ``base_version``.
+
+    ``entry``: the entry, or its id (then it is loaded together with the ledger lock).
+    """
+    entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
     clean, data = _validated(entry.kind, body)
     if entry.kind == "profile" and clean["reference"] != entry.system.reference:
@@ -360,19 +369,21 @@ def update_entry(
         base_version=base_version,
         effective_from=effective_from,
         reason=reason,
+        head=head,
     )
 
 
 def retire_entry(
     session: Session,
     actor: Actor,
-    entry: Entry,
+    entry: Entry | int,
     *,
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
 ) -> EntryVersion:
     """Retire an entry: a tombstone version. Nothing is deleted."""
+    entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
@@ -387,7 +398,46 @@ def retire_entry(
         effective_from=effective_from,
         reason=reason,
         tombstone=True,
+        head=head,
     )
+
+
+_LEDGER_LOCK_PG = (
+    sa.func.registry_ledger_lock()
+    .table_valued(
+        sa.column("seq", sa.BigInteger),
+        sa.column("event_hash", sa.String),
+        sa.column("recorded_at", UTCDateTime()),
+    )
+    .alias("head")
+)
+# The entry and the ledger lock in one round trip. The entry's row may be read from a
+# snapshot taken before the lock was granted: only its head can have moved since, and
+# the write itself moves the head only from the base version, so that is safe.
+_ENTRY_AND_LOCK_PG = (
+    sa.select(
+        Entry, _LEDGER_LOCK_PG.c.seq, _LEDGER_LOCK_PG.c.event_hash, _LEDGER_LOCK_PG.c.recorded_at
+    )
+    .outerjoin(_LEDGER_LOCK_PG, sa.true())
+    .where(Entry.id == sa.bindparam("entry_id"))
+)
+
+
+def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, LedgerHead | None]:
+    """The entry to write to, and the ledger head when loading it took the lock."""
+    if isinstance(entry, Entry):
+        return entry, None
+    if session.get_bind().dialect.name != "postgresql":
+        return get_entry(session, entry), None
+    row = session.execute(_ENTRY_AND_LOCK_PG, {"entry_id": entry}).first()
+    if row is None:
+        raise NotFound(f"No entry {entry}.")
+    head = (
+        LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
+        if row.seq
+        else LedgerHead(0, GENESIS_HASH, None)
+    )
+    return row.Entry, head
 
 
 # ----------------------------------------------------------------------------- reads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from registry.db import Database
@@ -15,7 +16,8 @@ from registry.records.models import EntryVersion
 from tests.records.samples import SAMPLES
 
 
-def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, officer, profile):
+@pytest.mark.parametrize("by", ["object", "id"])
+def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, officer, profile, by):
     system, _ = service.create_system(session, officer, profile)
     v1 = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
@@ -30,7 +32,8 @@ def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, of
         body = {**SAMPLES["owner"], "person": {"name": name, "email": f"{name}@example.org"}}
         barrier.wait()
         with db.sessionmaker() as s:
-            entry = service.get_entry(s, entry_id)
+            # By id, the entry is read in the same statement that takes the ledger lock.
+            entry = service.get_entry(s, entry_id) if by == "object" else entry_id
             try:
                 service.update_entry(s, officer, entry, body, base_version=1)
                 s.commit()

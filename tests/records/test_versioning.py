@@ -340,3 +340,30 @@ def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
     state = service.system_state(session, system)
     assert {e.kind for e in state.entries} == set(SAMPLES)
     assert session.scalar(sa.select(sa.func.count()).select_from(Entry)) == len(SAMPLES)
+
+
+def test_update_and_retire_by_id(session, officer, actors, profile):
+    system, _ = service.create_system(session, officer, profile)
+    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    session.commit()
+    v2 = service.update_entry(
+        session, officer, v1.entry_id, _owner("id@example.org"), base_version=1
+    )
+    session.commit()
+    assert v2.number == 2 and "id@example.org" in v2.body
+    with pytest.raises(StaleVersion) as info:
+        service.update_entry(session, officer, v1.entry_id, OWNER, base_version=1)
+    session.rollback()
+    assert info.value.current == 2
+    with pytest.raises(NotFound):
+        service.update_entry(session, officer, 999_999, OWNER, base_version=1)
+    session.rollback()
+    from registry.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        service.retire_entry(session, actors["auditor"], v1.entry_id, base_version=2)
+    session.rollback()
+    v3 = service.retire_entry(session, officer, v1.entry_id, base_version=2)
+    session.commit()
+    assert v3.tombstone and service.get_entry(session, v1.entry_id).retired
+    assert verify_ledger(session).ok
