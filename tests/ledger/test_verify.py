@@ -162,7 +162,7 @@ def _rewrite_from(session, start, edit):
     rows = session.scalars(
         sa.select(AuditEvent).where(AuditEvent.seq >= start).order_by(AuditEvent.seq)
     ).all()
-    prev = session.get(AuditEvent, start - 1).event_hash
+    prev = session.get(AuditEvent, start - 1).event_hash if start > 1 else "0" * 64
     with append_only_lifted(session, "audit_event"):
         for row in rows:
             fields = json.loads(row.event)
@@ -193,6 +193,21 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(signed):
     _rewrite_from(session, 14, edit)
     report = _verify(app, session)
     assert not report.ok and report.problem_seq == 20
+    assert "do not hash to the signed root" in report.problem
+
+
+def test_the_whole_chain_rewritten_is_caught_by_the_first_checkpoint(signed):
+    app, session = signed
+    first = session.scalar(sa.select(sa.func.min(Checkpoint.tree_size)))
+
+    def edit(seq, fields):
+        fields["actor"] = "system:rewritten"
+        return fields
+
+    _rewrite_from(session, 1, edit)
+    report = _verify(app, session)
+    # Every hash and link is consistent again; only the signed root tells.
+    assert not report.ok and report.problem_seq == first
     assert "do not hash to the signed root" in report.problem
 
 
