@@ -9,7 +9,6 @@ made one, and on demand (``registry ledger checkpoint``, every export).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -154,7 +153,3 @@ def record_key(
     else:
         fields.update(action="key.rotate", previous_verifier_key=previous.verifier_key)
     return append_event(session, fields)
-
-
-def checkpoint_age(checkpoint: Checkpoint | None) -> dt.timedelta | None:
-    return None if checkpoint is None else utcnow() - checkpoint.created_at

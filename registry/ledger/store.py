@@ -60,10 +60,11 @@ def lock_ledger(session: Session) -> LedgerHead:
     read under it (sequence 0 and the genesis hash when the ledger is empty)."""
     connection = session.connection()
     statement = _LOCK_AND_HEAD_PG if connection.dialect.name == "postgresql" else _HEAD
-    return _head_from(connection.execute(statement).first())
+    return head_from_row(connection.execute(statement).first())
 
 
-def _head_from(row: Any) -> LedgerHead:
+def head_from_row(row: Any) -> LedgerHead:
+    """A ledger head from a row of ``seq, event_hash, recorded_at`` (None: empty)."""
     if row is None:
         return LedgerHead(0, GENESIS_HASH, None)
     return LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
@@ -217,7 +218,7 @@ def iter_versions(
 
 def ledger_head(session: Session) -> LedgerHead:
     """The head without taking the lock (for reading)."""
-    return _head_from(session.connection().execute(_HEAD).first())
+    return head_from_row(session.connection().execute(_HEAD).first())
 
 
 # Ledgers at least this long are verified in aligned chunks by parallel processes.

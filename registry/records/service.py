@@ -24,9 +24,8 @@ from registry.accounts.permissions import require
 from registry.db import UTCDateTime, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
-from registry.ledger.chain import GENESIS_HASH
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import LedgerHead, after_append, lock_ledger, next_event
+from registry.ledger.store import LedgerHead, after_append, head_from_row, lock_ledger, next_event
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -432,12 +431,7 @@ def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, Ledge
     row = session.execute(_ENTRY_AND_LOCK_PG, {"entry_id": entry}).first()
     if row is None:
         raise NotFound(f"No entry {entry}.")
-    head = (
-        LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
-        if row.seq
-        else LedgerHead(0, GENESIS_HASH, None)
-    )
-    return row.Entry, head
+    return row.Entry, head_from_row(row if row.seq is not None else None)
 
 
 # ----------------------------------------------------------------------------- reads
