@@ -268,6 +268,8 @@ def keys_rotate() -> None:
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from None
     session = db_session()
+    # No automatic checkpoint in between: the rotation's must carry both signatures.
+    session.info.pop("ledger", None)
     _ensure_key_recorded(session, old)
     staged = path.with_name(path.name + ".new")
     staged.unlink(missing_ok=True)

@@ -56,6 +56,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if config["CHECKPOINT_EVERY_EVENTS"] < 1 or config["CHECKPOINT_EVERY_SECONDS"] <= 0:
+        raise ValueError(
+            "REGISTRY_CHECKPOINT_EVERY_EVENTS must be at least 1 and "
+            "REGISTRY_CHECKPOINT_EVERY_SECONDS more than 0"
+        )
     if not config["SIGNING_KEY_PATH"]:
         config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
     return config

@@ -97,6 +97,13 @@ def create_token(
     """Issue an API token for ``user``; the secret is returned once and never stored."""
     if actor.user_id != user.id:
         require(session, actor, "manage_accounts")
+    elif not actor.has_scope("write") or (
+        actor.scopes is not None and not set(scopes) <= actor.scopes
+    ):
+        # A token can issue tokens for its user, never with more than it has itself.
+        raise PermissionDenied(
+            f"{actor.label} may not issue a token with more scopes than its own."
+        )
     errors: dict[str, list[str]] = {}
     if not scopes or any(s not in TOKEN_SCOPES for s in scopes):
         errors["scopes"] = [f"Scopes must be among: {', '.join(TOKEN_SCOPES)}."]

@@ -70,18 +70,25 @@ def head_from_row(row: Any) -> LedgerHead:
     return LedgerHead(int(row.seq), row.event_hash, row.recorded_at)
 
 
-def next_event(
-    head: LedgerHead, fields: dict[str, Any], system_id: int | None = None
-) -> dict[str, Any]:
-    """The row of the event that follows ``head``: sealed, ready to insert.
-
-    The event's time is the server's clock, but always after the previous event's:
-    times are strictly increasing with ``seq``, so "as recorded at T" is a prefix of
-    the ledger.
-    """
+def event_time(head: LedgerHead) -> dt.datetime:
+    """The time of the event that follows ``head``: the server's clock, but always after
+    the previous event's, so times increase strictly with ``seq`` and "as recorded at T"
+    is a prefix of the ledger."""
     now = utcnow()
     if head.recorded_at is not None and now <= head.recorded_at:
         now = head.recorded_at + dt.timedelta(microseconds=1)
+    return now
+
+
+def next_event(
+    head: LedgerHead,
+    fields: dict[str, Any],
+    system_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The row of the event that follows ``head``: sealed, ready to insert (``now``: its
+    time, from :func:`event_time`, when the caller needed it first)."""
+    now = now or event_time(head)
     sealed = seal_event(
         head.seq + 1, head.event_hash, {"time": now.isoformat(timespec="microseconds"), **fields}
     )
@@ -199,6 +206,11 @@ def iter_versions(
             EntryVersion.body,
             EntryVersion.body_hash,
             EntryVersion.audit_seq,
+            EntryVersion.author,
+            EntryVersion.reason,
+            EntryVersion.tombstone,
+            EntryVersion.recorded_at,
+            EntryVersion.effective_from,
         )
         .where(
             EntryVersion.audit_seq > sa.bindparam("after"),
@@ -239,12 +251,14 @@ def verify_ledger(
     ``CHUNK`` events by ``workers`` processes (default: one per CPU), then joined.
     """
     started = time.perf_counter()
-    upto = ledger_head(session).seq
+    # Checkpoints first, then the head: with writes going on (each statement its own
+    # snapshot on PostgreSQL) the head is then never behind a checkpoint read here.
     checkpoints = session.execute(
         sa.select(
             Checkpoint.tree_size, Checkpoint.root_hash, Checkpoint.chain_head, Checkpoint.note
         ).order_by(Checkpoint.tree_size)
     ).all()
+    upto = ledger_head(session).seq
     sizes = [c.tree_size for c in checkpoints]
     bind = session.get_bind()
     workers = workers or os.cpu_count() or 1
@@ -271,7 +285,44 @@ def verify_ledger(
                 scans.append(future.result())
                 if progress is not None:
                     progress(scans[-1].last - scans[-1].first + 1)
-    return conclude(scans, checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
+    report = conclude(scans, checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
+    if report.ok:
+        problem = _head_pointer_problem(session, upto)
+        if problem:
+            report.problem = problem
+    return report
+
+
+def _head_pointer_problem(session: Session, upto: int) -> str | None:
+    """Whether every entry's head (the one record row that is updated) points at its
+    latest version, and says retired exactly when that version is a tombstone."""
+    from registry.records.models import Entry, EntryVersion
+
+    latest = (
+        sa.select(EntryVersion.entry_id, sa.func.max(EntryVersion.number).label("number"))
+        .where(EntryVersion.audit_seq <= upto)
+        .group_by(EntryVersion.entry_id)
+        .subquery()
+    )
+    row = session.execute(
+        sa.select(
+            Entry.id, Entry.head_number, Entry.retired, latest.c.number, EntryVersion.tombstone
+        )
+        .join(latest, latest.c.entry_id == Entry.id)
+        .join(
+            EntryVersion,
+            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == latest.c.number),
+        )
+        .where((Entry.head_number != latest.c.number) | (Entry.retired != EntryVersion.tombstone))
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return (
+        f"entry {row.id} says its current version is {row.head_number}"
+        f"{' (retired)' if row.retired else ''}, but its latest version is {row.number}"
+        f"{' (retired)' if row.tombstone else ''}"
+    )
 
 
 def _scan_chunk(url: str, first: int, last: int, sizes: list[int]) -> RangeScan:

@@ -20,6 +20,7 @@ parallel processes for a large ledger — and the results joined (:func:`conclud
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -27,9 +28,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import rfc8785
+
 from registry.ledger.chain import GENESIS_HASH
 from registry.ledger.merkle import MerkleAccumulator
-from registry.ledger.note import NoteError, NoteVerifier, open_checkpoint, parse_verifier_key
+from registry.ledger.note import (
+    NoteError,
+    NoteVerifier,
+    open_checkpoint,
+    parse_verifier_key,
+    verifier_key,
+)
 
 
 @dataclass
@@ -73,7 +82,7 @@ class RangeScan:
 
     ``stack``: the Merkle frontier of the range's own leaves; ``snapshots``: at each
     checkpoint size inside the range, that frontier and the event hash there; ``keys``:
-    verifier keys recorded by key events, with their ``seq``.
+    key events: ``seq``, the verifier key, and the key it replaces (rotation) or None.
     """
 
     first: int
@@ -83,7 +92,7 @@ class RangeScan:
     versions: int = 0
     stack: list[bytes] = field(default_factory=list)
     snapshots: dict[int, tuple[list[bytes], str]] = field(default_factory=dict)
-    keys: list[tuple[int, str]] = field(default_factory=list)
+    keys: list[tuple[int, str, str | None]] = field(default_factory=list)
     problem: str | None = None
     problem_seq: int | None = None
 
@@ -138,7 +147,7 @@ def scan_range(
         data = bytes(event)
         if seq != expected:
             return fail(
-                seq, f"expected sequence number {expected}: an event is missing or out of order"
+                expected, f"event {expected} is missing or out of order (found event {seq} there)"
             )
         if prev is None:  # a range's first event: the link it claims, checked when joining
             i = data.find(b'"prev_hash":"')
@@ -158,9 +167,8 @@ def scan_range(
             )
         if data.find(b'"action":"key.') != -1:
             parsed = json.loads(data)
-            for name in ("previous_verifier_key", "verifier_key"):
-                if parsed.get(name):
-                    scan.keys.append((seq, parsed[name]))
+            if parsed.get("verifier_key"):
+                scan.keys.append((seq, parsed["verifier_key"], parsed.get("previous_verifier_key")))
         while version is not None and version[5] == seq:
             problem = _version_problem(version, data)
             if problem:
@@ -208,12 +216,19 @@ def conclude(
     seq_problem = min(problems, key=lambda p: p[0] or 0) if problems else None
     verified_upto = (seq_problem[0] - 1) if seq_problem else (scans[-1].last if scans else 0)
 
-    trusted = [parse_verifier_key(k) for k in trusted_keys]
-    recorded = [(seq, key) for s in scans for seq, key in s.keys if seq <= verified_upto]
+    checkpoints = sorted(checkpoints, key=lambda c: c.tree_size)
+    key_events = [k for s in scans for k in s.keys if k[0] <= verified_upto]
+    trust = _key_trust(list(trusted_keys), key_events, checkpoints)
+    if checkpoints and not trust.pinned and seq_problem is None:
+        seq_problem = (
+            None,
+            "no trusted key was given to check the checkpoints' signatures against: pass "
+            "the registry's published verifier key",
+        )
     frontier = MerkleAccumulator()
     scan_index = 0
     last_covered = 0
-    for checkpoint in sorted(checkpoints, key=lambda c: c.tree_size):
+    for checkpoint in checkpoints if trust.pinned else []:
         size = checkpoint.tree_size
         if size > verified_upto:
             if seq_problem is None:
@@ -230,7 +245,7 @@ def conclude(
             frontier.append_subtree(done.stack[0], width.bit_length() - 1)
             scan_index += 1
         stack, event_hash = scans[scan_index].snapshots[size]
-        known = trusted + [parse_verifier_key(k) for seq, k in recorded if seq <= size]
+        known = trust.valid_at(size)
         problem = _checkpoint_problem(
             checkpoint, _root(frontier.frontier + stack), event_hash, known, origin
         )
@@ -239,9 +254,7 @@ def conclude(
             break
         report.checkpoints += 1
         last_covered = size
-    for key in [*(k for k in trusted_keys), *(k for _, k in recorded)]:
-        if key not in report.keys:
-            report.keys.append(key)
+    report.keys = [verifier_key(v.name, v.public_key) for v in trust.trusted]
     # Versions count as checked up to the first problem (later ranges ran on regardless).
     bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
     report.versions = sum(s.versions for s in scans if bad is None or s.first < bad)
@@ -255,6 +268,54 @@ def conclude(
     if started is not None:
         report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class _Trust:
+    pinned: list[NoteVerifier]
+    trusted: list[NoteVerifier]
+    retired_at: dict[bytes, int]  # key id -> seq of the rotation that replaced it
+
+    def valid_at(self, size: int) -> list[NoteVerifier]:
+        """Keys that may sign a checkpoint of ``size`` events: trusted, and not replaced
+        by a rotation the checkpoint covers."""
+        return [k for k in self.trusted if self.retired_at.get(k.key_id, size + 1) > size]
+
+
+def _key_trust(
+    pinned_keys: list[str], key_events: list[tuple[int, str, str | None]], checkpoints: list[Any]
+) -> _Trust:
+    """Which keys to trust: the pinned ones, and those the ledger records in a key event
+    that a checkpoint signed by an already trusted key covers. A rotation covered that
+    way makes both its keys trusted (trust runs back from a pinned new key to the old
+    one), and the old key signs nothing after the rotation alone."""
+    pinned = [parse_verifier_key(k) for k in pinned_keys]
+    trusted = {v.key_id: v for v in pinned}
+    pending = list(key_events)
+    changed = True
+    while changed and pending:
+        changed = False
+        for event in list(pending):
+            seq, vkey, previous = event
+            for checkpoint in checkpoints:
+                if checkpoint.tree_size < seq:
+                    continue
+                try:
+                    open_checkpoint(checkpoint.note, list(trusted.values()))
+                except NoteError:
+                    continue
+                for key in (vkey, previous):
+                    if key:
+                        verifier = parse_verifier_key(key)
+                        trusted.setdefault(verifier.key_id, verifier)
+                pending.remove(event)
+                changed = True
+                break
+    retired_at = {}
+    for seq, _vkey, previous in key_events:
+        if previous:
+            retired_at[parse_verifier_key(previous).key_id] = seq
+    return _Trust(pinned, list(trusted.values()), retired_at)
 
 
 def verify_ledger_rows(
@@ -275,7 +336,9 @@ def verify_ledger_rows(
 
 
 def _version_problem(version: Any, event: bytes) -> str | None:
-    _id, entry_id, number, body, body_hash, _seq = version
+    """Whether a version (``id, entry_id, number, body, body_hash, audit_seq, author,
+    reason, tombstone, recorded_at, effective_from``) is the one its event recorded."""
+    _id, entry_id, number, body, body_hash, _seq = version[:6]
     body = body.encode() if isinstance(body, str) else bytes(body)
     digest = hashlib.sha256(body).hexdigest()
     which = f"version {number} of entry {entry_id}"
@@ -287,7 +350,39 @@ def _version_problem(version: Any, event: bytes) -> str | None:
     names_number = (b'"version":%d}' % number) in event or (b'"version":%d,' % number) in event
     if not (names_entry and names_number):
         return f"{which}: its event records another entry or version"
+    if len(version) > 6:
+        author, reason, tombstone, recorded_at, effective_from = version[6:11]
+        recorded = _instant(recorded_at)
+        effective = _instant(effective_from)
+        expected = (
+            (b'"actor":' + rfc8785.dumps(author), "author"),
+            (
+                b'"reason_sha256":"%s"' % hashlib.sha256(reason.encode()).hexdigest().encode(),
+                "reason",
+            ),
+            (b'"tombstone":true' if tombstone else b'"tombstone":false', "retirement flag"),
+            (b'"time":"%s"' % recorded, "recording time"),
+        )
+        for pattern, what in expected:
+            if pattern not in event:
+                return f"{which}: its {what} is not the one its event recorded"
+        if b'"effective_from":"' in event:
+            if b'"effective_from":"%s"' % effective not in event:
+                return f"{which}: its effective time is not the one its event recorded"
+        elif effective != recorded:
+            return f"{which}: its effective time is not the one its event recorded"
     return None
+
+
+def _sha256_hex(data: bytes) -> bytes:
+    return hashlib.sha256(data).hexdigest().encode()
+
+
+def _instant(value: Any) -> bytes:
+    """An instant as the event writes it: ISO 8601 in UTC with microseconds."""
+    if value.tzinfo is None:  # SQLite keeps naive UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds").encode()
 
 
 def _root(stack: list[bytes]) -> bytes:

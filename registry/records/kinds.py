@@ -27,6 +27,7 @@ SHORT = 200
 MEDIUM = 2_000
 LONG = 10_000
 MAX_ITEMS = 100
+MAX_ID = 2**31 - 1
 
 SHA256 = validate.Regexp(
     r"^[0-9a-f]{64}$", error="Must be a lowercase hex SHA-256 (64 characters)."
@@ -102,7 +103,7 @@ def _not_before(data: dict[str, Any], later: str, earlier: str) -> None:
 class Person(StrictSchema):
     name = required_text()
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    user_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    user_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1, MAX_ID))
 
 
 class Attachment(StrictSchema):
@@ -110,7 +111,7 @@ class Attachment(StrictSchema):
     sha256 = fields.String(required=True, validate=SHA256)
     uri = text(MEDIUM)
     media_type = text(100)
-    size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0))
+    size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 2**53 - 1))
 
 
 class KindSchema(StrictSchema):
@@ -240,7 +241,9 @@ class ReviewProcedureSchema(KindSchema):
 
 
 class ReviewSchema(KindSchema):
-    procedure_entry_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    procedure_entry_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, MAX_ID)
+    )
     system_version_hash = fields.String(allow_none=True, validate=SHA256)
     performed_on = date(required=True)
     reviewers = text_list(required=True, validate=[NOT_EMPTY, validate.Length(max=MAX_ITEMS)])

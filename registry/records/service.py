@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
@@ -25,7 +25,14 @@ from registry.db import UTCDateTime, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import LedgerHead, after_append, head_from_row, lock_ledger, next_event
+from registry.ledger.store import (
+    LedgerHead,
+    after_append,
+    event_time,
+    head_from_row,
+    lock_ledger,
+    next_event,
+)
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -81,11 +88,27 @@ def _validated(kind: str, body: Any) -> tuple[dict[str, Any], bytes]:
             else {exc.field_name or "_schema": exc.messages}
         )
         raise InvalidInput(f"The {kind} is not valid.", messages) from None
-    return clean, canonical_bytes(clean)
+    try:
+        return clean, canonical_bytes(clean)
+    except (ValueError, UnicodeError) as exc:  # rfc8785's errors are ValueErrors
+        raise InvalidInput(
+            f"The {kind} cannot be recorded: {exc}",
+            {
+                "_schema": [
+                    "The body holds text that is not valid Unicode or a number out of range."
+                ]
+            },
+        ) from None
 
 
 def _check_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
+    try:
+        reason.encode("utf-8")
+    except UnicodeError:
+        raise InvalidInput(
+            "The reason is not valid text.", {"reason": ["Not valid Unicode text."]}
+        ) from None
     if len(reason) > MAX_REASON:
         raise InvalidInput(
             "The reason is too long.", {"reason": [f"Longer than maximum length {MAX_REASON}."]}
@@ -139,18 +162,18 @@ def _write_version(
         "reason_sha256": sha256_hex(reason.encode()),
         "tombstone": tombstone,
     }
-    if effective_from is not None:
-        fields["effective_from"] = _iso(effective_from)
-    event = next_event(head, fields, system.id)
+    now = event_time(head)
+    # Without a stated effective time a version is effective when recorded.
+    effective_from = effective_from or now
+    fields["effective_from"] = _iso(effective_from)
+    event = next_event(head, fields, system.id, now)
     values = {
         "entry_id": entry.id,
         "number": number,
         "body": data.decode(),
         "body_hash": body_hash,
         "recorded_at": event["recorded_at"],
-        # Without a stated effective time a version is effective when recorded (the
-        # event's own time stands in for it, so the event still binds it).
-        "effective_from": effective_from or event["recorded_at"],
+        "effective_from": effective_from,
         "author_id": actor.user_id,
         "author": actor.label,
         "reason": reason,
@@ -314,6 +337,7 @@ def create_entry(
     reason: str | None = None,
 ) -> EntryVersion:
     """Add a new entry of ``kind`` to ``system`` (its version 1)."""
+    head = lock_ledger(session)  # before the permission check reads owner entries
     require(session, actor, "write", system)
     if kind == "profile":
         raise Conflict("A system has exactly one profile: update it instead.")
@@ -331,6 +355,7 @@ def create_entry(
         base_version=0,
         effective_from=effective_from,
         reason=reason,
+        head=head,
     )
 
 
@@ -348,6 +373,7 @@ def update_entry(
 
     ``entry``: the entry, or its id (then it is loaded together with the ledger lock).
     """
+    base_version = _check_base(base_version)
     entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
     clean, data = _validated(entry.kind, body)
@@ -382,6 +408,7 @@ def retire_entry(
     reason: str | None = None,
 ) -> EntryVersion:
     """Retire an entry: a tombstone version. Nothing is deleted."""
+    base_version = _check_base(base_version)
     entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
     reason = _check_reason(reason)
@@ -422,16 +449,39 @@ _ENTRY_AND_LOCK_PG = (
 )
 
 
-def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, LedgerHead | None]:
-    """The entry to write to, and the ledger head when loading it took the lock."""
+def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, LedgerHead]:
+    """The entry to write to, and the ledger head read under the ledger lock, which is
+    taken before anything (the permission check included) reads the registry's state."""
     if isinstance(entry, Entry):
-        return entry, None
+        return entry, lock_ledger(session)
+    if not _valid_id(entry):
+        raise NotFound(f"No entry {entry}.")
     if session.get_bind().dialect.name != "postgresql":
-        return get_entry(session, entry), None
+        head = lock_ledger(session)
+        return get_entry(session, entry), head
     row = session.execute(_ENTRY_AND_LOCK_PG, {"entry_id": entry}).first()
     if row is None:
         raise NotFound(f"No entry {entry}.")
     return row.Entry, head_from_row(row if row.seq is not None else None)
+
+
+MAX_ID = 2**31 - 1
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def _check_base(base_version: object) -> int:
+    if (
+        not isinstance(base_version, int)
+        or isinstance(base_version, bool)
+        or not (0 <= base_version < MAX_ID)
+    ):
+        raise InvalidInput(
+            "The base version is not valid.", {"base_version": ["Not a version number."]}
+        )
+    return base_version
 
 
 # ----------------------------------------------------------------------------- reads
@@ -445,7 +495,7 @@ def get_system(session: Session, reference: str) -> AISystem:
 
 
 def get_entry(session: Session, entry_id: int, system: AISystem | None = None) -> Entry:
-    entry = session.get(Entry, entry_id)
+    entry = session.get(Entry, entry_id) if _valid_id(entry_id) else None
     if entry is None or (system is not None and entry.system_id != system.id):
         raise NotFound(
             f"No entry {entry_id}" + (f" in system {system.reference!r}." if system else ".")
@@ -499,6 +549,19 @@ def _in_force(
         order = (EntryVersion.effective_from.desc(), EntryVersion.number.desc())
     else:
         order = (EntryVersion.number.desc(),)
+    retired = []
+    if effective_at is not None:
+        # A retirement in force hides the entry from then on, even when an earlier
+        # version states a later effective time (the entry is gone, not changed).
+        tomb = aliased(EntryVersion)
+        retired.append(
+            ~sa.exists().where(
+                tomb.entry_id == Entry.id,
+                tomb.tombstone.is_(True),
+                tomb.effective_from <= effective_at,
+                *([tomb.recorded_at <= as_of] if as_of is not None else []),
+            )
+        )
     ranked = (
         sa.select(
             EntryVersion.id.label("version_id"),
@@ -514,7 +577,7 @@ def _in_force(
         sa.select(Entry, EntryVersion)
         .join(EntryVersion, EntryVersion.entry_id == Entry.id)
         .join(ranked, (ranked.c.version_id == EntryVersion.id) & (ranked.c.rank == 1))
-        .where(EntryVersion.tombstone.is_(False))
+        .where(EntryVersion.tombstone.is_(False), *retired)
         .order_by(Entry.system_id, Entry.kind, Entry.id)
     )
 
@@ -581,9 +644,13 @@ def history(session: Session, entry: Entry) -> list[EntryVersion]:
 
 
 def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
-    version = session.scalar(
-        sa.select(EntryVersion).where(
-            EntryVersion.entry_id == entry.id, EntryVersion.number == number
+    version = (
+        None
+        if not _valid_id(number)
+        else session.scalar(
+            sa.select(EntryVersion).where(
+                EntryVersion.entry_id == entry.id, EntryVersion.number == number
+            )
         )
     )
     if version is None:

@@ -166,3 +166,13 @@ def test_users_manage_their_own_tokens_but_not_others(session, actors, users):
 def test_unknown_action_is_a_programming_error(session, actors):
     with pytest.raises(ValueError):
         can(session, actors["admin"], "delete_everything")
+
+
+def test_a_token_cannot_issue_a_token_with_more_scopes(session, users):
+    read_only = Actor.for_user(users["compliance_officer"], scopes=frozenset({"read"}))
+    with pytest.raises(PermissionDenied):
+        create_token(session, read_only, users["compliance_officer"], scopes=("read",))
+    writer = Actor.for_user(users["compliance_officer"], scopes=frozenset({"write"}))
+    with pytest.raises(PermissionDenied):
+        create_token(session, writer, users["compliance_officer"], scopes=("read", "write"))
+    create_token(session, writer, users["compliance_officer"], scopes=("write",))

@@ -134,11 +134,43 @@ def test_a_deleted_event_in_the_middle_is_located(signed):
         session.execute(sa.delete(EntryVersion).where(EntryVersion.audit_seq == 17))
         session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 17))
     report = _verify(app, session)
-    assert (
-        not report.ok
-        and report.problem_seq == 18
-        and "expected sequence number 17" in report.problem
-    )
+    assert not report.ok and report.problem_seq == 17 and report.events == 16
+    assert "event 17 is missing" in report.problem
+
+
+def test_a_deleted_event_where_a_checkpoint_ends_is_located(signed):
+    app, session = signed
+    with append_only_lifted(session, "audit_event"), append_only_lifted(session, "entry_version"):
+        session.execute(sa.delete(EntryVersion).where(EntryVersion.audit_seq == 20))
+        session.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 20))
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 20 and "event 20 is missing" in report.problem
+
+
+def test_a_ledger_rewritten_around_a_planted_key_is_caught(signed):
+    """The whole chain rewritten with the attacker's key in the key event, checkpoints
+    replaced and signed with that key: the pinned key signs none of them."""
+    app, session = signed
+    attacker = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+
+    def edit(seq, fields):
+        if fields.get("action") == "key.add":
+            fields["verifier_key"] = attacker.verifier_key
+        return fields
+
+    _rewrite_from(session, 1, edit)
+    with append_only_lifted(session, "checkpoint"):
+        session.execute(sa.delete(Checkpoint))
+    with append_only_lifted(session, "merkle_block"):
+        session.execute(sa.text("DELETE FROM merkle_block"))
+    make_checkpoint(session, attacker)
+    session.commit()
+    report = _verify(app, session)
+    assert not report.ok and "not validly signed" in report.problem
+    # Without a pinned key nothing is called intact.
+    session.expire_all()
+    report = verify_ledger(session, [])
+    assert not report.ok and "no trusted key" in report.problem
 
 
 def test_two_swapped_events_are_located(signed):
@@ -187,7 +219,7 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(signed):
 
     def edit(seq, fields):
         if seq == 14:
-            fields["actor"] = "user:someone-else@example.org"
+            fields["note"] = "added afterwards"
         return fields
 
     _rewrite_from(session, 14, edit)
@@ -196,12 +228,66 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(signed):
     assert "do not hash to the signed root" in report.problem
 
 
+def test_a_rewritten_actor_is_caught_at_its_version(signed):
+    app, session = signed
+
+    def edit(seq, fields):
+        if seq == 14:
+            fields["actor"] = "user:someone-else@example.org"
+        return fields
+
+    _rewrite_from(session, 14, edit)
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 14
+    assert "author is not the one its event recorded" in report.problem
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "what"),
+    [
+        ("reason", "a different reason", "reason"),
+        ("author", "user:mallory@example.org", "author"),
+        ("tombstone", True, "retirement flag"),
+    ],
+)
+def test_edited_version_metadata_is_located(signed, column, value, what):
+    app, session = signed
+    version = session.scalar(sa.select(EntryVersion).where(EntryVersion.audit_seq == 12))
+    with append_only_lifted(session, "entry_version"):
+        session.execute(
+            sa.update(EntryVersion).where(EntryVersion.id == version.id).values({column: value})
+        )
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == 12 and what in report.problem
+
+
+def test_edited_version_times_are_located(signed):
+    app, session = signed
+    version = session.scalar(sa.select(EntryVersion).where(EntryVersion.audit_seq == 12))
+    later = version.recorded_at + __import__("datetime").timedelta(seconds=1)
+    original = {"recorded_at": version.recorded_at, "effective_from": version.effective_from}
+    for column in ("recorded_at", "effective_from"):
+        with append_only_lifted(session, "entry_version"):
+            session.execute(
+                sa.update(EntryVersion).where(EntryVersion.id == version.id).values({column: later})
+            )
+        report = _verify(app, session)
+        assert not report.ok and report.problem_seq == 12, column
+        with append_only_lifted(session, "entry_version"):
+            session.execute(
+                sa.update(EntryVersion)
+                .where(EntryVersion.id == version.id)
+                .values({column: original[column]})
+            )
+    assert _verify(app, session).ok
+
+
 def test_the_whole_chain_rewritten_is_caught_by_the_first_checkpoint(signed):
     app, session = signed
     first = session.scalar(sa.select(sa.func.min(Checkpoint.tree_size)))
 
     def edit(seq, fields):
-        fields["actor"] = "system:rewritten"
+        fields["note"] = "rewritten"
         return fields
 
     _rewrite_from(session, 1, edit)
@@ -281,7 +367,11 @@ def test_bad_or_unknown_signatures_are_rejected(signed):
 def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
     app, session = signed
     old = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
-    result = app.test_cli_runner().invoke(args=["keys", "rotate"])
+    # As an operator would: a new process, whose first append would be due a checkpoint.
+    fresh = make_app(app.config["DATABASE_URL"], app.instance_path, CHECKPOINT_EVERY_EVENTS=10)
+    with fresh.app_context():
+        result = fresh.test_cli_runner().invoke(args=["keys", "rotate"])
+    fresh.extensions["registry.db"].dispose()
     assert result.exit_code == 0, result.output
     new = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
     assert new.key_id != old.key_id
@@ -294,3 +384,17 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
     report = verify_ledger(session, [new.verifier_key])
     assert report.ok, report.summary()
     assert old.verifier_key in report.keys and new.verifier_key in report.keys
+
+
+def test_a_moved_head_pointer_is_caught(signed):
+    app, session = signed
+    from registry.records.models import Entry
+
+    entry_id = session.scalar(sa.select(Entry.id).where(Entry.kind == "change_log").limit(1))
+    session.execute(sa.update(Entry).where(Entry.id == entry_id).values(retired=True))
+    session.commit()
+    report = _verify(app, session)
+    assert (
+        not report.ok
+        and f"entry {entry_id} says its current version is 1 (retired)" in report.problem
+    )

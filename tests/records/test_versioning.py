@@ -367,3 +367,60 @@ def test_update_and_retire_by_id(session, officer, actors, profile):
     session.commit()
     assert v3.tombstone and service.get_entry(session, v1.entry_id).retired
     assert verify_ledger(session).ok
+
+
+def test_a_backdated_retirement_hides_the_entry_from_its_effective_time(session, officer, profile):
+    feb = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    mar = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    jun = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    system, _ = service.create_system(session, officer, profile, effective_from=feb)
+    v1 = service.create_entry(session, officer, system, "owner", OWNER, effective_from=mar)
+    service.retire_entry(session, officer, v1.entry_id, base_version=1, effective_from=feb)
+    session.commit()
+    assert _owner_email(session, system, effective_at=jun) is None
+    assert _owner_email(session, system, effective_at=feb) is None
+    # What was known before the retirement was recorded still shows the owner.
+    assert (
+        _owner_email(session, system, as_of=v1.recorded_at, effective_at=jun) == "tessa@example.org"
+    )
+
+
+def test_out_of_range_numbers_and_invalid_text_are_refused(session, officer, profile):
+    from registry.errors import InvalidInput
+
+    system, _ = service.create_system(session, officer, profile)
+    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    session.commit()
+    before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    with pytest.raises(InvalidInput):
+        service.create_entry(
+            session,
+            officer,
+            system,
+            "owner",
+            {**OWNER, "person": {"name": "T", "email": "t@example.org", "user_id": 2**40}},
+        )
+    session.rollback()
+    with pytest.raises(InvalidInput):
+        service.create_entry(
+            session,
+            officer,
+            system,
+            "risk",
+            {"title": "bad \udc80 text", "likelihood": "rare", "impact": "minor"},
+        )
+    session.rollback()
+    with pytest.raises(InvalidInput):
+        service.create_entry(session, officer, system, "owner", OWNER, reason="bad \udc80")
+    session.rollback()
+    with pytest.raises(InvalidInput):
+        service.update_entry(session, officer, v1.entry_id, OWNER, base_version=2**40)
+    session.rollback()
+    with pytest.raises(NotFound):
+        service.update_entry(session, officer, 2**40, OWNER, base_version=1)
+    session.rollback()
+    with pytest.raises(NotFound):
+        service.get_entry(session, 2**40)
+    with pytest.raises(NotFound):
+        service.get_version(session, service.get_entry(session, v1.entry_id), 2**40)
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
