@@ -82,6 +82,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+def event_row(seq: int, prev: str, clock: dt.datetime, fields: dict, system_id: int | None) -> dict:
+    """The audit_event row of a chained event, as the registry stores it."""
+    sealed = seal_event(seq, prev, {"time": clock.isoformat(timespec="microseconds"), **fields})
+    return {
+        "seq": seq,
+        "recorded_at": clock,
+        "event": sealed.event,
+        "prev_hash": sealed.prev_hash,
+        "event_hash": sealed.event_hash,
+        "leaf_hash": sealed.leaf_hash,
+        "system_id": system_id,
+    }
+
+
 def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1_000) -> float:
     """Bulk-append chained events until the ledger holds ``target``; returns seconds."""
     with db.sessionmaker() as s:
@@ -108,29 +122,20 @@ def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1
         seq += 1
         clock += dt.timedelta(microseconds=1)
         system_id = 1 + seq % systems
-        sealed = seal_event(
+        row = event_row(
             seq,
             prev,
+            clock,
             {
-                "time": clock.isoformat(timespec="microseconds"),
                 "action": "entry.update",
                 "actor": "system:bench-filler",
                 "system_id": system_id,
                 "n": seq,
             },
+            system_id,
         )
-        prev = sealed.event_hash
-        rows.append(
-            {
-                "seq": seq,
-                "recorded_at": clock,
-                "event": sealed.event,
-                "prev_hash": sealed.prev_hash,
-                "event_hash": sealed.event_hash,
-                "leaf_hash": sealed.leaf_hash,
-                "system_id": system_id,
-            }
-        )
+        prev = row["event_hash"]
+        rows.append(row)
         if len(rows) >= batch:
             flush()
     if rows:

@@ -15,12 +15,11 @@ import sys
 import time
 
 import sqlalchemy as sa
-from _common import ENGINES, fresh_database, median, percentile, timed
+from _common import ENGINES, event_row, fresh_database, median, percentile, timed
 
 from registry.accounts.actor import Actor
 from registry.db import Database
 from registry.ledger.canonical import canonical_bytes, sha256_hex
-from registry.ledger.chain import seal_event
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import ledger_head
 from registry.records import service
@@ -107,28 +106,20 @@ def add_filler(db: Database, target_versions: int, batch: int = 20_000) -> None:
             for number in range(1, FILLER_VERSIONS_PER_ENTRY + 1):
                 seq += 1
                 clock += dt.timedelta(microseconds=1)
-                sealed = seal_event(
+                row = event_row(
                     seq,
                     prev,
+                    clock,
                     {
                         "action": "entry.update",
                         "entry_id": eid,
                         "version": number,
                         "body_sha256": body_hash,
                     },
+                    sid,
                 )
-                prev = sealed.event_hash
-                events.append(
-                    {
-                        "seq": seq,
-                        "recorded_at": clock,
-                        "event": sealed.event,
-                        "prev_hash": sealed.prev_hash,
-                        "event_hash": sealed.event_hash,
-                        "leaf_hash": sealed.leaf_hash,
-                        "system_id": sid,
-                    }
-                )
+                prev = row["event_hash"]
+                events.append(row)
                 versions.append(
                     {
                         "id": next_version,
