@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template
@@ -14,7 +18,7 @@ from registry.extensions import db_session
 from registry.ledger.checkpoints import last_checkpoint
 from registry.ledger.keys import KeyFileError, load_key
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import verify_ledger
+from registry.ledger.store import ledger_head, verify_ledger
 from registry.web.systems import current_actor
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
@@ -52,13 +56,38 @@ def keys() -> Response:
     return Response("".join(f"{line}\n" for line in lines), mimetype="text/plain")
 
 
+# The last verification, per database: (ledger head, monotonic time, verified at, report).
+# Verifying a large ledger takes seconds; readers opening the page share one result
+# while the ledger has not grown, for at most VERIFY_MAX_AGE seconds.
+_last: dict[str, tuple[int, float, dt.datetime, Any]] = {}
+_lock = threading.Lock()
+VERIFY_MAX_AGE = 60.0
+
+
+def _verification(session: Any, trusted: list[str]) -> tuple[Any, dt.datetime]:
+    url = str(session.get_bind().url)
+    head = ledger_head(session).seq
+    with _lock:
+        cached = _last.get(url)
+        if cached and cached[0] == head and time.monotonic() - cached[1] < VERIFY_MAX_AGE:
+            return cached[3], cached[2]
+        report = verify_ledger(session, trusted)
+        now = dt.datetime.now(dt.UTC)
+        _last[url] = (head, time.monotonic(), now, report)
+        return report, now
+
+
 @bp.route("/")
 @login_required
 def status() -> str:
     session = db_session()
     require(session, current_actor(), "read")
     signer = _signing_key()
-    report = verify_ledger(session, [signer.verifier_key] if signer else [])
+    report, verified_at = _verification(session, [signer.verifier_key] if signer else [])
     return render_template(
-        "ledger/status.html", report=report, checkpoint=last_checkpoint(session), signer=signer
+        "ledger/status.html",
+        report=report,
+        verified_at=verified_at,
+        checkpoint=last_checkpoint(session),
+        signer=signer,
     )

@@ -398,3 +398,38 @@ def test_a_moved_head_pointer_is_caught(signed):
         not report.ok
         and f"entry {entry_id} says its current version is 1 (retired)" in report.problem
     )
+
+
+def test_readers_see_the_verification_in_the_app(signed, monkeypatch):
+    app, session = signed
+    from registry.accounts.actor import Actor
+    from registry.accounts.service import create_user
+    from tests.conftest import PASSWORD, csrf_token
+
+    create_user(
+        session,
+        Actor.system("t", frozenset({"admin"})),
+        "reader@example.org",
+        ["auditor"],
+        PASSWORD,
+    )
+    session.commit()
+    client = app.test_client()
+    assert client.get("/ledger/").status_code == 302  # sign-in first
+    client.post(
+        "/login",
+        data={
+            "email": "reader@example.org",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    page = client.get("/ledger/").get_data(as_text=True)
+    assert "Intact" in page and "Ledger intact: 36 events" in page
+    # Tampering shows once the cached result is older than its limit.
+    _edit_event(session, 23, lambda b: b.replace(b'"change_log"', b'"risk"'))
+    import registry.web.ledger as ledger_page
+
+    monkeypatch.setattr(ledger_page, "VERIFY_MAX_AGE", 0.0)
+    page = client.get("/ledger/").get_data(as_text=True)
+    assert "BROKEN" in page and "event 23" in page
