@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/registry db upgrade
 	$(BIN)/registry keys init --if-missing
 	$(BIN)/registry demo
+	$(BIN)/registry ledger checkpoint
 	$(BIN)/registry run --host 127.0.0.1 --port 5000
 
 ## Set up and pass the whole suite: lint, then every test on SQLite and PostgreSQL.
