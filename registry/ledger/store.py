@@ -45,7 +45,7 @@ _LOCK_AND_HEAD_PG = sa.text(
 _HEAD = sa.text(
     "SELECT seq, event_hash, recorded_at FROM audit_event ORDER BY seq DESC LIMIT 1"
 ).columns(**_HEAD_COLUMNS)
-_INSERT_EVENT = sa.insert(AuditEvent.__table__)
+INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def append_event(
 ) -> dict[str, Any]:
     """Lock the ledger, append one event in the caller's transaction, return its row."""
     row = next_event(lock_ledger(session), fields, system_id)
-    session.connection().execute(_INSERT_EVENT, row)
+    session.connection().execute(INSERT_EVENT, row)
     after_append(session, row)
     return row
 

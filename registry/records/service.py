@@ -26,6 +26,7 @@ from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import (
+    INSERT_EVENT,
     LedgerHead,
     after_append,
     event_time,
@@ -217,7 +218,7 @@ def _persist(
         return connection.exec_driver_sql(_WRITE_PG_SQL, params).scalar()
     if connection.execute(_MOVE_HEAD, move).rowcount != 1:
         return None
-    connection.execute(_INSERT_EVENT, event)
+    connection.execute(INSERT_EVENT, event)
     return connection.execute(_INSERT_VERSION, values).scalar_one()
 
 
@@ -243,7 +244,6 @@ _MOVE_HEAD = (
     )
     .values(head_number=sa.bindparam("m_number"), retired=sa.bindparam("m_retired"))
 )
-_INSERT_EVENT = sa.insert(_event)
 _INSERT_VERSION = sa.insert(_version).returning(_version.c.id)
 
 
