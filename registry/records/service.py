@@ -138,14 +138,13 @@ def _write_version(
     effective_from: dt.datetime | None,
     reason: str,
     tombstone: bool = False,
-    head: LedgerHead | None = None,
+    head: LedgerHead,
 ) -> EntryVersion:
-    """The one write path: lock, check, append the event, insert the version, move head.
+    """The one write path: move the head, append the event, insert the version.
 
-    ``head``: the ledger head, when the caller already took the lock in this transaction.
+    ``head``: the ledger head the caller read when it took the ledger lock, before its
+    permission check (so nothing it checked can change before this write commits).
     """
-    if head is None:
-        head = lock_ledger(session)
     if entry.id is None:
         session.add(entry)
         session.flush()

@@ -214,32 +214,26 @@ def _rewrite_from(session, start, edit):
             prev = sealed.event_hash
 
 
-def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(signed):
+@pytest.mark.parametrize(
+    ("field", "value", "caught_at", "message"),
+    [
+        # A field no version states: only the signed root tells.
+        ("note", "added afterwards", 20, "do not hash to the signed root"),
+        # The actor: the version's author no longer matches its event.
+        ("actor", "user:someone-else@example.org", 14, "author is not the one its event recorded"),
+    ],
+)
+def test_a_chain_rewritten_from_an_edited_event_is_caught(signed, field, value, caught_at, message):
     app, session = signed
 
     def edit(seq, fields):
         if seq == 14:
-            fields["note"] = "added afterwards"
+            fields[field] = value
         return fields
 
     _rewrite_from(session, 14, edit)
     report = _verify(app, session)
-    assert not report.ok and report.problem_seq == 20
-    assert "do not hash to the signed root" in report.problem
-
-
-def test_a_rewritten_actor_is_caught_at_its_version(signed):
-    app, session = signed
-
-    def edit(seq, fields):
-        if seq == 14:
-            fields["actor"] = "user:someone-else@example.org"
-        return fields
-
-    _rewrite_from(session, 14, edit)
-    report = _verify(app, session)
-    assert not report.ok and report.problem_seq == 14
-    assert "author is not the one its event recorded" in report.problem
+    assert not report.ok and report.problem_seq == caught_at and message in report.problem
 
 
 @pytest.mark.parametrize(

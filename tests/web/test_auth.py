@@ -130,3 +130,51 @@ def test_search_filter_and_pagination(client, login_as, session, officer, profil
     )
     assert "5 systems." in text  # 11, 13, 15, 17, 19
     assert client.get("/", query_string={"page": "x"}).status_code == 200
+
+
+def test_pages_read_while_a_writer_holds_the_lock(app, client, database_url, profile):
+    """GET requests only read: on SQLite they begin DEFERRED and do not wait for the
+    write lock that a long write transaction holds. (No app context is kept open here:
+    each request gets its own session, as in service.)"""
+    import time
+
+    from registry.accounts.actor import Actor
+    from registry.accounts.service import create_user
+    from registry.db import Database
+
+    writer = Database(database_url)
+    officer = Actor.system("test")
+    with writer.sessionmaker() as s:
+        create_user(
+            s,
+            Actor.system("test", frozenset({"admin"})),
+            "reader@example.org",
+            ["auditor"],
+            PASSWORD,
+        )
+        service.create_system(s, officer, profile)
+        s.commit()
+    client.post(
+        "/login",
+        data={
+            "email": "reader@example.org",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    with writer.sessionmaker() as busy:
+        service.create_entry(
+            busy,
+            officer,
+            service.get_system(busy, "sys-1"),
+            "risk",
+            {"title": "Held", "likelihood": "rare", "impact": "minor"},
+        )
+        started = time.perf_counter()
+        page = client.get("/systems/sys-1")
+        elapsed = time.perf_counter() - started
+        busy.rollback()
+    writer.dispose()
+    assert page.status_code == 200 and elapsed < 5
+    text = page.get_data(as_text=True)
+    assert "Benefit fraud triage" in text and "Held" not in text  # uncommitted: not seen
