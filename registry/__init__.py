@@ -23,6 +23,28 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _dispatch_errors(app: Flask) -> None:
+    """One error handler per kind of error, answering in the shape of the surface the
+    request came to: RFC 9457 problems under /api/, HTML pages elsewhere."""
+    from werkzeug.exceptions import HTTPException
+
+    from registry.api import problems
+    from registry.errors import RegistryError
+    from registry.web import error_page
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if problems.is_api_request():
+            return problems.from_http_exception(exc)
+        return error_page(exc)
+
+    @app.errorhandler(RegistryError)
+    def _registry_error(exc: RegistryError) -> Any:
+        if problems.is_api_request():
+            return problems.from_registry_error(exc)
+        return error_page(exc)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application: settings, database, login, CSRF, blueprints, CLI."""
     settings = load_config(config)
@@ -45,9 +67,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     extensions.init_app(app)
 
+    from registry.api import init_api
+    from registry.api.auth import ApiAwareSessionInterface
     from registry.web import init_web
 
+    app.session_interface = ApiAwareSessionInterface()
     init_web(app)
+    init_api(app)
+    _dispatch_errors(app)
 
     from registry.cli import register_commands
 

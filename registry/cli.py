@@ -193,34 +193,14 @@ def ledger_proof(seq: int) -> None:
     """Print (JSON) the inclusion proof of event SEQ in the latest checkpoint covering it."""
     import json
 
-    from registry.ledger.checkpoints import last_checkpoint
-    from registry.ledger.models import AuditEvent
-    from registry.ledger.proofs import inclusion_proof
+    from registry.errors import RegistryError
+    from registry.ledger.status import prove_inclusion
 
-    session = db_session()
-    event = session.get(AuditEvent, seq)
-    if event is None:
-        raise click.ClickException(f"No event {seq} in the ledger.")
-    checkpoint = last_checkpoint(session)
-    if checkpoint is None or checkpoint.tree_size < seq:
-        raise click.ClickException(
-            f"No signed checkpoint covers event {seq} yet: run 'registry ledger checkpoint'."
-        )
-    proof = inclusion_proof(session, seq, checkpoint.tree_size)
-    click.echo(
-        json.dumps(
-            {
-                "seq": seq,
-                "leaf_index": seq - 1,
-                "leaf_hash": event.leaf_hash,
-                "tree_size": checkpoint.tree_size,
-                "root_hash": checkpoint.root_hash,
-                "proof": [h.hex() for h in proof],
-                "checkpoint": checkpoint.note,
-            },
-            indent=2,
-        )
-    )
+    try:
+        proof = prove_inclusion(db_session(), seq)
+    except RegistryError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps(proof.as_dict(), indent=2))
 
 
 def _ensure_key_recorded(session, signer) -> None:  # type: ignore[no-untyped-def]

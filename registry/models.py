@@ -1,6 +1,7 @@
 """Imports every model so that the metadata knows every table (Alembic, tests)."""
 
 from registry.accounts.models import ApiToken, User, UserRole
+from registry.api.models import IdempotencyKey
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -11,6 +12,7 @@ __all__ = [
     "Checkpoint",
     "Entry",
     "EntryVersion",
+    "IdempotencyKey",
     "MerkleBlock",
     "User",
     "UserRole",

@@ -89,6 +89,10 @@ class Instant(fields.AwareDateTime):
         return instant.isoformat(timespec="microseconds")
 
 
+class Money(fields.Decimal):
+    """An amount, exact: given as a JSON number or decimal text, kept as text."""
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -362,7 +366,7 @@ class AdoptionPlanSchema(KindSchema):
 
 class FundingSchema(KindSchema):
     funder = required_text()
-    budget = fields.Decimal(
+    budget = Money(
         allow_none=True, as_string=True, places=2, validate=validate.Range(min=0, max=10**15)
     )
     currency = fields.String(

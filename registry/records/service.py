@@ -633,13 +633,51 @@ def register(
 
 def history(session: Session, entry: Entry) -> list[EntryVersion]:
     """Every version of an entry, oldest first."""
-    return list(
-        session.scalars(
-            sa.select(EntryVersion)
-            .where(EntryVersion.entry_id == entry.id)
-            .order_by(EntryVersion.number)
+    return versions_until(session, entry)
+
+
+def version_at(
+    session: Session,
+    entry: Entry,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> EntryVersion:
+    """The version of one entry in force at an instant (a retirement included): the
+    latest recorded by ``as_of``, or the one effective at ``effective_at``, or the head.
+    NotFound when the entry had no version yet."""
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    if as_of is None and effective_at is None:
+        return get_version(session, entry, entry.head_number)
+    stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id).limit(1)
+    if as_of is not None:
+        stmt = stmt.where(EntryVersion.recorded_at <= as_of)
+    if effective_at is not None:
+        stmt = stmt.where(EntryVersion.effective_from <= effective_at)
+        # A retirement in force wins over versions stated to take effect later.
+        stmt = stmt.order_by(
+            EntryVersion.tombstone.desc(),
+            EntryVersion.effective_from.desc(),
+            EntryVersion.number.desc(),
         )
-    )
+    else:
+        stmt = stmt.order_by(EntryVersion.number.desc())
+    version = session.scalar(stmt)
+    if version is None:
+        raise NotFound(f"Entry {entry.id} did not exist at that time.", entry_id=entry.id)
+    return version
+
+
+def versions_until(
+    session: Session, entry: Entry, as_of: dt.datetime | None = None
+) -> list[EntryVersion]:
+    """The versions of an entry recorded by ``as_of`` (all when None), oldest first."""
+    _check_instant(as_of, "as_of")
+    stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id)
+    if as_of is not None:
+        stmt = stmt.where(EntryVersion.recorded_at <= as_of)
+    return list(session.scalars(stmt.order_by(EntryVersion.number)))
 
 
 def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, render_template
+from werkzeug.exceptions import HTTPException
 
 from registry.errors import RegistryError
 
@@ -16,26 +17,6 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(systems_bp)
     app.register_blueprint(ledger_bp)
 
-    @app.errorhandler(RegistryError)
-    def _registry_error(exc: RegistryError) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html", title=exc.title, message=exc.message
-        ), exc.status
-
-    @app.errorhandler(404)
-    def _not_found(_exc: Exception) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html", title="Not found", message="There is no page at this address."
-        ), 404
-
-    @app.errorhandler(500)
-    def _server_error(_exc: Exception) -> tuple[str, int]:
-        return render_template(
-            "errors/error.html",
-            title="Something went wrong",
-            message="The registry could not complete this request. Nothing was changed.",
-        ), 500
-
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault(
@@ -47,3 +28,18 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
+
+
+def error_page(exc: HTTPException | RegistryError) -> Response | HTTPException:
+    """The web's answer to an error: a page for ours, 404 and 500; Werkzeug's own
+    answer for other HTTP errors (e.g. a refused CSRF token)."""
+    if isinstance(exc, RegistryError):
+        title, message, status = exc.title, exc.message, exc.status
+    elif exc.code == 404:
+        title, message, status = "Not found", "There is no page at this address.", 404
+    elif exc.code is not None and exc.code >= 500:
+        title, status = "Something went wrong", exc.code
+        message = "The registry could not complete this request. Nothing was changed."
+    else:
+        return exc
+    return Response(render_template("errors/error.html", title=title, message=message), status)

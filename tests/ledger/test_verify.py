@@ -422,8 +422,8 @@ def test_readers_see_the_verification_in_the_app(signed, monkeypatch):
     assert "Intact" in page and "Ledger intact: 36 events" in page
     # Tampering shows once the cached result is older than its limit.
     _edit_event(session, 23, lambda b: b.replace(b'"change_log"', b'"risk"'))
-    import registry.web.ledger as ledger_page
+    import registry.ledger.status as ledger_status
 
-    monkeypatch.setattr(ledger_page, "VERIFY_MAX_AGE", 0.0)
+    monkeypatch.setattr(ledger_status, "VERIFY_MAX_AGE", 0.0)
     page = client.get("/ledger/").get_data(as_text=True)
     assert "BROKEN" in page and "event 23" in page

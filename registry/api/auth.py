@@ -1,0 +1,48 @@
+"""The API's realm: ``Authorization: Bearer reg_…`` and nothing else.
+
+No cookie authenticates an API call and no API call creates a session: the app's
+session interface gives every ``/api/`` request a null session (see
+:class:`ApiAwareSessionInterface`), and tokens are checked here on every request.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
+
+from registry.accounts.actor import Actor
+from registry.accounts.service import authenticate_token
+from registry.api.problems import is_api_request
+from registry.extensions import db_session
+
+# Endpoints anyone may call: the ledger's public keys (verifiers need them first).
+PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys"})
+
+
+class ApiAwareSessionInterface(SecureCookieSessionInterface):
+    """Cookie sessions for the web; for ``/api/`` a null session that is never read
+    from the request's cookie, never saved and refuses to be written."""
+
+    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def, override]
+        if is_api_request():
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:  # type: ignore[no-untyped-def, override]
+        if self.is_null_session(session):
+            return
+        super().save_session(app, session, response)
+
+
+def authenticate() -> None:
+    """``before_request`` of every API blueprint: resolve the bearer token (401 if
+    missing or bad); permissions are checked by each view and the services."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    user, token = authenticate_token(db_session(), request.headers.get("Authorization"))
+    g.api_actor = Actor.for_user(user, scopes=token.scope_set)
+    g.api_token = token
+
+
+def current_actor() -> Actor:
+    return g.api_actor

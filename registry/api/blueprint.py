@@ -1,0 +1,81 @@
+"""The API's blueprint: flask-smorest's, with the registry's realm and error documentation."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any
+
+import flask_smorest
+from flask import request
+
+from registry.api.auth import authenticate
+from registry.errors import RegistryError
+
+JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": 'The ETag of the version the change is based on, e.g. "12.3".',
+}
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "A retried request with the same key returns the first answer and "
+    "changes nothing; the same key with a different request is refused (422). Keys "
+    "are remembered for 24 hours.",
+}
+ETAG_HEADER = {
+    "ETag": {"description": "The strong ETag of the version shown.", "schema": {"type": "string"}}
+}
+LOCATION_HEADER = {
+    "Location": {"description": "The new resource.", "schema": {"type": "string"}},
+    **ETAG_HEADER,
+}
+
+
+class UnsupportedMediaType(RegistryError):
+    status = 415
+    title = "Unsupported media type"
+
+
+def _json_only() -> None:
+    """Refuse request bodies that are not JSON (415) before anything parses them."""
+    if request.method not in JSON_BODY_METHODS:
+        return
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send the request body as application/json, not {mimetype or 'untyped data'}."
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every request authenticates (except public endpoints) and bodies are JSON."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(authenticate)
+        self.before_request(_json_only)
+
+    def problems(self, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Document the problem responses an operation can give (401 and 403 always,
+        unless it is public, which the caller says by leaving them out)."""
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            for status in statuses:
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
+
+
+READ = (401, 403)
+BODY = (400, 413, 415)

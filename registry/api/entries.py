@@ -1,0 +1,186 @@
+"""One entry: read, update, retire, its versions and the diff of two versions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from registry.accounts.permissions import require
+from registry.api.auth import current_actor
+from registry.api.blueprint import BODY, ETAG_HEADER, IF_MATCH, READ, Blueprint
+from registry.api.conditional import base_version, etag
+from registry.api.render import entry_out, version_out
+from registry.api.schemas import (
+    AsOfQuery,
+    DiffOut,
+    DiffQuery,
+    EntryOut,
+    EntryRetire,
+    EntryUpdate,
+    LedgerAsOfQuery,
+    VersionList,
+    VersionOut,
+)
+from registry.api.writes import transaction
+from registry.errors import InvalidInput, NotFound
+from registry.extensions import db_session
+from registry.records import service
+from registry.records.models import Entry
+
+bp = Blueprint(
+    "api_entries",
+    __name__,
+    url_prefix="/api/v1/entries",
+    description="Entries: read, update and retire with If-Match; versions and diffs.",
+)
+
+
+def _readable(entry_id: int) -> Entry:
+    session = db_session()
+    require(session, current_actor(), "read")
+    return service.get_entry(session, entry_id)
+
+
+@bp.route("/<int:entry_id>", methods=["GET"])
+@bp.arguments(AsOfQuery, location="query", as_kwargs=True)
+@bp.response(200, EntryOut, headers=ETAG_HEADER)
+@bp.problems(*READ, 404)
+def entry(entry_id: int, as_of: Any = None, effective_at: Any = None) -> Any:
+    """One entry
+
+    The version in force now (the head, even when it is a retirement), or at `as_of` /
+    `effective_at`. The `ETag` names the version shown: send it as `If-Match` to change it.
+    """
+    found = _readable(entry_id)
+    version = service.version_at(db_session(), found, as_of=as_of, effective_at=effective_at)
+    return entry_out(found, version), {"ETag": etag(found.id, version.number)}
+
+
+def _current(entry_id: int) -> Any:
+    return lambda: service.get_entry(db_session(), entry_id).head_number
+
+
+def _written(entry_id: int, version: Any) -> Any:
+    found = db_session().get(Entry, entry_id)
+    assert found is not None
+    return entry_out(found, version, written=True), {"ETag": etag(entry_id, version.number)}
+
+
+@bp.route("/<int:entry_id>", methods=["PUT"])
+@transaction()
+@bp.arguments(EntryUpdate)
+@bp.response(200, EntryOut, headers=ETAG_HEADER)
+@bp.doc(parameters=[IF_MATCH])
+@bp.problems(*READ, *BODY, 404, 409, 412, 428)
+def update(data: dict[str, Any], entry_id: int) -> Any:
+    """Update an entry
+
+    Records the body as the entry's next version. `If-Match` must carry the ETag of
+    the version the change is based on: 428 without it, 412 when another change came
+    first (the problem says the current version).
+    """
+    based_on = base_version(entry_id, _current(entry_id))
+    try:
+        version = service.update_entry(
+            db_session(),
+            current_actor(),
+            entry_id,
+            data["body"],
+            base_version=based_on,
+            effective_from=data.get("effective_from"),
+            reason=data.get("reason"),
+        )
+    except InvalidInput as exc:
+        exc.body_prefix = ("body",)  # type: ignore[attr-defined]
+        raise
+    return _written(entry_id, version)
+
+
+@bp.route("/<int:entry_id>/retire", methods=["POST"])
+@transaction()
+@bp.arguments(EntryRetire)
+@bp.response(200, EntryOut, headers=ETAG_HEADER)
+@bp.doc(parameters=[IF_MATCH])
+@bp.problems(*READ, *BODY, 404, 409, 412, 428)
+def retire(data: dict[str, Any], entry_id: int) -> Any:
+    """Retire an entry
+
+    Records a retirement (a tombstone version): the entry leaves the system's state
+    from `effective_from` on, and its history stays. Needs `If-Match` like an update.
+    """
+    based_on = base_version(entry_id, _current(entry_id))
+    version = service.retire_entry(
+        db_session(),
+        current_actor(),
+        entry_id,
+        base_version=based_on,
+        effective_from=data.get("effective_from"),
+        reason=data.get("reason"),
+    )
+    return _written(entry_id, version)
+
+
+@bp.route("/<int:entry_id>/versions", methods=["GET"])
+@bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
+@bp.response(200, VersionList)
+@bp.problems(*READ, 404)
+def versions(entry_id: int, as_of: Any = None) -> Any:
+    """An entry's history
+
+    Every version, oldest first (those recorded by `as_of` when given).
+    """
+    found = _readable(entry_id)
+    items = service.versions_until(db_session(), found, as_of)
+    if not items:
+        raise NotFound(f"Entry {entry_id} did not exist at that time.")
+    return {
+        "entry_id": found.id,
+        "system": found.system.reference,
+        "kind": found.kind,
+        "items": [version_out(found, v) for v in items],
+    }
+
+
+def _version_known(entry: Entry, number: int, as_of: Any) -> Any:
+    version = service.get_version(db_session(), entry, number)
+    if as_of is not None and version.recorded_at > as_of:
+        raise NotFound(f"Entry {entry.id} had no version {number} at that time.")
+    return version
+
+
+@bp.route("/<int:entry_id>/versions/<int:number>", methods=["GET"])
+@bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
+@bp.response(200, VersionOut, headers=ETAG_HEADER)
+@bp.problems(*READ, 404)
+def version(entry_id: int, number: int, as_of: Any = None) -> Any:
+    """One version
+
+    A version never changes; with `as_of`, only if it had been recorded by then.
+    """
+    found = _readable(entry_id)
+    shown = _version_known(found, number, as_of)
+    return version_out(found, shown), {"ETag": etag(found.id, shown.number)}
+
+
+@bp.route("/<int:entry_id>/diff", methods=["GET"])
+@bp.arguments(DiffQuery, location="query", as_kwargs=True)
+@bp.response(200, DiffOut)
+@bp.problems(*READ, 404)
+def diff(entry_id: int, from_: int, to: int, as_of: Any = None) -> Any:
+    """Diff two versions
+
+    Field by field, with dotted paths (`person.email`, `metrics[0].threshold`).
+    """
+    found = _readable(entry_id)
+    before = _version_known(found, from_, as_of)
+    after = _version_known(found, to, as_of)
+    changes = service.diff_bodies(json.loads(before.body), json.loads(after.body))
+    return {
+        "entry_id": found.id,
+        "from_": from_,
+        "to": to,
+        "changes": [
+            {"path": c.path, "change": c.change, "before": c.before, "after": c.after}
+            for c in changes
+        ],
+    }

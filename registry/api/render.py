@@ -1,0 +1,85 @@
+"""Records as API representations (dicts the output schemas dump)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import url_for
+
+from registry.accounts.models import ApiToken
+from registry.api.conditional import etag
+from registry.records.models import Entry, EntryVersion
+from registry.records.service import RegisterRow
+
+
+def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> dict[str, Any]:
+    """``written``: ``version`` was just written, so it is the head (which saves
+    reloading the entry's head pointer that the write moved)."""
+    return {
+        "id": entry.id,
+        "system": entry.system.reference,
+        "kind": entry.kind,
+        "version": version.number,
+        "head_version": version.number if written else entry.head_number,
+        "retired": version.tombstone,
+        "etag": etag(entry.id, version.number),
+        "body": json.loads(version.body),
+        "body_hash": version.body_hash,
+        "recorded_at": version.recorded_at,
+        "effective_from": version.effective_from,
+        "author": version.author,
+        "reason": version.reason,
+        "audit_seq": version.audit_seq,
+        "links": {
+            "self": url_for("api_entries.entry", entry_id=entry.id),
+            "versions": url_for("api_entries.versions", entry_id=entry.id),
+            "system": url_for("api_systems.system", reference=entry.system.reference),
+        },
+    }
+
+
+def version_out(entry: Entry, version: EntryVersion) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "etag": etag(entry.id, version.number),
+        "tombstone": version.tombstone,
+        "body": json.loads(version.body),
+        "body_hash": version.body_hash,
+        "recorded_at": version.recorded_at,
+        "effective_from": version.effective_from,
+        "author": version.author,
+        "reason": version.reason,
+        "audit_seq": version.audit_seq,
+    }
+
+
+def system_summary(row: RegisterRow) -> dict[str, Any]:
+    profile = row.profile
+    return {
+        "reference": row.system.reference,
+        "name": profile.get("name", ""),
+        "stage": profile.get("stage", ""),
+        "risk_tier": profile.get("risk_tier"),
+        "organisation": profile.get("organisation"),
+        "profile_entry_id": row.entry_id,
+        "profile_version": row.version.number,
+        "recorded_at": row.version.recorded_at,
+        "effective_from": row.version.effective_from,
+        "links": {
+            "self": url_for("api_systems.system", reference=row.system.reference),
+            "versions": url_for("api_entries.versions", entry_id=row.entry_id),
+        },
+    }
+
+
+def token_out(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": sorted(token.scope_set),
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+    }

@@ -1,0 +1,387 @@
+"""The API's input and output schemas (separate: a body is never set onto a model).
+
+Entry bodies are validated by the entry kind's own schema in ``records.kinds``; the
+OpenAPI document names each kind's schema as a component, so a client sees exactly
+which fields each kind takes.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
+from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.search import MAX_NEEDLE, MAX_PAGE
+from registry.records.service import MAX_ID, MAX_REASON
+
+KIND_NAMES = tuple(KINDS)
+
+
+def kind_component(kind: str) -> str:
+    """The name of a kind's schema in the OpenAPI document (``DataSource``, …)."""
+    return KINDS[kind].schema.__name__.removesuffix("Schema")
+
+
+def _any_kind(description: str) -> fields.Dict:
+    return fields.Dict(
+        required=True,
+        metadata={
+            "description": description,
+            "oneOf": [{"$ref": f"#/components/schemas/{kind_component(k)}"} for k in KINDS],
+        },
+    )
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+class AsOfQuery(Strict):
+    as_of = fields.AwareDateTime(
+        format="iso",
+        metadata={
+            "description": "Answer as the registry stood at this instant (ISO 8601 with a "
+            "time zone): only what had been recorded by then."
+        },
+    )
+    effective_at = fields.AwareDateTime(
+        format="iso",
+        metadata={
+            "description": "Answer with the versions in effect in the world at this "
+            "instant (each version's effective_from). Combines with as_of."
+        },
+    )
+
+
+class PageQuery(Strict):
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(1, MAX_PAGE),
+        metadata={"description": f"Items per page, 1 to {MAX_PAGE}."},
+    )
+
+
+class SystemQuery(AsOfQuery, PageQuery):
+    q = fields.String(
+        validate=validate.Length(max=MAX_NEEDLE),
+        metadata={"description": "Text in the name, reference, purpose or organisation."},
+    )
+    stage = fields.String(validate=validate.OneOf(STAGES))
+    risk_tier = fields.String(validate=validate.OneOf(RISK_TIERS))
+    owner = fields.String(
+        validate=validate.Length(max=MAX_NEEDLE),
+        metadata={"description": "An owner's e-mail address, or part of their name."},
+    )
+    after = fields.String(
+        validate=validate.Length(max=100),
+        metadata={"description": "Cursor: the reference after which this page starts."},
+    )
+
+
+class EntryListQuery(AsOfQuery, PageQuery):
+    kind = fields.String(validate=validate.OneOf(KIND_NAMES))
+    after = fields.Integer(
+        validate=validate.Range(0, MAX_ID),
+        metadata={"description": "Cursor: the entry id after which this page starts."},
+    )
+
+
+class KindListQuery(AsOfQuery, PageQuery):
+    after = fields.Integer(
+        validate=validate.Range(0, MAX_ID),
+        metadata={"description": "Cursor: the entry id after which this page starts."},
+    )
+
+
+class DiffQuery(Strict):
+    as_of = AsOfQuery._declared_fields["as_of"]
+    from_ = fields.Integer(data_key="from", required=True, validate=validate.Range(1, MAX_ID - 1))
+    to = fields.Integer(required=True, validate=validate.Range(1, MAX_ID - 1))
+
+
+class CheckpointQuery(PageQuery):
+    as_of = AsOfQuery._declared_fields["as_of"]
+    after = fields.Integer(
+        validate=validate.Range(0, 2**62),
+        metadata={"description": "Cursor: the tree size after which this page starts."},
+    )
+
+
+class ProofQuery(Strict):
+    tree_size = fields.Integer(
+        validate=validate.Range(1, 2**62),
+        metadata={"description": "The checkpoint to prove into (default: the latest)."},
+    )
+    as_of = AsOfQuery._declared_fields["as_of"]
+
+
+class LedgerAsOfQuery(Strict):
+    as_of = AsOfQuery._declared_fields["as_of"]
+
+
+# ----------------------------------------------------------------------------- bodies
+
+
+def _version_meta() -> dict[str, fields.Field]:
+    return {
+        "effective_from": fields.AwareDateTime(
+            format="iso",
+            metadata={
+                "description": "When this became true in the world (default: now). "
+                "ISO 8601 with a time zone."
+            },
+        ),
+        "reason": fields.String(
+            validate=validate.Length(max=MAX_REASON),
+            metadata={"description": "Why the change was made: kept with the version."},
+        ),
+    }
+
+
+SystemCreate = Strict.from_dict(
+    {
+        "profile": fields.Dict(
+            required=True,
+            metadata={
+                "description": "The system's profile.",
+                "allOf": [{"$ref": f"#/components/schemas/{kind_component('profile')}"}],
+            },
+        ),
+        **_version_meta(),
+    },
+    name="SystemCreate",
+)
+
+EntryCreate = Strict.from_dict(
+    {
+        "kind": fields.String(
+            required=True, validate=validate.OneOf([k for k in KIND_NAMES if k != "profile"])
+        ),
+        "body": _any_kind("The entry, as its kind's schema describes it."),
+        **_version_meta(),
+    },
+    name="EntryCreate",
+)
+
+EntryUpdate = Strict.from_dict(
+    {
+        "body": _any_kind("The whole new body (a version replaces the body, not fields)."),
+        **_version_meta(),
+    },
+    name="EntryUpdate",
+)
+
+EntryRetire = Strict.from_dict(_version_meta(), name="EntryRetire")
+
+
+class TokenCreate(Strict):
+    name = fields.String(load_default="", validate=validate.Length(max=100))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(TOKEN_SCOPES)),
+        validate=validate.Length(min=1, max=len(TOKEN_SCOPES)),
+        metadata={"description": "Default: the scopes of the token making the request."},
+    )
+    days = fields.Integer(
+        validate=validate.Range(1, MAX_TOKEN_DAYS),
+        metadata={"description": "Days until the token expires (default 90)."},
+    )
+
+
+# ----------------------------------------------------------------------------- output
+
+
+class Links(Schema):
+    self = fields.String()
+    versions = fields.String()
+    system = fields.String()
+
+
+class EntryOut(Schema):
+    id = fields.Integer(required=True)
+    system = fields.String(required=True, metadata={"description": "The system's reference."})
+    kind = fields.String(required=True, validate=validate.OneOf(KIND_NAMES))
+    version = fields.Integer(required=True, metadata={"description": "The version shown."})
+    head_version = fields.Integer(required=True, metadata={"description": "The latest version."})
+    retired = fields.Boolean(
+        required=True, metadata={"description": "Whether the version shown is a retirement."}
+    )
+    etag = fields.String(required=True, metadata={"description": "The version's strong ETag."})
+    body = fields.Dict(required=True)
+    body_hash = fields.String(required=True)
+    recorded_at = fields.DateTime(required=True)
+    effective_from = fields.DateTime(required=True)
+    author = fields.String(required=True)
+    reason = fields.String(required=True)
+    audit_seq = fields.Integer(required=True)
+    links = fields.Nested(Links, required=True)
+
+
+class VersionOut(Schema):
+    number = fields.Integer(required=True)
+    etag = fields.String(required=True)
+    tombstone = fields.Boolean(required=True)
+    body = fields.Dict(required=True)
+    body_hash = fields.String(required=True)
+    recorded_at = fields.DateTime(required=True)
+    effective_from = fields.DateTime(required=True)
+    author = fields.String(required=True)
+    reason = fields.String(required=True)
+    audit_seq = fields.Integer(required=True)
+
+
+class VersionList(Schema):
+    entry_id = fields.Integer(required=True)
+    system = fields.String(required=True)
+    kind = fields.String(required=True)
+    items = fields.List(fields.Nested(VersionOut), required=True)
+
+
+class FieldChangeOut(Schema):
+    path = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(("added", "removed", "changed")))
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+
+
+class DiffOut(Schema):
+    entry_id = fields.Integer(required=True)
+    from_ = fields.Integer(data_key="from", required=True)
+    to = fields.Integer(required=True)
+    changes = fields.List(fields.Nested(FieldChangeOut), required=True)
+
+
+class SystemSummary(Schema):
+    reference = fields.String(required=True)
+    name = fields.String(required=True)
+    stage = fields.String(required=True)
+    risk_tier = fields.String(allow_none=True)
+    organisation = fields.String(allow_none=True)
+    profile_entry_id = fields.Integer(required=True)
+    profile_version = fields.Integer(required=True)
+    recorded_at = fields.DateTime(required=True)
+    effective_from = fields.DateTime(required=True)
+    links = fields.Nested(Links, required=True)
+
+
+class SystemPage(Schema):
+    items = fields.List(fields.Nested(SystemSummary), required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as after= for the next page."},
+    )
+
+
+class EntryPage(Schema):
+    items = fields.List(fields.Nested(EntryOut), required=True)
+    next_cursor = fields.Integer(allow_none=True, required=True)
+
+
+class SystemStateOut(Schema):
+    reference = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    as_of = fields.DateTime(allow_none=True, required=True)
+    effective_at = fields.DateTime(allow_none=True, required=True)
+    profile = fields.Nested(EntryOut, required=True)
+    entries = fields.List(
+        fields.Nested(EntryOut),
+        required=True,
+        metadata={"description": "Every other live entry, by kind then id."},
+    )
+
+
+class TokenOut(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(
+        required=True, metadata={"description": "The secret's first characters."}
+    )
+    scopes = fields.List(fields.String(), required=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    revoked_at = fields.DateTime(allow_none=True, required=True)
+
+
+class TokenCreated(TokenOut):
+    secret = fields.String(
+        required=True, metadata={"description": "Shown once: the registry keeps only its hash."}
+    )
+
+
+class TokenList(Schema):
+    items = fields.List(fields.Nested(TokenOut), required=True)
+
+
+class MeOut(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    token = fields.Nested(TokenOut, required=True)
+
+
+class KeysOut(Schema):
+    current = fields.String(
+        allow_none=True, required=True, metadata={"description": "The key signing now."}
+    )
+    keys = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Every verifier key, current first (C2SP note format)."},
+    )
+
+
+class CheckpointOut(Schema):
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+    chain_head = fields.String(required=True)
+    key_id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    note = fields.String(required=True, metadata={"description": "The signed note (C2SP)."})
+
+
+class CheckpointPage(Schema):
+    items = fields.List(fields.Nested(CheckpointOut), required=True)
+    next_cursor = fields.Integer(allow_none=True, required=True)
+
+
+class EventOut(Schema):
+    seq = fields.Integer(required=True)
+    recorded_at = fields.DateTime(required=True)
+    canonical = fields.String(
+        required=True,
+        metadata={"description": "The event's canonical JSON (RFC 8785), as hashed."},
+    )
+    event = fields.Dict(required=True)
+    prev_hash = fields.String(required=True)
+    event_hash = fields.String(required=True)
+    leaf_hash = fields.String(required=True)
+
+
+class ProofOut(Schema):
+    seq = fields.Integer(required=True)
+    leaf_index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+    proof = fields.List(fields.String(), required=True)
+    checkpoint = fields.String(required=True)
+
+
+class VerificationOut(Schema):
+    ok = fields.Boolean(required=True)
+    summary = fields.String(required=True)
+    problem = fields.String(allow_none=True, required=True)
+    problem_seq = fields.Integer(allow_none=True, required=True)
+    events = fields.Integer(required=True)
+    versions = fields.Integer(required=True)
+    checkpoints = fields.Integer(required=True)
+    uncovered = fields.Integer(
+        required=True, metadata={"description": "Events not yet covered by a signature."}
+    )
+    head = fields.String(required=True)
+    verified_at = fields.DateTime(required=True)

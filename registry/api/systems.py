@@ -1,0 +1,337 @@
+"""Systems: the register, one system's state, its entries, change logs and incidents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import url_for
+
+from registry.accounts.permissions import require
+from registry.api.auth import current_actor
+from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
+from registry.api.conditional import etag
+from registry.api.render import entry_out, system_summary
+from registry.api.schemas import (
+    AsOfQuery,
+    EntryCreate,
+    EntryListQuery,
+    EntryOut,
+    EntryPage,
+    KindListQuery,
+    SystemCreate,
+    SystemPage,
+    SystemQuery,
+    SystemStateOut,
+    kind_component,
+)
+from registry.api.writes import transaction
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.extensions import db_session
+from registry.records import service
+from registry.records.kinds import KINDS
+from registry.records.models import AISystem, Entry
+from registry.records.search import entries_in_force, search_systems
+
+bp = Blueprint(
+    "api_systems",
+    __name__,
+    url_prefix="/api/v1/systems",
+    description="AI systems: the register, each system's state, and adding entries.",
+)
+
+
+def next_link(endpoint: str, cursor: object, **args: Any) -> dict[str, str]:
+    if cursor is None:
+        return {}
+    url = url_for(endpoint, **{k: v for k, v in args.items() if v is not None}, after=cursor)
+    return {"Link": f'<{url}>; rel="next"'}
+
+
+def body_errors_at(exc: InvalidInput, *prefix: str) -> InvalidInput:
+    """Say that the fields of a service's InvalidInput lie under ``prefix`` in the request."""
+    exc.body_prefix = prefix  # type: ignore[attr-defined]
+    return exc
+
+
+PAGE_HEADERS = {
+    "Link": {"description": 'The next page: <url>; rel="next".', "schema": {"type": "string"}}
+}
+
+
+@bp.route("", methods=["GET"])
+@bp.arguments(SystemQuery, location="query", as_kwargs=True)
+@bp.response(200, SystemPage, headers=PAGE_HEADERS)
+@bp.problems(*READ)
+def systems(limit: int, **filters: Any) -> Any:
+    """List systems
+
+    Systems whose profile is in force (now, or at `as_of` / `effective_at`), in order
+    of reference. Pages by cursor: pass `next_cursor` as `after`.
+    """
+    session = db_session()
+    require(session, current_actor(), "read")
+    rows = search_systems(session, limit=limit + 1, **filters)
+    cursor = rows[limit - 1].system.reference if len(rows) > limit else None
+    headers = next_link("api_systems.systems", cursor, limit=limit, **_query(filters))
+    return {"items": [system_summary(r) for r in rows[:limit]], "next_cursor": cursor}, headers
+
+
+def _query(filters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in filters.items()
+        if k != "after"
+    }
+
+
+@bp.route("", methods=["POST"])
+@transaction(idempotent=True)
+@bp.arguments(SystemCreate)
+@bp.response(201, SystemStateOut, headers=LOCATION_HEADER)
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
+@bp.problems(*READ, *BODY, 409)
+def create_system(data: dict[str, Any]) -> Any:
+    """Register a system
+
+    Creates the system with its profile as version 1 of its profile entry.
+    """
+    session = db_session()
+    try:
+        system, version = service.create_system(
+            session,
+            current_actor(),
+            data["profile"],
+            effective_from=data.get("effective_from"),
+            reason=data.get("reason"),
+        )
+    except InvalidInput as exc:
+        raise body_errors_at(exc, "profile") from None
+    except Conflict as exc:
+        exc.body_prefix = ("profile",)  # type: ignore[attr-defined]
+        raise
+    entry = session.get(Entry, version.entry_id)
+    assert entry is not None
+    state = {
+        "reference": system.reference,
+        "created_at": system.created_at,
+        "as_of": None,
+        "effective_at": None,
+        "profile": entry_out(entry, version, written=True),
+        "entries": [],
+    }
+    return (
+        state,
+        201,
+        {
+            "Location": url_for("api_systems.system", reference=system.reference),
+            "ETag": etag(entry.id, version.number),
+        },
+    )
+
+
+@bp.route("/<reference>", methods=["GET"])
+@bp.arguments(AsOfQuery, location="query", as_kwargs=True)
+@bp.response(200, SystemStateOut)
+@bp.problems(*READ, 404)
+def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
+    """One system's state
+
+    The profile and every live entry, now or as the registry stood at `as_of` (and as
+    in effect at `effective_at`).
+    """
+    session = db_session()
+    require(session, current_actor(), "read")
+    found = service.get_system(session, reference)
+    state = service.system_state(session, found, as_of=as_of, effective_at=effective_at)
+    profile = next((e for e in state.entries if e.kind == "profile"), None)
+    if profile is None:
+        raise NotFound(f"System {reference!r} was not in the register at that time.")
+    by_id = _entries(session, [e.entry_id for e in state.entries])
+    return {
+        "reference": found.reference,
+        "created_at": found.created_at,
+        "as_of": as_of,
+        "effective_at": effective_at,
+        "profile": entry_out(by_id[profile.entry_id], profile.version),
+        "entries": [
+            entry_out(by_id[e.entry_id], e.version) for e in state.entries if e.kind != "profile"
+        ],
+    }
+
+
+def _entries(session: Any, ids: list[int]) -> dict[int, Entry]:
+    """The entries of ids, already in the session's identity map after a state query."""
+    return {i: e for i in ids if (e := session.get(Entry, i)) is not None}
+
+
+@bp.route("/<reference>/entries", methods=["GET"])
+@bp.arguments(EntryListQuery, location="query", as_kwargs=True)
+@bp.response(200, EntryPage, headers=PAGE_HEADERS)
+@bp.problems(*READ, 404)
+def entries(reference: str, **query: Any) -> Any:
+    """A system's entries
+
+    The live entries of every kind (or of `kind`), by id, now or at `as_of`.
+    """
+    return _entry_page(reference, "api_systems.entries", **query)
+
+
+def _entry_page(
+    reference: str,
+    endpoint: str,
+    *,
+    limit: int,
+    kinds: list[str] | None = None,
+    kind: str | None = None,
+    after: int | None = None,
+    as_of: Any = None,
+    effective_at: Any = None,
+) -> Any:
+    session = db_session()
+    require(session, current_actor(), "read")
+    found = service.get_system(session, reference)
+    rows = entries_in_force(
+        session,
+        found,
+        kinds=[kind] if kind else kinds,
+        as_of=as_of,
+        effective_at=effective_at,
+        after=after,
+        limit=limit + 1,
+    )
+    cursor = rows[limit - 1][0].id if len(rows) > limit else None
+    headers = next_link(
+        endpoint,
+        cursor,
+        reference=reference,
+        limit=limit,
+        kind=kind,
+        **_query({"as_of": as_of, "effective_at": effective_at}),
+    )
+    return {"items": [entry_out(e, v) for e, v in rows[:limit]], "next_cursor": cursor}, headers
+
+
+@bp.route("/<reference>/entries", methods=["POST"])
+@transaction(idempotent=True)
+@bp.arguments(EntryCreate)
+@bp.response(201, EntryOut, headers=LOCATION_HEADER)
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
+@bp.problems(*READ, *BODY, 404, 409)
+def add_entry(data: dict[str, Any], reference: str) -> Any:
+    """Add an entry
+
+    Adds an entry of any kind but `profile` (a system has one profile: update it).
+    """
+    session = db_session()
+    found = service.get_system(session, reference)
+    return _created(
+        session,
+        found,
+        data["kind"],
+        data["body"],
+        effective_from=data.get("effective_from"),
+        reason=data.get("reason"),
+        prefix=("body",),
+    )
+
+
+def _created(
+    session: Any,
+    found: AISystem,
+    kind: str,
+    body: Any,
+    *,
+    effective_from: Any,
+    reason: str | None,
+    prefix: tuple[str, ...],
+) -> Any:
+    try:
+        version = service.create_entry(
+            session,
+            current_actor(),
+            found,
+            kind,
+            body,
+            effective_from=effective_from,
+            reason=reason,
+        )
+    except InvalidInput as exc:
+        raise body_errors_at(exc, *prefix) from None
+    entry = session.get(Entry, version.entry_id)
+    assert entry is not None
+    return (
+        entry_out(entry, version, written=True),
+        201,
+        {
+            "Location": url_for("api_entries.entry", entry_id=entry.id),
+            "ETag": etag(entry.id, version.number),
+        },
+    )
+
+
+def _kind_routes(kind: str, path: str, title: str, when: str, describe: str) -> None:
+    """GET and POST of one kind as a first-class collection of a system. The POST body
+    is the entry itself; the version is effective from the body's ``when`` field."""
+    component = kind_component(kind)
+    schema = KINDS[kind].schema
+
+    def listing(reference: str, **query: Any) -> Any:
+        return _entry_page(reference, f"api_systems.{kind}_list", kinds=[kind], **query)
+
+    listing.__doc__ = f"A system's {title}\n\n{describe} Live entries by id, now or at `as_of`."
+    listing.__name__ = f"{kind}_list"
+
+    def create(data: dict[str, Any], reference: str) -> Any:
+        session = db_session()
+        found = service.get_system(session, reference)
+        return _created(
+            session,
+            found,
+            kind,
+            data,
+            effective_from=None
+            if data.get(when) is None
+            else dt.datetime.fromisoformat(data[when]),
+            reason=f"{KINDS[kind].title} posted over the API",
+            prefix=(),
+        )
+
+    create.__doc__ = (
+        f"Post a {KINDS[kind].title.lower()}\n\nThe body is the {KINDS[kind].title.lower()} "
+        f"itself (schema {component}); the version takes effect at its `{when}` when given."
+    )
+    create.__name__ = f"{kind}_create"
+
+    bp.route(f"/<reference>/{path}", methods=["GET"], endpoint=f"{kind}_list")(
+        bp.arguments(KindListQuery, location="query", as_kwargs=True)(
+            bp.response(200, EntryPage, headers=PAGE_HEADERS)(bp.problems(*READ, 404)(listing))
+        )
+    )
+    bp.route(f"/<reference>/{path}", methods=["POST"], endpoint=f"{kind}_create")(
+        transaction(idempotent=True)(
+            bp.arguments(schema)(
+                bp.response(201, EntryOut, headers=LOCATION_HEADER)(
+                    bp.doc(parameters=[IDEMPOTENCY_KEY])(
+                        bp.problems(*READ, *BODY, 404, 409)(create)
+                    )
+                )
+            )
+        )
+    )
+
+
+_kind_routes(
+    "change_log",
+    "change-logs",
+    "change logs",
+    "deployed_at",
+    "What changed in the system (model, data, prompt, configuration, …), when and why.",
+)
+_kind_routes(
+    "incident",
+    "incidents",
+    "incidents",
+    "detected_at",
+    "Incidents: what happened, how serious, containment and reporting (EU AI Act Art 73).",
+)

@@ -1,0 +1,146 @@
+"""The API's unit of work: one commit per changing request, and ``Idempotency-Key``.
+
+A retried POST carrying the same ``Idempotency-Key`` gets the first answer again and
+changes nothing; the same key with a different request is refused (422). The stored
+answer is written in the same transaction as the change, so it exists exactly when the
+change was committed. Two requests racing with one key cannot both commit: the second
+fails on the key's unique constraint, rolls back everything it did, and replays the
+first one's answer. Keys are remembered for ``IDEMPOTENCY_TTL``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, current_app, request
+from sqlalchemy.exc import IntegrityError
+
+from registry.api.auth import current_actor
+from registry.api.models import IdempotencyKey
+from registry.db import utcnow
+from registry.errors import RegistryError
+from registry.extensions import db_session
+
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+MAX_KEY = 255
+REPLAYED_HEADERS = ("Content-Type", "ETag", "Location")
+
+
+class BadIdempotencyKey(RegistryError):
+    status = 400
+    title = "Bad request"
+    code = "bad_idempotency_key"
+
+
+class IdempotencyKeyReused(RegistryError):
+    status = 422
+    title = "Unprocessable content"
+    code = "idempotency_key_reused"
+
+
+def _key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY or not key.isascii() or not key.isprintable():
+        raise BadIdempotencyKey(
+            f"An Idempotency-Key is 1 to {MAX_KEY} printable ASCII characters.",
+            errors={"Idempotency-Key": ["Not a valid key."]},
+        )
+    return key
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _stored(user_id: int, key: str) -> IdempotencyKey | None:
+    session = db_session()
+    row = session.scalar(
+        sa.select(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+        )
+    )
+    if row is not None and row.created_at < utcnow() - IDEMPOTENCY_TTL:
+        session.delete(row)
+        session.flush()
+        return None
+    return row
+
+
+def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request "
+            f"({row.method} {row.path}, made at {row.created_at.isoformat()}). "
+            "Use a new key for a new request; nothing was changed.",
+            errors={"Idempotency-Key": ["Already used for a different request."]},
+        )
+    response = current_app.response_class(row.response_body, status=row.status)
+    for name, value in json.loads(row.response_headers).items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Commit what the view did once it has answered; with ``idempotent``, honour an
+    ``Idempotency-Key`` header. Place it between ``route`` and the other decorators."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session = db_session()
+            key = _key() if idempotent else None
+            if key is None:
+                response = view(*args, **kwargs)
+                session.commit()
+                return response
+            user_id = current_actor().user_id
+            assert user_id is not None
+            fingerprint = _fingerprint()
+            if (row := _stored(user_id, key)) is not None:
+                return _replay(row, fingerprint)
+            response = view(*args, **kwargs)
+            if 200 <= response.status_code < 300:
+                session.add(
+                    IdempotencyKey(
+                        user_id=user_id,
+                        key=key,
+                        method=request.method,
+                        path=request.path[:2000],
+                        request_hash=fingerprint,
+                        status=response.status_code,
+                        response_body=response.get_data(as_text=True),
+                        response_headers=json.dumps(
+                            {
+                                h: response.headers[h]
+                                for h in REPLAYED_HEADERS
+                                if h in response.headers
+                            }
+                        ),
+                        created_at=utcnow(),
+                    )
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another request with this key committed first: undo ours, replay its.
+                session.rollback()
+                row = _stored(user_id, key)
+                if row is None:
+                    raise
+                return _replay(row, fingerprint)
+            return response
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,131 @@
+"""Finding systems: filters over the profiles in force, in a stable keyset order.
+
+Every filter runs in SQL on both engines (JSON fields read with ``json_extract`` on
+SQLite and ``jsonb`` operators on PostgreSQL), so a page costs the same however large
+the register is. Pages are ordered by reference, which is unique and never changes, so
+a cursor (the last reference of a page) gives the next page without gaps or repeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.service import RegisterRow, _check_instant, _in_force
+
+MAX_PAGE = 200
+MAX_NEEDLE = 200
+
+
+def json_text(session: Session, column: Any, *path: str) -> Any:
+    """The text at ``path`` inside a JSON text column, as SQL, on either engine."""
+    if session.get_bind().dialect.name == "postgresql":
+        document = sa.cast(column, postgresql.JSONB)
+    else:
+        document = sa.type_coerce(column, sa.JSON)
+    return document[path if len(path) > 1 else path[0]].as_string()
+
+
+def _contains(expr: Any, needle: str) -> Any:
+    return sa.func.lower(expr).contains(needle.lower(), autoescape=True)
+
+
+def search_systems(
+    session: Session,
+    *,
+    q: str | None = None,
+    stage: str | None = None,
+    risk_tier: str | None = None,
+    owner: str | None = None,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[RegisterRow]:
+    """Systems whose profile is in force (now, as recorded at ``as_of``, or as effective
+    at ``effective_at``), ordered by reference, starting after reference ``after``.
+
+    ``q``: case-insensitive text in the name, reference, purpose or organisation.
+    ``owner``: a live owner entry at that time names the person (e-mail, or part of
+    the name). ``stage``, ``risk_tier``: exact values.
+    """
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
+    body = EntryVersion.body
+    stmt = (
+        _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+        .add_columns(AISystem)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .order_by(None)
+        .order_by(AISystem.reference)
+        .limit(limit)
+    )
+    if after:
+        stmt = stmt.where(AISystem.reference > after)
+    if stage:
+        stmt = stmt.where(json_text(session, body, "stage") == stage)
+    if risk_tier:
+        stmt = stmt.where(json_text(session, body, "risk_tier") == risk_tier)
+    if q:
+        needle = q.strip()[:MAX_NEEDLE]
+        stmt = stmt.where(
+            sa.or_(
+                _contains(AISystem.reference, needle),
+                *(
+                    _contains(json_text(session, body, name), needle)
+                    for name in ("name", "purpose", "organisation")
+                ),
+            )
+        )
+    if owner:
+        owners = (
+            _in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
+            .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
+            .order_by(None)
+            .subquery()
+        )
+        who = owner.strip()[:MAX_NEEDLE]
+        stmt = stmt.where(
+            AISystem.id.in_(
+                sa.select(owners.c.system_id).where(
+                    sa.or_(
+                        sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
+                        == who.lower(),
+                        _contains(json_text(session, owners.c.owner_body, "person", "name"), who),
+                    )
+                )
+            )
+        )
+    return [
+        RegisterRow(system, entry.id, version) for entry, version, system in session.execute(stmt)
+    ]
+
+
+def entries_in_force(
+    session: Session,
+    system: AISystem,
+    *,
+    kinds: list[str] | None = None,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[tuple[Entry, EntryVersion]]:
+    """A page of a system's live entries (optionally of some kinds), by entry id."""
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    stmt = (
+        _in_force([system.id], kinds=kinds, as_of=as_of, effective_at=effective_at)
+        .order_by(None)
+        .order_by(Entry.id)
+        .limit(max(1, min(limit, MAX_PAGE + 1)))
+    )
+    if after:
+        stmt = stmt.where(Entry.id > after)
+    return [(entry, version) for entry, version in session.execute(stmt)]

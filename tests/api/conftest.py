@@ -1,0 +1,63 @@
+"""API fixtures: a bearer token per role, and a client that sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import User
+from registry.accounts.service import create_token
+
+
+class ApiClient:
+    """The Flask test client with a bearer token on every request."""
+
+    def __init__(self, client: FlaskClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def open(self, method: str, path: str, **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}) or {})
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return self.client.open(path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.open("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.open("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self.open("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.open("DELETE", path, **kw)
+
+
+@pytest.fixture
+def tokens(session: Any, users: dict[str, User]) -> dict[str, str]:
+    """A read+write token for every role, plus read-only and write-only officer tokens."""
+    made = {}
+    for role, user in users.items():
+        _, made[role] = create_token(session, Actor.for_user(user), user, name=role)
+    officer = users["compliance_officer"]
+    for scope in ("read", "write"):
+        _, made[f"officer_{scope}_only"] = create_token(
+            session, Actor.for_user(officer), officer, name=scope, scopes=(scope,)
+        )
+    session.commit()
+    return made
+
+
+@pytest.fixture
+def api_as(app: Flask, tokens: dict[str, str]) -> Callable[[str | None], ApiClient]:
+    def _as(who: str | None) -> ApiClient:
+        return ApiClient(app.test_client(), tokens[who] if who else None)
+
+    return _as
