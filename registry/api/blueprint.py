@@ -8,6 +8,7 @@ from typing import Any
 
 import flask_smorest
 from flask import request
+from webargs.flaskparser import FlaskParser
 
 from registry.api.auth import authenticate
 from registry.errors import RegistryError
@@ -57,8 +58,21 @@ def _json_only() -> None:
         )
 
 
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused (422), like unknown body fields: a typo in
+    a filter must not silently widen the answer."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+
 class Blueprint(flask_smorest.Blueprint):
     """Every request authenticates (except public endpoints) and bodies are JSON."""
+
+    ARGUMENTS_PARSER = StrictParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -166,7 +166,7 @@ def from_http_exception(exc: HTTPException) -> Response:
         )
     details = {
         404: "There is no API resource at this address.",
-        405: f"{request.method} is not allowed here.",
+        405: f"{request.method} is not allowed here; allowed: {headers.get('Allow', 'none')}.",
         413: "The request body is larger than the registry accepts "
         f"({current_app.config.get('MAX_CONTENT_LENGTH')} bytes at most).",
         415: "Send the request body as application/json.",
@@ -183,6 +183,9 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
         messages = exc.field_errors if isinstance(exc, InvalidInput) else exc.details["errors"]
         errors = []
         for key, value in messages.items():
+            if getattr(exc, "error_location", "body") == "header":
+                errors += [{"header": key, "detail": m} for _, m in _walk(value, ())]
+                continue
             at = () if key in TOP_LEVEL_FIELDS else getattr(exc, "body_prefix", prefix)
             errors += body_errors({key: value}, at)
     if isinstance(exc, StaleVersion):

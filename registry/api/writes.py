@@ -36,12 +36,14 @@ class BadIdempotencyKey(RegistryError):
     status = 400
     title = "Bad request"
     code = "bad_idempotency_key"
+    error_location = "header"
 
 
 class IdempotencyKeyReused(RegistryError):
     status = 422
     title = "Unprocessable content"
     code = "idempotency_key_reused"
+    error_location = "header"
 
 
 def _key() -> str | None:

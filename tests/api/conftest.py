@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from flask.testing import FlaskClient
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_token
+from registry.ledger.keys import create_key
+from tests.conftest import make_app
 
 
 class ApiClient:
@@ -38,6 +41,16 @@ class ApiClient:
 
     def delete(self, path: str, **kw: Any) -> Any:
         return self.open("DELETE", path, **kw)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app with a ledger signing key, signing a checkpoint every 10 events."""
+    instance = tmp_path / "instance"
+    create_key(instance / "ledger-signing.key", "registry.test/ledger")
+    application = make_app(database_url, instance, CHECKPOINT_EVERY_EVENTS=10)
+    yield application
+    application.extensions["registry.db"].dispose()
 
 
 @pytest.fixture

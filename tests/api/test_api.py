@@ -1,0 +1,507 @@
+"""The REST API through Flask's test client, on both engines: what a pipeline does,
+what bad input gets, and the protocol promises (tokens only, ETags, idempotency,
+problem+json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from registry.accounts.models import ApiToken
+from registry.db import utcnow
+from registry.records import service
+from tests.conftest import PASSWORD, csrf_token
+from tests.records.samples import SAMPLES
+
+PROBLEM = "application/problem+json"
+
+
+def problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["type"] == "about:blank"
+    assert body["title"] and body["detail"] and body["instance"] == response.request.path
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
+@pytest.fixture
+def officer_api(api_as: Any) -> Any:
+    return api_as("compliance_officer")
+
+
+@pytest.fixture
+def system(officer_api: Any, profile: dict[str, Any]) -> dict[str, Any]:
+    response = officer_api.post("/api/v1/systems", json={"profile": profile, "reason": "new"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def add(client: Any, kind: str, body: dict[str, Any] | None = None, ref: str = "sys-1") -> Any:
+    return client.post(
+        f"/api/v1/systems/{ref}/entries", json={"kind": kind, "body": body or SAMPLES[kind]}
+    )
+
+
+# ----------------------------------------------------------------------------- the realm
+
+
+def test_a_web_session_cookie_never_authenticates_an_api_call(app, users, system):
+    client = app.test_client()
+    client.post(
+        "/login",
+        data={
+            "email": users["compliance_officer"].email,
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert client.get("/").status_code == 200  # signed in on the web
+    problem(client.get("/api/v1/systems"), 401, "unauthenticated")
+    problem(client.get("/api/v1/me"), 401)
+    response = client.post("/api/v1/systems/sys-1/entries", json={"kind": "risk", "body": {}})
+    problem(response, 401)
+
+
+def test_no_api_response_sets_a_cookie(officer_api, system):
+    responses = [
+        officer_api.get("/api/v1/systems"),
+        officer_api.get("/api/v1/systems/sys-1"),
+        add(officer_api, "risk"),
+        officer_api.get("/api/v1/nowhere"),
+        officer_api.client.get("/api/v1/systems"),  # no token at all
+    ]
+    for response in responses:
+        assert "Set-Cookie" not in response.headers, response.request.path
+
+
+def test_tokens_are_refused_when_missing_unknown_revoked_or_expired(
+    app, session, api_as, tokens, system
+):
+    anonymous = api_as(None)
+    body = problem(anonymous.get("/api/v1/systems"), 401)
+    assert "Bearer" in body["detail"]
+    assert anonymous.get("/api/v1/systems").headers["WWW-Authenticate"].startswith("Bearer")
+    for header in ("Basic dXNlcjpwdw==", "Bearer", "Bearer reg_not-a-token", "Bearer abc"):
+        problem(anonymous.get("/api/v1/systems", headers={"Authorization": header}), 401)
+    secret = tokens["auditor"]
+    row = session.query(ApiToken).filter_by(prefix=secret[:12]).one()
+    row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    session.commit()
+    assert "expired" in problem(api_as("auditor").get("/api/v1/systems"), 401)["detail"]
+    row.expires_at = utcnow() + dt.timedelta(days=1)
+    row.revoked_at = utcnow()
+    session.commit()
+    assert "revoked" in problem(api_as("auditor").get("/api/v1/systems"), 401)["detail"]
+
+
+def test_scopes_narrow_what_a_token_may_do(api_as, system):
+    read_only, write_only = api_as("officer_read_only"), api_as("officer_write_only")
+    assert read_only.get("/api/v1/systems/sys-1").status_code == 200
+    problem(add(read_only, "risk"), 403, "forbidden")
+    problem(write_only.get("/api/v1/systems/sys-1"), 403)
+    assert add(write_only, "risk").status_code == 201
+
+
+def test_technical_owners_write_only_to_systems_they_own(api_as, officer_api, users, system):
+    tech = api_as("technical_owner")
+    problem(add(tech, "change_log"), 403)
+    owner = {
+        "role": "technical",
+        "person": {"name": "Tech", "email": users["technical_owner"].email},
+        "start": "2020-01-01",
+    }
+    assert add(officer_api, "owner", owner).status_code == 201
+    assert add(tech, "change_log").status_code == 201
+    other = {**SAMPLES["profile"], "reference": "sys-2"}
+    assert officer_api.post("/api/v1/systems", json={"profile": other}).status_code == 201
+    problem(add(tech, "change_log", ref="sys-2"), 403)
+    problem(tech.post("/api/v1/systems", json={"profile": {**other, "reference": "x"}}), 403)
+
+
+# ----------------------------------------------------------------------------- entries
+
+
+def test_entry_lifecycle_with_etags(officer_api, system):
+    created = add(officer_api, "data_source")
+    assert created.status_code == 201
+    entry = created.get_json()
+    assert created.headers["ETag"] == f'"{entry["id"]}.1"' == entry["etag"]
+    assert created.headers["Location"] == f"/api/v1/entries/{entry['id']}"
+    path = created.headers["Location"]
+
+    got = officer_api.get(path)
+    assert got.status_code == 200 and got.headers["ETag"] == created.headers["ETag"]
+    assert got.get_json()["body"] == {**SAMPLES["data_source"]}
+
+    changed = {**SAMPLES["data_source"], "name": "Applications 2019-2025"}
+    body = problem(officer_api.put(path, json={"body": changed}), 428, "precondition_required")
+    assert f'"{entry["id"]}.1"' in body["detail"]
+    problem(officer_api.put(path, json={"body": changed}, headers={"If-Match": "*"}), 428)
+
+    updated = officer_api.put(
+        path, json={"body": changed, "reason": "new year"}, headers={"If-Match": entry["etag"]}
+    )
+    assert updated.status_code == 200, updated.get_data(as_text=True)
+    assert updated.headers["ETag"] == f'"{entry["id"]}.2"'
+    assert updated.get_json()["version"] == updated.get_json()["head_version"] == 2
+
+    # The same If-Match again: someone else's change came first.
+    stale = officer_api.put(path, json={"body": changed}, headers={"If-Match": entry["etag"]})
+    body = problem(stale, 412, "stale_version")
+    assert body["current_version"] == 2 and body["current_etag"] == f'"{entry["id"]}.2"'
+    for tag in (f'W/"{entry["id"]}.2"', '"999.2"', "garbage", f'"{entry["id"]}.99999999999"'):
+        problem(officer_api.put(path, json={"body": changed}, headers={"If-Match": tag}), 412)
+
+    history = officer_api.get(f"{path}/versions").get_json()
+    assert [v["number"] for v in history["items"]] == [1, 2]
+    assert history["items"][1]["reason"] == "new year"
+    one = officer_api.get(f"{path}/versions/1")
+    assert one.headers["ETag"] == f'"{entry["id"]}.1"'
+    assert one.get_json()["body"]["name"] == "Applications 2019-2024"
+    diff = officer_api.get(f"{path}/diff?from=1&to=2").get_json()
+    assert diff["changes"] == [
+        {
+            "path": "name",
+            "change": "changed",
+            "before": "Applications 2019-2024",
+            "after": "Applications 2019-2025",
+        }
+    ]
+    problem(officer_api.get(f"{path}/versions/3"), 404)
+    problem(officer_api.get(f"{path}/diff?from=1&to=3"), 404)
+
+    retired = officer_api.post(
+        f"{path}/retire", json={}, headers={"If-Match": f'"{entry["id"]}.2"'}
+    )
+    assert retired.status_code == 200 and retired.get_json()["retired"] is True
+    state = officer_api.get("/api/v1/systems/sys-1").get_json()
+    assert entry["id"] not in [e["id"] for e in state["entries"]]
+    assert officer_api.get(path).get_json()["retired"] is True
+    again = officer_api.put(
+        path, json={"body": changed}, headers={"If-Match": f'"{entry["id"]}.3"'}
+    )
+    problem(again, 409, "conflict")
+
+
+def test_the_profile_is_updated_through_its_entry(officer_api, system, profile):
+    path = system["profile"]["links"]["self"]
+    changed = {**profile, "stage": "production"}
+    response = officer_api.put(
+        path, json={"body": changed}, headers={"If-Match": system["profile"]["etag"]}
+    )
+    assert response.status_code == 200
+    moved = {**profile, "reference": "sys-renamed"}
+    body = problem(
+        officer_api.put(path, json={"body": moved}, headers={"If-Match": response.headers["ETag"]}),
+        422,
+    )
+    assert body["errors"][0]["pointer"] == "/body/reference"
+    problem(add(officer_api, "profile", profile), 422)  # kind: profile is not offered
+
+
+def test_change_logs_and_incidents_are_first_class(officer_api, system):
+    log = {**SAMPLES["change_log"], "deployed_at": "2026-03-01T08:00:00+01:00"}
+    created = officer_api.post("/api/v1/systems/sys-1/change-logs", json=log)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["kind"] == "change_log"
+    assert created.get_json()["effective_from"].startswith("2026-03-01T07:00:00")
+    incident = officer_api.post("/api/v1/systems/sys-1/incidents", json=SAMPLES["incident"])
+    assert incident.status_code == 201
+    assert incident.get_json()["effective_from"].startswith("2025-07-01T10:00:00")
+    add(officer_api, "risk")
+    logs = officer_api.get("/api/v1/systems/sys-1/change-logs").get_json()["items"]
+    assert [e["kind"] for e in logs] == ["change_log"]
+    incidents = officer_api.get("/api/v1/systems/sys-1/incidents").get_json()["items"]
+    assert [e["body"]["title"] for e in incidents] == [SAMPLES["incident"]["title"]]
+    bad = officer_api.post(
+        "/api/v1/systems/sys-1/incidents", json={**SAMPLES["incident"], "status": "gone", "x": 1}
+    )
+    pointers = {e["pointer"] for e in problem(bad, 422, "validation_failed")["errors"]}
+    assert pointers == {"/status", "/x"}
+
+
+def test_as_of_answers_as_the_registry_stood_then(officer_api, system, profile):
+    before = dt.datetime.now(dt.UTC)
+    time.sleep(0.01)
+    path = system["profile"]["links"]["self"]
+    officer_api.put(
+        path,
+        json={"body": {**profile, "stage": "production"}},
+        headers={"If-Match": system["profile"]["etag"]},
+    )
+    risk = add(officer_api, "risk").get_json()
+    then = {"as_of": before.isoformat()}
+    state = officer_api.get("/api/v1/systems/sys-1", query_string=then).get_json()
+    assert state["profile"]["body"]["stage"] == "pilot" and state["entries"] == []
+    assert officer_api.get("/api/v1/systems/sys-1").get_json()["profile"]["body"]["stage"] == (
+        "production"
+    )
+    listed = officer_api.get("/api/v1/systems", query_string={**then, "stage": "pilot"})
+    assert [s["reference"] for s in listed.get_json()["items"]] == ["sys-1"]
+    assert (
+        officer_api.get("/api/v1/systems", query_string={"stage": "pilot"}).get_json()["items"]
+        == []
+    )
+    shown = officer_api.get(path, query_string=then)
+    assert shown.get_json()["version"] == 1 and shown.headers["ETag"].endswith('.1"')
+    problem(officer_api.get(f"/api/v1/entries/{risk['id']}", query_string=then), 404)
+    versions = officer_api.get(f"{path}/versions", query_string=then).get_json()["items"]
+    assert [v["number"] for v in versions] == [1]
+    problem(officer_api.get(f"{path}/versions/2", query_string=then), 404)
+    long_ago = {"as_of": "2000-01-01T00:00:00Z"}
+    problem(officer_api.get("/api/v1/systems/sys-1", query_string=long_ago), 404)
+    naive = officer_api.get("/api/v1/systems/sys-1", query_string={"as_of": "2026-01-01T00:00"})
+    assert problem(naive, 422)["errors"][0]["parameter"] == "as_of"
+
+
+def test_systems_list_filters_and_pages_by_cursor(officer_api, users):
+    for i, (stage, tier) in enumerate(
+        [("pilot", "high"), ("production", "high"), ("pilot", "minimal")] * 3
+    ):
+        body = {
+            "name": f"System {i}",
+            "reference": f"s-{i:02d}",
+            "stage": stage,
+            "risk_tier": tier,
+            "organisation": "Gemeente Utrecht" if i % 2 else "Provincie Zeeland",
+        }
+        assert officer_api.post("/api/v1/systems", json={"profile": body}).status_code == 201
+    add(
+        officer_api,
+        "owner",
+        {"role": "business", "person": {"name": "Olga Owner", "email": "olga@example.org"}},
+        ref="s-04",
+    )
+    seen, after, links = [], None, 0
+    while True:
+        query = {"limit": 4, **({"after": after} if after else {})}
+        page = officer_api.get("/api/v1/systems", query_string=query)
+        body = page.get_json()
+        seen += [s["reference"] for s in body["items"]]
+        after = body["next_cursor"]
+        if after is None:
+            assert "Link" not in page.headers
+            break
+        assert (
+            page.headers["Link"].endswith('rel="next"') and f"after={after}" in page.headers["Link"]
+        )
+        links += 1
+    assert seen == [f"s-{i:02d}" for i in range(9)] and links == 2
+
+    def refs(**query: Any) -> list[str]:
+        return [
+            s["reference"]
+            for s in officer_api.get("/api/v1/systems", query_string=query).get_json()["items"]
+        ]
+
+    assert refs(stage="production") == ["s-01", "s-04", "s-07"]
+    assert refs(stage="pilot", risk_tier="minimal") == ["s-02", "s-05", "s-08"]
+    assert refs(q="utrecht") == ["s-01", "s-03", "s-05", "s-07"]
+    assert refs(q="SYSTEM 8") == ["s-08"]
+    assert refs(q="100%_") == []
+    assert refs(owner="OLGA@example.org") == ["s-04"] == refs(owner="olga own")
+    for bad in ({"limit": 0}, {"limit": 201}, {"stage": "live"}, {"q": "x" * 201}, {"zzz": 1}):
+        problem(officer_api.get("/api/v1/systems", query_string=bad), 422, "validation_failed")
+
+
+# ----------------------------------------------------------------------------- idempotency
+
+
+def test_a_retried_post_with_an_idempotency_key_creates_nothing_twice(officer_api, system):
+    headers = {"Idempotency-Key": "deploy-2026-03-01-42"}
+    log = {**SAMPLES["change_log"], "summary": "Deployed 42"}
+    first = officer_api.post("/api/v1/systems/sys-1/change-logs", json=log, headers=headers)
+    again = officer_api.post("/api/v1/systems/sys-1/change-logs", json=log, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_data() == first.get_data()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    logs = officer_api.get("/api/v1/systems/sys-1/change-logs").get_json()["items"]
+    assert len(logs) == 1
+    different = {**log, "summary": "Deployed 43"}
+    refused = officer_api.post("/api/v1/systems/sys-1/change-logs", json=different, headers=headers)
+    assert (
+        problem(refused, 422, "idempotency_key_reused")["errors"][0]["header"] == "Idempotency-Key"
+    )
+    for key in ("", "x" * 256, "naïve"):
+        bad = officer_api.post(
+            "/api/v1/systems/sys-1/change-logs", json=log, headers={"Idempotency-Key": key}
+        )
+        problem(bad, 400, "bad_idempotency_key")
+    assert len(officer_api.get("/api/v1/systems/sys-1/change-logs").get_json()["items"]) == 1
+
+
+def test_idempotency_keys_belong_to_their_user_and_failures_are_not_remembered(
+    api_as, officer_api, system
+):
+    headers = {"Idempotency-Key": "k-1"}
+    bad = officer_api.post(
+        "/api/v1/systems/sys-1/entries", json={"kind": "risk", "body": {}}, headers=headers
+    )
+    problem(bad, 422)
+    good = officer_api.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "risk", "body": SAMPLES["risk"]},
+        headers=headers,
+    )
+    assert good.status_code == 201
+    other = api_as("officer_write_only")  # same user, another token: same keys
+    replay = other.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "risk", "body": SAMPLES["risk"]},
+        headers=headers,
+    )
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_racing_retries_with_one_key_create_one_entry(app, officer_api, system, engine_name):
+    log = {**SAMPLES["change_log"], "summary": "Deployed in a race"}
+    results: list[Any] = []
+    barrier = threading.Barrier(4)
+
+    def post() -> None:
+        client = type(officer_api)(app.test_client(), officer_api.token)
+        barrier.wait()
+        results.append(
+            client.post(
+                "/api/v1/systems/sys-1/change-logs", json=log, headers={"Idempotency-Key": "race"}
+            )
+        )
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [201] * 4, [r.get_data() for r in results]
+    assert len({r.get_data() for r in results}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in results) == 3
+    items = officer_api.get("/api/v1/systems/sys-1/change-logs").get_json()["items"]
+    assert len(items) == 1
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_every_error_under_api_is_a_problem(app, officer_api, system, monkeypatch):
+    problem(officer_api.get("/api/v1/nowhere"), 404, "not_found")
+    problem(officer_api.get("/api/nowhere"), 404)
+    problem(officer_api.get("/api/v1/systems/nope"), 404)
+    problem(officer_api.get("/api/v1/entries/99999999999999"), 404)
+    gone = officer_api.open("PATCH", "/api/v1/systems")
+    assert "GET" in problem(gone, 405, "method_not_allowed")["detail"]
+    assert "POST" in gone.headers["Allow"]
+    problem(
+        officer_api.post("/api/v1/systems", data="<x/>", headers={"Content-Type": "text/xml"}),
+        415,
+        "unsupported_media_type",
+    )
+    problem(
+        officer_api.post("/api/v1/systems", data="{", headers={"Content-Type": "application/json"}),
+        400,
+        "malformed_json",
+    )
+    huge = {"profile": {**SAMPLES["profile"], "purpose": "x" * (app.config["MAX_CONTENT_LENGTH"])}}
+    problem(officer_api.post("/api/v1/systems", json=huge), 413, "body_too_large")
+    body = problem(officer_api.post("/api/v1/systems", json={"profile": {"name": ""}}), 422)
+    pointers = {e["pointer"] for e in body["errors"]}
+    assert {"/profile/name", "/profile/reference", "/profile/stage"} <= pointers
+    dup = problem(officer_api.post("/api/v1/systems", json={"profile": SAMPLES["profile"]}), 409)
+    assert dup["errors"] == [{"pointer": "/profile/reference", "detail": "Already in use."}]
+    long_reason = {"kind": "risk", "body": SAMPLES["risk"], "reason": "r" * 2001}
+    assert problem(add_raw(officer_api, long_reason), 422)["errors"][0]["pointer"] == "/reason"
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(service, "system_state", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    body = problem(officer_api.get("/api/v1/systems/sys-1"), 500, "internal_error")
+    assert "database" not in body["detail"]
+    # The web keeps its own error pages.
+    page = app.test_client().get("/no-such-page")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+
+
+def add_raw(client: Any, payload: dict[str, Any]) -> Any:
+    return client.post("/api/v1/systems/sys-1/entries", json=payload)
+
+
+def test_bad_input_loses_nothing_already_stored(officer_api, system):
+    entry = add(officer_api, "owner").get_json()
+    path = entry["links"]["self"]
+    for body in ({"role": "boss"}, {"person": {"email": "nope"}}, [], "x", None):
+        response = officer_api.put(path, json={"body": body}, headers={"If-Match": entry["etag"]})
+        problem(response, 422)
+    now = officer_api.get(path).get_json()
+    assert now["version"] == 1 and now["body"] == SAMPLES["owner"]
+
+
+# ----------------------------------------------------------------------------- me, tokens, ledger
+
+
+def test_me_and_my_tokens(api_as, users):
+    me = api_as("technical_owner")
+    body = me.get("/api/v1/me").get_json()
+    assert body["email"] == users["technical_owner"].email and body["roles"] == ["technical_owner"]
+    made = me.post("/api/v1/me/tokens", json={"name": "ci", "scopes": ["read"], "days": 7})
+    assert made.status_code == 201
+    secret = made.get_json()["secret"]
+    assert secret.startswith("reg_") and made.get_json()["scopes"] == ["read"]
+    listed = me.get("/api/v1/me/tokens").get_json()["items"]
+    assert [t["name"] for t in listed][:1] == ["ci"] and all("secret" not in t for t in listed)
+    from tests.api.conftest import ApiClient
+
+    ci = ApiClient(me.client, secret)
+    assert ci.get("/api/v1/me").get_json()["token"]["scopes"] == ["read"]
+    problem(ci.post("/api/v1/me/tokens", json={"scopes": ["write"]}), 403)
+    problem(ci.delete(f"/api/v1/me/tokens/{made.get_json()['id']}"), 403)
+    problem(me.delete(f"/api/v1/me/tokens/{listed[-1]['id'] + 1000}"), 404)
+    officer_tokens = api_as("compliance_officer").get("/api/v1/me/tokens").get_json()["items"]
+    problem(me.delete(f"/api/v1/me/tokens/{officer_tokens[0]['id']}"), 404)  # not theirs
+    revoked = me.delete(f"/api/v1/me/tokens/{made.get_json()['id']}")
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
+    problem(ci.get("/api/v1/me"), 401)
+    problem(me.post("/api/v1/me/tokens", json={"days": 0, "scopes": ["admin"]}), 422)
+
+
+def test_ledger_over_the_api(api_as, officer_api, system):
+    for i in range(12):
+        add(officer_api, "change_log", {**SAMPLES["change_log"], "summary": f"c{i}"})
+    keys = api_as(None).get("/api/v1/ledger/keys")
+    assert keys.status_code == 200 and keys.get_json()["current"].startswith(
+        "registry.test/ledger+"
+    )
+    auditor = api_as("auditor")
+    checkpoints = auditor.get("/api/v1/ledger/checkpoints").get_json()["items"]
+    assert checkpoints and checkpoints[-1]["note"].startswith("registry.test/ledger\n")
+    latest = auditor.get("/api/v1/ledger/checkpoints/latest").get_json()
+    assert latest == checkpoints[-1]
+    event = auditor.get("/api/v1/ledger/events/3").get_json()
+    import hashlib
+
+    assert hashlib.sha256(event["canonical"].encode()).hexdigest() == event["event_hash"]
+    proof = auditor.get("/api/v1/ledger/events/3/proof").get_json()
+    from registry.ledger.merkle import verify_inclusion
+
+    assert verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["proof"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    problem(auditor.get("/api/v1/ledger/events/99999/proof"), 404)
+    head = auditor.get("/api/v1/ledger/verification").get_json()
+    assert head["ok"] is True and head["events"] >= 12
+    problem(auditor.get("/api/v1/ledger/events/0"), 404)
+    problem(api_as("admin").get("/api/v1/ledger/events/1"), 403)

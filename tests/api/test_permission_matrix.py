@@ -1,0 +1,237 @@
+"""Every API endpoint × every principal, with the status each must get.
+
+One table row per (method, URL rule); the test fails when an endpoint exists without a
+row, so a new endpoint cannot ship without saying who may call it. Principals: nobody,
+each role with a read+write token, a technical owner on a system they own, and a
+compliance officer's read-only and write-only tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from registry.accounts.actor import Actor
+from registry.accounts.service import create_token
+from registry.records import service
+from tests.api.conftest import ApiClient
+from tests.records.samples import SAMPLES
+
+PRINCIPALS = (
+    "anonymous",
+    "admin",
+    "compliance_officer",
+    "technical_owner",  # on a system they do not own
+    "technical_owner_own",  # on a system they own
+    "auditor",
+    "officer_read_only",
+    "officer_write_only",
+)
+
+
+def statuses(*codes: int) -> dict[str, int]:
+    return dict(zip(PRINCIPALS, codes, strict=True))
+
+
+#                anon admin officer tech  own  auditor read write
+READ = statuses(401, 403, 200, 200, 200, 200, 200, 403)
+CREATE = statuses(401, 403, 201, 403, 201, 403, 403, 201)
+CHANGE = statuses(401, 403, 200, 403, 200, 403, 403, 200)
+CREATE_SYSTEM = statuses(401, 403, 201, 403, 403, 403, 403, 201)
+ANY_TOKEN = statuses(401, 200, 200, 200, 200, 200, 200, 200)
+OWN_TOKENS_NEW = statuses(401, 201, 201, 201, 201, 201, 403, 201)
+OWN_TOKENS_REVOKE = statuses(401, 200, 200, 200, 200, 200, 403, 200)
+PUBLIC = statuses(200, 200, 200, 200, 200, 200, 200, 200)
+
+
+@dataclass
+class World:
+    """What the requests refer to: a system the technical owner does not own (``other``)
+    and one they own (``own``), each with a change log and an incident."""
+
+    session: Any
+    officer: Actor
+    users: dict[str, Any]
+
+    def system_for(self, principal: str) -> str:
+        return "own-1" if principal == "technical_owner_own" else "other-1"
+
+    def fresh_entry(self, principal: str) -> tuple[int, str]:
+        system = service.get_system(self.session, self.system_for(principal))
+        version = service.create_entry(self.session, self.officer, system, "risk", SAMPLES["risk"])
+        self.session.commit()
+        return version.entry_id, f'"{version.entry_id}.1"'
+
+    def any_entry(self, principal: str) -> int:
+        system = service.get_system(self.session, self.system_for(principal))
+        return service.profile_entry(self.session, system).id
+
+    def fresh_token_id(self, principal: str) -> int:
+        # Anonymous callers try to revoke the officer's token.
+        user = self.users["compliance_officer" if principal == "anonymous" else _role(principal)]
+        token, _ = create_token(self.session, Actor.for_user(user), user, name="to revoke")
+        self.session.commit()
+        return token.id
+
+
+def _role(principal: str) -> str:
+    if principal.startswith("officer_"):
+        return "compliance_officer"
+    return principal.removesuffix("_own")
+
+
+Request = Callable[[World, str], tuple[str, dict[str, Any]]]
+
+
+def get(path: str) -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        return path.format(ref=world.system_for(who), entry=world.any_entry(who)), {}
+
+    return build
+
+
+def post(path: str, body: Any) -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        payload = body(who) if callable(body) else body
+        return path.format(ref=world.system_for(who)), {"json": payload}
+
+    return build
+
+
+def change(path: str, body: dict[str, Any]) -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        entry, tag = world.fresh_entry(who)
+        return path.format(entry=entry), {"json": body, "headers": {"If-Match": tag}}
+
+    return build
+
+
+def revoke(world: World, who: str) -> tuple[str, dict[str, Any]]:
+    return f"/api/v1/me/tokens/{world.fresh_token_id(who)}", {}
+
+
+_new_system_refs = itertools.count()
+
+
+def new_system(_who: str) -> dict[str, Any]:
+    return {"profile": {**SAMPLES["profile"], "reference": f"new-{next(_new_system_refs)}"}}
+
+
+MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
+    ("GET", "/api/v1/systems"): (get("/api/v1/systems"), READ),
+    ("POST", "/api/v1/systems"): (post("/api/v1/systems", new_system), CREATE_SYSTEM),
+    ("GET", "/api/v1/systems/<reference>"): (get("/api/v1/systems/{ref}"), READ),
+    ("GET", "/api/v1/systems/<reference>/entries"): (get("/api/v1/systems/{ref}/entries"), READ),
+    ("POST", "/api/v1/systems/<reference>/entries"): (
+        post("/api/v1/systems/{ref}/entries", {"kind": "risk", "body": SAMPLES["risk"]}),
+        CREATE,
+    ),
+    ("GET", "/api/v1/systems/<reference>/change-logs"): (
+        get("/api/v1/systems/{ref}/change-logs"),
+        READ,
+    ),
+    ("POST", "/api/v1/systems/<reference>/change-logs"): (
+        post("/api/v1/systems/{ref}/change-logs", SAMPLES["change_log"]),
+        CREATE,
+    ),
+    ("GET", "/api/v1/systems/<reference>/incidents"): (
+        get("/api/v1/systems/{ref}/incidents"),
+        READ,
+    ),
+    ("POST", "/api/v1/systems/<reference>/incidents"): (
+        post("/api/v1/systems/{ref}/incidents", SAMPLES["incident"]),
+        CREATE,
+    ),
+    ("GET", "/api/v1/entries/<int:entry_id>"): (get("/api/v1/entries/{entry}"), READ),
+    ("PUT", "/api/v1/entries/<int:entry_id>"): (
+        change("/api/v1/entries/{entry}", {"body": {**SAMPLES["risk"], "title": "Changed"}}),
+        CHANGE,
+    ),
+    ("POST", "/api/v1/entries/<int:entry_id>/retire"): (
+        change("/api/v1/entries/{entry}/retire", {"reason": "gone"}),
+        CHANGE,
+    ),
+    ("GET", "/api/v1/entries/<int:entry_id>/versions"): (
+        get("/api/v1/entries/{entry}/versions"),
+        READ,
+    ),
+    ("GET", "/api/v1/entries/<int:entry_id>/versions/<int:number>"): (
+        get("/api/v1/entries/{entry}/versions/1"),
+        READ,
+    ),
+    ("GET", "/api/v1/entries/<int:entry_id>/diff"): (
+        get("/api/v1/entries/{entry}/diff?from=1&to=1"),
+        READ,
+    ),
+    ("GET", "/api/v1/ledger/keys"): (get("/api/v1/ledger/keys"), PUBLIC),
+    ("GET", "/api/v1/ledger/checkpoints"): (get("/api/v1/ledger/checkpoints"), READ),
+    ("GET", "/api/v1/ledger/checkpoints/latest"): (get("/api/v1/ledger/checkpoints/latest"), READ),
+    ("GET", "/api/v1/ledger/events/<int:seq>"): (get("/api/v1/ledger/events/1"), READ),
+    ("GET", "/api/v1/ledger/events/<int:seq>/proof"): (get("/api/v1/ledger/events/1/proof"), READ),
+    ("GET", "/api/v1/ledger/verification"): (get("/api/v1/ledger/verification"), READ),
+    ("GET", "/api/v1/me"): (get("/api/v1/me"), ANY_TOKEN),
+    ("GET", "/api/v1/me/tokens"): (get("/api/v1/me/tokens"), ANY_TOKEN),
+    ("POST", "/api/v1/me/tokens"): (post("/api/v1/me/tokens", {"name": "new"}), OWN_TOKENS_NEW),
+    ("DELETE", "/api/v1/me/tokens/<int:token_id>"): (revoke, OWN_TOKENS_REVOKE),
+    ("GET", "/api/openapi.json"): (get("/api/openapi.json"), PUBLIC),
+    ("GET", "/api/docs"): (get("/api/docs"), PUBLIC),
+    ("GET", "/api/docs/assets/<name>"): (get("/api/docs/assets/swagger-ui.css"), PUBLIC),
+    ("GET", "/api/docs/own/<path:filename>"): (get("/api/docs/own/docs.js"), PUBLIC),
+}
+
+
+def api_rules(app: Any) -> set[tuple[str, str]]:
+    return {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+@pytest.fixture
+def world(session, users, actors, officer) -> World:
+    for reference in ("other-1", "own-1"):
+        system, _ = service.create_system(
+            session, officer, {**SAMPLES["profile"], "reference": reference}
+        )
+        service.create_entry(session, officer, system, "change_log", SAMPLES["change_log"])
+        service.create_entry(session, officer, system, "incident", SAMPLES["incident"])
+    owner = {
+        "role": "technical",
+        "person": {"name": "Tech", "email": users["technical_owner"].email},
+        "start": "2020-01-01",
+    }
+    service.create_entry(session, officer, service.get_system(session, "own-1"), "owner", owner)
+    session.commit()
+    return World(session, officer, users)
+
+
+def test_every_api_endpoint_has_a_row(app):
+    assert api_rules(app) == set(MATRIX), "add a row to MATRIX for every API endpoint"
+
+
+def test_each_principal_gets_exactly_its_status(app, world, tokens):
+    # A checkpoint covers the first events, so the proof endpoint can answer.
+    from registry.ledger.checkpoints import make_checkpoint, settings_of
+
+    make_checkpoint(world.session, settings_of(world.session).signer)
+    world.session.commit()
+    failures = []
+    for (method, rule), (build, expected) in sorted(MATRIX.items()):
+        for principal in PRINCIPALS:
+            token = None if principal == "anonymous" else tokens[principal.removesuffix("_own")]
+            client = ApiClient(app.test_client(), token)
+            path, kwargs = build(world, principal)
+            response = client.open(method, path, **kwargs)
+            response.close()  # static files are streamed
+            if response.status_code != expected[principal]:
+                failures.append(
+                    f"{method} {rule} as {principal}: {response.status_code}, "
+                    f"expected {expected[principal]}: {response.get_data(as_text=True)[:200]}"
+                )
+    assert not failures, "\n".join(failures)
