@@ -111,6 +111,8 @@ def create_token(
         errors["days"] = [f"Must be between 1 and {MAX_TOKEN_DAYS}."]
     if len(name) > 100:
         errors["name"] = ["Longer than maximum length 100."]
+    elif "\x00" in name:
+        errors["name"] = ["Contains a NUL character."]
     if errors:
         raise InvalidInput("The token request is not valid.", errors)
     if not user.is_active:

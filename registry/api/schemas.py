@@ -7,7 +7,7 @@ which fields each kind takes.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
@@ -30,6 +30,11 @@ def _any_kind(description: str) -> fields.Dict:
             "oneOf": [{"$ref": f"#/components/schemas/{kind_component(k)}"} for k in KINDS],
         },
     )
+
+
+def no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("Contains a NUL character.")
 
 
 class Strict(Schema):
@@ -67,17 +72,17 @@ class PageQuery(Strict):
 
 class SystemQuery(AsOfQuery, PageQuery):
     q = fields.String(
-        validate=validate.Length(max=MAX_NEEDLE),
+        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
         metadata={"description": "Text in the name, reference, purpose or organisation."},
     )
     stage = fields.String(validate=validate.OneOf(STAGES))
     risk_tier = fields.String(validate=validate.OneOf(RISK_TIERS))
     owner = fields.String(
-        validate=validate.Length(max=MAX_NEEDLE),
+        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
         metadata={"description": "An owner's e-mail address, or part of their name."},
     )
     after = fields.String(
-        validate=validate.Length(max=100),
+        validate=[validate.Length(max=100), no_nul],
         metadata={"description": "Cursor: the reference after which this page starts."},
     )
 
@@ -136,7 +141,7 @@ def _version_meta() -> dict[str, fields.Field]:
             },
         ),
         "reason": fields.String(
-            validate=validate.Length(max=MAX_REASON),
+            validate=[validate.Length(max=MAX_REASON), no_nul],
             metadata={"description": "Why the change was made: kept with the version."},
         ),
     }
@@ -179,7 +184,7 @@ EntryRetire = Strict.from_dict(_version_meta(), name="EntryRetire")
 
 
 class TokenCreate(Strict):
-    name = fields.String(load_default="", validate=validate.Length(max=100))
+    name = fields.String(load_default="", validate=[validate.Length(max=100), no_nul])
     scopes = fields.List(
         fields.String(validate=validate.OneOf(TOKEN_SCOPES)),
         validate=validate.Length(min=1, max=len(TOKEN_SCOPES)),

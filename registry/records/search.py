@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from registry.errors import InvalidInput
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.service import RegisterRow, _check_instant, _in_force
 
@@ -56,6 +57,9 @@ def search_systems(
     """
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
+    for name, value in (("q", q), ("owner", owner), ("after", after)):
+        if value is not None and "\x00" in value:
+            raise InvalidInput(f"{name} is not valid text.", {name: ["Contains a NUL character."]})
     limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
     body = EntryVersion.body
     stmt = (

@@ -110,6 +110,10 @@ def _check_reason(reason: str | None) -> str:
         raise InvalidInput(
             "The reason is not valid text.", {"reason": ["Not valid Unicode text."]}
         ) from None
+    if "\x00" in reason:  # no database keeps a NUL character in text
+        raise InvalidInput(
+            "The reason is not valid text.", {"reason": ["Contains a NUL character."]}
+        )
     if len(reason) > MAX_REASON:
         raise InvalidInput(
             "The reason is too long.", {"reason": [f"Longer than maximum length {MAX_REASON}."]}
@@ -487,7 +491,12 @@ def _check_base(base_version: object) -> int:
 
 
 def get_system(session: Session, reference: str) -> AISystem:
-    system = session.scalar(sa.select(AISystem).where(AISystem.reference == reference))
+    valid = len(reference) <= 100 and "\x00" not in reference
+    system = (
+        session.scalar(sa.select(AISystem).where(AISystem.reference == reference))
+        if valid
+        else None
+    )
     if system is None:
         raise NotFound(f"No system with reference {reference!r}.")
     return system

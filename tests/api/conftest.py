@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_token
+from registry.extensions import database
 from registry.ledger.keys import create_key
 from tests.conftest import make_app
 
@@ -51,6 +52,17 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     application = make_app(database_url, instance, CHECKPOINT_EVERY_EVENTS=10)
     yield application
     application.extensions["registry.db"].dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    """A session of the test's own, outside any app context: each API request then has
+    its own app context and session, as in service (a request never sees what another
+    left uncommitted)."""
+    own = database(app).sessionmaker()
+    yield own
+    own.rollback()
+    own.close()
 
 
 @pytest.fixture

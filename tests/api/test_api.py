@@ -505,3 +505,23 @@ def test_ledger_over_the_api(api_as, officer_api, system):
     assert head["ok"] is True and head["events"] >= 12
     problem(auditor.get("/api/v1/ledger/events/0"), 404)
     problem(api_as("admin").get("/api/v1/ledger/events/1"), 403)
+
+
+def test_nul_characters_are_refused_not_stored(officer_api, system):
+    """PostgreSQL keeps no NUL in text: a NUL anywhere is bad input on both engines."""
+    for query in ({"q": "a\x00b"}, {"owner": "\x00"}, {"after": "x\x00"}):
+        problem(officer_api.get("/api/v1/systems", query_string=query), 422)
+    problem(officer_api.get("/api/v1/systems/sys\x001"), 404)
+    problem(
+        officer_api.post(
+            "/api/v1/systems/sys-1/entries",
+            json={"kind": "risk", "body": SAMPLES["risk"], "reason": "a\x00"},
+        ),
+        422,
+    )
+    problem(officer_api.post("/api/v1/me/tokens", json={"name": "\x00"}), 422)
+    # Inside an entry's body a NUL is JSON text ("\u0000") and is kept as such.
+    risk = {**SAMPLES["risk"], "description": "before\x00after"}
+    created = add(officer_api, "risk", risk)
+    assert created.status_code == 201
+    assert officer_api.get(created.headers["Location"]).get_json()["body"] == risk
