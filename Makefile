@@ -38,6 +38,8 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python as_of_read.py
 	cd bench && ../$(BIN)/python ledger_append.py
 	cd bench && ../$(BIN)/python ledger_verify.py
+	cd bench && ../$(BIN)/python replay_api.py
+	cd bench && ../$(BIN)/python api_load.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -195,15 +195,22 @@ def read_register(
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
     map_: Callable[..., Iterable[Any]] = map,
+    bodies: dict[tuple[int, int], dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The register as the API answers it, register id → ``comparable_record`` shape.
 
     ``map_`` fetches the profiles (e.g. a thread pool's ``map`` with a thread-safe send).
-    Each profile read must show the version the listing named.
+    Each profile read must show the version the listing named. ``bodies``, when given,
+    caches profile bodies by (entry id, version) across calls, as a client may: a
+    version never changes (its ETag is strong), so only versions not seen before are
+    fetched; without it every profile is read at the instants asked.
     """
     items = list(iter_systems(send, as_of=as_of, effective_at=effective_at))
 
     def profile(item: dict[str, Any]) -> dict[str, Any]:
+        key = (item["profile_entry_id"], item["profile_version"])
+        if bodies is not None and key in bodies:
+            return bodies[key]
         path = with_query(
             f"{API}/entries/{item['profile_entry_id']}", as_of=as_of, effective_at=effective_at
         )
@@ -221,6 +228,8 @@ def read_register(
                 entry,
                 f"the listing named {item['reference']} version {item['profile_version']}",
             )
+        if bodies is not None:
+            bodies[key] = entry["body"]
         return entry["body"]
 
     register = {}
