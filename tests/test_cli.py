@@ -32,8 +32,8 @@ def test_users_and_tokens(app, session):
     assert result.exit_code == 0, result.output
     secret = result.stdout.strip().splitlines()[0]
     assert secret.startswith("reg_")
-    user, token = authenticate_token(session, f"Bearer {secret}")
-    assert user.email == "ops@example.org" and token.scopes == "read"
+    identity = authenticate_token(session, f"Bearer {secret}")
+    assert identity.email == "ops@example.org" and identity.scopes == {"read"}
     result = runner.invoke(args=["tokens", "create", "nobody@example.org"])
     assert result.exit_code != 0 and "No user" in result.output
     result = runner.invoke(args=["tokens", "revoke", secret[:12]])

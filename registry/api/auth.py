@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 from registry.accounts.actor import Actor
-from registry.accounts.service import authenticate_token
+from registry.accounts.service import TokenIdentity, authenticate_token
 from registry.api.problems import is_api_request
 from registry.extensions import db_session
 
@@ -39,10 +39,14 @@ def authenticate() -> None:
     missing or bad); permissions are checked by each view and the services."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    user, token = authenticate_token(db_session(), request.headers.get("Authorization"))
-    g.api_actor = Actor.for_user(user, scopes=token.scope_set)
-    g.api_token = token
+    identity = authenticate_token(db_session(), request.headers.get("Authorization"))
+    g.api_identity = identity
+    g.api_actor = identity.actor
 
 
 def current_actor() -> Actor:
     return g.api_actor
+
+
+def current_identity() -> TokenIdentity:
+    return g.api_identity

@@ -61,9 +61,7 @@ def _current(entry_id: int) -> Any:
 
 
 def _written(entry_id: int, version: Any) -> Any:
-    found = db_session().get(Entry, entry_id)
-    assert found is not None
-    return entry_out(found, version, written=True), {"ETag": etag(entry_id, version.number)}
+    return entry_out(version.entry, version, written=True), {"ETag": etag(entry_id, version.number)}
 
 
 @bp.route("/<int:entry_id>", methods=["PUT"])
@@ -177,7 +175,7 @@ def diff(entry_id: int, from_: int, to: int, as_of: Any = None) -> Any:
     changes = service.diff_bodies(json.loads(before.body), json.loads(after.body))
     return {
         "entry_id": found.id,
-        "from_": from_,
+        "from": from_,
         "to": to,
         "changes": [
             {"path": c.path, "change": c.change, "before": c.before, "after": c.after}

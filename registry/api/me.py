@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app
 
 from registry.accounts import service as accounts
 from registry.accounts.models import ApiToken
-from registry.api.auth import current_actor
+from registry.api.auth import current_actor, current_identity
 from registry.api.blueprint import BODY, READ, Blueprint
 from registry.api.render import token_out
 from registry.api.schemas import MeOut, TokenCreate, TokenCreated, TokenList, TokenOut
@@ -25,6 +25,13 @@ bp = Blueprint(
 )
 
 
+def _own_token() -> ApiToken:
+    """The token making the request, with its user."""
+    token = db_session().get(ApiToken, current_identity().token_id)
+    assert token is not None
+    return token
+
+
 @bp.route("", methods=["GET"])
 @bp.response(200, MeOut)
 @bp.problems(401)
@@ -33,7 +40,7 @@ def me() -> Any:
 
     The user the token belongs to, their roles, and the token itself. Any valid token.
     """
-    token: ApiToken = g.api_token
+    token = _own_token()
     user = token.user
     return {
         "id": user.id,
@@ -72,7 +79,7 @@ def create_token(data: dict[str, Any]) -> Any:
     request. The secret is in this answer only: the registry keeps its hash.
     """
     actor = current_actor()
-    token: ApiToken = g.api_token
+    token = _own_token()
     made, secret = accounts.create_token(
         db_session(),
         actor,

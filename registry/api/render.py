@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
-from flask import url_for
+from flask import request
 
 from registry.accounts.models import ApiToken
 from registry.api.conditional import etag
 from registry.records.models import Entry, EntryVersion
 from registry.records.service import RegisterRow
+
+
+def api_path(*segments: object) -> str:
+    """A path under /api/v1 (links are built on every answer: cheaper than url_for).
+    Text segments (references) are percent-encoded; ids are numbers."""
+    return f"{request.script_root}/api/v1/" + "/".join(
+        quote(s, safe="") if isinstance(s, str) else str(s) for s in segments
+    )
 
 
 def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> dict[str, Any]:
@@ -32,9 +41,9 @@ def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> 
         "reason": version.reason,
         "audit_seq": version.audit_seq,
         "links": {
-            "self": url_for("api_entries.entry", entry_id=entry.id),
-            "versions": url_for("api_entries.versions", entry_id=entry.id),
-            "system": url_for("api_systems.system", reference=entry.system.reference),
+            "self": api_path("entries", entry.id),
+            "versions": api_path("entries", entry.id, "versions"),
+            "system": api_path("systems", entry.system.reference),
         },
     }
 
@@ -67,8 +76,8 @@ def system_summary(row: RegisterRow) -> dict[str, Any]:
         "recorded_at": row.version.recorded_at,
         "effective_from": row.version.effective_from,
         "links": {
-            "self": url_for("api_systems.system", reference=row.system.reference),
-            "versions": url_for("api_entries.versions", entry_id=row.entry_id),
+            "self": api_path("systems", row.system.reference),
+            "versions": api_path("entries", row.entry_id, "versions"),
         },
     }
 

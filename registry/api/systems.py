@@ -110,8 +110,7 @@ def create_system(data: dict[str, Any]) -> Any:
     except Conflict as exc:
         exc.body_prefix = ("profile",)  # type: ignore[attr-defined]
         raise
-    entry = session.get(Entry, version.entry_id)
-    assert entry is not None
+    entry = version.entry
     state = {
         "reference": system.reference,
         "created_at": system.created_at,
@@ -142,27 +141,19 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
     """
     session = db_session()
     require(session, current_actor(), "read")
-    found = service.get_system(session, reference)
-    state = service.system_state(session, found, as_of=as_of, effective_at=effective_at)
+    state = service.state_of(session, reference, as_of=as_of, effective_at=effective_at)
+    found = state.system
     profile = next((e for e in state.entries if e.kind == "profile"), None)
     if profile is None:
         raise NotFound(f"System {reference!r} was not in the register at that time.")
-    by_id = _entries(session, [e.entry_id for e in state.entries])
     return {
         "reference": found.reference,
         "created_at": found.created_at,
         "as_of": as_of,
         "effective_at": effective_at,
-        "profile": entry_out(by_id[profile.entry_id], profile.version),
-        "entries": [
-            entry_out(by_id[e.entry_id], e.version) for e in state.entries if e.kind != "profile"
-        ],
+        "profile": entry_out(profile.entry, profile.version),
+        "entries": [entry_out(e.entry, e.version) for e in state.entries if e.kind != "profile"],
     }
-
-
-def _entries(session: Any, ids: list[int]) -> dict[int, Entry]:
-    """The entries of ids, already in the session's identity map after a state query."""
-    return {i: e for i in ids if (e := session.get(Entry, i)) is not None}
 
 
 @bp.route("/<reference>/entries", methods=["GET"])

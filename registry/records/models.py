@@ -72,3 +72,6 @@ class EntryVersion(Base):
     audit_seq: Mapped[int] = mapped_column(
         sa.ForeignKey("audit_event.seq", ondelete="RESTRICT"), unique=True
     )
+
+    # Read-only: a version never changes, so nothing may flush through this.
+    entry: Mapped[Entry] = relationship(viewonly=True)

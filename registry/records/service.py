@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
@@ -47,6 +48,7 @@ class EntryState:
     entry_id: int
     kind: str
     version: EntryVersion
+    entry: Entry | None = None  # the entry itself, when the reader loaded it
 
     @property
     def body(self) -> dict[str, Any]:
@@ -193,6 +195,8 @@ def _write_version(
     version = EntryVersion(id=version_id, **values)
     make_transient_to_detached(version)
     session.add(version)
+    # The caller gets the entry with the version, without loading it again.
+    set_committed_value(version, "entry", entry)
     return version
 
 
@@ -492,11 +496,7 @@ def _check_base(base_version: object) -> int:
 
 def get_system(session: Session, reference: str) -> AISystem:
     valid = len(reference) <= 100 and "\x00" not in reference
-    system = (
-        session.scalar(sa.select(AISystem).where(AISystem.reference == reference))
-        if valid
-        else None
-    )
+    system = session.scalar(_SYSTEM_BY_REFERENCE, {"reference": reference}) if valid else None
     if system is None:
         raise NotFound(f"No system with reference {reference!r}.")
     return system
@@ -590,6 +590,34 @@ def _in_force(
     )
 
 
+# The live heads of given systems: the hottest read, built once.
+_HEADS_OF_SYSTEMS = (
+    sa.select(Entry, EntryVersion)
+    .join(
+        EntryVersion,
+        (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+    )
+    .where(
+        Entry.system_id.in_(sa.bindparam("system_ids", expanding=True)),
+        Entry.retired.is_(False),
+    )
+    .order_by(Entry.system_id, Entry.kind, Entry.id)
+)
+# The same, of one system named by its reference: the system comes with its entries.
+_HEADS_BY_REFERENCE = (
+    sa.select(Entry, EntryVersion)
+    .join(AISystem, AISystem.id == Entry.system_id)
+    .join(
+        EntryVersion,
+        (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+    )
+    .where(AISystem.reference == sa.bindparam("reference"), Entry.retired.is_(False))
+    .options(contains_eager(Entry.system))
+    .order_by(Entry.kind, Entry.id)
+)
+_SYSTEM_BY_REFERENCE = sa.select(AISystem).where(AISystem.reference == sa.bindparam("reference"))
+
+
 def system_state(
     session: Session,
     system: AISystem,
@@ -601,8 +629,28 @@ def system_state(
     ``effective_at`` (both may be given: what was known then about what held when)."""
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
-    rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
-    return SystemState(system, [EntryState(e.id, e.kind, v) for e, v in rows])
+    if as_of is None and effective_at is None:
+        rows = session.execute(_HEADS_OF_SYSTEMS, {"system_ids": [system.id]}).all()
+    else:
+        rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
+    return SystemState(system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
+
+
+def state_of(
+    session: Session,
+    reference: str,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> SystemState:
+    """:func:`system_state` of the system named ``reference`` (NotFound if none); the
+    current state takes one query."""
+    if as_of is None and effective_at is None and "\x00" not in reference:
+        rows = session.execute(_HEADS_BY_REFERENCE, {"reference": reference}).all()
+        if rows:
+            return SystemState(rows[0][0].system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
+    system = get_system(session, reference)
+    return system_state(session, system, as_of=as_of, effective_at=effective_at)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,12 @@ def test_token_is_prefixed_and_only_its_hash_is_stored(session, actors, users):
     # The secret is nowhere in the database's text columns, nor in the ledger.
     for (event,) in session.execute(sa.select(AuditEvent.event)):
         assert secret.encode() not in event
-    user, row = authenticate_token(session, f"Bearer {secret}")
-    assert user.id == users["auditor"].id and row.scope_set == {"read", "write"}
-    assert dt.timedelta(days=29) < row.expires_at - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
+    identity = authenticate_token(session, f"Bearer {secret}")
+    assert identity.user_id == users["auditor"].id and identity.scopes == {"read", "write"}
+    assert identity.token_id == token.id and identity.roles == {"auditor"}
+    assert identity.actor.label == f"user:{users['auditor'].email}"
+    left = identity.expires_at - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(days=29) < left <= dt.timedelta(days=30)
 
 
 @pytest.mark.parametrize(
