@@ -40,6 +40,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CHECKPOINT_EVERY_EVENTS": int(env.get("REGISTRY_CHECKPOINT_EVERY_EVENTS", "1000")),
         "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
+        "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), False),
         "SESSION_COOKIE_SECURE": _bool(env.get("REGISTRY_SECURE_COOKIES"), False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -101,13 +101,21 @@ def read_only(bind: Engine) -> Engine:
     return bind.execution_options(**{READ_ONLY: True})
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
-    """Create the engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:
+    """Create the engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    PostgreSQL connections are recycled after 30 minutes (idle connections cut by a
+    firewall or a proxy never reach a request). ``pre_ping`` tests every connection
+    before each use: one more round trip per request, in exchange for not failing the
+    first request a worker serves after the server restarted (without it, that request
+    fails and SQLAlchemy replaces the pool's connections).
+    """
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs["pool_pre_ping"] = pre_ping
+        kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -117,11 +125,13 @@ def make_engine(url: str, echo: bool = False) -> Engine:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str, echo: bool = False, ledger: Any = None) -> None:
+    def __init__(
+        self, url: str, echo: bool = False, ledger: Any = None, pre_ping: bool = False
+    ) -> None:
         """``ledger``: the ledger's signing settings (``LedgerSettings``), given to every
         session in ``Session.info``; without them no checkpoints are signed."""
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pre_ping=pre_ping)
         info = {"ledger": ledger} if ledger else None
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
         # For requests and commands that only read.

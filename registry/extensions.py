@@ -19,7 +19,10 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask) -> None:
     database = Database(
-        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], ledger=ledger_settings(app)
+        app.config["DATABASE_URL"],
+        echo=app.config["SQL_ECHO"],
+        ledger=ledger_settings(app),
+        pre_ping=app.config["DATABASE_PRE_PING"],
     )
     app.extensions["registry.db"] = database
     login_manager.init_app(app)

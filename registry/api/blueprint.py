@@ -97,6 +97,11 @@ class Blueprint(flask_smorest.Blueprint):
         self.before_request(authenticate)
         self.before_request(_json_only)
 
+    def arguments(self, schema: Any, **kwargs: Any) -> Any:
+        """As flask-smorest's, with one schema instance for all requests (webargs would
+        build one per request from a class)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
+
     def response(self, status_code: int, schema: Any = None, **kwargs: Any) -> Any:
         """Document the response with ``schema``, but answer with the view's own value
         serialised as it is: views build exactly the documented shape (the schemathesis

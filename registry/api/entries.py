@@ -91,6 +91,7 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
     except InvalidInput as exc:
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
         raise
+    db_session().commit()  # release the ledger lock before rendering the answer
     return _written(entry_id, version)
 
 
@@ -115,6 +116,7 @@ def retire(data: dict[str, Any], entry_id: int) -> Any:
         effective_from=data.get("effective_from"),
         reason=data.get("reason"),
     )
+    db_session().commit()  # release the ledger lock before rendering the answer
     return _written(entry_id, version)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from flask import request
 
@@ -16,23 +15,29 @@ from registry.records.service import RegisterRow
 
 def api_path(*segments: object) -> str:
     """A path under /api/v1 (links are built on every answer: cheaper than url_for).
-    Text segments (references) are percent-encoded; ids are numbers."""
-    return f"{request.script_root}/api/v1/" + "/".join(
-        quote(s, safe="") if isinstance(s, str) else str(s) for s in segments
-    )
+    Segments are ids, fixed words and references, which hold only URL-safe characters
+    (``records.kinds.REFERENCE``)."""
+    return f"{request.script_root}/api/v1/" + "/".join(map(str, segments))
 
 
 def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> dict[str, Any]:
     """``written``: ``version`` was just written, so it is the head (which saves
     reloading the entry's head pointer that the write moved)."""
+    head = version.number if written else entry.head_number
+    return entry_dict(entry.id, entry.system.reference, entry.kind, head, version)
+
+
+def entry_dict(entry_id: int, reference: str, kind: str, head: int, version: Any) -> dict[str, Any]:
+    """An entry as the API shows it; ``version`` is an EntryVersion or a row with its
+    columns (``records.service.current_rows``)."""
     return {
-        "id": entry.id,
-        "system": entry.system.reference,
-        "kind": entry.kind,
+        "id": entry_id,
+        "system": reference,
+        "kind": kind,
         "version": version.number,
-        "head_version": version.number if written else entry.head_number,
+        "head_version": head,
         "retired": version.tombstone,
-        "etag": etag(entry.id, version.number),
+        "etag": etag(entry_id, version.number),
         "body": json.loads(version.body),
         "body_hash": version.body_hash,
         "recorded_at": version.recorded_at,
@@ -41,9 +46,9 @@ def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> 
         "reason": version.reason,
         "audit_seq": version.audit_seq,
         "links": {
-            "self": api_path("entries", entry.id),
-            "versions": api_path("entries", entry.id, "versions"),
-            "system": api_path("systems", entry.system.reference),
+            "self": api_path("entries", entry_id),
+            "versions": api_path("entries", entry_id, "versions"),
+            "system": api_path("systems", reference),
         },
     }
 

@@ -11,7 +11,7 @@ from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
 from registry.api.conditional import etag
-from registry.api.render import entry_out, system_summary
+from registry.api.render import entry_dict, entry_out, system_summary
 from registry.api.schemas import (
     AsOfQuery,
     EntryCreate,
@@ -141,6 +141,12 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
     """
     session = db_session()
     require(session, current_actor(), "read")
+    if (
+        as_of is None
+        and effective_at is None
+        and (rows := service.current_rows(session, reference))
+    ):
+        return _current_state(rows)
     state = service.state_of(session, reference, as_of=as_of, effective_at=effective_at)
     found = state.system
     profile = next((e for e in state.entries if e.kind == "profile"), None)
@@ -154,6 +160,25 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
         "profile": entry_out(profile.entry, profile.version),
         "entries": [entry_out(e.entry, e.version) for e in state.entries if e.kind != "profile"],
     }
+
+
+def _current_state(rows: list[Any]) -> dict[str, Any]:
+    first = rows[0]
+    profile = next((r for r in rows if r.kind == "profile"), None)
+    if profile is None:  # pragma: no cover - a live system always has its profile
+        raise NotFound(f"System {first.reference!r} has no profile.")
+    return {
+        "reference": first.reference,
+        "created_at": first.system_created_at,
+        "as_of": None,
+        "effective_at": None,
+        "profile": _row_out(profile),
+        "entries": [_row_out(r) for r in rows if r.kind != "profile"],
+    }
+
+
+def _row_out(row: Any) -> dict[str, Any]:
+    return entry_dict(row.entry_id, row.reference, row.kind, row.head_number, row)
 
 
 @bp.route("/<reference>/entries", methods=["GET"])

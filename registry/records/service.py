@@ -344,13 +344,16 @@ def create_entry(
     reason: str | None = None,
 ) -> EntryVersion:
     """Add a new entry of ``kind`` to ``system`` (its version 1)."""
-    head = lock_ledger(session)  # before the permission check reads owner entries
-    require(session, actor, "write", system)
+    require(session, actor, "write", system)  # refuse early; checked again under the lock
     if kind == "profile":
         raise Conflict("A system has exactly one profile: update it instead.")
+    # Validation needs nothing from the database: it runs before the ledger lock, which
+    # serialises every write of the registry and is held until commit.
     clean, data = _validated(kind, body)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
+    head = lock_ledger(session)  # before the permission check reads owner entries
+    require(session, actor, "write", system)
     entry = Entry(system_id=system.id, kind=kind, head_number=0, retired=False)
     return _write_version(
         session,
@@ -634,6 +637,46 @@ def system_state(
     else:
         rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
     return SystemState(system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
+
+
+_system = AISystem.__table__
+# A system's current state as plain rows (no ORM objects): what the API renders on its
+# most frequent read. Columns are labelled as the attributes of Entry and EntryVersion.
+_CURRENT_ROWS = (
+    sa.select(
+        _entry.c.id.label("entry_id"),
+        _entry.c.kind,
+        _entry.c.head_number,
+        _system.c.id.label("system_id"),
+        _system.c.reference,
+        _system.c.created_at.label("system_created_at"),
+        _version.c.number,
+        _version.c.tombstone,
+        _version.c.body,
+        _version.c.body_hash,
+        _version.c.recorded_at,
+        _version.c.effective_from,
+        _version.c.author,
+        _version.c.reason,
+        _version.c.audit_seq,
+    )
+    .select_from(_system)
+    .join(_entry, _entry.c.system_id == _system.c.id)
+    .join(
+        _version,
+        (_version.c.entry_id == _entry.c.id) & (_version.c.number == _entry.c.head_number),
+    )
+    .where(_system.c.reference == sa.bindparam("reference"), _entry.c.retired.is_(False))
+    .order_by(_entry.c.kind, _entry.c.id)
+)
+
+
+def current_rows(session: Session, reference: str) -> list[Any]:
+    """The live entries of the system ``reference`` now, one row each (entry, system and
+    head version columns); empty when there is no such live system."""
+    if len(reference) > 100 or "\x00" in reference:
+        return []
+    return list(session.connection().execute(_CURRENT_ROWS, {"reference": reference}))
 
 
 def state_of(

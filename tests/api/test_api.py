@@ -423,7 +423,7 @@ def test_every_error_under_api_is_a_problem(app, officer_api, system, monkeypatc
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(service, "state_of", broken)
+    monkeypatch.setattr(service, "current_rows", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     body = problem(officer_api.get("/api/v1/systems/sys-1"), 500, "internal_error")
     assert "database" not in body["detail"]
