@@ -24,6 +24,7 @@ run: $(STAMP)
 ## Set up and pass the whole suite: lint, then every test on SQLite and PostgreSQL.
 test: $(STAMP)
 	bash .ci/ensure-postgres
+	bash .ci/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
