@@ -384,9 +384,20 @@ def update_entry(
     ``entry``: the entry, or its id (then it is loaded together with the ledger lock).
     """
     base_version = _check_base(base_version)
+    # The ledger lock serialises every write of the registry until commit, so the body
+    # is validated before it is taken whenever the entry's kind is already known (an
+    # entry's kind and system never change). Errors are raised in the usual order.
+    early = _validate_early(session, entry, body)
     entry, head = _entry_for_write(session, entry)
+    _remember(session, entry)
     require(session, actor, "write", entry.system)
-    clean, data = _validated(entry.kind, body)
+    if early is not None and early[0] == (entry.kind, entry.system.reference):
+        outcome = early[1]
+        if isinstance(outcome, InvalidInput):
+            raise outcome
+        clean, data = outcome
+    else:
+        clean, data = _validated(entry.kind, body)
     if entry.kind == "profile" and clean["reference"] != entry.system.reference:
         raise InvalidInput(
             "A system's reference cannot change.",
@@ -406,6 +417,41 @@ def update_entry(
         reason=reason,
         head=head,
     )
+
+
+# (database, entry id) -> (kind, system reference): facts that never change, kept per
+# process for the entries it has written, so later writes can validate before locking.
+_ENTRY_FACTS: dict[tuple[str, int], tuple[str, str]] = {}
+_ENTRY_FACTS_MAX = 100_000
+
+
+def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
+    return (session.get_bind().url.render_as_string(hide_password=True), entry_id)
+
+
+def _remember(session: Session, entry: Entry) -> None:
+    if len(_ENTRY_FACTS) >= _ENTRY_FACTS_MAX:
+        _ENTRY_FACTS.clear()
+    _ENTRY_FACTS[_facts_key(session, entry.id)] = (entry.kind, entry.system.reference)
+
+
+def _validate_early(
+    session: Session, entry: Entry | int, body: Any
+) -> tuple[tuple[str, str], tuple[dict[str, Any], bytes] | InvalidInput] | None:
+    """The body validated for the entry's known kind, or the InvalidInput it raised;
+    None when the kind is not known yet."""
+    if isinstance(entry, Entry):
+        facts: tuple[str, str] | None = (entry.kind, entry.system.reference)
+    elif _valid_id(entry):
+        facts = _ENTRY_FACTS.get(_facts_key(session, entry))
+    else:
+        facts = None
+    if facts is None:
+        return None
+    try:
+        return facts, _validated(facts[0], body)
+    except InvalidInput as exc:
+        return facts, exc
 
 
 def retire_entry(

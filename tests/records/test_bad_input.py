@@ -186,3 +186,25 @@ def test_actor_without_permission(session, actors, system):
         )
     session.rollback()
     assert _counts(session) == before
+
+
+def test_validation_before_the_lock_keeps_the_order_of_refusals(session, actors, officer, system):
+    """Once an entry's kind is known, a body is validated before the ledger lock is taken;
+    a refusal still comes in the same order: permission first, then the body."""
+    entry = service.get_entry(session, 2)  # the owner entry
+    service.update_entry(
+        session, officer, entry.id, {**SAMPLES["owner"], "authority_scope": "x"}, base_version=1
+    )
+    session.commit()  # the kind of entry 2 is now known to this process
+    before = _counts(session)
+    with pytest.raises(PermissionDenied):
+        service.update_entry(session, actors["auditor"], entry.id, {"role": "boss"}, base_version=2)
+    session.rollback()
+    with pytest.raises(InvalidInput) as refused:
+        service.update_entry(session, officer, entry.id, {"role": "boss"}, base_version=2)
+    session.rollback()
+    assert set(refused.value.field_errors) == {"role", "person"}
+    with pytest.raises(StaleVersion):  # a valid body, a stale base: checked under the lock
+        service.update_entry(session, officer, entry.id, SAMPLES["owner"], base_version=1)
+    session.rollback()
+    assert _counts(session) == before
