@@ -10,10 +10,12 @@ from registry.errors import RegistryError
 
 def init_web(app: Flask) -> None:
     from registry.web.auth import bp as auth_bp
+    from registry.web.dashboard import bp as dashboard_bp
     from registry.web.ledger import bp as ledger_bp
     from registry.web.systems import bp as systems_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(systems_bp)
     app.register_blueprint(ledger_bp)
 

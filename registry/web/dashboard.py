@@ -1,0 +1,26 @@
+"""The dashboard: what needs a compliance officer's attention across the register."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, render_template
+from flask_login import login_required
+
+from registry.accounts.permissions import require
+from registry.extensions import db_session
+from registry.records.overview import describe, overview
+from registry.web.systems import current_actor
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/dashboard")
+@login_required
+def index() -> str:
+    session = db_session()
+    require(session, current_actor(), "read")
+    now = dt.datetime.now(dt.UTC)
+    return render_template(
+        "dashboard/index.html", view=overview(session, now), now=now, describe=describe
+    )

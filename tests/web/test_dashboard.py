@@ -1,0 +1,133 @@
+"""The dashboard: figures computed from the records in force, for readers only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from registry.records import service
+from registry.records.overview import ART_73_DAYS, describe, overview
+from tests.records.samples import SAMPLES
+
+
+def _system(session, officer, reference, stage="production", tier="high"):
+    system, _ = service.create_system(
+        session,
+        officer,
+        {"name": f"System {reference}", "reference": reference, "stage": stage, "risk_tier": tier},
+    )
+    return system
+
+
+def _world(session, officer, now):
+    full = _system(session, officer, "full")
+    for role in ("business", "technical"):
+        service.create_entry(session, officer, full, "owner", {**SAMPLES["owner"], "role": role})
+    for kind in ("data_source", "review_procedure", "incident_procedure", "monitoring_plan"):
+        service.create_entry(session, officer, full, kind, SAMPLES[kind])
+    gappy = _system(session, officer, "gappy", stage="pilot", tier="limited")
+    service.create_entry(session, officer, gappy, "owner", SAMPLES["owner"])  # business only
+    _system(session, officer, "idea", stage="proposed", tier="minimal")  # not in use: no gaps
+    aware = now - dt.timedelta(days=1, hours=2)
+    serious = {
+        **SAMPLES["incident"],
+        "title": "Wrong scores for a district",
+        "detected_at": (aware - dt.timedelta(hours=1)).isoformat(),
+        "became_aware_at": aware.isoformat(),
+        "serious": True,
+        "serious_category": "widespread_or_critical_infrastructure",
+        "status": "open",
+    }
+    service.create_entry(session, officer, gappy, "incident", serious)
+    late = {
+        **serious,
+        "title": "Late one",
+        "serious_category": "death",
+        "became_aware_at": (now - dt.timedelta(days=11)).isoformat(),
+        "detected_at": (now - dt.timedelta(days=12)).isoformat(),
+    }
+    service.create_entry(session, officer, full, "incident", late)
+    closed = {**serious, "title": "Closed one", "status": "closed"}
+    service.create_entry(session, officer, full, "incident", closed)
+    for days, decision in ((-3, "approve"), (10, "conditional"), (45, "approve")):
+        review = {
+            **SAMPLES["review"],
+            "performed_on": (now.date() - dt.timedelta(days=200)).isoformat(),
+            "next_due": (now.date() + dt.timedelta(days=days)).isoformat(),
+            "decision": decision,
+        }
+        service.create_entry(session, officer, full, "review", review)
+    session.commit()
+
+
+def test_overview_figures(session, officer):
+    now = dt.datetime.now(dt.UTC)
+    _world(session, officer, now)
+    view = overview(session, now)
+    assert view.by_stage_and_tier == {
+        ("production", "high"): 1,
+        ("pilot", "limited"): 1,
+        ("proposed", "minimal"): 1,
+    }
+    assert [(g.reference, g.missing) for g in view.gaps] == [
+        (
+            "gappy",
+            [
+                "technical owner",
+                "data source",
+                "review procedure",
+                "incident procedure",
+                "monitoring plan",
+            ],
+        )
+    ]
+    assert [(r.reference, r.days_left(now.date())) for r in view.reviews] == [
+        ("full", -3),
+        ("full", 10),
+    ]
+    titles = [i.title for i in view.incidents]
+    assert titles == ["Late one", "Wrong scores for a district"]  # closed ones are not open
+    late, soon = view.incidents
+    assert late.time_left(now) < dt.timedelta(0)  # 10 days after awareness: overdue
+    assert soon.deadline == soon.aware_at + dt.timedelta(
+        days=ART_73_DAYS["widespread_or_critical_infrastructure"]
+    )
+    assert soon.time_left(now) == dt.timedelta(hours=22)  # 2 days after awareness
+    assert len(view.changes) == 15 and view.changes[0].kind == "review"
+
+
+def test_dashboard_page_for_readers_only(session, officer, client, login_as):
+    now = dt.datetime.now(dt.UTC)
+    _world(session, officer, now)
+    assert client.get("/dashboard").status_code == 302  # sign in first
+    login_as("auditor")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Wrong scores for a district" in page and "(serious)" in page
+    assert re.search(r"<strong>21 h \d+ min left</strong>", page)
+    assert re.search(r"overdue by 1 day", page)  # Art 73 for "Late one", 10 days
+    assert "overdue by 3 days" in page and "in 10 days" in page
+    assert "technical owner, data source" in page
+    client.post(
+        "/logout",
+        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)},
+    )
+    login_as("admin")
+    assert client.get("/dashboard").status_code == 403
+
+
+def test_dashboard_escapes_what_was_recorded(session, officer, client, login_as):
+    system = _system(session, officer, "x-1")
+    incident = {**SAMPLES["incident"], "title": "<script>alert(1)</script>", "status": "open"}
+    service.create_entry(session, officer, system, "incident", incident)
+    session.commit()
+    login_as("compliance_officer")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_describe():
+    assert describe(dt.timedelta(days=3, hours=4, minutes=5)) == "3 days 4 h"
+    assert describe(dt.timedelta(days=1)) == "1 day 0 h"
+    assert describe(-dt.timedelta(hours=5, minutes=12)) == "5 h 12 min"
+    assert describe(dt.timedelta(minutes=12, seconds=30)) == "12 min"
