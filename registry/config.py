@@ -6,9 +6,12 @@ override any of them with a mapping (tests do).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
+
+from limits import parse_many
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -23,6 +26,7 @@ def _bool(value: str | None, default: bool) -> bool:
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the application's settings: environment first, then ``overrides``."""
     env = os.environ
+    secure_cookies = _bool(env.get("REGISTRY_SECURE_COOKIES"), False)
     instance = Path(env.get("REGISTRY_INSTANCE_PATH", str(DEFAULT_INSTANCE)))
     config: dict[str, Any] = {
         "INSTANCE_PATH": str(instance),
@@ -41,11 +45,27 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
         "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), False),
-        "SESSION_COOKIE_SECURE": _bool(env.get("REGISTRY_SECURE_COOKIES"), False),
+        "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # The sign-in cookie lasts as long as the browser session, and its signature is
+        # refused once it is older than this (counted from when the session last changed,
+        # e.g. the sign-in).
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(
+            hours=float(env.get("REGISTRY_SESSION_HOURS", "8"))
+        ),
+        # Failed sign-ins allowed per e-mail address tried and per client address (the
+        # `limits` notation: "5 per minute; 20 per hour"); successful ones do not count.
+        "LOGIN_LIMIT_PER_EMAIL": env.get(
+            "REGISTRY_LOGIN_LIMIT_PER_EMAIL", "5 per minute; 20 per hour"
+        ),
+        "LOGIN_LIMIT_PER_IP": env.get("REGISTRY_LOGIN_LIMIT_PER_IP", "20 per minute; 100 per hour"),
+        # Where the counts are kept: per process by default; share one (redis://…) when
+        # several workers or hosts serve the app.
+        "RATELIMIT_STORAGE_URI": env.get("REGISTRY_RATELIMIT_STORAGE_URI", "memory://"),
         "MAX_CONTENT_LENGTH": int(env.get("REGISTRY_MAX_CONTENT_LENGTH", str(1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("REGISTRY_TOKEN_DEFAULT_DAYS", "90")),
         "DEMO_CORPUS": env.get(
@@ -62,6 +82,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "REGISTRY_CHECKPOINT_EVERY_EVENTS must be at least 1 and "
             "REGISTRY_CHECKPOINT_EVERY_SECONDS more than 0"
         )
+    if config["PERMANENT_SESSION_LIFETIME"].total_seconds() <= 0:
+        raise ValueError("REGISTRY_SESSION_HOURS must be more than 0")
+    for name in ("LOGIN_LIMIT_PER_EMAIL", "LOGIN_LIMIT_PER_IP"):
+        try:
+            parse_many(config[name])
+        except ValueError as exc:
+            raise ValueError(
+                f"REGISTRY_{name} is not a rate limit such as '5 per minute; 20 per hour': {exc}"
+            ) from exc
     if not config["SIGNING_KEY_PATH"]:
         config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
     return config

@@ -1,10 +1,13 @@
-"""Extensions, unbound until ``init_app``: the database, login and CSRF protection."""
+"""Extensions, unbound until ``init_app``: the database, login and CSRF protection;
+and the rate limiter, made per application (its counts live in its storage, which
+with the default ``memory://`` is per application and process)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, request
+from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
@@ -29,6 +32,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see the registry."
     csrf.init_app(app)
+    app.extensions["registry.limiter"] = _make_limiter(app)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -46,6 +50,38 @@ def init_app(app: Flask) -> None:
             return None
         user = db_session().get(User, int(user_id))
         return user if user is not None and user.is_active else None
+
+
+def _make_limiter(app: Flask) -> Limiter:
+    """A limiter with no default limits: only the views that declare a limit are
+    limited (the sign-in form, see ``registry.web.auth``); never the API nor static
+    files."""
+    from registry.api.problems import is_api_request
+
+    limiter = Limiter(
+        key_func=client_address,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        # No more than N in any window (not per calendar minute): no double burst at
+        # a window's edge. Supported by the memory, Redis and MongoDB storages.
+        strategy="moving-window",
+        key_prefix="registry",
+        headers_enabled=False,
+    )
+    limiter.request_filter(is_api_request)
+    limiter.init_app(app)
+    return limiter
+
+
+def limiter(app: Flask | None = None) -> Limiter:
+    from flask import current_app
+
+    return (app or current_app).extensions["registry.limiter"]
+
+
+def client_address() -> str:
+    """The client's address as the WSGI server gives it (behind a reverse proxy, that
+    is the proxy's unless the deployment fixes ``REMOTE_ADDR`` up, e.g. ProxyFix)."""
+    return request.remote_addr or "unknown"
 
 
 def ledger_settings(app: Flask) -> LedgerSettings | None:

@@ -1,17 +1,65 @@
-"""Signing in and out (flask-login sessions, CSRF-protected form)."""
+"""Signing in and out (flask-login sessions, CSRF-protected form).
+
+Failed sign-ins are throttled (Flask-Limiter) per e-mail address tried and per client
+address: ``LOGIN_LIMIT_PER_EMAIL`` and ``LOGIN_LIMIT_PER_IP``. Only failures count
+(answers 401); a throttled attempt gets a 429 with ``Retry-After`` before any password
+is checked, and does not count either.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from registry.accounts.service import authenticate
-from registry.extensions import db_session
+from registry.extensions import client_address, db_session, limiter
 
 bp = Blueprint("auth", __name__)
+
+
+def _form_email() -> str:
+    return request.form.get("email", "").strip()[:254]
+
+
+def _email_key() -> str:
+    """The e-mail address tried, as the limiter's key (hashed: no addresses in the
+    limiter's storage)."""
+    return "email:" + hashlib.sha256(_form_email().lower().encode()).hexdigest()
+
+
+def _no_email() -> bool:
+    return not _form_email()
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _wait_phrase(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def _too_many_attempts(limit: RequestLimit) -> Response:
+    """The sign-in page again, with a 429 and when to try again (no password checked)."""
+    wait = max(1, math.ceil(limit.window.reset_time - time.time()))
+    flash(
+        f"Too many failed sign-in attempts. Please try again in {_wait_phrase(wait)}.",
+        "error",
+    )
+    # A flask Response: Flask-Limiter embeds only those in its RateLimitExceeded.
+    response = make_response(render_template("auth/login.html", email=_form_email()), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -36,7 +84,7 @@ def login() -> str | Response:
         return redirect(url_for("systems.index"))
     email = ""
     if request.method == "POST":
-        email = request.form.get("email", "").strip()[:254]
+        email = _form_email()
         password = request.form.get("password", "")[:1024]
         user = authenticate(db_session(), email, password) if email and password else None
         if user is None:
@@ -53,3 +101,27 @@ def logout() -> Response:
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.record_once
+def _throttle_login(state: BlueprintSetupState) -> None:
+    """Put this app's limits on its sign-in view (each app has its own limiter)."""
+    app = state.app
+    app_limiter = limiter(app)
+    shared = {
+        "methods": ["POST"],
+        "deduct_when": _failed,
+        "on_breach": _too_many_attempts,
+    }
+    per_email = app_limiter.limit(
+        app.config["LOGIN_LIMIT_PER_EMAIL"],
+        key_func=_email_key,
+        exempt_when=_no_email,  # nothing to check a password against: the IP limit still counts
+        scope="email",
+        **shared,
+    )
+    per_ip = app_limiter.limit(
+        app.config["LOGIN_LIMIT_PER_IP"], key_func=client_address, scope="ip", **shared
+    )
+    endpoint = f"{bp.name}.{login.__name__}"
+    app.view_functions[endpoint] = per_ip(per_email(app.view_functions[endpoint]))
