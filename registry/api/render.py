@@ -37,14 +37,7 @@ def entry_dict(entry_id: int, reference: str, kind: str, head: int, version: Any
         "version": version.number,
         "head_version": head,
         "retired": version.tombstone,
-        "etag": etag(entry_id, version.number),
-        "body": json.loads(version.body),
-        "body_hash": version.body_hash,
-        "recorded_at": version.recorded_at,
-        "effective_from": version.effective_from,
-        "author": version.author,
-        "reason": version.reason,
-        "audit_seq": version.audit_seq,
+        **_version_fields(entry_id, version),
         "links": {
             "self": api_path("entries", entry_id),
             "versions": api_path("entries", entry_id, "versions"),
@@ -53,11 +46,9 @@ def entry_dict(entry_id: int, reference: str, kind: str, head: int, version: Any
     }
 
 
-def version_out(entry: Entry, version: EntryVersion) -> dict[str, Any]:
+def _version_fields(entry_id: int, version: Any) -> dict[str, Any]:
     return {
-        "number": version.number,
-        "etag": etag(entry.id, version.number),
-        "tombstone": version.tombstone,
+        "etag": etag(entry_id, version.number),
         "body": json.loads(version.body),
         "body_hash": version.body_hash,
         "recorded_at": version.recorded_at,
@@ -65,6 +56,14 @@ def version_out(entry: Entry, version: EntryVersion) -> dict[str, Any]:
         "author": version.author,
         "reason": version.reason,
         "audit_seq": version.audit_seq,
+    }
+
+
+def version_out(entry: Entry, version: EntryVersion) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "tombstone": version.tombstone,
+        **_version_fields(entry.id, version),
     }
 
 

@@ -205,15 +205,9 @@ class Links(Schema):
     system = fields.String()
 
 
-class EntryOut(Schema):
-    id = fields.Integer(required=True)
-    system = fields.String(required=True, metadata={"description": "The system's reference."})
-    kind = fields.String(required=True, validate=validate.OneOf(KIND_NAMES))
-    version = fields.Integer(required=True, metadata={"description": "The version shown."})
-    head_version = fields.Integer(required=True, metadata={"description": "The latest version."})
-    retired = fields.Boolean(
-        required=True, metadata={"description": "Whether the version shown is a retirement."}
-    )
+class _VersionFields(Schema):
+    """What every version shows: its ETag, body, hashes, times, author and reason."""
+
     etag = fields.String(required=True, metadata={"description": "The version's strong ETag."})
     body = fields.Dict(required=True)
     body_hash = fields.String(required=True)
@@ -222,20 +216,23 @@ class EntryOut(Schema):
     author = fields.String(required=True)
     reason = fields.String(required=True)
     audit_seq = fields.Integer(required=True)
+
+
+class EntryOut(_VersionFields):
+    id = fields.Integer(required=True)
+    system = fields.String(required=True, metadata={"description": "The system's reference."})
+    kind = fields.String(required=True, validate=validate.OneOf(KIND_NAMES))
+    version = fields.Integer(required=True, metadata={"description": "The version shown."})
+    head_version = fields.Integer(required=True, metadata={"description": "The latest version."})
+    retired = fields.Boolean(
+        required=True, metadata={"description": "Whether the version shown is a retirement."}
+    )
     links = fields.Nested(Links, required=True)
 
 
-class VersionOut(Schema):
+class VersionOut(_VersionFields):
     number = fields.Integer(required=True)
-    etag = fields.String(required=True)
     tombstone = fields.Boolean(required=True)
-    body = fields.Dict(required=True)
-    body_hash = fields.String(required=True)
-    recorded_at = fields.DateTime(required=True)
-    effective_from = fields.DateTime(required=True)
-    author = fields.String(required=True)
-    reason = fields.String(required=True)
-    audit_seq = fields.Integer(required=True)
 
 
 class VersionList(Schema):
