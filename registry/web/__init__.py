@@ -11,6 +11,7 @@ from registry.errors import RegistryError
 def init_web(app: Flask) -> None:
     from registry.web.auth import bp as auth_bp
     from registry.web.dashboard import bp as dashboard_bp
+    from registry.web.editing import bp as editing_bp
     from registry.web.history import bp as history_bp
     from registry.web.ledger import bp as ledger_bp
     from registry.web.systems import bp as systems_bp
@@ -20,6 +21,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(systems_bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(history_bp)
+    app.register_blueprint(editing_bp)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
 from registry.accounts.actor import Actor
-from registry.accounts.permissions import require
+from registry.accounts.permissions import can, require
 from registry.extensions import db_session
 from registry.records import service
 from registry.records.kinds import KINDS
@@ -51,6 +51,7 @@ def index() -> str:
         pages=pages,
         q=query,
         stage=stage,
+        can_create=can(session, current_actor(), "create_system"),
     )
 
 
@@ -61,4 +62,5 @@ def show(reference: str) -> str:
     require(session, current_actor(), "read")
     system = service.get_system(session, reference)
     state = service.system_state(session, system)
-    return render_template("systems/show.html", state=state, kinds=KINDS)
+    can_write = can(session, current_actor(), "write", system)
+    return render_template("systems/show.html", state=state, kinds=KINDS, can_write=can_write)

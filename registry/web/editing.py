@@ -1,0 +1,375 @@
+"""Editing in the web UI: register a system, add, edit and retire entries.
+
+Forms are generated from the kinds' schemas (:mod:`registry.web.forms`); the services
+validate, check permission and write; the view commits once after a success. A form
+based on a version that is no longer the head is shown again with what changed since,
+and the user's input kept: nothing is ever silently overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
+
+from registry.accounts.permissions import require
+from registry.errors import Conflict, InvalidInput, StaleVersion
+from registry.extensions import db_session
+from registry.records import service
+from registry.records.kinds import KINDS, normalise_body
+from registry.records.models import AISystem, Entry
+from registry.web import forms
+from registry.web.history import value_text
+from registry.web.systems import current_actor
+
+bp = Blueprint("editing", __name__)
+
+
+@dataclass
+class Outcome:
+    """What went wrong with a submission, to show on the form again."""
+
+    status: int
+    message: str
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    general: list[str] = field(default_factory=list)
+    changes: list[service.FieldChange] | None = None
+
+
+def _meta(form: MultiDict) -> tuple[str, dt.datetime | None, dict[str, list[str]]]:
+    """The reason and the effective time of a submission, and their errors."""
+    reason = form.get("reason", "")
+    errors: dict[str, list[str]] = {}
+    try:
+        effective = forms.parse_instant(
+            form.get("effective_from-date", ""), form.get("effective_from-time", "")
+        )
+    except ValueError:
+        effective = None
+        errors["effective_from"] = ["Not a valid date and time (YYYY-MM-DD and HH:MM, UTC)."]
+    return reason, effective, errors
+
+
+def _invalid(
+    spec: tuple[forms.FormField, ...], parsed: forms.Parsed, field_errors: dict[str, Any]
+) -> Outcome:
+    placed, general = forms.place_errors((*spec, *forms.META), field_errors, parsed.rows)
+    return Outcome(422, "The form has errors: nothing was saved.", placed, general)
+
+
+def _body_errors(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body's own errors, for a submission refused before the service ran."""
+    try:
+        normalise_body(kind, body)
+    except ValidationError as exc:
+        return exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return {}
+
+
+def _render_form(
+    *,
+    template: str = "editing/form.html",
+    status: int = 200,
+    spec: tuple[forms.FormField, ...],
+    values: MultiDict,
+    outcome: Outcome | None = None,
+    **context: Any,
+) -> tuple[str, int]:
+    errors = outcome.errors if outcome else {}
+    summary: list[tuple[str, str, str]] = []
+    fields = forms.bind(spec, values, errors, summary=summary)
+    meta = forms.bind(forms.META, values, errors, summary=summary)
+    return (
+        render_template(
+            template,
+            fields=fields,
+            meta=meta,
+            outcome=outcome,
+            summary=summary,
+            value_text=value_text,
+            **context,
+        ),
+        status,
+    )
+
+
+def _system_for_write(reference: str) -> AISystem:
+    session = db_session()
+    system = service.get_system(session, reference)
+    require(session, current_actor(), "write", system)
+    return system
+
+
+def _kind_or_404(kind: str | None) -> str:
+    if kind not in KINDS or kind == "profile":
+        abort(404)
+    return kind
+
+
+def _base_version(form: MultiDict) -> int:
+    raw = form.get("base_version", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput(
+            "The form does not say which version it was based on.",
+            {"base_version": ["Not a version number."]},
+        )
+    return int(raw)
+
+
+def _stale(entry: Entry, based_on: int, exc: StaleVersion) -> Outcome:
+    session = db_session()
+    current = service.get_version(session, entry, exc.current)
+    changes = service.diff_versions(session, entry, based_on, exc.current)
+    when = current.recorded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    what = "retired" if current.tombstone else "changed"
+    return Outcome(
+        409,
+        f"This {KINDS[entry.kind].title.lower()} {what} since you opened it: version "
+        f"{exc.current} by {current.author} at {when}. Your changes are below, not saved. "
+        "Review what changed, then submit again to apply them to the current version.",
+        changes=changes,
+    )
+
+
+# ----------------------------------------------------------------------------- register
+
+
+@bp.route("/systems/new", methods=["GET", "POST"])
+@login_required
+def new_system() -> Any:
+    session = db_session()
+    actor = current_actor()
+    require(session, actor, "create_system")
+    spec = forms.spec_for("profile")
+    context = {
+        "title": "Register a system",
+        "kind": KINDS["profile"],
+        "action": url_for("editing.new_system"),
+        "cancel": url_for("systems.index"),
+        "submit": "Register system",
+    }
+    if request.method == "GET":
+        return _render_form(spec=spec, values=MultiDict(), **context)
+    form = request.form
+    parsed = forms.body_from_form(spec, form)
+    reason, effective, meta_errors = _meta(form)
+    if meta_errors:
+        outcome = _invalid(spec, parsed, {**_body_errors("profile", parsed.body), **meta_errors})
+        return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
+    try:
+        system, _ = service.create_system(
+            session, actor, parsed.body, effective_from=effective, reason=reason
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        outcome = _invalid(spec, parsed, exc.field_errors)
+        return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
+    except Conflict as exc:
+        session.rollback()
+        outcome = _invalid(spec, parsed, exc.details.get("errors") or {})
+        outcome.status, outcome.message = 409, exc.message
+        return _render_form(status=409, spec=spec, values=form, outcome=outcome, **context)
+    reference = system.reference
+    session.commit()
+    flash(f"Registered system {reference}.", "info")
+    return redirect(url_for("systems.show", reference=reference))
+
+
+# ----------------------------------------------------------------------------- add
+
+
+@bp.route("/systems/<reference>/entries/new", methods=["GET", "POST"])
+@login_required
+def new_entry(reference: str) -> Any:
+    session = db_session()
+    actor = current_actor()
+    system = _system_for_write(reference)
+    kind = _kind_or_404(request.args.get("kind"))
+    spec = forms.spec_for(kind)
+    title = KINDS[kind].title
+    context = {
+        "title": f"Add {title.lower()}",
+        "kind": KINDS[kind],
+        "system": system,
+        "action": url_for("editing.new_entry", reference=reference, kind=kind),
+        "cancel": url_for("systems.show", reference=reference),
+        "submit": f"Add {title.lower()}",
+    }
+    if request.method == "GET":
+        return _render_form(spec=spec, values=MultiDict(), **context)
+    form = request.form
+    parsed = forms.body_from_form(spec, form)
+    reason, effective, meta_errors = _meta(form)
+    if meta_errors:
+        outcome = _invalid(spec, parsed, {**_body_errors(kind, parsed.body), **meta_errors})
+        return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
+    try:
+        version = service.create_entry(
+            session, actor, system, kind, parsed.body, effective_from=effective, reason=reason
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        outcome = _invalid(spec, parsed, exc.field_errors)
+        return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
+    label = service.EntryState(version.entry_id, kind, version).label
+    session.commit()
+    flash(f"Added {title.lower()} “{label}”.", "info")
+    return redirect(url_for("systems.show", reference=reference))
+
+
+# ----------------------------------------------------------------------------- edit
+
+
+def _entry_for_write(reference: str, entry_id: int) -> tuple[AISystem, Entry]:
+    system = _system_for_write(reference)
+    entry = service.get_entry(db_session(), entry_id, system)
+    if entry.retired:
+        raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
+    return system, entry
+
+
+def _label(entry: Entry) -> str:
+    head = service.get_version(db_session(), entry, entry.head_number)
+    return service.EntryState(entry.id, entry.kind, head).label
+
+
+@bp.route("/systems/<reference>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_entry(reference: str, entry_id: int) -> Any:
+    session = db_session()
+    actor = current_actor()
+    system, entry = _entry_for_write(reference, entry_id)
+    kind = entry.kind
+    spec = forms.spec_for(kind, reference_readonly=kind == "profile")
+    label = _label(entry)
+    context: dict[str, Any] = {
+        "title": f"Edit {KINDS[kind].title.lower()} “{label}”",
+        "kind": KINDS[kind],
+        "system": system,
+        "entry": entry,
+        "action": url_for("editing.edit_entry", reference=reference, entry_id=entry_id),
+        "cancel": url_for("systems.show", reference=reference),
+        "submit": "Save changes",
+    }
+    if request.method == "GET":
+        head = service.get_version(session, entry, entry.head_number)
+        values = forms.values_from_body(spec, json.loads(head.body))
+        return _render_form(spec=spec, values=values, base_version=entry.head_number, **context)
+    form = request.form
+    based_on = _base_version(form)
+    parsed = forms.body_from_form(spec, form)
+    if kind == "profile":  # the reference is read-only: it names the system
+        parsed.body["reference"] = system.reference
+    values = form.copy()
+    if kind == "profile":
+        values["reference"] = system.reference
+    reason, effective, meta_errors = _meta(form)
+    if meta_errors:
+        outcome = _invalid(spec, parsed, {**_body_errors(kind, parsed.body), **meta_errors})
+        return _render_form(
+            status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
+        )
+    try:
+        service.update_entry(
+            session,
+            actor,
+            entry,
+            parsed.body,
+            base_version=based_on,
+            effective_from=effective,
+            reason=reason,
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        outcome = _invalid(spec, parsed, exc.field_errors)
+        return _render_form(
+            status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
+        )
+    except Conflict as exc:  # retired meanwhile
+        session.rollback()
+        outcome = Outcome(409, f"{exc.message} Your changes are below, not saved.")
+        return _render_form(
+            status=409, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
+        )
+    except StaleVersion as exc:
+        session.rollback()
+        system = _system_for_write(reference)
+        entry = service.get_entry(session, entry_id, system)
+        outcome = _stale(entry, based_on, exc)
+        return _render_form(
+            status=409,
+            spec=spec,
+            values=values,
+            outcome=outcome,
+            base_version=exc.current,
+            based_on=based_on,
+            **{**context, "system": system, "entry": entry},
+        )
+    session.commit()
+    flash(f"Saved {KINDS[kind].title.lower()} “{label}”.", "info")
+    return redirect(url_for("systems.show", reference=reference))
+
+
+# ----------------------------------------------------------------------------- retire
+
+
+@bp.route("/systems/<reference>/entries/<int:entry_id>/retire", methods=["GET", "POST"])
+@login_required
+def retire_entry(reference: str, entry_id: int) -> Any:
+    session = db_session()
+    actor = current_actor()
+    system, entry = _entry_for_write(reference, entry_id)
+    label = _label(entry)
+    context: dict[str, Any] = {
+        "template": "editing/retire.html",
+        "title": f"Retire {KINDS[entry.kind].title.lower()} “{label}”",
+        "kind": KINDS[entry.kind],
+        "system": system,
+        "entry": entry,
+        "action": url_for("editing.retire_entry", reference=reference, entry_id=entry_id),
+        "cancel": url_for("systems.show", reference=reference),
+        "submit": "Retire",
+    }
+    if request.method == "GET":
+        return _render_form(spec=(), values=MultiDict(), base_version=entry.head_number, **context)
+    form = request.form
+    based_on = _base_version(form)
+    reason, effective, meta_errors = _meta(form)
+    if meta_errors:
+        outcome = Outcome(422, "The form has errors: nothing was saved.", meta_errors)
+        return _render_form(
+            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
+        )
+    try:
+        service.retire_entry(
+            session, actor, entry, base_version=based_on, effective_from=effective, reason=reason
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        outcome = _invalid((), forms.Parsed({}), exc.field_errors)
+        return _render_form(
+            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
+        )
+    except StaleVersion as exc:
+        session.rollback()
+        system = _system_for_write(reference)
+        entry = service.get_entry(session, entry_id, system)
+        outcome = _stale(entry, based_on, exc)
+        return _render_form(
+            status=409,
+            spec=(),
+            values=form,
+            outcome=outcome,
+            base_version=exc.current,
+            based_on=based_on,
+            **{**context, "system": system, "entry": entry},
+        )
+    session.commit()
+    flash(f"Retired {KINDS[entry.kind].title.lower()} “{label}”.", "info")
+    return redirect(url_for("systems.show", reference=reference))

@@ -1,0 +1,444 @@
+"""HTML forms generated from the kinds' marshmallow schemas.
+
+Three steps, each a plain function: :func:`spec_for` describes a kind's fields as form
+fields; :func:`body_from_form` turns the submitted form into a body for the service
+(which validates it); :func:`bind` pairs every field with what to show in it — the
+values (from a stored body via :func:`values_from_body`, or as the user typed them) and
+the field errors of the service, placed next to the inputs they concern.
+
+Input names are the body's paths: ``person.email``, ``attachments.0.name``; an instant
+has two inputs, ``<name>-date`` and ``<name>-time`` (UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from werkzeug.datastructures import MultiDict
+
+from registry.records.kinds import KINDS, SHORT, IsoDate, Money
+
+BLANK_ROWS = 2
+MAX_ROWS = 100
+LABELS = {
+    "annex_iii_area": "Annex III area",
+    "art_6_3_rationale": "Art 6(3) rationale",
+    "dpia_status": "DPIA status",
+    "dpia_reference": "DPIA reference",
+    "fria_reference": "FRIA reference",
+    "eu_database_reference": "EU database reference",
+    "external_reference": "External reference (URL)",
+    "sha256": "SHA-256",
+    "uri": "URI",
+    "user_id": "User id",
+    "procedure_entry_id": "Procedure entry id",
+    "system_version_hash": "System version hash (SHA-256)",
+    "snapshot_hash": "Snapshot hash (SHA-256)",
+    "email": "E-mail",
+}
+HINTS = {
+    "lines": "One item per line.",
+    "instant": "Date and time in UTC.",
+    "money": "An amount, e.g. 120000.00.",
+    "checkboxes": "Tick all that apply.",
+}
+
+
+def label_for(key: str) -> str:
+    return LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One body field as a form field. ``widget``: text, textarea, email, url, integer,
+    float, money, select, boolean, date, instant, lines, checkboxes, group (a nested
+    object) or rows (a list of nested objects)."""
+
+    key: str
+    label: str
+    widget: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
+    children: tuple[FormField, ...] = ()
+    readonly: bool = False
+
+    @property
+    def hint(self) -> str:
+        return HINTS.get(self.widget, "")
+
+
+def _validators(f: fields.Field) -> tuple[tuple[str, ...], int | None]:
+    choices: tuple[str, ...] = ()
+    max_length = None
+    for v in f.validators:
+        if isinstance(v, validate.OneOf):
+            choices = tuple(str(c) for c in v.choices)
+        elif isinstance(v, validate.Length) and v.max is not None:
+            max_length = v.max
+    return choices, max_length
+
+
+def _form_field(key: str, f: fields.Field) -> FormField:
+    choices, max_length = _validators(f)
+    common = {"key": key, "label": label_for(key), "required": bool(f.required)}
+    if isinstance(f, fields.Nested):
+        nested = f.schema
+        children = _fields_of(nested if isinstance(nested, Schema) else nested())
+        return FormField(widget="group", children=children, **common)
+    if isinstance(f, fields.List):
+        inner = f.inner
+        if isinstance(inner, fields.Nested):
+            nested = inner.schema
+            children = _fields_of(nested if isinstance(nested, Schema) else nested())
+            return FormField(widget="rows", children=children, **common)
+        inner_choices, inner_max = _validators(inner)
+        if inner_choices:
+            return FormField(widget="checkboxes", choices=inner_choices, **common)
+        return FormField(widget="lines", max_length=inner_max, **common)
+    if isinstance(f, fields.DateTime):
+        widget = "instant"
+    elif isinstance(f, IsoDate | fields.Date):
+        widget = "date"
+    elif isinstance(f, fields.Email):
+        widget = "email"
+    elif isinstance(f, fields.Url):
+        widget = "url"
+    elif isinstance(f, Money | fields.Decimal):
+        widget = "money"
+    elif isinstance(f, fields.Integer):
+        widget = "integer"
+    elif isinstance(f, fields.Float):
+        widget = "float"
+    elif isinstance(f, fields.Boolean):
+        widget = "boolean"
+    elif choices:
+        widget = "select"
+    elif max_length is not None and max_length > SHORT:
+        widget = "textarea"
+    else:
+        widget = "text"
+    return FormField(widget=widget, choices=choices, max_length=max_length, **common)
+
+
+def _fields_of(schema: Schema) -> tuple[FormField, ...]:
+    made = [_form_field(key, f) for key, f in schema.fields.items() if key != "attachments"]
+    if "attachments" in schema.fields:  # every kind has them: last, after its own fields
+        made.append(_form_field("attachments", schema.fields["attachments"]))
+    return tuple(made)
+
+
+@functools.cache
+def spec_for(kind: str, *, reference_readonly: bool = False) -> tuple[FormField, ...]:
+    """The form fields of a kind's body, in the schema's order (attachments last)."""
+    made = _fields_of(KINDS[kind].schema())
+    if reference_readonly:
+        made = tuple(
+            FormField(**{**f.__dict__, "readonly": True}) if f.key == "reference" else f
+            for f in made
+        )
+    return made
+
+
+# The fields every form has beside the body: they travel with the version.
+META = (
+    FormField("reason", "Reason for this change", "textarea", max_length=2_000),
+    FormField("effective_from", "Effective from", "instant"),
+)
+
+
+# ----------------------------------------------------------------------------- body
+
+
+def _number(raw: str, kind: type) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        return raw  # the schema says what is wrong with it
+
+
+def instant_text(date_text: str, time_text: str) -> str | None:
+    """The ISO 8601 text of a date and a time (UTC); None when both are blank."""
+    date_text, time_text = date_text.strip(), time_text.strip()
+    if not date_text and not time_text:
+        return None
+    if not date_text:
+        return time_text  # not an instant: the schema refuses it
+    return f"{date_text}T{time_text or '00:00'}+00:00"
+
+
+def _row_indices(form: MultiDict, name: str) -> list[int]:
+    prefix = f"{name}."
+    found = set()
+    for key in form:
+        if key.startswith(prefix):
+            head = key[len(prefix) :].split(".", 1)[0].split("-", 1)[0]
+            if head.isdigit() and len(head) < 6:
+                found.add(int(head))
+    return sorted(found)[:MAX_ROWS]
+
+
+@dataclass
+class Parsed:
+    body: dict[str, Any]
+    # rows field name -> the form row index of each body item (blank rows are dropped)
+    rows: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _value(f: FormField, name: str, form: MultiDict, parsed: Parsed) -> Any:
+    """The body value of one field; None when the user left it blank."""
+    w = f.widget
+    if w == "group":
+        sub = _collect(f.children, form, f"{name}.", parsed)
+        return sub if sub or f.required else None
+    if w == "rows":
+        items, used = [], []
+        for i in _row_indices(form, name):
+            sub = _collect(f.children, form, f"{name}.{i}.", parsed)
+            if sub:
+                items.append(sub)
+                used.append(i)
+        parsed.rows[name] = used
+        return items if items or f.required else None
+    if w == "checkboxes":
+        chosen = [c for c in form.getlist(name) if c]
+        return chosen if chosen or f.required else None
+    if w == "lines":
+        lines = [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
+        return lines if lines or f.required else None
+    if w == "instant":
+        return instant_text(form.get(f"{name}-date", ""), form.get(f"{name}-time", ""))
+    raw = form.get(name, "").replace("\r\n", "\n").strip()
+    if raw == "":
+        return None
+    if w == "integer":
+        return _number(raw, int)
+    if w == "float":
+        return _number(raw, float)
+    if w == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    return raw
+
+
+def _collect(spec: tuple[FormField, ...], form: MultiDict, prefix: str, parsed: Parsed) -> dict:
+    body = {}
+    for f in spec:
+        value = _value(f, f"{prefix}{f.key}", form, parsed)
+        if value is not None:
+            body[f.key] = value
+    return body
+
+
+def body_from_form(spec: tuple[FormField, ...], form: MultiDict) -> Parsed:
+    """The body the form describes: blank optional fields and blank rows left out."""
+    parsed = Parsed({})
+    parsed.body = _collect(spec, form, "", parsed)
+    return parsed
+
+
+def values_from_body(
+    spec: tuple[FormField, ...], body: dict[str, Any], prefix: str = ""
+) -> MultiDict:
+    """The form values that show a stored body."""
+    values: MultiDict = MultiDict()
+    for f in spec:
+        name, value = f"{prefix}{f.key}", body.get(f.key)
+        if value is None:
+            continue
+        if f.widget == "group" and isinstance(value, dict):
+            values.update(values_from_body(f.children, value, f"{name}."))
+        elif f.widget == "rows" and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    values.update(values_from_body(f.children, item, f"{name}.{i}."))
+        elif f.widget == "checkboxes" and isinstance(value, list):
+            for item in value:
+                values.add(name, str(item))
+        elif f.widget == "lines" and isinstance(value, list):
+            values[name] = "\n".join(str(v) for v in value)
+        elif f.widget == "instant":
+            try:
+                instant = dt.datetime.fromisoformat(str(value)).astimezone(dt.UTC)
+            except ValueError:
+                values[f"{name}-date"] = str(value)
+            else:
+                values[f"{name}-date"] = instant.date().isoformat()
+                values[f"{name}-time"] = instant.time().isoformat(
+                    timespec="seconds" if instant.second or instant.microsecond else "minutes"
+                )
+        elif f.widget == "boolean":
+            values[name] = "true" if value else "false"
+        else:
+            values[name] = str(value)
+    return values
+
+
+def parse_instant(date_text: str, time_text: str) -> dt.datetime | None:
+    """An aware instant (UTC) from a date and a time input; None when both are blank.
+    Raises ValueError when they do not make an instant."""
+    text = instant_text(date_text, time_text)
+    if text is None:
+        return None
+    return dt.datetime.fromisoformat(text)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        out = []
+        for k, v in value.items():
+            for m in _messages(v):
+                out.append(f"Item {k + 1}: {m}" if isinstance(k, int) else m)
+        return out
+    if isinstance(value, list | tuple):
+        return [m for v in value for m in _messages(v)]
+    return [str(value)]
+
+
+def place_errors(
+    spec: tuple[FormField, ...],
+    errors: dict[str, Any],
+    rows: dict[str, list[int]] | None = None,
+    prefix: str = "",
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The service's field errors placed on input names; messages that concern no one
+    field (``_schema``, unknown keys) come second, for the summary."""
+    rows = rows or {}
+    placed: dict[str, list[str]] = {}
+    general: list[str] = []
+    by_key = {f.key: f for f in spec}
+    for key, value in errors.items():
+        f = by_key.get(key) if isinstance(key, str) else None
+        if f is None:
+            where = "" if key == "_schema" else f"{key}: "
+            general.extend(f"{where}{m}" for m in _messages(value))
+            continue
+        name = f"{prefix}{key}"
+        if f.widget == "group" and isinstance(value, dict):
+            sub, rest = place_errors(f.children, value, rows, f"{name}.")
+            placed.update(sub)
+            if rest:
+                placed.setdefault(name, []).extend(rest)
+        elif f.widget == "rows" and isinstance(value, dict):
+            used = rows.get(name, [])
+            for index, item in value.items():
+                if isinstance(index, int) and isinstance(item, dict):
+                    row = used[index] if index < len(used) else index
+                    sub, rest = place_errors(f.children, item, rows, f"{name}.{row}.")
+                    placed.update(sub)
+                    if rest:
+                        placed.setdefault(name, []).extend(f"Row {row + 1}: {m}" for m in rest)
+                else:
+                    placed.setdefault(name, []).extend(_messages({index: item}))
+        else:
+            placed.setdefault(name, []).extend(_messages(value))
+    return placed, general
+
+
+# ----------------------------------------------------------------------------- binding
+
+
+@dataclass
+class Bound:
+    """A field with what the page shows in it."""
+
+    spec: FormField
+    name: str
+    id: str
+    value: Any = ""  # text; a list for checkboxes; (date, time) for an instant
+    errors: list[str] = field(default_factory=list)
+    html_required: bool = False
+    children: list[Bound] = field(default_factory=list)
+    rows: list[list[Bound]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def widget(self) -> str:
+        return self.spec.widget
+
+    @property
+    def describedby(self) -> str:
+        ids = []
+        if self.spec.hint:
+            ids.append(f"{self.id}-hint")
+        if self.errors:
+            ids.append(f"{self.id}-error")
+        return " ".join(ids)
+
+
+def input_id(name: str) -> str:
+    return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+def _row_count(values: MultiDict, name: str) -> int:
+    used = [
+        i
+        for i in _row_indices(values, name)
+        if any(
+            v.strip()
+            for k, vs in values.lists()
+            if k.startswith(f"{name}.{i}.") or k.startswith(f"{name}.{i}-")
+            for v in vs
+        )
+    ]
+    return min(MAX_ROWS, (max(used) + 1 if used else 0) + BLANK_ROWS)
+
+
+def bind(
+    spec: tuple[FormField, ...],
+    values: MultiDict,
+    errors: dict[str, list[str]],
+    prefix: str = "",
+    required_context: bool = True,
+    summary: list[tuple[str, str, str]] | None = None,
+) -> list[Bound]:
+    """Pair each field with its value and errors. ``summary`` collects (input id,
+    label, message) of every error, in page order."""
+    out = []
+    for f in spec:
+        name = f"{prefix}{f.key}"
+        bound = Bound(
+            spec=f,
+            name=name,
+            id=input_id(name),
+            errors=list(errors.get(name, [])),
+            html_required=required_context and f.required and not f.readonly,
+        )
+        if summary is not None:
+            target = f"{bound.id}-date" if f.widget == "instant" else bound.id
+            if f.widget in ("checkboxes", "group", "rows"):
+                target = f"{bound.id}-legend"
+            summary.extend((target, _path_label(prefix, f.label), m) for m in bound.errors)
+        if f.widget == "group":
+            bound.children = bind(
+                f.children, values, errors, f"{name}.", bound.html_required, summary
+            )
+        elif f.widget == "rows":
+            bound.rows = [
+                bind(f.children, values, errors, f"{name}.{i}.", False, summary)
+                for i in range(_row_count(values, name))
+            ]
+        elif f.widget == "checkboxes":
+            bound.value = values.getlist(name)
+        elif f.widget == "instant":
+            bound.value = (values.get(f"{name}-date", ""), values.get(f"{name}-time", ""))
+        else:
+            bound.value = values.get(name, "")
+        out.append(bound)
+    return out
+
+
+def _path_label(prefix: str, label: str) -> str:
+    parts = [p for p in prefix.split(".") if p]
+    words = [str(int(p) + 1) if p.isdigit() else label_for(p) for p in parts]
+    return " ".join([*words, label.lower() if words else label])

@@ -1,0 +1,369 @@
+"""Editing in the web UI: forms generated from the schemas, validation shown inline,
+stale forms refused with what changed, and edit controls only for who may write
+(both engines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from registry.records import service
+from registry.records.kinds import KINDS, normalise_body
+from registry.records.models import Entry
+from tests.conftest import csrf_token
+from tests.records.samples import SAMPLES
+
+SCRIPT = "<script>alert('owned')</script>"
+CHECKBOXES = {"uses", "covers"}  # lists of fixed choices: one checkbox each
+ISO_INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def form_fields(body: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The (name, value) pairs a user fills in to enter ``body`` in the web form."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in body.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += form_fields(value, f"{name}.")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, item in enumerate(value):
+                pairs += form_fields(item, f"{name}.{i}.")
+        elif isinstance(value, list):
+            if key in CHECKBOXES:
+                pairs += [(name, str(v)) for v in value]
+            else:
+                pairs.append((name, "\n".join(value)))
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif isinstance(value, str) and ISO_INSTANT.match(value):
+            instant = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+            pairs.append((f"{name}-date", instant.date().isoformat()))
+            pairs.append((f"{name}-time", instant.strftime("%H:%M:%S")))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+def post(client, path: str, pairs: list[tuple[str, str]], token: str | None = None, **kw):
+    data = [*pairs]
+    if token is not None:
+        data.append(("csrf_token", token))
+    from werkzeug.datastructures import MultiDict
+
+    return client.post(path, data=MultiDict(data), **kw)
+
+
+class Inputs(HTMLParser):
+    """The form controls of a page and the ``for`` of its labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.labels: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append({"tag": tag, **a})
+        if tag == "label" and a.get("for"):
+            self.labels.add(a["for"])  # type: ignore[arg-type]
+
+
+def controls(html: str) -> Inputs:
+    parser = Inputs()
+    parser.feed(html)
+    return parser
+
+
+def form_path(kind: str, reference: str = "sys-1") -> str:
+    if kind == "profile":
+        return "/systems/new"
+    return f"/systems/{reference}/entries/new?kind={kind}"
+
+
+@pytest.fixture
+def system(session, officer, profile):
+    made, _ = service.create_system(session, officer, profile, reason="Registered")
+    session.commit()
+    return made
+
+
+def entries_of(session, kind: str) -> list[Entry]:
+    session.expire_all()
+    return list(session.query(Entry).filter(Entry.kind == kind))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_form_labels_every_input(client, login_as, system, kind):
+    login_as("compliance_officer")
+    response = client.get(form_path(kind))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    found = controls(html)
+    assert found.controls
+    unlabelled = [c for c in found.controls if c.get("id") not in found.labels]
+    assert unlabelled == []
+    names = {c.get("name") for c in found.controls}
+    assert {"reason", "effective_from-date", "effective_from-time"} <= names
+    assert "(required)" in html
+    assert "style=" not in html and "<script" not in html
+
+
+def test_each_kind_is_created_from_its_form(client, login_as, session):
+    login_as("compliance_officer")
+    token = csrf_token(client, "/systems/new")
+    response = post(
+        client,
+        "/systems/new",
+        [
+            *form_fields(SAMPLES["profile"]),
+            ("reason", "Registered from the form"),
+            ("effective_from-date", "2025-01-15"),
+            ("effective_from-time", "08:30"),
+        ],
+        token,
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].endswith("/systems/sys-1")
+    assert "Registered system sys-1." in client.get("/systems/sys-1").get_data(as_text=True)
+    for kind, sample in SAMPLES.items():
+        if kind == "profile":
+            continue
+        token = csrf_token(client, form_path(kind))
+        response = post(client, form_path(kind), form_fields(sample), token)
+        assert response.status_code == 302, (kind, response.get_data(as_text=True))
+    state = service.state_of(session, "sys-1")
+    for kind, sample in SAMPLES.items():
+        (item,) = state.of_kind(kind)
+        assert item.body == normalise_body(kind, sample), kind
+    profile = state.of_kind("profile")[0].version
+    assert profile.reason == "Registered from the form"
+    assert profile.effective_from == dt.datetime(2025, 1, 15, 8, 30, tzinfo=dt.UTC)
+
+
+def test_invalid_input_is_shown_inline_and_nothing_is_stored(client, login_as, session, system):
+    login_as("compliance_officer")
+    path = form_path("owner")
+    token = csrf_token(client, path)
+    response = post(
+        client,
+        path,
+        [
+            ("person.name", SCRIPT),
+            ("person.email", "not-an-email"),
+            ("start", "2025-02-01"),
+            ("end", "2025-01-01"),
+            ("attachments.0.name", ""),
+            ("attachments.1.name", "report.pdf"),
+            ("attachments.1.sha256", "nothex"),
+            ("reason", "typed reason"),
+        ],
+        token,
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The form has errors: nothing was saved." in html
+    # Each message next to its input, the input marked invalid and described by it.
+    for name in ("role", "person-email", "attachments-1-sha256"):
+        assert f'id="f-{name}-error"' in html, name
+        assert re.search(
+            rf'id="f-{name}"[^>]*aria-describedby="[^"]*f-{name}-error"[^>]*aria-invalid="true"',
+            html,
+        ), name
+    assert 'href="#f-person-email"' in html  # the summary links to the input
+    # What the user typed is kept, markup shown as text.
+    assert 'value="not-an-email"' in html and 'value="report.pdf"' in html
+    assert 'value="nothex"' in html and "typed reason</textarea>" in html
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in html
+    assert entries_of(session, "owner") == []
+
+
+def test_a_bad_effective_time_is_refused_with_the_body_errors(client, login_as, session, system):
+    login_as("compliance_officer")
+    path = form_path("risk")
+    token = csrf_token(client, path)
+    pairs = [("title", "A risk"), ("effective_from-date", "2025-02-30")]
+    response = post(client, path, pairs, token)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="f-effective_from-error"' in html and 'id="f-likelihood-error"' in html
+    assert 'value="2025-02-30"' in html
+    assert entries_of(session, "risk") == []
+
+
+def test_duplicate_reference_is_a_conflict_on_the_field(client, login_as, system):
+    login_as("compliance_officer")
+    token = csrf_token(client, "/systems/new")
+    response = post(client, "/systems/new", form_fields(SAMPLES["profile"]), token)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert 'id="f-reference-error"' in html and "Already in use." in html
+
+
+def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
+    client, login_as, session, system, officer, profile
+):
+    login_as("compliance_officer")
+    entry = service.profile_entry(session, system)
+    path = f"/systems/sys-1/entries/{entry.id}/edit"
+    page = client.get(path).get_data(as_text=True)
+    assert 'name="base_version" value="1"' in page
+    assert re.search(r'id="f-reference"[^>]*readonly', page)
+    token = csrf_token(client, path)
+    # Someone else saves first.
+    service.update_entry(
+        session, officer, entry.id, {**profile, "stage": "production"}, base_version=1
+    )
+    session.commit()
+    mine = [*form_fields({**profile, "purpose": "My new purpose"}), ("reason", "Mine")]
+    response = post(client, path, [*mine, ("base_version", "1")], token)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "changed since you opened it: version 2 by user:compliance-officer@example.org" in html
+    assert "Your changes are below, not saved." in html
+    assert re.search(r"<code>stage</code>.*pilot.*production", html, re.S)
+    assert 'name="base_version" value="2"' in html
+    assert "My new purpose" in html
+    session.expire_all()
+    assert service.get_entry(session, entry.id).head_number == 2
+    # Submitting again applies the change to the current version, deliberately.
+    response = post(client, path, [*mine, ("base_version", "2")], token)
+    assert response.status_code == 302
+    state = service.state_of(session, "sys-1")
+    body = state.of_kind("profile")[0].body
+    assert body["purpose"] == "My new purpose"
+    assert body["stage"] == "pilot"  # the user's form said pilot: their choice, seen first
+
+
+def test_edit_and_retire_an_entry(client, login_as, session, system, officer):
+    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    session.commit()
+    login_as("compliance_officer")
+    path = f"/systems/sys-1/entries/{owner.entry_id}/edit"
+    page = client.get(path).get_data(as_text=True)
+    assert 'value="bea@example.org"' in page
+    token = csrf_token(client, path)
+    changed = {
+        **SAMPLES["owner"],
+        "role": "technical",
+        "delegate": {"name": "D", "email": "d@x.org"},
+    }
+    response = post(client, path, [*form_fields(changed), ("base_version", "1")], token)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    state = service.state_of(session, "sys-1")
+    assert state.of_kind("owner")[0].body == normalise_body("owner", changed)
+
+    retire = f"/systems/sys-1/entries/{owner.entry_id}/retire"
+    page = client.get(retire).get_data(as_text=True)
+    assert 'name="base_version" value="2"' in page
+    response = post(client, retire, [("base_version", "2"), ("reason", "Left")], token)
+    assert response.status_code == 302
+    session.expire_all()
+    entry = service.get_entry(session, owner.entry_id)
+    assert entry.retired and entry.head_number == 3
+    assert client.get(path).status_code == 409  # a retired entry cannot be edited
+
+
+def test_a_stale_retirement_is_refused(client, login_as, session, system, officer):
+    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    service.update_entry(
+        session, officer, owner.entry_id, {**SAMPLES["owner"], "role": "dpo"}, base_version=1
+    )
+    session.commit()
+    login_as("compliance_officer")
+    retire = f"/systems/sys-1/entries/{owner.entry_id}/retire"
+    token = csrf_token(client, retire)
+    response = post(client, retire, [("base_version", "1"), ("reason", "Gone")], token)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "changed since you opened it: version 2" in html and "<code>role</code>" in html
+    assert 'name="base_version" value="2"' in html and "Gone</textarea>" in html
+    session.expire_all()
+    assert not service.get_entry(session, owner.entry_id).retired
+
+
+def test_officer_sees_the_controls(client, login_as, system):
+    login_as("compliance_officer")
+    assert "Register a system" in client.get("/").get_data(as_text=True)
+    html = client.get("/systems/sys-1").get_data(as_text=True)
+    assert "Add owner" in html and ">Edit<" in html and 'name="kind"' in html
+
+
+def _edit_urls(session, system) -> list[str]:
+    entry = service.profile_entry(session, system)
+    return [
+        "/systems/new",
+        "/systems/sys-1/entries/new?kind=owner",
+        f"/systems/sys-1/entries/{entry.id}/edit",
+        f"/systems/sys-1/entries/{entry.id}/retire",
+    ]
+
+
+@pytest.mark.parametrize("role", ["auditor", "admin"])
+def test_readers_without_write_see_no_controls_and_are_refused(
+    client, login_as, session, system, role
+):
+    login_as(role)
+    for page in ("/", "/systems/sys-1"):
+        html = client.get(page).get_data(as_text=True)
+        for control in ("Register a system", "Add ", ">Edit<", ">Retire<", "/edit", "/retire"):
+            assert control not in html, (page, control)
+    token = csrf_token(client, "/")  # the sign-out form of any page
+    for url in _edit_urls(session, system):
+        assert client.get(url).status_code == 403, url
+        response = post(client, url, [("reason", "x"), ("base_version", "1")], token)
+        assert response.status_code == 403, url
+    assert len(service.history(session, service.profile_entry(session, system))) == 1
+
+
+def test_technical_owner_edits_only_systems_they_own(
+    client, login_as, session, officer, users, profile
+):
+    mine, _ = service.create_system(session, officer, {**profile, "reference": "mine"})
+    service.create_system(session, officer, {**profile, "reference": "theirs"})
+    service.create_entry(
+        session,
+        officer,
+        mine,
+        "owner",
+        {
+            "role": "technical",
+            "person": {"name": "Tess", "email": users["technical_owner"].email},
+            "start": "2020-01-01",
+        },
+    )
+    session.commit()
+    login_as("technical_owner")
+    assert "Register a system" not in client.get("/").get_data(as_text=True)
+    assert client.get("/systems/new").status_code == 403
+    theirs = client.get("/systems/theirs").get_data(as_text=True)
+    assert ">Edit<" not in theirs and "Add owner" not in theirs
+    assert client.get("/systems/theirs/entries/new?kind=risk").status_code == 403
+    assert ">Edit<" in client.get("/systems/mine").get_data(as_text=True)
+    path = "/systems/mine/entries/new?kind=risk"
+    token = csrf_token(client, path)
+    response = post(client, path, form_fields(SAMPLES["risk"]), token)
+    assert response.status_code == 302
+    response = post(client, path.replace("mine", "theirs"), form_fields(SAMPLES["risk"]), token)
+    assert response.status_code == 403
+    assert len(entries_of(session, "risk")) == 1
+
+
+def test_a_post_without_csrf_token_is_refused(client, login_as, session, system):
+    login_as("compliance_officer")
+    response = post(client, form_path("risk"), form_fields(SAMPLES["risk"]))
+    assert response.status_code == 400
+    assert entries_of(session, "risk") == []
+
+
+def test_unknown_kind_or_entry_is_not_found(client, login_as, system):
+    login_as("compliance_officer")
+    assert client.get("/systems/sys-1/entries/new?kind=profile").status_code == 404
+    assert client.get("/systems/sys-1/entries/new?kind=nope").status_code == 404
+    assert client.get("/systems/sys-1/entries/999/edit").status_code == 404
+    assert client.get("/systems/nope/entries/new?kind=risk").status_code == 404
