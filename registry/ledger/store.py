@@ -341,3 +341,13 @@ def _scan_chunk(url: str, first: int, last: int, sizes: list[int]) -> RangeScan:
             )
     finally:
         database.dispose()
+
+
+def event_like(dialect: str, pattern: bytes) -> sa.ColumnElement[bool]:
+    """The event's canonical bytes match a LIKE ``pattern``. SQLite may be built so that
+    LIKE never matches a BLOB (SQLITE_LIKE_DOESNT_MATCH_BLOBS): there the bytes are read
+    as text (UTF-8); its LIKE ignores ASCII case, which only widens the match, so
+    callers check what they find."""
+    if dialect == "sqlite":
+        return sa.cast(AuditEvent.event, sa.Text).op("LIKE")(pattern.decode())
+    return AuditEvent.event.op("LIKE")(pattern)

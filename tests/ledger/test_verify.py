@@ -378,6 +378,11 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
     report = verify_ledger(session, [new.verifier_key])
     assert report.ok, report.summary()
     assert old.verifier_key in report.keys and new.verifier_key in report.keys
+    # Verifiers find both keys published: the current one first, then the earlier one.
+    restarted = make_app(app.config["DATABASE_URL"], app.instance_path)
+    published = restarted.test_client().get("/ledger/keys").get_data(as_text=True).splitlines()
+    restarted.extensions["registry.db"].dispose()
+    assert published == [new.verifier_key, old.verifier_key]
 
 
 def test_a_moved_head_pointer_is_caught(signed):
