@@ -75,6 +75,62 @@ def create_user(
     return user, password
 
 
+def set_roles(
+    session: Session, actor: Actor, user: User, roles: list[str] | tuple[str, ...]
+) -> User:
+    """Give ``user`` exactly ``roles``. An admin may not remove their own admin role,
+    so the registry never loses its last administrator this way."""
+    require(session, actor, "manage_accounts")
+    wanted = sorted(set(roles))
+    if not wanted or any(r not in ROLES for r in wanted):
+        raise InvalidInput(
+            "The roles are not valid.", {"roles": [f"Roles must be among: {', '.join(ROLES)}."]}
+        )
+    if actor.user_id == user.id and "admin" in user.roles and "admin" not in wanted:
+        raise Conflict(
+            "You may not remove your own admin role: ask another administrator to do it.",
+            errors={"roles": ["You may not remove your own admin role."]},
+        )
+    before = sorted(user.roles)
+    if before == wanted:
+        return user
+    user.role_rows = [r for r in user.role_rows if r.role in wanted] + [
+        UserRole(role=r) for r in wanted if r not in before
+    ]
+    session.flush()
+    _audit(
+        session,
+        actor,
+        "user.roles",
+        user_id=user.id,
+        email=user.email,
+        roles=wanted,
+        previous_roles=before,
+    )
+    return user
+
+
+def set_active(session: Session, actor: Actor, user: User, active: bool) -> User:
+    """Activate or deactivate ``user`` (a deactivated user can neither sign in nor use
+    their tokens). An admin may not deactivate themselves."""
+    require(session, actor, "manage_accounts")
+    active = bool(active)
+    if actor.user_id == user.id and not active:
+        raise Conflict("You may not deactivate yourself: ask another administrator to do it.")
+    if user.is_active == active:
+        return user
+    user.is_active = active
+    session.flush()
+    _audit(
+        session,
+        actor,
+        "user.activate" if active else "user.deactivate",
+        user_id=user.id,
+        email=user.email,
+    )
+    return user
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this e-mail and password, or None."""
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))

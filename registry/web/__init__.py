@@ -9,6 +9,8 @@ from registry.errors import RegistryError
 
 
 def init_web(app: Flask) -> None:
+    from registry.web.admin import bp as admin_bp
+    from registry.web.audit import bp as audit_bp
     from registry.web.auth import bp as auth_bp
     from registry.web.dashboard import bp as dashboard_bp
     from registry.web.editing import bp as editing_bp
@@ -22,6 +24,8 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(ledger_bp)
     app.register_blueprint(history_bp)
     app.register_blueprint(editing_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(admin_bp)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

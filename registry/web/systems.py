@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
 from registry.extensions import db_session
+from registry.ledger.models import AuditEvent
 from registry.records import service
-from registry.records.kinds import KINDS
+from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
@@ -19,13 +25,40 @@ def current_actor() -> Actor:
     return Actor.for_user(current_user)
 
 
+SORTS = {
+    "name": "name",
+    "reference": "reference",
+    "stage": "stage",
+    "risk_tier": "risk tier",
+    "changed": "last changed (newest first)",
+}
+
+
+def _tier(profile: dict[str, Any]) -> str:
+    return profile.get("risk_tier") or "unclassified"
+
+
+def _last_changed(session: Session) -> dict[int, dt.datetime]:
+    """The time of each system's latest ledger event, by system id."""
+    rows = session.execute(
+        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.recorded_at))
+        .where(AuditEvent.system_id.is_not(None))
+        .group_by(AuditEvent.system_id)
+    )
+    return {system_id: when for system_id, when in rows}
+
+
 @bp.route("/")
 @login_required
 def index() -> str:
     session = db_session()
     require(session, current_actor(), "read")
     query = request.args.get("q", "").strip()[:200]
-    stage = request.args.get("stage", "")
+    stage = request.args.get("stage", "")[:40]
+    tier = request.args.get("tier", "")
+    tier = tier if tier in RISK_TIERS else ""
+    sort = request.args.get("sort", "")
+    sort = sort if sort in SORTS else "name"
     rows = service.register(session)
     if query:
         needle = query.casefold()
@@ -38,7 +71,21 @@ def index() -> str:
         ]
     if stage:
         rows = [r for r in rows if r.profile.get("stage") == stage]
+    if tier:
+        rows = [r for r in rows if _tier(r.profile) == tier]
+    changed = _last_changed(session)
     rows.sort(key=lambda r: (r.profile.get("name", "").casefold(), r.system.reference))
+    if sort == "reference":
+        rows.sort(key=lambda r: r.system.reference)
+    elif sort == "stage":
+        order = {s: i for i, s in enumerate(STAGES)}
+        rows.sort(key=lambda r: order.get(r.profile.get("stage", ""), len(order)))
+    elif sort == "risk_tier":
+        order = {t: i for i, t in enumerate(RISK_TIERS)}
+        rows.sort(key=lambda r: order.get(_tier(r.profile), len(order)))
+    elif sort == "changed":
+        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+        rows.sort(key=lambda r: changed.get(r.system.id) or oldest, reverse=True)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(page, pages)
@@ -51,6 +98,12 @@ def index() -> str:
         pages=pages,
         q=query,
         stage=stage,
+        tier=tier,
+        sort=sort,
+        stages=STAGES,
+        tiers=RISK_TIERS,
+        sorts=SORTS,
+        changed=changed,
         can_create=can(session, current_actor(), "create_system"),
     )
 

@@ -1,0 +1,256 @@
+"""Administration of users, their roles and their API tokens, for administrators only.
+
+Every change goes through :mod:`registry.accounts.service` (which checks permission,
+validates and appends an audit event); the view commits once after a success. A new
+token's secret is rendered directly in the answer to the POST that created it (with
+``Cache-Control: no-store``): it is never stored, redirected to, or flashed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from registry.accounts import service as accounts
+from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
+from registry.accounts.permissions import require
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
+from registry.extensions import db_session
+from registry.web.systems import current_actor
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+DEFAULT_TOKEN_DAYS = 90
+
+
+@bp.before_request
+def _admins_only() -> Any:
+    """Anonymous: to the sign-in page; signed in without the admin role: 403."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    require(db_session(), current_actor(), "manage_accounts")
+    return None
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
+def _is_live(token: ApiToken, now: dt.datetime) -> bool:
+    return token.revoked_at is None and token.expires_at > now
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db_session().get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+def _errors_of(exc: RegistryError) -> dict[str, list[str]]:
+    if isinstance(exc, InvalidInput):
+        return exc.field_errors
+    return exc.details.get("errors") or {}
+
+
+@bp.route("/users")
+def users() -> str:
+    session = db_session()
+    rows = session.scalars(sa.select(User).order_by(User.email)).all()
+    now = utcnow()
+    live: dict[int, int] = {}
+    for token in session.scalars(sa.select(ApiToken).where(ApiToken.revoked_at.is_(None))):
+        if _is_live(token, now):
+            live[token.user_id] = live.get(token.user_id, 0) + 1
+    return render_template("admin/users.html", users=rows, live=live)
+
+
+def _render_new(
+    values: dict[str, Any], errors: dict[str, list[str]], message: str = "", status: int = 200
+) -> tuple[str, int]:
+    return (
+        render_template(
+            "admin/new_user.html",
+            roles=ROLES,
+            values=values,
+            errors=errors,
+            message=message,
+            min_password=accounts.MIN_PASSWORD,
+        ),
+        status,
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def new_user() -> Any:
+    if request.method == "GET":
+        return _render_new({"email": "", "name": "", "roles": []}, {})
+    form = request.form
+    # Never echo the password back.
+    values = {
+        "email": form.get("email", "").strip()[:254],
+        "name": form.get("name", "")[:200],
+        "roles": form.getlist("roles"),
+    }
+    session = db_session()
+    try:
+        user, _ = accounts.create_user(
+            session,
+            current_actor(),
+            values["email"],
+            values["roles"],
+            form.get("password", ""),
+            name=values["name"],
+        )
+    except (InvalidInput, Conflict) as exc:
+        session.rollback()
+        return _render_new(values, _errors_of(exc), exc.message, exc.status)
+    session.commit()
+    flash(f"User {user.email} created.", "success")
+    return redirect(url_for("admin.user", user_id=user.id))
+
+
+def _render_user(
+    user: User,
+    *,
+    status: int = 200,
+    message: str = "",
+    role_errors: dict[str, list[str]] | None = None,
+    token_values: dict[str, Any] | None = None,
+    token_errors: dict[str, list[str]] | None = None,
+    new_token: ApiToken | None = None,
+    secret: str | None = None,
+) -> Response:
+    session = db_session()
+    tokens = session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    ).all()
+    now = utcnow()
+    response = make_response(
+        render_template(
+            "admin/user.html",
+            user=user,
+            roles=ROLES,
+            scopes=TOKEN_SCOPES,
+            tokens=tokens,
+            live={t.id for t in tokens if _is_live(t, now)},
+            expired={t.id for t in tokens if t.expires_at <= now},
+            when=_when,
+            is_self=user.id == current_user.id,
+            message=message,
+            role_errors=role_errors or {},
+            token_values=token_values
+            or {"name": "", "scopes": list(TOKEN_SCOPES), "days": str(DEFAULT_TOKEN_DAYS)},
+            token_errors=token_errors or {},
+            new_token=new_token,
+            secret=secret,
+            max_days=accounts.MAX_TOKEN_DAYS,
+        ),
+        status,
+    )
+    if secret is not None:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.route("/users/<int:user_id>")
+def user(user_id: int) -> Response:
+    return _render_user(_user_or_404(user_id))
+
+
+@bp.route("/users/<int:user_id>/roles", methods=["POST"])
+def set_roles(user_id: int) -> Response:
+    session = db_session()
+    user = _user_or_404(user_id)
+    try:
+        accounts.set_roles(session, current_actor(), user, request.form.getlist("roles"))
+    except (InvalidInput, Conflict) as exc:
+        session.rollback()
+        return _render_user(
+            _user_or_404(user_id),
+            status=exc.status,
+            message=exc.message,
+            role_errors=_errors_of(exc),
+        )
+    session.commit()
+    flash(f"Roles of {user.email} saved: {', '.join(sorted(user.roles))}.", "success")
+    return redirect(url_for("admin.user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+def set_active(user_id: int) -> Response:
+    session = db_session()
+    user = _user_or_404(user_id)
+    active = request.form.get("active", "")
+    if active not in ("0", "1"):
+        return _render_user(user, status=422, message="Choose to activate or to deactivate.")
+    try:
+        accounts.set_active(session, current_actor(), user, active == "1")
+    except Conflict as exc:
+        session.rollback()
+        return _render_user(_user_or_404(user_id), status=exc.status, message=exc.message)
+    session.commit()
+    flash(f"{user.email} is now {'active' if user.is_active else 'deactivated'}.", "success")
+    return redirect(url_for("admin.user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/tokens", methods=["POST"])
+def create_token(user_id: int) -> Response:
+    session = db_session()
+    user = _user_or_404(user_id)
+    form = request.form
+    values = {
+        "name": form.get("name", "")[:200],
+        "scopes": form.getlist("scopes"),
+        "days": form.get("days", "").strip()[:10],
+    }
+    try:
+        if not values["days"].isascii() or not values["days"].isdigit():
+            raise InvalidInput(
+                "The token request is not valid.",
+                {"days": [f"A whole number of days, 1 to {accounts.MAX_TOKEN_DAYS}."]},
+            )
+        token, secret = accounts.create_token(
+            session,
+            current_actor(),
+            user,
+            name=values["name"].strip(),
+            scopes=tuple(values["scopes"]),
+            days=int(values["days"]),
+        )
+    except (InvalidInput, Conflict) as exc:
+        session.rollback()
+        return _render_user(
+            _user_or_404(user_id),
+            status=exc.status,
+            message=exc.message,
+            token_values=values,
+            token_errors=_errors_of(exc),
+        )
+    session.commit()
+    return _render_user(user, new_token=token, secret=secret)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+def revoke_token(token_id: int) -> Response:
+    session = db_session()
+    token = accounts.revoke_token(session, current_actor(), str(token_id))
+    session.commit()
+    flash(f"Token {token.prefix}… revoked.", "success")
+    return redirect(url_for("admin.user", user_id=token.user_id))

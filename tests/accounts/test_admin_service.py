@@ -1,0 +1,96 @@
+"""Changing a user's roles and activating or deactivating them, as an administrator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from registry.accounts.service import authenticate, set_active, set_roles
+from registry.errors import Conflict, InvalidInput, PermissionDenied
+from registry.ledger.models import AuditEvent
+from tests.conftest import PASSWORD
+
+
+def _events(session, action):
+    rows = session.scalars(sa.select(AuditEvent.event).order_by(AuditEvent.seq))
+    return [e for e in (json.loads(raw) for raw in rows) if e.get("action") == action]
+
+
+def test_set_roles_changes_roles_and_is_audited(session, actors, users):
+    auditor = users["auditor"]
+    set_roles(session, actors["admin"], auditor, ["technical_owner", "auditor"])
+    session.commit()
+    session.expire_all()
+    assert users["auditor"].roles == {"auditor", "technical_owner"}
+    (event,) = _events(session, "user.roles")
+    assert event["actor"] == f"user:{users['admin'].email}"
+    assert event["user_id"] == auditor.id
+    assert event["roles"] == ["auditor", "technical_owner"]
+    assert event["previous_roles"] == ["auditor"]
+    set_roles(session, actors["admin"], auditor, ["compliance_officer"])
+    session.commit()
+    session.expire_all()
+    assert users["auditor"].roles == {"compliance_officer"}
+    assert len(_events(session, "user.roles")) == 2
+
+
+def test_set_roles_unchanged_is_not_an_event(session, actors, users):
+    set_roles(session, actors["admin"], users["auditor"], ["auditor"])
+    session.commit()
+    assert _events(session, "user.roles") == []
+
+
+@pytest.mark.parametrize("roles", [[], ["superuser"], ["auditor", "root"]])
+def test_set_roles_refuses_unknown_or_no_roles(session, actors, users, roles):
+    with pytest.raises(InvalidInput) as info:
+        set_roles(session, actors["admin"], users["auditor"], roles)
+    assert "roles" in info.value.field_errors
+    session.rollback()
+    assert users["auditor"].roles == {"auditor"}
+
+
+@pytest.mark.parametrize("role", ["compliance_officer", "technical_owner", "auditor"])
+def test_non_admins_may_not_change_accounts(session, actors, users, role):
+    with pytest.raises(PermissionDenied):
+        set_roles(session, actors[role], users["auditor"], ["admin"])
+    with pytest.raises(PermissionDenied):
+        set_active(session, actors[role], users["auditor"], False)
+    session.rollback()
+    assert _events(session, "user.roles") == [] and _events(session, "user.deactivate") == []
+
+
+def test_admin_may_not_remove_own_admin_role(session, actors, users):
+    with pytest.raises(Conflict) as info:
+        set_roles(session, actors["admin"], users["admin"], ["auditor"])
+    assert "own admin role" in info.value.message
+    session.rollback()
+    assert users["admin"].roles == {"admin"}
+    # Adding roles to oneself is fine.
+    set_roles(session, actors["admin"], users["admin"], ["admin", "auditor"])
+    session.commit()
+    assert users["admin"].roles == {"admin", "auditor"}
+
+
+def test_set_active_deactivates_and_reactivates(session, actors, users):
+    auditor = users["auditor"]
+    set_active(session, actors["admin"], auditor, False)
+    session.commit()
+    assert authenticate(session, auditor.email, PASSWORD) is None
+    (event,) = _events(session, "user.deactivate")
+    assert event["user_id"] == auditor.id and event["email"] == auditor.email
+    set_active(session, actors["admin"], auditor, False)  # already: no new event
+    set_active(session, actors["admin"], auditor, True)
+    session.commit()
+    assert authenticate(session, auditor.email, PASSWORD) is not None
+    assert len(_events(session, "user.deactivate")) == 1
+    assert len(_events(session, "user.activate")) == 1
+
+
+def test_admin_may_not_deactivate_themselves(session, actors, users):
+    with pytest.raises(Conflict) as info:
+        set_active(session, actors["admin"], users["admin"], False)
+    assert "deactivate yourself" in info.value.message
+    session.rollback()
+    assert users["admin"].is_active
