@@ -298,22 +298,35 @@ def edit_entry(reference: str, entry_id: int) -> Any:
             status=409, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
         )
     except StaleVersion as exc:
-        session.rollback()
-        system = _system_for_write(reference)
-        entry = service.get_entry(session, entry_id, system)
-        outcome = _stale(entry, based_on, exc)
-        return _render_form(
-            status=409,
-            spec=spec,
-            values=values,
-            outcome=outcome,
-            base_version=exc.current,
-            based_on=based_on,
-            **{**context, "system": system, "entry": entry},
-        )
+        return _stale_form(reference, entry_id, based_on, exc, spec, values, context)
     session.commit()
     flash(f"Saved {KINDS[kind].title.lower()} “{label}”.", "info")
     return redirect(url_for("systems.show", reference=reference))
+
+
+def _stale_form(
+    reference: str,
+    entry_id: int,
+    based_on: int,
+    exc: StaleVersion,
+    spec: tuple[forms.FormField, ...],
+    values: MultiDict,
+    context: dict[str, Any],
+) -> Any:
+    """The form again after someone else saved first: what changed since the user's
+    version, their input kept, and the current version as the new base (409)."""
+    db_session().rollback()
+    system = _system_for_write(reference)
+    entry = service.get_entry(db_session(), entry_id, system)
+    return _render_form(
+        status=409,
+        spec=spec,
+        values=values,
+        outcome=_stale(entry, based_on, exc),
+        base_version=exc.current,
+        based_on=based_on,
+        **{**context, "system": system, "entry": entry},
+    )
 
 
 # ----------------------------------------------------------------------------- retire
@@ -357,19 +370,7 @@ def retire_entry(reference: str, entry_id: int) -> Any:
             status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
         )
     except StaleVersion as exc:
-        session.rollback()
-        system = _system_for_write(reference)
-        entry = service.get_entry(session, entry_id, system)
-        outcome = _stale(entry, based_on, exc)
-        return _render_form(
-            status=409,
-            spec=(),
-            values=form,
-            outcome=outcome,
-            base_version=exc.current,
-            based_on=based_on,
-            **{**context, "system": system, "entry": entry},
-        )
+        return _stale_form(reference, entry_id, based_on, exc, (), form, context)
     session.commit()
     flash(f"Retired {KINDS[entry.kind].title.lower()} “{label}”.", "info")
     return redirect(url_for("systems.show", reference=reference))
