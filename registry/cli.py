@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from tqdm import tqdm
 
 from registry.accounts.actor import Actor
@@ -316,8 +317,105 @@ def demo(corpus: Path | None, no_register: bool) -> None:
         click.echo(f"  {email:34} {role:20} {password}")
 
 
+def _as_of(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant.") from None
+    if instant.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. 2026-10-01T00:00:00Z.")
+    return instant
+
+
+@click.command("export")
+@with_appcontext
+@click.argument("system", required=False)
+@click.option("--all", "everything", is_flag=True, help="The whole registry, every system.")
+@click.option("--as-of", "as_of", default=None, help="ISO 8601 instant (default: now).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the pack (default: REGISTRY_EXPORT_DIR, audit_exports/).",
+)
+@click.option(
+    "--actor",
+    default="cli",
+    show_default=True,
+    help="Who exports, as recorded in the ledger's export event.",
+)
+def export_pack(
+    system: str | None, everything: bool, as_of: str | None, out: Path | None, actor: str
+) -> None:
+    """Export the evidence pack of SYSTEM (or --all) and print its path."""
+    from registry.evidence.pack import export
+
+    if bool(system) == everything:
+        raise click.UsageError("Name one SYSTEM, or give --all for the whole registry.")
+    instant = _as_of(as_of)
+    exporter = Actor.system(actor, roles=frozenset({"auditor"}))
+    folder = out or Path(current_app.config["EXPORT_DIR"])
+    with tqdm(total=1, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.set_description(stage, refresh=False)
+            bar.total, bar.n = max(total, 1), done
+            bar.refresh()
+
+        session = db_session()
+        read = database().read_sessionmaker()
+        try:
+            done = export(
+                session,
+                read,
+                exporter,
+                folder,
+                references=[system] if system else None,
+                as_of=instant,
+                progress=progress,
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        finally:
+            read.close()
+    click.echo(
+        f"Exported {len(done.systems)} system(s) as of {done.as_of.isoformat()}: "
+        f"{done.events} events, manifest {done.manifest_sha256}",
+        err=True,
+    )
+    click.echo(str(done.path))
+
+
+@click.command("verify-pack")
+@click.argument("pack", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of trusted verifier keys (one a line); may be repeated.",
+)
+def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
+    """Verify an evidence pack offline (what verify_pack.py does); exit 1 if it fails."""
+    from registry.evidence import verifier
+
+    args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
+    sys.exit(verifier.main(args))
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, users_cli, tokens_cli, ledger_cli, keys_cli, demo):
+    for command in (
+        db_cli,
+        users_cli,
+        tokens_cli,
+        ledger_cli,
+        keys_cli,
+        demo,
+        export_pack,
+        verify_pack,
+    ):
         app.cli.add_command(command)
 
 
@@ -330,3 +428,7 @@ def _create_app() -> Flask:
 main = FlaskGroup(
     create_app=_create_app, help="The AI governance evidence registry.", load_dotenv=False
 )
+
+
+if __name__ == "__main__":
+    main()

@@ -68,6 +68,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("REGISTRY_RATELIMIT_STORAGE_URI", "memory://"),
         "MAX_CONTENT_LENGTH": int(env.get("REGISTRY_MAX_CONTENT_LENGTH", str(1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("REGISTRY_TOKEN_DEFAULT_DAYS", "90")),
+        # Where evidence packs are written and kept (listed from the ledger's export
+        # events; a pack whose file is gone stays listed, as not available).
+        "EXPORT_DIR": env.get("REGISTRY_EXPORT_DIR", str(PROJECT_ROOT / "audit_exports")),
         "DEMO_CORPUS": env.get(
             "REGISTRY_DEMO_CORPUS",
             str(PROJECT_ROOT.parent / "shared" / "corpus" / "nl-algorithm-register"),

@@ -4,6 +4,8 @@
 - technical owners read everything and write only to systems where a current
   ``owner`` entry of role ``technical`` names them (by user id or e-mail);
 - auditors read everything and write nothing;
+- auditors and compliance officers export evidence packs (an export changes no record;
+  it is recorded in the ledger, and an API token needs the ``read`` scope for it);
 - administrators manage users and tokens, and are not users of the records.
 An API token further limits its user to the token's scopes (``read``, ``write``).
 """
@@ -23,7 +25,8 @@ from registry.errors import PermissionDenied
 if TYPE_CHECKING:
     from registry.records.models import AISystem
 
-ACTIONS = ("read", "create_system", "write", "manage_accounts")
+ACTIONS = ("read", "create_system", "write", "manage_accounts", "export")
+EXPORTERS = frozenset({"compliance_officer", "auditor"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
@@ -66,6 +69,8 @@ def can(session: Session, actor: Actor, action: str, system: AISystem | None = N
         return "admin" in roles and actor.has_scope("write")
     if action == "read":
         return bool(roles & READERS) and actor.has_scope("read")
+    if action == "export":
+        return bool(roles & EXPORTERS) and actor.has_scope("read")
     if not actor.has_scope("write"):
         return False
     if "compliance_officer" in roles:
@@ -84,5 +89,6 @@ def require(session: Session, actor: Actor, action: str, system: AISystem | None
             "create_system": "register systems",
             "write": f"change{target or ' records'}",
             "manage_accounts": "manage users and tokens",
+            "export": "export evidence packs",
         }[action]
         raise PermissionDenied(f"{actor.label} may not {verb}.")

@@ -16,7 +16,7 @@ from registry.api.problems import is_api_request
 from registry.extensions import db_session
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).
-PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys"})
+PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys", "api_exports.verifier"})
 
 
 class ApiAwareSessionInterface(SecureCookieSessionInterface):

@@ -387,3 +387,49 @@ class VerificationOut(Schema):
     )
     head = fields.String(required=True)
     verified_at = fields.DateTime(required=True)
+
+
+# ----------------------------------------------------------------------------- exports
+
+
+class ExportCreate(Strict):
+    system = fields.String(
+        validate=[validate.Length(min=1, max=100), no_nul],
+        metadata={"description": "The system's reference; leave out for the whole registry."},
+    )
+    as_of = fields.AwareDateTime(
+        format="iso",
+        metadata={
+            "description": "The instant the pack shows the registry at (ISO 8601 with a "
+            "time zone; default now). Not in the future."
+        },
+    )
+
+
+class ExportQuery(Strict):
+    system = fields.String(
+        validate=[validate.Length(max=100), no_nul],
+        metadata={"description": "Only the exports of this system."},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+
+
+class ExportOut(Schema):
+    seq = fields.Integer(
+        required=True, metadata={"description": "The ledger event recording the export."}
+    )
+    at = fields.String(required=True, metadata={"description": "When it was exported."})
+    actor = fields.String(required=True)
+    scope = fields.String(required=True, validate=validate.OneOf(("system", "registry")))
+    system = fields.String(allow_none=True, required=True)
+    as_of = fields.String(required=True)
+    manifest_sha256 = fields.String(required=True)
+    file = fields.String(required=True)
+    available = fields.Boolean(
+        required=True, metadata={"description": "Whether the pack is still kept for download."}
+    )
+    url = fields.String(required=True, metadata={"description": "Where to download the pack."})
+
+
+class ExportList(Schema):
+    items = fields.List(fields.Nested(ExportOut), required=True)

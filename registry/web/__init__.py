@@ -14,6 +14,7 @@ def init_web(app: Flask) -> None:
     from registry.web.auth import bp as auth_bp
     from registry.web.dashboard import bp as dashboard_bp
     from registry.web.editing import bp as editing_bp
+    from registry.web.exports import bp as exports_bp
     from registry.web.history import bp as history_bp
     from registry.web.ledger import bp as ledger_bp
     from registry.web.systems import bp as systems_bp
@@ -26,6 +27,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(editing_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(exports_bp)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,7 @@ ANY_TOKEN = statuses(401, 200, 200, 200, 200, 200, 200, 200)
 OWN_TOKENS_NEW = statuses(401, 201, 201, 201, 201, 201, 403, 201)
 OWN_TOKENS_REVOKE = statuses(401, 200, 200, 200, 200, 200, 403, 200)
 PUBLIC = statuses(200, 200, 200, 200, 200, 200, 200, 200)
+EXPORT = statuses(401, 403, 201, 403, 403, 201, 201, 403)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class World:
     session: Any
     officer: Actor
     users: dict[str, Any]
+    pack: str = ""  # the file name of an exported evidence pack
 
     def system_for(self, principal: str) -> str:
         return "own-1" if principal == "technical_owner_own" else "other-1"
@@ -89,7 +92,10 @@ Request = Callable[[World, str], tuple[str, dict[str, Any]]]
 
 def get(path: str) -> Request:
     def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
-        return path.format(ref=world.system_for(who), entry=world.any_entry(who)), {}
+        return (
+            path.format(ref=world.system_for(who), entry=world.any_entry(who), pack=world.pack),
+            {},
+        )
 
     return build
 
@@ -177,6 +183,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/me/tokens"): (get("/api/v1/me/tokens"), ANY_TOKEN),
     ("POST", "/api/v1/me/tokens"): (post("/api/v1/me/tokens", {"name": "new"}), OWN_TOKENS_NEW),
     ("DELETE", "/api/v1/me/tokens/<int:token_id>"): (revoke, OWN_TOKENS_REVOKE),
+    ("POST", "/api/v1/exports"): (post("/api/v1/exports", {"system": "other-1"}), EXPORT),
+    ("GET", "/api/v1/exports"): (get("/api/v1/exports"), READ),
+    ("GET", "/api/v1/exports/<name>"): (get("/api/v1/exports/{pack}"), READ),
+    ("GET", "/api/v1/exports/verify_pack.py"): (get("/api/v1/exports/verify_pack.py"), PUBLIC),
     ("GET", "/api/openapi.json"): (get("/api/openapi.json"), PUBLIC),
     ("GET", "/api/docs"): (get("/api/docs"), PUBLIC),
     ("GET", "/api/docs/assets/<name>"): (get("/api/docs/assets/swagger-ui.css"), PUBLIC),
@@ -221,6 +231,15 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
 
     make_checkpoint(world.session, settings_of(world.session).signer)
     world.session.commit()
+    # An evidence pack to download.
+    from registry.evidence.pack import export
+    from registry.extensions import database
+
+    read = database(app).read_sessionmaker()
+    world.pack = export(
+        world.session, read, world.officer, Path(app.config["EXPORT_DIR"]), references=["other-1"]
+    ).name
+    read.close()
     failures = []
     for (method, rule), (build, expected) in sorted(MATRIX.items()):
         for principal in PRINCIPALS:

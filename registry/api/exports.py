@@ -1,0 +1,120 @@
+"""Evidence packs over the API: export one system or the whole registry as of an
+instant, list the exports the ledger recorded, download a pack, and download the
+offline verifier (public)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, send_file
+
+from registry.accounts.permissions import require
+from registry.api.auth import current_actor
+from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
+from registry.api.render import api_path
+from registry.api.schemas import ExportCreate, ExportList, ExportOut, ExportQuery
+from registry.errors import NotFound
+from registry.evidence import pack
+from registry.extensions import database, db_session
+
+bp = Blueprint(
+    "api_exports",
+    __name__,
+    url_prefix="/api/v1/exports",
+    description="Evidence packs: signed ZIPs an auditor verifies offline.",
+)
+VERIFIER = Path(pack.__file__).resolve().parent / "verifier.py"
+
+
+def _folder() -> Path:
+    return Path(current_app.config["EXPORT_DIR"])
+
+
+def _out(record: pack.ExportRecord) -> dict[str, Any]:
+    return {**dataclasses.asdict(record), "url": api_path("exports", record.file)}
+
+
+@bp.route("", methods=["POST"])
+@bp.arguments(ExportCreate)
+@bp.response(201, ExportOut, headers={"Location": LOCATION_HEADER["Location"]})
+@bp.problems(*READ, *BODY, 404, 409, 422)
+def create(data: dict[str, Any]) -> Any:
+    """Export an evidence pack
+
+    Writes the pack of one system (or, without `system`, the whole registry) as of
+    `as_of` (default now) and records the export in the ledger. The same scope as of
+    the same instant always gives the same bytes. Auditors and compliance officers;
+    a token with the read scope is enough, since no record changes.
+    """
+    session = db_session()
+    actor = current_actor()
+    require(session, actor, "export")
+    references = [data["system"]] if "system" in data else None
+    read = database().read_sessionmaker()
+    try:
+        done = pack.export(
+            session, read, actor, _folder(), references=references, as_of=data.get("as_of")
+        )
+    finally:
+        read.close()
+    record = next(
+        r for r in pack.list_exports(session, _folder(), limit=20) if r.seq == done.event_seq
+    )
+    return _out(record), 201, {"Location": api_path("exports", done.name)}
+
+
+@bp.route("", methods=["GET"])
+@bp.arguments(ExportQuery, location="query", as_kwargs=True)
+@bp.response(200, ExportList)
+@bp.problems(*READ)
+def index(limit: int, system: str | None = None) -> Any:
+    """Exports
+
+    The exports the ledger recorded, newest first: who exported what, as of when, the
+    manifest digest, and whether the pack is still kept here.
+    """
+    session = db_session()
+    require(session, current_actor(), "read")
+    records = pack.list_exports(session, _folder(), system=system, limit=limit)
+    return {"items": [_out(r) for r in records]}
+
+
+@bp.route("/verify_pack.py", methods=["GET"])
+@bp.response(
+    200,
+    description="The verifier: one Python file (standard library and cryptography).",
+    content_type="text/x-python",
+)
+@bp.doc(security=[])
+def verifier() -> Any:
+    """Offline verifier
+
+    `python verify_pack.py PACK.zip --pubkey keys.txt` checks a pack with no access to
+    the registry. No token needed.
+    """
+    # Small: answered from memory, so no file handle is left to the client to close.
+    return current_app.response_class(
+        VERIFIER.read_bytes(),
+        mimetype="text/x-python",
+        headers={"Content-Disposition": "attachment; filename=verify_pack.py"},
+    )
+
+
+@bp.route("/<name>", methods=["GET"])
+@bp.response(200, description="The pack (a ZIP).", content_type="application/zip")
+@bp.problems(*READ, 404)
+def download(name: str) -> Any:
+    """Download a pack
+
+    The ZIP of an export still kept here.
+    """
+    session = db_session()
+    require(session, current_actor(), "read")
+    path = pack.exported_file(_folder(), name[:200])
+    if path is None:
+        raise NotFound(f"No evidence pack {name[:200]!r} is kept here.")
+    response = send_file(path, mimetype="application/zip", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,355 @@
+"""What goes into an evidence pack, read from the database as of an instant.
+
+Everything a pack holds was recorded by its as-of instant, and the registry never
+changes what it recorded (versions, events and checkpoints are append-only), so the
+content is a function of the scope and the instant alone: exported today or last month,
+the same scope as of the same instant reads the same rows.
+
+The instant is pinned to the ledger first (:func:`pin`): under the ledger lock, so no
+event recorded by then is still uncommitted, it finds the last event recorded by the
+instant and the first signed checkpoint that covers it, signing one if there is none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.ledger.checkpoints import make_checkpoint, settings_of
+from registry.ledger.merkle import inclusion_proof_from, node_hash, root_from_leaf_hashes
+from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
+from registry.ledger.note import parse_verifier_key
+from registry.ledger.proofs import BLOCK
+from registry.ledger.status import verifier_keys
+from registry.ledger.store import lock_ledger
+from registry.records.models import AISystem, Entry, EntryVersion
+
+
+def iso(instant: dt.datetime) -> str:
+    """An instant as the pack writes it: UTC, microseconds, ``+00:00``."""
+    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An as-of instant pinned to the ledger: ``size`` events were recorded by then, and
+    the first signed checkpoint covering them is of ``tree_size`` events."""
+
+    as_of: dt.datetime
+    size: int
+    tree_size: int
+    root_hash: str
+    note: str
+    key_id: str
+
+
+def pin(session: Session, as_of: dt.datetime | None) -> Pin:
+    """Pin ``as_of`` (None: now) to the ledger, signing a checkpoint when none covers it
+    yet. Takes the ledger lock: the caller commits (or rolls back) right after."""
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise InvalidInput("as_of must include a time zone.", {"as_of": ["Give a time zone."]})
+        as_of = as_of.astimezone(dt.UTC)
+    head = lock_ledger(session)
+    now = utcnow()
+    if as_of is None:
+        as_of = now
+    elif as_of > now:
+        raise InvalidInput(
+            "as_of is in the future: a pack can only hold what has been recorded.",
+            {"as_of": ["Must not be in the future."]},
+        )
+    size = session.scalar(
+        sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.recorded_at <= as_of)
+    )
+    if not size:
+        raise NotFound(f"The registry had recorded nothing by {iso(as_of)}.")
+    checkpoint = session.scalar(
+        sa.select(Checkpoint)
+        .where(Checkpoint.tree_size >= size)
+        .order_by(Checkpoint.tree_size)
+        .limit(1)
+    )
+    if checkpoint is None:
+        settings = settings_of(session)
+        if settings is None:
+            raise Conflict(
+                "No signed checkpoint covers this instant and this registry has no signing "
+                "key: create one with 'registry keys init'."
+            )
+        checkpoint = make_checkpoint(session, settings.signer, head=head)
+        assert checkpoint is not None and checkpoint.tree_size >= size
+    return Pin(
+        as_of, size, checkpoint.tree_size, checkpoint.root_hash, checkpoint.note, checkpoint.key_id
+    )
+
+
+class TreeView:
+    """Subtree roots of the ledger's Merkle tree of one size, for many proofs at once:
+    stored block roots are read once, leaves block by block, and every root is
+    remembered, so proofs for a thousand events share the work."""
+
+    def __init__(self, session: Session, size: int) -> None:
+        self.session = session
+        self.size = size
+        self._blocks = {
+            block: bytes.fromhex(root)
+            for block, root in session.execute(
+                sa.select(MerkleBlock.block, MerkleBlock.root_hash).where(
+                    MerkleBlock.block < size // BLOCK
+                )
+            )
+        }
+        self._leaves: dict[int, list[bytes]] = {}
+        self._roots: dict[tuple[int, int], bytes] = {}
+
+    def _block_leaves(self, block: int) -> list[bytes]:
+        if block not in self._leaves:
+            first = block * BLOCK
+            last = min(first + BLOCK, self.size)
+            self._leaves[block] = [
+                bytes.fromhex(h)
+                for h in self.session.scalars(
+                    sa.select(AuditEvent.leaf_hash)
+                    .where(AuditEvent.seq > first, AuditEvent.seq <= last)
+                    .order_by(AuditEvent.seq)
+                )
+            ]
+        return self._leaves[block]
+
+    def subtree_root(self, start: int, end: int) -> bytes:
+        key = (start, end)
+        if key in self._roots:
+            return self._roots[key]
+        block = start // BLOCK
+        if end - start == BLOCK and start % BLOCK == 0 and block in self._blocks:
+            root = self._blocks[block]
+        elif (end - 1) // BLOCK == block:
+            leaves = self._block_leaves(block)
+            root = root_from_leaf_hashes(leaves[start - block * BLOCK : end - block * BLOCK])
+        else:
+            # RFC 9162 2.1.1: split at the largest power of two smaller than the size.
+            split = 1 << ((end - start - 1).bit_length() - 1)
+            root = node_hash(
+                self.subtree_root(start, start + split), self.subtree_root(start + split, end)
+            )
+        self._roots[key] = root
+        return root
+
+    def proof(self, seq: int) -> list[bytes]:
+        return inclusion_proof_from(seq - 1, self.size, self.subtree_root)
+
+
+@dataclass
+class VersionRow:
+    entry_id: int
+    number: int
+    body: str
+    body_hash: str
+    recorded_at: dt.datetime
+    effective_from: dt.datetime
+    author: str
+    reason: str
+    tombstone: bool
+    audit_seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "recorded_at": iso(self.recorded_at),
+            "effective_from": iso(self.effective_from),
+            "author": self.author,
+            "reason": self.reason,
+            "tombstone": self.tombstone,
+            "audit_seq": self.audit_seq,
+            "body_sha256": self.body_hash,
+            "body": self.body,
+        }
+
+
+@dataclass
+class EntryHistory:
+    entry_id: int
+    kind: str
+    versions: list[VersionRow] = field(default_factory=list)
+
+    @property
+    def last(self) -> VersionRow:
+        return self.versions[-1]
+
+    @property
+    def live(self) -> bool:
+        return not self.last.tombstone
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.last.body)
+
+
+@dataclass
+class SystemRecord:
+    """One system as recorded by the pin: every entry with its versions up to then."""
+
+    id: int
+    reference: str
+    created_at: dt.datetime
+    entries: list[EntryHistory]
+
+    def live(self, kind: str | None = None) -> list[EntryHistory]:
+        return [e for e in self.entries if e.live and (kind is None or e.kind == kind)]
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        for entry in self.live("profile"):
+            return entry.body
+        return {}
+
+    @property
+    def versions(self) -> int:
+        return sum(len(e.versions) for e in self.entries)
+
+    def state(self, as_of: dt.datetime) -> dict[str, Any]:
+        return {
+            "system": self.reference,
+            "as_of": iso(as_of),
+            "entries": [
+                {
+                    "entry_id": e.entry_id,
+                    "kind": e.kind,
+                    "version": e.last.number,
+                    "body_sha256": e.last.body_hash,
+                    "recorded_at": iso(e.last.recorded_at),
+                    "effective_from": iso(e.last.effective_from),
+                    "body": e.body,
+                }
+                for e in self.live()
+            ],
+        }
+
+    def history(self) -> dict[str, Any]:
+        return {
+            "system": self.reference,
+            "entries": [
+                {
+                    "entry_id": e.entry_id,
+                    "kind": e.kind,
+                    "versions": [v.as_dict() for v in e.versions],
+                }
+                for e in self.entries
+            ],
+        }
+
+
+_VERSION_COLUMNS = (
+    Entry.system_id,
+    Entry.kind,
+    EntryVersion.entry_id,
+    EntryVersion.number,
+    EntryVersion.body,
+    EntryVersion.body_hash,
+    EntryVersion.recorded_at,
+    EntryVersion.effective_from,
+    EntryVersion.author,
+    EntryVersion.reason,
+    EntryVersion.tombstone,
+    EntryVersion.audit_seq,
+)
+
+
+def _entries(rows: Iterator[Any]) -> Iterator[tuple[int, EntryHistory]]:
+    current: EntryHistory | None = None
+    system_id = 0
+    for row in rows:
+        if current is None or current.entry_id != row.entry_id:
+            if current is not None:
+                yield system_id, current
+            current = EntryHistory(row.entry_id, row.kind)
+            system_id = row.system_id
+        current.versions.append(
+            VersionRow(
+                row.entry_id,
+                row.number,
+                row.body,
+                row.body_hash,
+                row.recorded_at,
+                row.effective_from,
+                row.author,
+                row.reason,
+                row.tombstone,
+                row.audit_seq,
+            )
+        )
+    if current is not None:
+        yield system_id, current
+
+
+def _system_rows(session: Session, size: int, system_ids: list[int] | None) -> Iterator[Any]:
+    stmt = (
+        sa.select(*_VERSION_COLUMNS)
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .where(EntryVersion.audit_seq <= size)
+        .order_by(Entry.system_id, Entry.id, EntryVersion.number)
+    )
+    if system_ids is not None:
+        stmt = stmt.where(Entry.system_id.in_(system_ids))
+    yield from session.execute(stmt)
+
+
+def systems_as_of(
+    session: Session, pinned: Pin, references: list[str] | None = None
+) -> list[SystemRecord]:
+    """The systems (those named, or all) whose profile had been recorded by the pin,
+    each with its entries' versions recorded by then; in reference order."""
+    stmt = sa.select(AISystem).order_by(AISystem.reference)
+    if references is not None:
+        stmt = stmt.where(AISystem.reference.in_(references))
+    known = {s.id: s for s in session.scalars(stmt)}
+    if references is not None:
+        missing = sorted(set(references) - {s.reference for s in known.values()})
+        if missing:
+            raise NotFound(f"No system {missing[0]!r}.")
+    by_system: dict[int, list[EntryHistory]] = {}
+    ids = list(known) if references is not None else None
+    for system_id, entry in _entries(_system_rows(session, pinned.size, ids)):
+        by_system.setdefault(system_id, []).append(entry)
+    records = [
+        SystemRecord(s.id, s.reference, s.created_at, by_system[s.id])
+        for s in known.values()
+        if s.id in by_system
+    ]
+    if references is not None and len(records) < len(references):
+        absent = sorted(set(references) - {r.reference for r in records})
+        raise NotFound(f"System {absent[0]!r} was not yet registered at {iso(pinned.as_of)}.")
+    return records
+
+
+def events(session: Session, pinned: Pin, system_ids: list[int] | None) -> Iterator[Any]:
+    """The events in scope, in ``seq`` order: about the given systems, or all of them."""
+    stmt = (
+        sa.select(AuditEvent.seq, AuditEvent.event, AuditEvent.leaf_hash)
+        .where(AuditEvent.seq <= pinned.size)
+        .order_by(AuditEvent.seq)
+    )
+    if system_ids is not None:
+        stmt = stmt.where(AuditEvent.system_id.in_(system_ids))
+    yield from session.execute(stmt)
+
+
+def keys_for(session: Session, checkpoint_key_id: str) -> tuple[str, str]:
+    """The verifier keys of the registry's current signing key and of the key that
+    signed the checkpoint (the same key unless it has been rotated since)."""
+    keys = verifier_keys(session)
+    if not keys:
+        raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
+    for key in keys:
+        if parse_verifier_key(key).key_id.hex() == checkpoint_key_id:
+            return keys[0], key
+    raise Conflict(f"The key {checkpoint_key_id} that signed the checkpoint is not recorded.")

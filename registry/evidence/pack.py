@@ -1,0 +1,389 @@
+"""Evidence packs: a ZIP of a system's (or the whole registry's) records as of an
+instant, with the ledger events, inclusion proofs into a signed checkpoint, the keys,
+a signed manifest and ``evidence.pdf``; verifiable offline by ``verifier.py``.
+
+Layout of a pack::
+
+    manifest.json             format, algorithms, scope, as-of, generator, checkpoint,
+                              and the SHA-256 of every file but the three below
+    manifest.sig              a signed note: origin, "evidence pack", the SHA-256 of
+                              manifest.json and of evidence.pdf
+    evidence.pdf              the report for people (its cover shows the manifest digest,
+                              which is why its own digest is in manifest.sig)
+    keys.txt                  verifier keys: the signer of the manifest, of the checkpoint
+    index.json                the systems in scope with their profile's main fields
+    readiness.json            (when the readiness scorecard exists for the scope)
+    ledger/checkpoint.txt     the first signed checkpoint covering the as-of instant
+    ledger/events.jsonl       the events in scope, one per line, as their stored bytes
+    ledger/proofs.json        an inclusion proof of each event in that checkpoint's tree
+    systems/<ref>/state.json  each live entry's version as of the instant
+    systems/<ref>/history.json  every version of every entry recorded by then
+
+Packs are deterministic: the same scope as of the same instant gives the same bytes
+(fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.accounts.permissions import require
+from registry.errors import Conflict
+from registry.evidence import collect
+from registry.evidence.collect import Pin, SystemRecord, iso
+from registry.ledger.checkpoints import settings_of, sign_body
+from registry.ledger.keys import Signer
+from registry.ledger.merkle import leaf_hash, verify_inclusion
+from registry.ledger.store import append_event
+
+PACK_FORMAT = "registry-evidence-pack"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PDF = "evidence.pdf"
+ALGORITHMS = {
+    "file_digest": "SHA-256",
+    "signature": "Ed25519, as C2SP signed notes (c2sp.org/signed-note)",
+    "checkpoint": "C2SP tlog-checkpoint",
+    "merkle_tree": "RFC 9162 section 2.1 (SHA-256)",
+    "event_encoding": "RFC 8785 canonical JSON, one event per line",
+}
+EXPORT_ACTION = "evidence.export"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+# progress(stage, done, total): what an export is doing, for a progress bar.
+Progress = Callable[[str, int, int], None]
+
+
+def generator() -> str:
+    try:
+        version = importlib.metadata.version("ai-governance-registry")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from source
+        version = "source"
+    return f"ai-governance-registry {version}"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON as the pack writes it: sorted keys, indented, UTF-8, a final newline."""
+    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+class PackWriter:
+    """A ZIP whose bytes depend only on what is added: every member has the same fixed
+    time (the as-of instant), permissions and compression; the digest of each is kept."""
+
+    def __init__(self, fh: Any, as_of: dt.datetime) -> None:
+        self.zip = zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED)
+        stamp = as_of.astimezone(dt.UTC)
+        self.date_time = max(
+            (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second),
+            (1980, 1, 1, 0, 0, 0),
+        )
+        self.digests: dict[str, str] = {}
+
+    def add(self, name: str, data: bytes) -> str:
+        info = zipfile.ZipInfo(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.create_system = 3
+        info.external_attr = 0o100644 << 16
+        self.zip.writestr(info, data, compresslevel=6)
+        digest = hashlib.sha256(data).hexdigest()
+        self.digests[name] = digest
+        return digest
+
+    def __enter__(self) -> PackWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.zip.close()
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A pack written to disk, and the ledger event that recorded its export."""
+
+    path: Path
+    name: str
+    manifest_sha256: str
+    as_of: dt.datetime
+    scope: str
+    systems: list[str]
+    events: int
+    tree_size: int
+    event_seq: int
+
+
+@dataclass
+class PackContent:
+    """What a pack says, handed to the PDF."""
+
+    scope: str
+    pinned: Pin
+    origin: str
+    systems: list[SystemRecord]
+    events: list[tuple[int, bytes]]
+    proofs: list[dict[str, Any]]
+    signer_key: str
+    checkpoint_key: str
+    generator: str
+    manifest_sha256: str = ""
+    readiness: dict[str, Any] | None = None
+
+
+def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
+    label = _SAFE.sub("_", systems[0]) if scope == "system" else "registry"
+    return f"evidence-{label}-{as_of.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}-{digest[:12]}.zip"
+
+
+def _index(systems: list[SystemRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for system in systems:
+        profile = system.profile
+        rows.append(
+            {
+                "reference": system.reference,
+                "name": profile.get("name"),
+                "stage": profile.get("stage"),
+                "risk_tier": profile.get("risk_tier"),
+                "live_entries": len(system.live()),
+                "entries": len(system.entries),
+                "versions": system.versions,
+                "folder": f"systems/{system.reference}/",
+            }
+        )
+    return rows
+
+
+def build(
+    read: Session,
+    pinned: Pin,
+    references: list[str] | None,
+    signer: Signer,
+    out: Any,
+    *,
+    progress: Progress | None = None,
+) -> tuple[str, PackContent]:
+    """Write the pack of ``references`` (None: the whole registry) as of ``pinned`` to
+    the binary file ``out``; return the manifest's SHA-256 and the content."""
+    tick = progress or (lambda stage, done, total: None)
+    scope = "registry" if references is None else "system"
+    tick("reading the records", 0, 1)
+    systems = collect.systems_as_of(read, pinned, references)
+    system_ids = None if references is None else [s.id for s in systems]
+    events = [(row.seq, bytes(row.event)) for row in collect.events(read, pinned, system_ids)]
+    tree = collect.TreeView(read, pinned.tree_size)
+    root = bytes.fromhex(pinned.root_hash)
+    proofs = []
+    for i, (seq, data) in enumerate(events):
+        if i % 500 == 0:
+            tick("proving the events", i, len(events))
+        path = tree.proof(seq)
+        # The cover says every proof was checked: check it, against the signed root.
+        if not verify_inclusion(leaf_hash(data), seq - 1, pinned.tree_size, path, root):
+            raise RuntimeError(f"event {seq} is not in checkpoint {pinned.tree_size}")
+        proofs.append({"seq": seq, "path": [h.hex() for h in path]})
+    current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
+    content = PackContent(
+        scope=scope,
+        pinned=pinned,
+        origin=signer.name,
+        systems=systems,
+        events=events,
+        proofs=proofs,
+        signer_key=current_key,
+        checkpoint_key=checkpoint_key,
+        generator=generator(),
+    )
+    with PackWriter(out, pinned.as_of) as writer:
+        digest = _write(writer, content, signer, tick)
+    return digest, content
+
+
+def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progress) -> str:
+    from registry.evidence.pdf import render_pdf
+
+    pinned, systems, events = content.pinned, content.systems, content.events
+    keys = [content.signer_key]
+    if content.checkpoint_key != content.signer_key:
+        keys.append(content.checkpoint_key)
+    writer.add("keys.txt", "".join(k + "\n" for k in keys).encode())
+    writer.add("index.json", dumps({"as_of": iso(pinned.as_of), "systems": _index(systems)}))
+    writer.add("ledger/checkpoint.txt", pinned.note.encode())
+    writer.add("ledger/events.jsonl", b"".join(data + b"\n" for _, data in events))
+    writer.add(
+        "ledger/proofs.json",
+        dumps(
+            {
+                "tree_size": pinned.tree_size,
+                "root_hash": pinned.root_hash,
+                "leaf_hash": "SHA-256(0x00 || event line without its newline)",
+                "proofs": content.proofs,
+            }
+        ),
+    )
+    for i, system in enumerate(systems):
+        if i % 50 == 0:
+            tick("writing the systems", i, len(systems))
+        folder = f"systems/{system.reference}/"
+        writer.add(folder + "state.json", dumps(system.state(pinned.as_of)))
+        writer.add(folder + "history.json", dumps(system.history()))
+    manifest = {
+        "format": PACK_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generator": content.generator,
+        "algorithms": ALGORITHMS,
+        "origin": signer.name,
+        "scope": {"type": content.scope, "systems": [s.reference for s in systems]},
+        "as_of": iso(pinned.as_of),
+        "ledger_size": pinned.size,
+        "checkpoint": {"tree_size": pinned.tree_size, "root_hash": pinned.root_hash},
+        "files": dict(sorted(writer.digests.items())),
+    }
+    manifest_bytes = dumps(manifest)
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    content.manifest_sha256 = digest
+    tick("laying out evidence.pdf", 0, 1)
+    pdf = render_pdf(content)
+    tick("done", 1, 1)
+    writer.add(MANIFEST, manifest_bytes)
+    pdf_digest = writer.add(PDF, pdf)
+    statement = (
+        f"{signer.name}\nevidence pack\n{MANIFEST} sha256:{digest}\n{PDF} sha256:{pdf_digest}\n"
+    )
+    writer.add(SIGNATURE, sign_body(statement, [signer]).encode())
+    return digest
+
+
+def export(
+    session: Session,
+    read: Session,
+    actor: Actor,
+    out_dir: Path,
+    *,
+    references: list[str] | None = None,
+    as_of: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> Exported:
+    """Export a pack into ``out_dir`` and record the export in the ledger. ``session``
+    writes (it pins the instant and records the export, committing both); ``read``
+    reads the content."""
+    require(session, actor, "export")
+    settings = settings_of(session)
+    if settings is None:
+        raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
+    signer = settings.signer
+    pinned = collect.pin(session, as_of)
+    session.commit()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".export-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            digest, content = build(read, pinned, references, signer, fh, progress=progress)
+        systems = [s.reference for s in content.systems]
+        scope = content.scope
+        name = pack_name(scope, systems, pinned.as_of, digest)
+        os.replace(tmp, out_dir / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fields: dict[str, Any] = {
+        "action": EXPORT_ACTION,
+        "actor": actor.label,
+        "scope": scope,
+        "as_of": iso(pinned.as_of),
+        "manifest_sha256": digest,
+        "file": name,
+        "tree_size": pinned.tree_size,
+    }
+    system_id = None
+    if scope == "system":
+        fields["system"] = systems[0]
+        system_id = content.systems[0].id
+    row = append_event(session, fields, system_id=system_id)
+    session.commit()
+    return Exported(
+        out_dir / name,
+        name,
+        digest,
+        pinned.as_of,
+        scope,
+        systems,
+        len(content.events),
+        pinned.tree_size,
+        row["seq"],
+    )
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export, as the ledger recorded it."""
+
+    seq: int
+    at: str
+    actor: str
+    scope: str
+    system: str | None
+    as_of: str
+    manifest_sha256: str
+    file: str
+    available: bool
+
+
+def list_exports(
+    session: Session, out_dir: Path, *, system: str | None = None, limit: int = 200
+) -> list[ExportRecord]:
+    """The exports the ledger recorded, newest first (``available``: the file is still
+    in ``out_dir``)."""
+    import sqlalchemy as sa
+
+    from registry.ledger.models import AuditEvent
+    from registry.ledger.store import event_like
+
+    pattern = f'%"action":"{EXPORT_ACTION}"%'.encode()
+    stmt = (
+        sa.select(AuditEvent.event)
+        .where(event_like(session.get_bind().dialect.name, pattern))
+        .order_by(AuditEvent.seq.desc())
+        .limit(limit)
+    )
+    records = []
+    for raw in session.scalars(stmt):
+        event = json.loads(raw)
+        if system is not None and event.get("system") != system:
+            continue
+        records.append(
+            ExportRecord(
+                seq=event["seq"],
+                at=event["time"],
+                actor=event["actor"],
+                scope=event["scope"],
+                system=event.get("system"),
+                as_of=event["as_of"],
+                manifest_sha256=event["manifest_sha256"],
+                file=event["file"],
+                available=(out_dir / event["file"]).is_file(),
+            )
+        )
+    return records
+
+
+def exported_file(out_dir: Path, name: str) -> Path | None:
+    """The pack called ``name`` in ``out_dir``, if it is one (never a path outside)."""
+    if not re.fullmatch(r"evidence-[A-Za-z0-9._-]+\.zip", name) or name.startswith("."):
+        return None
+    path = out_dir / name
+    return path if path.is_file() else None

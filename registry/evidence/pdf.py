@@ -1,0 +1,857 @@
+"""``evidence.pdf``: the pack for people, laid out with reportlab's platypus.
+
+The chapters follow DOMAIN.md ("What an evidence pack holds"). Every chapter says what
+is missing as a gap ("No monitoring plan recorded."), never as a blank. The document is
+deterministic: reportlab's invariant mode, with its creation date set to the as-of
+instant, so the same content gives the same bytes.
+
+Text is set in DejaVu Sans (wide Unicode coverage) when the fonts are installed
+(``fonts-dejavu-core`` on Debian; ``REGISTRY_PDF_FONT_DIR`` names another folder), and
+in the Bitstream Vera fonts shipped with reportlab otherwise (Latin-1 only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+import reportlab
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Frame,
+    KeepTogether,
+    LongTable,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Preformatted,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from registry.evidence.collect import EntryHistory, SystemRecord, iso
+from registry.records.kinds import KINDS
+from registry.records.overview import ART_73_DAYS
+from registry.records.service import diff_bodies
+
+if TYPE_CHECKING:
+    from registry.evidence.pack import PackContent
+
+# --- fonts ------------------------------------------------------------------------------
+
+_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")
+_DEJAVU = {
+    "Regular": "DejaVuSans.ttf",
+    "Bold": "DejaVuSans-Bold.ttf",
+    "Italic": "DejaVuSans-Oblique.ttf",
+    "Mono": "DejaVuSansMono.ttf",
+}
+_VERA = {"Regular": "Vera.ttf", "Bold": "VeraBd.ttf", "Italic": "VeraIt.ttf", "Mono": "Vera.ttf"}
+
+
+@functools.cache
+def fonts() -> dict[str, str]:
+    """Register the pack's fonts once per process; return style → font name."""
+    folders = [os.environ.get("REGISTRY_PDF_FONT_DIR", ""), *_FONT_DIRS]
+    for folder in filter(None, folders):
+        if all((Path(folder) / f).is_file() for f in _DEJAVU.values()):
+            files, family, base = _DEJAVU, "PackDejaVu", Path(folder)
+            break
+    else:
+        files, family = _VERA, "PackVera"
+        base = Path(reportlab.__file__).parent / "fonts"
+    names = {}
+    for style, filename in files.items():
+        name = f"{family}-{style}"
+        pdfmetrics.registerFont(TTFont(name, str(base / filename)))
+        names[style] = name
+    pdfmetrics.registerFontFamily(
+        f"{family}-Regular",
+        normal=names["Regular"],
+        bold=names["Bold"],
+        italic=names["Italic"],
+        boldItalic=names["Bold"],
+    )
+    return names
+
+
+# --- styles -----------------------------------------------------------------------------
+
+INK = colors.HexColor("#1d2733")
+MUTED = colors.HexColor("#5b6673")
+RULE = colors.HexColor("#c9d1da")
+SHADE = colors.HexColor("#eef2f6")
+GAP = colors.HexColor("#9b1c1c")
+GAP_BG = colors.HexColor("#fdf0f0")
+MET = colors.HexColor("#1e6b3a")
+PARTIAL = colors.HexColor("#8a5a00")
+
+
+@functools.cache
+def styles() -> dict[str, ParagraphStyle]:
+    f = fonts()
+    base = ParagraphStyle(
+        "Body", fontName=f["Regular"], fontSize=9, leading=12, textColor=INK, splitLongWords=1
+    )
+    return {
+        "body": base,
+        "small": ParagraphStyle("Small", base, fontSize=7.5, leading=9.5, textColor=MUTED),
+        "cell": ParagraphStyle("Cell", base, fontSize=8, leading=10),
+        "cellhead": ParagraphStyle("CellHead", base, fontName=f["Bold"], fontSize=8, leading=10),
+        "mono": ParagraphStyle("Mono", base, fontName=f["Mono"], fontSize=7.5, leading=9.5),
+        "h1": ParagraphStyle(
+            "H1", base, fontName=f["Bold"], fontSize=15, leading=19, spaceBefore=6, spaceAfter=8
+        ),
+        "h2": ParagraphStyle(
+            "H2", base, fontName=f["Bold"], fontSize=11, leading=14, spaceBefore=8, spaceAfter=4
+        ),
+        "h3": ParagraphStyle(
+            "H3", base, fontName=f["Bold"], fontSize=9.5, leading=12, spaceBefore=6, spaceAfter=3
+        ),
+        "gap": ParagraphStyle(
+            "Gap",
+            base,
+            textColor=GAP,
+            backColor=GAP_BG,
+            borderPadding=(3, 4, 3, 4),
+            spaceBefore=3,
+            spaceAfter=6,
+        ),
+        "contents": ParagraphStyle(
+            "Contents", base, fontName=f["Bold"], fontSize=13, leading=17, spaceAfter=8
+        ),
+        "title": ParagraphStyle(
+            "Title", base, fontName=f["Bold"], fontSize=24, leading=30, spaceAfter=10
+        ),
+        "subtitle": ParagraphStyle("Subtitle", base, fontSize=13, leading=17, spaceAfter=18),
+        "toc0": ParagraphStyle("TOC0", base, fontSize=9.5, leading=13, leftIndent=4),
+        "toc1": ParagraphStyle("TOC1", base, fontSize=8.5, leading=11, leftIndent=16),
+        "right": ParagraphStyle("Right", base, fontSize=7.5, textColor=MUTED, alignment=TA_RIGHT),
+    }
+
+
+def p(text: Any, style: str = "body") -> Paragraph:
+    return Paragraph(escape(str(text)).replace("\n", "<br/>"), styles()[style])
+
+
+def gap(text: str) -> Paragraph:
+    return Paragraph(escape(text), styles()["gap"])
+
+
+def _cell(value: Any, width: float, bold: bool) -> Any:
+    """A table cell: text that fits on one line stays a string, which the table draws
+    directly (laying out a Paragraph costs far more); anything else wraps."""
+    if not isinstance(value, str):
+        return value
+    font = fonts()["Bold" if bold else "Regular"]
+    if "\n" not in value and pdfmetrics.stringWidth(value, font, 8) <= width - 7:
+        return value
+    return p(value, "cellhead" if bold else "cell")
+
+
+def table(
+    rows: list[list[Any]], widths: list[float], *, header: bool = True, long: bool = False
+) -> Table:
+    cells = [
+        [_cell(c, w, header and i == 0) for c, w in zip(row, widths, strict=True)]
+        for i, row in enumerate(rows)
+    ]
+    cls = LongTable if long else Table
+    t = cls(cells, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
+    commands: list[Any] = [
+        ("FONT", (0, 0), (-1, -1), fonts()["Regular"], 8, 10),
+        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]
+    if header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
+        commands.append(("FONT", (0, 0), (-1, 0), fonts()["Bold"], 8, 10))
+    t.setStyle(TableStyle(commands))
+    return t
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+_LABELS = {"art_6_3_rationale": "Art 6(3) rationale", "annex_iii_area": "Annex III area"}
+
+
+def label(name: str) -> str:
+    if name in _LABELS:
+        return _LABELS[name]
+    text = name.replace("_", " ")
+    for word, fixed in (("eu ", "EU "), ("dpia", "DPIA"), ("fria", "FRIA"), ("iii", "III")):
+        text = text.replace(word, fixed)
+    return text[:1].upper() + text[1:]
+
+
+def show(value: Any) -> str:
+    """A field's value as one readable text."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        if "email" in value and "name" in value:
+            return f"{value['name']} <{value['email']}>"
+        return "; ".join(f"{label(k)}: {show(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "\n".join(f"• {show(v)}" for v in value)
+    return str(value)
+
+
+def fields_of(kind: str) -> list[str]:
+    declared = list(KINDS[kind].schema._declared_fields)
+    return [f for f in declared if f != "attachments"] + ["attachments"]
+
+
+def entry_table(entry: EntryHistory, width: float) -> Table:
+    body = entry.body
+    version = entry.last
+    rows: list[list[Any]] = [
+        ["Field", "Value"],
+        *[
+            [label(name), show(body.get(name))]
+            for name in fields_of(entry.kind)
+            if name in body or name in ("name", "title")
+        ],
+        [
+            "Recorded",
+            f"version {version.number}, {_when(version.recorded_at)} by {version.author}; "
+            f"effective {_when(version.effective_from)} (entry {entry.entry_id})",
+        ],
+    ]
+    return table(rows, [width * 0.3, width * 0.7])
+
+
+def _when(instant: dt.datetime | str, zone: bool = True) -> str:
+    if isinstance(instant, str):
+        instant = dt.datetime.fromisoformat(instant)
+    text = instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    return text + " UTC" if zone else text
+
+
+# --- the document -----------------------------------------------------------------------
+
+
+CONTENTS_PAGE = 2
+MAX_CONTENTS = 48  # headings that fit on the contents page
+
+
+class PackCanvas(Canvas):
+    """A canvas dated at the as-of instant. Pages are kept until the document is saved;
+    then, with every page laid out, it numbers them "N of M" and draws the contents on
+    page 2 (left blank for it), so the document is laid out once, not twice."""
+
+    def __init__(self, *args: Any, as_of: dt.datetime, footer: str, **kwargs: Any) -> None:
+        kwargs["invariant"] = 1
+        super().__init__(*args, **kwargs)
+        stamp = self._doc._timeStamp
+        seconds = int(as_of.timestamp())
+        stamp.t = seconds
+        stamp.lt = time.gmtime(seconds)
+        stamp.YMDhms = tuple(stamp.lt)[:6]
+        self._footer = footer
+        self._pages: list[dict[str, Any]] = []
+        self.headings: list[tuple[int, str, int, str]] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            if self._pageNumber == CONTENTS_PAGE:
+                self._draw_contents()
+            self.setFont(fonts()["Regular"], 7)
+            self.setFillColor(MUTED)
+            self.drawString(18 * mm, 10 * mm, self._footer)
+            self.drawRightString(A4[0] - 18 * mm, 10 * mm, f"Page {self._pageNumber} of {total}")
+            super().showPage()
+        super().save()
+
+    def _draw_contents(self) -> None:
+        left, right = 18 * mm, A4[0] - 18 * mm
+        y = A4[1] - 32 * mm
+        self.setFillColor(INK)
+        self.setFont(fonts()["Bold"], 13)
+        self.drawString(left, y, "Contents")
+        y -= 10 * mm
+        for level, text, page, key in self.headings[:MAX_CONTENTS]:
+            indent = left + (10 * mm if level else 0)
+            size = 9.5 if level == 0 else 8.5
+            font = fonts()["Regular"]
+            self.setFont(font, size)
+            self.drawString(indent, y, text)
+            number = str(page)
+            self.drawRightString(right, y, number)
+            start = indent + pdfmetrics.stringWidth(text, font, size) + 4
+            stop = right - pdfmetrics.stringWidth(number, font, size) - 4
+            self.setFillColor(MUTED)
+            self.setFont(font, 7)
+            dots = int((stop - start) / pdfmetrics.stringWidth(". ", font, 7))
+            if dots > 0:
+                self.drawRightString(stop, y, ". " * dots)
+            self.setFillColor(INK)
+            self.linkRect("", key, (indent, y - 2, right, y + size), relative=0, thickness=0)
+            y -= 6.2 * mm if level == 0 else 5.2 * mm
+
+
+class PackDocument(BaseDocTemplate):
+    """Cover page, then body pages with a running header; H1 and H2 headings go to the
+    contents page and the PDF outline."""
+
+    def __init__(self, fh: Any, header: str, **kwargs: Any) -> None:
+        super().__init__(
+            fh,
+            pagesize=A4,
+            leftMargin=18 * mm,
+            rightMargin=18 * mm,
+            topMargin=20 * mm,
+            bottomMargin=18 * mm,
+            invariant=1,
+            **kwargs,
+        )
+        self.header = header
+        frame = Frame(self.leftMargin, self.bottomMargin, self.width, self.height, id="body")
+        self.addPageTemplates(
+            [
+                PageTemplate(id="cover", frames=[frame]),
+                PageTemplate(id="body", frames=[frame], onPage=self._running_header),
+            ]
+        )
+        self._heading = 0
+
+    def _running_header(self, canvas: Canvas, doc: BaseDocTemplate) -> None:
+        canvas.saveState()
+        canvas.setFont(fonts()["Regular"], 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(self.leftMargin, A4[1] - 12 * mm, self.header)
+        canvas.setStrokeColor(RULE)
+        canvas.line(self.leftMargin, A4[1] - 13.5 * mm, A4[0] - self.rightMargin, A4[1] - 13.5 * mm)
+        canvas.restoreState()
+
+    def afterFlowable(self, flowable: Any) -> None:  # noqa: N802 - reportlab's name
+        if not isinstance(flowable, Paragraph):
+            return
+        level = {"H1": 0, "H2": 1}.get(flowable.style.name)
+        if level is None:
+            return
+        text = flowable.getPlainText()
+        key = f"h{self._heading}"
+        self._heading += 1
+        self.canv.bookmarkPage(key)
+        self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
+        self.canv.headings.append((level, text, self.page, key))
+
+
+def render(story: list[Any], *, header: str, footer: str, as_of: dt.datetime, title: str) -> bytes:
+    out = io.BytesIO()
+    doc = PackDocument(out, header, title=title, author="", subject="", creator="", producer="")
+    doc.build(story, canvasmaker=functools.partial(PackCanvas, as_of=as_of, footer=footer))
+    return out.getvalue()
+
+
+# --- chapters ---------------------------------------------------------------------------
+
+WIDTH = A4[0] - 36 * mm
+
+# What an evidence pack holds (DOMAIN.md): the chapters on the records, each with the
+# entry kinds it presents.
+RECORD_CHAPTERS: list[tuple[str, tuple[str, ...]]] = [
+    ("Ownership", ("owner",)),
+    ("Data sources", ("data_source",)),
+    ("Access grants and recertifications", ("access_grant",)),
+    ("Risk register", ("risk",)),
+    ("Review procedures and performed reviews", ("review_procedure", "review")),
+    ("Monitoring plan", ("monitoring_plan",)),
+    ("Incident procedure and incident register", ("incident_procedure", "incident")),
+    ("Change log", ("change_log",)),
+    ("Integration, adoption and funding", ("integration", "adoption_plan", "funding")),
+]
+_MISSING = {
+    "owner": "No owner recorded.",
+    "data_source": "No data source recorded.",
+    "access_grant": "No access grant recorded.",
+    "risk": "No risk recorded in the risk register.",
+    "review_procedure": "No review procedure recorded.",
+    "review": "No performed review recorded.",
+    "monitoring_plan": "No monitoring plan recorded.",
+    "incident_procedure": "No incident procedure recorded.",
+    "incident": "No incident recorded.",
+    "change_log": "No change recorded in the change log.",
+    "integration": "No integration recorded.",
+    "adoption_plan": "No adoption plan recorded.",
+    "funding": "No funding recorded.",
+}
+CLASSIFICATION = (
+    "stage",
+    "risk_tier",
+    "annex_iii_area",
+    "art_6_3_rationale",
+    "role",
+    "dpia_status",
+    "dpia_reference",
+    "fria_reference",
+    "eu_database_reference",
+)
+CONTEXT = (
+    "purpose",
+    "known_misuse",
+    "deployment_context",
+    "affected_persons",
+    "organisation",
+    "provider",
+    "model",
+    "business_value",
+    "lawful_basis",
+    "external_reference",
+)
+
+
+def gaps_of(system: SystemRecord) -> list[str]:
+    """What the records lack, as sentences (the readiness scorecard says more)."""
+    found = []
+    roles = {e.body.get("role") for e in system.live("owner")}
+    for role in ("business", "technical"):
+        if role not in roles:
+            found.append(f"No {role} owner recorded.")
+    for kind in (
+        "data_source",
+        "access_grant",
+        "risk",
+        "review_procedure",
+        "monitoring_plan",
+        "incident_procedure",
+        "adoption_plan",
+        "funding",
+    ):
+        if not system.live(kind):
+            found.append(_MISSING[kind])
+    profile = system.profile
+    if not profile.get("risk_tier") or profile.get("risk_tier") == "unclassified":
+        found.append("No EU AI Act risk classification recorded.")
+    return found
+
+
+def art73(body: dict[str, Any], as_of: dt.datetime) -> str:
+    """Whether a serious incident was reported within its Art 73 deadline, as of then."""
+    if not body.get("serious"):
+        return "not serious: no Art 73 report due"
+    aware_text = body.get("became_aware_at") or body.get("detected_at")
+    aware = dt.datetime.fromisoformat(aware_text)
+    days = ART_73_DAYS[body.get("serious_category") or "other"]
+    deadline = aware + dt.timedelta(days=days)
+    reported = body.get("reported_at")
+    if reported:
+        met = dt.datetime.fromisoformat(reported) <= deadline
+        verdict = "met" if met else "MISSED"
+        return f"deadline {_when(deadline)} ({days} days): {verdict}, reported {_when(reported)}"
+    if as_of > deadline:
+        return f"deadline {_when(deadline)} ({days} days): MISSED, not reported"
+    return f"deadline {_when(deadline)} ({days} days): open, not yet reported"
+
+
+def kind_section(system: SystemRecord, kind: str, as_of: dt.datetime) -> list[Any]:
+    out: list[Any] = []
+    entries = system.live(kind)
+    out.append(p(SECTION_TITLES[kind], "h3"))
+    if not entries:
+        out.append(gap(_MISSING[kind]))
+        return out
+    if kind == "incident":
+        rows = [["Incident", "Status", "Severity", "Art 73"]]
+        for e in entries:
+            b = e.body
+            rows.append(
+                [
+                    f"{b.get('title')} (entry {e.entry_id})",
+                    show(b.get("status")),
+                    show(b.get("severity")),
+                    art73(b, as_of),
+                ]
+            )
+        out.append(table(rows, [WIDTH * 0.32, WIDTH * 0.12, WIDTH * 0.12, WIDTH * 0.44]))
+        out.append(Spacer(1, 4))
+    for e in entries:
+        out.append(KeepTogether([entry_table(e, WIDTH), Spacer(1, 5)]))
+    return out
+
+
+SECTION_TITLES = {
+    "owner": "Owners",
+    "data_source": "Data sources",
+    "access_grant": "Access grants",
+    "risk": "Risks",
+    "review_procedure": "Review procedures",
+    "review": "Performed reviews",
+    "monitoring_plan": "Monitoring plans",
+    "incident_procedure": "Incident procedures",
+    "incident": "Incident register",
+    "change_log": "Changes",
+    "integration": "Integrations",
+    "adoption_plan": "Adoption plans",
+    "funding": "Funding",
+}
+
+
+def profile_table(profile: dict[str, Any], names: Iterable[str]) -> Table:
+    rows: list[list[Any]] = [["Field", "Value"]]
+    rows += [[label(n), show(profile.get(n))] for n in names]
+    return table(rows, [WIDTH * 0.3, WIDTH * 0.7])
+
+
+def history_section(entry: EntryHistory) -> list[Any]:
+    label_field = KINDS[entry.kind].label_field
+    first = json.loads(entry.versions[0].body)
+    name = show(first.get(label_field))
+    out: list[Any] = [p(f"{KINDS[entry.kind].title}: {name} (entry {entry.entry_id})", "h3")]
+    rows: list[list[Any]] = []
+    previous: Any = None
+    for version in entry.versions:
+        body = json.loads(version.body)
+        if version.tombstone:
+            change = "retired"
+        elif previous is None:
+            change = "created"
+        else:
+            changed = [c.path for c in diff_bodies(previous, body)]
+            change = ", ".join(changed[:8]) + (" …" if len(changed) > 8 else "") or "no change"
+        rows.append(
+            [
+                str(version.number),
+                _when(version.recorded_at, zone=False),
+                _when(version.effective_from, zone=False),
+                version.author,
+                change,
+                version.reason or "—",
+            ]
+        )
+        previous = body
+    header = ["v", "Recorded (UTC)", "Effective (UTC)", "By", "Change", "Reason"]
+    widths = [WIDTH * w for w in (0.05, 0.17, 0.17, 0.19, 0.22, 0.2)]
+    out += chunked(header, rows, widths)
+    out.append(p(f"Body SHA-256 of the last version: {entry.last.body_hash}", "small"))
+    return out
+
+
+def chunked(header: list[str], rows: list[list[Any]], widths: list[float]) -> list[Any]:
+    """A long table as tables of at most CHUNK rows, each with the header: a table split
+    across pages is measured again at every split, which grows with its length."""
+    return [table([header, *rows[i : i + CHUNK]], widths) for i in range(0, len(rows), CHUNK)]
+
+
+CHUNK = 40
+
+
+AUDIT_HEADER = ["Seq", "Time (UTC)", "Action", "Actor", "Subject", "Event SHA-256, first 64 bits"]
+AUDIT_WIDTHS = [WIDTH * w for w in (0.07, 0.17, 0.14, 0.23, 0.15, 0.24)]
+
+
+def audit_rows(events: list[tuple[int, bytes]]) -> list[list[Any]]:
+    """One row per event; the full bytes and hash are in ledger/events.jsonl."""
+    import hashlib
+
+    rows: list[list[Any]] = []
+    for seq, data in events:
+        event = json.loads(data)
+        subject = (
+            f"entry {event['entry_id']} v{event.get('version')}"
+            if "entry_id" in event
+            else event.get("file") or event.get("email") or ""
+        )
+        rows.append(
+            [
+                str(seq),
+                _when(event["time"], zone=False) if event.get("time") else "",
+                event.get("action", ""),
+                event.get("actor", ""),
+                subject,
+                hashlib.sha256(data).hexdigest()[:16],
+            ]
+        )
+    return rows
+
+
+def verification_section(content: PackContent) -> list[Any]:
+    pin = content.pinned
+    return [
+        p("Verification data", "h2"),
+        p(
+            "Every event listed is in ledger/events.jsonl as the exact bytes the registry "
+            "hashed. Its leaf hash is SHA-256(0x00 ‖ bytes); ledger/proofs.json holds its "
+            "RFC 9162 inclusion proof into the signed checkpoint below. The checkpoint is a "
+            "C2SP signed note by the key in keys.txt. To check all of it offline, with "
+            "Python and the cryptography package only:"
+        ),
+        Preformatted(
+            "python verify_pack.py PACK.zip --pubkey published-keys.txt", styles()["mono"]
+        ),
+        p("Signed checkpoint (ledger/checkpoint.txt)", "h3"),
+        Preformatted(pin.note, styles()["mono"]),
+        p("Verifier keys", "h3"),
+        *[Paragraph(escape(k), styles()["mono"]) for k in _keys(content)],
+    ]
+
+
+def _keys(content: PackContent) -> list[str]:
+    keys = [content.signer_key]
+    if content.checkpoint_key != content.signer_key:
+        keys.append(content.checkpoint_key)
+    return keys
+
+
+def key_fingerprint(verifier_key: str) -> str:
+    import base64
+    import hashlib
+
+    name, key_id, material = verifier_key.split("+", 2)
+    raw = base64.b64decode(material)[1:]
+    return f"{name} key {key_id}, SHA-256 {hashlib.sha256(raw).hexdigest()}"
+
+
+def cover(content: PackContent, title: str, subtitle: str, scope: str) -> list[Any]:
+    pin = content.pinned
+    rows = [
+        ["Scope", scope],
+        ["As of", iso(pin.as_of)],
+        ["Manifest SHA-256", Paragraph(content.manifest_sha256, styles()["mono"])],
+        [
+            "Ledger check",
+            f"{len(content.events)} events in scope, each proven by an inclusion proof in "
+            f"the signed checkpoint (checked at export); {pin.size} events recorded by the "
+            "as-of instant",
+        ],
+        [
+            "Checkpoint",
+            Paragraph(f"tree size {pin.tree_size}, root {pin.root_hash}", styles()["mono"]),
+        ],
+        ["Signing key", Paragraph(key_fingerprint(content.signer_key), styles()["mono"])],
+        ["Origin", content.origin],
+        ["Generator", content.generator],
+    ]
+    if content.checkpoint_key != content.signer_key:
+        rows.insert(
+            6,
+            [
+                "Checkpoint key",
+                Paragraph(key_fingerprint(content.checkpoint_key), styles()["mono"]),
+            ],
+        )
+    return [
+        Spacer(1, 40 * mm),
+        p("Evidence pack", "title"),
+        p(title, "subtitle"),
+        p(subtitle, "body"),
+        Spacer(1, 12 * mm),
+        table(rows, [WIDTH * 0.25, WIDTH * 0.75], header=False),
+        Spacer(1, 10 * mm),
+        p(
+            "This report is one file of a signed pack. The manifest digest above identifies "
+            "the pack; manifest.sig signs it together with this PDF's own digest.",
+            "small",
+        ),
+        NextPageTemplate("body"),
+        PageBreak(),
+        # Page 2: the contents, drawn once every heading's page is known (PackCanvas).
+        Spacer(1, 1),
+        PageBreak(),
+    ]
+
+
+def system_story(content: PackContent, system: SystemRecord) -> list[Any]:
+    as_of = content.pinned.as_of
+    profile = system.profile
+    name = profile.get("name") or system.reference
+    story: list[Any] = []
+    story.append(p("Executive summary", "h1"))
+    summary = [
+        ["System", f"{name} ({system.reference})"],
+        ["Stage", show(profile.get("stage"))],
+        ["EU AI Act risk tier", show(profile.get("risk_tier"))],
+        [
+            "Records",
+            f"{len(system.live())} live entries; {len(system.entries)} entries with "
+            f"{system.versions} versions recorded by the as-of instant",
+        ],
+    ]
+    story.append(table(summary, [WIDTH * 0.3, WIDTH * 0.7], header=False))
+    story.append(p("Readiness", "h3"))
+    story += readiness_summary(content, system)
+    gaps = gaps_of(system)
+    story.append(p("Gaps in the records", "h3"))
+    story += [gap(g) for g in gaps] if gaps else [p("None of the expected records is missing.")]
+    incidents = [e.body for e in system.live("incident") if e.body.get("serious")]
+    missed = [b for b in incidents if "MISSED" in art73(b, as_of)]
+    story.append(
+        p(
+            f"Serious incidents: {len(incidents)}; Art 73 deadlines missed: {len(missed)}.",
+        )
+    )
+    story.append(CondPageBreak(60 * mm))
+    story.append(p("Classification", "h1"))
+    story.append(profile_table(profile, CLASSIFICATION))
+    story.append(p("Purpose and context", "h1"))
+    story.append(profile_table(profile, CONTEXT))
+    for title, kinds in RECORD_CHAPTERS:
+        story.append(CondPageBreak(50 * mm))
+        story.append(p(title, "h1"))
+        if title == "Ownership":
+            roles = {e.body.get("role") for e in system.live("owner")}
+            for role in ("business", "technical"):
+                if role not in roles:
+                    story.append(gap(f"No {role} owner recorded."))
+        for kind in kinds:
+            story += kind_section(system, kind, as_of)
+    story.append(PageBreak())
+    story.append(p("Crosswalk", "h1"))
+    story += crosswalk(content, system)
+    story.append(PageBreak())
+    story.append(p("History of every entry", "h1"))
+    for entry in system.entries:
+        story += history_section(entry)
+    story.append(PageBreak())
+    story.append(p("Audit-trail extract", "h1"))
+    story += chunked(AUDIT_HEADER, audit_rows(content.events), AUDIT_WIDTHS)
+    story += verification_section(content)
+    return story
+
+
+def readiness_summary(content: PackContent, system: SystemRecord) -> list[Any]:
+    card = (content.readiness or {}).get(system.reference)
+    if card is None:
+        return [gap("The readiness scorecard was not evaluated for this pack.")]
+    rows: list[list[Any]] = [["Area", "Status", "Why"]]
+    for area in card["areas"]:
+        why = "; ".join(c["explanation"] for c in area["criteria"] if c["status"] != "met")
+        rows.append([area["title"], area["status"], why or "all criteria met"])
+    verdict = "ready for production" if card.get("ready") else "not ready for production"
+    return [
+        p(f"As of this instant the system is {verdict}."),
+        table(rows, [WIDTH * w for w in (0.25, 0.12, 0.63)]),
+    ]
+
+
+def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
+    card = (content.readiness or {}).get(system.reference)
+    if card is None:
+        return [gap("No crosswalk: the readiness scorecard was not evaluated for this pack.")]
+    rows: list[list[Any]] = [["Area", "EU AI Act", "ISO 42001", "NIST AI RMF", "Evidence"]]
+    for area in card["areas"]:
+        fw = area.get("frameworks", {})
+        evidence = sorted(
+            {
+                f"{ev['kind']} {ev['entry_id']} v{ev['version']}"
+                for c in area["criteria"]
+                for ev in c["evidence"]
+            }
+        )
+        rows.append(
+            [
+                area["title"],
+                show(fw.get("eu_ai_act")),
+                show(fw.get("iso_42001")),
+                show(fw.get("nist_ai_rmf")),
+                ", ".join(evidence) or "none recorded",
+            ]
+        )
+    return [table(rows, [WIDTH * w for w in (0.2, 0.16, 0.18, 0.2, 0.26)])]
+
+
+def render_pdf(content: PackContent) -> bytes:
+    as_of = content.pinned.as_of
+    footer = f"Manifest SHA-256 {content.manifest_sha256[:32]}…"
+    if content.scope == "system":
+        system = content.systems[0]
+        name = system.profile.get("name") or system.reference
+        story = cover(
+            content,
+            f"{name}",
+            f"System {system.reference}, as recorded at {iso(as_of)}",
+            f"one system: {system.reference}",
+        )
+        story += system_story(content, system)
+        header = f"Evidence pack · {name} ({system.reference}) · as of {iso(as_of)}"
+        return render(
+            story, header=header, footer=footer, as_of=as_of, title=f"Evidence pack: {name}"
+        )
+    story = cover(
+        content,
+        "The whole registry",
+        f"{len(content.systems)} systems, as recorded at {iso(as_of)}",
+        f"the whole registry: {len(content.systems)} systems",
+    )
+    story += registry_story(content)
+    header = f"Evidence pack · the whole registry · as of {iso(as_of)}"
+    return render(story, header=header, footer=footer, as_of=as_of, title="Evidence pack: registry")
+
+
+def registry_story(content: PackContent) -> list[Any]:
+    story: list[Any] = [p("Executive summary", "h1")]
+    by_stage: dict[str, int] = {}
+    for s in content.systems:
+        stage = s.profile.get("stage") or "unknown"
+        by_stage[stage] = by_stage.get(stage, 0) + 1
+    rows: list[list[Any]] = [["Stage", "Systems"]]
+    rows += [[stage, str(n)] for stage, n in sorted(by_stage.items())]
+    story.append(table(rows, [WIDTH * 0.3, WIDTH * 0.2]))
+    with_gaps = [s for s in content.systems if gaps_of(s)]
+    story.append(
+        p(
+            f"{len(content.systems)} systems; {len(with_gaps)} lack some expected record "
+            "(listed in the index). Each system's state and full history are in "
+            "systems/<reference>/ in this pack."
+        )
+    )
+    story.append(PageBreak())
+    story.append(p("Index of systems", "h1"))
+    rows = [["Reference", "Name", "Stage", "Risk tier", "Versions", "Gaps"]]
+    for s in content.systems:
+        profile = s.profile
+        rows.append(
+            [
+                s.reference,
+                show(profile.get("name")),
+                show(profile.get("stage")),
+                show(profile.get("risk_tier")),
+                str(s.versions),
+                str(len(gaps_of(s))),
+            ]
+        )
+    story.append(table(rows, [WIDTH * w for w in (0.16, 0.42, 0.12, 0.12, 0.09, 0.09)], long=True))
+    story.append(PageBreak())
+    story.append(p("Audit-trail extract", "h1"))
+    story.append(
+        p(
+            f"The pack holds all {len(content.events)} events recorded by the as-of instant "
+            "in ledger/events.jsonl, chained from the first, each with its inclusion proof."
+        )
+    )
+    story += verification_section(content)
+    return story

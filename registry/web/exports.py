@@ -1,0 +1,133 @@
+"""Evidence packs on the web: export a system or the whole registry, list the exports
+the ledger recorded, download a pack, and download the offline verifier (public)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import login_required
+from werkzeug.wrappers import Response as BaseResponse
+
+from registry.accounts.permissions import can, require
+from registry.errors import InvalidInput, NotFound
+from registry.evidence import pack
+from registry.extensions import database, db_session
+from registry.records import service
+from registry.web.systems import current_actor
+
+bp = Blueprint("exports", __name__)
+VERIFIER = Path(__file__).resolve().parent.parent / "evidence" / "verifier.py"
+
+
+def export_dir() -> Path:
+    return Path(current_app.config["EXPORT_DIR"])
+
+
+def parse_as_of(text: str) -> dt.datetime | None:
+    """An optional ISO 8601 instant from a form or query (``Z`` or an offset)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "The as-of instant is not an ISO 8601 instant.",
+            {"as_of": ["Use e.g. 2026-10-01T00:00:00Z."]},
+        ) from None
+    if instant.tzinfo is None:
+        raise InvalidInput(
+            "The as-of instant needs a time zone.", {"as_of": ["Add Z or an offset."]}
+        )
+    return instant
+
+
+def _export(references: list[str] | None, back: str) -> BaseResponse:
+    session = db_session()
+    actor = current_actor()
+    require(session, actor, "export")
+    try:
+        as_of = parse_as_of(request.form.get("as_of", "")[:64])
+        read = database().read_sessionmaker()
+        try:
+            done = pack.export(
+                session, read, actor, export_dir(), references=references, as_of=as_of
+            )
+        finally:
+            read.close()
+    except InvalidInput as exc:
+        session.rollback()
+        flash(f"{exc.message} {' '.join(sum(exc.field_errors.values(), []))}", "error")
+        return redirect(back)
+    except NotFound as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    flash(f"Exported {done.name} (manifest SHA-256 {done.manifest_sha256}).", "success")
+    return redirect(url_for("exports.index"))
+
+
+@bp.route("/exports")
+@login_required
+def index() -> str:
+    session = db_session()
+    actor = current_actor()
+    require(session, actor, "read")
+    system = request.args.get("system", "").strip()[:100] or None
+    return render_template(
+        "exports/index.html",
+        exports=pack.list_exports(session, export_dir(), system=system),
+        system=system,
+        can_export=can(session, actor, "export"),
+    )
+
+
+@bp.route("/exports", methods=["POST"])
+@login_required
+def export_registry() -> BaseResponse:
+    return _export(None, url_for("exports.index"))
+
+
+@bp.route("/systems/<reference>/export", methods=["POST"])
+@login_required
+def export_system(reference: str) -> BaseResponse:
+    session = db_session()
+    require(session, current_actor(), "export")
+    system = service.get_system(session, reference)
+    return _export([system.reference], url_for("systems.show", reference=system.reference))
+
+
+@bp.route("/exports/<name>")
+@login_required
+def download(name: str) -> Response:
+    session = db_session()
+    require(session, current_actor(), "read")
+    path = pack.exported_file(export_dir(), name)
+    if path is None:
+        raise NotFound(f"No evidence pack {name!r} is kept here.")
+    response = send_file(path, mimetype="application/zip", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/verify_pack.py")
+def verifier() -> Response:
+    """The offline verifier: one Python file (standard library and ``cryptography``).
+    Public, like the verifier keys: checking a pack needs no account."""
+    return Response(
+        VERIFIER.read_bytes(),
+        mimetype="text/x-python",
+        headers={"Content-Disposition": "attachment; filename=verify_pack.py"},
+    )

@@ -1,0 +1,233 @@
+"""Evidence packs: what they hold, that they verify, and that they are deterministic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from registry.accounts.actor import Actor
+from registry.errors import InvalidInput, NotFound, PermissionDenied
+from registry.evidence import verifier
+from registry.evidence.pack import list_exports
+from registry.ledger.checkpoints import make_checkpoint, settings_of
+from registry.records import service
+from tests.evidence.conftest import do_export, members
+
+OFFICER = Actor.system("officer", roles=frozenset({"compliance_officer"}))
+
+
+def pdf_text(data: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_a_system_pack_holds_its_records_and_verifies(app, examples):
+    done = do_export(app, examples, "demo-benefits-triage")
+    files = members(done.path)
+    assert {
+        "manifest.json",
+        "manifest.sig",
+        "evidence.pdf",
+        "keys.txt",
+        "index.json",
+        "ledger/checkpoint.txt",
+        "ledger/events.jsonl",
+        "ledger/proofs.json",
+        "systems/demo-benefits-triage/state.json",
+        "systems/demo-benefits-triage/history.json",
+    } == set(files)
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["scope"] == {"type": "system", "systems": ["demo-benefits-triage"]}
+    assert manifest["as_of"] == done.as_of.isoformat(timespec="microseconds")
+    assert set(manifest["files"]) == set(files) - {"manifest.json", "manifest.sig", "evidence.pdf"}
+    state = json.loads(files["systems/demo-benefits-triage/state.json"])
+    system = service.get_system(examples, "demo-benefits-triage")
+    live = service.system_state(examples, system)
+    assert sorted(e["entry_id"] for e in state["entries"]) == sorted(
+        e.entry_id for e in live.entries
+    )
+    history = json.loads(files["systems/demo-benefits-triage/history.json"])
+    versions = sum(len(e["versions"]) for e in history["entries"])
+    events = files["ledger/events.jsonl"].splitlines()
+    assert versions == len(events)  # one event per version, nothing else yet
+    summary = verifier.verify(str(done.path))
+    assert any(f"{versions} versions" in line for line in summary.lines)
+    assert any(f"{len(events)} events proven" in line for line in summary.lines)
+    # The trusted key given explicitly verifies too.
+    key = settings_of(examples).signer.verifier_key
+    verifier.verify(str(done.path), [key])
+
+
+def test_the_export_is_a_ledger_event_and_listed(app, examples):
+    first = do_export(app, examples, "demo-city-chatbot")
+    listed = list_exports(examples, done_dir(app))
+    assert [e.file for e in listed] == [first.name]
+    assert listed[0].actor == "system:test-auditor"
+    assert listed[0].system == "demo-city-chatbot"
+    assert listed[0].manifest_sha256 == first.manifest_sha256
+    assert listed[0].available
+    # The next pack of the system holds the first export's event, proven like the others.
+    second = do_export(app, examples, "demo-city-chatbot")
+    lines = members(second.path)["ledger/events.jsonl"].splitlines()
+    exported = [json.loads(line) for line in lines if b"evidence.export" in line]
+    assert [e["manifest_sha256"] for e in exported] == [first.manifest_sha256]
+    verifier.verify(str(second.path))
+    (done_dir(app) / first.name).unlink()
+    assert [e.available for e in list_exports(examples, done_dir(app))] == [True, False]
+
+
+def done_dir(app):
+    return Path(app.config["EXPORT_DIR"])
+
+
+def test_same_scope_same_instant_same_bytes_even_later(app, examples):
+    before = do_export(app, examples, "demo-benefits-triage")
+    kept = before.path.read_bytes()
+    # The registry moves on: new versions, new checkpoints, another export.
+    system = service.get_system(examples, "demo-benefits-triage")
+    service.create_entry(
+        examples,
+        OFFICER,
+        system,
+        "risk",
+        {"title": "Later", "likelihood": "rare", "impact": "minor"},
+    )
+    examples.commit()
+    make_checkpoint(examples, settings_of(examples).signer)
+    examples.commit()
+    now = do_export(app, examples, "demo-benefits-triage")
+    assert now.path.read_bytes() != kept
+    again = do_export(app, examples, "demo-benefits-triage", as_of=before.as_of)
+    assert again.name == before.name
+    assert again.path.read_bytes() == kept
+
+
+def test_a_pack_as_of_a_past_instant_shows_the_registry_then(app, examples):
+    system = service.get_system(examples, "demo-city-chatbot")
+    then = dt.datetime.now(dt.UTC)
+    service.create_entry(
+        examples, OFFICER, system, "funding", {"funder": "Later funder", "budget": "10.00"}
+    )
+    examples.commit()
+    past = do_export(app, examples, "demo-city-chatbot", as_of=then)
+    files = members(past.path)
+    state = json.loads(files["systems/demo-city-chatbot/state.json"])
+    assert "funding" not in {e["kind"] for e in state["entries"]}
+    assert all(
+        json.loads(line)["time"] <= past.as_of.isoformat(timespec="microseconds")
+        for line in files["ledger/events.jsonl"].splitlines()
+    )
+    assert "No funding recorded." in pdf_text(files["evidence.pdf"])
+    verifier.verify(str(past.path))
+    current = do_export(app, examples, "demo-city-chatbot")
+    state = json.loads(members(current.path)["systems/demo-city-chatbot/state.json"])
+    assert "funding" in {e["kind"] for e in state["entries"]}
+
+
+def test_the_pdf_holds_the_name_owners_gaps_and_digest(app, examples):
+    done = do_export(app, examples, "demo-city-chatbot")
+    files = members(done.path)
+    text = pdf_text(files["evidence.pdf"])
+    flat = " ".join(text.split())
+    assert "Residents' question chatbot" in flat or "chatbot" in flat.lower()
+    system = service.get_system(examples, "demo-city-chatbot")
+    for owner in service.system_state(examples, system).of_kind("owner"):
+        assert owner.body["person"]["name"] in flat
+    for gap in (
+        "No monitoring plan recorded.",
+        "No funding recorded.",
+        "No adoption plan recorded.",
+    ):
+        assert gap in flat
+    assert done.manifest_sha256 in flat.replace(" ", "") or done.manifest_sha256 in text
+    reader = pypdf.PdfReader(io.BytesIO(files["evidence.pdf"]))
+    pages = len(reader.pages)
+    assert f"Page 1 of {pages}" in reader.pages[0].extract_text()
+    assert reader.metadata.creation_date.replace(microsecond=0) == done.as_of.replace(microsecond=0)
+    contents = reader.pages[1].extract_text()
+    for chapter in ("Executive summary", "Ownership", "Monitoring plan", "Audit-trail extract"):
+        assert chapter in contents
+    assert [o.title for o in reader.outline if not isinstance(o, list)][:2] == [
+        "Executive summary",
+        "Classification",
+    ]
+
+
+def test_non_ascii_long_and_empty_records_lay_out(app, session):
+    long_purpose = ("Zoë Çelik's résumé triage — ünïcödé, 中文, ελληνικά; " * 80)[:4000]
+    system, _ = service.create_system(
+        session,
+        OFFICER,
+        {
+            "name": "Ærøskøbing ÿ système",
+            "reference": "odd",
+            "stage": "pilot",
+            "purpose": long_purpose,
+        },
+    )
+    session.commit()
+    done = do_export(app, session, "odd")
+    text = " ".join(pdf_text(members(done.path)["evidence.pdf"]).split())
+    assert "Ærøskøbing ÿ système" in text
+    assert "ελληνικά" in text
+    for gap in ("No owner recorded.", "No business owner recorded.", "No data source recorded."):
+        assert gap in text
+    verifier.verify(str(done.path))
+
+
+def test_whole_registry_pack_has_every_system_and_the_whole_chain(app, examples):
+    done = do_export(app, examples)
+    files = members(done.path)
+    index = json.loads(files["index.json"])
+    refs = [s["reference"] for s in index["systems"]]
+    assert refs == ["demo-benefits-triage", "demo-city-chatbot", "demo-invoice-ocr"]
+    for ref in refs:
+        assert f"systems/{ref}/state.json" in files
+    manifest = json.loads(files["manifest.json"])
+    assert len(files["ledger/events.jsonl"].splitlines()) == manifest["ledger_size"]
+    summary = verifier.verify(str(done.path))
+    assert any("chained, 1 to the last" in line for line in summary.lines)
+    text = " ".join(pdf_text(files["evidence.pdf"]).split())
+    assert "Index of systems" in text and "demo-invoice-ocr" in text
+
+
+def test_bad_requests_are_refused_and_change_nothing(app, examples):
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with pytest.raises(InvalidInput):
+        do_export(app, examples, "demo-city-chatbot", as_of=future)
+    examples.rollback()
+    with pytest.raises(InvalidInput):
+        do_export(app, examples, "demo-city-chatbot", as_of=dt.datetime(2026, 1, 1))
+    examples.rollback()
+    with pytest.raises(NotFound):
+        do_export(app, examples, "no-such-system")
+    examples.rollback()
+    with pytest.raises(NotFound):
+        do_export(app, examples, "demo-city-chatbot", as_of=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    examples.rollback()
+    for role in ("technical_owner", "admin"):
+        with pytest.raises(PermissionDenied):
+            do_export(
+                app,
+                examples,
+                "demo-city-chatbot",
+                actor=Actor.system(role, roles=frozenset({role})),
+            )
+        examples.rollback()
+    assert list_exports(examples, done_dir(app)) == []
+    assert not list(done_dir(app).glob("*.zip"))
+
+
+def test_a_system_registered_after_the_instant_is_not_found(app, examples):
+    then = dt.datetime.now(dt.UTC)
+    service.create_system(
+        examples, OFFICER, {"name": "New", "reference": "new-one", "stage": "proposed"}
+    )
+    examples.commit()
+    with pytest.raises(NotFound, match="not yet registered"):
+        do_export(app, examples, "new-one", as_of=then)

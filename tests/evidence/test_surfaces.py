@@ -1,0 +1,209 @@
+"""Exporting and verifying packs from the command line, the web UI and the API."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from registry.evidence import verifier
+from registry.evidence.pack import list_exports
+from registry.extensions import database
+from registry.ledger.checkpoints import settings_of
+from tests.api.conftest import ApiClient
+from tests.conftest import csrf_token
+from tests.evidence.conftest import do_export
+
+
+def exports_of(app, _session=None):
+    """The exports the ledger lists, read in a session of its own (a test's session
+    would hold SQLite's write lock and stall the requests)."""
+    with database(app).read_sessionmaker() as read:
+        return list_exports(read, Path(app.config["EXPORT_DIR"]))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_exports_prints_the_path_and_verifies(app, examples, tmp_path):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["export", "demo-city-chatbot", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.parent == tmp_path / "out" and path.is_file()
+    assert "reading the records" in result.stderr or "%" in result.stderr  # the progress bar
+    as_of = json.loads(__import__("zipfile").ZipFile(path).read("manifest.json"))["as_of"]
+    again = runner.invoke(
+        args=["export", "demo-city-chatbot", "--as-of", as_of, "--out", str(tmp_path / "again")]
+    )
+    assert again.exit_code == 0, again.output
+    repeat = Path(again.stdout.strip().splitlines()[-1])
+    assert repeat.read_bytes() == path.read_bytes()
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text(settings_of(examples).signer.verifier_key + "\n")
+    ok = runner.invoke(args=["verify-pack", str(path), "--pubkey", str(keys)])
+    assert ok.exit_code == 0 and "VERIFIED" in ok.output
+    broken = tmp_path / "broken.zip"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    bad = runner.invoke(args=["verify-pack", str(broken)])
+    assert bad.exit_code in (1, 2) and bad.exit_code != 0
+
+
+def test_cli_refuses_bad_arguments(app, examples):
+    runner = app.test_cli_runner()
+    for args, message in (
+        (["export"], "Name one SYSTEM"),
+        (["export", "demo-city-chatbot", "--all"], "Name one SYSTEM"),
+        (["export", "demo-city-chatbot", "--as-of", "yesterday"], "not an ISO 8601 instant"),
+        (["export", "demo-city-chatbot", "--as-of", "2026-01-01T00:00:00"], "time zone"),
+        (["export", "nope"], "No system 'nope'"),
+        (["export", "--all", "--as-of", "2999-01-01T00:00:00Z"], "future"),
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0, args
+        assert message in result.output, (args, result.output)
+
+
+def test_the_verifier_runs_alone_from_a_copy(app, examples, tmp_path):
+    done = do_export(app, examples, "demo-invoice-ocr")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(verifier.__file__, alone / "verify_pack.py")
+    shutil.copy(done.path, alone / "pack.zip")
+    # -I: isolated (no PYTHONPATH, no current folder on the path): the registry is not
+    # importable, only the standard library and installed packages (cryptography).
+    result = subprocess.run(
+        [sys.executable, "-I", "verify_pack.py", "pack.zip"],
+        cwd=alone,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("VERIFIED pack.zip")
+
+
+# ----------------------------------------------------------------------------- web
+
+
+def test_web_export_list_and_download(app, examples, users, login_as):
+    client = login_as("auditor")
+    page = client.get("/systems/demo-city-chatbot").get_data(as_text=True)
+    assert "Export evidence pack" in page
+    token = csrf_token(client, "/systems/demo-city-chatbot")
+    response = client.post(
+        "/systems/demo-city-chatbot/export", data={"csrf_token": token, "as_of": ""}
+    )
+    assert response.status_code == 302 and response.location.endswith("/exports")
+    listing = client.get("/exports").get_data(as_text=True)
+    [record] = exports_of(app, examples)
+    assert record.actor == users["auditor"].email or users["auditor"].email in record.actor
+    assert record.manifest_sha256 in listing
+    assert "Exported evidence-demo-city-chatbot-" in listing  # the flash message
+    download = client.get(f"/exports/{record.file}")
+    assert download.status_code == 200
+    assert download.mimetype == "application/zip"
+    assert "no-store" in download.headers["Cache-Control"]
+    saved = Path(app.config["EXPORT_DIR"]) / "download.zip"
+    saved.write_bytes(download.get_data())
+    download.close()
+    verifier.verify(str(saved))
+    # The whole registry, from the exports page.
+    token = csrf_token(client, "/exports")
+    response = client.post("/exports", data={"csrf_token": token, "as_of": ""})
+    assert response.status_code == 302
+    assert [r.scope for r in exports_of(app, examples)] == ["registry", "system"]
+
+
+def test_web_bad_instant_is_a_message_not_an_error(app, examples, login_as):
+    client = login_as("compliance_officer")
+    token = csrf_token(client, "/systems/demo-city-chatbot")
+    for value, message in (
+        ("not a date", "not an ISO 8601 instant"),
+        ("2026-01-01T00:00", "needs a time zone"),
+        ("2999-01-01T00:00:00Z", "in the future"),
+    ):
+        response = client.post(
+            "/systems/demo-city-chatbot/export",
+            data={"csrf_token": token, "as_of": value},
+            follow_redirects=True,
+        )
+        assert response.status_code == 200
+        assert message in response.get_data(as_text=True)
+    assert exports_of(app, examples) == []
+
+
+def test_web_who_may_export(app, examples, client, login_as):
+    script = client.get("/verify_pack.py")  # public
+    assert script.status_code == 200 and b"def verify(" in script.get_data()
+    script.close()
+    assert client.get("/exports").status_code == 302  # sign in first
+    for role in ("technical_owner", "admin"):
+        signed_in = login_as(role)
+        page = signed_in.get("/systems/demo-city-chatbot")
+        assert "Export evidence pack" not in page.get_data(as_text=True)
+        token = csrf_token(signed_in, "/exports" if role != "admin" else "/admin/users")
+        response = signed_in.post("/systems/demo-city-chatbot/export", data={"csrf_token": token})
+        assert response.status_code == 403, role
+        assert signed_in.post("/exports", data={"csrf_token": token}).status_code == 403
+        signed_in.post("/logout", data={"csrf_token": token})
+    assert exports_of(app, examples) == []
+    officer = login_as("compliance_officer")
+    assert officer.get("/exports/evidence-nothing.zip").status_code == 404
+    assert officer.get("/exports/..%2Fsecret.zip").status_code == 404
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def test_api_export_list_download(app, examples, tokens):
+    api = ApiClient(app.test_client(), tokens["auditor"])
+    created = api.post("/api/v1/exports", json={"system": "demo-benefits-triage"})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["scope"] == "system" and body["system"] == "demo-benefits-triage"
+    assert re.fullmatch(r"[0-9a-f]{64}", body["manifest_sha256"])
+    assert created.headers["Location"] == body["url"]
+    download = api.get(body["url"])
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    saved = Path(app.config["EXPORT_DIR"]) / "api.zip"
+    saved.write_bytes(download.get_data())
+    download.close()
+    verifier.verify(str(saved))
+    again = api.post(
+        "/api/v1/exports", json={"system": "demo-benefits-triage", "as_of": body["as_of"]}
+    )
+    assert again.status_code == 201
+    assert again.get_json()["manifest_sha256"] == body["manifest_sha256"]
+    listing = api.get("/api/v1/exports?system=demo-benefits-triage").get_json()["items"]
+    assert [i["seq"] for i in listing] == [again.get_json()["seq"], body["seq"]]
+    whole = api.post("/api/v1/exports", json={})
+    assert whole.status_code == 201 and whole.get_json()["scope"] == "registry"
+    script = ApiClient(app.test_client(), None).get("/api/v1/exports/verify_pack.py")
+    assert script.status_code == 200 and b"def verify(" in script.get_data()
+    script.close()
+
+
+def test_api_refuses_bad_exports(app, examples, tokens):
+    api = ApiClient(app.test_client(), tokens["compliance_officer"])
+    cases = (
+        ({"system": "nope"}, 404, None),
+        ({"system": "demo-city-chatbot", "as_of": "2999-01-01T00:00:00Z"}, 422, "/as_of"),
+        ({"system": "demo-city-chatbot", "as_of": "yesterday"}, 422, "/as_of"),
+        ({"system": "demo-city-chatbot", "colour": "red"}, 422, "/colour"),
+        ({"system": ""}, 422, "/system"),
+    )
+    for body, status, pointer in cases:
+        response = api.post("/api/v1/exports", json=body)
+        assert response.status_code == status, (body, response.get_json())
+        assert response.mimetype == "application/problem+json"
+        if pointer:
+            pointers = [e.get("pointer") for e in response.get_json()["errors"]]
+            assert pointer in pointers, response.get_json()
+    assert api.get("/api/v1/exports/evidence-none.zip").status_code == 404
+    assert exports_of(app, examples) == []
