@@ -25,6 +25,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash .ci/ensure-postgres
 	bash .ci/ensure-chromium
+	bash .ci/ensure-fonts
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -41,6 +42,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python ledger_verify.py
 	cd bench && ../$(BIN)/python replay_api.py
 	cd bench && ../$(BIN)/python api_load.py
+	cd bench && ../$(BIN)/python evidence_pack.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
