@@ -127,6 +127,9 @@ def styles() -> dict[str, ParagraphStyle]:
         "h3": ParagraphStyle(
             "H3", base, fontName=f["Bold"], fontSize=9.5, leading=12, spaceBefore=6, spaceAfter=3
         ),
+        "system": ParagraphStyle(
+            "System", base, fontName=f["Bold"], fontSize=10, leading=13, spaceBefore=6, spaceAfter=3
+        ),
         "gap": ParagraphStyle(
             "Gap",
             base,
@@ -212,7 +215,7 @@ def label(name: str) -> str:
 def show(value: Any) -> str:
     """A field's value as one readable text."""
     if value is None or value == "" or value == []:
-        return "—"
+        return "not recorded"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict):
@@ -360,7 +363,7 @@ class PackDocument(BaseDocTemplate):
     def afterFlowable(self, flowable: Any) -> None:  # noqa: N802 - reportlab's name
         if not isinstance(flowable, Paragraph):
             return
-        level = {"H1": 0, "H2": 1}.get(flowable.style.name)
+        level = {"H1": 0, "H2": 1, "System": 1}.get(flowable.style.name)
         if level is None:
             return
         text = flowable.getPlainText()
@@ -368,7 +371,8 @@ class PackDocument(BaseDocTemplate):
         self._heading += 1
         self.canv.bookmarkPage(key)
         self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
-        self.canv.headings.append((level, text, self.page, key))
+        if flowable.style.name != "System":  # systems are in the outline, not the contents
+            self.canv.headings.append((level, text, self.page, key))
 
 
 def render(story: list[Any], *, header: str, footer: str, as_of: dt.datetime, title: str) -> bytes:
@@ -812,6 +816,37 @@ def render_pdf(content: PackContent) -> bytes:
     return render(story, header=header, footer=footer, as_of=as_of, title="Evidence pack: registry")
 
 
+def system_brief(system: SystemRecord) -> list[Any]:
+    """One system in the whole-registry report: a heading in the PDF outline, the
+    profile's main fields, owners, entries by kind, and the gaps."""
+    profile = system.profile
+    owners = [f"{e.body.get('role')}: {show(e.body.get('person'))}" for e in system.live("owner")]
+    kinds: dict[str, int] = {}
+    for entry in system.live():
+        kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+    rows = [
+        ["Stage, risk tier", f"{show(profile.get('stage'))}, {show(profile.get('risk_tier'))}"],
+        ["Organisation", show(profile.get("organisation"))],
+        ["Owners", "\n".join(owners) or "not recorded"],
+        ["Live entries", ", ".join(f"{KINDS[k].title}: {n}" for k, n in sorted(kinds.items()))],
+        ["Versions", f"{system.versions} in {len(system.entries)} entries"],
+    ]
+    gaps = gaps_of(system)
+    return [
+        KeepTogether(
+            [
+                Paragraph(
+                    escape(f"{profile.get('name') or system.reference} ({system.reference})"),
+                    styles()["system"],
+                ),
+                table(rows, [WIDTH * 0.22, WIDTH * 0.78], header=False),
+                gap("Gaps: " + " ".join(gaps)) if gaps else p("No expected record is missing."),
+                Spacer(1, 6),
+            ]
+        )
+    ]
+
+
 def registry_story(content: PackContent) -> list[Any]:
     story: list[Any] = [p("Executive summary", "h1")]
     by_stage: dict[str, int] = {}
@@ -831,7 +866,7 @@ def registry_story(content: PackContent) -> list[Any]:
     )
     story.append(PageBreak())
     story.append(p("Index of systems", "h1"))
-    rows = [["Reference", "Name", "Stage", "Risk tier", "Versions", "Gaps"]]
+    rows = [["Reference", "Name", "Stage", "Risk tier", "Vers.", "Gaps"]]
     for s in content.systems:
         profile = s.profile
         rows.append(
@@ -844,7 +879,17 @@ def registry_story(content: PackContent) -> list[Any]:
                 str(len(gaps_of(s))),
             ]
         )
-    story.append(table(rows, [WIDTH * w for w in (0.16, 0.42, 0.12, 0.12, 0.09, 0.09)], long=True))
+    story += chunked(rows[0], rows[1:], [WIDTH * w for w in (0.25, 0.37, 0.11, 0.11, 0.08, 0.08)])
+    story.append(PageBreak())
+    story.append(p("Systems", "h1"))
+    story.append(
+        p(
+            "Each system in brief: its owners, what is recorded, and what is missing. "
+            "The full records and history are in systems/<reference>/."
+        )
+    )
+    for system in content.systems:
+        story += system_brief(system)
     story.append(PageBreak())
     story.append(p("Audit-trail extract", "h1"))
     story.append(
