@@ -53,3 +53,14 @@ def page(browser: Any) -> Iterator[Any]:
     opened.on("pageerror", lambda e: opened.errors.append(str(e)))
     yield opened
     context.close()
+
+
+def sign_in(page: Any, live_server: str, email: str) -> None:
+    """Sign in through the form and wait for the first page."""
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("h1")

@@ -12,7 +12,8 @@ from flask import Flask
 from registry.evidence import verifier
 from registry.ledger.keys import create_key
 from registry.records import service
-from tests.conftest import PASSWORD, make_app
+from tests.browser.conftest import sign_in
+from tests.conftest import make_app
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -34,10 +35,7 @@ def test_auditor_exports_and_downloads_a_pack(
     session.commit()
     page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
     page.set_viewport_size({"width": 1200, "height": 900})
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", users["auditor"].email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, users["auditor"].email)
     page.get_by_role("link", name="Benefit fraud triage").click()
 
     page.get_by_role("button", name="Export evidence pack").click()

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from registry.records import service
-from tests.conftest import PASSWORD
+from tests.browser.conftest import sign_in
 from tests.records.samples import SAMPLES
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -52,10 +52,7 @@ def test_auditor_follows_an_entry_through_time(page, live_server, session, users
     # not serve (a 404 console error that is not this page's): answer it here.
     page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
 
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=email]", users["auditor"].email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, users["auditor"].email)
     page.get_by_role("link", name="Benefit fraud triage").click()
 
     # History: every version, newest first.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +14,16 @@ from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
 from registry.evidence.pack import Exported, export
 from registry.extensions import database
-from registry.ledger.keys import create_key
-from tests.api.conftest import tokens  # noqa: F401 - the API fixture, here too
-from tests.conftest import make_app
+from tests.api import conftest as api_fixtures
+
+# The API's fixtures: an app with a signing key, a session of the test's own (requests
+# have theirs), and a token per role.
+app = api_fixtures.app
+session = api_fixtures.session
+tokens = api_fixtures.tokens
 
 ORIGIN = "registry.test/ledger"
 AUDITOR = Actor.system("test-auditor", roles=frozenset({"auditor"}))
-
-
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    instance = tmp_path / "instance"
-    create_key(instance / "ledger-signing.key", ORIGIN)
-    application = make_app(database_url, instance, CHECKPOINT_EVERY_EVENTS=50)
-    yield application
-    application.extensions["registry.db"].dispose()
-
-
-@pytest.fixture
-def session(app: Flask) -> Iterator[Any]:
-    """A session of the test's own, outside any app context (web and API requests have
-    their own)."""
-    own = database(app).sessionmaker()
-    yield own
-    own.rollback()
-    own.close()
 
 
 @pytest.fixture
