@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
@@ -48,7 +49,9 @@ from registry.evidence.collect import Pin, SystemRecord, iso
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
-from registry.ledger.store import append_event
+from registry.ledger.models import AuditEvent
+from registry.ledger.store import append_event, event_like
+from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
 FORMAT_VERSION = 1
@@ -346,13 +349,8 @@ class ExportRecord:
 def list_exports(
     session: Session, out_dir: Path, *, system: str | None = None, limit: int = 200
 ) -> list[ExportRecord]:
-    """The exports the ledger recorded, newest first (``available``: the file is still
-    in ``out_dir``)."""
-    import sqlalchemy as sa
-
-    from registry.ledger.models import AuditEvent
-    from registry.ledger.store import event_like
-
+    """The exports the ledger recorded, newest first, of one system or of any scope
+    (``available``: the file is still in ``out_dir``)."""
     pattern = f'%"action":"{EXPORT_ACTION}"%'.encode()
     stmt = (
         sa.select(AuditEvent.event)
@@ -360,11 +358,14 @@ def list_exports(
         .order_by(AuditEvent.seq.desc())
         .limit(limit)
     )
+    if system is not None:
+        # A system's exports are events about it: the index on system_id finds them.
+        stmt = stmt.join(AISystem, AISystem.id == AuditEvent.system_id).where(
+            AISystem.reference == system
+        )
     records = []
     for raw in session.scalars(stmt):
         event = json.loads(raw)
-        if system is not None and event.get("system") != system:
-            continue
         records.append(
             ExportRecord(
                 seq=event["seq"],
