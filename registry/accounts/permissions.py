@@ -3,6 +3,7 @@
 - compliance officers read and write every record and create systems;
 - technical owners read everything and write only to systems where a current
   ``owner`` entry of role ``technical`` names them (by user id or e-mail);
+- only compliance officers grant waivers and approve promotions (``approve``);
 - auditors read everything and write nothing;
 - administrators manage users and tokens, and are not users of the records.
 An API token further limits its user to the token's scopes (``read``, ``write``).
@@ -23,7 +24,7 @@ from registry.errors import PermissionDenied
 if TYPE_CHECKING:
     from registry.records.models import AISystem
 
-ACTIONS = ("read", "create_system", "write", "manage_accounts")
+ACTIONS = ("read", "create_system", "write", "approve", "manage_accounts")
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
@@ -70,6 +71,8 @@ def can(session: Session, actor: Actor, action: str, system: AISystem | None = N
         return False
     if "compliance_officer" in roles:
         return True
+    if action == "approve":
+        return False
     if action == "write" and system is not None and "technical_owner" in roles:
         return is_current_technical_owner(session, actor, system)
     return False
@@ -83,6 +86,7 @@ def require(session: Session, actor: Actor, action: str, system: AISystem | None
             "read": "read the records",
             "create_system": "register systems",
             "write": f"change{target or ' records'}",
+            "approve": "grant waivers or approve promotions" + (f" for{target}" if target else ""),
             "manage_accounts": "manage users and tokens",
         }[action]
         raise PermissionDenied(f"{actor.label} may not {verb}.")
