@@ -11,9 +11,10 @@
    change log and whose service-account grant is itself retired (tombstoned).
 
 Plain data, read by ``registry.demo.loader.load_examples``, which records a system's
-entries before the later versions of its profile (so a promotion meets the evidence). Bodies are full bodies: an
-update replaces the whole body. In a review, ``"procedure_entry_id": "@key"`` names the
-review procedure of the same system by its ``key``; the loader substitutes the entry id.
+entries before the later versions of its profile (so a promotion meets the evidence).
+Bodies are full bodies: an update replaces the whole body. In a review,
+``"procedure_entry_id": "@key"`` names the review procedure of the same system by its
+``key``; the loader substitutes the entry id.
 The City of Havenburg, its suppliers and every person other than the demo logins are
 fictional; attachment hashes stand for documents that are not shipped with the demo.
 """
@@ -1744,7 +1745,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "approver": OLIVIA,
             "approved_on": "2025-08-29",
             "expires_at": "2026-01-01T00:00:00+01:00",
-            "conditions": "Improvement funded from 1 January 2026, or scope reduced to running only",
+            "conditions": "Improvement funded from 1 January 2026, or the scope cut to running",
         },
         "effective_from": "2025-08-29T11:00:00+02:00",
         "reason": "Lifecycle funding waived until the 2026 budget",
