@@ -194,6 +194,8 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
         extra["current_version"] = exc.current
         extra["current_etag"] = etag(exc.details["entry_id"], exc.current)
         extra["headers"] = {"ETag": extra["current_etag"]}
+    if "unmet" in exc.details:  # a promotion refused: the areas not ready, and why
+        extra["unmet"] = exc.details["unmet"]
     headers = extra.pop("headers", None)
     return problem(
         exc.status,
