@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -405,6 +406,48 @@ def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
     sys.exit(verifier.main(args))
 
 
+@click.command("readiness")
+@click.argument("system")
+@click.option(
+    "--require",
+    type=click.Choice(["production"]),
+    help="Exit 1 unless the system is ready for this stage (for deployment pipelines).",
+)
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+    help="Score the system as it stood at this instant (ISO 8601 with a time zone).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole scorecard as JSON.")
+def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
+    """Print SYSTEM's readiness scorecard; with --require, exit 1 when it is not ready."""
+    import datetime as dt
+    import json
+
+    from registry.readiness import evaluate
+
+    session = db_session()
+    when = at.astimezone(dt.UTC) if at is not None else dt.datetime.now(dt.UTC)
+    try:
+        scorecard = evaluate(session, system, when)
+    except RegistryError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(scorecard.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        verdict = "ready" if scorecard.ready else "NOT READY"
+        click.echo(f"{system} ({scorecard.stage}) at {when.isoformat()}: {verdict} for production")
+        for area in scorecard.areas:
+            click.echo(f"  {area.status:8} {area.title}")
+        for reason in scorecard.reasons():
+            click.echo(f"- {reason}", err=True)
+        click.echo(f"Approval: {scorecard.approval.status}")
+    if require and not scorecard.ready:
+        click.echo(f"{system} is not ready for {require}.", err=True)
+        sys.exit(1)
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -413,6 +456,7 @@ def register_commands(app: Flask) -> None:
         ledger_cli,
         keys_cli,
         demo,
+        readiness,
         export_pack,
         verify_pack,
     ):

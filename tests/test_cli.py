@@ -68,3 +68,26 @@ def test_demo_without_the_register_is_idempotent(app, session):
         line.split()[-1] for line in result.output.splitlines() if "@demo." in line
     ] == first_passwords
     assert session.scalar(sa.select(sa.func.count()).select_from(AISystem)) == len(EXAMPLES)
+
+
+def test_readiness_blocks_a_pipeline_until_the_system_is_ready(app, session, officer):
+    from registry.records import service
+    from tests.readiness.evidence import READY_PROFILE, make_ready
+
+    system, _ = service.create_system(session, officer, READY_PROFILE)
+    session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["readiness", "sys-1", "--require", "production"])
+    assert result.exit_code == 1
+    assert "NOT READY" in result.stdout and "Business ownership: " in result.stderr
+    assert "not ready for production" in result.stderr
+    make_ready(session, officer, system)
+    session.commit()
+    result = runner.invoke(args=["readiness", "sys-1", "--require", "production"])
+    assert result.exit_code == 0, result.output
+    assert ": ready for production" in result.stdout
+    result = runner.invoke(
+        args=["readiness", "sys-1", "--json", "--at", "2020-01-01T00:00:00+0000"]
+    )
+    assert result.exit_code == 0 and '"ready": false' in result.stdout
+    assert runner.invoke(args=["readiness", "nope"]).exit_code != 0

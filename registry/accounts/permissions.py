@@ -3,6 +3,7 @@
 - compliance officers read and write every record and create systems;
 - technical owners read everything and write only to systems where a current
   ``owner`` entry of role ``technical`` names them (by user id or e-mail);
+- only compliance officers grant waivers and approve promotions (``approve``);
 - auditors read everything and write nothing;
 - auditors and compliance officers export evidence packs (an export changes no record;
   it is recorded in the ledger, and an API token needs the ``read`` scope for it);
@@ -25,7 +26,7 @@ from registry.errors import PermissionDenied
 if TYPE_CHECKING:
     from registry.records.models import AISystem
 
-ACTIONS = ("read", "create_system", "write", "manage_accounts", "export")
+ACTIONS = ("read", "create_system", "write", "approve", "manage_accounts", "export")
 EXPORTERS = frozenset({"compliance_officer", "auditor"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
@@ -75,6 +76,8 @@ def can(session: Session, actor: Actor, action: str, system: AISystem | None = N
         return False
     if "compliance_officer" in roles:
         return True
+    if action == "approve":
+        return False
     if action == "write" and system is not None and "technical_owner" in roles:
         return is_current_technical_owner(session, actor, system)
     return False
@@ -88,6 +91,7 @@ def require(session: Session, actor: Actor, action: str, system: AISystem | None
             "read": "read the records",
             "create_system": "register systems",
             "write": f"change{target or ' records'}",
+            "approve": "grant waivers or approve promotions" + (f" for{target}" if target else ""),
             "manage_accounts": "manage users and tokens",
             "export": "export evidence packs",
         }[action]

@@ -8,7 +8,9 @@ people) and ``instance`` (the request path), plus members of our own:
 - ``errors``: for invalid input, one item per problem, each naming where it is: a JSON
   Pointer into the request body (``pointer``), a query or path ``parameter``, or a
   ``header``;
-- ``current_version`` and ``current_etag`` when a write was based on a stale version.
+- ``current_version`` and ``current_etag`` when a write was based on a stale version;
+- ``unmet``: when a system is not ready for production (code ``not_ready``), each area
+  not met or waived, with its status and the reason.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class FieldErrorSchema(Schema):
     detail = fields.String(required=True)
 
 
+class UnmetAreaSchema(Schema):
+    area = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
 class ProblemSchema(Schema):
     """An RFC 9457 problem."""
 
@@ -70,6 +79,10 @@ class ProblemSchema(Schema):
         metadata={"description": "On 412: the entry's current version."}
     )
     current_etag = fields.String(metadata={"description": "On 412: the current ETag."})
+    unmet = fields.List(
+        fields.Nested(UnmetAreaSchema),
+        metadata={"description": "On 409 not_ready: the readiness areas not met nor waived."},
+    )
 
 
 def is_api_request() -> bool:
@@ -194,6 +207,8 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
         extra["current_version"] = exc.current
         extra["current_etag"] = etag(exc.details["entry_id"], exc.current)
         extra["headers"] = {"ETag": extra["current_etag"]}
+    if "unmet" in exc.details:  # a promotion refused: the areas not ready, and why
+        extra["unmet"] = exc.details["unmet"]
     headers = extra.pop("headers", None)
     return problem(
         exc.status,

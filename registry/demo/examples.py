@@ -5,13 +5,16 @@
    so that the readiness scorecard has gaps to show.
 2. ``demo-benefits-triage``: a high-risk triage model in production with every kind recorded,
    later versions of several entries and a serious incident reported within the Art 73
-   deadline.
+   deadline. It passed the promotion gate at go-live with one waiver (improvement funding,
+   until the 2026 budget) and is ready on every area since.
 3. ``demo-invoice-ocr``: a retired invoice-reading system whose decommissioning is in the
    change log and whose service-account grant is itself retired (tombstoned).
 
-Plain data, read by ``registry.demo.loader.load_examples``. Bodies are full bodies: an
-update replaces the whole body. In a review, ``"procedure_entry_id": "@key"`` names the
-review procedure of the same system by its ``key``; the loader substitutes the entry id.
+Plain data, read by ``registry.demo.loader.load_examples``, which records a system's
+entries before the later versions of its profile (so a promotion meets the evidence).
+Bodies are full bodies: an update replaces the whole body. In a review,
+``"procedure_entry_id": "@key"`` names the review procedure of the same system by its
+``key``; the loader substitutes the entry id.
 The City of Havenburg, its suppliers and every person other than the demo logins are
 fictional; attachment hashes stand for documents that are not shipped with the demo.
 """
@@ -1092,8 +1095,27 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "evidence_required": "Validation report, training run ID, test set hash, model card",
             "stop_mechanism": "The release is blocked in the deployment pipeline until approved",
         },
-        "effective_from": "2025-09-01T08:00:00+02:00",
-        "reason": "Validation gate for every release",
+        "effective_from": "2025-08-15T09:00:00+02:00",
+        "reason": "Validation gate for every release, agreed before go-live",
+    },
+    {
+        "key": "rev-validation-v22",
+        "kind": "review",
+        "body": {
+            "procedure_entry_id": "@rp-validation",
+            "performed_on": "2025-08-20",
+            "reviewers": ["Tessa Technical", "Yusuf Demir (independent validator)"],
+            "findings": (
+                "Model v2.2 on the 2025-H1 holdout set: recall of urgent applications in band A "
+                "0.86, precision 0.82; band A rate ratios 0.87 (registered less than 6 months) "
+                "and 0.90 (paper applications). No excluded features used."
+            ),
+            "decision": "approve",
+            "actions": ["Go-live with v2.2 for all six teams on 2025-09-01"],
+            "next_due": "2026-08-20",
+        },
+        "effective_from": "2025-08-20T15:00:00+02:00",
+        "reason": "Validation of model v2.2 before go-live",
     },
     {
         "key": "rp-oversight",
@@ -1708,6 +1730,25 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                 "reason": "2026 budget adopted by the council, including improvement work",
             },
         ],
+    },
+    # -- waivers
+    {
+        "key": "waiver-funding",
+        "kind": "waiver",
+        "body": {
+            "area": "lifecycle_funding",
+            "justification": (
+                "The 2025 operating budget pays to run and monitor the triage from go-live; "
+                "improvement work (retraining, fixes) is in the 2026 budget proposal, which the "
+                "council decides in November 2025. Go-live is not delayed for that decision."
+            ),
+            "approver": OLIVIA,
+            "approved_on": "2025-08-29",
+            "expires_at": "2026-01-01T00:00:00+01:00",
+            "conditions": "Improvement funded from 1 January 2026, or the scope cut to running",
+        },
+        "effective_from": "2025-08-29T11:00:00+02:00",
+        "reason": "Lifecycle funding waived until the 2026 budget",
     },
     # -- risks
     {

@@ -74,17 +74,6 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
             effective_from=_instant(example["profile_effective_from"]),
             reason="Initial registration",
         )
-        for update in example.get("profile_updates", []):
-            entry = service.profile_entry(session, system)
-            service.update_entry(
-                session,
-                actor,
-                entry,
-                update["body"],
-                base_version=entry.head_number,
-                effective_from=_instant(update["effective_from"]),
-                reason=update.get("reason"),
-            )
         keys: dict[str, int] = {}
         for item in example["entries"]:
             version = service.create_entry(
@@ -117,5 +106,18 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
                     effective_from=_instant(item["retire"]["effective_from"]),
                     reason=item["retire"].get("reason"),
                 )
+        for update in example.get("profile_updates", []):
+            # After the entries: a promotion to production passes the readiness gate
+            # on the evidence in effect when it takes effect.
+            entry = service.profile_entry(session, system)
+            service.update_entry(
+                session,
+                actor,
+                entry,
+                update["body"],
+                base_version=entry.head_number,
+                effective_from=_instant(update["effective_from"]),
+                reason=update.get("reason"),
+            )
         loaded += 1
     return loaded

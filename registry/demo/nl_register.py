@@ -25,6 +25,7 @@ from registry.records import service
 STAGES = {"in_gebruik": "production", "ontwikkeling": "pilot", "buiten_gebruik": "retired"}
 DPIA = {"Ja": "done", "Nee": "not_done", "Onbekend": "unknown"}
 REFERENCE_PREFIX = "nl-"
+MIRRORED_REGISTER = "Algoritmeregister of the Dutch government (algoritmes.overheid.nl)"
 
 
 def read_changes(corpus: str | Path) -> Iterator[dict[str, Any]]:
@@ -53,6 +54,8 @@ def profile_from_record(record: dict[str, Any]) -> dict[str, Any]:
         "dpia_status": DPIA[record["impactassessment"]],
         "stage": STAGES[record["status"]],
         "external_reference": record["url"],
+        # The stage is as the register publishes it: the promotion gate does not apply.
+        "mirrors_register": MIRRORED_REGISTER,
     }
     updated = record.get("laatst_gewijzigd") or record.get("geregistreerd")
     if updated:

@@ -38,6 +38,20 @@ REFERENCE = validate.Regexp(
 )
 
 STAGES = ("proposed", "pilot", "production", "retired")
+# The ten areas of the readiness scorecard (registry/readiness/criteria.py describes each;
+# a test holds the two lists together). Named here so a waiver can name its area.
+READINESS_AREAS = (
+    "business_ownership",
+    "technical_ownership",
+    "data_readiness",
+    "integration_readiness",
+    "user_adoption",
+    "risk_controls",
+    "auditability",
+    "monitoring",
+    "failure_handling",
+    "lifecycle_funding",
+)
 RISK_TIERS = ("prohibited", "high", "limited", "minimal", "unclassified")
 
 
@@ -152,6 +166,10 @@ class ProfileSchema(KindSchema):
     external_reference = fields.Url(allow_none=True, validate=validate.Length(max=MEDIUM))
     register_added_on = date()
     register_updated_on = date()
+    # A profile that mirrors a public register kept by another organisation (e.g. the
+    # Dutch algorithm register): its stage is as published there, so the promotion gate
+    # does not apply to it. Only a compliance officer may set or change this.
+    mirrors_register = text()
 
     @validates_schema
     def _art_6_3(self, data: dict[str, Any], **_: Any) -> None:
@@ -411,6 +429,39 @@ class RiskSchema(KindSchema):
     accepted_on = date()
 
 
+class WaiverSchema(KindSchema):
+    """A readiness area knowingly accepted as not met, until it expires."""
+
+    area = choice(READINESS_AREAS, required=True)
+    justification = required_text(LONG)
+    approver = fields.Nested(Person, required=True)
+    approved_on = date(required=True)
+    expires_at = Instant(required=True)
+    conditions = text(LONG)
+
+
+class EvidenceRef(StrictSchema):
+    """One entry version an approval relied on, by its hash."""
+
+    entry_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
+    kind = text(32)
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
+    hash = fields.String(required=True, validate=SHA256)
+
+
+class ApprovalSchema(KindSchema):
+    """A compliance officer's approval of a promotion, bound to the entry versions the
+    scorecard looked at: a later change to any of them makes the approval stale."""
+
+    to_stage = choice(("production",), required=True)
+    approver = fields.Nested(Person, required=True)
+    approved_at = Instant(required=True)
+    evidence = fields.List(
+        fields.Nested(EvidenceRef), required=True, validate=validate.Length(max=2_000)
+    )
+    notes = text(LONG)
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -418,6 +469,8 @@ class Kind:
     schema: type[KindSchema]
     label_field: str
     one_per_system: bool = False
+    # Kinds only a compliance officer may write: waivers and approvals.
+    officer_only: bool = False
 
 
 KINDS: dict[str, Kind] = {
@@ -437,6 +490,8 @@ KINDS: dict[str, Kind] = {
         Kind("adoption_plan", "Adoption plan", AdoptionPlanSchema, "success_metric"),
         Kind("funding", "Funding", FundingSchema, "funder"),
         Kind("risk", "Risk", RiskSchema, "title"),
+        Kind("waiver", "Waiver", WaiverSchema, "area", officer_only=True),
+        Kind("approval", "Promotion approval", ApprovalSchema, "approved_at", officer_only=True),
     )
 }
 

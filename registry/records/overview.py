@@ -1,5 +1,6 @@
 """What needs attention across the register: the dashboard's figures, computed from the
-entries in force now (no separate state to keep in step)."""
+entries in force now (no separate state to keep in step). Which systems in use are not
+ready, and when reviews fall due, is the readiness scorecard's to say."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.kinds import RISK_TIERS, STAGES
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.service import _in_force, register
-
-# The evidence every system in use should have, until the readiness scorecard says more:
-# who is accountable and who maintains it, what data it uses, how it is reviewed, what
-# happens when it fails, and how it is watched.
-EXPECTED_OWNER_ROLES = ("business", "technical")
-EXPECTED_KINDS = ("data_source", "review_procedure", "incident_procedure", "monitoring_plan")
 
 # EU AI Act Art 73: days to report a serious incident after becoming aware of it.
 ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
@@ -29,6 +24,8 @@ DUE_SOON = dt.timedelta(days=30)
 
 @dataclass(frozen=True)
 class Gap:
+    """A system in use that is not ready: the readiness areas not met (nor waived)."""
+
     reference: str
     name: str
     stage: str
@@ -37,10 +34,12 @@ class Gap:
 
 @dataclass(frozen=True)
 class DueReview:
+    """A review procedure or monitoring plan whose review falls due (readiness.reviews)."""
+
     reference: str
     entry_id: int
     next_due: dt.date
-    decision: str
+    title: str
 
     def days_left(self, today: dt.date) -> int:
         return (self.next_due - today).days
@@ -98,36 +97,46 @@ def _instant(text: str | None) -> dt.datetime | None:
 
 def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overview:
     """The register as it stands now: systems by stage and risk tier, systems in use
-    with missing evidence, reviews due within 30 days or overdue, open incidents with
-    their Art 73 deadline, and the most recent changes."""
+    that are not ready (the readiness areas they miss), reviews due within 30 days or
+    overdue, open incidents with their Art 73 deadline, and the most recent changes."""
+    from registry.readiness.model import Record
+    from registry.readiness.scorecard import score
+
     profiles = register(session)
     counts: Counter[tuple[str, str]] = Counter(
         (r.profile.get("stage", ""), r.profile.get("risk_tier", "")) for r in profiles
     )
-    in_use = {r.system.id: r for r in profiles if r.profile.get("stage") in ("pilot", "production")}
-    rows = session.execute(
-        _in_force(None, kinds=["owner", *EXPECTED_KINDS, "review", "incident"])
-    ).all()
-    references = {r.system.id: r.system.reference for r in profiles}
-    present: dict[int, set[str]] = {}
-    reviews: list[DueReview] = []
+    live = {r.system.id: r for r in profiles if r.profile.get("stage") != "retired"}
+    records: dict[int, list[Record]] = {}
     incidents: list[OpenIncident] = []
-    today = now.date()
-    for entry, version in rows:
-        body = json.loads(version.body)
-        have = present.setdefault(entry.system_id, set())
-        if entry.kind == "owner":
-            have.add(f"owner:{body.get('role')}")
-        else:
-            have.add(entry.kind)
-        reference = references.get(entry.system_id)
-        if reference is None:  # the system itself is retired
-            continue
-        if entry.kind == "review" and body.get("next_due"):
-            due = dt.date.fromisoformat(body["next_due"])
-            if due - today <= DUE_SOON:
-                reviews.append(DueReview(reference, entry.id, due, body.get("decision", "")))
-        elif entry.kind == "incident" and body.get("status") in OPEN_INCIDENT:
+    for entry, version in session.execute(_in_force(list(live) if live else [])).all():
+        records.setdefault(entry.system_id, []).append(
+            Record(
+                entry.id,
+                entry.kind,
+                version.number,
+                version.body_hash,
+                json.loads(version.body),
+                version.effective_from,
+            )
+        )
+    gaps, reviews = [], []
+    soon = now.date() + DUE_SOON
+    for system_id, row in sorted(live.items(), key=lambda item: item[1].system.reference):
+        reference = row.system.reference
+        card = score(reference, records.get(system_id, []), now)
+        if row.profile.get("stage") in ("pilot", "production") and not card.ready:
+            missing = [a.title for a in card.unmet()]
+            gaps.append(Gap(reference, row.profile.get("name", ""), row.profile["stage"], missing))
+        reviews += [
+            DueReview(reference, d.subject.entry_id, d.due_on, d.title)
+            for d in card.due
+            if d.due_on <= soon
+        ]
+        for r in records.get(system_id, []):
+            body = r.body
+            if r.kind != "incident" or body.get("status") not in OPEN_INCIDENT:
+                continue
             aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
             assert aware is not None
             serious = bool(body.get("serious"))
@@ -135,25 +144,13 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
             incidents.append(
                 OpenIncident(
                     reference,
-                    entry.id,
+                    r.entry_id,
                     body.get("title", ""),
                     body["status"],
                     serious,
                     aware,
                     aware + dt.timedelta(days=days) if days else None,
                     _instant(body.get("reported_at")),
-                )
-            )
-    gaps = []
-    for system_id, row in sorted(in_use.items(), key=lambda item: item[1].system.reference):
-        have = present.get(system_id, set())
-        missing = [
-            f"{role} owner" for role in EXPECTED_OWNER_ROLES if f"owner:{role}" not in have
-        ] + [KINDS[k].title.lower() for k in EXPECTED_KINDS if k not in have]
-        if missing:
-            gaps.append(
-                Gap(
-                    row.system.reference, row.profile.get("name", ""), row.profile["stage"], missing
                 )
             )
     reviews.sort(key=lambda r: (r.next_due, r.reference))

@@ -345,6 +345,7 @@ def create_entry(
 ) -> EntryVersion:
     """Add a new entry of ``kind`` to ``system`` (its version 1)."""
     require(session, actor, "write", system)  # refuse early; checked again under the lock
+    _require_for_kind(session, actor, kind, system)
     if kind == "profile":
         raise Conflict("A system has exactly one profile: update it instead.")
     # Validation needs nothing from the database: it runs before the ledger lock, which
@@ -354,6 +355,7 @@ def create_entry(
     _check_instant(effective_from, "effective_from")
     head = lock_ledger(session)  # before the permission check reads owner entries
     require(session, actor, "write", system)
+    _require_for_kind(session, actor, kind, system)
     entry = Entry(system_id=system.id, kind=kind, head_number=0, retired=False)
     return _write_version(
         session,
@@ -403,8 +405,11 @@ def update_entry(
             "A system's reference cannot change.",
             {"reference": [f"Must stay {entry.system.reference!r}."]},
         )
+    _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
+    if entry.kind == "profile":
+        _check_profile_change(session, actor, entry, clean, effective_from)
     return _write_version(
         session,
         actor,
@@ -417,6 +422,31 @@ def update_entry(
         reason=reason,
         head=head,
     )
+
+
+def _require_for_kind(session: Session, actor: Actor, kind: str, system: AISystem) -> None:
+    """Waivers and approvals are a compliance officer's to write."""
+    if kind in KINDS and KINDS[kind].officer_only:
+        require(session, actor, "approve", system)
+
+
+def _check_profile_change(
+    session: Session,
+    actor: Actor,
+    entry: Entry,
+    new: dict[str, Any],
+    effective_from: dt.datetime | None,
+) -> None:
+    """A profile change that promotes the system to production passes the readiness gate
+    (registry.readiness.gate); marking a profile as mirroring an external register (which
+    exempts it from the gate) is a compliance officer's decision."""
+    old = json.loads(get_version(session, entry, entry.head_number).body)
+    if old.get("mirrors_register") != new.get("mirrors_register"):
+        require(session, actor, "approve", entry.system)
+    if new.get("stage") == "production" and old.get("stage") != "production":
+        from registry.readiness.gate import check_promotion  # readiness reads records
+
+        check_promotion(session, entry.system, old, new, effective_from or utcnow())
 
 
 # (database, entry id) -> (kind, system reference): facts that never change, kept per
@@ -467,6 +497,7 @@ def retire_entry(
     base_version = _check_base(base_version)
     entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
+    _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
     return _write_version(

@@ -17,6 +17,7 @@ def init_web(app: Flask) -> None:
     from registry.web.exports import bp as exports_bp
     from registry.web.history import bp as history_bp
     from registry.web.ledger import bp as ledger_bp
+    from registry.web.readiness import bp as readiness_bp
     from registry.web.systems import bp as systems_bp
 
     app.register_blueprint(auth_bp)
@@ -28,6 +29,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(exports_bp)
+    app.register_blueprint(readiness_bp)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

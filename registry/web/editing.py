@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from registry.accounts.permissions import require
 from registry.errors import Conflict, InvalidInput, StaleVersion
 from registry.extensions import db_session
+from registry.readiness.gate import PromotionRefused
 from registry.records import service
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry
@@ -290,6 +291,12 @@ def edit_entry(reference: str, entry_id: int) -> Any:
         outcome = _invalid(spec, parsed, exc.field_errors)
         return _render_form(
             status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
+        )
+    except PromotionRefused as exc:  # the readiness gate: say which areas are not met
+        session.rollback()
+        outcome = Outcome(409, f"{exc.message} Your changes are below, not saved.", {}, exc.unmet)
+        return _render_form(
+            status=409, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
         )
     except Conflict as exc:  # retired meanwhile
         session.rollback()

@@ -116,10 +116,12 @@ def show(reference: str) -> str:
     system = service.get_system(session, reference)
     state = service.system_state(session, system)
     can_write = can(session, current_actor(), "write", system)
+    can_approve = can(session, current_actor(), "approve", system)
     return render_template(
         "systems/show.html",
         state=state,
         kinds=KINDS,
         can_write=can_write,
+        can_approve=can_approve,
         can_export=can(session, current_actor(), "export"),
     )

@@ -192,7 +192,7 @@ def test_entry_lifecycle_with_etags(officer_api, system):
 
 def test_the_profile_is_updated_through_its_entry(officer_api, system, profile):
     path = system["profile"]["links"]["self"]
-    changed = {**profile, "stage": "production"}
+    changed = {**profile, "stage": "proposed"}
     response = officer_api.put(
         path, json={"body": changed}, headers={"If-Match": system["profile"]["etag"]}
     )
@@ -233,7 +233,7 @@ def test_as_of_answers_as_the_registry_stood_then(officer_api, system, profile):
     path = system["profile"]["links"]["self"]
     officer_api.put(
         path,
-        json={"body": {**profile, "stage": "production"}},
+        json={"body": {**profile, "stage": "proposed"}},
         headers={"If-Match": system["profile"]["etag"]},
     )
     risk = add(officer_api, "risk").get_json()
@@ -241,7 +241,7 @@ def test_as_of_answers_as_the_registry_stood_then(officer_api, system, profile):
     state = officer_api.get("/api/v1/systems/sys-1", query_string=then).get_json()
     assert state["profile"]["body"]["stage"] == "pilot" and state["entries"] == []
     assert officer_api.get("/api/v1/systems/sys-1").get_json()["profile"]["body"]["stage"] == (
-        "production"
+        "proposed"
     )
     listed = officer_api.get("/api/v1/systems", query_string={**then, "stage": "pilot"})
     assert [s["reference"] for s in listed.get_json()["items"]] == ["sys-1"]

@@ -48,6 +48,8 @@ OWN_TOKENS_NEW = statuses(401, 201, 201, 201, 201, 201, 403, 201)
 OWN_TOKENS_REVOKE = statuses(401, 200, 200, 200, 200, 200, 403, 200)
 PUBLIC = statuses(200, 200, 200, 200, 200, 200, 200, 200)
 EXPORT = statuses(401, 403, 201, 403, 403, 201, 201, 403)
+# The world's systems are not ready: a compliance officer gets as far as the 409.
+APPROVE = statuses(401, 403, 409, 403, 403, 403, 403, 409)
 
 
 @dataclass
@@ -151,6 +153,14 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("POST", "/api/v1/systems/<reference>/incidents"): (
         post("/api/v1/systems/{ref}/incidents", SAMPLES["incident"]),
         CREATE,
+    ),
+    ("GET", "/api/v1/systems/<reference>/readiness"): (
+        get("/api/v1/systems/{ref}/readiness"),
+        READ,
+    ),
+    ("POST", "/api/v1/systems/<reference>/approvals"): (
+        post("/api/v1/systems/{ref}/approvals", {}),
+        APPROVE,
     ),
     ("GET", "/api/v1/entries/<int:entry_id>"): (get("/api/v1/entries/{entry}"), READ),
     ("PUT", "/api/v1/entries/<int:entry_id>"): (

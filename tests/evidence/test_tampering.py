@@ -131,7 +131,8 @@ def proof_of_another_event(files: Files) -> None:
 
 def changed_event(files: Files) -> None:
     lines = _lines(files)
-    lines[4] = lines[4].replace(b'"entry.create"', b'"entry.update"')
+    assert b'"v":1,' in lines[4]
+    lines[4] = lines[4].replace(b'"v":1,', b'"v":2,')
     _set_lines(files, lines)
 
 

@@ -94,6 +94,19 @@ SAMPLES: dict[str, dict] = {
         "accepted_by": "Bea",
         "accepted_on": "2025-03-01",
     },
+    "waiver": {
+        "area": "lifecycle_funding",
+        "justification": "Improvement budget decided in the next budget round",
+        "approver": {"name": "Olivia Officer", "email": "olivia@example.org"},
+        "approved_on": "2025-03-01",
+        "expires_at": "2025-12-31T23:59:00+01:00",
+    },
+    "approval": {
+        "to_stage": "production",
+        "approver": {"name": "Olivia Officer", "email": "olivia@example.org"},
+        "approved_at": "2025-03-01T10:00:00+01:00",
+        "evidence": [{"entry_id": 1, "version": 1, "hash": HASH}],
+    },
     "attachments_example": {},
 }
 SAMPLES.pop("attachments_example")

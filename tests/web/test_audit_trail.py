@@ -71,7 +71,7 @@ def world(session, users, officer, profile, monkeypatch) -> dict[str, Any]:
         session,
         odd_actor,
         v1.entry_id,
-        {**profile, "stage": "production"},
+        {**profile, "stage": "proposed"},
         base_version=1,
         reason="Went live",
     )

@@ -49,12 +49,21 @@ def _world(session, officer, now):
     service.create_entry(session, officer, full, "incident", late)
     closed = {**serious, "title": "Closed one", "status": "closed"}
     service.create_entry(session, officer, full, "incident", closed)
-    for days, decision in ((-3, "approve"), (10, "conditional"), (45, "approve")):
+    # Reviews fall due from the last performed review: overdue by 3 days, due in 10
+    # days, and (not shown) in 45 days.
+    for performed_days_ago in (33, 20, 45):
+        frequency = 90 if performed_days_ago == 45 else 30
+        procedure = service.create_entry(
+            session,
+            officer,
+            full,
+            "review_procedure",
+            {**SAMPLES["review_procedure"], "frequency_days": frequency},
+        )
         review = {
-            **SAMPLES["review"],
-            "performed_on": (now.date() - dt.timedelta(days=200)).isoformat(),
-            "next_due": (now.date() + dt.timedelta(days=days)).isoformat(),
-            "decision": decision,
+            **{k: v for k, v in SAMPLES["review"].items() if k != "next_due"},
+            "procedure_entry_id": procedure.entry_id,
+            "performed_on": (now.date() - dt.timedelta(days=performed_days_ago)).isoformat(),
         }
         service.create_entry(session, officer, full, "review", review)
     session.commit()
@@ -69,21 +78,13 @@ def test_overview_figures(session, officer):
         ("pilot", "limited"): 1,
         ("proposed", "minimal"): 1,
     }
-    assert [(g.reference, g.missing) for g in view.gaps] == [
-        (
-            "gappy",
-            [
-                "technical owner",
-                "data source",
-                "review procedure",
-                "incident procedure",
-                "monitoring plan",
-            ],
-        )
-    ]
-    assert [(r.reference, r.days_left(now.date())) for r in view.reviews] == [
-        ("full", -3),
-        ("full", 10),
+    # Systems in use that are not ready, with the readiness areas they miss.
+    gaps = {g.reference: g.missing for g in view.gaps}
+    assert set(gaps) == {"full", "gappy"}  # "idea" is not in use
+    assert gaps["gappy"][:3] == ["Business ownership", "Technical ownership", "Data readiness"]
+    assert [(r.reference, r.days_left(now.date()), r.title) for r in view.reviews] == [
+        ("full", -3, "Periodic review"),
+        ("full", 10, "Periodic review"),
     ]
     titles = [i.title for i in view.incidents]
     assert titles == ["Late one", "Wrong scores for a district"]  # closed ones are not open
@@ -94,6 +95,7 @@ def test_overview_figures(session, officer):
     )
     assert soon.time_left(now) == dt.timedelta(hours=22)  # 2 days after awareness
     assert len(view.changes) == 15 and view.changes[0].kind == "review"
+    assert view.reviews[0].entry_id != view.reviews[1].entry_id  # one per procedure
 
 
 def test_dashboard_page_for_readers_only(session, officer, client, login_as):
@@ -106,7 +108,7 @@ def test_dashboard_page_for_readers_only(session, officer, client, login_as):
     assert re.search(r"<strong>21 h \d+ min left</strong>", page)
     assert re.search(r"overdue by 1 day", page)  # Art 73 for "Late one", 10 days
     assert "overdue by 3 days" in page and "in 10 days" in page
-    assert "technical owner, data source" in page
+    assert "Business ownership, Technical ownership, Data readiness" in page
     client.post(
         "/logout",
         data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)},

@@ -217,7 +217,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     token = csrf_token(client, path)
     # Someone else saves first.
     service.update_entry(
-        session, officer, entry.id, {**profile, "stage": "production"}, base_version=1
+        session, officer, entry.id, {**profile, "stage": "proposed"}, base_version=1
     )
     session.commit()
     mine = [*form_fields({**profile, "purpose": "My new purpose"}), ("reason", "Mine")]
@@ -226,7 +226,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     html = response.get_data(as_text=True)
     assert "changed since you opened it: version 2 by user:compliance-officer@example.org" in html
     assert "Your changes are below, not saved." in html
-    assert re.search(r"<code>stage</code>.*pilot.*production", html, re.S)
+    assert re.search(r"<code>stage</code>.*pilot.*proposed", html, re.S)
     assert 'name="base_version" value="2"' in html
     assert "My new purpose" in html
     session.expire_all()

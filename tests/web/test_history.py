@@ -43,7 +43,7 @@ def world(session, officer, profile, monkeypatch) -> World:
         session,
         officer,
         v1.entry_id,
-        {**profile, "stage": "production", "risk_tier": "limited", "known_misuse": SCRIPT},
+        {**profile, "stage": "proposed", "risk_tier": "limited", "known_misuse": SCRIPT},
         base_version=1,
         reason=f"Went live {SCRIPT}",
     )
@@ -59,7 +59,7 @@ def world(session, officer, profile, monkeypatch) -> World:
         session,
         officer,
         v1.entry_id,
-        {**v3, "name": "Renamed triage", "stage": "production", "known_misuse": SCRIPT},
+        {**v3, "name": "Renamed triage", "stage": "proposed", "known_misuse": SCRIPT},
         base_version=v2.number,
         effective_from=dt.datetime(2100, 1, 20, tzinfo=UTC),
         reason="Correction",
@@ -142,7 +142,7 @@ def test_diff_shows_exactly_the_changed_fields(client, login_as, world):
     page = _text(response)
     rows = _rows(page)
     assert set(rows) == {"stage", "risk_tier", "known_misuse"}
-    assert rows["stage"] == ("changed", "pilot", "production")
+    assert rows["stage"] == ("changed", "pilot", "proposed")
     assert rows["risk_tier"] == ("changed", "high", "limited")
     assert rows["known_misuse"][0] == "added"
     assert "(absent)" in rows["known_misuse"][1]
@@ -201,7 +201,7 @@ def test_as_recorded_then_shows_old_values_and_retired_entries(client, login_as,
         "2100-02-01 23:59:59 UTC</time> (transaction time" in page
     )
     assert "Benefit fraud triage" in page and "Renamed triage" not in page
-    assert "<dd>pilot</dd>" in page and "production" not in page
+    assert "<dd>pilot</dd>" in page and "proposed" not in page
     # The owner, retired later, is shown as it was; the data source did not exist yet.
     assert "Bea Business" in page and "retired since" in page
     assert "Applications 2019-2024" not in page
@@ -213,7 +213,7 @@ def test_as_recorded_then_with_a_time(client, login_as, world):
     before = _text(_as_of(client, date="2100-02-10", time="09:59:59", mode="recorded"))
     assert "<dd>pilot</dd>" in before and "Bea Business" in before
     after = _text(_as_of(client, date="2100-02-10", time="10:01", mode="recorded"))
-    assert "<dd>production</dd>" in after and "Bea Business" not in after
+    assert "<dd>proposed</dd>" in after and "Bea Business" not in after
     assert '<time datetime="2100-02-10T10:01:00+00:00">' in after
 
 

@@ -1,0 +1,141 @@
+"""Readiness over the API: the scorecard, the pipeline's check, the gate, approvals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from registry.records import service
+from tests.api.test_api import problem
+from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
+
+
+@pytest.fixture
+def system(session, officer):
+    made, _ = service.create_system(session, officer, READY_PROFILE)
+    session.commit()
+    return made
+
+
+def promote(client: Any, session: Any, system: Any) -> Any:
+    entry = service.profile_entry(session, system)
+    entry_id, tag = entry.id, f'"{entry.id}.{entry.head_number}"'
+    session.rollback()  # the request writes: the test's session must not hold SQLite
+    return client.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**READY_PROFILE, "stage": "production"}, "reason": "Go-live"},
+        headers={"If-Match": tag},
+    )
+
+
+def test_the_scorecard_and_the_pipeline_check(api_as, session, officer, system):
+    client = api_as("auditor")
+    card = client.get("/api/v1/systems/sys-1/readiness")
+    assert card.status_code == 200
+    data = card.get_json()
+    assert data["system"] == "sys-1" and data["ready"] is False and data["stage"] == "pilot"
+    assert [a["key"] for a in data["areas"]][:2] == ["business_ownership", "technical_ownership"]
+    first = data["areas"][0]
+    assert set(first) == {"key", "title", "question", "status", "criteria", "waiver", "frameworks"}
+    assert first["criteria"][0]["status"] == "missing"
+    assert {q["answer"] for q in data["questions"]} == {"not answered"}
+    assert data["approval"] == {"status": "none"}
+
+    refused = problem(
+        client.get("/api/v1/systems/sys-1/readiness", query_string={"require": "production"}),
+        409,
+        "not_ready",
+    )
+    assert len(refused["unmet"]) == 10 and refused["unmet"][0]["area"] == "business_ownership"
+
+    make_ready(session, officer, system)
+    session.commit()
+    ready = client.get("/api/v1/systems/sys-1/readiness", query_string={"require": "production"})
+    assert ready.status_code == 200 and ready.get_json()["ready"] is True
+    # As it stood at a past instant: not ready then.
+    before = {"at": "2020-01-01T00:00:00+00:00"}
+    assert (
+        client.get("/api/v1/systems/sys-1/readiness", query_string=before).get_json()["ready"]
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"at": "2026-01-01T00:00:00"}, {"at": "yesterday"}, {"require": "pilot"}, {"x": "1"}],
+)
+def test_bad_queries_are_422(api_as, system, query):
+    problem(api_as("auditor").get("/api/v1/systems/sys-1/readiness", query_string=query), 422)
+
+
+def test_unknown_system_is_404(api_as):
+    problem(api_as("auditor").get("/api/v1/systems/nope/readiness"), 404)
+
+
+def test_the_gate_over_the_api(api_as, session, officer, system):
+    client = api_as("compliance_officer")
+    body = problem(promote(client, session, system), 409, "not_ready")
+    assert {u["area"] for u in body["unmet"]} == set(
+        a["key"] for a in client.get("/api/v1/systems/sys-1/readiness").get_json()["areas"]
+    )
+    assert all(u["reason"].startswith(u["title"]) for u in body["unmet"])
+    make_ready(session, officer, system, skip=("funding",))
+    session.commit()
+    body = problem(promote(client, session, system), 409, "not_ready")
+    assert [u["area"] for u in body["unmet"]] == ["lifecycle_funding"]
+
+    # A waiver: only a compliance officer may grant one.
+    waiver = {
+        "kind": "waiver",
+        "body": {
+            "area": "lifecycle_funding",
+            "justification": "Budget round next month",
+            "approver": PERSON,
+            "approved_on": dt.date.today().isoformat(),
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=20)).isoformat(),
+        },
+    }
+    assert api_as("auditor").post("/api/v1/systems/sys-1/entries", json=waiver).status_code == 403
+    bad = client.post(
+        "/api/v1/systems/sys-1/entries",
+        json={**waiver, "body": {**waiver["body"], "area": "vibes", "expires_at": "soon"}},
+    )
+    pointers = {e["pointer"] for e in problem(bad, 422)["errors"]}
+    assert pointers == {"/body/area", "/body/expires_at"}
+    assert client.post("/api/v1/systems/sys-1/entries", json=waiver).status_code == 201
+    assert promote(client, session, system).status_code == 200
+
+
+def test_an_approval_goes_stale_and_is_renewed(api_as, session, officer, system):
+    client = api_as("compliance_officer")
+    problem(client.post("/api/v1/systems/sys-1/approvals", json={}), 409, "not_ready")
+    ids = make_ready(session, officer, system)
+    session.commit()
+    problem(api_as("technical_owner").post("/api/v1/systems/sys-1/approvals", json={}), 403)
+    problem(client.post("/api/v1/systems/sys-1/approvals", json={"note": "x"}), 422)
+    made = client.post("/api/v1/systems/sys-1/approvals", json={"notes": "Board 12"})
+    assert made.status_code == 201, made.get_json()
+    approval = made.get_json()
+    assert approval["kind"] == "approval" and approval["body"]["notes"] == "Board 12"
+    assert len(approval["body"]["evidence"]) >= len(ids)
+    status = client.get("/api/v1/systems/sys-1/readiness").get_json()["approval"]
+    assert status["status"] == "current" and status["entry_id"] == approval["id"]
+
+    entry = client.get(f"/api/v1/entries/{ids['risk']}")
+    changed = client.put(
+        f"/api/v1/entries/{ids['risk']}",
+        json={"body": {**entry.get_json()["body"], "control": "Daily sample"}},
+        headers={"If-Match": entry.headers["ETag"]},
+    )
+    assert changed.status_code == 200
+    status = client.get("/api/v1/systems/sys-1/readiness").get_json()["approval"]
+    assert status["status"] == "stale"
+    assert status["changed"] == [
+        {"entry_id": ids["risk"], "kind": "risk", "approved_version": 1, "version": 2}
+    ]
+    again = client.post("/api/v1/systems/sys-1/approvals", json={})
+    assert again.status_code == 201 and again.get_json()["version"] == 2
+    status = client.get("/api/v1/systems/sys-1/readiness").get_json()["approval"]
+    assert status["status"] == "current"
