@@ -12,12 +12,12 @@ Layout of a pack::
                               which is why its own digest is in manifest.sig)
     keys.txt                  verifier keys: the signer of the manifest, of the checkpoint
     index.json                the systems in scope with their profile's main fields
-    readiness.json            (when the readiness scorecard exists for the scope)
     ledger/checkpoint.txt     the first signed checkpoint covering the as-of instant
     ledger/events.jsonl       the events in scope, one per line, as their stored bytes
     ledger/proofs.json        an inclusion proof of each event in that checkpoint's tree
     systems/<ref>/state.json  each live entry's version as of the instant
     systems/<ref>/history.json  every version of every entry recorded by then
+    systems/<ref>/readiness.json  the readiness scorecard as of the instant
 
 Packs are deterministic: the same scope as of the same instant gives the same bytes
 (fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
@@ -51,6 +51,7 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import append_event, event_like
+from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
@@ -143,8 +144,8 @@ class PackContent:
     signer_key: str
     checkpoint_key: str
     generator: str
+    readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
     manifest_sha256: str = ""
-    readiness: dict[str, Any] | None = None
 
 
 def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
@@ -199,6 +200,9 @@ def build(
         if not verify_inclusion(leaf_hash(data), seq - 1, pinned.tree_size, path, root):
             raise RuntimeError(f"event {seq} is not in checkpoint {pinned.tree_size}")
         proofs.append({"seq": seq, "path": [h.hex() for h in path]})
+    tick("scoring readiness", 0, len(systems))
+    # Each system's scorecard as of the instant: what the registry would have said then.
+    readiness = {s.reference: evaluate(read, s.reference, pinned.as_of).to_dict() for s in systems}
     current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
     content = PackContent(
         scope=scope,
@@ -210,6 +214,7 @@ def build(
         signer_key=current_key,
         checkpoint_key=checkpoint_key,
         generator=generator(),
+        readiness=readiness,
     )
     with PackWriter(out, pinned.as_of) as writer:
         digest = _write(writer, content, signer, tick)
@@ -244,6 +249,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         folder = f"systems/{system.reference}/"
         writer.add(folder + "state.json", dumps(system.state(pinned.as_of)))
         writer.add(folder + "history.json", dumps(system.history()))
+        writer.add(folder + "readiness.json", dumps(content.readiness[system.reference]))
     manifest = {
         "format": PACK_FORMAT,
         "format_version": FORMAT_VERSION,

@@ -748,24 +748,63 @@ def system_story(content: PackContent, system: SystemRecord) -> list[Any]:
 
 
 def readiness_summary(content: PackContent, system: SystemRecord) -> list[Any]:
-    card = (content.readiness or {}).get(system.reference)
-    if card is None:
-        return [gap("The readiness scorecard was not evaluated for this pack.")]
-    rows: list[list[Any]] = [["Area", "Status", "Why"]]
+    """The scorecard as of the instant: the verdict, each area's status and why, the
+    waivers counted, the promotion approval, reviews due, and the five questions."""
+    card = content.readiness[system.reference]
+    verdict = "ready for production" if card["ready"] else "NOT ready for production"
+    out: list[Any] = [p(f"As of this instant the records show the system {verdict}.")]
+    rows: list[list[Any]] = [["Area", "Status", "What the records show"]]
     for area in card["areas"]:
         why = "; ".join(c["explanation"] for c in area["criteria"] if c["status"] != "met")
-        rows.append([area["title"], area["status"], why or "all criteria met"])
-    verdict = "ready for production" if card.get("ready") else "not ready for production"
-    return [
-        p(f"As of this instant the system is {verdict}."),
-        table(rows, [WIDTH * w for w in (0.25, 0.12, 0.63)]),
-    ]
+        rows.append([area["title"], area["status"], why or "every criterion met"])
+    out.append(table(rows, [WIDTH * w for w in (0.24, 0.1, 0.66)]))
+    waivers = [a for a in card["areas"] if a.get("waiver")]
+    out.append(p("Waivers", "h3"))
+    if not waivers:
+        out.append(p("No waiver is in force."))
+    for area in waivers:
+        w = area["waiver"]
+        out.append(
+            p(
+                f"{area['title']}: waived by {show(w.get('approver'))} until "
+                f"{show(w.get('expires_at'))}: {show(w.get('justification'))} "
+                f"(entry {w['entry_id']} v{w['version']})"
+            )
+        )
+    approval = card["approval"]
+    out.append(p("Promotion approval", "h3"))
+    if approval["status"] == "none":
+        out.append(gap("No promotion to production has been approved."))
+    else:
+        line = (
+            f"Approved by {show(approval.get('approver'))} at {show(approval.get('approved_at'))}"
+            f", relying on {approval.get('relied_on')} entry versions: {approval['status']}."
+        )
+        if approval["status"] == "stale":
+            changed = ", ".join(f"{c['kind']} {c['entry_id']}" for c in approval["changed"])
+            out.append(gap(f"{line} Changed since: {changed}."))
+        else:
+            out.append(p(line))
+    due = card.get("reviews_due") or []
+    out.append(p("Reviews due", "h3"))
+    if not due:
+        out.append(p("No review procedure with a frequency is recorded."))
+    for d in due:
+        text = f"{d['title']}: due {d['due_on']}" + (
+            f", last performed {d['last_performed']}" if d.get("last_performed") else ""
+        )
+        out.append(gap(text + " (overdue)") if d.get("overdue") else p(text))
+    out.append(p("Before scaling: five questions", "h3"))
+    rows = [["Question", "Answer from the records"]]
+    rows += [[q["question"], q["answer"]] for q in card["questions"]]
+    out.append(table(rows, [WIDTH * 0.35, WIDTH * 0.65]))
+    return out
 
 
 def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
-    card = (content.readiness or {}).get(system.reference)
-    if card is None:
-        return [gap("No crosswalk: the readiness scorecard was not evaluated for this pack.")]
+    """EU AI Act, ISO/IEC 42001 and NIST AI RMF, per readiness area, to the entry
+    versions that evidence it as of the instant."""
+    card = content.readiness[system.reference]
     rows: list[list[Any]] = [["Area", "EU AI Act", "ISO 42001", "NIST AI RMF", "Evidence"]]
     for area in card["areas"]:
         fw = area.get("frameworks", {})
@@ -816,7 +855,14 @@ def render_pdf(content: PackContent) -> bytes:
     return render(story, header=header, footer=footer, as_of=as_of, title="Evidence pack: registry")
 
 
-def system_brief(system: SystemRecord) -> list[Any]:
+def readiness_line(card: dict[str, Any]) -> str:
+    if card["ready"]:
+        return "ready for production"
+    unmet = [a["title"] for a in card["areas"] if a["status"] in ("missing", "partial")]
+    return "not ready: " + ", ".join(unmet)
+
+
+def system_brief(system: SystemRecord, card: dict[str, Any]) -> list[Any]:
     """One system in the whole-registry report: a heading in the PDF outline, the
     profile's main fields, owners, entries by kind, and the gaps."""
     profile = system.profile
@@ -830,6 +876,7 @@ def system_brief(system: SystemRecord) -> list[Any]:
         ["Owners", "\n".join(owners) or "not recorded"],
         ["Live entries", ", ".join(f"{KINDS[k].title}: {n}" for k, n in sorted(kinds.items()))],
         ["Versions", f"{system.versions} in {len(system.entries)} entries"],
+        ["Readiness", readiness_line(card)],
     ]
     gaps = gaps_of(system)
     return [
@@ -857,16 +904,20 @@ def registry_story(content: PackContent) -> list[Any]:
     rows += [[stage, str(n)] for stage, n in sorted(by_stage.items())]
     story.append(table(rows, [WIDTH * 0.3, WIDTH * 0.2]))
     with_gaps = [s for s in content.systems if gaps_of(s)]
+    ready = [s for s in content.systems if content.readiness[s.reference]["ready"]]
+    in_use = [s for s in content.systems if s.profile.get("stage") == "production"]
+    unready_in_use = [s for s in in_use if not content.readiness[s.reference]["ready"]]
     story.append(
         p(
-            f"{len(content.systems)} systems; {len(with_gaps)} lack some expected record "
-            "(listed in the index). Each system's state and full history are in "
-            "systems/<reference>/ in this pack."
+            f"{len(content.systems)} systems; {len(ready)} ready for production by their "
+            f"records; {len(unready_in_use)} of the {len(in_use)} in production are not; "
+            f"{len(with_gaps)} lack some expected record. Each system's state, full history "
+            "and readiness scorecard are in systems/<reference>/ in this pack."
         )
     )
     story.append(PageBreak())
     story.append(p("Index of systems", "h1"))
-    rows = [["Reference", "Name", "Stage", "Risk tier", "Vers.", "Gaps"]]
+    rows = [["Reference", "Name", "Stage", "Risk tier", "Vers.", "Ready"]]
     for s in content.systems:
         profile = s.profile
         rows.append(
@@ -876,7 +927,7 @@ def registry_story(content: PackContent) -> list[Any]:
                 show(profile.get("stage")),
                 show(profile.get("risk_tier")),
                 str(s.versions),
-                str(len(gaps_of(s))),
+                "yes" if content.readiness[s.reference]["ready"] else "no",
             ]
         )
     story += chunked(rows[0], rows[1:], [WIDTH * w for w in (0.25, 0.37, 0.11, 0.11, 0.08, 0.08)])
@@ -889,7 +940,7 @@ def registry_story(content: PackContent) -> list[Any]:
         )
     )
     for system in content.systems:
-        story += system_brief(system)
+        story += system_brief(system, content.readiness[system.reference])
     story.append(PageBreak())
     story.append(p("Audit-trail extract", "h1"))
     story.append(

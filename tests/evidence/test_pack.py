@@ -15,6 +15,7 @@ from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.evidence import verifier
 from registry.evidence.pack import list_exports
 from registry.ledger.checkpoints import make_checkpoint, settings_of
+from registry.readiness import evaluate
 from registry.records import service
 from tests.evidence.conftest import do_export, members
 
@@ -40,6 +41,7 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
         "ledger/proofs.json",
         "systems/demo-benefits-triage/state.json",
         "systems/demo-benefits-triage/history.json",
+        "systems/demo-benefits-triage/readiness.json",
     } == set(files)
     manifest = json.loads(files["manifest.json"])
     assert manifest["scope"] == {"type": "system", "systems": ["demo-benefits-triage"]}
@@ -51,6 +53,8 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     assert sorted(e["entry_id"] for e in state["entries"]) == sorted(
         e.entry_id for e in live.entries
     )
+    scorecard = json.loads(files["systems/demo-benefits-triage/readiness.json"])
+    assert scorecard == evaluate(examples, "demo-benefits-triage", done.as_of).to_dict()
     history = json.loads(files["systems/demo-benefits-triage/history.json"])
     versions = sum(len(e["versions"]) for e in history["entries"])
     events = files["ledger/events.jsonl"].splitlines()
