@@ -438,9 +438,17 @@ def _check_profile_change(
     effective_from: dt.datetime | None,
 ) -> None:
     """A profile change that promotes the system to production passes the readiness gate
-    (registry.readiness.gate); marking a profile as mirroring an external register (which
-    exempts it from the gate) is a compliance officer's decision."""
+    (registry.readiness.gate). A profile mirroring an external register (exempt from the
+    gate: its stage is as published there) is marked so when the system is registered;
+    a system registered here cannot be marked later, so the mark cannot open the gate,
+    and only a compliance officer may change or remove it."""
     old = json.loads(get_version(session, entry, entry.head_number).body)
+    if new.get("mirrors_register") and not old.get("mirrors_register"):
+        raise Conflict(
+            "Only a system registered as mirroring another register carries that mark: "
+            "it cannot be added later.",
+            errors={"mirrors_register": ["Set only when the system is registered."]},
+        )
     if old.get("mirrors_register") != new.get("mirrors_register"):
         require(session, actor, "approve", entry.system)
     if new.get("stage") == "production" and old.get("stage") != "production":

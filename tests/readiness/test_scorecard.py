@@ -10,7 +10,7 @@ import pytest
 from registry.accounts.actor import Actor
 from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
-from registry.errors import PermissionDenied
+from registry.errors import Conflict, PermissionDenied
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
@@ -181,13 +181,33 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
     session.commit()
     entry = service.profile_entry(session, system)
     mirrored = {**READY_PROFILE, "mirrors_register": "Some register"}
-    with pytest.raises(PermissionDenied):
-        service.update_entry(session, tech, entry, mirrored, base_version=1)
-    session.rollback()
-    service.update_entry(session, officer, entry, mirrored, base_version=1)
+    # The mark cannot be added to a system registered here, not even by an officer:
+    # it would open the gate.
+    for who in (tech, officer):
+        with pytest.raises(Conflict, match="cannot be added later"):
+            service.update_entry(session, who, entry, mirrored, base_version=1)
+        session.rollback()
+    # A system registered as mirroring another organisation's register takes its stage
+    # as published there; only an officer may change or remove the mark.
+    copy, _ = service.create_system(
+        session, officer, {**mirrored, "reference": "mirrored-1", "stage": "pilot"}
+    )
+    service.create_entry(
+        session,
+        officer,
+        copy,
+        "owner",
+        {"role": "technical", "person": {"name": "T", "email": tech.email}, "start": "2020-01-01"},
+    )
     session.commit()
-    # A profile mirroring another organisation's register takes its stage as published.
-    service.update_entry(session, tech, entry, {**mirrored, "stage": "production"}, base_version=2)
+    profile = service.profile_entry(session, copy)
+    body = {**mirrored, "reference": "mirrored-1"}
+    with pytest.raises(PermissionDenied):
+        service.update_entry(
+            session, tech, profile, {**body, "mirrors_register": "Other"}, base_version=1
+        )
+    session.rollback()
+    service.update_entry(session, tech, profile, {**body, "stage": "production"}, base_version=1)
     session.commit()
 
 
