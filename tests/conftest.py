@@ -148,7 +148,7 @@ def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
     config = {
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance),
-        "EXPORT_DIR": str(instance / "exports"),
+        "EXPORT_DIR": str(Path(instance) / "exports"),
         "SECRET_KEY": "test-secret-key",
         "TESTING": True,
         **overrides,

@@ -6,14 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import url_for
 from marshmallow import Schema, fields, validate
 
 from registry.accounts.permissions import require as allowed
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
-from registry.api.conditional import etag
-from registry.api.render import entry_out
+from registry.api.render import created_entry
 from registry.api.schemas import EntryOut, Strict, no_nul
 from registry.api.writes import transaction
 from registry.extensions import db_session
@@ -21,7 +19,6 @@ from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
 from registry.records import service
-from registry.records.models import Entry
 
 bp = Blueprint(
     "api_readiness",
@@ -136,13 +133,4 @@ def approve(data: dict[str, Any], reference: str) -> Any:
     system = service.get_system(session, reference)
     allowed(session, actor, "approve", system)
     version = approve_promotion(session, actor, system, notes=data.get("notes"))
-    entry = session.get(Entry, version.entry_id)
-    assert entry is not None
-    return (
-        entry_out(entry, version, written=True),
-        201,
-        {
-            "Location": url_for("api_entries.entry", entry_id=entry.id),
-            "ETag": etag(entry.id, version.number),
-        },
-    )
+    return created_entry(session, version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 
 from registry.accounts.models import ApiToken
 from registry.api.conditional import etag
@@ -96,3 +96,20 @@ def token_out(token: ApiToken) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
     }
+
+
+def created_entry(
+    session: Any, version: EntryVersion
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The answer to a request that created an entry: the entry, 201, where it is and
+    its ETag."""
+    entry = session.get(Entry, version.entry_id)
+    assert entry is not None
+    return (
+        entry_out(entry, version, written=True),
+        201,
+        {
+            "Location": url_for("api_entries.entry", entry_id=entry.id),
+            "ETag": etag(entry.id, version.number),
+        },
+    )

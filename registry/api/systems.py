@@ -11,7 +11,7 @@ from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
 from registry.api.conditional import etag
-from registry.api.render import entry_dict, entry_out, system_summary
+from registry.api.render import created_entry, entry_dict, entry_out, system_summary
 from registry.api.schemas import (
     AsOfQuery,
     EntryCreate,
@@ -30,7 +30,7 @@ from registry.errors import Conflict, InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.records import service
 from registry.records.kinds import KINDS
-from registry.records.models import AISystem, Entry
+from registry.records.models import AISystem
 from registry.records.search import entries_in_force, search_systems
 
 bp = Blueprint(
@@ -274,16 +274,7 @@ def _created(
         )
     except InvalidInput as exc:
         raise body_errors_at(exc, *prefix) from None
-    entry = session.get(Entry, version.entry_id)
-    assert entry is not None
-    return (
-        entry_out(entry, version, written=True),
-        201,
-        {
-            "Location": url_for("api_entries.entry", entry_id=entry.id),
-            "ETag": etag(entry.id, version.number),
-        },
-    )
+    return created_entry(session, version)
 
 
 def _kind_routes(kind: str, path: str, title: str, when: str, describe: str) -> None:

@@ -25,12 +25,11 @@ from typing import Any
 from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Record
 from registry.readiness.reviews import Due, reviews_due
 from registry.records.kinds import READINESS_AREAS
+from registry.records.overview import ART_73_DAYS  # Art 73: days to report after awareness
 
 # Log retention the EU AI Act asks of deployers and providers: at least six months
 # (Art 19(1), 26(6)); 183 days cover any six calendar months.
 MIN_LOG_RETENTION_DAYS = 183
-# Art 73: days to report a serious incident after becoming aware of it.
-ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
 HIGH_RESIDUAL = ("high", "critical")
 
 
