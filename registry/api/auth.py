@@ -46,7 +46,7 @@ def authenticate() -> None:
         # Outside the request's unit of work: the lookup only reads (each statement
         # has its own snapshot at READ COMMITTED anyway), and a change that can be one
         # autocommit statement then needs no transaction at all (records.service).
-        with database().read_sessionmaker() as reading:
+        with database().read_engine.connect() as reading:
             identity = authenticate_token(reading, header)
     g.api_identity = identity
     g.api_actor = identity.actor

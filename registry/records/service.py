@@ -9,6 +9,7 @@ the actor explicitly, flush, and never commit: the surface commits once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -479,7 +480,12 @@ _ENTRY_FACTS_MAX = 100_000
 
 
 def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
-    return (session.get_bind().url.render_as_string(hide_password=True), entry_id)
+    return (_database_name(session.get_bind().url), entry_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _database_name(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def _facts_of(entry: Entry) -> tuple[str, str, int]:
