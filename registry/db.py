@@ -135,9 +135,8 @@ class Database:
         info = {"ledger": ledger} if ledger else None
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
         # For requests and commands that only read.
-        self.read_sessionmaker = sessionmaker(
-            read_only(self.engine), expire_on_commit=False, info=info
-        )
+        self.read_engine = read_only(self.engine)
+        self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 
     @property
     def dialect(self) -> str:

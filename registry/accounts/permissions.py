@@ -62,6 +62,12 @@ def is_current_technical_owner(session: Session, actor: Actor, system: AISystem)
     return False
 
 
+def may_write_everywhere(actor: Actor) -> bool:
+    """Whether ``actor`` may create systems and write to every system by its roles and
+    scopes alone (nothing in the records can take that right away)."""
+    return "compliance_officer" in actor.roles and actor.has_scope("write")
+
+
 def can(session: Session, actor: Actor, action: str, system: AISystem | None = None) -> bool:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
@@ -72,11 +78,9 @@ def can(session: Session, actor: Actor, action: str, system: AISystem | None = N
         return bool(roles & READERS) and actor.has_scope("read")
     if action == "export":
         return bool(roles & EXPORTERS) and actor.has_scope("read")
-    if not actor.has_scope("write"):
-        return False
-    if "compliance_officer" in roles:
+    if may_write_everywhere(actor):
         return True
-    if action == "approve":
+    if not actor.has_scope("write") or action == "approve":
         return False
     if action == "write" and system is not None and "technical_owner" in roles:
         return is_current_technical_owner(session, actor, system)

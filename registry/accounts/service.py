@@ -255,16 +255,20 @@ _TOKEN_LOOKUP = (
 )
 
 
-def authenticate_token(session: Session, authorization: str | None) -> TokenIdentity:
+def authenticate_token(
+    session: Session | sa.Connection, authorization: str | None
+) -> TokenIdentity:
     """Resolve an ``Authorization: Bearer reg_…`` header; raise :class:`TokenRejected`
-    (status 401 at the surface) when it is missing, unknown, expired or revoked."""
+    (status 401 at the surface) when it is missing, unknown, expired or revoked.
+    ``session``: a session, or a connection (the lookup is one Core query)."""
     if not authorization or not authorization.startswith("Bearer "):
         raise TokenRejected("Send an API token as 'Authorization: Bearer reg_…'.")
     secret = authorization[len("Bearer ") :].strip()
     if not secret.startswith(TOKEN_PREFIX):
         raise TokenRejected("That is not a registry API token.")
     digest = _hash_token(secret)
-    rows = session.connection().execute(_TOKEN_LOOKUP, {"digest": digest}).all()
+    connection = session if isinstance(session, sa.Connection) else session.connection()
+    rows = connection.execute(_TOKEN_LOOKUP, {"digest": digest}).all()
     if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
         raise TokenRejected("Unknown API token.")
     row = rows[0]

@@ -13,7 +13,7 @@ from flask.sessions import SecureCookieSessionInterface
 from registry.accounts.actor import Actor
 from registry.accounts.service import TokenIdentity, authenticate_token
 from registry.api.problems import is_api_request
-from registry.extensions import db_session
+from registry.extensions import database, db_session
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).
 PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys", "api_exports.verifier"})
@@ -39,7 +39,15 @@ def authenticate() -> None:
     missing or bad); permissions are checked by each view and the services."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    identity = authenticate_token(db_session(), request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    if request.method in ("GET", "HEAD"):
+        identity = authenticate_token(db_session(), header)  # a read session already
+    else:
+        # Outside the request's unit of work: the lookup only reads (each statement
+        # has its own snapshot at READ COMMITTED anyway), and a change that can be one
+        # autocommit statement then needs no transaction at all (records.service).
+        with database().read_engine.connect() as reading:
+            identity = authenticate_token(reading, header)
     g.api_identity = identity
     g.api_actor = identity.actor
 

@@ -87,11 +87,11 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
             base_version=based_on,
             effective_from=data.get("effective_from"),
             reason=data.get("reason"),
+            commit=True,  # releases the ledger lock before the answer is rendered
         )
     except InvalidInput as exc:
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
         raise
-    db_session().commit()  # release the ledger lock before rendering the answer
     return _written(entry_id, version)
 
 
@@ -115,8 +115,8 @@ def retire(data: dict[str, Any], entry_id: int) -> Any:
         base_version=based_on,
         effective_from=data.get("effective_from"),
         reason=data.get("reason"),
+        commit=True,  # releases the ledger lock before the answer is rendered
     )
-    db_session().commit()  # release the ledger lock before rendering the answer
     return _written(entry_id, version)
 
 

@@ -124,10 +124,14 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
     settings = settings_of(session)
     if settings is None:
         return
-    now = time.monotonic()
-    if head.seq % settings.every_events == 0 or now - settings.last_made >= settings.every_seconds:
+    if head.seq % settings.every_events == 0 or checkpoint_due_by_time(settings):
         make_checkpoint(session, settings.signer, head=head)
-        settings.last_made = now
+        settings.last_made = time.monotonic()
+
+
+def checkpoint_due_by_time(settings: LedgerSettings) -> bool:
+    """Whether ``every_seconds`` have passed since this process's last checkpoint."""
+    return time.monotonic() - settings.last_made >= settings.every_seconds
 
 
 def key_recorded(session: Session, signer: Signer) -> bool:

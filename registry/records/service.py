@@ -9,6 +9,7 @@ the actor explicitly, flush, and never commit: the surface commits once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,10 +22,12 @@ from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_d
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
-from registry.accounts.permissions import require
+from registry.accounts.permissions import may_write_everywhere, require
 from registry.db import UTCDateTime, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.chain import event_template
+from registry.ledger.checkpoints import checkpoint_due_by_time, settings_of
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import (
     INSERT_EVENT,
@@ -156,18 +159,18 @@ def _write_version(
         session.flush()
     number = base_version + 1
     body_hash = sha256_hex(data)
-    fields: dict[str, Any] = {
-        "action": action,
-        "actor": actor.label,
-        "system": system.reference,
-        "system_id": system.id,
-        "entry_id": entry.id,
-        "kind": entry.kind,
-        "version": number,
-        "body_sha256": body_hash,
-        "reason_sha256": sha256_hex(reason.encode()),
-        "tombstone": tombstone,
-    }
+    fields = _event_fields(
+        actor,
+        action,
+        system.reference,
+        system.id,
+        entry.id,
+        entry.kind,
+        number,
+        body_hash,
+        reason,
+        tombstone,
+    )
     now = event_time(head)
     # Without a stated effective time a version is effective when recorded.
     effective_from = effective_from or now
@@ -198,6 +201,34 @@ def _write_version(
     # The caller gets the entry with the version, without loading it again.
     set_committed_value(version, "entry", entry)
     return version
+
+
+def _event_fields(
+    actor: Actor,
+    action: str,
+    reference: str,
+    system_id: int,
+    entry_id: int,
+    kind: str,
+    number: int,
+    body_hash: str,
+    reason: str,
+    tombstone: bool,
+) -> dict[str, Any]:
+    """What the audit event of a version says, but for its time, effective time, ``seq``
+    and previous hash."""
+    return {
+        "action": action,
+        "actor": actor.label,
+        "system": reference,
+        "system_id": system_id,
+        "entry_id": entry_id,
+        "kind": kind,
+        "version": number,
+        "body_sha256": body_hash,
+        "reason_sha256": sha256_hex(reason.encode()),
+        "tombstone": tombstone,
+    }
 
 
 def _persist(
@@ -380,12 +411,27 @@ def update_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    commit: bool = False,
 ) -> EntryVersion:
     """Replace an entry's body with a new version based on ``base_version``.
 
     ``entry``: the entry, or its id (then it is loaded together with the ledger lock).
+    ``commit``: commit the session before returning (see :func:`_write_committed`).
     """
     base_version = _check_base(base_version)
+    if commit:
+        written = _write_committed(
+            session,
+            actor,
+            entry,
+            body,
+            base_version=base_version,
+            effective_from=effective_from,
+            reason=reason,
+            tombstone=False,
+        )
+        if written is not None:
+            return written
     # The ledger lock serialises every write of the registry until commit, so the body
     # is validated before it is taken whenever the entry's kind is already known (an
     # entry's kind and system never change). Errors are raised in the usual order.
@@ -393,24 +439,20 @@ def update_entry(
     entry, head = _entry_for_write(session, entry)
     _remember(session, entry)
     require(session, actor, "write", entry.system)
-    if early is not None and early[0] == (entry.kind, entry.system.reference):
+    if early is not None and early[0] == _facts_of(entry):
         outcome = early[1]
         if isinstance(outcome, InvalidInput):
             raise outcome
         clean, data = outcome
     else:
         clean, data = _validated(entry.kind, body)
-    if entry.kind == "profile" and clean["reference"] != entry.system.reference:
-        raise InvalidInput(
-            "A system's reference cannot change.",
-            {"reference": [f"Must stay {entry.system.reference!r}."]},
-        )
+    _check_reference_kept(entry.kind, entry.system.reference, clean)
     _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
     if entry.kind == "profile":
         _check_profile_change(session, actor, entry, clean, effective_from)
-    return _write_version(
+    version = _write_version(
         session,
         actor,
         entry.system,
@@ -422,6 +464,9 @@ def update_entry(
         reason=reason,
         head=head,
     )
+    if commit:
+        session.commit()
+    return version
 
 
 def _require_for_kind(session: Session, actor: Actor, kind: str, system: AISystem) -> None:
@@ -457,29 +502,51 @@ def _check_profile_change(
         check_promotion(session, entry.system, old, new, effective_from or utcnow())
 
 
-# (database, entry id) -> (kind, system reference): facts that never change, kept per
-# process for the entries it has written, so later writes can validate before locking.
-_ENTRY_FACTS: dict[tuple[str, int], tuple[str, str]] = {}
+def _check_reference_kept(kind: str, reference: str, clean: dict[str, Any]) -> None:
+    if kind == "profile" and clean["reference"] != reference:
+        raise InvalidInput(
+            "A system's reference cannot change.",
+            {"reference": [f"Must stay {reference!r}."]},
+        )
+
+
+# (database, entry id) -> (kind, system reference, system id): facts that never change,
+# kept per process for the entries it has written, so later writes can validate before
+# locking (and write in one statement, see _write_committed).
+_ENTRY_FACTS: dict[tuple[str, int], tuple[str, str, int]] = {}
 _ENTRY_FACTS_MAX = 100_000
 
 
 def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
-    return (session.get_bind().url.render_as_string(hide_password=True), entry_id)
+    return (_database_name(session.get_bind().url), entry_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _database_name(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _facts_of(entry: Entry) -> tuple[str, str, int]:
+    return (entry.kind, entry.system.reference, entry.system_id)
 
 
 def _remember(session: Session, entry: Entry) -> None:
+    _keep_facts(session, entry.id, _facts_of(entry))
+
+
+def _keep_facts(session: Session, entry_id: int, facts: tuple[str, str, int]) -> None:
     if len(_ENTRY_FACTS) >= _ENTRY_FACTS_MAX:
         _ENTRY_FACTS.clear()
-    _ENTRY_FACTS[_facts_key(session, entry.id)] = (entry.kind, entry.system.reference)
+    _ENTRY_FACTS[_facts_key(session, entry_id)] = facts
 
 
 def _validate_early(
     session: Session, entry: Entry | int, body: Any
-) -> tuple[tuple[str, str], tuple[dict[str, Any], bytes] | InvalidInput] | None:
+) -> tuple[tuple[str, str, int], tuple[dict[str, Any], bytes] | InvalidInput] | None:
     """The body validated for the entry's known kind, or the InvalidInput it raised;
     None when the kind is not known yet."""
     if isinstance(entry, Entry):
-        facts: tuple[str, str] | None = (entry.kind, entry.system.reference)
+        facts: tuple[str, str, int] | None = _facts_of(entry)
     elif _valid_id(entry):
         facts = _ENTRY_FACTS.get(_facts_key(session, entry))
     else:
@@ -500,15 +567,31 @@ def retire_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    commit: bool = False,
 ) -> EntryVersion:
-    """Retire an entry: a tombstone version. Nothing is deleted."""
+    """Retire an entry: a tombstone version. Nothing is deleted.
+
+    ``commit``: commit the session before returning (see :func:`_write_committed`)."""
     base_version = _check_base(base_version)
+    if commit:
+        written = _write_committed(
+            session,
+            actor,
+            entry,
+            None,
+            base_version=base_version,
+            effective_from=effective_from,
+            reason=reason,
+            tombstone=True,
+        )
+        if written is not None:
+            return written
     entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
     _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
-    return _write_version(
+    version = _write_version(
         session,
         actor,
         entry.system,
@@ -521,6 +604,215 @@ def retire_entry(
         tombstone=True,
         head=head,
     )
+    if commit:
+        session.commit()
+    return version
+
+
+# ----------------------------------------------------------------------------- one statement
+
+_ENTRY_FACTS_QUERY = (
+    sa.select(_entry.c.kind, AISystem.__table__.c.reference, _entry.c.system_id)
+    .join(AISystem.__table__, AISystem.__table__.c.id == _entry.c.system_id)
+    .where(_entry.c.id == sa.bindparam("entry_id"))
+)
+_WRITE_VERSION_SQL = (
+    "SELECT outcome, new_version_id, new_seq, new_recorded_at, new_effective_from, "
+    "current_head FROM registry_write_version(%(entry_id)s::integer, %(base)s::integer, "
+    "%(tombstone)s::boolean, %(system_id)s::integer, %(kind)s::varchar, "
+    "%(reference)s::varchar, %(parts)s::bytea[], %(slots)s::text[], "
+    "%(body)s::text, %(body_hash)s::varchar, %(effective_from)s::timestamptz, "
+    "%(author_id)s::integer, %(author)s::varchar, %(reason)s::text, %(every)s::bigint)"
+)
+
+
+def _write_committed(
+    session: Session,
+    actor: Actor,
+    entry: Entry | int,
+    body: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+    tombstone: bool,
+) -> EntryVersion | None:
+    """An update or retirement, committed: on PostgreSQL one autocommit statement
+    (``registry_write_version()``, migration 0007) that takes the ledger lock, reads the
+    head, moves the entry's head from ``base_version``, fills in the event's template
+    and appends it and the version. The lock is held only inside the server, never
+    across a round trip or Python code.
+
+    It is used only when nothing it skips applies, and returns None (nothing written,
+    no transaction begun) otherwise, for the step-by-step path:
+    - the entry is not a profile (a promotion passes the readiness gate) and not a
+      waiver or an approval (written by right of approval);
+    - the session has no transaction and nothing pending (its commit is this one);
+    - the actor may write to every system by role and scopes alone: the permission
+      check then reads nothing that the lock would have to protect (a technical
+      owner's right reads owner entries, under the lock, on the other path);
+    - no signed checkpoint is due with this event (the function answers 'checkpoint'
+      for the N-th event, and the time policy is checked here): a checkpoint is made
+      in its event's transaction.
+    Errors come in the order of the other path: not found, body, reason, instants, and
+    only then a stale base (412) or a retired entry (409).
+    """
+    if (
+        session.in_transaction()
+        or session.new
+        or session.dirty
+        or session.deleted
+        or session.get_bind().dialect.name != "postgresql"
+        or not may_write_everywhere(actor)
+    ):
+        return None
+    settings = settings_of(session)
+    if settings is not None and checkpoint_due_by_time(settings):
+        return None
+    entry_id = entry.id if isinstance(entry, Entry) else entry
+    if not _valid_id(entry_id):
+        return None
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        version = _write_in_one_statement(
+            session,
+            connection,
+            actor,
+            entry,
+            entry_id,
+            body,
+            base_version=base_version,
+            effective_from=effective_from,
+            reason=reason,
+            tombstone=tombstone,
+            every=settings.every_events if settings is not None else None,
+        )
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()  # nothing to send: the statement committed itself
+    return version
+
+
+def _write_in_one_statement(
+    session: Session,
+    connection: sa.Connection,
+    actor: Actor,
+    entry: Entry | int,
+    entry_id: int,
+    body: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+    tombstone: bool,
+    every: int | None,
+) -> EntryVersion | None:
+    if isinstance(entry, Entry):
+        facts: tuple[str, str, int] | None = _facts_of(entry)
+    else:
+        facts = _ENTRY_FACTS.get(_facts_key(session, entry_id))
+    remembered = facts is not None
+    if facts is None:
+        row = connection.execute(_ENTRY_FACTS_QUERY, {"entry_id": entry_id}).first()
+        if row is None:
+            raise NotFound(f"No entry {entry_id}.")
+        facts = (row.kind, row.reference, row.system_id)
+        _keep_facts(session, entry_id, facts)
+    kind, reference, system_id = facts
+    if kind == "profile" or KINDS[kind].officer_only:
+        # A profile change may promote the system (the readiness gate reads the records)
+        # or touch the mark that exempts it; waivers and approvals have their own right.
+        # Those checks run on the step-by-step path.
+        return None
+    if tombstone:
+        data = canonical_bytes({})
+    else:
+        try:
+            clean, data = _validated(kind, body)
+            _check_reference_kept(kind, reference, clean)
+        except InvalidInput:
+            if remembered:  # refused for remembered facts: the other path checks them
+                return None
+            raise
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    number = base_version + 1
+    body_hash = sha256_hex(data)
+    fields = _event_fields(
+        actor,
+        "entry.retire" if tombstone else "entry.update",
+        reference,
+        system_id,
+        entry_id,
+        kind,
+        number,
+        body_hash,
+        reason,
+        tombstone,
+    )
+    if effective_from is not None:
+        fields["effective_from"] = _iso(effective_from)
+        template = event_template(fields, ("time",))
+    else:  # effective when recorded
+        template = event_template(fields, ("time", "effective_from"))
+    if template is None:
+        return None
+    values: dict[str, Any] = {
+        "entry_id": entry_id,
+        "number": number,
+        "body": data.decode(),
+        "body_hash": body_hash,
+        "author_id": actor.user_id,
+        "author": actor.label,
+        "reason": reason,
+        "tombstone": tombstone,
+    }
+    row = connection.exec_driver_sql(
+        _WRITE_VERSION_SQL,
+        {
+            **{k: values[k] for k in ("entry_id", "body", "body_hash", "author_id", "author")},
+            "base": base_version,
+            "tombstone": tombstone,
+            "system_id": system_id,
+            "kind": kind,
+            "reference": reference,
+            "parts": list(template.parts),
+            "slots": list(template.slots),
+            "effective_from": effective_from,
+            "reason": reason,
+            "every": every,
+        },
+    ).one()
+    if row.outcome == "missing":
+        raise NotFound(f"No entry {entry_id}.")
+    if row.outcome == "stale":
+        raise StaleVersion(entry_id, base_version, row.current_head)
+    if row.outcome == "retired":
+        raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
+    if row.outcome == "facts":  # not what this process remembered: ask the database
+        _ENTRY_FACTS.pop(_facts_key(session, entry_id), None)
+        return None
+    if row.outcome != "written":  # 'checkpoint': the other path writes it with its checkpoint
+        return None
+    recorded_at = row.new_recorded_at.astimezone(dt.UTC)
+    values.update(
+        recorded_at=recorded_at,
+        effective_from=effective_from or recorded_at,
+        audit_seq=row.new_seq,
+    )
+    # What the caller needs of the entry, its system and the version, as detached
+    # objects (the write happened outside the session's unit of work).
+    system = AISystem(id=system_id, reference=reference)
+    written_entry = Entry(
+        id=entry_id, system_id=system_id, kind=kind, head_number=number, retired=tombstone
+    )
+    version = EntryVersion(id=row.new_version_id, **values)
+    for obj in (system, written_entry, version):
+        make_transient_to_detached(obj)
+    set_committed_value(written_entry, "system", system)
+    set_committed_value(version, "entry", written_entry)
+    return version
 
 
 _LEDGER_LOCK_PG = (

@@ -1,0 +1,207 @@
+"""The REST API's versioned update, in process: what one PUT costs, and for how long it
+holds the ledger lock.
+
+The same request as ``api_load.py`` (``PUT /api/v1/entries/{id}`` of a profile, its
+purpose changed, with ``If-Match``) through Flask's test client, one at a time, on a
+fresh PostgreSQL database with a signing key (a checkpoint every 1,000 events). No
+server, no concurrency: these figures do not depend on how busy the machine is, so
+they say where a change of the write path saves work even when the load test is
+too noisy to show it.
+
+Per request (medians over ``--requests``):
+- what the database driver was asked to do: statements, and the transactions it
+  opened (``BEGIN``, each a round trip) and closed (``COMMIT``/``ROLLBACK``, each a
+  round trip);
+- the process's CPU time;
+- how long the ledger lock was held: from sending the statement that takes it until
+  its transaction ended (an upper bound of the time inside the server).
+
+``--profile N`` prints the N functions with the most cumulative time (cProfile).
+Run: ``cd bench && ../.venv/bin/python write_path.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from _common import fresh_database, median, percentile
+from api_load import _changed, profile_bodies
+
+from registry import create_app
+from registry.accounts.actor import Actor
+from registry.accounts.service import create_token, create_user
+from registry.extensions import database
+from registry.ledger.keys import create_key
+from registry.records import service
+
+LOCKING = ("registry_ledger_lock", "registry_write_version")
+
+
+class Counter:
+    """Statements, BEGINs and ends of transactions seen by the engine; lock hold time."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.statements = self.begins = self.ends = 0
+        self.locked_at: float | None = None
+        self.held: list[float] = []
+        sa.event.listen(engine, "before_cursor_execute", self._statement)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+        sa.event.listen(engine, "begin", self._begin)
+        sa.event.listen(engine, "commit", self._end)
+        sa.event.listen(engine, "rollback", self._end)
+
+    def reset(self) -> None:
+        self.statements = self.begins = self.ends = 0
+
+    @staticmethod
+    def _autocommit(conn: Any) -> bool:
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements += 1
+        if self.locked_at is None and any(name in statement for name in LOCKING):
+            self.locked_at = time.perf_counter()
+            self.autocommit_lock = self._autocommit(conn)
+
+    def _after(self, conn: Any, *args: Any) -> None:
+        # An autocommit statement releases the lock when it returns.
+        if self.locked_at is not None and self._autocommit(conn):
+            self.held.append(time.perf_counter() - self.locked_at)
+            self.locked_at = None
+
+    def _begin(self, conn: Any) -> None:
+        if not self._autocommit(conn):
+            self.begins += 1
+
+    def _end(self, conn: Any) -> None:
+        if self._autocommit(conn):
+            return
+        self.ends += 1
+        if self.locked_at is not None:
+            self.held.append(time.perf_counter() - self.locked_at)
+            self.locked_at = None
+
+
+def setup(url: str, instance: Path, systems: int) -> tuple[Any, str, list[Any]]:
+    create_key(instance / "ledger-signing.key", "registry.bench/ledger")
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(instance),
+            "SECRET_KEY": "bench",
+            "CHECKPOINT_EVERY_EVENTS": 1000,
+        }
+    )
+    bodies = profile_bodies(systems)
+    with database(app).sessionmaker() as s:
+        admin = Actor.system("bench", roles=frozenset({"admin"}))
+        user, _ = create_user(
+            s, admin, "pipeline@bench.example", ["compliance_officer"], "a long bench pass 123"
+        )
+        actor = Actor.for_user(user)
+        _, secret = create_token(s, actor, user, name="bench")
+        profiles = []
+        for body in bodies:
+            system, _ = service.create_system(s, actor, body)
+            profiles.append((service.profile_entry(s, system).id, body))
+        s.commit()
+    return app, secret, profiles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--systems", type=int, default=50)
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--sort", default="cumulative", help="of the profile (pstats key)")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="write-path-") as folder,
+        fresh_database("postgresql") as url,
+    ):
+        with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            # Time spent inside registry_write_version (pg_stat_user_functions).
+            name = sa.engine.make_url(url).database
+            conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET track_functions = 'pl'")
+        app, secret, profiles = setup(url, Path(folder) / "instance", args.systems)
+        counter = Counter(database(app).engine)
+        client = app.test_client()
+        auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+        versions = {entry_id: 1 for entry_id, _ in profiles}
+        statements, begins, ends, cpu = [], [], [], []
+        profiler = cProfile.Profile() if args.profile else None
+
+        def put(n: int) -> None:
+            entry_id, body = profiles[n % len(profiles)]
+            version = versions[entry_id]
+            response = client.put(
+                f"/api/v1/entries/{entry_id}",
+                data=_changed(body, version),
+                headers={**auth, "If-Match": f'"{entry_id}.{version}"'},
+            )
+            if response.status_code != 200:
+                raise SystemExit(f"answered {response.status_code}: {response.get_data()!r}")
+            versions[entry_id] = version + 1
+
+        for n in range(len(profiles)):  # warm-up: every entry once
+            put(n)
+        counter.held.clear()
+        for n in range(args.requests):
+            counter.reset()
+            started = time.process_time()
+            if profiler is not None:
+                profiler.enable()
+            put(n)
+            if profiler is not None:
+                profiler.disable()
+            cpu.append(time.process_time() - started)
+            statements.append(counter.statements)
+            begins.append(counter.begins)
+            ends.append(counter.ends)
+        with database(app).sessionmaker() as s:
+            checkpoints = s.scalar(sa.text("SELECT count(*) FROM checkpoint"))
+        database(app).dispose()
+        time.sleep(1.5)  # the backends report their statistics as they exit
+        with sa.create_engine(url).connect() as conn:
+            functions = conn.execute(
+                sa.text(
+                    "SELECT calls, total_time FROM pg_stat_user_functions "
+                    "WHERE funcname = 'registry_write_version'"
+                )
+            ).first()
+    held = counter.held
+    print(
+        json.dumps(
+            {
+                "requests": args.requests,
+                "statements": median(statements),
+                "begins": median(begins),
+                "commits_or_rollbacks": median(ends),
+                "round_trips": median(statements) + median(begins) + median(ends),
+                "cpu_ms_p50": round(median(cpu) * 1000, 3),
+                "lock_held_ms_p50": round(median(held) * 1000, 3) if held else None,
+                "lock_held_ms_p99": round(percentile(held, 99) * 1000, 3) if held else None,
+                "checkpoints": checkpoints,
+                "in_function_ms_mean": (
+                    round(functions.total_time / functions.calls, 3) if functions else None
+                ),
+            }
+        )
+    )
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.profile)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
