@@ -35,7 +35,11 @@ def upgrade() -> None:
     # kind or system is not the one given, which the event would have named);
     # 'checkpoint' (nothing written: the next
     # event is due for a signed checkpoint, which the application makes in the same
-    # transaction as the event, so it writes that one by the step-by-step path).
+    # transaction as the event, so it writes that one by the step-by-step path);
+    # 'profile' (nothing written: a profile change that promotes the system to
+    # production, or changes its mark of mirroring another register, given as
+    # p_new_stage and p_new_mark: the readiness gate and the mark's rules are checked on
+    # the step-by-step path).
     op.execute(
         f"""
         CREATE FUNCTION registry_write_version(
@@ -53,7 +57,9 @@ def upgrade() -> None:
             p_author_id integer,
             p_author varchar,
             p_reason text,
-            p_checkpoint_every bigint
+            p_checkpoint_every bigint,
+            p_new_stage varchar,
+            p_new_mark text
         )
         RETURNS TABLE (
             outcome text,
@@ -79,6 +85,7 @@ def upgrade() -> None:
             n_hash varchar;
             n_version integer;
             filler text;
+            old_body jsonb;
         BEGIN
             PERFORM pg_advisory_xact_lock({LEDGER_LOCK_KEY});
             SELECT a.seq, a.event_hash, a.recorded_at INTO h_seq, h_hash, h_time
@@ -92,6 +99,21 @@ def upgrade() -> None:
                 RETURN QUERY SELECT 'checkpoint'::text, NULL::integer, NULL::bigint,
                     NULL::varchar, NULL::timestamptz, NULL::timestamptz, NULL::integer;
                 RETURN;
+            END IF;
+            -- A profile change that would promote the system or change its mark is for
+            -- the step-by-step path (the base version is the head if the write succeeds).
+            IF p_kind = 'profile' THEN
+                SELECT v.body::jsonb INTO old_body FROM entry_version v
+                    WHERE v.entry_id = p_entry_id AND v.number = p_base;
+                IF FOUND AND (
+                    (p_new_stage = 'production'
+                        AND (old_body->>'stage') IS DISTINCT FROM 'production')
+                    OR (old_body->>'mirrors_register') IS DISTINCT FROM p_new_mark
+                ) THEN
+                    RETURN QUERY SELECT 'profile'::text, NULL::integer, NULL::bigint,
+                        NULL::varchar, NULL::timestamptz, NULL::timestamptz, NULL::integer;
+                    RETURN;
+                END IF;
             END IF;
             -- The entry's kind and system, which the event names, are checked too.
             UPDATE entry e SET head_number = p_base + 1, retired = p_tombstone
@@ -154,5 +176,6 @@ def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(
             "DROP FUNCTION registry_write_version(integer, integer, boolean, integer, varchar, "
-            "varchar, bytea[], text[], text, varchar, timestamptz, integer, varchar, text, bigint)"
+            "varchar, bytea[], text[], text, varchar, timestamptz, integer, varchar, text, bigint, "
+            "varchar, text)"
         )

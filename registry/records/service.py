@@ -622,7 +622,8 @@ _WRITE_VERSION_SQL = (
     "%(tombstone)s::boolean, %(system_id)s::integer, %(kind)s::varchar, "
     "%(reference)s::varchar, %(parts)s::bytea[], %(slots)s::text[], "
     "%(body)s::text, %(body_hash)s::varchar, %(effective_from)s::timestamptz, "
-    "%(author_id)s::integer, %(author)s::varchar, %(reason)s::text, %(every)s::bigint)"
+    "%(author_id)s::integer, %(author)s::varchar, %(reason)s::text, %(every)s::bigint, "
+    "%(new_stage)s::varchar, %(new_mark)s::text)"
 )
 
 
@@ -645,8 +646,10 @@ def _write_committed(
 
     It is used only when nothing it skips applies, and returns None (nothing written,
     no transaction begun) otherwise, for the step-by-step path:
-    - the entry is not a profile (a promotion passes the readiness gate) and not a
-      waiver or an approval (written by right of approval);
+    - the entry is not a waiver or an approval (written by right of approval), and a
+      profile change neither promotes the system to production nor changes its mark
+      of mirroring another register (the function answers 'profile': the readiness
+      gate and the mark's rules are checked on the other path);
     - the session has no transaction and nothing pending (its commit is this one);
     - the actor may write to every system by role and scopes alone: the permission
       check then reads nothing that the lock would have to protect (a technical
@@ -720,17 +723,20 @@ def _write_in_one_statement(
         facts = (row.kind, row.reference, row.system_id)
         _keep_facts(session, entry_id, facts)
     kind, reference, system_id = facts
-    if kind == "profile" or KINDS[kind].officer_only:
-        # A profile change may promote the system (the readiness gate reads the records)
-        # or touch the mark that exempts it; waivers and approvals have their own right.
-        # Those checks run on the step-by-step path.
+    if KINDS[kind].officer_only or (kind == "profile" and tombstone):
+        # Waivers and approvals are written by right of approval, and a profile is never
+        # retired: the step-by-step path checks and refuses.
         return None
+    new_stage = new_mark = None
     if tombstone:
         data = canonical_bytes({})
     else:
         try:
             clean, data = _validated(kind, body)
             _check_reference_kept(kind, reference, clean)
+            # The function leaves a promotion, or a change of the mark of mirroring
+            # another register, to the step-by-step path (the readiness gate).
+            new_stage, new_mark = clean.get("stage"), clean.get("mirrors_register")
         except InvalidInput:
             if remembered:  # refused for remembered facts: the other path checks them
                 return None
@@ -782,6 +788,8 @@ def _write_in_one_statement(
             "effective_from": effective_from,
             "reason": reason,
             "every": every,
+            "new_stage": new_stage,
+            "new_mark": new_mark,
         },
     ).one()
     if row.outcome == "missing":
@@ -793,7 +801,9 @@ def _write_in_one_statement(
     if row.outcome == "facts":  # not what this process remembered: ask the database
         _ENTRY_FACTS.pop(_facts_key(session, entry_id), None)
         return None
-    if row.outcome != "written":  # 'checkpoint': the other path writes it with its checkpoint
+    if row.outcome != "written":
+        # 'checkpoint': the other path writes it with its checkpoint; 'profile': a
+        # promotion or a change of the mark, which the other path checks.
         return None
     recorded_at = row.new_recorded_at.astimezone(dt.UTC)
     values.update(

@@ -100,3 +100,45 @@ def test_a_technical_owners_update_takes_the_lock_before_its_check(
         locking = [i for i, s in enumerate(traffic.statements) if "registry_ledger_lock" in s]
         reading = [i for i, s in enumerate(traffic.statements) if "entry_version.body" in s]
         assert locking and reading and locking[0] < reading[0]
+
+
+def test_a_profile_edit_is_one_statement_but_a_promotion_meets_the_gate(app, api_as, profile):
+    officer = api_as("compliance_officer")
+    created = officer.post("/api/v1/systems", json={"profile": profile})
+    assert created.status_code == 201, created.get_json()
+    entry_id = created.get_json()["profile"]["id"]
+    tag = created.get_json()["profile"]["etag"]
+    # Known to this process (as after any write), so the edit needs no lookup.
+    edited = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "purpose": "Sorting post"}},
+        headers={"If-Match": tag},
+    )
+    assert edited.status_code == 200, edited.get_json()
+    traffic = Traffic(database(app).engine)
+    again = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "purpose": "Sorting parcels"}},
+        headers={"If-Match": edited.headers["ETag"]},
+    )
+    assert again.status_code == 200, again.get_json()
+    if app.extensions["registry.db"].dialect == "postgresql":
+        assert any("registry_write_version" in s for s in traffic.statements)
+        assert traffic.begins == 0
+    # A promotion to production is refused by the readiness gate, on every path.
+    promoted = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "stage": "production"}},
+        headers={"If-Match": again.headers["ETag"]},
+    )
+    assert promoted.status_code == 409, promoted.get_json()
+    assert promoted.get_json()["code"] == "not_ready"
+    # So is adding the mark of mirroring another register, which would open the gate.
+    marked = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "mirrors_register": "Another register"}},
+        headers={"If-Match": again.headers["ETag"]},
+    )
+    assert marked.status_code == 409, marked.get_json()
+    current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
+    assert current["version"] == 3 and current["body"]["stage"] == profile["stage"]

@@ -53,7 +53,7 @@ def _call(session, entry_id: int, base: int, fields: dict[str, Any], time_fields
     return session.execute(
         sa.text(
             "SELECT * FROM registry_write_version(:entry_id, :base, false, 1, 'owner', 'sys-1', "
-            ":parts, :slots, '{}', :hash, NULL, NULL, 'system:test', '', NULL)"
+            ":parts, :slots, '{}', :hash, NULL, NULL, 'system:test', '', NULL, NULL, NULL)"
         ),
         {
             "entry_id": entry_id,
