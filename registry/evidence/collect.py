@@ -59,7 +59,9 @@ def pin(session: Session, as_of: dt.datetime | None) -> Pin:
             raise InvalidInput("as_of must include a time zone.", {"as_of": ["Give a time zone."]})
         as_of = as_of.astimezone(dt.UTC)
     head = lock_ledger(session)
-    now = utcnow()
+    # Event times may run ahead of this host's clock (another host's, the database
+    # server's): "now" is never before the last recorded event.
+    now = max(utcnow(), head.recorded_at) if head.recorded_at else utcnow()
     if as_of is None:
         as_of = now
     elif as_of > now:
