@@ -12,8 +12,10 @@ in the Bitstream Vera fonts shipped with reportlab otherwise (Latin-1 only).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import os
@@ -37,7 +39,6 @@ from reportlab.platypus import (
     CondPageBreak,
     Frame,
     KeepTogether,
-    LongTable,
     NextPageTemplate,
     PageBreak,
     PageTemplate,
@@ -171,15 +172,12 @@ def _cell(value: Any, width: float, bold: bool) -> Any:
     return p(value, "cellhead" if bold else "cell")
 
 
-def table(
-    rows: list[list[Any]], widths: list[float], *, header: bool = True, long: bool = False
-) -> Table:
+def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
     cells = [
         [_cell(c, w, header and i == 0) for c, w in zip(row, widths, strict=True)]
         for i, row in enumerate(rows)
     ]
-    cls = LongTable if long else Table
-    t = cls(cells, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
+    t = Table(cells, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
     commands: list[Any] = [
         ("FONT", (0, 0), (-1, -1), fonts()["Regular"], 8, 10),
         ("TEXTCOLOR", (0, 0), (-1, -1), INK),
@@ -580,8 +578,6 @@ AUDIT_WIDTHS = [WIDTH * w for w in (0.07, 0.17, 0.14, 0.23, 0.15, 0.24)]
 
 def audit_rows(events: list[tuple[int, bytes]]) -> list[list[Any]]:
     """One row per event; the full bytes and hash are in ledger/events.jsonl."""
-    import hashlib
-
     rows: list[list[Any]] = []
     for seq, data in events:
         event = json.loads(data)
@@ -632,9 +628,6 @@ def _keys(content: PackContent) -> list[str]:
 
 
 def key_fingerprint(verifier_key: str) -> str:
-    import base64
-    import hashlib
-
     name, key_id, material = verifier_key.split("+", 2)
     raw = base64.b64decode(material)[1:]
     return f"{name} key {key_id}, SHA-256 {hashlib.sha256(raw).hexdigest()}"
