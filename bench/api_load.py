@@ -31,8 +31,9 @@ through the service layer before gunicorn starts; a compliance officer's API tok
 Each round runs one side for a fixed time; rounds alternate bare, registry, bare,
 registry … after a short unmeasured warm-up of each. Figures are medians over rounds:
 requests per second (the round's answers over its wall time), the p50 and p99 latency
-of one request (connect, send, answer read), and the CPU time the gunicorn workers
-spent per request (from /proc: where a side's time goes when the machine is full). The
+of one request (connect, send, answer read), and the CPU time per request of the
+gunicorn workers and of PostgreSQL (all its processes, when it runs on this machine),
+from /proc: where a side's time goes when the machine is full. The
 ratio is registry / bare of the median rates; the spread of the per-round ratios shows
 how noisy the machine was. Run: ``cd bench && ../.venv/bin/python api_load.py``.
 """
@@ -203,6 +204,34 @@ def _log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
+def _tick() -> int:
+    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def tree_cpu_seconds(root: int, *, reaped: bool = False) -> float | None:
+    """CPU time so far of process ``root`` and its children, from /proc (None without
+    it); with ``reaped``, also that of children which have exited and been waited for
+    (PostgreSQL's backends come and go with connections)."""
+    total = 0
+    try:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == root or ppid == root:
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+            if pid == root and reaped:
+                total += int(fields[13]) + int(fields[14])  # cutime + cstime
+    except OSError:
+        return None
+    return total / _tick()
+
+
 @dataclass(frozen=True)
 class Server:
     """A gunicorn master serving on ``port``."""
@@ -212,23 +241,24 @@ class Server:
 
     def cpu_seconds(self) -> float | None:
         """CPU time so far of the master and its workers (None without Linux's /proc)."""
-        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        total = 0
-        try:
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{entry.name}/stat") as fh:
-                        fields = fh.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue  # gone meanwhile
-                pid, ppid = int(entry.name), int(fields[1])
-                if pid == self.pid or ppid == self.pid:
-                    total += int(fields[11]) + int(fields[12])  # utime + stime
-        except OSError:
-            return None
-        return total / tick
+        return tree_cpu_seconds(self.pid)
+
+
+def postmaster_pid(url: str) -> int | None:
+    """The pid of the PostgreSQL server behind ``url`` when it runs on this machine and
+    its processes can be read in /proc, else None."""
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:  # the backend lives as long as its connection
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            try:
+                with open(f"/proc/{backend}/stat") as fh:
+                    name, rest = fh.read().rsplit(")", 1)
+            except OSError:
+                return None
+    finally:
+        db.dispose()
+    return int(rest.split()[1]) if name.endswith("(postgres") else None
 
 
 @contextmanager
@@ -380,6 +410,7 @@ class Run:
     latencies: list[float] = field(repr=False)
     client_cpu: float  # CPU seconds of this process (the load generator) during the round
     server_cpu: float | None = None  # CPU seconds of the gunicorn master and workers
+    database_cpu: float | None = None  # CPU seconds of PostgreSQL (all its processes)
 
     @property
     def rate(self) -> float:
@@ -467,14 +498,20 @@ class Side:
     label: str
     server: Server
     clients: Callable[[], list[Client]]
+    postmaster: int | None = None  # PostgreSQL's server process, when on this machine
     runs: list[Run] = field(default_factory=list)
     answered: int = 0  # requests answered, warm-up included
 
+    def _database_cpu(self) -> float | None:
+        return None if self.postmaster is None else tree_cpu_seconds(self.postmaster, reaped=True)
+
     def drive(self, seconds: float) -> Run:
-        cpu = self.server.cpu_seconds()
+        cpu, database_cpu = self.server.cpu_seconds(), self._database_cpu()
         result = drive(self.server.port, self.clients(), seconds)
         if cpu is not None and (after := self.server.cpu_seconds()) is not None:
             result.server_cpu = after - cpu
+        if database_cpu is not None and (after := self._database_cpu()) is not None:
+            result.database_cpu = after - database_cpu
         self.answered += result.requests
         return result
 
@@ -486,10 +523,11 @@ class Side:
             median([percentile(r.latencies, 99) * 1000 for r in self.runs]),
         )
 
-    def cpu_per_request(self) -> str:
-        """Median over rounds of the gunicorn workers' CPU time per request."""
-        known = [r.server_cpu / r.requests for r in self.runs if r.server_cpu is not None]
-        return f"{median(known) * 1000:5.1f} ms" if known else "    ?"
+    def cpu_per_request(self, which: str) -> str:
+        """Median over rounds of the CPU time per request of the gunicorn workers
+        (``server_cpu``) or of PostgreSQL (``database_cpu``)."""
+        known = [getattr(r, which) / r.requests for r in self.runs if getattr(r, which) is not None]
+        return f"{median(known) * 1000:4.1f} ms" if known else "   ?"
 
 
 def report(title: str, target: float, bare: Side, registry: Side) -> bool:
@@ -498,7 +536,8 @@ def report(title: str, target: float, bare: Side, registry: Side) -> bool:
         rate, p50, p99 = side.figures()
         print(
             f"  {side.label:45} {rate:6.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
-            f"worker CPU {side.cpu_per_request()}/req"
+            f"CPU/req workers {side.cpu_per_request('server_cpu')}, "
+            f"PostgreSQL {side.cpu_per_request('database_cpu')}"
         )
     ratio = registry.figures()[0] / bare.figures()[0]
     per_round = [r.rate / b.rate for b, r in zip(bare.runs, registry.runs, strict=True)]
@@ -566,6 +605,7 @@ def run(args: argparse.Namespace) -> bool:
             )
         )
         versions = {entry_id: 1 for entry_id, _ in seed.profiles}
+        postmaster = postmaster_pid(registry_url)
         profile_shares = partition(seed.profiles, args.clients)
         system_paths = partition([f"/api/v1/systems/{r}" for r in references], args.clients)
         row_paths = partition([f"/rows/{i}" for i in row_ids], args.clients)
@@ -575,11 +615,13 @@ def run(args: argparse.Namespace) -> bool:
                     "bare      POST /rows",
                     bare_server,
                     lambda: [BareInserts(share) for share in profile_shares],
+                    postmaster,
                 ),
                 Side(
                     "registry  PUT /api/v1/entries/{id} (If-Match)",
                     registry_server,
                     lambda: [RegistryUpdates(share, versions, auth) for share in profile_shares],
+                    postmaster,
                 ),
             ),
             "read": (
@@ -587,11 +629,13 @@ def run(args: argparse.Namespace) -> bool:
                     "bare      GET /rows/{id}",
                     bare_server,
                     lambda: [Reads(paths, {}) for paths in row_paths],
+                    postmaster,
                 ),
                 Side(
                     "registry  GET /api/v1/systems/{reference}",
                     registry_server,
                     lambda: [Reads(paths, auth) for paths in system_paths],
+                    postmaster,
                 ),
             ),
         }

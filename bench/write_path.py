@@ -9,9 +9,9 @@ they say where a change of the write path saves work even when the load test is
 too noisy to show it.
 
 Per request (medians over ``--requests``):
-- what the database driver was asked to do: statements, and the transactions it
-  opened (``BEGIN``, each a round trip) and closed (``COMMIT``/``ROLLBACK``, each a
-  round trip);
+- what the database driver was asked to do, counted in its cursors whichever path
+  sent it (registry.db_traffic): statements, and transactions (each a ``BEGIN`` and a
+  ``COMMIT`` or ``ROLLBACK``, two more round trips);
 - the process's CPU time;
 - how long the ledger lock was held: from sending the statement that takes it until
   its transaction ended (an upper bound of the time inside the server).
@@ -39,6 +39,7 @@ from api_load import _changed, profile_bodies
 from registry import create_app
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token, create_user
+from registry.db_traffic import DriverTraffic
 from registry.extensions import database
 from registry.ledger.keys import create_key
 from registry.records import service
@@ -47,48 +48,36 @@ LOCKING = ("registry_ledger_lock", "registry_write_version")
 
 
 class Counter:
-    """Statements, BEGINs and ends of transactions seen by the engine; lock hold time."""
+    """Statements and transactions, counted at the driver (registry.db_traffic); how
+    long the ledger lock was held."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        self.statements = self.begins = self.ends = 0
-        self.locked_at: float | None = None
+        self.traffic = DriverTraffic(engine)
         self.held: list[float] = []
-        sa.event.listen(engine, "before_cursor_execute", self._statement)
-        sa.event.listen(engine, "after_cursor_execute", self._after)
-        sa.event.listen(engine, "begin", self._begin)
+        self.locked_at: float | None = None  # in a transaction, until it ends
         sa.event.listen(engine, "commit", self._end)
         sa.event.listen(engine, "rollback", self._end)
 
     def reset(self) -> None:
-        self.statements = self.begins = self.ends = 0
+        self.traffic.reset()
+        self.locked_at = None
 
-    @staticmethod
-    def _autocommit(conn: Any) -> bool:
-        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    def collect(self) -> None:
+        """The lock holds of the request just made: an autocommit statement holds the
+        lock while it runs; in a transaction, from the statement until the end."""
+        for statement, sent, seconds, autocommit in self.traffic.timings:
+            if any(name in statement for name in LOCKING):
+                if autocommit:
+                    self.held.append(seconds)
+                elif self.locked_at is None:
+                    self.locked_at = sent
 
-    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements += 1
-        if self.locked_at is None and any(name in statement for name in LOCKING):
-            self.locked_at = time.perf_counter()
-            self.autocommit_lock = self._autocommit(conn)
-
-    def _after(self, conn: Any, *args: Any) -> None:
-        # An autocommit statement releases the lock when it returns.
-        if self.locked_at is not None and self._autocommit(conn):
-            self.held.append(time.perf_counter() - self.locked_at)
-            self.locked_at = None
-
-    def _begin(self, conn: Any) -> None:
-        if not self._autocommit(conn):
-            self.begins += 1
-
-    def _end(self, conn: Any) -> None:
-        if self._autocommit(conn):
-            return
-        self.ends += 1
+    def _end(self, _conn: Any) -> None:
+        self.collect()
         if self.locked_at is not None:
             self.held.append(time.perf_counter() - self.locked_at)
             self.locked_at = None
+        self.traffic.timings.clear()
 
 
 def setup(url: str, instance: Path, systems: int) -> tuple[Any, str, list[Any]]:
@@ -137,7 +126,7 @@ def main() -> None:
         client = app.test_client()
         auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         versions = {entry_id: 1 for entry_id, _ in profiles}
-        statements, begins, ends, cpu = [], [], [], []
+        statements, transactions, cpu = [], [], []
         profiler = cProfile.Profile() if args.profile else None
 
         def put(n: int) -> None:
@@ -164,9 +153,9 @@ def main() -> None:
             if profiler is not None:
                 profiler.disable()
             cpu.append(time.process_time() - started)
-            statements.append(counter.statements)
-            begins.append(counter.begins)
-            ends.append(counter.ends)
+            counter.collect()
+            statements.append(len(counter.traffic.statements))
+            transactions.append(counter.traffic.begins)
         with database(app).sessionmaker() as s:
             checkpoints = s.scalar(sa.text("SELECT count(*) FROM checkpoint"))
         database(app).dispose()
@@ -184,9 +173,10 @@ def main() -> None:
             {
                 "requests": args.requests,
                 "statements": median(statements),
-                "begins": median(begins),
-                "commits_or_rollbacks": median(ends),
-                "round_trips": median(statements) + median(begins) + median(ends),
+                "transactions": median(transactions),
+                "round_trips": median(
+                    [s + 2 * t for s, t in zip(statements, transactions, strict=True)]
+                ),
                 "cpu_ms_p50": round(median(cpu) * 1000, 3),
                 "lock_held_ms_p50": round(median(held) * 1000, 3) if held else None,
                 "lock_held_ms_p99": round(percentile(held, 99) * 1000, 3) if held else None,

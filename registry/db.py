@@ -7,6 +7,7 @@ one session; services flush but never commit; the surface calls :func:`commit` o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -99,6 +100,46 @@ def read_only(bind: Engine) -> Engine:
     if bind.dialect.name == "postgresql":
         return bind.execution_options(**{READ_ONLY: True}, isolation_level="AUTOCOMMIT")
     return bind.execution_options(**{READ_ONLY: True})
+
+
+@contextmanager
+def driver_connection(engine: Engine) -> Iterator[Any]:
+    """A connection of ``engine``'s pool as the PostgreSQL driver's own (psycopg)
+    connection, in autocommit mode: each statement sent on it commits by itself.
+
+    For the few statements on the hottest paths (an API token's lookup, a write in one
+    statement): SQLAlchemy's execution layer costs more CPU than the statement's own
+    round trip there. SQL is sent in the driver's form (``%(name)s`` parameters; see
+    :func:`driver_sql`). The connection goes back to the pool as it came (autocommit
+    off); one the driver found broken is discarded.
+    """
+    pooled = engine.raw_connection()
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True  # the pool hands out idle connections: no round trip
+        yield driver
+        driver.autocommit = False
+    except BaseException:
+        try:
+            if driver.broken or driver.closed:
+                raise RuntimeError("broken")
+            driver.autocommit = False
+        except Exception:
+            pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+
+
+def driver_sql(statement: sa.ClauseElement, engine: Engine) -> str:
+    """``statement`` compiled for ``engine``'s dialect, as :func:`driver_connection`
+    sends it (bound parameters as ``%(name)s``); compiled once per statement and dialect."""
+    return _compiled(statement, engine.dialect)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(statement: sa.ClauseElement, dialect: sa.Dialect) -> str:
+    return str(statement.compile(dialect=dialect))
 
 
 def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:

@@ -6,16 +6,19 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
 from registry.accounts.permissions import require
-from registry.db import utcnow
+from registry.db import driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.ledger.store import append_event
 
@@ -234,7 +237,7 @@ class TokenIdentity:
 
 
 # One round trip on every API request: the token, its user and the user's roles (a row
-# per role), in Core on the session's connection: this runs before every API call.
+# per role).
 _token, _user, _role = ApiToken.__table__, User.__table__, UserRole.__table__
 _TOKEN_LOOKUP = (
     sa.select(
@@ -256,32 +259,47 @@ _TOKEN_LOOKUP = (
 
 
 def authenticate_token(
-    session: Session | sa.Connection, authorization: str | None
+    bind: Session | sa.Connection | sa.Engine, authorization: str | None
 ) -> TokenIdentity:
     """Resolve an ``Authorization: Bearer reg_…`` header; raise :class:`TokenRejected`
     (status 401 at the surface) when it is missing, unknown, expired or revoked.
-    ``session``: a session, or a connection (the lookup is one Core query)."""
+
+    ``bind``: a session or a connection (the lookup is one Core query on it), or an
+    engine: the lookup then runs by itself, outside any unit of work, and on PostgreSQL
+    on the driver's own connection (:func:`registry.db.driver_connection`), since it
+    runs before every API call."""
     if not authorization or not authorization.startswith("Bearer "):
         raise TokenRejected("Send an API token as 'Authorization: Bearer reg_…'.")
     secret = authorization[len("Bearer ") :].strip()
     if not secret.startswith(TOKEN_PREFIX):
         raise TokenRejected("That is not a registry API token.")
     digest = _hash_token(secret)
-    connection = session if isinstance(session, sa.Connection) else session.connection()
-    rows = connection.execute(_TOKEN_LOOKUP, {"digest": digest}).all()
+    params = {"digest": digest}
+    rows: Sequence[Any]
+    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
+        with driver_connection(bind) as driver:
+            cursor = driver.cursor(row_factory=namedtuple_row)
+            rows = cursor.execute(driver_sql(_TOKEN_LOOKUP, bind), params).fetchall()
+    elif isinstance(bind, sa.Engine):
+        with bind.connect() as connection:
+            rows = connection.execute(_TOKEN_LOOKUP, params).all()
+    else:
+        connection = bind if isinstance(bind, sa.Connection) else bind.connection()
+        rows = connection.execute(_TOKEN_LOOKUP, params).all()
     if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
         raise TokenRejected("Unknown API token.")
     row = rows[0]
     if row.revoked_at is not None:
         raise TokenRejected("This API token has been revoked.")
-    if row.expires_at <= utcnow():
+    expires_at = row.expires_at.astimezone(dt.UTC)
+    if expires_at <= utcnow():
         raise TokenRejected("This API token has expired.")
     if not row.is_active:
         raise TokenRejected("The token's user is deactivated.")
     return TokenIdentity(
         token_id=row.id,
         scopes=frozenset(row.scopes.split()),
-        expires_at=row.expires_at,
+        expires_at=expires_at,
         user_id=row.user_id,
         email=row.email,
         name=row.name,

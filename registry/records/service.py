@@ -15,15 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from marshmallow import ValidationError
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import may_write_everywhere, require
-from registry.db import UTCDateTime, utcnow
+from registry.db import UTCDateTime, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.chain import event_template
@@ -650,7 +652,9 @@ def _write_committed(
       profile change neither promotes the system to production nor changes its mark
       of mirroring another register (the function answers 'profile': the readiness
       gate and the mark's rules are checked on the other path);
-    - the session has no transaction and nothing pending (its commit is this one);
+    - the session is bound to an engine and has no transaction and nothing pending
+      (the statement commits by itself, on a connection of its own: nothing else may
+      be waiting for a commit);
     - the actor may write to every system by role and scopes alone: the permission
       check then reads nothing that the lock would have to protect (a technical
       owner's right reads owner entries, under the lock, on the other path);
@@ -665,7 +669,8 @@ def _write_committed(
         or session.new
         or session.dirty
         or session.deleted
-        or session.get_bind().dialect.name != "postgresql"
+        or not isinstance(engine := session.get_bind(), sa.Engine)
+        or engine.dialect.name != "postgresql"
         or not may_write_everywhere(actor)
     ):
         return None
@@ -675,11 +680,13 @@ def _write_committed(
     entry_id = entry.id if isinstance(entry, Entry) else entry
     if not _valid_id(entry_id):
         return None
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    try:
-        version = _write_in_one_statement(
+    # On a connection of its own, in autocommit: the session stays without a
+    # transaction, and the statement commits by itself.
+    with driver_connection(engine) as driver:
+        return _write_in_one_statement(
             session,
-            connection,
+            engine,
+            driver.cursor(row_factory=namedtuple_row),
             actor,
             entry,
             entry_id,
@@ -690,16 +697,12 @@ def _write_committed(
             tombstone=tombstone,
             every=settings.every_events if settings is not None else None,
         )
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()  # nothing to send: the statement committed itself
-    return version
 
 
 def _write_in_one_statement(
     session: Session,
-    connection: sa.Connection,
+    engine: sa.Engine,
+    cursor: psycopg.Cursor[Any],
     actor: Actor,
     entry: Entry | int,
     entry_id: int,
@@ -717,7 +720,9 @@ def _write_in_one_statement(
         facts = _ENTRY_FACTS.get(_facts_key(session, entry_id))
     remembered = facts is not None
     if facts is None:
-        row = connection.execute(_ENTRY_FACTS_QUERY, {"entry_id": entry_id}).first()
+        row = cursor.execute(
+            driver_sql(_ENTRY_FACTS_QUERY, engine), {"entry_id": entry_id}
+        ).fetchone()
         if row is None:
             raise NotFound(f"No entry {entry_id}.")
         facts = (row.kind, row.reference, row.system_id)
@@ -774,7 +779,7 @@ def _write_in_one_statement(
         "reason": reason,
         "tombstone": tombstone,
     }
-    row = connection.exec_driver_sql(
+    row = cursor.execute(
         _WRITE_VERSION_SQL,
         {
             **{k: values[k] for k in ("entry_id", "body", "body_hash", "author_id", "author")},
@@ -791,7 +796,7 @@ def _write_in_one_statement(
             "new_stage": new_stage,
             "new_mark": new_mark,
         },
-    ).one()
+    ).fetchone()
     if row.outcome == "missing":
         raise NotFound(f"No entry {entry_id}.")
     if row.outcome == "stale":

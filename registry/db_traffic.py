@@ -1,0 +1,78 @@
+"""What a PostgreSQL engine's connections send, counted at the driver.
+
+For the benchmarks and the tests that hold the hottest paths to their number of round
+trips. It sees every path to the server: SQLAlchemy's execution layer and the driver
+connections of :func:`registry.db.driver_connection` alike, because it counts in the
+driver's cursors (installed on each connection as the pool hands it out).
+
+- ``statements``: every statement sent, in order;
+- ``begins``: transactions opened: psycopg sends ``BEGIN`` (a round trip of its own)
+  before a statement on a connection that is not in autocommit and not already in a
+  transaction. Each ends with a ``COMMIT`` or ``ROLLBACK``, another round trip;
+- ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
+  it returned, autocommit?) of each statement.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import pq
+
+
+class DriverTraffic:
+    """Counts what ``engine``'s connections send from now until :meth:`close`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("DriverTraffic counts psycopg's traffic: PostgreSQL only")
+        self.engine = engine
+        self.statements: list[str] = []
+        self.begins = 0
+        self.timings: list[tuple[str, float, float, bool]] = []
+        traffic = self
+
+        class CountingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+                connection = self.connection
+                autocommit = connection.autocommit
+                idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+                if idle and not autocommit:
+                    traffic.begins += 1
+                text = query if isinstance(query, str) else str(query)
+                traffic.statements.append(text)
+                started = time.perf_counter()
+                try:
+                    return super().execute(query, params, **kwargs)
+                finally:
+                    returned = time.perf_counter()
+                    traffic.timings.append((text, started, returned - started, autocommit))
+
+        self._cursor = CountingCursor
+        sa.event.listen(engine, "checkout", self._checkout)
+        sa.event.listen(engine, "checkin", self._checkin)
+
+    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.cursor_factory = self._cursor
+
+    @staticmethod
+    def _checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg.Cursor
+
+    def reset(self) -> None:
+        self.statements.clear()
+        self.timings.clear()
+        self.begins = 0
+
+    @property
+    def round_trips(self) -> int:
+        """Statements, and a BEGIN and an end of each transaction."""
+        return len(self.statements) + 2 * self.begins
+
+    def close(self) -> None:
+        sa.event.remove(self.engine, "checkout", self._checkout)
+        sa.event.remove(self.engine, "checkin", self._checkin)
