@@ -17,6 +17,10 @@ The registry runs its realistic path: a signing key (``registry keys init``), so
 checkpoints are signed every 1,000 events as in service; 200 systems from the NL
 algorithm register, each with its profile, a technical owner and a change log, written
 through the service layer before gunicorn starts; a compliance officer's API token.
+With ``--writer owner`` the token is a technical owner's instead, named by every
+system's owner entry: such an update takes the step-by-step write (one transaction,
+the ledger lock held while the owner's right is read), not the one statement a
+compliance officer's takes (docs/architecture.md).
 
 1. Versioned updates: ``PUT /api/v1/entries/{id}`` of a profile with ``If-Match``, its
    body changed (the purpose), vs ``POST /rows`` of the same JSON request body, which
@@ -115,8 +119,15 @@ class RegistrySeed:
     profiles: list[tuple[int, dict[str, Any]]]  # (profile entry id, body at version 1)
 
 
-def seed_registry(url: str, env: dict[str, str], bodies: list[dict[str, Any]]) -> RegistrySeed:
-    """A signing key, a compliance officer with a token, and the systems."""
+WRITERS = {"officer": "compliance_officer", "owner": "technical_owner"}
+
+
+def seed_registry(
+    url: str, env: dict[str, str], bodies: list[dict[str, Any]], writer: str = "officer"
+) -> RegistrySeed:
+    """A signing key, the pipeline's user (a compliance officer, or with ``writer``
+    'owner' a technical owner named by every system's owner entry) with a token, and
+    the systems."""
     keys = subprocess.run(
         [str(BIN / "registry"), "keys", "init", "--if-missing"],
         cwd=ROOT,
@@ -134,12 +145,12 @@ def seed_registry(url: str, env: dict[str, str], bodies: list[dict[str, Any]]) -
                 s,
                 admin,
                 "pipeline@bench.example",
-                ["compliance_officer"],
+                [WRITERS[writer]],
                 "a long bench password 123",
                 name="Pipeline",
             )
-            actor = Actor.for_user(user)
-            _, secret = create_token(s, actor, user, name="bench")
+            _, secret = create_token(s, Actor.for_user(user), user, name="bench")
+            actor = Actor.system("bench", roles=frozenset({"compliance_officer"}))
             profiles = []
             for i, body in enumerate(bodies):
                 system, _ = service.create_system(s, actor, body)
@@ -151,7 +162,11 @@ def seed_registry(url: str, env: dict[str, str], bodies: list[dict[str, Any]]) -
                     "owner",
                     {
                         "role": "technical",
-                        "person": {"name": f"Owner {i}", "email": f"owner{i}@bench.example"},
+                        "person": (
+                            {"name": "Pipeline", "email": user.email}
+                            if writer == "owner"
+                            else {"name": f"Owner {i}", "email": f"owner{i}@bench.example"}
+                        ),
                         "authority_scope": "Model, data and deployment of this system.",
                         "start": "2025-01-01",
                     },
@@ -563,7 +578,8 @@ def run(args: argparse.Namespace) -> bool:
     bodies = profile_bodies(args.systems)
     print(
         f"api_load: REST API under gunicorn ({args.workers} {args.worker_class} workers, "
-        f"PostgreSQL, {args.clients} clients) vs bare Flask + SQLAlchemy",
+        f"PostgreSQL, {args.clients} clients) vs bare Flask + SQLAlchemy; updates by a "
+        f"{WRITERS[args.writer].replace('_', ' ')}",
         flush=True,  # before the progress lines on stderr
     )
     with ExitStack() as stack:
@@ -572,7 +588,7 @@ def run(args: argparse.Namespace) -> bool:
         bare_url = stack.enter_context(fresh_database("postgresql"))
         env = registry_env(registry_url, folder / "instance")
         started = time.perf_counter()
-        seed = seed_registry(registry_url, env, bodies)
+        seed = seed_registry(registry_url, env, bodies, args.writer)
         row_ids = seed_bare(bare_url, bodies)
         print(
             f"  seeded {len(bodies)} systems x (profile, owner, change log) and "
@@ -676,6 +692,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--systems", type=int, default=200)
+    parser.add_argument(
+        "--writer",
+        choices=sorted(WRITERS),
+        default="officer",
+        help="whose token updates: a compliance officer's (default) or a technical owner's",
+    )
     args = parser.parse_args()
     run(args)
 

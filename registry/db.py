@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -131,15 +131,27 @@ def driver_connection(engine: Engine) -> Iterator[Any]:
         pooled.close()
 
 
-def driver_sql(statement: sa.ClauseElement, engine: Engine) -> str:
-    """``statement`` compiled for ``engine``'s dialect, as :func:`driver_connection`
-    sends it (bound parameters as ``%(name)s``); compiled once per statement and dialect."""
+class DriverSQL(NamedTuple):
+    """A Core statement as :func:`driver_connection` sends it."""
+
+    text: str  # compiled for the dialect, bound parameters as ``%(name)s``
+    constants: dict[str, Any]  # the values of the statement's own bound constants
+
+    def params(self, **given: Any) -> dict[str, Any]:
+        """The parameters to send: the statement's constants and ``given``."""
+        return {**self.constants, **given}
+
+
+def driver_sql(statement: sa.ClauseElement, engine: Engine) -> DriverSQL:
+    """``statement`` compiled once per statement and dialect for :func:`driver_connection`."""
     return _compiled(statement, engine.dialect)
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(statement: sa.ClauseElement, dialect: sa.Dialect) -> str:
-    return str(statement.compile(dialect=dialect))
+def _compiled(statement: sa.ClauseElement, dialect: sa.Dialect) -> DriverSQL:
+    compiled = statement.compile(dialect=dialect)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    return DriverSQL(str(compiled), constants)
 
 
 def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:

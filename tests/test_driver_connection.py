@@ -74,10 +74,19 @@ def test_a_broken_connection_is_discarded(pg):
 
 
 def test_driver_sql_is_the_statement_compiled_once_for_the_dialect(pg):
-    statement = sa.select(sa.literal_column("1")).where(sa.bindparam("n", type_=sa.Integer) == 2)
-    text = driver_sql(statement, pg.engine)
-    assert "%(n)s" in text
-    assert driver_sql(statement, pg.engine) is text
+    statement = sa.select(sa.literal_column("1").label("one")).where(
+        sa.bindparam("n", type_=sa.Integer) == 2, sa.literal("owner") == sa.bindparam("kind")
+    )
+    compiled = driver_sql(statement, pg.engine)
+    assert "%(n)s" in compiled.text
+    assert driver_sql(statement, pg.engine) is compiled
+    with driver_connection(pg.engine) as driver:
+        # The statement's own constants ('owner') go with the parameters given.
+        assert driver.execute(compiled.text, compiled.params(n=2, kind="owner")).fetchall() == [
+            (1,)
+        ]
+        assert driver.execute(compiled.text, compiled.params(n=2, kind="other")).fetchall() == []
+    assert compiled.params(n=2, kind="x") is not compiled.params(n=2, kind="x")
 
 
 def test_driver_traffic_counts_both_paths(pg):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,22 +32,37 @@ EXPORTERS = frozenset({"compliance_officer", "auditor"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
-def is_current_technical_owner(session: Session, actor: Actor, system: AISystem) -> bool:
-    """Whether a live owner entry of ``system`` names ``actor`` as technical owner today."""
+def live_owner_entries(system_id: int | sa.ColumnElement[int]) -> sa.Select[Any]:
+    """The system's live owner entries: (id, head number, head version's body), by id."""
     from registry.records.models import Entry, EntryVersion
 
+    return (
+        sa.select(Entry.id, Entry.head_number, EntryVersion.body)
+        .join(
+            EntryVersion,
+            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+        )
+        .where(Entry.system_id == system_id, Entry.kind == "owner", Entry.retired.is_(False))
+        .order_by(Entry.id)
+    )
+
+
+def is_current_technical_owner(session: Session, actor: Actor, system: AISystem) -> bool:
+    """Whether a live owner entry of ``system`` names ``actor`` as technical owner today."""
     if actor.user_id is None and not actor.email:
         return False
-    bodies = session.scalars(
-        sa.select(EntryVersion.body)
-        .join(
-            Entry, (Entry.id == EntryVersion.entry_id) & (EntryVersion.number == Entry.head_number)
-        )
-        .where(Entry.system_id == system.id, Entry.kind == "owner", Entry.retired.is_(False))
-    )
+    rows = session.execute(live_owner_entries(system.id))
+    return names_technical_owner(actor, [row.body for row in rows])
+
+
+def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
+    """Whether one of these owner entry bodies (JSON, as stored) names ``actor`` as
+    technical owner today (UTC), by user id or e-mail."""
+    if actor.user_id is None and not actor.email:
+        return False
     today = dt.datetime.now(dt.UTC).date().isoformat()
     email = (actor.email or "").casefold()
-    for raw in bodies:
+    for raw in owner_bodies:
         body = json.loads(raw)
         if body.get("role") != "technical":
             continue
@@ -60,6 +76,17 @@ def is_current_technical_owner(session: Session, actor: Actor, system: AISystem)
         if named and in_term:
             return True
     return False
+
+
+def may_write_as_named_owner(actor: Actor) -> bool:
+    """Whether ``actor``'s right to write depends on being named a system's technical
+    owner (:func:`names_technical_owner`): a technical owner with the write scope who
+    may not write everywhere."""
+    return (
+        "technical_owner" in actor.roles
+        and actor.has_scope("write")
+        and not may_write_everywhere(actor)
+    )
 
 
 def may_write_everywhere(actor: Actor) -> bool:

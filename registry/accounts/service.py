@@ -279,7 +279,8 @@ def authenticate_token(
     if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
         with driver_connection(bind) as driver:
             cursor = driver.cursor(row_factory=namedtuple_row)
-            rows = cursor.execute(driver_sql(_TOKEN_LOOKUP, bind), params).fetchall()
+            lookup = driver_sql(_TOKEN_LOOKUP, bind)
+            rows = cursor.execute(lookup.text, lookup.params(**params)).fetchall()
     elif isinstance(bind, sa.Engine):
         with bind.connect() as connection:
             rows = connection.execute(_TOKEN_LOOKUP, params).all()

@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_d
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
-from registry.accounts.permissions import may_write_everywhere, require
+from registry.accounts.permissions import (
+    live_owner_entries,
+    may_write_as_named_owner,
+    may_write_everywhere,
+    names_technical_owner,
+    require,
+)
 from registry.db import UTCDateTime, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
@@ -627,6 +633,12 @@ _WRITE_VERSION_SQL = (
     "%(author_id)s::integer, %(author)s::varchar, %(reason)s::text, %(every)s::bigint, "
     "%(new_stage)s::varchar, %(new_mark)s::text)"
 )
+# A technical owner's write: the owner entries the right was decided on, checked under
+# the lock (migration 0008), then the same function.
+_WRITE_VERSION_AS_OWNER_SQL = _WRITE_VERSION_SQL.replace(
+    "registry_write_version(", "registry_write_version_as_owner(%(owners)s::text[], ", 1
+)
+_LIVE_OWNERS = live_owner_entries(sa.bindparam("system_id"))
 
 
 def _write_committed(
@@ -655,9 +667,14 @@ def _write_committed(
     - the session is bound to an engine and has no transaction and nothing pending
       (the statement commits by itself, on a connection of its own: nothing else may
       be waiting for a commit);
-    - the actor may write to every system by role and scopes alone: the permission
-      check then reads nothing that the lock would have to protect (a technical
-      owner's right reads owner entries, under the lock, on the other path);
+    - the actor may write to every system by role and scopes alone (the permission
+      check then reads nothing that the lock would have to protect), or is a technical
+      owner whose right is decided here on the system's live owner entries, read
+      without the lock: the statement then writes only if, under the lock, those
+      entries are still the same ones at the same versions (migration 0008; otherwise
+      it answers 'owners' and the other path reads the right under the lock). A
+      technical owner not named by them goes the other path too, which refuses (403)
+      in its order of errors;
     - no signed checkpoint is due with this event (the function answers 'checkpoint'
       for the N-th event, and the time policy is checked here): a checkpoint is made
       in its event's transaction.
@@ -671,7 +688,7 @@ def _write_committed(
         or session.deleted
         or not isinstance(engine := session.get_bind(), sa.Engine)
         or engine.dialect.name != "postgresql"
-        or not may_write_everywhere(actor)
+        or not (may_write_everywhere(actor) or may_write_as_named_owner(actor))
     ):
         return None
     settings = settings_of(session)
@@ -720,9 +737,8 @@ def _write_in_one_statement(
         facts = _ENTRY_FACTS.get(_facts_key(session, entry_id))
     remembered = facts is not None
     if facts is None:
-        row = cursor.execute(
-            driver_sql(_ENTRY_FACTS_QUERY, engine), {"entry_id": entry_id}
-        ).fetchone()
+        facts_query = driver_sql(_ENTRY_FACTS_QUERY, engine)
+        row = cursor.execute(facts_query.text, facts_query.params(entry_id=entry_id)).fetchone()
         if row is None:
             raise NotFound(f"No entry {entry_id}.")
         facts = (row.kind, row.reference, row.system_id)
@@ -732,6 +748,15 @@ def _write_in_one_statement(
         # Waivers and approvals are written by right of approval, and a profile is never
         # retired: the step-by-step path checks and refuses.
         return None
+    owners: list[str] | None = None
+    if not may_write_everywhere(actor):  # a technical owner: named by the system?
+        owners_query = driver_sql(_LIVE_OWNERS, engine)
+        rows = cursor.execute(
+            owners_query.text, owners_query.params(system_id=system_id)
+        ).fetchall()
+        if not names_technical_owner(actor, [row.body for row in rows]):
+            return None
+        owners = [f"{row.id}:{row.head_number}" for row in rows]
     new_stage = new_mark = None
     if tombstone:
         data = canonical_bytes({})
@@ -780,8 +805,9 @@ def _write_in_one_statement(
         "tombstone": tombstone,
     }
     row = cursor.execute(
-        _WRITE_VERSION_SQL,
+        _WRITE_VERSION_SQL if owners is None else _WRITE_VERSION_AS_OWNER_SQL,
         {
+            "owners": owners,
             **{k: values[k] for k in ("entry_id", "body", "body_hash", "author_id", "author")},
             "base": base_version,
             "tombstone": tombstone,
@@ -808,7 +834,8 @@ def _write_in_one_statement(
         return None
     if row.outcome != "written":
         # 'checkpoint': the other path writes it with its checkpoint; 'profile': a
-        # promotion or a change of the mark, which the other path checks.
+        # promotion or a change of the mark, which the other path checks; 'owners': the
+        # owner entries changed since they were read, the other path reads them again.
         return None
     recorded_at = row.new_recorded_at.astimezone(dt.UTC)
     values.update(

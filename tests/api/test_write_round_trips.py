@@ -1,7 +1,8 @@
 """What an update over the API asks of the database: on PostgreSQL, for a compliance
 officer, the token lookup and one autocommit statement (no BEGIN, no COMMIT), so the
-ledger lock is never held across a round trip; a technical owner's update takes the
-step-by-step path in one transaction. The answers are the same either way."""
+ledger lock is never held across a round trip; for a technical owner, the token lookup,
+the system's owner entries, and one statement that writes only if they are unchanged
+under the lock. The answers are the same either way."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_an_officers_update_is_two_statements_and_no_transaction(
         assert len(traffic.statements) == 4 and traffic.begins == 0
 
 
-def test_a_technical_owners_update_takes_the_lock_before_its_check(
+def test_a_technical_owners_update_is_decided_on_owner_entries_checked_under_the_lock(
     app, api_as, entry, users, engine_name, watch
 ):
     officer = api_as("compliance_officer")
@@ -97,11 +98,31 @@ def test_a_technical_owners_update_takes_the_lock_before_its_check(
         headers={"If-Match": entry["etag"]},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["author"] == f"user:{users['technical_owner'].email}"
     if traffic is not None:
-        assert traffic.begins == 1  # one transaction, for the write
-        locking = [i for i, s in enumerate(traffic.statements) if "registry_ledger_lock" in s]
-        reading = [i for i, s in enumerate(traffic.statements) if "entry_version.body" in s]
-        assert locking and reading and locking[0] < reading[0]
+        # The token, the system's live owner entries (no lock), and one statement that
+        # writes only if those entries are unchanged under the lock.
+        assert len(traffic.statements) == 3, traffic.statements
+        assert "api_token" in traffic.statements[0]
+        assert "entry_version.body" in traffic.statements[1]
+        assert "registry_write_version_as_owner" in traffic.statements[2]
+        assert traffic.begins == 0
+        traffic.reset()
+    # Once the owner entry is retired, the technical owner may no longer write.
+    retired = officer.post(
+        f"/api/v1/entries/{owner.get_json()['id']}/retire",
+        json={},
+        headers={"If-Match": owner.headers["ETag"]},
+    )
+    assert retired.status_code == 200
+    refused = api_as("technical_owner").put(
+        f"/api/v1/entries/{entry['id']}",
+        json={"body": {**changed, "name": "Not any more"}},
+        headers={"If-Match": response.headers["ETag"]},
+    )
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    current = officer.get(f"/api/v1/entries/{entry['id']}").get_json()
+    assert current["version"] == 3 and current["body"]["name"] == "By the technical owner"
 
 
 def test_a_profile_edit_is_one_statement_but_a_promotion_meets_the_gate(

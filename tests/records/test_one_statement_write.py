@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.errors import Conflict, NotFound, StaleVersion
+from registry.errors import Conflict, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.chain import event_template, seal_event
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
@@ -364,3 +364,93 @@ def test_wrongly_remembered_facts_are_never_recorded(
     assert report.ok, report.problem
     last = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
     assert b'"system":"sys-1"' in last.event and b'"kind":"owner"' in last.event
+
+
+def _technical_owner_of(session, officer, actor, reference: str = "sys-1") -> int:
+    """An owner entry of ``reference`` naming ``actor`` as its technical owner."""
+    system = service.get_system(session, reference)
+    body = {**SAMPLES["owner"], "role": "technical", "person": {"name": "T", "email": actor.email}}
+    version = service.create_entry(session, officer, system, "owner", body)
+    session.commit()
+    return version.entry_id
+
+
+def test_the_owner_checked_function_writes_only_on_the_owner_entries_given(
+    session, engine_name, entry_id
+):
+    if engine_name != "postgresql":
+        pytest.skip("the function exists on PostgreSQL")
+    head = ledger_head(session)
+
+    def call(owners: list[str]) -> Any:
+        template = event_template({"action": "entry.update", "n": 1}, ("time",))
+        return session.execute(
+            sa.text(
+                "SELECT * FROM registry_write_version_as_owner(:owners, :entry_id, 1, false, "
+                "1, 'owner', 'sys-1', :parts, :slots, '{}', :hash, NULL, NULL, 'system:test', "
+                "'', NULL, NULL, NULL)"
+            ),
+            {
+                "owners": owners,
+                "entry_id": entry_id,
+                "parts": list(template.parts),
+                "slots": list(template.slots),
+                "hash": "ab" * 32,
+            },
+        ).one()
+
+    for stale in ([], [f"{entry_id}:2"], [f"{entry_id}:1", f"{entry_id + 1}:1"]):
+        assert call(stale).outcome == "owners"
+        assert _head_number(session, entry_id) == 1 and ledger_head(session).seq == head.seq
+    written = call([f"{entry_id}:1"])
+    assert written.outcome == "written" and written.new_seq == head.seq + 1
+    assert _head_number(session, entry_id) == 2
+    session.rollback()
+
+
+def test_a_technical_owners_right_is_read_again_when_owner_entries_change_meanwhile(
+    session, engine_name, entry_id, officer, actors, database_url, monkeypatch
+):
+    """The right is decided on owner entries read without the lock; when another write
+    changes them before the write takes the lock, the write goes the step-by-step way,
+    which reads the right under the lock: here it is gone, so the write is refused."""
+    if engine_name != "postgresql":
+        pytest.skip("the one-statement write is PostgreSQL's")
+    owner = actors["technical_owner"]
+    own_entry = _technical_owner_of(session, officer, owner)
+    data_source = service.create_entry(
+        session,
+        officer,
+        service.get_system(session, "sys-1"),
+        "data_source",
+        SAMPLES["data_source"],
+    ).entry_id
+    session.commit()
+    db = Database(database_url)
+    decided = []
+    real = service.names_technical_owner
+
+    def decide_then_lose_the_right(actor: Any, bodies: Any) -> bool:
+        decided.append(real(actor, bodies))
+        with db.sessionmaker() as other:  # another request retires the owner entry
+            service.retire_entry(other, officer, own_entry, base_version=1, commit=True)
+        return decided[-1]
+
+    try:
+        with db.sessionmaker() as s:  # first, a write that stands
+            service.update_entry(
+                s, owner, data_source, SAMPLES["data_source"], base_version=1, commit=True
+            )
+        monkeypatch.setattr(service, "names_technical_owner", decide_then_lose_the_right)
+        with db.sessionmaker() as s:
+            with pytest.raises(PermissionDenied):
+                service.update_entry(
+                    s, owner, data_source, SAMPLES["data_source"], base_version=2, commit=True
+                )
+    finally:
+        db.dispose()
+    assert decided == [True]  # decided on the old entries, then refused under the lock
+    session.expire_all()
+    assert _head_number(session, data_source) == 2
+    assert _head_number(session, own_entry) == 2  # retired
+    assert verify_ledger(session).ok
