@@ -42,6 +42,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python ledger_verify.py
 	cd bench && ../$(BIN)/python replay_api.py
 	cd bench && ../$(BIN)/python api_load.py
+	cd bench && ../$(BIN)/python api_load.py --writer owner
 	cd bench && ../$(BIN)/python evidence_pack.py
 
 clean:
