@@ -52,13 +52,28 @@ def init_app(app: Flask) -> None:
         return user if user is not None and user.is_active else None
 
 
+class _RegistryLimiter(Limiter):
+    """The limiter, checked only where limits can apply: the API has none (no default
+    or blueprint limits, and its views declare none), so its requests skip the check
+    that would only end in the request filter."""
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        from registry.api.problems import is_api_request
+
+        if in_middleware and is_api_request():
+            return
+        super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+
+
 def _make_limiter(app: Flask) -> Limiter:
     """A limiter with no default limits: only the views that declare a limit are
     limited (the sign-in form, see ``registry.web.auth``); never the API nor static
     files."""
     from registry.api.problems import is_api_request
 
-    limiter = Limiter(
+    limiter = _RegistryLimiter(
         key_func=client_address,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
         # No more than N in any window (not per calendar minute): no double burst at

@@ -523,6 +523,12 @@ def _check_reference_kept(kind: str, reference: str, clean: dict[str, Any]) -> N
 # locking (and write in one statement, see _write_committed).
 _ENTRY_FACTS: dict[tuple[str, int], tuple[str, str, int]] = {}
 _ENTRY_FACTS_MAX = 100_000
+# (database, system id) -> the system's live owner entries as this process last read
+# them: ('id:head' of each, in id order; their bodies). A technical owner's right is
+# decided on them without reading them again; the write statement checks under the
+# lock that they are still exactly those (migration 0008), so an outdated memory costs
+# a write by the step-by-step path, never a wrong decision.
+_OWNER_ENTRIES: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
 
 
 def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
@@ -670,7 +676,8 @@ def _write_committed(
     - the actor may write to every system by role and scopes alone (the permission
       check then reads nothing that the lock would have to protect), or is a technical
       owner whose right is decided here on the system's live owner entries, read
-      without the lock: the statement then writes only if, under the lock, those
+      without the lock (or as this process last read them, see _OWNER_ENTRIES): the
+      statement then writes only if, under the lock, those
       entries are still the same ones at the same versions (migration 0008; otherwise
       it answers 'owners' and the other path reads the right under the lock). A
       technical owner not named by them goes the other path too, which refuses (403)
@@ -749,14 +756,24 @@ def _write_in_one_statement(
         # retired: the step-by-step path checks and refuses.
         return None
     owners: list[str] | None = None
+    owners_key = _facts_key(session, system_id)
     if not may_write_everywhere(actor):  # a technical owner: named by the system?
-        owners_query = driver_sql(_LIVE_OWNERS, engine)
-        rows = cursor.execute(
-            owners_query.text, owners_query.params(system_id=system_id)
-        ).fetchall()
-        if not names_technical_owner(actor, [row.body for row in rows]):
+        known = _OWNER_ENTRIES.get(owners_key)
+        if known is None:
+            owners_query = driver_sql(_LIVE_OWNERS, engine)
+            rows = cursor.execute(
+                owners_query.text, owners_query.params(system_id=system_id)
+            ).fetchall()
+            known = ([f"{r.id}:{r.head_number}" for r in rows], [r.body for r in rows])
+            if len(_OWNER_ENTRIES) >= _ENTRY_FACTS_MAX:
+                _OWNER_ENTRIES.clear()
+            _OWNER_ENTRIES[owners_key] = known
+        owners, bodies = known
+        if not names_technical_owner(actor, bodies):
+            # Perhaps remembered from before a change: the other path reads them
+            # under the lock, and refuses (403) if the right is not there.
+            _OWNER_ENTRIES.pop(owners_key, None)
             return None
-        owners = [f"{row.id}:{row.head_number}" for row in rows]
     new_stage = new_mark = None
     if tombstone:
         data = canonical_bytes({})
@@ -831,6 +848,9 @@ def _write_in_one_statement(
         raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
     if row.outcome == "facts":  # not what this process remembered: ask the database
         _ENTRY_FACTS.pop(_facts_key(session, entry_id), None)
+        return None
+    if row.outcome == "owners":  # the owner entries changed: read them again next time
+        _OWNER_ENTRIES.pop(owners_key, None)
         return None
     if row.outcome != "written":
         # 'checkpoint': the other path writes it with its checkpoint; 'profile': a

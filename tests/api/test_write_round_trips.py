@@ -108,21 +108,40 @@ def test_a_technical_owners_update_is_decided_on_owner_entries_checked_under_the
         assert "registry_write_version_as_owner" in traffic.statements[2]
         assert traffic.begins == 0
         traffic.reset()
-    # Once the owner entry is retired, the technical owner may no longer write.
+    # The process remembers the owner entries it read: the next update needs only the
+    # token and the statement, which checks them under the lock.
+    response = api_as("technical_owner").put(
+        f"/api/v1/entries/{entry['id']}",
+        json={"body": changed},
+        headers={"If-Match": response.headers["ETag"]},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    if traffic is not None:
+        assert len(traffic.statements) == 2, traffic.statements
+        assert "registry_write_version_as_owner" in traffic.statements[1]
+        assert traffic.begins == 0
+    # Once the owner entry is retired, the technical owner may no longer write: the
+    # remembered entries are refused under the lock, and the step-by-step write reads
+    # the right again and refuses.
     retired = officer.post(
         f"/api/v1/entries/{owner.get_json()['id']}/retire",
         json={},
         headers={"If-Match": owner.headers["ETag"]},
     )
     assert retired.status_code == 200
+    if traffic is not None:
+        traffic.reset()
     refused = api_as("technical_owner").put(
         f"/api/v1/entries/{entry['id']}",
         json={"body": {**changed, "name": "Not any more"}},
         headers={"If-Match": response.headers["ETag"]},
     )
     assert refused.status_code == 403, refused.get_data(as_text=True)
+    if traffic is not None:
+        assert any("registry_write_version_as_owner" in s for s in traffic.statements)
+        assert traffic.begins == 1  # then the step-by-step write, which refused
     current = officer.get(f"/api/v1/entries/{entry['id']}").get_json()
-    assert current["version"] == 3 and current["body"]["name"] == "By the technical owner"
+    assert current["version"] == 4 and current["body"]["name"] == "By the technical owner"
 
 
 def test_a_profile_edit_is_one_statement_but_a_promotion_meets_the_gate(
