@@ -111,7 +111,9 @@ def driver_connection(engine: Engine) -> Iterator[Any]:
     statement): SQLAlchemy's execution layer costs more CPU than the statement's own
     round trip there. SQL is sent in the driver's form (``%(name)s`` parameters; see
     :func:`driver_sql`). The connection goes back to the pool as it came (autocommit
-    off); one the driver found broken is discarded.
+    off). When the driver finds it broken (the server restarted, say), it is discarded
+    and the pool replaced, as SQLAlchemy does on a disconnect: the pool's other
+    connections are likely dead too.
     """
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
@@ -120,12 +122,14 @@ def driver_connection(engine: Engine) -> Iterator[Any]:
         yield driver
         driver.autocommit = False
     except BaseException:
-        try:
-            if driver.broken or driver.closed:
-                raise RuntimeError("broken")
-            driver.autocommit = False
-        except Exception:
+        if driver.broken or driver.closed:
             pooled.invalidate()
+            engine.dispose(close=False)  # connections checked out finish their work
+        else:
+            try:
+                driver.autocommit = False
+            except Exception:
+                pooled.invalidate()
         raise
     finally:
         pooled.close()

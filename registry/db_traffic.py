@@ -3,7 +3,8 @@
 For the benchmarks and the tests that hold the hottest paths to their number of round
 trips. It sees every path to the server: SQLAlchemy's execution layer and the driver
 connections of :func:`registry.db.driver_connection` alike, because it counts in the
-driver's cursors (installed on each connection as the pool hands it out).
+driver's cursors (installed on each connection as the pool hands it out, so one
+already checked out when counting starts is not seen). One thread at a time.
 
 - ``statements``: every statement sent, in order;
 - ``begins``: transactions opened: psycopg sends ``BEGIN`` (a round trip of its own)
@@ -35,8 +36,17 @@ class DriverTraffic:
         self.timings: list[tuple[str, float, float, bool]] = []
         traffic = self
 
+        self.open = True
+
         class CountingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+            def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+                if traffic.open:  # one batch: counted as one statement
+                    traffic.statements.append(query if isinstance(query, str) else str(query))
+                return super().executemany(query, params_seq, **kwargs)
+
             def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+                if not traffic.open:  # on a connection checked out before close()
+                    return super().execute(query, params, **kwargs)
                 connection = self.connection
                 autocommit = connection.autocommit
                 idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
@@ -74,5 +84,6 @@ class DriverTraffic:
         return len(self.statements) + 2 * self.begins
 
     def close(self) -> None:
+        self.open = False
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)

@@ -58,6 +58,7 @@ def test_an_error_in_a_statement_keeps_a_healthy_connection(pg):
 def test_a_broken_connection_is_discarded(pg):
     with pg.engine.connect() as conn:
         victim = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    pool = pg.engine.pool
     killer = Database(pg.url)
     with pytest.raises(psycopg.OperationalError):
         with driver_connection(pg.engine) as driver:
@@ -67,7 +68,9 @@ def test_a_broken_connection_is_discarded(pg):
                 other.exec_driver_sql(f"SELECT pg_terminate_backend({victim})")
             driver.execute("SELECT 1")
     killer.dispose()
-    # The pool replaced it: the next use works on a new backend.
+    # Discarded, and the pool replaced (its other connections are suspect too): the
+    # next use works on a new backend.
+    assert pg.engine.pool is not pool
     with driver_connection(pg.engine) as driver:
         (pid,) = driver.execute("SELECT pg_backend_pid()").fetchone()
     assert pid != victim

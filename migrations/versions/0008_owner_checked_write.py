@@ -30,8 +30,8 @@ def upgrade() -> None:
     # A technical owner may write to a system while a live owner entry of role
     # 'technical' names them. The application reads the system's live owner entries
     # without the lock, decides by its own rule (registry.accounts.permissions), and
-    # hands over what it read as p_owners: 'entry id:head number' of each, in entry id
-    # order. Every write takes the ledger lock, so once this function holds it the
+    # hands over what it read as p_owners: 'entry id:head number:body hash' of each, in
+    # entry id order (the hash ties the decision to the very bodies it was made on). Every write takes the ledger lock, so once this function holds it the
     # owner entries cannot change: if they are still exactly those, the decision stands
     # and registry_write_version() (0007) writes (it takes the same lock again, which a
     # transaction already holding it is granted at once). Otherwise the outcome is
@@ -55,8 +55,10 @@ def upgrade() -> None:
         BEGIN
             PERFORM pg_advisory_xact_lock({LEDGER_LOCK_KEY});
             IF (SELECT coalesce(array_agg(e.id::text || ':' || e.head_number::text
+                                              || ':' || v.body_hash
                                           ORDER BY e.id), '{{}}'::text[])
                     FROM entry e
+                    JOIN entry_version v ON v.entry_id = e.id AND v.number = e.head_number
                     WHERE e.system_id = p_system_id AND e.kind = 'owner' AND NOT e.retired)
                 IS DISTINCT FROM p_owners
             THEN

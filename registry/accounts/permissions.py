@@ -33,11 +33,12 @@ READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
 def live_owner_entries(system_id: int | sa.ColumnElement[int]) -> sa.Select[Any]:
-    """The system's live owner entries: (id, head number, head version's body), by id."""
+    """The system's live owner entries: id, head number, and the head version's body and
+    body hash, in id order."""
     from registry.records.models import Entry, EntryVersion
 
     return (
-        sa.select(Entry.id, Entry.head_number, EntryVersion.body)
+        sa.select(Entry.id, Entry.head_number, EntryVersion.body, EntryVersion.body_hash)
         .join(
             EntryVersion,
             (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),

@@ -524,11 +524,12 @@ def _check_reference_kept(kind: str, reference: str, clean: dict[str, Any]) -> N
 _ENTRY_FACTS: dict[tuple[str, int], tuple[str, str, int]] = {}
 _ENTRY_FACTS_MAX = 100_000
 # (database, system id) -> the system's live owner entries as this process last read
-# them: ('id:head' of each, in id order; their bodies). A technical owner's right is
+# them: ('id:head:body hash' of each, in id order; their bodies). A technical owner's right is
 # decided on them without reading them again; the write statement checks under the
 # lock that they are still exactly those (migration 0008), so an outdated memory costs
 # a write by the step-by-step path, never a wrong decision.
 _OWNER_ENTRIES: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+_OWNER_ENTRIES_MAX = 10_000
 
 
 def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
@@ -757,6 +758,7 @@ def _write_in_one_statement(
         return None
     owners: list[str] | None = None
     owners_key = _facts_key(session, system_id)
+    owners_remembered = False
     if not may_write_everywhere(actor):  # a technical owner: named by the system?
         known = _OWNER_ENTRIES.get(owners_key)
         if known is None:
@@ -764,10 +766,15 @@ def _write_in_one_statement(
             rows = cursor.execute(
                 owners_query.text, owners_query.params(system_id=system_id)
             ).fetchall()
-            known = ([f"{r.id}:{r.head_number}" for r in rows], [r.body for r in rows])
-            if len(_OWNER_ENTRIES) >= _ENTRY_FACTS_MAX:
+            known = (
+                [f"{r.id}:{r.head_number}:{r.body_hash}" for r in rows],
+                [r.body for r in rows],
+            )
+            if len(_OWNER_ENTRIES) >= _OWNER_ENTRIES_MAX:
                 _OWNER_ENTRIES.clear()
             _OWNER_ENTRIES[owners_key] = known
+        else:
+            owners_remembered = True
         owners, bodies = known
         if not names_technical_owner(actor, bodies):
             # Perhaps remembered from before a change: the other path reads them
@@ -775,21 +782,24 @@ def _write_in_one_statement(
             _OWNER_ENTRIES.pop(owners_key, None)
             return None
     new_stage = new_mark = None
-    if tombstone:
-        data = canonical_bytes({})
-    else:
-        try:
+    try:
+        if tombstone:
+            data = canonical_bytes({})
+        else:
             clean, data = _validated(kind, body)
             _check_reference_kept(kind, reference, clean)
             # The function leaves a promotion, or a change of the mark of mirroring
             # another register, to the step-by-step path (the readiness gate).
             new_stage, new_mark = clean.get("stage"), clean.get("mirrors_register")
-        except InvalidInput:
-            if remembered:  # refused for remembered facts: the other path checks them
-                return None
-            raise
-    reason = _check_reason(reason)
-    _check_instant(effective_from, "effective_from")
+        reason = _check_reason(reason)
+        _check_instant(effective_from, "effective_from")
+    except InvalidInput:
+        if remembered or owners_remembered:
+            # Refused on what this process remembers: the entry's facts, or a right
+            # decided on owner entries that may have changed since (a 403 comes before
+            # a 422). The other path checks both, in its order.
+            return None
+        raise
     number = base_version + 1
     body_hash = sha256_hex(data)
     fields = _event_fields(

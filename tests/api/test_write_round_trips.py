@@ -129,6 +129,20 @@ def test_a_technical_owners_update_is_decided_on_owner_entries_checked_under_the
         headers={"If-Match": owner.headers["ETag"]},
     )
     assert retired.status_code == 200
+    # An invalid body from someone no longer named: 403 first, as on the other path,
+    # even while the process still remembers the entries that named them (here to an
+    # entry this process has not written yet, whose facts it looks up).
+    other = officer.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "data_source", "body": SAMPLES["data_source"]},
+    )
+    assert other.status_code == 201
+    invalid = api_as("technical_owner").put(
+        f"/api/v1/entries/{other.get_json()['id']}",
+        json={"body": {**changed, "uses": "not a list"}},
+        headers={"If-Match": other.headers["ETag"]},
+    )
+    assert invalid.status_code == 403, invalid.get_data(as_text=True)
     if traffic is not None:
         traffic.reset()
     refused = api_as("technical_owner").put(

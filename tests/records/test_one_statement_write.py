@@ -399,10 +399,21 @@ def test_the_owner_checked_function_writes_only_on_the_owner_entries_given(
             },
         ).one()
 
-    for stale in ([], [f"{entry_id}:2"], [f"{entry_id}:1", f"{entry_id + 1}:1"]):
+    body_hash = session.scalar(
+        sa.select(EntryVersion.body_hash).where(
+            EntryVersion.entry_id == entry_id, EntryVersion.number == 1
+        )
+    )
+    live = f"{entry_id}:1:{body_hash}"
+    for stale in (
+        [],
+        [f"{entry_id}:2:{body_hash}"],  # another version
+        [f"{entry_id}:1:{'0' * 64}"],  # other bodies (a database restored under the app)
+        [live, f"{entry_id + 1}:1:{body_hash}"],  # another entry
+    ):
         assert call(stale).outcome == "owners"
         assert _head_number(session, entry_id) == 1 and ledger_head(session).seq == head.seq
-    written = call([f"{entry_id}:1"])
+    written = call([live])
     assert written.outcome == "written" and written.new_seq == head.seq + 1
     assert _head_number(session, entry_id) == 2
     session.rollback()
