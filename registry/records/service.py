@@ -678,16 +678,16 @@ def _write_committed(
       check then reads nothing that the lock would have to protect), or is a technical
       owner whose right is decided here on the system's live owner entries, read
       without the lock (or as this process last read them, see _OWNER_ENTRIES): the
-      statement then writes only if, under the lock, those
-      entries are still the same ones at the same versions (migration 0008; otherwise
-      it answers 'owners' and the other path reads the right under the lock). A
-      technical owner not named by them goes the other path too, which refuses (403)
-      in its order of errors;
+      statement then writes only if, under the lock, those entries are still the same
+      ones at the same versions with the same bodies (migration 0008; otherwise it
+      answers 'owners' and the other path reads the right under the lock). A technical
+      owner not named by them goes the other path too, which refuses (403) in its
+      order of errors;
     - no signed checkpoint is due with this event (the function answers 'checkpoint'
       for the N-th event, and the time policy is checked here): a checkpoint is made
       in its event's transaction.
-    Errors come in the order of the other path: not found, body, reason, instants, and
-    only then a stale base (412) or a retired entry (409).
+    Errors come in the order of the other path: not found, permission, body, reason,
+    instants, and only then a stale base (412) or a retired entry (409).
     """
     if (
         session.in_transaction()
