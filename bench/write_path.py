@@ -16,7 +16,9 @@ Per request (medians over ``--requests``):
 - how long the ledger lock was held: from sending the statement that takes it until
   its transaction ended (an upper bound of the time inside the server).
 
-``--profile N`` prints the N functions with the most cumulative time (cProfile).
+``--writer owner`` updates with a technical owner's token (named by every system's owner
+entry) instead of a compliance officer's. ``--profile N`` prints the N functions with
+the most cumulative time (cProfile).
 Run: ``cd bench && ../.venv/bin/python write_path.py``.
 """
 
@@ -45,6 +47,8 @@ from registry.ledger.keys import create_key
 from registry.records import service
 
 LOCKING = ("registry_ledger_lock", "registry_write_version")
+# The statement each writer's update is (its time inside: pg_stat_user_functions).
+FUNCTIONS = {"officer": "registry_write_version", "owner": "registry_write_version_as_owner"}
 
 
 class Counter:
@@ -80,7 +84,12 @@ class Counter:
         self.traffic.timings.clear()
 
 
-def setup(url: str, instance: Path, systems: int) -> tuple[Any, str, list[Any]]:
+WRITERS = {"officer": "compliance_officer", "owner": "technical_owner"}
+
+
+def setup(
+    url: str, instance: Path, systems: int, writer: str = "officer"
+) -> tuple[Any, str, list[Any]]:
     create_key(instance / "ledger-signing.key", "registry.bench/ledger")
     app = create_app(
         {
@@ -94,14 +103,22 @@ def setup(url: str, instance: Path, systems: int) -> tuple[Any, str, list[Any]]:
     with database(app).sessionmaker() as s:
         admin = Actor.system("bench", roles=frozenset({"admin"}))
         user, _ = create_user(
-            s, admin, "pipeline@bench.example", ["compliance_officer"], "a long bench pass 123"
+            s, admin, "pipeline@bench.example", [WRITERS[writer]], "a long bench pass 123"
         )
-        actor = Actor.for_user(user)
-        _, secret = create_token(s, actor, user, name="bench")
+        _, secret = create_token(s, Actor.for_user(user), user, name="bench")
+        actor = Actor.system("bench", roles=frozenset({"compliance_officer"}))
         profiles = []
         for body in bodies:
             system, _ = service.create_system(s, actor, body)
             profiles.append((service.profile_entry(s, system).id, body))
+            if writer == "owner":  # the pipeline's user is the system's technical owner
+                owner = {
+                    "role": "technical",
+                    "person": {"name": "Pipeline", "email": user.email},
+                    "authority_scope": "Model, data and deployment of this system.",
+                    "start": "2025-01-01",
+                }
+                service.create_entry(s, actor, system, "owner", owner)
         s.commit()
     return app, secret, profiles
 
@@ -112,6 +129,12 @@ def main() -> None:
     parser.add_argument("--systems", type=int, default=50)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--sort", default="cumulative", help="of the profile (pstats key)")
+    parser.add_argument(
+        "--writer",
+        choices=sorted(WRITERS),
+        default="officer",
+        help="whose token updates: a compliance officer's (default) or a technical owner's",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="write-path-") as folder,
@@ -121,7 +144,7 @@ def main() -> None:
             # Time spent inside registry_write_version (pg_stat_user_functions).
             name = sa.engine.make_url(url).database
             conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET track_functions = 'pl'")
-        app, secret, profiles = setup(url, Path(folder) / "instance", args.systems)
+        app, secret, profiles = setup(url, Path(folder) / "instance", args.systems, args.writer)
         counter = Counter(database(app).engine)
         client = app.test_client()
         auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
@@ -163,14 +186,15 @@ def main() -> None:
         with sa.create_engine(url).connect() as conn:
             functions = conn.execute(
                 sa.text(
-                    "SELECT calls, total_time FROM pg_stat_user_functions "
-                    "WHERE funcname = 'registry_write_version'"
-                )
+                    "SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = :name"
+                ),
+                {"name": FUNCTIONS[args.writer]},
             ).first()
     held = counter.held
     print(
         json.dumps(
             {
+                "writer": WRITERS[args.writer],
                 "requests": args.requests,
                 "statements": median(statements),
                 "transactions": median(transactions),
