@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from registry.db import Database, driver_connection, driver_sql
+from registry.db import Database, array_literal, driver_connection, driver_sql
 from registry.db_traffic import DriverTraffic
 from tests.conftest import ENGINES
 
@@ -109,3 +109,17 @@ def test_driver_traffic_counts_both_paths(pg):
     with driver_connection(pg.engine) as driver:
         driver.execute("SELECT 4")
     assert "SELECT 4" not in traffic.statements
+
+
+def test_array_literals_round_trip(pg):
+    texts = ["", "plain", 'quo"te', "back\\slash", "a,b", "{braces}", "NULL", " sp ", "Zoë ✓"]
+    blobs = [b"", b'{"seq":', b'\x00\xff\\"', "é".encode()]
+    with driver_connection(pg.engine) as driver:
+        (got,) = driver.execute("SELECT %s::text[]", [array_literal(texts)]).fetchone()
+        assert got == texts
+        (got,) = driver.execute(
+            "SELECT %s::bytea[]", [array_literal("\\x" + b.hex() for b in blobs)]
+        ).fetchone()
+        assert got == blobs
+        (got,) = driver.execute("SELECT %s::text[]", [array_literal([])]).fetchone()
+        assert got == []

@@ -31,7 +31,7 @@ from registry.accounts.permissions import (
     names_technical_owner,
     require,
 )
-from registry.db import UTCDateTime, driver_connection, driver_sql, utcnow
+from registry.db import UTCDateTime, array_literal, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.chain import event_template
@@ -834,15 +834,15 @@ def _write_in_one_statement(
     row = cursor.execute(
         _WRITE_VERSION_SQL if owners is None else _WRITE_VERSION_AS_OWNER_SQL,
         {
-            "owners": owners,
+            "owners": None if owners is None else array_literal(owners),
             **{k: values[k] for k in ("entry_id", "body", "body_hash", "author_id", "author")},
             "base": base_version,
             "tombstone": tombstone,
             "system_id": system_id,
             "kind": kind,
             "reference": reference,
-            "parts": list(template.parts),
-            "slots": list(template.slots),
+            "parts": array_literal("\\x" + part.hex() for part in template.parts),
+            "slots": array_literal(template.slots),
             "effective_from": effective_from,
             "reason": reason,
             "every": every,

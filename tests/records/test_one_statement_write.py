@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from registry.accounts.actor import Actor
 from registry.db import Database
 from registry.errors import Conflict, NotFound, PermissionDenied, StaleVersion
+from registry.ledger.canonical import canonical_bytes
 from registry.ledger.chain import event_template, seal_event
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
@@ -177,6 +179,24 @@ def test_committed_updates_and_retirements_verify(
     assert seqs == list(range(1, len(seqs) + 1))
     report = verify_ledger(session)
     assert report.ok, report.problem
+    # The bytes the statement assembled are the canonical event Python meant.
+    written = session.scalars(
+        sa.select(AuditEvent)
+        .join(EntryVersion, EntryVersion.audit_seq == AuditEvent.seq)
+        .where(EntryVersion.entry_id == entry_id, EntryVersion.number > 1)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert len(written) == 5
+    for n, event in enumerate(written, start=2):
+        fields = json.loads(event.event)
+        assert canonical_bytes(fields) == event.event
+        assert fields["actor"] == actor.label and fields["seq"] == event.seq
+        assert fields["prev_hash"] == event.prev_hash
+        assert fields["action"] == ("entry.retire" if n == 6 else "entry.update")
+        assert fields["version"] == n and fields["entry_id"] == entry_id
+        if n < 6:
+            reason = f"reason {n} ✓".encode()
+            assert fields["reason_sha256"] == hashlib.sha256(reason).hexdigest()
 
 
 def test_refusals_write_nothing(session, engine_name, entry_id, officer, database_url):
