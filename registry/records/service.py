@@ -200,6 +200,8 @@ def _write_version(
     version_id = _persist(session, base_version, event, values)
     if version_id is None:
         _explain_refusal(session, entry.id, base_version)
+    if entry.kind == "owner":
+        _forget_owner_entries(session, system.id)
     after_append(session, event)
     session.expire(entry, ["head_number", "retired"])
     # The row is written; attach an object for it to the session without a second INSERT.
@@ -532,8 +534,14 @@ _OWNER_ENTRIES: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
 _OWNER_ENTRIES_MAX = 10_000
 
 
+def _forget_owner_entries(session: Session, system_id: int) -> None:
+    """This process changes one of the system's owner entries: read them again next time
+    (other processes find out under the lock)."""
+    _OWNER_ENTRIES.pop(_facts_key(session, system_id), None)
+
+
 def _facts_key(session: Session, entry_id: int) -> tuple[str, int]:
-    return (_database_name(session.get_bind().url), entry_id)
+    return (_database_name(session.get_bind().engine.url), entry_id)
 
 
 @functools.lru_cache(maxsize=64)
@@ -867,6 +875,8 @@ def _write_in_one_statement(
         # promotion or a change of the mark, which the other path checks; 'owners': the
         # owner entries changed since they were read, the other path reads them again.
         return None
+    if kind == "owner":
+        _forget_owner_entries(session, system_id)
     recorded_at = row.new_recorded_at.astimezone(dt.UTC)
     values.update(
         recorded_at=recorded_at,

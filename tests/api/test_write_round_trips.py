@@ -13,6 +13,7 @@ import pytest
 
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
+from registry.records import service
 from tests.records.samples import SAMPLES
 
 
@@ -120,15 +121,20 @@ def test_a_technical_owners_update_is_decided_on_owner_entries_checked_under_the
         assert len(traffic.statements) == 2, traffic.statements
         assert "registry_write_version_as_owner" in traffic.statements[1]
         assert traffic.begins == 0
-    # Once the owner entry is retired, the technical owner may no longer write: the
-    # remembered entries are refused under the lock, and the step-by-step write reads
-    # the right again and refuses.
+    # Once the owner entry is retired, the technical owner may no longer write. The
+    # process that retired it forgets the owner entries it remembered; another worker
+    # (simulated: its memory from before) finds its memory refused under the lock,
+    # and its step-by-step write reads the right again and refuses.
+    remembered = dict(service._OWNER_ENTRIES)
     retired = officer.post(
         f"/api/v1/entries/{owner.get_json()['id']}/retire",
         json={},
         headers={"If-Match": owner.headers["ETag"]},
     )
     assert retired.status_code == 200
+    if traffic is not None:
+        assert len(service._OWNER_ENTRIES) < len(remembered)  # forgotten here
+    service._OWNER_ENTRIES.update(remembered)
     # An invalid body from someone no longer named: 403 first, as on the other path,
     # even while the process still remembers the entries that named them (here to an
     # entry this process has not written yet, whose facts it looks up).
