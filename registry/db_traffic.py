@@ -34,9 +34,8 @@ class DriverTraffic:
         self.statements: list[str] = []
         self.begins = 0
         self.timings: list[tuple[str, float, float, bool]] = []
-        traffic = self
-
         self.open = True
+        traffic = self
 
         class CountingCursor(psycopg.Cursor):  # type: ignore[type-arg]
             def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:

@@ -31,8 +31,9 @@ def upgrade() -> None:
     # 'technical' names them. The application reads the system's live owner entries
     # without the lock, decides by its own rule (registry.accounts.permissions), and
     # hands over what it read as p_owners: 'entry id:head number:body hash' of each, in
-    # entry id order (the hash ties the decision to the very bodies it was made on). Every write takes the ledger lock, so once this function holds it the
-    # owner entries cannot change: if they are still exactly those, the decision stands
+    # entry id order (the hash ties the decision to the very bodies it was made on).
+    # Every write takes the ledger lock, so once this function holds it the owner
+    # entries cannot change: if they are still exactly those, the decision stands
     # and registry_write_version() (0007) writes (it takes the same lock again, which a
     # transaction already holding it is granted at once). Otherwise the outcome is
     # 'owners' and nothing is written: the application writes by the step-by-step path,

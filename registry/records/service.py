@@ -526,10 +526,10 @@ def _check_reference_kept(kind: str, reference: str, clean: dict[str, Any]) -> N
 _ENTRY_FACTS: dict[tuple[str, int], tuple[str, str, int]] = {}
 _ENTRY_FACTS_MAX = 100_000
 # (database, system id) -> the system's live owner entries as this process last read
-# them: ('id:head:body hash' of each, in id order; their bodies). A technical owner's right is
-# decided on them without reading them again; the write statement checks under the
-# lock that they are still exactly those (migration 0008), so an outdated memory costs
-# a write by the step-by-step path, never a wrong decision.
+# them: ('id:head:body hash' of each, in id order; their bodies). A technical owner's
+# right is decided on them without reading them again; the write statement checks under
+# the lock that they are still exactly those (migration 0008), so an outdated memory
+# costs a write by the step-by-step path, never a wrong decision.
 _OWNER_ENTRIES: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
 _OWNER_ENTRIES_MAX = 10_000
 
@@ -765,9 +765,9 @@ def _write_in_one_statement(
         # retired: the step-by-step path checks and refuses.
         return None
     owners: list[str] | None = None
-    owners_key = _facts_key(session, system_id)
     owners_remembered = False
     if not may_write_everywhere(actor):  # a technical owner: named by the system?
+        owners_key = _facts_key(session, system_id)
         known = _OWNER_ENTRIES.get(owners_key)
         if known is None:
             owners_query = driver_sql(_LIVE_OWNERS, engine)
@@ -787,7 +787,7 @@ def _write_in_one_statement(
         if not names_technical_owner(actor, bodies):
             # Perhaps remembered from before a change: the other path reads them
             # under the lock, and refuses (403) if the right is not there.
-            _OWNER_ENTRIES.pop(owners_key, None)
+            _forget_owner_entries(session, system_id)
             return None
     new_stage = new_mark = None
     try:
@@ -868,12 +868,11 @@ def _write_in_one_statement(
         _ENTRY_FACTS.pop(_facts_key(session, entry_id), None)
         return None
     if row.outcome == "owners":  # the owner entries changed: read them again next time
-        _OWNER_ENTRIES.pop(owners_key, None)
+        _forget_owner_entries(session, system_id)
         return None
     if row.outcome != "written":
         # 'checkpoint': the other path writes it with its checkpoint; 'profile': a
-        # promotion or a change of the mark, which the other path checks; 'owners': the
-        # owner entries changed since they were read, the other path reads them again.
+        # promotion or a change of the mark, which the other path checks.
         return None
     if kind == "owner":
         _forget_owner_entries(session, system_id)

@@ -525,3 +525,17 @@ def test_nul_characters_are_refused_not_stored(officer_api, system):
     created = add(officer_api, "risk", risk)
     assert created.status_code == 201
     assert officer_api.get(created.headers["Location"]).get_json()["body"] == risk
+
+
+def test_every_operation_documents_its_problem_responses(app):
+    """The problem responses are documented on each operation (without wrapping the
+    view once per status at run time)."""
+    document = app.test_client().get("/api/openapi.json").get_json()
+    update = document["paths"]["/api/v1/entries/{entry_id}"]["put"]["responses"]
+    for status in ("400", "401", "403", "404", "409", "412", "413", "415", "422", "428"):
+        assert status in update, status
+    listing = document["paths"]["/api/v1/systems"]["get"]["responses"]
+    for status in ("401", "403", "422"):
+        assert status in listing, status
+    keys = document["paths"]["/api/v1/ledger/keys"]["get"]["responses"]
+    assert "401" not in keys  # public
