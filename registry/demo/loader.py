@@ -1,4 +1,8 @@
-"""Loading the demo: users per role, the NL register, the hand-written examples."""
+"""Loading the demo: users per role, the NL register, the hand-written examples.
+
+Nothing here commits: ``registry demo`` loads the users, the register and the
+examples in its one transaction, so a failure anywhere leaves nothing behind.
+"""
 
 from __future__ import annotations
 
@@ -24,14 +28,27 @@ DEMO_USERS = (
 )
 
 
-def ensure_demo_users(session: Session, credentials_file: Path) -> list[tuple[str, str, str]]:
-    """Create the demo users once; their passwords are kept in ``credentials_file``
-    (mode 0600, under instance/) so a second ``make run`` can print them again."""
+def read_credentials(credentials_file: Path) -> dict[str, str]:
+    """The demo passwords kept by an earlier load (e-mail → password)."""
     known: dict[str, str] = {}
     if credentials_file.exists():
         for line in credentials_file.read_text().splitlines():
             email, _, password = line.partition(" ")
             known[email] = password
+    return known
+
+
+def write_credentials(credentials_file: Path, known: dict[str, str]) -> None:
+    """Keep the demo passwords (mode 0600, under instance/) so that a second
+    ``make run`` can print them again; written once the users are committed."""
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
+    credentials_file.chmod(0o600)
+
+
+def ensure_demo_users(session: Session, known: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet, with the password ``known`` holds
+    for them or a new one (added to ``known``); (e-mail, role, password) of each."""
     actor = Actor.system("demo", roles=frozenset({"admin"}))
     result = []
     for email, name, role in DEMO_USERS:
@@ -40,9 +57,6 @@ def ensure_demo_users(session: Session, credentials_file: Path) -> list[tuple[st
             create_user(session, actor, email, [role], password=password, name=name)
             known[email] = password
         result.append((email, role, known.get(email, "(set before; not known here)")))
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
-    credentials_file.chmod(0o600)
     return result
 
 
