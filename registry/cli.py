@@ -277,7 +277,8 @@ def keys_rotate() -> None:
 @click.option("--no-register", is_flag=True, help="Load only the users and the examples.")
 def demo(corpus: Path | None, no_register: bool) -> None:
     """Load demo users, the NL algorithm register's history, and three example systems,
-    whole or not at all. Run again, it adds only what is missing."""
+    whole or not at all; the examples' dates are moved to today. Run again, it adds
+    only what is missing."""
     from registry.demo import nl_register
     from registry.demo.examples import EXAMPLES
     from registry.demo.loader import (

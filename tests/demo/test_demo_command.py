@@ -1,9 +1,10 @@
 """``registry demo`` through the real CLI on both engines: it loads whole or not at all,
-and a second run adds nothing."""
+a second run adds nothing, and the examples tell their story on any day they are loaded."""
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import gzip
 import itertools
 import json
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from registry.accounts.models import User
 from registry.config import load_config
@@ -93,12 +95,20 @@ def _invalid_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return write_corpus(tmp_path / "corpus", valid_changes(5))
 
 
+def _unknown_date_style(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bad = copy.deepcopy(examples.EXAMPLES)
+    bad[-1]["profile_updates"][-1]["reason"] = "Retired on {{2026-07-08|weekday}}"
+    monkeypatch.setattr(examples, "EXAMPLES", bad)
+    return write_corpus(tmp_path / "corpus", valid_changes(5))
+
+
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
         (_broken_stream, "No system with reference 'nl-no-such-record'"),
         (_truncated_record, "KeyError: 'title'"),
         (_invalid_example, "stage"),
+        (_unknown_date_style, "unknown date style"),
     ],
 )
 def test_a_failure_part_way_leaves_nothing_behind(app, tmp_path, monkeypatch, breakage, message):
@@ -124,3 +134,31 @@ def test_a_failure_part_way_leaves_nothing_behind(app, tmp_path, monkeypatch, br
     assert result.exit_code == 0, result.output
     assert counts(app)["ai_system"] == 5 + len(examples.EXAMPLES)
     assert invoke(app, "ledger", "verify").exit_code == 0
+
+
+AREAS_THE_CHATBOT_MISSES = (
+    "Integration readiness",
+    "User adoption",
+    "Monitoring",
+    "Lifecycle funding",
+)
+
+
+@pytest.mark.parametrize("days_ahead", [0, 365])
+def test_the_examples_keep_their_story_on_the_day_they_are_loaded(app, days_ahead):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=days_ahead)
+    with time_machine.travel(later, tick=True):
+        loaded = invoke(app, "demo", "--no-register")
+        assert loaded.exit_code == 0, loaded.output
+        triage = invoke(app, "readiness", "demo-benefits-triage", "--require", "production")
+        chatbot = invoke(app, "readiness", "demo-city-chatbot", "--require", "production")
+    assert triage.exit_code == 0, triage.output
+    assert f"at {later.date().isoformat()}" in triage.stdout
+    assert ": ready for production" in triage.stdout
+    assert chatbot.exit_code == 1, chatbot.output
+    assert "NOT READY" in chatbot.stdout
+    missing = [line for line in chatbot.stdout.splitlines() if line.strip().startswith("missing")]
+    assert [line.split(None, 1)[1] for line in missing] == list(AREAS_THE_CHATBOT_MISSES)
+    for area in AREAS_THE_CHATBOT_MISSES:
+        assert f"- {area}" in chatbot.stderr
+    assert "not ready for production" in chatbot.stderr
