@@ -276,41 +276,59 @@ def keys_rotate() -> None:
 )
 @click.option("--no-register", is_flag=True, help="Load only the users and the examples.")
 def demo(corpus: Path | None, no_register: bool) -> None:
-    """Load demo users, the NL algorithm register's history, and three example systems."""
+    """Load demo users, the NL algorithm register's history, and three example systems,
+    whole or not at all; the examples' dates are moved to today. Run again, it adds
+    only what is missing."""
     from registry.demo import nl_register
     from registry.demo.examples import EXAMPLES
-    from registry.demo.loader import ensure_demo_users, load_examples
+    from registry.demo.loader import (
+        ensure_demo_users,
+        load_examples,
+        read_credentials,
+        write_credentials,
+    )
     from registry.records.models import AISystem
 
     session = db_session()
-    users = ensure_demo_users(session, Path(current_app.instance_path) / "demo_credentials.txt")
-    session.commit()
+    credentials_file = Path(current_app.instance_path) / "demo_credentials.txt"
+    passwords = read_credentials(credentials_file)
     actor = Actor.system("demo")
     corpus = corpus or Path(current_app.config["DEMO_CORPUS"])
-    has_nl = session.scalar(
-        sa.select(AISystem.id)
-        .where(AISystem.reference.like(nl_register.REFERENCE_PREFIX + "%"))
-        .limit(1)
-    )
-    if not no_register and not has_nl:
-        if not (corpus / "changes.jsonl.gz").exists():
-            raise click.ClickException(f"No register change stream in {corpus}.")
-        changes = list(nl_register.read_changes(corpus))
-        with tqdm(
-            total=len(changes),
-            unit="change",
-            desc="NL register",
-            file=sys.stderr,
-        ) as bar:
-            try:
-                nl_register.replay(session, actor, changes, progress=bar.update)
-            except RegistryError as exc:
-                _fail(exc)
     try:
+        users = ensure_demo_users(session, passwords)
+        has_nl = session.scalar(
+            sa.select(AISystem.id)
+            .where(AISystem.reference.like(nl_register.REFERENCE_PREFIX + "%"))
+            .limit(1)
+        )
+        if not no_register and not has_nl:
+            if not (corpus / "changes.jsonl.gz").exists():
+                raise click.ClickException(f"No register change stream in {corpus}.")
+            changes = list(nl_register.read_changes(corpus))
+            with tqdm(
+                total=len(changes),
+                unit="change",
+                desc="NL register",
+                file=sys.stderr,
+            ) as bar:
+                nl_register.replay(session, actor, changes, progress=bar.update)
         loaded = load_examples(session, actor, EXAMPLES)
     except RegistryError as exc:
+        session.rollback()
+        click.echo("Nothing was loaded.", err=True)
         _fail(exc)
+    except (KeyError, ValueError, OSError, EOFError) as exc:
+        # A broken change stream or example: refused as a whole, with what broke.
+        session.rollback()
+        raise click.ClickException(
+            f"Nothing was loaded: the demo data is broken ({type(exc).__name__}: {exc})."
+        ) from None
+    except BaseException:
+        session.rollback()
+        raise
+    # One commit for users, register and examples: a failure above leaves nothing.
     session.commit()
+    write_credentials(credentials_file, passwords)
     systems = session.scalar(sa.select(sa.func.count()).select_from(AISystem))
     click.echo(f"Demo data ready: {systems} systems ({loaded} examples added now).")
     click.echo("Demo users (e-mail, role, password):")

@@ -6,12 +6,19 @@
 2. ``demo-benefits-triage``: a high-risk triage model in production with every kind recorded,
    later versions of several entries and a serious incident reported within the Art 73
    deadline. It passed the promotion gate at go-live with one waiver (improvement funding,
-   until the 2026 budget) and is ready on every area since.
+   until the next year's budget) and is ready on every area from the day the demo is
+   loaded until its weekly oversight review falls due, six days later.
 3. ``demo-invoice-ocr``: a retired invoice-reading system whose decommissioning is in the
    change log and whose service-account grant is itself retired (tombstoned).
 
 Plain data, read by ``registry.demo.loader.load_examples``, which records a system's
 entries before the later versions of its profile (so a promotion meets the evidence).
+The data is written as it stood on ``registry.demo.dates.ANCHOR`` (24 November 2026);
+the loader moves every date and instant by the days from that day to the day of
+loading, so the story above holds whenever the demo is loaded. Dates in free text are
+marked ``{{YYYY-MM-DD|style}}`` (for example ``{{2026-03-09|month}}``, "March 2026"
+when loaded on the anchor day) and rendered by ``registry.demo.dates.render``;
+document numbers and file names that contain a year are names and stay as written.
 Bodies are full bodies: an update replaces the whole body. In a review,
 ``"procedure_entry_id": "@key"`` names the review procedure of the same system by its
 ``key``; the loader substitutes the entry id.
@@ -66,7 +73,7 @@ _CHATBOT_PROFILE: dict[str, Any] = {
     "risk_tier": "limited",
     "role": "deployer",
     "deployment_context": (
-        "Pilot from 1 September 2026 to 28 February 2027 on the 'Waste & recycling' and "
+        "Pilot from {{2026-09-01|day}} to {{2027-02-28|day}} on the 'Waste & recycling' and "
         "'Parking' sections of the website only (about 9% of web visits), in Dutch and "
         "English. The widget says it is an AI assistant before the first question (Art 50(1)). "
         "Handovers arrive in the agents' existing chat queue; there is no link to the case "
@@ -308,7 +315,8 @@ _CHATBOT_ENTRIES: list[dict[str, Any]] = [
                         "The bot answers from website pages; where a page is outdated or "
                         "ambiguous a resident may miss a bulky-waste booking deadline, buy the "
                         "wrong parking permit or get a fine. In the first six weeks agents "
-                        "flagged 23 answers, 9 of them quoting the 2025 parking tariffs from a "
+                        "flagged 23 answers, 9 of them quoting the {{2025-10-16|year}} parking "
+                        "tariffs from a "
                         "page that had not been updated."
                     ),
                     "likelihood": "likely",
@@ -459,8 +467,10 @@ _TRIAGE_PROFILE: dict[str, Any] = {
         "legislation. No special categories of personal data are used as features."
     ),
     "dpia_status": "done",
-    "dpia_reference": "DPIA-2025-014 v2, signed off by the DPO on 2025-08-14",
-    "fria_reference": "FRIA-2025-003 (Art 27), completed 2025-08-20 with the client council",
+    "dpia_reference": "DPIA-2025-014 v2, signed off by the DPO on {{2025-08-14|iso}}",
+    "fria_reference": (
+        "FRIA-2025-003 (Art 27), completed {{2025-08-20|iso}} with the client council"
+    ),
     "external_reference": "https://havenburg.example.org/algorithms/benefits-triage",
     "register_added_on": "2025-03-10",
     "attachments": [
@@ -489,7 +499,8 @@ _TRIAGE_PROFILE_PRODUCTION: dict[str, Any] = {
 _TRIAGE_PROFILE_V23: dict[str, Any] = {
     **_TRIAGE_PROFILE_PRODUCTION,
     "model": (
-        "Gradient-boosted trees (LightGBM 4.3), model v2.3 (retrained on 2019-2025), with "
+        "Gradient-boosted trees (LightGBM 4.3), model v2.3 (retrained on "
+        "{{2019-07-01|year}}-{{2025-07-01|year}}), with "
         "rule-based urgency overrides"
     ),
     "register_updated_on": "2026-06-22",
@@ -508,7 +519,10 @@ _TRIAGE_OVERSIGHT_OWNER: dict[str, Any] = {
 }
 
 _TRIAGE_HISTORY: dict[str, Any] = {
-    "name": "Historical income-support applications 2019-2024 (CaseFlow extract)",
+    "name": (
+        "Historical income-support applications {{2019-07-01|year}}-{{2024-07-01|year}} (CaseFlow "
+        "extract)"
+    ),
     "steward": ZOE,
     "uses": ["training", "validation"],
     "origin": "CaseFlow case management: closed applications with decision and decision date",
@@ -531,11 +545,13 @@ _TRIAGE_HISTORY: dict[str, Any] = {
         "application marked urgent by a caseworker within 5 days of receipt."
     ),
     "quality_notes": (
-        "3.1% of records lack a decision date (migration from the previous system in 2020) and "
-        "were excluded. Completion dates are reliable from 2021 onwards only."
+        "3.1% of records lack a decision date (migration from the previous system in "
+        "{{2020-07-01|year}}) and "
+        "were excluded. Completion dates are reliable from {{2021-07-01|year}} onwards only."
     ),
     "representativeness_notes": (
-        "Paper applications (12% of volume) are under-represented before 2021 because they "
+        "Paper applications (12% of volume) are under-represented before {{2021-07-01|year}} "
+        "because they "
         "were scanned without structured fields."
     ),
     "known_bias": (
@@ -543,7 +559,7 @@ _TRIAGE_HISTORY: dict[str, Any] = {
         "advance payment may be under-labelled as urgent."
     ),
     "gaps": "No data on applications withdrawn before they were complete.",
-    "provenance": "Extract job caseflow_extract v7, snapshot of 2024-12-31",
+    "provenance": "Extract job caseflow_extract v7, snapshot of {{2024-12-31|iso}}",
     "snapshot_hash": "c3ff832377ee3e0bcdd66aa561bdfa33138cafb5c754060967bad46078d7c25b",
     "retention": (
         "Training snapshots kept for 10 years after the model version is withdrawn, with the "
@@ -715,19 +731,24 @@ _TRIAGE_INCIDENT_OPEN: dict[str, Any] = {
     "serious": True,
     "serious_category": "other",
     "description": (
-        "After the personal records lookup moved to API v2.0 on 2026-02-23, lookups for people "
+        "After the personal records lookup moved to API v2.0 on {{2026-02-23|iso}}, lookups for "
+        "people "
         "registered at their address less than 30 days ago, or at a shelter or postal address, "
         "returned an empty household instead of an error. The model read this as a single "
         "adult without children, so urgent applications from families who had just moved, "
         "often after eviction or separation, were placed in band C. A team lead noticed three "
-        "families with children in band C on 9 March; on 10 March the analysis confirmed the "
+        "families with children in band C on {{2026-03-09|day_month}}; on {{2026-03-10|day_month}} "
+        "the analysis confirmed the "
         "cause and the scale, which makes it an infringement of obligations protecting "
         "fundamental rights (Art 3(49)(c))."
     ),
-    "affected_persons": "Under analysis: at least 150 applications received since 2026-02-23.",
+    "affected_persons": (
+        "Under analysis: at least 150 applications received since {{2026-02-23|iso}}."
+    ),
     "containment": (
-        "Scoring suspended by the oversight owner on 2026-03-09 at 11:05; the queue is back in "
-        "date-of-receipt order. All applications received since 2026-02-23 are being "
+        "Scoring suspended by the oversight owner on {{2026-03-09|iso}} at 11:05; the queue is "
+        "back in "
+        "date-of-receipt order. All applications received since {{2026-02-23|iso}} are being "
         "re-checked by hand."
     ),
     "status": "open",
@@ -736,14 +757,18 @@ _TRIAGE_INCIDENT_OPEN: dict[str, Any] = {
 _TRIAGE_INCIDENT_CONTAINED: dict[str, Any] = {
     **_TRIAGE_INCIDENT_OPEN,
     "affected_persons": (
-        "212 applications received 23 February to 9 March 2026 from 198 households, 74 of them "
+        "212 applications received {{2026-02-23|day_month}} to {{2026-03-09|day}} from 198 "
+        "households, 74 of them "
         "with children; median extra wait 9 working days; 11 households asked for an emergency "
         "advance payment at the desk."
     ),
     "containment": (
-        "Scoring suspended by the oversight owner on 2026-03-09 at 11:05; the 212 applications "
-        "were re-checked by hand by 12 March and 61 moved to urgent handling. Fix v2.2.1 "
-        "deployed on 12 March; scoring resumed on 13 March after a replay test."
+        "Scoring suspended by the oversight owner on {{2026-03-09|iso}} at 11:05; the 212 "
+        "applications "
+        "were re-checked by hand by {{2026-03-12|day_month}} and 61 moved to urgent handling. Fix "
+        "v2.2.1 "
+        "deployed on {{2026-03-12|day_month}}; scoring resumed on {{2026-03-13|day_month}} after a "
+        "replay test."
     ),
     "status": "contained",
     "reported_at": "2026-03-13T14:20:00+01:00",
@@ -824,7 +849,10 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     "delegate": AHMED,
                 },
                 "effective_from": "2026-03-27T09:00:00+01:00",
-                "reason": "Suspension no longer needs prior consultation (review 2026-Q1)",
+                "reason": (
+                    "Suspension no longer needs prior consultation (review "
+                    "{{2026-02-15|year_quarter}})"
+                ),
             },
         ],
     },
@@ -855,13 +883,17 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             {
                 "body": {
                     **_TRIAGE_HISTORY,
-                    "name": "Historical income-support applications 2019-2025 (CaseFlow extract)",
+                    "name": (
+                        "Historical income-support applications "
+                        "{{2019-07-01|year}}-{{2025-07-01|year}} (CaseFlow extract)"
+                    ),
                     "preparation": (
                         _TRIAGE_HISTORY["preparation"]
-                        + " From snapshot 2025-12-31: an empty household lookup is kept as the "
+                        + " From snapshot {{2025-12-31|iso}}: an empty household lookup is kept as "
+                        "the "
                         "explicit value 'household unknown' instead of being dropped."
                     ),
-                    "provenance": "Extract job caseflow_extract v8, snapshot of 2025-12-31",
+                    "provenance": "Extract job caseflow_extract v8, snapshot of {{2025-12-31|iso}}",
                     "snapshot_hash": (
                         "cb519346bd0f7b617b5e9c7bde68dd42427b976b99aa1e762ddcf208a6b08c74"
                     ),
@@ -884,10 +916,13 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
         "key": "ds-test",
         "kind": "data_source",
         "body": {
-            "name": "Prospective holdout test set 2025-H1",
+            "name": "Prospective holdout test set {{2025-04-01|half}}",
             "steward": ZOE,
             "uses": ["test"],
-            "origin": "Applications received 1 January to 30 June 2025 in the pilot teams",
+            "origin": (
+                "Applications received {{2025-01-01|day_month}} to {{2025-06-30|day}} in the pilot "
+                "teams"
+            ),
             "original_purpose": "Case handling; set aside as test data before model training",
             "personal_data_categories": ["as in the historical extract (pseudonymised)"],
             "lawful_basis": "GDPR Art 6(1)(e); Art 6(4) compatibility in DPIA-2025-014",
@@ -899,7 +934,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                 "1,412 applications; 31% with children, 14% paper, 9% registered at their "
                 "address for less than 6 months."
             ),
-            "provenance": "Frozen on 2025-07-15",
+            "provenance": "Frozen on {{2025-07-15|iso}}",
             "snapshot_hash": "561c60ef947a860d74dbe90a9415288e87edd9490aad153e4cde57c9316fda10",
             "retention": "Kept with the technical documentation for 10 years",
         },
@@ -945,8 +980,10 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     **_TRIAGE_BRP,
                     "quality_notes": (
                         "New registrations can take up to 5 working days to appear. Since API "
-                        "v2.0 (2026-02-23) an address without a completed registration returns "
-                        "an empty household rather than an error (see incident of March 2026)."
+                        "v2.0 ({{2026-02-23|iso}}) an address without a completed registration "
+                        "returns "
+                        "an empty household rather than an error (see incident of "
+                        "{{2026-03-09|month}})."
                     ),
                     "gaps": (
                         "People registered at a shelter or a postal address, or registered "
@@ -955,7 +992,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     ),
                 },
                 "effective_from": "2026-03-12T18:00:00+01:00",
-                "reason": "Known gap documented after the March 2026 incident",
+                "reason": "Known gap documented after the {{2026-03-09|month}} incident",
             },
         ],
     },
@@ -1036,7 +1073,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "resource": "logs",
             "resource_ref": "Scoring decision log and CaseFlow audit log",
             "permission": "read",
-            "purpose": "Internal audit of the 2026 operation of the triage",
+            "purpose": "Internal audit of the {{2026-07-01|year}} operation of the triage",
             "approver": "Olivia Officer",
             "granted_at": "2026-10-01T09:00:00+02:00",
             "expires_at": "2027-01-31T23:59:00+01:00",
@@ -1106,12 +1143,13 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "performed_on": "2025-08-20",
             "reviewers": ["Tessa Technical", "Yusuf Demir (independent validator)"],
             "findings": (
-                "Model v2.2 on the 2025-H1 holdout set: recall of urgent applications in band A "
+                "Model v2.2 on the {{2025-04-01|half}} holdout set: recall of urgent applications "
+                "in band A "
                 "0.86, precision 0.82; band A rate ratios 0.87 (registered less than 6 months) "
                 "and 0.90 (paper applications). No excluded features used."
             ),
             "decision": "approve",
-            "actions": ["Go-live with v2.2 for all six teams on 2025-09-01"],
+            "actions": ["Go-live with v2.2 for all six teams on {{2025-09-01|iso}}"],
             "next_due": "2026-08-20",
         },
         "effective_from": "2025-08-20T15:00:00+02:00",
@@ -1166,7 +1204,8 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                 "Olivia Officer",
             ],
             "findings": (
-                "Serious incident of March 2026 (empty household lookups after the records API "
+                "Serious incident of {{2026-03-09|month}} (empty household lookups after the "
+                "records API "
                 "change) contained and reported within 3 days of awareness. The API change was "
                 "treated as a data change without a validation review. Apart from the incident "
                 "period all metrics within thresholds; override rate 7.9%."
@@ -1175,14 +1214,15 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "actions": [
                 "Add the household lookup empty-result rate to the monitoring plan",
                 "Input-data changes trigger the validation review from now on",
-                "Retrain with 'household unknown' as an explicit value (v2.3) by 2026-06-30",
+                "Retrain with 'household unknown' as an explicit value (v2.3) by "
+                "{{2026-06-30|iso}}",
                 "Oversight owner may suspend scoring without prior consultation",
                 "Refresh DPIA section 4 on personal records data",
             ],
             "next_due": "2026-06-24",
         },
         "effective_from": "2026-03-26T16:00:00+01:00",
-        "reason": "Quarterly review Q1 2026",
+        "reason": "Quarterly review {{2026-02-15|quarter}}",
     },
     {
         "key": "rev-validation-v23",
@@ -1195,13 +1235,17 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "performed_on": "2026-06-12",
             "reviewers": ["Tessa Technical", "Yusuf Demir (independent validator)"],
             "findings": (
-                "Model v2.3 on the 2025-H1 holdout set: recall of urgent applications in band A "
+                "Model v2.3 on the {{2025-04-01|half}} holdout set: recall of urgent applications "
+                "in band A "
                 "0.89 (v2.2.1: 0.86), precision 0.83 (0.82). Band A rate ratio for applicants "
                 "registered less than 6 months 0.91 and for paper applications 0.88. No "
-                "excluded features; training run reproduced from snapshot 2025-12-31."
+                "excluded features; training run reproduced from snapshot {{2025-12-31|iso}}."
             ),
             "decision": "approve",
-            "actions": ["Deploy v2.3 with unchanged thresholds; re-check thresholds in Q3"],
+            "actions": [
+                "Deploy v2.3 with unchanged thresholds; re-check thresholds in "
+                "{{2026-08-15|quarter_name}}"
+            ],
             "next_due": "2027-06-12",
             "attachments": [
                 {
@@ -1226,14 +1270,15 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "performed_on": "2026-06-23",
             "reviewers": ["Marieke de Vries", "Tessa Technical", "Samuel Okafor", "Inês Carvalho"],
             "findings": (
-                "All Q1 actions done; v2.3 live since 22 June. Median days to decision for "
+                "All {{2026-02-15|quarter_name}} actions done; v2.3 live since "
+                "{{2026-06-22|day_month}}. Median days to decision for "
                 "urgent applications 8 (target <= 10), others 24."
             ),
             "decision": "approve",
             "next_due": "2026-09-21",
         },
         "effective_from": "2026-06-23T16:00:00+02:00",
-        "reason": "Quarterly review Q2 2026",
+        "reason": "Quarterly review {{2026-05-15|quarter}}",
     },
     {
         "key": "rev-access-2026-09",
@@ -1250,7 +1295,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "next_due": "2027-02-28",
         },
         "effective_from": "2026-09-01T12:00:00+02:00",
-        "reason": "Access recertification September 2026",
+        "reason": "Access recertification {{2026-09-01|month}}",
     },
     {
         "key": "rev-2026-q3",
@@ -1263,8 +1308,10 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "performed_on": "2026-09-21",
             "reviewers": ["Marieke de Vries", "Tessa Technical", "Samuel Okafor", "Inês Carvalho"],
             "findings": (
-                "Metrics within thresholds. Recall drifting down (0.87 in August) as the share "
-                "of urgent applications rose after the rent increases of July; the band A "
+                "Metrics within thresholds. Recall drifting down (0.87 in "
+                "{{2026-08-15|month_name}}) as the share "
+                "of urgent applications rose after the rent increases of "
+                "{{2026-07-01|month_name}}; the band A "
                 "threshold looks too strict."
             ),
             "decision": "approve",
@@ -1272,7 +1319,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "next_due": "2026-12-20",
         },
         "effective_from": "2026-09-21T16:00:00+02:00",
-        "reason": "Quarterly review Q3 2026",
+        "reason": "Quarterly review {{2026-08-15|quarter}}",
     },
     {
         "key": "rev-oversight-2026-11-23",
@@ -1359,7 +1406,8 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "severity": "S3",
             "serious": False,
             "description": (
-                "On the last working day of January 640 applications arrived between 08:00 and "
+                "On the last working day of {{2026-01-30|month_name}} 640 applications arrived "
+                "between 08:00 and "
                 "10:00. The 95th percentile scoring latency reached 14 seconds; CaseFlow showed "
                 "'score pending' and caseworkers took applications by date of receipt."
             ),
@@ -1400,13 +1448,13 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     ),
                     "corrective_actions": [
                         "An empty household is 'household unknown' and is reviewed in band A "
-                        "(v2.2.1, deployed 2026-03-12)",
+                        "(v2.2.1, deployed {{2026-03-12|iso}})",
                         "Monitoring metric 'household lookup empty-result rate', alert above 2%",
                         "Every input-data change now goes through the validation review",
                         "Model v2.3 trained with 'household unknown' as an explicit value",
                         "Letters with apology and the complaints route sent to the 198 "
-                        "households on 2026-03-20",
-                        "Complete report to the market surveillance authority, 2026-04-14",
+                        "households on {{2026-03-20|iso}}",
+                        "Complete report to the market surveillance authority, {{2026-04-14|iso}}",
                     ],
                     "attachments": [
                         {
@@ -1437,7 +1485,9 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                 "from 19 to 8 in the pilot teams, with no difference in approval rates between "
                 "bands after caseworker review."
             ),
-            "test_evidence": "Validation of v2.2 on the 2025-H1 holdout set: recall 0.86",
+            "test_evidence": (
+                "Validation of v2.2 on the {{2025-04-01|half}} holdout set: recall 0.86"
+            ),
             "approver": "Marieke de Vries; Board of Mayor and Aldermen decision 2025-0812",
             "deployed_at": "2025-09-01T07:30:00+02:00",
             "rollback_plan": (
@@ -1466,11 +1516,11 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "summary": "Personal records lookup moved to API v2.0 (v1.3 switched off by supplier)",
             "from_version": "records API v1.3",
             "to_version": "records API v2.0",
-            "rationale": "The national supplier ended support for v1.3 on 2026-02-28",
+            "rationale": "The national supplier ended support for v1.3 on {{2026-02-28|iso}}",
             "test_evidence": "Integration test suite (48 test persons) passed",
             "approver": "Tessa Technical",
             "deployed_at": "2026-02-23T06:00:00+01:00",
-            "rollback_plan": "None after 2026-02-28: the supplier switches v1.3 off",
+            "rollback_plan": "None after {{2026-02-28|iso}}: the supplier switches v1.3 off",
             "substantial_modification": False,
             "substantial_modification_rationale": "No change to the model or its purpose",
         },
@@ -1485,16 +1535,20 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     ),
                     "from_version": "records API v1.3",
                     "to_version": "records API v2.0",
-                    "rationale": "The national supplier ended support for v1.3 on 2026-02-28",
+                    "rationale": (
+                        "The national supplier ended support for v1.3 on {{2026-02-28|iso}}"
+                    ),
                     "test_evidence": (
                         "Integration test suite (48 test persons) passed. Post-incident note: "
                         "the suite held no recently registered persons and no shelter "
                         "addresses, so the empty-household response was not tested; this "
-                        "change caused the serious incident of March 2026."
+                        "change caused the serious incident of {{2026-03-09|month}}."
                     ),
                     "approver": "Tessa Technical",
                     "deployed_at": "2026-02-23T06:00:00+01:00",
-                    "rollback_plan": "None after 2026-02-28: the supplier switches v1.3 off",
+                    "rollback_plan": (
+                        "None after {{2026-02-28|iso}}: the supplier switches v1.3 off"
+                    ),
                     "substantial_modification": False,
                     "substantial_modification_rationale": "No change to the model or its purpose",
                 },
@@ -1511,7 +1565,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "summary": "Empty household lookup treated as 'household unknown' and sent to band A",
             "from_version": "v2.2",
             "to_version": "v2.2.1",
-            "rationale": "Corrective action for the March 2026 serious incident",
+            "rationale": "Corrective action for the {{2026-03-09|month}} serious incident",
             "test_evidence": (
                 "Replay of the 212 affected applications: every household with children now in "
                 "band A or in 'household unknown' review; holdout recall unchanged (0.86)."
@@ -1530,11 +1584,19 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
         "kind": "change_log",
         "body": {
             "change_type": "model",
-            "summary": "Model retrained on 2019-2025 with 'household unknown' as explicit value",
+            "summary": (
+                "Model retrained on {{2019-07-01|year}}-{{2025-07-01|year}} with 'household "
+                "unknown' as explicit value"
+            ),
             "from_version": "v2.2.1",
             "to_version": "v2.3",
-            "rationale": "Action of the Q1 2026 review; refreshed data after the rent increases",
-            "test_evidence": "Validation review of 2026-06-12 (recall 0.89, precision 0.83)",
+            "rationale": (
+                "Action of the {{2026-02-15|quarter}} review; refreshed data after the rent "
+                "increases"
+            ),
+            "test_evidence": (
+                "Validation review of {{2026-06-12|iso}} (recall 0.89, precision 0.83)"
+            ),
             "approver": "Marieke de Vries and Tessa Technical",
             "deployed_at": "2026-06-22T07:00:00+02:00",
             "rollback_plan": "Model registry keeps v2.2.1; switch back by configuration",
@@ -1561,9 +1623,9 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
         "body": {
             "change_type": "config",
             "summary": "Band A threshold lowered from 0.62 to 0.58",
-            "from_version": "thresholds 2026-06",
-            "to_version": "thresholds 2026-10",
-            "rationale": "Action of the Q3 2026 review: recall drifting down",
+            "from_version": "thresholds {{2026-06-22|year_month}}",
+            "to_version": "thresholds {{2026-10-05|year_month}}",
+            "rationale": "Action of the {{2026-08-15|quarter}} review: recall drifting down",
             "test_evidence": (
                 "Holdout set at 0.58: recall 0.92, precision 0.80; band A grows from 28% to 33% "
                 "of applications"
@@ -1589,7 +1651,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                 "effective_from": "2026-03-27T09:00:00+01:00",
                 "reason": (
                     "Household lookup metric added and latency threshold tightened "
-                    "(incidents of January and March 2026)"
+                    "(incidents of {{2026-01-30|month_name}} and {{2026-03-09|month}})"
                 ),
             },
         ],
@@ -1709,7 +1771,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "budget": "96000.00",
             "currency": "EUR",
             "covers": ["run", "monitor"],
-            "period": "September to December 2025",
+            "period": "{{2025-09-01|month_name}} to {{2025-12-31|month}}",
             "start": "2025-09-01",
             "end": "2025-12-31",
         },
@@ -1722,12 +1784,17 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     "budget": "212000.00",
                     "currency": "EUR",
                     "covers": ["run", "improve", "monitor"],
-                    "period": "Budget year 2026 (2027-2028 reserved in the multi-year budget)",
+                    "period": (
+                        "Budget year {{2026-07-01|year}} ({{2027-07-01|year}}-{{2028-07-01|year}} "
+                        "reserved in the multi-year budget)"
+                    ),
                     "start": "2026-01-01",
                     "end": "2026-12-31",
                 },
                 "effective_from": "2026-01-01T00:00:00+01:00",
-                "reason": "2026 budget adopted by the council, including improvement work",
+                "reason": (
+                    "{{2026-07-01|year}} budget adopted by the council, including improvement work"
+                ),
             },
         ],
     },
@@ -1738,17 +1805,19 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
         "body": {
             "area": "lifecycle_funding",
             "justification": (
-                "The 2025 operating budget pays to run and monitor the triage from go-live; "
-                "improvement work (retraining, fixes) is in the 2026 budget proposal, which the "
-                "council decides in November 2025. Go-live is not delayed for that decision."
+                "The {{2025-07-01|year}} operating budget pays to run and monitor the triage from "
+                "go-live; "
+                "improvement work (retraining, fixes) is in the {{2026-07-01|year}} budget "
+                "proposal, which the "
+                "council decides in {{2025-11-15|month}}. Go-live is not delayed for that decision."
             ),
             "approver": OLIVIA,
             "approved_on": "2025-08-29",
             "expires_at": "2026-01-01T00:00:00+01:00",
-            "conditions": "Improvement funded from 1 January 2026, or the scope cut to running",
+            "conditions": "Improvement funded from {{2026-01-01|day}}, or the scope cut to running",
         },
         "effective_from": "2025-08-29T11:00:00+02:00",
-        "reason": "Lifecycle funding waived until the 2026 budget",
+        "reason": "Lifecycle funding waived until the {{2026-07-01|year}} budget",
     },
     # -- risks
     {
@@ -1763,19 +1832,22 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     **_TRIAGE_RISK_MISPRIORITISATION,
                     "description": (
                         _TRIAGE_RISK_MISPRIORITISATION["description"]
-                        + " Occurred in March 2026 through an input-data change (212 "
+                        + " Occurred in {{2026-03-09|month}} through an input-data change (212 "
                         "applications)."
                     ),
                     "control": (
                         _TRIAGE_RISK_MISPRIORITISATION["control"]
-                        + " Since April 2026: household lookup empty-result monitoring with "
+                        + " Since {{2026-04-17|month}}: household lookup empty-result monitoring "
+                        "with "
                         "alert; every input-data change goes through the validation review."
                     ),
-                    "accepted_by": "Marieke de Vries (business owner), review board 2026-03-26",
+                    "accepted_by": (
+                        "Marieke de Vries (business owner), review board {{2026-03-26|iso}}"
+                    ),
                     "accepted_on": "2026-04-17",
                 },
                 "effective_from": "2026-04-17T10:00:00+02:00",
-                "reason": "Re-assessed after the serious incident of March 2026",
+                "reason": "Re-assessed after the serious incident of {{2026-03-09|month}}",
             },
         ],
     },
@@ -1847,7 +1919,8 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
         "body": {
             "title": "New social assistance rules change who is urgent",
             "description": (
-                "The cost-sharing norm changes on 2027-01-01; the learned urgency pattern may "
+                "The cost-sharing norm changes on {{2027-01-01|iso}}; the learned urgency pattern "
+                "may "
                 "no longer fit."
             ),
             "likelihood": "likely",
@@ -1862,7 +1935,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "accepted_on": "2026-09-21",
         },
         "effective_from": "2026-09-21T16:00:00+02:00",
-        "reason": "Raised in the Q3 2026 review",
+        "reason": "Raised in the {{2026-08-15|quarter}} review",
     },
 ]
 
@@ -1945,7 +2018,8 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
             "role": "business",
             "person": RUTH,
             "authority_scope": (
-                "Head of Accounts Payable. Accountable for the outcome; since July 2026 for the "
+                "Head of Accounts Payable. Accountable for the outcome; since {{2026-07-01|month}} "
+                "for the "
                 "decommissioning and for the records until their retention ends."
             ),
             "start": "2024-01-15",
@@ -1976,7 +2050,7 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
             "person": SOREN,
             "authority_scope": (
                 "Maintained the integration until decommissioning; now responsible for the "
-                "archived logs and configuration and for deleting them on 2028-07-01."
+                "archived logs and configuration and for deleting them on {{2028-07-01|iso}}."
             ),
             "start": "2025-07-01",
         },
@@ -2015,7 +2089,7 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
         "key": "ds-coding-history",
         "kind": "data_source",
         "body": {
-            "name": "Booked invoice lines 2020-2023 (ERP)",
+            "name": "Booked invoice lines {{2020-07-01|year}}-{{2023-07-01|year}} (ERP)",
             "steward": RUTH,
             "uses": ["training", "validation"],
             "origin": "ERP general ledger: invoice lines with cost centre and ledger account",
@@ -2023,11 +2097,12 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
             "personal_data_categories": ["names of sole traders (supplier name)"],
             "preparation": "Supplier names replaced by supplier IDs; lines under EUR 5 removed",
             "known_bias": (
-                "Cost centres reorganised in 2022; older lines mapped to the new structure with "
+                "Cost centres reorganised in {{2022-07-01|year}}; older lines mapped to the new "
+                "structure with "
                 "a lookup table (about 2% unmappable and dropped)."
             ),
             "snapshot_hash": "be62e5e630904f28c561cd6dd87595cb92c65aa7c9bd8a2187d23422c2300763",
-            "retention": "Training snapshot deleted with the decommissioning on 2026-07-08",
+            "retention": "Training snapshot deleted with the decommissioning on {{2026-07-08|iso}}",
         },
         "effective_from": "2024-02-01T08:00:00+01:00",
         "reason": "Training data of the cost-centre classifier",
@@ -2107,13 +2182,15 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
                 "and gave two sources of truth for invoice data."
             ),
             "test_evidence": (
-                "Checklist DC-2026-04 completed: last invoice processed 2026-06-30 16:52; "
-                "DocuRead deletion certificate received 2026-07-08; decision logs exported "
-                "read-only to the archive until 2028-07-01."
+                "Checklist DC-2026-04 completed: last invoice processed {{2026-06-30|iso}} 16:52; "
+                "DocuRead deletion certificate received {{2026-07-08|iso}}; decision logs exported "
+                "read-only to the archive until {{2028-07-01|iso}}."
             ),
             "approver": "Ruth Achterberg",
             "deployed_at": "2026-06-30T18:00:00+02:00",
-            "rollback_plan": "None after 2026-07-31, when DocuRead deletes the tenant backup",
+            "rollback_plan": (
+                "None after {{2026-07-31|iso}}, when DocuRead deletes the tenant backup"
+            ),
             "attachments": [
                 {
                     "name": "decommissioning-checklist-DC-2026-04.pdf",
@@ -2133,7 +2210,7 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
             "budget": "41000.00",
             "currency": "EUR",
             "covers": ["run", "decommission"],
-            "period": "2026 until decommissioning",
+            "period": "{{2026-05-01|year}} until decommissioning",
             "start": "2026-01-01",
             "end": "2026-09-30",
         },
@@ -2153,8 +2230,9 @@ EXAMPLES: list[dict] = [
                 "body": {
                     **_CHATBOT_PROFILE,
                     "deployment_context": (
-                        "Pilot from 1 September 2026 to 28 February 2027 on the 'Waste & "
-                        "recycling', 'Parking' and (since 12 October) 'Passports and ID cards' "
+                        "Pilot from {{2026-09-01|day}} to {{2027-02-28|day}} on the 'Waste & "
+                        "recycling', 'Parking' and (since {{2026-10-12|day_month}}) 'Passports and "
+                        "ID cards' "
                         "sections of the website (about 15% of web visits), in Dutch and "
                         "English. The widget says it is an AI assistant before the first "
                         "question (Art 50(1)). Handovers arrive in the agents' existing chat "
@@ -2224,10 +2302,10 @@ EXAMPLES: list[dict] = [
                         "regression) v1.4"
                     ),
                     "deployment_context": (
-                        "Decommissioned on 30 June 2026 and replaced by the invoice capture "
+                        "Decommissioned on {{2026-06-30|day}} and replaced by the invoice capture "
                         "built into the upgraded ERP (recorded separately). Decision logs and "
                         "the final configuration are kept read-only in the archive until "
-                        "1 July 2028, then deleted."
+                        "{{2028-07-01|day}}, then deleted."
                     ),
                     "register_updated_on": "2026-07-08",
                 },

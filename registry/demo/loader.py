@@ -1,4 +1,9 @@
-"""Loading the demo: users per role, the NL register, the hand-written examples."""
+"""Loading the demo: users per role, the NL register, the hand-written examples.
+
+Nothing here commits: ``registry demo`` loads the users, the register and the
+examples in its one transaction, so a failure anywhere leaves nothing behind. The
+examples' dates are moved to the day they are loaded (``registry.demo.dates``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_user
+from registry.demo import dates
 from registry.records import service
 from registry.records.models import AISystem
 
@@ -24,14 +30,27 @@ DEMO_USERS = (
 )
 
 
-def ensure_demo_users(session: Session, credentials_file: Path) -> list[tuple[str, str, str]]:
-    """Create the demo users once; their passwords are kept in ``credentials_file``
-    (mode 0600, under instance/) so a second ``make run`` can print them again."""
+def read_credentials(credentials_file: Path) -> dict[str, str]:
+    """The demo passwords kept by an earlier load (e-mail → password)."""
     known: dict[str, str] = {}
     if credentials_file.exists():
         for line in credentials_file.read_text().splitlines():
             email, _, password = line.partition(" ")
             known[email] = password
+    return known
+
+
+def write_credentials(credentials_file: Path, known: dict[str, str]) -> None:
+    """Keep the demo passwords (mode 0600, under instance/) so that a second
+    ``make run`` can print them again; written once the users are committed."""
+    credentials_file.parent.mkdir(parents=True, exist_ok=True)
+    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
+    credentials_file.chmod(0o600)
+
+
+def ensure_demo_users(session: Session, known: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet, with the password ``known`` holds
+    for them or a new one (added to ``known``); (e-mail, role, password) of each."""
     actor = Actor.system("demo", roles=frozenset({"admin"}))
     result = []
     for email, name, role in DEMO_USERS:
@@ -40,14 +59,7 @@ def ensure_demo_users(session: Session, credentials_file: Path) -> list[tuple[st
             create_user(session, actor, email, [role], password=password, name=name)
             known[email] = password
         result.append((email, role, known.get(email, "(set before; not known here)")))
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
-    credentials_file.chmod(0o600)
     return result
-
-
-def _instant(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value)
 
 
 def _resolve(body: Any, keys: dict[str, int]) -> Any:
@@ -60,8 +72,24 @@ def _resolve(body: Any, keys: dict[str, int]) -> Any:
     return body
 
 
-def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]) -> int:
-    """Record the hand-written example systems (skipping those already present)."""
+def load_examples(
+    session: Session,
+    actor: Actor,
+    examples: list[dict[str, Any]],
+    load_day: dt.date | None = None,
+) -> int:
+    """Record the hand-written example systems (skipping those already present), their
+    dates moved to ``load_day`` (default: today, UTC) as ``registry.demo.dates`` says."""
+    if load_day is None:
+        load_day = dt.datetime.now(dt.UTC).date()
+    days = dates.offset_from(load_day)
+
+    def instant(value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(dates.shift_instant(value, days))
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else dates.render(value, days)
+
     loaded = 0
     for example in examples:
         ref = example["profile"]["reference"]
@@ -70,20 +98,21 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
         system, _ = service.create_system(
             session,
             actor,
-            example["profile"],
-            effective_from=_instant(example["profile_effective_from"]),
+            dates.shift_body("profile", example["profile"], days),
+            effective_from=instant(example["profile_effective_from"]),
             reason="Initial registration",
         )
         keys: dict[str, int] = {}
         for item in example["entries"]:
+            kind = item["kind"]
             version = service.create_entry(
                 session,
                 actor,
                 system,
-                item["kind"],
-                _resolve(item["body"], keys),
-                effective_from=_instant(item["effective_from"]),
-                reason=item.get("reason"),
+                kind,
+                _resolve(dates.shift_body(kind, item["body"], days), keys),
+                effective_from=instant(item["effective_from"]),
+                reason=text(item.get("reason")),
             )
             entry = service.get_entry(session, version.entry_id)
             keys[item.get("key", str(entry.id))] = entry.id
@@ -92,10 +121,10 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
                     session,
                     actor,
                     entry,
-                    _resolve(update["body"], keys),
+                    _resolve(dates.shift_body(kind, update["body"], days), keys),
                     base_version=entry.head_number,
-                    effective_from=_instant(update["effective_from"]),
-                    reason=update.get("reason"),
+                    effective_from=instant(update["effective_from"]),
+                    reason=text(update.get("reason")),
                 )
             if item.get("retire"):
                 service.retire_entry(
@@ -103,8 +132,8 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
                     actor,
                     entry,
                     base_version=entry.head_number,
-                    effective_from=_instant(item["retire"]["effective_from"]),
-                    reason=item["retire"].get("reason"),
+                    effective_from=instant(item["retire"]["effective_from"]),
+                    reason=text(item["retire"].get("reason")),
                 )
         for update in example.get("profile_updates", []):
             # After the entries: a promotion to production passes the readiness gate
@@ -114,10 +143,10 @@ def load_examples(session: Session, actor: Actor, examples: list[dict[str, Any]]
                 session,
                 actor,
                 entry,
-                update["body"],
+                dates.shift_body("profile", update["body"], days),
                 base_version=entry.head_number,
-                effective_from=_instant(update["effective_from"]),
-                reason=update.get("reason"),
+                effective_from=instant(update["effective_from"]),
+                reason=text(update.get("reason")),
             )
         loaded += 1
     return loaded

@@ -154,19 +154,16 @@ def replay(
     actor: Actor,
     changes: Iterable[dict[str, Any]],
     *,
-    commit_every: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Apply a change stream in order, committing every ``commit_every`` changes."""
+    """Apply a change stream in order; the caller commits (``registry demo`` once, for
+    the whole demo). Returns the number of changes applied."""
     count = 0
     for change in changes:
         apply_change(session, actor, change)
         count += 1
-        if count % commit_every == 0:
-            session.commit()
         if progress is not None:
             progress(1)
-    session.commit()
     return count
 
 

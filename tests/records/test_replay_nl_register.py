@@ -44,7 +44,8 @@ def test_replay_reproduces_the_register_on_snapshot_dates(session):
     for date, changes in itertools.groupby(
         nl_register.read_changes(CORPUS), key=lambda c: c["date"]
     ):
-        count += nl_register.replay(session, actor, changes, commit_every=10_000)
+        count += nl_register.replay(session, actor, changes)
+        session.commit()
         recorded_by_end_of[date] = dt.datetime.now(dt.UTC)
     assert count == 4525
     snapshots = nl_register.read_snapshots(CORPUS)
