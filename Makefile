@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Where `make run` serves: `make run PORT=8080 HOST=0.0.0.0` (gunicorn, WORKERS processes).
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+WORKERS ?= 3
 
 .PHONY: run test lint bench setup clean
 
@@ -13,13 +17,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Set up, migrate a SQLite database under instance/, load demo data, serve on :5000.
+## Set up, migrate a SQLite database under instance/, load demo data, serve with gunicorn
+## on $(HOST):$(PORT) (default 127.0.0.1:5000).
 run: $(STAMP)
 	$(BIN)/registry db upgrade
 	$(BIN)/registry keys init --if-missing
 	$(BIN)/registry demo
 	$(BIN)/registry ledger checkpoint
-	$(BIN)/registry run --host 127.0.0.1 --port 5000
+	$(BIN)/registry serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## Set up and pass the whole suite: lint, then every test on SQLite and PostgreSQL.
 test: $(STAMP)

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from _common import ENGINES, fill_ledger, fresh_database, median
 
 from registry.accounts.actor import Actor
+from registry.config import load_config
 from registry.db import Database
 from registry.evidence.pack import export
 from registry.ledger.checkpoints import LedgerSettings
@@ -193,7 +194,7 @@ def main() -> None:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=ROOT.parent / "shared" / "corpus" / "nl-algorithm-register",
+        default=Path(load_config()["DEMO_CORPUS"]),
     )
     parser.add_argument("--skip-registry", action="store_true")
     args = parser.parse_args()

@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-from registry.config import PROJECT_ROOT, load_config
+from registry import paths
+from registry.config import load_config
 
 __version__ = "0.1.0"
 
@@ -50,8 +51,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = load_config(config)
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "registry" / "web" / "static"),
+        template_folder=str(paths.shipped("templates")),
+        static_folder=str(paths.STATIC),
         instance_path=settings["INSTANCE_PATH"],
         instance_relative_config=False,
     )

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from tqdm import tqdm
 
+from registry import server
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
@@ -466,6 +467,36 @@ def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
         sys.exit(1)
 
 
+@click.command("serve")
+@click.option(
+    "--host", default=server.DEFAULT_HOST, show_default=True, help="Address to listen on."
+)
+@click.option(
+    "--port",
+    default=server.DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="TCP port.",
+)
+@click.option(
+    "--workers",
+    default=server.DEFAULT_WORKERS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (each serves one request at a time).",
+)
+@click.option(
+    "--timeout",
+    default=server.DEFAULT_TIMEOUT,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds a request may take before its worker is restarted.",
+)
+def serve(host: str, port: int, workers: int, timeout: int) -> None:
+    """Serve the registry with gunicorn, a production WSGI server (access log on stdout)."""
+    server.serve(host=host, port=port, workers=workers, timeout=timeout)
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -477,6 +508,7 @@ def register_commands(app: Flask) -> None:
         readiness,
         export_pack,
         verify_pack,
+        serve,
     ):
         app.cli.add_command(command)
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from limits import parse_many
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+from registry.paths import DEMO_CORPUS, working_folder
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -27,7 +26,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the application's settings: environment first, then ``overrides``."""
     env = os.environ
     secure_cookies = _bool(env.get("REGISTRY_SECURE_COOKIES"), False)
-    instance = Path(env.get("REGISTRY_INSTANCE_PATH", str(DEFAULT_INSTANCE)))
+    # Relative defaults: in the checkout, or in the working directory when installed.
+    here = working_folder()
+    instance = Path(env.get("REGISTRY_INSTANCE_PATH", str(here / "instance")))
     config: dict[str, Any] = {
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": env.get(
@@ -70,11 +71,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "TOKEN_DEFAULT_DAYS": int(env.get("REGISTRY_TOKEN_DEFAULT_DAYS", "90")),
         # Where evidence packs are written and kept (listed from the ledger's export
         # events; a pack whose file is gone stays listed, as not available).
-        "EXPORT_DIR": env.get("REGISTRY_EXPORT_DIR", str(PROJECT_ROOT / "audit_exports")),
-        "DEMO_CORPUS": env.get(
-            "REGISTRY_DEMO_CORPUS",
-            str(PROJECT_ROOT.parent / "shared" / "corpus" / "nl-algorithm-register"),
-        ),
+        "EXPORT_DIR": env.get("REGISTRY_EXPORT_DIR", str(here / "audit_exports")),
+        # The Dutch algorithm register's change stream, shipped inside the package.
+        "DEMO_CORPUS": env.get("REGISTRY_DEMO_CORPUS", str(DEMO_CORPUS)),
         "WTF_CSRF_ENABLED": True,
         "TESTING": False,
     }

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 
-from registry.config import PROJECT_ROOT
+from registry.paths import shipped
 
-MIGRATIONS = PROJECT_ROOT / "migrations"
+MIGRATIONS = shipped("migrations")
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(MIGRATIONS)))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     # '%' would be read as interpolation by configparser.
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg

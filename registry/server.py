@@ -1,0 +1,69 @@
+"""Serving the registry in production: gunicorn, embedded through its documented
+custom-application interface (``gunicorn.app.base.BaseApplication``).
+
+The master process only binds the socket and watches the workers; each worker builds
+its own application with ``create_app()`` after the fork, so no database connection
+is ever shared between processes. ``gunicorn 'registry:create_app()'`` (or the
+checkout's ``wsgi:app``) serves the same application for those who run gunicorn
+themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from registry import create_app
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+DEFAULT_WORKERS = 3
+DEFAULT_TIMEOUT = 60
+
+
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's ``bind`` for a host name or address and a port (IPv6 in brackets)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class RegistryServer(BaseApplication):  # type: ignore[misc]
+    """The registry under gunicorn, with settings given in code (no config file, no
+    command-line parsing of gunicorn's own)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.settings.items():
+            self.cfg.set(name, value)
+        # Recent gunicorn releases open a control socket at one path per user (~/.gunicorn),
+        # which two registries on one machine would contend for; the registry needs none.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Flask:
+        return create_app()
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    workers: int = DEFAULT_WORKERS,
+    timeout: int = DEFAULT_TIMEOUT,
+) -> None:
+    """Serve until stopped (SIGINT or SIGTERM: the workers finish their requests)."""
+    RegistryServer(
+        {
+            "bind": bind_address(host, port),
+            "workers": workers,
+            "timeout": timeout,
+            "accesslog": "-",  # one line per request, on standard output
+            "errorlog": "-",
+            "proc_name": "registry",
+        }
+    ).run()
