@@ -255,3 +255,17 @@ def test_a_patch_writes_in_one_statement_on_postgresql(app, officer_api, owner, 
         assert not [s for s in traffic.statements if "INSERT INTO audit_event" in s]
     finally:
         traffic.close()
+
+
+def test_the_document_describes_the_patch(app):
+    document = app.test_client().get("/api/openapi.json").get_json()
+    operation = document["paths"]["/api/v1/entries/{entry_id}"]["patch"]
+    assert list(operation["requestBody"]["content"]) == [MERGE_PATCH]
+    assert operation["requestBody"]["required"] is True
+    parameters = {(p["in"], p["name"]): p for p in operation["parameters"]}
+    assert parameters[("header", "If-Match")]["required"] is True
+    assert {("query", "reason"), ("query", "effective_from")} <= set(parameters)
+    for status in ("200", "400", "401", "403", "404", "409", "412", "415", "422", "428"):
+        assert status in operation["responses"], status
+    update = document["paths"]["/api/v1/entries/{entry_id}"]["put"]
+    assert list(update["requestBody"]["content"]) == ["application/json"]
