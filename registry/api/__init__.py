@@ -21,7 +21,9 @@ versioned entries with an append-only, signed audit ledger.
 
 - **Authentication**: `Authorization: Bearer reg_…` only (create a token with
   `registry tokens create`, or `POST /api/v1/me/tokens`). Scopes: `read`, `write`.
-- **Changes** need `If-Match` with the ETag of the version they are based on.
+- **Changes** need `If-Match` with the ETag of the version they are based on. `PUT`
+  sends a whole new body; `PATCH` changes some fields with a JSON Merge Patch
+  (`application/merge-patch+json`, RFC 7396).
 - **Retries**: send an `Idempotency-Key` with a POST to make it safe to repeat.
 - **Time**: every read takes `as_of` (as the registry stood then) and most take
   `effective_at` (what was in effect in the world then).

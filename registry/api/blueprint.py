@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import http
@@ -18,6 +19,7 @@ from registry.api.auth import authenticate
 from registry.errors import RegistryError
 
 JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MERGE_PATCH = "application/merge-patch+json"
 
 IF_MATCH = {
     "in": "header",
@@ -64,13 +66,23 @@ class UnsupportedMediaType(RegistryError):
 
 
 def _json_only() -> None:
-    """Refuse request bodies that are not JSON (415) before anything parses them."""
+    """Refuse request bodies that are not JSON (415) before anything parses them. A
+    PATCH is a JSON Merge Patch and says so (RFC 7396), even when empty; a merge patch
+    is refused where a whole representation is expected."""
     if request.method not in JSON_BODY_METHODS:
+        return
+    mimetype = request.mimetype
+    if request.method == "PATCH":
+        if mimetype != MERGE_PATCH:
+            raise UnsupportedMediaType(
+                f"Send the change as a JSON Merge Patch ({MERGE_PATCH}), "
+                f"not {mimetype or 'untyped data'}."
+            )
         return
     if not request.content_length and not request.headers.get("Transfer-Encoding"):
         return
-    mimetype = request.mimetype
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
+    json_body = mimetype == "application/json" or mimetype.endswith("+json")
+    if not json_body or mimetype == MERGE_PATCH:
         raise UnsupportedMediaType(
             f"Send the request body as application/json, not {mimetype or 'untyped data'}."
         )
@@ -118,6 +130,20 @@ class Blueprint(flask_smorest.Blueprint):
                 return json_response(data, status or status_code, headers)
 
             return documented(answer)
+
+        return decorator
+
+    def header(
+        self, parameter: dict[str, Any]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Document a request header beside the operation's other arguments (the
+        parameters given to ``doc`` would replace those of ``arguments``)."""
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            doc = copy.deepcopy(getattr(func, "_apidoc", {}))
+            doc.setdefault("arguments", {}).setdefault("parameters", []).append(dict(parameter))
+            func._apidoc = doc  # type: ignore[attr-defined]
+            return func
 
         return decorator
 

@@ -1,13 +1,17 @@
-"""One entry: read, update, retire, its versions and the diff of two versions."""
+"""One entry: read, update (whole or by merge patch), retire, its versions and the diff
+of two versions."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from flask import request
+from webargs.flaskparser import abort
+
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, ETAG_HEADER, IF_MATCH, READ, Blueprint
+from registry.api.blueprint import BODY, ETAG_HEADER, IF_MATCH, MERGE_PATCH, READ, Blueprint
 from registry.api.conditional import base_version, etag
 from registry.api.render import entry_out, version_out
 from registry.api.schemas import (
@@ -15,6 +19,7 @@ from registry.api.schemas import (
     DiffOut,
     DiffQuery,
     EntryOut,
+    EntryPatchQuery,
     EntryRetire,
     EntryUpdate,
     LedgerAsOfQuery,
@@ -31,7 +36,8 @@ bp = Blueprint(
     "api_entries",
     __name__,
     url_prefix="/api/v1/entries",
-    description="Entries: read, update and retire with If-Match; versions and diffs.",
+    description="Entries: read, update (whole or by merge patch) and retire with If-Match; "
+    "versions and diffs.",
 )
 
 
@@ -92,6 +98,62 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
     except InvalidInput as exc:
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
         raise
+    return _written(entry_id, version)
+
+
+MERGE_PATCH_BODY = {
+    "required": True,
+    "description": "A JSON Merge Patch (RFC 7396) of the entry's body: members given "
+    "replace the body's, `null` removes a member, objects merge member by member, arrays "
+    "and other values replace. The result must be a valid body of the entry's kind.",
+    "content": {
+        MERGE_PATCH: {
+            "schema": {"type": "object"},
+            "example": {"alert_routing": "ml-oncall", "log_retention_days": 190},
+        }
+    },
+}
+
+
+def _merge_patch() -> Any:
+    """The request body as JSON: any JSON value is a merge patch (RFC 7396)."""
+    try:
+        return json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        abort(400, messages={"json": ["Invalid JSON body."]})
+
+
+@bp.route("/<int:entry_id>", methods=["PATCH"])
+@transaction()
+@bp.arguments(EntryPatchQuery, location="query", as_kwargs=True)
+@bp.header(IF_MATCH)
+@bp.response(200, EntryOut, headers=ETAG_HEADER)
+@bp.doc(requestBody=MERGE_PATCH_BODY)
+@bp.problems(*READ, *BODY, 404, 409, 412, 428)
+def patch(entry_id: int, effective_from: Any = None, reason: Any = None) -> Any:
+    """Change fields of an entry
+
+    Applies the JSON Merge Patch in the body (`Content-Type:
+    application/merge-patch+json`) to the version named by `If-Match` and records the
+    result as the entry's next version, as an update would; `reason` and
+    `effective_from` are query parameters. A patch that changes nothing records nothing
+    and answers the current version. 428 without `If-Match`, 412 when it is not the
+    current version.
+    """
+    merge_patch = _merge_patch()
+    based_on = base_version(entry_id, _current(entry_id))
+    version, written = service.patch_entry(
+        db_session(),
+        current_actor(),
+        entry_id,
+        merge_patch,
+        base_version=based_on,
+        effective_from=effective_from,
+        reason=reason,
+        commit=True,  # releases the ledger lock before the answer is rendered
+    )
+    if not written:
+        return entry_out(version.entry, version), {"ETag": etag(entry_id, version.number)}
     return _written(entry_id, version)
 
 

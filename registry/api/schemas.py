@@ -182,6 +182,9 @@ EntryUpdate = Strict.from_dict(
 
 EntryRetire = Strict.from_dict(_version_meta(), name="EntryRetire")
 
+# A PATCH's body is the merge patch itself: the version's metadata comes in the query.
+EntryPatchQuery = Strict.from_dict(_version_meta(), name="EntryPatchQuery")
+
 
 class TokenCreate(Strict):
     name = fields.String(load_default="", validate=[validate.Length(max=100), no_nul])

@@ -9,6 +9,7 @@ compliance officer's read-only and write-only tokens.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,15 @@ def change(path: str, body: dict[str, Any]) -> Request:
     return build
 
 
+def merge_patch(path: str, patch: dict[str, Any]) -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        entry, tag = world.fresh_entry(who)
+        headers = {"If-Match": tag, "Content-Type": "application/merge-patch+json"}
+        return path.format(entry=entry), {"data": json.dumps(patch), "headers": headers}
+
+    return build
+
+
 def revoke(world: World, who: str) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/me/tokens/{world.fresh_token_id(who)}", {}
 
@@ -165,6 +175,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/entries/<int:entry_id>"): (get("/api/v1/entries/{entry}"), READ),
     ("PUT", "/api/v1/entries/<int:entry_id>"): (
         change("/api/v1/entries/{entry}", {"body": {**SAMPLES["risk"], "title": "Changed"}}),
+        CHANGE,
+    ),
+    ("PATCH", "/api/v1/entries/<int:entry_id>"): (
+        merge_patch("/api/v1/entries/{entry}", {"title": "Patched"}),
         CHANGE,
     ),
     ("POST", "/api/v1/entries/<int:entry_id>/retire"): (
