@@ -31,6 +31,7 @@ test: $(STAMP)
 	bash .ci/ensure-postgres
 	bash .ci/ensure-chromium
 	bash .ci/ensure-fonts
+	bash .ci/ensure-curl
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
