@@ -1,6 +1,6 @@
 """Writing and reading AI systems and their versioned entries.
 
-Every write — create, update, retire — goes through :func:`_write_version`, which in
+Every write — create, update, retire, reinstate — goes through :func:`_write_version`, which in
 the caller's transaction takes the ledger lock, checks the base version, appends the
 audit event, inserts the immutable version and moves the entry's head. Services take
 the actor explicitly, flush, and never commit: the surface commits once.
@@ -794,10 +794,13 @@ def _write_committed(
 
     It is used only when nothing it skips applies, and returns None (nothing written,
     no transaction begun) otherwise, for the step-by-step path:
-    - the entry is not a waiver or an approval (written by right of approval), and a
-      profile change neither promotes the system to production nor changes its mark
-      of mirroring another register (the function answers 'profile': the readiness
-      gate and the mark's rules are checked on the other path);
+    - the entry is not a waiver or an approval (written by right of approval), its
+      kind names no other records (they are read under the lock), it is not a profile
+      retired (a compliance officer's decision) or changed by a technical owner (its
+      classification is the compliance officer's), and a profile change neither
+      promotes the system to production nor changes its mark of mirroring another
+      register (the function answers 'profile': the readiness gate and the mark's
+      rules are checked on the other path);
     - the session is bound to an engine and has no transaction and nothing pending
       (the statement commits by itself, on a connection of its own: nothing else may
       be waiting for a commit);
