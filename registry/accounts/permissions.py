@@ -3,7 +3,9 @@
 - compliance officers read and write every record and create systems;
 - technical owners read everything and write only to systems where a current
   ``owner`` entry of role ``technical`` names them (by user id or e-mail);
-- only compliance officers grant waivers and approve promotions (``approve``);
+- only compliance officers grant waivers and approve promotions (``approve``), and
+  govern a system (``govern``): retire and reinstate it, and classify it (the profile
+  fields its kind declares ``officer_fields``);
 - auditors read everything and write nothing;
 - auditors and compliance officers export evidence packs (an export changes no record;
   it is recorded in the ledger, and an API token needs the ``read`` scope for it);
@@ -27,7 +29,7 @@ from registry.errors import PermissionDenied
 if TYPE_CHECKING:
     from registry.records.models import AISystem
 
-ACTIONS = ("read", "create_system", "write", "approve", "manage_accounts", "export")
+ACTIONS = ("read", "create_system", "write", "approve", "govern", "manage_accounts", "export")
 EXPORTERS = frozenset({"compliance_officer", "auditor"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
@@ -108,7 +110,7 @@ def can(session: Session, actor: Actor, action: str, system: AISystem | None = N
         return bool(roles & EXPORTERS) and actor.has_scope("read")
     if may_write_everywhere(actor):
         return True
-    if not actor.has_scope("write") or action == "approve":
+    if not actor.has_scope("write") or action in ("approve", "govern"):
         return False
     if action == "write" and system is not None and "technical_owner" in roles:
         return is_current_technical_owner(session, actor, system)
@@ -124,6 +126,7 @@ def require(session: Session, actor: Actor, action: str, system: AISystem | None
             "create_system": "register systems",
             "write": f"change{target or ' records'}",
             "approve": "grant waivers or approve promotions" + (f" for{target}" if target else ""),
+            "govern": "retire, reinstate or classify" + (target or " systems"),
             "manage_accounts": "manage users and tokens",
             "export": "export evidence packs",
         }[action]

@@ -27,7 +27,7 @@ from registry.api.schemas import (
     VersionOut,
 )
 from registry.api.writes import transaction
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.extensions import db_session
 from registry.records import service
 from registry.records.models import Entry
@@ -95,7 +95,7 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
             reason=data.get("reason"),
             commit=True,  # releases the ledger lock before the answer is rendered
         )
-    except InvalidInput as exc:
+    except (InvalidInput, PermissionDenied) as exc:  # field errors point into the body
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
         raise
     return _written(entry_id, version)

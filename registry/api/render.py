@@ -75,6 +75,7 @@ def system_summary(row: RegisterRow) -> dict[str, Any]:
         "stage": profile.get("stage", ""),
         "risk_tier": profile.get("risk_tier"),
         "organisation": profile.get("organisation"),
+        "retired": row.retired,
         "profile_entry_id": row.entry_id,
         "profile_version": row.version.number,
         "recorded_at": row.version.recorded_at,

@@ -77,6 +77,13 @@ class SystemQuery(AsOfQuery, PageQuery):
     )
     stage = fields.String(validate=validate.OneOf(STAGES))
     risk_tier = fields.String(validate=validate.OneOf(RISK_TIERS))
+    status = fields.String(
+        validate=validate.OneOf(("live", "retired")),
+        metadata={
+            "description": "Only systems whose profile is live, or only retired ones "
+            "(default: both, each with its `retired` flag)."
+        },
+    )
     owner = fields.String(
         validate=[validate.Length(max=MAX_NEEDLE), no_nul],
         metadata={"description": "An owner's e-mail address, or part of their name."},
@@ -265,6 +272,10 @@ class SystemSummary(Schema):
     stage = fields.String(required=True)
     risk_tier = fields.String(allow_none=True)
     organisation = fields.String(allow_none=True)
+    retired = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the profile is retired (then shown as last in force)."},
+    )
     profile_entry_id = fields.Integer(required=True)
     profile_version = fields.Integer(required=True)
     recorded_at = fields.DateTime(required=True)
@@ -281,6 +292,18 @@ class SystemPage(Schema):
     )
 
 
+class SystemReinstate(Strict):
+    reason = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=2_000), no_nul],
+        metadata={"description": "Why the system is back in the register."},
+    )
+    effective_from = fields.AwareDateTime(
+        format="iso",
+        metadata={"description": "When it is back (default: now; not before its retirement)."},
+    )
+
+
 class EntryPage(Schema):
     items = fields.List(fields.Nested(EntryOut), required=True)
     next_cursor = fields.Integer(allow_none=True, required=True)
@@ -291,7 +314,19 @@ class SystemStateOut(Schema):
     created_at = fields.DateTime(required=True)
     as_of = fields.DateTime(allow_none=True, required=True)
     effective_at = fields.DateTime(allow_none=True, required=True)
-    profile = fields.Nested(EntryOut, required=True)
+    retired = fields.Boolean(
+        required=True, metadata={"description": "Whether the system's profile is retired."}
+    )
+    profile = fields.Nested(
+        EntryOut,
+        required=True,
+        metadata={"description": "The profile in force: its retirement, when retired."},
+    )
+    last_profile = fields.Nested(
+        EntryOut,
+        allow_none=True,
+        metadata={"description": "When retired: the profile's last version before that."},
+    )
     entries = fields.List(
         fields.Nested(EntryOut),
         required=True,

@@ -9,8 +9,16 @@ from flask import url_for
 
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
-from registry.api.conditional import etag
+from registry.api.blueprint import (
+    BODY,
+    ETAG_HEADER,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    LOCATION_HEADER,
+    READ,
+    Blueprint,
+)
+from registry.api.conditional import base_version, etag
 from registry.api.render import created_entry, entry_dict, entry_out, system_summary
 from registry.api.schemas import (
     AsOfQuery,
@@ -22,6 +30,7 @@ from registry.api.schemas import (
     SystemCreate,
     SystemPage,
     SystemQuery,
+    SystemReinstate,
     SystemStateOut,
     kind_component,
 )
@@ -66,8 +75,11 @@ PAGE_HEADERS = {
 def systems(limit: int, **filters: Any) -> Any:
     """List systems
 
-    Systems whose profile is in force (now, or at `as_of` / `effective_at`), in order
-    of reference. Pages by cursor: pass `next_cursor` as `after`.
+    Systems in the register (now, or at `as_of` / `effective_at`), in order of
+    reference: those whose profile is in force and those whose profile is retired
+    (`retired: true`, shown with their profile as last in force); `status=live` or
+    `status=retired` lists only the ones or the others. Pages by cursor: pass
+    `next_cursor` as `after`.
     """
     session = db_session()
     require(session, current_actor(), "read")
@@ -116,6 +128,7 @@ def create_system(data: dict[str, Any]) -> Any:
         "created_at": system.created_at,
         "as_of": None,
         "effective_at": None,
+        "retired": False,
         "profile": entry_out(entry, version, written=True),
         "entries": [],
     }
@@ -137,7 +150,9 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
     """One system's state
 
     The profile and every live entry, now or as the registry stood at `as_of` (and as
-    in effect at `effective_at`).
+    in effect at `effective_at`). A system whose profile is retired answers too, with
+    `retired: true`, the retirement as its profile and the profile's last version
+    before it as `last_profile`.
     """
     session = db_session()
     require(session, current_actor(), "read")
@@ -145,40 +160,85 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
         as_of is None
         and effective_at is None
         and (rows := service.current_rows(session, reference))
+        and (state := _current_state(rows)) is not None
     ):
-        return _current_state(rows)
+        return state
     state = service.state_of(session, reference, as_of=as_of, effective_at=effective_at)
     found = state.system
     profile = next((e for e in state.entries if e.kind == "profile"), None)
-    if profile is None:
-        raise NotFound(f"System {reference!r} was not in the register at that time.")
+    last_profile = None
+    if profile is not None:
+        shown = entry_out(profile.entry, profile.version)
+    else:
+        retired = service.retired_profile(session, found, as_of=as_of, effective_at=effective_at)
+        if retired is None:
+            raise NotFound(f"System {reference!r} was not in the register at that time.")
+        entry, tombstone, last = retired
+        shown, last_profile = entry_out(entry, tombstone), entry_out(entry, last)
     return {
         "reference": found.reference,
         "created_at": found.created_at,
         "as_of": as_of,
         "effective_at": effective_at,
-        "profile": entry_out(profile.entry, profile.version),
+        "retired": profile is None,
+        "profile": shown,
+        "last_profile": last_profile,
         "entries": [entry_out(e.entry, e.version) for e in state.entries if e.kind != "profile"],
     }
 
 
-def _current_state(rows: list[Any]) -> dict[str, Any]:
+def _current_state(rows: list[Any]) -> dict[str, Any] | None:
+    """The state from the current rows; None when the profile is not among them (it is
+    retired: the other path says so)."""
     first = rows[0]
     profile = next((r for r in rows if r.kind == "profile"), None)
-    if profile is None:  # pragma: no cover - a live system always has its profile
-        raise NotFound(f"System {first.reference!r} has no profile.")
+    if profile is None:
+        return None
     return {
         "reference": first.reference,
         "created_at": first.system_created_at,
         "as_of": None,
         "effective_at": None,
+        "retired": False,
         "profile": _row_out(profile),
+        "last_profile": None,
         "entries": [_row_out(r) for r in rows if r.kind != "profile"],
     }
 
 
 def _row_out(row: Any) -> dict[str, Any]:
     return entry_dict(row.entry_id, row.reference, row.kind, row.head_number, row)
+
+
+@bp.route("/<reference>/reinstate", methods=["POST"])
+@transaction()
+@bp.arguments(SystemReinstate)
+@bp.response(200, EntryOut, headers=ETAG_HEADER)
+@bp.doc(parameters=[IF_MATCH])
+@bp.problems(*READ, *BODY, 404, 409, 412, 428)
+def reinstate(data: dict[str, Any], reference: str) -> Any:
+    """Reinstate a retired system
+
+    A compliance officer brings back a system whose profile is retired: the profile's
+    next version (after its retirement) is its last version before it, recorded as
+    `entry.reinstate`. `If-Match` carries the ETag of the retirement (the profile's
+    current version); 409 when the profile is not retired.
+    """
+    session = db_session()
+    found = service.get_system(session, reference)
+    profile = service.profile_entry(session, found)
+    based_on = base_version(profile.id, lambda: profile.head_number)
+    version = service.reinstate_system(
+        session,
+        current_actor(),
+        found,
+        base_version=based_on,
+        effective_from=data.get("effective_from"),
+        reason=data["reason"],
+    )
+    return entry_out(version.entry, version, written=True), {
+        "ETag": etag(profile.id, version.number)
+    }
 
 
 @bp.route("/<reference>/entries", methods=["GET"])

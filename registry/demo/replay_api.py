@@ -174,13 +174,23 @@ def _version(tag: str) -> int:
 
 
 def iter_systems(
-    send: Send, *, as_of: dt.datetime | None = None, effective_at: dt.datetime | None = None
+    send: Send,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    status: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every item of ``GET /systems`` at those instants, page by page."""
+    """Every item of ``GET /systems`` at those instants (of that ``status``: ``live``
+    or ``retired``; both when None), page by page."""
     after = None
     while True:
         path = with_query(
-            f"{API}/systems", limit=PAGE, after=after, as_of=as_of, effective_at=effective_at
+            f"{API}/systems",
+            limit=PAGE,
+            after=after,
+            as_of=as_of,
+            effective_at=effective_at,
+            status=status,
         )
         _, page = call(send, "GET", path)
         yield from page["items"]
@@ -205,7 +215,8 @@ def read_register(
     version never changes (its ETag is strong), so only versions not seen before are
     fetched; without it every profile is read at the instants asked.
     """
-    items = list(iter_systems(send, as_of=as_of, effective_at=effective_at))
+    # The register: the systems in it, not those removed from it (retired).
+    items = list(iter_systems(send, as_of=as_of, effective_at=effective_at, status="live"))
 
     def profile(item: dict[str, Any]) -> dict[str, Any]:
         key = (item["profile_entry_id"], item["profile_version"])

@@ -292,6 +292,10 @@ class IncidentProcedureSchema(KindSchema):
 
 
 class IncidentSchema(KindSchema):
+    # The incident procedure followed (an incident_procedure entry of the same system).
+    procedure_entry_id = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(1, MAX_ID)
+    )
     title = required_text()
     detected_at = Instant(required=True)
     became_aware_at = Instant()
@@ -462,6 +466,20 @@ class ApprovalSchema(KindSchema):
     notes = text(LONG)
 
 
+# A system's classification: what it is under the AI Act (risk tier, Annex III area, the
+# Art 6(3) rationale for classing an Annex III system below high-risk, provider or
+# deployer role) and where it stands (stage, the mark of mirroring another register).
+# Each decides which obligations apply, so only a compliance officer changes them.
+CLASSIFICATION = (
+    "risk_tier",
+    "annex_iii_area",
+    "art_6_3_rationale",
+    "role",
+    "stage",
+    "mirrors_register",
+)
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -471,19 +489,49 @@ class Kind:
     one_per_system: bool = False
     # Kinds only a compliance officer may write: waivers and approvals.
     officer_only: bool = False
+    # Fields only a compliance officer may change (the system's classification), and
+    # whether only a compliance officer may retire (and reinstate) an entry of the kind.
+    officer_fields: tuple[str, ...] = ()
+    officer_retires: bool = False
+    # Fields naming another entry, which must be a live entry of the given kind in the
+    # same system.
+    refers_to: tuple[tuple[str, str], ...] = ()
+    # A field listing entry versions (entry_id, version, hash) that must be versions of
+    # entries of the same system with that hash.
+    cites_versions: str | None = None
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("profile", "Profile", ProfileSchema, "name", one_per_system=True),
+        Kind(
+            "profile",
+            "Profile",
+            ProfileSchema,
+            "name",
+            one_per_system=True,
+            officer_fields=CLASSIFICATION,
+            officer_retires=True,
+        ),
         Kind("owner", "Owner", OwnerSchema, "role"),
         Kind("data_source", "Data source", DataSourceSchema, "name"),
         Kind("access_grant", "Access grant", AccessGrantSchema, "principal"),
         Kind("review_procedure", "Review procedure", ReviewProcedureSchema, "type"),
-        Kind("review", "Review", ReviewSchema, "performed_on"),
+        Kind(
+            "review",
+            "Review",
+            ReviewSchema,
+            "performed_on",
+            refers_to=(("procedure_entry_id", "review_procedure"),),
+        ),
         Kind("incident_procedure", "Incident procedure", IncidentProcedureSchema, "intake_channel"),
-        Kind("incident", "Incident", IncidentSchema, "title"),
+        Kind(
+            "incident",
+            "Incident",
+            IncidentSchema,
+            "title",
+            refers_to=(("procedure_entry_id", "incident_procedure"),),
+        ),
         Kind("change_log", "Change log", ChangeLogSchema, "summary"),
         Kind("monitoring_plan", "Monitoring plan", MonitoringPlanSchema, "frequency"),
         Kind("integration", "Integration", IntegrationSchema, "name"),
@@ -491,7 +539,14 @@ KINDS: dict[str, Kind] = {
         Kind("funding", "Funding", FundingSchema, "funder"),
         Kind("risk", "Risk", RiskSchema, "title"),
         Kind("waiver", "Waiver", WaiverSchema, "area", officer_only=True),
-        Kind("approval", "Promotion approval", ApprovalSchema, "approved_at", officer_only=True),
+        Kind(
+            "approval",
+            "Promotion approval",
+            ApprovalSchema,
+            "approved_at",
+            officer_only=True,
+            cites_versions="evidence",
+        ),
     )
 }
 

@@ -45,11 +45,15 @@ def search_systems(
     owner: str | None = None,
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
+    status: str | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> list[RegisterRow]:
-    """Systems whose profile is in force (now, as recorded at ``as_of``, or as effective
-    at ``effective_at``), ordered by reference, starting after reference ``after``.
+    """Systems in the register (now, as recorded at ``as_of``, or as effective at
+    ``effective_at``), ordered by reference, starting after reference ``after``: those
+    whose profile is in force and those whose profile is retired (with their profile
+    as last in force), or only the ones or the others (``status``: ``live`` or
+    ``retired``). Every other filter reads the profile shown.
 
     ``q``: case-insensitive text in the name, reference, purpose or organisation.
     ``owner``: a live owner entry at that time names the person (e-mail, or part of
@@ -63,15 +67,20 @@ def search_systems(
     limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
     body = EntryVersion.body
     stmt = (
-        _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+        _in_force(
+            None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
+        )
         .add_columns(AISystem)
-        .join(AISystem, AISystem.id == Entry.system_id)
+        .join_from(Entry, AISystem, AISystem.id == Entry.system_id)
         .order_by(None)
         .order_by(AISystem.reference)
         .limit(limit)
     )
     if after:
         stmt = stmt.where(AISystem.reference > after)
+    if status is not None:
+        retired = stmt.selected_columns.retired_in_force
+        stmt = stmt.where(retired if status == "retired" else sa.not_(retired))
     if stage:
         stmt = stmt.where(json_text(session, body, "stage") == stage)
     if risk_tier:
@@ -107,7 +116,8 @@ def search_systems(
             )
         )
     return [
-        RegisterRow(system, entry.id, version) for entry, version, system in session.execute(stmt)
+        RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
     ]
 
 

@@ -1,6 +1,6 @@
 """Writing and reading AI systems and their versioned entries.
 
-Every write — create, update, retire — goes through :func:`_write_version`, which in
+Every write — create, update, retire, reinstate — goes through :func:`_write_version`, which in
 the caller's transaction takes the ledger lock, checks the base version, appends the
 audit event, inserts the immutable version and moves the entry's head. Services take
 the actor explicitly, flush, and never commit: the surface commits once.
@@ -26,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import (
+    can,
     live_owner_entries,
     may_write_as_named_owner,
     may_write_everywhere,
@@ -33,7 +34,7 @@ from registry.accounts.permissions import (
     require,
 )
 from registry.db import UTCDateTime, array_literal, driver_connection, driver_sql, utcnow
-from registry.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.chain import event_template
 from registry.ledger.checkpoints import checkpoint_due_by_time, settings_of
@@ -156,12 +157,15 @@ def _write_version(
     effective_from: dt.datetime | None,
     reason: str,
     tombstone: bool = False,
+    reinstating: bool = False,
     head: LedgerHead,
 ) -> EntryVersion:
     """The one write path: move the head, append the event, insert the version.
 
     ``head``: the ledger head the caller read when it took the ledger lock, before its
     permission check (so nothing it checked can change before this write commits).
+    ``reinstating``: the entry is retired and this version brings it back (otherwise a
+    retired entry cannot change).
     """
     if entry.id is None:
         session.add(entry)
@@ -198,9 +202,9 @@ def _write_version(
         "tombstone": tombstone,
         "audit_seq": event["seq"],
     }
-    version_id = _persist(session, base_version, event, values)
+    version_id = _persist(session, base_version, event, values, reinstating)
     if version_id is None:
-        _explain_refusal(session, entry.id, base_version)
+        _explain_refusal(session, entry.id, base_version, reinstating)
     if entry.kind == "owner":
         _forget_owner_entries(session, system.id)
     after_append(session, event)
@@ -243,17 +247,23 @@ def _event_fields(
 
 
 def _persist(
-    session: Session, base_version: int, event: dict[str, Any], values: dict[str, Any]
+    session: Session,
+    base_version: int,
+    event: dict[str, Any],
+    values: dict[str, Any],
+    reinstating: bool = False,
 ) -> int | None:
     """Move the entry's head from ``base_version``, insert the event and the version,
     all or nothing. Returns the new version's id, or None when the head was not at
-    ``base_version`` or the entry is retired (then nothing was written)."""
+    ``base_version`` or the entry is retired (not retired, when ``reinstating``): then
+    nothing was written."""
     connection = session.connection()
     move = {
         "m_entry_id": values["entry_id"],
         "m_base": base_version,
         "m_number": values["number"],
         "m_retired": values["tombstone"],
+        "m_was_retired": reinstating,
     }
     if connection.dialect.name == "postgresql":
         # One statement, one round trip: the inserts happen only if the head moved.
@@ -271,12 +281,16 @@ def _persist(
     return connection.execute(_INSERT_VERSION, values).scalar_one()
 
 
-def _explain_refusal(session: Session, entry_id: int, base_version: int) -> None:
+def _explain_refusal(
+    session: Session, entry_id: int, base_version: int, reinstating: bool = False
+) -> None:
     current = session.execute(
         sa.select(Entry.head_number, Entry.retired).where(Entry.id == entry_id)
     ).one()
     if current.head_number != base_version:
         raise StaleVersion(entry_id, base_version, current.head_number)
+    if reinstating:
+        raise Conflict(f"Entry {entry_id} is not retired; only a retired entry is reinstated.")
     raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
 
 
@@ -289,7 +303,7 @@ _MOVE_HEAD = (
     .where(
         _entry.c.id == sa.bindparam("m_entry_id"),
         _entry.c.head_number == sa.bindparam("m_base"),
-        _entry.c.retired.is_(False),
+        _entry.c.retired == sa.bindparam("m_was_retired"),
     )
     .values(head_number=sa.bindparam("m_number"), retired=sa.bindparam("m_retired"))
 )
@@ -398,6 +412,7 @@ def create_entry(
     head = lock_ledger(session)  # before the permission check reads owner entries
     require(session, actor, "write", system)
     _require_for_kind(session, actor, kind, system)
+    _check_references(session, system, kind, clean)
     entry = Entry(system_id=system.id, kind=kind, head_number=0, retired=False)
     return _write_version(
         session,
@@ -461,6 +476,7 @@ def update_entry(
     _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
+    _check_references(session, entry.system, entry.kind, clean)
     if entry.kind == "profile":
         _check_profile_change(session, actor, entry, clean, effective_from)
     version = _write_version(
@@ -480,10 +496,55 @@ def update_entry(
     return version
 
 
-def _require_for_kind(session: Session, actor: Actor, kind: str, system: AISystem) -> None:
-    """Waivers and approvals are a compliance officer's to write."""
+def _require_for_kind(
+    session: Session, actor: Actor, kind: str, system: AISystem, *, retiring: bool = False
+) -> None:
+    """Waivers and approvals are a compliance officer's to write; a profile is a
+    compliance officer's to retire (or reinstate)."""
     if kind in KINDS and KINDS[kind].officer_only:
         require(session, actor, "approve", system)
+    if retiring and kind in KINDS and KINDS[kind].officer_retires:
+        require(session, actor, "govern", system)
+
+
+def _check_references(session: Session, system: AISystem, kind: str, clean: dict[str, Any]) -> None:
+    """Every entry a body names is a live entry of the right kind in the same system,
+    and every entry version it cites is one of the same system with that hash (read
+    under the ledger lock, so none of them can change before the write commits)."""
+    errors: dict[str, Any] = {}
+    for name, target in KINDS[kind].refers_to:
+        named = clean.get(name)
+        if named is None:
+            continue
+        found = session.execute(
+            sa.select(Entry.kind, Entry.retired).where(
+                Entry.id == named, Entry.system_id == system.id
+            )
+        ).first()
+        if found is None or found.kind != target or found.retired:
+            title = KINDS[target].title.lower()
+            errors[name] = [f"Must name a live {title} of system {system.reference!r}."]
+    cited = KINDS[kind].cites_versions
+    if cited and clean.get(cited):
+        items = clean[cited]
+        rows = session.execute(
+            sa.select(EntryVersion.entry_id, EntryVersion.number, EntryVersion.body_hash)
+            .join(Entry, Entry.id == EntryVersion.entry_id)
+            .where(
+                Entry.system_id == system.id,
+                EntryVersion.entry_id.in_({item["entry_id"] for item in items}),
+            )
+        )
+        hashes = {(r.entry_id, r.number): r.body_hash for r in rows}
+        wrong = {
+            i: {"hash": [f"Must be the hash of a version of system {system.reference!r}."]}
+            for i, item in enumerate(items)
+            if hashes.get((item["entry_id"], item["version"])) != item["hash"]
+        }
+        if wrong:
+            errors[cited] = wrong
+    if errors:
+        raise InvalidInput(f"The {KINDS[kind].title.lower()} names records it cannot.", errors)
 
 
 def _check_profile_change(
@@ -505,8 +566,14 @@ def _check_profile_change(
             "it cannot be added later.",
             errors={"mirrors_register": ["Set only when the system is registered."]},
         )
-    if old.get("mirrors_register") != new.get("mirrors_register"):
-        require(session, actor, "approve", entry.system)
+    changed = [f for f in KINDS[entry.kind].officer_fields if old.get(f) != new.get(f)]
+    if changed and not can(session, actor, "govern", entry.system):
+        raise PermissionDenied(
+            f"{actor.label} may not change the classification of system "
+            f"{entry.system.reference!r}: {', '.join(changed)} "
+            "(only a compliance officer may).",
+            errors={f: ["Only a compliance officer may change this field."] for f in changed},
+        )
     if new.get("stage") == "production" and old.get("stage") != "production":
         from registry.readiness.gate import check_promotion  # readiness reads records
 
@@ -612,7 +679,7 @@ def retire_entry(
             return written
     entry, head = _entry_for_write(session, entry)
     require(session, actor, "write", entry.system)
-    _require_for_kind(session, actor, entry.kind, entry.system)
+    _require_for_kind(session, actor, entry.kind, entry.system, retiring=True)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
     version = _write_version(
@@ -631,6 +698,58 @@ def retire_entry(
     if commit:
         session.commit()
     return version
+
+
+def reinstate_system(
+    session: Session,
+    actor: Actor,
+    system: AISystem,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Bring back a system whose profile is retired: the profile's next version, after
+    the retirement, is its last version before it (action ``entry.reinstate``).
+
+    A compliance officer's decision, like the retirement. 409 when the profile is not
+    retired; 422 when ``effective_from`` is before the retirement took effect.
+    """
+    base_version = _check_base(base_version)
+    entry = profile_entry(session, system)
+    _require_for_kind(session, actor, entry.kind, system)  # refuse early; again under the lock
+    reason = _check_reason(reason)
+    _check_instant(effective_from, "effective_from")
+    entry, head = _entry_for_write(session, entry)
+    require(session, actor, "write", system)
+    _require_for_kind(session, actor, entry.kind, system, retiring=True)
+    session.refresh(entry, ["head_number", "retired"])
+    if entry.head_number != base_version:
+        raise StaleVersion(entry.id, base_version, entry.head_number)
+    if not entry.retired:
+        raise Conflict(f"System {system.reference!r} is not retired.")
+    tombstone = get_version(session, entry, entry.head_number)
+    if effective_from is None and tombstone.effective_from > utcnow():
+        effective_from = tombstone.effective_from  # a retirement stated to take effect later
+    if effective_from is not None and effective_from < tombstone.effective_from:
+        raise InvalidInput(
+            "A system cannot be reinstated before it was retired.",
+            {"effective_from": [f"Must not be before {_iso(tombstone.effective_from)}."]},
+        )
+    last = _last_live_version(session, entry, tombstone.number)
+    return _write_version(
+        session,
+        actor,
+        system,
+        entry,
+        action="entry.reinstate",
+        data=last.body.encode(),
+        base_version=base_version,
+        effective_from=effective_from,
+        reason=reason,
+        reinstating=True,
+        head=head,
+    )
 
 
 # ----------------------------------------------------------------------------- one statement
@@ -676,10 +795,13 @@ def _write_committed(
 
     It is used only when nothing it skips applies, and returns None (nothing written,
     no transaction begun) otherwise, for the step-by-step path:
-    - the entry is not a waiver or an approval (written by right of approval), and a
-      profile change neither promotes the system to production nor changes its mark
-      of mirroring another register (the function answers 'profile': the readiness
-      gate and the mark's rules are checked on the other path);
+    - the entry is not a waiver or an approval (written by right of approval), its
+      kind names no other records (they are read under the lock), it is not a profile
+      retired (a compliance officer's decision) or changed by a technical owner (its
+      classification is the compliance officer's), and a profile change neither
+      promotes the system to production nor changes its mark of mirroring another
+      register (the function answers 'profile': the readiness gate and the mark's
+      rules are checked on the other path);
     - the session is bound to an engine and has no transaction and nothing pending
       (the statement commits by itself, on a connection of its own: nothing else may
       be waiting for a commit);
@@ -761,9 +883,17 @@ def _write_in_one_statement(
         facts = (row.kind, row.reference, row.system_id)
         _keep_facts(session, entry_id, facts)
     kind, reference, system_id = facts
-    if KINDS[kind].officer_only or (kind == "profile" and tombstone):
-        # Waivers and approvals are written by right of approval, and a profile is never
-        # retired: the step-by-step path checks and refuses.
+    spec = KINDS[kind]
+    if (
+        spec.officer_only
+        or spec.refers_to
+        or spec.cites_versions
+        or (tombstone and spec.officer_retires)
+        or (spec.officer_fields and not may_write_everywhere(actor))
+    ):
+        # Waivers and approvals are written by right of approval, a profile is retired
+        # and classified by right of governing, and references are read under the
+        # ledger lock: the step-by-step path checks (and refuses).
         return None
     owners: list[str] | None = None
     owners_remembered = False
@@ -1053,19 +1183,59 @@ def profile_entry(session: Session, system: AISystem) -> Entry:
     return entry
 
 
+def _last_live_version(session: Session, entry: Entry, before: int) -> EntryVersion:
+    """The entry's last version numbered before ``before`` that is no retirement."""
+    version = session.scalar(
+        sa.select(EntryVersion)
+        .where(
+            EntryVersion.entry_id == entry.id,
+            EntryVersion.number < before,
+            EntryVersion.tombstone.is_(False),
+        )
+        .order_by(EntryVersion.number.desc())
+        .limit(1)
+    )
+    assert version is not None  # version 1 of an entry is never a retirement
+    return version
+
+
+def retired_profile(
+    session: Session,
+    system: AISystem,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> tuple[Entry, EntryVersion, EntryVersion] | None:
+    """When the system's profile is retired (now, or at ``as_of`` / ``effective_at``):
+    the profile entry, its retirement and its last version before it. None when the
+    profile is live then, or did not exist yet."""
+    entry = profile_entry(session, system)
+    try:
+        version = version_at(session, entry, as_of=as_of, effective_at=effective_at)
+    except NotFound:
+        return None
+    if not version.tombstone:
+        return None
+    return entry, version, _last_live_version(session, entry, version.number)
+
+
 def _in_force(
     system_ids: Iterable[int] | None,
     *,
     kinds: Iterable[str] | None = None,
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
+    with_retired: bool = False,
 ) -> sa.Select[Any]:
     """Select (Entry, EntryVersion) pairs of the versions in force, tombstones excluded.
 
     ``as_of``: only what the registry had recorded by then (transaction time).
     ``effective_at``: among those, the version whose ``effective_from`` is the latest
-    not after that instant (valid time; ties go to the later version).
+    not after that instant (valid time; ties go to the later version), and not before a
+    retirement in force (a retirement hides the versions numbered before it).
     Neither: the heads.
+    ``with_retired``: retired entries too, each with its last version before its
+    retirement, as (Entry, EntryVersion, retired) rows.
     """
     conditions: list[Any] = []
     if system_ids is not None:
@@ -1073,6 +1243,21 @@ def _in_force(
     if kinds is not None:
         conditions.append(Entry.kind.in_(list(kinds)))
     if as_of is None and effective_at is None:
+        if with_retired:
+            shown = sa.case(
+                (Entry.retired, _last_live_number(Entry.id, Entry.head_number)),
+                else_=Entry.head_number,
+            )
+            return (
+                sa.select(Entry, EntryVersion, Entry.retired.label("retired_in_force"))
+                .join_from(
+                    Entry,
+                    EntryVersion,
+                    (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == shown),
+                )
+                .where(*conditions)
+                .order_by(Entry.system_id, Entry.kind, Entry.id)
+            )
         return (
             sa.select(Entry, EntryVersion)
             .join(
@@ -1087,25 +1272,22 @@ def _in_force(
         version_conditions.append(EntryVersion.recorded_at <= as_of)
     if effective_at is not None:
         version_conditions.append(EntryVersion.effective_from <= effective_at)
+        # A retirement in force hides the entry from then on, even when an earlier
+        # version states a later effective time (the entry is gone, not changed); a
+        # version recorded after the retirement (a reinstatement) may follow it.
+        version_conditions.append(
+            EntryVersion.number
+            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at)
+        )
         order = (EntryVersion.effective_from.desc(), EntryVersion.number.desc())
     else:
         order = (EntryVersion.number.desc(),)
-    retired = []
-    if effective_at is not None:
-        # A retirement in force hides the entry from then on, even when an earlier
-        # version states a later effective time (the entry is gone, not changed).
-        tomb = aliased(EntryVersion)
-        retired.append(
-            ~sa.exists().where(
-                tomb.entry_id == Entry.id,
-                tomb.tombstone.is_(True),
-                tomb.effective_from <= effective_at,
-                *([tomb.recorded_at <= as_of] if as_of is not None else []),
-            )
-        )
     ranked = (
         sa.select(
             EntryVersion.id.label("version_id"),
+            EntryVersion.entry_id.label("entry_id"),
+            EntryVersion.number.label("number"),
+            EntryVersion.tombstone.label("tombstone"),
             sa.func.row_number()
             .over(partition_by=EntryVersion.entry_id, order_by=order)
             .label("rank"),
@@ -1114,12 +1296,56 @@ def _in_force(
         .where(*conditions, *version_conditions)
         .subquery()
     )
+    if with_retired:
+        shown = sa.case(
+            (ranked.c.tombstone, _last_live_number(Entry.id, ranked.c.number)),
+            else_=ranked.c.number,
+        )
+        return (
+            sa.select(Entry, EntryVersion, ranked.c.tombstone.label("retired_in_force"))
+            .join_from(Entry, ranked, (ranked.c.entry_id == Entry.id) & (ranked.c.rank == 1))
+            .join_from(
+                Entry,
+                EntryVersion,
+                (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == shown),
+            )
+            .order_by(Entry.system_id, Entry.kind, Entry.id)
+        )
     return (
         sa.select(Entry, EntryVersion)
         .join(EntryVersion, EntryVersion.entry_id == Entry.id)
         .join(ranked, (ranked.c.version_id == EntryVersion.id) & (ranked.c.rank == 1))
-        .where(EntryVersion.tombstone.is_(False), *retired)
+        .where(EntryVersion.tombstone.is_(False))
         .order_by(Entry.system_id, Entry.kind, Entry.id)
+    )
+
+
+def _last_live_number(entry_id: Any, number: Any) -> Any:
+    """The number of the entry's last version, up to ``number``, that is no retirement."""
+    live = aliased(EntryVersion)
+    return (
+        sa.select(sa.func.max(live.number))
+        .where(live.entry_id == entry_id, live.tombstone.is_(False), live.number <= number)
+        .scalar_subquery()
+    )
+
+
+def _last_retirement_number(
+    entry_id: Any, as_of: dt.datetime | None, effective_at: dt.datetime
+) -> Any:
+    """The number of the entry's last retirement in force at ``effective_at`` (as
+    recorded by ``as_of``), or 0."""
+    tomb = aliased(EntryVersion)
+    return sa.func.coalesce(
+        sa.select(sa.func.max(tomb.number))
+        .where(
+            tomb.entry_id == entry_id,
+            tomb.tombstone.is_(True),
+            tomb.effective_from <= effective_at,
+            *([tomb.recorded_at <= as_of] if as_of is not None else []),
+        )
+        .scalar_subquery(),
+        0,
     )
 
 
@@ -1228,9 +1454,13 @@ def state_of(
 
 @dataclass(frozen=True)
 class RegisterRow:
+    """A system in the register: its profile as last in force (before its retirement,
+    when ``retired``)."""
+
     system: AISystem
     entry_id: int
     version: EntryVersion
+    retired: bool = False
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -1242,23 +1472,30 @@ def register(
     *,
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
+    with_retired: bool = False,
 ) -> list[RegisterRow]:
-    """Every system whose profile is live (now, as of, or as effective at an instant)."""
+    """Every system whose profile is live (now, as of, or as effective at an instant);
+    ``with_retired``: and every system whose profile was retired by then."""
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
-    stmt = _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+    stmt = _in_force(
+        None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=with_retired
+    )
     rows = session.execute(stmt).all()
     systems = (
         {
             s.id: s
             for s in session.scalars(
-                sa.select(AISystem).where(AISystem.id.in_({e.system_id for e, _ in rows}))
+                sa.select(AISystem).where(AISystem.id.in_({row[0].system_id for row in rows}))
             )
         }
         if rows
         else {}
     )
-    return [RegisterRow(systems[e.system_id], e.id, v) for e, v in rows]
+    return [
+        RegisterRow(systems[row[0].system_id], row[0].id, row[1], with_retired and row[2])
+        for row in rows
+    ]
 
 
 def history(session: Session, entry: Entry) -> list[EntryVersion]:
@@ -1284,13 +1521,13 @@ def version_at(
     if as_of is not None:
         stmt = stmt.where(EntryVersion.recorded_at <= as_of)
     if effective_at is not None:
-        stmt = stmt.where(EntryVersion.effective_from <= effective_at)
-        # A retirement in force wins over versions stated to take effect later.
-        stmt = stmt.order_by(
-            EntryVersion.tombstone.desc(),
-            EntryVersion.effective_from.desc(),
-            EntryVersion.number.desc(),
-        )
+        # A retirement in force wins over the versions before it, even those stated to
+        # take effect later; a reinstatement after it is a version like any other.
+        stmt = stmt.where(
+            EntryVersion.effective_from <= effective_at,
+            EntryVersion.number
+            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at),
+        ).order_by(EntryVersion.effective_from.desc(), EntryVersion.number.desc())
     else:
         stmt = stmt.order_by(EntryVersion.number.desc())
     version = session.scalar(stmt)

@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from registry.accounts.permissions import require
-from registry.errors import Conflict, InvalidInput, StaleVersion
+from registry.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from registry.extensions import db_session
 from registry.readiness.gate import PromotionRefused
 from registry.records import service
@@ -292,6 +292,14 @@ def edit_entry(reference: str, entry_id: int) -> Any:
         return _render_form(
             status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
         )
+    except PermissionDenied as exc:  # fields only a compliance officer may change
+        session.rollback()
+        outcome = _invalid(spec, parsed, exc.details.get("errors") or {})
+        outcome.status = 403
+        outcome.message = f"{exc.message} Your changes are below, not saved."
+        return _render_form(
+            status=403, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
+        )
     except PromotionRefused as exc:  # the readiness gate: say which areas are not met
         session.rollback()
         outcome = Outcome(409, f"{exc.message} Your changes are below, not saved.", {}, exc.unmet)
@@ -380,4 +388,58 @@ def retire_entry(reference: str, entry_id: int) -> Any:
         return _stale_form(reference, entry_id, based_on, exc, (), form, context)
     session.commit()
     flash(f"Retired {KINDS[entry.kind].title.lower()} “{label}”.", "info")
+    return redirect(url_for("systems.show", reference=reference))
+
+
+# ----------------------------------------------------------------------------- reinstate
+
+
+@bp.route("/systems/<reference>/reinstate", methods=["GET", "POST"])
+@login_required
+def reinstate_system(reference: str) -> Any:
+    session = db_session()
+    actor = current_actor()
+    system = service.get_system(session, reference)
+    require(session, actor, "govern", system)
+    entry = service.profile_entry(session, system)
+    context: dict[str, Any] = {
+        "template": "editing/reinstate.html",
+        "title": f"Reinstate system {system.reference}",
+        "kind": KINDS["profile"],
+        "system": system,
+        "entry": entry,
+        "action": url_for("editing.reinstate_system", reference=reference),
+        "cancel": url_for("systems.show", reference=reference),
+        "submit": "Reinstate",
+    }
+    if not entry.retired:
+        raise Conflict(f"System {system.reference!r} is not retired.")
+    if request.method == "GET":
+        return _render_form(spec=(), values=MultiDict(), base_version=entry.head_number, **context)
+    form = request.form
+    based_on = _base_version(form)
+    reason, effective, meta_errors = _meta(form)
+    if meta_errors:
+        outcome = Outcome(422, "The form has errors: nothing was saved.", meta_errors)
+        return _render_form(
+            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
+        )
+    try:
+        service.reinstate_system(
+            session, actor, system, base_version=based_on, effective_from=effective, reason=reason
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        outcome = _invalid((), forms.Parsed({}), exc.field_errors)
+        return _render_form(
+            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
+        )
+    except StaleVersion as exc:
+        session.rollback()
+        outcome = Outcome(409, f"{exc.message}")
+        return _render_form(
+            status=409, spec=(), values=form, outcome=outcome, base_version=exc.current, **context
+        )
+    session.commit()
+    flash(f"Reinstated system {reference}.", "info")
     return redirect(url_for("systems.show", reference=reference))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,10 @@ SORTS = {
 }
 
 
+# Systems in the register, or only those whose profile is live, or only retired ones.
+STATUSES = {"live": "in the register", "retired": "retired"}
+
+
 def _tier(profile: dict[str, Any]) -> str:
     return profile.get("risk_tier") or "unclassified"
 
@@ -55,11 +60,15 @@ def index() -> str:
     require(session, current_actor(), "read")
     query = request.args.get("q", "").strip()[:200]
     stage = request.args.get("stage", "")[:40]
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
     tier = request.args.get("tier", "")
     tier = tier if tier in RISK_TIERS else ""
     sort = request.args.get("sort", "")
     sort = sort if sort in SORTS else "name"
-    rows = service.register(session)
+    rows = service.register(session, with_retired=True)
+    if status:
+        rows = [r for r in rows if r.retired == (status == "retired")]
     if query:
         needle = query.casefold()
         rows = [
@@ -98,6 +107,8 @@ def index() -> str:
         pages=pages,
         q=query,
         stage=stage,
+        status=status,
+        statuses=STATUSES,
         tier=tier,
         sort=sort,
         stages=STAGES,
@@ -117,9 +128,13 @@ def show(reference: str) -> str:
     state = service.system_state(session, system)
     can_write = can(session, current_actor(), "write", system)
     can_approve = can(session, current_actor(), "approve", system)
+    retired = service.retired_profile(session, system)
     return render_template(
         "systems/show.html",
         state=state,
+        retired=retired,
+        last_profile=json.loads(retired[2].body) if retired else None,
+        can_govern=can(session, current_actor(), "govern", system),
         kinds=KINDS,
         can_write=can_write,
         can_approve=can_approve,

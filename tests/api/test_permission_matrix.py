@@ -51,6 +51,8 @@ PUBLIC = statuses(200, 200, 200, 200, 200, 200, 200, 200)
 EXPORT = statuses(401, 403, 201, 403, 403, 201, 201, 403)
 # The world's systems are not ready: a compliance officer gets as far as the 409.
 APPROVE = statuses(401, 403, 409, 403, 403, 403, 403, 409)
+# Retiring, reinstating and classifying a system: a compliance officer's decisions.
+GOVERN = statuses(401, 403, 200, 403, 403, 403, 403, 200)
 
 
 @dataclass
@@ -71,6 +73,27 @@ class World:
         version = service.create_entry(self.session, self.officer, system, "risk", SAMPLES["risk"])
         self.session.commit()
         return version.entry_id, f'"{version.entry_id}.1"'
+
+    def fresh_system(self, principal: str, *, retired: bool = False) -> tuple[str, int, str]:
+        """A new system (owned by the technical owner for ``technical_owner_own``), its
+        profile retired when ``retired``: its reference, profile entry and ETag."""
+        reference = f"fresh-{next(_new_system_refs)}"
+        system, version = service.create_system(
+            self.session, self.officer, {**SAMPLES["profile"], "reference": reference}
+        )
+        if principal == "technical_owner_own":
+            owner = {
+                "role": "technical",
+                "person": {"name": "Tech", "email": self.users["technical_owner"].email},
+                "start": "2020-01-01",
+            }
+            service.create_entry(self.session, self.officer, system, "owner", owner)
+        if retired:
+            version = service.retire_entry(
+                self.session, self.officer, version.entry_id, base_version=1, reason="gone"
+            )
+        self.session.commit()
+        return reference, version.entry_id, f'"{version.entry_id}.{version.number}"'
 
     def any_entry(self, principal: str) -> int:
         system = service.get_system(self.session, self.system_for(principal))
@@ -128,6 +151,18 @@ def merge_patch(path: str, patch: dict[str, Any]) -> Request:
     return build
 
 
+def on_profile(path: str, body: Any, *, retired: bool = False) -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        reference, entry, tag = world.fresh_system(who, retired=retired)
+        payload = body(reference) if callable(body) else body
+        return (
+            path.format(ref=reference, entry=entry),
+            {"json": payload, "headers": {"If-Match": tag}},
+        )
+
+    return build
+
+
 def revoke(world: World, who: str) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/me/tokens/{world.fresh_token_id(who)}", {}
 
@@ -144,6 +179,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("POST", "/api/v1/systems"): (post("/api/v1/systems", new_system), CREATE_SYSTEM),
     ("GET", "/api/v1/systems/<reference>"): (get("/api/v1/systems/{ref}"), READ),
     ("GET", "/api/v1/systems/<reference>/entries"): (get("/api/v1/systems/{ref}/entries"), READ),
+    ("POST", "/api/v1/systems/<reference>/reinstate"): (
+        on_profile("/api/v1/systems/{ref}/reinstate", {"reason": "back"}, retired=True),
+        GOVERN,
+    ),
     ("POST", "/api/v1/systems/<reference>/entries"): (
         post("/api/v1/systems/{ref}/entries", {"kind": "risk", "body": SAMPLES["risk"]}),
         CREATE,
@@ -218,6 +257,36 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
 }
 
 
+# More than one row for some endpoints: what a request changes decides who may make it.
+MORE: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
+    ("POST", "retire a system's profile"): (
+        on_profile("/api/v1/entries/{entry}/retire", {"reason": "gone"}),
+        GOVERN,
+    ),
+    ("PUT", "change a system's risk tier"): (
+        on_profile(
+            "/api/v1/entries/{entry}",
+            lambda ref: {
+                "body": {
+                    **SAMPLES["profile"],
+                    "reference": ref,
+                    "risk_tier": "minimal",
+                    "art_6_3_rationale": "Narrow procedural task",
+                }
+            },
+        ),
+        GOVERN,
+    ),
+    ("PUT", "change a system's profile but not its classification"): (
+        on_profile(
+            "/api/v1/entries/{entry}",
+            lambda ref: {"body": {**SAMPLES["profile"], "reference": ref, "name": "Renamed"}},
+        ),
+        CHANGE,
+    ),
+}
+
+
 def api_rules(app: Any) -> set[tuple[str, str]]:
     return {
         (method, rule.rule)
@@ -265,7 +334,7 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
     ).name
     read.close()
     failures = []
-    for (method, rule), (build, expected) in sorted(MATRIX.items()):
+    for (method, rule), (build, expected) in [*sorted(MATRIX.items()), *MORE.items()]:
         for principal in PRINCIPALS:
             token = None if principal == "anonymous" else tokens[principal.removesuffix("_own")]
             client = ApiClient(app.test_client(), token)

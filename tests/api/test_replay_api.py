@@ -87,10 +87,17 @@ def test_replay_over_the_api_reproduces_the_register_on_snapshot_dates(app, sess
         )
         assert differences(_published(published_on, ids), both) == [], (recorded_by, effective_on)
 
-    # The one removal is a tombstone: gone from the register, kept in its history.
+    # The one removal is a tombstone: out of the register (shown as retired), kept in
+    # its history.
     removed = pipeline.tracked[REMOVED]
     gone = client.get(f"{API}/systems/{removed.reference}")
-    assert gone.status_code == 404, gone.get_json()
+    assert gone.status_code == 200 and gone.get_json()["retired"] is True, gone.get_json()
+    (listed,) = [
+        item
+        for item in client.get(f"{API}/systems?status=retired&limit=200").get_json()["items"]
+        if item["reference"] == removed.reference
+    ]
+    assert listed["retired"] is True and listed["name"]
     before = client.get(
         with_query(
             f"{API}/systems/{removed.reference}",

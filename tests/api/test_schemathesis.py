@@ -27,7 +27,7 @@ from schemathesis.generation.modes import GenerationMode
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.records import service
 from registry.records.models import Entry
-from tests.records.samples import SAMPLES
+from tests.records.samples import SAMPLES, bound_sample
 
 EXAMPLES = int(os.environ.get("REGISTRY_SCHEMATHESIS_EXAMPLES", "40"))
 CHECKS = [
@@ -47,8 +47,9 @@ def _seed(session: Any, officer: Any) -> dict[str, list[Any]]:
             session, officer, {**SAMPLES["profile"], "reference": reference}
         )
         known["reference"].append(reference)
-        for kind, body in SAMPLES.items():
+        for kind in SAMPLES:
             if kind != "profile":
+                body = bound_sample(session, system, kind)
                 version = service.create_entry(session, officer, system, kind, body)
                 known["entry_id"].append(version.entry_id)
     entry = session.get(Entry, known["entry_id"][0])

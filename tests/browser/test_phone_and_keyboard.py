@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from registry.records import service
 from tests.conftest import PASSWORD
-from tests.records.samples import SAMPLES
+from tests.records.samples import SAMPLES, bound_sample
 
 PHONE = {"width": 375, "height": 740}
 
@@ -14,8 +14,8 @@ def _seed(session, officer):
     system, _ = service.create_system(
         session, officer, {**SAMPLES["profile"], "reference": "sys-p"}
     )
-    for kind in ("owner", "data_source", "review", "incident"):
-        service.create_entry(session, officer, system, kind, SAMPLES[kind])
+    for kind in ("owner", "data_source", "review_procedure", "review", "incident"):
+        service.create_entry(session, officer, system, kind, bound_sample(session, system, kind))
     session.commit()
 
 

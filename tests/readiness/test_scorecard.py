@@ -208,7 +208,13 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
             session, tech, profile, {**body, "mirrors_register": "Other"}, base_version=1
         )
     session.rollback()
-    service.update_entry(session, tech, profile, {**body, "stage": "production"}, base_version=1)
+    # Its stage (as published there) is part of its classification: an officer's too.
+    with pytest.raises(PermissionDenied, match="stage"):
+        service.update_entry(
+            session, tech, profile, {**body, "stage": "production"}, base_version=1
+        )
+    session.rollback()
+    service.update_entry(session, officer, profile, {**body, "stage": "production"}, base_version=1)
     session.commit()
 
 

@@ -111,3 +111,26 @@ SAMPLES: dict[str, dict] = {
 }
 SAMPLES.pop("attachments_example")
 SAMPLES["data_source"]["attachments"] = [{"name": "datasheet.pdf", "sha256": HASH, "size": 1024}]
+
+
+def bound_sample(session, system, kind: str) -> dict:
+    """SAMPLES[kind] with its references bound to ``system``'s records: a review names
+    the system's review procedure (which must exist), an approval cites the system's
+    current profile version."""
+    from registry.records import service
+
+    body = dict(SAMPLES[kind])
+    state = service.system_state(session, system)
+    if kind == "review":
+        body["procedure_entry_id"] = state.of_kind("review_procedure")[0].entry_id
+    if kind == "approval":
+        (profile,) = state.of_kind("profile")
+        body["evidence"] = [
+            {
+                "entry_id": profile.entry_id,
+                "kind": "profile",
+                "version": profile.version.number,
+                "hash": profile.version.body_hash,
+            }
+        ]
+    return body

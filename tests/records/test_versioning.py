@@ -330,11 +330,12 @@ def test_every_version_points_at_its_event(session, officer, profile):
 
 
 def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
-    from tests.records.samples import SAMPLES
+    from tests.records.samples import SAMPLES, bound_sample
 
     system, _ = service.create_system(session, officer, profile)
-    for kind, body in SAMPLES.items():
+    for kind in SAMPLES:
         if kind != "profile":
+            body = bound_sample(session, system, kind)
             service.create_entry(session, officer, system, kind, body)
     session.commit()
     state = service.system_state(session, system)
