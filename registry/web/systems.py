@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
+from registry.errors import NotFound
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
-from registry.records import service
+from registry.records import display, service
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.models import AISystem
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
@@ -23,6 +27,25 @@ PAGE_SIZE = 50
 
 def current_actor() -> Actor:
     return Actor.for_user(current_user)
+
+
+def entry_refs(session: Session, system: AISystem) -> display.Refs:
+    """How a page names the entries a body refers to (a review's procedure): the
+    entry's kind and name, linked to its history; None for no such entry."""
+
+    @functools.cache
+    def resolve(entry_id: int) -> tuple[str, str | None] | None:
+        try:
+            entry = service.get_entry(session, entry_id, system)
+        except NotFound:
+            return None
+        versions = service.history(session, entry)
+        body = next((json.loads(v.body) for v in reversed(versions) if not v.tombstone), {})
+        name = display.entry_label(entry.kind, body, entry.id)
+        address = url_for("history.history", reference=system.reference, entry_id=entry.id)
+        return display.entry_reference(entry.kind, name, entry.id), address
+
+    return resolve
 
 
 SORTS = {
@@ -124,4 +147,5 @@ def show(reference: str) -> str:
         can_write=can_write,
         can_approve=can_approve,
         can_export=can(session, current_actor(), "export"),
+        refs=entry_refs(session, system),
     )
