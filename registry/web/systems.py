@@ -20,6 +20,7 @@ from registry.ledger.models import AuditEvent
 from registry.records import display, service
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.models import AISystem
+from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
@@ -112,6 +113,7 @@ def index() -> str:
     page = max(1, request.args.get("page", 1, type=int) or 1)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(page, pages)
+    paging = Paging(page, pages)
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return render_template(
         "systems/index.html",
@@ -119,6 +121,7 @@ def index() -> str:
         total=len(rows),
         page=page,
         pages=pages,
+        paging=paging,
         q=query,
         stage=stage,
         tier=tier,
