@@ -50,6 +50,7 @@ from reportlab.platypus import (
 )
 
 from registry.evidence.collect import EntryHistory, SystemRecord, iso
+from registry.records import display
 from registry.records.kinds import KINDS
 from registry.records.overview import ART_73_DAYS
 from registry.records.service import diff_bodies
@@ -198,62 +199,61 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
 # --- values -----------------------------------------------------------------------------
 
 
-_LABELS = {"art_6_3_rationale": "Art 6(3) rationale", "annex_iii_area": "Annex III area"}
+def _profile_text(profile: dict[str, Any], name: str) -> str:
+    return display.fields_of("profile", profile, names=[name])[0].text
 
 
-def label(name: str) -> str:
-    if name in _LABELS:
-        return _LABELS[name]
-    text = name.replace("_", " ")
-    for word, fixed in (("eu ", "EU "), ("dpia", "DPIA"), ("fria", "FRIA"), ("iii", "III")):
-        text = text.replace(word, fixed)
-    return text[:1].upper() + text[1:]
+def _instant_text(value: Any) -> str:
+    return display.instant(value) if isinstance(value, str | dt.datetime) else display.plain(value)
 
 
-def show(value: Any) -> str:
-    """A field's value as one readable text."""
-    if value is None or value == "" or value == []:
-        return "not recorded"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        if "email" in value and "name" in value:
-            return f"{value['name']} <{value['email']}>"
-        return "; ".join(f"{label(k)}: {show(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "\n".join(f"• {show(v)}" for v in value)
-    return str(value)
+def shown_cell(shown: display.Shown, width: float) -> Any:
+    """A field's value as a table cell: lines for a list, a table for a table."""
+    if shown.grid is not None:
+        columns = len(shown.grid.header)
+        return table(
+            [list(shown.grid.header), *[list(r) for r in shown.grid.rows]],
+            [(width - 6) / columns] * columns,
+        )
+    if shown.items:
+        return "\n".join(f"• {i.text}" for i in shown.items)
+    return shown.text
 
 
-def fields_of(kind: str) -> list[str]:
-    declared = list(KINDS[kind].schema._declared_fields)
-    return [f for f in declared if f != "attachments"] + ["attachments"]
+def entry_refs(system: SystemRecord) -> display.Refs:
+    """How the PDF names an entry a body refers to (a review's procedure)."""
+    entries = {e.entry_id: e for e in system.entries}
+
+    def resolve(entry_id: int) -> tuple[str, str | None] | None:
+        entry = entries.get(entry_id)
+        if entry is None:
+            return None
+        bodies = [json.loads(v.body) for v in entry.versions if not v.tombstone]
+        name = display.entry_label(entry.kind, bodies[-1] if bodies else {}, entry_id)
+        return display.entry_reference(entry.kind, name, entry_id), None
+
+    return resolve
 
 
-def entry_table(entry: EntryHistory, width: float) -> Table:
+def entry_table(entry: EntryHistory, width: float, refs: display.Refs | None = None) -> Table:
     body = entry.body
     version = entry.last
+    declared = [n for n in KINDS[entry.kind].schema._declared_fields if n != "attachments"]
+    names = [n for n in [*declared, "attachments"] if n in body or n in ("name", "title")]
     rows: list[list[Any]] = [
         ["Field", "Value"],
         *[
-            [label(name), show(body.get(name))]
-            for name in fields_of(entry.kind)
-            if name in body or name in ("name", "title")
+            [s.label, shown_cell(s, width * 0.7)]
+            for s in display.fields_of(entry.kind, body, refs=refs, names=names)
         ],
         [
             "Recorded",
-            f"version {version.number}, {_when(version.recorded_at)} by {version.author}; "
-            f"effective {_when(version.effective_from)} (entry {entry.entry_id})",
+            f"version {version.number}, {display.instant(version.recorded_at)} by "
+            f"{version.author}; effective {display.instant(version.effective_from)} "
+            f"(entry {entry.entry_id})",
         ],
     ]
     return table(rows, [width * 0.3, width * 0.7])
-
-
-def _when(instant: dt.datetime | str, zone: bool = True) -> str:
-    if isinstance(instant, str):
-        instant = dt.datetime.fromisoformat(instant)
-    text = instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
-    return text + " UTC" if zone else text
 
 
 # --- the document -----------------------------------------------------------------------
@@ -474,15 +474,19 @@ def art73(body: dict[str, Any], as_of: dt.datetime) -> str:
     if reported:
         met = dt.datetime.fromisoformat(reported) <= deadline
         verdict = "met" if met else "MISSED"
-        return f"deadline {_when(deadline)} ({days} days): {verdict}, reported {_when(reported)}"
+        return (
+            f"deadline {display.instant(deadline)} ({days} days): {verdict}, "
+            f"reported {display.instant(reported)}"
+        )
     if as_of > deadline:
-        return f"deadline {_when(deadline)} ({days} days): MISSED, not reported"
-    return f"deadline {_when(deadline)} ({days} days): open, not yet reported"
+        return f"deadline {display.instant(deadline)} ({days} days): MISSED, not reported"
+    return f"deadline {display.instant(deadline)} ({days} days): open, not yet reported"
 
 
 def kind_section(system: SystemRecord, kind: str, as_of: dt.datetime) -> list[Any]:
     out: list[Any] = []
     entries = system.live(kind)
+    refs = entry_refs(system)
     out.append(p(SECTION_TITLES[kind], "h3"))
     if not entries:
         out.append(gap(_MISSING[kind]))
@@ -494,15 +498,15 @@ def kind_section(system: SystemRecord, kind: str, as_of: dt.datetime) -> list[An
             rows.append(
                 [
                     f"{b.get('title')} (entry {e.entry_id})",
-                    show(b.get("status")),
-                    show(b.get("severity")),
+                    display.words(str(b.get("status"))),
+                    display.plain(b.get("severity")),
                     art73(b, as_of),
                 ]
             )
         out.append(table(rows, [WIDTH * 0.32, WIDTH * 0.12, WIDTH * 0.12, WIDTH * 0.44]))
         out.append(Spacer(1, 4))
     for e in entries:
-        out.append(KeepTogether([entry_table(e, WIDTH), Spacer(1, 5)]))
+        out.append(KeepTogether([entry_table(e, WIDTH, refs), Spacer(1, 5)]))
     return out
 
 
@@ -525,14 +529,14 @@ SECTION_TITLES = {
 
 def profile_table(profile: dict[str, Any], names: Iterable[str]) -> Table:
     rows: list[list[Any]] = [["Field", "Value"]]
-    rows += [[label(n), show(profile.get(n))] for n in names]
+    shown = display.fields_of("profile", profile, names=names)
+    rows += [[s.label, shown_cell(s, WIDTH * 0.7)] for s in shown]
     return table(rows, [WIDTH * 0.3, WIDTH * 0.7])
 
 
 def history_section(entry: EntryHistory) -> list[Any]:
-    label_field = KINDS[entry.kind].label_field
     first = json.loads(entry.versions[0].body)
-    name = show(first.get(label_field))
+    name = display.entry_label(entry.kind, first, entry.entry_id)
     out: list[Any] = [p(f"{KINDS[entry.kind].title}: {name} (entry {entry.entry_id})", "h3")]
     rows: list[list[Any]] = []
     previous: Any = None
@@ -543,21 +547,21 @@ def history_section(entry: EntryHistory) -> list[Any]:
         elif previous is None:
             change = "created"
         else:
-            changed = [c.path for c in diff_bodies(previous, body)]
+            changed = [display.path_label(c.path) for c in diff_bodies(previous, body)]
             change = ", ".join(changed[:8]) + (" …" if len(changed) > 8 else "") or "no change"
         rows.append(
             [
                 str(version.number),
-                _when(version.recorded_at, zone=False),
-                _when(version.effective_from, zone=False),
+                display.instant(version.recorded_at),
+                display.instant(version.effective_from),
                 version.author,
                 change,
                 version.reason or "—",
             ]
         )
         previous = body
-    header = ["v", "Recorded (UTC)", "Effective (UTC)", "By", "Change", "Reason"]
-    widths = [WIDTH * w for w in (0.05, 0.17, 0.17, 0.19, 0.22, 0.2)]
+    header = ["v", "Recorded", "Effective", "By", "Change", "Reason"]
+    widths = [WIDTH * w for w in (0.05, 0.23, 0.23, 0.15, 0.19, 0.15)]
     out += chunked(header, rows, widths)
     out.append(p(f"Body SHA-256 of the last version: {entry.last.body_hash}", "small"))
     return out
@@ -572,8 +576,8 @@ def chunked(header: list[str], rows: list[list[Any]], widths: list[float]) -> li
 CHUNK = 40
 
 
-AUDIT_HEADER = ["Seq", "Time (UTC)", "Action", "Actor", "Subject", "Event SHA-256, first 64 bits"]
-AUDIT_WIDTHS = [WIDTH * w for w in (0.07, 0.17, 0.14, 0.23, 0.15, 0.24)]
+AUDIT_HEADER = ["Seq", "Time", "Action", "Actor", "Subject", "Event SHA-256, first 64 bits"]
+AUDIT_WIDTHS = [WIDTH * w for w in (0.07, 0.23, 0.14, 0.19, 0.14, 0.21)]
 
 
 def audit_rows(events: list[tuple[int, bytes]]) -> list[list[Any]]:
@@ -589,7 +593,7 @@ def audit_rows(events: list[tuple[int, bytes]]) -> list[list[Any]]:
         rows.append(
             [
                 str(seq),
-                _when(event["time"], zone=False) if event.get("time") else "",
+                display.instant(event["time"]) if event.get("time") else "",
                 event.get("action", ""),
                 event.get("actor", ""),
                 subject,
@@ -637,7 +641,7 @@ def cover(content: PackContent, title: str, subtitle: str, scope: str) -> list[A
     pin = content.pinned
     rows = [
         ["Scope", scope],
-        ["As of", iso(pin.as_of)],
+        ["As of", f"{display.instant(pin.as_of)} (exactly {iso(pin.as_of)})"],
         ["Manifest SHA-256", Paragraph(content.manifest_sha256, styles()["mono"])],
         [
             "Ledger check",
@@ -690,8 +694,8 @@ def system_story(content: PackContent, system: SystemRecord) -> list[Any]:
     story.append(p("Executive summary", "h1"))
     summary = [
         ["System", f"{name} ({system.reference})"],
-        ["Stage", show(profile.get("stage"))],
-        ["EU AI Act risk tier", show(profile.get("risk_tier"))],
+        ["Stage", _profile_text(profile, "stage")],
+        ["EU AI Act risk tier", _profile_text(profile, "risk_tier")],
         [
             "Records",
             f"{len(system.live())} live entries; {len(system.entries)} entries with "
@@ -759,8 +763,8 @@ def readiness_summary(content: PackContent, system: SystemRecord) -> list[Any]:
         w = area["waiver"]
         out.append(
             p(
-                f"{area['title']}: waived by {show(w.get('approver'))} until "
-                f"{show(w.get('expires_at'))}: {show(w.get('justification'))} "
+                f"{area['title']}: waived by {display.plain(w.get('approver'))} until "
+                f"{_instant_text(w.get('expires_at'))}: {display.plain(w.get('justification'))} "
                 f"(entry {w['entry_id']} v{w['version']})"
             )
         )
@@ -770,7 +774,8 @@ def readiness_summary(content: PackContent, system: SystemRecord) -> list[Any]:
         out.append(gap("No promotion to production has been approved."))
     else:
         line = (
-            f"Approved by {show(approval.get('approver'))} at {show(approval.get('approved_at'))}"
+            f"Approved by {display.plain(approval.get('approver'))} at "
+            f"{_instant_text(approval.get('approved_at'))}"
             f", relying on {approval.get('relied_on')} entry versions: {approval['status']}."
         )
         if approval["status"] == "stale":
@@ -811,9 +816,9 @@ def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
         rows.append(
             [
                 area["title"],
-                show(fw.get("eu_ai_act")),
-                show(fw.get("iso_42001")),
-                show(fw.get("nist_ai_rmf")),
+                display.plain(fw.get("eu_ai_act")),
+                display.plain(fw.get("iso_42001")),
+                display.plain(fw.get("nist_ai_rmf")),
                 ", ".join(evidence) or "none recorded",
             ]
         )
@@ -829,22 +834,22 @@ def render_pdf(content: PackContent) -> bytes:
         story = cover(
             content,
             f"{name}",
-            f"System {system.reference}, as recorded at {iso(as_of)}",
+            f"System {system.reference}, as recorded at {display.instant(as_of)}",
             f"one system: {system.reference}",
         )
         story += system_story(content, system)
-        header = f"Evidence pack · {name} ({system.reference}) · as of {iso(as_of)}"
+        header = f"Evidence pack · {name} ({system.reference}) · as of {display.instant(as_of)}"
         return render(
             story, header=header, footer=footer, as_of=as_of, title=f"Evidence pack: {name}"
         )
     story = cover(
         content,
         "The whole registry",
-        f"{len(content.systems)} systems, as recorded at {iso(as_of)}",
+        f"{len(content.systems)} systems, as recorded at {display.instant(as_of)}",
         f"the whole registry: {len(content.systems)} systems",
     )
     story += registry_story(content)
-    header = f"Evidence pack · the whole registry · as of {iso(as_of)}"
+    header = f"Evidence pack · the whole registry · as of {display.instant(as_of)}"
     return render(story, header=header, footer=footer, as_of=as_of, title="Evidence pack: registry")
 
 
@@ -859,13 +864,19 @@ def system_brief(system: SystemRecord, card: dict[str, Any]) -> list[Any]:
     """One system in the whole-registry report: a heading in the PDF outline, the
     profile's main fields, owners, entries by kind, and the gaps."""
     profile = system.profile
-    owners = [f"{e.body.get('role')}: {show(e.body.get('person'))}" for e in system.live("owner")]
+    owners = [
+        f"{display.plain(e.body.get('role'))}: {display.plain(e.body.get('person'))}"
+        for e in system.live("owner")
+    ]
     kinds: dict[str, int] = {}
     for entry in system.live():
         kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
     rows = [
-        ["Stage, risk tier", f"{show(profile.get('stage'))}, {show(profile.get('risk_tier'))}"],
-        ["Organisation", show(profile.get("organisation"))],
+        [
+            "Stage, risk tier",
+            f"{_profile_text(profile, 'stage')}, {_profile_text(profile, 'risk_tier')}",
+        ],
+        ["Organisation", _profile_text(profile, "organisation")],
         ["Owners", "\n".join(owners) or "not recorded"],
         ["Live entries", ", ".join(f"{KINDS[k].title}: {n}" for k, n in sorted(kinds.items()))],
         ["Versions", f"{system.versions} in {len(system.entries)} entries"],
@@ -916,11 +927,11 @@ def registry_story(content: PackContent) -> list[Any]:
         rows.append(
             [
                 s.reference,
-                show(profile.get("name")),
-                show(profile.get("stage")),
-                show(profile.get("risk_tier")),
+                _profile_text(profile, "name"),
+                _profile_text(profile, "stage"),
+                _profile_text(profile, "risk_tier"),
                 str(s.versions),
-                "yes" if content.readiness[s.reference]["ready"] else "no",
+                display.yes_no(content.readiness[s.reference]["ready"]),
             ]
         )
     story += chunked(rows[0], rows[1:], [WIDTH * w for w in (0.25, 0.37, 0.11, 0.11, 0.08, 0.08)])

@@ -55,6 +55,31 @@ READINESS_AREAS = (
 RISK_TIERS = ("prohibited", "high", "limited", "minimal", "unclassified")
 
 
+# How people read a field's name, wherever it is shown (forms, pages, evidence.pdf).
+# A name not listed here reads as its words: "authority_scope" -> "Authority scope".
+LABELS = {
+    "annex_iii_area": "Annex III area",
+    "art_6_3_rationale": "Art 6(3) rationale",
+    "dpia_status": "DPIA status",
+    "dpia_reference": "DPIA reference",
+    "fria_reference": "FRIA reference",
+    "eu_database_reference": "EU database reference",
+    "external_reference": "External reference (URL)",
+    "sha256": "SHA-256",
+    "uri": "URI",
+    "user_id": "User id",
+    "procedure_entry_id": "Review procedure (entry id)",
+    "system_version_hash": "System version hash (SHA-256)",
+    "snapshot_hash": "Snapshot hash (SHA-256)",
+    "email": "E-mail",
+}
+
+
+def label(name: str) -> str:
+    """The label of a body field, by its name (the same in every kind)."""
+    return LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
 def text(max_len: int = SHORT, **kw: Any) -> fields.String:
     kw.setdefault("allow_none", not kw.get("required", False))
     return fields.String(validate=validate.Length(max=max_len), **kw)
@@ -263,8 +288,12 @@ class ReviewProcedureSchema(KindSchema):
 
 
 class ReviewSchema(KindSchema):
+    # The review procedure followed: another entry of the same system, by its id.
     procedure_entry_id = fields.Integer(
-        required=True, strict=True, validate=validate.Range(1, MAX_ID)
+        required=True,
+        strict=True,
+        validate=validate.Range(1, MAX_ID),
+        metadata={"refers_to": "review_procedure"},
     )
     system_version_hash = fields.String(allow_none=True, validate=SHA256)
     performed_on = date(required=True)

@@ -69,10 +69,10 @@ class EntryState:
 
     @property
     def label(self) -> str:
-        value = self.body.get(KINDS[self.kind].label_field)
-        return (
-            str(value) if value not in (None, "") else f"{KINDS[self.kind].title} {self.entry_id}"
-        )
+        """The entry's name as people read it (``records.display``)."""
+        from registry.records.display import entry_label
+
+        return entry_label(self.kind, self.body, self.entry_id)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from flask import Flask, Response, render_template
 from werkzeug.exceptions import HTTPException
 
 from registry.errors import RegistryError
+from registry.records import display
 
 
 def init_web(app: Flask) -> None:
@@ -30,6 +31,8 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
+    # Every page shows records through the one formatter evidence.pdf uses too.
+    app.jinja_env.globals["display"] = display
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

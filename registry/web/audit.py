@@ -20,6 +20,7 @@ from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
 from registry.records.models import AISystem
+from registry.web.paging import Paging
 from registry.web.systems import current_actor
 
 bp = Blueprint("audit", __name__)
@@ -219,6 +220,75 @@ def _search(
             return found, cursor, True
 
 
+def _matches_in(
+    session: Session, stmt: sa.Select[Any], filters: Filters, *, stop: int | None = None
+) -> tuple[list[int], bool]:
+    """The seqs of the events ``stmt`` selects that match the filters checked in Python,
+    newest first, up to ``stop`` of them; and whether that is all of them (False when
+    ``MAX_SCAN`` candidates were examined first)."""
+    found: list[int] = []
+    cursor = None
+    scanned = 0
+    while True:
+        query = stmt if cursor is None else stmt.where(AuditEvent.seq < cursor)
+        batch = session.execute(query.limit(BATCH)).all()
+        for seq, _, _, raw in batch:
+            scanned += 1
+            cursor = seq
+            fields = json.loads(bytes(raw))
+            if isinstance(fields, dict) and _matches(fields, filters):
+                found.append(seq)
+                if stop is not None and len(found) >= stop:
+                    return found, True
+        if len(batch) < BATCH:
+            return found, True
+        if scanned >= MAX_SCAN:
+            return found, False
+
+
+def _count(session: Session, stmt: sa.Select[Any], filters: Filters) -> int | None:
+    """How many events match (None: more than one request may examine)."""
+    if not (filters.action or filters.actor):  # every filter is in SQL
+        counted = stmt.with_only_columns(AuditEvent.seq).order_by(None).subquery()
+        return session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
+    found, complete = _matches_in(session, stmt, filters)
+    return len(found) if complete else None
+
+
+def _page_start(session: Session, stmt: sa.Select[Any], filters: Filters, page: int) -> int:
+    """The ``before`` cursor where page ``page`` (from 1) begins."""
+    skip = (page - 1) * PAGE_SIZE
+    if not (filters.action or filters.actor):
+        seq = session.scalar(stmt.with_only_columns(AuditEvent.seq).offset(skip).limit(1))
+    else:
+        found, _ = _matches_in(session, stmt, filters, stop=skip + 1)
+        seq = found[skip] if len(found) > skip else None
+    if seq is None:
+        raise BadQuery(f"There is no page {page} of these events.")
+    return seq + 1
+
+
+def _paging(
+    session: Session, filters: Filters, system_id: int | None, before: int | None
+) -> tuple[int | None, int | None]:
+    """(the number of matching events, the number of the page that starts at ``before``)."""
+    stmt = _statement(filters, system_id, session.get_bind().dialect.name)
+    total = _count(session, stmt, filters)
+    if before is None:
+        return total, 1
+    newer = _count(session, stmt.where(AuditEvent.seq >= before), filters)
+    return total, None if newer is None else newer // PAGE_SIZE + 1
+
+
+def _page_number() -> int | None:
+    raw = request.args.get("page", "").strip()
+    if not raw:
+        return None
+    if len(raw) > MAX_PARAM or not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise BadQuery("'page' must be a page number: 1, 2, 3 …")
+    return int(raw)
+
+
 @bp.route("/audit")
 @login_required
 def index() -> tuple[str, int]:
@@ -232,6 +302,7 @@ def index() -> tuple[str, int]:
         "before": None,
         "error": None,
         "actions": present_actions(session),
+        "paging": None,
     }
     try:
         filters = Filters(
@@ -254,6 +325,15 @@ def index() -> tuple[str, int]:
             if system_id is None:
                 context["error"] = f"No system with reference {filters.system!r}."
                 return render_template("audit/index.html", **context), 404
+        wanted = _page_number()
+        if wanted is not None:
+            dialect = session.get_bind().dialect.name
+            stmt = _statement(filters, system_id, dialect)
+            before = None if wanted == 1 else _page_start(session, stmt, filters, wanted)
+            context["before"] = before
+        total, number = _paging(session, filters, system_id, before)
+        if total is not None and number is not None:
+            context["paging"] = Paging(number, max(1, -(-total // PAGE_SIZE)))
         rows, next_before, partial = _search(session, filters, system_id, before)
     except BadQuery as exc:
         context["error"] = str(exc)

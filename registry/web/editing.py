@@ -26,7 +26,6 @@ from registry.records import service
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry
 from registry.web import forms
-from registry.web.history import value_text
 from registry.web.systems import current_actor
 
 bp = Blueprint("editing", __name__)
@@ -93,7 +92,6 @@ def _render_form(
             meta=meta,
             outcome=outcome,
             summary=summary,
-            value_text=value_text,
             **context,
         ),
         status,

@@ -22,35 +22,16 @@ from marshmallow import Schema, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from registry.records.kinds import KINDS, SHORT, IsoDate, Money
+from registry.records.kinds import label as field_label
 
 BLANK_ROWS = 2
 MAX_ROWS = 100
-LABELS = {
-    "annex_iii_area": "Annex III area",
-    "art_6_3_rationale": "Art 6(3) rationale",
-    "dpia_status": "DPIA status",
-    "dpia_reference": "DPIA reference",
-    "fria_reference": "FRIA reference",
-    "eu_database_reference": "EU database reference",
-    "external_reference": "External reference (URL)",
-    "sha256": "SHA-256",
-    "uri": "URI",
-    "user_id": "User id",
-    "procedure_entry_id": "Procedure entry id",
-    "system_version_hash": "System version hash (SHA-256)",
-    "snapshot_hash": "Snapshot hash (SHA-256)",
-    "email": "E-mail",
-}
 HINTS = {
     "lines": "One item per line.",
     "instant": "Date and time in UTC.",
     "money": "An amount, e.g. 120000.00.",
     "checkboxes": "Tick all that apply.",
 }
-
-
-def label_for(key: str) -> str:
-    return LABELS.get(key) or key.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -86,7 +67,7 @@ def _validators(f: fields.Field) -> tuple[tuple[str, ...], int | None]:
 
 def _form_field(key: str, f: fields.Field) -> FormField:
     choices, max_length = _validators(f)
-    common = {"key": key, "label": label_for(key), "required": bool(f.required)}
+    common = {"key": key, "label": field_label(key), "required": bool(f.required)}
     if isinstance(f, fields.Nested):
         nested = f.schema
         children = _fields_of(nested if isinstance(nested, Schema) else nested())
@@ -440,5 +421,5 @@ def bind(
 
 def _path_label(prefix: str, label: str) -> str:
     parts = [p for p in prefix.split(".") if p]
-    words = [str(int(p) + 1) if p.isdigit() else label_for(p) for p in parts]
+    words = [str(int(p) + 1) if p.isdigit() else field_label(p) for p in parts]
     return " ".join([*words, label.lower() if words else label])

@@ -12,10 +12,10 @@ from flask_login import login_required
 
 from registry.accounts.permissions import require
 from registry.extensions import db_session
-from registry.records import service
+from registry.records import display, service
 from registry.records.kinds import KINDS
 from registry.records.models import Entry, EntryVersion
-from registry.web.systems import current_actor
+from registry.web.systems import current_actor, entry_refs
 
 bp = Blueprint("history", __name__)
 
@@ -30,15 +30,6 @@ class BadQuery(ValueError):
     """A query parameter that cannot be understood: shown on the page, status 400."""
 
 
-def value_text(value: Any) -> str:
-    """A body value as text: strings as they are, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _body(version: EntryVersion) -> dict[str, Any]:
     body = json.loads(version.body)
     return body if isinstance(body, dict) else {"(body)": body}
@@ -46,14 +37,11 @@ def _body(version: EntryVersion) -> dict[str, Any]:
 
 def _label(entry: Entry, versions: list[EntryVersion]) -> str:
     """The entry's name, from its latest version that has a body (not a retirement)."""
-    kind = KINDS.get(entry.kind)
-    title = kind.title if kind else entry.kind
     for version in reversed(versions):
-        if not version.tombstone and kind is not None:
-            value = _body(version).get(kind.label_field)
-            if value not in (None, ""):
-                return str(value)
-    return f"{title} {entry.id}"
+        if not version.tombstone:
+            return display.entry_label(entry.kind, _body(version), entry.id)
+    kind = KINDS.get(entry.kind)
+    return f"{kind.title if kind else entry.kind} {entry.id}"
 
 
 def _version_number(name: str, raw: str | None, default: int) -> int:
@@ -103,7 +91,7 @@ def history(reference: str, entry_id: int) -> str:
         label=_label(entry, versions),
         versions=list(reversed(versions)),
         bodies={v.number: _body(v) for v in versions},
-        value_text=value_text,
+        refs=entry_refs(session, system),
     )
 
 
@@ -123,7 +111,7 @@ def diff(reference: str, entry_id: int) -> tuple[str, int]:
         "kind": KINDS.get(entry.kind),
         "label": _label(entry, versions),
         "versions": list(reversed(versions)),
-        "value_text": value_text,
+        "refs": entry_refs(session, system),
         "error": None,
         "changes": None,
         "before": None,
@@ -166,7 +154,7 @@ def as_of(reference: str) -> tuple[str, int]:
         "mode": mode if mode in MODES else "recorded",
         "modes": MODES,
         "kinds": KINDS,
-        "value_text": value_text,
+        "refs": entry_refs(session, system),
         "error": None,
         "missing": False,
         "moment": None,

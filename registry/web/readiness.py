@@ -41,7 +41,13 @@ def chart(scorecard: Any) -> dict[str, Any]:
                 "percent": round(share * 100),
             }
         )
-    return {"rows": rows, "height": BAR["top"] + len(rows) * step, **BAR}
+    # "height" is the whole chart's (the viewBox's); a bar's own is "bar_height".
+    return {
+        **BAR,
+        "rows": rows,
+        "bar_height": BAR["height"],
+        "height": BAR["top"] + len(rows) * step,
+    }
 
 
 def _instant(day: str) -> dt.datetime | None:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
+from registry.errors import NotFound
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
-from registry.records import service
+from registry.records import display, service
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.models import AISystem
+from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
@@ -24,6 +28,25 @@ PAGE_SIZE = 50
 
 def current_actor() -> Actor:
     return Actor.for_user(current_user)
+
+
+def entry_refs(session: Session, system: AISystem) -> display.Refs:
+    """How a page names the entries a body refers to (a review's procedure): the
+    entry's kind and name, linked to its history; None for no such entry."""
+
+    @functools.cache
+    def resolve(entry_id: int) -> tuple[str, str | None] | None:
+        try:
+            entry = service.get_entry(session, entry_id, system)
+        except NotFound:
+            return None
+        versions = service.history(session, entry)
+        body = next((json.loads(v.body) for v in reversed(versions) if not v.tombstone), {})
+        name = display.entry_label(entry.kind, body, entry.id)
+        address = url_for("history.history", reference=system.reference, entry_id=entry.id)
+        return display.entry_reference(entry.kind, name, entry.id), address
+
+    return resolve
 
 
 SORTS = {
@@ -98,6 +121,7 @@ def index() -> str:
     page = max(1, request.args.get("page", 1, type=int) or 1)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(page, pages)
+    paging = Paging(page, pages)
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return render_template(
         "systems/index.html",
@@ -105,6 +129,7 @@ def index() -> str:
         total=len(rows),
         page=page,
         pages=pages,
+        paging=paging,
         q=query,
         stage=stage,
         status=status,
@@ -139,4 +164,5 @@ def show(reference: str) -> str:
         can_write=can_write,
         can_approve=can_approve,
         can_export=can(session, current_actor(), "export"),
+        refs=entry_refs(session, system),
     )

@@ -87,7 +87,7 @@ def test_officer_records_a_system_and_auditor_cannot_change_it(page, live_server
     page.get_by_label("to version").select_option("2")
     page.get_by_role("button", name="Compare").click()
     page.wait_for_selector("table.diff")
-    assert page.locator("table.diff tbody th").all_inner_texts() == ["origin"]
+    assert page.locator("table.diff tbody th").all_inner_texts() == ["Origin"]
 
     # The system as it was on a date.
     page.get_by_role("link", name="System sys-2").click()

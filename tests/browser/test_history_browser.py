@@ -69,7 +69,7 @@ def test_auditor_follows_an_entry_through_time(page, live_server, session, users
     page.get_by_role("button", name="Compare").click()
     page.wait_for_selector("table.diff")
     paths = page.locator("table.diff tbody th").all_inner_texts()
-    assert paths == ["known_misuse", "risk_tier", "stage"]
+    assert paths == ["Known misuse", "Risk tier", "Stage"]
     assert "<b>x</b>" in page.locator("table.diff").inner_text()  # shown as text
     page.screenshot(path=str(SCREENSHOTS / "diff.png"), full_page=True)
 

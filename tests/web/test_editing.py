@@ -230,7 +230,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     html = response.get_data(as_text=True)
     assert "changed since you opened it: version 2 by user:compliance-officer@example.org" in html
     assert "Your changes are below, not saved." in html
-    assert re.search(r"<code>stage</code>.*pilot.*proposed", html, re.S)
+    assert re.search(r"<th scope=\"row\">Stage</th>.*pilot.*proposed", html, re.S)
     assert 'name="base_version" value="2"' in html
     assert "My new purpose" in html
     session.expire_all()
@@ -285,7 +285,7 @@ def test_a_stale_retirement_is_refused(client, login_as, session, system, office
     response = post(client, retire, [("base_version", "1"), ("reason", "Gone")], token)
     assert response.status_code == 409
     html = response.get_data(as_text=True)
-    assert "changed since you opened it: version 2" in html and "<code>role</code>" in html
+    assert "changed since you opened it: version 2" in html and '<th scope="row">Role</th>' in html
     assert 'name="base_version" value="2"' in html and "Gone</textarea>" in html
     session.expire_all()
     assert not service.get_entry(session, owner.entry_id).retired

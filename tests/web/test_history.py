@@ -125,9 +125,9 @@ def test_system_page_links_to_history_and_as_of(client, login_as, world):
 
 
 def _rows(page: str) -> dict[str, tuple[str, str, str]]:
-    """The diff table's rows: path -> (change, before, after)."""
+    """The diff table's rows: field label -> (change, before, after)."""
     found = re.findall(
-        r'<tr class="(added|removed|changed)">\s*<th scope="row"><code>([^<]*)</code></th>\s*'
+        r'<tr class="(added|removed|changed)">\s*<th scope="row">([^<]*)</th>\s*'
         r'<td>[^<]*</td>\s*<td class="value">(.*?)</td>\s*<td class="value">(.*?)</td>',
         page,
         re.S,
@@ -141,11 +141,11 @@ def test_diff_shows_exactly_the_changed_fields(client, login_as, world):
     assert response.status_code == 200
     page = _text(response)
     rows = _rows(page)
-    assert set(rows) == {"stage", "risk_tier", "known_misuse"}
-    assert rows["stage"] == ("changed", "pilot", "proposed")
-    assert rows["risk_tier"] == ("changed", "high", "limited")
-    assert rows["known_misuse"][0] == "added"
-    assert "(absent)" in rows["known_misuse"][1]
+    assert set(rows) == {"Stage", "Risk tier", "Known misuse"}
+    assert rows["Stage"] == ("changed", "pilot", "proposed")
+    assert rows["Risk tier"] == ("changed", "high", "limited")
+    assert rows["Known misuse"][0] == "added"
+    assert "(absent)" in rows["Known misuse"][1]
     assert "3 changed fields from version 1 to version 2" in page
     assert '<option value="1" selected>' in page and '<option value="2" selected>' in page
 
@@ -154,22 +154,23 @@ def test_diff_defaults_to_the_last_change_and_handles_removals(client, login_as,
     login_as("auditor")
     rows = _rows(_text(client.get(_diff_url(world.profile_id))))
     assert rows == {
-        "name": ("changed", "Benefit fraud triage", "Renamed triage"),
-        "risk_tier": ("removed", "limited", '<span class="absent">(absent)</span>'),
+        "Name": ("changed", "Benefit fraud triage", "Renamed triage"),
+        "Risk tier": ("removed", "limited", '<span class="absent">(absent)</span>'),
     }
     # Backwards works too, and a version compared with itself has no changes.
     rows = _rows(_text(client.get(_diff_url(world.profile_id), query_string="from=3&to=2")))
-    assert rows["risk_tier"][0] == "added"
+    assert rows["Risk tier"][0] == "added"
     same = _text(client.get(_diff_url(world.profile_id), query_string="from=2&to=2"))
     assert "No field differs between version 2 and version 2." in same
 
 
-def test_diff_renders_lists_and_objects_as_json(client, login_as, world):
+def test_diff_shows_removed_values_for_people(client, login_as, world):
     login_as("auditor")
     rows = _rows(_text(client.get(_diff_url(world.owner_id), query_string="from=1&to=2")))
-    # A retirement has no body: every field is removed; an object is shown as JSON.
+    # A retirement has no body: every field is removed; a person reads as name and e-mail.
     assert {change for change, _, _ in rows.values()} == {"removed"}
-    assert "&#34;email&#34;: &#34;bea@example.org&#34;" in rows["person"][1]
+    assert set(rows) == {"Role", "Person", "Start"}
+    assert rows["Person"][1] == "Bea Business &lt;bea@example.org&gt;"
 
 
 # ----------------------------------------------------------------------------- as of

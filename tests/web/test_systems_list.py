@@ -113,7 +113,7 @@ def test_pagination_keeps_filters_and_sort(client, login_as, world, monkeypatch)
         page = client.get(url).get_data(as_text=True)
         seen += _refs(page)
         pages += 1
-        match = re.search(r'<a href="([^"]+)">Next</a>', page)
+        match = re.search(r'<a href="([^"]+)" rel="next">Next</a>', page)
         url = match.group(1).replace("&amp;", "&") if match else None
         if url:
             for kept in ("sort=reference", "tier=high", "q=a"):
@@ -125,14 +125,14 @@ def test_pagination_keeps_filters_and_sort(client, login_as, world, monkeypatch)
     while url:
         page = client.get(url).get_data(as_text=True)
         seen += _refs(page)
-        match = re.search(r'<a href="([^"]+)">Next</a>', page)
+        match = re.search(r'<a href="([^"]+)" rel="next">Next</a>', page)
         url = match.group(1).replace("&amp;", "&") if match else None
         if url:
             assert "sort=changed" in url and "stage=" not in url
     assert seen == ["sys-c", "sys-e", "sys-b", "sys-d", "sys-a"]
     # The previous link keeps them too.
     page = client.get("/?sort=stage&tier=high&page=2").get_data(as_text=True)
-    match = re.search(r'<a href="([^"]+)">Previous</a>', page)
+    match = re.search(r'<a href="([^"]+)" rel="prev">Previous</a>', page)
     assert match and "sort=stage" in match.group(1) and "tier=high" in match.group(1)
     assert _refs(page) == ["sys-b"]
 
