@@ -68,7 +68,7 @@ LABELS = {
     "sha256": "SHA-256",
     "uri": "URI",
     "user_id": "User id",
-    "procedure_entry_id": "Review procedure (entry id)",
+    "procedure_entry_id": "Procedure followed (entry id)",
     "system_version_hash": "System version hash (SHA-256)",
     "snapshot_hash": "Snapshot hash (SHA-256)",
     "email": "E-mail",
@@ -323,7 +323,10 @@ class IncidentProcedureSchema(KindSchema):
 class IncidentSchema(KindSchema):
     # The incident procedure followed (an incident_procedure entry of the same system).
     procedure_entry_id = fields.Integer(
-        allow_none=True, strict=True, validate=validate.Range(1, MAX_ID)
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(1, MAX_ID),
+        metadata={"refers_to": "incident_procedure"},
     )
     title = required_text()
     detected_at = Instant(required=True)
@@ -522,12 +525,25 @@ class Kind:
     # whether only a compliance officer may retire (and reinstate) an entry of the kind.
     officer_fields: tuple[str, ...] = ()
     officer_retires: bool = False
-    # Fields naming another entry, which must be a live entry of the given kind in the
-    # same system.
-    refers_to: tuple[tuple[str, str], ...] = ()
     # A field listing entry versions (entry_id, version, hash) that must be versions of
     # entries of the same system with that hash.
     cites_versions: str | None = None
+
+    @property
+    def refers_to(self) -> tuple[tuple[str, str], ...]:
+        """The fields naming another entry, which must be a live entry of the given kind
+        in the same system: declared on the schema's field (``metadata={"refers_to":
+        kind}``), which the pages and the PDF read too."""
+        return _references(self.schema)
+
+
+@functools.cache
+def _references(schema: type[KindSchema]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, f.metadata["refers_to"])
+        for name, f in schema().fields.items()
+        if "refers_to" in f.metadata
+    )
 
 
 KINDS: dict[str, Kind] = {
@@ -546,21 +562,9 @@ KINDS: dict[str, Kind] = {
         Kind("data_source", "Data source", DataSourceSchema, "name"),
         Kind("access_grant", "Access grant", AccessGrantSchema, "principal"),
         Kind("review_procedure", "Review procedure", ReviewProcedureSchema, "type"),
-        Kind(
-            "review",
-            "Review",
-            ReviewSchema,
-            "performed_on",
-            refers_to=(("procedure_entry_id", "review_procedure"),),
-        ),
+        Kind("review", "Review", ReviewSchema, "performed_on"),
         Kind("incident_procedure", "Incident procedure", IncidentProcedureSchema, "intake_channel"),
-        Kind(
-            "incident",
-            "Incident",
-            IncidentSchema,
-            "title",
-            refers_to=(("procedure_entry_id", "incident_procedure"),),
-        ),
+        Kind("incident", "Incident", IncidentSchema, "title"),
         Kind("change_log", "Change log", ChangeLogSchema, "summary"),
         Kind("monitoring_plan", "Monitoring plan", MonitoringPlanSchema, "frequency"),
         Kind("integration", "Integration", IntegrationSchema, "name"),

@@ -157,7 +157,7 @@ def test_the_system_page_reads_like_a_record(client, login_as, documented):
     assert DOC not in page
     # A review names the procedure it followed, linked to that entry's history.
     procedure = documented["review_procedure"]
-    assert _dd(page, "Review procedure (entry id)") == (
+    assert _dd(page, "Procedure followed (entry id)") == (
         f'<a href="/systems/sys-1/entries/{procedure}/history">'
         f"Review procedure: human oversight (entry {procedure})</a>"
     )
