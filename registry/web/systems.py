@@ -48,7 +48,7 @@ def _last_changed(session: Session) -> dict[int, dt.datetime]:
     return {system_id: when for system_id, when in rows}
 
 
-@bp.route("/")
+@bp.route("/systems")
 @login_required
 def index() -> str:
     session = db_session()
