@@ -1165,17 +1165,28 @@ class RegisterRow:
         return json.loads(self.version.body)
 
 
+def listed_profiles(
+    *, as_of: dt.datetime | None = None, effective_at: dt.datetime | None = None
+) -> sa.Select[Any]:
+    """The one rule for which systems the register lists and counts (the systems list,
+    the dashboard, the API's list and its totals): (Entry, EntryVersion) of each system's
+    profile in force (now, as of, or as effective at an instant). A system whose profile
+    says stage ``retired`` is listed (and counted as retired); one whose profile entry
+    itself was retired (a tombstone) is not."""
+    return _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+
+
 def register(
     session: Session,
     *,
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
 ) -> list[RegisterRow]:
-    """Every system whose profile is live (now, as of, or as effective at an instant)."""
+    """Every system the register lists (:func:`listed_profiles`), now, as of, or as
+    effective at an instant."""
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
-    stmt = _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
-    rows = session.execute(stmt).all()
+    rows = session.execute(listed_profiles(as_of=as_of, effective_at=effective_at)).all()
     systems = (
         {
             s.id: s

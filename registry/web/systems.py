@@ -16,6 +16,8 @@ from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from registry.records import service
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.overview import not_ready
+from registry.records.search import count_systems
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
@@ -31,7 +33,9 @@ SORTS = {
     "stage": "stage",
     "risk_tier": "risk tier",
     "changed": "last changed (newest first)",
+    "attention": "needs attention first",
 }
+ATTENTION = {"not_ready": "not ready (not retired)"}
 
 
 def _tier(profile: dict[str, Any]) -> str:
@@ -57,9 +61,17 @@ def index() -> str:
     stage = request.args.get("stage", "")[:40]
     tier = request.args.get("tier", "")
     tier = tier if tier in RISK_TIERS else ""
+    attention = request.args.get("attention", "")
+    attention = attention if attention in ATTENTION else ""
     sort = request.args.get("sort", "")
-    sort = sort if sort in SORTS else "name"
+    sort = sort if sort in SORTS else ("attention" if attention else "name")
     rows = service.register(session)
+    rank: dict[str, int] = {}
+    if attention or sort == "attention":
+        gaps = not_ready(session, dt.datetime.now(dt.UTC))
+        rank = {g.reference: i for i, g in enumerate(gaps)}
+    if attention:
+        rows = [r for r in rows if r.system.reference in rank]
     if query:
         needle = query.casefold()
         rows = [
@@ -83,6 +95,8 @@ def index() -> str:
     elif sort == "risk_tier":
         order = {t: i for i, t in enumerate(RISK_TIERS)}
         rows.sort(key=lambda r: order.get(_tier(r.profile), len(order)))
+    elif sort == "attention":
+        rows.sort(key=lambda r: rank.get(r.system.reference, len(rank)))
     elif sort == "changed":
         oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
         rows.sort(key=lambda r: changed.get(r.system.id) or oldest, reverse=True)
@@ -94,6 +108,11 @@ def index() -> str:
         "systems/index.html",
         rows=shown,
         total=len(rows),
+        register_count=count_systems(session),
+        filtered=bool(query or stage or tier or attention),
+        attention=attention,
+        attentions=ATTENTION,
+        can_export=can(session, current_actor(), "export"),
         page=page,
         pages=pages,
         q=query,
