@@ -61,14 +61,20 @@ def is_current_technical_owner(session: Session, actor: Actor, system: AISystem)
 def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
     """Whether one of these owner entry bodies (JSON, as stored) names ``actor`` as
     technical owner today (UTC), by user id or e-mail."""
+    return "technical" in roles_named(actor, owner_bodies)
+
+
+def roles_named(actor: Actor, owner_bodies: Iterable[str]) -> set[str]:
+    """The owner roles (``technical``, ``business``, …) in which these owner entry bodies
+    (JSON, as stored) name ``actor`` today (UTC): by user id or e-mail, within the
+    entry's term (``start`` to ``end``, both days included)."""
     if actor.user_id is None and not actor.email:
-        return False
+        return set()
     today = dt.datetime.now(dt.UTC).date().isoformat()
     email = (actor.email or "").casefold()
+    roles = set()
     for raw in owner_bodies:
         body = json.loads(raw)
-        if body.get("role") != "technical":
-            continue
         person = body.get("person") or {}
         named = (actor.user_id is not None and person.get("user_id") == actor.user_id) or (
             email != "" and str(person.get("email", "")).casefold() == email
@@ -77,8 +83,8 @@ def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
             body.get("end") is None or body["end"] >= today
         )
         if named and in_term:
-            return True
-    return False
+            roles.add(body.get("role", ""))
+    return roles
 
 
 def may_write_as_named_owner(actor: Actor) -> bool:

@@ -290,6 +290,14 @@ class SystemPage(Schema):
         required=True,
         metadata={"description": "Pass as after= for the next page."},
     )
+    total = fields.Integer(
+        required=True,
+        metadata={"description": "How many systems match the query, on all pages."},
+    )
+    retired = fields.Integer(
+        required=True,
+        metadata={"description": "How many of them are retired (profile stage `retired`)."},
+    )
 
 
 class SystemReinstate(Strict):

@@ -40,7 +40,7 @@ from registry.extensions import db_session
 from registry.records import service
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem
-from registry.records.search import entries_in_force, search_systems
+from registry.records.search import count_systems, entries_in_force, search_systems
 
 bp = Blueprint(
     "api_systems",
@@ -79,14 +79,21 @@ def systems(limit: int, **filters: Any) -> Any:
     reference: those whose profile is in force and those whose profile is retired
     (`retired: true`, shown with their profile as last in force); `status=live` or
     `status=retired` lists only the ones or the others. Pages by cursor: pass
-    `next_cursor` as `after`.
+    `next_cursor` as `after`. `total` counts the systems matching the query on all
+    pages (`retired`: how many of them are retired), the number the web pages show.
     """
     session = db_session()
     require(session, current_actor(), "read")
     rows = search_systems(session, limit=limit + 1, **filters)
     cursor = rows[limit - 1].system.reference if len(rows) > limit else None
     headers = next_link("api_systems.systems", cursor, limit=limit, **_query(filters))
-    return {"items": [system_summary(r) for r in rows[:limit]], "next_cursor": cursor}, headers
+    count = count_systems(session, **{k: v for k, v in filters.items() if k != "after"})
+    return {
+        "items": [system_summary(r) for r in rows[:limit]],
+        "next_cursor": cursor,
+        "total": count.systems,
+        "retired": count.retired,
+    }, headers
 
 
 def _query(filters: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """What needs attention across the register: the dashboard's figures, computed from the
-entries in force now (no separate state to keep in step). Which systems in use are not
-ready, and when reviews fall due, is the readiness scorecard's to say."""
+entries in force now (no separate state to keep in step). Which systems are not ready,
+and when reviews fall due, is the readiness scorecard's to say; which systems name a
+person as owner is the permissions' rule (``roles_named``)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,52 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry.accounts.actor import Actor
+from registry.accounts.permissions import roles_named
 from registry.records.kinds import RISK_TIERS, STAGES
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.service import _in_force, register
+from registry.records.service import RegisterRow, _in_force, register
 
 # EU AI Act Art 73: days to report a serious incident after becoming aware of it.
 ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
 OPEN_INCIDENT = ("open", "contained")
 DUE_SOON = dt.timedelta(days=30)
+# What needs attention first: the riskier tier, then the stage further along (a system
+# in production before one in a pilot before a proposal), then more unmet areas.
+TIER_RANK = {tier: i for i, tier in enumerate(RISK_TIERS)}
+STAGE_RANK = {"production": 0, "pilot": 1, "proposed": 2}
+
+
+def tier_of(profile: dict[str, object]) -> str:
+    """A profile's risk tier; one never classified counts as ``unclassified``."""
+    tier = profile.get("risk_tier")
+    return tier if isinstance(tier, str) and tier in TIER_RANK else "unclassified"
+
+
+def attention_rank(stage: str, tier: str, unmet: int, reference: str) -> tuple[int, int, int, str]:
+    """The sort key of a system that is not ready: lower needs attention sooner."""
+    return (
+        TIER_RANK.get(tier, len(TIER_RANK)),
+        STAGE_RANK.get(stage, len(STAGE_RANK)),
+        -unmet,
+        reference,
+    )
 
 
 @dataclass(frozen=True)
 class Gap:
-    """A system in use that is not ready: the readiness areas not met (nor waived)."""
+    """A system that is not (yet) retired and not ready: the readiness areas not met
+    (nor waived)."""
 
     reference: str
     name: str
     stage: str
     missing: list[str]
+    risk_tier: str = "unclassified"
+
+    @property
+    def rank(self) -> tuple[int, int, int, str]:
+        return attention_rank(self.stage, self.risk_tier, len(self.missing), self.reference)
 
 
 @dataclass(frozen=True)
@@ -95,21 +124,36 @@ def _instant(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overview:
-    """The register as it stands now: systems by stage and risk tier, systems in use
-    that are not ready (the readiness areas they miss), reviews due within 30 days or
-    overdue, open incidents with their Art 73 deadline, and the most recent changes."""
+@dataclass(frozen=True)
+class _Assessed:
+    """One listed system scored now, with what the dashboard reads from its records."""
+
+    row: RegisterRow
+    ready: bool
+    missing: list[str]
+    reviews: list[DueReview]
+    incidents: list[OpenIncident]
+
+    @property
+    def gap(self) -> Gap:
+        profile = self.row.profile
+        return Gap(
+            self.row.system.reference,
+            profile.get("name", ""),
+            profile.get("stage", ""),
+            self.missing,
+            tier_of(profile),
+        )
+
+
+def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
+    """Score each system of ``rows`` (in reference order) on its entries in force now."""
     from registry.readiness.model import Record
     from registry.readiness.scorecard import score
 
-    profiles = register(session)
-    counts: Counter[tuple[str, str]] = Counter(
-        (r.profile.get("stage", ""), r.profile.get("risk_tier", "")) for r in profiles
-    )
-    live = {r.system.id: r for r in profiles if r.profile.get("stage") != "retired"}
     records: dict[int, list[Record]] = {}
-    incidents: list[OpenIncident] = []
-    for entry, version in session.execute(_in_force(list(live) if live else [])).all():
+    ids = [r.system.id for r in rows]
+    for entry, version in session.execute(_in_force(ids)).all():
         records.setdefault(entry.system_id, []).append(
             Record(
                 entry.id,
@@ -120,20 +164,18 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
                 version.effective_from,
             )
         )
-    gaps, reviews = [], []
     soon = now.date() + DUE_SOON
-    for system_id, row in sorted(live.items(), key=lambda item: item[1].system.reference):
+    assessed = []
+    for row in sorted(rows, key=lambda r: r.system.reference):
         reference = row.system.reference
-        card = score(reference, records.get(system_id, []), now)
-        if row.profile.get("stage") in ("pilot", "production") and not card.ready:
-            missing = [a.title for a in card.unmet()]
-            gaps.append(Gap(reference, row.profile.get("name", ""), row.profile["stage"], missing))
-        reviews += [
+        card = score(reference, records.get(row.system.id, []), now)
+        reviews = [
             DueReview(reference, d.subject.entry_id, d.due_on, d.title)
             for d in card.due
             if d.due_on <= soon
         ]
-        for r in records.get(system_id, []):
+        incidents = []
+        for r in records.get(row.system.id, []):
             body = r.body
             if r.kind != "incident" or body.get("status") not in OPEN_INCIDENT:
                 continue
@@ -153,9 +195,87 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
                     _instant(body.get("reported_at")),
                 )
             )
+        missing = [a.title for a in card.unmet()]
+        assessed.append(_Assessed(row, card.ready, missing, reviews, incidents))
+    return assessed
+
+
+def _not_retired(rows: list[RegisterRow]) -> list[RegisterRow]:
+    return [r for r in rows if r.profile.get("stage") != "retired"]
+
+
+def not_ready(session: Session, now: dt.datetime) -> list[Gap]:
+    """Every listed system not retired and not ready now, most in need of attention
+    first (:func:`attention_rank`): the dashboard's list and the systems list's filter."""
+    assessed = _assess(session, _not_retired(register(session)), now)
+    return sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
+
+
+def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overview:
+    """The register as it stands now: systems by stage and risk tier, systems not
+    retired that are not ready (the readiness areas they miss, ranked by
+    :func:`attention_rank`), reviews due within 30 days or overdue, open incidents with
+    their Art 73 deadline, and the most recent changes."""
+    profiles = register(session)
+    counts: Counter[tuple[str, str]] = Counter(
+        (r.profile.get("stage", ""), r.profile.get("risk_tier", "")) for r in profiles
+    )
+    assessed = _assess(session, _not_retired(profiles), now)
+    gaps = sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
+    reviews = [d for a in assessed for d in a.reviews]
+    incidents = [i for a in assessed for i in a.incidents]
     reviews.sort(key=lambda r: (r.next_due, r.reference))
     incidents.sort(key=lambda i: (i.deadline is None, i.deadline or i.aware_at, i.reference))
     return Overview(dict(counts), gaps, reviews, incidents, recent_changes(session, recent))
+
+
+@dataclass(frozen=True)
+class OwnedSystem:
+    """A system whose live owner entries name a person, with what needs their attention."""
+
+    reference: str
+    name: str
+    stage: str
+    risk_tier: str
+    roles: list[str]
+    ready: bool
+    missing: list[str]
+    reviews: list[DueReview]
+    incidents: list[OpenIncident]
+
+
+def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[OwnedSystem]:
+    """The listed systems whose live owner entries name ``actor`` today, in any owner
+    role (by the permissions' rule, ``roles_named``: user id or e-mail, within the
+    entry's term); those not ready first, in the dashboard's order, then by reference."""
+    bodies: dict[int, list[str]] = {}
+    for entry, version in session.execute(_in_force(None, kinds=["owner"])).all():
+        bodies.setdefault(entry.system_id, []).append(version.body)
+    roles = {sid: roles_named(actor, found) for sid, found in bodies.items()}
+    rows = [r for r in register(session) if roles.get(r.system.id)]
+    owned = []
+    for a in _assess(session, rows, now):
+        gap = a.gap
+        owned.append(
+            OwnedSystem(
+                gap.reference,
+                gap.name,
+                gap.stage,
+                gap.risk_tier,
+                sorted(roles[a.row.system.id]),
+                a.ready,
+                a.missing,
+                a.reviews,
+                a.incidents,
+            )
+        )
+    owned.sort(
+        key=lambda o: (
+            o.ready,
+            attention_rank(o.stage, o.risk_tier, len(o.missing), o.reference),
+        )
+    )
+    return owned
 
 
 def recent_changes(session: Session, limit: int) -> list[Change]:

@@ -9,6 +9,7 @@ a cursor (the last reference of a page) gives the next page without gaps or repe
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.service import RegisterRow, _check_instant, _in_force
+from registry.records.service import RegisterRow, _check_instant, _in_force, listed_profiles
 
 MAX_PAGE = 200
 MAX_NEEDLE = 200
@@ -49,42 +50,128 @@ def search_systems(
     after: str | None = None,
     limit: int = 50,
 ) -> list[RegisterRow]:
-    """Systems in the register (now, as recorded at ``as_of``, or as effective at
-    ``effective_at``), ordered by reference, starting after reference ``after``: those
-    whose profile is in force and those whose profile is retired (with their profile
-    as last in force), or only the ones or the others (``status``: ``live`` or
-    ``retired``). Every other filter reads the profile shown.
+    """Systems the register lists (:func:`service.listed_profiles`: those whose profile
+    is in force and those whose profile is retired, with their profile as last in
+    force), now, as recorded at ``as_of``, or as effective at ``effective_at``, ordered
+    by reference, starting after reference ``after``. ``status`` keeps only the ones
+    (``live``) or the others (``retired``); every other filter reads the profile shown.
 
     ``q``: case-insensitive text in the name, reference, purpose or organisation.
     ``owner``: a live owner entry at that time names the person (e-mail, or part of
     the name). ``stage``, ``risk_tier``: exact values.
     """
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
-    for name, value in (("q", q), ("owner", owner), ("after", after)):
-        if value is not None and "\x00" in value:
-            raise InvalidInput(f"{name} is not valid text.", {name: ["Contains a NUL character."]})
+    if after is not None and "\x00" in after:
+        raise InvalidInput("after is not valid text.", {"after": ["Contains a NUL character."]})
     limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
-    body = EntryVersion.body
     stmt = (
-        _in_force(
-            None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
-        )
+        _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
         .add_columns(AISystem)
-        .join_from(Entry, AISystem, AISystem.id == Entry.system_id)
         .order_by(None)
         .order_by(AISystem.reference)
         .limit(limit)
     )
     if after:
         stmt = stmt.where(AISystem.reference > after)
+    return [
+        RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
+    ]
+
+
+def matching_systems(
+    session: Session,
+    *,
+    q: str | None = None,
+    stage: str | None = None,
+    risk_tier: str | None = None,
+    owner: str | None = None,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    status: str | None = None,
+) -> list[RegisterRow]:
+    """Every system :func:`search_systems` finds with these filters, on all of its pages,
+    by reference (for pages that sort and page the whole list themselves)."""
+    stmt = (
+        _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
+        .add_columns(AISystem)
+        .order_by(None)
+        .order_by(AISystem.reference)
+    )
+    return [
+        RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class SystemCount:
+    """How many systems the register lists, and how many of them are retired (their
+    profile is retired: they stay listed, as retired)."""
+
+    systems: int
+    retired: int
+
+    def __str__(self) -> str:
+        text = f"{self.systems:,} system{'' if self.systems == 1 else 's'}"
+        return f"{text}, {self.retired:,} of them retired" if self.retired else text
+
+
+def count_systems(
+    session: Session,
+    *,
+    q: str | None = None,
+    stage: str | None = None,
+    risk_tier: str | None = None,
+    owner: str | None = None,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    status: str | None = None,
+) -> SystemCount:
+    """How many systems :func:`search_systems` finds with these filters (all of its
+    pages), and how many of them are retired (what ``status="retired"`` finds).
+    Every page that shows a number of systems takes it from here."""
+    matching = _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
+    retired = matching.selected_columns.retired_in_force
+    stmt = matching.with_only_columns(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((retired, 1), else_=0)), 0),
+    ).order_by(None)
+    systems, retired = session.execute(stmt).one()
+    return SystemCount(int(systems), int(retired))
+
+
+def _matching(
+    session: Session,
+    q: str | None,
+    stage: str | None,
+    risk_tier: str | None,
+    owner: str | None,
+    as_of: dt.datetime | None,
+    effective_at: dt.datetime | None,
+    status: str | None = None,
+) -> sa.Select[Any]:
+    """(Entry, EntryVersion, retired) of the listed systems' profiles that match the
+    filters."""
+    _check_instant(as_of, "as_of")
+    _check_instant(effective_at, "effective_at")
+    for name, value in (("q", q), ("owner", owner)):
+        if value is not None and "\x00" in value:
+            raise InvalidInput(f"{name} is not valid text.", {name: ["Contains a NUL character."]})
+    body = EntryVersion.body
+    stmt = listed_profiles(as_of=as_of, effective_at=effective_at).join(
+        AISystem, AISystem.id == Entry.system_id
+    )
     if status is not None:
         retired = stmt.selected_columns.retired_in_force
         stmt = stmt.where(retired if status == "retired" else sa.not_(retired))
     if stage:
         stmt = stmt.where(json_text(session, body, "stage") == stage)
     if risk_tier:
-        stmt = stmt.where(json_text(session, body, "risk_tier") == risk_tier)
+        tier = json_text(session, body, "risk_tier")
+        if risk_tier == "unclassified":  # not classified yet, or classified so
+            stmt = stmt.where(sa.or_(tier.is_(None), tier == risk_tier))
+        else:
+            stmt = stmt.where(tier == risk_tier)
     if q:
         needle = q.strip()[:MAX_NEEDLE]
         stmt = stmt.where(
@@ -105,7 +192,7 @@ def search_systems(
         )
         who = owner.strip()[:MAX_NEEDLE]
         stmt = stmt.where(
-            AISystem.id.in_(
+            Entry.system_id.in_(
                 sa.select(owners.c.system_id).where(
                     sa.or_(
                         sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
@@ -115,10 +202,7 @@ def search_systems(
                 )
             )
         )
-    return [
-        RegisterRow(system, entry.id, version, retired)
-        for entry, version, retired, system in session.execute(stmt)
-    ]
+    return stmt
 
 
 def entries_in_force(

@@ -1467,6 +1467,26 @@ class RegisterRow:
         return json.loads(self.version.body)
 
 
+def listed_profiles(
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+    with_retired: bool = True,
+) -> sa.Select[Any]:
+    """The one rule for which systems the register lists and counts (the systems list,
+    the dashboard, the API's list and its totals): (Entry, EntryVersion, retired) of each
+    system's profile (now, as of, or as effective at an instant): the version in force,
+    or, for a system whose profile was retired by then, its last version before the
+    retirement, with ``retired`` true. A retired system stays listed, as retired;
+    ``with_retired=False`` leaves those out. A profile's stage ``retired`` (a system out
+    of use) is a stage like any other here."""
+    if not with_retired:
+        return _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+    return _in_force(
+        None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
+    )
+
+
 def register(
     session: Session,
     *,
@@ -1474,13 +1494,11 @@ def register(
     effective_at: dt.datetime | None = None,
     with_retired: bool = False,
 ) -> list[RegisterRow]:
-    """Every system whose profile is live (now, as of, or as effective at an instant);
-    ``with_retired``: and every system whose profile was retired by then."""
+    """Every system the register lists (:func:`listed_profiles`), now, as of, or as
+    effective at an instant; retired systems only ``with_retired``."""
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
-    stmt = _in_force(
-        None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=with_retired
-    )
+    stmt = listed_profiles(as_of=as_of, effective_at=effective_at, with_retired=with_retired)
     rows = session.execute(stmt).all()
     systems = (
         {

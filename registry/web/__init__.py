@@ -17,11 +17,14 @@ def init_web(app: Flask) -> None:
     from registry.web.editing import bp as editing_bp
     from registry.web.exports import bp as exports_bp
     from registry.web.history import bp as history_bp
+    from registry.web.home import bp as home_bp
+    from registry.web.home import navigation
     from registry.web.ledger import bp as ledger_bp
     from registry.web.readiness import bp as readiness_bp
     from registry.web.systems import bp as systems_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(systems_bp)
     app.register_blueprint(ledger_bp)
@@ -33,6 +36,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(readiness_bp)
     # Every page shows records through the one formatter evidence.pdf uses too.
     app.jinja_env.globals["display"] = display
+    app.context_processor(lambda: {"navigation": navigation})
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from registry.accounts.service import authenticate
 from registry.extensions import client_address, db_session, limiter
+from registry.web.home import landing
 
 bp = Blueprint("auth", __name__)
 
@@ -81,7 +82,7 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     if current_user.is_authenticated:
-        return redirect(url_for("systems.index"))
+        return redirect(landing())
     email = ""
     if request.method == "POST":
         email = _form_email()
@@ -91,7 +92,7 @@ def login() -> str | Response:
             flash("Wrong e-mail or password.", "error")
             return render_template("auth/login.html", email=email), 401
         login_user(user)
-        return redirect(_safe_next(request.args.get("next")) or url_for("systems.index"))
+        return redirect(_safe_next(request.args.get("next")) or landing())
     return render_template("auth/login.html", email=email)
 
 

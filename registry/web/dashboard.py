@@ -10,9 +10,11 @@ from flask_login import login_required
 from registry.accounts.permissions import require
 from registry.extensions import db_session
 from registry.records.overview import describe, overview
+from registry.records.search import count_systems
 from registry.web.systems import current_actor
 
 bp = Blueprint("dashboard", __name__)
+SHOWN_GAPS = 50  # the systems not ready listed here; the systems list has them all
 
 
 @bp.route("/dashboard")
@@ -22,5 +24,10 @@ def index() -> str:
     require(session, current_actor(), "read")
     now = dt.datetime.now(dt.UTC)
     return render_template(
-        "dashboard/index.html", view=overview(session, now), now=now, describe=describe
+        "dashboard/index.html",
+        view=overview(session, now),
+        count=count_systems(session),
+        shown_gaps=SHOWN_GAPS,
+        now=now,
+        describe=describe,
     )

@@ -159,6 +159,8 @@ def as_of(reference: str) -> tuple[str, int]:
         "missing": False,
         "moment": None,
         "state": None,
+        "late": [],
+        "late_profile": None,
     }
     if not date_text:
         # Only the form: nothing chosen yet.
@@ -171,10 +173,16 @@ def as_of(reference: str) -> tuple[str, int]:
         context["error"] = str(exc)
         return render_template("history/as_of.html", **context), 400
     context["moment"] = instant
+    # What was in effect at the instant, as known today: the entries of it recorded only
+    # after the instant are what the record as of then could not show.
+    effective = service.system_state(session, system, effective_at=instant)
+    context["late"] = [e for e in effective.entries if e.version.recorded_at > instant]
+    context["late_profile"] = next((e for e in context["late"] if e.kind == "profile"), None)
+    context["other_mode"] = {"date": date_text, "time": time_text or None}
     if mode == "recorded":
         state = service.system_state(session, system, as_of=instant)
     else:
-        state = service.system_state(session, system, effective_at=instant)
+        state = effective
     if state.profile is None:
         context["missing"] = True
         return render_template("history/as_of.html", **context), 404

@@ -20,6 +20,8 @@ from registry.ledger.models import AuditEvent
 from registry.records import display, service
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.models import AISystem
+from registry.records.overview import not_ready
+from registry.records.search import count_systems, matching_systems
 from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
@@ -55,7 +57,9 @@ SORTS = {
     "stage": "stage",
     "risk_tier": "risk tier",
     "changed": "last changed (newest first)",
+    "attention": "needs attention first",
 }
+ATTENTION = {"not_ready": "not ready (not retired)"}
 
 
 # Systems in the register, or only those whose profile is live, or only retired ones.
@@ -76,7 +80,7 @@ def _last_changed(session: Session) -> dict[int, dt.datetime]:
     return {system_id: when for system_id, when in rows}
 
 
-@bp.route("/")
+@bp.route("/systems")
 @login_required
 def index() -> str:
     session = db_session()
@@ -87,24 +91,24 @@ def index() -> str:
     status = status if status in STATUSES else ""
     tier = request.args.get("tier", "")
     tier = tier if tier in RISK_TIERS else ""
+    attention = request.args.get("attention", "")
+    attention = attention if attention in ATTENTION else ""
     sort = request.args.get("sort", "")
-    sort = sort if sort in SORTS else "name"
-    rows = service.register(session, with_retired=True)
-    if status:
-        rows = [r for r in rows if r.retired == (status == "retired")]
-    if query:
-        needle = query.casefold()
-        rows = [
-            r
-            for r in rows
-            if needle in r.profile.get("name", "").casefold()
-            or needle in r.system.reference.casefold()
-            or needle in r.profile.get("organisation", "").casefold()
-        ]
-    if stage:
-        rows = [r for r in rows if r.profile.get("stage") == stage]
-    if tier:
-        rows = [r for r in rows if _tier(r.profile) == tier]
+    sort = sort if sort in SORTS else ("attention" if attention else "name")
+    # The filters are the register's own (records.search), as in the API and the counts.
+    rows = matching_systems(
+        session,
+        q=query or None,
+        stage=stage or None,
+        risk_tier=tier or None,
+        status=status or None,
+    )
+    rank: dict[str, int] = {}
+    if attention or sort == "attention":
+        gaps = not_ready(session, dt.datetime.now(dt.UTC))
+        rank = {g.reference: i for i, g in enumerate(gaps)}
+    if attention:
+        rows = [r for r in rows if r.system.reference in rank]
     changed = _last_changed(session)
     rows.sort(key=lambda r: (r.profile.get("name", "").casefold(), r.system.reference))
     if sort == "reference":
@@ -115,6 +119,8 @@ def index() -> str:
     elif sort == "risk_tier":
         order = {t: i for i, t in enumerate(RISK_TIERS)}
         rows.sort(key=lambda r: order.get(_tier(r.profile), len(order)))
+    elif sort == "attention":
+        rows.sort(key=lambda r: rank.get(r.system.reference, len(rank)))
     elif sort == "changed":
         oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
         rows.sort(key=lambda r: changed.get(r.system.id) or oldest, reverse=True)
@@ -127,6 +133,11 @@ def index() -> str:
         "systems/index.html",
         rows=shown,
         total=len(rows),
+        register_count=count_systems(session),
+        filtered=bool(query or stage or tier or status or attention),
+        attention=attention,
+        attentions=ATTENTION,
+        can_export=can(session, current_actor(), "export"),
         page=page,
         pages=pages,
         paging=paging,

@@ -62,7 +62,7 @@ def test_a_web_session_cookie_never_authenticates_an_api_call(app, users, system
             "csrf_token": csrf_token(client),
         },
     )
-    assert client.get("/").status_code == 200  # signed in on the web
+    assert client.get("/systems").status_code == 200  # signed in on the web
     problem(client.get("/api/v1/systems"), 401, "unauthenticated")
     problem(client.get("/api/v1/me"), 401)
     response = client.post("/api/v1/systems/sys-1/entries", json={"kind": "risk", "body": {}})

@@ -29,6 +29,8 @@ def test_officer_records_a_system_and_auditor_cannot_change_it(page, live_server
     page.set_viewport_size(VIEWPORT)
     page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
     sign_in(page, live_server, users["compliance_officer"].email)
+    assert page.url == f"{live_server}/dashboard"  # an officer lands on the dashboard
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Systems").click()
 
     # Register a system.
     page.get_by_role("link", name="Register a system").click()
@@ -105,6 +107,7 @@ def test_officer_records_a_system_and_auditor_cannot_change_it(page, live_server
 
     # An auditor finds no way to change anything.
     sign_in(page, live_server, users["auditor"].email)
+    assert page.url == f"{live_server}/systems"  # an auditor lands on the systems list
     assert page.get_by_role("link", name="Register a system").count() == 0
     page.get_by_role("link", name="Benefit fraud triage").click()
     page.wait_for_selector("h1")

@@ -56,9 +56,9 @@ def test_non_admins_get_403_everywhere(client, login_as, session, actors, users,
     token, _ = create_token(session, actors["admin"], users["auditor"], name="keep", days=5)
     session.commit()
     login_as(role)
-    home = client.get("/")
+    home = client.get("/systems")
     assert home.status_code == 200 and "Admin</a>" not in home.get_data(as_text=True)
-    csrf = csrf_token(client, "/")
+    csrf = csrf_token(client, "/systems")
     urls = _urls(users)
     for url in urls["get"]:
         assert client.get(url).status_code == 403, url

@@ -246,7 +246,7 @@ def test_admin_alone_is_refused(client, login_as, world):
 
 def test_readers_see_the_nav_link(client, login_as, world):
     login_as("auditor")
-    assert 'href="/audit">Audit trail</a>' in _text(client.get("/"))
+    assert 'href="/audit">Audit trail</a>' in _text(client.get("/systems"))
 
 
 def test_anonymous_users_are_sent_to_login(client, world):

@@ -9,7 +9,7 @@ from tests.conftest import PASSWORD, csrf_token
 
 
 def test_pages_need_a_login(client):
-    response = client.get("/")
+    response = client.get("/systems")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
@@ -17,15 +17,15 @@ def test_login_list_and_logout(client, login_as, session, officer, profile):
     service.create_system(session, officer, profile)
     session.commit()
     login_as("auditor")
-    page = client.get("/")
+    page = client.get("/systems")
     assert page.status_code == 200
     assert "Benefit fraud triage" in page.get_data(as_text=True)
     page = client.get("/systems/sys-1")
     assert page.status_code == 200 and "No monitoring plan recorded." in page.get_data(as_text=True)
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/systems")
     response = client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/systems").status_code == 302
 
 
 def test_wrong_password_gets_a_message(client, users):
@@ -42,23 +42,23 @@ def test_wrong_password_gets_a_message(client, users):
 def test_login_without_csrf_token_is_refused(client, users):
     response = client.post("/login", data={"email": users["auditor"].email, "password": PASSWORD})
     assert response.status_code == 400
-    assert client.get("/").status_code == 302
+    assert client.get("/systems").status_code == 302
 
 
 def test_logout_needs_csrf(client, login_as):
     login_as("auditor")
     assert client.post("/logout").status_code == 400
-    assert client.get("/").status_code == 200
+    assert client.get("/systems").status_code == 200
 
 
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
         ("/systems/sys-1", "/systems/sys-1"),
-        ("https://evil.example/", "/"),
-        ("//evil.example/", "/"),
-        ("/\\evil.example", "/"),
-        ("javascript:alert(1)", "/"),
+        ("https://evil.example/", "/systems"),
+        ("//evil.example/", "/systems"),
+        ("/\\evil.example", "/systems"),
+        ("javascript:alert(1)", "/systems"),
     ],
 )
 def test_no_open_redirect_through_next(client, users, target, expected):
@@ -74,7 +74,7 @@ def test_no_open_redirect_through_next(client, users, target, expected):
 
 def test_admin_alone_cannot_read_records(client, login_as):
     login_as("admin")
-    response = client.get("/")
+    response = client.get("/systems")
     assert response.status_code == 403
     assert "may not read the records" in response.get_data(as_text=True)
 
@@ -83,7 +83,7 @@ def test_entries_are_escaped(client, login_as, session, officer, profile):
     service.create_system(session, officer, {**profile, "name": "<script>alert(1)</script>"})
     session.commit()
     login_as("auditor")
-    for path in ("/", "/systems/sys-1"):
+    for path in ("/systems", "/systems/sys-1"):
         text = client.get(path).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -121,15 +121,15 @@ def test_search_filter_and_pagination(client, login_as, session, officer, profil
         )
     session.commit()
     login_as("auditor")
-    text = client.get("/").get_data(as_text=True)
+    text = client.get("/systems").get_data(as_text=True)
     assert "55 systems." in text and "Page 1 of 2" in text
-    text = client.get("/", query_string={"page": 2}).get_data(as_text=True)
+    text = client.get("/systems", query_string={"page": 2}).get_data(as_text=True)
     assert "System 54" in text and "System 00" not in text
-    text = client.get("/", query_string={"q": "system 1", "stage": "production"}).get_data(
+    text = client.get("/systems", query_string={"q": "system 1", "stage": "production"}).get_data(
         as_text=True
     )
-    assert "5 systems." in text  # 11, 13, 15, 17, 19
-    assert client.get("/", query_string={"page": "x"}).status_code == 200
+    assert "5 match the filters (the register lists 55 systems)." in text  # 11, 13, 15, 17, 19
+    assert client.get("/systems", query_string={"page": "x"}).status_code == 200
 
 
 def test_pages_read_while_a_writer_holds_the_lock(app, client, database_url, profile):

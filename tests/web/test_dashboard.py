@@ -80,7 +80,8 @@ def test_overview_figures(session, officer):
     }
     # Systems in use that are not ready, with the readiness areas they miss.
     gaps = {g.reference: g.missing for g in view.gaps}
-    assert set(gaps) == {"full", "gappy"}  # "idea" is not in use
+    # Most in need of attention first: risk tier, then stage, then more unmet areas.
+    assert list(gaps) == ["full", "gappy", "idea"]
     assert gaps["gappy"][:3] == ["Business ownership", "Technical ownership", "Data readiness"]
     assert [(r.reference, r.days_left(now.date()), r.title) for r in view.reviews] == [
         ("full", -3, "Periodic review"),

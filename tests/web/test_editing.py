@@ -293,7 +293,7 @@ def test_a_stale_retirement_is_refused(client, login_as, session, system, office
 
 def test_officer_sees_the_controls(client, login_as, system):
     login_as("compliance_officer")
-    assert "Register a system" in client.get("/").get_data(as_text=True)
+    assert "Register a system" in client.get("/systems").get_data(as_text=True)
     html = client.get("/systems/sys-1").get_data(as_text=True)
     assert "Add owner" in html and ">Edit<" in html and 'name="kind"' in html
 
@@ -317,7 +317,7 @@ def test_readers_without_write_see_no_controls_and_are_refused(
         html = client.get(page).get_data(as_text=True)
         for control in ("Register a system", "Add ", ">Edit<", ">Retire<", "/edit", "/retire"):
             assert control not in html, (page, control)
-    token = csrf_token(client, "/")  # the sign-out form of any page
+    token = csrf_token(client, "/systems")  # the sign-out form of any page
     for url in _edit_urls(session, system):
         assert client.get(url).status_code == 403, url
         response = post(client, url, [("reason", "x"), ("base_version", "1")], token)
@@ -343,7 +343,7 @@ def test_technical_owner_edits_only_systems_they_own(
     )
     session.commit()
     login_as("technical_owner")
-    assert "Register a system" not in client.get("/").get_data(as_text=True)
+    assert "Register a system" not in client.get("/systems").get_data(as_text=True)
     assert client.get("/systems/new").status_code == 403
     theirs = client.get("/systems/theirs").get_data(as_text=True)
     assert ">Edit<" not in theirs and "Add owner" not in theirs

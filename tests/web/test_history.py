@@ -201,8 +201,10 @@ def test_as_recorded_then_shows_old_values_and_retired_entries(client, login_as,
         'Shown as recorded at <time datetime="2100-02-01T23:59:59.999999+00:00">'
         "2100-02-01 23:59:59 UTC</time> (transaction time" in page
     )
-    assert "Benefit fraud triage" in page and "Renamed triage" not in page
+    shown, notice = _apart(page)
+    assert "Benefit fraud triage" in shown and "Renamed triage" not in shown
     assert "<dd>pilot</dd>" in page and "proposed" not in page
+    assert "Renamed triage (profile)" in notice  # recorded later, in effect then
     # The owner, retired later, is shown as it was; the data source did not exist yet.
     assert "Bea Business" in page and "retired since" in page
     assert "Applications 2019-2024" not in page
@@ -218,10 +220,19 @@ def test_as_recorded_then_with_a_time(client, login_as, world):
     assert '<time datetime="2100-02-10T10:01:00+00:00">' in after
 
 
+def _apart(page: str) -> tuple[str, str]:
+    """The as-of page without, and with only, its notice of what was recorded later."""
+    start = page.index('<div class="notice" id="late-notice">')
+    end = page.index("</div>", start)
+    return page[:start] + page[end:], page[start:end]
+
+
 def test_as_in_effect_then_includes_later_corrections(client, login_as, world):
     login_as("auditor")
     recorded = _text(_as_of(client, date="2100-01-25", mode="recorded"))
-    assert "Benefit fraud triage" in recorded and "Renamed triage" not in recorded
+    shown, notice = _apart(recorded)
+    assert "Benefit fraud triage" in shown and "Renamed triage" not in shown
+    assert "Renamed triage (profile)" in notice and "mode=effective" in notice
     effective = _text(_as_of(client, date="2100-01-25", mode="effective"))
     assert "Shown as in effect at" in effective and "(valid time" in effective
     assert "Renamed triage" in effective  # version 3, recorded later, effective 20 January

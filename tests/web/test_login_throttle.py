@@ -83,7 +83,7 @@ def sign_in(client: FlaskClient, email: str, password: str, ip: str = "127.0.0.1
 
 
 def sign_out(client: FlaskClient) -> None:
-    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/systems")})
     assert response.status_code == 302
 
 
@@ -116,7 +116,7 @@ def test_failures_per_email_are_throttled(app, client, users, checks, clock):
     response = sign_in(client, email, PASSWORD)  # the right password is refused too
     assert_throttled(response, 15)
     assert len(checks) == 5  # ...without being checked
-    assert client.get("/").status_code == 302  # not signed in
+    assert client.get("/systems").status_code == 302  # not signed in
     assert client.get("/login").status_code == 200  # the page itself is not throttled
 
     # The e-mail is matched as the user would type it (case, spaces).
@@ -129,9 +129,9 @@ def test_failures_per_email_are_throttled(app, client, users, checks, clock):
 
     clock.advance(16)  # the window has passed
     response = sign_in(client, email, PASSWORD)
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302 and response.headers["Location"] == "/systems"
     assert checks[-1] == email
-    assert client.get("/").status_code == 200
+    assert client.get("/systems").status_code == 200
 
 
 def test_throttled_attempts_do_not_extend_the_wait(client, users, checks, clock):
@@ -309,9 +309,9 @@ def test_a_sign_in_lasts_the_session_lifetime(
         monkeypatch.setattr(itsdangerous.timed, "time", fake)
         signed_at = fake.now
         fake.now = signed_at + 7.9 * 3600
-        assert client.get("/").status_code == 200
+        assert client.get("/systems").status_code == 200
         fake.now = signed_at + 8.1 * 3600
-        response = client.get("/")
+        response = client.get("/systems")
         assert response.status_code == 302 and "/login" in response.headers["Location"]
     finally:
         app.extensions["registry.db"].dispose()

@@ -46,7 +46,7 @@ def world(session, users, officer, monkeypatch) -> None:
 
 def test_the_form_is_labelled(client, login_as, world):
     login_as("auditor")
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/systems").get_data(as_text=True)
     for name in ("q", "stage", "tier", "sort"):
         assert f'<label for="{name}">' in page
         assert f'id="{name}" name="{name}"' in page
@@ -66,7 +66,7 @@ def test_the_form_is_labelled(client, login_as, world):
 )
 def test_risk_tier_filter(client, login_as, world, tier, expected):
     login_as("auditor")
-    response = client.get("/", query_string={"tier": tier})
+    response = client.get("/systems", query_string={"tier": tier})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert _refs(page) == expected
@@ -76,9 +76,11 @@ def test_risk_tier_filter(client, login_as, world, tier, expected):
 
 def test_filters_combine(client, login_as, world):
     login_as("compliance_officer")
-    page = client.get("/", query_string={"tier": "high", "stage": "pilot"}).get_data(as_text=True)
+    page = client.get("/systems", query_string={"tier": "high", "stage": "pilot"}).get_data(
+        as_text=True
+    )
     assert _refs(page) == ["sys-a"]
-    page = client.get("/", query_string={"tier": "high", "q": "brav"}).get_data(as_text=True)
+    page = client.get("/systems", query_string={"tier": "high", "q": "brav"}).get_data(as_text=True)
     assert _refs(page) == ["sys-b"]
 
 
@@ -96,7 +98,7 @@ def test_filters_combine(client, login_as, world):
 )
 def test_sort_orders(client, login_as, world, sort, expected):
     login_as("technical_owner")
-    response = client.get("/", query_string={"sort": sort})
+    response = client.get("/systems", query_string={"sort": sort})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert _refs(page) == expected
@@ -107,7 +109,7 @@ def test_pagination_keeps_filters_and_sort(client, login_as, world, monkeypatch)
     monkeypatch.setattr(systems, "PAGE_SIZE", 1)
     login_as("auditor")
     seen: list[str] = []
-    url: str | None = "/?sort=reference&tier=high&q=a"
+    url: str | None = "/systems?sort=reference&tier=high&q=a"
     pages = 0
     while url:
         page = client.get(url).get_data(as_text=True)
@@ -121,7 +123,7 @@ def test_pagination_keeps_filters_and_sort(client, login_as, world, monkeypatch)
     assert seen == ["sys-a", "sys-b"]
     assert pages == 2
 
-    seen, url = [], "/?sort=changed&stage="
+    seen, url = [], "/systems?sort=changed&stage="
     while url:
         page = client.get(url).get_data(as_text=True)
         seen += _refs(page)
@@ -131,7 +133,7 @@ def test_pagination_keeps_filters_and_sort(client, login_as, world, monkeypatch)
             assert "sort=changed" in url and "stage=" not in url
     assert seen == ["sys-c", "sys-e", "sys-b", "sys-d", "sys-a"]
     # The previous link keeps them too.
-    page = client.get("/?sort=stage&tier=high&page=2").get_data(as_text=True)
+    page = client.get("/systems?sort=stage&tier=high&page=2").get_data(as_text=True)
     match = re.search(r'<a href="([^"]+)" rel="prev">Previous</a>', page)
     assert match and "sort=stage" in match.group(1) and "tier=high" in match.group(1)
     assert _refs(page) == ["sys-b"]
@@ -146,4 +148,4 @@ def test_bad_values_are_not_errors(client, login_as, world):
         {"q": "a\x00b"},
         {"stage": "x"},
     ):
-        assert client.get("/", query_string=query).status_code == 200
+        assert client.get("/systems", query_string=query).status_code == 200

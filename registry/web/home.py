@@ -1,0 +1,79 @@
+"""Where each role's work is: the landing page after sign-in and at ``/``, and a
+person's own systems ("My systems")."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from registry.accounts.permissions import can, require
+from registry.extensions import db_session
+from registry.records.overview import owned_systems
+from registry.web.systems import current_actor
+
+bp = Blueprint("home", __name__)
+
+# The first role a user holds in this order decides where they land.
+LANDINGS = (
+    ("compliance_officer", "dashboard.index"),
+    ("technical_owner", "home.my_systems"),
+    ("auditor", "systems.index"),
+    ("admin", "admin.users"),
+)
+
+
+def landing() -> str:
+    """The page where the signed-in user's work is (the systems list for a user
+    without a known role, which answers 403 if they may not read)."""
+    roles = current_user.roles
+    endpoint = next((page for role, page in LANDINGS if role in roles), "systems.index")
+    return url_for(endpoint)
+
+
+@bp.route("/")
+@login_required
+def index() -> Response:
+    if request.args:
+        # The systems list used to live here: its filtered addresses keep working.
+        return redirect(url_for("systems.index", **request.args.to_dict(flat=False)))
+    return redirect(landing())
+
+
+@bp.route("/my-systems")
+@login_required
+def my_systems() -> str:
+    session = db_session()
+    actor = current_actor()
+    require(session, actor, "read")
+    now = dt.datetime.now(dt.UTC)
+    return render_template(
+        "home/my_systems.html",
+        systems=owned_systems(session, actor, now),
+        now=now,
+        can_export=can(session, actor, "export"),
+    )
+
+
+def navigation() -> list[tuple[str, str]]:
+    """The main navigation's links (endpoint, label): only pages the signed-in user may
+    open, as the permissions say."""
+    if not current_user.is_authenticated:
+        return []
+    session = db_session()
+    actor = current_actor()
+    links = []
+    if can(session, actor, "read"):
+        if "technical_owner" in actor.roles:
+            links.append(("home.my_systems", "My systems"))
+        links += [
+            ("dashboard.index", "Dashboard"),
+            ("systems.index", "Systems"),
+            ("audit.index", "Audit trail"),
+            ("exports.index", "Evidence packs"),
+        ]
+    if can(session, actor, "manage_accounts"):
+        links.append(("admin.users", "Admin"))
+    return links

@@ -1,0 +1,122 @@
+"""One count of systems: the dashboard, the systems list and the API's list totals say
+the same number, with how many of them are retired; the dashboard ranks the systems
+that are not ready and links to all of them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from registry.records import service
+from registry.records.search import SystemCount, count_systems
+from registry.web import dashboard
+
+SYSTEMS = [
+    # reference, stage, risk tier
+    ("a-high-prod", "production", "high"),
+    ("b-high-pilot", "pilot", "high"),
+    ("c-prohibited-idea", "proposed", "prohibited"),
+    ("d-minimal-prod", "production", "minimal"),
+    ("e-none-pilot", "pilot", None),
+    ("f-old", "retired", "high"),
+]
+
+
+@pytest.fixture
+def world(session, officer):
+    made = {}
+    for reference, stage, tier in SYSTEMS:
+        profile = {"name": f"System {reference}", "reference": reference, "stage": stage}
+        if tier:
+            profile["risk_tier"] = tier
+        made[reference], _ = service.create_system(session, officer, profile)
+    # A system whose profile entry was retired (a tombstone) is not listed.
+    gone, version = service.create_system(
+        session, officer, {"name": "Gone", "reference": "g-gone", "stage": "pilot"}
+    )
+    service.retire_entry(session, officer, version.entry_id, base_version=1)
+    session.commit()
+    return made
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace(" .", ".")
+
+
+def test_the_count_is_the_same_everywhere(session, world, client, login_as):
+    count = count_systems(session)
+    assert count == SystemCount(6, 1)
+    assert str(count) == "6 systems, 1 of them retired"
+    assert len(service.register(session)) == count.systems
+    assert count_systems(session, risk_tier="high", q="prod") == SystemCount(1, 0)
+    session.close()  # the test's session holds no lock while the app answers
+
+    login_as("compliance_officer")
+    board = _text(client.get("/dashboard").get_data(as_text=True))
+    assert "The register lists 6 systems, 1 of them retired." in board
+    assert re.search(r"All (\d+ ){5}\d+ 6 ", board)  # the table's totals add up to it
+    listed = _text(client.get("/systems").get_data(as_text=True))
+    assert "6 systems, 1 of them retired." in listed
+    filtered = _text(client.get("/systems?stage=retired").get_data(as_text=True))
+    assert "1 match the filters (the register lists 6 systems, 1 of them retired)." in filtered
+
+
+def test_the_api_counts_the_same(world, api_as):
+    """The API's list gives the count the web pages show (the world above: 6 systems,
+    1 of them retired)."""
+    api = api_as("auditor")
+    page = api.get("/api/v1/systems?limit=2").get_json()
+    assert (page["total"], page["retired"], len(page["items"])) == (6, 1, 2)
+    after = api.get(f"/api/v1/systems?limit=2&after={page['next_cursor']}").get_json()
+    assert (after["total"], after["retired"]) == (6, 1)  # every page: the whole query
+    only = api.get("/api/v1/systems?stage=retired").get_json()
+    assert (only["total"], only["retired"]) == (1, 1)
+    high = api.get("/api/v1/systems?risk_tier=high&q=prod").get_json()
+    assert high["total"] == 1 == len(high["items"])
+
+
+def test_the_dashboard_ranks_and_links_to_the_whole_list(
+    session, world, client, login_as, monkeypatch
+):
+    monkeypatch.setattr(dashboard, "SHOWN_GAPS", 3)
+    login_as("compliance_officer")
+    html = client.get("/dashboard").get_data(as_text=True)
+    section = html[html.index('id="gaps"') : html.index('id="changes"')]
+    shown = re.findall(r"/systems/([a-z-]+)/readiness", section)
+    # Risk tier first (prohibited, high, ..., unclassified), then stage.
+    assert shown == ["c-prohibited-idea", "a-high-prod", "b-high-pilot"]
+    text = _text(section)
+    assert "Systems that are not ready (5)" in text
+    assert "The first 3 of 5." in text
+    link = re.search(r'<a href="([^"]+)">All 5 systems that are not ready</a>', section)
+    assert link and link.group(1) == "/systems?attention=not_ready"
+    listed = client.get(link.group(1)).get_data(as_text=True)
+    rows = re.findall(r'<a href="/systems/([a-z-]+)">', listed)
+    assert rows == [
+        "c-prohibited-idea",
+        "a-high-prod",
+        "b-high-pilot",
+        "d-minimal-prod",
+        "e-none-pilot",
+    ]
+    assert "5 match the filters (the register lists 6 systems, 1 of them retired)." in _text(listed)
+
+
+def test_more_unmet_areas_come_first_within_tier_and_stage(session, officer, client, login_as):
+    from tests.records.samples import SAMPLES
+
+    for reference in ("p-fewer", "q-more"):
+        service.create_system(
+            session,
+            officer,
+            {"name": reference, "reference": reference, "stage": "pilot", "risk_tier": "high"},
+        )
+    fewer = service.get_system(session, "p-fewer")
+    for kind in ("data_source", "monitoring_plan", "incident_procedure"):
+        service.create_entry(session, officer, fewer, kind, SAMPLES[kind])
+    session.commit()
+    login_as("auditor")
+    html = client.get("/dashboard").get_data(as_text=True)
+    section = html[html.index('id="gaps"') : html.index('id="changes"')]
+    assert re.findall(r"/systems/([a-z-]+)/readiness", section) == ["q-more", "p-fewer"]
