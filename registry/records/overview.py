@@ -216,11 +216,13 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
     retired that are not ready (the readiness areas they miss, ranked by
     :func:`attention_rank`), reviews due within 30 days or overdue, open incidents with
     their Art 73 deadline, and the most recent changes."""
-    profiles = register(session)
+    listed = register(session, with_retired=True)
+    # A system retired from the register counts as retired, as in count_systems.
     counts: Counter[tuple[str, str]] = Counter(
-        (r.profile.get("stage", ""), r.profile.get("risk_tier", "")) for r in profiles
+        ("retired" if r.retired else r.profile.get("stage", ""), r.profile.get("risk_tier", ""))
+        for r in listed
     )
-    assessed = _assess(session, _not_retired(profiles), now)
+    assessed = _assess(session, _not_retired([r for r in listed if not r.retired]), now)
     gaps = sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
     reviews = [d for a in assessed for d in a.reviews]
     incidents = [i for a in assessed for i in a.incidents]

@@ -105,8 +105,9 @@ def matching_systems(
 
 @dataclass(frozen=True)
 class SystemCount:
-    """How many systems the register lists, and how many of them are retired (their
-    profile is retired: they stay listed, as retired)."""
+    """How many systems the register lists, and how many of them are retired: out of
+    use (their profile's stage is ``retired``) or retired from the register (their
+    profile is retired; they stay listed, as retired)."""
 
     systems: int
     retired: int
@@ -128,10 +129,13 @@ def count_systems(
     status: str | None = None,
 ) -> SystemCount:
     """How many systems :func:`search_systems` finds with these filters (all of its
-    pages), and how many of them are retired (what ``status="retired"`` finds).
-    Every page that shows a number of systems takes it from here."""
+    pages), and how many of them are retired (:class:`SystemCount`). Every page that
+    shows a number of systems takes it from here."""
     matching = _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
-    retired = matching.selected_columns.retired_in_force
+    retired = sa.or_(
+        matching.selected_columns.retired_in_force,
+        json_text(session, EntryVersion.body, "stage") == "retired",
+    )
     stmt = matching.with_only_columns(
         sa.func.count(),
         sa.func.coalesce(sa.func.sum(sa.case((retired, 1), else_=0)), 0),

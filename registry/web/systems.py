@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
-from registry.errors import NotFound
+from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from registry.records import display, service
@@ -63,7 +63,7 @@ ATTENTION = {"not_ready": "not ready (not retired)"}
 
 
 # Systems in the register, or only those whose profile is live, or only retired ones.
-STATUSES = {"live": "in the register", "retired": "retired"}
+STATUSES = {"live": "in the register", "retired": "retired from the register"}
 
 
 def _tier(profile: dict[str, Any]) -> str:
@@ -96,13 +96,17 @@ def index() -> str:
     sort = request.args.get("sort", "")
     sort = sort if sort in SORTS else ("attention" if attention else "name")
     # The filters are the register's own (records.search), as in the API and the counts.
-    rows = matching_systems(
-        session,
-        q=query or None,
-        stage=stage or None,
-        risk_tier=tier or None,
-        status=status or None,
-    )
+    error = None
+    try:
+        rows = matching_systems(
+            session,
+            q=query or None,
+            stage=stage or None,
+            risk_tier=tier or None,
+            status=status or None,
+        )
+    except InvalidInput as exc:  # text no record can hold: nothing matches
+        error, rows = exc.message, []
     rank: dict[str, int] = {}
     if attention or sort == "attention":
         gaps = not_ready(session, dt.datetime.now(dt.UTC))
@@ -135,6 +139,7 @@ def index() -> str:
         total=len(rows),
         register_count=count_systems(session),
         filtered=bool(query or stage or tier or status or attention),
+        error=error,
         attention=attention,
         attentions=ATTENTION,
         can_export=can(session, current_actor(), "export"),

@@ -31,7 +31,7 @@ def world(session, officer):
         if tier:
             profile["risk_tier"] = tier
         made[reference], _ = service.create_system(session, officer, profile)
-    # A system whose profile entry was retired (a tombstone) is not listed.
+    # A system whose profile entry was retired (a tombstone) stays listed, as retired.
     gone, version = service.create_system(
         session, officer, {"name": "Gone", "reference": "g-gone", "stage": "pilot"}
     )
@@ -46,30 +46,35 @@ def _text(html: str) -> str:
 
 def test_the_count_is_the_same_everywhere(session, world, client, login_as):
     count = count_systems(session)
-    assert count == SystemCount(6, 1)
-    assert str(count) == "6 systems, 1 of them retired"
-    assert len(service.register(session)) == count.systems
+    assert count == SystemCount(7, 2)  # f-old out of use, g-gone retired from the register
+    assert str(count) == "7 systems, 2 of them retired"
+    assert len(service.register(session, with_retired=True)) == count.systems
+    assert count_systems(session, status="retired") == SystemCount(1, 1)
+    assert count_systems(session, status="live") == SystemCount(6, 1)
     assert count_systems(session, risk_tier="high", q="prod") == SystemCount(1, 0)
     session.close()  # the test's session holds no lock while the app answers
 
     login_as("compliance_officer")
     board = _text(client.get("/dashboard").get_data(as_text=True))
-    assert "The register lists 6 systems, 1 of them retired." in board
-    assert re.search(r"All (\d+ ){5}\d+ 6 ", board)  # the table's totals add up to it
+    assert "The register lists 7 systems, 2 of them retired." in board
+    assert re.search(r"All (\d+ ){5}\d+ 7 ", board)  # the table's totals add up to it
     listed = _text(client.get("/systems").get_data(as_text=True))
-    assert "6 systems, 1 of them retired." in listed
+    assert "7 systems, 2 of them retired." in listed
     filtered = _text(client.get("/systems?stage=retired").get_data(as_text=True))
-    assert "1 match the filters (the register lists 6 systems, 1 of them retired)." in filtered
+    assert "1 match the filters (the register lists 7 systems, 2 of them retired)." in filtered
+    gone = _text(client.get("/systems?status=retired").get_data(as_text=True))
+    assert "1 match the filters (the register lists 7 systems, 2 of them retired)." in gone
+    assert "Gone retired" in gone and "System a-high-prod" not in gone
 
 
 def test_the_api_counts_the_same(world, api_as):
-    """The API's list gives the count the web pages show (the world above: 6 systems,
-    1 of them retired)."""
+    """The API's list gives the count the web pages show (the world above: 7 systems,
+    2 of them retired)."""
     api = api_as("auditor")
     page = api.get("/api/v1/systems?limit=2").get_json()
-    assert (page["total"], page["retired"], len(page["items"])) == (6, 1, 2)
+    assert (page["total"], page["retired"], len(page["items"])) == (7, 2, 2)
     after = api.get(f"/api/v1/systems?limit=2&after={page['next_cursor']}").get_json()
-    assert (after["total"], after["retired"]) == (6, 1)  # every page: the whole query
+    assert (after["total"], after["retired"]) == (7, 2)  # every page: the whole query
     only = api.get("/api/v1/systems?stage=retired").get_json()
     assert (only["total"], only["retired"]) == (1, 1)
     high = api.get("/api/v1/systems?risk_tier=high&q=prod").get_json()
@@ -100,7 +105,7 @@ def test_the_dashboard_ranks_and_links_to_the_whole_list(
         "d-minimal-prod",
         "e-none-pilot",
     ]
-    assert "5 match the filters (the register lists 6 systems, 1 of them retired)." in _text(listed)
+    assert "5 match the filters (the register lists 7 systems, 2 of them retired)." in _text(listed)
 
 
 def test_more_unmet_areas_come_first_within_tier_and_stage(session, officer, client, login_as):

@@ -36,7 +36,9 @@ def test_a_documented_system_and_the_lists_fit_a_phone(page, live_server, sessio
     sign_in(page, live_server, users["compliance_officer"].email)
     for path in (
         "/systems/sys-1",
-        "/",
+        "/systems",
+        "/dashboard",
+        "/my-systems",
         f"/systems/sys-1/entries/{ids['data_source']}/history",
         f"/systems/sys-1/entries/{ids['monitoring_plan']}/history",
         "/systems/sys-1/readiness",
@@ -60,7 +62,7 @@ def test_a_documented_system_and_the_lists_fit_a_phone(page, live_server, sessio
 def test_tab_then_enter_skips_to_the_content(page, live_server, session, users, officer):
     document_every_kind(session, officer)
     sign_in(page, live_server, users["technical_owner"].email)
-    for path in ("/systems/sys-1", "/", "/login"):
+    for path in ("/systems/sys-1", "/systems", "/", "/login"):
         page.goto(f"{live_server}{path}")
         page.keyboard.press("Tab")
         focused = page.evaluate(

@@ -50,29 +50,29 @@ def eleven(session, users, officer) -> list[str]:
 def test_the_systems_list_jumps_to_any_page(client, login_as, eleven, monkeypatch):
     monkeypatch.setattr(systems, "PAGE_SIZE", 1)
     login_as("auditor")
-    first = _text(client.get("/"))
+    first = _text(client.get("/systems"))
     assert "Page 1 of 11" in first
     assert _numbers(first) == ["1", "2", "3", "…", "11", "Next"]
     assert 'aria-label="Page 11 (last)"' in first
-    middle = _text(client.get("/", query_string={"page": 6}))
+    middle = _text(client.get("/systems", query_string={"page": 6}))
     assert _refs(middle) == [eleven[5]]
     assert _numbers(middle) == ["Previous", "1", "…", "4", "5", "6", "7", "8", "…", "11", "Next"]
-    assert '<a href="/?page=6" aria-current="page"' in middle
-    last = _text(client.get("/", query_string={"page": 11}))
+    assert '<a href="/systems?page=6" aria-current="page"' in middle
+    last = _text(client.get("/systems", query_string={"page": 11}))
     assert _refs(last) == [eleven[10]] and "Page 11 of 11" in last
     assert "Next" not in _numbers(last)
     # The "go to page" form, labelled, bounded by the page count.
     assert '<label for="go-to-page">Go to page</label>' in first
     assert 'name="page" type="number" min="1" max="11"' in first
     # Filters are kept by the numbers and the form; the count is of the filtered list.
-    pilots = _text(client.get("/", query_string={"stage": "pilot", "page": 2}))
+    pilots = _text(client.get("/systems", query_string={"stage": "pilot", "page": 2}))
     assert "Page 2 of 5" in pilots
-    assert '<a href="/?page=5&amp;stage=pilot" aria-label="Page 5 (last)">' in pilots
+    assert '<a href="/systems?page=5&amp;stage=pilot" aria-label="Page 5 (last)">' in pilots
     assert '<input type="hidden" name="stage" value="pilot">' in pilots
     # Every page, reached by number, shows each system once.
     seen = []
     for n in range(1, 12):
-        seen += _refs(_text(client.get("/", query_string={"page": n})))
+        seen += _refs(_text(client.get("/systems", query_string={"page": n})))
     assert seen == eleven
 
 

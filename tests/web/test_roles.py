@@ -68,10 +68,10 @@ def test_only_an_officer_retires_and_reinstates_a_system(client, login_as, sessi
     response = post(client, retire, [("base_version", "1"), ("reason", "Gone")], token)
     assert response.status_code == 302
     # Listed as retired, its page answers and says so, and can be filtered.
-    listing = client.get("/").get_data(as_text=True)
+    listing = client.get("/systems").get_data(as_text=True)
     assert "Benefit fraud triage" in listing and ">retired</span>" in listing
-    assert "Benefit fraud triage" not in client.get("/?status=live").get_data(as_text=True)
-    assert "Benefit fraud triage" in client.get("/?status=retired").get_data(as_text=True)
+    assert "Benefit fraud triage" not in client.get("/systems?status=live").get_data(as_text=True)
+    assert "Benefit fraud triage" in client.get("/systems?status=retired").get_data(as_text=True)
     page = client.get("/systems/sys-1")
     assert page.status_code == 200
     text = page.get_data(as_text=True)

@@ -149,3 +149,7 @@ def test_bad_values_are_not_errors(client, login_as, world):
         {"stage": "x"},
     ):
         assert client.get("/systems", query_string=query).status_code == 200
+    # Text no record can hold matches nothing, and the page says why.
+    page = client.get("/systems", query_string={"q": "a\x00b"}).get_data(as_text=True)
+    assert 'role="alert">q is not valid text.</p>' in page
+    assert "<td>" not in page
