@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +290,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
         write_credentials,
     )
     from registry.records.models import AISystem
+    from registry.records.search import count_systems
 
     session = db_session()
     credentials_file = Path(current_app.instance_path) / "demo_credentials.txt"
@@ -318,7 +320,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
         session.rollback()
         click.echo("Nothing was loaded.", err=True)
         _fail(exc)
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, EOFError, zlib.error) as exc:
         # A broken change stream or example: refused as a whole, with what broke.
         session.rollback()
         raise click.ClickException(
@@ -330,8 +332,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
     # One commit for users, register and examples: a failure above leaves nothing.
     session.commit()
     write_credentials(credentials_file, passwords)
-    systems = session.scalar(sa.select(sa.func.count()).select_from(AISystem))
-    click.echo(f"Demo data ready: {systems} systems ({loaded} examples added now).")
+    click.echo(f"Demo data ready: {count_systems(session)} ({loaded} examples added now).")
     click.echo("Demo users (e-mail, role, password):")
     for email, role, password in users:
         click.echo(f"  {email:34} {role:20} {password}")

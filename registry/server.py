@@ -56,7 +56,7 @@ def serve(
     workers: int = DEFAULT_WORKERS,
     timeout: int = DEFAULT_TIMEOUT,
 ) -> None:
-    """Serve until stopped (SIGINT or SIGTERM: the workers finish their requests)."""
+    """Serve until stopped (SIGTERM: the workers finish their requests; SIGINT: at once)."""
     RegistryServer(
         {
             "bind": bind_address(host, port),

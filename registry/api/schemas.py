@@ -296,7 +296,10 @@ class SystemPage(Schema):
     )
     retired = fields.Integer(
         required=True,
-        metadata={"description": "How many of them are retired (profile stage `retired`)."},
+        metadata={
+            "description": "How many of them are retired: out of use (profile stage "
+            "`retired`) or retired from the register (`retired: true`)."
+        },
     )
 
 

@@ -233,6 +233,7 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
     """
     session = db_session()
     found = service.get_system(session, reference)
+    require(session, current_actor(), "govern", found)  # before the request's conditions
     profile = service.profile_entry(session, found)
     based_on = base_version(profile.id, lambda: profile.head_number)
     version = service.reinstate_system(

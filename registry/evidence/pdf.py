@@ -51,7 +51,7 @@ from reportlab.platypus import (
 
 from registry.evidence.collect import EntryHistory, SystemRecord, iso
 from registry.records import display
-from registry.records.kinds import KINDS
+from registry.records.kinds import KINDS, risk_tier
 from registry.records.overview import ART_73_DAYS
 from registry.records.service import diff_bodies
 
@@ -228,8 +228,7 @@ def entry_refs(system: SystemRecord) -> display.Refs:
         entry = entries.get(entry_id)
         if entry is None:
             return None
-        bodies = [json.loads(v.body) for v in entry.versions if not v.tombstone]
-        name = display.entry_label(entry.kind, bodies[-1] if bodies else {}, entry_id)
+        name = display.entry_name(entry.kind, entry_id, entry.versions)
         return display.entry_reference(entry.kind, name, entry_id), None
 
     return resolve
@@ -457,7 +456,7 @@ def gaps_of(system: SystemRecord) -> list[str]:
         if not system.live(kind):
             found.append(_MISSING[kind])
     profile = system.profile
-    if not profile.get("risk_tier") or profile.get("risk_tier") == "unclassified":
+    if risk_tier(profile) == "unclassified":
         found.append("No EU AI Act risk classification recorded.")
     return found
 

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import fields, validate
 
 from registry.records.kinds import KINDS, Instant, IsoDate, Money, label
+from registry.records.kinds import risk_tier as risk_tier  # a tier as the pages show it
 
 NOT_RECORDED = "not recorded"
 SHORT_HASH = 12
@@ -339,6 +341,15 @@ def at_path(
     name = re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1]
     shown = value(f, name, raw, body=body, refs=refs)
     return Shown(path, path_label(path), shown.text, shown.items, shown.grid, shown.href)
+
+
+def entry_name(kind: str, entry_id: int, versions: Sequence[Any]) -> str:
+    """An entry's name, from its latest version that has a body (a retirement has none):
+    ``versions`` oldest first, each with ``tombstone`` and ``body`` (the stored JSON)."""
+    for version in reversed(versions):
+        if not version.tombstone:
+            return entry_label(kind, json.loads(version.body), entry_id)
+    return entry_label(kind, {}, entry_id)
 
 
 def entry_label(kind: str, body: dict[str, Any], entry_id: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,13 @@ READINESS_AREAS = (
     "lifecycle_funding",
 )
 RISK_TIERS = ("prohibited", "high", "limited", "minimal", "unclassified")
+
+
+def risk_tier(profile: Mapping[str, Any]) -> str:
+    """A profile's EU AI Act risk tier: ``unclassified`` until one is recorded (the
+    systems list's filter reads it the same way, in SQL: records.search)."""
+    tier = profile.get("risk_tier")
+    return tier if isinstance(tier, str) and tier in RISK_TIERS else "unclassified"
 
 
 # How people read a field's name, wherever it is shown (forms, pages, evidence.pdf).

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
-from registry.records.kinds import RISK_TIERS, STAGES
+from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.service import RegisterRow, _in_force, register
 
@@ -27,12 +27,6 @@ DUE_SOON = dt.timedelta(days=30)
 # in production before one in a pilot before a proposal), then more unmet areas.
 TIER_RANK = {tier: i for i, tier in enumerate(RISK_TIERS)}
 STAGE_RANK = {"production": 0, "pilot": 1, "proposed": 2}
-
-
-def tier_of(profile: dict[str, object]) -> str:
-    """A profile's risk tier; one never classified counts as ``unclassified``."""
-    tier = profile.get("risk_tier")
-    return tier if isinstance(tier, str) and tier in TIER_RANK else "unclassified"
 
 
 def attention_rank(stage: str, tier: str, unmet: int, reference: str) -> tuple[int, int, int, str]:
@@ -142,7 +136,7 @@ class _Assessed:
             profile.get("name", ""),
             profile.get("stage", ""),
             self.missing,
-            tier_of(profile),
+            risk_tier(profile),
         )
 
 

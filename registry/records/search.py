@@ -172,7 +172,7 @@ def _matching(
         stmt = stmt.where(json_text(session, body, "stage") == stage)
     if risk_tier:
         tier = json_text(session, body, "risk_tier")
-        if risk_tier == "unclassified":  # not classified yet, or classified so
+        if risk_tier == "unclassified":  # not classified yet, or so (kinds.risk_tier)
             stmt = stmt.where(sa.or_(tier.is_(None), tier == risk_tier))
         else:
             stmt = stmt.where(tier == risk_tier)

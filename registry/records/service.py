@@ -48,6 +48,7 @@ from registry.ledger.store import (
     lock_ledger,
     next_event,
 )
+from registry.records.display import entry_label
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -70,8 +71,6 @@ class EntryState:
     @property
     def label(self) -> str:
         """The entry's name as people read it (``records.display``)."""
-        from registry.records.display import entry_label
-
         return entry_label(self.kind, self.body, self.entry_id)
 
 
@@ -476,7 +475,7 @@ def update_entry(
     _require_for_kind(session, actor, entry.kind, entry.system)
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
-    _check_references(session, entry.system, entry.kind, clean)
+    _check_references(session, entry.system, entry.kind, clean, entry=entry)
     if entry.kind == "profile":
         _check_profile_change(session, actor, entry, clean, effective_from)
     version = _write_version(
@@ -507,14 +506,29 @@ def _require_for_kind(
         require(session, actor, "govern", system)
 
 
-def _check_references(session: Session, system: AISystem, kind: str, clean: dict[str, Any]) -> None:
+def _check_references(
+    session: Session,
+    system: AISystem,
+    kind: str,
+    clean: dict[str, Any],
+    *,
+    entry: Entry | None = None,
+) -> None:
     """Every entry a body names is a live entry of the right kind in the same system,
-    and every entry version it cites is one of the same system with that hash (read
-    under the ledger lock, so none of them can change before the write commits)."""
+    and every entry version it cites is one of the same system, of the kind it says,
+    with that hash (read under the ledger lock, so none of them can change before the
+    write commits). Updating ``entry``, a reference its head already makes stands as
+    recorded: retiring a procedure does not freeze the reviews that followed it."""
+    spec = KINDS[kind]
+    if not spec.refers_to and not spec.cites_versions:
+        return
+    before: dict[str, Any] = {}
+    if entry is not None and entry.head_number:
+        before = json.loads(get_version(session, entry, entry.head_number).body)
     errors: dict[str, Any] = {}
-    for name, target in KINDS[kind].refers_to:
+    for name, target in spec.refers_to:
         named = clean.get(name)
-        if named is None:
+        if named is None or named == before.get(name):
             continue
         found = session.execute(
             sa.select(Entry.kind, Entry.retired).where(
@@ -524,27 +538,32 @@ def _check_references(session: Session, system: AISystem, kind: str, clean: dict
         if found is None or found.kind != target or found.retired:
             title = KINDS[target].title.lower()
             errors[name] = [f"Must name a live {title} of system {system.reference!r}."]
-    cited = KINDS[kind].cites_versions
+    cited = spec.cites_versions
     if cited and clean.get(cited):
-        items = clean[cited]
+        kept = before.get(cited) or []
+        items = [(i, item) for i, item in enumerate(clean[cited]) if item not in kept]
         rows = session.execute(
-            sa.select(EntryVersion.entry_id, EntryVersion.number, EntryVersion.body_hash)
+            sa.select(
+                EntryVersion.entry_id, EntryVersion.number, EntryVersion.body_hash, Entry.kind
+            )
             .join(Entry, Entry.id == EntryVersion.entry_id)
             .where(
                 Entry.system_id == system.id,
-                EntryVersion.entry_id.in_({item["entry_id"] for item in items}),
+                EntryVersion.entry_id.in_({item["entry_id"] for _, item in items}),
             )
         )
-        hashes = {(r.entry_id, r.number): r.body_hash for r in rows}
+        found_versions = {(r.entry_id, r.number): (r.body_hash, r.kind) for r in rows}
         wrong = {
             i: {"hash": [f"Must be the hash of a version of system {system.reference!r}."]}
-            for i, item in enumerate(items)
-            if hashes.get((item["entry_id"], item["version"])) != item["hash"]
+            for i, item in items
+            if (hit := found_versions.get((item["entry_id"], item["version"]))) is None
+            or hit[0] != item["hash"]
+            or item.get("kind") not in (None, hit[1])
         }
         if wrong:
             errors[cited] = wrong
     if errors:
-        raise InvalidInput(f"The {KINDS[kind].title.lower()} names records it cannot.", errors)
+        raise InvalidInput(f"The {spec.title.lower()} names records it cannot.", errors)
 
 
 def _check_profile_change(
@@ -713,11 +732,12 @@ def reinstate_system(
     the retirement, is its last version before it (action ``entry.reinstate``).
 
     A compliance officer's decision, like the retirement. 409 when the profile is not
-    retired; 422 when ``effective_from`` is before the retirement took effect.
+    retired; 422 when ``effective_from`` is before the retirement took effect. A system
+    that comes back in production passes the readiness gate, as a promotion does.
     """
+    require(session, actor, "govern", system)  # refuse early; again under the lock
     base_version = _check_base(base_version)
     entry = profile_entry(session, system)
-    _require_for_kind(session, actor, entry.kind, system)  # refuse early; again under the lock
     reason = _check_reason(reason)
     _check_instant(effective_from, "effective_from")
     entry, head = _entry_for_write(session, entry)
@@ -737,6 +757,11 @@ def reinstate_system(
             {"effective_from": [f"Must not be before {_iso(tombstone.effective_from)}."]},
         )
     last = _last_live_version(session, entry, tombstone.number)
+    restored = json.loads(last.body)
+    if restored.get("stage") == "production":
+        from registry.readiness.gate import check_promotion  # readiness reads records
+
+        check_promotion(session, system, {}, restored, effective_from or utcnow())
     return _write_version(
         session,
         actor,
@@ -1121,7 +1146,10 @@ def patch_entry(
         _require_for_kind(session, actor, entry.kind, entry.system)
         _explain_refusal(session, entry.id, base_version)
     assert base is not None
-    body = json_merge_patch.merge(json.loads(base.body), patch)
+    try:
+        body = json_merge_patch.merge(json.loads(base.body), patch)
+    except RecursionError:  # deeper than any body of any kind can be
+        raise InvalidInput("The patch is not valid.", {"_schema": ["Nested too deeply."]}) from None
     if base_version == entry.head_number and _same_body(entry.kind, body, base):
         require(session, actor, "write", entry.system)
         _require_for_kind(session, actor, entry.kind, entry.system)

@@ -351,6 +351,8 @@ def retire_entry(reference: str, entry_id: int) -> Any:
     session = db_session()
     actor = current_actor()
     system, entry = _entry_for_write(reference, entry_id)
+    if KINDS[entry.kind].officer_retires:  # retiring a system: a compliance officer's
+        require(session, actor, "govern", system)
     label = _label(entry)
     context: dict[str, Any] = {
         "template": "editing/retire.html",

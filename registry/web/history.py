@@ -36,12 +36,7 @@ def _body(version: EntryVersion) -> dict[str, Any]:
 
 
 def _label(entry: Entry, versions: list[EntryVersion]) -> str:
-    """The entry's name, from its latest version that has a body (not a retirement)."""
-    for version in reversed(versions):
-        if not version.tombstone:
-            return display.entry_label(entry.kind, _body(version), entry.id)
-    kind = KINDS.get(entry.kind)
-    return f"{kind.title if kind else entry.kind} {entry.id}"
+    return display.entry_name(entry.kind, entry.id, versions)
 
 
 def _version_number(name: str, raw: str | None, default: int) -> int:

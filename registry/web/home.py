@@ -37,8 +37,9 @@ def landing() -> str:
 @login_required
 def index() -> Response:
     if request.args:
-        # The systems list used to live here: its filtered addresses keep working.
-        return redirect(url_for("systems.index", **request.args.to_dict(flat=False)))
+        # The systems list used to live here: its filtered addresses keep working (its
+        # query string as it came: never as url_for's own options).
+        return redirect(url_for("systems.index") + "?" + request.query_string.decode("latin-1"))
     return redirect(landing())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, render_template, request, url_for
@@ -18,7 +17,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from registry.records import display, service
-from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
 from registry.records.overview import not_ready
 from registry.records.search import count_systems, matching_systems
@@ -42,9 +41,7 @@ def entry_refs(session: Session, system: AISystem) -> display.Refs:
             entry = service.get_entry(session, entry_id, system)
         except NotFound:
             return None
-        versions = service.history(session, entry)
-        body = next((json.loads(v.body) for v in reversed(versions) if not v.tombstone), {})
-        name = display.entry_label(entry.kind, body, entry.id)
+        name = display.entry_name(entry.kind, entry.id, service.history(session, entry))
         address = url_for("history.history", reference=system.reference, entry_id=entry.id)
         return display.entry_reference(entry.kind, name, entry.id), address
 
@@ -64,10 +61,6 @@ ATTENTION = {"not_ready": "not ready (not retired)"}
 
 # Systems in the register, or only those whose profile is live, or only retired ones.
 STATUSES = {"live": "in the register", "retired": "retired from the register"}
-
-
-def _tier(profile: dict[str, Any]) -> str:
-    return profile.get("risk_tier") or "unclassified"
 
 
 def _last_changed(session: Session) -> dict[int, dt.datetime]:
@@ -122,7 +115,7 @@ def index() -> str:
         rows.sort(key=lambda r: order.get(r.profile.get("stage", ""), len(order)))
     elif sort == "risk_tier":
         order = {t: i for i, t in enumerate(RISK_TIERS)}
-        rows.sort(key=lambda r: order.get(_tier(r.profile), len(order)))
+        rows.sort(key=lambda r: order.get(risk_tier(r.profile), len(order)))
     elif sort == "attention":
         rows.sort(key=lambda r: rank.get(r.system.reference, len(rank)))
     elif sort == "changed":

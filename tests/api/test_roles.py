@@ -103,12 +103,15 @@ def test_a_retired_system_stays_listed_readable_and_is_reinstated(api_as, sessio
     assert [e["kind"] for e in shown["entries"]] == ["owner"]
     versions = officer.get(f"/api/v1/entries/{owned}/versions").get_json()["items"]
     assert [v["tombstone"] for v in versions] == [False, True]
-    # Only a compliance officer reinstates, with If-Match on the retirement.
+    # Only a compliance officer reinstates, with If-Match on the retirement; others are
+    # refused before their request's conditions or input are looked at.
     problem(
-        api_as("technical_owner").post("/api/v1/systems/sys-1/reinstate", json={"reason": "x"}), 428
+        api_as("technical_owner").post("/api/v1/systems/sys-1/reinstate", json={"reason": "x"}), 403
     )
     problem(_reinstate(api_as("technical_owner"), 2, owned), 403)
     problem(_reinstate(api_as("auditor"), 2, owned), 403)
+    problem(_reinstate(api_as("auditor"), 2, owned, effective_from="2000-01-01T00:00:00Z"), 403)
+    problem(officer.post("/api/v1/systems/sys-1/reinstate", json={"reason": "x"}), 428)
     problem(_reinstate(officer, 1, owned), 412)
     problem(
         officer.post(
@@ -141,6 +144,20 @@ def test_a_retired_system_stays_listed_readable_and_is_reinstated(api_as, sessio
     session.rollback()
     report = verify_ledger(session, [settings_of(session).signer.verifier_key])
     assert report.ok, report
+
+
+def test_a_system_reinstated_in_production_passes_the_readiness_gate(api_as, session, officer):
+    # Registered directly in production (not gated: it records a system that runs), then
+    # retired: coming back in production is a promotion, refused while it is not ready.
+    _system, version = service.create_system(
+        session, officer, {**PROFILE, "reference": "sys-1", "stage": "production"}
+    )
+    session.commit()
+    client = api_as("compliance_officer")
+    _retire(client, version.entry_id)
+    body = problem(_reinstate(client, 2, version.entry_id), 409)
+    assert body["code"] == "not_ready"
+    assert client.get("/api/v1/systems/sys-1").get_json()["retired"] is True
 
 
 def test_a_reinstatement_is_not_effective_before_the_retirement(api_as, owned):
@@ -212,6 +229,15 @@ def test_references_name_live_entries_of_the_right_kind_in_the_same_system(api_a
         headers={"If-Match": f'"{entry}.1"'},
     )
     assert problem(stale, 422)["errors"][0]["pointer"] == "/body/procedure_entry_id"
+    # A reference the review already made stands as recorded: once its procedure is
+    # retired, the review's other fields can still be corrected.
+    assert _retire(officer, procedure).status_code == 200
+    corrected = officer.put(
+        f"/api/v1/entries/{entry}",
+        json={"body": {**review, "procedure_entry_id": procedure, "findings": "Corrected."}},
+        headers={"If-Match": f'"{entry}.1"'},
+    )
+    assert corrected.status_code == 200, corrected.get_data(as_text=True)
     # An incident names an incident procedure, if any.
     incident = SAMPLES["incident"]
     body = problem(_add(officer, "incident", {**incident, "procedure_entry_id": procedure}), 422)
@@ -243,5 +269,16 @@ def test_an_approval_cites_versions_of_its_own_system(session, officer, owned):
         )
     assert set(info.value.field_errors["evidence"]) == {1}
     session.rollback()
-    service.create_entry(session, officer, system, "approval", {**body, "evidence": [right]})
+    # The kind it names, if any, is the cited entry's.
+    mislabelled = {**right, "kind": "risk"}
+    with pytest.raises(InvalidInput) as info:
+        service.create_entry(
+            session, officer, system, "approval", {**body, "evidence": [mislabelled]}
+        )
+    assert set(info.value.field_errors["evidence"]) == {0}
+    session.rollback()
+    labelled = {**right, "kind": "profile"}
+    service.create_entry(
+        session, officer, system, "approval", {**body, "evidence": [right, labelled]}
+    )
     session.commit()

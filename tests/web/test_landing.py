@@ -74,6 +74,11 @@ def test_old_list_addresses_reach_the_systems_list(client, login_as):
     response = client.get("/", query_string={"q": "fraud", "stage": "pilot"})
     assert response.status_code == 302
     assert response.headers["Location"] == "/systems?q=fraud&stage=pilot"
+    # Parameters that url_for would take as its own options stay query parameters.
+    for query in ("_anchor=x", "_method=GET", "_external=1&_scheme=x", "_external=1"):
+        response = client.get(f"/?{query}", headers={"Host": "evil.example"})
+        assert response.status_code == 302, query
+        assert response.headers["Location"] == f"/systems?{query}"
 
 
 def _system(session, officer, reference, stage="pilot", tier="high"):
