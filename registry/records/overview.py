@@ -111,7 +111,7 @@ class Overview:
 
     @property
     def tiers(self) -> tuple[str, ...]:
-        return (*RISK_TIERS, "")
+        return RISK_TIERS
 
 
 def _instant(text: str | None) -> dt.datetime | None:
@@ -213,7 +213,7 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
     listed = register(session, with_retired=True)
     # A system retired from the register counts as retired, as in count_systems.
     counts: Counter[tuple[str, str]] = Counter(
-        ("retired" if r.retired else r.profile.get("stage", ""), r.profile.get("risk_tier", ""))
+        ("retired" if r.retired else r.profile.get("stage", ""), risk_tier(r.profile))
         for r in listed
     )
     assessed = _assess(session, _not_retired([r for r in listed if not r.retired]), now)
