@@ -585,7 +585,7 @@ def _check_profile_change(
             "it cannot be added later.",
             errors={"mirrors_register": ["Set only when the system is registered."]},
         )
-    changed = [f for f in KINDS[entry.kind].officer_fields if old.get(f) != new.get(f)]
+    changed = _officer_fields_changed(entry.kind, old, new)
     if changed and not can(session, actor, "govern", entry.system):
         raise PermissionDenied(
             f"{actor.label} may not change the classification of system "
@@ -597,6 +597,12 @@ def _check_profile_change(
         from registry.readiness.gate import check_promotion  # readiness reads records
 
         check_promotion(session, entry.system, old, new, effective_from or utcnow())
+
+
+def _officer_fields_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The fields only a compliance officer may change (a profile's classification)
+    whose value differs between two bodies of ``kind``."""
+    return [f for f in KINDS[kind].officer_fields if old.get(f) != new.get(f)]
 
 
 def _check_reference_kept(kind: str, reference: str, clean: dict[str, Any]) -> None:
@@ -799,6 +805,47 @@ _WRITE_VERSION_AS_OWNER_SQL = _WRITE_VERSION_SQL.replace(
     "registry_write_version(", "registry_write_version_as_owner(%(owners)s::text[], ", 1
 )
 _LIVE_OWNERS = live_owner_entries(sa.bindparam("system_id"))
+_VERSION_BODY = sa.select(_version.c.body).where(
+    _version.c.entry_id == sa.bindparam("entry_id"),
+    _version.c.number == sa.bindparam("number"),
+    _version.c.tombstone.is_(False),
+)
+# (database, entry id, version number) -> the fields only a compliance officer may change,
+# as that version holds them: versions never change, so what this process read or wrote
+# stays true. A technical owner's profile update is then decided without reading again.
+_CLASSIFICATIONS: dict[tuple[str, int, int], dict[str, Any]] = {}
+_CLASSIFICATIONS_MAX = 100_000
+
+
+def _remember_classification(
+    session: Session, entry_id: int, number: int, fields: dict[str, Any]
+) -> None:
+    if len(_CLASSIFICATIONS) >= _CLASSIFICATIONS_MAX:
+        _CLASSIFICATIONS.clear()
+    _CLASSIFICATIONS[(*_facts_key(session, entry_id), number)] = fields
+
+
+def _classification_of(
+    session: Session,
+    engine: sa.Engine,
+    cursor: psycopg.Cursor[Any],
+    kind: str,
+    entry_id: int,
+    number: int,
+) -> dict[str, Any] | None:
+    """The officer-only fields of version ``number`` of an entry of ``kind`` (None: no
+    such live version), as this process remembers them or read now without the lock."""
+    key = (*_facts_key(session, entry_id), number)
+    known = _CLASSIFICATIONS.get(key)
+    if known is None:
+        query = driver_sql(_VERSION_BODY, engine)
+        row = cursor.execute(query.text, query.params(entry_id=entry_id, number=number)).fetchone()
+        if row is None:
+            return None
+        body = json.loads(row.body)
+        known = {f: body.get(f) for f in KINDS[kind].officer_fields}
+        _remember_classification(session, entry_id, number, known)
+    return known
 
 
 def _write_committed(
@@ -822,8 +869,10 @@ def _write_committed(
     no transaction begun) otherwise, for the step-by-step path:
     - the entry is not a waiver or an approval (written by right of approval), its
       kind names no other records (they are read under the lock), it is not a profile
-      retired (a compliance officer's decision) or changed by a technical owner (its
-      classification is the compliance officer's), and a profile change neither
+      retired (a compliance officer's decision), a technical owner's profile change
+      keeps the classification of the version it is based on (read without the lock,
+      or as this process last read or wrote it, _CLASSIFICATIONS: versions never
+      change, and the write moves the head only from that version), and a change neither
       promotes the system to production nor changes its mark of mirroring another
       register (the function answers 'profile': the readiness gate and the mark's
       rules are checked on the other path);
@@ -914,7 +963,6 @@ def _write_in_one_statement(
         or spec.refers_to
         or spec.cites_versions
         or (tombstone and spec.officer_retires)
-        or (spec.officer_fields and not may_write_everywhere(actor))
     ):
         # Waivers and approvals are written by right of approval, a profile is retired
         # and classified by right of governing, and references are read under the
@@ -964,6 +1012,16 @@ def _write_in_one_statement(
             # a 422). The other path checks both, in its order.
             return None
         raise
+    classified: dict[str, Any] | None = None
+    if spec.officer_fields and not tombstone:
+        classified = {f: clean.get(f) for f in spec.officer_fields}
+        if not may_write_everywhere(actor):
+            # A technical owner keeps the classification of the version the change is
+            # based on (the write moves the head only from that version, so it is the
+            # head's); a change to it is refused by the other path, in its order.
+            based_on = _classification_of(session, engine, cursor, kind, entry_id, base_version)
+            if based_on is None or _officer_fields_changed(kind, based_on, classified):
+                return None
     number = base_version + 1
     body_hash = sha256_hex(data)
     fields = _event_fields(
@@ -1032,6 +1090,8 @@ def _write_in_one_statement(
         return None
     if kind == "owner":
         _forget_owner_entries(session, system_id)
+    if classified is not None:
+        _remember_classification(session, entry_id, number, classified)
     recorded_at = row.new_recorded_at.astimezone(dt.UTC)
     values.update(
         recorded_at=recorded_at,

@@ -206,3 +206,60 @@ def test_a_profile_edit_is_one_statement_but_a_promotion_meets_the_gate(
     assert marked.status_code == 409, marked.get_json()
     current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
     assert current["version"] == 3 and current["body"]["stage"] == profile["stage"]
+
+
+def test_a_technical_owners_profile_edit_keeps_the_classification_in_one_statement(
+    app, api_as, profile, users, engine_name, watch
+):
+    officer = api_as("compliance_officer")
+    created = officer.post("/api/v1/systems", json={"profile": {**profile, "risk_tier": "high"}})
+    assert created.status_code == 201, created.get_json()
+    entry_id = created.get_json()["profile"]["id"]
+    owner = {
+        **SAMPLES["owner"],
+        "role": "technical",
+        "person": {"name": "Tech", "email": users["technical_owner"].email},
+    }
+    made = officer.post("/api/v1/systems/sys-1/entries", json={"kind": "owner", "body": owner})
+    assert made.status_code == 201
+    body = {**profile, "risk_tier": "high"}
+    tech = api_as("technical_owner")
+    traffic = watch() if engine_name == "postgresql" else None
+    first = tech.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**body, "purpose": "Sorting post"}},
+        headers={"If-Match": created.get_json()["profile"]["etag"]},
+    )
+    assert first.status_code == 200, first.get_json()
+    if traffic is not None:
+        # The token, the entry's kind and system, the owner entries, the base version's
+        # classification (all without the lock), and the statement.
+        assert len(traffic.statements) == 5, traffic.statements
+        assert "entry_version.body" in traffic.statements[3]
+        assert "registry_write_version_as_owner" in traffic.statements[-1]
+        assert traffic.begins == 0
+        traffic.reset()
+    # The version it wrote is remembered: the next edit is the token and the statement.
+    second = tech.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**body, "purpose": "Sorting parcels"}},
+        headers={"If-Match": first.headers["ETag"]},
+    )
+    assert second.status_code == 200, second.get_json()
+    if traffic is not None:
+        assert len(traffic.statements) == 2, traffic.statements
+        assert traffic.begins == 0
+    # Lowering the risk tier is the compliance officer's: refused, naming the field,
+    # whichever path it takes, and nothing is written.
+    lowered = tech.put(
+        f"/api/v1/entries/{entry_id}",
+        json={
+            "body": {**body, "purpose": "Sorting parcels", "risk_tier": "minimal"},
+            "reason": "lower",
+        },
+        headers={"If-Match": second.headers["ETag"]},
+    )
+    assert lowered.status_code == 403, lowered.get_json()
+    assert "risk_tier" in lowered.get_json()["detail"]
+    current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
+    assert current["version"] == 3 and current["body"]["risk_tier"] == "high"
