@@ -159,15 +159,36 @@ def ledger_verify(pubkeys: tuple) -> None:
         pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
     # Only reads: on SQLite this takes no write lock, so the registry keeps working.
     session = database().read_sessionmaker()
-    total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
-    with tqdm(
-        total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
-    ) as bar:
-        report = verify_ledger(session, trusted, progress=bar.update if total >= 50_000 else None)
-    session.close()
+    try:
+        total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
+        with tqdm(
+            total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
+        ) as bar:
+            report = verify_ledger(
+                session, trusted, progress=bar.update if total >= 50_000 else None
+            )
+    except sa.exc.DBAPIError as exc:
+        # Not a verdict on the ledger: there is no ledger to read (a file that is not
+        # a registry database, a damaged one, one without the schema, no server).
+        click.echo(f"Cannot verify the ledger: {_unreadable(exc)}", err=True)
+        sys.exit(2)
+    finally:
+        session.close()
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _unreadable(exc: sa.exc.DBAPIError) -> str:
+    """What a database error says about the database, in one line."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
+        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+    ):
+        return f"the database has no registry schema (run registry db upgrade?): {reason}"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the database cannot be opened or reached: {reason}"
+    return f"the database cannot be read (damaged, or not a registry database): {reason}"
 
 
 @ledger_cli.command("checkpoint")
