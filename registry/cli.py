@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -48,6 +49,70 @@ def db_check() -> None:
 
     check(current_app.config["DATABASE_URL"])
     click.echo("No differences between models and migrations.")
+
+
+PG_BACKUP_PROCEDURE = """\
+On PostgreSQL, back up with PostgreSQL's own tools (docs/operations.md, "Backup and
+restore"): sign a checkpoint first, then dump in the custom format and keep the dump
+with the signing key and the secret key:
+  registry ledger checkpoint
+  pg_dump --format=custom --file=registry.dump "$DATABASE"
+Restore into a new, empty database:
+  createdb registry_restored
+  pg_restore --no-owner --dbname=registry_restored registry.dump"""
+
+
+@db_cli.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(file: Path) -> None:
+    """Copy the SQLite database to FILE while the registry runs (SQLite's online backup),
+    after signing a checkpoint of the ledger. FILE must not exist yet."""
+    import sqlite3
+
+    from registry.ledger.checkpoints import make_checkpoint
+    from registry.ledger.keys import KeyFileError, load_key
+
+    db = database()
+    if db.dialect != "sqlite":
+        raise click.ClickException(PG_BACKUP_PROCEDURE)
+    if file.exists():
+        raise click.ClickException(f"{file} exists: name a new file.")
+    if not file.parent.is_dir():
+        raise click.ClickException(f"No folder {file.parent} to write the backup in.")
+    # A checkpoint covering every event: packs as of any instant up to now re-export
+    # from the copy exactly as from the original.
+    try:
+        signer = load_key(Path(current_app.config["SIGNING_KEY_PATH"]))
+    except KeyFileError as exc:
+        click.echo(f"No checkpoint signed ({exc}).", err=True)
+    else:
+        session = db_session()
+        _ensure_key_recorded(session, signer)
+        checkpoint = make_checkpoint(session, signer)
+        session.commit()
+        if checkpoint is not None:
+            click.echo(f"Checkpoint of {checkpoint.tree_size} events signed.", err=True)
+    partial = file.with_name(f".{file.name}.partial")
+    partial.unlink(missing_ok=True)
+    # Created private: the copy holds password and token hashes.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    pooled = db.engine.raw_connection()
+    try:
+        target = sqlite3.connect(partial)
+        try:
+            # One step: writers wait on the busy timeout for the few seconds it takes,
+            # rather than restarting a long copy each time they write.
+            pooled.driver_connection.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        pooled.close()
+    os.replace(partial, file)
+    click.echo(f"Backed up to {file} ({file.stat().st_size} bytes).")
 
 
 users_cli = AppGroup("users", help="Manage users.")
