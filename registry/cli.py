@@ -100,8 +100,8 @@ def db_backup(file: Path) -> None:
     try:
         target = sqlite3.connect(partial)
         try:
-            # One step: writers wait on the busy timeout for the few seconds it takes,
-            # rather than restarting a long copy each time they write.
+            # In one step: the copy reads one snapshot, and in WAL mode writers go on
+            # meanwhile; copied in slices it would start over whenever one wrote.
             pooled.driver_connection.backup(target)
             target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
         finally:
@@ -222,8 +222,16 @@ def ledger_verify(pubkeys: tuple) -> None:
         trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
     except KeyFileError:
         pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    db = database()
+    if db.dialect == "sqlite" and not _sqlite_file_exists(db.engine):
+        # Connecting would create an empty file in its place.
+        click.echo(
+            f"Cannot verify the ledger: there is no database at {db.engine.url.database}.",
+            err=True,
+        )
+        sys.exit(2)
     # Only reads: on SQLite this takes no write lock, so the registry keeps working.
-    session = database().read_sessionmaker()
+    session = db.read_sessionmaker()
     try:
         total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
         with tqdm(
@@ -242,6 +250,11 @@ def ledger_verify(pubkeys: tuple) -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _sqlite_file_exists(engine: sa.engine.Engine) -> bool:
+    name = engine.url.database
+    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
 
 
 def _unreadable(exc: sa.exc.DBAPIError) -> str:

@@ -28,8 +28,10 @@ def _assert_reported(result, *words: str) -> None:
         assert word in lines[0]
 
 
-def test_a_database_without_the_schema(db_factory, tmp_path):
+def test_a_database_without_the_schema(db_factory, engine_name, tmp_path):
     url, drop = db_factory.empty()
+    if engine_name == "sqlite":
+        Path(url.removeprefix("sqlite:///")).touch()  # an empty file: a database, no tables
     try:
         _assert_reported(_verify(url, tmp_path / "instance"), "no registry schema")
     finally:
@@ -62,3 +64,9 @@ def test_a_damaged_database(app, database_url, tmp_path):
     data[4096:] = b"\xa5" * (len(data) - 4096)
     path.write_bytes(bytes(data))
     _assert_reported(_verify(database_url, tmp_path / "other"), "cannot be read")
+
+
+def test_no_sqlite_file_is_reported_and_none_is_made(tmp_path):
+    path = tmp_path / "instance" / "registry.sqlite3"
+    _assert_reported(_verify(f"sqlite:///{path}", tmp_path / "instance"), "no database at")
+    assert not path.exists()
