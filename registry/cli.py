@@ -91,7 +91,10 @@ def db_backup(file: Path) -> None:
         checkpoint = make_checkpoint(session, signer)
         session.commit()
         if checkpoint is not None:
-            click.echo(f"Checkpoint of {checkpoint.tree_size} events signed.", err=True)
+            click.echo(
+                f"Checkpoint of {checkpoint.tree_size} events: the whole ledger is signed.",
+                err=True,
+            )
     partial = file.with_name(f".{file.name}.partial")
     partial.unlink(missing_ok=True)
     # Created private: the copy holds password and token hashes.
