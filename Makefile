@@ -43,6 +43,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash .ci/ensure-postgres
 	cd bench && ../$(BIN)/python records_write.py
+	cd bench && ../$(BIN)/python sqlite_sync.py
 	cd bench && ../$(BIN)/python as_of_read.py
 	cd bench && ../$(BIN)/python ledger_append.py
 	cd bench && ../$(BIN)/python ledger_verify.py

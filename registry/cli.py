@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -48,6 +49,73 @@ def db_check() -> None:
 
     check(current_app.config["DATABASE_URL"])
     click.echo("No differences between models and migrations.")
+
+
+PG_BACKUP_PROCEDURE = """\
+On PostgreSQL, back up with PostgreSQL's own tools (docs/operations.md, "Backup and
+restore"): sign a checkpoint first, then dump in the custom format and keep the dump
+with the signing key and the secret key:
+  registry ledger checkpoint
+  pg_dump --format=custom --file=registry.dump "$DATABASE"
+Restore into a new, empty database:
+  createdb registry_restored
+  pg_restore --no-owner --dbname=registry_restored registry.dump"""
+
+
+@db_cli.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(file: Path) -> None:
+    """Copy the SQLite database to FILE while the registry runs (SQLite's online backup),
+    after signing a checkpoint of the ledger. FILE must not exist yet."""
+    import sqlite3
+
+    from registry.ledger.checkpoints import make_checkpoint
+    from registry.ledger.keys import KeyFileError, load_key
+
+    db = database()
+    if db.dialect != "sqlite":
+        raise click.ClickException(PG_BACKUP_PROCEDURE)
+    if file.exists():
+        raise click.ClickException(f"{file} exists: name a new file.")
+    if not file.parent.is_dir():
+        raise click.ClickException(f"No folder {file.parent} to write the backup in.")
+    # A checkpoint covering every event: packs as of any instant up to now re-export
+    # from the copy exactly as from the original.
+    try:
+        signer = load_key(Path(current_app.config["SIGNING_KEY_PATH"]))
+    except KeyFileError as exc:
+        click.echo(f"No checkpoint signed ({exc}).", err=True)
+    else:
+        session = db_session()
+        _ensure_key_recorded(session, signer)
+        checkpoint = make_checkpoint(session, signer)
+        session.commit()
+        if checkpoint is not None:
+            click.echo(
+                f"Checkpoint of {checkpoint.tree_size} events: the whole ledger is signed.",
+                err=True,
+            )
+    partial = file.with_name(f".{file.name}.partial")
+    partial.unlink(missing_ok=True)
+    # Created private: the copy holds password and token hashes.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    pooled = db.engine.raw_connection()
+    try:
+        target = sqlite3.connect(partial)
+        try:
+            # In one step: the copy reads one snapshot, and in WAL mode writers go on
+            # meanwhile; copied in slices it would start over whenever one wrote.
+            pooled.driver_connection.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        pooled.close()
+    os.replace(partial, file)
+    click.echo(f"Backed up to {file} ({file.stat().st_size} bytes).")
 
 
 users_cli = AppGroup("users", help="Manage users.")
@@ -157,17 +225,51 @@ def ledger_verify(pubkeys: tuple) -> None:
         trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
     except KeyFileError:
         pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    db = database()
+    if db.dialect == "sqlite" and not _sqlite_file_exists(db.engine):
+        # Connecting would create an empty file in its place.
+        click.echo(
+            f"Cannot verify the ledger: there is no database at {db.engine.url.database}.",
+            err=True,
+        )
+        sys.exit(2)
     # Only reads: on SQLite this takes no write lock, so the registry keeps working.
-    session = database().read_sessionmaker()
-    total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
-    with tqdm(
-        total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
-    ) as bar:
-        report = verify_ledger(session, trusted, progress=bar.update if total >= 50_000 else None)
-    session.close()
+    session = db.read_sessionmaker()
+    try:
+        total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
+        with tqdm(
+            total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
+        ) as bar:
+            report = verify_ledger(
+                session, trusted, progress=bar.update if total >= 50_000 else None
+            )
+    except sa.exc.DBAPIError as exc:
+        # Not a verdict on the ledger: there is no ledger to read (a file that is not
+        # a registry database, a damaged one, one without the schema, no server).
+        click.echo(f"Cannot verify the ledger: {_unreadable(exc)}", err=True)
+        sys.exit(2)
+    finally:
+        session.close()
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _sqlite_file_exists(engine: sa.engine.Engine) -> bool:
+    name = engine.url.database
+    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
+
+
+def _unreadable(exc: sa.exc.DBAPIError) -> str:
+    """What a database error says about the database, in one line."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
+        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+    ):
+        return f"the database has no registry schema (run registry db upgrade?): {reason}"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the database cannot be opened or reached: {reason}"
+    return f"the database cannot be read (damaged, or not a registry database): {reason}"
 
 
 @ledger_cli.command("checkpoint")

@@ -64,7 +64,12 @@ def utcnow() -> dt.datetime:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE for every transaction that may write.
+    """WAL, full syncs, foreign keys, and BEGIN IMMEDIATE for every transaction that
+    may write.
+
+    ``synchronous=FULL``: every commit is synced to disk before it is acknowledged. With
+    NORMAL in WAL mode a power loss can roll back the last commits, and an audit
+    registry must keep every change it acknowledged.
 
     pysqlite's own transaction handling is switched off so that we emit BEGIN
     ourselves: IMMEDIATE takes SQLite's write lock at the start, which serialises
@@ -80,7 +85,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -10,8 +10,11 @@ import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from registry.accounts.models import ApiToken
+from registry.api import writes
+from registry.api.models import IdempotencyKey
 from registry.db import utcnow
 from registry.records import service
 from tests.conftest import PASSWORD, csrf_token
@@ -361,6 +364,80 @@ def test_idempotency_keys_belong_to_their_user_and_failures_are_not_remembered(
         headers=headers,
     )
     assert replay.headers.get("Idempotent-Replayed") == "true"
+
+
+def _keys_stored_at(app: Any, users: Any, *ages: dt.timedelta) -> None:
+    with app.extensions["registry.db"].session() as s:
+        for n, age in enumerate(ages):
+            for user in (users["compliance_officer"], users["technical_owner"]):
+                s.add(
+                    IdempotencyKey(
+                        user_id=user.id,
+                        key=f"old-{age.total_seconds():.0f}-{n}",
+                        method="POST",
+                        path="/api/v1/systems/sys-1/change-logs",
+                        request_hash="0" * 64,
+                        status=201,
+                        response_body="{}",
+                        response_headers="{}",
+                        created_at=utcnow() - age,
+                    )
+                )
+
+
+def _stored_keys(app: Any) -> list[str]:
+    with app.extensions["registry.db"].session() as s:
+        return sorted(s.scalars(sa.select(IdempotencyKey.key)))
+
+
+def test_expired_idempotency_keys_are_deleted_by_a_request_that_stores_one(
+    app, users, officer_api, system
+):
+    day = dt.timedelta(hours=24)
+    _keys_stored_at(app, users, day + dt.timedelta(minutes=1), 2 * day, day - dt.timedelta(hours=1))
+    assert len(_stored_keys(app)) == 6
+    # A request without a key, or one that fails, deletes nothing.
+    plain = officer_api.post("/api/v1/systems/sys-1/change-logs", json=SAMPLES["change_log"])
+    assert plain.status_code == 201
+    bad = {"Idempotency-Key": "bad"}
+    problem(officer_api.post("/api/v1/systems/sys-1/change-logs", json={}, headers=bad), 422)
+    assert len(_stored_keys(app)) == 6
+    made = officer_api.post(
+        "/api/v1/systems/sys-1/change-logs",
+        json=SAMPLES["change_log"],
+        headers={"Idempotency-Key": "new"},
+    )
+    assert made.status_code == 201
+    # Every user's expired keys went; the one still valid and the new one stay.
+    assert _stored_keys(app) == ["new", "old-82800-2", "old-82800-2"]
+    # Once per interval: keys that expire meanwhile wait for the next one.
+    _keys_stored_at(app, users, 2 * day)
+    assert (
+        officer_api.post(
+            "/api/v1/systems/sys-1/change-logs",
+            json=SAMPLES["change_log"],
+            headers={"Idempotency-Key": "newer"},
+        ).status_code
+        == 201
+    )
+    assert _stored_keys(app) == [
+        "new",
+        "newer",
+        "old-172800-0",
+        "old-172800-0",
+        "old-82800-2",
+        "old-82800-2",
+    ]
+    app.extensions[writes.PRUNED_AT] -= writes.PRUNE_EVERY
+    assert (
+        officer_api.post(
+            "/api/v1/systems/sys-1/change-logs",
+            json=SAMPLES["change_log"],
+            headers={"Idempotency-Key": "newest"},
+        ).status_code
+        == 201
+    )
+    assert _stored_keys(app) == ["new", "newer", "newest", "old-82800-2", "old-82800-2"]
 
 
 def test_racing_retries_with_one_key_create_one_entry(app, officer_api, system, engine_name):

@@ -18,7 +18,7 @@ GRANTS = (
     "GRANT USAGE ON SCHEMA public TO {role}",
     "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}",
     'GRANT UPDATE ON entry, "user", api_token TO {role}',
-    "GRANT DELETE ON user_role TO {role}",
+    "GRANT DELETE ON user_role, idempotency_key TO {role}",
     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
 )
 
@@ -74,3 +74,14 @@ def test_app_role_writes_but_cannot_touch_history(app_role_url):
     with db.sessionmaker() as s:
         assert s.scalar(sa.text("SELECT count(*) FROM entry_version")) == 2
     db.dispose()
+
+
+def test_app_role_deletes_expired_idempotency_keys(app_role_url):
+    # What the API does with keys past their lifetime (registry/api/writes.py).
+    db = Database(app_role_url)
+    try:
+        with db.sessionmaker() as s:
+            s.execute(sa.text("DELETE FROM idempotency_key WHERE created_at < now()"))
+            s.commit()
+    finally:
+        db.dispose()
