@@ -72,6 +72,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Where evidence packs are written and kept (listed from the ledger's export
         # events; a pack whose file is gone stays listed, as not available).
         "EXPORT_DIR": env.get("REGISTRY_EXPORT_DIR", str(here / "audit_exports")),
+        # Evidence packs a user may export in any hour (of any scope; besides, one
+        # whole-registry export at a time): counted in RATELIMIT_STORAGE_URI's storage.
+        "EXPORTS_PER_HOUR": int(env.get("REGISTRY_EXPORTS_PER_HOUR", "20")),
         # The Dutch algorithm register's change stream, shipped inside the package.
         "DEMO_CORPUS": env.get("REGISTRY_DEMO_CORPUS", str(DEMO_CORPUS)),
         "WTF_CSRF_ENABLED": True,
@@ -84,6 +87,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "REGISTRY_CHECKPOINT_EVERY_EVENTS must be at least 1 and "
             "REGISTRY_CHECKPOINT_EVERY_SECONDS more than 0"
         )
+    if config["EXPORTS_PER_HOUR"] < 1:
+        raise ValueError("REGISTRY_EXPORTS_PER_HOUR must be at least 1")
     if config["PERMANENT_SESSION_LIFETIME"].total_seconds() <= 0:
         raise ValueError("REGISTRY_SESSION_HOURS must be more than 0")
     for name in ("LOGIN_LIMIT_PER_EMAIL", "LOGIN_LIMIT_PER_IP"):

@@ -1,6 +1,7 @@
 """Extensions, unbound until ``init_app``: the database, login and CSRF protection;
-and the rate limiter, made per application (its counts live in its storage, which
-with the default ``memory://`` is per application and process)."""
+and the rate limiter and the export quota, made per application (their counts live in
+the limiter's storage, which with the default ``memory://`` is per application and
+process)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from registry.db import Database
+from registry.evidence.quota import ExportQuota
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import load_key
 
@@ -33,6 +35,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see the registry."
     csrf.init_app(app)
     app.extensions["registry.limiter"] = _make_limiter(app)
+    app.extensions["registry.export_quota"] = ExportQuota(
+        limiter(app).storage, app.config["EXPORTS_PER_HOUR"]
+    )
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -91,6 +96,13 @@ def limiter(app: Flask | None = None) -> Limiter:
     from flask import current_app
 
     return (app or current_app).extensions["registry.limiter"]
+
+
+def export_quota(app: Flask | None = None) -> ExportQuota:
+    """The export limits every surface but the command line applies."""
+    from flask import current_app
+
+    return (app or current_app).extensions["registry.export_quota"]
 
 
 def client_address() -> str:

@@ -17,7 +17,7 @@ from registry.api.render import api_path
 from registry.api.schemas import ExportCreate, ExportList, ExportOut, ExportQuery
 from registry.errors import NotFound
 from registry.evidence import pack
-from registry.extensions import database, db_session
+from registry.extensions import database, db_session, export_quota
 
 bp = Blueprint(
     "api_exports",
@@ -39,26 +39,29 @@ def _out(record: pack.ExportRecord) -> dict[str, Any]:
 @bp.route("", methods=["POST"])
 @bp.arguments(ExportCreate)
 @bp.response(201, ExportOut, headers={"Location": LOCATION_HEADER["Location"]})
-@bp.problems(*READ, *BODY, 404, 409, 422)
+@bp.problems(*READ, *BODY, 404, 409, 422, 429)
 def create(data: dict[str, Any]) -> Any:
     """Export an evidence pack
 
     Writes the pack of one system (or, without `system`, the whole registry) as of
     `as_of` (default now) and records the export in the ledger. The same scope as of
     the same instant always gives the same bytes. Auditors and compliance officers;
-    a token with the read scope is enough, since no record changes.
+    a token with the read scope is enough, since no record changes. A user exports
+    at most `REGISTRY_EXPORTS_PER_HOUR` packs in any hour and one whole-registry pack
+    at a time: beyond that, 429 with `Retry-After`.
     """
     session = db_session()
     actor = current_actor()
     require(session, actor, "export")
     references = [data["system"]] if "system" in data else None
-    read = database().read_sessionmaker()
-    try:
-        done = pack.export(
-            session, read, actor, _folder(), references=references, as_of=data.get("as_of")
-        )
-    finally:
-        read.close()
+    with export_quota().admit(actor, whole_registry=references is None):
+        read = database().read_sessionmaker()
+        try:
+            done = pack.export(
+                session, read, actor, _folder(), references=references, as_of=data.get("as_of")
+            )
+        finally:
+            read.close()
     record = next(
         r for r in pack.list_exports(session, _folder(), limit=20) if r.seq == done.event_seq
     )

@@ -45,6 +45,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "validation_failed",
     428: "precondition_required",
+    429: "too_many_requests",
     500: "internal_error",
 }
 
@@ -209,6 +210,8 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
         extra["headers"] = {"ETag": extra["current_etag"]}
     if "unmet" in exc.details:  # a promotion refused: the areas not ready, and why
         extra["unmet"] = exc.details["unmet"]
+    if "retry_after" in exc.details:  # refused for now: when to try again
+        extra["headers"] = {"Retry-After": str(exc.details["retry_after"])}
     headers = extra.pop("headers", None)
     return problem(
         exc.status,

@@ -41,7 +41,8 @@ def iso(instant: dt.datetime) -> str:
 @dataclass(frozen=True)
 class Pin:
     """An as-of instant pinned to the ledger: ``size`` events were recorded by then, and
-    the first signed checkpoint covering them is of ``tree_size`` events."""
+    the first signed checkpoint covering them is of ``tree_size`` events (``signed``: it
+    was signed in pinning, since none covered them yet)."""
 
     as_of: dt.datetime
     size: int
@@ -49,6 +50,7 @@ class Pin:
     root_hash: str
     note: str
     key_id: str
+    signed: bool = False
 
 
 def pin(session: Session, as_of: dt.datetime | None) -> Pin:
@@ -89,8 +91,17 @@ def pin(session: Session, as_of: dt.datetime | None) -> Pin:
             )
         checkpoint = make_checkpoint(session, settings.signer, head=head)
         assert checkpoint is not None and checkpoint.tree_size >= size
+        signed = True
+    else:
+        signed = False
     return Pin(
-        as_of, size, checkpoint.tree_size, checkpoint.root_hash, checkpoint.note, checkpoint.key_id
+        as_of,
+        size,
+        checkpoint.tree_size,
+        checkpoint.root_hash,
+        checkpoint.note,
+        checkpoint.key_id,
+        signed,
     )
 
 

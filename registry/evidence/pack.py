@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import tempfile
@@ -43,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
-from registry.errors import Conflict
+from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
 from registry.ledger.checkpoints import settings_of, sign_body
@@ -68,6 +69,8 @@ ALGORITHMS = {
 }
 EXPORT_ACTION = "evidence.export"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+log = logging.getLogger(__name__)
 
 # progress(stage, done, total): what an export is doing, for a progress bar.
 Progress = Callable[[str, int, int], None]
@@ -277,6 +280,32 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
     return digest
 
 
+class ExportFailed(RegistryError):
+    """An export that could not be completed; its message says what it changed."""
+
+    status = 500
+    title = "Export failed"
+    code = "export_failed"
+
+
+def what_changed(pinned: Pin) -> str:
+    """What a failed export leaves changed: at most the checkpoint it signed in pinning
+    (committed at once, so that the ledger lock is not held while the pack is made)."""
+    if not pinned.signed:
+        return "Nothing was changed."
+    return (
+        f"One thing was changed: a checkpoint of the ledger's first {pinned.tree_size} "
+        "events was signed to cover the as-of instant, and stays in the ledger (a pack "
+        "as of that instant names it)."
+    )
+
+
+def _cause(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"a file could not be written or read ({exc.strerror or type(exc).__name__})"
+    return "an unexpected error (the registry's log has the details)"
+
+
 def export(
     session: Session,
     read: Session,
@@ -289,43 +318,81 @@ def export(
 ) -> Exported:
     """Export a pack into ``out_dir`` and record the export in the ledger. ``session``
     writes (it pins the instant and records the export, committing both); ``read``
-    reads the content."""
+    reads the content.
+
+    When the export fails after pinning, no pack is kept and no export recorded, and
+    the error says whether the pinning signed a checkpoint (:class:`ExportFailed`, or
+    the domain error raised, e.g. an unknown system, with that sentence added)."""
     require(session, actor, "export")
     settings = settings_of(session)
     if settings is None:
         raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
-    signer = settings.signer
     pinned = collect.pin(session, as_of)
     session.commit()
+    try:
+        return _write_and_record(
+            session, read, actor, out_dir, references, pinned, settings.signer, progress
+        )
+    except RegistryError as exc:
+        session.rollback()
+        if pinned.signed:
+            exc.message = f"{exc.message} {what_changed(pinned)}"
+        raise
+    except Exception as exc:
+        session.rollback()
+        log.exception("Exporting an evidence pack as of %s failed", iso(pinned.as_of))
+        raise ExportFailed(
+            f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
+            f"no export was recorded. {what_changed(pinned)}"
+        ) from exc
+
+
+def _write_and_record(
+    session: Session,
+    read: Session,
+    actor: Actor,
+    out_dir: Path,
+    references: list[str] | None,
+    pinned: Pin,
+    signer: Signer,
+    progress: Progress | None,
+) -> Exported:
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".export-", suffix=".zip")
+    placed: Path | None = None  # the pack, once in place, if no earlier export left it
     try:
         with os.fdopen(fd, "wb") as fh:
             digest, content = build(read, pinned, references, signer, fh, progress=progress)
         systems = [s.reference for s in content.systems]
         scope = content.scope
         name = pack_name(scope, systems, pinned.as_of, digest)
-        os.replace(tmp, out_dir / name)
+        path = out_dir / name
+        # The same scope as of the same instant is the same file: an earlier export's
+        # copy is replaced by identical bytes, and kept if this export fails.
+        placed = None if path.exists() else path
+        os.replace(tmp, path)
+        fields: dict[str, Any] = {
+            "action": EXPORT_ACTION,
+            "actor": actor.label,
+            "scope": scope,
+            "as_of": iso(pinned.as_of),
+            "manifest_sha256": digest,
+            "file": name,
+            "tree_size": pinned.tree_size,
+        }
+        system_id = None
+        if scope == "system":
+            fields["system"] = systems[0]
+            system_id = content.systems[0].id
+        row = append_event(session, fields, system_id=system_id)
+        session.commit()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        if placed is not None:
+            placed.unlink(missing_ok=True)
         raise
-    fields: dict[str, Any] = {
-        "action": EXPORT_ACTION,
-        "actor": actor.label,
-        "scope": scope,
-        "as_of": iso(pinned.as_of),
-        "manifest_sha256": digest,
-        "file": name,
-        "tree_size": pinned.tree_size,
-    }
-    system_id = None
-    if scope == "system":
-        fields["system"] = systems[0]
-        system_id = content.systems[0].id
-    row = append_event(session, fields, system_id=system_id)
-    session.commit()
     return Exported(
-        out_dir / name,
+        path,
         name,
         digest,
         pinned.as_of,

@@ -173,12 +173,25 @@ def _cell(value: Any, width: float, bold: bool) -> Any:
     return p(value, "cellhead" if bold else "cell")
 
 
+SPLIT_AT_LEAST = 3 * 10 + 4  # points: three lines of a cell and its padding
+
+
 def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
     cells = [
         [_cell(c, w, header and i == 0) for c, w in zip(row, widths, strict=True)]
         for i, row in enumerate(rows)
     ]
-    t = Table(cells, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
+    # Long tables split between rows; a row that does not fit splits inside its cells
+    # (leaving at least SPLIT_AT_LEAST on each side), so no record is too long for the
+    # report: a cell taller than a page runs on over the next ones.
+    t = Table(
+        cells,
+        colWidths=widths,
+        repeatRows=1 if header else 0,
+        hAlign="LEFT",
+        splitByRow=1,
+        splitInRow=SPLIT_AT_LEAST,
+    )
     commands: list[Any] = [
         ("FONT", (0, 0), (-1, -1), fonts()["Regular"], 8, 10),
         ("TEXTCOLOR", (0, 0), (-1, -1), INK),

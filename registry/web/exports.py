@@ -23,7 +23,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.evidence import pack
-from registry.extensions import database, db_session
+from registry.evidence.quota import TooManyExports
+from registry.extensions import database, db_session, export_quota
 from registry.records import service
 from registry.web.systems import current_actor
 
@@ -60,13 +61,18 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
     require(session, actor, "export")
     try:
         as_of = parse_as_of(request.form.get("as_of", "")[:64])
-        read = database().read_sessionmaker()
-        try:
-            done = pack.export(
-                session, read, actor, export_dir(), references=references, as_of=as_of
-            )
-        finally:
-            read.close()
+        with export_quota().admit(actor, whole_registry=references is None):
+            read = database().read_sessionmaker()
+            try:
+                done = pack.export(
+                    session, read, actor, export_dir(), references=references, as_of=as_of
+                )
+            finally:
+                read.close()
+    except TooManyExports as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
     except InvalidInput as exc:
         session.rollback()
         flash(f"{exc.message} {' '.join(sum(exc.field_errors.values(), []))}", "error")

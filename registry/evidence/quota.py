@@ -1,0 +1,87 @@
+"""How many evidence packs a user may export: at most one whole-registry export running
+at a time, and at most ``per_hour`` exports of any scope in any hour.
+
+The counts live in a ``limits`` storage (the one the app's rate limiter uses, set with
+``REGISTRY_RATELIMIT_STORAGE_URI``): per process with ``memory://``, shared by every
+worker and host with ``redis://…``. The command line is not limited: it is the
+operator's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from limits import RateLimitItemPerHour
+from limits.storage import Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from registry.accounts.actor import Actor
+from registry.errors import RegistryError
+
+# A whole-registry export counts as running until it ends, or at the latest this long
+# after it started (a worker killed mid-export must not block its user for ever).
+RUNNING_AT_MOST = 3600
+# What to tell a user whose whole-registry export is still running: when to look again.
+RUNNING_RETRY_AFTER = 30
+
+
+class TooManyExports(RegistryError):
+    """An export refused by the quota; ``retry_after``: seconds until one may start."""
+
+    status = 429
+    title = "Too many requests"
+    code = "too_many_exports"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def _wait_phrase(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+class ExportQuota:
+    """The export limits of one application, counted in ``storage``."""
+
+    def __init__(self, storage: Storage, per_hour: int) -> None:
+        self.storage = storage
+        self.per_hour = RateLimitItemPerHour(per_hour)
+        self.window = MovingWindowRateLimiter(storage)
+
+    @staticmethod
+    def _who(actor: Actor) -> str:
+        return f"user:{actor.user_id}" if actor.user_id is not None else actor.label
+
+    @contextmanager
+    def admit(self, actor: Actor, *, whole_registry: bool) -> Iterator[None]:
+        """Run the body as one export by ``actor``, or raise :class:`TooManyExports`."""
+        who = self._who(actor)
+        running = f"registry/exports/running/{who}"
+        if whole_registry and self.storage.incr(running, RUNNING_AT_MOST) > 1:
+            # Another whole-registry export of this user is running: it clears the count.
+            raise TooManyExports(
+                "Your export of the whole registry is still running: wait for it to "
+                "finish before starting another.",
+                RUNNING_RETRY_AFTER,
+            )
+        try:
+            if not self.window.hit(self.per_hour, "registry/exports", who):
+                reset, _ = self.window.get_window_stats(self.per_hour, "registry/exports", who)
+                wait = max(1, math.ceil(reset - time.time()))
+                n = self.per_hour.amount
+                raise TooManyExports(
+                    f"You have exported {n} evidence pack{'s' if n != 1 else ''} in the "
+                    "last hour, as many as the registry allows. Please try again in "
+                    f"{_wait_phrase(wait)}.",
+                    wait,
+                )
+            yield
+        finally:
+            if whole_registry:
+                self.storage.clear(running)

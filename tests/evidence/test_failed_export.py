@@ -1,0 +1,127 @@
+"""A failed export says exactly what it changed: the checkpoint it may have signed to
+cover its instant, or nothing; it keeps no pack and records no export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from registry.accounts.actor import Actor
+from registry.extensions import database
+from registry.ledger.checkpoints import make_checkpoint, settings_of
+from registry.ledger.models import AuditEvent, Checkpoint
+from registry.records import service
+from tests.api.conftest import ApiClient
+from tests.conftest import csrf_token
+from tests.evidence.test_surfaces import exports_of
+
+OFFICER = Actor.system("officer", roles=frozenset({"compliance_officer"}))
+
+
+def ledger(app):
+    """(events, checkpoints, tree size of the last checkpoint), read afresh."""
+    with database(app).read_sessionmaker() as read:
+        events = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+        count = read.scalar(sa.select(sa.func.count()).select_from(Checkpoint))
+        last = read.scalar(sa.select(sa.func.max(Checkpoint.tree_size)))
+    return events, count, last
+
+
+def unwritable_export_folder(app, tmp_path: Path) -> None:
+    """The export folder is a file: no pack can be written there."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should be\n")
+    app.config["EXPORT_DIR"] = str(blocker)
+
+
+def cover_every_event(session) -> None:
+    make_checkpoint(session, settings_of(session).signer)
+    session.commit()
+
+
+def record_one_more_event(app, session) -> None:
+    system = service.get_system(session, "demo-city-chatbot")
+    body = {"title": "One more risk", "likelihood": "rare", "impact": "minor"}
+    service.create_entry(session, OFFICER, system, "risk", body)
+    session.commit()
+    events, _, last = ledger(app)
+    assert last < events  # the new event is not covered by a checkpoint yet
+
+
+def test_api_says_what_a_failed_export_changed(app, examples, tokens, tmp_path):
+    api = ApiClient(app.test_client(), tokens["auditor"])
+    unwritable_export_folder(app, tmp_path)
+    cover_every_event(examples)
+    before = ledger(app)
+
+    failed = api.post("/api/v1/exports", json={"system": "demo-city-chatbot"})
+
+    assert failed.status_code == 500
+    assert failed.mimetype == "application/problem+json"
+    problem = failed.get_json()
+    assert problem["code"] == "export_failed"
+    assert (
+        "No pack was kept and no export was recorded. Nothing was changed." in (problem["detail"])
+    )
+    assert ledger(app) == before
+    assert exports_of(app) == []
+
+    record_one_more_event(app, examples)
+    events, count, _ = ledger(app)
+
+    failed = api.post("/api/v1/exports", json={})
+
+    assert failed.status_code == 500
+    detail = failed.get_json()["detail"]
+    assert "Nothing was changed" not in detail
+    assert f"a checkpoint of the ledger's first {events} events was signed" in detail
+    assert ledger(app) == (events, count + 1, events)  # that checkpoint, and no event
+    assert exports_of(app) == []
+
+
+def test_an_unknown_system_after_a_checkpoint_says_so(app, examples, tokens):
+    record_one_more_event(app, examples)
+    events, count, _ = ledger(app)
+    api = ApiClient(app.test_client(), tokens["auditor"])
+
+    missing = api.post("/api/v1/exports", json={"system": "no-such-system"})
+
+    assert missing.status_code == 404
+    assert (
+        f"a checkpoint of the ledger's first {events} events was signed"
+        in (missing.get_json()["detail"])
+    )
+    assert ledger(app) == (events, count + 1, events)
+
+
+def test_cli_and_web_say_what_a_failed_export_changed(app, examples, login_as, tmp_path):
+    cover_every_event(examples)
+    before = ledger(app)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+
+    result = app.test_cli_runner().invoke(
+        args=["export", "demo-city-chatbot", "--out", str(blocker / "packs")]
+    )
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "No pack was kept and no export was recorded. Nothing was changed." in result.output
+
+    record_one_more_event(app, examples)
+    events, count, _ = ledger(app)
+    unwritable_export_folder(app, tmp_path)
+    client = login_as("compliance_officer")
+    token = csrf_token(client, "/exports")
+
+    page = client.post("/exports", data={"csrf_token": token, "as_of": ""})
+
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "Export failed" in text
+    assert f"a checkpoint of the ledger&#39;s first {events} events was signed" in text
+    assert "Nothing was changed" not in text
+    assert ledger(app) == (events, count + 1, events)
+    assert before[1] == count
+    assert exports_of(app) == []
