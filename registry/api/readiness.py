@@ -12,13 +12,14 @@ from registry.accounts.permissions import require as allowed
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
 from registry.api.render import created_entry
-from registry.api.schemas import EntryOut, Strict, no_nul
+from registry.api.schemas import EntryOut, Strict
 from registry.api.writes import transaction
 from registry.extensions import db_session
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
 from registry.records import service
+from registry.text import storable
 
 bp = Blueprint(
     "api_readiness",
@@ -47,7 +48,7 @@ class ReadinessQuery(Strict):
 
 class ApprovalCreate(Strict):
     notes = fields.String(
-        validate=[validate.Length(max=10_000), no_nul],
+        validate=[validate.Length(max=10_000), storable],
         metadata={"description": "What the approver wants on record with the approval."},
     )
 

@@ -7,12 +7,13 @@ which fields each kind takes.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
 from registry.records.service import MAX_ID, MAX_REASON
+from registry.text import storable
 
 KIND_NAMES = tuple(KINDS)
 
@@ -30,11 +31,6 @@ def _any_kind(description: str) -> fields.Dict:
             "oneOf": [{"$ref": f"#/components/schemas/{kind_component(k)}"} for k in KINDS],
         },
     )
-
-
-def no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise ValidationError("Contains a NUL character.")
 
 
 class Strict(Schema):
@@ -72,7 +68,7 @@ class PageQuery(Strict):
 
 class SystemQuery(AsOfQuery, PageQuery):
     q = fields.String(
-        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
+        validate=[validate.Length(max=MAX_NEEDLE), storable],
         metadata={"description": "Text in the name, reference, purpose or organisation."},
     )
     stage = fields.String(validate=validate.OneOf(STAGES))
@@ -85,11 +81,11 @@ class SystemQuery(AsOfQuery, PageQuery):
         },
     )
     owner = fields.String(
-        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
+        validate=[validate.Length(max=MAX_NEEDLE), storable],
         metadata={"description": "An owner's e-mail address, or part of their name."},
     )
     after = fields.String(
-        validate=[validate.Length(max=100), no_nul],
+        validate=[validate.Length(max=100), storable],
         metadata={"description": "Cursor: the reference after which this page starts."},
     )
 
@@ -148,7 +144,7 @@ def _version_meta() -> dict[str, fields.Field]:
             },
         ),
         "reason": fields.String(
-            validate=[validate.Length(max=MAX_REASON), no_nul],
+            validate=[validate.Length(max=MAX_REASON), storable],
             metadata={"description": "Why the change was made: kept with the version."},
         ),
     }
@@ -194,7 +190,7 @@ EntryPatchQuery = Strict.from_dict(_version_meta(), name="EntryPatchQuery")
 
 
 class TokenCreate(Strict):
-    name = fields.String(load_default="", validate=[validate.Length(max=100), no_nul])
+    name = fields.String(load_default="", validate=[validate.Length(max=100), storable])
     scopes = fields.List(
         fields.String(validate=validate.OneOf(TOKEN_SCOPES)),
         validate=validate.Length(min=1, max=len(TOKEN_SCOPES)),
@@ -306,7 +302,7 @@ class SystemPage(Schema):
 class SystemReinstate(Strict):
     reason = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=2_000), no_nul],
+        validate=[validate.Length(min=1, max=2_000), storable],
         metadata={"description": "Why the system is back in the register."},
     )
     effective_from = fields.AwareDateTime(
@@ -443,7 +439,7 @@ class VerificationOut(Schema):
 
 class ExportCreate(Strict):
     system = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[validate.Length(min=1, max=100), storable],
         metadata={"description": "The system's reference; leave out for the whole registry."},
     )
     as_of = fields.AwareDateTime(
@@ -457,7 +453,7 @@ class ExportCreate(Strict):
 
 class ExportQuery(Strict):
     system = fields.String(
-        validate=[validate.Length(max=100), no_nul],
+        validate=[validate.Length(max=100), storable],
         metadata={"description": "Only the exports of this system."},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))

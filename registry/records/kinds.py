@@ -24,6 +24,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from registry.text import text_problem
+
 SHORT = 200
 MEDIUM = 2_000
 LONG = 10_000
@@ -165,12 +167,40 @@ class Attachment(StrictSchema):
     size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 2**53 - 1))
 
 
+def _unstorable_text(value: Any) -> Any:
+    """The messages, shaped as marshmallow's (by field, by index), for every text in
+    ``value`` that no database can store (registry.text), or None when there is none."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return [problem] if problem else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    found = {}
+    for key, item in items:
+        messages = _unstorable_text(item)
+        if messages is not None:
+            found[key] = messages
+    return found or None
+
+
 class KindSchema(StrictSchema):
     """Fields every kind carries."""
 
     attachments = fields.List(
         fields.Nested(Attachment), allow_none=True, validate=validate.Length(max=MAX_ITEMS)
     )
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _storable_text(self, _: Any, original: Any, **__: Any) -> None:
+        # One rule for every text of every kind: plain text, enumerations, e-mail
+        # addresses, list items and nested objects alike.
+        messages = _unstorable_text(original)
+        if messages is not None:
+            raise ValidationError(messages if isinstance(messages, dict) else {"_schema": messages})
 
 
 class ProfileSchema(KindSchema):

@@ -520,11 +520,42 @@ def test_nul_characters_are_refused_not_stored(officer_api, system):
         422,
     )
     problem(officer_api.post("/api/v1/me/tokens", json={"name": "\x00"}), 422)
-    # Inside an entry's body a NUL is JSON text ("\u0000") and is kept as such.
-    risk = {**SAMPLES["risk"], "description": "before\x00after"}
-    created = add(officer_api, "risk", risk)
-    assert created.status_code == 201
-    assert officer_api.get(created.headers["Location"]).get_json()["body"] == risk
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_entry_text_no_database_can_store_is_refused_and_lists_keep_working(
+    api_as, officer_api, system, bad
+):
+    """A NUL (or a lone surrogate) in an entry's text is refused with a pointer to it;
+    nothing is stored, so the filters that read entries in SQL keep answering everyone."""
+    owner = {**SAMPLES["owner"], "person": {"name": f"Ann{bad}Smith", "email": "ann@example.org"}}
+    body = problem(add(officer_api, "owner", owner), 422)
+    assert {e["pointer"] for e in body["errors"]} == {"/body/person/name"}
+    risk = {**SAMPLES["risk"], "likelihood": f"high{bad}"}
+    body = problem(add(officer_api, "risk", risk), 422)
+    assert {e["pointer"] for e in body["errors"]} == {"/body/likelihood"}
+    profile = officer_api.get("/api/v1/systems/sys-1").get_json()["profile"]
+    changed = {**profile["body"], "organisation": f"Org{bad}"}
+    response = officer_api.put(
+        f"/api/v1/entries/{profile['id']}",
+        json={"body": changed},
+        headers={"If-Match": profile["etag"]},
+    )
+    assert problem(response, 422)["errors"][0]["pointer"] == "/body/organisation"
+    for role in ("admin", "compliance_officer", "technical_owner", "auditor"):
+        client = api_as(role)
+        for query in ({"owner": "Ann"}, {"stage": "pilot"}, {"risk_tier": "high"}, {"q": "Org"}):
+            response = client.get("/api/v1/systems", query_string=query)
+            assert response.status_code in (200, 403), (role, query, response.status_code)
+    # A query string carries no lone surrogate (its bytes are UTF-8): NUL it is.
+    for query in (
+        {"owner": "Ann\x00"},
+        {"stage": "pilot\x00"},
+        {"risk_tier": "high\x00"},
+        {"q": "\x00"},
+        {"after": "\x00"},
+    ):
+        problem(officer_api.get("/api/v1/systems", query_string=query), 422)
 
 
 def test_every_operation_documents_its_problem_responses(app):
