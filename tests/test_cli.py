@@ -25,6 +25,9 @@ def test_users_and_tokens(app, session):
     assert result.exit_code != 0 and "At least 12 characters" in result.output
     result = runner.invoke(args=["users", "create", "x@example.org", "--role", "wizard"])
     assert result.exit_code == 2
+    result = runner.invoke(args=["users", "create", "x\x00@example.org", "--role", "auditor"])
+    assert result.exit_code == 1 and "Contains a NUL character." in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
     result = runner.invoke(
         args=["tokens", "create", "ops@example.org", "--scope", "read", "--days", "7"]
