@@ -570,3 +570,33 @@ def test_every_operation_documents_its_problem_responses(app):
         assert status in listing, status
     keys = document["paths"]["/api/v1/ledger/keys"]["get"]["responses"]
     assert "401" not in keys  # public
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ('{"kind": "risk", "body": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"kind": "risk", "body": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001, "too deeply"),
+        ('{"kind": "funding", "body": {"budget": ' + "9" * 4_301 + "}}", "too many digits"),
+        ('{"kind": "risk", "body": {}, "reason": ' + "1" * 5_000 + "}", "too many digits"),
+    ],
+)
+def test_json_python_cannot_read_is_a_400(officer_api, system, payload, detail):
+    """Bodies nested deeper than the parser goes, or with an integer longer than Python
+    reads from text, are malformed JSON (400), on every endpoint that reads a body."""
+    before = officer_api.get("/api/v1/systems/sys-1").get_json()
+    response = officer_api.post(
+        "/api/v1/systems/sys-1/entries",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+    )
+    assert detail in problem(response, 400, "malformed_json")["errors"][0]["detail"]
+    profile = before["profile"]
+    response = officer_api.open(
+        "PATCH",
+        f"/api/v1/entries/{profile['id']}",
+        data=payload,
+        headers={"Content-Type": "application/merge-patch+json", "If-Match": profile["etag"]},
+    )
+    assert detail in problem(response, 400, "malformed_json")["errors"][0]["detail"]
+    assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
