@@ -18,6 +18,7 @@ from registry import server
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
+from registry.instants import parse_instant
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
@@ -342,12 +343,9 @@ def _as_of(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        instant = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant.") from None
-    if instant.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-10-01T00:00:00Z.")
-    return instant
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} {exc}.") from None
 
 
 @click.command("export")

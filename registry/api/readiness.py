@@ -15,6 +15,7 @@ from registry.api.render import created_entry
 from registry.api.schemas import EntryOut, Strict
 from registry.api.writes import transaction
 from registry.extensions import db_session
+from registry.instants import UtcInstant
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
@@ -30,8 +31,7 @@ bp = Blueprint(
 
 
 class ReadinessQuery(Strict):
-    at = fields.AwareDateTime(
-        format="iso",
+    at = UtcInstant(
         metadata={
             "description": "Score the system as it stood at this instant (ISO 8601 with a "
             "time zone): what had been recorded by then, as in effect then. Default: now."

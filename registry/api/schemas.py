@@ -10,6 +10,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
+from registry.instants import UtcInstant
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
 from registry.records.service import MAX_ID, MAX_REASON
@@ -42,15 +43,13 @@ class Strict(Schema):
 
 
 class AsOfQuery(Strict):
-    as_of = fields.AwareDateTime(
-        format="iso",
+    as_of = UtcInstant(
         metadata={
             "description": "Answer as the registry stood at this instant (ISO 8601 with a "
             "time zone): only what had been recorded by then."
         },
     )
-    effective_at = fields.AwareDateTime(
-        format="iso",
+    effective_at = UtcInstant(
         metadata={
             "description": "Answer with the versions in effect in the world at this "
             "instant (each version's effective_from). Combines with as_of."
@@ -136,8 +135,7 @@ class LedgerAsOfQuery(Strict):
 
 def _version_meta() -> dict[str, fields.Field]:
     return {
-        "effective_from": fields.AwareDateTime(
-            format="iso",
+        "effective_from": UtcInstant(
             metadata={
                 "description": "When this became true in the world (default: now). "
                 "ISO 8601 with a time zone."
@@ -305,8 +303,7 @@ class SystemReinstate(Strict):
         validate=[validate.Length(min=1, max=2_000), storable],
         metadata={"description": "Why the system is back in the register."},
     )
-    effective_from = fields.AwareDateTime(
-        format="iso",
+    effective_from = UtcInstant(
         metadata={"description": "When it is back (default: now; not before its retirement)."},
     )
 
@@ -442,8 +439,7 @@ class ExportCreate(Strict):
         validate=[validate.Length(min=1, max=100), storable],
         metadata={"description": "The system's reference; leave out for the whole registry."},
     )
-    as_of = fields.AwareDateTime(
-        format="iso",
+    as_of = UtcInstant(
         metadata={
             "description": "The instant the pack shows the registry at (ISO 8601 with a "
             "time zone; default now). Not in the future."

@@ -8,7 +8,6 @@ the body to JSON values (dates as ISO 8601 text, instants in UTC). Version metad
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from registry.instants import UtcInstant
 from registry.text import text_problem
 
 SHORT = 200
@@ -125,16 +125,16 @@ def date(**kw: Any) -> IsoDate:
     return IsoDate(**kw)
 
 
-class Instant(fields.AwareDateTime):
+class Instant(UtcInstant):
     """An ISO 8601 instant with a time zone, loaded as ISO 8601 text in UTC. Text of
     one form compares in time order, so validators may compare the loaded values."""
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("allow_none", not kw.get("required", False))
-        super().__init__(format="iso", **kw)
+        super().__init__(**kw)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        instant = super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+        instant = super()._deserialize(value, attr, data, **kwargs)
         return instant.isoformat(timespec="microseconds")
 
 

@@ -600,3 +600,39 @@ def test_json_python_cannot_read_is_a_400(officer_api, system, payload, detail):
     )
     assert detail in problem(response, 400, "malformed_json")["errors"][0]["detail"]
     assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_instants_beyond_the_calendar_in_utc_are_refused(api_as, officer_api, system, instant):
+    """An offset that moves an instant out of years 1 to 9999 in UTC is bad input (422,
+    naming the parameter or field) wherever an instant is read."""
+    auditor = api_as("auditor")
+    for path, name in (
+        ("/api/v1/systems", "as_of"),
+        ("/api/v1/systems", "effective_at"),
+        ("/api/v1/systems/sys-1", "as_of"),
+        ("/api/v1/systems/sys-1", "effective_at"),
+        ("/api/v1/systems/sys-1/readiness", "at"),
+        ("/api/v1/ledger/checkpoints", "as_of"),
+    ):
+        body = problem(auditor.get(path, query_string={name: instant}), 422)
+        assert body["errors"] == [{"parameter": name, "detail": body["errors"][0]["detail"]}], (
+            path,
+            body,
+        )
+        assert "out of range" in body["errors"][0]["detail"]
+    before = officer_api.get("/api/v1/systems/sys-1").get_json()
+    body = problem(
+        officer_api.post(
+            "/api/v1/systems/sys-1/entries",
+            json={"kind": "risk", "body": SAMPLES["risk"], "effective_from": instant},
+        ),
+        422,
+    )
+    assert [e["pointer"] for e in body["errors"]] == ["/effective_from"]
+    grant = {**SAMPLES["access_grant"], "expires_at": instant}
+    body = problem(add(officer_api, "access_grant", grant), 422)
+    assert "/body/expires_at" in [e["pointer"] for e in body["errors"]]
+    body = problem(auditor.post("/api/v1/exports", json={"system": "sys-1", "as_of": instant}), 422)
+    assert [e["pointer"] for e in body["errors"]] == ["/as_of"]
+    assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
