@@ -33,7 +33,14 @@ from registry.accounts.permissions import (
     names_technical_owner,
     require,
 )
-from registry.db import UTCDateTime, array_literal, driver_connection, driver_sql, utcnow
+from registry.db import (
+    MAX_ID,
+    UTCDateTime,
+    array_literal,
+    driver_connection,
+    driver_sql,
+    utcnow,
+)
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.chain import event_template
@@ -1140,9 +1147,6 @@ def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, Ledge
     if row is None:
         raise NotFound(f"No entry {entry}.")
     return row.Entry, head_from_row(row if row.seq is not None else None)
-
-
-MAX_ID = 2**31 - 1
 
 
 def _valid_id(value: object) -> bool:

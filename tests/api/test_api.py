@@ -636,3 +636,8 @@ def test_instants_beyond_the_calendar_in_utc_are_refused(api_as, officer_api, sy
     body = problem(auditor.post("/api/v1/exports", json={"system": "sys-1", "as_of": instant}), 422)
     assert [e["pointer"] for e in body["errors"]] == ["/as_of"]
     assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
+
+
+@pytest.mark.parametrize("number", ["2147483648", "9223372036854775808", "9" * 40, "0"])
+def test_a_token_id_beyond_the_integer_range_is_not_found(api_as, number):
+    problem(api_as("admin").delete(f"/api/v1/me/tokens/{number}"), 404)
