@@ -69,6 +69,9 @@ def test_logout_needs_csrf(client, login_as):
         ("//evil.example/", "/systems"),
         ("/\\evil.example", "/systems"),
         ("javascript:alert(1)", "/systems"),
+        ("/systems\r\nSet-Cookie: a=b", "/systems"),
+        ("/systems\nX: y", "/systems"),
+        ("/systems\x00", "/systems"),
     ],
 )
 def test_no_open_redirect_through_next(client, users, target, expected):
