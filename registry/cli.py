@@ -18,7 +18,7 @@ from registry import server
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
-from registry.instants import parse_instant
+from registry.instants import in_utc, parse_instant
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
@@ -446,7 +446,10 @@ def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
     from registry.readiness import evaluate
 
     session = db_session()
-    when = at.astimezone(dt.UTC) if at is not None else dt.datetime.now(dt.UTC)
+    try:
+        when = in_utc(at) if at is not None else dt.datetime.now(dt.UTC)
+    except ValueError as exc:
+        raise click.BadParameter(f"the instant {exc}.", param_hint="--at") from None
     try:
         scorecard = evaluate(session, system, when)
     except RegistryError as exc:

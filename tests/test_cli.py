@@ -94,3 +94,6 @@ def test_readiness_blocks_a_pipeline_until_the_system_is_ready(app, session, off
     )
     assert result.exit_code == 0 and '"ready": false' in result.stdout
     assert runner.invoke(args=["readiness", "nope"]).exit_code != 0
+    for instant in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+        result = runner.invoke(args=["readiness", "sys-1", "--at", instant])
+        assert result.exit_code == 2 and "out of range" in result.output, result.output
