@@ -19,6 +19,7 @@ from registry import server
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
+from registry.instants import in_utc, parse_instant
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
@@ -444,12 +445,9 @@ def _as_of(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        instant = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant.") from None
-    if instant.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-10-01T00:00:00Z.")
-    return instant
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} {exc}.") from None
 
 
 @click.command("export")
@@ -550,7 +548,10 @@ def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
     from registry.readiness import evaluate
 
     session = db_session()
-    when = at.astimezone(dt.UTC) if at is not None else dt.datetime.now(dt.UTC)
+    try:
+        when = in_utc(at) if at is not None else dt.datetime.now(dt.UTC)
+    except ValueError as exc:
+        raise click.BadParameter(f"the instant {exc}.", param_hint="--at") from None
     try:
         scorecard = evaluate(session, system, when)
     except RegistryError as exc:

@@ -17,6 +17,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+# The largest row id: ids are INTEGER columns, 32-bit on PostgreSQL. A larger number
+# names no row, and PostgreSQL would refuse to compare it with one.
+MAX_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -6,17 +6,28 @@ process)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 
-from registry.db import Database
+from registry.db import MAX_ID, Database
 from registry.evidence.quota import ExportQuota
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import load_key
+
+
+class RowIdConverter(IntegerConverter):
+    """``<id:name>`` in a URL: a row id, 1 to MAX_ID. Any other number names no row: the
+    route does not match (404) and the database is never asked."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, min=1, max=MAX_ID)
+
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -30,6 +41,7 @@ def init_app(app: Flask) -> None:
         pre_ping=app.config["DATABASE_PRE_PING"],
     )
     app.extensions["registry.db"] = database
+    app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see the registry."

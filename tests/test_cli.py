@@ -25,6 +25,9 @@ def test_users_and_tokens(app, session):
     assert result.exit_code != 0 and "At least 12 characters" in result.output
     result = runner.invoke(args=["users", "create", "x@example.org", "--role", "wizard"])
     assert result.exit_code == 2
+    result = runner.invoke(args=["users", "create", "x\x00@example.org", "--role", "auditor"])
+    assert result.exit_code == 1 and "Contains a NUL character." in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
     result = runner.invoke(
         args=["tokens", "create", "ops@example.org", "--scope", "read", "--days", "7"]
@@ -91,3 +94,6 @@ def test_readiness_blocks_a_pipeline_until_the_system_is_ready(app, session, off
     )
     assert result.exit_code == 0 and '"ready": false' in result.stdout
     assert runner.invoke(args=["readiness", "nope"]).exit_code != 0
+    for instant in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+        result = runner.invoke(args=["readiness", "sys-1", "--at", instant])
+        assert result.exit_code == 2 and "out of range" in result.output, result.output

@@ -21,6 +21,7 @@ from registry.accounts.permissions import require
 from registry.db import driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.ledger.store import append_event
+from registry.text import text_problem
 
 TOKEN_PREFIX = "reg_"
 MIN_PASSWORD = 12
@@ -37,8 +38,15 @@ def _audit(session: Session, actor: Actor, action: str, **fields: object) -> Non
     append_event(session, {"action": action, "actor": actor.label, **fields})
 
 
+def _find_user(session: Session, email: str) -> User | None:
+    email = email.strip().lower()
+    if text_problem(email):  # no user has it, and PostgreSQL cannot even compare it
+        return None
+    return session.scalar(sa.select(User).where(User.email == email))
+
+
 def get_user(session: Session, email: str) -> User:
-    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    user = _find_user(session, email)
     if user is None:
         raise NotFound(f"No user {email!r}.")
     return user
@@ -58,6 +66,13 @@ def create_user(
     errors: dict[str, list[str]] = {}
     if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         errors["email"] = ["Not a valid email address."]
+    elif problem := text_problem(email):
+        errors["email"] = [problem]
+    name = name.strip()
+    if len(name) > 200:
+        errors["name"] = ["Longer than maximum length 200."]
+    elif problem := text_problem(name):
+        errors["name"] = [problem]
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         errors["roles"] = [f"Roles must be among: {', '.join(ROLES)}."]
@@ -68,9 +83,7 @@ def create_user(
     if session.scalar(sa.select(User.id).where(User.email == email)):
         raise Conflict(f"A user {email!r} already exists.", errors={"email": ["Already in use."]})
     password = password or secrets.token_urlsafe(12)
-    user = User(
-        email=email, name=name.strip()[:200], password_hash=generate_password_hash(password)
-    )
+    user = User(email=email, name=name, password_hash=generate_password_hash(password))
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.add(user)
     session.flush()
@@ -136,7 +149,7 @@ def set_active(session: Session, actor: Actor, user: User, active: bool) -> User
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this e-mail and password, or None."""
-    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    user = _find_user(session, email)
     if user is None or not user.password_hash:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -171,8 +184,8 @@ def create_token(
         errors["days"] = [f"Must be between 1 and {MAX_TOKEN_DAYS}."]
     if len(name) > 100:
         errors["name"] = ["Longer than maximum length 100."]
-    elif "\x00" in name:
-        errors["name"] = ["Contains a NUL character."]
+    elif problem := text_problem(name):
+        errors["name"] = [problem]
     if errors:
         raise InvalidInput("The token request is not valid.", errors)
     if not user.is_active:

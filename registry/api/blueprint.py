@@ -13,7 +13,8 @@ from typing import Any
 import flask_smorest
 from flask import Response, current_app, request
 from flask_smorest.utils import unpack_tuple_response
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from registry.api.auth import authenticate
 from registry.errors import RegistryError
@@ -88,15 +89,31 @@ def _json_only() -> None:
         )
 
 
+def json_body(data: bytes) -> Any:
+    """A request body read as JSON, or 400: not JSON, nested deeper than Python's parser
+    goes, or an integer longer than Python reads from text (4,300 digits)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        abort(400, messages={"json": ["Invalid JSON body: nested too deeply."]})
+    except ValueError as exc:  # malformed, not UTF-8, or the integer digit limit
+        detail = "too many digits in a number" if "digits" in str(exc) else "not JSON"
+        abort(400, messages={"json": [f"Invalid JSON body: {detail}."]})
+
+
 class StrictParser(FlaskParser):
     """Unknown query parameters are refused (422), like unknown body fields: a typo in
-    a filter must not silently widen the answer."""
+    a filter must not silently widen the answer. Bodies are read by :func:`json_body`."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": None,
         "querystring": None,
     }
+
+    def _raw_load_json(self, req: Any) -> Any:
+        data = req.get_data(cache=True) if is_json_request(req) else b""
+        return json_body(data) if data else core.missing
 
 
 class Blueprint(flask_smorest.Blueprint):

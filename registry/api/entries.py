@@ -7,11 +7,18 @@ import json
 from typing import Any
 
 from flask import request
-from webargs.flaskparser import abort
 
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, ETAG_HEADER, IF_MATCH, MERGE_PATCH, READ, Blueprint
+from registry.api.blueprint import (
+    BODY,
+    ETAG_HEADER,
+    IF_MATCH,
+    MERGE_PATCH,
+    READ,
+    Blueprint,
+    json_body,
+)
 from registry.api.conditional import base_version, etag
 from registry.api.render import entry_out, version_out
 from registry.api.schemas import (
@@ -117,10 +124,7 @@ MERGE_PATCH_BODY = {
 
 def _merge_patch() -> Any:
     """The request body as JSON: any JSON value is a merge patch (RFC 7396)."""
-    try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError):
-        abort(400, messages={"json": ["Invalid JSON body."]})
+    return json_body(request.get_data(cache=True))
 
 
 @bp.route("/<int:entry_id>", methods=["PATCH"])

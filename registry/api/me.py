@@ -91,7 +91,7 @@ def create_token(data: dict[str, Any]) -> Any:
     return {**token_out(made), "secret": secret}, 201
 
 
-@bp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@bp.route("/tokens/<id:token_id>", methods=["DELETE"])
 @transaction()
 @bp.response(200, TokenOut)
 @bp.problems(*READ, 404)

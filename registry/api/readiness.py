@@ -12,13 +12,15 @@ from registry.accounts.permissions import require as allowed
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
 from registry.api.render import created_entry
-from registry.api.schemas import EntryOut, Strict, no_nul
+from registry.api.schemas import EntryOut, Strict
 from registry.api.writes import transaction
 from registry.extensions import db_session
+from registry.instants import UtcInstant
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
 from registry.records import service
+from registry.text import storable
 
 bp = Blueprint(
     "api_readiness",
@@ -29,8 +31,7 @@ bp = Blueprint(
 
 
 class ReadinessQuery(Strict):
-    at = fields.AwareDateTime(
-        format="iso",
+    at = UtcInstant(
         metadata={
             "description": "Score the system as it stood at this instant (ISO 8601 with a "
             "time zone): what had been recorded by then, as in effect then. Default: now."
@@ -47,7 +48,7 @@ class ReadinessQuery(Strict):
 
 class ApprovalCreate(Strict):
     notes = fields.String(
-        validate=[validate.Length(max=10_000), no_nul],
+        validate=[validate.Length(max=10_000), storable],
         metadata={"description": "What the approver wants on record with the approval."},
     )
 

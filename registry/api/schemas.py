@@ -7,12 +7,14 @@ which fields each kind takes.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
+from registry.instants import UtcInstant
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
 from registry.records.service import MAX_ID, MAX_REASON
+from registry.text import storable
 
 KIND_NAMES = tuple(KINDS)
 
@@ -32,11 +34,6 @@ def _any_kind(description: str) -> fields.Dict:
     )
 
 
-def no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise ValidationError("Contains a NUL character.")
-
-
 class Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -46,15 +43,13 @@ class Strict(Schema):
 
 
 class AsOfQuery(Strict):
-    as_of = fields.AwareDateTime(
-        format="iso",
+    as_of = UtcInstant(
         metadata={
             "description": "Answer as the registry stood at this instant (ISO 8601 with a "
             "time zone): only what had been recorded by then."
         },
     )
-    effective_at = fields.AwareDateTime(
-        format="iso",
+    effective_at = UtcInstant(
         metadata={
             "description": "Answer with the versions in effect in the world at this "
             "instant (each version's effective_from). Combines with as_of."
@@ -72,7 +67,7 @@ class PageQuery(Strict):
 
 class SystemQuery(AsOfQuery, PageQuery):
     q = fields.String(
-        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
+        validate=[validate.Length(max=MAX_NEEDLE), storable],
         metadata={"description": "Text in the name, reference, purpose or organisation."},
     )
     stage = fields.String(validate=validate.OneOf(STAGES))
@@ -85,11 +80,11 @@ class SystemQuery(AsOfQuery, PageQuery):
         },
     )
     owner = fields.String(
-        validate=[validate.Length(max=MAX_NEEDLE), no_nul],
+        validate=[validate.Length(max=MAX_NEEDLE), storable],
         metadata={"description": "An owner's e-mail address, or part of their name."},
     )
     after = fields.String(
-        validate=[validate.Length(max=100), no_nul],
+        validate=[validate.Length(max=100), storable],
         metadata={"description": "Cursor: the reference after which this page starts."},
     )
 
@@ -140,15 +135,14 @@ class LedgerAsOfQuery(Strict):
 
 def _version_meta() -> dict[str, fields.Field]:
     return {
-        "effective_from": fields.AwareDateTime(
-            format="iso",
+        "effective_from": UtcInstant(
             metadata={
                 "description": "When this became true in the world (default: now). "
                 "ISO 8601 with a time zone."
             },
         ),
         "reason": fields.String(
-            validate=[validate.Length(max=MAX_REASON), no_nul],
+            validate=[validate.Length(max=MAX_REASON), storable],
             metadata={"description": "Why the change was made: kept with the version."},
         ),
     }
@@ -194,7 +188,7 @@ EntryPatchQuery = Strict.from_dict(_version_meta(), name="EntryPatchQuery")
 
 
 class TokenCreate(Strict):
-    name = fields.String(load_default="", validate=[validate.Length(max=100), no_nul])
+    name = fields.String(load_default="", validate=[validate.Length(max=100), storable])
     scopes = fields.List(
         fields.String(validate=validate.OneOf(TOKEN_SCOPES)),
         validate=validate.Length(min=1, max=len(TOKEN_SCOPES)),
@@ -306,11 +300,10 @@ class SystemPage(Schema):
 class SystemReinstate(Strict):
     reason = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=2_000), no_nul],
+        validate=[validate.Length(min=1, max=2_000), storable],
         metadata={"description": "Why the system is back in the register."},
     )
-    effective_from = fields.AwareDateTime(
-        format="iso",
+    effective_from = UtcInstant(
         metadata={"description": "When it is back (default: now; not before its retirement)."},
     )
 
@@ -443,11 +436,10 @@ class VerificationOut(Schema):
 
 class ExportCreate(Strict):
     system = fields.String(
-        validate=[validate.Length(min=1, max=100), no_nul],
+        validate=[validate.Length(min=1, max=100), storable],
         metadata={"description": "The system's reference; leave out for the whole registry."},
     )
-    as_of = fields.AwareDateTime(
-        format="iso",
+    as_of = UtcInstant(
         metadata={
             "description": "The instant the pack shows the registry at (ISO 8601 with a "
             "time zone; default now). Not in the future."
@@ -457,7 +449,7 @@ class ExportCreate(Strict):
 
 class ExportQuery(Strict):
     system = fields.String(
-        validate=[validate.Length(max=100), no_nul],
+        validate=[validate.Length(max=100), storable],
         metadata={"description": "Only the exports of this system."},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))

@@ -8,7 +8,6 @@ the body to JSON values (dates as ISO 8601 text, instants in UTC). Version metad
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,9 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+
+from registry.instants import UtcInstant
+from registry.text import text_problem
 
 SHORT = 200
 MEDIUM = 2_000
@@ -123,16 +125,16 @@ def date(**kw: Any) -> IsoDate:
     return IsoDate(**kw)
 
 
-class Instant(fields.AwareDateTime):
+class Instant(UtcInstant):
     """An ISO 8601 instant with a time zone, loaded as ISO 8601 text in UTC. Text of
     one form compares in time order, so validators may compare the loaded values."""
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("allow_none", not kw.get("required", False))
-        super().__init__(format="iso", **kw)
+        super().__init__(**kw)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        instant = super()._deserialize(value, attr, data, **kwargs).astimezone(dt.UTC)
+        instant = super()._deserialize(value, attr, data, **kwargs)
         return instant.isoformat(timespec="microseconds")
 
 
@@ -165,12 +167,40 @@ class Attachment(StrictSchema):
     size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 2**53 - 1))
 
 
+def _unstorable_text(value: Any) -> Any:
+    """The messages, shaped as marshmallow's (by field, by index), for every text in
+    ``value`` that no database can store (registry.text), or None when there is none."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return [problem] if problem else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    found = {}
+    for key, item in items:
+        messages = _unstorable_text(item)
+        if messages is not None:
+            found[key] = messages
+    return found or None
+
+
 class KindSchema(StrictSchema):
     """Fields every kind carries."""
 
     attachments = fields.List(
         fields.Nested(Attachment), allow_none=True, validate=validate.Length(max=MAX_ITEMS)
     )
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _storable_text(self, _: Any, original: Any, **__: Any) -> None:
+        # One rule for every text of every kind: plain text, enumerations, e-mail
+        # addresses, list items and nested objects alike.
+        messages = _unstorable_text(original)
+        if messages is not None:
+            raise ValidationError(messages if isinstance(messages, dict) else {"_schema": messages})
 
 
 class ProfileSchema(KindSchema):

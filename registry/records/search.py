@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from registry.errors import InvalidInput
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.service import RegisterRow, _check_instant, _in_force, listed_profiles
+from registry.text import text_problem
 
 MAX_PAGE = 200
 MAX_NEEDLE = 200
@@ -60,8 +61,8 @@ def search_systems(
     ``owner``: a live owner entry at that time names the person (e-mail, or part of
     the name). ``stage``, ``risk_tier``: exact values.
     """
-    if after is not None and "\x00" in after:
-        raise InvalidInput("after is not valid text.", {"after": ["Contains a NUL character."]})
+    if after is not None and (problem := text_problem(after)):
+        raise InvalidInput("after is not valid text.", {"after": [problem]})
     limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
     stmt = (
         _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
@@ -159,8 +160,8 @@ def _matching(
     _check_instant(as_of, "as_of")
     _check_instant(effective_at, "effective_at")
     for name, value in (("q", q), ("owner", owner)):
-        if value is not None and "\x00" in value:
-            raise InvalidInput(f"{name} is not valid text.", {name: ["Contains a NUL character."]})
+        if value is not None and (problem := text_problem(value)):
+            raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
     body = EntryVersion.body
     stmt = listed_profiles(as_of=as_of, effective_at=effective_at).join(
         AISystem, AISystem.id == Entry.system_id

@@ -33,7 +33,14 @@ from registry.accounts.permissions import (
     names_technical_owner,
     require,
 )
-from registry.db import UTCDateTime, array_literal, driver_connection, driver_sql, utcnow
+from registry.db import (
+    MAX_ID,
+    UTCDateTime,
+    array_literal,
+    driver_connection,
+    driver_sql,
+    utcnow,
+)
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.chain import event_template
@@ -51,6 +58,7 @@ from registry.ledger.store import (
 from registry.records.display import entry_label
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry, EntryVersion
+from registry.text import text_problem
 
 MAX_REASON = 2_000
 
@@ -118,16 +126,8 @@ def _validated(kind: str, body: Any) -> tuple[dict[str, Any], bytes]:
 
 def _check_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
-    try:
-        reason.encode("utf-8")
-    except UnicodeError:
-        raise InvalidInput(
-            "The reason is not valid text.", {"reason": ["Not valid Unicode text."]}
-        ) from None
-    if "\x00" in reason:  # no database keeps a NUL character in text
-        raise InvalidInput(
-            "The reason is not valid text.", {"reason": ["Contains a NUL character."]}
-        )
+    if problem := text_problem(reason):
+        raise InvalidInput("The reason is not valid text.", {"reason": [problem]})
     if len(reason) > MAX_REASON:
         raise InvalidInput(
             "The reason is too long.", {"reason": [f"Longer than maximum length {MAX_REASON}."]}
@@ -1149,9 +1149,6 @@ def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, Ledge
     return row.Entry, head_from_row(row if row.seq is not None else None)
 
 
-MAX_ID = 2**31 - 1
-
-
 def _valid_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
@@ -1246,7 +1243,7 @@ def _same_body(kind: str, body: Any, version: EntryVersion) -> bool:
 
 
 def get_system(session: Session, reference: str) -> AISystem:
-    valid = len(reference) <= 100 and "\x00" not in reference
+    valid = len(reference) <= 100 and text_problem(reference) is None
     system = session.scalar(_SYSTEM_BY_REFERENCE, {"reference": reference}) if valid else None
     if system is None:
         raise NotFound(f"No system with reference {reference!r}.")
@@ -1518,7 +1515,7 @@ _CURRENT_ROWS = (
 def current_rows(session: Session, reference: str) -> list[Any]:
     """The live entries of the system ``reference`` now, one row each (entry, system and
     head version columns); empty when there is no such live system."""
-    if len(reference) > 100 or "\x00" in reference:
+    if len(reference) > 100 or text_problem(reference):
         return []
     return list(session.connection().execute(_CURRENT_ROWS, {"reference": reference}))
 
@@ -1532,7 +1529,7 @@ def state_of(
 ) -> SystemState:
     """:func:`system_state` of the system named ``reference`` (NotFound if none); the
     current state takes one query."""
-    if as_of is None and effective_at is None and "\x00" not in reference:
+    if as_of is None and effective_at is None and text_problem(reference) is None:
         rows = session.execute(_HEADS_BY_REFERENCE, {"reference": reference}).all()
         if rows:
             return SystemState(rows[0][0].system, [EntryState(e.id, e.kind, v, e) for e, v in rows])

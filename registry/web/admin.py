@@ -169,12 +169,12 @@ def _render_user(
     return response
 
 
-@bp.route("/users/<int:user_id>")
+@bp.route("/users/<id:user_id>")
 def user(user_id: int) -> Response:
     return _render_user(_user_or_404(user_id))
 
 
-@bp.route("/users/<int:user_id>/roles", methods=["POST"])
+@bp.route("/users/<id:user_id>/roles", methods=["POST"])
 def set_roles(user_id: int) -> Response:
     session = db_session()
     user = _user_or_404(user_id)
@@ -193,7 +193,7 @@ def set_roles(user_id: int) -> Response:
     return redirect(url_for("admin.user", user_id=user.id))
 
 
-@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@bp.route("/users/<id:user_id>/active", methods=["POST"])
 def set_active(user_id: int) -> Response:
     session = db_session()
     user = _user_or_404(user_id)
@@ -210,7 +210,7 @@ def set_active(user_id: int) -> Response:
     return redirect(url_for("admin.user", user_id=user.id))
 
 
-@bp.route("/users/<int:user_id>/tokens", methods=["POST"])
+@bp.route("/users/<id:user_id>/tokens", methods=["POST"])
 def create_token(user_id: int) -> Response:
     session = db_session()
     user = _user_or_404(user_id)
@@ -247,7 +247,7 @@ def create_token(user_id: int) -> Response:
     return _render_user(user, new_token=token, secret=secret)
 
 
-@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/tokens/<id:token_id>/revoke", methods=["POST"])
 def revoke_token(token_id: int) -> Response:
     session = db_session()
     token = accounts.revoke_token(session, current_actor(), str(token_id))

@@ -64,8 +64,9 @@ def _too_many_attempts(limit: RequestLimit) -> Response:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site: no scheme, no host, no protocol-relative '//'."""
-    if not target:
+    """Only a path on this site: no scheme, no host, no protocol-relative '//', and no
+    control character (CR or LF would end the Location header)."""
+    if not target or not target.isprintable():
         return None
     parts = urlsplit(target)
     if (

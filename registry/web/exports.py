@@ -25,6 +25,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.evidence import pack
 from registry.evidence.quota import TooManyExports
 from registry.extensions import database, db_session, export_quota
+from registry.instants import parse_instant
 from registry.records import service
 from registry.web.systems import current_actor
 
@@ -42,17 +43,10 @@ def parse_as_of(text: str) -> dt.datetime | None:
     if not text:
         return None
     try:
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            "The as-of instant is not an ISO 8601 instant.",
-            {"as_of": ["Use e.g. 2026-10-01T00:00:00Z."]},
-        ) from None
-    if instant.tzinfo is None:
-        raise InvalidInput(
-            "The as-of instant needs a time zone.", {"as_of": ["Add Z or an offset."]}
-        )
-    return instant
+        return parse_instant(text)
+    except ValueError as exc:
+        message = f"The as-of instant {exc}."
+        raise InvalidInput(message, {"as_of": [message]}) from None
 
 
 def _export(references: list[str] | None, back: str) -> BaseResponse:

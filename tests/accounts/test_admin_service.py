@@ -7,8 +7,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from registry.accounts.service import authenticate, set_active, set_roles
-from registry.errors import Conflict, InvalidInput, PermissionDenied
+from registry.accounts.models import User
+from registry.accounts.service import authenticate, create_user, get_user, set_active, set_roles
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.ledger.models import AuditEvent
 from tests.conftest import PASSWORD
 
@@ -94,3 +95,30 @@ def test_admin_may_not_deactivate_themselves(session, actors, users):
     assert "deactivate yourself" in info.value.message
     session.rollback()
     assert users["admin"].is_active
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "field"),
+    [
+        ("ann\x00@example.org", "Ann", "email"),
+        ("ann@exa\x00mple.org", "Ann", "email"),
+        ("ann\ud800@example.org", "Ann", "email"),
+        ("ann@example.org", "A\x00nn", "name"),
+        ("ann@example.org", "A\udfffnn", "name"),
+        ("ann@example.org", "A" * 201, "name"),
+    ],
+)
+def test_create_user_refuses_text_no_database_can_store(session, actors, email, name, field):
+    before = session.scalar(sa.select(sa.func.count()).select_from(User))
+    with pytest.raises(InvalidInput) as info:
+        create_user(session, actors["admin"], email, ["auditor"], PASSWORD, name=name)
+    session.rollback()
+    assert field in info.value.field_errors
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == before
+
+
+def test_looking_up_an_email_no_database_can_store_finds_no_one(session, users):
+    for email in ("a\x00@example.org", "a\ud800@example.org"):
+        assert authenticate(session, email, PASSWORD) is None
+        with pytest.raises(NotFound):
+            get_user(session, email)

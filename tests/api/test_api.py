@@ -597,11 +597,42 @@ def test_nul_characters_are_refused_not_stored(officer_api, system):
         422,
     )
     problem(officer_api.post("/api/v1/me/tokens", json={"name": "\x00"}), 422)
-    # Inside an entry's body a NUL is JSON text ("\u0000") and is kept as such.
-    risk = {**SAMPLES["risk"], "description": "before\x00after"}
-    created = add(officer_api, "risk", risk)
-    assert created.status_code == 201
-    assert officer_api.get(created.headers["Location"]).get_json()["body"] == risk
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_entry_text_no_database_can_store_is_refused_and_lists_keep_working(
+    api_as, officer_api, system, bad
+):
+    """A NUL (or a lone surrogate) in an entry's text is refused with a pointer to it;
+    nothing is stored, so the filters that read entries in SQL keep answering everyone."""
+    owner = {**SAMPLES["owner"], "person": {"name": f"Ann{bad}Smith", "email": "ann@example.org"}}
+    body = problem(add(officer_api, "owner", owner), 422)
+    assert {e["pointer"] for e in body["errors"]} == {"/body/person/name"}
+    risk = {**SAMPLES["risk"], "likelihood": f"high{bad}"}
+    body = problem(add(officer_api, "risk", risk), 422)
+    assert {e["pointer"] for e in body["errors"]} == {"/body/likelihood"}
+    profile = officer_api.get("/api/v1/systems/sys-1").get_json()["profile"]
+    changed = {**profile["body"], "organisation": f"Org{bad}"}
+    response = officer_api.put(
+        f"/api/v1/entries/{profile['id']}",
+        json={"body": changed},
+        headers={"If-Match": profile["etag"]},
+    )
+    assert problem(response, 422)["errors"][0]["pointer"] == "/body/organisation"
+    for role in ("admin", "compliance_officer", "technical_owner", "auditor"):
+        client = api_as(role)
+        for query in ({"owner": "Ann"}, {"stage": "pilot"}, {"risk_tier": "high"}, {"q": "Org"}):
+            response = client.get("/api/v1/systems", query_string=query)
+            assert response.status_code in (200, 403), (role, query, response.status_code)
+    # A query string carries no lone surrogate (its bytes are UTF-8): NUL it is.
+    for query in (
+        {"owner": "Ann\x00"},
+        {"stage": "pilot\x00"},
+        {"risk_tier": "high\x00"},
+        {"q": "\x00"},
+        {"after": "\x00"},
+    ):
+        problem(officer_api.get("/api/v1/systems", query_string=query), 422)
 
 
 def test_every_operation_documents_its_problem_responses(app):
@@ -616,3 +647,74 @@ def test_every_operation_documents_its_problem_responses(app):
         assert status in listing, status
     keys = document["paths"]["/api/v1/ledger/keys"]["get"]["responses"]
     assert "401" not in keys  # public
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ('{"kind": "risk", "body": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"kind": "risk", "body": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001, "too deeply"),
+        ('{"kind": "funding", "body": {"budget": ' + "9" * 4_301 + "}}", "too many digits"),
+        ('{"kind": "risk", "body": {}, "reason": ' + "1" * 5_000 + "}", "too many digits"),
+    ],
+)
+def test_json_python_cannot_read_is_a_400(officer_api, system, payload, detail):
+    """Bodies nested deeper than the parser goes, or with an integer longer than Python
+    reads from text, are malformed JSON (400), on every endpoint that reads a body."""
+    before = officer_api.get("/api/v1/systems/sys-1").get_json()
+    response = officer_api.post(
+        "/api/v1/systems/sys-1/entries",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+    )
+    assert detail in problem(response, 400, "malformed_json")["errors"][0]["detail"]
+    profile = before["profile"]
+    response = officer_api.open(
+        "PATCH",
+        f"/api/v1/entries/{profile['id']}",
+        data=payload,
+        headers={"Content-Type": "application/merge-patch+json", "If-Match": profile["etag"]},
+    )
+    assert detail in problem(response, 400, "malformed_json")["errors"][0]["detail"]
+    assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_instants_beyond_the_calendar_in_utc_are_refused(api_as, officer_api, system, instant):
+    """An offset that moves an instant out of years 1 to 9999 in UTC is bad input (422,
+    naming the parameter or field) wherever an instant is read."""
+    auditor = api_as("auditor")
+    for path, name in (
+        ("/api/v1/systems", "as_of"),
+        ("/api/v1/systems", "effective_at"),
+        ("/api/v1/systems/sys-1", "as_of"),
+        ("/api/v1/systems/sys-1", "effective_at"),
+        ("/api/v1/systems/sys-1/readiness", "at"),
+        ("/api/v1/ledger/checkpoints", "as_of"),
+    ):
+        body = problem(auditor.get(path, query_string={name: instant}), 422)
+        assert body["errors"] == [{"parameter": name, "detail": body["errors"][0]["detail"]}], (
+            path,
+            body,
+        )
+        assert "out of range" in body["errors"][0]["detail"]
+    before = officer_api.get("/api/v1/systems/sys-1").get_json()
+    body = problem(
+        officer_api.post(
+            "/api/v1/systems/sys-1/entries",
+            json={"kind": "risk", "body": SAMPLES["risk"], "effective_from": instant},
+        ),
+        422,
+    )
+    assert [e["pointer"] for e in body["errors"]] == ["/effective_from"]
+    grant = {**SAMPLES["access_grant"], "expires_at": instant}
+    body = problem(add(officer_api, "access_grant", grant), 422)
+    assert "/body/expires_at" in [e["pointer"] for e in body["errors"]]
+    body = problem(auditor.post("/api/v1/exports", json={"system": "sys-1", "as_of": instant}), 422)
+    assert [e["pointer"] for e in body["errors"]] == ["/as_of"]
+    assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
+
+
+@pytest.mark.parametrize("number", ["2147483648", "9223372036854775808", "9" * 40, "0"])
+def test_a_token_id_beyond_the_integer_range_is_not_found(api_as, number):
+    problem(api_as("admin").delete(f"/api/v1/me/tokens/{number}"), 404)

@@ -245,7 +245,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/me"): (get("/api/v1/me"), ANY_TOKEN),
     ("GET", "/api/v1/me/tokens"): (get("/api/v1/me/tokens"), ANY_TOKEN),
     ("POST", "/api/v1/me/tokens"): (post("/api/v1/me/tokens", {"name": "new"}), OWN_TOKENS_NEW),
-    ("DELETE", "/api/v1/me/tokens/<int:token_id>"): (revoke, OWN_TOKENS_REVOKE),
+    ("DELETE", "/api/v1/me/tokens/<id:token_id>"): (revoke, OWN_TOKENS_REVOKE),
     ("POST", "/api/v1/exports"): (post("/api/v1/exports", {"system": "other-1"}), EXPORT),
     ("GET", "/api/v1/exports"): (get("/api/v1/exports"), READ),
     ("GET", "/api/v1/exports/<name>"): (get("/api/v1/exports/{pack}"), READ),

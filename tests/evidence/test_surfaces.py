@@ -62,6 +62,7 @@ def test_cli_refuses_bad_arguments(app, examples):
         (["export", "demo-city-chatbot", "--all"], "Name one SYSTEM"),
         (["export", "demo-city-chatbot", "--as-of", "yesterday"], "not an ISO 8601 instant"),
         (["export", "demo-city-chatbot", "--as-of", "2026-01-01T00:00:00"], "time zone"),
+        (["export", "demo-city-chatbot", "--as-of", "9999-12-31T23:59:59-01:00"], "out of range"),
         (["export", "nope"], "No system 'nope'"),
         (["export", "--all", "--as-of", "2999-01-01T00:00:00Z"], "future"),
     ):
@@ -127,6 +128,8 @@ def test_web_bad_instant_is_a_message_not_an_error(app, examples, login_as):
         ("not a date", "not an ISO 8601 instant"),
         ("2026-01-01T00:00", "needs a time zone"),
         ("2999-01-01T00:00:00Z", "in the future"),
+        ("9999-12-31T23:59:59-01:00", "out of range"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),
     ):
         response = client.post(
             "/systems/demo-city-chatbot/export",

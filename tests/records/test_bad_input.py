@@ -208,3 +208,46 @@ def test_validation_before_the_lock_keeps_the_order_of_refusals(session, actors,
         service.update_entry(session, officer, entry.id, SAMPLES["owner"], base_version=1)
     session.rollback()
     assert _counts(session) == before
+
+
+def _text_paths(value, path=()):
+    """The path of every text in a body: fields, enumerations, list items, nested objects."""
+    if isinstance(value, str):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _text_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _text_paths(item, (*path, index))
+
+
+def _with_text(body, path, spoil):
+    if not path:
+        return spoil(body)
+    copy = list(body) if isinstance(body, list) else dict(body)
+    copy[path[0]] = _with_text(body[path[0]], path[1:], spoil)
+    return copy
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("\x00", "Contains a NUL character."), ("\ud800", "Not valid Unicode text")],
+)
+def test_text_no_database_can_store_is_refused_in_every_field(
+    session, officer, system, kind, bad, message
+):
+    """A NUL (PostgreSQL keeps none in text) or a lone surrogate (no UTF-8 form) in any
+    text of any kind is refused, named at its field, and nothing is stored."""
+    paths = list(_text_paths(SAMPLES[kind]))
+    assert paths
+    for path in paths:
+        body = _with_text(SAMPLES[kind], path, lambda text: text[:1] + bad + text[1:])
+        if kind == "profile":
+            entry = service.profile_entry(session, system)
+            call = lambda: service.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731, B023
+        else:
+            call = lambda: service.create_entry(session, officer, system, kind, body)  # noqa: E731, B023
+        messages = _invalid(session, call, ".".join(map(str, path)))
+        assert any(message in m for m in messages), (path, messages)

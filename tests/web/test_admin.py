@@ -306,3 +306,46 @@ def test_names_are_escaped(client, login_as, session, users):
         text = client.get(url).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "message"),
+    [
+        ("nul\x00@example.org", "N", "Contains a NUL character."),
+        ("nul@example.org", "N\x00", "Contains a NUL character."),
+    ],
+)
+def test_create_user_refuses_a_nul_character(
+    client, login_as, session, users, email, name, message
+):
+    login_as("admin")
+    csrf = csrf_token(client, "/admin/users/new")
+    response = client.post(
+        "/admin/users/new",
+        data={
+            "email": email,
+            "name": name,
+            "roles": ["auditor"],
+            "password": PASSWORD,
+            "csrf_token": csrf,
+        },
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == len(users)
+
+
+@pytest.mark.parametrize("number", ["2147483648", "9223372036854775808", "9" * 40, "0"])
+def test_ids_beyond_the_integer_range_name_no_user_or_token(client, login_as, number):
+    """A number no row id can be is not found (404), never a database error."""
+    login_as("admin")
+    csrf = csrf_token(client, "/admin/users")
+    assert client.get(f"/admin/users/{number}").status_code == 404
+    for url, data in (
+        (f"/admin/users/{number}/roles", {"roles": "auditor"}),
+        (f"/admin/users/{number}/active", {"active": "0"}),
+        (f"/admin/users/{number}/tokens", {"name": "t", "scopes": "read", "days": "5"}),
+        (f"/admin/tokens/{number}/revoke", {}),
+    ):
+        assert client.post(url, data={**data, "csrf_token": csrf}).status_code == 404, url

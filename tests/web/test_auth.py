@@ -39,6 +39,16 @@ def test_wrong_password_gets_a_message(client, users):
     assert users["auditor"].email in text  # what the user typed is kept
 
 
+@pytest.mark.parametrize("email", ["a\x00@example.org", "\x00"])
+def test_an_email_with_a_nul_character_is_a_wrong_sign_in(client, users, email):
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 401
+    assert "Wrong e-mail or password." in response.get_data(as_text=True)
+
+
 def test_login_without_csrf_token_is_refused(client, users):
     response = client.post("/login", data={"email": users["auditor"].email, "password": PASSWORD})
     assert response.status_code == 400
@@ -59,6 +69,9 @@ def test_logout_needs_csrf(client, login_as):
         ("//evil.example/", "/systems"),
         ("/\\evil.example", "/systems"),
         ("javascript:alert(1)", "/systems"),
+        ("/systems\r\nSet-Cookie: a=b", "/systems"),
+        ("/systems\nX: y", "/systems"),
+        ("/systems\x00", "/systems"),
     ],
 )
 def test_no_open_redirect_through_next(client, users, target, expected):

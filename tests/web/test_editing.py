@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from registry.errors import NotFound
 from registry.records import service
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import Entry
@@ -185,6 +186,33 @@ def test_invalid_input_is_shown_inline_and_nothing_is_stored(client, login_as, s
     assert SCRIPT not in html
     assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in html
     assert entries_of(session, "owner") == []
+
+
+def test_a_nul_character_is_refused_on_the_field_it_was_typed_in(client, login_as, session, system):
+    """PostgreSQL keeps no NUL in text: a form refuses it next to its input, on both
+    engines, and nothing is stored."""
+    login_as("compliance_officer")
+    path = form_path("owner")
+    pairs = [
+        (name, value + "\x00" if name == "person.name" else value)
+        for name, value in form_fields(SAMPLES["owner"])
+    ]
+    response = post(client, path, pairs, csrf_token(client, path))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="f-person-name-error"' in html and "Contains a NUL character." in html
+    assert entries_of(session, "owner") == []
+    pairs = [
+        (name, value + "\x00" if name == "name" else value)
+        for name, value in form_fields({**SAMPLES["profile"], "reference": "sys-2"})
+    ]
+    response = post(client, "/systems/new", pairs, csrf_token(client, "/systems/new"))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="f-name-error"' in html and "Contains a NUL character." in html
+    session.rollback()
+    with pytest.raises(NotFound):
+        service.get_system(session, "sys-2")
 
 
 def test_a_bad_effective_time_is_refused_with_the_body_errors(client, login_as, session, system):
