@@ -10,17 +10,17 @@ from flask import Flask
 
 from registry import paths
 from registry.config import load_config
+from registry.files import write_private
 
 __version__ = "0.1.0"
 
 
 def _secret_key(instance: Path) -> str:
-    """A random key kept in the instance folder, so sessions survive a restart."""
+    """A random key kept in the instance folder (mode 0600), so sessions survive a
+    restart; when several workers start at once, the first one's key stands."""
     path = instance / "secret_key"
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 

@@ -148,6 +148,25 @@ def users_create(email: str, roles: tuple[str, ...], password: str | None, name:
         click.echo(f"Password: {secret}")
 
 
+@users_cli.command("password")
+@click.argument("email")
+@click.option("--password", default=None, help="At least 12 characters; generated if omitted.")
+def users_password(email: str, password: str | None) -> None:
+    """Set the password of EMAIL; every session of theirs ends."""
+    from registry.accounts.service import get_user, new_password, set_password
+
+    session = db_session()
+    secret = password if password is not None else new_password()
+    try:
+        user = set_password(session, CLI_ADMIN, get_user(session, email), secret)
+    except RegistryError as exc:
+        _fail(exc)
+    session.commit()
+    click.echo(f"Password of {user.email} set; their sessions have ended.")
+    if password is None:
+        click.echo(f"Password: {secret}")
+
+
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 
 

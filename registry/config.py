@@ -25,7 +25,10 @@ def _bool(value: str | None, default: bool) -> bool:
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the application's settings: environment first, then ``overrides``."""
     env = os.environ
-    secure_cookies = _bool(env.get("REGISTRY_SECURE_COOKIES"), False)
+    # None: decided per request (registry/transport.py): Secure unless served on
+    # loopback over plain HTTP.
+    secure_setting = env.get("REGISTRY_SECURE_COOKIES", "auto").strip().lower()
+    secure_cookies = None if secure_setting in ("", "auto") else _bool(secure_setting, False)
     # Relative defaults: in the checkout, or in the working directory when installed.
     here = working_folder()
     instance = Path(env.get("REGISTRY_INSTANCE_PATH", str(here / "instance")))
@@ -49,7 +52,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        # The registry issues no remember cookie; were one set, it would be Secure unless
+        # told otherwise.
+        "REMEMBER_COOKIE_SECURE": secure_cookies is not False,
+        # Strict-Transport-Security's max-age, sent whenever cookies are Secure (0: never).
+        "HSTS_SECONDS": int(env.get("REGISTRY_HSTS_SECONDS", str(365 * 24 * 3600))),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         # The sign-in cookie lasts as long as the browser session, and its signature is
@@ -89,6 +96,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         )
     if config["EXPORTS_PER_HOUR"] < 1:
         raise ValueError("REGISTRY_EXPORTS_PER_HOUR must be at least 1")
+    if config["HSTS_SECONDS"] < 0:
+        raise ValueError("REGISTRY_HSTS_SECONDS must be 0 (no HSTS) or more")
     if config["PERMANENT_SESSION_LIFETIME"].total_seconds() <= 0:
         raise ValueError("REGISTRY_SESSION_HOURS must be more than 0")
     for name in ("LOGIN_LIMIT_PER_EMAIL", "LOGIN_LIMIT_PER_IP"):

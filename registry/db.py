@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from registry.files import create_private
 
 # The largest row id: ids are INTEGER columns, 32-bit on PostgreSQL. A larger number
 # names no row, and PostgreSQL would refuse to compare it with one.
@@ -65,6 +68,17 @@ class Base(DeclarativeBase):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _create_database_file(database: str | None) -> None:
+    """Create a new SQLite database file with mode 0600 before SQLite opens it (which
+    would create it 0644, and its -wal and -shm files like it): it holds password and
+    token hashes. Not for in-memory databases or ``file:`` URIs; a missing folder is
+    left for SQLite to report."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with suppress(FileNotFoundError):
+        create_private(Path(database))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -197,6 +211,7 @@ def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:
         kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        _create_database_file(engine.url.database)
         _configure_sqlite(engine)
     return engine
 

@@ -59,15 +59,6 @@ def init_app(app: Flask) -> None:
             session.rollback()
             session.close()
 
-    @login_manager.user_loader
-    def _load_user(user_id: str):  # type: ignore[no-untyped-def]
-        from registry.accounts.models import User
-
-        if not user_id.isdigit():
-            return None
-        user = db_session().get(User, int(user_id))
-        return user if user is not None and user.is_active else None
-
 
 class _RegistryLimiter(Limiter):
     """The limiter, checked only where limits can apply: the API has none (no default

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from registry.accounts.models import ApiToken, User
-from registry.accounts.service import authenticate_token
+from registry.accounts.service import authenticate, authenticate_token, get_user
 from registry.demo.examples import EXAMPLES
 from registry.records.models import AISystem
 
@@ -97,3 +97,25 @@ def test_readiness_blocks_a_pipeline_until_the_system_is_ready(app, session, off
     for instant in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
         result = runner.invoke(args=["readiness", "sys-1", "--at", instant])
         assert result.exit_code == 2 and "out of range" in result.output, result.output
+
+
+def test_users_password_sets_it_and_ends_the_users_sessions(app, session):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "ops@example.org", "--role", "auditor"])
+    result = runner.invoke(
+        args=["users", "password", "ops@example.org", "--password", "a long new passphrase"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "sessions have ended" in result.output and "Password:" not in result.output
+    session.expire_all()
+    assert authenticate(session, "ops@example.org", "a long new passphrase") is not None
+    assert get_user(session, "ops@example.org").session_generation == 1
+    result = runner.invoke(args=["users", "password", "ops@example.org"])
+    assert result.exit_code == 0, result.output
+    generated = result.output.split("Password: ")[1].strip()
+    session.expire_all()
+    assert authenticate(session, "ops@example.org", generated) is not None
+    result = runner.invoke(args=["users", "password", "ops@example.org", "--password", "short"])
+    assert result.exit_code != 0 and "At least 12 characters" in result.output
+    result = runner.invoke(args=["users", "password", "nobody@example.org"])
+    assert result.exit_code != 0 and "No user" in result.output

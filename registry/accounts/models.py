@@ -22,6 +22,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Sign-in sessions carry the generation they began under and end when it moves on
+    # (signing out, deactivation, reactivation, a role or password change).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     role_rows: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

@@ -30,6 +30,11 @@ MAX_TOKEN_DAYS = 366
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
 
+def new_password() -> str:
+    """A generated password, for users given none."""
+    return secrets.token_urlsafe(12)
+
+
 def _hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -82,7 +87,7 @@ def create_user(
         raise InvalidInput("The user is not valid.", errors)
     if session.scalar(sa.select(User.id).where(User.email == email)):
         raise Conflict(f"A user {email!r} already exists.", errors={"email": ["Already in use."]})
-    password = password or secrets.token_urlsafe(12)
+    password = password or new_password()
     user = User(email=email, name=name, password_hash=generate_password_hash(password))
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.add(user)
@@ -113,7 +118,7 @@ def set_roles(
     user.role_rows = [r for r in user.role_rows if r.role in wanted] + [
         UserRole(role=r) for r in wanted if r not in before
     ]
-    session.flush()
+    end_sessions(session, user)
     _audit(
         session,
         actor,
@@ -136,7 +141,7 @@ def set_active(session: Session, actor: Actor, user: User, active: bool) -> User
     if user.is_active == active:
         return user
     user.is_active = active
-    session.flush()
+    end_sessions(session, user)
     _audit(
         session,
         actor,
@@ -144,6 +149,46 @@ def set_active(session: Session, actor: Actor, user: User, active: bool) -> User
         user_id=user.id,
         email=user.email,
     )
+    return user
+
+
+def set_password(session: Session, actor: Actor, user: User, password: str) -> User:
+    """Give ``user`` a new password (users change their own; administrators anyone's)
+    and end every session of theirs."""
+    if actor.user_id != user.id:
+        require(session, actor, "manage_accounts")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            "The password is not valid.", {"password": [f"At least {MIN_PASSWORD} characters."]}
+        )
+    user.password_hash = generate_password_hash(password)
+    end_sessions(session, user)
+    _audit(session, actor, "user.password", user_id=user.id, email=user.email)
+    return user
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every sign-in session of ``user`` at once: move their session generation on
+    (in SQL, so two changes at once both count), which refuses every session that
+    began under an earlier one."""
+    user.session_generation = User.session_generation + 1
+    session.flush()
+
+
+def sign_out(session: Session, user: User) -> None:
+    """Signing out ends every session of the user, not only the one signing out: a copy
+    of its cookie is no longer accepted anywhere."""
+    end_sessions(session, user)
+
+
+def session_user(session: Session, user_id: str, generation: object) -> User | None:
+    """The user a sign-in session names, while the session is valid: the user is
+    active and the session began under their current generation."""
+    if not (user_id.isascii() and user_id.isdigit()) or type(generation) is not int:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_generation != generation:
+        return None
     return user
 
 

@@ -14,6 +14,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.service import TokenIdentity, authenticate_token
 from registry.api.problems import is_api_request
 from registry.extensions import database, db_session
+from registry.transport import secure_cookies
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).
 PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys", "api_exports.verifier"})
@@ -32,6 +33,9 @@ class ApiAwareSessionInterface(SecureCookieSessionInterface):
         if self.is_null_session(session):
             return
         super().save_session(app, session, response)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return secure_cookies(app, request)
 
 
 def authenticate() -> None:

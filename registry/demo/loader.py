@@ -19,6 +19,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_user
 from registry.demo import dates
+from registry.files import write_private
 from registry.records import service
 from registry.records.models import AISystem
 
@@ -43,9 +44,7 @@ def read_credentials(credentials_file: Path) -> dict[str, str]:
 def write_credentials(credentials_file: Path, known: dict[str, str]) -> None:
     """Keep the demo passwords (mode 0600, under instance/) so that a second
     ``make run`` can print them again; written once the users are committed."""
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text("".join(f"{e} {p}\n" for e, p in known.items()))
-    credentials_file.chmod(0o600)
+    write_private(credentials_file, "".join(f"{e} {p}\n" for e, p in known.items()), replace=True)
 
 
 def ensure_demo_users(session: Session, known: dict[str, str]) -> list[tuple[str, str, str]]:

@@ -8,12 +8,12 @@ after a rotation.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.files import write_private
 from registry.ledger.note import key_id, parse_signer_key, signer_key, verifier_key
 
 
@@ -40,19 +40,11 @@ class KeyFileError(Exception):
     """The key file is missing, unreadable or not a signer key."""
 
 
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-
-
 def create_key(path: Path, name: str) -> Signer:
     """Create a new signing key at ``path`` (mode 0600); never overwrites a file."""
-    if path.exists():
-        raise KeyFileError(f"{path} already exists; a signing key is never overwritten.")
     signer = Signer(name, Ed25519PrivateKey.generate())
-    _write_secret(path, signer_key(name, signer.private_key))
+    if not write_private(path, signer_key(name, signer.private_key) + "\n"):
+        raise KeyFileError(f"{path} already exists; a signing key is never overwritten.")
     return signer
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from registry.errors import RegistryError
 from registry.records import display
+from registry.transport import secure_cookies
 
 
 def init_web(app: Flask) -> None:
@@ -48,6 +49,10 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config["HSTS_SECONDS"] > 0 and secure_cookies(app, request):
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={app.config['HSTS_SECONDS']}"
+            )
         return response
 
 

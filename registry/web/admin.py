@@ -31,6 +31,7 @@ from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.extensions import db_session
+from registry.web.auth import keep_session
 from registry.web.systems import current_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -189,6 +190,8 @@ def set_roles(user_id: int) -> Response:
             role_errors=_errors_of(exc),
         )
     session.commit()
+    if user.id == current_user.id:
+        keep_session(user)  # the change ends the admin's other sessions, not this one
     flash(f"Roles of {user.email} saved: {', '.join(sorted(user.roles))}.", "success")
     return redirect(url_for("admin.user", user_id=user.id))
 

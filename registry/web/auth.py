@@ -4,6 +4,12 @@ Failed sign-ins are throttled (Flask-Limiter) per e-mail address tried and per c
 address: ``LOGIN_LIMIT_PER_EMAIL`` and ``LOGIN_LIMIT_PER_IP``. Only failures count
 (answers 401); a throttled attempt gets a 429 with ``Retry-After`` before any password
 is checked, and does not count either.
+
+A sign-in session holds the user's session generation as it was at sign-in; each
+request loads the user only while that is still their generation
+(:func:`registry.accounts.service.session_user`). Signing out moves it on, and so do
+deactivation, reactivation, a role change and a password change: every session of
+that user ends at once, including copies of its cookie.
 """
 
 from __future__ import annotations
@@ -13,17 +19,42 @@ import math
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from registry.accounts.service import authenticate
-from registry.extensions import client_address, db_session, limiter
+from registry.accounts.models import User
+from registry.accounts.service import authenticate, session_user, sign_out
+from registry.extensions import client_address, db_session, limiter, login_manager
 from registry.web.home import landing
 
 bp = Blueprint("auth", __name__)
+
+# Where a sign-in session keeps the session generation it began under.
+GENERATION_KEY = "generation"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return session_user(db_session(), user_id, session.get(GENERATION_KEY))
+
+
+def keep_session(user: User) -> None:
+    """Let this request's session go on under ``user``'s current generation: at sign-in,
+    and when a signed-in user's own change (e.g. an administrator adding a role to
+    themselves) ended their other sessions."""
+    session[GENERATION_KEY] = user.session_generation
 
 
 def _form_email() -> str:
@@ -93,6 +124,7 @@ def login() -> str | Response:
             flash("Wrong e-mail or password.", "error")
             return render_template("auth/login.html", email=email), 401
         login_user(user)
+        keep_session(user)
         return redirect(_safe_next(request.args.get("next")) or landing())
     return render_template("auth/login.html", email=email)
 
@@ -100,7 +132,11 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
+    db = db_session()
+    sign_out(db, current_user)
+    db.commit()
     logout_user()
+    session.pop(GENERATION_KEY, None)
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

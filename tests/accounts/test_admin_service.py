@@ -8,7 +8,16 @@ import pytest
 import sqlalchemy as sa
 
 from registry.accounts.models import User
-from registry.accounts.service import authenticate, create_user, get_user, set_active, set_roles
+from registry.accounts.service import (
+    authenticate,
+    create_user,
+    get_user,
+    session_user,
+    set_active,
+    set_password,
+    set_roles,
+    sign_out,
+)
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.ledger.models import AuditEvent
 from tests.conftest import PASSWORD
@@ -122,3 +131,60 @@ def test_looking_up_an_email_no_database_can_store_finds_no_one(session, users):
         assert authenticate(session, email, PASSWORD) is None
         with pytest.raises(NotFound):
             get_user(session, email)
+
+
+@pytest.mark.parametrize("role", ["compliance_officer", "technical_owner", "auditor", "admin"])
+def test_each_role_sets_its_own_password_and_only_admins_anyones(session, actors, users, role):
+    user = users[role]
+    set_password(session, actors[role], user, "my own new passphrase")
+    session.commit()
+    assert authenticate(session, user.email, "my own new passphrase") is not None
+    assert authenticate(session, user.email, PASSWORD) is None
+    (event,) = _events(session, "user.password")
+    assert event["user_id"] == user.id and event["actor"] == f"user:{user.email}"
+    other = users["auditor" if role != "auditor" else "technical_owner"]
+    if role == "admin":
+        set_password(session, actors[role], other, "set by an administrator")
+        session.commit()
+        assert authenticate(session, other.email, "set by an administrator") is not None
+    else:
+        with pytest.raises(PermissionDenied):
+            set_password(session, actors[role], other, "set by a colleague")
+        session.rollback()
+        assert authenticate(session, other.email, PASSWORD) is not None
+
+
+def test_a_short_password_is_refused_and_changes_nothing(session, actors, users):
+    auditor = users["auditor"]
+    with pytest.raises(InvalidInput) as info:
+        set_password(session, actors["admin"], auditor, "short")
+    assert "password" in info.value.field_errors
+    session.rollback()
+    assert authenticate(session, auditor.email, PASSWORD) is not None
+    assert auditor.session_generation == 0
+
+
+def test_each_change_moves_the_session_generation_once(session, actors, users):
+    auditor = users["auditor"]
+    generation = auditor.session_generation
+    assert session_user(session, str(auditor.id), generation) is auditor
+    steps = [
+        lambda: set_roles(session, actors["admin"], auditor, ["auditor", "technical_owner"]),
+        lambda: set_roles(session, actors["admin"], auditor, ["auditor", "technical_owner"]),
+        lambda: set_active(session, actors["admin"], auditor, False),
+        lambda: set_active(session, actors["admin"], auditor, True),
+        lambda: set_password(session, actors["admin"], auditor, "yet another passphrase"),
+        lambda: sign_out(session, auditor),
+    ]
+    moves = [1, 0, 1, 1, 1, 1]
+    for step, moved in zip(steps, moves, strict=True):
+        step()
+        session.commit()
+        assert auditor.session_generation == generation + moved
+        assert session_user(session, str(auditor.id), generation) is (None if moved else auditor)
+        generation = auditor.session_generation
+        live = auditor if auditor.is_active else None  # a deactivated user has no session
+        assert session_user(session, str(auditor.id), generation) is live
+    assert session_user(session, str(auditor.id), None) is None
+    assert session_user(session, "x", generation) is None
+    assert users["compliance_officer"].session_generation == 0

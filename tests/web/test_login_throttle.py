@@ -263,7 +263,7 @@ def test_session_cookie_flags(client, users):
     assert response.status_code == 302
     cookie = _session_cookie(response)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert "Secure" not in cookie  # plain HTTP unless REGISTRY_SECURE_COOKIES is set
+    assert "Secure" not in cookie  # plain HTTP on loopback (the test client's default)
     assert "Expires" not in cookie  # gone when the browser closes
 
 
@@ -334,7 +334,7 @@ def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert config["LOGIN_LIMIT_PER_EMAIL"] == "5 per minute; 20 per hour"
     assert config["LOGIN_LIMIT_PER_IP"] == "20 per minute; 100 per hour"
     assert config["RATELIMIT_STORAGE_URI"] == "memory://"
-    assert config["SESSION_COOKIE_SECURE"] is False
+    assert config["SESSION_COOKIE_SECURE"] is None  # decided per request
     monkeypatch.setenv("REGISTRY_LOGIN_LIMIT_PER_EMAIL", "3/minute")
     monkeypatch.setenv("REGISTRY_LOGIN_LIMIT_PER_IP", "50 per hour")
     monkeypatch.setenv("REGISTRY_RATELIMIT_STORAGE_URI", "redis://cache:6379/1")
