@@ -81,6 +81,17 @@ def _create_database_file(database: str | None) -> None:
         create_private(Path(database))
 
 
+def _create_database_file_on_connect(engine: Engine) -> None:
+    """Create the database file (0600) just before the first connection would, so that
+    only opening a database makes one (``registry ledger verify`` reports a missing
+    file instead)."""
+    database = engine.url.database
+
+    @event.listens_for(engine, "do_connect")
+    def _create(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+        _create_database_file(database)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, full syncs, foreign keys, and BEGIN IMMEDIATE for every transaction that
     may write.
@@ -211,7 +222,7 @@ def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:
         kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _create_database_file(engine.url.database)
+        _create_database_file_on_connect(engine)
         _configure_sqlite(engine)
     return engine
 
