@@ -64,19 +64,18 @@ def search_systems(
     if after is not None and (problem := text_problem(after)):
         raise InvalidInput("after is not valid text.", {"after": [problem]})
     limit = max(1, min(limit, MAX_PAGE + 1))  # one more tells whether a next page exists
-    stmt = (
-        _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
-        .add_columns(AISystem)
-        .order_by(None)
-        .order_by(AISystem.reference)
-        .limit(limit)
+    return matching_systems(
+        session,
+        q=q,
+        stage=stage,
+        risk_tier=risk_tier,
+        owner=owner,
+        as_of=as_of,
+        effective_at=effective_at,
+        status=status,
+        after=after,
+        limit=limit,
     )
-    if after:
-        stmt = stmt.where(AISystem.reference > after)
-    return [
-        RegisterRow(system, entry.id, version, retired)
-        for entry, version, retired, system in session.execute(stmt)
-    ]
 
 
 def matching_systems(
@@ -89,15 +88,21 @@ def matching_systems(
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
     status: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[RegisterRow]:
-    """Every system :func:`search_systems` finds with these filters, on all of its pages,
-    by reference (for pages that sort and page the whole list themselves)."""
+    """Every system :func:`search_systems` finds with these filters, by reference: all
+    of them (for pages that sort and page the whole list themselves), or ``limit`` of
+    them after reference ``after``."""
     stmt = (
         _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
         .add_columns(AISystem)
         .order_by(None)
         .order_by(AISystem.reference)
+        .limit(limit)
     )
+    if after:
+        stmt = stmt.where(AISystem.reference > after)
     return [
         RegisterRow(system, entry.id, version, retired)
         for entry, version, retired, system in session.execute(stmt)
