@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -366,6 +367,32 @@ def retire_entry(reference: str, entry_id: int) -> Any:
     }
     if request.method == "GET":
         return _render_form(spec=(), values=MultiDict(), base_version=entry.head_number, **context)
+    page = _post_change(
+        session,
+        context,
+        lambda based_on, reason, effective: service.retire_entry(
+            session, actor, entry, base_version=based_on, effective_from=effective, reason=reason
+        ),
+        lambda exc, based_on, form: _stale_form(
+            reference, entry_id, based_on, exc, (), form, context
+        ),
+    )
+    if page is not None:
+        return page
+    session.commit()
+    flash(f"Retired {KINDS[entry.kind].title.lower()} “{label}”.", "info")
+    return redirect(url_for("systems.show", reference=reference))
+
+
+def _post_change(
+    session: Any,
+    context: dict[str, Any],
+    write: Callable[[int, str, Any], Any],
+    stale: Callable[[StaleVersion, int, Any], Any],
+) -> Any | None:
+    """The POST of a form that carries only the base version, a reason and an effective
+    time (retiring, reinstating): ``write`` is called with them. Returns the page that
+    answers a refusal (nothing saved), or None once written (the caller commits)."""
     form = request.form
     based_on = _base_version(form)
     reason, effective, meta_errors = _meta(form)
@@ -375,9 +402,7 @@ def retire_entry(reference: str, entry_id: int) -> Any:
             status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
         )
     try:
-        service.retire_entry(
-            session, actor, entry, base_version=based_on, effective_from=effective, reason=reason
-        )
+        write(based_on, reason, effective)
     except InvalidInput as exc:
         session.rollback()
         outcome = _invalid((), forms.Parsed({}), exc.field_errors)
@@ -385,10 +410,8 @@ def retire_entry(reference: str, entry_id: int) -> Any:
             status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
         )
     except StaleVersion as exc:
-        return _stale_form(reference, entry_id, based_on, exc, (), form, context)
-    session.commit()
-    flash(f"Retired {KINDS[entry.kind].title.lower()} “{label}”.", "info")
-    return redirect(url_for("systems.show", reference=reference))
+        return stale(exc, based_on, form)
+    return None
 
 
 # ----------------------------------------------------------------------------- reinstate
@@ -416,30 +439,24 @@ def reinstate_system(reference: str) -> Any:
         raise Conflict(f"System {system.reference!r} is not retired.")
     if request.method == "GET":
         return _render_form(spec=(), values=MultiDict(), base_version=entry.head_number, **context)
-    form = request.form
-    based_on = _base_version(form)
-    reason, effective, meta_errors = _meta(form)
-    if meta_errors:
-        outcome = Outcome(422, "The form has errors: nothing was saved.", meta_errors)
-        return _render_form(
-            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
-        )
-    try:
-        service.reinstate_system(
-            session, actor, system, base_version=based_on, effective_from=effective, reason=reason
-        )
-    except InvalidInput as exc:
+
+    def stale(exc: StaleVersion, based_on: int, form: Any) -> Any:
         session.rollback()
-        outcome = _invalid((), forms.Parsed({}), exc.field_errors)
-        return _render_form(
-            status=422, spec=(), values=form, outcome=outcome, base_version=based_on, **context
-        )
-    except StaleVersion as exc:
-        session.rollback()
-        outcome = Outcome(409, f"{exc.message}")
+        outcome = Outcome(409, exc.message)
         return _render_form(
             status=409, spec=(), values=form, outcome=outcome, base_version=exc.current, **context
         )
+
+    page = _post_change(
+        session,
+        context,
+        lambda based_on, reason, effective: service.reinstate_system(
+            session, actor, system, base_version=based_on, effective_from=effective, reason=reason
+        ),
+        stale,
+    )
+    if page is not None:
+        return page
     session.commit()
     flash(f"Reinstated system {reference}.", "info")
     return redirect(url_for("systems.show", reference=reference))
