@@ -227,6 +227,25 @@ def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:
     return engine
 
 
+def sqlite_file_exists(url: sa.URL) -> bool:
+    """Whether a SQLite URL names a database that exists (in-memory and ``file:`` URIs
+    are taken to): connecting to a missing file would create an empty one."""
+    name = url.database
+    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
+
+
+def unreadable(exc: sa.exc.DBAPIError) -> str:
+    """What a database error says about the database, in one line."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
+        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+    ):
+        return f"the database has no registry schema (run registry db upgrade?): {reason}"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the database cannot be opened or reached: {reason}"
+    return f"the database cannot be read (damaged, or not a registry database): {reason}"
+
+
 class Database:
     """An engine and its session factory."""
 
