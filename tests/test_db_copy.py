@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import registry.models  # noqa: F401
 from registry.accounts.actor import Actor
 from registry.db import Base
+from registry.dbcopy import copy_registry
 from registry.extensions import db_session
 from registry.migrate import upgrade
 from registry.records.service import create_system
@@ -307,3 +308,32 @@ def test_a_migrated_database_has_exactly_the_models_tables(database_url):
     """Every table the migrations make has a model, so the copy (which copies the
     models' tables) leaves none behind."""
     assert _tables(database_url) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_the_copy_is_the_source_as_of_one_snapshot_while_the_registry_writes_on(
+    app, source, tmp_path
+):
+    """A change committed to the source while the copy runs (here: after its first
+    batch is written) is not in the target, and what is copied is consistent."""
+    target = _sqlite_target(tmp_path)
+    written = []
+
+    def write_meanwhile(table: str, rows: int) -> None:
+        if written:
+            return
+        with app.app_context():
+            session = db_session()
+            system, _ = create_system(
+                session, Actor.system("test"), {**PROFILE, "reference": "during-the-copy"}
+            )
+            session.commit()
+            written.append(system.id)
+
+    report = copy_registry(source, target, [], batch=1, progress=write_meanwhile)
+    assert written
+    assert report.ledger.ok
+    copied = _rows(target)
+    assert [row[1] for row in copied["ai_system"]] == [PROFILE["reference"]]
+    assert len(copied["audit_event"]) == report.ledger.events
+    assert _scalar(source, "SELECT count(*) FROM ai_system") == 2
+    assert _scalar(source, "SELECT max(seq) FROM audit_event") > report.ledger.events
