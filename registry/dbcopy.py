@@ -162,8 +162,9 @@ def _shown(url: sa.URL) -> str:
 
 @contextmanager
 def _snapshot(url: sa.URL) -> Iterator[sa.Connection]:
-    """A connection to the source inside a transaction that reads one snapshot."""
-    engine = make_engine(url.render_as_string(hide_password=False))
+    """A connection to the source inside a transaction that reads one snapshot (a
+    SQLite file is opened read-only: the copy writes nothing to it)."""
+    engine = make_engine(url.render_as_string(hide_password=False), read_only_file=True)
     try:
         try:
             if engine.dialect.name == "postgresql":

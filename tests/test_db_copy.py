@@ -337,3 +337,19 @@ def test_the_copy_is_the_source_as_of_one_snapshot_while_the_registry_writes_on(
     assert len(copied["audit_event"]) == report.ledger.events
     assert _scalar(source, "SELECT count(*) FROM ai_system") == 2
     assert _scalar(source, "SELECT max(seq) FROM audit_event") > report.ledger.events
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_a_sqlite_source_is_only_read_even_a_backup_in_rollback_journal_mode(app, source, tmp_path):
+    app.extensions["registry.db"].dispose()
+    path = Path(sa.engine.make_url(source).database)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    conn.close()
+    before = path.read_bytes()
+    result = _run(app, "db", "copy", source, _sqlite_target(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name)) == [
+        path.name
+    ]
