@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from registry import server
 from registry.accounts.actor import Actor
+from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
 from registry.instants import in_utc, parse_instant
@@ -117,6 +118,36 @@ def db_backup(file: Path) -> None:
         pooled.close()
     os.replace(partial, file)
     click.echo(f"Backed up to {file} ({file.stat().st_size} bytes).")
+
+
+@db_cli.command("copy")
+@click.argument("source_url")
+@click.argument("target_url")
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.File("r"),
+    help="A file of trusted verifier keys (one a line); may be repeated.",
+)
+def db_copy(source_url: str, target_url: str, pubkeys: tuple) -> None:
+    """Copy the whole registry at SOURCE_URL into the empty database at TARGET_URL
+    (SQLite or PostgreSQL, either way), ids and history as they are, all or nothing.
+
+    The source must be at the code's schema revision and its ledger must verify (against
+    the signing key file and --pubkey). Stop the registry's writers first: the copy is
+    the source as of the moment it starts reading."""
+    from registry.dbcopy import CopyRefused, copy_registry
+
+    trusted = _trusted_keys(pubkeys)
+    with tqdm(unit="row", file=sys.stderr, disable=None, mininterval=0.5) as bar:
+        try:
+            report = copy_registry(
+                source_url, target_url, trusted, progress=lambda _table, rows: bar.update(rows)
+            )
+        except CopyRefused as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
 
 
 users_cli = AppGroup("users", help="Manage users.")
@@ -236,17 +267,12 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
 )
 def ledger_verify(pubkeys: tuple) -> None:
     """Check every event, version and signed checkpoint; exit 1 at the first problem."""
-    from registry.ledger.keys import KeyFileError, load_key
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
 
-    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
-    try:
-        trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
-    except KeyFileError:
-        pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    trusted = _trusted_keys(pubkeys)
     db = database()
-    if db.dialect == "sqlite" and not _sqlite_file_exists(db.engine):
+    if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
         # Connecting would create an empty file in its place.
         click.echo(
             f"Cannot verify the ledger: there is no database at {db.engine.url.database}.",
@@ -266,7 +292,7 @@ def ledger_verify(pubkeys: tuple) -> None:
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
         # a registry database, a damaged one, one without the schema, no server).
-        click.echo(f"Cannot verify the ledger: {_unreadable(exc)}", err=True)
+        click.echo(f"Cannot verify the ledger: {unreadable(exc)}", err=True)
         sys.exit(2)
     finally:
         session.close()
@@ -275,21 +301,17 @@ def ledger_verify(pubkeys: tuple) -> None:
         sys.exit(1)
 
 
-def _sqlite_file_exists(engine: sa.engine.Engine) -> bool:
-    name = engine.url.database
-    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
+def _trusted_keys(pubkeys: tuple) -> list[str]:
+    """The verifier keys to check checkpoints against: those in the --pubkey files and
+    the signing key file's."""
+    from registry.ledger.keys import KeyFileError, load_key
 
-
-def _unreadable(exc: sa.exc.DBAPIError) -> str:
-    """What a database error says about the database, in one line."""
-    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
-        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
-    ):
-        return f"the database has no registry schema (run registry db upgrade?): {reason}"
-    if isinstance(exc, sa.exc.OperationalError):
-        return f"the database cannot be opened or reached: {reason}"
-    return f"the database cannot be read (damaged, or not a registry database): {reason}"
+    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
+    try:
+        trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
+    except KeyFileError:
+        pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    return trusted
 
 
 @ledger_cli.command("checkpoint")
