@@ -48,7 +48,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CHECKPOINT_EVERY_EVENTS": int(env.get("REGISTRY_CHECKPOINT_EVERY_EVENTS", "1000")),
         "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
-        "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), False),
+        # Test each pooled connection before use (one round trip more per use), so the
+        # first request after a PostgreSQL restart does not fail.
+        "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), True),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
