@@ -291,3 +291,20 @@ def test_served_by_gunicorn_a_database_that_is_down_is_a_503_problem(tmp_path):
     assert "cannot be reached" in problem["detail"]
     assert run.process.returncode == 0, run.errors
     assert '"GET /api/v1/systems HTTP/1.1" 503' in run.output
+
+
+def test_a_database_error_that_is_a_bug_stays_a_500(db_factory, tmp_path):
+    # A database without the registry's tables: "no such table" / "relation does not
+    # exist" is no outage, and answers as any bug does.
+    url, drop = db_factory.empty()
+    try:
+        app = make_app(url, tmp_path / "instance", PROPAGATE_EXCEPTIONS=False)
+        response = app.test_client().get(
+            "/api/v1/systems", headers={"Authorization": "Bearer reg_anything"}
+        )
+        assert response.status_code == 500 and response.mimetype == PROBLEM
+        assert response.get_json()["code"] == "internal_error"
+        assert "Retry-After" not in response.headers
+        database(app).dispose()
+    finally:
+        drop()
