@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import sqlalchemy as sa
@@ -21,11 +22,24 @@ from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
 from registry.instants import in_utc, parse_instant
+from registry.outage import DatabaseUnavailable, unavailable
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
 
+# The exit status of a command that failed because the database is unavailable (as
+# ``registry ledger verify`` exits when it finds no ledger to read).
+EXIT_UNAVAILABLE = 2
+
+
+def _fail_unavailable(error: DatabaseUnavailable) -> NoReturn:
+    click.echo(f"Error: {error.message}", err=True)
+    sys.exit(EXIT_UNAVAILABLE)
+
+
 def _fail(exc: RegistryError) -> None:
+    if isinstance(exc, DatabaseUnavailable):
+        _fail_unavailable(exc)
     details = getattr(exc, "field_errors", None) or exc.details.get("errors")
     message = exc.message + (f" {details}" if details else "")
     raise click.ClickException(message)
@@ -642,6 +656,31 @@ def serve(host: str, port: int, workers: int, timeout: int) -> None:
     server.serve(host=host, port=port, workers=workers, timeout=timeout)
 
 
+def _reporting_outages(command: click.Command) -> None:
+    """Make ``command`` (and a group's commands) end on an unavailable database with
+    one line and exit status 2, not a traceback. Wraps each callback once."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _reporting_outages(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "reports_outages", False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:
+            error = unavailable(exc, changing=True, retry_after=None, what="command")
+            if error is None:
+                raise
+            _fail_unavailable(error)
+
+    run.reports_outages = True  # type: ignore[attr-defined]
+    command.callback = run
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -655,6 +694,7 @@ def register_commands(app: Flask) -> None:
         verify_pack,
         serve,
     ):
+        _reporting_outages(command)
         app.cli.add_command(command)
 
 

@@ -223,9 +223,11 @@ def make_engine(
 
     PostgreSQL connections are recycled after 30 minutes (idle connections cut by a
     firewall or a proxy never reach a request). ``pre_ping`` tests every connection
-    before each use: one more round trip per request, in exchange for not failing the
-    first request a worker serves after the server restarted (without it, that request
-    fails and SQLAlchemy replaces the pool's connections).
+    at each checkout from the pool (``driver_connection``'s too): one more round trip
+    per checkout, in exchange for not failing the first request a worker serves after
+    the server restarted (without it, that request fails, as a 503, and the pool's
+    connections are replaced). The application turns it on unless
+    ``REGISTRY_DATABASE_PRE_PING`` says otherwise.
     """
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):

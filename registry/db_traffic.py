@@ -11,7 +11,11 @@ already checked out when counting starts is not seen). One thread at a time.
   before a statement on a connection that is not in autocommit and not already in a
   transaction. Each ends with a ``COMMIT`` or ``ROLLBACK``, another round trip;
 - ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
-  it returned, autocommit?) of each statement.
+  it returned, autocommit?) of each statement;
+- ``pings``: connections tested before use (the engine's ``pool_pre_ping``,
+  ``REGISTRY_DATABASE_PRE_PING``): a round trip at each checkout of a pooled connection
+  but a new one's first, sent by SQLAlchemy before the connection is handed out, and
+  not among ``statements``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class DriverTraffic:
         self.statements: list[str] = []
         self.begins = 0
         self.timings: list[tuple[str, float, float, bool]] = []
+        self.pings = 0
+        # SQLAlchemy keeps the setting on the pool only; a disposed pool's replacement
+        # keeps it too.
+        self._pre_ping = bool(engine.pool._pre_ping)
+        self._fresh: set[int] = set()  # connections made while counting, not yet used
         self.open = True
         traffic = self
 
@@ -61,10 +70,19 @@ class DriverTraffic:
                     traffic.timings.append((text, started, returned - started, autocommit))
 
         self._cursor = CountingCursor
+        sa.event.listen(engine, "connect", self._connect)
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
 
+    def _connect(self, dbapi_connection: Any, _record: Any) -> None:
+        self._fresh.add(id(dbapi_connection))
+
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A new connection is not tested; any other was, just before this event.
+        if id(dbapi_connection) in self._fresh:
+            self._fresh.discard(id(dbapi_connection))
+        elif self._pre_ping:
+            self.pings += 1
         dbapi_connection.cursor_factory = self._cursor
 
     @staticmethod
@@ -76,13 +94,15 @@ class DriverTraffic:
         self.statements.clear()
         self.timings.clear()
         self.begins = 0
+        self.pings = 0
 
     @property
     def round_trips(self) -> int:
-        """Statements, and a BEGIN and an end of each transaction."""
-        return len(self.statements) + 2 * self.begins
+        """Statements, a BEGIN and an end of each transaction, and pings."""
+        return len(self.statements) + 2 * self.begins + self.pings
 
     def close(self) -> None:
         self.open = False
+        sa.event.remove(self.engine, "connect", self._connect)
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)

@@ -50,6 +50,7 @@ def _reader() -> Any:
 
 @bp.route("/keys", methods=["GET"])
 @bp.response(200, KeysOut)
+@bp.problems()  # public: only 503, the keys recorded in the ledger are read
 @bp.doc(security=[])
 def keys() -> Any:
     """Verifier keys

@@ -47,6 +47,7 @@ CODES = {
     428: "precondition_required",
     429: "too_many_requests",
     500: "internal_error",
+    503: "service_unavailable",
 }
 
 

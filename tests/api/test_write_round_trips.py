@@ -2,7 +2,12 @@
 officer, the token lookup and one autocommit statement (no BEGIN, no COMMIT), so the
 ledger lock is never held across a round trip; for a technical owner, the token lookup,
 the system's owner entries, and one statement that writes only if they are unchanged
-under the lock. The answers are the same either way."""
+under the lock. The answers are the same either way.
+
+Statements are what the request asks. With ``REGISTRY_DATABASE_PRE_PING`` on (the
+default) each checkout of a pooled connection is tested first: one round trip more per
+checkout, counted apart (``pings``), so the officer's update is two statements and two
+pings (the token lookup's connection and the write's)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import pytest
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
 from registry.records import service
+from tests.api.conftest import ApiClient
+from tests.conftest import make_app
 from tests.records.samples import SAMPLES
 
 
@@ -65,6 +72,7 @@ def test_an_officers_update_is_two_statements_and_no_transaction(
         assert "api_token" in traffic.statements[0]
         assert "registry_write_version" in traffic.statements[1]
         assert traffic.begins == 0
+        assert traffic.pings == 2 and traffic.round_trips == 4
     retired = api_as("compliance_officer").post(
         f"/api/v1/entries/{entry['id']}/retire",
         json={},
@@ -72,7 +80,37 @@ def test_an_officers_update_is_two_statements_and_no_transaction(
     )
     assert retired.status_code == 200 and retired.get_json()["retired"] is True
     if traffic is not None:
-        assert len(traffic.statements) == 4 and traffic.begins == 0
+        assert len(traffic.statements) == 4 and traffic.begins == 0 and traffic.pings == 4
+
+
+def test_without_pre_ping_an_update_sends_only_its_statements(
+    database_url, engine_name, tmp_path, tokens, entry
+):
+    if engine_name != "postgresql":
+        pytest.skip("counted at the PostgreSQL driver")
+    # Another app (process) on the same database and key, with pre-ping off.
+    quiet = make_app(database_url, tmp_path / "instance", DATABASE_PRE_PING=False)
+    officer = ApiClient(quiet.test_client(), tokens["compliance_officer"])
+    changed = {**SAMPLES["data_source"], "name": "Without pings"}
+    first = officer.put(  # its first write signs a checkpoint (none by this process yet)
+        f"/api/v1/entries/{entry['id']}",
+        json={"body": changed},
+        headers={"If-Match": entry["etag"]},
+    )
+    assert first.status_code == 200, first.get_data(as_text=True)
+    traffic = DriverTraffic(database(quiet).engine)
+    try:
+        response = officer.put(
+            f"/api/v1/entries/{entry['id']}",
+            json={"body": {**changed, "name": "Still without pings"}},
+            headers={"If-Match": first.headers["ETag"]},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert len(traffic.statements) == 2 and traffic.pings == 0
+        assert traffic.round_trips == 2
+    finally:
+        traffic.close()
+        database(quiet).dispose()
 
 
 def test_a_technical_owners_update_is_decided_on_owner_entries_checked_under_the_lock(
