@@ -22,9 +22,12 @@ servers run without ``PYTHONDONTWRITEBYTECODE``). Each server is stopped (SIGTER
 before the next starts.
 
 Printed per engine: the medians over the starts of each figure, from process start, in
-seconds, and the ratio registry / bare of (a) and of (c). The registry's target is
-(a) and (c) within 1 s of the start on this machine; the ratio says how much of it is
-the registry's own and how much any Flask app under gunicorn pays.
+seconds, and the ratio registry / bare of (a) and of (c); also the CPU time the server's
+processes (the gunicorn master and its worker, from /proc) had used by the first answer
+(a), which depends less on what else the machine is doing than the wall-clock figures.
+The registry's target is (a) and (c) within 1 s of the start on this machine; the ratio
+says how much of it is the registry's own and how much any Flask app under gunicorn
+pays.
 Run: ``cd bench && ../.venv/bin/python worker_start.py``.
 """
 
@@ -45,6 +48,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from _common import ENGINES, fresh_database, median
+from api_load import tree_cpu_seconds
 from bare_app import DATABASE_URL_VARIABLE, Base, Row
 
 from registry.db import Database
@@ -189,6 +193,7 @@ class Registry:
             status, body = first_answer(port, proc, "/login", self.log)
             _ok(status, body, "GET /login")
             login = time.perf_counter() - began
+            cpu = tree_cpu_seconds(proc.pid)
             if self.reference is None:
                 status, body = send(port, "GET", "/api/v1/systems", headers=self.headers)
                 _ok(status, body, "GET /api/v1/systems")
@@ -207,7 +212,7 @@ class Registry:
             )
             _ok(status, body, "POST /api/v1/systems/{reference}/change-logs")
             write = time.perf_counter() - began
-        return [login, read, write]
+        return [login, read, write, cpu if cpu is not None else float("nan")]
 
 
 class Bare:
@@ -241,10 +246,11 @@ class Bare:
             status, body = first_answer(port, proc, "/rows/1", self.log)
             _ok(status, body, "GET /rows/1")
             read = time.perf_counter() - began
+            cpu = tree_cpu_seconds(proc.pid)
             status, body = send(port, "POST", "/rows", json.dumps(CHANGE_LOG).encode(), JSON)
             _ok(status, body, "POST /rows")
             write = time.perf_counter() - began
-        return [read, write]
+        return [read, write, cpu if cpu is not None else float("nan")]
 
 
 # ----------------------------------------------------------------------------- run
@@ -265,8 +271,8 @@ def run_engine(engine: str, starts: int) -> bool:
                 times[side.label].append(side.start())
             print(f"\r  {engine}: {n + 1}/{starts} starts of each", end="", file=sys.stderr)
         print(file=sys.stderr)
-    login, read, write = (median([t[i] for t in times["registry"]]) for i in range(3))
-    bare_read, bare_write = (median([t[i] for t in times["bare"]]) for i in range(2))
+    login, read, write, cpu = (median([t[i] for t in times["registry"]]) for i in range(4))
+    bare_read, bare_write, bare_cpu = (median([t[i] for t in times["bare"]]) for i in range(3))
     print(f"{engine}: medians over {starts} starts, seconds from process start")
     print(
         f"  registry: (a) GET /login {login:.3f}   (b) API read {read:.3f}"
@@ -274,7 +280,12 @@ def run_engine(engine: str, starts: int) -> bool:
     )
     print(f"  bare:     (a) first GET  {bare_read:.3f}   (c) first POST {bare_write:.3f}")
     print(
+        f"  CPU seconds of the server's processes (master and worker) by (a):"
+        f" registry {cpu:.3f}, bare {bare_cpu:.3f}"
+    )
+    print(
         f"  ratio registry/bare: (a) {login / bare_read:.2f}   (c) {write / bare_write:.2f}"
+        f"   CPU by (a) {cpu / bare_cpu:.2f}"
         f"   (target: (a) and (c) within {TARGET_SECONDS:.0f} s)"
     )
     return login <= TARGET_SECONDS and write <= TARGET_SECONDS
