@@ -8,7 +8,6 @@ examples' dates are moved to the day they are loaded (``registry.demo.dates``).
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
-from registry.accounts.service import create_user
+from registry.accounts.service import create_user, new_password
 from registry.demo import dates
 from registry.files import write_private
 from registry.records import service
@@ -54,7 +53,7 @@ def ensure_demo_users(session: Session, known: dict[str, str]) -> list[tuple[str
     result = []
     for email, name, role in DEMO_USERS:
         if session.scalar(sa.select(User.id).where(User.email == email)) is None:
-            password = known.get(email) or secrets.token_urlsafe(12)
+            password = known.get(email) or new_password()
             create_user(session, actor, email, [role], password=password, name=name)
             known[email] = password
         result.append((email, role, known.get(email, "(set before; not known here)")))

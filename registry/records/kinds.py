@@ -23,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from registry.db import MAX_ID
 from registry.instants import UtcInstant
 from registry.text import text_problem
 
@@ -30,7 +31,6 @@ SHORT = 200
 MEDIUM = 2_000
 LONG = 10_000
 MAX_ITEMS = 100
-MAX_ID = 2**31 - 1
 
 SHA256 = validate.Regexp(
     r"^[0-9a-f]{64}$", error="Must be a lowercase hex SHA-256 (64 characters)."

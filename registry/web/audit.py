@@ -20,6 +20,7 @@ from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
 from registry.records.models import AISystem
+from registry.text import text_problem
 from registry.web.paging import Paging
 from registry.web.systems import current_actor
 
@@ -111,8 +112,8 @@ def present_actions(session: Session) -> list[str]:
 
 def _text(name: str, limit: int) -> str:
     value = request.args.get(name, "").strip()
-    if "\x00" in value:
-        raise BadQuery(f"The {name} filter contains a NUL character.")
+    if problem := text_problem(value):
+        raise BadQuery(f"The {name} filter is not valid: {problem}")
     if len(value) > limit:
         raise BadQuery(f"The {name} filter is too long (at most {limit} characters).")
     return value

@@ -48,7 +48,7 @@ def _meta(form: MultiDict) -> tuple[str, dt.datetime | None, dict[str, list[str]
     reason = form.get("reason", "")
     errors: dict[str, list[str]] = {}
     try:
-        effective = forms.parse_instant(
+        effective = forms.form_instant(
             form.get("effective_from-date", ""), form.get("effective_from-time", "")
         )
     except ValueError:

@@ -15,6 +15,7 @@ from registry.extensions import db_session
 from registry.records import display, service
 from registry.records.kinds import KINDS
 from registry.records.models import Entry, EntryVersion
+from registry.web import forms
 from registry.web.systems import current_actor, entry_refs
 
 bp = Blueprint("history", __name__)
@@ -24,6 +25,7 @@ MODES = {
     "effective": "as in effect then",
 }
 MAX_PARAM = 40  # longer query values are refused before parsing
+END_OF_DAY = dt.time.max.isoformat()  # what a date alone stands for
 
 
 class BadQuery(ValueError):
@@ -54,20 +56,22 @@ def _instant(date_text: str, time_text: str) -> dt.datetime:
     if len(date_text) > MAX_PARAM or len(time_text) > MAX_PARAM:
         raise BadQuery("The date or time is too long.")
     try:
-        day = dt.date.fromisoformat(date_text)
+        dt.date.fromisoformat(date_text)
     except ValueError:
         raise BadQuery(f"{date_text!r} is not a date: use the form YYYY-MM-DD.") from None
-    if not time_text:
-        return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+    if time_text:
+        try:
+            dt.time.fromisoformat(time_text)
+        except ValueError:
+            raise BadQuery(
+                f"{time_text!r} is not a time: use the form HH:MM or HH:MM:SS."
+            ) from None
     try:
-        clock = dt.time.fromisoformat(time_text)
-    except ValueError:
-        raise BadQuery(f"{time_text!r} is not a time: use the form HH:MM or HH:MM:SS.") from None
-    moment = dt.datetime.combine(day, clock.replace(tzinfo=None), tzinfo=clock.tzinfo or dt.UTC)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:  # an offset that moves the instant out of years 1 to 9999
-        raise BadQuery("That date and time is out of range.") from None
+        instant = forms.form_instant(date_text, time_text, blank_time=END_OF_DAY)
+    except ValueError as exc:
+        raise BadQuery(f"That date and time {exc}.") from None
+    assert instant is not None  # a date was given
+    return instant
 
 
 @bp.route("/systems/<reference>/entries/<int:entry_id>/history")

@@ -17,6 +17,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.service import create_user
 from registry.ledger.models import AuditEvent
 from registry.records import service
+from registry.text import NUL
 from tests.conftest import PASSWORD
 from tests.records.samples import SAMPLES
 
@@ -281,6 +282,15 @@ def test_bad_input_gives_a_page_not_a_500(client, login_as, world, query, status
     page = _text(response)
     assert message in page
     assert '<label for="audit-actor">' in page  # the form is still there
+
+
+@pytest.mark.parametrize("name", ["system", "actor", "action", "from", "to"])
+def test_filters_pass_the_one_text_rule(client, login_as, world, name):
+    """Every text filter is refused by registry.text's rule, in its words."""
+    login_as("auditor")
+    response = client.get("/audit", query_string={name: "a\x00b"})
+    assert response.status_code == 400
+    assert f"The {name} filter is not valid: {NUL}" in _text(response)
 
 
 def test_the_last_day_of_the_calendar_is_accepted(client, login_as, world):

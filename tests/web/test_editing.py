@@ -150,6 +150,29 @@ def test_each_kind_is_created_from_its_form(client, login_as, session):
     assert profile.effective_from == dt.datetime(2025, 1, 15, 8, 30, tzinfo=dt.UTC)
 
 
+def test_effective_time_is_read_like_the_as_of_view(client, login_as, session):
+    """A form's date and time make an instant by the one rule of registry.instants, as
+    the as-of view's do: UTC unless the time names its offset (a client other than a
+    browser may send one)."""
+    login_as("compliance_officer")
+    token = csrf_token(client, "/systems/new")
+    response = post(
+        client,
+        "/systems/new",
+        [
+            *form_fields(SAMPLES["profile"]),
+            ("reason", "Registered in Amsterdam"),
+            ("effective_from-date", "2025-01-15"),
+            ("effective_from-time", "08:30+01:00"),
+        ],
+        token,
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    session.rollback()
+    profile = service.state_of(session, "sys-1").of_kind("profile")[0].version
+    assert profile.effective_from == dt.datetime(2025, 1, 15, 7, 30, tzinfo=dt.UTC)
+
+
 def test_invalid_input_is_shown_inline_and_nothing_is_stored(client, login_as, session, system):
     login_as("compliance_officer")
     path = form_path("owner")
