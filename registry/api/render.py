@@ -10,7 +10,7 @@ from flask import request, url_for
 from registry.accounts.models import ApiToken
 from registry.api.conditional import etag
 from registry.records.models import Entry, EntryVersion
-from registry.records.service import RegisterRow
+from registry.records.reads import RegisterRow
 
 
 def api_path(*segments: object) -> str:

@@ -17,7 +17,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.service import RegisterRow, _in_force, register
+from registry.records.reads import RegisterRow, in_force, register
 
 # EU AI Act Art 73: days to report a serious incident after becoming aware of it.
 ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
@@ -147,7 +147,7 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
 
     records: dict[int, list[Record]] = {}
     ids = [r.system.id for r in rows]
-    for entry, version in session.execute(_in_force(ids)).all():
+    for entry, version in session.execute(in_force(ids)).all():
         records.setdefault(entry.system_id, []).append(
             Record(
                 entry.id,
@@ -245,7 +245,7 @@ def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[Owne
     role (by the permissions' rule, ``roles_named``: user id or e-mail, within the
     entry's term); those not ready first, in the dashboard's order, then by reference."""
     bodies: dict[int, list[str]] = {}
-    for entry, version in session.execute(_in_force(None, kinds=["owner"])).all():
+    for entry, version in session.execute(in_force(None, kinds=["owner"])).all():
         bodies.setdefault(entry.system_id, []).append(version.body)
     roles = {sid: roles_named(actor, found) for sid, found in bodies.items()}
     rows = [r for r in register(session) if roles.get(r.system.id)]

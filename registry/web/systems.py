@@ -16,7 +16,7 @@ from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
-from registry.records import display, service
+from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
 from registry.records.overview import not_ready
@@ -38,10 +38,10 @@ def entry_refs(session: Session, system: AISystem) -> display.Refs:
     @functools.cache
     def resolve(entry_id: int) -> tuple[str, str | None] | None:
         try:
-            entry = service.get_entry(session, entry_id, system)
+            entry = reads.get_entry(session, entry_id, system)
         except NotFound:
             return None
-        name = display.entry_name(entry.kind, entry.id, service.history(session, entry))
+        name = display.entry_name(entry.kind, entry.id, reads.history(session, entry))
         address = url_for("history.history", reference=system.reference, entry_id=entry.id)
         return display.entry_reference(entry.kind, name, entry.id), address
 
@@ -158,11 +158,11 @@ def index() -> str:
 def show(reference: str) -> str:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    state = service.system_state(session, system)
+    system = reads.get_system(session, reference)
+    state = reads.system_state(session, system)
     can_write = can(session, current_actor(), "write", system)
     can_approve = can(session, current_actor(), "approve", system)
-    retired = service.retired_profile(session, system)
+    retired = reads.retired_profile(session, system)
     return render_template(
         "systems/show.html",
         state=state,

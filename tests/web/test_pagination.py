@@ -15,7 +15,7 @@ import registry.web.audit as audit
 import registry.web.systems as systems
 from registry.accounts.actor import Actor
 from registry.ledger.models import AuditEvent
-from registry.records import service
+from registry.records import reads, service
 from tests.records.samples import SAMPLES
 
 
@@ -100,7 +100,7 @@ def _seqs(page: str) -> list[int]:
 def test_the_audit_trail_jumps_to_any_page(
     client, login_as, session, eleven, monkeypatch, query, matches
 ):
-    system = service.get_system(session, "sys-03")
+    system = reads.get_system(session, "sys-03")
     for n in range(4):
         service.create_entry(
             session,
