@@ -31,17 +31,18 @@ def _dispatch_errors(app: Flask) -> None:
 
     from registry.api import problems
     from registry.errors import RegistryError
+    from registry.surfaces import is_api_request
     from registry.web import error_page
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        if problems.is_api_request():
+        if is_api_request():
             return problems.from_http_exception(exc)
         return error_page(exc)
 
     @app.errorhandler(RegistryError)
     def _registry_error(exc: RegistryError) -> Any:
-        if problems.is_api_request():
+        if is_api_request():
             return problems.from_registry_error(exc)
         return error_page(exc)
 

@@ -9,6 +9,7 @@ from flask import request, url_for
 
 from registry.accounts.models import ApiToken
 from registry.api.conditional import etag
+from registry.records import reads
 from registry.records.models import Entry, EntryVersion
 from registry.records.reads import RegisterRow
 
@@ -104,8 +105,7 @@ def created_entry(
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """The answer to a request that created an entry: the entry, 201, where it is and
     its ETag."""
-    entry = session.get(Entry, version.entry_id)
-    assert entry is not None
+    entry = reads.get_entry(session, version.entry_id)
     return (
         entry_out(entry, version, written=True),
         201,

@@ -509,3 +509,38 @@ def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
             current_version=entry.head_number,
         )
     return version
+
+
+@dataclass(frozen=True)
+class Change:
+    """A version as listed among the most recent changes (the dashboard)."""
+
+    reference: str
+    entry_id: int
+    kind: str
+    number: int
+    tombstone: bool
+    recorded_at: dt.datetime
+    author: str
+    reason: str
+
+
+def recent_changes(session: Session, limit: int) -> list[Change]:
+    """The ``limit`` most recently recorded versions of any entry, newest first."""
+    stmt = (
+        sa.select(
+            AISystem.reference,
+            Entry.id,
+            Entry.kind,
+            EntryVersion.number,
+            EntryVersion.tombstone,
+            EntryVersion.recorded_at,
+            EntryVersion.author,
+            EntryVersion.reason,
+        )
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .order_by(EntryVersion.audit_seq.desc())
+        .limit(limit)
+    )
+    return [Change(*row) for row in session.execute(stmt)]

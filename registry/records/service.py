@@ -25,7 +25,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import (
     can,
-    live_owner_entries,
     may_write_as_named_owner,
     may_write_everywhere,
     names_technical_owner,
@@ -54,7 +53,7 @@ from registry.ledger.store import (
     next_event,
 )
 from registry.records.kinds import KINDS, normalise_body
-from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
 from registry.records.reads import check_instant as _check_instant
 from registry.records.reads import get_entry, get_version, profile_entry
 from registry.records.reads import last_live_version as _last_live_version

@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import json
 
-import sqlalchemy as sa
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
@@ -15,11 +14,11 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
-from registry.ledger.models import AuditEvent
+from registry.ledger import trail
+from registry.readiness.overview import not_ready
 from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
-from registry.records.overview import not_ready
 from registry.records.search import count_systems, matching_systems
 from registry.web.paging import Paging
 
@@ -63,16 +62,6 @@ ATTENTION = {"not_ready": "not ready (not retired)"}
 STATUSES = {"live": "in the register", "retired": "retired from the register"}
 
 
-def _last_changed(session: Session) -> dict[int, dt.datetime]:
-    """The time of each system's latest ledger event, by system id."""
-    rows = session.execute(
-        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.recorded_at))
-        .where(AuditEvent.system_id.is_not(None))
-        .group_by(AuditEvent.system_id)
-    )
-    return {system_id: when for system_id, when in rows}
-
-
 @bp.route("/systems")
 @login_required
 def index() -> str:
@@ -106,7 +95,7 @@ def index() -> str:
         rank = {g.reference: i for i, g in enumerate(gaps)}
     if attention:
         rows = [r for r in rows if r.system.reference in rank]
-    changed = _last_changed(session)
+    changed = trail.last_changed(session)
     rows.sort(key=lambda r: (r.profile.get("name", "").casefold(), r.system.reference))
     if sort == "reference":
         rows.sort(key=lambda r: r.system.reference)
