@@ -21,6 +21,19 @@ import registry
 
 ROOT = Path(registry.__file__).parent
 
+# The packages from the top down (docs/architecture.md, "Dependencies"): each imports
+# only from its own layer or those below. Top-level modules not named here are below all.
+LAYERS = [
+    {"registry", "models"},  # create_app; models.py gathers every model for Alembic
+    {"web", "api", "cli", "server"},
+    {"extensions"},
+    {"evidence"},
+    {"demo"},
+    {"readiness"},
+    {"records"},
+    {"accounts"},
+    {"ledger"},
+]
 # Modules whose functions may import from the registry, and why.
 LAZY = {
     # create_app wires the surfaces together; importing any registry module runs this
@@ -148,6 +161,19 @@ def _counted(i: Import) -> bool:
 
 def test_the_packages_depend_on_each_other_one_way() -> None:
     assert package_cycles([i for i in IMPORTS if _counted(i)]) == []
+
+
+def layer(unit: str) -> int:
+    return next((n for n, units in enumerate(LAYERS) if unit in units), len(LAYERS))
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    upward = [
+        f"{i.importer}:{i.line} imports {i.target}"
+        for i in IMPORTS
+        if _counted(i) and layer(package(i.target)) < layer(package(i.importer))
+    ]
+    assert upward == []
 
 
 def test_the_check_finds_a_cycle() -> None:
