@@ -30,7 +30,7 @@ def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> 
 
 def entry_dict(entry_id: int, reference: str, kind: str, head: int, version: Any) -> dict[str, Any]:
     """An entry as the API shows it; ``version`` is an EntryVersion or a row with its
-    columns (``records.service.current_rows``)."""
+    columns (``records.reads.current_rows``)."""
     return {
         "id": entry_id,
         "system": reference,

@@ -51,7 +51,7 @@ def search_systems(
     after: str | None = None,
     limit: int = 50,
 ) -> list[RegisterRow]:
-    """Systems the register lists (:func:`service.listed_profiles`: those whose profile
+    """Systems the register lists (:func:`reads.listed_profiles`: those whose profile
     is in force and those whose profile is retired, with their profile as last in
     force), now, as recorded at ``as_of``, or as effective at ``effective_at``, ordered
     by reference, starting after reference ``after``. ``status`` keeps only the ones
