@@ -37,11 +37,12 @@ def _dispatch_errors(app: Flask) -> None:
     from registry.api import problems
     from registry.errors import RegistryError
     from registry.outage import DatabaseUnavailable, unavailable
+    from registry.surfaces import is_api_request
     from registry.web import error_page
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        if problems.is_api_request():
+        if is_api_request():
             return problems.from_http_exception(exc)
         return error_page(exc)
 
@@ -49,7 +50,7 @@ def _dispatch_errors(app: Flask) -> None:
     def _registry_error(exc: RegistryError) -> Any:
         if isinstance(exc, DatabaseUnavailable):
             exc.details.setdefault("retry_after", app.config["DATABASE_RETRY_AFTER"])
-        if problems.is_api_request():
+        if is_api_request():
             return problems.from_registry_error(exc)
         return error_page(exc)
 

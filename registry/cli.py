@@ -1,4 +1,9 @@
-"""The ``registry`` command: a Flask CLI group (``registry --help``)."""
+"""The ``registry`` command: a Flask CLI group (``registry --help``).
+
+Commands import the domain modules they use (migrations, ledger keys, the demo data,
+evidence packs, the verifier, readiness) inside their function, so that starting the
+command (``registry --help``, ``registry serve``) loads only what it runs; the app itself
+is made by ``create_app`` when a command needs it."""
 
 from __future__ import annotations
 
@@ -355,7 +360,6 @@ def ledger_proof(seq: int) -> None:
     """Print (JSON) the inclusion proof of event SEQ in the latest checkpoint covering it."""
     import json
 
-    from registry.errors import RegistryError
     from registry.ledger.status import prove_inclusion
 
     try:

@@ -18,7 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from registry.accounts.actor import Actor
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
 from registry.accounts.permissions import require
-from registry.db import driver_connection, driver_sql, utcnow
+from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
 from registry.ledger.store import append_event
 from registry.text import text_problem
@@ -311,6 +311,51 @@ def revoke_token(session: Session, actor: Actor, prefix_or_id: str) -> ApiToken:
         session.flush()
         _audit(session, actor, "token.revoke", token_id=token.id, user_id=token.user_id)
     return token
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+def user_by_id(session: Session, user_id: int) -> User:
+    """The user ``user_id``; NotFound when there is none."""
+    user = session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+def users_by_email(session: Session) -> list[User]:
+    """Every user, by e-mail."""
+    return list(session.scalars(sa.select(User).order_by(User.email)))
+
+
+def is_live(token: ApiToken, now: dt.datetime) -> bool:
+    """Whether ``token`` is usable at ``now``: not revoked and not expired."""
+    return token.revoked_at is None and token.expires_at > now
+
+
+def live_token_counts(session: Session, now: dt.datetime) -> dict[int, int]:
+    """Per user id, how many of the user's tokens are live at ``now`` (users with none
+    are left out)."""
+    live: dict[int, int] = {}
+    for token in session.scalars(sa.select(ApiToken).where(ApiToken.revoked_at.is_(None))):
+        if is_live(token, now):
+            live[token.user_id] = live.get(token.user_id, 0) + 1
+    return live
+
+
+def tokens_of(session: Session, user_id: int | None) -> list[ApiToken]:
+    """The tokens of user ``user_id``, newest first, revoked and expired ones included."""
+    return list(
+        session.scalars(
+            sa.select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def token_by_id(session: Session, token_id: int) -> ApiToken | None:
+    """The token ``token_id`` (with its user), or None."""
+    return session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
 
 
 @dataclass(frozen=True)

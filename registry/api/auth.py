@@ -12,8 +12,8 @@ from flask.sessions import SecureCookieSessionInterface
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import TokenIdentity, authenticate_token
-from registry.api.problems import is_api_request
 from registry.extensions import database, db_session
+from registry.surfaces import is_api_request
 from registry.transport import secure_cookies
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).

@@ -19,7 +19,7 @@ from registry.accounts.models import User
 from registry.accounts.service import create_user, new_password
 from registry.demo import dates
 from registry.files import write_private
-from registry.records import service
+from registry.records import reads, service
 from registry.records.models import AISystem
 
 DEMO_USERS = (
@@ -112,7 +112,7 @@ def load_examples(
                 effective_from=instant(item["effective_from"]),
                 reason=text(item.get("reason")),
             )
-            entry = service.get_entry(session, version.entry_id)
+            entry = reads.get_entry(session, version.entry_id)
             keys[item.get("key", str(entry.id))] = entry.id
             for update in item.get("updates", []):
                 service.update_entry(
@@ -136,7 +136,7 @@ def load_examples(
         for update in example.get("profile_updates", []):
             # After the entries: a promotion to production passes the readiness gate
             # on the evidence in effect when it takes effect.
-            entry = service.profile_entry(session, system)
+            entry = reads.profile_entry(session, system)
             service.update_entry(
                 session,
                 actor,

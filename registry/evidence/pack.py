@@ -47,6 +47,7 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
+from registry.evidence.pdf import render_pdf
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
@@ -226,8 +227,6 @@ def build(
 
 
 def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progress) -> str:
-    from registry.evidence.pdf import render_pdf
-
     pinned, systems, events = content.pinned, content.systems, content.events
     keys = [content.signer_key]
     if content.checkpoint_key != content.signer_key:

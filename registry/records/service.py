@@ -1,4 +1,4 @@
-"""Writing and reading AI systems and their versioned entries.
+"""Writing AI systems and their versioned entries (reading them: ``records.reads``).
 
 Every write — create, update, retire, reinstate — goes through :func:`_write_version`, which in
 the caller's transaction takes the ledger lock, checks the base version, appends the
@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import json_merge_patch
@@ -21,13 +19,12 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import (
     can,
-    live_owner_entries,
     may_write_as_named_owner,
     may_write_everywhere,
     names_technical_owner,
@@ -55,47 +52,15 @@ from registry.ledger.store import (
     lock_ledger,
     next_event,
 )
-from registry.records.display import entry_label
 from registry.records.kinds import KINDS, normalise_body
-from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
+from registry.records.reads import check_instant as _check_instant
+from registry.records.reads import get_entry, get_version, profile_entry
+from registry.records.reads import last_live_version as _last_live_version
+from registry.records.reads import valid_id as _valid_id
 from registry.text import text_problem
 
 MAX_REASON = 2_000
-
-
-@dataclass(frozen=True)
-class EntryState:
-    """An entry as seen at some instant: its identity and the version in force."""
-
-    entry_id: int
-    kind: str
-    version: EntryVersion
-    entry: Entry | None = None  # the entry itself, when the reader loaded it
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return json.loads(self.version.body)
-
-    @property
-    def label(self) -> str:
-        """The entry's name as people read it (``records.display``)."""
-        return entry_label(self.kind, self.body, self.entry_id)
-
-
-@dataclass(frozen=True)
-class SystemState:
-    system: AISystem
-    entries: list[EntryState]
-
-    @property
-    def profile(self) -> dict[str, Any] | None:
-        for e in self.entries:
-            if e.kind == "profile":
-                return e.body
-        return None
-
-    def of_kind(self, kind: str) -> list[EntryState]:
-        return [e for e in self.entries if e.kind == kind]
 
 
 # ----------------------------------------------------------------------------- input
@@ -133,12 +98,6 @@ def _check_reason(reason: str | None) -> str:
             "The reason is too long.", {"reason": [f"Longer than maximum length {MAX_REASON}."]}
         )
     return reason
-
-
-def _check_instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time zone.", {name: ["Not a valid aware datetime."]})
-    return value
 
 
 # ----------------------------------------------------------------------------- writes
@@ -1149,10 +1108,6 @@ def _entry_for_write(session: Session, entry: Entry | int) -> tuple[Entry, Ledge
     return row.Entry, head_from_row(row if row.seq is not None else None)
 
 
-def _valid_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
-
-
 def _check_base(base_version: object) -> int:
     if (
         not isinstance(base_version, int)
@@ -1237,477 +1192,3 @@ def _same_body(kind: str, body: Any, version: EntryVersion) -> bool:
     except InvalidInput:
         return False  # the update refuses it, in its order of errors
     return sha256_hex(data) == version.body_hash
-
-
-# ----------------------------------------------------------------------------- reads
-
-
-def get_system(session: Session, reference: str) -> AISystem:
-    valid = len(reference) <= 100 and text_problem(reference) is None
-    system = session.scalar(_SYSTEM_BY_REFERENCE, {"reference": reference}) if valid else None
-    if system is None:
-        raise NotFound(f"No system with reference {reference!r}.")
-    return system
-
-
-def get_entry(session: Session, entry_id: int, system: AISystem | None = None) -> Entry:
-    entry = session.get(Entry, entry_id) if _valid_id(entry_id) else None
-    if entry is None or (system is not None and entry.system_id != system.id):
-        raise NotFound(
-            f"No entry {entry_id}" + (f" in system {system.reference!r}." if system else ".")
-        )
-    return entry
-
-
-def profile_entry(session: Session, system: AISystem) -> Entry:
-    entry = session.scalar(
-        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
-    )
-    if entry is None:  # pragma: no cover - create_system always makes one
-        raise NotFound(f"System {system.reference!r} has no profile.")
-    return entry
-
-
-def _last_live_version(session: Session, entry: Entry, before: int) -> EntryVersion:
-    """The entry's last version numbered before ``before`` that is no retirement."""
-    version = session.scalar(
-        sa.select(EntryVersion)
-        .where(
-            EntryVersion.entry_id == entry.id,
-            EntryVersion.number < before,
-            EntryVersion.tombstone.is_(False),
-        )
-        .order_by(EntryVersion.number.desc())
-        .limit(1)
-    )
-    assert version is not None  # version 1 of an entry is never a retirement
-    return version
-
-
-def retired_profile(
-    session: Session,
-    system: AISystem,
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-) -> tuple[Entry, EntryVersion, EntryVersion] | None:
-    """When the system's profile is retired (now, or at ``as_of`` / ``effective_at``):
-    the profile entry, its retirement and its last version before it. None when the
-    profile is live then, or did not exist yet."""
-    entry = profile_entry(session, system)
-    try:
-        version = version_at(session, entry, as_of=as_of, effective_at=effective_at)
-    except NotFound:
-        return None
-    if not version.tombstone:
-        return None
-    return entry, version, _last_live_version(session, entry, version.number)
-
-
-def _in_force(
-    system_ids: Iterable[int] | None,
-    *,
-    kinds: Iterable[str] | None = None,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-    with_retired: bool = False,
-) -> sa.Select[Any]:
-    """Select (Entry, EntryVersion) pairs of the versions in force, tombstones excluded.
-
-    ``as_of``: only what the registry had recorded by then (transaction time).
-    ``effective_at``: among those, the version whose ``effective_from`` is the latest
-    not after that instant (valid time; ties go to the later version), and not before a
-    retirement in force (a retirement hides the versions numbered before it).
-    Neither: the heads.
-    ``with_retired``: retired entries too, each with its last version before its
-    retirement, as (Entry, EntryVersion, retired) rows.
-    """
-    conditions: list[Any] = []
-    if system_ids is not None:
-        conditions.append(Entry.system_id.in_(list(system_ids)))
-    if kinds is not None:
-        conditions.append(Entry.kind.in_(list(kinds)))
-    if as_of is None and effective_at is None:
-        if with_retired:
-            shown = sa.case(
-                (Entry.retired, _last_live_number(Entry.id, Entry.head_number)),
-                else_=Entry.head_number,
-            )
-            return (
-                sa.select(Entry, EntryVersion, Entry.retired.label("retired_in_force"))
-                .join_from(
-                    Entry,
-                    EntryVersion,
-                    (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == shown),
-                )
-                .where(*conditions)
-                .order_by(Entry.system_id, Entry.kind, Entry.id)
-            )
-        return (
-            sa.select(Entry, EntryVersion)
-            .join(
-                EntryVersion,
-                (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
-            )
-            .where(*conditions, Entry.retired.is_(False))
-            .order_by(Entry.system_id, Entry.kind, Entry.id)
-        )
-    version_conditions: list[Any] = []
-    if as_of is not None:
-        version_conditions.append(EntryVersion.recorded_at <= as_of)
-    if effective_at is not None:
-        version_conditions.append(EntryVersion.effective_from <= effective_at)
-        # A retirement in force hides the entry from then on, even when an earlier
-        # version states a later effective time (the entry is gone, not changed); a
-        # version recorded after the retirement (a reinstatement) may follow it.
-        version_conditions.append(
-            EntryVersion.number
-            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at)
-        )
-        order = (EntryVersion.effective_from.desc(), EntryVersion.number.desc())
-    else:
-        order = (EntryVersion.number.desc(),)
-    ranked = (
-        sa.select(
-            EntryVersion.id.label("version_id"),
-            EntryVersion.entry_id.label("entry_id"),
-            EntryVersion.number.label("number"),
-            EntryVersion.tombstone.label("tombstone"),
-            sa.func.row_number()
-            .over(partition_by=EntryVersion.entry_id, order_by=order)
-            .label("rank"),
-        )
-        .join(Entry, Entry.id == EntryVersion.entry_id)
-        .where(*conditions, *version_conditions)
-        .subquery()
-    )
-    if with_retired:
-        shown = sa.case(
-            (ranked.c.tombstone, _last_live_number(Entry.id, ranked.c.number)),
-            else_=ranked.c.number,
-        )
-        return (
-            sa.select(Entry, EntryVersion, ranked.c.tombstone.label("retired_in_force"))
-            .join_from(Entry, ranked, (ranked.c.entry_id == Entry.id) & (ranked.c.rank == 1))
-            .join_from(
-                Entry,
-                EntryVersion,
-                (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == shown),
-            )
-            .order_by(Entry.system_id, Entry.kind, Entry.id)
-        )
-    return (
-        sa.select(Entry, EntryVersion)
-        .join(EntryVersion, EntryVersion.entry_id == Entry.id)
-        .join(ranked, (ranked.c.version_id == EntryVersion.id) & (ranked.c.rank == 1))
-        .where(EntryVersion.tombstone.is_(False))
-        .order_by(Entry.system_id, Entry.kind, Entry.id)
-    )
-
-
-def _last_live_number(entry_id: Any, number: Any) -> Any:
-    """The number of the entry's last version, up to ``number``, that is no retirement."""
-    live = aliased(EntryVersion)
-    return (
-        sa.select(sa.func.max(live.number))
-        .where(live.entry_id == entry_id, live.tombstone.is_(False), live.number <= number)
-        .scalar_subquery()
-    )
-
-
-def _last_retirement_number(
-    entry_id: Any, as_of: dt.datetime | None, effective_at: dt.datetime
-) -> Any:
-    """The number of the entry's last retirement in force at ``effective_at`` (as
-    recorded by ``as_of``), or 0."""
-    tomb = aliased(EntryVersion)
-    return sa.func.coalesce(
-        sa.select(sa.func.max(tomb.number))
-        .where(
-            tomb.entry_id == entry_id,
-            tomb.tombstone.is_(True),
-            tomb.effective_from <= effective_at,
-            *([tomb.recorded_at <= as_of] if as_of is not None else []),
-        )
-        .scalar_subquery(),
-        0,
-    )
-
-
-# The live heads of given systems: the hottest read, built once.
-_HEADS_OF_SYSTEMS = (
-    sa.select(Entry, EntryVersion)
-    .join(
-        EntryVersion,
-        (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
-    )
-    .where(
-        Entry.system_id.in_(sa.bindparam("system_ids", expanding=True)),
-        Entry.retired.is_(False),
-    )
-    .order_by(Entry.system_id, Entry.kind, Entry.id)
-)
-# The same, of one system named by its reference: the system comes with its entries.
-_HEADS_BY_REFERENCE = (
-    sa.select(Entry, EntryVersion)
-    .join(AISystem, AISystem.id == Entry.system_id)
-    .join(
-        EntryVersion,
-        (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
-    )
-    .where(AISystem.reference == sa.bindparam("reference"), Entry.retired.is_(False))
-    .options(contains_eager(Entry.system))
-    .order_by(Entry.kind, Entry.id)
-)
-_SYSTEM_BY_REFERENCE = sa.select(AISystem).where(AISystem.reference == sa.bindparam("reference"))
-
-
-def system_state(
-    session: Session,
-    system: AISystem,
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-) -> SystemState:
-    """The live entries of a system: now, as recorded at ``as_of``, or as effective at
-    ``effective_at`` (both may be given: what was known then about what held when)."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
-    if as_of is None and effective_at is None:
-        rows = session.execute(_HEADS_OF_SYSTEMS, {"system_ids": [system.id]}).all()
-    else:
-        rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
-    return SystemState(system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
-
-
-_system = AISystem.__table__
-# A system's current state as plain rows (no ORM objects): what the API renders on its
-# most frequent read. Columns are labelled as the attributes of Entry and EntryVersion.
-_CURRENT_ROWS = (
-    sa.select(
-        _entry.c.id.label("entry_id"),
-        _entry.c.kind,
-        _entry.c.head_number,
-        _system.c.id.label("system_id"),
-        _system.c.reference,
-        _system.c.created_at.label("system_created_at"),
-        _version.c.number,
-        _version.c.tombstone,
-        _version.c.body,
-        _version.c.body_hash,
-        _version.c.recorded_at,
-        _version.c.effective_from,
-        _version.c.author,
-        _version.c.reason,
-        _version.c.audit_seq,
-    )
-    .select_from(_system)
-    .join(_entry, _entry.c.system_id == _system.c.id)
-    .join(
-        _version,
-        (_version.c.entry_id == _entry.c.id) & (_version.c.number == _entry.c.head_number),
-    )
-    .where(_system.c.reference == sa.bindparam("reference"), _entry.c.retired.is_(False))
-    .order_by(_entry.c.kind, _entry.c.id)
-)
-
-
-def current_rows(session: Session, reference: str) -> list[Any]:
-    """The live entries of the system ``reference`` now, one row each (entry, system and
-    head version columns); empty when there is no such live system."""
-    if len(reference) > 100 or text_problem(reference):
-        return []
-    return list(session.connection().execute(_CURRENT_ROWS, {"reference": reference}))
-
-
-def state_of(
-    session: Session,
-    reference: str,
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-) -> SystemState:
-    """:func:`system_state` of the system named ``reference`` (NotFound if none); the
-    current state takes one query."""
-    if as_of is None and effective_at is None and text_problem(reference) is None:
-        rows = session.execute(_HEADS_BY_REFERENCE, {"reference": reference}).all()
-        if rows:
-            return SystemState(rows[0][0].system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
-    system = get_system(session, reference)
-    return system_state(session, system, as_of=as_of, effective_at=effective_at)
-
-
-@dataclass(frozen=True)
-class RegisterRow:
-    """A system in the register: its profile as last in force (before its retirement,
-    when ``retired``)."""
-
-    system: AISystem
-    entry_id: int
-    version: EntryVersion
-    retired: bool = False
-
-    @property
-    def profile(self) -> dict[str, Any]:
-        return json.loads(self.version.body)
-
-
-def listed_profiles(
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-    with_retired: bool = True,
-) -> sa.Select[Any]:
-    """The one rule for which systems the register lists and counts (the systems list,
-    the dashboard, the API's list and its totals): (Entry, EntryVersion, retired) of each
-    system's profile (now, as of, or as effective at an instant): the version in force,
-    or, for a system whose profile was retired by then, its last version before the
-    retirement, with ``retired`` true. A retired system stays listed, as retired;
-    ``with_retired=False`` leaves those out. A profile's stage ``retired`` (a system out
-    of use) is a stage like any other here."""
-    if not with_retired:
-        return _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
-    return _in_force(
-        None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
-    )
-
-
-def register(
-    session: Session,
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-    with_retired: bool = False,
-) -> list[RegisterRow]:
-    """Every system the register lists (:func:`listed_profiles`), now, as of, or as
-    effective at an instant; retired systems only ``with_retired``."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
-    stmt = listed_profiles(as_of=as_of, effective_at=effective_at, with_retired=with_retired)
-    rows = session.execute(stmt).all()
-    systems = (
-        {
-            s.id: s
-            for s in session.scalars(
-                sa.select(AISystem).where(AISystem.id.in_({row[0].system_id for row in rows}))
-            )
-        }
-        if rows
-        else {}
-    )
-    return [
-        RegisterRow(systems[row[0].system_id], row[0].id, row[1], with_retired and row[2])
-        for row in rows
-    ]
-
-
-def history(session: Session, entry: Entry) -> list[EntryVersion]:
-    """Every version of an entry, oldest first."""
-    return versions_until(session, entry)
-
-
-def version_at(
-    session: Session,
-    entry: Entry,
-    *,
-    as_of: dt.datetime | None = None,
-    effective_at: dt.datetime | None = None,
-) -> EntryVersion:
-    """The version of one entry in force at an instant (a retirement included): the
-    latest recorded by ``as_of``, or the one effective at ``effective_at``, or the head.
-    NotFound when the entry had no version yet."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
-    if as_of is None and effective_at is None:
-        return get_version(session, entry, entry.head_number)
-    stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id).limit(1)
-    if as_of is not None:
-        stmt = stmt.where(EntryVersion.recorded_at <= as_of)
-    if effective_at is not None:
-        # A retirement in force wins over the versions before it, even those stated to
-        # take effect later; a reinstatement after it is a version like any other.
-        stmt = stmt.where(
-            EntryVersion.effective_from <= effective_at,
-            EntryVersion.number
-            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at),
-        ).order_by(EntryVersion.effective_from.desc(), EntryVersion.number.desc())
-    else:
-        stmt = stmt.order_by(EntryVersion.number.desc())
-    version = session.scalar(stmt)
-    if version is None:
-        raise NotFound(f"Entry {entry.id} did not exist at that time.", entry_id=entry.id)
-    return version
-
-
-def versions_until(
-    session: Session, entry: Entry, as_of: dt.datetime | None = None
-) -> list[EntryVersion]:
-    """The versions of an entry recorded by ``as_of`` (all when None), oldest first."""
-    _check_instant(as_of, "as_of")
-    stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id)
-    if as_of is not None:
-        stmt = stmt.where(EntryVersion.recorded_at <= as_of)
-    return list(session.scalars(stmt.order_by(EntryVersion.number)))
-
-
-def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
-    version = (
-        None
-        if not _valid_id(number)
-        else session.scalar(
-            sa.select(EntryVersion).where(
-                EntryVersion.entry_id == entry.id, EntryVersion.number == number
-            )
-        )
-    )
-    if version is None:
-        raise NotFound(
-            f"Entry {entry.id} has no version {number}; its versions are 1 to {entry.head_number}.",
-            entry_id=entry.id,
-            current_version=entry.head_number,
-        )
-    return version
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    path: str
-    change: str  # "added", "removed" or "changed"
-    before: Any = None
-    after: Any = None
-
-
-def diff_bodies(before: Any, after: Any, path: str = "") -> list[FieldChange]:
-    """Field-level differences between two bodies, with dotted paths (``person.email``,
-    ``metrics[0].threshold``), in a stable order."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        changes: list[FieldChange] = []
-        for key in sorted(before.keys() | after.keys()):
-            sub = f"{path}.{key}" if path else key
-            if key not in after:
-                changes.append(FieldChange(sub, "removed", before=before[key]))
-            elif key not in before:
-                changes.append(FieldChange(sub, "added", after=after[key]))
-            else:
-                changes.extend(diff_bodies(before[key], after[key], sub))
-        return changes
-    if isinstance(before, list) and isinstance(after, list):
-        changes = []
-        for i in range(max(len(before), len(after))):
-            sub = f"{path}[{i}]"
-            if i >= len(after):
-                changes.append(FieldChange(sub, "removed", before=before[i]))
-            elif i >= len(before):
-                changes.append(FieldChange(sub, "added", after=after[i]))
-            else:
-                changes.extend(diff_bodies(before[i], after[i], sub))
-        return changes
-    if before == after and type(before) is type(after):
-        return []
-    return [FieldChange(path or "(body)", "changed", before=before, after=after)]
-
-
-def diff_versions(session: Session, entry: Entry, a: int, b: int) -> list[FieldChange]:
-    """What changed from version ``a`` to version ``b`` of an entry."""
-    va, vb = get_version(session, entry, a), get_version(session, entry, b)
-    return diff_bodies(json.loads(va.body), json.loads(vb.body))

@@ -12,7 +12,8 @@ from flask_login import login_required
 
 from registry.accounts.permissions import require
 from registry.extensions import db_session
-from registry.records import display, service
+from registry.records import display, reads
+from registry.records.diff import diff_bodies
 from registry.records.kinds import KINDS
 from registry.records.models import Entry, EntryVersion
 from registry.web import forms
@@ -79,9 +80,9 @@ def _instant(date_text: str, time_text: str) -> dt.datetime:
 def history(reference: str, entry_id: int) -> str:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    entry = service.get_entry(session, entry_id, system)
-    versions = service.history(session, entry)
+    system = reads.get_system(session, reference)
+    entry = reads.get_entry(session, entry_id, system)
+    versions = reads.history(session, entry)
     return render_template(
         "history/history.html",
         system=system,
@@ -99,9 +100,9 @@ def history(reference: str, entry_id: int) -> str:
 def diff(reference: str, entry_id: int) -> tuple[str, int]:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    entry = service.get_entry(session, entry_id, system)
-    versions = service.history(session, entry)
+    system = reads.get_system(session, reference)
+    entry = reads.get_entry(session, entry_id, system)
+    versions = reads.history(session, entry)
     by_number = {v.number: v for v in versions}
     head = entry.head_number
     context: dict[str, Any] = {
@@ -129,7 +130,7 @@ def diff(reference: str, entry_id: int) -> tuple[str, int]:
             )
         else:
             context["before"], context["after"] = by_number[a], by_number[b]
-            context["changes"] = service.diff_bodies(_body(by_number[a]), _body(by_number[b]))
+            context["changes"] = diff_bodies(_body(by_number[a]), _body(by_number[b]))
     except BadQuery as exc:
         status = 400
         context["error"] = str(exc)
@@ -142,7 +143,7 @@ def diff(reference: str, entry_id: int) -> tuple[str, int]:
 def as_of(reference: str) -> tuple[str, int]:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     date_text = request.args.get("date", "").strip()
     time_text = request.args.get("time", "").strip()
     mode = request.args.get("mode", "").strip() or "recorded"
@@ -174,12 +175,12 @@ def as_of(reference: str) -> tuple[str, int]:
     context["moment"] = instant
     # What was in effect at the instant, as known today: the entries of it recorded only
     # after the instant are what the record as of then could not show.
-    effective = service.system_state(session, system, effective_at=instant)
+    effective = reads.system_state(session, system, effective_at=instant)
     context["late"] = [e for e in effective.entries if e.version.recorded_at > instant]
     context["late_profile"] = next((e for e in context["late"] if e.kind == "profile"), None)
     context["other_mode"] = {"date": date_text, "time": time_text or None}
     if mode == "recorded":
-        state = service.system_state(session, system, as_of=instant)
+        state = reads.system_state(session, system, as_of=instant)
     else:
         state = effective
     if state.profile is None:

@@ -24,7 +24,7 @@ from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.store import ledger_head, verify_ledger
-from registry.records import service
+from registry.records import reads, service
 from registry.records.models import Entry, EntryVersion
 from tests.records.samples import SAMPLES
 
@@ -294,7 +294,7 @@ def test_concurrent_writers_keep_one_verifiable_ledger(
     def update(entry_id: int, n: int, actor: Actor, body: dict[str, Any]) -> None:
         while True:
             with db.sessionmaker() as s:
-                base = service.get_entry(s, entry_id).head_number
+                base = reads.get_entry(s, entry_id).head_number
                 s.commit()
                 try:
                     service.update_entry(s, actor, entry_id, body, base_version=base, commit=True)
@@ -321,7 +321,7 @@ def test_concurrent_writers_keep_one_verifiable_ledger(
     def creator() -> None:
         for n in range(8):
             with db.sessionmaker() as s:
-                sys_ = service.get_system(s, "sys-1")
+                sys_ = reads.get_system(s, "sys-1")
                 service.create_entry(
                     s, officer, sys_, "change_log", {**SAMPLES["change_log"], "summary": f"c{n}"}
                 )
@@ -388,7 +388,7 @@ def test_wrongly_remembered_facts_are_never_recorded(
 
 def _technical_owner_of(session, officer, actor, reference: str = "sys-1") -> int:
     """An owner entry of ``reference`` naming ``actor`` as its technical owner."""
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     body = {**SAMPLES["owner"], "role": "technical", "person": {"name": "T", "email": actor.email}}
     version = service.create_entry(session, officer, system, "owner", body)
     session.commit()
@@ -452,7 +452,7 @@ def test_a_technical_owners_right_is_read_again_when_owner_entries_change_meanwh
     data_source = service.create_entry(
         session,
         officer,
-        service.get_system(session, "sys-1"),
+        reads.get_system(session, "sys-1"),
         "data_source",
         SAMPLES["data_source"],
     ).entry_id

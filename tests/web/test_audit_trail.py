@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import registry.ledger.store as store
-import registry.web.audit as audit
+import registry.ledger.trail as trail
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_user
 from registry.ledger.models import AuditEvent
@@ -87,7 +87,7 @@ def test_events_are_listed_newest_first_with_links(client, login_as, session, wo
     assert response.status_code == 200
     page = _text(response)
     events = _events(session)
-    assert _seqs(page) == [seq for seq, _, _ in events][: audit.PAGE_SIZE]
+    assert _seqs(page) == [seq for seq, _, _ in events][: trail.PAGE_SIZE]
     newest_seq, newest_at, newest = events[0]
     assert newest["action"] == "entry.create"
     assert f'<time datetime="{newest_at.isoformat()}">' in page
@@ -173,8 +173,8 @@ def test_pagination_walks_every_event_exactly_once(
     client, login_as, session, world, monkeypatch, sizes
 ):
     page_size, batch = sizes
-    monkeypatch.setattr(audit, "PAGE_SIZE", page_size)
-    monkeypatch.setattr(audit, "BATCH", batch)
+    monkeypatch.setattr(trail, "PAGE_SIZE", page_size)
+    monkeypatch.setattr(trail, "BATCH", batch)
     system = world["system"]
     officer = Actor.system("bulk")
     for n in range(5 if page_size < 10 else 60):
@@ -210,8 +210,8 @@ def test_pagination_walks_every_event_exactly_once(
 
 
 def test_a_bounded_search_offers_to_continue(client, login_as, session, world, monkeypatch):
-    monkeypatch.setattr(audit, "BATCH", 2)
-    monkeypatch.setattr(audit, "MAX_SCAN", 4)
+    monkeypatch.setattr(trail, "BATCH", 2)
+    monkeypatch.setattr(trail, "MAX_SCAN", 4)
     login_as("auditor")
     # A search that examines at most MAX_SCAN events per page says so and offers the
     # older events; following the links still finds every match exactly once.
