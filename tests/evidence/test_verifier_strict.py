@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from registry.evidence import verifier
 from registry.ledger.checkpoints import settings_of, sign_body
@@ -34,6 +36,7 @@ SYSTEM = "demo-benefits-triage"
 HISTORY = f"systems/{SYSTEM}/history.json"
 STATE = f"systems/{SYSTEM}/state.json"
 INDEX = "index.json"
+EVENTS = "ledger/events.jsonl"
 
 _PACKS: dict[str, tuple[Files, Signer]] = {}
 
@@ -488,3 +491,124 @@ def test_an_event_not_in_canonical_form_is_refused(real, tmp_path, capsys):
         write(tmp_path / "d.zip", resign(changed, signer)), capsys, signer.verifier_key
     )
     assert code == 2 and "duplicate key 'seq'" in err, out + err
+
+
+def test_unreadable_content_is_one_line_and_exit_2(real, tmp_path, capsys):
+    files, signer = real
+    key = signer.verifier_key
+    for content, said in (
+        (b"[" * 200_000 + b"]" * 200_000, "is JSON nested too deeply"),
+        (b'{"as_of": "\xff\xfe"}', "is not UTF-8"),
+        (b'{"as_of": NaN}', "is not well-formed JSON"),
+        (b"1" * 100_000, "is not well-formed JSON"),
+    ):
+        changed = resign({**files, INDEX: content}, signer)
+        err = one_line_exit_2(write(tmp_path / "bad.zip", changed), capsys, key)
+        assert f"{INDEX} {said}" in err, err
+
+
+# ------------------------------------------------------------------------------ fuzz
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def outcome(path: Path, keys: list[str] | None) -> str:
+    """What the verifier concluded: only ever a conclusion, never another exception."""
+    try:
+        verifier.verify(str(path), keys)
+    except (verifier.PackFailure, verifier.PackUnreadable) as exc:
+        return type(exc).__name__
+    return "verified"
+
+
+def _graft(data: st.DataObject, document: Any) -> Any:
+    """``document`` with one node, found by a random walk, replaced by random JSON."""
+    if isinstance(document, dict | list) and document and data.draw(st.booleans()):
+        keys = sorted(document) if isinstance(document, dict) else range(len(document))
+        key = data.draw(st.sampled_from(list(keys)))
+        copy = dict(document) if isinstance(document, dict) else list(document)
+        copy[key] = _graft(data, document[key])
+        return copy
+    return data.draw(JSON)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_signed_json_with_any_values(real, tmp_path, data):
+    # Any JSON file of the pack with any node replaced, signed again with the registry's
+    # key: the deepest checks meet every type, and answer with a failure.
+    files, signer = real
+    name = data.draw(
+        st.sampled_from([INDEX, HISTORY, STATE, "ledger/proofs.json", "manifest.json"])
+    )
+    changed = dict(files)
+    changed[name] = json.dumps(_graft(data, json.loads(files[name]))).encode()
+    if name != "manifest.json":
+        resign(changed, signer)
+    path = write(tmp_path / "fuzz.zip", changed)
+    assert outcome(path, [signer.verifier_key]) in ("PackFailure", "PackUnreadable", "verified")
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_notes_and_events(real, tmp_path, data):
+    # Signed notes and event lines with text spliced in (control characters, em dashes,
+    # newlines, digits), signed again where that is what lets the check run.
+    files, signer = real
+    name = data.draw(st.sampled_from(["manifest.sig", "ledger/checkpoint.txt", "keys.txt", EVENTS]))
+    text = files[name].decode()
+    at = data.draw(st.integers(0, len(text)))
+    cut = data.draw(st.integers(0, 8))
+    piece = data.draw(st.text(alphabet='\n\r\t\x00 —+=/0123456789abcAZ{}":,é\u2028', max_size=12))
+    changed = dict(files)
+    changed[name] = (text[:at] + piece + text[at + cut :]).encode()
+    if name != "manifest.sig" and data.draw(st.booleans()):
+        resign(changed, signer)
+    path = write(tmp_path / "fuzz.zip", changed)
+    for keys in ([signer.verifier_key], None):
+        result = outcome(path, keys)
+        assert result in ("PackFailure", "PackUnreadable", "verified"), result
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_zip_bytes_and_members(real, tmp_path, data):
+    # The ZIP's own bytes changed, cut or extended, or random members added.
+    files, signer = real
+    raw = bytearray(write(tmp_path / "base.zip", files).read_bytes())
+    if data.draw(st.booleans()):
+        for _ in range(data.draw(st.integers(1, 6))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        if data.draw(st.booleans()):
+            raw = raw[: data.draw(st.integers(0, len(raw)))]
+        path = tmp_path / "fuzz.zip"
+        path.write_bytes(bytes(raw))
+    else:
+        extra = data.draw(
+            st.dictionaries(
+                st.text(min_size=1, max_size=12).filter(lambda n: "\x00" not in n),
+                st.binary(max_size=64),
+                max_size=3,
+            )
+        )
+        path = write(tmp_path / "fuzz.zip", {**files, **extra})
+    code = verifier.main([str(path), "--pubkey", str(_key_file(tmp_path, signer))])
+    assert code in verifier.EXIT_CODES
+    assert outcome(path, [signer.verifier_key]) in ("PackFailure", "PackUnreadable", "verified")
+
+
+def _key_file(folder: Path, signer: Signer) -> Path:
+    path = folder / "trusted.keys"
+    path.write_text(signer.verifier_key + "\n")
+    return path
