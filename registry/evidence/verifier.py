@@ -39,7 +39,10 @@ What is checked, in order, stopping at the first failure:
    retirement), every such event has its version, replaying each entry's versions
    gives exactly the ``state.json`` stated (with its times), and ``index.json`` states
    each system's name, stage and risk tier as its profile says and its counts as the
-   history gives.
+   history gives; each ``readiness.json`` is the scorecard of its system as of the
+   instant, at the profile's stage, and every version it cites as evidence is in the
+   history with the body hash cited (the scorecard's judgement itself is the
+   registry's, not recomputed).
 
 Exit status 0: verified under the pinned keys (a summary is printed); 3: every check
 passed, but only under the pack's own keys (no ``--pubkey``): not verified; 1: the
@@ -56,6 +59,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import datetime as _dt
 import hashlib
 import json
 import re
@@ -620,8 +624,7 @@ def _verify_files(pack: Pack, manifest: dict[str, Any], summary: Summary) -> Non
         if name not in files:
             raise PackFailure(name, "is in the pack but not in the manifest")
     for name in sorted(files):
-        keep = not name.endswith("/readiness.json")  # kept to be parsed next; not those
-        if pack.digest(name, keep) != files[name]:
+        if pack.digest(name) != files[name]:
             raise PackFailure(name, "does not match its SHA-256 in the manifest")
     summary.add(f"{len(files)} files match their SHA-256 in the manifest")
 
@@ -768,6 +771,8 @@ class Replayed:
     versions: int = 0
     live: dict[Any, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # id: kind, last
     profile: dict[str, Any] | None = None
+    # (entry id, version number): (kind, body hash), for every version recorded
+    recorded: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
 
 
 def _verify_history(
@@ -818,6 +823,7 @@ def _verify_history(
             if _sha256(_encode(reason, at)) != event.fields.get("reason_sha256"):
                 raise PackFailure(at, f"its reason differs from event {seq}")
             recorded.add(seq)
+            replayed.recorded[(entry_id, n)] = (kind, version["body_sha256"])
             replayed.versions += 1
         last = versions[-1]
         if not last["tombstone"]:
@@ -869,6 +875,47 @@ def _verify_state(pack: Pack, reference: str, as_of: str, replayed: Replayed) ->
                 raise PackFailure(
                     f"{name}: entry {entry_id}", f"is not what replaying the history gives ({key})"
                 )
+
+
+def _verify_readiness(pack: Pack, reference: str, as_of: str, replayed: Replayed) -> int:
+    """The scorecard is the registry's judgement, not recomputed here; but it is of this
+    system, at the as-of instant, at the profile's stage, and every version it cites as
+    evidence is one the history holds, with that body hash. Returns the citations."""
+    name = f"systems/{reference}/readiness.json"
+    card = _object(
+        _json(pack.read(name), name), name, frozenset({"system", "at", "stage", "areas"}), False
+    )
+    if card["system"] != reference:
+        raise PackFailure(name, "is the scorecard of another system")
+    try:
+        at = _dt.datetime.fromisoformat(_str(card["at"], f"{name}: at").replace("Z", "+00:00"))
+        same = at == _dt.datetime.fromisoformat(as_of)
+    except (ValueError, TypeError):
+        same = False
+    if not same:
+        raise PackFailure(name, f"is not the scorecard as of {as_of}")
+    if not _same_json(card["stage"], (replayed.profile or {}).get("stage")):
+        raise PackFailure(name, "states another stage than the profile's")
+    cited = []
+    for i, area in enumerate(_list(card["areas"], f"{name}: areas")):
+        area = _object(area, f"{name}: areas[{i}]", frozenset({"criteria", "waiver"}), False)
+        for j, criterion in enumerate(_list(area["criteria"], f"{name}: areas[{i}] criteria")):
+            where = f"{name}: areas[{i}] criteria[{j}]"
+            criterion = _object(criterion, where, frozenset({"evidence"}), False)
+            cited += [(where, ref) for ref in _list(criterion["evidence"], where)]
+        if area["waiver"] is not None:
+            cited.append((f"{name}: areas[{i}] waiver", area["waiver"]))
+    for where, ref in cited:
+        ref = _object(ref, where, frozenset({"entry_id", "kind", "version", "hash"}), False)
+        key = (ref["entry_id"], ref["version"])
+        found = replayed.recorded.get(key) if all(isinstance(k, int) for k in key) else None
+        if found is None or not _same_json([ref["kind"], ref["hash"]], list(found)):
+            raise PackFailure(
+                where,
+                f"cites version {ref['version']!r} of entry {ref['entry_id']!r}, which the "
+                "history does not hold as cited",
+            )
+    return len(cited)
 
 
 def _verify_index(
@@ -946,6 +993,7 @@ def verify(
         elif about is not None and "entry_id" in event.fields:
             by_system.setdefault(about, []).append(event)
     replays: dict[str, Replayed] = {}
+    citations = 0
     for reference in systems:
         replayed, recorded = _verify_history(pack, reference, events)
         for event in by_system.get(reference, []):
@@ -957,6 +1005,7 @@ def verify(
                     "lacks",
                 )
         _verify_state(pack, reference, manifest["as_of"], replayed)
+        citations += _verify_readiness(pack, reference, manifest["as_of"], replayed)
         replays[reference] = replayed
     _verify_index(pack, manifest, systems, replays)
     entries = sum(r.entries for r in replays.values())
@@ -965,6 +1014,7 @@ def verify(
         f"{versions} versions of {entries} entries in {len(systems)} system(s) replayed to "
         f"the stated state as of {manifest['as_of']}; the index agrees"
     )
+    summary.add(f"{citations} versions cited by the readiness scorecards are in the histories")
     return summary
 
 

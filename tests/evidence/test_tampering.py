@@ -237,6 +237,7 @@ def test_the_verifier_needs_only_the_standard_library_and_cryptography():
         "argparse",
         "base64",
         "binascii",
+        "datetime",
         "hashlib",
         "json",
         "re",

@@ -36,6 +36,7 @@ SYSTEM = "demo-benefits-triage"
 HISTORY = f"systems/{SYSTEM}/history.json"
 STATE = f"systems/{SYSTEM}/state.json"
 INDEX = "index.json"
+READINESS = f"systems/{SYSTEM}/readiness.json"
 EVENTS = "ledger/events.jsonl"
 
 _PACKS: dict[str, tuple[Files, Signer]] = {}
@@ -456,6 +457,17 @@ FIELD_CASES = {
     ),
     "index name": (INDEX, lambda d: _profile_index(d).update(name="Another"), "name"),
     "index counts": (INDEX, lambda d: _profile_index(d).update(versions=1), "versions"),
+    "readiness cites another hash": (
+        READINESS,
+        lambda d: d["areas"][0]["criteria"][0]["evidence"][0].update(hash="0" * 64),
+        "cites version",
+    ),
+    "readiness stage": (READINESS, lambda d: d.update(stage="retired"), "another stage"),
+    "readiness instant": (
+        READINESS,
+        lambda d: d.update(at="2020-01-01T00:00:00Z"),
+        "is not the scorecard as of",
+    ),
     "index as_of": (INDEX, lambda d: d.update(as_of="2020-01-01T00:00:00.000000+00:00"), "as of"),
 }
 
