@@ -183,6 +183,10 @@ def _json(data: bytes, where: str) -> Any:
         raise PackUnreadable(f"{where} is not well-formed JSON ({exc})") from None
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_SCALARS = (str, bool, type(None))
+
+
 def _canonical(value: Any) -> bytes | None:
     """The RFC 8785 bytes of ``value`` when it holds only what events and bodies of this
     registry hold (text, integers of JSON's safe range, booleans, null, arrays, objects
@@ -190,31 +194,34 @@ def _canonical(value: Any) -> bytes | None:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, bool) or item is None or isinstance(item, str):
+        kind = type(item)
+        if kind in _SCALARS:
             continue
-        if isinstance(item, int):
+        if kind is int:
             if not -_SAFE_INT <= item <= _SAFE_INT:
                 return None
-        elif isinstance(item, list):
+        elif kind is list:
             stack.extend(item)
-        elif isinstance(item, dict):
+        elif kind is dict:
             if not all(k.isascii() for k in item):
                 return None
             stack.extend(item.values())
         else:
             return None
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return text.encode("utf-8")
+        return _CANONICAL.encode(value).encode("utf-8")
     except (UnicodeEncodeError, RecursionError, ValueError):
         return None
 
 
 def _same_json(a: Any, b: Any) -> bool:
     """Equal as JSON values (``1``, ``1.0`` and ``true`` are three different values)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) in _SCALARS or type(a) is int:
+        return bool(a == b)
     try:
-        dump = {"sort_keys": True, "separators": (",", ":")}
-        return json.dumps(a, **dump) == json.dumps(b, **dump)  # type: ignore[arg-type]
+        return _CANONICAL.encode(a) == _CANONICAL.encode(b)
     except (ValueError, RecursionError):
         return False
 
@@ -611,7 +618,11 @@ def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) 
     return manifest
 
 
-def _verify_files(pack: Pack, manifest: dict[str, Any], summary: Summary) -> None:
+def _verify_files(
+    pack: Pack, manifest: dict[str, Any], read_next: set[str], summary: Summary
+) -> None:
+    """Every file listed, with its digest; the bytes of ``read_next`` are kept to be
+    parsed next, the others only hashed as they stream by."""
     files = manifest["files"]
     if not isinstance(files, dict):
         raise PackFailure(MANIFEST, "lists no files")
@@ -624,7 +635,7 @@ def _verify_files(pack: Pack, manifest: dict[str, Any], summary: Summary) -> Non
         if name not in files:
             raise PackFailure(name, "is in the pack but not in the manifest")
     for name in sorted(files):
-        if pack.digest(name) != files[name]:
+        if pack.digest(name, keep=name in read_next) != files[name]:
             raise PackFailure(name, "does not match its SHA-256 in the manifest")
     summary.add(f"{len(files)} files match their SHA-256 in the manifest")
 
@@ -966,7 +977,6 @@ def verify(
         trusted = [parse_key(k) for k in trusted_keys]
         summary.pinned = True
     manifest = _verify_signature(pack, trusted, summary)
-    _verify_files(pack, manifest, summary)
     scope = _object(manifest["scope"], f"{MANIFEST}: scope", frozenset({"type", "systems"}))
     systems = _list(scope["systems"], f"{MANIFEST}: scope")
     if scope["type"] not in ("system", "registry"):
@@ -977,6 +987,11 @@ def verify(
         or (scope["type"] == "system" and len(systems) != 1)
     ):
         raise PackFailure(MANIFEST, "names its systems wrongly")
+    read_next = {KEYS, INDEX, CHECKPOINT, EVENTS, PROOFS}
+    for reference in systems:
+        folder = f"systems/{reference}/"
+        read_next |= {folder + "history.json", folder + "state.json", folder + "readiness.json"}
+    _verify_files(pack, manifest, read_next, summary)
     size, root = _verify_checkpoint(pack, manifest, trusted, summary)
     events = _verify_events(pack, manifest, size, root, summary)
     in_scope = set(systems)

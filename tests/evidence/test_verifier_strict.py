@@ -361,6 +361,22 @@ def test_zip_bombs_are_refused_with_bounded_memory(real, tmp_path):
     assert code == 2 and "in all" in message, message
 
 
+def test_files_the_verifier_does_not_parse_are_hashed_as_they_stream(real, tmp_path):
+    # A pack forged under its own keys that lists 300 extra files of 1 MiB of zeros
+    # each (small enough to escape the ratio limit, 300 MiB in all): each is hashed as
+    # it is read, none is kept, so memory stays bounded.
+    files, signer = real
+    attacker = Signer(signer.name, Ed25519PrivateKey.generate())
+    forged = {**files, **{f"extra/{i:03}.bin": bytes(1 << 20) for i in range(300)}}
+    forged["keys.txt"] = (attacker.verifier_key + "\n").encode()
+    forged["ledger/checkpoint.txt"] = sign_body(checkpoint_body(files), [attacker]).encode()
+    path = write(tmp_path / "many.zip", resign(forged, attacker))
+    del forged
+    code, peak, message = _peak_rss_mb(str(path))
+    assert code == verifier.UNPINNED, message
+    assert peak < 200, peak
+
+
 def test_names_that_leave_the_pack_are_refused(real, tmp_path, capsys):
     files, signer = real
     for name in ("/etc/passwd", "../outside.json", "systems/../x.json", "a\\b.json", "c:x"):
