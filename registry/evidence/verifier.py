@@ -496,8 +496,10 @@ class Pack:
         total = 0
         for info in infos:
             name = info.filename
-            if info.flag_bits & 0x1:
+            if info.flag_bits & 0x41:  # encrypted, strongly encrypted
                 raise PackUnreadable(f"{name!r} is encrypted")
+            if info.flag_bits & 0x20:
+                raise PackUnreadable(f"{name!r} holds patched data, which is not read")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise PackUnreadable(
                     f"{name!r} uses compression method {info.compress_type}; "
@@ -547,7 +549,15 @@ class Pack:
                     yield chunk
         except PackUnreadable:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as exc:
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            zlib.error,
+            ValueError,
+            NotImplementedError,  # e.g. "compressed patched data" (flag bit 5)
+            RuntimeError,
+        ) as exc:
             raise PackUnreadable(f"{name!r} cannot be read ({exc})") from None
         if left:
             raise PackUnreadable(f"{name!r} is shorter than its declared size")
@@ -818,7 +828,7 @@ def _verify_history(
             if _sha256(_encode(body, at)) != version["body_sha256"]:
                 raise PackFailure(at, "does not match its body hash")
             seq = version["audit_seq"]
-            event = events.get(seq) if isinstance(seq, int) else None
+            event = events.get(seq) if type(seq) is int else None
             if event is None:
                 raise PackFailure(at, f"names event {seq!r}, not in the pack")
             if seq <= last_seq:
@@ -919,7 +929,7 @@ def _verify_readiness(pack: Pack, reference: str, as_of: str, replayed: Replayed
     for where, ref in cited:
         ref = _object(ref, where, frozenset({"entry_id", "kind", "version", "hash"}), False)
         key = (ref["entry_id"], ref["version"])
-        found = replayed.recorded.get(key) if all(isinstance(k, int) for k in key) else None
+        found = replayed.recorded.get(key) if all(type(k) is int for k in key) else None
         if found is None or not _same_json([ref["kind"], ref["hash"]], list(found)):
             raise PackFailure(
                 where,

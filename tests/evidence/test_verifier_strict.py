@@ -283,6 +283,11 @@ def test_encrypted_or_unknown_compression_members_are_refused_in_one_line(real, 
     encrypted = tmp_path / "encrypted.zip"
     encrypted.write_bytes(patch(data, "ledger/events.jsonl", flags=0x1))
     assert "is encrypted" in one_line_exit_2(encrypted, capsys, key)
+    encrypted.write_bytes(patch(data, "ledger/events.jsonl", flags=0x40))  # strong encryption
+    assert "is encrypted" in one_line_exit_2(encrypted, capsys, key)
+    patched = tmp_path / "patched.zip"
+    patched.write_bytes(patch(data, "index.json", flags=0x20))
+    assert "patched data" in one_line_exit_2(patched, capsys, key)
     for method in (12, 14, 99):  # bzip2, LZMA (not read: unbounded expansion), unknown
         unknown = tmp_path / f"method{method}.zip"
         unknown.write_bytes(patch(data, "index.json", method=method))
