@@ -1089,12 +1089,38 @@ def main(argv: list[str] | None = None) -> int:
         help="a file of the registry's published verifier keys, one a line (may be "
         "repeated); without it the pack can at best be found consistent (exit 3)",
     )
-    parser.add_argument("--max-members", type=int, default=defaults.members, metavar="N")
-    parser.add_argument(
-        "--max-member-mb", type=int, default=defaults.member_size >> 20, metavar="MB"
+    limits = parser.add_argument_group(
+        "limits", "checked on the ZIP's central directory before any member is read"
     )
-    parser.add_argument("--max-total-mb", type=int, default=defaults.total_size >> 20, metavar="MB")
-    parser.add_argument("--max-ratio", type=int, default=defaults.ratio, metavar="N")
+    limits.add_argument(
+        "--max-members",
+        type=int,
+        default=defaults.members,
+        metavar="N",
+        help=f"at most N members (default {defaults.members})",
+    )
+    limits.add_argument(
+        "--max-member-mb",
+        type=int,
+        default=defaults.member_size >> 20,
+        metavar="MB",
+        help=f"each member at most MB MiB uncompressed (default {defaults.member_size >> 20})",
+    )
+    limits.add_argument(
+        "--max-total-mb",
+        type=int,
+        default=defaults.total_size >> 20,
+        metavar="MB",
+        help=f"all members at most MB MiB uncompressed (default {defaults.total_size >> 20})",
+    )
+    limits.add_argument(
+        "--max-ratio",
+        type=int,
+        default=defaults.ratio,
+        metavar="N",
+        help=f"no member over {defaults.ratio_floor >> 20} MiB expanding more than N times "
+        f"(default {defaults.ratio})",
+    )
     args = parser.parse_args(argv)
     limits = Limits(
         members=args.max_members,

@@ -126,6 +126,15 @@ def test_a_pack_forged_under_the_registrys_name_is_never_verified(real, tmp_path
     assert code == 0 and out.startswith("VERIFIED")
 
 
+def test_the_help_says_what_exit_3_means(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        verifier.main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 consistent only under the keys the pack carries (no --pubkey): NOT proof" in text
+    assert "--max-member-mb MB each member at most MB MiB uncompressed (default 1024)" in text
+
+
 # ------------------------------------------------------------------------ signed notes
 
 
