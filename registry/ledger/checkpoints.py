@@ -12,7 +12,6 @@ at its first write when another signed a moment ago), and on demand
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
-from registry.ledger.proofs import fill_blocks
+from registry.ledger.proofs import extend_to, fill_blocks
 from registry.ledger.store import LedgerHead, append_event, lock_ledger
 
 
@@ -51,24 +50,6 @@ def settings_of(session: Session) -> LedgerSettings | None:
 
 def last_checkpoint(session: Session) -> Checkpoint | None:
     return session.scalar(sa.select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1))
-
-
-def iter_leaf_hashes(
-    session: Session, after: int, upto: int, batch: int = 20_000
-) -> Iterator[bytes]:
-    """Leaf hashes of events ``after+1 … upto``, in order."""
-    while after < upto:
-        rows = session.execute(
-            sa.select(AuditEvent.seq, AuditEvent.leaf_hash)
-            .where(AuditEvent.seq > after, AuditEvent.seq <= upto)
-            .order_by(AuditEvent.seq)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            yield bytes.fromhex(row.leaf_hash)
-        after = rows[-1].seq
 
 
 def _accumulator_at(checkpoint: Checkpoint | None) -> MerkleAccumulator:
@@ -104,7 +85,8 @@ def make_checkpoint(
     if last is not None and last.tree_size == head.seq:
         return last
     accumulator = _accumulator_at(last)
-    accumulator.extend(iter_leaf_hashes(session, accumulator.size, head.seq))
+    fill_blocks(session, head.seq)  # first: the new events' blocks, which extend_to reuses
+    extend_to(session, accumulator, head.seq)
     root = accumulator.root()
     body = format_body(CheckpointBody(signer.name, head.seq, root))
     row = Checkpoint(
@@ -118,7 +100,6 @@ def make_checkpoint(
     )
     session.add(row)
     session.flush()
-    fill_blocks(session, head.seq)
     return row
 
 
