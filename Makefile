@@ -53,6 +53,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python pre_ping.py
 	cd bench && ../$(BIN)/python evidence_pack.py
 	cd bench && ../$(BIN)/python worker_start.py
+	cd bench && ../$(BIN)/python first_write.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -92,7 +92,7 @@ def test_without_pre_ping_an_update_sends_only_its_statements(
     quiet = make_app(database_url, tmp_path / "instance", DATABASE_PRE_PING=False)
     officer = ApiClient(quiet.test_client(), tokens["compliance_officer"])
     changed = {**SAMPLES["data_source"], "name": "Without pings"}
-    first = officer.put(  # its first write signs a checkpoint (none by this process yet)
+    first = officer.put(  # its first write asks for the latest checkpoint (none seen yet)
         f"/api/v1/entries/{entry['id']}",
         json={"body": changed},
         headers={"If-Match": entry["etag"]},
