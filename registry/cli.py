@@ -578,7 +578,10 @@ def export_pack(
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
 def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
-    """Verify an evidence pack offline (what verify_pack.py does); exit 1 if it fails."""
+    """Verify an evidence pack offline (what verify_pack.py does).
+
+    Exit 0: VERIFIED under a pinned key (--pubkey); 3: consistent, but only under the
+    keys the pack carries (nothing pinned); 1: a check failed; 2: not a readable pack."""
     from registry.evidence import verifier
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
