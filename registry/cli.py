@@ -365,6 +365,26 @@ def ledger_proof(seq: int) -> None:
     click.echo(json.dumps(proof.as_dict(), indent=2))
 
 
+@ledger_cli.command("consistency")
+@click.argument("from_size", metavar="FROM", type=click.IntRange(min=0))
+@click.argument("to_size", metavar="TO", type=click.IntRange(min=0))
+def ledger_consistency(from_size: int, to_size: int) -> None:
+    """Print (JSON) the proof that the signed checkpoint of FROM events is a prefix of
+    the signed checkpoint of TO events (RFC 9162 consistency proof)."""
+    import json
+
+    from registry.ledger.consistency import prove_consistency
+
+    session = database().read_sessionmaker()
+    try:
+        proof = prove_consistency(session, from_size, to_size)
+    except RegistryError as exc:
+        _fail(exc)
+    finally:
+        session.close()
+    click.echo(json.dumps(proof.as_dict(), indent=2))
+
+
 def _ensure_key_recorded(session, signer) -> None:  # type: ignore[no-untyped-def]
     from registry.ledger.checkpoints import key_recorded, record_key
 
