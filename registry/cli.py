@@ -279,12 +279,30 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
     type=click.File("r"),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
-def ledger_verify(pubkeys: tuple) -> None:
-    """Check every event, version and signed checkpoint; exit 1 at the first problem."""
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept elsewhere (e.g. from an evidence pack): the ledger "
+    "must contain its tree. May be repeated.",
+)
+def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
+    """Check every event, version and signed checkpoint, and that the ledger contains
+    the tree of every --checkpoint; exit 1 at the first problem."""
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
+    from registry.ledger.verify import KnownCheckpoint
 
     trusted = _trusted_keys(pubkeys)
+    known = []
+    for path in checkpoint_files:
+        try:
+            note = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"Cannot read the checkpoint {path}: {exc}", err=True)
+            sys.exit(2)
+        known.append(KnownCheckpoint(f"the checkpoint in {path}", note))
     db = database()
     if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
         # Connecting would create an empty file in its place.
@@ -301,7 +319,10 @@ def ledger_verify(pubkeys: tuple) -> None:
             total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
         ) as bar:
             report = verify_ledger(
-                session, trusted, progress=bar.update if total >= 50_000 else None
+                session,
+                trusted,
+                progress=bar.update if total >= 50_000 else None,
+                known=known,
             )
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
