@@ -127,15 +127,27 @@ def after_append(session: Session, row: dict[str, Any]) -> None:
     maybe_checkpoint(session, LedgerHead(row["seq"], row["event_hash"], row["recorded_at"]))
 
 
-_EVENTS_PAGE = sa.select(
-    AuditEvent.seq,
-    AuditEvent.event,
-    AuditEvent.prev_hash,
-    AuditEvent.event_hash,
-    AuditEvent.leaf_hash,
-    AuditEvent.recorded_at,
-    AuditEvent.system_id,
-).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
+# The recording time as the text an event writes (``isoformat`` of a UTC instant with
+# microseconds), so verification compares it with the event's bytes as text. Only a
+# projection for reading: ``verify`` parses any other layout and compares the instants.
+_EVENT_TIME_TEXT = {
+    "sqlite": sa.func.replace(AuditEvent.recorded_at, " ", "T").concat("+00:00"),
+    "postgresql": sa.func.to_char(
+        sa.func.timezone("UTC", AuditEvent.recorded_at), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+    ),
+}
+
+
+def _events_page(dialect: str) -> sa.Select[Any]:
+    return sa.select(
+        AuditEvent.seq,
+        AuditEvent.event,
+        AuditEvent.prev_hash,
+        AuditEvent.event_hash,
+        AuditEvent.leaf_hash,
+        sa.type_coerce(_EVENT_TIME_TEXT[dialect], sa.String).label("recorded_at"),
+        AuditEvent.system_id,
+    ).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
 
 
 def iter_events(
@@ -155,7 +167,8 @@ def iter_events(
     """
     if upto is None:
         upto = ledger_head(session).seq
-    statement = _EVENTS_PAGE.order_by(AuditEvent.seq).limit(batch)
+    dialect = session.get_bind().dialect.name
+    statement = _events_page(dialect).order_by(AuditEvent.seq).limit(batch)
 
     def pages(connection: sa.Connection) -> Iterator[list[Any]]:
         last = after
