@@ -104,7 +104,12 @@ def db_backup(file: Path) -> None:
     else:
         session = db_session()
         _ensure_key_recorded(session, signer)
-        checkpoint = make_checkpoint(session, signer)
+        try:
+            checkpoint = make_checkpoint(session, signer)
+        except RegistryError as exc:
+            session.rollback()
+            checkpoint = None
+            click.echo(f"No checkpoint signed. {exc.message}", err=True)
         session.commit()
         if checkpoint is not None:
             click.echo(
@@ -290,6 +295,7 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
 def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
     """Check every event, version and signed checkpoint, and that the ledger contains
     the tree of every --checkpoint; exit 1 at the first problem."""
+    from registry.ledger.kept import KeptCheckpoint
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
     from registry.ledger.verify import KnownCheckpoint
@@ -303,6 +309,9 @@ def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
             click.echo(f"Cannot read the checkpoint {path}: {exc}", err=True)
             sys.exit(2)
         known.append(KnownCheckpoint(f"the checkpoint in {path}", note))
+    kept = KeptCheckpoint(Path(current_app.config["KEPT_CHECKPOINT_PATH"])).known()
+    if kept is not None:
+        known.append(kept)
     db = database()
     if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
         # Connecting would create an empty file in its place.
@@ -361,7 +370,10 @@ def ledger_checkpoint() -> None:
         raise click.ClickException(str(exc)) from None
     session = db_session()
     _ensure_key_recorded(session, signer)
-    row = make_checkpoint(session, signer)
+    try:
+        row = make_checkpoint(session, signer)
+    except RegistryError as exc:
+        _fail(exc)
     session.commit()
     if row is None:
         click.echo("The ledger is empty: nothing to sign.")
@@ -458,7 +470,11 @@ def keys_rotate() -> None:
     staged.unlink(missing_ok=True)
     new = create_key(staged, old.name)
     record_key(session, CLI_ADMIN.label, new, previous=old)
-    make_checkpoint(session, new, cosigners=(old,))
+    try:
+        make_checkpoint(session, new, cosigners=(old,))
+    except RegistryError as exc:
+        staged.unlink(missing_ok=True)
+        _fail(exc)
     session.commit()
     # Only once the ledger holds the rotation do the files change places.
     retired = retire_key_file(path, old)

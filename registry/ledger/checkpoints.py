@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
+from registry.ledger.kept import CheckpointRefused, kept_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
@@ -91,7 +92,10 @@ def make_checkpoint(
     head: LedgerHead | None = None,
 ) -> Checkpoint | None:
     """Sign a checkpoint of the whole ledger now (None when the ledger is empty). When
-    the last checkpoint already covers every event it is returned as it is."""
+    the last checkpoint already covers every event it is returned as it is.
+
+    Raises :class:`~registry.ledger.kept.CheckpointRefused` (nothing signed) when the
+    tree does not extend the checkpoint kept outside the database."""
     if head is None:
         head = lock_ledger(session)
     if head.seq == 0:
@@ -102,6 +106,9 @@ def make_checkpoint(
     accumulator = _accumulator_at(last)
     accumulator.extend(iter_leaf_hashes(session, accumulator.size, head.seq))
     root = accumulator.root()
+    keeper = kept_of(session)
+    if keeper is not None:
+        keeper.check(session, head.seq, root)
     body = format_body(CheckpointBody(signer.name, head.seq, root))
     row = Checkpoint(
         tree_size=head.seq,
@@ -115,6 +122,8 @@ def make_checkpoint(
     session.add(row)
     session.flush()
     fill_blocks(session, head.seq)
+    if keeper is not None:
+        keeper.keep_on_commit(session, row.note, row.tree_size)
     return row
 
 
@@ -125,7 +134,13 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
     if settings is None:
         return
     if head.seq % settings.every_events == 0 or checkpoint_due_by_time(settings):
-        make_checkpoint(session, settings.signer, head=head)
+        try:
+            make_checkpoint(session, settings.signer, head=head)
+        except CheckpointRefused:
+            # Logged; writes go on, unsigned. Verification and the ledger status report
+            # the ledger against the kept checkpoint, and exports (which need a signed
+            # checkpoint) say why they cannot be made.
+            pass
         settings.last_made = time.monotonic()
 
 
