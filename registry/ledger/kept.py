@@ -126,7 +126,14 @@ def after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending is not None:
         keeper, note, size = pending
-        keeper.keep(note, size)
+        try:
+            keeper.keep(note, size)
+        except OSError as exc:
+            # The checkpoint is committed and valid; the file only lags behind (the
+            # next signing checks against the older kept one, which it extends).
+            log.error(
+                "Could not keep the checkpoint of %d events in %s: %s", size, keeper.path, exc
+            )
 
 
 def after_rollback(session: Session) -> None:
