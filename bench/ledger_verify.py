@@ -5,7 +5,9 @@ checkpoint over all of them (its block roots cached as in service). Then, in the
 run:
 - the baseline: read every stored event and SHA-256 it (``hashlib``, nothing else);
 - ``verify_ledger``: the full verification (hashes, chain, leaves, versions, the
-  checkpoint's signature and Merkle root recomputed from all the leaves);
+  columns queries read — each event's ``recorded_at`` and ``system_id`` — against the
+  event bytes, the checkpoint's signature and Merkle root recomputed from all the
+  leaves);
 - inclusion proofs of random events against the checkpoint, each in a fresh session.
 Targets: verification throughput >= 0.5 x the baseline's; 1,000,000 events verified in
 under 5 s; an inclusion proof in under 50 ms.

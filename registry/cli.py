@@ -109,7 +109,12 @@ def db_backup(file: Path) -> None:
     else:
         session = db_session()
         _ensure_key_recorded(session, signer)
-        checkpoint = make_checkpoint(session, signer)
+        try:
+            checkpoint = make_checkpoint(session, signer)
+        except RegistryError as exc:
+            session.rollback()
+            checkpoint = None
+            click.echo(f"No checkpoint signed. {exc.message}", err=True)
         session.commit()
         if checkpoint is not None:
             click.echo(
@@ -284,12 +289,34 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
     type=click.File("r"),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
-def ledger_verify(pubkeys: tuple) -> None:
-    """Check every event, version and signed checkpoint; exit 1 at the first problem."""
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept elsewhere (e.g. from an evidence pack): the ledger "
+    "must contain its tree. May be repeated.",
+)
+def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
+    """Check every event, version and signed checkpoint, and that the ledger contains
+    the tree of every --checkpoint; exit 1 at the first problem."""
+    from registry.ledger.kept import KeptCheckpoint
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
+    from registry.ledger.verify import KnownCheckpoint
 
     trusted = _trusted_keys(pubkeys)
+    known = []
+    for path in checkpoint_files:
+        try:
+            note = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"Cannot read the checkpoint {path}: {exc}", err=True)
+            sys.exit(2)
+        known.append(KnownCheckpoint(f"the checkpoint in {path}", note))
+    kept = KeptCheckpoint(Path(current_app.config["KEPT_CHECKPOINT_PATH"])).known()
+    if kept is not None:
+        known.append(kept)
     db = database()
     if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
         # Connecting would create an empty file in its place.
@@ -306,7 +333,10 @@ def ledger_verify(pubkeys: tuple) -> None:
             total=total, unit="event", disable=total < 50_000, file=sys.stderr, mininterval=0.5
         ) as bar:
             report = verify_ledger(
-                session, trusted, progress=bar.update if total >= 50_000 else None
+                session,
+                trusted,
+                progress=bar.update if total >= 50_000 else None,
+                known=known,
             )
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
@@ -345,7 +375,10 @@ def ledger_checkpoint() -> None:
         raise click.ClickException(str(exc)) from None
     session = db_session()
     _ensure_key_recorded(session, signer)
-    row = make_checkpoint(session, signer)
+    try:
+        row = make_checkpoint(session, signer)
+    except RegistryError as exc:
+        _fail(exc)
     session.commit()
     if row is None:
         click.echo("The ledger is empty: nothing to sign.")
@@ -366,6 +399,26 @@ def ledger_proof(seq: int) -> None:
         proof = prove_inclusion(db_session(), seq)
     except RegistryError as exc:
         raise click.ClickException(exc.message) from None
+    click.echo(json.dumps(proof.as_dict(), indent=2))
+
+
+@ledger_cli.command("consistency")
+@click.argument("from_size", metavar="FROM", type=click.IntRange(min=0))
+@click.argument("to_size", metavar="TO", type=click.IntRange(min=0))
+def ledger_consistency(from_size: int, to_size: int) -> None:
+    """Print (JSON) the proof that the signed checkpoint of FROM events is a prefix of
+    the signed checkpoint of TO events (RFC 9162 consistency proof)."""
+    import json
+
+    from registry.ledger.consistency import prove_consistency
+
+    session = database().read_sessionmaker()
+    try:
+        proof = prove_consistency(session, from_size, to_size)
+    except RegistryError as exc:
+        _fail(exc)
+    finally:
+        session.close()
     click.echo(json.dumps(proof.as_dict(), indent=2))
 
 
@@ -421,7 +474,11 @@ def keys_rotate() -> None:
     staged.unlink(missing_ok=True)
     new = create_key(staged, old.name)
     record_key(session, CLI_ADMIN.label, new, previous=old)
-    make_checkpoint(session, new, cosigners=(old,))
+    try:
+        make_checkpoint(session, new, cosigners=(old,))
+    except RegistryError as exc:
+        staged.unlink(missing_ok=True)
+        _fail(exc)
     session.commit()
     # Only once the ledger holds the rotation do the files change places.
     retired = retire_key_file(path, old)

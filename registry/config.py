@@ -42,6 +42,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # the name of its signing key): no spaces, no '+'.
         "ORIGIN": env.get("REGISTRY_ORIGIN", "registry.example/ai-governance"),
         "SIGNING_KEY_PATH": env.get("REGISTRY_SIGNING_KEY"),  # default: in the instance folder
+        # The latest signed checkpoint, kept outside the database (ledger.kept).
+        "KEPT_CHECKPOINT_PATH": env.get("REGISTRY_KEPT_CHECKPOINT"),  # default: likewise
         # A signed checkpoint every N events, or at the first append T seconds after the
         # last one (per process), and on demand: events after the last checkpoint are
         # chained but not yet covered by a signature.
@@ -115,4 +117,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             ) from exc
     if not config["SIGNING_KEY_PATH"]:
         config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
+    if not config["KEPT_CHECKPOINT_PATH"]:
+        config["KEPT_CHECKPOINT_PATH"] = str(Path(config["INSTANCE_PATH"]) / "latest-checkpoint")
     return config

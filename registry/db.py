@@ -272,13 +272,22 @@ class Database:
     """An engine and its session factory."""
 
     def __init__(
-        self, url: str, echo: bool = False, ledger: Any = None, pre_ping: bool = False
+        self,
+        url: str,
+        echo: bool = False,
+        ledger: Any = None,
+        pre_ping: bool = False,
+        kept_checkpoint: Any = None,
     ) -> None:
         """``ledger``: the ledger's signing settings (``LedgerSettings``), given to every
-        session in ``Session.info``; without them no checkpoints are signed."""
+        session in ``Session.info``; without them no checkpoints are signed.
+        ``kept_checkpoint``: where the latest signed checkpoint is kept outside the
+        database (``ledger.kept.KeptCheckpoint``), also in ``Session.info``."""
         self.url = url
         self.engine = make_engine(url, echo=echo, pre_ping=pre_ping)
-        info = {"ledger": ledger} if ledger else None
+        info: dict[str, Any] | None = {"ledger": ledger} if ledger else None
+        if kept_checkpoint is not None:
+            info = {**(info or {}), "kept_checkpoint": kept_checkpoint}
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
         # For requests and commands that only read.
         self.read_engine = read_only(self.engine)

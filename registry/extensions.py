@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -17,7 +18,9 @@ from werkzeug.routing import IntegerConverter, Map
 
 from registry.db import MAX_ID, Database
 from registry.evidence.quota import ExportQuota
+from registry.ledger import kept
 from registry.ledger.checkpoints import LedgerSettings
+from registry.ledger.kept import KeptCheckpoint
 from registry.ledger.keys import load_key
 from registry.surfaces import is_api_request
 
@@ -40,7 +43,11 @@ def init_app(app: Flask) -> None:
         echo=app.config["SQL_ECHO"],
         ledger=ledger_settings(app),
         pre_ping=app.config["DATABASE_PRE_PING"],
+        kept_checkpoint=KeptCheckpoint(Path(app.config["KEPT_CHECKPOINT_PATH"])),
     )
+    # The checkpoint a transaction signed is kept outside the database once committed.
+    sa.event.listen(database.sessionmaker, "after_commit", kept.after_commit)
+    sa.event.listen(database.sessionmaker, "after_rollback", kept.after_rollback)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)

@@ -13,6 +13,8 @@ from registry.api.schemas import (
     CheckpointOut,
     CheckpointPage,
     CheckpointQuery,
+    ConsistencyOut,
+    ConsistencyQuery,
     EventOut,
     KeysOut,
     LedgerAsOfQuery,
@@ -24,6 +26,7 @@ from registry.api.systems import PAGE_HEADERS, next_link
 from registry.errors import NotFound
 from registry.extensions import db_session
 from registry.ledger import trail
+from registry.ledger.consistency import prove_consistency
 from registry.ledger.models import Checkpoint
 from registry.ledger.status import (
     current_key,
@@ -143,6 +146,21 @@ def proof(seq: int, tree_size: int | None = None, as_of: Any = None) -> Any:
     if tree_size is None and as_of is not None:
         tree_size = trail.latest_checkpoint(session, as_of).tree_size
     return prove_inclusion(session, seq, tree_size).as_dict()
+
+
+@bp.route("/consistency", methods=["GET"])
+@bp.arguments(ConsistencyQuery, location="query", as_kwargs=True)
+@bp.response(200, ConsistencyOut)
+@bp.problems(*READ)
+def consistency(from_size: int, to_size: int) -> Any:
+    """Consistency proof between two checkpoints
+
+    The RFC 9162 (2.1.4) proof that the signed tree of `from` events is a prefix of the
+    signed tree of `to` events: a reader holding the older checkpoint checks with it
+    that the ledger only grew. Both sizes must be those of signed checkpoints, `from`
+    not larger than `to` (422 otherwise, naming the parameter).
+    """
+    return prove_consistency(_reader(), from_size, to_size).as_dict()
 
 
 @bp.route("/verification", methods=["GET"])

@@ -194,8 +194,9 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
         messages = exc.field_errors if isinstance(exc, InvalidInput) else exc.details["errors"]
         errors = []
         for key, value in messages.items():
-            if getattr(exc, "error_location", "body") == "header":
-                errors += [{"header": key, "detail": m} for _, m in _walk(value, ())]
+            location = getattr(exc, "error_location", "body")
+            if location in ("header", "parameter"):
+                errors += [{location: key, "detail": m} for _, m in _walk(value, ())]
                 continue
             at = () if key in TOP_LEVEL_FIELDS else getattr(exc, "body_prefix", prefix)
             errors += body_errors({key: value}, at)

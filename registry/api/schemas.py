@@ -131,6 +131,21 @@ class LedgerAsOfQuery(Strict):
     as_of = AsOfQuery._declared_fields["as_of"]
 
 
+class ConsistencyQuery(Strict):
+    from_size = fields.Integer(
+        data_key="from",
+        required=True,
+        validate=validate.Range(1, 2**62),
+        metadata={"description": "The tree size of the older signed checkpoint."},
+    )
+    to_size = fields.Integer(
+        data_key="to",
+        required=True,
+        validate=validate.Range(1, 2**62),
+        metadata={"description": "The tree size of the newer signed checkpoint."},
+    )
+
+
 # ----------------------------------------------------------------------------- bodies
 
 
@@ -415,6 +430,18 @@ class ProofOut(Schema):
     root_hash = fields.String(required=True)
     proof = fields.List(fields.String(), required=True)
     checkpoint = fields.String(required=True)
+
+
+class ConsistencyOut(Schema):
+    from_size = fields.Integer(data_key="from", attribute="from", required=True)
+    to_size = fields.Integer(data_key="to", attribute="to", required=True)
+    from_root = fields.String(required=True, metadata={"description": "Hex, as signed."})
+    to_root = fields.String(required=True, metadata={"description": "Hex, as signed."})
+    proof = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The RFC 9162 consistency path, hex hashes."},
+    )
 
 
 class VerificationOut(Schema):

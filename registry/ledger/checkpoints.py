@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
+from registry.ledger.kept import CheckpointRefused, kept_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
@@ -76,7 +77,10 @@ def make_checkpoint(
     head: LedgerHead | None = None,
 ) -> Checkpoint | None:
     """Sign a checkpoint of the whole ledger now (None when the ledger is empty). When
-    the last checkpoint already covers every event it is returned as it is."""
+    the last checkpoint already covers every event it is returned as it is.
+
+    Raises :class:`~registry.ledger.kept.CheckpointRefused` (nothing signed) when the
+    tree does not extend the checkpoint kept outside the database."""
     if head is None:
         head = lock_ledger(session)
     if head.seq == 0:
@@ -88,6 +92,9 @@ def make_checkpoint(
     fill_blocks(session, head.seq)  # first: the new events' blocks, which extend_to reuses
     extend_to(session, accumulator, head.seq)
     root = accumulator.root()
+    keeper = kept_of(session)
+    if keeper is not None:
+        keeper.check(session, head.seq, root)
     body = format_body(CheckpointBody(signer.name, head.seq, root))
     row = Checkpoint(
         tree_size=head.seq,
@@ -100,6 +107,8 @@ def make_checkpoint(
     )
     session.add(row)
     session.flush()
+    if keeper is not None:
+        keeper.keep_on_commit(session, row.note, row.tree_size)
     return row
 
 
@@ -110,7 +119,13 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
     if settings is None:
         return
     if head.seq % settings.every_events == 0 or _due_by_time(session, settings):
-        make_checkpoint(session, settings.signer, head=head)
+        try:
+            make_checkpoint(session, settings.signer, head=head)
+        except CheckpointRefused:
+            # Logged; writes go on, unsigned. Verification and the ledger status report
+            # the ledger against the kept checkpoint, and exports (which need a signed
+            # checkpoint) say why they cannot be made.
+            pass
         settings.last_made = time.monotonic()
 
 

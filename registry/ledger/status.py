@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import Conflict, NotFound
 from registry.ledger.checkpoints import last_checkpoint, settings_of
+from registry.ledger.kept import kept_of
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.proofs import inclusion_proof
 from registry.ledger.store import event_like, ledger_head, verify_ledger
@@ -70,7 +71,9 @@ def shared_verification(session: Session) -> tuple[LedgerReport, dt.datetime]:
         cached = _last.get(url)
         if cached and cached[0] == head and time.monotonic() - cached[1] < VERIFY_MAX_AGE:
             return cached[3], cached[2]
-        report = verify_ledger(session, [key] if key else [])
+        keeper = kept_of(session)
+        kept = keeper.known() if keeper is not None else None
+        report = verify_ledger(session, [key] if key else [], known=[kept] if kept else [])
         now = dt.datetime.now(dt.UTC)
         _last[url] = (head, time.monotonic(), now, report)
         return report, now

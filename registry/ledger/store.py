@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from registry.db import read_only, utcnow
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.ledger.verify import LedgerReport, RangeScan, conclude, scan_range
+from registry.ledger.verify import (
+    KnownCheckpoint,
+    LedgerReport,
+    RangeScan,
+    conclude,
+    named_system_ids,
+    scan_range,
+)
 
 # An arbitrary constant naming the ledger's advisory lock on PostgreSQL. Migration 0003's
 # function registry_ledger_lock() takes the same key.
@@ -120,13 +127,27 @@ def after_append(session: Session, row: dict[str, Any]) -> None:
     maybe_checkpoint(session, LedgerHead(row["seq"], row["event_hash"], row["recorded_at"]))
 
 
-_EVENTS_PAGE = sa.select(
-    AuditEvent.seq,
-    AuditEvent.event,
-    AuditEvent.prev_hash,
-    AuditEvent.event_hash,
-    AuditEvent.leaf_hash,
-).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
+# The recording time as the text an event writes (``isoformat`` of a UTC instant with
+# microseconds), so verification compares it with the event's bytes as text. Only a
+# projection for reading: ``verify`` parses any other layout and compares the instants.
+_EVENT_TIME_TEXT = {
+    "sqlite": sa.func.replace(AuditEvent.recorded_at, " ", "T").concat("+00:00"),
+    "postgresql": sa.func.to_char(
+        sa.func.timezone("UTC", AuditEvent.recorded_at), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+    ),
+}
+
+
+def _events_page(dialect: str) -> sa.Select[Any]:
+    return sa.select(
+        AuditEvent.seq,
+        AuditEvent.event,
+        AuditEvent.prev_hash,
+        AuditEvent.event_hash,
+        AuditEvent.leaf_hash,
+        sa.type_coerce(_EVENT_TIME_TEXT[dialect], sa.String).label("recorded_at"),
+        AuditEvent.system_id,
+    ).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
 
 
 def iter_events(
@@ -146,7 +167,8 @@ def iter_events(
     """
     if upto is None:
         upto = ledger_head(session).seq
-    statement = _EVENTS_PAGE.order_by(AuditEvent.seq).limit(batch)
+    dialect = session.get_bind().dialect.name
+    statement = _events_page(dialect).order_by(AuditEvent.seq).limit(batch)
 
     def pages(connection: sa.Connection) -> Iterator[list[Any]]:
         last = after
@@ -195,8 +217,8 @@ def iter_versions(
     session: Session, upto: int, after: int = 0, batch: int = 10_000
 ) -> Iterator[Any]:
     """The versions recorded by events ``after+1 … upto``, as plain tuples, in the order
-    of those events."""
-    from registry.records.models import EntryVersion
+    of those events, with their entry's system (id and reference) and kind."""
+    from registry.records.models import AISystem, Entry, EntryVersion
 
     statement = (
         sa.select(
@@ -211,7 +233,12 @@ def iter_versions(
             EntryVersion.tombstone,
             EntryVersion.recorded_at,
             EntryVersion.effective_from,
+            Entry.system_id,
+            Entry.kind,
+            AISystem.reference,
         )
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .join(AISystem, AISystem.id == Entry.system_id)
         .where(
             EntryVersion.audit_seq > sa.bindparam("after"),
             EntryVersion.audit_seq <= sa.bindparam("upto"),
@@ -245,8 +272,10 @@ def verify_ledger(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
     own_connection: bool = False,
+    known: Iterable[KnownCheckpoint] = (),
 ) -> LedgerReport:
-    """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``).
+    """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``),
+    and that it contains the trees of the ``known`` checkpoints kept outside it.
 
     A large ledger on a database other processes can open is scanned in chunks of
     ``CHUNK`` events by ``workers`` processes (default: one per CPU), then joined.
@@ -263,7 +292,8 @@ def verify_ledger(
         ).order_by(Checkpoint.tree_size)
     ).all()
     upto = ledger_head(session).seq
-    sizes = [c.tree_size for c in checkpoints]
+    known = list(known)
+    sizes = sorted({c.tree_size for c in checkpoints} | {k.size for k in known if k.size})
     bind = session.get_bind()
     workers = 1 if own_connection else workers or os.cpu_count() or 1
     in_memory = bind.dialect.name == "sqlite" and bind.engine.url.database in (
@@ -294,12 +324,33 @@ def verify_ledger(
                 scans.append(future.result())
                 if progress is not None:
                     progress(scans[-1].last - scans[-1].first + 1)
-    report = conclude(scans, checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
+    report = conclude(
+        scans,
+        checkpoints,
+        trusted_keys=trusted_keys,
+        origin=origin,
+        started=started,
+        system_references=_system_references(session, named_system_ids(scans)),
+        known=known,
+    )
     if report.ok:
         problem = _head_pointer_problem(session, upto)
         if problem:
             report.problem = problem
     return report
+
+
+def _system_references(session: Session, ids: set[int]) -> dict[int, str]:
+    """The references of systems ``ids`` (the versions' checks bind each system's
+    reference to the events of its entries)."""
+    from registry.records.models import AISystem
+
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(AISystem.id, AISystem.reference).where(AISystem.id.in_(sorted(ids)))
+    )
+    return {row.id: row.reference for row in rows}
 
 
 def _head_pointer_problem(session: Session, upto: int) -> str | None:

@@ -6,8 +6,13 @@ a database, an export, or a pack.
 What is checked, in ``seq`` order:
 - every event: its bytes hash to the stored event hash and leaf hash, its ``seq`` is the
   next one, it names the previous event's hash, and the bytes themselves say so;
+- every column a query reads instead of the event bytes: the event's ``recorded_at``
+  is the time its bytes say, and its ``system_id`` the system they name (an export of
+  one system names it by reference: checked in :func:`conclude` against the systems'
+  references, which the versions' checks bind to their events);
 - every version: its body hashes to its stored body hash, and the event that recorded
-  it names the same entry, version number and body hash;
+  it names the same entry, version number and body hash, author, reason, retirement,
+  times, and the entry's system (id and reference) and kind;
 - every checkpoint: a valid signature by a key that is trusted or that the ledger
   recorded before it, its origin, its chain head, and its Merkle root recomputed from
   the events. Successive checkpoints are consistent because each root is recomputed
@@ -21,6 +26,7 @@ parallel processes for a large ledger — and the results joined (:func:`conclud
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -36,6 +42,8 @@ from registry.ledger.note import (
     NoteError,
     NoteVerifier,
     open_checkpoint,
+    parse_body,
+    parse_note,
     parse_verifier_key,
     verifier_key,
 )
@@ -76,6 +84,25 @@ class LedgerReport:
         return f"Ledger intact: {checked}; head {self.head}.{tail}"
 
 
+@dataclass(frozen=True)
+class KnownCheckpoint:
+    """A signed checkpoint held outside the database (an auditor's file, one taken from
+    a pack, the registry's own copy): the ledger must contain its tree. ``source`` names
+    it in the report, e.g. "the checkpoint in cp.txt"."""
+
+    source: str
+    note: str
+
+    @property
+    def size(self) -> int | None:
+        """Its tree size, read without verifying anything (None: not a checkpoint)."""
+        try:
+            text, _ = parse_note(self.note)
+            return parse_body(text).size
+        except NoteError:
+            return None
+
+
 @dataclass
 class RangeScan:
     """What one range of events ``first … last`` showed.
@@ -93,6 +120,9 @@ class RangeScan:
     stack: list[bytes] = field(default_factory=list)
     snapshots: dict[int, tuple[list[bytes], str]] = field(default_factory=dict)
     keys: list[tuple[int, str, str | None]] = field(default_factory=list)
+    # Events whose system column is checked once the systems' references are known:
+    # seq, the column, the reference the event names.
+    named_systems: list[tuple[int, int, str]] = field(default_factory=list)
     problem: str | None = None
     problem_seq: int | None = None
 
@@ -124,8 +154,11 @@ def scan_range(
     progress: Callable[[int], None] | None = None,
 ) -> RangeScan:
     """Check events ``first, first+1, …`` (tuples ``seq, event, prev_hash, event_hash,
-    leaf_hash``) and the versions they recorded (``id, entry_id, number, body,
-    body_hash, audit_seq`` in ``audit_seq`` order). ``first - 1`` must be a multiple of a
+    leaf_hash, recorded_at, system_id``; ``recorded_at`` an instant, or its text as
+    events write it: ISO 8601 in UTC with microseconds) and the versions they recorded (``id,
+    entry_id, number, body, body_hash, audit_seq`` and optionally ``author, reason,
+    tombstone, recorded_at, effective_from, system_id, kind, reference``, in
+    ``audit_seq`` order). ``first - 1`` must be a multiple of a
     power of two at least as large as the range, so that its Merkle frontier joins the
     one of the ranges before it. ``first_prev``: the hash the first event must name
     (None: whatever it names, checked later against the range before)."""
@@ -143,7 +176,7 @@ def scan_range(
         scan.problem, scan.problem_seq, scan.last = problem, seq, expected - 1
         return scan
 
-    for seq, event, stored_prev, stored_hash, stored_leaf in events:
+    for seq, event, stored_prev, stored_hash, stored_leaf, recorded_at, system_id in events:
         data = bytes(event)
         if seq != expected:
             return fail(
@@ -165,6 +198,26 @@ def scan_range(
             return fail(
                 seq, "the event's own bytes do not name its sequence number and previous hash"
             )
+        # The columns queries read instead of the bytes: the usual case in two byte
+        # comparisons, anything else (and every problem) in _column_problem.
+        i = data.find(b'"time":"')
+        if (
+            i < 0
+            or recorded_at.__class__ is not str
+            or data[i + 8 : i + 41] != recorded_at.encode() + b'"'
+            or (
+                data.find(b'"system_id":%d,' % system_id) < 0
+                if system_id is not None
+                else data.find(b'"system') >= 0
+            )
+        ):
+            problem = _column_problem(data, recorded_at, system_id)
+        else:
+            problem = None
+        if problem is not None:
+            if problem.__class__ is str:
+                return fail(seq, problem)  # type: ignore[arg-type]
+            scan.named_systems.append((seq, system_id, problem[0]))
         if data.find(b'"action":"key.') != -1:
             parsed = json.loads(data)
             if parsed.get("verifier_key"):
@@ -195,6 +248,58 @@ def scan_range(
     return scan
 
 
+_TIME = b'"time":"'
+_SYSTEM_ID = b'"system_id":'
+_SYSTEM = b'"system":"'
+
+
+def _column_problem(
+    data: bytes, recorded_at: Any, system_id: int | None
+) -> str | tuple[str] | None:
+    """Whether an event's ``recorded_at`` and ``system_id`` columns say what its bytes
+    say. ``recorded_at``: an instant, or its ISO 8601 text (naive: UTC). A problem
+    (str), None, or — for an event naming its system by reference only (an export of
+    one system) — ``(reference,)``, checked later.
+
+    Byte searches, as in :func:`_inner_fields_ok`: a bare ``"key":`` is a key of the
+    flat event, and its value starts right after it."""
+    i = data.find(_TIME)
+    if i < 0:
+        return "the event's bytes carry no time"
+    j = data.find(b'"', i + 8)
+    try:
+        time_said = dt.datetime.fromisoformat(data[i + 8 : j].decode("ascii"))
+    except ValueError:
+        return "the event's bytes carry no valid time"
+    try:
+        if isinstance(recorded_at, str):
+            recorded_at = dt.datetime.fromisoformat(recorded_at)
+        if recorded_at.tzinfo is None:  # SQLite keeps naive UTC
+            recorded_at = recorded_at.replace(tzinfo=dt.UTC)
+    except (ValueError, AttributeError):
+        return "its recording time column is not the time its bytes say"
+    if time_said != recorded_at:
+        return "its recording time column is not the time its bytes say"
+    i = data.find(_SYSTEM_ID)
+    if i >= 0:
+        j = i + 12
+        end = j
+        while data[end : end + 1].isdigit():
+            end += 1
+        if end == j or system_id is None or int(data[j:end]) != system_id:
+            return "its system column is not the system its bytes name"
+        return None
+    i = data.find(_SYSTEM)
+    if i >= 0:
+        if system_id is None:
+            return "its system column is empty but its bytes name a system"
+        reference = json.loads(data).get("system")  # rare: exports of one system
+        return (reference,) if isinstance(reference, str) else "its bytes name no system"
+    if system_id is not None:
+        return "its system column names a system its bytes do not"
+    return None
+
+
 def conclude(
     scans: list[RangeScan],
     checkpoints: Iterable[Any],
@@ -202,11 +307,24 @@ def conclude(
     trusted_keys: Iterable[str] = (),
     origin: str | None = None,
     started: float | None = None,
+    system_references: dict[int, str] | None = None,
+    known: Iterable[KnownCheckpoint] = (),
 ) -> LedgerReport:
     """Join the scans of consecutive ranges (in order) and check every checkpoint
-    (``tree_size, root_hash, chain_head, note``) against them."""
+    (``tree_size, root_hash, chain_head, note``) against them. ``system_references``:
+    the reference of each system id the scans' exports of one system name (see
+    :func:`named_system_ids`). ``known``: checkpoints kept outside the database, whose
+    trees the ledger must contain (the scans must have snapshots at their sizes)."""
     report = LedgerReport()
+    kept_elsewhere = list(known)
     problems = [(s.problem_seq, s.problem) for s in scans if s.problem is not None]
+    references = system_references or {}
+    for scan in scans:
+        for seq, system_id, reference in scan.named_systems:
+            said = references.get(system_id)
+            if said is None or said != reference:
+                problems.append((seq, "its system column is not the system its bytes name"))
+                break
     # Each range stops at its own first problem; the earliest of them is the ledger's.
     for before, after in zip(scans, scans[1:], strict=False):
         if before.problem is None and after.first_prev != before.last_hash:
@@ -254,6 +372,12 @@ def conclude(
             break
         report.checkpoints += 1
         last_covered = size
+    if seq_problem is None:
+        for kept in kept_elsewhere:
+            problem = _known_problem(kept, scans, verified_upto, trust.trusted, origin)
+            if problem:
+                seq_problem = (None, problem)
+                break
     report.keys = [verifier_key(v.name, v.public_key) for v in trust.trusted]
     # Versions count as checked up to the first problem (later ranges ran on regardless).
     bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
@@ -268,6 +392,48 @@ def conclude(
     if started is not None:
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _known_problem(
+    known: KnownCheckpoint,
+    scans: list[RangeScan],
+    length: int,
+    trusted: list[NoteVerifier],
+    origin: str | None,
+) -> str | None:
+    """Whether the ledger (``length`` events, all verified) contains the tree of a
+    checkpoint kept outside the database."""
+    try:
+        signed, _names = open_checkpoint(known.note, trusted, origin=origin)
+    except NoteError as exc:
+        return f"{known.source} is not a checkpoint signed by a trusted key: {exc}"
+    size = signed.size
+    if size > length:
+        return (
+            f"tail truncation: {known.source} covers {size} events but the ledger holds only "
+            f"{length}: events at its end were removed"
+        )
+    if size == 0:
+        return None
+    if _root_at(scans, size) != signed.root:
+        return (
+            f"rollback or rewrite: the ledger's first {size} events do not hash to the root "
+            f"{known.source} signed for them: events up to {size} were changed (and the ones "
+            "after re-chained), or the ledger was rolled back and grown again"
+        )
+    return None
+
+
+def _root_at(scans: list[RangeScan], size: int) -> bytes:
+    """The Merkle root of the first ``size`` events, from the scans' frontiers (a
+    snapshot was taken at ``size``)."""
+    accumulator = MerkleAccumulator()
+    for scan in scans:
+        if scan.last >= size:
+            return _root(accumulator.frontier + scan.snapshots[size][0])
+        width = scan.last - scan.first + 1
+        accumulator.append_subtree(scan.stack[0], width.bit_length() - 1)
+    raise ValueError(f"no scan reached event {size}")
 
 
 @dataclass
@@ -318,6 +484,11 @@ def _key_trust(
     return _Trust(pinned, list(trusted.values()), retired_at)
 
 
+def named_system_ids(scans: Iterable[RangeScan]) -> set[int]:
+    """The system ids of the events that name their system by reference only."""
+    return {system_id for scan in scans for _seq, system_id, _ref in scan.named_systems}
+
+
 def verify_ledger_rows(
     events: Iterable[Any],
     versions: Iterable[Any],
@@ -326,13 +497,25 @@ def verify_ledger_rows(
     trusted_keys: Iterable[str] = (),
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
+    system_references: dict[int, str] | None = None,
+    known: Iterable[KnownCheckpoint] = (),
 ) -> LedgerReport:
     """Verify a whole ledger in one pass: events, versions (as for :func:`scan_range`)
     and checkpoints (as for :func:`conclude`)."""
     started = time.perf_counter()
     checkpoints = list(checkpoints)
-    scan = scan_range(events, versions, [c.tree_size for c in checkpoints], progress=progress)
-    return conclude([scan], checkpoints, trusted_keys=trusted_keys, origin=origin, started=started)
+    known = list(known)
+    sizes = [c.tree_size for c in checkpoints] + [k.size for k in known if k.size]
+    scan = scan_range(events, versions, sizes, progress=progress)
+    return conclude(
+        [scan],
+        checkpoints,
+        trusted_keys=trusted_keys,
+        origin=origin,
+        started=started,
+        system_references=system_references,
+        known=known,
+    )
 
 
 def _version_problem(version: Any, event: bytes) -> str | None:
@@ -371,7 +554,23 @@ def _version_problem(version: Any, event: bytes) -> str | None:
                 return f"{which}: its effective time is not the one its event recorded"
         elif effective != recorded:
             return f"{which}: its effective time is not the one its event recorded"
+    if len(version) > 11:
+        system_id, kind, reference = version[11:14]
+        for pattern, what in _entry_patterns(system_id, kind, reference):
+            if pattern not in event:
+                return f"{which}: its entry's {what} is not the one its event recorded"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry_patterns(system_id: int, kind: str, reference: str) -> tuple[tuple[bytes, str], ...]:
+    """What an event of a version of an entry of ``kind`` of system ``system_id``
+    (``reference``) says, as the byte strings to find in it."""
+    return (
+        (b'"system_id":%d,' % system_id, "system"),
+        (b'"system":' + rfc8785.dumps(reference) + b",", "system reference"),
+        (b'"kind":' + rfc8785.dumps(kind) + b",", "kind"),
+    )
 
 
 def _sha256_hex(data: bytes) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token
@@ -114,6 +115,16 @@ def _role(principal: str) -> str:
 
 
 Request = Callable[[World, str], tuple[str, dict[str, Any]]]
+
+
+def _consistency(world: World, who: str) -> tuple[str, dict[str, Any]]:
+    """From the first signed checkpoint to the latest."""
+    from registry.ledger.models import Checkpoint
+
+    sizes = world.session.scalars(
+        sa.select(Checkpoint.tree_size).order_by(Checkpoint.tree_size)
+    ).all()
+    return f"/api/v1/ledger/consistency?from={sizes[0]}&to={sizes[-1]}", {}
 
 
 def get(path: str) -> Request:
@@ -242,6 +253,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/ledger/events/<int:seq>"): (get("/api/v1/ledger/events/1"), READ),
     ("GET", "/api/v1/ledger/events/<int:seq>/proof"): (get("/api/v1/ledger/events/1/proof"), READ),
     ("GET", "/api/v1/ledger/verification"): (get("/api/v1/ledger/verification"), READ),
+    ("GET", "/api/v1/ledger/consistency"): (_consistency, READ),
     ("GET", "/api/v1/me"): (get("/api/v1/me"), ANY_TOKEN),
     ("GET", "/api/v1/me/tokens"): (get("/api/v1/me/tokens"), ANY_TOKEN),
     ("POST", "/api/v1/me/tokens"): (post("/api/v1/me/tokens", {"name": "new"}), OWN_TOKENS_NEW),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from types import SimpleNamespace
 
@@ -19,15 +20,25 @@ SIGNER = Signer("offline.example/log", Ed25519PrivateKey.generate())
 
 def _ledger(n: int):
     events, versions, prev = [], [], GENESIS_HASH
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for seq in range(1, n + 1):
         body = b'{"n":%d}' % seq
         body_hash = hashlib.sha256(body).hexdigest()
+        at = start + dt.timedelta(seconds=seq)
         sealed = seal_event(
             seq,
             prev,
-            {"action": "entry.update", "entry_id": seq, "version": 1, "body_sha256": body_hash},
+            {
+                "action": "entry.update",
+                "entry_id": seq,
+                "version": 1,
+                "body_sha256": body_hash,
+                "time": at.isoformat(timespec="microseconds"),
+            },
         )
-        events.append((seq, sealed.event, sealed.prev_hash, sealed.event_hash, sealed.leaf_hash))
+        events.append(
+            (seq, sealed.event, sealed.prev_hash, sealed.event_hash, sealed.leaf_hash, at, None)
+        )
         versions.append((seq, seq, 1, body.decode(), body_hash, seq))
         prev = sealed.event_hash
     return events, versions
