@@ -644,11 +644,18 @@ def export_pack(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
-def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    help="A witness's verifier key whose cosignature the checkpoint must carry.",
+)
+def verify_pack(pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, ...]) -> None:
     """Verify an evidence pack offline (what verify_pack.py does); exit 1 if it fails."""
     from registry.evidence import verifier
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
+    args += [a for key in witness_keys for a in ("--witness-key", key)]
     sys.exit(verifier.main(args))
 
 

@@ -106,7 +106,7 @@ def latest_checkpoint(as_of: Any = None) -> Any:
     """
     session = _reader()
     row = trail.latest_checkpoint(session, as_of)
-    cosigned = cosignatures(session, row)
+    cosigned = cosignatures(session, row.tree_size)
     out = _checkpoint_out(row)
     out["note"] += "".join(c.signature for c in cosigned if c.signature)
     out["cosignatures"] = [

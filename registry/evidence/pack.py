@@ -53,6 +53,7 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import append_event, event_like
+from registry.ledger.witnessing import cosignature_lines
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
@@ -151,6 +152,8 @@ class PackContent:
     generator: str
     readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
     manifest_sha256: str = ""
+    # The checkpoint's note with the witnesses' cosignature lines appended.
+    checkpoint_note: str = ""
 
 
 def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
@@ -220,6 +223,7 @@ def build(
         checkpoint_key=checkpoint_key,
         generator=generator(),
         readiness=readiness,
+        checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
     )
     with PackWriter(out, pinned.as_of) as writer:
         digest = _write(writer, content, signer, tick)
@@ -233,7 +237,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         keys.append(content.checkpoint_key)
     writer.add("keys.txt", "".join(k + "\n" for k in keys).encode())
     writer.add("index.json", dumps({"as_of": iso(pinned.as_of), "systems": _index(systems)}))
-    writer.add("ledger/checkpoint.txt", pinned.note.encode())
+    writer.add("ledger/checkpoint.txt", (content.checkpoint_note or pinned.note).encode())
     writer.add("ledger/events.jsonl", b"".join(data + b"\n" for _, data in events))
     writer.add(
         "ledger/proofs.json",

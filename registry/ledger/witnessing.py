@@ -201,13 +201,12 @@ def submit_latest(
     return [submit(session, spec, checkpoint, timeout=timeout) for spec in specs]
 
 
-def cosignatures(session: Session, checkpoint: Checkpoint) -> list[WitnessCosignature]:
-    """The stored cosignatures of ``checkpoint``, one per witness key (the first)."""
+def cosignatures(session: Session, tree_size: int) -> list[WitnessCosignature]:
+    """The stored cosignatures of the checkpoint of ``tree_size``, one per witness key."""
     rows = session.scalars(
         sa.select(WitnessCosignature)
         .where(
-            WitnessCosignature.tree_size == checkpoint.tree_size,
-            WitnessCosignature.checkpoint_id == checkpoint.id,
+            WitnessCosignature.tree_size == tree_size,
             WitnessCosignature.refused.is_(False),
         )
         .order_by(WitnessCosignature.id)
@@ -218,13 +217,9 @@ def cosignatures(session: Session, checkpoint: Checkpoint) -> list[WitnessCosign
     return list(kept.values())
 
 
-def cosignature_lines(session: Session, checkpoint: Checkpoint) -> list[str]:
-    return [row.signature for row in cosignatures(session, checkpoint) if row.signature]
-
-
-def cosigned_note(session: Session, checkpoint: Checkpoint) -> str:
-    """The checkpoint's signed note with the witnesses' cosignature lines appended."""
-    return checkpoint.note + "".join(cosignature_lines(session, checkpoint))
+def cosignature_lines(session: Session, tree_size: int) -> str:
+    """The cosignature lines of the checkpoint of ``tree_size``, to append to its note."""
+    return "".join(row.signature for row in cosignatures(session, tree_size) if row.signature)
 
 
 def refusals(session: Session) -> list[WitnessCosignature]:

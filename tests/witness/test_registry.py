@@ -4,6 +4,8 @@ and serving their cosignatures, and a refusal (fork, rollback) raising the alarm
 from __future__ import annotations
 
 import itertools
+import zipfile
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -18,6 +20,7 @@ from registry.ledger.note import Checkpoint as Body
 from registry.ledger.note import open_checkpoint, sign_checkpoint
 from registry.ledger.witnessing import WitnessSpec, parse_witnesses, submit
 from registry.records import service
+from registry.witness.state import create_witness_key
 from tests.conftest import csrf_token, make_app
 from tests.records.samples import SAMPLES
 from tests.serving import free_port
@@ -85,6 +88,28 @@ def test_witnessed_checkpoints_and_a_fork(database_url, tmp_path, witnesses):
         open_checkpoint(served["note"], [signer.verifier_key])  # unknown lines ignored
         assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
 
+        # A pack pinned to the cosigned checkpoint carries the cosignatures, and verifies.
+        as_of = latest.created_at.isoformat()
+        result = runner.invoke(args=["export", "--all", "--as-of", as_of])
+        assert result.exit_code == 0, result.output
+        pack = Path(result.output.strip().splitlines()[-1])
+        with zipfile.ZipFile(pack) as z:
+            note = z.read("ledger/checkpoint.txt").decode()
+        assert note == served["note"] and len(verify_cosignatures(note, [c1, c2])) == 2
+        pubkey = tmp_path / "registry.pub"
+        pubkey.write_text(signer.verifier_key + "\n")
+        result = runner.invoke(args=["verify-pack", str(pack), "--pubkey", str(pubkey)])
+        assert result.exit_code == 0 and "VERIFIED" in result.output, result.output
+        both = ["--witness-key", c1.vkey, "--witness-key", c2.vkey]
+        result = runner.invoke(args=["verify-pack", str(pack), "--pubkey", str(pubkey), *both])
+        assert result.exit_code == 0 and "cosigned by witness witness.test/two" in result.output
+        stranger = create_witness_key(tmp_path / "stranger.key", "witness.test/three")
+        args = ["verify-pack", str(pack), "--pubkey", str(pubkey), "--witness-key"]
+        result = runner.invoke(args=[*args, stranger.cosigner.vkey])
+        assert result.exit_code == 1 and "no cosignature by witness witness.test/three" in (
+            result.output
+        )
+
         # A stale record of what a witness cosigned: 409, and the retry succeeds.
         with app.app_context():
             session = db_session()
@@ -132,6 +157,7 @@ def test_witnessed_checkpoints_and_a_fork(database_url, tmp_path, witnesses):
         page = client.get("/ledger/")
         assert page.status_code == 200
         assert "ALARM: witness witness.test/one" in page.text and 'role="alert"' in page.text
+        assert "<code>witness.test/two</code>" in page.text and w2.url in page.text
     finally:
         app.extensions["registry.db"].dispose()
 
