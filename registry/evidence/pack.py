@@ -35,7 +35,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import append_event, event_like
-from registry.ledger.witnessing import cosignature_lines
+from registry.ledger.witnessing import cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
@@ -154,6 +154,8 @@ class PackContent:
     manifest_sha256: str = ""
     # The checkpoint's note with the witnesses' cosignature lines appended.
     checkpoint_note: str = ""
+    # Witnesses' refusals the registry has recorded (each an alarm), said in the manifest.
+    witness_alarms: list[str] = field(default_factory=list)
 
 
 def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
@@ -224,6 +226,7 @@ def build(
         generator=generator(),
         readiness=readiness,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
+        witness_alarms=[refusal_line(row) for row in refusals(read)],
     )
     with PackWriter(out, pinned.as_of) as writer:
         digest = _write(writer, content, signer, tick)
@@ -269,6 +272,8 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         "checkpoint": {"tree_size": pinned.tree_size, "root_hash": pinned.root_hash},
         "files": dict(sorted(writer.digests.items())),
     }
+    if content.witness_alarms:
+        manifest["witness_alarms"] = content.witness_alarms
     manifest_bytes = dumps(manifest)
     digest = hashlib.sha256(manifest_bytes).hexdigest()
     content.manifest_sha256 = digest

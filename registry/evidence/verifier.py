@@ -1075,6 +1075,11 @@ def verify(
         f"the stated state as of {manifest['as_of']}; the index agrees"
     )
     summary.add(f"{citations} versions cited by the readiness scorecards are in the histories")
+    alarms = manifest.get("witness_alarms")
+    if isinstance(alarms, list) and alarms:
+        # The registry's own record that a witness refused one of its checkpoints: the
+        # pack is consistent, but the ledger it comes from may have been forked or rolled back.
+        summary.add(f"WARNING: the registry recorded {len(alarms)} witness refusal(s): {alarms[0]}")
     return summary
 
 

@@ -4,6 +4,7 @@ and serving their cosignatures, and a refusal (fork, rollback) raising the alarm
 from __future__ import annotations
 
 import itertools
+import json
 import zipfile
 from pathlib import Path
 
@@ -144,6 +145,15 @@ def test_witnessed_checkpoints_and_a_fork(database_url, tmp_path, witnesses):
         result = runner.invoke(args=["ledger", "verify"])
         assert result.exit_code == 1
         assert result.output.splitlines()[-1].startswith("ALARM: witness witness.test/one")
+
+        # Exports say so: the manifest carries the alarm and the verifier repeats it.
+        result = runner.invoke(args=["export", "--all", "--as-of", as_of])
+        pack = Path(result.output.strip().splitlines()[-1])
+        with zipfile.ZipFile(pack) as z:
+            manifest = json.loads(z.read("manifest.json"))
+        assert manifest["witness_alarms"][0].startswith("ALARM: witness witness.test/one")
+        result = runner.invoke(args=["verify-pack", str(pack), "--pubkey", str(pubkey)])
+        assert result.exit_code == 0 and "WARNING: the registry recorded 1 witness" in result.output
 
         client = app.test_client()
         client.post(
