@@ -198,3 +198,12 @@ def test_rollback_is_refused(database_url, tmp_path, witnesses):
         assert result.exit_code == 1 and "witness.test/one" in result.output
     finally:
         app.extensions["registry.db"].dispose()
+
+
+def test_status_page_without_witnesses_and_with_a_bad_setting(app, login_as):
+    client = login_as("auditor")
+    page = client.get("/ledger/")
+    assert page.status_code == 200 and "No witness is configured" in page.text
+    app.config["WITNESSES"] = "http://w.example=not-a-key"
+    page = client.get("/ledger/")
+    assert page.status_code == 200 and "REGISTRY_WITNESSES: witness http://w.example" in page.text
