@@ -2,7 +2,10 @@
 `registry witness serve` (another process, over loopback), with a consistency proof
 from the last cosigned size; the baseline is a plain GET to the same server in the same
 run (what HTTP alone costs). The witness checks the log's signature and the proof,
-cosigns and writes its state file (fsync) before answering.
+cosigns and writes its state file (fsync) before answering. Then, per engine, the
+registry's side: `submit_latest` (the consistency proof read from the database, the
+request, the cosignature checked and stored, the commit) after each checkpoint of a
+ledger growing by STEP events.
 
     .venv/bin/python bench/witness_roundtrip.py [checkpoints]
 """
@@ -22,13 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from bench._common import median  # noqa: E402
+from bench._common import ENGINES, fill_ledger, fresh_database, median  # noqa: E402
+from registry.db import Database  # noqa: E402
+from registry.ledger.checkpoints import make_checkpoint  # noqa: E402
+from registry.ledger.keys import Signer  # noqa: E402
 from registry.ledger.merkle import (  # noqa: E402
     MerkleAccumulator,
     consistency_proof,
     leaf_hash,
 )
 from registry.ledger.note import Checkpoint, sign_checkpoint, verifier_key  # noqa: E402
+from registry.ledger.witnessing import parse_witnesses, submit_latest  # noqa: E402
 from registry.witness.state import create_witness_key  # noqa: E402
 from tests.serving import free_port  # noqa: E402
 
@@ -39,9 +46,11 @@ STEP = 1000  # events between checkpoints
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     key = Ed25519PrivateKey.generate()
+    signer = Signer(ORIGIN, key)
     leaves = [leaf_hash(i.to_bytes(8, "big")) for i in range(STEP * (rounds + 1))]
     with tempfile.TemporaryDirectory() as folder:
-        create_witness_key(Path(folder) / "w.key", "bench.example/w")
+        witness = create_witness_key(Path(folder) / "w.key", "bench.example/w")
+        Path(folder, "w.vkey").write_text(witness.cosigner.vkey)
         port = free_port()
         command = [sys.executable, "-m", "registry.cli", "witness", "serve"]
         command += ["--key", f"{folder}/w.key", "--state", f"{folder}/state"]
@@ -80,6 +89,9 @@ def main() -> None:
                 start = time.perf_counter()
                 urllib.request.urlopen(url + "/", timeout=10).read()
                 gets.append(time.perf_counter() - start)
+            registry_side = {}
+            for engine in ENGINES:
+                registry_side[engine] = _registry_side(engine, signer, url, folder, rounds)
         finally:
             server.terminate()
             server.wait(30)
@@ -88,6 +100,36 @@ def main() -> None:
     print(f"add-checkpoint round trip: median {post_ms:.2f} ms")
     print(f"plain GET round trip (baseline, same server): median {get_ms:.2f} ms")
     print(f"ratio add-checkpoint / GET: {post_ms / get_ms:.2f}")
+    for engine, samples in registry_side.items():
+        ms = median(samples) * 1000
+        print(f"{engine}: registry submit + store + commit per checkpoint: median {ms:.2f} ms")
+
+
+def _registry_side(engine: str, signer: Signer, url: str, folder: str, rounds: int) -> list[float]:
+    """The registry's round trip on a fresh database; the witness forgets the bench log
+    first (its state file goes), so it starts again at size 0."""
+    for held in Path(folder, "state").glob("*.checkpoint"):
+        held.unlink()
+    vkey = Path(folder, "w.vkey").read_text().strip()
+    specs = parse_witnesses(f"{url}={vkey}")
+    samples = []
+    with fresh_database(engine) as db_url:
+        db = Database(db_url)
+        try:
+            for r in range(1, rounds + 1):
+                fill_ledger(db, STEP * r)
+                with db.sessionmaker() as session:
+                    make_checkpoint(session, signer)
+                    session.commit()
+                    start = time.perf_counter()
+                    outcomes = submit_latest(session, specs)
+                    session.commit()
+                    samples.append(time.perf_counter() - start)
+                    assert outcomes[0].result == "cosigned", outcomes[0].line()
+        finally:
+            db.dispose()
+    print(file=sys.stderr)
+    return samples
 
 
 if __name__ == "__main__":
