@@ -304,6 +304,7 @@ def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
     from registry.ledger.verify import KnownCheckpoint
+    from registry.ledger.witnessing import refusal_line, refusals
 
     trusted = _trusted_keys(pubkeys)
     known = []
@@ -338,6 +339,7 @@ def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
                 progress=bar.update if total >= 50_000 else None,
                 known=known,
             )
+        alarms = refusals(session)
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
         # a registry database, a damaged one, one without the schema, no server).
@@ -347,6 +349,9 @@ def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
         session.close()
     click.echo(report.summary())
     if not report.ok:
+        sys.exit(1)
+    if alarms:  # a witness saw a fork, rewrite or rollback of this ledger
+        click.echo(refusal_line(alarms[-1]))
         sys.exit(1)
 
 
@@ -385,6 +390,32 @@ def ledger_checkpoint() -> None:
         return
     click.echo(f"Checkpoint of {row.tree_size} events, root {row.root_hash}, key {row.key_id}:")
     click.echo(row.note, nl=False)
+    _submit_to_witnesses(session)  # after the commit: never inside the write transaction
+
+
+@ledger_cli.command("witness")
+def ledger_witness() -> None:
+    """Submit the latest signed checkpoint to the witnesses (REGISTRY_WITNESSES)."""
+    if not _submit_to_witnesses(db_session()):
+        click.echo("No witness is configured (REGISTRY_WITNESSES).")
+
+
+def _submit_to_witnesses(session) -> bool:  # type: ignore[no-untyped-def]
+    """Submit the newest checkpoint to each configured witness and commit their answers;
+    one line per witness. A witness that is down is reported; a refusal is an alarm."""
+    from registry.ledger.witnessing import WitnessConfigError, parse_witnesses, submit_latest
+
+    try:
+        specs = parse_witnesses(current_app.config["WITNESSES"])
+    except WitnessConfigError as exc:
+        raise click.ClickException(f"REGISTRY_WITNESSES: {exc}") from None
+    if not specs:
+        return False
+    outcomes = submit_latest(session, specs, timeout=current_app.config["WITNESS_TIMEOUT"])
+    session.commit()
+    for outcome in outcomes:
+        click.echo(outcome.line(), err=outcome.result != "cosigned")
+    return True
 
 
 @ledger_cli.command("proof")
@@ -420,6 +451,42 @@ def ledger_consistency(from_size: int, to_size: int) -> None:
     finally:
         session.close()
     click.echo(json.dumps(proof.as_dict(), indent=2))
+
+
+@ledger_cli.command("monitor", with_appcontext=False)
+@click.argument("url")
+@click.option("--state", "state_dir", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    required=True,
+    type=click.File("r"),
+    help="A file of the registry's verifier keys (one a line), pinned; may be repeated.",
+)
+@click.option("--witness-key", "witness_keys", multiple=True, help="Require its cosignature.")
+@click.option("--token", envvar="REGISTRY_TOKEN", help="An API token (read scope).")
+def ledger_monitor(
+    url: str, state_dir: Path, pubkeys: tuple, witness_keys: tuple, token: str | None
+) -> None:
+    """Check the registry at URL only grew since the checkpoint held in DIR; keep the new one.
+
+    Exit 1 with one line on any inconsistency (fork, rollback, a proof that fails)."""
+    from registry.ledger.cosignature import parse_cosigner_key
+    from registry.ledger.monitor import MonitorAlarm, http_fetch, monitor
+    from registry.ledger.note import NoteError
+
+    keys = [line.strip() for fh in pubkeys for line in fh if line.strip()]
+    try:
+        witnesses = [parse_cosigner_key(k) for k in witness_keys]
+        old, new = monitor(http_fetch(url, token), state_dir, keys, witnesses)
+    except NoteError as exc:
+        raise click.ClickException(f"Bad key: {exc}") from None
+    except MonitorAlarm as exc:
+        click.echo(f"ALARM: {exc}")
+        sys.exit(1)
+    since = f"consistent with the held checkpoint of {old.size} events" if old else "first seen"
+    click.echo(f"Checkpoint of {new.size} events ({new.origin}): {since}; kept.")
 
 
 def _ensure_key_recorded(session, signer) -> None:  # type: ignore[no-untyped-def]
@@ -634,7 +701,13 @@ def export_pack(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
-def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    help="A witness's verifier key whose cosignature the checkpoint must carry.",
+)
+def verify_pack(pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, ...]) -> None:
     """Verify an evidence pack offline (what verify_pack.py does).
 
     Exit 0: VERIFIED under a pinned key (--pubkey); 3: consistent, but only under the
@@ -642,6 +715,7 @@ def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
     from registry.evidence import verifier
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
+    args += [a for key in witness_keys for a in ("--witness-key", key)]
     sys.exit(verifier.main(args))
 
 
@@ -762,6 +836,59 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
+witness_cli = click.Group(
+    "witness", help="A witness of other logs' checkpoints (c2sp.org/tlog-witness); no database."
+)
+
+
+@witness_cli.command("init")
+@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="The witness's name, e.g. witness.example/w1.")
+def witness_init(key_path: Path, name: str) -> None:
+    """Create a witness key in FILE (mode 0600) and print its verifier key."""
+    from registry.witness.state import WitnessSetupError, create_witness_key
+
+    try:
+        signer = create_witness_key(key_path, name)
+    except WitnessSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(signer.cosigner.vkey)
+
+
+@witness_cli.command("serve")
+@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path))
+@click.option("--state", "state_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--host", default=server.DEFAULT_HOST, show_default=True)
+@click.option("--port", default=5100, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--log", "log_keys", multiple=True, help="A followed log's verifier key.")
+@click.option(
+    "--logs",
+    "logs_file",
+    type=click.File("r"),
+    help="A file of followed logs' verifier keys, one a line.",
+)
+def witness_serve(
+    key_path: Path, state_dir: Path, host: str, port: int, log_keys: tuple, logs_file: Any
+) -> None:
+    """Serve the witness (POST /add-checkpoint) with gunicorn, one worker."""
+    from registry.witness.server import Witness, serve_witness
+    from registry.witness.state import (
+        WitnessSetupError,
+        WitnessState,
+        load_witness_key,
+        parse_logs,
+    )
+
+    vkeys = list(log_keys)
+    if logs_file is not None:
+        vkeys += [line.strip() for line in logs_file if line.strip()]
+    try:
+        witness = Witness(load_witness_key(key_path), parse_logs(vkeys), WitnessState(state_dir))
+    except WitnessSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    serve_witness(witness, host, port)
+
+
 def _create_app() -> Flask:
     from registry import create_app
 
@@ -771,6 +898,7 @@ def _create_app() -> Flask:
 main = FlaskGroup(
     create_app=_create_app, help="The AI governance evidence registry.", load_dotenv=False
 )
+main.add_command(witness_cli)  # needs no application: served without one
 
 
 if __name__ == "__main__":

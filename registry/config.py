@@ -47,6 +47,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # A signed checkpoint every N events, or at the first append T seconds after the
         # last one (per process), and on demand: events after the last checkpoint are
         # chained but not yet covered by a signature.
+        # Witnesses the checkpoints are submitted to: space-separated URL=VKEY pairs (the
+        # witness's add-checkpoint prefix and its cosignature/v1 verifier key).
+        "WITNESSES": env.get("REGISTRY_WITNESSES", ""),
+        "WITNESS_TIMEOUT": float(env.get("REGISTRY_WITNESS_TIMEOUT", "5")),
         "CHECKPOINT_EVERY_EVENTS": int(env.get("REGISTRY_CHECKPOINT_EVERY_EVENTS", "1000")),
         "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),

@@ -2,7 +2,7 @@
 
 from registry.accounts.models import ApiToken, User, UserRole
 from registry.api.models import IdempotencyKey
-from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
+from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
 from registry.records.models import AISystem, Entry, EntryVersion
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "MerkleBlock",
     "User",
     "UserRole",
+    "WitnessCosignature",
 ]

@@ -32,9 +32,14 @@ class Served:
 
 @contextmanager
 def served(
-    command: Sequence[str], port: int, env: dict[str, str], cwd: Path, wait: float = 30.0
+    command: Sequence[str],
+    port: int,
+    env: dict[str, str],
+    cwd: Path,
+    wait: float = 30.0,
+    ready_path: str = "/login",
 ) -> Iterator[Served]:
-    """Start ``command`` (a server on ``port``), wait until /login answers, and stop it
+    """Start ``command`` (a server on ``port``), wait until ``ready_path`` answers, and stop it
     with SIGTERM on leaving; ``output`` then holds its standard output."""
     process = subprocess.Popen(
         list(command),
@@ -52,7 +57,7 @@ def served(
             if process.poll() is not None:
                 raise AssertionError(f"the server stopped: {process.communicate()}")
             try:
-                with urllib.request.urlopen(f"{run.url}/login", timeout=5):
+                with urllib.request.urlopen(f"{run.url}{ready_path}", timeout=5):
                     break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline:

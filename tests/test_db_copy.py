@@ -18,7 +18,7 @@ from registry.accounts.actor import Actor
 from registry.db import Base
 from registry.dbcopy import copy_registry
 from registry.extensions import db_session
-from registry.migrate import upgrade
+from registry.migrate import head_revision, upgrade
 from registry.records.service import create_system
 from tests.conftest import ENGINES, PROFILE, append_only_lifted, make_app
 
@@ -254,7 +254,8 @@ def test_the_copy_refuses_a_source_behind_the_code(app, db_factory, tmp_path):
         upgrade(source_url, "0008")
         result = _run(app, "db", "copy", source_url, _sqlite_target(tmp_path))
         assert result.exit_code == 1
-        assert "The source is at revision 0008, the registry's code at 0009" in result.output
+        behind = f"The source is at revision 0008, the registry's code at {head_revision()}"
+        assert behind in result.output
         assert "run registry db upgrade on the source first" in result.output
         assert not (tmp_path / "target.sqlite3").exists()
     finally:

@@ -34,6 +34,7 @@ LAYERS = [
     {"readiness"},
     {"records"},
     {"accounts"},
+    {"witness"},  # a witness of other logs: the ledger's pure modules and files.py only
     {"ledger"},
 ]
 # Modules whose functions may import from the registry, and why.

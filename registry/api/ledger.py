@@ -10,11 +10,11 @@ from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import READ, Blueprint
 from registry.api.schemas import (
-    CheckpointOut,
     CheckpointPage,
     CheckpointQuery,
     ConsistencyOut,
     ConsistencyQuery,
+    CosignedCheckpointOut,
     EventOut,
     KeysOut,
     LedgerAsOfQuery,
@@ -35,6 +35,7 @@ from registry.ledger.status import (
     shared_verification,
     verifier_keys,
 )
+from registry.ledger.witnessing import cosignatures
 
 bp = Blueprint(
     "api_ledger",
@@ -98,14 +99,24 @@ def checkpoints(limit: int, after: int | None = None, as_of: Any = None) -> Any:
 
 @bp.route("/checkpoints/latest", methods=["GET"])
 @bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
-@bp.response(200, CheckpointOut)
+@bp.response(200, CosignedCheckpointOut)
 @bp.problems(*READ, 404)
 def latest_checkpoint(as_of: Any = None) -> Any:
     """The latest signed checkpoint
 
-    The newest signed tree head (at `as_of` when given).
+    The newest signed tree head (at `as_of` when given), with the witnesses'
+    cosignatures (c2sp.org/tlog-cosignature) appended to its note.
     """
-    return _checkpoint_out(trail.latest_checkpoint(_reader(), as_of))
+    session = _reader()
+    row = trail.latest_checkpoint(session, as_of)
+    cosigned = cosignatures(session, row.tree_size)
+    out = _checkpoint_out(row)
+    out["note"] += "".join(c.signature for c in cosigned if c.signature)
+    out["cosignatures"] = [
+        {"witness": c.witness, "key_id": c.key_id, "timestamp": c.timestamp, "line": c.signature}
+        for c in cosigned
+    ]
+    return out
 
 
 @bp.route("/events/<int:seq>", methods=["GET"])

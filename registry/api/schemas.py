@@ -404,6 +404,26 @@ class CheckpointOut(Schema):
     note = fields.String(required=True, metadata={"description": "The signed note (C2SP)."})
 
 
+class CosignatureOut(Schema):
+    witness = fields.String(required=True, metadata={"description": "The witness key's name."})
+    key_id = fields.String(required=True)
+    timestamp = fields.Integer(required=True, metadata={"description": "POSIX seconds."})
+    line = fields.String(
+        required=True, metadata={"description": "The note signature line (cosignature/v1)."}
+    )
+
+
+class CosignedCheckpointOut(CheckpointOut):
+    cosignatures = fields.List(
+        fields.Nested(CosignatureOut),
+        required=True,
+        metadata={
+            "description": "Witnesses' cosignatures; `note` carries their lines after the"
+            " registry's own signature line."
+        },
+    )
+
+
 class CheckpointPage(Schema):
     items = fields.List(fields.Nested(CheckpointOut), required=True)
     next_cursor = fields.Integer(allow_none=True, required=True)

@@ -35,7 +35,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import append_event, event_like
+from registry.ledger.witnessing import cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
@@ -151,6 +152,10 @@ class PackContent:
     generator: str
     readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
     manifest_sha256: str = ""
+    # The checkpoint's note with the witnesses' cosignature lines appended.
+    checkpoint_note: str = ""
+    # Witnesses' refusals the registry has recorded (each an alarm), said in the manifest.
+    witness_alarms: list[str] = field(default_factory=list)
 
 
 def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
@@ -220,6 +225,8 @@ def build(
         checkpoint_key=checkpoint_key,
         generator=generator(),
         readiness=readiness,
+        checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
+        witness_alarms=[refusal_line(row) for row in refusals(read)],
     )
     with PackWriter(out, pinned.as_of) as writer:
         digest = _write(writer, content, signer, tick)
@@ -233,7 +240,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         keys.append(content.checkpoint_key)
     writer.add("keys.txt", "".join(k + "\n" for k in keys).encode())
     writer.add("index.json", dumps({"as_of": iso(pinned.as_of), "systems": _index(systems)}))
-    writer.add("ledger/checkpoint.txt", pinned.note.encode())
+    writer.add("ledger/checkpoint.txt", (content.checkpoint_note or pinned.note).encode())
     writer.add("ledger/events.jsonl", b"".join(data + b"\n" for _, data in events))
     writer.add(
         "ledger/proofs.json",
@@ -265,6 +272,8 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         "checkpoint": {"tree_size": pinned.tree_size, "root_hash": pinned.root_hash},
         "files": dict(sorted(writer.digests.items())),
     }
+    if content.witness_alarms:
+        manifest["witness_alarms"] = content.witness_alarms
     manifest_bytes = dumps(manifest)
     digest = hashlib.sha256(manifest_bytes).hexdigest()
     content.manifest_sha256 = digest

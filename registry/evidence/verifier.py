@@ -284,12 +284,13 @@ def check_key_name(name: str) -> str:
     return name
 
 
-def _key_id(name: str, raw_public: bytes) -> bytes:
-    return hashlib.sha256(name.encode("utf-8") + b"\n\x01" + raw_public).digest()[:4]
+def _key_id(name: str, raw_public: bytes, alg: int = 0x01) -> bytes:
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + raw_public).digest()[:4]
 
 
-def parse_key(text: str) -> VerifierKey:
-    """``<name>+<8 hex key id>+<base64(0x01 || 32-byte Ed25519 key)>``."""
+def parse_key(text: str, alg: int = 0x01) -> VerifierKey:
+    """``<name>+<8 hex key id>+<base64(alg || 32-byte Ed25519 key)>``: alg 0x01 for the
+    registry's keys, 0x04 for a witness's (c2sp.org/tlog-cosignature, cosignature/v1)."""
     parts = text.split("+", 2)  # base64 may contain "+"; a key name may not
     if len(parts) != 3:
         raise ValueError(f"not a verifier key: {text[:40]!r}")
@@ -299,13 +300,13 @@ def parse_key(text: str) -> VerifierKey:
         if not _KEY_ID.fullmatch(hex_id):
             raise ValueError(f"key id {hex_id[:16]!r} is not 8 hex digits")
         raw = strict_b64(b64, "the key")
-        if len(raw) != 33 or raw[0] != 0x01:
-            raise ValueError("not an Ed25519 key")
+        if len(raw) != 33 or raw[0] != alg:
+            raise ValueError("not an Ed25519 key" if alg == 0x01 else "not a witness key")
         public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
         name.encode("utf-8")
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValueError(f"not a verifier key ({exc}): {text[:40]!r}") from None
-    if _key_id(name, raw[1:]) != bytes.fromhex(hex_id):
+    if _key_id(name, raw[1:], alg) != bytes.fromhex(hex_id):
         raise ValueError(f"the key id of {name!r} does not match its key")
     return VerifierKey(text, name, bytes.fromhex(hex_id), public_key)
 
@@ -414,6 +415,28 @@ def parse_checkpoint(body: str) -> CheckpointBody:
     if len(root) != 32:
         raise ValueError("the root hash is not 32 bytes")
     return CheckpointBody(origin, size, root, tuple(lines[3:]))
+
+
+def check_cosignature(text: str, witness: VerifierKey) -> int:
+    """The time of ``witness``'s valid cosignature/v1 of the checkpoint note ``text``
+    (c2sp.org/tlog-cosignature): key id over 0x04, an 8-byte big-endian timestamp, then
+    Ed25519 over "cosignature/v1\\ntime <t>\\n" and the checkpoint text."""
+    body, signatures = split_note(text)
+    for sig in signatures:
+        if (sig.name, sig.key_id) != (witness.name, witness.key_id):
+            continue
+        if len(sig.signature) != 72:
+            raise ValueError(f"the cosignature of witness {witness.label} is malformed")
+        timestamp = int.from_bytes(sig.signature[:8], "big")
+        message = f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+        try:
+            if not 0 < timestamp < 2**63:
+                raise InvalidSignature
+            witness.public_key.verify(sig.signature[8:], message)
+        except InvalidSignature:
+            raise ValueError(f"witness {witness.label}: its cosignature does not verify") from None
+        return timestamp
+    raise ValueError(f"has no cosignature by witness {witness.label}")
 
 
 # --- Merkle trees (RFC 9162, section 2.1) ---------------------------------------------
@@ -651,11 +674,19 @@ def _verify_files(
 
 
 def _verify_checkpoint(
-    pack: Pack, manifest: dict[str, Any], trusted: list[VerifierKey], summary: Summary
+    pack: Pack,
+    manifest: dict[str, Any],
+    trusted: list[VerifierKey],
+    summary: Summary,
+    witnesses: list[VerifierKey] = (),  # type: ignore[assignment]
 ) -> tuple[int, bytes]:
     try:
-        body, signers = open_note(note_text(pack.read(CHECKPOINT, NOTE_MAX), CHECKPOINT), trusted)
+        text = note_text(pack.read(CHECKPOINT, NOTE_MAX), CHECKPOINT)
+        body, signers = open_note(text, trusted)
         checkpoint = parse_checkpoint(body)
+        for witness in witnesses:
+            when = _dt.datetime.fromtimestamp(check_cosignature(text, witness), _dt.UTC)
+            summary.add(f"cosigned by witness {witness.label} at {when:%Y-%m-%dT%H:%M:%SZ}")
     except ValueError as exc:
         raise PackFailure(CHECKPOINT, str(exc)) from None
     stated = _object(
@@ -970,11 +1001,15 @@ def _verify_index(
 
 
 def verify(
-    path: str, trusted_keys: list[str] | None = None, limits: Limits | None = None
+    path: str,
+    trusted_keys: list[str] | None = None,
+    limits: Limits | None = None,
+    witness_keys: list[str] | None = None,
 ) -> Summary:
     """Verify the pack at ``path`` under ``trusted_keys`` (None: the pack's own keys,
-    then ``summary.pinned`` is False); raise PackFailure naming what failed, or
-    PackUnreadable."""
+    then ``summary.pinned`` is False), its checkpoint cosigned by every one of
+    ``witness_keys``; raise PackFailure naming what failed, or PackUnreadable."""
+    witnesses = [parse_key(k, 0x04) for k in witness_keys or []]
     summary = Summary()
     pack = Pack(path, limits or Limits())
     if trusted_keys is None:
@@ -1002,7 +1037,7 @@ def verify(
         folder = f"systems/{reference}/"
         read_next |= {folder + "history.json", folder + "state.json", folder + "readiness.json"}
     _verify_files(pack, manifest, read_next, summary)
-    size, root = _verify_checkpoint(pack, manifest, trusted, summary)
+    size, root = _verify_checkpoint(pack, manifest, trusted, summary, witnesses)
     events = _verify_events(pack, manifest, size, root, summary)
     in_scope = set(systems)
     by_system: dict[str, list[Event]] = {}
@@ -1040,6 +1075,11 @@ def verify(
         f"the stated state as of {manifest['as_of']}; the index agrees"
     )
     summary.add(f"{citations} versions cited by the readiness scorecards are in the histories")
+    alarms = manifest.get("witness_alarms")
+    if isinstance(alarms, list) and alarms:
+        # The registry's own record that a witness refused one of its checkpoints: the
+        # pack is consistent, but the ledger it comes from may have been forked or rolled back.
+        summary.add(f"WARNING: the registry recorded {len(alarms)} witness refusal(s): {alarms[0]}")
     return summary
 
 
@@ -1089,6 +1129,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a file of the registry's published verifier keys, one a line (may be "
         "repeated); without it the pack can at best be found consistent (exit 3)",
     )
+    parser.add_argument(
+        "--witness-key",
+        action="append",
+        metavar="VKEY",
+        help="a witness's verifier key (c2sp.org/tlog-cosignature); the pack's checkpoint "
+        "must carry its valid cosignature (may be repeated)",
+    )
     limits = parser.add_argument_group(
         "limits", "checked on the ZIP's central directory before any member is read"
     )
@@ -1130,11 +1177,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         trusted = _read_key_files(args.pubkey) if args.pubkey else None
+        for vkey in args.witness_key or []:
+            parse_key(vkey, 0x04)
     except (OSError, ValueError) as exc:
         _say(f"cannot read the keys: {exc}", sys.stderr)
         return UNREADABLE
     try:
-        summary = verify(args.pack, trusted, limits)
+        summary = verify(args.pack, trusted, limits, args.witness_key)
     except PackUnreadable as exc:
         _say(f"cannot read the pack: {exc}", sys.stderr)
         return UNREADABLE

@@ -55,3 +55,22 @@ class MerkleBlock(Base):
 
     block: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     root_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class WitnessCosignature(Base):
+    """A witness's answer to a checkpoint submitted to it: its cosignature line, or
+    (``refused``) the refusal it answered with, an alarm (a fork or rollback it saw)."""
+
+    __tablename__ = "witness_cosignature"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    checkpoint_id: Mapped[int | None] = mapped_column(sa.ForeignKey("checkpoint.id"))
+    witness: Mapped[str] = mapped_column(sa.String(255))  # the witness key's name
+    url: Mapped[str] = mapped_column(sa.Text)
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    timestamp: Mapped[int | None] = mapped_column(sa.BigInteger)  # POSIX seconds, cosigned
+    signature: Mapped[str | None] = mapped_column(sa.Text)  # the note signature line
+    refused: Mapped[bool] = mapped_column(default=False)
+    answer: Mapped[str | None] = mapped_column(sa.Text)  # the witness's refusal, as sent
+    received_at: Mapped[dt.datetime]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, current_app, render_template
 from flask_login import login_required
 
 from registry.accounts.permissions import require
 from registry.extensions import db_session
 from registry.ledger.checkpoints import last_checkpoint, settings_of
 from registry.ledger.status import shared_verification, verifier_keys
+from registry.ledger.witnessing import (
+    WitnessConfigError,
+    parse_witnesses,
+    refusal_line,
+    refusals,
+    witness_overview,
+)
 from registry.web.systems import current_actor
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
@@ -29,10 +36,20 @@ def status() -> str:
     require(session, current_actor(), "read")
     signer = settings.signer if (settings := settings_of(session)) else None
     report, verified_at = shared_verification(session)
+    try:
+        witnesses, witness_error = (
+            witness_overview(session, parse_witnesses(current_app.config["WITNESSES"])),
+            None,
+        )
+    except WitnessConfigError as exc:
+        witnesses, witness_error = [], f"REGISTRY_WITNESSES: {exc}"
     return render_template(
         "ledger/status.html",
         report=report,
         verified_at=verified_at,
         checkpoint=last_checkpoint(session),
         signer=signer,
+        witnesses=witnesses,
+        witness_error=witness_error,
+        alarms=[refusal_line(row) for row in refusals(session)],
     )
