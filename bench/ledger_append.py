@@ -17,7 +17,8 @@ import time
 from _common import ENGINES, fill_ledger, fresh_database, median, percentile, timed
 
 from registry.db import Database
-from registry.ledger.store import append_event, ledger_head, verify_ledger
+from registry.ledger.append import append_event
+from registry.ledger.store import ledger_head, verify_ledger
 
 SYSTEMS = 1_000  # appends are spread over this many system ids, as in a real register
 TARGET = 1.2

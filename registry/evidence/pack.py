@@ -47,11 +47,12 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import append_event, event_like
+from registry.ledger.store import event_like
 from registry.readiness import evaluate
 from registry.records.models import AISystem
 

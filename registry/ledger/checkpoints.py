@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,7 +23,7 @@ from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
 from registry.ledger.proofs import fill_blocks
-from registry.ledger.store import LedgerHead, append_event, lock_ledger
+from registry.ledger.store import LedgerHead, lock_ledger
 
 
 @dataclass
@@ -122,38 +121,19 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
     """After an append (lock held, ``head`` the new event): checkpoint when the policy of
     this session's settings says so."""
     settings = settings_of(session)
-    if settings is None:
-        return
-    if head.seq % settings.every_events == 0 or checkpoint_due_by_time(settings):
+    if settings is not None and checkpoint_due(session, head.seq):
         make_checkpoint(session, settings.signer, head=head)
         settings.last_made = time.monotonic()
+
+
+def checkpoint_due(session: Session, seq: int) -> bool:
+    """Whether this session's policy wants a signed checkpoint with event ``seq``."""
+    settings = settings_of(session)
+    return settings is not None and (
+        seq % settings.every_events == 0 or checkpoint_due_by_time(settings)
+    )
 
 
 def checkpoint_due_by_time(settings: LedgerSettings) -> bool:
     """Whether ``every_seconds`` have passed since this process's last checkpoint."""
     return time.monotonic() - settings.last_made >= settings.every_seconds
-
-
-def key_recorded(session: Session, signer: Signer) -> bool:
-    """Whether the ledger already holds the key event of ``signer``."""
-    if session.scalar(sa.select(Checkpoint.id).where(Checkpoint.key_id == signer.key_id).limit(1)):
-        return True
-    pattern = f'%"verifier_key":"{signer.verifier_key}"%'.encode()
-    return bool(
-        session.scalar(
-            sa.select(AuditEvent.seq).where(AuditEvent.event.op("LIKE")(pattern)).limit(1)
-        )
-    )
-
-
-def record_key(
-    session: Session, actor_label: str, signer: Signer, previous: Signer | None = None
-) -> dict[str, Any]:
-    """Record a signing key in the ledger (``key.add``), or a rotation (``key.rotate``,
-    naming the key it replaces)."""
-    fields: dict[str, Any] = {"actor": actor_label, "verifier_key": signer.verifier_key}
-    if previous is None:
-        fields["action"] = "key.add"
-    else:
-        fields.update(action="key.rotate", previous_verifier_key=previous.verifier_key)
-    return append_event(session, fields)

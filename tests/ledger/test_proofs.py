@@ -7,12 +7,12 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import make_checkpoint
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from registry.ledger.models import AuditEvent, MerkleBlock
 from registry.ledger.proofs import BLOCK, consistency_proof, inclusion_proof, subtree_root
-from registry.ledger.store import append_event
 from tests.conftest import append_only_lifted
 
 
