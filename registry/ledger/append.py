@@ -14,7 +14,7 @@ The drivers only store; they know no rule of any write and compute no hash:
   ``BEGIN`` with them (one round trip). :func:`lock` calls
   ``registry_ledger_lock_scope()`` (migration 0010: the advisory lock, then the head and
   the scope's last ``seq``, read with a snapshot taken once the lock is granted),
-  pipelined with the ids the new rows will have (one round trip). :func:`store` builds
+  with the ids the new rows will have (one round trip). :func:`store` builds
   one statement (the event's INSERT and the writer's, as data-modifying CTEs) and keeps
   it pending: it goes to the server with the transaction's ``COMMIT``, in one round
   trip (or before any other statement of the transaction, which must see it). The lock
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ from registry.ledger.models import AuditEvent
 from registry.ledger.store import INSERT_EVENT, LedgerHead, event_time, head_from_row, next_event
 
 _event = AuditEvent.__table__
+IDLE = TransactionStatus.IDLE
 
 # A statement, or a pair of them (PostgreSQL's, SQLite's), with its parameters.
 Statement = tuple[Any, dict[str, Any]]
@@ -112,14 +114,24 @@ def lock_statement(scope: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
     return postgresql, sqlite
 
 
-@functools.lru_cache(maxsize=16)
-def next_id(table: sa.Table) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The id the next row of ``table`` takes (its ``id`` sequence on PostgreSQL; one
-    more than the largest on SQLite, whose write lock is held)."""
-    postgresql = sa.select(
-        sa.func.nextval(sa.func.pg_get_serial_sequence(sa.literal(table.name), sa.literal("id")))
+@functools.lru_cache(maxsize=32)
+def _with_ids(
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]], tables: tuple[sa.Table, ...]
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """``lock_with`` also reading the id the next row of each of ``tables`` takes: its
+    ``id`` sequence on PostgreSQL (the lock is taken first: the function is in the
+    FROM clause); one more than the largest on SQLite, whose write lock is held."""
+    postgresql = lock_with[0].add_columns(
+        *(sa.Sequence(f"{t.name}_id_seq").next_value().label(f"id_{t.name}") for t in tables)
     )
-    sqlite = sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0) + 1)
+    sqlite = lock_with[1].add_columns(
+        *(
+            sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0) + 1)
+            .scalar_subquery()
+            .label(f"id_{t.name}")
+            for t in tables
+        )
+    )
     return postgresql, sqlite
 
 
@@ -141,13 +153,11 @@ def lock(
     """Take the ledger lock with ``lock_with`` (from :func:`lock_statement`, given
     ``params``), and the ids of a new row of each table in ``new_rows``: one round trip
     on PostgreSQL."""
-    statements = [(lock_with, params), *((next_id(table), {}) for table in new_rows)]
-    results = read(session, statements)
-    head = results[0][0]
+    head = read(session, [(_with_ids(lock_with, tuple(new_rows)), params)])[0][0]
     return Locked(
         head_from_row(head if head.seq is not None else None),
         int(head.scope_seq or 0),
-        [int(rows[0][0]) for rows in results[1:]],
+        [int(head[4 + i]) for i in range(len(new_rows))],
     )
 
 
@@ -230,11 +240,16 @@ def _together(statements: tuple[sa.Executable, ...]) -> sa.Select[Any]:
 
 def _pipeline(session: Session, statements: Sequence[Statement]) -> list[list[Any]]:
     """Send ``statements`` on the session's connection as one psycopg pipeline (one round
-    trip: a ``BEGIN`` the transaction needs goes with them); their rows, in order."""
+    trip: a ``BEGIN`` the transaction needs goes with them; one statement in a
+    transaction is simply sent); their rows, in order."""
     connection = session.connection()
     _send_pending(connection)
     driver = connection.connection.driver_connection
     engine = session.get_bind()
+    if len(statements) == 1 and driver.info.transaction_status != IDLE:
+        (statement, values), compiled = statements[0], driver_sql(statements[0][0], engine)
+        cursor = driver.cursor(row_factory=namedtuple_row)
+        return [cursor.execute(compiled.text, compiled.params(**values)).fetchall()]
     cursors = []
     with driver.pipeline():
         for statement, values in statements:

@@ -1,7 +1,7 @@
 """What an update over the API asks of the database on PostgreSQL: the token lookup;
 one pipeline (one round trip, BEGIN included) of the write's state reads, before any
-lock; one pipeline taking the ledger lock (the head and the system's last event, and
-the new version's id); one statement storing the event, the entry's new head and the
+lock; one statement taking the ledger lock (the head and the system's last event, and the
+new version's id); one statement storing the event, the entry's new head and the
 version, pipelined with the request's COMMIT. Four round trips, for a compliance
 officer and a technical owner alike (whose owner entries are read with the state), and
 the ledger lock held over the last only. A refusal never takes the lock. The answers
@@ -46,16 +46,16 @@ def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def assert_one_write(traffic: DriverTraffic | None) -> None:
-    """The token; the state's pipeline (BEGIN included); the lock's pipeline (with the
-    new version's id); the statement that stores, pipelined with the COMMIT: four round
-    trips, one transaction."""
+    """The token; the state's pipeline (BEGIN included); the statement taking the lock
+    (and the new version's id); the statement that stores, pipelined with the COMMIT:
+    four round trips, one transaction."""
     if traffic is None:
         return
     assert traffic.round_trips == 4, traffic.statements
-    assert traffic.pipelines == 3, traffic.statements
+    assert traffic.pipelines == 2, traffic.statements
     assert traffic.begins == 1 == traffic.piped_begins == traffic.piped_ends
     assert "api_token" in traffic.statements[0]
-    assert "registry_ledger_lock_scope" in traffic.statements[-4]
+    assert "registry_ledger_lock_scope" in traffic.statements[-3]
     stored = traffic.statements[-2]
     assert "INSERT INTO audit_event" in stored and "INSERT INTO entry_version" in stored
     assert traffic.statements[-1] == "COMMIT"
