@@ -50,7 +50,10 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python replay_api.py
 	cd bench && ../$(BIN)/python api_load.py
 	cd bench && ../$(BIN)/python api_load.py --writer owner
+	cd bench && ../$(BIN)/python pre_ping.py
 	cd bench && ../$(BIN)/python evidence_pack.py
+	cd bench && ../$(BIN)/python worker_start.py
+	cd bench && ../$(BIN)/python first_write.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -71,7 +71,7 @@ from registry.config import load_config
 from registry.db import Database
 from registry.demo import nl_register
 from registry.ledger.canonical import canonical_bytes
-from registry.records import service, writes
+from registry.records import reads, writes
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -154,7 +154,7 @@ def seed_registry(
             profiles = []
             for i, body in enumerate(bodies):
                 system, _ = writes.create_system(s, actor, body)
-                profiles.append((service.profile_entry(s, system).id, body))
+                profiles.append((reads.profile_entry(s, system).id, body))
                 writes.create_entry(
                     s,
                     actor,

@@ -22,7 +22,7 @@ from registry.db import Database
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import ledger_head
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.models import AISystem, Entry, EntryVersion
 
 ENTRIES = 100
@@ -42,7 +42,7 @@ def build_measured(db: Database) -> tuple[str, dt.datetime]:
         for i in range(ENTRIES):
             body = {"title": f"Risk {i}", "likelihood": "possible", "impact": "major"}
             v = writes.create_entry(s, actor, system, "risk", body)
-            entries.append(service.get_entry(s, v.entry_id))
+            entries.append(reads.get_entry(s, v.entry_id))
         s.commit()
         halfway = None
         for n in range(1, VERSIONS):
@@ -164,8 +164,8 @@ def add_filler(db: Database, target_versions: int, batch: int = 20_000) -> None:
 def measure(db: Database, reference: str, as_of: dt.datetime, repeat: int) -> list[float]:
     def read() -> None:
         with db.sessionmaker() as s:
-            system = service.get_system(s, reference)
-            state = service.system_state(s, system, as_of=as_of)
+            system = reads.get_system(s, reference)
+            state = reads.system_state(s, system, as_of=as_of)
             assert len(state.entries) == ENTRIES + 1
             assert all(
                 e.version.number == VERSIONS // 2 + 1 for e in state.entries if e.kind == "risk"

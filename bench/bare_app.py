@@ -40,7 +40,10 @@ def create_app(url: str | None = None) -> Flask:
     """The app on ``url`` (default: the environment variable ``BENCH_BARE_DATABASE_URL``)."""
     url = url or os.environ[DATABASE_URL_VARIABLE]
     app = Flask(__name__)
-    make_session = sessionmaker(sa.create_engine(url), expire_on_commit=False)
+    # Connections are checked before use, as the registry's are by default
+    # (REGISTRY_DATABASE_PRE_PING): both sides of a ratio pay the same pool policy.
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    make_session = sessionmaker(engine, expire_on_commit=False)
 
     def session() -> Session:
         if "session" not in g:

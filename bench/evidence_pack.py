@@ -36,7 +36,7 @@ from registry.evidence.pack import export
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.models import Entry, EntryVersion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +56,9 @@ def build_system(db: Database) -> None:
         for i in range(ENTRIES - 1):
             body = {"title": f"Risk {i}", "likelihood": "possible", "impact": "major"}
             version = writes.create_entry(s, actor, system, "risk", body, reason="identified")
-            entries.append(service.get_entry(s, version.entry_id))
+            entries.append(reads.get_entry(s, version.entry_id))
         s.commit()
-        profile = service.profile_entry(s, system)
+        profile = reads.profile_entry(s, system)
         for n in range(1, VERSIONS):
             for i, entry in enumerate(entries):
                 body = {
@@ -85,7 +85,7 @@ def build_system(db: Database) -> None:
 def baseline(db: Database) -> None:
     """Read the system's versions and events and write them as JSON into a ZIP."""
     with db.read_sessionmaker() as s:
-        system = service.get_system(s, "measured")
+        system = reads.get_system(s, "measured")
         rows = s.execute(
             sa.select(EntryVersion.entry_id, EntryVersion.number, EntryVersion.body)
             .join(Entry, Entry.id == EntryVersion.entry_id)

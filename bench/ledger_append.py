@@ -3,7 +3,7 @@
 Two databases on the same engine are filled in bulk with properly chained events (sealed
 with ``ledger.chain.seal_event``, inserted by executemany in batches), one to 10,000
 events and one to 1,000,000. Then single appends are timed the way a request makes
-them: a new session, ``ledger.store.append_event`` (lock, read the head, seal, insert),
+them: a new session, ``ledger.append.append_event`` (lock, read the head, seal, insert),
 one commit. Rounds alternate between the two databases so that both sizes see the same
 machine state; the figures are medians and 90th percentiles over all appends of a size.
 Target: median at 1,000,000 events <= 1.2 x median at 10,000 events.

@@ -24,7 +24,7 @@ from registry.config import load_config
 from registry.db import Database
 from registry.demo import nl_register
 from registry.ledger.canonical import canonical_bytes
-from registry.records import service, writes
+from registry.records import reads, writes
 
 
 class PlainBase(DeclarativeBase):
@@ -56,7 +56,7 @@ def run(engine: str, rounds: int, per_round: int) -> float:
         with db.sessionmaker() as s:
             for body in source:
                 system, _ = writes.create_system(s, actor, body)
-                entries.append(service.profile_entry(s, system).id)
+                entries.append(reads.profile_entry(s, system).id)
             s.commit()
         plain_bodies = [canonical_bytes(b).decode() for b in source]
         heads = dict.fromkeys(entries, 1)

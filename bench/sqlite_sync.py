@@ -19,7 +19,7 @@ from sqlalchemy import event
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.records import service, writes
+from registry.records import reads, writes
 
 
 def _writer(db: Database, source: list[dict]) -> Any:
@@ -28,7 +28,7 @@ def _writer(db: Database, source: list[dict]) -> Any:
         entries = []
         for body in source:
             system, _ = writes.create_system(s, actor, body)
-            entries.append(service.profile_entry(s, system).id)
+            entries.append(reads.profile_entry(s, system).id)
         s.commit()
     heads = dict.fromkeys(entries, 1)
 

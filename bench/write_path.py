@@ -46,7 +46,7 @@ from registry.accounts.service import create_token, create_user
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
 from registry.ledger.keys import create_key
-from registry.records import service, writes
+from registry.records import reads, writes
 
 LOCKING = ("registry_ledger_lock_scope",)
 # The function that takes the ledger lock (its time inside: pg_stat_user_functions).
@@ -112,7 +112,7 @@ def setup(
         profiles = []
         for body in bodies:
             system, _ = writes.create_system(s, actor, body)
-            profiles.append((service.profile_entry(s, system).id, body))
+            profiles.append((reads.profile_entry(s, system).id, body))
             if writer == "owner":  # the pipeline's user is the system's technical owner
                 owner = {
                     "role": "technical",

@@ -27,23 +27,50 @@ def _secret_key(instance: Path) -> str:
 def _dispatch_errors(app: Flask) -> None:
     """One error handler per kind of error, answering in the shape of the surface the
     request came to: RFC 9457 problems under /api/, HTML pages elsewhere."""
+    import sqlite3
+
+    import psycopg
+    import sqlalchemy as sa
+    from flask import request
     from werkzeug.exceptions import HTTPException
 
     from registry.api import problems
     from registry.errors import RegistryError
+    from registry.outage import DatabaseUnavailable, unavailable
+    from registry.surfaces import is_api_request
     from registry.web import error_page
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        if problems.is_api_request():
+        if is_api_request():
             return problems.from_http_exception(exc)
         return error_page(exc)
 
     @app.errorhandler(RegistryError)
     def _registry_error(exc: RegistryError) -> Any:
-        if problems.is_api_request():
+        if isinstance(exc, DatabaseUnavailable):
+            exc.details.setdefault("retry_after", app.config["DATABASE_RETRY_AFTER"])
+        if is_api_request():
             return problems.from_registry_error(exc)
         return error_page(exc)
+
+    # SQLAlchemy's errors, and the drivers' own (raised by db.driver_connection).
+    @app.errorhandler(sa.exc.DBAPIError)
+    @app.errorhandler(psycopg.Error)
+    @app.errorhandler(sqlite3.Error)
+    def _database_error(exc: Exception) -> Any:
+        error = unavailable(
+            exc,
+            changing=request.method not in ("GET", "HEAD", "OPTIONS"),
+            retry_after=app.config["DATABASE_RETRY_AFTER"],
+        )
+        if error is None:
+            raise exc  # a bug: the app's 500
+        cause = str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__]
+        app.logger.warning(
+            "%s %s: database unavailable: %s", request.method, request.path, cause[0]
+        )
+        return _registry_error(error)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -59,10 +86,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(Path(settings["INSTANCE_PATH"]))
-    if app.config["DATABASE_URL"].startswith("sqlite:///"):
-        Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+    database_file = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    # (Not for a file: URI, e.g. ?mode=ro: it names the file its own way.)
+    if database_file != app.config["DATABASE_URL"] and not database_file.startswith("file:"):
+        Path(database_file).parent.mkdir(parents=True, exist_ok=True)
 
     from registry import extensions
 

@@ -1,13 +1,19 @@
-"""The ``registry`` command: a Flask CLI group (``registry --help``)."""
+"""The ``registry`` command: a Flask CLI group (``registry --help``).
+
+Commands import the domain modules they use (migrations, ledger keys, the demo data,
+evidence packs, the verifier, readiness) inside their function, so that starting the
+command (``registry --help``, ``registry serve``) loads only what it runs; the app itself
+is made by ``create_app`` when a command needs it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import sqlalchemy as sa
@@ -17,14 +23,28 @@ from tqdm import tqdm
 
 from registry import server
 from registry.accounts.actor import Actor
+from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session
 from registry.instants import in_utc, parse_instant
+from registry.outage import DatabaseUnavailable, unavailable
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
 
+# The exit status of a command that failed because the database is unavailable (as
+# ``registry ledger verify`` exits when it finds no ledger to read).
+EXIT_UNAVAILABLE = 2
+
+
+def _fail_unavailable(error: DatabaseUnavailable) -> NoReturn:
+    click.echo(f"Error: {error.message}", err=True)
+    sys.exit(EXIT_UNAVAILABLE)
+
+
 def _fail(exc: RegistryError) -> None:
+    if isinstance(exc, DatabaseUnavailable):
+        _fail_unavailable(exc)
     details = getattr(exc, "field_errors", None) or exc.details.get("errors")
     message = exc.message + (f" {details}" if details else "")
     raise click.ClickException(message)
@@ -117,6 +137,36 @@ def db_backup(file: Path) -> None:
         pooled.close()
     os.replace(partial, file)
     click.echo(f"Backed up to {file} ({file.stat().st_size} bytes).")
+
+
+@db_cli.command("copy")
+@click.argument("source_url")
+@click.argument("target_url")
+@click.option(
+    "--pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.File("r"),
+    help="A file of trusted verifier keys (one a line); may be repeated.",
+)
+def db_copy(source_url: str, target_url: str, pubkeys: tuple) -> None:
+    """Copy the whole registry at SOURCE_URL into the empty database at TARGET_URL
+    (SQLite or PostgreSQL, either way), ids and history as they are, all or nothing.
+
+    The source must be at the code's schema revision and its ledger must verify (against
+    the signing key file and --pubkey). Stop the registry's writers first: the copy is
+    the source as of the moment it starts reading."""
+    from registry.dbcopy import CopyRefused, copy_registry
+
+    trusted = _trusted_keys(pubkeys)
+    with tqdm(unit="row", file=sys.stderr, disable=None, mininterval=0.5) as bar:
+        try:
+            report = copy_registry(
+                source_url, target_url, trusted, progress=lambda _table, rows: bar.update(rows)
+            )
+        except CopyRefused as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
 
 
 users_cli = AppGroup("users", help="Manage users.")
@@ -236,17 +286,12 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
 )
 def ledger_verify(pubkeys: tuple) -> None:
     """Check every event, version and signed checkpoint; exit 1 at the first problem."""
-    from registry.ledger.keys import KeyFileError, load_key
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
 
-    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
-    try:
-        trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
-    except KeyFileError:
-        pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    trusted = _trusted_keys(pubkeys)
     db = database()
-    if db.dialect == "sqlite" and not _sqlite_file_exists(db.engine):
+    if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
         # Connecting would create an empty file in its place.
         click.echo(
             f"Cannot verify the ledger: there is no database at {db.engine.url.database}.",
@@ -266,7 +311,7 @@ def ledger_verify(pubkeys: tuple) -> None:
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
         # a registry database, a damaged one, one without the schema, no server).
-        click.echo(f"Cannot verify the ledger: {_unreadable(exc)}", err=True)
+        click.echo(f"Cannot verify the ledger: {unreadable(exc)}", err=True)
         sys.exit(2)
     finally:
         session.close()
@@ -275,21 +320,17 @@ def ledger_verify(pubkeys: tuple) -> None:
         sys.exit(1)
 
 
-def _sqlite_file_exists(engine: sa.engine.Engine) -> bool:
-    name = engine.url.database
-    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
+def _trusted_keys(pubkeys: tuple) -> list[str]:
+    """The verifier keys to check checkpoints against: those in the --pubkey files and
+    the signing key file's."""
+    from registry.ledger.keys import KeyFileError, load_key
 
-
-def _unreadable(exc: sa.exc.DBAPIError) -> str:
-    """What a database error says about the database, in one line."""
-    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
-        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
-    ):
-        return f"the database has no registry schema (run registry db upgrade?): {reason}"
-    if isinstance(exc, sa.exc.OperationalError):
-        return f"the database cannot be opened or reached: {reason}"
-    return f"the database cannot be read (damaged, or not a registry database): {reason}"
+    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
+    try:
+        trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
+    except KeyFileError:
+        pass  # keys recorded in the ledger (and --pubkey) are what there is to trust
+    return trusted
 
 
 @ledger_cli.command("checkpoint")
@@ -319,7 +360,6 @@ def ledger_proof(seq: int) -> None:
     """Print (JSON) the inclusion proof of event SEQ in the latest checkpoint covering it."""
     import json
 
-    from registry.errors import RegistryError
     from registry.ledger.status import prove_inclusion
 
     try:
@@ -539,7 +579,10 @@ def export_pack(
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
 def verify_pack(pack: Path, pubkeys: tuple[Path, ...]) -> None:
-    """Verify an evidence pack offline (what verify_pack.py does); exit 1 if it fails."""
+    """Verify an evidence pack offline (what verify_pack.py does).
+
+    Exit 0: VERIFIED under a pinned key (--pubkey); 3: consistent, but only under the
+    keys the pack carries (nothing pinned); 1: a check failed; 2: not a readable pack."""
     from registry.evidence import verifier
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
@@ -621,6 +664,31 @@ def serve(host: str, port: int, workers: int, timeout: int) -> None:
     server.serve(host=host, port=port, workers=workers, timeout=timeout)
 
 
+def _reporting_outages(command: click.Command) -> None:
+    """Make ``command`` (and a group's commands) end on an unavailable database with
+    one line and exit status 2, not a traceback. Wraps each callback once."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _reporting_outages(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "reports_outages", False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:
+            error = unavailable(exc, changing=True, retry_after=None, what="command")
+            if error is None:
+                raise
+            _fail_unavailable(error)
+
+    run.reports_outages = True  # type: ignore[attr-defined]
+    command.callback = run
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -634,6 +702,7 @@ def register_commands(app: Flask) -> None:
         verify_pack,
         serve,
     ):
+        _reporting_outages(command)
         app.cli.add_command(command)
 
 

@@ -48,7 +48,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "CHECKPOINT_EVERY_EVENTS": int(env.get("REGISTRY_CHECKPOINT_EVERY_EVENTS", "1000")),
         "CHECKPOINT_EVERY_SECONDS": float(env.get("REGISTRY_CHECKPOINT_EVERY_SECONDS", "300")),
         "SQL_ECHO": _bool(env.get("REGISTRY_SQL_ECHO"), False),
-        "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), False),
+        # Test each pooled connection before use (one round trip more per use), so the
+        # first request after a PostgreSQL restart does not fail.
+        "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), True),
+        # Seconds a client is told to wait (Retry-After) when the database is unavailable.
+        "DATABASE_RETRY_AFTER": int(env.get("REGISTRY_DATABASE_RETRY_AFTER", "5")),
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -96,6 +100,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         )
     if config["EXPORTS_PER_HOUR"] < 1:
         raise ValueError("REGISTRY_EXPORTS_PER_HOUR must be at least 1")
+    if config["DATABASE_RETRY_AFTER"] < 1:
+        raise ValueError("REGISTRY_DATABASE_RETRY_AFTER must be at least 1 (seconds)")
     if config["HSTS_SECONDS"] < 0:
         raise ValueError("REGISTRY_HSTS_SECONDS must be 0 (no HSTS) or more")
     if config["PERMANENT_SESSION_LIFETIME"].total_seconds() <= 0:

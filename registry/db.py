@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -92,7 +94,7 @@ def _create_database_file_on_connect(engine: Engine) -> None:
         _create_database_file(database)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
     """WAL, full syncs, foreign keys, and BEGIN IMMEDIATE for every transaction that
     may write.
 
@@ -105,11 +107,16 @@ def _configure_sqlite(engine: Engine) -> None:
     writers (and the ledger's appends) across processes without deadlock-prone lock
     upgrades. Read-only work runs on ``read_only()`` connections, whose plain (deferred)
     BEGIN takes no write lock: with WAL they read alongside a writer.
+
+    ``read_only_file``: the file was opened read-only; it keeps its journal mode and
+    every transaction only reads.
     """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        if read_only_file:
+            return
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -119,7 +126,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        read_only = read_only_file or conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
@@ -205,26 +212,60 @@ def _compiled(statement: sa.ClauseElement, dialect: sa.Dialect) -> DriverSQL:
     return DriverSQL(str(compiled), constants)
 
 
-def make_engine(url: str, echo: bool = False, pre_ping: bool = False) -> Engine:
+def make_engine(
+    url: str, echo: bool = False, pre_ping: bool = False, read_only_file: bool = False
+) -> Engine:
     """Create the engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
+
+    ``read_only_file`` (SQLite): open the file read-only, so that nothing is written to
+    it, not even its journal mode (a backup in rollback-journal mode stays one), and no
+    missing file is created.
 
     PostgreSQL connections are recycled after 30 minutes (idle connections cut by a
     firewall or a proxy never reach a request). ``pre_ping`` tests every connection
-    before each use: one more round trip per request, in exchange for not failing the
-    first request a worker serves after the server restarted (without it, that request
-    fails and SQLAlchemy replaces the pool's connections).
+    at each checkout from the pool (``driver_connection``'s too): one more round trip
+    per checkout, in exchange for not failing the first request a worker serves after
+    the server restarted (without it, that request fails, as a 503, and the pool's
+    connections are replaced). The application turns it on unless
+    ``REGISTRY_DATABASE_PRE_PING`` says otherwise.
     """
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        database = sa.engine.make_url(url).database
+        if read_only_file and database:
+            path = urllib.parse.quote(str(Path(database).resolve()))
+            kwargs["creator"] = lambda: sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, **kwargs["connect_args"]
+            )
     else:
         kwargs["pool_pre_ping"] = pre_ping
         kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _create_database_file_on_connect(engine)
-        _configure_sqlite(engine)
+        if not read_only_file:
+            _create_database_file_on_connect(engine)
+        _configure_sqlite(engine, read_only_file)
     return engine
+
+
+def sqlite_file_exists(url: sa.URL) -> bool:
+    """Whether a SQLite URL names a database that exists (in-memory and ``file:`` URIs
+    are taken to): connecting to a missing file would create an empty one."""
+    name = url.database
+    return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
+
+
+def unreadable(exc: sa.exc.DBAPIError) -> str:
+    """What a database error says about the database, in one line."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
+        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+    ):
+        return f"the database has no registry schema (run registry db upgrade?): {reason}"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the database cannot be opened or reached: {reason}"
+    return f"the database cannot be read (damaged, or not a registry database): {reason}"
 
 
 class Database:

@@ -16,7 +16,11 @@ already checked out when counting starts is not seen). One thread at a time.
   ``piped_ends``: how many COMMITs or ROLLBACKs, which then take no round trip of
   their own);
 - ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
-  it returned, autocommit?) of each statement.
+  it returned, autocommit?) of each statement;
+- ``pings``: connections tested before use (the engine's ``pool_pre_ping``,
+  ``REGISTRY_DATABASE_PRE_PING``): a round trip at each checkout of a pooled connection
+  but a new one's first, sent by SQLAlchemy before the connection is handed out, and
+  not among ``statements``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ class DriverTraffic:
         self.piped_begins = 0
         self.piped_ends = 0
         self.timings: list[tuple[str, float, float, bool]] = []
+        self.pings = 0
+        # SQLAlchemy keeps the setting on the pool only; a disposed pool's replacement
+        # keeps it too.
+        self._pre_ping = bool(engine.pool._pre_ping)
+        self._fresh: set[int] = set()  # connections made while counting, not yet used
         self.open = True
         traffic = self
 
@@ -77,10 +86,19 @@ class DriverTraffic:
                     traffic.timings.append((text, started, returned - started, autocommit))
 
         self._cursor = CountingCursor
+        sa.event.listen(engine, "connect", self._connect)
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
 
+    def _connect(self, dbapi_connection: Any, _record: Any) -> None:
+        self._fresh.add(id(dbapi_connection))
+
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A new connection is not tested; any other was, just before this event.
+        if id(dbapi_connection) in self._fresh:
+            self._fresh.discard(id(dbapi_connection))
+        elif self._pre_ping:
+            self.pings += 1
         dbapi_connection.cursor_factory = self._cursor
         traffic = self
         pipeline = type(dbapi_connection).pipeline
@@ -105,16 +123,18 @@ class DriverTraffic:
         self.timings.clear()
         self.begins = 0
         self.pipelines = self.piped = self.piped_begins = self.piped_ends = 0
+        self.pings = 0
 
     @property
     def round_trips(self) -> int:
-        """Statements and pipelines, and a BEGIN (unless pipelined) and an end of each
-        transaction."""
+        """Statements and pipelines, a BEGIN (unless pipelined) and an end of each
+        transaction, and pings."""
         alone = len(self.statements) - self.piped
         begins = self.begins - self.piped_begins
-        return alone + self.pipelines + begins + (self.begins - self.piped_ends)
+        return alone + self.pipelines + begins + (self.begins - self.piped_ends) + self.pings
 
     def close(self) -> None:
         self.open = False
+        sa.event.remove(self.engine, "connect", self._connect)
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)

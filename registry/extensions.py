@@ -19,6 +19,7 @@ from registry.db import MAX_ID, Database
 from registry.evidence.quota import ExportQuota
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import load_key
+from registry.surfaces import is_api_request
 
 
 class RowIdConverter(IntegerConverter):
@@ -68,8 +69,6 @@ class _RegistryLimiter(Limiter):
     def _check_request_limit(
         self, callable_name: str | None = None, in_middleware: bool = True
     ) -> None:
-        from registry.api.problems import is_api_request
-
         if in_middleware and is_api_request():
             return
         super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
@@ -79,8 +78,6 @@ def _make_limiter(app: Flask) -> Limiter:
     """A limiter with no default limits: only the views that declare a limit are
     limited (the sign-in form, see ``registry.web.auth``); never the API nor static
     files."""
-    from registry.api.problems import is_api_request
-
     limiter = _RegistryLimiter(
         key_func=client_address,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
+import registry
 from registry.extensions import database
 
 
@@ -19,3 +23,17 @@ def test_sqlite_syncs_every_commit_to_disk(app):
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.scalar(sa.text("PRAGMA foreign_keys")) == 1
+
+
+def test_the_largest_row_id_is_written_once():
+    """db.MAX_ID is the one rule of which numbers can be row ids: no module defines its own
+    (the kinds' id fields, the API's and the URL converter's ranges all use it)."""
+    package = Path(registry.__file__).parent
+    defining = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "MAX_ID" for t in node.targets)
+    )
+    assert defining == ["db.py"]

@@ -123,3 +123,20 @@ def test_array_literals_round_trip(pg):
         assert got == blobs
         (got,) = driver.execute("SELECT %s::text[]", [array_literal([])]).fetchone()
         assert got == []
+
+
+def test_driver_traffic_counts_the_pings_of_pre_ping(database_url):
+    db = Database(database_url, pre_ping=True)
+    try:
+        with driver_connection(db.engine) as driver:  # a new connection: not tested
+            driver.execute("SELECT 1")
+        traffic = DriverTraffic(db.engine)
+        with driver_connection(db.engine) as driver:  # the pooled one: tested first
+            driver.execute("SELECT 2")
+        with driver_connection(db.engine) as driver:
+            driver.execute("SELECT 3")
+        assert traffic.statements == ["SELECT 2", "SELECT 3"]
+        assert traffic.pings == 2 and traffic.round_trips == 4
+        traffic.close()
+    finally:
+        db.dispose()

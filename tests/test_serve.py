@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
 
 from registry.server import bind_address
 from tests.conftest import PASSWORD
@@ -65,3 +73,103 @@ def test_bind_addresses():
     assert bind_address("0.0.0.0", 8080) == "0.0.0.0:8080"
     assert bind_address("::1", 8080) == "[::1]:8080"
     assert bind_address("[::]", 80) == "[::]:80"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the master's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _database_links(pid: int, database_url: str) -> list[str]:
+    """What process ``pid`` holds open on the database: the SQLite file (or its journal),
+    or TCP connections to PostgreSQL's port (matched by socket inode in /proc/net)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        database = str(Path(url.database).resolve())
+        return [t for t in targets if t.startswith(database)]
+    sockets = {t[len("socket:[") : -1] for t in targets if t.startswith("socket:[")}
+    port = f":{url.port or 5432:04X}"
+    held = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            columns = line.split()
+            if columns[2].endswith(port) and columns[9] in sockets:
+                held.append(f"{table}: {columns[1]} -> {columns[2]}")
+    return held
+
+
+def _touch_database(url: str) -> int:
+    """An API request whose token the worker looks up in the database (401: unknown)."""
+    request = urllib.request.Request(
+        f"{url}/api/v1/systems", headers={"Authorization": "Bearer reg_unknown"}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as answer:
+        return answer.code
+    return 200
+
+
+def test_a_killed_worker_is_replaced_and_only_workers_connect(database_url, tmp_path):
+    """The master forks workers and never connects to the database itself, before or
+    after a worker is killed; the replacement serves."""
+    port = free_port()
+    command = [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)]
+    with served([*command, "--workers", "1"], port, _env(database_url, tmp_path), tmp_path) as run:
+        master = run.process.pid
+        for _ in range(2):
+            assert _touch_database(run.url) == 401
+            [worker] = _children(master)
+            assert _database_links(worker, database_url)  # what is looked for is there
+            assert _database_links(master, database_url) == []
+            os.kill(worker, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while _children(master) in ([], [worker]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _touch_database(run.url) == 401  # served by the new worker
+            assert _children(master) not in ([], [worker])
+        assert _database_links(master, database_url) == []
+    assert run.process.returncode == 0, run.errors
+    assert run.errors.count("Booting worker") == 3
+
+
+def test_resolving_serve_imports_what_a_worker_builds_its_app_with(database_url, tmp_path):
+    """``registry serve`` builds an application in the master (the command line looks
+    its commands up on one), so every module ``create_app`` imports is imported before
+    the workers fork: a new worker (at start, or replacing one that died) imports
+    nothing and only builds its own application."""
+    program = (
+        "import json, sys\n"
+        "from registry.cli import main\n"
+        "ctx = main.make_context('registry', ['serve'])\n"
+        "main.resolve_command(ctx, ['serve'])\n"
+        "before = set(sys.modules)\n"
+        "from registry import create_app\n"
+        "create_app()\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env=_env(database_url, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []

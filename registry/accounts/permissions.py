@@ -18,44 +18,36 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.errors import PermissionDenied
-
-if TYPE_CHECKING:
-    from registry.records.models import AISystem
 
 ACTIONS = ("read", "create_system", "write", "approve", "govern", "manage_accounts", "export")
 EXPORTERS = frozenset({"compliance_officer", "auditor"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
-def live_owner_entries(system_id: int | sa.ColumnElement[int]) -> sa.Select[Any]:
-    """The system's live owner entries: id, head number, and the head version's body and
-    body hash, in id order."""
-    from registry.records.models import Entry, EntryVersion
+class System(Protocol):
+    """What the permissions ask of a system (``records.models.AISystem``; accounts know
+    nothing of records): its reference, to name it in a refusal, and the bodies of its
+    live owner entries, read only when a technical owner's right to write depends on them."""
 
-    return (
-        sa.select(Entry.id, Entry.head_number, EntryVersion.body, EntryVersion.body_hash)
-        .join(
-            EntryVersion,
-            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
-        )
-        .where(Entry.system_id == system_id, Entry.kind == "owner", Entry.retired.is_(False))
-        .order_by(Entry.id)
-    )
+    @property
+    def reference(self) -> str: ...
+
+    def live_owner_bodies(self, session: Session) -> list[str]:
+        """The bodies (JSON, as stored) of the system's live owner entries."""
+        ...
 
 
-def is_current_technical_owner(session: Session, actor: Actor, system: AISystem) -> bool:
+def is_current_technical_owner(session: Session, actor: Actor, system: System) -> bool:
     """Whether a live owner entry of ``system`` names ``actor`` as technical owner today."""
     if actor.user_id is None and not actor.email:
         return False
-    rows = session.execute(live_owner_entries(system.id))
-    return names_technical_owner(actor, [row.body for row in rows])
+    return names_technical_owner(actor, system.live_owner_bodies(session))
 
 
 def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
@@ -104,10 +96,10 @@ def may_write_everywhere(actor: Actor) -> bool:
     return "compliance_officer" in actor.roles and actor.has_scope("write")
 
 
-def can(session: Session, actor: Actor, action: str, system: AISystem | None = None) -> bool:
+def can(session: Session, actor: Actor, action: str, system: System | None = None) -> bool:
     owner_bodies: list[str] = []
     if action == "write" and system is not None and may_write_as_named_owner(actor):
-        owner_bodies = [row.body for row in session.execute(live_owner_entries(system.id))]
+        owner_bodies = system.live_owner_bodies(session)
     return may(actor, action, owner_bodies, on_system=system is not None)
 
 
@@ -134,7 +126,7 @@ def may(
     return False
 
 
-def require(session: Session, actor: Actor, action: str, system: AISystem | None = None) -> None:
+def require(session: Session, actor: Actor, action: str, system: System | None = None) -> None:
     """Raise :class:`PermissionDenied` unless ``actor`` may do ``action``."""
     if not can(session, actor, action, system):
         raise denied(actor, action, system.reference if system is not None else None)

@@ -18,21 +18,41 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from registry.accounts.actor import Actor
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
 from registry.accounts.permissions import require
-from registry.db import driver_connection, driver_sql, utcnow
-from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
 from registry.ledger.append import append_event
 from registry.text import text_problem
 
 TOKEN_PREFIX = "reg_"
 MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # the longest password a sign-in reads
 MAX_TOKEN_DAYS = 366
-# A hash to compare against when the e-mail is unknown, so timing does not tell.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+# What a sign-in with an unknown e-mail checks its password against, so that it takes
+# as long as one with a known e-mail and the timing does not tell which e-mails exist.
+# It is a fixed string, not computed at import: hashing (scrypt) would cost every
+# process a tenth of a second or more before it can serve. It only equalises timing, so
+# it need not be secret: it is the hash of a random password made once and thrown away,
+# with the parameters generate_password_hash uses (a test holds them equal).
+_DUMMY_HASH = (
+    "scrypt:32768:8:1$2gZmuCtbSmgBpMjU$12d9b536473b28cbad036aa2b1ed770c165b1abd2aad6b2578b30b"
+    "e5a759ffffd2529b434cb3a9e7c8f968171222c924636d341d38501ecd11188724ead43b16"
+)
 
 
 def new_password() -> str:
     """A generated password, for users given none."""
     return secrets.token_urlsafe(12)
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be anyone's password, or None: the one policy of every
+    password, however it is set (created, changed by its user, set by an administrator
+    or by ``registry users password``)."""
+    if len(password) < MIN_PASSWORD:
+        return f"At least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"At most {MAX_PASSWORD} characters."
+    return None
 
 
 def _hash_token(secret: str) -> str:
@@ -81,8 +101,8 @@ def create_user(
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         errors["roles"] = [f"Roles must be among: {', '.join(ROLES)}."]
-    if password is not None and len(password) < MIN_PASSWORD:
-        errors["password"] = [f"At least {MIN_PASSWORD} characters."]
+    if password is not None and (problem := password_problem(password)):
+        errors["password"] = [problem]
     if errors:
         raise InvalidInput("The user is not valid.", errors)
     if session.scalar(sa.select(User.id).where(User.email == email)):
@@ -157,14 +177,36 @@ def set_password(session: Session, actor: Actor, user: User, password: str) -> U
     and end every session of theirs."""
     if actor.user_id != user.id:
         require(session, actor, "manage_accounts")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(
-            "The password is not valid.", {"password": [f"At least {MIN_PASSWORD} characters."]}
-        )
+    if problem := password_problem(password):
+        raise InvalidInput("The password is not valid.", {"password": [problem]})
     user.password_hash = generate_password_hash(password)
     end_sessions(session, user)
     _audit(session, actor, "user.password", user_id=user.id, email=user.email)
     return user
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> User:
+    """``user`` changes their own password, giving the one they have now: the new one
+    passes the policy of every password (:func:`password_problem`, checked first: no
+    hashing for a refused one), then ``current`` must be theirs (:class:`WrongPassword`
+    otherwise, which a surface throttles like a failed sign-in). As with
+    :func:`set_password`, every session of theirs ends; a surface may let the session
+    that asked go on."""
+    if problem := password_problem(new):
+        raise InvalidInput("The new password is not valid.", {"new_password": [problem]})
+    if not user.password_hash or not check_password_hash(user.password_hash, current):
+        raise WrongPassword(
+            "The current password is wrong.",
+            errors={"current_password": ["This is not your current password."]},
+        )
+    return set_password(session, Actor.for_user(user), user, new)
+
+
+class WrongPassword(RegistryError):
+    """A password given to prove who one is did not match (status 401)."""
+
+    status = 401
+    title = "Unauthorized"
 
 
 def end_sessions(session: Session, user: User) -> None:
@@ -269,6 +311,51 @@ def revoke_token(session: Session, actor: Actor, prefix_or_id: str) -> ApiToken:
         session.flush()
         _audit(session, actor, "token.revoke", token_id=token.id, user_id=token.user_id)
     return token
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+def user_by_id(session: Session, user_id: int) -> User:
+    """The user ``user_id``; NotFound when there is none."""
+    user = session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+def users_by_email(session: Session) -> list[User]:
+    """Every user, by e-mail."""
+    return list(session.scalars(sa.select(User).order_by(User.email)))
+
+
+def is_live(token: ApiToken, now: dt.datetime) -> bool:
+    """Whether ``token`` is usable at ``now``: not revoked and not expired."""
+    return token.revoked_at is None and token.expires_at > now
+
+
+def live_token_counts(session: Session, now: dt.datetime) -> dict[int, int]:
+    """Per user id, how many of the user's tokens are live at ``now`` (users with none
+    are left out)."""
+    live: dict[int, int] = {}
+    for token in session.scalars(sa.select(ApiToken).where(ApiToken.revoked_at.is_(None))):
+        if is_live(token, now):
+            live[token.user_id] = live.get(token.user_id, 0) + 1
+    return live
+
+
+def tokens_of(session: Session, user_id: int | None) -> list[ApiToken]:
+    """The tokens of user ``user_id``, newest first, revoked and expired ones included."""
+    return list(
+        session.scalars(
+            sa.select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def token_by_id(session: Session, token_id: int) -> ApiToken | None:
+    """The token ``token_id`` (with its user), or None."""
+    return session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
 
 
 @dataclass(frozen=True)

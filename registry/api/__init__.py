@@ -41,6 +41,17 @@ class RegistryApi(Api):
             if status < 400:
                 continue
             response = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+            if status == 503:
+                response["description"] = (
+                    "The database is unavailable (down, restarting, full or read-only): "
+                    "code database_unavailable. Try again after Retry-After seconds."
+                )
+                response["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer"},
+                    }
+                }
             prepare_response(response, self.spec, PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
         response = {

@@ -12,8 +12,8 @@ from flask.sessions import SecureCookieSessionInterface
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import TokenIdentity, authenticate_token
-from registry.api.problems import is_api_request
 from registry.extensions import database, db_session
+from registry.surfaces import is_api_request
 from registry.transport import secure_cookies
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).
@@ -47,9 +47,8 @@ def authenticate() -> None:
     db = database()
     if db.dialect == "postgresql":
         # By itself on the driver's connection: the lookup only reads (each statement
-        # has its own snapshot at READ COMMITTED anyway), it costs the least that way,
-        # and a change that can be one autocommit statement then needs no transaction
-        # at all (records.service).
+        # has its own snapshot at READ COMMITTED anyway), and it costs the least that
+        # way.
         identity = authenticate_token(db.engine, header)
     elif request.method in ("GET", "HEAD"):
         identity = authenticate_token(db_session(), header)  # a read session already

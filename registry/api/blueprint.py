@@ -166,11 +166,12 @@ class Blueprint(flask_smorest.Blueprint):
 
     def problems(self, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Document the problem responses an operation can give (401 and 403 always,
-        unless it is public, which the caller says by leaving them out)."""
+        unless it is public, which the caller says by leaving them out); 503, when the
+        database is unavailable, is documented on every operation that uses this."""
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             documented = func
-            for status in statuses:
+            for status in sorted({*statuses, 503}):
                 documented = self.alt_response(status, response=http.HTTPStatus(status).name)(
                     documented
                 )

@@ -36,7 +36,8 @@ from registry.api.schemas import (
 from registry.api.writes import commit_change, transaction
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.extensions import db_session
-from registry.records import service, writes
+from registry.records import reads, writes
+from registry.records.diff import diff_bodies
 from registry.records.models import Entry
 
 bp = Blueprint(
@@ -51,7 +52,7 @@ bp = Blueprint(
 def _readable(entry_id: int) -> Entry:
     session = db_session()
     require(session, current_actor(), "read")
-    return service.get_entry(session, entry_id)
+    return reads.get_entry(session, entry_id)
 
 
 @bp.route("/<int:entry_id>", methods=["GET"])
@@ -65,12 +66,12 @@ def entry(entry_id: int, as_of: Any = None, effective_at: Any = None) -> Any:
     `effective_at`. The `ETag` names the version shown: send it as `If-Match` to change it.
     """
     found = _readable(entry_id)
-    version = service.version_at(db_session(), found, as_of=as_of, effective_at=effective_at)
+    version = reads.version_at(db_session(), found, as_of=as_of, effective_at=effective_at)
     return entry_out(found, version), {"ETag": etag(found.id, version.number)}
 
 
 def _current(entry_id: int) -> Any:
-    return lambda: service.get_entry(db_session(), entry_id).head_number
+    return lambda: reads.get_entry(db_session(), entry_id).head_number
 
 
 def _written(entry_id: int, version: Any) -> Any:
@@ -196,7 +197,7 @@ def versions(entry_id: int, as_of: Any = None) -> Any:
     Every version, oldest first (those recorded by `as_of` when given).
     """
     found = _readable(entry_id)
-    items = service.versions_until(db_session(), found, as_of)
+    items = reads.versions_until(db_session(), found, as_of)
     if not items:
         raise NotFound(f"Entry {entry_id} did not exist at that time.")
     return {
@@ -208,7 +209,7 @@ def versions(entry_id: int, as_of: Any = None) -> Any:
 
 
 def _version_known(entry: Entry, number: int, as_of: Any) -> Any:
-    version = service.get_version(db_session(), entry, number)
+    version = reads.get_version(db_session(), entry, number)
     if as_of is not None and version.recorded_at > as_of:
         raise NotFound(f"Entry {entry.id} had no version {number} at that time.")
     return version
@@ -240,7 +241,7 @@ def diff(entry_id: int, from_: int, to: int, as_of: Any = None) -> Any:
     found = _readable(entry_id)
     before = _version_known(found, from_, as_of)
     after = _version_known(found, to, as_of)
-    changes = service.diff_bodies(json.loads(before.body), json.loads(after.body))
+    changes = diff_bodies(json.loads(before.body), json.loads(after.body))
     return {
         "entry_id": found.id,
         "from": from_,

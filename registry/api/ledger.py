@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import READ, Blueprint
@@ -25,6 +23,7 @@ from registry.api.schemas import (
 from registry.api.systems import PAGE_HEADERS, next_link
 from registry.errors import NotFound
 from registry.extensions import db_session
+from registry.ledger import trail
 from registry.ledger.models import Checkpoint
 from registry.ledger.status import (
     current_key,
@@ -50,6 +49,7 @@ def _reader() -> Any:
 
 @bp.route("/keys", methods=["GET"])
 @bp.response(200, KeysOut)
+@bp.problems()  # public: only 503, the keys recorded in the ledger are read
 @bp.doc(security=[])
 def keys() -> Any:
     """Verifier keys
@@ -82,12 +82,7 @@ def checkpoints(limit: int, after: int | None = None, as_of: Any = None) -> Any:
     Every signed tree head, by tree size (those made by `as_of` when given).
     """
     session = _reader()
-    stmt = sa.select(Checkpoint).order_by(Checkpoint.tree_size).limit(limit + 1)
-    if after is not None:
-        stmt = stmt.where(Checkpoint.tree_size > after)
-    if as_of is not None:
-        stmt = stmt.where(Checkpoint.created_at <= as_of)
-    rows = list(session.scalars(stmt))
+    rows = trail.checkpoints(session, limit + 1, after=after, as_of=as_of)
     cursor = rows[limit - 1].tree_size if len(rows) > limit else None
     headers = next_link(
         "api_ledger.checkpoints",
@@ -96,16 +91,6 @@ def checkpoints(limit: int, after: int | None = None, as_of: Any = None) -> Any:
         as_of=as_of.isoformat() if as_of else None,
     )
     return {"items": [_checkpoint_out(r) for r in rows[:limit]], "next_cursor": cursor}, headers
-
-
-def _latest(session: Any, as_of: Any) -> Checkpoint:
-    stmt = sa.select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1)
-    if as_of is not None:
-        stmt = stmt.where(Checkpoint.created_at <= as_of)
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound("No checkpoint has been signed yet.")
-    return row
 
 
 @bp.route("/checkpoints/latest", methods=["GET"])
@@ -117,7 +102,7 @@ def latest_checkpoint(as_of: Any = None) -> Any:
 
     The newest signed tree head (at `as_of` when given).
     """
-    return _checkpoint_out(_latest(_reader(), as_of))
+    return _checkpoint_out(trail.latest_checkpoint(_reader(), as_of))
 
 
 @bp.route("/events/<int:seq>", methods=["GET"])
@@ -156,7 +141,7 @@ def proof(seq: int, tree_size: int | None = None, as_of: Any = None) -> Any:
     """
     session = _reader()
     if tree_size is None and as_of is not None:
-        tree_size = _latest(session, as_of).tree_size
+        tree_size = trail.latest_checkpoint(session, as_of).tree_size
     return prove_inclusion(session, seq, tree_size).as_dict()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from registry.accounts import service as accounts
@@ -27,7 +26,7 @@ bp = Blueprint(
 
 def _own_token() -> ApiToken:
     """The token making the request, with its user."""
-    token = db_session().get(ApiToken, current_identity().token_id)
+    token = accounts.token_by_id(db_session(), current_identity().token_id)
     assert token is not None
     return token
 
@@ -59,11 +58,7 @@ def tokens() -> Any:
 
     The caller's tokens, newest first, revoked and expired ones included (no secrets).
     """
-    rows = db_session().scalars(
-        sa.select(ApiToken)
-        .where(ApiToken.user_id == current_actor().user_id)
-        .order_by(ApiToken.id.desc())
-    )
+    rows = accounts.tokens_of(db_session(), current_actor().user_id)
     return {"items": [token_out(t) for t in rows]}
 
 
@@ -103,7 +98,7 @@ def revoke_token(token_id: int) -> Any:
     """
     actor = current_actor()
     session = db_session()
-    token = session.get(ApiToken, token_id) if token_id < 2**31 else None
+    token = accounts.token_by_id(session, token_id)
     if token is None or token.user_id != actor.user_id:
         raise NotFound(f"You have no token {token_id}.")
     if not actor.has_scope("write"):

@@ -24,10 +24,10 @@ from flask import Response, current_app, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
+from registry.api.conditional import etag
 from registry.errors import InvalidInput, RegistryError, StaleVersion
 
 PROBLEM_JSON = "application/problem+json"
-API_PREFIX = "/api/"
 
 # Version metadata travels beside an entry's body: errors about it point at the top
 # level of the request, errors about anything else point into the body.
@@ -47,6 +47,7 @@ CODES = {
     428: "precondition_required",
     429: "too_many_requests",
     500: "internal_error",
+    503: "service_unavailable",
 }
 
 
@@ -84,10 +85,6 @@ class ProblemSchema(Schema):
         fields.Nested(UnmetAreaSchema),
         metadata={"description": "On 409 not_ready: the readiness areas not met nor waived."},
     )
-
-
-def is_api_request() -> bool:
-    return request.path == API_PREFIX.rstrip("/") or request.path.startswith(API_PREFIX)
 
 
 def problem(
@@ -203,8 +200,6 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
             at = () if key in TOP_LEVEL_FIELDS else getattr(exc, "body_prefix", prefix)
             errors += body_errors({key: value}, at)
     if isinstance(exc, StaleVersion):
-        from registry.api.conditional import etag
-
         extra["current_version"] = exc.current
         extra["current_etag"] = etag(exc.details["entry_id"], exc.current)
         extra["headers"] = {"ETag": extra["current_etag"]}

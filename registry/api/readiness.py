@@ -19,7 +19,7 @@ from registry.instants import UtcInstant
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
-from registry.records import service
+from registry.records import reads
 from registry.text import storable
 
 bp = Blueprint(
@@ -110,7 +110,7 @@ def readiness(reference: str, at: dt.datetime | None = None, require: str | None
     """
     session = db_session()
     allowed(session, current_actor(), "read")
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     scorecard = evaluate(session, system, at or dt.datetime.now(dt.UTC))
     if require == "production" and not scorecard.ready:
         raise PromotionRefused(scorecard)
@@ -131,7 +131,7 @@ def approve(data: dict[str, Any], reference: str) -> Any:
     """
     session = db_session()
     actor = current_actor()
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     allowed(session, actor, "approve", system)
     version = approve_promotion(session, actor, system, notes=data.get("notes"))
     return created_entry(session, version)

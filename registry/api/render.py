@@ -9,8 +9,9 @@ from flask import request, url_for
 
 from registry.accounts.models import ApiToken
 from registry.api.conditional import etag
+from registry.records import reads
 from registry.records.models import Entry, EntryVersion
-from registry.records.service import RegisterRow
+from registry.records.reads import RegisterRow
 
 
 def api_path(*segments: object) -> str:
@@ -29,7 +30,7 @@ def entry_out(entry: Entry, version: EntryVersion, *, written: bool = False) -> 
 
 def entry_dict(entry_id: int, reference: str, kind: str, head: int, version: Any) -> dict[str, Any]:
     """An entry as the API shows it; ``version`` is an EntryVersion or a row with its
-    columns (``records.service.current_rows``)."""
+    columns (``records.reads.current_rows``)."""
     return {
         "id": entry_id,
         "system": reference,
@@ -104,8 +105,7 @@ def created_entry(
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """The answer to a request that created an entry: the entry, 201, where it is and
     its ETag."""
-    entry = session.get(Entry, version.entry_id)
-    assert entry is not None
+    entry = reads.get_entry(session, version.entry_id)
     return (
         entry_out(entry, version, written=True),
         201,

@@ -37,7 +37,7 @@ from registry.api.schemas import (
 from registry.api.writes import transaction
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.extensions import db_session
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem
 from registry.records.search import count_systems, entries_in_force, search_systems
@@ -166,18 +166,18 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
     if (
         as_of is None
         and effective_at is None
-        and (rows := service.current_rows(session, reference))
+        and (rows := reads.current_rows(session, reference))
         and (state := _current_state(rows)) is not None
     ):
         return state
-    state = service.state_of(session, reference, as_of=as_of, effective_at=effective_at)
+    state = reads.state_of(session, reference, as_of=as_of, effective_at=effective_at)
     found = state.system
     profile = next((e for e in state.entries if e.kind == "profile"), None)
     last_profile = None
     if profile is not None:
         shown = entry_out(profile.entry, profile.version)
     else:
-        retired = service.retired_profile(session, found, as_of=as_of, effective_at=effective_at)
+        retired = reads.retired_profile(session, found, as_of=as_of, effective_at=effective_at)
         if retired is None:
             raise NotFound(f"System {reference!r} was not in the register at that time.")
         entry, tombstone, last = retired
@@ -232,9 +232,9 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
     current version); 409 when the profile is not retired.
     """
     session = db_session()
-    found = service.get_system(session, reference)
+    found = reads.get_system(session, reference)
     require(session, current_actor(), "govern", found)  # before the request's conditions
-    profile = service.profile_entry(session, found)
+    profile = reads.profile_entry(session, found)
     based_on = base_version(profile.id, lambda: profile.head_number)
     version = writes.reinstate_system(
         session,
@@ -274,7 +274,7 @@ def _entry_page(
 ) -> Any:
     session = db_session()
     require(session, current_actor(), "read")
-    found = service.get_system(session, reference)
+    found = reads.get_system(session, reference)
     rows = entries_in_force(
         session,
         found,
@@ -308,7 +308,7 @@ def add_entry(data: dict[str, Any], reference: str) -> Any:
     Adds an entry of any kind but `profile` (a system has one profile: update it).
     """
     session = db_session()
-    found = service.get_system(session, reference)
+    found = reads.get_system(session, reference)
     return _created(
         session,
         found,
@@ -359,7 +359,7 @@ def _kind_routes(kind: str, path: str, title: str, when: str, describe: str) -> 
 
     def create(data: dict[str, Any], reference: str) -> Any:
         session = db_session()
-        found = service.get_system(session, reference)
+        found = reads.get_system(session, reference)
         return _created(
             session,
             found,

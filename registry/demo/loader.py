@@ -8,7 +8,6 @@ examples' dates are moved to the day they are loaded (``registry.demo.dates``).
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
-from registry.accounts.service import create_user
+from registry.accounts.service import create_user, new_password
 from registry.demo import dates
 from registry.files import write_private
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.models import AISystem
 
 DEMO_USERS = (
@@ -54,7 +53,7 @@ def ensure_demo_users(session: Session, known: dict[str, str]) -> list[tuple[str
     result = []
     for email, name, role in DEMO_USERS:
         if session.scalar(sa.select(User.id).where(User.email == email)) is None:
-            password = known.get(email) or secrets.token_urlsafe(12)
+            password = known.get(email) or new_password()
             create_user(session, actor, email, [role], password=password, name=name)
             known[email] = password
         result.append((email, role, known.get(email, "(set before; not known here)")))
@@ -113,7 +112,7 @@ def load_examples(
                 effective_from=instant(item["effective_from"]),
                 reason=text(item.get("reason")),
             )
-            entry = service.get_entry(session, version.entry_id)
+            entry = reads.get_entry(session, version.entry_id)
             keys[item.get("key", str(entry.id))] = entry.id
             for update in item.get("updates", []):
                 writes.update_entry(
@@ -137,7 +136,7 @@ def load_examples(
         for update in example.get("profile_updates", []):
             # After the entries: a promotion to production passes the readiness gate
             # on the evidence in effect when it takes effect.
-            entry = service.profile_entry(session, system)
+            entry = reads.profile_entry(session, system)
             writes.update_entry(
                 session,
                 actor,

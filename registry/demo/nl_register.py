@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
-from registry.records import service, writes
+from registry.records import reads, writes
 
 STAGES = {"in_gebruik": "production", "ontwikkeling": "pilot", "buiten_gebruik": "retired"}
 DPIA = {"Ja": "done", "Nee": "not_done", "Onbekend": "unknown"}
@@ -125,7 +125,7 @@ def apply_change(session: Session, actor: Actor, change: dict[str, Any]) -> None
             reason=reason,
         )
         return
-    entry = service.profile_entry(session, service.get_system(session, ref))
+    entry = reads.profile_entry(session, reads.get_system(session, ref))
     if change["op"] == "update":
         writes.update_entry(
             session,

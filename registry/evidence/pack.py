@@ -47,12 +47,14 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
+from registry.evidence.pdf import render_pdf
 from registry.ledger.append import append_event
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
+from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
 
@@ -226,8 +228,6 @@ def build(
 
 
 def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progress) -> str:
-    from registry.evidence.pdf import render_pdf
-
     pinned, systems, events = content.pinned, content.systems, content.events
     keys = [content.signer_key]
     if content.checkpoint_key != content.signer_key:
@@ -301,6 +301,17 @@ def what_changed(pinned: Pin) -> str:
     )
 
 
+def _export_outcome(reason: Reason) -> str:
+    """Whether the export was recorded: not, unless the connection was lost while the
+    export event was being committed (then the export may be listed, without its pack)."""
+    if reason is Reason.LOST:
+        return (
+            "no export was recorded, unless the connection was lost while the export was "
+            "being recorded (it is then listed, as not kept here)"
+        )
+    return "no export was recorded"
+
+
 def _cause(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"a file could not be written or read ({exc.strerror or type(exc).__name__})"
@@ -341,6 +352,13 @@ def export(
         raise
     except Exception as exc:
         session.rollback()
+        if (reason := unavailable_reason(exc)) is not None:
+            raise DatabaseUnavailable(
+                f"The evidence pack could not be made: the registry's database {reason.value}. "
+                f"No pack was kept and {_export_outcome(reason)}. {what_changed(pinned)} "
+                "Try again later.",
+                reason,
+            ) from exc
         log.exception("Exporting an evidence pack as of %s failed", iso(pinned.as_of))
         raise ExportFailed(
             f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "

@@ -51,9 +51,12 @@ from reportlab.platypus import (
 
 from registry.evidence.collect import EntryHistory, SystemRecord, iso
 from registry.records import display
-from registry.records.kinds import KINDS, risk_tier
-from registry.records.overview import ART_73_DAYS
-from registry.records.service import diff_bodies
+from registry.records.diff import diff_bodies
+from registry.records.kinds import (
+    ART_73_DAYS,  # Art 73: days to report after awareness
+    KINDS,
+    risk_tier,
+)
 
 if TYPE_CHECKING:
     from registry.evidence.pack import PackContent

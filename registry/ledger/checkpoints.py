@@ -1,16 +1,17 @@
-"""Signed checkpoints of the ledger, and the keys recorded in it.
+"""Signed checkpoints of the ledger.
 
 A checkpoint is a signed tree head over the first ``tree_size`` events, in the C2SP
 tlog-checkpoint format. Each stores its Merkle frontier, so the next one hashes only
 the events that came after it. Checkpoints are made under the ledger lock: every
-``every_events`` events, when ``every_seconds`` have passed since this process last
-made one, and on demand (``registry ledger checkpoint``, every export).
+``every_events`` events, at the first append ``every_seconds`` after the latest
+checkpoint (whichever process signed it: a worker that has just started does not sign
+at its first write when another signed a moment ago), and on demand
+(``registry ledger checkpoint``, every export).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -19,10 +20,10 @@ from sqlalchemy.orm import Session
 from registry.db import utcnow
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import MerkleAccumulator
-from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.models import Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
-from registry.ledger.proofs import fill_blocks
+from registry.ledger.proofs import extend_to, fill_blocks
 from registry.ledger.store import LedgerHead, lock_ledger
 
 
@@ -33,7 +34,9 @@ class LedgerSettings:
     signer: Signer
     every_events: int = 1000
     every_seconds: float = 300.0
-    last_made: float = field(default=0.0)  # monotonic time of this process's last one
+    # Monotonic time of the latest checkpoint this process knows of (its own, or the
+    # latest in the database when it last looked); 0: none yet.
+    last_made: float = field(default=0.0)
 
     @property
     def origin(self) -> str:
@@ -46,24 +49,6 @@ def settings_of(session: Session) -> LedgerSettings | None:
 
 def last_checkpoint(session: Session) -> Checkpoint | None:
     return session.scalar(sa.select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1))
-
-
-def iter_leaf_hashes(
-    session: Session, after: int, upto: int, batch: int = 20_000
-) -> Iterator[bytes]:
-    """Leaf hashes of events ``after+1 … upto``, in order."""
-    while after < upto:
-        rows = session.execute(
-            sa.select(AuditEvent.seq, AuditEvent.leaf_hash)
-            .where(AuditEvent.seq > after, AuditEvent.seq <= upto)
-            .order_by(AuditEvent.seq)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            yield bytes.fromhex(row.leaf_hash)
-        after = rows[-1].seq
 
 
 def _accumulator_at(checkpoint: Checkpoint | None) -> MerkleAccumulator:
@@ -99,7 +84,8 @@ def make_checkpoint(
     if last is not None and last.tree_size == head.seq:
         return last
     accumulator = _accumulator_at(last)
-    accumulator.extend(iter_leaf_hashes(session, accumulator.size, head.seq))
+    fill_blocks(session, head.seq)  # first: the new events' blocks, which extend_to reuses
+    extend_to(session, accumulator, head.seq)
     root = accumulator.root()
     body = format_body(CheckpointBody(signer.name, head.seq, root))
     row = Checkpoint(
@@ -113,7 +99,6 @@ def make_checkpoint(
     )
     session.add(row)
     session.flush()
-    fill_blocks(session, head.seq)
     return row
 
 
@@ -121,13 +106,17 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
     """After an append (lock held, ``head`` the new event): checkpoint when the policy of
     this session's settings says so."""
     settings = settings_of(session)
-    if settings is not None and checkpoint_due(session, head.seq):
+    if settings is None:
+        return
+    if head.seq % settings.every_events == 0 or _due_by_time(session, settings):
         make_checkpoint(session, settings.signer, head=head)
         settings.last_made = time.monotonic()
 
 
 def checkpoint_due(session: Session, seq: int) -> bool:
-    """Whether this session's policy wants a signed checkpoint with event ``seq``."""
+    """Whether this session's policy may want a signed checkpoint with event ``seq``: by
+    count, or by time as far as this process knows (:func:`maybe_checkpoint` then
+    decides on the latest checkpoint in the database)."""
     settings = settings_of(session)
     return settings is not None and (
         seq % settings.every_events == 0 or checkpoint_due_by_time(settings)
@@ -135,5 +124,25 @@ def checkpoint_due(session: Session, seq: int) -> bool:
 
 
 def checkpoint_due_by_time(settings: LedgerSettings) -> bool:
-    """Whether ``every_seconds`` have passed since this process's last checkpoint."""
+    """Whether ``every_seconds`` have passed since the latest checkpoint this process
+    knows of (always, in a process that knows of none): a checkpoint may be due, which
+    :func:`maybe_checkpoint` decides on the database's latest."""
     return time.monotonic() - settings.last_made >= settings.every_seconds
+
+
+def _due_by_time(session: Session, settings: LedgerSettings) -> bool:
+    """Whether ``every_seconds`` have passed since the latest checkpoint in the database
+    (lock held). Asked only when this process's own knowledge says so, so at most once
+    per ``every_seconds`` per process; a recent one is remembered as the latest."""
+    if not checkpoint_due_by_time(settings):
+        return False
+    latest = session.scalar(
+        sa.select(Checkpoint.created_at).order_by(Checkpoint.tree_size.desc()).limit(1)
+    )
+    if latest is None:
+        return True
+    age = max((utcnow() - latest).total_seconds(), 0.0)
+    if age >= settings.every_seconds:
+        return True
+    settings.last_made = time.monotonic() - age
+    return False

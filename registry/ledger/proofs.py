@@ -70,6 +70,32 @@ def consistency_proof(session: Session, old_size: int, new_size: int) -> list[by
     return consistency_proof_from(old_size, new_size, lambda s, e: subtree_root(session, s, e))
 
 
+def extend_to(session: Session, accumulator: MerkleAccumulator, size: int) -> None:
+    """Extend ``accumulator`` to the first ``size`` leaves, taking each whole block it
+    crosses from its stored root (see :func:`fill_blocks`) where there is one, and the
+    leaves otherwise: the leaves of a long tail are read and hashed once, by
+    ``fill_blocks``, not a second time here."""
+    first = -(-accumulator.size // BLOCK)  # the first block starting at or after it
+    last = size // BLOCK  # whole blocks first … last-1
+    if first >= last:
+        accumulator.extend(leaf_hashes(session, accumulator.size, size))
+        return
+    accumulator.extend(leaf_hashes(session, accumulator.size, first * BLOCK))
+    stored = dict(
+        session.execute(
+            sa.select(MerkleBlock.block, MerkleBlock.root_hash).where(
+                MerkleBlock.block >= first, MerkleBlock.block < last
+            )
+        ).all()
+    )
+    for block in range(first, last):
+        if block in stored:
+            accumulator.append_subtree(bytes.fromhex(stored[block]), BLOCK_HEIGHT)
+        else:
+            accumulator.extend(leaf_hashes(session, block * BLOCK, (block + 1) * BLOCK))
+    accumulator.extend(leaf_hashes(session, last * BLOCK, size))
+
+
 def _blocks_to_fill(session: Session, size: int) -> Iterator[int]:
     done = session.scalar(sa.select(sa.func.max(MerkleBlock.block)))
     yield from range(0 if done is None else done + 1, size // BLOCK)

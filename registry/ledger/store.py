@@ -245,11 +245,15 @@ def verify_ledger(
     origin: str | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    own_connection: bool = False,
 ) -> LedgerReport:
     """Verify the stored ledger: events, versions, checkpoints (see ``ledger.verify``).
 
     A large ledger on a database other processes can open is scanned in chunks of
     ``CHUNK`` events by ``workers`` processes (default: one per CPU), then joined.
+    With ``own_connection`` everything is read on the session's connection alone (it
+    may see rows no other connection sees yet: a transaction not committed, or a
+    snapshot of its own): no parallel processes, no prefetching connection.
     """
     started = time.perf_counter()
     # Checkpoints first, then the head: with writes going on (each statement its own
@@ -262,21 +266,26 @@ def verify_ledger(
     upto = ledger_head(session).seq
     sizes = [c.tree_size for c in checkpoints]
     bind = session.get_bind()
-    workers = workers or os.cpu_count() or 1
-    in_memory = bind.dialect.name == "sqlite" and bind.url.database in (None, "", ":memory:")
+    workers = 1 if own_connection else workers or os.cpu_count() or 1
+    in_memory = bind.dialect.name == "sqlite" and bind.engine.url.database in (
+        None,
+        "",
+        ":memory:",
+    )
     if workers < 2 or upto < PARALLEL_FROM or in_memory:
+        # Prefetching pays where the driver waits on a server (PostgreSQL); SQLite's
+        # reads hold the GIL, so a second thread only contends there.
+        prefetch = bind.dialect.name == "postgresql" and not own_connection
         scans = [
             scan_range(
-                # Prefetching pays where the driver waits on a server (PostgreSQL); SQLite's
-                # reads hold the GIL, so a second thread only contends there.
-                iter_events(session, upto, prefetch=bind.dialect.name == "postgresql"),
+                iter_events(session, upto, prefetch=prefetch),
                 iter_versions(session, upto),
                 sizes,
                 progress=progress,
             )
         ]
     else:
-        url = bind.url.render_as_string(hide_password=False)
+        url = bind.engine.url.render_as_string(hide_password=False)
         chunks = [(first, min(first + CHUNK - 1, upto)) for first in range(1, upto + 1, CHUNK)]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:

@@ -24,8 +24,10 @@ from typing import Any
 
 from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Record
 from registry.readiness.reviews import Due, reviews_due
-from registry.records.kinds import READINESS_AREAS
-from registry.records.overview import ART_73_DAYS  # Art 73: days to report after awareness
+from registry.records.kinds import (
+    ART_73_DAYS,  # Art 73: days to report after awareness
+    READINESS_AREAS,
+)
 
 # Log retention the EU AI Act asks of deployers and providers: at least six months
 # (Art 19(1), 26(6)); 183 days cover any six calendar months.

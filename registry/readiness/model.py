@@ -29,7 +29,7 @@ class Record:
 
     @classmethod
     def of(cls, state: Any) -> Record:
-        """From a ``records.service.EntryState``."""
+        """From a ``records.reads.EntryState``."""
         v = state.version
         return cls(
             state.entry_id, state.kind, v.number, v.body_hash, json.loads(v.body), v.effective_from

@@ -24,7 +24,7 @@ from registry.readiness.model import (
     Record,
     Scorecard,
 )
-from registry.records import service
+from registry.records import reads
 from registry.records.models import AISystem, EntryVersion
 
 # Profile fields a promotion changes itself: a change of these alone does not make
@@ -154,7 +154,7 @@ def records_of(
     as_of: dt.datetime | None,
     effective_at: dt.datetime,
 ) -> list[Record]:
-    state = service.system_state(session, system, as_of=as_of, effective_at=effective_at)
+    state = reads.system_state(session, system, as_of=as_of, effective_at=effective_at)
     return [Record.of(e) for e in state.entries]
 
 
@@ -171,7 +171,7 @@ def evaluate(
     of a past instant is the one the registry would have shown then."""
     at = _aware(at)
     if isinstance(system, str):
-        system = service.get_system(session, system)
+        system = reads.get_system(session, system)
     as_of = _aware(recorded_by) if recorded_by is not None else at
     records = records_of(session, system, as_of=as_of, effective_at=at)
     return score(system.reference, records, at, approval_status(session, records, at))

@@ -1,4 +1,5 @@
-"""Input every write checks before it reads anything: bodies, reasons, instants, ids."""
+"""Input checked before anything is read: bodies, reasons, instants, ids (the writes'
+checks; the reads check instants and ids by the same rules)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,15 @@ def check_reason(reason: str | None) -> str:
 
 
 def check_instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    """``value`` unchanged when it is None or aware; InvalidInput naming the field
+    ``name`` when it has no time zone (an instant without one is no instant)."""
     if value is not None and value.tzinfo is None:
         raise InvalidInput(f"{name} needs a time zone.", {name: ["Not a valid aware datetime."]})
     return value
 
 
 def valid_id(value: object) -> bool:
+    """Whether ``value`` can name a row: an integer (not a bool) from 1 to ``db.MAX_ID``."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 

@@ -23,6 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from registry.db import MAX_ID
 from registry.instants import UtcInstant
 from registry.text import text_problem
 
@@ -30,7 +31,6 @@ SHORT = 200
 MEDIUM = 2_000
 LONG = 10_000
 MAX_ITEMS = 100
-MAX_ID = 2**31 - 1
 
 SHA256 = validate.Regexp(
     r"^[0-9a-f]{64}$", error="Must be a lowercase hex SHA-256 (64 characters)."
@@ -358,6 +358,11 @@ class IncidentProcedureSchema(KindSchema):
     deadlines = text(MEDIUM)
 
 
+# EU AI Act Art 73: days to report a serious incident after becoming aware of it, by
+# its class (Art 73(3), (4), (2)); the classes an incident's ``serious_category`` takes.
+ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
+
+
 class IncidentSchema(KindSchema):
     # The incident procedure followed (an incident_procedure entry of the same system).
     procedure_entry_id = fields.Integer(
@@ -371,8 +376,8 @@ class IncidentSchema(KindSchema):
     became_aware_at = Instant()
     severity = required_text(50)
     serious = fields.Boolean(allow_none=True)
-    # Art 73(3)/(4)/(2): the class decides the reporting deadline (2, 10 or 15 days).
-    serious_category = choice(("widespread_or_critical_infrastructure", "death", "other"))
+    # Art 73(3)/(4)/(2): the class decides the reporting deadline (ART_73_DAYS).
+    serious_category = choice(tuple(ART_73_DAYS))
     description = text(LONG)
     affected_persons = text(MEDIUM)
     containment = text(LONG)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from registry.db import Base, utcnow
 
@@ -18,6 +19,11 @@ class AISystem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(100), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def live_owner_bodies(self, session: Session) -> list[str]:
+        """The bodies (JSON, as stored) of the system's live owner entries, in id order:
+        what ``accounts.permissions`` decides a technical owner's right to write by."""
+        return [row.body for row in session.execute(live_owner_entries(self.id))]
 
 
 class Entry(Base):
@@ -75,3 +81,17 @@ class EntryVersion(Base):
 
     # Read-only: a version never changes, so nothing may flush through this.
     entry: Mapped[Entry] = relationship(viewonly=True)
+
+
+def live_owner_entries(system_id: int | sa.ColumnElement[int]) -> sa.Select[Any]:
+    """The system's live owner entries: id, head number, and the head version's body and
+    body hash, in id order."""
+    return (
+        sa.select(Entry.id, Entry.head_number, EntryVersion.body, EntryVersion.body_hash)
+        .join(
+            EntryVersion,
+            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+        )
+        .where(Entry.system_id == system_id, Entry.kind == "owner", Entry.retired.is_(False))
+        .order_by(Entry.id)
+    )

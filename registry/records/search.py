@@ -17,8 +17,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
+from registry.records.inputs import check_instant
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.service import RegisterRow, _check_instant, _in_force, listed_profiles
+from registry.records.reads import RegisterRow, in_force, listed_profiles
 from registry.text import text_problem
 
 MAX_PAGE = 200
@@ -51,7 +52,7 @@ def search_systems(
     after: str | None = None,
     limit: int = 50,
 ) -> list[RegisterRow]:
-    """Systems the register lists (:func:`service.listed_profiles`: those whose profile
+    """Systems the register lists (:func:`reads.listed_profiles`: those whose profile
     is in force and those whose profile is retired, with their profile as last in
     force), now, as recorded at ``as_of``, or as effective at ``effective_at``, ordered
     by reference, starting after reference ``after``. ``status`` keeps only the ones
@@ -162,8 +163,8 @@ def _matching(
 ) -> sa.Select[Any]:
     """(Entry, EntryVersion, retired) of the listed systems' profiles that match the
     filters."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
     for name, value in (("q", q), ("owner", owner)):
         if value is not None and (problem := text_problem(value)):
             raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
@@ -195,7 +196,7 @@ def _matching(
         )
     if owner:
         owners = (
-            _in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
+            in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
             .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
             .order_by(None)
             .subquery()
@@ -226,10 +227,10 @@ def entries_in_force(
     limit: int = 50,
 ) -> list[tuple[Entry, EntryVersion]]:
     """A page of a system's live entries (optionally of some kinds), by entry id."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
     stmt = (
-        _in_force([system.id], kinds=kinds, as_of=as_of, effective_at=effective_at)
+        in_force([system.id], kinds=kinds, as_of=as_of, effective_at=effective_at)
         .order_by(None)
         .order_by(Entry.id)
         .limit(max(1, min(limit, MAX_PAGE + 1)))

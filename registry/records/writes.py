@@ -38,7 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from registry.accounts.actor import Actor
-from registry.accounts.permissions import denied, live_owner_entries, may, may_write_as_named_owner
+from registry.accounts.permissions import denied, may, may_write_as_named_owner
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.append import (
@@ -65,7 +65,7 @@ from registry.records.inputs import (
     validated,
 )
 from registry.records.kinds import KINDS
-from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
 
 # A decision whose precondition failed is made again on the state read under the lock,
 # where it cannot fail: more than two attempts would be a bug.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from registry.errors import RegistryError
+from registry.outage import DatabaseUnavailable
 from registry.records import display
 from registry.transport import secure_cookies
 
@@ -58,7 +59,15 @@ def init_web(app: Flask) -> None:
 
 def error_page(exc: HTTPException | RegistryError) -> Response | HTTPException:
     """The web's answer to an error: a page for ours, 404 and 500; Werkzeug's own
-    answer for other HTTP errors (e.g. a refused CSRF token)."""
+    answer for other HTTP errors (e.g. a refused CSRF token). When the database is
+    unavailable, a page that asks nothing of it, with Retry-After."""
+    if isinstance(exc, DatabaseUnavailable):
+        # Rendered without the context processors: flask-login's would load the user.
+        page = current_app.jinja_env.get_template("errors/unavailable.html").render(
+            title="Temporarily unavailable", message=exc.message
+        )
+        headers = {"Retry-After": str(exc.details["retry_after"])}
+        return Response(page, exc.status, headers=headers)
     if isinstance(exc, RegistryError):
         title, message, status = exc.title, exc.message, exc.status
     elif exc.code == 404:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     current_app,
@@ -29,7 +28,7 @@ from registry.accounts import service as accounts
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
 from registry.accounts.permissions import require
 from registry.db import utcnow
-from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
+from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.extensions import db_session
 from registry.web.auth import keep_session
 from registry.web.systems import current_actor
@@ -52,15 +51,8 @@ def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
 
 
-def _is_live(token: ApiToken, now: dt.datetime) -> bool:
-    return token.revoked_at is None and token.expires_at > now
-
-
 def _user_or_404(user_id: int) -> User:
-    user = db_session().get(User, user_id)
-    if user is None:
-        raise NotFound(f"No user {user_id}.")
-    return user
+    return accounts.user_by_id(db_session(), user_id)
 
 
 def _errors_of(exc: RegistryError) -> dict[str, list[str]]:
@@ -72,12 +64,8 @@ def _errors_of(exc: RegistryError) -> dict[str, list[str]]:
 @bp.route("/users")
 def users() -> str:
     session = db_session()
-    rows = session.scalars(sa.select(User).order_by(User.email)).all()
-    now = utcnow()
-    live: dict[int, int] = {}
-    for token in session.scalars(sa.select(ApiToken).where(ApiToken.revoked_at.is_(None))):
-        if _is_live(token, now):
-            live[token.user_id] = live.get(token.user_id, 0) + 1
+    rows = accounts.users_by_email(session)
+    live = accounts.live_token_counts(session, utcnow())
     return render_template("admin/users.html", users=rows, live=live)
 
 
@@ -137,10 +125,7 @@ def _render_user(
     new_token: ApiToken | None = None,
     secret: str | None = None,
 ) -> Response:
-    session = db_session()
-    tokens = session.scalars(
-        sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
-    ).all()
+    tokens = accounts.tokens_of(db_session(), user.id)
     now = utcnow()
     response = make_response(
         render_template(
@@ -149,7 +134,7 @@ def _render_user(
             roles=ROLES,
             scopes=TOKEN_SCOPES,
             tokens=tokens,
-            live={t.id for t in tokens if _is_live(t, now)},
+            live={t.id for t in tokens if accounts.is_live(t, now)},
             expired={t.id for t in tokens if t.expires_at <= now},
             when=_when,
             is_self=user.id == current_user.id,

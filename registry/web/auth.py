@@ -1,9 +1,11 @@
-"""Signing in and out (flask-login sessions, CSRF-protected form).
+"""Signing in and out (flask-login sessions, CSRF-protected form), and changing one's
+own password.
 
 Failed sign-ins are throttled (Flask-Limiter) per e-mail address tried and per client
 address: ``LOGIN_LIMIT_PER_EMAIL`` and ``LOGIN_LIMIT_PER_IP``. Only failures count
 (answers 401); a throttled attempt gets a 429 with ``Retry-After`` before any password
-is checked, and does not count either.
+is checked, and does not count either. A wrong current password on the password form
+counts against the same two budgets (the signed-in user's e-mail, the client address).
 
 A sign-in session holds the user's session generation as it was at sign-in; each
 request loads the user only while that is still their generation
@@ -35,7 +37,16 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from registry.accounts.models import User
-from registry.accounts.service import authenticate, session_user, sign_out
+from registry.accounts.service import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    WrongPassword,
+    authenticate,
+    change_password,
+    session_user,
+    sign_out,
+)
+from registry.errors import InvalidInput
 from registry.extensions import client_address, db_session, limiter, login_manager
 from registry.web.home import landing
 
@@ -61,10 +72,21 @@ def _form_email() -> str:
     return request.form.get("email", "").strip()[:254]
 
 
-def _email_key() -> str:
-    """The e-mail address tried, as the limiter's key (hashed: no addresses in the
-    limiter's storage)."""
-    return "email:" + hashlib.sha256(_form_email().lower().encode()).hexdigest()
+def _email_key(email: str | None = None) -> str:
+    """The e-mail address tried (by default the sign-in form's), as the limiter's key
+    (hashed: no addresses in the limiter's storage)."""
+    email = _form_email() if email is None else email
+    return "email:" + hashlib.sha256(email.lower().encode()).hexdigest()
+
+
+def _own_email_key() -> str:
+    """The signed-in user's e-mail as the limiter's key: a wrong current password on the
+    password form counts against the same budget as failed sign-ins with that e-mail."""
+    return _email_key(getattr(current_user, "email", ""))
+
+
+def _signed_out() -> bool:
+    return not current_user.is_authenticated
 
 
 def _no_email() -> bool:
@@ -94,6 +116,19 @@ def _too_many_attempts(limit: RequestLimit) -> Response:
     return response
 
 
+def _too_many_password_attempts(limit: RequestLimit) -> Response:
+    """The password form again, with a 429 and when to try again (no password checked)."""
+    wait = max(1, math.ceil(limit.window.reset_time - time.time()))
+    response = make_response(
+        _password_page(
+            message=f"Too many wrong passwords. Please try again in {_wait_phrase(wait)}."
+        ),
+        429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site: no scheme, no host, no protocol-relative '//', and no
     control character (CR or LF would end the Location header)."""
@@ -118,7 +153,8 @@ def login() -> str | Response:
     email = ""
     if request.method == "POST":
         email = _form_email()
-        password = request.form.get("password", "")[:1024]
+        # One character more than any password has: a longer one matches no one's.
+        password = request.form.get("password", "")[: MAX_PASSWORD + 1]
         user = authenticate(db_session(), email, password) if email and password else None
         if user is None:
             flash("Wrong e-mail or password.", "error")
@@ -141,6 +177,41 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
+def _password_page(errors: dict[str, list[str]] | None = None, message: str = "") -> str:
+    return render_template(
+        "auth/password.html", errors=errors or {}, message=message, min_password=MIN_PASSWORD
+    )
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password() -> str | tuple[str, int] | Response:
+    """A user changes their own password. Every other session of theirs ends; this one
+    goes on under the new session generation."""
+    if request.method == "GET":
+        return _password_page()
+    form = request.form
+    current = form.get("current_password", "")[: MAX_PASSWORD + 1]
+    new, again = form.get("new_password", ""), form.get("new_password_again", "")
+    errors: dict[str, list[str]] = {}
+    if not current:
+        errors["current_password"] = ["Enter your current password."]
+    if new != again:
+        errors["new_password_again"] = ["Does not match the new password."]
+    if errors:
+        return _password_page(errors, "The form has errors."), 422
+    db = db_session()
+    try:
+        user = change_password(db, current_user, current, new)
+    except (InvalidInput, WrongPassword) as exc:
+        db.rollback()
+        return _password_page(exc.details.get("errors", {}), exc.message), exc.status
+    db.commit()
+    keep_session(user)
+    flash("Your password is changed. Your other sessions have ended.", "success")
+    return redirect(landing())
+
+
 @bp.record_once
 def _throttle_login(state: BlueprintSetupState) -> None:
     """Put this app's limits on its sign-in view (each app has its own limiter)."""
@@ -151,15 +222,28 @@ def _throttle_login(state: BlueprintSetupState) -> None:
         "deduct_when": _failed,
         "on_breach": _too_many_attempts,
     }
-    per_email = app_limiter.limit(
+    # Shared limits: their counters are named by scope and key alone, not by the view,
+    # so the password form below counts against the same budgets.
+    per_email = app_limiter.shared_limit(
         app.config["LOGIN_LIMIT_PER_EMAIL"],
         key_func=_email_key,
         exempt_when=_no_email,  # nothing to check a password against: the IP limit still counts
         scope="email",
         **shared,
     )
-    per_ip = app_limiter.limit(
+    per_ip = app_limiter.shared_limit(
         app.config["LOGIN_LIMIT_PER_IP"], key_func=client_address, scope="ip", **shared
     )
     endpoint = f"{bp.name}.{login.__name__}"
     app.view_functions[endpoint] = per_ip(per_email(app.view_functions[endpoint]))
+    # Guessing the current password on the password form counts as failed sign-ins do,
+    # against the same budgets (same scopes and keys, so the same counters).
+    guesses = {**shared, "on_breach": _too_many_password_attempts, "exempt_when": _signed_out}
+    own_email = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_EMAIL"], key_func=_own_email_key, scope="email", **guesses
+    )
+    own_ip = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_IP"], key_func=client_address, scope="ip", **guesses
+    )
+    endpoint = f"{bp.name}.{password.__name__}"
+    app.view_functions[endpoint] = own_ip(own_email(app.view_functions[endpoint]))

@@ -9,7 +9,7 @@ from flask_login import login_required
 
 from registry.accounts.permissions import require
 from registry.extensions import db_session
-from registry.records.overview import describe, overview
+from registry.readiness.overview import describe, overview
 from registry.records.search import count_systems
 from registry.web.systems import current_actor
 

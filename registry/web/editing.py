@@ -23,7 +23,8 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from registry.extensions import db_session
 from registry.readiness.gate import PromotionRefused
-from registry.records import service, writes
+from registry.records import reads, writes
+from registry.records.diff import FieldChange, diff_versions
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry
 from registry.web import forms
@@ -40,7 +41,7 @@ class Outcome:
     message: str
     errors: dict[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)
-    changes: list[service.FieldChange] | None = None
+    changes: list[FieldChange] | None = None
 
 
 def _meta(form: MultiDict) -> tuple[str, dt.datetime | None, dict[str, list[str]]]:
@@ -48,7 +49,7 @@ def _meta(form: MultiDict) -> tuple[str, dt.datetime | None, dict[str, list[str]
     reason = form.get("reason", "")
     errors: dict[str, list[str]] = {}
     try:
-        effective = forms.parse_instant(
+        effective = forms.form_instant(
             form.get("effective_from-date", ""), form.get("effective_from-time", "")
         )
     except ValueError:
@@ -101,7 +102,7 @@ def _render_form(
 
 def _system_for_write(reference: str) -> AISystem:
     session = db_session()
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     require(session, current_actor(), "write", system)
     return system
 
@@ -124,8 +125,8 @@ def _base_version(form: MultiDict) -> int:
 
 def _stale(entry: Entry, based_on: int, exc: StaleVersion) -> Outcome:
     session = db_session()
-    current = service.get_version(session, entry, exc.current)
-    changes = service.diff_versions(session, entry, based_on, exc.current)
+    current = reads.get_version(session, entry, exc.current)
+    changes = diff_versions(session, entry, based_on, exc.current)
     when = current.recorded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     what = "retired" if current.tombstone else "changed"
     return Outcome(
@@ -217,7 +218,7 @@ def new_entry(reference: str) -> Any:
         session.rollback()
         outcome = _invalid(spec, parsed, exc.field_errors)
         return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
-    label = service.EntryState(version.entry_id, kind, version).label
+    label = reads.EntryState(version.entry_id, kind, version).label
     session.commit()
     flash(f"Added {title.lower()} “{label}”.", "info")
     return redirect(url_for("systems.show", reference=reference))
@@ -228,15 +229,15 @@ def new_entry(reference: str) -> Any:
 
 def _entry_for_write(reference: str, entry_id: int) -> tuple[AISystem, Entry]:
     system = _system_for_write(reference)
-    entry = service.get_entry(db_session(), entry_id, system)
+    entry = reads.get_entry(db_session(), entry_id, system)
     if entry.retired:
         raise Conflict(f"Entry {entry_id} is retired; a retired entry cannot change.")
     return system, entry
 
 
 def _label(entry: Entry) -> str:
-    head = service.get_version(db_session(), entry, entry.head_number)
-    return service.EntryState(entry.id, entry.kind, head).label
+    head = reads.get_version(db_session(), entry, entry.head_number)
+    return reads.EntryState(entry.id, entry.kind, head).label
 
 
 @bp.route("/systems/<reference>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -258,7 +259,7 @@ def edit_entry(reference: str, entry_id: int) -> Any:
         "submit": "Save changes",
     }
     if request.method == "GET":
-        head = service.get_version(session, entry, entry.head_number)
+        head = reads.get_version(session, entry, entry.head_number)
         values = forms.values_from_body(spec, json.loads(head.body))
         return _render_form(spec=spec, values=values, base_version=entry.head_number, **context)
     form = request.form
@@ -331,7 +332,7 @@ def _stale_form(
     version, their input kept, and the current version as the new base (409)."""
     db_session().rollback()
     system = _system_for_write(reference)
-    entry = service.get_entry(db_session(), entry_id, system)
+    entry = reads.get_entry(db_session(), entry_id, system)
     return _render_form(
         status=409,
         spec=spec,
@@ -422,9 +423,9 @@ def _post_change(
 def reinstate_system(reference: str) -> Any:
     session = db_session()
     actor = current_actor()
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     require(session, actor, "govern", system)
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     context: dict[str, Any] = {
         "template": "editing/reinstate.html",
         "title": f"Reinstate system {system.reference}",

@@ -26,7 +26,7 @@ from registry.evidence import pack
 from registry.evidence.quota import TooManyExports
 from registry.extensions import database, db_session, export_quota
 from registry.instants import parse_instant
-from registry.records import service
+from registry.records import reads
 from registry.web.systems import current_actor
 
 bp = Blueprint("exports", __name__)
@@ -105,7 +105,7 @@ def export_registry() -> BaseResponse:
 def export_system(reference: str) -> BaseResponse:
     session = db_session()
     require(session, current_actor(), "export")
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     return _export([system.reference], url_for("systems.show", reference=system.reference))
 
 

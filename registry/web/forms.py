@@ -7,7 +7,8 @@ values (from a stored body via :func:`values_from_body`, or as the user typed th
 the field errors of the service, placed next to the inputs they concern.
 
 Input names are the body's paths: ``person.email``, ``attachments.0.name``; an instant
-has two inputs, ``<name>-date`` and ``<name>-time`` (UTC).
+has two inputs, ``<name>-date`` and ``<name>-time`` (UTC unless the time names an
+offset).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 from werkzeug.datastructures import MultiDict
 
+from registry.instants import parse_instant
 from registry.records.kinds import KINDS, SHORT, IsoDate, Money
 from registry.records.kinds import label as field_label
 
 BLANK_ROWS = 2
+# The end of a time that names its offset from UTC.
+OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 MAX_ROWS = 100
 HINTS = {
     "lines": "One item per line.",
@@ -143,14 +147,18 @@ def _number(raw: str, kind: type) -> Any:
         return raw  # the schema says what is wrong with it
 
 
-def instant_text(date_text: str, time_text: str) -> str | None:
-    """The ISO 8601 text of a date and a time (UTC); None when both are blank."""
+def instant_text(date_text: str, time_text: str, blank_time: str = "00:00") -> str | None:
+    """The ISO 8601 text of a date and a time, in UTC unless the time names an offset
+    (``10:30+02:00``, ``10:30Z``); ``blank_time`` when only the date is given; None when
+    both are blank."""
     date_text, time_text = date_text.strip(), time_text.strip()
     if not date_text and not time_text:
         return None
     if not date_text:
         return time_text  # not an instant: the schema refuses it
-    return f"{date_text}T{time_text or '00:00'}+00:00"
+    time_text = time_text or blank_time
+    zone = "" if OFFSET.search(time_text) else "+00:00"
+    return f"{date_text}T{time_text}{zone}"
 
 
 def _row_indices(form: MultiDict, name: str) -> list[int]:
@@ -259,13 +267,14 @@ def values_from_body(
     return values
 
 
-def parse_instant(date_text: str, time_text: str) -> dt.datetime | None:
-    """An aware instant (UTC) from a date and a time input; None when both are blank.
-    Raises ValueError when they do not make an instant."""
-    text = instant_text(date_text, time_text)
+def form_instant(date_text: str, time_text: str, blank_time: str = "00:00") -> dt.datetime | None:
+    """The instant (UTC) a date input and a time input stand for (see
+    :func:`instant_text`), read by the one rule of ``registry.instants``; None when both
+    are blank. Raises ValueError with the reason when they make no instant."""
+    text = instant_text(date_text, time_text, blank_time)
     if text is None:
         return None
-    return dt.datetime.fromisoformat(text)
+    return parse_instant(text)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -12,9 +12,11 @@ from flask_login import login_required
 
 from registry.accounts.permissions import require
 from registry.extensions import db_session
-from registry.records import display, service
+from registry.records import display, reads
+from registry.records.diff import diff_bodies
 from registry.records.kinds import KINDS
 from registry.records.models import Entry, EntryVersion
+from registry.web import forms
 from registry.web.systems import current_actor, entry_refs
 
 bp = Blueprint("history", __name__)
@@ -24,6 +26,7 @@ MODES = {
     "effective": "as in effect then",
 }
 MAX_PARAM = 40  # longer query values are refused before parsing
+END_OF_DAY = dt.time.max.isoformat()  # what a date alone stands for
 
 
 class BadQuery(ValueError):
@@ -54,20 +57,22 @@ def _instant(date_text: str, time_text: str) -> dt.datetime:
     if len(date_text) > MAX_PARAM or len(time_text) > MAX_PARAM:
         raise BadQuery("The date or time is too long.")
     try:
-        day = dt.date.fromisoformat(date_text)
+        dt.date.fromisoformat(date_text)
     except ValueError:
         raise BadQuery(f"{date_text!r} is not a date: use the form YYYY-MM-DD.") from None
-    if not time_text:
-        return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+    if time_text:
+        try:
+            dt.time.fromisoformat(time_text)
+        except ValueError:
+            raise BadQuery(
+                f"{time_text!r} is not a time: use the form HH:MM or HH:MM:SS."
+            ) from None
     try:
-        clock = dt.time.fromisoformat(time_text)
-    except ValueError:
-        raise BadQuery(f"{time_text!r} is not a time: use the form HH:MM or HH:MM:SS.") from None
-    moment = dt.datetime.combine(day, clock.replace(tzinfo=None), tzinfo=clock.tzinfo or dt.UTC)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:  # an offset that moves the instant out of years 1 to 9999
-        raise BadQuery("That date and time is out of range.") from None
+        instant = forms.form_instant(date_text, time_text, blank_time=END_OF_DAY)
+    except ValueError as exc:
+        raise BadQuery(f"That date and time {exc}.") from None
+    assert instant is not None  # a date was given
+    return instant
 
 
 @bp.route("/systems/<reference>/entries/<int:entry_id>/history")
@@ -75,9 +80,9 @@ def _instant(date_text: str, time_text: str) -> dt.datetime:
 def history(reference: str, entry_id: int) -> str:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    entry = service.get_entry(session, entry_id, system)
-    versions = service.history(session, entry)
+    system = reads.get_system(session, reference)
+    entry = reads.get_entry(session, entry_id, system)
+    versions = reads.history(session, entry)
     return render_template(
         "history/history.html",
         system=system,
@@ -95,9 +100,9 @@ def history(reference: str, entry_id: int) -> str:
 def diff(reference: str, entry_id: int) -> tuple[str, int]:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    entry = service.get_entry(session, entry_id, system)
-    versions = service.history(session, entry)
+    system = reads.get_system(session, reference)
+    entry = reads.get_entry(session, entry_id, system)
+    versions = reads.history(session, entry)
     by_number = {v.number: v for v in versions}
     head = entry.head_number
     context: dict[str, Any] = {
@@ -125,7 +130,7 @@ def diff(reference: str, entry_id: int) -> tuple[str, int]:
             )
         else:
             context["before"], context["after"] = by_number[a], by_number[b]
-            context["changes"] = service.diff_bodies(_body(by_number[a]), _body(by_number[b]))
+            context["changes"] = diff_bodies(_body(by_number[a]), _body(by_number[b]))
     except BadQuery as exc:
         status = 400
         context["error"] = str(exc)
@@ -138,7 +143,7 @@ def diff(reference: str, entry_id: int) -> tuple[str, int]:
 def as_of(reference: str) -> tuple[str, int]:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     date_text = request.args.get("date", "").strip()
     time_text = request.args.get("time", "").strip()
     mode = request.args.get("mode", "").strip() or "recorded"
@@ -170,12 +175,12 @@ def as_of(reference: str) -> tuple[str, int]:
     context["moment"] = instant
     # What was in effect at the instant, as known today: the entries of it recorded only
     # after the instant are what the record as of then could not show.
-    effective = service.system_state(session, system, effective_at=instant)
+    effective = reads.system_state(session, system, effective_at=instant)
     context["late"] = [e for e in effective.entries if e.version.recorded_at > instant]
     context["late_profile"] = next((e for e in context["late"] if e.kind == "profile"), None)
     context["other_mode"] = {"date": date_text, "time": time_text or None}
     if mode == "recorded":
-        state = service.system_state(session, system, as_of=instant)
+        state = reads.system_state(session, system, as_of=instant)
     else:
         state = effective
     if state.profile is None:

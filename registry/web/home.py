@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from registry.accounts.permissions import can, require
 from registry.extensions import db_session
-from registry.records.overview import owned_systems
+from registry.readiness.overview import owned_systems
 from registry.web.systems import current_actor
 
 bp = Blueprint("home", __name__)

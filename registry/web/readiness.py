@@ -13,7 +13,7 @@ from registry.extensions import db_session
 from registry.readiness import AREAS_BY_KEY, evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
-from registry.records import service
+from registry.records import reads
 from registry.web.systems import current_actor
 
 bp = Blueprint("readiness", __name__)
@@ -65,7 +65,7 @@ def scorecard(reference: str) -> Any:
     session = db_session()
     actor = current_actor()
     require(session, actor, "read")
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     day = request.args.get("on", "").strip()
     at = _instant(day) if day else None
     error = "Not a valid date (YYYY-MM-DD)." if day and at is None else None
@@ -89,7 +89,7 @@ def scorecard(reference: str) -> Any:
 def approve(reference: str) -> Any:
     session = db_session()
     actor = current_actor()
-    system = service.get_system(session, reference)
+    system = reads.get_system(session, reference)
     require(session, actor, "approve", system)
     try:
         approve_promotion(session, actor, system, notes=request.form.get("notes") or None)

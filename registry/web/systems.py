@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import json
 
-import sqlalchemy as sa
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
@@ -15,11 +14,11 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
-from registry.ledger.models import AuditEvent
-from registry.records import display, service
+from registry.ledger import trail
+from registry.readiness.overview import not_ready
+from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
-from registry.records.overview import not_ready
 from registry.records.search import count_systems, matching_systems
 from registry.web.paging import Paging
 
@@ -38,10 +37,10 @@ def entry_refs(session: Session, system: AISystem) -> display.Refs:
     @functools.cache
     def resolve(entry_id: int) -> tuple[str, str | None] | None:
         try:
-            entry = service.get_entry(session, entry_id, system)
+            entry = reads.get_entry(session, entry_id, system)
         except NotFound:
             return None
-        name = display.entry_name(entry.kind, entry.id, service.history(session, entry))
+        name = display.entry_name(entry.kind, entry.id, reads.history(session, entry))
         address = url_for("history.history", reference=system.reference, entry_id=entry.id)
         return display.entry_reference(entry.kind, name, entry.id), address
 
@@ -61,16 +60,6 @@ ATTENTION = {"not_ready": "not ready (not retired)"}
 
 # Systems in the register, or only those whose profile is live, or only retired ones.
 STATUSES = {"live": "in the register", "retired": "retired from the register"}
-
-
-def _last_changed(session: Session) -> dict[int, dt.datetime]:
-    """The time of each system's latest ledger event, by system id."""
-    rows = session.execute(
-        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.recorded_at))
-        .where(AuditEvent.system_id.is_not(None))
-        .group_by(AuditEvent.system_id)
-    )
-    return {system_id: when for system_id, when in rows}
 
 
 @bp.route("/systems")
@@ -106,7 +95,7 @@ def index() -> str:
         rank = {g.reference: i for i, g in enumerate(gaps)}
     if attention:
         rows = [r for r in rows if r.system.reference in rank]
-    changed = _last_changed(session)
+    changed = trail.last_changed(session)
     rows.sort(key=lambda r: (r.profile.get("name", "").casefold(), r.system.reference))
     if sort == "reference":
         rows.sort(key=lambda r: r.system.reference)
@@ -158,11 +147,11 @@ def index() -> str:
 def show(reference: str) -> str:
     session = db_session()
     require(session, current_actor(), "read")
-    system = service.get_system(session, reference)
-    state = service.system_state(session, system)
+    system = reads.get_system(session, reference)
+    state = reads.system_state(session, system)
     can_write = can(session, current_actor(), "write", system)
     can_approve = can(session, current_actor(), "approve", system)
-    retired = service.retired_profile(session, system)
+    retired = reads.retired_profile(session, system)
     return render_template(
         "systems/show.html",
         state=state,

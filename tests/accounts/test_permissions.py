@@ -10,7 +10,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import can
 from registry.accounts.service import create_token, create_user
 from registry.errors import PermissionDenied
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.records.samples import SAMPLES
 
 # role -> (read, create_system, write to an unrelated system, manage_accounts)
@@ -112,7 +112,7 @@ def test_technical_owner_term_and_retirement(session, officer, actors, users, sy
     v = _tech_owner_entry(session, officer, system, person, start=str(today + dt.timedelta(days=3)))
     session.commit()
     assert not can(session, tech, "write", system)  # term has not begun
-    entry = service.get_entry(session, v.entry_id)
+    entry = reads.get_entry(session, v.entry_id)
     writes.update_entry(
         session,
         officer,

@@ -16,7 +16,7 @@ from registry.accounts.models import ApiToken
 from registry.api import writes
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
-from registry.records import service
+from registry.records import reads
 from tests.conftest import PASSWORD, csrf_token
 from tests.records.samples import SAMPLES
 
@@ -500,7 +500,7 @@ def test_every_error_under_api_is_a_problem(app, officer_api, system, monkeypatc
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(service, "current_rows", broken)
+    monkeypatch.setattr(reads, "current_rows", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     body = problem(officer_api.get("/api/v1/systems/sys-1"), 500, "internal_error")
     assert "database" not in body["detail"]

@@ -19,7 +19,7 @@ import pytest
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.records.samples import SAMPLES
 
@@ -69,7 +69,7 @@ class World:
         return "own-1" if principal == "technical_owner_own" else "other-1"
 
     def fresh_entry(self, principal: str) -> tuple[int, str]:
-        system = service.get_system(self.session, self.system_for(principal))
+        system = reads.get_system(self.session, self.system_for(principal))
         version = writes.create_entry(self.session, self.officer, system, "risk", SAMPLES["risk"])
         self.session.commit()
         return version.entry_id, f'"{version.entry_id}.1"'
@@ -96,8 +96,8 @@ class World:
         return reference, version.entry_id, f'"{version.entry_id}.{version.number}"'
 
     def any_entry(self, principal: str) -> int:
-        system = service.get_system(self.session, self.system_for(principal))
-        return service.profile_entry(self.session, system).id
+        system = reads.get_system(self.session, self.system_for(principal))
+        return reads.profile_entry(self.session, system).id
 
     def fresh_token_id(self, principal: str) -> int:
         # Anonymous callers try to revoke the officer's token.
@@ -309,7 +309,7 @@ def world(session, users, actors, officer) -> World:
         "person": {"name": "Tech", "email": users["technical_owner"].email},
         "start": "2020-01-01",
     }
-    writes.create_entry(session, officer, service.get_system(session, "own-1"), "owner", owner)
+    writes.create_entry(session, officer, reads.get_system(session, "own-1"), "owner", owner)
     session.commit()
     return World(session, officer, users)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.api.test_api import problem
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
 
@@ -20,7 +20,7 @@ def system(session, officer):
 
 
 def promote(client: Any, session: Any, system: Any) -> Any:
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     entry_id, tag = entry.id, f'"{entry.id}.{entry.head_number}"'
     session.rollback()  # the request writes: the test's session must not hold SQLite
     return client.put(

@@ -14,7 +14,7 @@ from registry.errors import InvalidInput
 from registry.ledger.checkpoints import settings_of
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.api.test_api import problem
 from tests.records.samples import SAMPLES
 
@@ -185,7 +185,7 @@ def test_a_technical_owner_cannot_change_the_classification(api_as, session, own
     changed = sorted(k for k in change)
     assert all(name in body["detail"] for name in changed), body["detail"]
     assert sorted(e["pointer"] for e in body["errors"]) == [f"/body/{n}" for n in changed]
-    assert service.get_entry(session, owned).head_number == 1
+    assert reads.get_entry(session, owned).head_number == 1
     session.rollback()
     # A compliance officer may.
     assert _put_profile(api_as("compliance_officer"), owned, 1, **change).status_code == 200
@@ -253,14 +253,14 @@ def test_references_name_live_entries_of_the_right_kind_in_the_same_system(api_a
 def test_an_approval_cites_versions_of_its_own_system(session, officer, owned):
     other, version = writes.create_system(session, officer, {**PROFILE, "reference": "sys-2"})
     session.commit()
-    system = service.get_system(session, "sys-1")
+    system = reads.get_system(session, "sys-1")
     cited = {"entry_id": version.entry_id, "version": 1, "hash": version.body_hash}
     body = {**SAMPLES["approval"], "evidence": [cited]}
     with pytest.raises(InvalidInput) as info:
         writes.create_entry(session, officer, system, "approval", body)
     assert set(info.value.field_errors["evidence"]) == {0}
     session.rollback()
-    own = service.get_version(session, service.get_entry(session, owned), 1)
+    own = reads.get_version(session, reads.get_entry(session, owned), 1)
     wrong_hash = {"entry_id": owned, "version": 1, "hash": "ab" * 32}
     right = {"entry_id": owned, "version": 1, "hash": own.body_hash}
     with pytest.raises(InvalidInput) as info:

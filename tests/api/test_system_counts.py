@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.search import SystemCount, count_systems
 from registry.web import dashboard
 
@@ -48,7 +48,7 @@ def test_the_count_is_the_same_everywhere(session, world, client, login_as):
     count = count_systems(session)
     assert count == SystemCount(7, 2)  # f-old out of use, g-gone retired from the register
     assert str(count) == "7 systems, 2 of them retired"
-    assert len(service.register(session, with_retired=True)) == count.systems
+    assert len(reads.register(session, with_retired=True)) == count.systems
     assert count_systems(session, status="retired") == SystemCount(1, 1)
     assert count_systems(session, status="live") == SystemCount(6, 1)
     assert count_systems(session, risk_tier="high", q="prod") == SystemCount(1, 0)
@@ -117,7 +117,7 @@ def test_more_unmet_areas_come_first_within_tier_and_stage(session, officer, cli
             officer,
             {"name": reference, "reference": reference, "stage": "pilot", "risk_tier": "high"},
         )
-    fewer = service.get_system(session, "p-fewer")
+    fewer = reads.get_system(session, "p-fewer")
     for kind in ("data_source", "monitoring_plan", "incident_procedure"):
         writes.create_entry(session, officer, fewer, kind, SAMPLES[kind])
     session.commit()

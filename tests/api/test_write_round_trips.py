@@ -5,7 +5,11 @@ new version's id); one statement storing the event, the entry's new head and the
 version, pipelined with the request's COMMIT. Four round trips, for a compliance
 officer and a technical owner alike (whose owner entries are read with the state), and
 the ledger lock held over the last only. A refusal never takes the lock. The answers
-are the same on SQLite."""
+are the same on SQLite.
+
+With ``REGISTRY_DATABASE_PRE_PING`` on (the default) each checkout of a pooled
+connection is tested first: one round trip more per checkout, counted apart
+(``pings``): the token lookup's connection and the write's."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import pytest
 
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
+from tests.api.conftest import ApiClient
+from tests.conftest import make_app
 from tests.records.samples import SAMPLES
 
 
@@ -45,13 +51,14 @@ def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
     return officer.get(f"/api/v1/entries/{created.get_json()['id']}").get_json()
 
 
-def assert_one_write(traffic: DriverTraffic | None) -> None:
+def assert_one_write(traffic: DriverTraffic | None, pings: int = 2) -> None:
     """The token; the state's pipeline (BEGIN included); the statement taking the lock
     (and the new version's id); the statement that stores, pipelined with the COMMIT:
-    four round trips, one transaction."""
+    four round trips, one transaction; and ``pings`` tested checkouts."""
     if traffic is None:
         return
-    assert traffic.round_trips == 4, traffic.statements
+    assert traffic.pings == pings, traffic.pings
+    assert traffic.round_trips == 4 + pings, traffic.statements
     assert traffic.pipelines == 2, traffic.statements
     assert traffic.begins == 1 == traffic.piped_begins == traffic.piped_ends
     assert "api_token" in traffic.statements[0]
@@ -134,7 +141,8 @@ def test_a_technical_owners_update_reads_owner_entries_with_the_lock(
     )
     assert refused.status_code == 403, refused.get_data(as_text=True)
     if traffic is not None:  # the token and the state's pipeline; rolled back
-        assert traffic.pipelines == 1 and traffic.round_trips == 3, traffic.statements
+        assert traffic.pipelines == 1, traffic.statements
+        assert traffic.round_trips - traffic.pings == 3, traffic.statements
         assert not any("registry_ledger_lock_scope" in s for s in traffic.statements)
         assert not any("INSERT" in s for s in traffic.statements)
     current = officer.get(f"/api/v1/entries/{entry['id']}").get_json()
@@ -214,3 +222,32 @@ def test_a_technical_owners_profile_edit_keeps_the_classification(
     assert "risk_tier" in lowered.get_json()["detail"]
     current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
     assert current["version"] == 2 and current["body"]["risk_tier"] == "high"
+
+
+def test_without_pre_ping_an_update_sends_only_its_round_trips(
+    database_url, engine_name, tmp_path, tokens, entry
+):
+    if engine_name != "postgresql":
+        pytest.skip("counted at the PostgreSQL driver")
+    # Another app (process) on the same database and key, with pre-ping off.
+    quiet = make_app(database_url, tmp_path / "instance", DATABASE_PRE_PING=False)
+    officer = ApiClient(quiet.test_client(), tokens["compliance_officer"])
+    changed = {**SAMPLES["data_source"], "name": "Without pings"}
+    first = officer.put(  # its first write asks for the latest checkpoint (none seen yet)
+        f"/api/v1/entries/{entry['id']}",
+        json={"body": changed},
+        headers={"If-Match": entry["etag"]},
+    )
+    assert first.status_code == 200, first.get_data(as_text=True)
+    traffic = DriverTraffic(database(quiet).engine)
+    try:
+        response = officer.put(
+            f"/api/v1/entries/{entry['id']}",
+            json={"body": {**changed, "name": "Still without pings"}},
+            headers={"If-Match": first.headers["ETag"]},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert_one_write(traffic, pings=0)
+    finally:
+        traffic.close()
+        database(quiet).dispose()

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 import time_machine
 
 from registry.accounts.models import User
+from registry.accounts.service import authenticate, new_password
 from registry.config import load_config
-from registry.demo import examples, nl_register
+from registry.demo import examples, loader, nl_register
 from registry.extensions import database
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.records.models import AISystem, Entry, EntryVersion
@@ -162,3 +163,23 @@ def test_the_examples_keep_their_story_on_the_day_they_are_loaded(app, days_ahea
     for area in AREAS_THE_CHATBOT_MISSES:
         assert f"- {area}" in chatbot.stderr
     assert "not ready for production" in chatbot.stderr
+
+
+def test_demo_users_get_passwords_from_the_accounts_generator(session, monkeypatch):
+    """The demo's passwords are made by accounts.service.new_password, the generator of
+    every password the registry makes up (``registry users create`` without one, …)."""
+    made: list[str] = []
+
+    def recorded() -> str:
+        made.append(new_password())
+        return made[-1]
+
+    monkeypatch.setattr(loader, "new_password", recorded)
+    officer = "officer@demo.registry.example"
+    users = loader.ensure_demo_users(session, {officer: "kept from an earlier load"})
+    passwords = {email: password for email, _, password in users}
+    assert passwords.pop(officer) == "kept from an earlier load"
+    assert sorted(made) == sorted(passwords.values())
+    assert len(made) == len(loader.DEMO_USERS) - 1
+    for email, password in [*passwords.items(), (officer, "kept from an earlier load")]:
+        assert authenticate(session, email, password) is not None

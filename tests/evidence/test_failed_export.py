@@ -11,7 +11,7 @@ from registry.accounts.actor import Actor
 from registry.extensions import database
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.conftest import csrf_token
 from tests.evidence.test_surfaces import exports_of
@@ -41,7 +41,7 @@ def cover_every_event(session) -> None:
 
 
 def record_one_more_event(app, session) -> None:
-    system = service.get_system(session, "demo-city-chatbot")
+    system = reads.get_system(session, "demo-city-chatbot")
     body = {"title": "One more risk", "likelihood": "rare", "impact": "minor"}
     writes.create_entry(session, OFFICER, system, "risk", body)
     session.commit()

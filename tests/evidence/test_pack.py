@@ -16,7 +16,7 @@ from registry.evidence import verifier
 from registry.evidence.pack import list_exports
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.readiness import evaluate
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.evidence.conftest import do_export, members
 
 OFFICER = Actor.system("officer", roles=frozenset({"compliance_officer"}))
@@ -48,8 +48,8 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     assert manifest["as_of"] == done.as_of.isoformat(timespec="microseconds")
     assert set(manifest["files"]) == set(files) - {"manifest.json", "manifest.sig", "evidence.pdf"}
     state = json.loads(files["systems/demo-benefits-triage/state.json"])
-    system = service.get_system(examples, "demo-benefits-triage")
-    live = service.system_state(examples, system)
+    system = reads.get_system(examples, "demo-benefits-triage")
+    live = reads.system_state(examples, system)
     assert sorted(e["entry_id"] for e in state["entries"]) == sorted(
         e.entry_id for e in live.entries
     )
@@ -93,7 +93,7 @@ def test_same_scope_same_instant_same_bytes_even_later(app, examples):
     before = do_export(app, examples, "demo-benefits-triage")
     kept = before.path.read_bytes()
     # The registry moves on: new versions, new checkpoints, another export.
-    system = service.get_system(examples, "demo-benefits-triage")
+    system = reads.get_system(examples, "demo-benefits-triage")
     writes.create_entry(
         examples,
         OFFICER,
@@ -112,7 +112,7 @@ def test_same_scope_same_instant_same_bytes_even_later(app, examples):
 
 
 def test_a_pack_as_of_a_past_instant_shows_the_registry_then(app, examples):
-    system = service.get_system(examples, "demo-city-chatbot")
+    system = reads.get_system(examples, "demo-city-chatbot")
     then = dt.datetime.now(dt.UTC)
     writes.create_entry(
         examples, OFFICER, system, "funding", {"funder": "Later funder", "budget": "10.00"}
@@ -139,8 +139,8 @@ def test_the_pdf_holds_the_name_owners_gaps_and_digest(app, examples):
     text = pdf_text(files["evidence.pdf"])
     flat = " ".join(text.split())
     assert "Residents' question chatbot" in flat or "chatbot" in flat.lower()
-    system = service.get_system(examples, "demo-city-chatbot")
-    for owner in service.system_state(examples, system).of_kind("owner"):
+    system = reads.get_system(examples, "demo-city-chatbot")
+    for owner in reads.system_state(examples, system).of_kind("owner"):
         assert owner.body["person"]["name"] in flat
     for gap in (
         "No monitoring plan recorded.",

@@ -77,16 +77,26 @@ def test_the_verifier_runs_alone_from_a_copy(app, examples, tmp_path):
     alone.mkdir()
     shutil.copy(verifier.__file__, alone / "verify_pack.py")
     shutil.copy(done.path, alone / "pack.zip")
+    (alone / "keys.txt").write_text(settings_of(examples).signer.verifier_key + "\n")
     # -I: isolated (no PYTHONPATH, no current folder on the path): the registry is not
     # importable, only the standard library and installed packages (cryptography).
     result = subprocess.run(
-        [sys.executable, "-I", "verify_pack.py", "pack.zip"],
+        [sys.executable, "-I", "verify_pack.py", "pack.zip", "--pubkey", "keys.txt"],
         cwd=alone,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("VERIFIED pack.zip")
+    # Without a pinned key it never says VERIFIED: consistent under its own keys, exit 3.
+    unpinned = subprocess.run(
+        [sys.executable, "-I", "verify_pack.py", "pack.zip"],
+        cwd=alone,
+        capture_output=True,
+        text=True,
+    )
+    assert unpinned.returncode == 3, unpinned.stdout + unpinned.stderr
+    assert unpinned.stdout.startswith("UNPINNED pack.zip") and "VERIFIED" not in unpinned.stdout
 
 
 # ----------------------------------------------------------------------------- web

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.conftest import ENGINES, _pg_admin_execute
 
 # The grants docs/operations.md gives the application role.
@@ -47,7 +47,7 @@ def test_app_role_writes_but_cannot_touch_history(app_role_url):
         system, _ = writes.create_system(
             s, actor, {"name": "Role test", "reference": "role-test", "stage": "pilot"}
         )
-        entry = service.profile_entry(s, system)
+        entry = reads.profile_entry(s, system)
         writes.update_entry(
             s,
             actor,

@@ -10,9 +10,21 @@ import sqlalchemy as sa
 from registry.ledger.append import append_event
 from registry.ledger.checkpoints import make_checkpoint
 from registry.ledger.keys import Signer
-from registry.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from registry.ledger.merkle import (
+    MerkleAccumulator,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
 from registry.ledger.models import AuditEvent, MerkleBlock
-from registry.ledger.proofs import BLOCK, consistency_proof, inclusion_proof, subtree_root
+from registry.ledger.proofs import (
+    BLOCK,
+    consistency_proof,
+    extend_to,
+    inclusion_proof,
+    subtree_root,
+)
 from tests.conftest import append_only_lifted
 
 
@@ -86,3 +98,55 @@ def test_proof_cli(app, ledger):
     )
     result = app.test_cli_runner().invoke(args=["ledger", "proof", "99999"])
     assert result.exit_code != 0 and "No event 99999" in result.output
+
+
+def _all_leaves(session, size):
+    events = session.scalars(sa.select(AuditEvent.event).order_by(AuditEvent.seq).limit(size))
+    return [leaf_hash(bytes(e)) for e in events]
+
+
+def test_a_checkpoint_over_a_long_tail(session):
+    """From a checkpoint in the middle of a block, over several whole blocks and a
+    partial one: the right root, every whole block stored, and the next checkpoint
+    goes on from its frontier."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signer = Signer("test.example/log", Ed25519PrivateKey.generate())
+    for n in range(1, 5 * BLOCK + 41):
+        append_event(session, {"action": "test", "n": n})
+        if n == BLOCK // 2 + 3:
+            make_checkpoint(session, signer)
+    tail = make_checkpoint(session, signer)
+    for n in range(7):
+        append_event(session, {"action": "test", "n": n})
+    after = make_checkpoint(session, signer)
+    session.commit()
+    assert tail.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 40)).hex()
+    assert after.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 47)).hex()
+    blocks = session.scalars(sa.select(MerkleBlock.block).order_by(MerkleBlock.block)).all()
+    assert blocks == [0, 1, 2, 3, 4]
+
+
+def test_extending_takes_whole_blocks_from_their_stored_roots(ledger):
+    """``extend_to`` takes a stored block root as it is (a wrong one gives a wrong root:
+    only verification, which recomputes everything, could tell), and the leaves of a
+    block that has none."""
+    session, _ = ledger
+    size = 2 * BLOCK + 76
+    expected = root_from_leaf_hashes(_all_leaves(session, size))
+    mid_block = MerkleAccumulator(_all_leaves(session, 10))
+    extend_to(session, mid_block, size)
+    assert mid_block.root() == expected
+
+    def root_from_start() -> bytes:
+        accumulator = MerkleAccumulator()
+        extend_to(session, accumulator, size)
+        return accumulator.root()
+
+    assert root_from_start() == expected
+    with append_only_lifted(session, "merkle_block"):
+        session.execute(sa.delete(MerkleBlock).where(MerkleBlock.block == 1))
+    assert root_from_start() == expected  # block 1 from its leaves
+    with append_only_lifted(session, "merkle_block"):
+        session.execute(sa.update(MerkleBlock).values(root_hash="00" * 32))
+    assert root_from_start() != expected  # block 0 from its (now wrong) stored root

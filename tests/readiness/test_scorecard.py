@@ -15,7 +15,7 @@ from registry.errors import Conflict, PermissionDenied
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
 
 
@@ -31,7 +31,7 @@ def system(session, officer):
 
 
 def promote(session, actor, system, **kw):
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     return writes.update_entry(
         session,
         actor,
@@ -56,7 +56,7 @@ def test_the_gate_refuses_then_allows_once_the_evidence_is_there(session, office
     ]
     assert refused.value.status == 409
     assert "Monitoring" in refused.value.message
-    assert service.state_of(session, "sys-1").profile["stage"] == "pilot"  # nothing written
+    assert reads.state_of(session, "sys-1").profile["stage"] == "pilot"  # nothing written
 
     for kind, body in __import__("tests.readiness.evidence", fromlist=["x"]).ready_entries():
         if kind in ("monitoring_plan", "funding"):
@@ -64,7 +64,7 @@ def test_the_gate_refuses_then_allows_once_the_evidence_is_there(session, office
     session.commit()
     promote(session, officer, system)
     session.commit()
-    assert service.state_of(session, "sys-1").profile["stage"] == "production"
+    assert reads.state_of(session, "sys-1").profile["stage"] == "production"
     assert evaluate(session, system, now()).ready
 
 
@@ -102,7 +102,7 @@ def test_a_waiver_lets_a_promotion_through_until_it_expires(session, officer, ac
     # Past its expiry the waiver no longer counts: a promotion then would be refused.
     later = now() + dt.timedelta(days=11)
     assert not evaluate(session, system, later, recorded_by=now()).ready
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     writes.update_entry(
         session,
         officer,
@@ -136,8 +136,8 @@ def test_an_approval_goes_stale_after_an_edit_until_approved_again(
     session.commit()
     assert evaluate(session, system, now()).approval.status == "current"
 
-    entry = service.get_entry(session, ids["funding"])
-    body = service.state_of(session, "sys-1").of_kind("funding")[0].body
+    entry = reads.get_entry(session, ids["funding"])
+    body = reads.state_of(session, "sys-1").of_kind("funding")[0].body
     writes.update_entry(session, officer, entry, {**body, "budget": "900"}, base_version=1)
     session.commit()
     card = evaluate(session, system, now())
@@ -180,7 +180,7 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
         {"role": "technical", "person": {"name": "T", "email": tech.email}, "start": "2020-01-01"},
     )
     session.commit()
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     mirrored = {**READY_PROFILE, "mirrors_register": "Some register"}
     # The mark cannot be added to a system registered here, not even by an officer:
     # it would open the gate.
@@ -201,7 +201,7 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
         {"role": "technical", "person": {"name": "T", "email": tech.email}, "start": "2020-01-01"},
     )
     session.commit()
-    profile = service.profile_entry(session, copy)
+    profile = reads.profile_entry(session, copy)
     body = {**mirrored, "reference": "mirrored-1"}
     with pytest.raises(PermissionDenied):
         writes.update_entry(

@@ -1,3 +1,5 @@
+from registry.records import reads
+
 """One valid body of every kind, for tests."""
 
 HASH = "ab" * 32
@@ -117,10 +119,9 @@ def bound_sample(session, system, kind: str) -> dict:
     """SAMPLES[kind] with its references bound to ``system``'s records: a review names
     the system's review procedure (which must exist), an approval cites the system's
     current profile version."""
-    from registry.records import service
 
     body = dict(SAMPLES[kind])
-    state = service.system_state(session, system)
+    state = reads.system_state(session, system)
     if kind == "review":
         body["procedure_entry_id"] = state.of_kind("review_procedure")[0].entry_id
     if kind == "approval":

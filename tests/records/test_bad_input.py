@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from registry.accounts.actor import Actor
 from registry.errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.models import AuditEvent
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem, Entry, EntryVersion
 from tests.records.samples import SAMPLES
@@ -106,7 +106,7 @@ def test_invalid_bodies_are_refused_with_field_errors(
 ):
     body = {**SAMPLES[kind], **change}
     if kind == "profile":
-        entry = service.profile_entry(session, system)
+        entry = reads.profile_entry(session, system)
         call = lambda: writes.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731
     else:
         call = lambda: writes.create_entry(session, officer, system, kind, body)  # noqa: E731
@@ -164,7 +164,7 @@ def test_nonexistent_version_and_stale_base(session, officer, system):
     entry = session.scalar(sa.select(Entry).where(Entry.kind == "owner"))
     before = _counts(session)
     with pytest.raises(NotFound):
-        service.get_version(session, entry, 2)
+        reads.get_version(session, entry, 2)
     with pytest.raises(StaleVersion):
         writes.update_entry(session, officer, entry, SAMPLES["owner"], base_version=5)
     session.rollback()
@@ -191,7 +191,7 @@ def test_actor_without_permission(session, actors, system):
 def test_validation_before_the_lock_keeps_the_order_of_refusals(session, actors, officer, system):
     """Once an entry's kind is known, a body is validated before the ledger lock is taken;
     a refusal still comes in the same order: permission first, then the body."""
-    entry = service.get_entry(session, 2)  # the owner entry
+    entry = reads.get_entry(session, 2)  # the owner entry
     writes.update_entry(
         session, officer, entry.id, {**SAMPLES["owner"], "authority_scope": "x"}, base_version=1
     )
@@ -245,7 +245,7 @@ def test_text_no_database_can_store_is_refused_in_every_field(
     for path in paths:
         body = _with_text(SAMPLES[kind], path, lambda text: text[:1] + bad + text[1:])
         if kind == "profile":
-            entry = service.profile_entry(session, system)
+            entry = reads.profile_entry(session, system)
             call = lambda: writes.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731, B023
         else:
             call = lambda: writes.create_entry(session, officer, system, kind, body)  # noqa: E731, B023

@@ -11,7 +11,7 @@ from registry.db import Database
 from registry.errors import StaleVersion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.models import EntryVersion
 from tests.records.samples import SAMPLES
 
@@ -33,7 +33,7 @@ def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, of
         barrier.wait()
         with db.sessionmaker() as s:
             # By id, the entry is read in the same statement that takes the ledger lock.
-            entry = service.get_entry(s, entry_id) if by == "object" else entry_id
+            entry = reads.get_entry(s, entry_id) if by == "object" else entry_id
             try:
                 writes.update_entry(s, officer, entry, body, base_version=1)
                 s.commit()
@@ -75,7 +75,7 @@ def test_many_concurrent_writers_keep_the_sequence_gapless(database_url, session
         try:
             for i in range(10):
                 with db.sessionmaker() as s:
-                    sys_ = service.get_system(s, "sys-1")
+                    sys_ = reads.get_system(s, "sys-1")
                     writes.create_entry(
                         s,
                         officer,

@@ -13,7 +13,7 @@ from registry.accounts.actor import Actor
 from registry.config import load_config
 from registry.demo import nl_register
 from registry.ledger.store import verify_ledger
-from registry.records import service
+from registry.records import reads
 
 CORPUS = Path(load_config()["DEMO_CORPUS"])
 DATES = ["2026-05-13", "2026-06-08", "2026-06-09", "2026-06-24", "2026-07-15", "2026-08-08"]
@@ -55,13 +55,13 @@ def test_replay_reproduces_the_register_on_snapshot_dates(session):
         published_count = [s["records"] for s in snapshots if s["date"] == date][-1]
         assert len(expected) == published_count
         # Valid time: as effective at the end of that day.
-        effective = _as_read(service.register(session, effective_at=nl_register.end_of_day(date)))
+        effective = _as_read(reads.register(session, effective_at=nl_register.end_of_day(date)))
         assert effective == expected, date
         # Transaction time: as the registry had recorded it once that day was loaded.
-        recorded = _as_read(service.register(session, as_of=recorded_by_end_of[date]))
+        recorded = _as_read(reads.register(session, as_of=recorded_by_end_of[date]))
         assert recorded == expected, date
     # The one removal (2026-06-24) is a tombstone: gone from the register, kept in history.
-    removed = service.get_system(session, nl_register.reference("59917797"))
-    history = service.history(session, service.profile_entry(session, removed))
+    removed = reads.get_system(session, nl_register.reference("59917797"))
+    history = reads.history(session, reads.profile_entry(session, removed))
     assert history[-1].tombstone and len(history) >= 2
     assert verify_ledger(session).ok

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from registry.errors import Conflict, NotFound, StaleVersion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import service, writes
+from registry.records import reads, writes
+from registry.records.diff import diff_bodies, diff_versions
 from registry.records.models import Entry, EntryVersion
 from tests.conftest import append_only_lifted
 
@@ -54,16 +55,16 @@ def test_body_is_canonical_json_and_hash_matches(session, officer, profile):
 def test_update_and_retire_make_new_versions_and_keep_history(session, officer, profile):
     system, _ = writes.create_system(session, officer, profile)
     v1 = writes.create_entry(session, officer, system, "owner", OWNER)
-    entry = service.get_entry(session, v1.entry_id)
+    entry = reads.get_entry(session, v1.entry_id)
     v2 = writes.update_entry(
         session, officer, entry, _owner("t2@example.org"), base_version=1, reason="new owner"
     )
     v3 = writes.retire_entry(session, officer, entry, base_version=2, reason="left")
     session.commit()
-    assert [v.number for v in service.history(session, entry)] == [1, 2, 3]
+    assert [v.number for v in reads.history(session, entry)] == [1, 2, 3]
     assert v3.tombstone and json.loads(v3.body) == {}
     assert entry.head_number == 3 and entry.retired
-    state = service.system_state(session, system)
+    state = reads.system_state(session, system)
     assert state.of_kind("owner") == []
     # Nothing was deleted: all three versions are still stored.
     assert session.scalar(sa.select(sa.func.count()).where(EntryVersion.entry_id == entry.id)) == 3
@@ -76,7 +77,7 @@ def test_update_and_retire_make_new_versions_and_keep_history(session, officer, 
 def test_stale_write_is_refused_and_names_current_version(session, officer, profile):
     system, _ = writes.create_system(session, officer, profile)
     v1 = writes.create_entry(session, officer, system, "owner", OWNER)
-    entry = service.get_entry(session, v1.entry_id)
+    entry = reads.get_entry(session, v1.entry_id)
     writes.update_entry(session, officer, entry, _owner("a@example.org"), base_version=1)
     session.commit()
     before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
@@ -87,8 +88,7 @@ def test_stale_write_is_refused_and_names_current_version(session, officer, prof
     assert "current version is 2" in info.value.message
     assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
     assert (
-        json.loads(service.get_version(session, entry, 2).body)["person"]["email"]
-        == "a@example.org"
+        json.loads(reads.get_version(session, entry, 2).body)["person"]["email"] == "a@example.org"
     )
 
 
@@ -107,7 +107,7 @@ def test_profile_reference_cannot_change(session, officer, profile):
     from registry.errors import InvalidInput
 
     system, _ = writes.create_system(session, officer, profile)
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     with pytest.raises(InvalidInput) as info:
         writes.update_entry(
             session, officer, entry, {**profile, "reference": "other"}, base_version=1
@@ -117,14 +117,14 @@ def test_profile_reference_cannot_change(session, officer, profile):
 
 def test_get_version_that_does_not_exist(session, officer, profile):
     system, _ = writes.create_system(session, officer, profile)
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     with pytest.raises(NotFound) as info:
-        service.get_version(session, entry, 7)
+        reads.get_version(session, entry, 7)
     assert "versions are 1 to 1" in info.value.message
     with pytest.raises(NotFound):
-        service.get_entry(session, 99999)
+        reads.get_entry(session, 99999)
     with pytest.raises(NotFound):
-        service.get_system(session, "nope")
+        reads.get_system(session, "nope")
 
 
 def _timeline(session, officer, profile):
@@ -134,7 +134,7 @@ def _timeline(session, officer, profile):
     session.commit()
     v1 = writes.create_entry(session, officer, system, "owner", _owner("v1@example.org"))
     session.commit()
-    entry = service.get_entry(session, v1.entry_id)
+    entry = reads.get_entry(session, v1.entry_id)
     v2 = writes.update_entry(session, officer, entry, _owner("v2@example.org"), base_version=1)
     session.commit()
     v3 = writes.update_entry(session, officer, entry, _owner("v3@example.org"), base_version=2)
@@ -145,7 +145,7 @@ def _timeline(session, officer, profile):
 
 
 def _owner_email(session, system, **when):
-    owners = service.system_state(session, system, **when).of_kind("owner")
+    owners = reads.system_state(session, system, **when).of_kind("owner")
     return owners[0].body["person"]["email"] if owners else None
 
 
@@ -164,8 +164,8 @@ def test_as_of_between_and_exactly_on_version_boundaries(session, officer, profi
     assert _owner_email(session, system, as_of=times[3]) is None
     assert _owner_email(session, system) is None
     # Before the system existed, nothing at all.
-    profile_time = service.history(session, service.profile_entry(session, system))[0].recorded_at
-    assert service.system_state(session, system, as_of=profile_time - tick).entries == []
+    profile_time = reads.history(session, reads.profile_entry(session, system))[0].recorded_at
+    assert reads.system_state(session, system, as_of=profile_time - tick).entries == []
 
 
 def test_as_of_returns_the_same_as_the_head_now(session, officer, profile):
@@ -180,8 +180,8 @@ def test_as_of_returns_the_same_as_the_head_now(session, officer, profile):
     )
     session.commit()
     now = dt.datetime.now(dt.UTC)
-    head = service.system_state(session, system)
-    at = service.system_state(session, system, as_of=now)
+    head = reads.system_state(session, system)
+    at = reads.system_state(session, system, as_of=now)
     assert [(e.entry_id, e.version.number) for e in head.entries] == [
         (e.entry_id, e.version.number) for e in at.entries
     ]
@@ -194,7 +194,7 @@ def test_effective_at_uses_valid_time_and_later_versions_break_ties(session, off
     v1 = writes.create_entry(
         session, officer, system, "owner", _owner("jan@example.org"), effective_from=jan
     )
-    entry = service.get_entry(session, v1.entry_id)
+    entry = reads.get_entry(session, v1.entry_id)
     writes.update_entry(
         session, officer, entry, _owner("mar@example.org"), base_version=1, effective_from=mar
     )
@@ -213,7 +213,7 @@ def test_effective_at_uses_valid_time_and_later_versions_break_ties(session, off
     assert _owner_email(session, system, effective_at=feb) == "feb@example.org"
     assert _owner_email(session, system, effective_at=mar) == "mar2@example.org"
     # What the registry knew when only version 2 was recorded, about March:
-    v2_time = service.get_version(session, entry, 2).recorded_at
+    v2_time = reads.get_version(session, entry, 2).recorded_at
     assert _owner_email(session, system, as_of=v2_time, effective_at=mar) == "mar@example.org"
     assert _owner_email(session, system, as_of=v2_time, effective_at=feb) == "jan@example.org"
 
@@ -233,7 +233,7 @@ def test_diff_of_two_versions(session, officer, profile):
             "alert_routing": "ml-oncall",
         },
     )
-    entry = service.get_entry(session, v1.entry_id)
+    entry = reads.get_entry(session, v1.entry_id)
     writes.update_entry(
         session,
         officer,
@@ -249,9 +249,7 @@ def test_diff_of_two_versions(session, officer, profile):
         base_version=1,
     )
     session.commit()
-    changes = {
-        (c.path, c.change): (c.before, c.after) for c in service.diff_versions(session, entry, 1, 2)
-    }
+    changes = {(c.path, c.change): (c.before, c.after) for c in diff_versions(session, entry, 1, 2)}
     assert changes == {
         ("alert_routing", "removed"): ("ml-oncall", None),
         ("log_retention_days", "added"): (None, 200),
@@ -261,15 +259,15 @@ def test_diff_of_two_versions(session, officer, profile):
             {"name": "psi", "category": "drift", "threshold": 0.2, "direction": "max"},
         ),
     }
-    assert service.diff_versions(session, entry, 2, 2) == []
-    reverse = {(c.path, c.change) for c in service.diff_versions(session, entry, 2, 1)}
+    assert diff_versions(session, entry, 2, 2) == []
+    reverse = {(c.path, c.change) for c in diff_versions(session, entry, 2, 1)}
     assert ("alert_routing", "added") in reverse and ("metrics[1]", "removed") in reverse
     with pytest.raises(NotFound):
-        service.diff_versions(session, entry, 1, 3)
+        diff_versions(session, entry, 1, 3)
 
 
 def test_diff_distinguishes_types():
-    changes = service.diff_bodies({"a": 1, "b": True}, {"a": 1.5, "b": 1})
+    changes = diff_bodies({"a": 1, "b": True}, {"a": 1.5, "b": 1})
     assert [(c.path, c.change) for c in changes] == [("a", "changed"), ("b", "changed")]
 
 
@@ -277,10 +275,10 @@ def test_register_lists_live_profiles(session, officer, profile):
     s1, _ = writes.create_system(session, officer, profile)
     s2, _ = writes.create_system(session, officer, {**profile, "reference": "sys-2", "name": "Two"})
     session.commit()
-    entry = service.profile_entry(session, s2)
+    entry = reads.profile_entry(session, s2)
     writes.retire_entry(session, officer, entry, base_version=1)
     session.commit()
-    assert [r.system.reference for r in service.register(session)] == ["sys-1"]
+    assert [r.system.reference for r in reads.register(session)] == ["sys-1"]
 
 
 def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
@@ -289,7 +287,7 @@ def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
     start = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))  # the users' events
     system, _ = writes.create_system(session, officer, profile)
     v = writes.create_entry(session, officer, system, "owner", OWNER)
-    entry = service.get_entry(session, v.entry_id)
+    entry = reads.get_entry(session, v.entry_id)
     for i in range(60):
         writes.update_entry(
             session, officer, entry, _owner(f"o{i}@example.org"), base_version=i + 1
@@ -336,7 +334,7 @@ def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
             body = bound_sample(session, system, kind)
             writes.create_entry(session, officer, system, kind, body)
     session.commit()
-    state = service.system_state(session, system)
+    state = reads.system_state(session, system)
     assert {e.kind for e in state.entries} == set(SAMPLES)
     assert session.scalar(sa.select(sa.func.count()).select_from(Entry)) == len(SAMPLES)
 
@@ -364,7 +362,7 @@ def test_update_and_retire_by_id(session, officer, actors, profile):
     session.rollback()
     v3 = writes.retire_entry(session, officer, v1.entry_id, base_version=2)
     session.commit()
-    assert v3.tombstone and service.get_entry(session, v1.entry_id).retired
+    assert v3.tombstone and reads.get_entry(session, v1.entry_id).retired
     assert verify_ledger(session).ok
 
 
@@ -419,7 +417,7 @@ def test_out_of_range_numbers_and_invalid_text_are_refused(session, officer, pro
         writes.update_entry(session, officer, 2**40, OWNER, base_version=1)
     session.rollback()
     with pytest.raises(NotFound):
-        service.get_entry(session, 2**40)
+        reads.get_entry(session, 2**40)
     with pytest.raises(NotFound):
-        service.get_version(session, service.get_entry(session, v1.entry_id), 2**40)
+        reads.get_version(session, reads.get_entry(session, v1.entry_id), 2**40)
     assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before

@@ -12,11 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 import registry.ledger.store as store
-import registry.web.audit as audit
+import registry.ledger.trail as trail
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_user
 from registry.ledger.models import AuditEvent
 from registry.records import writes
+from registry.text import NUL
 from tests.conftest import PASSWORD
 from tests.records.samples import SAMPLES
 
@@ -86,7 +87,7 @@ def test_events_are_listed_newest_first_with_links(client, login_as, session, wo
     assert response.status_code == 200
     page = _text(response)
     events = _events(session)
-    assert _seqs(page) == [seq for seq, _, _ in events][: audit.PAGE_SIZE]
+    assert _seqs(page) == [seq for seq, _, _ in events][: trail.PAGE_SIZE]
     newest_seq, newest_at, newest = events[0]
     assert newest["action"] == "entry.create"
     assert f'<time datetime="{newest_at.isoformat()}">' in page
@@ -172,8 +173,8 @@ def test_pagination_walks_every_event_exactly_once(
     client, login_as, session, world, monkeypatch, sizes
 ):
     page_size, batch = sizes
-    monkeypatch.setattr(audit, "PAGE_SIZE", page_size)
-    monkeypatch.setattr(audit, "BATCH", batch)
+    monkeypatch.setattr(trail, "PAGE_SIZE", page_size)
+    monkeypatch.setattr(trail, "BATCH", batch)
     system = world["system"]
     officer = Actor.system("bulk")
     for n in range(5 if page_size < 10 else 60):
@@ -209,8 +210,8 @@ def test_pagination_walks_every_event_exactly_once(
 
 
 def test_a_bounded_search_offers_to_continue(client, login_as, session, world, monkeypatch):
-    monkeypatch.setattr(audit, "BATCH", 2)
-    monkeypatch.setattr(audit, "MAX_SCAN", 4)
+    monkeypatch.setattr(trail, "BATCH", 2)
+    monkeypatch.setattr(trail, "MAX_SCAN", 4)
     login_as("auditor")
     # A search that examines at most MAX_SCAN events per page says so and offers the
     # older events; following the links still finds every match exactly once.
@@ -281,6 +282,15 @@ def test_bad_input_gives_a_page_not_a_500(client, login_as, world, query, status
     page = _text(response)
     assert message in page
     assert '<label for="audit-actor">' in page  # the form is still there
+
+
+@pytest.mark.parametrize("name", ["system", "actor", "action", "from", "to"])
+def test_filters_pass_the_one_text_rule(client, login_as, world, name):
+    """Every text filter is refused by registry.text's rule, in its words."""
+    login_as("auditor")
+    response = client.get("/audit", query_string={name: "a\x00b"})
+    assert response.status_code == 400
+    assert f"The {name} filter is not valid: {NUL}" in _text(response)
 
 
 def test_the_last_day_of_the_calendar_is_accepted(client, login_as, world):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.conftest import PASSWORD, csrf_token
 
 
@@ -179,7 +179,7 @@ def test_pages_read_while_a_writer_holds_the_lock(app, client, database_url, pro
         writes.create_entry(
             busy,
             officer,
-            service.get_system(busy, "sys-1"),
+            reads.get_system(busy, "sys-1"),
             "risk",
             {"title": "Held", "likelihood": "rare", "impact": "minor"},
         )

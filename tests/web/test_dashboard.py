@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from registry.readiness.overview import describe, overview
 from registry.records import writes
-from registry.records.overview import ART_73_DAYS, describe, overview
+from registry.records.kinds import ART_73_DAYS
 from tests.records.samples import SAMPLES
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from registry.errors import NotFound
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import Entry
 from tests.conftest import csrf_token
@@ -136,18 +136,41 @@ def test_each_kind_is_created_from_its_form(client, login_as, session):
         if kind == "profile":
             continue
         session.rollback()  # see what the requests committed
-        sent[kind] = sample = bound_sample(session, service.get_system(session, "sys-1"), kind)
+        sent[kind] = sample = bound_sample(session, reads.get_system(session, "sys-1"), kind)
         token = csrf_token(client, form_path(kind))
         response = post(client, form_path(kind), form_fields(sample), token)
         assert response.status_code == 302, (kind, response.get_data(as_text=True))
     session.rollback()
-    state = service.state_of(session, "sys-1")
+    state = reads.state_of(session, "sys-1")
     for kind, sample in sent.items():
         (item,) = state.of_kind(kind)
         assert item.body == normalise_body(kind, sample), kind
     profile = state.of_kind("profile")[0].version
     assert profile.reason == "Registered from the form"
     assert profile.effective_from == dt.datetime(2025, 1, 15, 8, 30, tzinfo=dt.UTC)
+
+
+def test_effective_time_is_read_like_the_as_of_view(client, login_as, session):
+    """A form's date and time make an instant by the one rule of registry.instants, as
+    the as-of view's do: UTC unless the time names its offset (a client other than a
+    browser may send one)."""
+    login_as("compliance_officer")
+    token = csrf_token(client, "/systems/new")
+    response = post(
+        client,
+        "/systems/new",
+        [
+            *form_fields(SAMPLES["profile"]),
+            ("reason", "Registered in Amsterdam"),
+            ("effective_from-date", "2025-01-15"),
+            ("effective_from-time", "08:30+01:00"),
+        ],
+        token,
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    session.rollback()
+    profile = reads.state_of(session, "sys-1").of_kind("profile")[0].version
+    assert profile.effective_from == dt.datetime(2025, 1, 15, 7, 30, tzinfo=dt.UTC)
 
 
 def test_invalid_input_is_shown_inline_and_nothing_is_stored(client, login_as, session, system):
@@ -212,7 +235,7 @@ def test_a_nul_character_is_refused_on_the_field_it_was_typed_in(client, login_a
     assert 'id="f-name-error"' in html and "Contains a NUL character." in html
     session.rollback()
     with pytest.raises(NotFound):
-        service.get_system(session, "sys-2")
+        reads.get_system(session, "sys-2")
 
 
 def test_a_bad_effective_time_is_refused_with_the_body_errors(client, login_as, session, system):
@@ -241,7 +264,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     client, login_as, session, system, officer, profile
 ):
     login_as("compliance_officer")
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     path = f"/systems/sys-1/entries/{entry.id}/edit"
     page = client.get(path).get_data(as_text=True)
     assert 'name="base_version" value="1"' in page
@@ -262,11 +285,11 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     assert 'name="base_version" value="2"' in html
     assert "My new purpose" in html
     session.expire_all()
-    assert service.get_entry(session, entry.id).head_number == 2
+    assert reads.get_entry(session, entry.id).head_number == 2
     # Submitting again applies the change to the current version, deliberately.
     response = post(client, path, [*mine, ("base_version", "2")], token)
     assert response.status_code == 302
-    state = service.state_of(session, "sys-1")
+    state = reads.state_of(session, "sys-1")
     body = state.of_kind("profile")[0].body
     assert body["purpose"] == "My new purpose"
     assert body["stage"] == "pilot"  # the user's form said pilot: their choice, seen first
@@ -287,7 +310,7 @@ def test_edit_and_retire_an_entry(client, login_as, session, system, officer):
     }
     response = post(client, path, [*form_fields(changed), ("base_version", "1")], token)
     assert response.status_code == 302, response.get_data(as_text=True)
-    state = service.state_of(session, "sys-1")
+    state = reads.state_of(session, "sys-1")
     assert state.of_kind("owner")[0].body == normalise_body("owner", changed)
 
     retire = f"/systems/sys-1/entries/{owner.entry_id}/retire"
@@ -296,7 +319,7 @@ def test_edit_and_retire_an_entry(client, login_as, session, system, officer):
     response = post(client, retire, [("base_version", "2"), ("reason", "Left")], token)
     assert response.status_code == 302
     session.expire_all()
-    entry = service.get_entry(session, owner.entry_id)
+    entry = reads.get_entry(session, owner.entry_id)
     assert entry.retired and entry.head_number == 3
     assert client.get(path).status_code == 409  # a retired entry cannot be edited
 
@@ -316,7 +339,7 @@ def test_a_stale_retirement_is_refused(client, login_as, session, system, office
     assert "changed since you opened it: version 2" in html and '<th scope="row">Role</th>' in html
     assert 'name="base_version" value="2"' in html and "Gone</textarea>" in html
     session.expire_all()
-    assert not service.get_entry(session, owner.entry_id).retired
+    assert not reads.get_entry(session, owner.entry_id).retired
 
 
 def test_officer_sees_the_controls(client, login_as, system):
@@ -327,7 +350,7 @@ def test_officer_sees_the_controls(client, login_as, system):
 
 
 def _edit_urls(session, system) -> list[str]:
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     return [
         "/systems/new",
         "/systems/sys-1/entries/new?kind=owner",
@@ -350,7 +373,7 @@ def test_readers_without_write_see_no_controls_and_are_refused(
         assert client.get(url).status_code == 403, url
         response = post(client, url, [("reason", "x"), ("base_version", "1")], token)
         assert response.status_code == 403, url
-    assert len(service.history(session, service.profile_entry(session, system))) == 1
+    assert len(reads.history(session, reads.profile_entry(session, system))) == 1
 
 
 def test_technical_owner_edits_only_systems_they_own(

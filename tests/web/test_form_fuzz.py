@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from tests.conftest import PASSWORD, csrf_token
 from tests.records.samples import SAMPLES, bound_sample
@@ -107,7 +107,7 @@ def test_entry_forms_never_answer_5xx(client, login_as, session, system, kind):
 
 def test_edit_and_retire_forms_never_answer_5xx(client, login_as, session, system):
     login_as("compliance_officer")
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     session.rollback()
     edit = f"/systems/sys-1/entries/{entry.id}/edit"
     retire = f"/systems/sys-1/entries/{entry.id}/retire"

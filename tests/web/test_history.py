@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import registry.ledger.store as store
+from registry.instants import OUT_OF_RANGE
 from registry.records import writes
 from tests.records.samples import SAMPLES
 
@@ -295,6 +296,17 @@ def test_admin_alone_cannot_read_history(client, login_as, world):
         response = client.get(url)
         assert response.status_code == 403
         assert "may not read the records" in _text(response)
+
+
+@pytest.mark.parametrize(
+    "query", ["date=9999-12-31&time=23:00-05:00", "date=0001-01-01&time=01:00%2B05:00"]
+)
+def test_as_of_instants_follow_the_one_rule(client, login_as, world, query):
+    """The as-of view reads its date and time by registry.instants' rule, in its words."""
+    login_as("auditor")
+    response = client.get(f"/systems/sys-1/as-of?{query}")
+    assert response.status_code == 400
+    assert f"That date and time {OUT_OF_RANGE}." in _text(response)
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import registry.web.audit as audit
+import registry.ledger.trail as trail
 import registry.web.systems as systems
 from registry.accounts.actor import Actor
 from registry.ledger.models import AuditEvent
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.records.samples import SAMPLES
 
 
@@ -100,7 +100,7 @@ def _seqs(page: str) -> list[int]:
 def test_the_audit_trail_jumps_to_any_page(
     client, login_as, session, eleven, monkeypatch, query, matches
 ):
-    system = service.get_system(session, "sys-03")
+    system = reads.get_system(session, "sys-03")
     for n in range(4):
         writes.create_entry(
             session,
@@ -110,8 +110,8 @@ def test_the_audit_trail_jumps_to_any_page(
             {**SAMPLES["data_source"], "name": f"S{n}"},
         )
     session.commit()
-    monkeypatch.setattr(audit, "PAGE_SIZE", 3)
-    monkeypatch.setattr(audit, "BATCH", 4)
+    monkeypatch.setattr(trail, "PAGE_SIZE", 3)
+    monkeypatch.setattr(trail, "BATCH", 4)
     login_as("auditor")
     expected = [seq for seq, f in _events(session) if matches(f)]
     pages = -(-len(expected) // 3)
@@ -143,9 +143,9 @@ def test_the_audit_trail_jumps_to_any_page(
 def test_a_count_too_large_for_one_request_offers_no_page_numbers(
     client, login_as, eleven, monkeypatch
 ):
-    monkeypatch.setattr(audit, "PAGE_SIZE", 3)
-    monkeypatch.setattr(audit, "BATCH", 2)
-    monkeypatch.setattr(audit, "MAX_SCAN", 4)
+    monkeypatch.setattr(trail, "PAGE_SIZE", 3)
+    monkeypatch.setattr(trail, "BATCH", 2)
+    monkeypatch.setattr(trail, "MAX_SCAN", 4)
     login_as("auditor")
     page = _text(client.get("/audit", query_string={"actor": "@example.org"}))
     assert 'class="pagination"' not in page

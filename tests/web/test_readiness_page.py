@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.conftest import csrf_token
 from tests.readiness.evidence import READY_PROFILE, make_ready
 from tests.web.test_editing import form_fields, post
@@ -48,8 +48,8 @@ def test_an_officer_approves_and_sees_it_go_stale(client, login_as, session, off
     assert response.status_code == 302
     page = client.get("/systems/sys-1/readiness").get_data(as_text=True)
     assert "Promotion to production approved" in page and "<strong>Current</strong>" in page
-    entry = service.get_entry(session, ids["risk"])
-    body = service.state_of(session, "sys-1").of_kind("risk")[0].body
+    entry = reads.get_entry(session, ids["risk"])
+    body = reads.state_of(session, "sys-1").of_kind("risk")[0].body
     writes.update_entry(session, officer, entry, {**body, "control": "Daily"}, base_version=1)
     session.commit()
     page = client.get("/systems/sys-1/readiness").get_data(as_text=True)
@@ -71,7 +71,7 @@ def test_the_profile_form_lists_the_unmet_areas(client, login_as, session, offic
     make_ready(session, officer, system, skip=("funding",))
     session.commit()
     login_as("compliance_officer")
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     path = f"/systems/sys-1/entries/{entry.id}/edit"
     token = csrf_token(client, path)
     fields = [*form_fields({**READY_PROFILE, "stage": "production"}), ("reason", "Go-live")]
@@ -80,7 +80,7 @@ def test_the_profile_form_lists_the_unmet_areas(client, login_as, session, offic
     html = response.get_data(as_text=True)
     assert "cannot become production: not ready in Lifecycle funding" in html
     assert "<li>Lifecycle funding: Running costs funded (missing)" in html
-    assert service.state_of(session, "sys-1").profile["stage"] == "pilot"
+    assert reads.state_of(session, "sys-1").profile["stage"] == "pilot"
 
 
 def test_waiver_kinds_are_offered_to_officers_only(client, login_as, session, officer, system):

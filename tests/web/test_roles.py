@@ -7,7 +7,7 @@ import html as html_lib
 
 import pytest
 
-from registry.records import service, writes
+from registry.records import reads, writes
 from tests.conftest import csrf_token
 from tests.records.samples import SAMPLES
 from tests.web.test_editing import form_fields, post
@@ -27,7 +27,7 @@ def system(session, officer, users, profile):
 
 
 def _profile_id(session, system) -> int:
-    return service.profile_entry(session, system).id
+    return reads.profile_entry(session, system).id
 
 
 def test_a_technical_owner_sees_the_classification_fields_named(
@@ -43,7 +43,7 @@ def test_a_technical_owner_sees_the_classification_fields_named(
     assert "risk_tier, stage" in page and "not saved" in page
     assert "Only a compliance officer may change this field." in page
     session.expire_all()
-    assert service.profile_entry(session, system).head_number == 1
+    assert reads.profile_entry(session, system).head_number == 1
     # The rest of the profile is theirs to change.
     renamed = {**profile, "name": "Renamed"}
     response = post(client, path, [*form_fields(renamed), ("base_version", "1")], token)
@@ -60,7 +60,7 @@ def test_only_an_officer_retires_and_reinstates_a_system(client, login_as, sessi
     response = post(client, retire, [("base_version", "1"), ("reason", "Gone")], token)
     assert response.status_code == 403
     session.expire_all()
-    assert not service.profile_entry(session, system).retired
+    assert not reads.profile_entry(session, system).retired
     client.post("/logout", data={"csrf_token": token})
 
     login_as("compliance_officer")
@@ -84,7 +84,7 @@ def test_only_an_officer_retires_and_reinstates_a_system(client, login_as, sessi
     response = post(client, reinstate, [("base_version", "2"), ("reason", "Back")], token)
     assert response.status_code == 302, response.get_data(as_text=True)
     session.expire_all()
-    entry = service.profile_entry(session, system)
+    entry = reads.profile_entry(session, system)
     assert not entry.retired and entry.head_number == 3
     assert "Retired." not in client.get("/systems/sys-1").get_data(as_text=True)
     assert client.get(reinstate).status_code == 409  # not retired any more

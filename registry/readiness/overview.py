@@ -10,17 +10,15 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
-from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
-from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.service import RegisterRow, _in_force, register
+from registry.readiness.model import Record
+from registry.readiness.scorecard import score
+from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
+from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
 
-# EU AI Act Art 73: days to report a serious incident after becoming aware of it.
-ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
 OPEN_INCIDENT = ("open", "contained")
 DUE_SOON = dt.timedelta(days=30)
 # What needs attention first: the riskier tier, then the stage further along (a system
@@ -86,18 +84,6 @@ class OpenIncident:
 
 
 @dataclass(frozen=True)
-class Change:
-    reference: str
-    entry_id: int
-    kind: str
-    number: int
-    tombstone: bool
-    recorded_at: dt.datetime
-    author: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Overview:
     by_stage_and_tier: dict[tuple[str, str], int]
     gaps: list[Gap]
@@ -142,12 +128,9 @@ class _Assessed:
 
 def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
     """Score each system of ``rows`` (in reference order) on its entries in force now."""
-    from registry.readiness.model import Record
-    from registry.readiness.scorecard import score
-
     records: dict[int, list[Record]] = {}
     ids = [r.system.id for r in rows]
-    for entry, version in session.execute(_in_force(ids)).all():
+    for entry, version in session.execute(in_force(ids)).all():
         records.setdefault(entry.system_id, []).append(
             Record(
                 entry.id,
@@ -245,7 +228,7 @@ def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[Owne
     role (by the permissions' rule, ``roles_named``: user id or e-mail, within the
     entry's term); those not ready first, in the dashboard's order, then by reference."""
     bodies: dict[int, list[str]] = {}
-    for entry, version in session.execute(_in_force(None, kinds=["owner"])).all():
+    for entry, version in session.execute(in_force(None, kinds=["owner"])).all():
         bodies.setdefault(entry.system_id, []).append(version.body)
     roles = {sid: roles_named(actor, found) for sid, found in bodies.items()}
     rows = [r for r in register(session) if roles.get(r.system.id)]
@@ -272,26 +255,6 @@ def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[Owne
         )
     )
     return owned
-
-
-def recent_changes(session: Session, limit: int) -> list[Change]:
-    stmt = (
-        sa.select(
-            AISystem.reference,
-            Entry.id,
-            Entry.kind,
-            EntryVersion.number,
-            EntryVersion.tombstone,
-            EntryVersion.recorded_at,
-            EntryVersion.author,
-            EntryVersion.reason,
-        )
-        .join(Entry, Entry.id == EntryVersion.entry_id)
-        .join(AISystem, AISystem.id == Entry.system_id)
-        .order_by(EntryVersion.audit_seq.desc())
-        .limit(limit)
-    )
-    return [Change(*row) for row in session.execute(stmt)]
 
 
 def describe(delta: dt.timedelta) -> str:

@@ -1,6 +1,6 @@
-"""Reading AI systems and their versioned entries: now, as of an instant, history, diff.
-
-Writes are ``records.writes``.
+"""Reading AI systems and their versioned entries: lookups, the state of a system (now,
+as recorded at an instant, as in effect at an instant), the register, and an entry's
+history. Nothing here writes (``records.writes`` does).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 
 from registry.errors import NotFound
 from registry.records.display import entry_label
-from registry.records.inputs import check_instant as _check_instant
-from registry.records.inputs import valid_id as _valid_id
+from registry.records.inputs import check_instant, valid_id
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.text import text_problem
 
@@ -57,14 +56,11 @@ class SystemState:
         return [e for e in self.entries if e.kind == kind]
 
 
-_entry = Entry.__table__
-_version = EntryVersion.__table__
-
-
-# ----------------------------------------------------------------------------- reads
+# ----------------------------------------------------------------------------- lookups
 
 
 def get_system(session: Session, reference: str) -> AISystem:
+    """The system named ``reference``; NotFound when there is none."""
     valid = len(reference) <= 100 and text_problem(reference) is None
     system = session.scalar(_SYSTEM_BY_REFERENCE, {"reference": reference}) if valid else None
     if system is None:
@@ -73,7 +69,8 @@ def get_system(session: Session, reference: str) -> AISystem:
 
 
 def get_entry(session: Session, entry_id: int, system: AISystem | None = None) -> Entry:
-    entry = session.get(Entry, entry_id) if _valid_id(entry_id) else None
+    """The entry ``entry_id`` (of ``system``, when given); NotFound otherwise."""
+    entry = session.get(Entry, entry_id) if valid_id(entry_id) else None
     if entry is None or (system is not None and entry.system_id != system.id):
         raise NotFound(
             f"No entry {entry_id}" + (f" in system {system.reference!r}." if system else ".")
@@ -82,6 +79,7 @@ def get_entry(session: Session, entry_id: int, system: AISystem | None = None) -
 
 
 def profile_entry(session: Session, system: AISystem) -> Entry:
+    """The system's profile entry (every system has one)."""
     entry = session.scalar(
         sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
     )
@@ -90,7 +88,7 @@ def profile_entry(session: Session, system: AISystem) -> Entry:
     return entry
 
 
-def _last_live_version(session: Session, entry: Entry, before: int) -> EntryVersion:
+def last_live_version(session: Session, entry: Entry, before: int) -> EntryVersion:
     """The entry's last version numbered before ``before`` that is no retirement."""
     version = session.scalar(
         sa.select(EntryVersion)
@@ -123,10 +121,10 @@ def retired_profile(
         return None
     if not version.tombstone:
         return None
-    return entry, version, _last_live_version(session, entry, version.number)
+    return entry, version, last_live_version(session, entry, version.number)
 
 
-def _in_force(
+def in_force(
     system_ids: Iterable[int] | None,
     *,
     kinds: Iterable[str] | None = None,
@@ -293,16 +291,18 @@ def system_state(
 ) -> SystemState:
     """The live entries of a system: now, as recorded at ``as_of``, or as effective at
     ``effective_at`` (both may be given: what was known then about what held when)."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
     if as_of is None and effective_at is None:
         rows = session.execute(_HEADS_OF_SYSTEMS, {"system_ids": [system.id]}).all()
     else:
-        rows = session.execute(_in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
+        rows = session.execute(in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
     return SystemState(system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
 
 
 _system = AISystem.__table__
+_entry = Entry.__table__
+_version = EntryVersion.__table__
 # A system's current state as plain rows (no ORM objects): what the API renders on its
 # most frequent read. Columns are labelled as the attributes of Entry and EntryVersion.
 _CURRENT_ROWS = (
@@ -388,8 +388,8 @@ def listed_profiles(
     ``with_retired=False`` leaves those out. A profile's stage ``retired`` (a system out
     of use) is a stage like any other here."""
     if not with_retired:
-        return _in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
-    return _in_force(
+        return in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+    return in_force(
         None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
     )
 
@@ -403,8 +403,8 @@ def register(
 ) -> list[RegisterRow]:
     """Every system the register lists (:func:`listed_profiles`), now, as of, or as
     effective at an instant; retired systems only ``with_retired``."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
     stmt = listed_profiles(as_of=as_of, effective_at=effective_at, with_retired=with_retired)
     rows = session.execute(stmt).all()
     systems = (
@@ -438,8 +438,8 @@ def version_at(
     """The version of one entry in force at an instant (a retirement included): the
     latest recorded by ``as_of``, or the one effective at ``effective_at``, or the head.
     NotFound when the entry had no version yet."""
-    _check_instant(as_of, "as_of")
-    _check_instant(effective_at, "effective_at")
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
     if as_of is None and effective_at is None:
         return get_version(session, entry, entry.head_number)
     stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id).limit(1)
@@ -465,7 +465,7 @@ def versions_until(
     session: Session, entry: Entry, as_of: dt.datetime | None = None
 ) -> list[EntryVersion]:
     """The versions of an entry recorded by ``as_of`` (all when None), oldest first."""
-    _check_instant(as_of, "as_of")
+    check_instant(as_of, "as_of")
     stmt = sa.select(EntryVersion).where(EntryVersion.entry_id == entry.id)
     if as_of is not None:
         stmt = stmt.where(EntryVersion.recorded_at <= as_of)
@@ -473,9 +473,10 @@ def versions_until(
 
 
 def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
+    """Version ``number`` of ``entry``; NotFound (naming the entry's versions) otherwise."""
     version = (
         None
-        if not _valid_id(number)
+        if not valid_id(number)
         else session.scalar(
             sa.select(EntryVersion).where(
                 EntryVersion.entry_id == entry.id, EntryVersion.number == number
@@ -492,44 +493,35 @@ def get_version(session: Session, entry: Entry, number: int) -> EntryVersion:
 
 
 @dataclass(frozen=True)
-class FieldChange:
-    path: str
-    change: str  # "added", "removed" or "changed"
-    before: Any = None
-    after: Any = None
+class Change:
+    """A version as listed among the most recent changes (the dashboard)."""
+
+    reference: str
+    entry_id: int
+    kind: str
+    number: int
+    tombstone: bool
+    recorded_at: dt.datetime
+    author: str
+    reason: str
 
 
-def diff_bodies(before: Any, after: Any, path: str = "") -> list[FieldChange]:
-    """Field-level differences between two bodies, with dotted paths (``person.email``,
-    ``metrics[0].threshold``), in a stable order."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        changes: list[FieldChange] = []
-        for key in sorted(before.keys() | after.keys()):
-            sub = f"{path}.{key}" if path else key
-            if key not in after:
-                changes.append(FieldChange(sub, "removed", before=before[key]))
-            elif key not in before:
-                changes.append(FieldChange(sub, "added", after=after[key]))
-            else:
-                changes.extend(diff_bodies(before[key], after[key], sub))
-        return changes
-    if isinstance(before, list) and isinstance(after, list):
-        changes = []
-        for i in range(max(len(before), len(after))):
-            sub = f"{path}[{i}]"
-            if i >= len(after):
-                changes.append(FieldChange(sub, "removed", before=before[i]))
-            elif i >= len(before):
-                changes.append(FieldChange(sub, "added", after=after[i]))
-            else:
-                changes.extend(diff_bodies(before[i], after[i], sub))
-        return changes
-    if before == after and type(before) is type(after):
-        return []
-    return [FieldChange(path or "(body)", "changed", before=before, after=after)]
-
-
-def diff_versions(session: Session, entry: Entry, a: int, b: int) -> list[FieldChange]:
-    """What changed from version ``a`` to version ``b`` of an entry."""
-    va, vb = get_version(session, entry, a), get_version(session, entry, b)
-    return diff_bodies(json.loads(va.body), json.loads(vb.body))
+def recent_changes(session: Session, limit: int) -> list[Change]:
+    """The ``limit`` most recently recorded versions of any entry, newest first."""
+    stmt = (
+        sa.select(
+            AISystem.reference,
+            Entry.id,
+            Entry.kind,
+            EntryVersion.number,
+            EntryVersion.tombstone,
+            EntryVersion.recorded_at,
+            EntryVersion.author,
+            EntryVersion.reason,
+        )
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .order_by(EntryVersion.audit_seq.desc())
+        .limit(limit)
+    )
+    return [Change(*row) for row in session.execute(stmt)]
