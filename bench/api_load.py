@@ -71,7 +71,7 @@ from registry.config import load_config
 from registry.db import Database
 from registry.demo import nl_register
 from registry.ledger.canonical import canonical_bytes
-from registry.records import reads, service
+from registry.records import reads, writes
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -153,9 +153,9 @@ def seed_registry(
             actor = Actor.system("bench", roles=frozenset({"compliance_officer"}))
             profiles = []
             for i, body in enumerate(bodies):
-                system, _ = service.create_system(s, actor, body)
+                system, _ = writes.create_system(s, actor, body)
                 profiles.append((reads.profile_entry(s, system).id, body))
-                service.create_entry(
+                writes.create_entry(
                     s,
                     actor,
                     system,
@@ -171,7 +171,7 @@ def seed_registry(
                         "start": "2025-01-01",
                     },
                 )
-                service.create_entry(
+                writes.create_entry(
                     s,
                     actor,
                     system,

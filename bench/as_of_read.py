@@ -22,7 +22,7 @@ from registry.db import Database
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import ledger_head
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.models import AISystem, Entry, EntryVersion
 
 ENTRIES = 100
@@ -35,13 +35,13 @@ def build_measured(db: Database) -> tuple[str, dt.datetime]:
     """The measured system; returns its reference and the half-way instant."""
     actor = Actor.system("bench")
     with db.sessionmaker() as s:
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             s, actor, {"name": "Measured", "reference": "measured", "stage": "pilot"}
         )
         entries = []
         for i in range(ENTRIES):
             body = {"title": f"Risk {i}", "likelihood": "possible", "impact": "major"}
-            v = service.create_entry(s, actor, system, "risk", body)
+            v = writes.create_entry(s, actor, system, "risk", body)
             entries.append(reads.get_entry(s, v.entry_id))
         s.commit()
         halfway = None
@@ -53,7 +53,7 @@ def build_measured(db: Database) -> tuple[str, dt.datetime]:
                     "impact": "major",
                     "control": f"control revision {n}",
                 }
-                service.update_entry(s, actor, entry, body, base_version=n)
+                writes.update_entry(s, actor, entry, body, base_version=n)
             s.commit()
             if n == VERSIONS // 2:
                 halfway = dt.datetime.now(dt.UTC)

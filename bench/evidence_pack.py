@@ -36,7 +36,7 @@ from registry.evidence.pack import export
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.models import Entry, EntryVersion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ AUDITOR = Actor.system("bench-auditor", roles=frozenset({"auditor"}))
 def build_system(db: Database) -> None:
     actor = Actor.system("bench", roles=frozenset({"compliance_officer"}))
     with db.sessionmaker() as s:
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             s,
             actor,
             {"name": "Measured système", "reference": "measured", "stage": "pilot"},
@@ -55,7 +55,7 @@ def build_system(db: Database) -> None:
         entries = []
         for i in range(ENTRIES - 1):
             body = {"title": f"Risk {i}", "likelihood": "possible", "impact": "major"}
-            version = service.create_entry(s, actor, system, "risk", body, reason="identified")
+            version = writes.create_entry(s, actor, system, "risk", body, reason="identified")
             entries.append(reads.get_entry(s, version.entry_id))
         s.commit()
         profile = reads.profile_entry(s, system)
@@ -68,10 +68,10 @@ def build_system(db: Database) -> None:
                     "control": f"Control revision {n}: reviewed by the risk board, "
                     "with the residual risk accepted by the business owner.",
                 }
-                service.update_entry(s, actor, entry, body, base_version=n, reason=f"review {n}")
+                writes.update_entry(s, actor, entry, body, base_version=n, reason=f"review {n}")
             body = {"name": "Measured système", "reference": "measured", "stage": "pilot"}
             body["purpose"] = f"Purpose, revision {n}"
-            service.update_entry(s, actor, profile, body, base_version=n, reason="revised")
+            writes.update_entry(s, actor, profile, body, base_version=n, reason="revised")
             s.commit()
         count = s.scalar(
             sa.select(sa.func.count())

@@ -3,7 +3,7 @@
 Two databases on the same engine are filled in bulk with properly chained events (sealed
 with ``ledger.chain.seal_event``, inserted by executemany in batches), one to 10,000
 events and one to 1,000,000. Then single appends are timed the way a request makes
-them: a new session, ``ledger.store.append_event`` (lock, read the head, seal, insert),
+them: a new session, ``ledger.append.append_event`` (lock, read the head, seal, insert),
 one commit. Rounds alternate between the two databases so that both sizes see the same
 machine state; the figures are medians and 90th percentiles over all appends of a size.
 Target: median at 1,000,000 events <= 1.2 x median at 10,000 events.
@@ -17,7 +17,8 @@ import time
 from _common import ENGINES, fill_ledger, fresh_database, median, percentile, timed
 
 from registry.db import Database
-from registry.ledger.store import append_event, ledger_head, verify_ledger
+from registry.ledger.append import append_event
+from registry.ledger.store import ledger_head, verify_ledger
 
 SYSTEMS = 1_000  # appends are spread over this many system ids, as in a real register
 TARGET = 1.2

@@ -24,7 +24,7 @@ from registry.config import load_config
 from registry.db import Database
 from registry.demo import nl_register
 from registry.ledger.canonical import canonical_bytes
-from registry.records import reads, service
+from registry.records import reads, writes
 
 
 class PlainBase(DeclarativeBase):
@@ -55,7 +55,7 @@ def run(engine: str, rounds: int, per_round: int) -> float:
         entries = []
         with db.sessionmaker() as s:
             for body in source:
-                system, _ = service.create_system(s, actor, body)
+                system, _ = writes.create_system(s, actor, body)
                 entries.append(reads.profile_entry(s, system).id)
             s.commit()
         plain_bodies = [canonical_bytes(b).decode() for b in source]
@@ -73,7 +73,7 @@ def run(engine: str, rounds: int, per_round: int) -> float:
                 # its change on (If-Match); the service loads the entry under the lock.
                 with db.sessionmaker() as s:
                     changed = {**body, "purpose": body.get("purpose", "") + " (herzien)"}
-                    service.update_entry(s, actor, entry_id, changed, base_version=heads[entry_id])
+                    writes.update_entry(s, actor, entry_id, changed, base_version=heads[entry_id])
                     s.commit()
                 heads[entry_id] += 1
 

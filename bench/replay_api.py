@@ -44,7 +44,7 @@ from registry.config import load_config
 from registry.db import Database
 from registry.demo import nl_register
 from registry.demo.replay_api import ApiFailure, RegisterPipeline, differences, read_register
-from registry.ledger.checkpoints import record_key
+from registry.ledger.key_events import record_key
 from registry.ledger.keys import create_key
 from registry.ledger.store import verify_ledger
 

@@ -19,7 +19,7 @@ from sqlalchemy import event
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.records import reads, service
+from registry.records import reads, writes
 
 
 def _writer(db: Database, source: list[dict]) -> Any:
@@ -27,7 +27,7 @@ def _writer(db: Database, source: list[dict]) -> Any:
     with db.sessionmaker() as s:
         entries = []
         for body in source:
-            system, _ = service.create_system(s, actor, body)
+            system, _ = writes.create_system(s, actor, body)
             entries.append(reads.profile_entry(s, system).id)
         s.commit()
     heads = dict.fromkeys(entries, 1)
@@ -36,7 +36,7 @@ def _writer(db: Database, source: list[dict]) -> Any:
         for entry_id, body in zip(entries, source, strict=True):
             with db.sessionmaker() as s:
                 changed = {**body, "purpose": body.get("purpose", "") + " (herzien)"}
-                service.update_entry(s, actor, entry_id, changed, base_version=heads[entry_id])
+                writes.update_entry(s, actor, entry_id, changed, base_version=heads[entry_id])
                 s.commit()
             heads[entry_id] += 1
 

@@ -10,11 +10,13 @@ too noisy to show it.
 
 Per request (medians over ``--requests``):
 - what the database driver was asked to do, counted in its cursors whichever path
-  sent it (registry.db_traffic): statements, and transactions (each a ``BEGIN`` and a
-  ``COMMIT`` or ``ROLLBACK``, two more round trips);
+  sent it (registry.db_traffic): statements, transactions, and round trips (a
+  pipeline of statements, with the ``BEGIN`` it starts with, is one; a ``COMMIT`` is
+  one more);
 - the process's CPU time;
-- how long the ledger lock was held: from sending the statement that takes it until
-  its transaction ended (an upper bound of the time inside the server).
+- how long the ledger lock was held: from sending the pipeline that takes it until
+  its transaction ended (an upper bound: it includes the wait for the lock's round
+  trip).
 
 ``--writer owner`` updates with a technical owner's token (named by every system's owner
 entry) instead of a compliance officer's. ``--profile N`` prints the N functions with
@@ -44,11 +46,11 @@ from registry.accounts.service import create_token, create_user
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
 from registry.ledger.keys import create_key
-from registry.records import reads, service
+from registry.records import reads, writes
 
-LOCKING = ("registry_ledger_lock", "registry_write_version")
-# The statement each writer's update is (its time inside: pg_stat_user_functions).
-FUNCTIONS = {"officer": "registry_write_version", "owner": "registry_write_version_as_owner"}
+LOCKING = ("registry_ledger_lock_scope",)
+# The function that takes the ledger lock (its time inside: pg_stat_user_functions).
+FUNCTION = "registry_ledger_lock_scope"
 
 
 class Counter:
@@ -109,7 +111,7 @@ def setup(
         actor = Actor.system("bench", roles=frozenset({"compliance_officer"}))
         profiles = []
         for body in bodies:
-            system, _ = service.create_system(s, actor, body)
+            system, _ = writes.create_system(s, actor, body)
             profiles.append((reads.profile_entry(s, system).id, body))
             if writer == "owner":  # the pipeline's user is the system's technical owner
                 owner = {
@@ -118,7 +120,7 @@ def setup(
                     "authority_scope": "Model, data and deployment of this system.",
                     "start": "2025-01-01",
                 }
-                service.create_entry(s, actor, system, "owner", owner)
+                writes.create_entry(s, actor, system, "owner", owner)
         s.commit()
     return app, secret, profiles
 
@@ -141,7 +143,7 @@ def main() -> None:
         fresh_database("postgresql") as url,
     ):
         with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
-            # Time spent inside registry_write_version (pg_stat_user_functions).
+            # Time spent inside registry_ledger_lock_scope (pg_stat_user_functions).
             name = sa.engine.make_url(url).database
             conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET track_functions = 'pl'")
         app, secret, profiles = setup(url, Path(folder) / "instance", args.systems, args.writer)
@@ -149,7 +151,7 @@ def main() -> None:
         client = app.test_client()
         auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         versions = {entry_id: 1 for entry_id, _ in profiles}
-        statements, transactions, cpu = [], [], []
+        statements, transactions, trips, cpu = [], [], [], []
         profiler = cProfile.Profile() if args.profile else None
 
         def put(n: int) -> None:
@@ -179,6 +181,7 @@ def main() -> None:
             counter.collect()
             statements.append(len(counter.traffic.statements))
             transactions.append(counter.traffic.begins)
+            trips.append(counter.traffic.round_trips)
         with database(app).sessionmaker() as s:
             checkpoints = s.scalar(sa.text("SELECT count(*) FROM checkpoint"))
         database(app).dispose()
@@ -188,7 +191,7 @@ def main() -> None:
                 sa.text(
                     "SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = :name"
                 ),
-                {"name": FUNCTIONS[args.writer]},
+                {"name": FUNCTION},
             ).first()
     held = counter.held
     print(
@@ -198,9 +201,7 @@ def main() -> None:
                 "requests": args.requests,
                 "statements": median(statements),
                 "transactions": median(transactions),
-                "round_trips": median(
-                    [s + 2 * t for s, t in zip(statements, transactions, strict=True)]
-                ),
+                "round_trips": median(trips),
                 "cpu_ms_p50": round(median(cpu) * 1000, 3),
                 "lock_held_ms_p50": round(median(held) * 1000, 3) if held else None,
                 "lock_held_ms_p99": round(percentile(held, 99) * 1000, 3) if held else None,

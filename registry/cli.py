@@ -490,7 +490,7 @@ def ledger_monitor(
 
 
 def _ensure_key_recorded(session, signer) -> None:  # type: ignore[no-untyped-def]
-    from registry.ledger.checkpoints import key_recorded, record_key
+    from registry.ledger.key_events import key_recorded, record_key
 
     if not key_recorded(session, signer):
         record_key(session, CLI_ADMIN.label, signer)
@@ -525,7 +525,8 @@ def keys_init(if_missing: bool) -> None:
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Replace the signing key: the old key co-signs a checkpoint naming the new one."""
-    from registry.ledger.checkpoints import make_checkpoint, record_key
+    from registry.ledger.checkpoints import make_checkpoint
+    from registry.ledger.key_events import record_key
     from registry.ledger.keys import KeyFileError, create_key, load_key, retire_key_file
 
     path = Path(current_app.config["SIGNING_KEY_PATH"])

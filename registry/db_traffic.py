@@ -10,6 +10,11 @@ already checked out when counting starts is not seen). One thread at a time.
 - ``begins``: transactions opened: psycopg sends ``BEGIN`` (a round trip of its own)
   before a statement on a connection that is not in autocommit and not already in a
   transaction. Each ends with a ``COMMIT`` or ``ROLLBACK``, another round trip;
+- ``pipelines``: psycopg pipelines sent (``registry.ledger.append``): the statements
+  in one, and a ``BEGIN`` it starts with, go to the server in one round trip
+  (``piped``: how many statements went that way, ``piped_begins``: how many BEGINs,
+  ``piped_ends``: how many COMMITs or ROLLBACKs, which then take no round trip of
+  their own);
 - ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
   it returned, autocommit?) of each statement;
 - ``pings``: connections tested before use (the engine's ``pool_pre_ping``,
@@ -20,7 +25,9 @@ already checked out when counting starts is not seen). One thread at a time.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -37,6 +44,10 @@ class DriverTraffic:
         self.engine = engine
         self.statements: list[str] = []
         self.begins = 0
+        self.pipelines = 0
+        self.piped = 0
+        self.piped_begins = 0
+        self.piped_ends = 0
         self.timings: list[tuple[str, float, float, bool]] = []
         self.pings = 0
         # SQLAlchemy keeps the setting on the pool only; a disposed pool's replacement
@@ -58,10 +69,15 @@ class DriverTraffic:
                 connection = self.connection
                 autocommit = connection.autocommit
                 idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+                piped = connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
                 if idle and not autocommit:
                     traffic.begins += 1
+                    traffic.piped_begins += piped
                 text = query if isinstance(query, str) else str(query)
                 traffic.statements.append(text)
+                traffic.piped += piped
+                if piped and text.strip().upper() in ("COMMIT", "ROLLBACK"):
+                    traffic.piped_ends += 1  # the transaction ends with the pipeline
                 started = time.perf_counter()
                 try:
                     return super().execute(query, params, **kwargs)
@@ -84,22 +100,38 @@ class DriverTraffic:
         elif self._pre_ping:
             self.pings += 1
         dbapi_connection.cursor_factory = self._cursor
+        traffic = self
+        pipeline = type(dbapi_connection).pipeline
+
+        @contextlib.contextmanager
+        def counted(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with pipeline(dbapi_connection, *args, **kwargs) as opened:
+                yield opened
+            if traffic.open:
+                traffic.pipelines += 1
+
+        dbapi_connection.pipeline = counted
 
     @staticmethod
     def _checkin(dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection is not None:
             dbapi_connection.cursor_factory = psycopg.Cursor
+            dbapi_connection.__dict__.pop("pipeline", None)
 
     def reset(self) -> None:
         self.statements.clear()
         self.timings.clear()
         self.begins = 0
+        self.pipelines = self.piped = self.piped_begins = self.piped_ends = 0
         self.pings = 0
 
     @property
     def round_trips(self) -> int:
-        """Statements, a BEGIN and an end of each transaction, and pings."""
-        return len(self.statements) + 2 * self.begins + self.pings
+        """Statements and pipelines, a BEGIN (unless pipelined) and an end of each
+        transaction, and pings."""
+        alone = len(self.statements) - self.piped
+        begins = self.begins - self.piped_begins
+        return alone + self.pipelines + begins + (self.begins - self.piped_ends) + self.pings
 
     def close(self) -> None:
         self.open = False

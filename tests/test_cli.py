@@ -74,10 +74,10 @@ def test_demo_without_the_register_is_idempotent(app, session):
 
 
 def test_readiness_blocks_a_pipeline_until_the_system_is_ready(app, session, officer):
-    from registry.records import service
+    from registry.records import writes
     from tests.readiness.evidence import READY_PROFILE, make_ready
 
-    system, _ = service.create_system(session, officer, READY_PROFILE)
+    system, _ = writes.create_system(session, officer, READY_PROFILE)
     session.commit()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["readiness", "sys-1", "--require", "production"])

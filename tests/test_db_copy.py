@@ -19,7 +19,7 @@ from registry.db import Base
 from registry.dbcopy import copy_registry
 from registry.extensions import db_session
 from registry.migrate import head_revision, upgrade
-from registry.records.service import create_system
+from registry.records.writes import create_system
 from tests.conftest import ENGINES, PROFILE, append_only_lifted, make_app
 
 PAIRS = [(source, target) for source in ENGINES for target in ENGINES]

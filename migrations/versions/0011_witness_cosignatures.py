@@ -1,7 +1,7 @@
 """witness cosignatures: each witness's cosignature of a checkpoint, or its refusal
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05 10:30:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import registry.db
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -97,6 +97,17 @@ def may_write_everywhere(actor: Actor) -> bool:
 
 
 def can(session: Session, actor: Actor, action: str, system: System | None = None) -> bool:
+    owner_bodies: list[str] = []
+    if action == "write" and system is not None and may_write_as_named_owner(actor):
+        owner_bodies = system.live_owner_bodies(session)
+    return may(actor, action, owner_bodies, on_system=system is not None)
+
+
+def may(
+    actor: Actor, action: str, owner_bodies: Iterable[str] = (), *, on_system: bool = True
+) -> bool:
+    """The rule of :func:`can`, decided on the system's live owner entry bodies (JSON, as
+    stored) already read: what a write decides on without reading again."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     roles = actor.roles
@@ -110,22 +121,27 @@ def can(session: Session, actor: Actor, action: str, system: System | None = Non
         return True
     if not actor.has_scope("write") or action in ("approve", "govern"):
         return False
-    if action == "write" and system is not None and "technical_owner" in roles:
-        return is_current_technical_owner(session, actor, system)
+    if action == "write" and on_system and "technical_owner" in roles:
+        return names_technical_owner(actor, owner_bodies)
     return False
 
 
 def require(session: Session, actor: Actor, action: str, system: System | None = None) -> None:
     """Raise :class:`PermissionDenied` unless ``actor`` may do ``action``."""
     if not can(session, actor, action, system):
-        target = f" system {system.reference!r}" if system is not None else ""
-        verb = {
-            "read": "read the records",
-            "create_system": "register systems",
-            "write": f"change{target or ' records'}",
-            "approve": "grant waivers or approve promotions" + (f" for{target}" if target else ""),
-            "govern": "retire, reinstate or classify" + (target or " systems"),
-            "manage_accounts": "manage users and tokens",
-            "export": "export evidence packs",
-        }[action]
-        raise PermissionDenied(f"{actor.label} may not {verb}.")
+        raise denied(actor, action, system.reference if system is not None else None)
+
+
+def denied(actor: Actor, action: str, reference: str | None = None) -> PermissionDenied:
+    """The refusal of ``action`` to ``actor`` (on the system ``reference``)."""
+    target = f" system {reference!r}" if reference is not None else ""
+    verb = {
+        "read": "read the records",
+        "create_system": "register systems",
+        "write": f"change{target or ' records'}",
+        "approve": "grant waivers or approve promotions" + (f" for{target}" if target else ""),
+        "govern": "retire, reinstate or classify" + (target or " systems"),
+        "manage_accounts": "manage users and tokens",
+        "export": "export evidence packs",
+    }[action]
+    return PermissionDenied(f"{actor.label} may not {verb}.")

@@ -20,7 +20,7 @@ from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRo
 from registry.accounts.permissions import require
 from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
-from registry.ledger.store import append_event
+from registry.ledger.append import append_event
 from registry.text import text_problem
 
 TOKEN_PREFIX = "reg_"

@@ -47,9 +47,8 @@ def authenticate() -> None:
     db = database()
     if db.dialect == "postgresql":
         # By itself on the driver's connection: the lookup only reads (each statement
-        # has its own snapshot at READ COMMITTED anyway), it costs the least that way,
-        # and a change that can be one autocommit statement then needs no transaction
-        # at all (records.service).
+        # has its own snapshot at READ COMMITTED anyway), and it costs the least that
+        # way.
         identity = authenticate_token(db.engine, header)
     elif request.method in ("GET", "HEAD"):
         identity = authenticate_token(db_session(), header)  # a read session already

@@ -33,10 +33,10 @@ from registry.api.schemas import (
     VersionList,
     VersionOut,
 )
-from registry.api.writes import transaction
+from registry.api.writes import commit_change, transaction
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.extensions import db_session
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.diff import diff_bodies
 from registry.records.models import Entry
 
@@ -93,7 +93,7 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
     """
     based_on = base_version(entry_id, _current(entry_id))
     try:
-        version = service.update_entry(
+        version = writes.update_entry(
             db_session(),
             current_actor(),
             entry_id,
@@ -101,11 +101,11 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
             base_version=based_on,
             effective_from=data.get("effective_from"),
             reason=data.get("reason"),
-            commit=True,  # releases the ledger lock before the answer is rendered
         )
     except (InvalidInput, PermissionDenied) as exc:  # field errors point into the body
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
         raise
+    commit_change()
     return _written(entry_id, version)
 
 
@@ -147,7 +147,7 @@ def patch(entry_id: int, effective_from: Any = None, reason: Any = None) -> Any:
     """
     merge_patch = _merge_patch()
     based_on = base_version(entry_id, _current(entry_id))
-    version, written = service.patch_entry(
+    version, written = writes.patch_entry(
         db_session(),
         current_actor(),
         entry_id,
@@ -155,8 +155,8 @@ def patch(entry_id: int, effective_from: Any = None, reason: Any = None) -> Any:
         base_version=based_on,
         effective_from=effective_from,
         reason=reason,
-        commit=True,  # releases the ledger lock before the answer is rendered
     )
+    commit_change()
     if not written:
         return entry_out(version.entry, version), {"ETag": etag(entry_id, version.number)}
     return _written(entry_id, version)
@@ -175,15 +175,15 @@ def retire(data: dict[str, Any], entry_id: int) -> Any:
     from `effective_from` on, and its history stays. Needs `If-Match` like an update.
     """
     based_on = base_version(entry_id, _current(entry_id))
-    version = service.retire_entry(
+    version = writes.retire_entry(
         db_session(),
         current_actor(),
         entry_id,
         base_version=based_on,
         effective_from=data.get("effective_from"),
         reason=data.get("reason"),
-        commit=True,  # releases the ledger lock before the answer is rendered
     )
+    commit_change()
     return _written(entry_id, version)
 
 

@@ -12,9 +12,9 @@ from marshmallow import RAISE, Schema, fields, validate
 from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
 from registry.db import MAX_ID
 from registry.instants import UtcInstant
+from registry.records.inputs import MAX_REASON
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
-from registry.records.service import MAX_REASON
 from registry.text import storable
 
 KIND_NAMES = tuple(KINDS)

@@ -37,7 +37,7 @@ from registry.api.schemas import (
 from registry.api.writes import transaction
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.extensions import db_session
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem
 from registry.records.search import count_systems, entries_in_force, search_systems
@@ -117,7 +117,7 @@ def create_system(data: dict[str, Any]) -> Any:
     """
     session = db_session()
     try:
-        system, version = service.create_system(
+        system, version = writes.create_system(
             session,
             current_actor(),
             data["profile"],
@@ -236,7 +236,7 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
     require(session, current_actor(), "govern", found)  # before the request's conditions
     profile = reads.profile_entry(session, found)
     based_on = base_version(profile.id, lambda: profile.head_number)
-    version = service.reinstate_system(
+    version = writes.reinstate_system(
         session,
         current_actor(),
         found,
@@ -331,7 +331,7 @@ def _created(
     prefix: tuple[str, ...],
 ) -> Any:
     try:
-        version = service.create_entry(
+        version = writes.create_entry(
             session,
             current_actor(),
             found,

@@ -125,6 +125,14 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
     return response
 
 
+def commit_change() -> None:
+    """Commit the request's change as soon as the service has returned, before the
+    answer is rendered: a write holds the ledger lock until its transaction ends. For
+    views without an ``Idempotency-Key`` (whose stored answer belongs to the same
+    transaction); :func:`transaction` then finds nothing left to commit."""
+    db_session().commit()
+
+
 def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Commit what the view did once it has answered; with ``idempotent``, honour an
     ``Idempotency-Key`` header. Place it between ``route`` and the other decorators."""

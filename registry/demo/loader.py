@@ -19,7 +19,7 @@ from registry.accounts.models import User
 from registry.accounts.service import create_user, new_password
 from registry.demo import dates
 from registry.files import write_private
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.models import AISystem
 
 DEMO_USERS = (
@@ -93,7 +93,7 @@ def load_examples(
         ref = example["profile"]["reference"]
         if session.scalar(sa.select(AISystem.id).where(AISystem.reference == ref)):
             continue
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session,
             actor,
             dates.shift_body("profile", example["profile"], days),
@@ -103,7 +103,7 @@ def load_examples(
         keys: dict[str, int] = {}
         for item in example["entries"]:
             kind = item["kind"]
-            version = service.create_entry(
+            version = writes.create_entry(
                 session,
                 actor,
                 system,
@@ -115,7 +115,7 @@ def load_examples(
             entry = reads.get_entry(session, version.entry_id)
             keys[item.get("key", str(entry.id))] = entry.id
             for update in item.get("updates", []):
-                service.update_entry(
+                writes.update_entry(
                     session,
                     actor,
                     entry,
@@ -125,7 +125,7 @@ def load_examples(
                     reason=text(update.get("reason")),
                 )
             if item.get("retire"):
-                service.retire_entry(
+                writes.retire_entry(
                     session,
                     actor,
                     entry,
@@ -137,7 +137,7 @@ def load_examples(
             # After the entries: a promotion to production passes the readiness gate
             # on the evidence in effect when it takes effect.
             entry = reads.profile_entry(session, system)
-            service.update_entry(
+            writes.update_entry(
                 session,
                 actor,
                 entry,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
-from registry.records import reads, service
+from registry.records import reads, writes
 
 STAGES = {"in_gebruik": "production", "ontwikkeling": "pilot", "buiten_gebruik": "retired"}
 DPIA = {"Ja": "done", "Nee": "not_done", "Onbekend": "unknown"}
@@ -117,7 +117,7 @@ def apply_change(session: Session, actor: Actor, change: dict[str, Any]) -> None
         f"Algorithm register snapshot {change['date']} (change {change['seq']}, {change['op']})"
     )
     if change["op"] == "add":
-        service.create_system(
+        writes.create_system(
             session,
             actor,
             profile_from_record(change["record"]),
@@ -127,7 +127,7 @@ def apply_change(session: Session, actor: Actor, change: dict[str, Any]) -> None
         return
     entry = reads.profile_entry(session, reads.get_system(session, ref))
     if change["op"] == "update":
-        service.update_entry(
+        writes.update_entry(
             session,
             actor,
             entry,
@@ -137,7 +137,7 @@ def apply_change(session: Session, actor: Actor, change: dict[str, Any]) -> None
             reason=reason,
         )
     elif change["op"] == "remove":
-        service.retire_entry(
+        writes.retire_entry(
             session,
             actor,
             entry,

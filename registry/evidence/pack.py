@@ -48,11 +48,12 @@ from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
 from registry.evidence.pdf import render_pdf
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import append_event, event_like
+from registry.ledger.store import event_like
 from registry.ledger.witnessing import cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate

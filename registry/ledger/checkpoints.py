@@ -1,4 +1,4 @@
-"""Signed checkpoints of the ledger, and the keys recorded in it.
+"""Signed checkpoints of the ledger.
 
 A checkpoint is a signed tree head over the first ``tree_size`` events, in the C2SP
 tlog-checkpoint format. Each stores its Merkle frontier, so the next one hashes only
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,11 +21,11 @@ from registry.db import utcnow
 from registry.ledger.kept import CheckpointRefused, kept_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import MerkleAccumulator
-from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.models import Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
 from registry.ledger.proofs import extend_to, fill_blocks
-from registry.ledger.store import LedgerHead, append_event, lock_ledger
+from registry.ledger.store import LedgerHead, lock_ledger
 
 
 @dataclass
@@ -129,6 +128,16 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
         settings.last_made = time.monotonic()
 
 
+def checkpoint_due(session: Session, seq: int) -> bool:
+    """Whether this session's policy may want a signed checkpoint with event ``seq``: by
+    count, or by time as far as this process knows (:func:`maybe_checkpoint` then
+    decides on the latest checkpoint in the database)."""
+    settings = settings_of(session)
+    return settings is not None and (
+        seq % settings.every_events == 0 or checkpoint_due_by_time(settings)
+    )
+
+
 def checkpoint_due_by_time(settings: LedgerSettings) -> bool:
     """Whether ``every_seconds`` have passed since the latest checkpoint this process
     knows of (always, in a process that knows of none): a checkpoint may be due, which
@@ -152,28 +161,3 @@ def _due_by_time(session: Session, settings: LedgerSettings) -> bool:
         return True
     settings.last_made = time.monotonic() - age
     return False
-
-
-def key_recorded(session: Session, signer: Signer) -> bool:
-    """Whether the ledger already holds the key event of ``signer``."""
-    if session.scalar(sa.select(Checkpoint.id).where(Checkpoint.key_id == signer.key_id).limit(1)):
-        return True
-    pattern = f'%"verifier_key":"{signer.verifier_key}"%'.encode()
-    return bool(
-        session.scalar(
-            sa.select(AuditEvent.seq).where(AuditEvent.event.op("LIKE")(pattern)).limit(1)
-        )
-    )
-
-
-def record_key(
-    session: Session, actor_label: str, signer: Signer, previous: Signer | None = None
-) -> dict[str, Any]:
-    """Record a signing key in the ledger (``key.add``), or a rotation (``key.rotate``,
-    naming the key it replaces)."""
-    fields: dict[str, Any] = {"actor": actor_label, "verifier_key": signer.verifier_key}
-    if previous is None:
-        fields["action"] = "key.add"
-    else:
-        fields.update(action="key.rotate", previous_verifier_key=previous.verifier_key)
-    return append_event(session, fields)

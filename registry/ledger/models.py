@@ -18,6 +18,9 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_event"
+    # A system's events by index, and its last event (the precondition of a write, see
+    # ledger.append) from the index alone.
+    __table_args__ = (sa.Index("ix_audit_event_system_id_seq", "system_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     recorded_at: Mapped[dt.datetime]
@@ -25,8 +28,8 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     event_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     leaf_hash: Mapped[str] = mapped_column(sa.String(64))
-    # The system the event is about, to select an evidence pack's events by index.
-    system_id: Mapped[int | None] = mapped_column(index=True)
+    # The system the event is about.
+    system_id: Mapped[int | None]
 
 
 class Checkpoint(Base):

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.db import read_only, utcnow
+from registry.db import Database, UTCDateTime, read_only, utcnow
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.verify import (
@@ -53,6 +53,31 @@ _HEAD = sa.text(
     "SELECT seq, event_hash, recorded_at FROM audit_event ORDER BY seq DESC LIMIT 1"
 ).columns(**_HEAD_COLUMNS)
 INSERT_EVENT = sa.insert(AuditEvent.__table__)
+# The rows events record, as verification reads them: by table and column alone, so the
+# ledger imports nothing of the packages that write them.
+_versions = sa.table(
+    "entry_version",
+    sa.column("id", sa.Integer),
+    sa.column("entry_id", sa.Integer),
+    sa.column("number", sa.Integer),
+    sa.column("body", sa.Text),
+    sa.column("body_hash", sa.String),
+    sa.column("audit_seq", sa.BigInteger),
+    sa.column("author", sa.String),
+    sa.column("reason", sa.Text),
+    sa.column("tombstone", sa.Boolean),
+    sa.column("recorded_at", UTCDateTime()),
+    sa.column("effective_from", UTCDateTime()),
+)
+_entries = sa.table(
+    "entry",
+    sa.column("id", sa.Integer),
+    sa.column("system_id", sa.Integer),
+    sa.column("kind", sa.String),
+    sa.column("head_number", sa.Integer),
+    sa.column("retired", sa.Boolean),
+)
+_systems = sa.table("ai_system", sa.column("id", sa.Integer), sa.column("reference", sa.String))
 
 
 @dataclass(frozen=True)
@@ -108,23 +133,6 @@ def next_event(
         "leaf_hash": sealed.leaf_hash,
         "system_id": system_id,
     }
-
-
-def append_event(
-    session: Session, fields: dict[str, Any], *, system_id: int | None = None
-) -> dict[str, Any]:
-    """Lock the ledger, append one event in the caller's transaction, return its row."""
-    row = next_event(lock_ledger(session), fields, system_id)
-    session.connection().execute(INSERT_EVENT, row)
-    after_append(session, row)
-    return row
-
-
-def after_append(session: Session, row: dict[str, Any]) -> None:
-    """What follows every append: a signed checkpoint when the session's policy is due."""
-    from registry.ledger.checkpoints import maybe_checkpoint
-
-    maybe_checkpoint(session, LedgerHead(row["seq"], row["event_hash"], row["recorded_at"]))
 
 
 # The recording time as the text an event writes (``isoformat`` of a UTC instant with
@@ -218,32 +226,28 @@ def iter_versions(
 ) -> Iterator[Any]:
     """The versions recorded by events ``after+1 … upto``, as plain tuples, in the order
     of those events, with their entry's system (id and reference) and kind."""
-    from registry.records.models import AISystem, Entry, EntryVersion
-
+    v, e, systems = _versions.c, _entries.c, _systems.c
     statement = (
         sa.select(
-            EntryVersion.id,
-            EntryVersion.entry_id,
-            EntryVersion.number,
-            EntryVersion.body,
-            EntryVersion.body_hash,
-            EntryVersion.audit_seq,
-            EntryVersion.author,
-            EntryVersion.reason,
-            EntryVersion.tombstone,
-            EntryVersion.recorded_at,
-            EntryVersion.effective_from,
-            Entry.system_id,
-            Entry.kind,
-            AISystem.reference,
+            v.id,
+            v.entry_id,
+            v.number,
+            v.body,
+            v.body_hash,
+            v.audit_seq,
+            v.author,
+            v.reason,
+            v.tombstone,
+            v.recorded_at,
+            v.effective_from,
+            e.system_id,
+            e.kind,
+            systems.reference,
         )
-        .join(Entry, Entry.id == EntryVersion.entry_id)
-        .join(AISystem, AISystem.id == Entry.system_id)
-        .where(
-            EntryVersion.audit_seq > sa.bindparam("after"),
-            EntryVersion.audit_seq <= sa.bindparam("upto"),
-        )
-        .order_by(EntryVersion.audit_seq)
+        .join(_entries, e.id == v.entry_id)
+        .join(_systems, systems.id == e.system_id)
+        .where(v.audit_seq > sa.bindparam("after"), v.audit_seq <= sa.bindparam("upto"))
+        .order_by(v.audit_seq)
         .limit(batch)
     )
     connection = session.connection()
@@ -343,12 +347,11 @@ def verify_ledger(
 def _system_references(session: Session, ids: set[int]) -> dict[int, str]:
     """The references of systems ``ids`` (the versions' checks bind each system's
     reference to the events of its entries)."""
-    from registry.records.models import AISystem
-
     if not ids:
         return {}
+    systems = _systems.c
     rows = session.execute(
-        sa.select(AISystem.id, AISystem.reference).where(AISystem.id.in_(sorted(ids)))
+        sa.select(systems.id, systems.reference).where(systems.id.in_(sorted(ids)))
     )
     return {row.id: row.reference for row in rows}
 
@@ -356,24 +359,18 @@ def _system_references(session: Session, ids: set[int]) -> dict[int, str]:
 def _head_pointer_problem(session: Session, upto: int) -> str | None:
     """Whether every entry's head (the one record row that is updated) points at its
     latest version, and says retired exactly when that version is a tombstone."""
-    from registry.records.models import Entry, EntryVersion
-
+    v, e = _versions.c, _entries.c
     latest = (
-        sa.select(EntryVersion.entry_id, sa.func.max(EntryVersion.number).label("number"))
-        .where(EntryVersion.audit_seq <= upto)
-        .group_by(EntryVersion.entry_id)
+        sa.select(v.entry_id, sa.func.max(v.number).label("number"))
+        .where(v.audit_seq <= upto)
+        .group_by(v.entry_id)
         .subquery()
     )
     row = session.execute(
-        sa.select(
-            Entry.id, Entry.head_number, Entry.retired, latest.c.number, EntryVersion.tombstone
-        )
-        .join(latest, latest.c.entry_id == Entry.id)
-        .join(
-            EntryVersion,
-            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == latest.c.number),
-        )
-        .where((Entry.head_number != latest.c.number) | (Entry.retired != EntryVersion.tombstone))
+        sa.select(e.id, e.head_number, e.retired, latest.c.number, v.tombstone)
+        .join(latest, latest.c.entry_id == e.id)
+        .join(_versions, (v.entry_id == e.id) & (v.number == latest.c.number))
+        .where((e.head_number != latest.c.number) | (e.retired != v.tombstone))
         .limit(1)
     ).first()
     if row is None:
@@ -387,7 +384,6 @@ def _head_pointer_problem(session: Session, upto: int) -> str | None:
 
 def _scan_chunk(url: str, first: int, last: int, sizes: list[int]) -> RangeScan:
     """In a worker process: scan events ``first … last`` of the ledger at ``url``."""
-    from registry.db import Database
 
     database = Database(url)
     try:

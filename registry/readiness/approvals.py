@@ -13,7 +13,7 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict
 from registry.readiness.gate import PromotionRefused
 from registry.readiness.scorecard import evaluate
-from registry.records import service
+from registry.records import writes
 from registry.records.models import AISystem, Entry, EntryVersion
 
 
@@ -57,7 +57,7 @@ def approve_promotion(
     )
     reason = "Promotion to production approved on the evidence of the scorecard"
     if existing is None:
-        return service.create_entry(session, actor, system, "approval", body, reason=reason)
-    return service.update_entry(
+        return writes.create_entry(session, actor, system, "approval", body, reason=reason)
+    return writes.update_entry(
         session, actor, existing, body, base_version=existing.head_number, reason=reason
     )

@@ -1,7 +1,7 @@
 """The promotion gate: a system becomes production only when it is ready.
 
 :func:`check_promotion` runs inside every profile update that changes the stage to
-``production`` (``records.service.update_entry``), whatever the surface: it scores the
+``production`` (``records.writes.update_entry``), whatever the surface: it scores the
 system with the proposed profile, on everything recorded so far as in effect when the
 promotion takes effect, and refuses unless every area is met or waived.
 """

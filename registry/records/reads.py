@@ -1,6 +1,6 @@
 """Reading AI systems and their versioned entries: lookups, the state of a system (now,
 as recorded at an instant, as in effect at an instant), the register, and an entry's
-history. Nothing here writes; the write path (``records.service``) uses these reads too.
+history. Nothing here writes (``records.writes`` does).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased, contains_eager
 
-from registry.db import MAX_ID
-from registry.errors import InvalidInput, NotFound
+from registry.errors import NotFound
 from registry.records.display import entry_label
+from registry.records.inputs import check_instant, valid_id
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.text import text_problem
 
@@ -54,25 +54,6 @@ class SystemState:
 
     def of_kind(self, kind: str) -> list[EntryState]:
         return [e for e in self.entries if e.kind == kind]
-
-
-# ----------------------------------------------------------------------------- input
-
-
-# ----------------------------------------------------------------------------- input
-
-
-def check_instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    """``value`` unchanged when it is None or aware; InvalidInput naming the field
-    ``name`` when it has no time zone (an instant without one is no instant)."""
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time zone.", {name: ["Not a valid aware datetime."]})
-    return value
-
-
-def valid_id(value: object) -> bool:
-    """Whether ``value`` can name a row: an integer (not a bool) from 1 to ``db.MAX_ID``."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 # ----------------------------------------------------------------------------- lookups

@@ -17,8 +17,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
+from registry.records.inputs import check_instant
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.reads import RegisterRow, check_instant, in_force, listed_profiles
+from registry.records.reads import RegisterRow, in_force, listed_profiles
 from registry.text import text_problem
 
 MAX_PAGE = 200

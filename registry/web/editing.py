@@ -23,7 +23,7 @@ from registry.accounts.permissions import require
 from registry.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from registry.extensions import db_session
 from registry.readiness.gate import PromotionRefused
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.diff import FieldChange, diff_versions
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry
@@ -164,7 +164,7 @@ def new_system() -> Any:
         outcome = _invalid(spec, parsed, {**_body_errors("profile", parsed.body), **meta_errors})
         return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
     try:
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session, actor, parsed.body, effective_from=effective, reason=reason
         )
     except InvalidInput as exc:
@@ -211,7 +211,7 @@ def new_entry(reference: str) -> Any:
         outcome = _invalid(spec, parsed, {**_body_errors(kind, parsed.body), **meta_errors})
         return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
     try:
-        version = service.create_entry(
+        version = writes.create_entry(
             session, actor, system, kind, parsed.body, effective_from=effective, reason=reason
         )
     except InvalidInput as exc:
@@ -277,7 +277,7 @@ def edit_entry(reference: str, entry_id: int) -> Any:
             status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
         )
     try:
-        service.update_entry(
+        writes.update_entry(
             session,
             actor,
             entry,
@@ -371,7 +371,7 @@ def retire_entry(reference: str, entry_id: int) -> Any:
     page = _post_change(
         session,
         context,
-        lambda based_on, reason, effective: service.retire_entry(
+        lambda based_on, reason, effective: writes.retire_entry(
             session, actor, entry, base_version=based_on, effective_from=effective, reason=reason
         ),
         lambda exc, based_on, form: _stale_form(
@@ -451,7 +451,7 @@ def reinstate_system(reference: str) -> Any:
     page = _post_change(
         session,
         context,
-        lambda based_on, reason, effective: service.reinstate_system(
+        lambda based_on, reason, effective: writes.reinstate_system(
             session, actor, system, base_version=based_on, effective_from=effective, reason=reason
         ),
         stale,

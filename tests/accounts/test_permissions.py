@@ -10,7 +10,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import can
 from registry.accounts.service import create_token, create_user
 from registry.errors import PermissionDenied
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.records.samples import SAMPLES
 
 # role -> (read, create_system, write to an unrelated system, manage_accounts)
@@ -24,7 +24,7 @@ EXPECTED = {
 
 @pytest.fixture
 def system(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     session.commit()
     return system
 
@@ -45,10 +45,10 @@ def test_role_matrix_through_the_services(session, actors, system, role):
     actor = actors[role]
     _, create, write, manage = EXPECTED[role]
     attempts = {
-        "create_system": lambda: service.create_system(
+        "create_system": lambda: writes.create_system(
             session, actor, {**SAMPLES["profile"], "reference": f"new-{role}"}
         ),
-        "write": lambda: service.create_entry(session, actor, system, "risk", SAMPLES["risk"]),
+        "write": lambda: writes.create_entry(session, actor, system, "risk", SAMPLES["risk"]),
         "manage_accounts": lambda: create_user(
             session, actor, f"new-{role}@example.org", ["auditor"]
         ),
@@ -68,23 +68,23 @@ def test_role_matrix_through_the_services(session, actors, system, role):
 
 def _tech_owner_entry(session, officer, system, person, **extra):
     body = {"role": "technical", "person": person, **extra}
-    return service.create_entry(session, officer, system, "owner", body)
+    return writes.create_entry(session, officer, system, "owner", body)
 
 
 def test_technical_owner_writes_only_where_recorded_as_technical_owner(
     session, officer, actors, users, system, profile
 ):
     tech = actors["technical_owner"]
-    other, _ = service.create_system(session, officer, {**profile, "reference": "sys-2"})
+    other, _ = writes.create_system(session, officer, {**profile, "reference": "sys-2"})
     _tech_owner_entry(
         session, officer, system, {"name": "T", "email": users["technical_owner"].email.upper()}
     )
     session.commit()
     assert can(session, tech, "write", system)  # e-mail matched case-insensitively
     assert not can(session, tech, "write", other)
-    service.create_entry(session, tech, system, "change_log", SAMPLES["change_log"])
+    writes.create_entry(session, tech, system, "change_log", SAMPLES["change_log"])
     with pytest.raises(PermissionDenied):
-        service.create_entry(session, tech, other, "change_log", SAMPLES["change_log"])
+        writes.create_entry(session, tech, other, "change_log", SAMPLES["change_log"])
     session.rollback()
 
 
@@ -97,7 +97,7 @@ def test_technical_owner_by_user_id_and_only_with_the_technical_role(
         "email": "someone-else@example.org",
         "user_id": users["technical_owner"].id,
     }
-    service.create_entry(session, officer, system, "owner", {"role": "business", "person": person})
+    writes.create_entry(session, officer, system, "owner", {"role": "business", "person": person})
     session.commit()
     assert not can(session, tech, "write", system)  # a business owner entry does not count
     _tech_owner_entry(session, officer, system, person)
@@ -113,7 +113,7 @@ def test_technical_owner_term_and_retirement(session, officer, actors, users, sy
     session.commit()
     assert not can(session, tech, "write", system)  # term has not begun
     entry = reads.get_entry(session, v.entry_id)
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         entry,
@@ -127,7 +127,7 @@ def test_technical_owner_term_and_retirement(session, officer, actors, users, sy
     )
     session.commit()
     assert not can(session, tech, "write", system)  # term has ended
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         entry,
@@ -136,7 +136,7 @@ def test_technical_owner_term_and_retirement(session, officer, actors, users, sy
     )
     session.commit()
     assert can(session, tech, "write", system)
-    service.retire_entry(session, officer, entry, base_version=3)
+    writes.retire_entry(session, officer, entry, base_version=3)
     session.commit()
     assert not can(session, tech, "write", system)  # a retired owner entry does not count
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.merkle import verify_consistency
 from registry.ledger.models import Checkpoint
 from registry.ledger.note import open_checkpoint, parse_verifier_key
-from registry.ledger.store import append_event
 
 
 @pytest.fixture

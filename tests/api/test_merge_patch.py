@@ -241,18 +241,21 @@ def test_who_may_patch(api_as, officer_api, session, users, owner):
     verified(session)
 
 
-def test_a_patch_writes_in_one_statement_on_postgresql(app, officer_api, owner, engine_name):
-    """The patch's write takes the path of an update: on PostgreSQL one autocommit
-    statement after the reads the patch is applied to."""
+def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner, engine_name):
+    """The patch's write takes the path of an update (records.writes): after the reads
+    the patch is applied to (in the transaction they began), one statement reading the
+    state, one taking the ledger lock, and one storing the event and the version, sent
+    with the COMMIT as one pipeline."""
     if engine_name != "postgresql":
-        pytest.skip("one-statement writes are PostgreSQL's")
+        pytest.skip("pipelines are PostgreSQL's")
     traffic = DriverTraffic(database(app).engine)
     try:
         response = send(officer_api, owner, {"role": "dpo"})
         assert response.status_code == 200, response.get_data(as_text=True)
-        writes = [s for s in traffic.statements if "registry_write_version" in s]
-        assert len(writes) == 1, traffic.statements
-        assert not [s for s in traffic.statements if "INSERT INTO audit_event" in s]
+        locks = [s for s in traffic.statements if "registry_ledger_lock_scope" in s]
+        events = [s for s in traffic.statements if "INSERT INTO audit_event" in s]
+        assert len(locks) == 1 and len(events) == 1, traffic.statements
+        assert traffic.pipelines == 1 and traffic.statements[-1] == "COMMIT"
     finally:
         traffic.close()
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.records.samples import SAMPLES
 
@@ -71,7 +71,7 @@ class World:
 
     def fresh_entry(self, principal: str) -> tuple[int, str]:
         system = reads.get_system(self.session, self.system_for(principal))
-        version = service.create_entry(self.session, self.officer, system, "risk", SAMPLES["risk"])
+        version = writes.create_entry(self.session, self.officer, system, "risk", SAMPLES["risk"])
         self.session.commit()
         return version.entry_id, f'"{version.entry_id}.1"'
 
@@ -79,7 +79,7 @@ class World:
         """A new system (owned by the technical owner for ``technical_owner_own``), its
         profile retired when ``retired``: its reference, profile entry and ETag."""
         reference = f"fresh-{next(_new_system_refs)}"
-        system, version = service.create_system(
+        system, version = writes.create_system(
             self.session, self.officer, {**SAMPLES["profile"], "reference": reference}
         )
         if principal == "technical_owner_own":
@@ -88,9 +88,9 @@ class World:
                 "person": {"name": "Tech", "email": self.users["technical_owner"].email},
                 "start": "2020-01-01",
             }
-            service.create_entry(self.session, self.officer, system, "owner", owner)
+            writes.create_entry(self.session, self.officer, system, "owner", owner)
         if retired:
-            version = service.retire_entry(
+            version = writes.retire_entry(
                 self.session, self.officer, version.entry_id, base_version=1, reason="gone"
             )
         self.session.commit()
@@ -311,17 +311,17 @@ def api_rules(app: Any) -> set[tuple[str, str]]:
 @pytest.fixture
 def world(session, users, actors, officer) -> World:
     for reference in ("other-1", "own-1"):
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session, officer, {**SAMPLES["profile"], "reference": reference}
         )
-        service.create_entry(session, officer, system, "change_log", SAMPLES["change_log"])
-        service.create_entry(session, officer, system, "incident", SAMPLES["incident"])
+        writes.create_entry(session, officer, system, "change_log", SAMPLES["change_log"])
+        writes.create_entry(session, officer, system, "incident", SAMPLES["incident"])
     owner = {
         "role": "technical",
         "person": {"name": "Tech", "email": users["technical_owner"].email},
         "start": "2020-01-01",
     }
-    service.create_entry(session, officer, reads.get_system(session, "own-1"), "owner", owner)
+    writes.create_entry(session, officer, reads.get_system(session, "own-1"), "owner", owner)
     session.commit()
     return World(session, officer, users)
 

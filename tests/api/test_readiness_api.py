@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.api.test_api import problem
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
 
 
 @pytest.fixture
 def system(session, officer):
-    made, _ = service.create_system(session, officer, READY_PROFILE)
+    made, _ = writes.create_system(session, officer, READY_PROFILE)
     session.commit()
     return made
 

@@ -14,7 +14,7 @@ from registry.errors import InvalidInput
 from registry.ledger.checkpoints import settings_of
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.api.test_api import problem
 from tests.records.samples import SAMPLES
 
@@ -30,13 +30,13 @@ PROFILE = {
 @pytest.fixture
 def owned(session, officer, users) -> Any:
     """sys-1, whose technical owner is the technical_owner user; its profile entry."""
-    system, version = service.create_system(session, officer, PROFILE)
+    system, version = writes.create_system(session, officer, PROFILE)
     owner = {
         "role": "technical",
         "person": {"name": "Tess Tech", "email": users["technical_owner"].email},
         "start": "2020-01-01",
     }
-    service.create_entry(session, officer, system, "owner", owner)
+    writes.create_entry(session, officer, system, "owner", owner)
     session.commit()
     return version.entry_id
 
@@ -149,7 +149,7 @@ def test_a_retired_system_stays_listed_readable_and_is_reinstated(api_as, sessio
 def test_a_system_reinstated_in_production_passes_the_readiness_gate(api_as, session, officer):
     # Registered directly in production (not gated: it records a system that runs), then
     # retired: coming back in production is a promotion, refused while it is not ready.
-    _system, version = service.create_system(
+    _system, version = writes.create_system(
         session, officer, {**PROFILE, "reference": "sys-1", "stage": "production"}
     )
     session.commit()
@@ -251,20 +251,20 @@ def test_references_name_live_entries_of_the_right_kind_in_the_same_system(api_a
 
 
 def test_an_approval_cites_versions_of_its_own_system(session, officer, owned):
-    other, version = service.create_system(session, officer, {**PROFILE, "reference": "sys-2"})
+    other, version = writes.create_system(session, officer, {**PROFILE, "reference": "sys-2"})
     session.commit()
     system = reads.get_system(session, "sys-1")
     cited = {"entry_id": version.entry_id, "version": 1, "hash": version.body_hash}
     body = {**SAMPLES["approval"], "evidence": [cited]}
     with pytest.raises(InvalidInput) as info:
-        service.create_entry(session, officer, system, "approval", body)
+        writes.create_entry(session, officer, system, "approval", body)
     assert set(info.value.field_errors["evidence"]) == {0}
     session.rollback()
     own = reads.get_version(session, reads.get_entry(session, owned), 1)
     wrong_hash = {"entry_id": owned, "version": 1, "hash": "ab" * 32}
     right = {"entry_id": owned, "version": 1, "hash": own.body_hash}
     with pytest.raises(InvalidInput) as info:
-        service.create_entry(
+        writes.create_entry(
             session, officer, system, "approval", {**body, "evidence": [right, wrong_hash]}
         )
     assert set(info.value.field_errors["evidence"]) == {1}
@@ -272,13 +272,13 @@ def test_an_approval_cites_versions_of_its_own_system(session, officer, owned):
     # The kind it names, if any, is the cited entry's.
     mislabelled = {**right, "kind": "risk"}
     with pytest.raises(InvalidInput) as info:
-        service.create_entry(
+        writes.create_entry(
             session, officer, system, "approval", {**body, "evidence": [mislabelled]}
         )
     assert set(info.value.field_errors["evidence"]) == {0}
     session.rollback()
     labelled = {**right, "kind": "profile"}
-    service.create_entry(
+    writes.create_entry(
         session, officer, system, "approval", {**body, "evidence": [right, labelled]}
     )
     session.commit()

@@ -25,7 +25,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 
 from registry.ledger.checkpoints import make_checkpoint, settings_of
-from registry.records import service
+from registry.records import writes
 from registry.records.models import Entry
 from tests.records.samples import SAMPLES, bound_sample
 
@@ -43,17 +43,17 @@ CHECKS = [
 def _seed(session: Any, officer: Any) -> dict[str, list[Any]]:
     known: dict[str, list[Any]] = {"reference": [], "entry_id": [], "number": [1, 2]}
     for reference in ("sys-a", "sys-b"):
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session, officer, {**SAMPLES["profile"], "reference": reference}
         )
         known["reference"].append(reference)
         for kind in SAMPLES:
             if kind != "profile":
                 body = bound_sample(session, system, kind)
-                version = service.create_entry(session, officer, system, kind, body)
+                version = writes.create_entry(session, officer, system, kind, body)
                 known["entry_id"].append(version.entry_id)
     entry = session.get(Entry, known["entry_id"][0])
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry, {**SAMPLES["owner"], "authority_scope": "all"}, base_version=1
     )
     make_checkpoint(session, settings_of(session).signer)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.search import SystemCount, count_systems
 from registry.web import dashboard
 
@@ -30,12 +30,12 @@ def world(session, officer):
         profile = {"name": f"System {reference}", "reference": reference, "stage": stage}
         if tier:
             profile["risk_tier"] = tier
-        made[reference], _ = service.create_system(session, officer, profile)
+        made[reference], _ = writes.create_system(session, officer, profile)
     # A system whose profile entry was retired (a tombstone) stays listed, as retired.
-    gone, version = service.create_system(
+    gone, version = writes.create_system(
         session, officer, {"name": "Gone", "reference": "g-gone", "stage": "pilot"}
     )
-    service.retire_entry(session, officer, version.entry_id, base_version=1)
+    writes.retire_entry(session, officer, version.entry_id, base_version=1)
     session.commit()
     return made
 
@@ -112,14 +112,14 @@ def test_more_unmet_areas_come_first_within_tier_and_stage(session, officer, cli
     from tests.records.samples import SAMPLES
 
     for reference in ("p-fewer", "q-more"):
-        service.create_system(
+        writes.create_system(
             session,
             officer,
             {"name": reference, "reference": reference, "stage": "pilot", "risk_tier": "high"},
         )
     fewer = reads.get_system(session, "p-fewer")
     for kind in ("data_source", "monitoring_plan", "incident_procedure"):
-        service.create_entry(session, officer, fewer, kind, SAMPLES[kind])
+        writes.create_entry(session, officer, fewer, kind, SAMPLES[kind])
     session.commit()
     login_as("auditor")
     html = client.get("/dashboard").get_data(as_text=True)

@@ -11,7 +11,7 @@ from flask import Flask
 
 from registry.evidence import verifier
 from registry.ledger.keys import create_key
-from registry.records import service
+from registry.records import writes
 from tests.browser.conftest import sign_in
 from tests.conftest import make_app
 
@@ -31,7 +31,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 def test_auditor_exports_and_downloads_a_pack(
     page, live_server, session, users, officer, profile, tmp_path
 ):
-    service.create_system(session, officer, profile)
+    writes.create_system(session, officer, profile)
     session.commit()
     page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
     page.set_viewport_size({"width": 1200, "height": 900})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from registry.records import service
+from registry.records import writes
 from tests.browser.conftest import sign_in
 from tests.records.samples import SAMPLES
 
@@ -17,13 +17,13 @@ def _record(session, officer, profile) -> None:
     def at(day: str) -> dt.datetime:
         return dt.datetime.fromisoformat(f"{day}T00:00:00+00:00")
 
-    system, v1 = service.create_system(
+    system, v1 = writes.create_system(
         session, officer, profile, effective_from=at("2024-01-15"), reason="Registered"
     )
-    service.create_entry(
+    writes.create_entry(
         session, officer, system, "owner", SAMPLES["owner"], effective_from=at("2024-01-15")
     )
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         v1.entry_id,
@@ -32,7 +32,7 @@ def _record(session, officer, profile) -> None:
         effective_from=at("2025-03-01"),
         reason="Went live after the pilot",
     )
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         v1.entry_id,

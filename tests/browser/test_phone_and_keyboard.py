@@ -3,7 +3,7 @@ with a visible focus ring."""
 
 from __future__ import annotations
 
-from registry.records import service
+from registry.records import writes
 from tests.conftest import PASSWORD
 from tests.records.samples import SAMPLES, bound_sample
 
@@ -11,11 +11,9 @@ PHONE = {"width": 375, "height": 740}
 
 
 def _seed(session, officer):
-    system, _ = service.create_system(
-        session, officer, {**SAMPLES["profile"], "reference": "sys-p"}
-    )
+    system, _ = writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "sys-p"})
     for kind in ("owner", "data_source", "review_procedure", "review", "incident"):
-        service.create_entry(session, officer, system, kind, bound_sample(session, system, kind))
+        writes.create_entry(session, officer, system, kind, bound_sample(session, system, kind))
     session.commit()
 
 

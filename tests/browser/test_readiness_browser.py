@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from registry.records import service
+from registry.records import writes
 from tests.conftest import PASSWORD
 from tests.readiness.evidence import READY_PROFILE, make_ready
 
@@ -15,7 +15,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 def test_officer_reads_the_scorecard_on_a_phone_and_approves(
     page, live_server, session, users, officer
 ):
-    system, _ = service.create_system(session, officer, READY_PROFILE)
+    system, _ = writes.create_system(session, officer, READY_PROFILE)
     make_ready(session, officer, system)
     session.commit()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from registry.accounts.actor import Actor
 from registry.extensions import database
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.conftest import csrf_token
 from tests.evidence.test_surfaces import exports_of
@@ -43,7 +43,7 @@ def cover_every_event(session) -> None:
 def record_one_more_event(app, session) -> None:
     system = reads.get_system(session, "demo-city-chatbot")
     body = {"title": "One more risk", "likelihood": "rare", "impact": "minor"}
-    service.create_entry(session, OFFICER, system, "risk", body)
+    writes.create_entry(session, OFFICER, system, "risk", body)
     session.commit()
     events, _, last = ledger(app)
     assert last < events  # the new event is not covered by a checkpoint yet

@@ -16,7 +16,7 @@ from registry.evidence import verifier
 from registry.evidence.pack import list_exports
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.readiness import evaluate
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.evidence.conftest import do_export, members
 
 OFFICER = Actor.system("officer", roles=frozenset({"compliance_officer"}))
@@ -94,7 +94,7 @@ def test_same_scope_same_instant_same_bytes_even_later(app, examples):
     kept = before.path.read_bytes()
     # The registry moves on: new versions, new checkpoints, another export.
     system = reads.get_system(examples, "demo-benefits-triage")
-    service.create_entry(
+    writes.create_entry(
         examples,
         OFFICER,
         system,
@@ -114,7 +114,7 @@ def test_same_scope_same_instant_same_bytes_even_later(app, examples):
 def test_a_pack_as_of_a_past_instant_shows_the_registry_then(app, examples):
     system = reads.get_system(examples, "demo-city-chatbot")
     then = dt.datetime.now(dt.UTC)
-    service.create_entry(
+    writes.create_entry(
         examples, OFFICER, system, "funding", {"funder": "Later funder", "budget": "10.00"}
     )
     examples.commit()
@@ -164,7 +164,7 @@ def test_the_pdf_holds_the_name_owners_gaps_and_digest(app, examples):
 
 def test_non_ascii_long_and_empty_records_lay_out(app, session):
     long_purpose = ("Zoë Çelik's résumé triage — ünïcödé, 中文, ελληνικά; " * 80)[:4000]
-    system, _ = service.create_system(
+    system, _ = writes.create_system(
         session,
         OFFICER,
         {
@@ -229,7 +229,7 @@ def test_bad_requests_are_refused_and_change_nothing(app, examples):
 
 def test_a_system_registered_after_the_instant_is_not_found(app, examples):
     then = dt.datetime.now(dt.UTC)
-    service.create_system(
+    writes.create_system(
         examples, OFFICER, {"name": "New", "reference": "new-one", "stage": "proposed"}
     )
     examples.commit()

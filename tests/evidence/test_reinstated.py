@@ -7,15 +7,15 @@ import json
 
 from registry.evidence import verifier
 from registry.readiness.scorecard import evaluate
-from registry.records import service
+from registry.records import writes
 from tests.evidence.conftest import do_export, members
 
 PROFILE = {"name": "Triage", "reference": "sys-r", "stage": "pilot", "risk_tier": "limited"}
 
 
 def test_a_pack_of_a_reinstated_system_verifies(app, session, officer):
-    system, version = service.create_system(session, officer, PROFILE)
-    service.create_entry(
+    system, version = writes.create_system(session, officer, PROFILE)
+    writes.create_entry(
         session,
         officer,
         system,
@@ -23,12 +23,12 @@ def test_a_pack_of_a_reinstated_system_verifies(app, session, officer):
         {"role": "business", "person": {"name": "B", "email": "b@example.org"}},
     )
     session.commit()
-    service.retire_entry(session, officer, version.entry_id, base_version=1, reason="gone")
+    writes.retire_entry(session, officer, version.entry_id, base_version=1, reason="gone")
     session.commit()
     retired = do_export(app, session, "sys-r")  # while retired: no profile in its state
     state = json.loads(members(retired.path)["systems/sys-r/state.json"])
     assert [e["kind"] for e in state["entries"]] == ["owner"]
-    back = service.reinstate_system(session, officer, system, base_version=2, reason="back")
+    back = writes.reinstate_system(session, officer, system, base_version=2, reason="back")
     session.commit()
     assert back.number == 3 and not back.tombstone
     done = do_export(app, session, "sys-r")

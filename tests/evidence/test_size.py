@@ -13,7 +13,7 @@ import pytest
 
 from registry.accounts.actor import Actor
 from registry.evidence import verifier
-from registry.records import service
+from registry.records import writes
 from registry.records.kinds import KINDS, LONG, MAX_ITEMS, MEDIUM
 from tests.evidence.conftest import do_export, members
 
@@ -161,7 +161,7 @@ def bodies(i: int, review_procedure: int, evidence: list[dict[str, Any]]) -> dic
 def build_large_system(session: Any, per_kind: int) -> int:
     """Register a system with ``per_kind`` entries of every kind (and one entry whose
     every text and list is as long as its schema allows); return its entry count."""
-    system, _ = service.create_system(
+    system, _ = writes.create_system(
         session,
         OFFICER,
         {
@@ -173,10 +173,10 @@ def build_large_system(session: Any, per_kind: int) -> int:
         },
         reason="registered",
     )
-    procedure = service.create_entry(
+    procedure = writes.create_entry(
         session, OFFICER, system, "review_procedure", bodies(0, 0, [])["review_procedure"]
     )
-    first_risk = service.create_entry(
+    first_risk = writes.create_entry(
         session, OFFICER, system, "risk", bodies(0, 0, [])["risk"], reason="identified"
     )
     evidence = [
@@ -196,12 +196,12 @@ def build_large_system(session: Any, per_kind: int) -> int:
                 i > 0 and kind == "monitoring_plan" and i % 10
             ):
                 continue  # already made; and plans are few (each a table of metrics)
-            service.create_entry(session, OFFICER, system, kind, made[kind], reason=f"item {i}")
+            writes.create_entry(session, OFFICER, system, kind, made[kind], reason=f"item {i}")
             count += 1
         session.commit()
     # The tallest cells the schemas allow: ten thousand characters in one text field, a
     # hundred list items of two thousand each, a hundred metrics in one table.
-    biggest = service.create_entry(
+    biggest = writes.create_entry(
         session,
         OFFICER,
         system,
@@ -216,7 +216,7 @@ def build_large_system(session: Any, per_kind: int) -> int:
         },
         reason="the longest review",
     )
-    service.create_entry(
+    writes.create_entry(
         session,
         OFFICER,
         system,
@@ -231,7 +231,7 @@ def build_large_system(session: Any, per_kind: int) -> int:
     )
     count += 2
     # A later version of each of the biggest, so their history has two rows.
-    service.update_entry(
+    writes.update_entry(
         session,
         OFFICER,
         biggest.entry_id,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.conftest import ENGINES, _pg_admin_execute
 
 # The grants docs/operations.md gives the application role.
@@ -44,11 +44,11 @@ def test_app_role_writes_but_cannot_touch_history(app_role_url):
     db = Database(app_role_url)
     actor = Actor.system("app-role-test")
     with db.sessionmaker() as s:
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             s, actor, {"name": "Role test", "reference": "role-test", "stage": "pilot"}
         )
         entry = reads.profile_entry(s, system)
-        service.update_entry(
+        writes.update_entry(
             s,
             actor,
             entry,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from registry.records import service
+from registry.records import writes
 from tests.records.samples import SAMPLES
 
 STATEMENTS = {
@@ -17,8 +17,8 @@ STATEMENTS = {
 
 @pytest.fixture
 def history(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    service.create_entry(session, officer, system, "risk", SAMPLES["risk"])
+    system, _ = writes.create_system(session, officer, profile)
+    writes.create_entry(session, officer, system, "risk", SAMPLES["risk"])
     session.execute(
         sa.text(
             "INSERT INTO checkpoint (tree_size, root_hash, chain_head, key_id, note, created_at) "
@@ -70,7 +70,7 @@ def test_the_orm_cannot_rewrite_a_version(session, officer, history):
 def test_deleting_an_author_is_refused_and_history_stays(session, officer, users, profile):
     from registry.records.models import EntryVersion
 
-    service.create_system(session, officer, profile)
+    writes.create_system(session, officer, profile)
     session.commit()
     before = _counts(session)
     with pytest.raises(sa.exc.IntegrityError):

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import LedgerSettings, make_checkpoint
 from registry.ledger.keys import Signer
 from registry.ledger.models import Checkpoint
-from registry.ledger.store import append_event
 from tests.conftest import append_only_lifted
 
 SIGNER = Signer("policy.example/log", Ed25519PrivateKey.generate())

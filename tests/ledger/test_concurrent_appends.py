@@ -25,7 +25,7 @@ from registry.accounts.actor import Actor
 from registry.db import Database
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import ledger_head, verify_ledger
-from registry.records import service
+from registry.records import writes
 from registry.records.models import AISystem, Entry, EntryVersion
 
 PROCESSES = 8
@@ -69,7 +69,7 @@ def _append_worker(
                 with db.session() as s:
                     system = s.get(AISystem, system_id)
                     assert system is not None
-                    service.create_entry(
+                    writes.create_entry(
                         s,
                         actor,
                         system,
@@ -152,7 +152,7 @@ def _run_processes(url: str, system_id: int) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_eight_processes_append_gaplessly(database_url, session, engine_name, profile):
-    system, _ = service.create_system(session, Actor.system("setup"), profile)
+    system, _ = writes.create_system(session, Actor.system("setup"), profile)
     session.commit()
     system_id = system.id
     setup_events = ledger_head(session).seq

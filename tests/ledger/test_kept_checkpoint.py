@@ -14,7 +14,7 @@ from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.kept import CheckpointRefused
 from registry.ledger.models import Checkpoint
 from registry.ledger.status import shared_verification
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.conftest import append_only_lifted
 from tests.ledger import test_verify
 from tests.ledger.test_verify import _rewrite_from
@@ -36,7 +36,7 @@ def _write(session, n: int, prefix: str = "w") -> None:
     actor = Actor.system("test")
     system = reads.get_system(session, "s-1")
     for i in range(n):
-        service.create_entry(
+        writes.create_entry(
             session,
             actor,
             system,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from registry.ledger.store import LEDGER_LOCK_KEY, ledger_head, lock_ledger
-from registry.records import service
+from registry.records import writes
 
 
 def test_lock_returns_the_head_and_is_held_until_the_transaction_ends(
     session, engine_name, officer, profile
 ):
-    service.create_system(session, officer, profile)
+    writes.create_system(session, officer, profile)
     session.commit()
     head = lock_ledger(session)
     assert head == ledger_head(session)

@@ -7,6 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import make_checkpoint
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import (
@@ -24,7 +25,6 @@ from registry.ledger.proofs import (
     inclusion_proof,
     subtree_root,
 )
-from registry.ledger.store import append_event
 from tests.conftest import append_only_lifted
 
 

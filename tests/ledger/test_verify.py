@@ -15,7 +15,7 @@ from registry.ledger.keys import Signer, load_key
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.note import open_checkpoint
 from registry.ledger.store import verify_ledger
-from registry.records import service
+from registry.records import writes
 from registry.records.models import EntryVersion
 from tests.conftest import append_only_lifted, make_app
 from tests.records.samples import SAMPLES
@@ -34,11 +34,11 @@ def signed(database_url, tmp_path):
         from registry.accounts.actor import Actor
 
         actor = Actor.system("test")
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session, actor, {"name": "S", "reference": "s-1", "stage": "pilot"}
         )
         for i in range(33):
-            service.create_entry(
+            writes.create_entry(
                 session, actor, system, "change_log", {**SAMPLES["change_log"], "summary": f"c{i}"}
             )
             session.commit()

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.accounts.actor import Actor
+from registry.ledger.append import append_event
 from registry.ledger.checkpoints import make_checkpoint
 from registry.ledger.keys import Signer, load_key
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.ledger.store import append_event
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.models import AISystem, Entry, EntryVersion
 from tests.conftest import append_only_lifted
 from tests.ledger import test_verify
@@ -87,7 +87,7 @@ def test_rollback_and_regrowth_is_named(signed, tmp_path):
     actor = Actor.system("test")
     system = reads.get_system(session, "s-1")
     for i in range(12):
-        service.create_entry(
+        writes.create_entry(
             session, actor, system, "change_log", {**SAMPLES["change_log"], "summary": f"d{i}"}
         )
         session.commit()
@@ -178,7 +178,7 @@ def _export_event(session, reference: str) -> int:
 )
 def test_an_edited_column_is_located(signed, change, located_at, message):
     app, session = signed
-    other, _ = service.create_system(
+    other, _ = writes.create_system(
         session, Actor.system("test"), {"name": "T", "reference": "t-1", "stage": "pilot"}
     )
     session.commit()

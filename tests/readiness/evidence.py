@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from registry.records import service
+from registry.records import writes
 
 PERSON = {"name": "Pat Person", "email": "pat@example.org"}
 DELEGATE = {"name": "Dee Delegate", "email": "dee@example.org"}
@@ -119,10 +119,10 @@ def make_ready(
     for kind, body in ready_entries():
         if kind in skip:
             continue
-        ids[kind] = service.create_entry(session, actor, system, kind, body).entry_id
+        ids[kind] = writes.create_entry(session, actor, system, kind, body).entry_id
     if "review" not in skip and "review_procedure" in ids:
         performed = dt.datetime.now(dt.UTC).date().isoformat()
-        ids["review"] = service.create_entry(
+        ids["review"] = writes.create_entry(
             session,
             actor,
             system,

@@ -15,7 +15,7 @@ from registry.errors import Conflict, PermissionDenied
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
 
 
@@ -25,14 +25,14 @@ def now() -> dt.datetime:
 
 @pytest.fixture
 def system(session, officer):
-    made, _ = service.create_system(session, officer, READY_PROFILE)
+    made, _ = writes.create_system(session, officer, READY_PROFILE)
     session.commit()
     return made
 
 
 def promote(session, actor, system, **kw):
     entry = reads.profile_entry(session, system)
-    return service.update_entry(
+    return writes.update_entry(
         session,
         actor,
         entry,
@@ -60,7 +60,7 @@ def test_the_gate_refuses_then_allows_once_the_evidence_is_there(session, office
 
     for kind, body in __import__("tests.readiness.evidence", fromlist=["x"]).ready_entries():
         if kind in ("monitoring_plan", "funding"):
-            service.create_entry(session, officer, system, kind, body)
+            writes.create_entry(session, officer, system, kind, body)
     session.commit()
     promote(session, officer, system)
     session.commit()
@@ -79,7 +79,7 @@ def test_a_waiver_lets_a_promotion_through_until_it_expires(session, officer, ac
     }
     # Only a compliance officer grants waivers, even a technical owner of the system.
     tech = actors["technical_owner"]
-    service.create_entry(
+    writes.create_entry(
         session,
         officer,
         system,
@@ -88,9 +88,9 @@ def test_a_waiver_lets_a_promotion_through_until_it_expires(session, officer, ac
     )
     session.commit()
     with pytest.raises(PermissionDenied):
-        service.create_entry(session, tech, system, "waiver", waiver)
+        writes.create_entry(session, tech, system, "waiver", waiver)
     session.rollback()
-    version = service.create_entry(session, officer, system, "waiver", waiver)
+    version = writes.create_entry(session, officer, system, "waiver", waiver)
     session.commit()
     card = evaluate(session, system, now())
     funding = next(a for a in card.areas if a.key == "lifecycle_funding")
@@ -103,7 +103,7 @@ def test_a_waiver_lets_a_promotion_through_until_it_expires(session, officer, ac
     later = now() + dt.timedelta(days=11)
     assert not evaluate(session, system, later, recorded_by=now()).ready
     entry = reads.profile_entry(session, system)
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         entry,
@@ -138,7 +138,7 @@ def test_an_approval_goes_stale_after_an_edit_until_approved_again(
 
     entry = reads.get_entry(session, ids["funding"])
     body = reads.state_of(session, "sys-1").of_kind("funding")[0].body
-    service.update_entry(session, officer, entry, {**body, "budget": "900"}, base_version=1)
+    writes.update_entry(session, officer, entry, {**body, "budget": "900"}, base_version=1)
     session.commit()
     card = evaluate(session, system, now())
     assert card.approval.status == "stale"
@@ -164,7 +164,7 @@ def test_the_scorecard_as_of_a_past_instant_is_what_it_was_then(session, officer
     assert before["ready"] is False and before["unmet"] == ["lifecycle_funding"]
     for kind, body in __import__("tests.readiness.evidence", fromlist=["x"]).ready_entries():
         if kind == "funding":
-            service.create_entry(session, officer, system, kind, body)
+            writes.create_entry(session, officer, system, kind, body)
     session.commit()
     assert evaluate(session, system, now()).ready
     assert evaluate(session, system, then).to_dict() == before
@@ -172,7 +172,7 @@ def test_the_scorecard_as_of_a_past_instant_is_what_it_was_then(session, officer
 
 def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer, actors, system):
     tech = actors["technical_owner"]
-    service.create_entry(
+    writes.create_entry(
         session,
         officer,
         system,
@@ -186,14 +186,14 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
     # it would open the gate.
     for who in (tech, officer):
         with pytest.raises(Conflict, match="cannot be added later"):
-            service.update_entry(session, who, entry, mirrored, base_version=1)
+            writes.update_entry(session, who, entry, mirrored, base_version=1)
         session.rollback()
     # A system registered as mirroring another organisation's register takes its stage
     # as published there; only an officer may change or remove the mark.
-    copy, _ = service.create_system(
+    copy, _ = writes.create_system(
         session, officer, {**mirrored, "reference": "mirrored-1", "stage": "pilot"}
     )
-    service.create_entry(
+    writes.create_entry(
         session,
         officer,
         copy,
@@ -204,17 +204,15 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
     profile = reads.profile_entry(session, copy)
     body = {**mirrored, "reference": "mirrored-1"}
     with pytest.raises(PermissionDenied):
-        service.update_entry(
+        writes.update_entry(
             session, tech, profile, {**body, "mirrors_register": "Other"}, base_version=1
         )
     session.rollback()
     # Its stage (as published there) is part of its classification: an officer's too.
     with pytest.raises(PermissionDenied, match="stage"):
-        service.update_entry(
-            session, tech, profile, {**body, "stage": "production"}, base_version=1
-        )
+        writes.update_entry(session, tech, profile, {**body, "stage": "production"}, base_version=1)
     session.rollback()
-    service.update_entry(session, officer, profile, {**body, "stage": "production"}, base_version=1)
+    writes.update_entry(session, officer, profile, {**body, "stage": "production"}, base_version=1)
     session.commit()
 
 

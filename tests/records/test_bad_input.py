@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from registry.accounts.actor import Actor
 from registry.errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.models import AuditEvent
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem, Entry, EntryVersion
 from tests.records.samples import SAMPLES
@@ -25,8 +25,8 @@ def _counts(session):
 
 @pytest.fixture
 def system(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    system, _ = writes.create_system(session, officer, profile)
+    writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
     return system
 
@@ -107,9 +107,9 @@ def test_invalid_bodies_are_refused_with_field_errors(
     body = {**SAMPLES[kind], **change}
     if kind == "profile":
         entry = reads.profile_entry(session, system)
-        call = lambda: service.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731
+        call = lambda: writes.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731
     else:
-        call = lambda: service.create_entry(session, officer, system, kind, body)  # noqa: E731
+        call = lambda: writes.create_entry(session, officer, system, kind, body)  # noqa: E731
     messages = _invalid(session, call, field)
     assert any(message in m for m in messages), messages
 
@@ -118,27 +118,27 @@ def test_missing_required_field(session, officer, system):
     body = dict(SAMPLES["risk"])
     del body["likelihood"]
     assert _invalid(
-        session, lambda: service.create_entry(session, officer, system, "risk", body), "likelihood"
+        session, lambda: writes.create_entry(session, officer, system, "risk", body), "likelihood"
     ) == ["Missing data for required field."]
 
 
 def test_unknown_kind(session, officer, system):
     messages = _invalid(
-        session, lambda: service.create_entry(session, officer, system, "horoscope", {}), "kind"
+        session, lambda: writes.create_entry(session, officer, system, "horoscope", {}), "kind"
     )
     assert "Unknown kind 'horoscope'" in messages[0]
 
 
 def test_body_not_an_object(session, officer, system):
     _invalid(
-        session, lambda: service.create_entry(session, officer, system, "risk", ["a"]), "_schema"
+        session, lambda: writes.create_entry(session, officer, system, "risk", ["a"]), "_schema"
     )
 
 
 def test_reason_too_long(session, officer, system):
     _invalid(
         session,
-        lambda: service.create_entry(
+        lambda: writes.create_entry(
             session, officer, system, "risk", SAMPLES["risk"], reason="x" * 2001
         ),
         "reason",
@@ -148,7 +148,7 @@ def test_reason_too_long(session, officer, system):
 def test_naive_effective_from(session, officer, system):
     _invalid(
         session,
-        lambda: service.create_entry(
+        lambda: writes.create_entry(
             session,
             officer,
             system,
@@ -166,10 +166,10 @@ def test_nonexistent_version_and_stale_base(session, officer, system):
     with pytest.raises(NotFound):
         reads.get_version(session, entry, 2)
     with pytest.raises(StaleVersion):
-        service.update_entry(session, officer, entry, SAMPLES["owner"], base_version=5)
+        writes.update_entry(session, officer, entry, SAMPLES["owner"], base_version=5)
     session.rollback()
     with pytest.raises(StaleVersion):
-        service.retire_entry(session, officer, entry, base_version=0)
+        writes.retire_entry(session, officer, entry, base_version=0)
     session.rollback()
     assert _counts(session) == before
 
@@ -178,10 +178,10 @@ def test_actor_without_permission(session, actors, system):
     before = _counts(session)
     for role in ("auditor", "admin", "technical_owner"):
         with pytest.raises(PermissionDenied):
-            service.create_entry(session, actors[role], system, "risk", SAMPLES["risk"])
+            writes.create_entry(session, actors[role], system, "risk", SAMPLES["risk"])
         session.rollback()
     with pytest.raises(PermissionDenied):
-        service.create_system(
+        writes.create_system(
             session, Actor.system("x", roles=frozenset()), {**SAMPLES["profile"], "reference": "z"}
         )
     session.rollback()
@@ -192,20 +192,20 @@ def test_validation_before_the_lock_keeps_the_order_of_refusals(session, actors,
     """Once an entry's kind is known, a body is validated before the ledger lock is taken;
     a refusal still comes in the same order: permission first, then the body."""
     entry = reads.get_entry(session, 2)  # the owner entry
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry.id, {**SAMPLES["owner"], "authority_scope": "x"}, base_version=1
     )
     session.commit()  # the kind of entry 2 is now known to this process
     before = _counts(session)
     with pytest.raises(PermissionDenied):
-        service.update_entry(session, actors["auditor"], entry.id, {"role": "boss"}, base_version=2)
+        writes.update_entry(session, actors["auditor"], entry.id, {"role": "boss"}, base_version=2)
     session.rollback()
     with pytest.raises(InvalidInput) as refused:
-        service.update_entry(session, officer, entry.id, {"role": "boss"}, base_version=2)
+        writes.update_entry(session, officer, entry.id, {"role": "boss"}, base_version=2)
     session.rollback()
     assert set(refused.value.field_errors) == {"role", "person"}
     with pytest.raises(StaleVersion):  # a valid body, a stale base: checked under the lock
-        service.update_entry(session, officer, entry.id, SAMPLES["owner"], base_version=1)
+        writes.update_entry(session, officer, entry.id, SAMPLES["owner"], base_version=1)
     session.rollback()
     assert _counts(session) == before
 
@@ -246,8 +246,8 @@ def test_text_no_database_can_store_is_refused_in_every_field(
         body = _with_text(SAMPLES[kind], path, lambda text: text[:1] + bad + text[1:])
         if kind == "profile":
             entry = reads.profile_entry(session, system)
-            call = lambda: service.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731, B023
+            call = lambda: writes.update_entry(session, officer, entry, body, base_version=1)  # noqa: E731, B023
         else:
-            call = lambda: service.create_entry(session, officer, system, kind, body)  # noqa: E731, B023
+            call = lambda: writes.create_entry(session, officer, system, kind, body)  # noqa: E731, B023
         messages = _invalid(session, call, ".".join(map(str, path)))
         assert any(message in m for m in messages), (path, messages)

@@ -11,15 +11,15 @@ from registry.db import Database
 from registry.errors import StaleVersion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.models import EntryVersion
 from tests.records.samples import SAMPLES
 
 
 @pytest.mark.parametrize("by", ["object", "id"])
 def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, officer, profile, by):
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
     entry_id = v1.entry_id
     db = Database(database_url)
@@ -35,7 +35,7 @@ def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, of
             # By id, the entry is read in the same statement that takes the ledger lock.
             entry = reads.get_entry(s, entry_id) if by == "object" else entry_id
             try:
-                service.update_entry(s, officer, entry, body, base_version=1)
+                writes.update_entry(s, officer, entry, body, base_version=1)
                 s.commit()
                 outcomes[name] = "saved"
             except StaleVersion as exc:
@@ -66,7 +66,7 @@ def test_two_writers_same_base_one_wins_one_is_refused(database_url, session, of
 
 
 def test_many_concurrent_writers_keep_the_sequence_gapless(database_url, session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     session.commit()
     db = Database(database_url)
     errors: list[BaseException] = []
@@ -76,7 +76,7 @@ def test_many_concurrent_writers_keep_the_sequence_gapless(database_url, session
             for i in range(10):
                 with db.sessionmaker() as s:
                     sys_ = reads.get_system(s, "sys-1")
-                    service.create_entry(
+                    writes.create_entry(
                         s,
                         officer,
                         sys_,

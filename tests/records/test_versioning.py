@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from registry.errors import Conflict, NotFound, StaleVersion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.diff import diff_bodies, diff_versions
 from registry.records.models import Entry, EntryVersion
 from tests.conftest import append_only_lifted
@@ -24,7 +24,7 @@ def _owner(email: str = "tessa@example.org", **extra: object) -> dict:
 
 
 def test_create_system_writes_version_one_and_an_event(session, officer, profile):
-    system, version = service.create_system(session, officer, profile, reason="first")
+    system, version = writes.create_system(session, officer, profile, reason="first")
     session.commit()
     assert version.number == 1 and not version.tombstone
     assert json.loads(version.body) == profile
@@ -42,7 +42,7 @@ def test_create_system_writes_version_one_and_an_event(session, officer, profile
 def test_body_is_canonical_json_and_hash_matches(session, officer, profile):
     import hashlib
 
-    _, version = service.create_system(
+    _, version = writes.create_system(
         session, officer, {**profile, "purpose": "Prüft – „Aanvragen“"}
     )
     session.commit()
@@ -53,13 +53,13 @@ def test_body_is_canonical_json_and_hash_matches(session, officer, profile):
 
 
 def test_update_and_retire_make_new_versions_and_keep_history(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(session, officer, system, "owner", OWNER)
     entry = reads.get_entry(session, v1.entry_id)
-    v2 = service.update_entry(
+    v2 = writes.update_entry(
         session, officer, entry, _owner("t2@example.org"), base_version=1, reason="new owner"
     )
-    v3 = service.retire_entry(session, officer, entry, base_version=2, reason="left")
+    v3 = writes.retire_entry(session, officer, entry, base_version=2, reason="left")
     session.commit()
     assert [v.number for v in reads.history(session, entry)] == [1, 2, 3]
     assert v3.tombstone and json.loads(v3.body) == {}
@@ -69,20 +69,20 @@ def test_update_and_retire_make_new_versions_and_keep_history(session, officer, 
     # Nothing was deleted: all three versions are still stored.
     assert session.scalar(sa.select(sa.func.count()).where(EntryVersion.entry_id == entry.id)) == 3
     with pytest.raises(Conflict):
-        service.update_entry(session, officer, entry, OWNER, base_version=3)
+        writes.update_entry(session, officer, entry, OWNER, base_version=3)
     session.rollback()
     assert v2.reason == "new owner"
 
 
 def test_stale_write_is_refused_and_names_current_version(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(session, officer, system, "owner", OWNER)
     entry = reads.get_entry(session, v1.entry_id)
-    service.update_entry(session, officer, entry, _owner("a@example.org"), base_version=1)
+    writes.update_entry(session, officer, entry, _owner("a@example.org"), base_version=1)
     session.commit()
     before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
     with pytest.raises(StaleVersion) as info:
-        service.update_entry(session, officer, entry, _owner("b@example.org"), base_version=1)
+        writes.update_entry(session, officer, entry, _owner("b@example.org"), base_version=1)
     session.rollback()
     assert info.value.current == 2 and info.value.status == 412
     assert "current version is 2" in info.value.message
@@ -93,30 +93,30 @@ def test_stale_write_is_refused_and_names_current_version(session, officer, prof
 
 
 def test_one_profile_per_system(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     session.commit()
     with pytest.raises(Conflict):
-        service.create_entry(session, officer, system, "profile", profile)
+        writes.create_entry(session, officer, system, "profile", profile)
     session.rollback()
     with pytest.raises(Conflict):
-        service.create_system(session, officer, profile)
+        writes.create_system(session, officer, profile)
     session.rollback()
 
 
 def test_profile_reference_cannot_change(session, officer, profile):
     from registry.errors import InvalidInput
 
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     entry = reads.profile_entry(session, system)
     with pytest.raises(InvalidInput) as info:
-        service.update_entry(
+        writes.update_entry(
             session, officer, entry, {**profile, "reference": "other"}, base_version=1
         )
     assert "reference" in info.value.field_errors
 
 
 def test_get_version_that_does_not_exist(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     entry = reads.profile_entry(session, system)
     with pytest.raises(NotFound) as info:
         reads.get_version(session, entry, 7)
@@ -130,16 +130,16 @@ def test_get_version_that_does_not_exist(session, officer, profile):
 def _timeline(session, officer, profile):
     """A system whose owner entry has three versions and is then retired; returns the
     entry and the versions' recorded_at instants."""
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     session.commit()
-    v1 = service.create_entry(session, officer, system, "owner", _owner("v1@example.org"))
+    v1 = writes.create_entry(session, officer, system, "owner", _owner("v1@example.org"))
     session.commit()
     entry = reads.get_entry(session, v1.entry_id)
-    v2 = service.update_entry(session, officer, entry, _owner("v2@example.org"), base_version=1)
+    v2 = writes.update_entry(session, officer, entry, _owner("v2@example.org"), base_version=1)
     session.commit()
-    v3 = service.update_entry(session, officer, entry, _owner("v3@example.org"), base_version=2)
+    v3 = writes.update_entry(session, officer, entry, _owner("v3@example.org"), base_version=2)
     session.commit()
-    v4 = service.retire_entry(session, officer, entry, base_version=3)
+    v4 = writes.retire_entry(session, officer, entry, base_version=3)
     session.commit()
     return system, entry, [v1, v2, v3, v4]
 
@@ -169,9 +169,9 @@ def test_as_of_between_and_exactly_on_version_boundaries(session, officer, profi
 
 
 def test_as_of_returns_the_same_as_the_head_now(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    service.create_entry(session, officer, system, "owner", OWNER)
-    service.create_entry(
+    system, _ = writes.create_system(session, officer, profile)
+    writes.create_entry(session, officer, system, "owner", OWNER)
+    writes.create_entry(
         session,
         officer,
         system,
@@ -190,21 +190,21 @@ def test_as_of_returns_the_same_as_the_head_now(session, officer, profile):
 def test_effective_at_uses_valid_time_and_later_versions_break_ties(session, officer, profile):
     jan = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     mar = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    system, _ = service.create_system(session, officer, profile, effective_from=jan)
-    v1 = service.create_entry(
+    system, _ = writes.create_system(session, officer, profile, effective_from=jan)
+    v1 = writes.create_entry(
         session, officer, system, "owner", _owner("jan@example.org"), effective_from=jan
     )
     entry = reads.get_entry(session, v1.entry_id)
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry, _owner("mar@example.org"), base_version=1, effective_from=mar
     )
     # A correction recorded later, effective from the same instant: it wins the tie.
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry, _owner("mar2@example.org"), base_version=2, effective_from=mar
     )
     # A backdated fact: effective from February, recorded last.
     feb = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry, _owner("feb@example.org"), base_version=3, effective_from=feb
     )
     session.commit()
@@ -219,8 +219,8 @@ def test_effective_at_uses_valid_time_and_later_versions_break_ties(session, off
 
 
 def test_diff_of_two_versions(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(
         session,
         officer,
         system,
@@ -234,7 +234,7 @@ def test_diff_of_two_versions(session, officer, profile):
         },
     )
     entry = reads.get_entry(session, v1.entry_id)
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         entry,
@@ -272,13 +272,11 @@ def test_diff_distinguishes_types():
 
 
 def test_register_lists_live_profiles(session, officer, profile):
-    s1, _ = service.create_system(session, officer, profile)
-    s2, _ = service.create_system(
-        session, officer, {**profile, "reference": "sys-2", "name": "Two"}
-    )
+    s1, _ = writes.create_system(session, officer, profile)
+    s2, _ = writes.create_system(session, officer, {**profile, "reference": "sys-2", "name": "Two"})
     session.commit()
     entry = reads.profile_entry(session, s2)
-    service.retire_entry(session, officer, entry, base_version=1)
+    writes.retire_entry(session, officer, entry, base_version=1)
     session.commit()
     assert [r.system.reference for r in reads.register(session)] == ["sys-1"]
 
@@ -287,11 +285,11 @@ def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
     session, officer, profile
 ):
     start = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))  # the users' events
-    system, _ = service.create_system(session, officer, profile)
-    v = service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    v = writes.create_entry(session, officer, system, "owner", OWNER)
     entry = reads.get_entry(session, v.entry_id)
     for i in range(60):
-        service.update_entry(
+        writes.update_entry(
             session, officer, entry, _owner(f"o{i}@example.org"), base_version=i + 1
         )
     session.commit()
@@ -314,8 +312,8 @@ def test_chain_verifies_after_many_writes_and_fails_when_an_event_is_altered(
 
 
 def test_every_version_points_at_its_event(session, officer, profile):
-    system, _ = service.create_system(session, officer, profile)
-    service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    writes.create_entry(session, officer, system, "owner", OWNER)
     session.commit()
     rows = session.execute(
         sa.select(EntryVersion.body_hash, AuditEvent.event).join(
@@ -330,11 +328,11 @@ def test_every_version_points_at_its_event(session, officer, profile):
 def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
     from tests.records.samples import SAMPLES, bound_sample
 
-    system, _ = service.create_system(session, officer, profile)
+    system, _ = writes.create_system(session, officer, profile)
     for kind in SAMPLES:
         if kind != "profile":
             body = bound_sample(session, system, kind)
-            service.create_entry(session, officer, system, kind, body)
+            writes.create_entry(session, officer, system, kind, body)
     session.commit()
     state = reads.system_state(session, system)
     assert {e.kind for e in state.entries} == set(SAMPLES)
@@ -342,27 +340,27 @@ def test_entries_of_every_kind_can_be_recorded(session, officer, profile):
 
 
 def test_update_and_retire_by_id(session, officer, actors, profile):
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(session, officer, system, "owner", OWNER)
     session.commit()
-    v2 = service.update_entry(
+    v2 = writes.update_entry(
         session, officer, v1.entry_id, _owner("id@example.org"), base_version=1
     )
     session.commit()
     assert v2.number == 2 and "id@example.org" in v2.body
     with pytest.raises(StaleVersion) as info:
-        service.update_entry(session, officer, v1.entry_id, OWNER, base_version=1)
+        writes.update_entry(session, officer, v1.entry_id, OWNER, base_version=1)
     session.rollback()
     assert info.value.current == 2
     with pytest.raises(NotFound):
-        service.update_entry(session, officer, 999_999, OWNER, base_version=1)
+        writes.update_entry(session, officer, 999_999, OWNER, base_version=1)
     session.rollback()
     from registry.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        service.retire_entry(session, actors["auditor"], v1.entry_id, base_version=2)
+        writes.retire_entry(session, actors["auditor"], v1.entry_id, base_version=2)
     session.rollback()
-    v3 = service.retire_entry(session, officer, v1.entry_id, base_version=2)
+    v3 = writes.retire_entry(session, officer, v1.entry_id, base_version=2)
     session.commit()
     assert v3.tombstone and reads.get_entry(session, v1.entry_id).retired
     assert verify_ledger(session).ok
@@ -372,9 +370,9 @@ def test_a_backdated_retirement_hides_the_entry_from_its_effective_time(session,
     feb = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     mar = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     jun = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-    system, _ = service.create_system(session, officer, profile, effective_from=feb)
-    v1 = service.create_entry(session, officer, system, "owner", OWNER, effective_from=mar)
-    service.retire_entry(session, officer, v1.entry_id, base_version=1, effective_from=feb)
+    system, _ = writes.create_system(session, officer, profile, effective_from=feb)
+    v1 = writes.create_entry(session, officer, system, "owner", OWNER, effective_from=mar)
+    writes.retire_entry(session, officer, v1.entry_id, base_version=1, effective_from=feb)
     session.commit()
     assert _owner_email(session, system, effective_at=jun) is None
     assert _owner_email(session, system, effective_at=feb) is None
@@ -387,12 +385,12 @@ def test_a_backdated_retirement_hides_the_entry_from_its_effective_time(session,
 def test_out_of_range_numbers_and_invalid_text_are_refused(session, officer, profile):
     from registry.errors import InvalidInput
 
-    system, _ = service.create_system(session, officer, profile)
-    v1 = service.create_entry(session, officer, system, "owner", OWNER)
+    system, _ = writes.create_system(session, officer, profile)
+    v1 = writes.create_entry(session, officer, system, "owner", OWNER)
     session.commit()
     before = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
     with pytest.raises(InvalidInput):
-        service.create_entry(
+        writes.create_entry(
             session,
             officer,
             system,
@@ -401,7 +399,7 @@ def test_out_of_range_numbers_and_invalid_text_are_refused(session, officer, pro
         )
     session.rollback()
     with pytest.raises(InvalidInput):
-        service.create_entry(
+        writes.create_entry(
             session,
             officer,
             system,
@@ -410,13 +408,13 @@ def test_out_of_range_numbers_and_invalid_text_are_refused(session, officer, pro
         )
     session.rollback()
     with pytest.raises(InvalidInput):
-        service.create_entry(session, officer, system, "owner", OWNER, reason="bad \udc80")
+        writes.create_entry(session, officer, system, "owner", OWNER, reason="bad \udc80")
     session.rollback()
     with pytest.raises(InvalidInput):
-        service.update_entry(session, officer, v1.entry_id, OWNER, base_version=2**40)
+        writes.update_entry(session, officer, v1.entry_id, OWNER, base_version=2**40)
     session.rollback()
     with pytest.raises(NotFound):
-        service.update_entry(session, officer, 2**40, OWNER, base_version=1)
+        writes.update_entry(session, officer, 2**40, OWNER, base_version=1)
     session.rollback()
     with pytest.raises(NotFound):
         reads.get_entry(session, 2**40)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from registry.records import service
+from registry.records import writes
 from tests.records.samples import SAMPLES
 
 PAST = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -21,7 +21,7 @@ def _link(page: str, text: str) -> str:
 def test_a_system_recorded_after_the_instant_but_in_effect_then(
     session, officer, profile, client, login_as
 ):
-    service.create_system(session, officer, profile, effective_from=PAST)
+    writes.create_system(session, officer, profile, effective_from=PAST)
     session.commit()
     login_as("auditor")
     response = client.get("/systems/sys-1/as-of", query_string={"date": "2025-06-30"})
@@ -41,10 +41,10 @@ def test_a_system_recorded_after_the_instant_but_in_effect_then(
 def test_an_entry_recorded_after_the_instant_but_in_effect_then(
     session, officer, profile, client, login_as
 ):
-    system, _ = service.create_system(session, officer, profile, effective_from=PAST)
+    system, _ = writes.create_system(session, officer, profile, effective_from=PAST)
     session.commit()
     between = dt.datetime.now(dt.UTC)
-    service.create_entry(session, officer, system, "owner", SAMPLES["owner"], effective_from=PAST)
+    writes.create_entry(session, officer, system, "owner", SAMPLES["owner"], effective_from=PAST)
     session.commit()
     login_as("auditor")
     query = {"date": between.date().isoformat(), "time": between.time().isoformat()}

@@ -16,7 +16,7 @@ import registry.ledger.trail as trail
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_user
 from registry.ledger.models import AuditEvent
-from registry.records import service
+from registry.records import writes
 from registry.text import NUL
 from tests.conftest import PASSWORD
 from tests.records.samples import SAMPLES
@@ -52,14 +52,14 @@ def world(session, users, officer, profile, monkeypatch) -> dict[str, Any]:
     """Two systems written on three days by two users; one user named with a script."""
     clock = {"now": DAY1}
     monkeypatch.setattr(store, "utcnow", lambda: clock["now"])
-    system, v1 = service.create_system(session, officer, profile, reason=f"First {SCRIPT}")
-    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    system, v1 = writes.create_system(session, officer, profile, reason=f"First {SCRIPT}")
+    owner = writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
 
     clock["now"] = DAY2
     other_profile = {**profile, "reference": "sys-2", "name": f"Other {SCRIPT}"}
-    other, _ = service.create_system(session, officer, other_profile)
-    service.retire_entry(session, officer, owner.entry_id, base_version=1, reason="Left")
+    other, _ = writes.create_system(session, officer, other_profile)
+    writes.retire_entry(session, officer, owner.entry_id, base_version=1, reason="Left")
     admin = Actor.system("test", roles=frozenset({"admin"}))
     odd, _ = create_user(
         session, admin, "odd<script>@example.org", ["compliance_officer"], PASSWORD
@@ -68,7 +68,7 @@ def world(session, users, officer, profile, monkeypatch) -> dict[str, Any]:
 
     clock["now"] = DAY3
     odd_actor = Actor.for_user(odd)
-    service.update_entry(
+    writes.update_entry(
         session,
         odd_actor,
         v1.entry_id,
@@ -76,7 +76,7 @@ def world(session, users, officer, profile, monkeypatch) -> dict[str, Any]:
         base_version=1,
         reason="Went live",
     )
-    service.create_entry(session, odd_actor, other, "data_source", SAMPLES["data_source"])
+    writes.create_entry(session, odd_actor, other, "data_source", SAMPLES["data_source"])
     session.commit()
     return {"system": system, "other": other, "profile_id": v1.entry_id, "owner_id": owner.entry_id}
 
@@ -178,7 +178,7 @@ def test_pagination_walks_every_event_exactly_once(
     system = world["system"]
     officer = Actor.system("bulk")
     for n in range(5 if page_size < 10 else 60):
-        service.create_entry(
+        writes.create_entry(
             session, officer, system, "data_source", {**SAMPLES["data_source"], "name": f"S{n}"}
         )
     session.commit()

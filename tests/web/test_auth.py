@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.conftest import PASSWORD, csrf_token
 
 
@@ -14,7 +14,7 @@ def test_pages_need_a_login(client):
 
 
 def test_login_list_and_logout(client, login_as, session, officer, profile):
-    service.create_system(session, officer, profile)
+    writes.create_system(session, officer, profile)
     session.commit()
     login_as("auditor")
     page = client.get("/systems")
@@ -93,7 +93,7 @@ def test_admin_alone_cannot_read_records(client, login_as):
 
 
 def test_entries_are_escaped(client, login_as, session, officer, profile):
-    service.create_system(session, officer, {**profile, "name": "<script>alert(1)</script>"})
+    writes.create_system(session, officer, {**profile, "name": "<script>alert(1)</script>"})
     session.commit()
     login_as("auditor")
     for path in ("/systems", "/systems/sys-1"):
@@ -122,7 +122,7 @@ def test_unknown_system_and_page(client, login_as):
 
 def test_search_filter_and_pagination(client, login_as, session, officer, profile):
     for i in range(55):
-        service.create_system(
+        writes.create_system(
             session,
             officer,
             {
@@ -165,7 +165,7 @@ def test_pages_read_while_a_writer_holds_the_lock(app, client, database_url, pro
             ["auditor"],
             PASSWORD,
         )
-        service.create_system(s, officer, profile)
+        writes.create_system(s, officer, profile)
         s.commit()
     client.post(
         "/login",
@@ -176,7 +176,7 @@ def test_pages_read_while_a_writer_holds_the_lock(app, client, database_url, pro
         },
     )
     with writer.sessionmaker() as busy:
-        service.create_entry(
+        writes.create_entry(
             busy,
             officer,
             reads.get_system(busy, "sys-1"),

@@ -6,13 +6,13 @@ import datetime as dt
 import re
 
 from registry.readiness.overview import describe, overview
-from registry.records import service
+from registry.records import writes
 from registry.records.kinds import ART_73_DAYS
 from tests.records.samples import SAMPLES
 
 
 def _system(session, officer, reference, stage="production", tier="high"):
-    system, _ = service.create_system(
+    system, _ = writes.create_system(
         session,
         officer,
         {"name": f"System {reference}", "reference": reference, "stage": stage, "risk_tier": tier},
@@ -23,11 +23,11 @@ def _system(session, officer, reference, stage="production", tier="high"):
 def _world(session, officer, now):
     full = _system(session, officer, "full")
     for role in ("business", "technical"):
-        service.create_entry(session, officer, full, "owner", {**SAMPLES["owner"], "role": role})
+        writes.create_entry(session, officer, full, "owner", {**SAMPLES["owner"], "role": role})
     for kind in ("data_source", "review_procedure", "incident_procedure", "monitoring_plan"):
-        service.create_entry(session, officer, full, kind, SAMPLES[kind])
+        writes.create_entry(session, officer, full, kind, SAMPLES[kind])
     gappy = _system(session, officer, "gappy", stage="pilot", tier="limited")
-    service.create_entry(session, officer, gappy, "owner", SAMPLES["owner"])  # business only
+    writes.create_entry(session, officer, gappy, "owner", SAMPLES["owner"])  # business only
     _system(session, officer, "idea", stage="proposed", tier="minimal")  # not in use: no gaps
     aware = now - dt.timedelta(days=1, hours=2)
     serious = {
@@ -39,7 +39,7 @@ def _world(session, officer, now):
         "serious_category": "widespread_or_critical_infrastructure",
         "status": "open",
     }
-    service.create_entry(session, officer, gappy, "incident", serious)
+    writes.create_entry(session, officer, gappy, "incident", serious)
     late = {
         **serious,
         "title": "Late one",
@@ -47,14 +47,14 @@ def _world(session, officer, now):
         "became_aware_at": (now - dt.timedelta(days=11)).isoformat(),
         "detected_at": (now - dt.timedelta(days=12)).isoformat(),
     }
-    service.create_entry(session, officer, full, "incident", late)
+    writes.create_entry(session, officer, full, "incident", late)
     closed = {**serious, "title": "Closed one", "status": "closed"}
-    service.create_entry(session, officer, full, "incident", closed)
+    writes.create_entry(session, officer, full, "incident", closed)
     # Reviews fall due from the last performed review: overdue by 3 days, due in 10
     # days, and (not shown) in 45 days.
     for performed_days_ago in (33, 20, 45):
         frequency = 90 if performed_days_ago == 45 else 30
-        procedure = service.create_entry(
+        procedure = writes.create_entry(
             session,
             officer,
             full,
@@ -66,7 +66,7 @@ def _world(session, officer, now):
             "procedure_entry_id": procedure.entry_id,
             "performed_on": (now.date() - dt.timedelta(days=performed_days_ago)).isoformat(),
         }
-        service.create_entry(session, officer, full, "review", review)
+        writes.create_entry(session, officer, full, "review", review)
     session.commit()
 
 
@@ -122,7 +122,7 @@ def test_dashboard_page_for_readers_only(session, officer, client, login_as):
 def test_dashboard_escapes_what_was_recorded(session, officer, client, login_as):
     system = _system(session, officer, "x-1")
     incident = {**SAMPLES["incident"], "title": "<script>alert(1)</script>", "status": "open"}
-    service.create_entry(session, officer, system, "incident", incident)
+    writes.create_entry(session, officer, system, "incident", incident)
     session.commit()
     login_as("compliance_officer")
     page = client.get("/dashboard").get_data(as_text=True)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from registry.errors import NotFound
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import Entry
 from tests.conftest import csrf_token
@@ -88,7 +88,7 @@ def form_path(kind: str, reference: str = "sys-1") -> str:
 
 @pytest.fixture
 def system(session, officer, profile):
-    made, _ = service.create_system(session, officer, profile, reason="Registered")
+    made, _ = writes.create_system(session, officer, profile, reason="Registered")
     session.commit()
     return made
 
@@ -271,7 +271,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
     assert re.search(r'id="f-reference"[^>]*readonly', page)
     token = csrf_token(client, path)
     # Someone else saves first.
-    service.update_entry(
+    writes.update_entry(
         session, officer, entry.id, {**profile, "stage": "proposed"}, base_version=1
     )
     session.commit()
@@ -296,7 +296,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_input(
 
 
 def test_edit_and_retire_an_entry(client, login_as, session, system, officer):
-    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    owner = writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
     login_as("compliance_officer")
     path = f"/systems/sys-1/entries/{owner.entry_id}/edit"
@@ -325,8 +325,8 @@ def test_edit_and_retire_an_entry(client, login_as, session, system, officer):
 
 
 def test_a_stale_retirement_is_refused(client, login_as, session, system, officer):
-    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
-    service.update_entry(
+    owner = writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    writes.update_entry(
         session, officer, owner.entry_id, {**SAMPLES["owner"], "role": "dpo"}, base_version=1
     )
     session.commit()
@@ -379,9 +379,9 @@ def test_readers_without_write_see_no_controls_and_are_refused(
 def test_technical_owner_edits_only_systems_they_own(
     client, login_as, session, officer, users, profile
 ):
-    mine, _ = service.create_system(session, officer, {**profile, "reference": "mine"})
-    service.create_system(session, officer, {**profile, "reference": "theirs"})
-    service.create_entry(
+    mine, _ = writes.create_system(session, officer, {**profile, "reference": "mine"})
+    writes.create_system(session, officer, {**profile, "reference": "theirs"})
+    writes.create_entry(
         session,
         officer,
         mine,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from tests.conftest import PASSWORD, csrf_token
 from tests.records.samples import SAMPLES, bound_sample
@@ -76,8 +76,8 @@ def _post(client: Any, path: str, pairs: list[tuple[str, str]], token: str) -> A
 
 @pytest.fixture
 def system(session, officer, profile):
-    made, _ = service.create_system(session, officer, profile, reason="Registered")
-    service.create_entry(session, officer, made, "review_procedure", SAMPLES["review_procedure"])
+    made, _ = writes.create_system(session, officer, profile, reason="Registered")
+    writes.create_entry(session, officer, made, "review_procedure", SAMPLES["review_procedure"])
     session.commit()
     return made
 

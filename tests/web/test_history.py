@@ -12,7 +12,7 @@ import pytest
 
 import registry.ledger.store as store
 from registry.instants import OUT_OF_RANGE
-from registry.records import service
+from registry.records import writes
 from tests.records.samples import SAMPLES
 
 UTC = dt.UTC
@@ -35,12 +35,12 @@ class World:
 def world(session, officer, profile, monkeypatch) -> World:
     clock = {"now": T1}
     monkeypatch.setattr(store, "utcnow", lambda: clock["now"])
-    system, v1 = service.create_system(session, officer, profile, reason="First record")
-    owner = service.create_entry(session, officer, system, "owner", SAMPLES["owner"])
+    system, v1 = writes.create_system(session, officer, profile, reason="First record")
+    owner = writes.create_entry(session, officer, system, "owner", SAMPLES["owner"])
     session.commit()
 
     clock["now"] = T2
-    v2 = service.update_entry(
+    v2 = writes.update_entry(
         session,
         officer,
         v1.entry_id,
@@ -48,15 +48,15 @@ def world(session, officer, profile, monkeypatch) -> World:
         base_version=1,
         reason=f"Went live {SCRIPT}",
     )
-    service.retire_entry(session, officer, owner.entry_id, base_version=1, reason="Left")
+    writes.retire_entry(session, officer, owner.entry_id, base_version=1, reason="Left")
     session.commit()
 
     clock["now"] = T3
-    source = service.create_entry(session, officer, system, "data_source", SAMPLES["data_source"])
+    source = writes.create_entry(session, officer, system, "data_source", SAMPLES["data_source"])
     # Version 3 is recorded late but states an earlier effective time (a correction),
     # renames the system and drops its risk tier.
     v3 = {k: v for k, v in profile.items() if k != "risk_tier"}
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         v1.entry_id,
@@ -344,7 +344,7 @@ def test_bad_input_gives_a_page_not_a_500(client, login_as, world, url, status, 
 
 
 def test_an_entry_of_another_system_is_not_found(client, login_as, session, officer, world):
-    service.create_system(session, officer, {**SAMPLES["profile"], "reference": "sys-2"})
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "sys-2"})
     session.commit()
     login_as("auditor")
     response = client.get(f"/systems/sys-2/entries/{world.profile_id}/history")

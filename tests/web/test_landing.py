@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from registry.records import service
+from registry.records import writes
 from tests.conftest import PASSWORD, csrf_token
 
 LANDINGS = {
@@ -84,7 +84,7 @@ def test_old_list_addresses_reach_the_systems_list(client, login_as):
 
 
 def _system(session, officer, reference, stage="pilot", tier="high"):
-    system, _ = service.create_system(
+    system, _ = writes.create_system(
         session,
         officer,
         {"name": f"System {reference}", "reference": reference, "stage": stage, "risk_tier": tier},
@@ -94,7 +94,7 @@ def _system(session, officer, reference, stage="pilot", tier="high"):
 
 def _owner(session, officer, system, role, person, **term):
     body = {"role": role, "person": person, "start": "2020-01-01", **term}
-    return service.create_entry(session, officer, system, "owner", body)
+    return writes.create_entry(session, officer, system, "owner", body)
 
 
 def _rows(page: str) -> dict[str, str]:
@@ -125,7 +125,7 @@ def test_my_systems_lists_exactly_the_systems_naming_the_user(session, officer, 
     _owner(session, officer, _system(session, officer, "ended"), "technical", by_id, end=yesterday)
     _owner(session, officer, _system(session, officer, "later"), "technical", by_id, start=tomorrow)
     gone = _owner(session, officer, _system(session, officer, "gone"), "technical", by_id)
-    service.retire_entry(session, officer, gone.entry_id, base_version=1)
+    writes.retire_entry(session, officer, gone.entry_id, base_version=1)
     session.commit()
 
     client = login_as("technical_owner")

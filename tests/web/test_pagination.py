@@ -15,7 +15,7 @@ import registry.ledger.trail as trail
 import registry.web.systems as systems
 from registry.accounts.actor import Actor
 from registry.ledger.models import AuditEvent
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.records.samples import SAMPLES
 
 
@@ -40,7 +40,7 @@ def eleven(session, users, officer) -> list[str]:
     refs = [f"sys-{n:02d}" for n in range(1, 12)]
     for n, ref in enumerate(refs):
         stage = "pilot" if n % 2 else "production"
-        service.create_system(
+        writes.create_system(
             session, officer, {"name": f"System {n:02d}", "reference": ref, "stage": stage}
         )
     session.commit()
@@ -102,7 +102,7 @@ def test_the_audit_trail_jumps_to_any_page(
 ):
     system = reads.get_system(session, "sys-03")
     for n in range(4):
-        service.create_entry(
+        writes.create_entry(
             session,
             Actor.system("bulk"),
             system,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry.records import service
+from registry.records import writes
 from tests.records.samples import HASH, SAMPLES
 
 UTC = dt.UTC
@@ -32,7 +32,7 @@ def document_every_kind(session: Any, officer: Any, reference: str = "sys-1") ->
         "external_reference": "https://register.example.org/algorithms/benefit-fraud-triage/"
         "versions/2025-06-01/documentation-and-decision-records",
     }
-    system, version = service.create_system(session, officer, profile)
+    system, version = writes.create_system(session, officer, profile)
     ids = {"profile": version.entry_id}
     bodies = {
         **SAMPLES,
@@ -77,9 +77,9 @@ def document_every_kind(session: Any, officer: Any, reference: str = "sys-1") ->
         "risk",
         "waiver",
     ):
-        ids[kind] = service.create_entry(session, officer, system, kind, bodies[kind]).entry_id
+        ids[kind] = writes.create_entry(session, officer, system, kind, bodies[kind]).entry_id
     review = {**SAMPLES["review"], "procedure_entry_id": ids["review_procedure"]}
-    ids["review"] = service.create_entry(session, officer, system, "review", review).entry_id
+    ids["review"] = writes.create_entry(session, officer, system, "review", review).entry_id
     session.commit()
     return ids
 
@@ -168,7 +168,7 @@ def test_the_system_page_reads_like_a_record(client, login_as, documented):
 
 def test_history_and_diff_read_like_the_system_page(client, login_as, session, officer, documented):
     grant = documented["access_grant"]
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         grant,
@@ -194,7 +194,7 @@ def test_history_and_diff_read_like_the_system_page(client, login_as, session, o
     ]
     owner = documented["owner"]
     person = {"name": "Bea Business", "email": "bea@new.example.org"}
-    service.update_entry(
+    writes.update_entry(
         session,
         officer,
         owner,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.conftest import csrf_token
 from tests.readiness.evidence import READY_PROFILE, make_ready
 from tests.web.test_editing import form_fields, post
@@ -14,7 +14,7 @@ from tests.web.test_editing import form_fields, post
 
 @pytest.fixture
 def system(session, officer):
-    made, _ = service.create_system(session, officer, READY_PROFILE)
+    made, _ = writes.create_system(session, officer, READY_PROFILE)
     session.commit()
     return made
 
@@ -50,7 +50,7 @@ def test_an_officer_approves_and_sees_it_go_stale(client, login_as, session, off
     assert "Promotion to production approved" in page and "<strong>Current</strong>" in page
     entry = reads.get_entry(session, ids["risk"])
     body = reads.state_of(session, "sys-1").of_kind("risk")[0].body
-    service.update_entry(session, officer, entry, {**body, "control": "Daily"}, base_version=1)
+    writes.update_entry(session, officer, entry, {**body, "control": "Daily"}, base_version=1)
     session.commit()
     page = client.get("/systems/sys-1/readiness").get_data(as_text=True)
     assert "<strong>Stale</strong>" in page

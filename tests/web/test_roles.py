@@ -7,7 +7,7 @@ import html as html_lib
 
 import pytest
 
-from registry.records import reads, service
+from registry.records import reads, writes
 from tests.conftest import csrf_token
 from tests.records.samples import SAMPLES
 from tests.web.test_editing import form_fields, post
@@ -15,13 +15,13 @@ from tests.web.test_editing import form_fields, post
 
 @pytest.fixture
 def system(session, officer, users, profile):
-    made, _ = service.create_system(session, officer, profile, reason="Registered")
+    made, _ = writes.create_system(session, officer, profile, reason="Registered")
     owner = {
         "role": "technical",
         "person": {"name": "Tess Tech", "email": users["technical_owner"].email},
         "start": "2020-01-01",
     }
-    service.create_entry(session, officer, made, "owner", owner)
+    writes.create_entry(session, officer, made, "owner", owner)
     session.commit()
     return made
 
@@ -91,7 +91,7 @@ def test_only_an_officer_retires_and_reinstates_a_system(client, login_as, sessi
 
 
 def test_a_technical_owner_cannot_reinstate(client, login_as, session, system, officer):
-    service.retire_entry(session, officer, _profile_id(session, system), base_version=1)
+    writes.retire_entry(session, officer, _profile_id(session, system), base_version=1)
     session.commit()
     login_as("technical_owner")
     page = client.get("/systems/sys-1").get_data(as_text=True)
@@ -100,10 +100,10 @@ def test_a_technical_owner_cannot_reinstate(client, login_as, session, system, o
 
 
 def test_an_incident_form_names_its_procedure(client, login_as, session, system, officer):
-    procedure = service.create_entry(
+    procedure = writes.create_entry(
         session, officer, system, "incident_procedure", SAMPLES["incident_procedure"]
     )
-    review_procedure = service.create_entry(
+    review_procedure = writes.create_entry(
         session, officer, system, "review_procedure", SAMPLES["review_procedure"]
     )
     session.commit()

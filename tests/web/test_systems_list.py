@@ -10,7 +10,7 @@ import pytest
 
 import registry.ledger.store as store
 import registry.web.systems as systems
-from registry.records import service
+from registry.records import writes
 from tests.records.samples import SAMPLES
 
 UTC = dt.UTC
@@ -37,10 +37,10 @@ def world(session, users, officer, monkeypatch) -> None:
         profile = {"name": name, "reference": reference, "stage": stage}
         if tier:
             profile["risk_tier"] = tier
-        made[reference], _ = service.create_system(session, officer, profile)
+        made[reference], _ = writes.create_system(session, officer, profile)
         clock["now"] += dt.timedelta(days=1)
     # A later change to the first system makes it the most recently changed.
-    service.create_entry(session, officer, made["sys-c"], "owner", SAMPLES["owner"])
+    writes.create_entry(session, officer, made["sys-c"], "owner", SAMPLES["owner"])
     session.commit()
 
 

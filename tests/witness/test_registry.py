@@ -20,7 +20,7 @@ from registry.ledger.models import Checkpoint, WitnessCosignature
 from registry.ledger.note import Checkpoint as Body
 from registry.ledger.note import open_checkpoint, sign_checkpoint
 from registry.ledger.witnessing import WitnessSpec, parse_witnesses, submit
-from registry.records import service
+from registry.records import writes
 from registry.witness.state import create_witness_key
 from tests.conftest import csrf_token, make_app
 from tests.records.samples import SAMPLES
@@ -37,11 +37,11 @@ def _write(app, count):
     with app.app_context():
         session = db_session()
         actor = Actor.system("test")
-        system, _ = service.create_system(
+        system, _ = writes.create_system(
             session, actor, {"name": "S", "reference": f"s-{next(REFERENCES)}", "stage": "pilot"}
         )
         for i in range(count):
-            service.create_entry(
+            writes.create_entry(
                 session, actor, system, "change_log", {**SAMPLES["change_log"], "summary": f"c{i}"}
             )
         session.commit()

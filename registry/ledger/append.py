@@ -1,0 +1,312 @@
+"""The one way anything is appended to the ledger: read, lock, check, seal, store.
+
+A writer reads the state it decides on *before* the ledger lock (:func:`read`),
+decides in Python, and only then takes the lock (:func:`lock`) with the precondition
+its decision rests on: "the scope's last event is still ``seq``" (a scope is a system,
+whose every change is an event naming it, or the whole ledger). If the precondition
+holds, it seals the event (sequencing, chaining and hashing happen here, once, in
+Python, for every engine: :func:`seal`) and stores it with its own rows (:func:`store`).
+If not, it reads and decides again.
+
+The drivers only store; they know no rule of any write and compute no hash:
+
+- PostgreSQL: :func:`read` sends the state reads as one pipeline, the transaction's
+  ``BEGIN`` with them (one round trip). :func:`lock` calls
+  ``registry_ledger_lock_scope()`` (migration 0010: the advisory lock, then the head and
+  the scope's last ``seq``, read with a snapshot taken once the lock is granted),
+  with the ids the new rows will have (one round trip). :func:`store` builds
+  one statement (the event's INSERT and the writer's, as data-modifying CTEs) and keeps
+  it pending: it goes to the server with the transaction's ``COMMIT``, in one round
+  trip (or before any other statement of the transaction, which must see it). The lock
+  is therefore held over one round trip and the sealing in Python.
+- SQLite: a writing transaction starts with ``BEGIN IMMEDIATE`` (``registry.db``),
+  which holds the database's write lock: the same statements, one after the other, at
+  once; the precondition always holds.
+
+Nothing commits here: the request or CLI command owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
+from psycopg.rows import namedtuple_row
+from sqlalchemy.orm import Session
+
+from registry.db import driver_sql
+from registry.ledger.checkpoints import checkpoint_due, maybe_checkpoint
+from registry.ledger.models import AuditEvent
+from registry.ledger.store import INSERT_EVENT, LedgerHead, event_time, head_from_row, next_event
+
+_event = AuditEvent.__table__
+IDLE = TransactionStatus.IDLE
+
+# A statement, or a pair of them (PostgreSQL's, SQLite's), with its parameters.
+Statement = tuple[Any, dict[str, Any]]
+PENDING = "registry.ledger.pending"  # on a connection's info: the statement not yet sent
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What a decision rests on: the last event of system ``system_id`` (of the whole
+    ledger when None) is still ``seq`` (0: there is none)."""
+
+    system_id: int | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class Locked:
+    """The ledger lock is held: the head and the scope's last event as read under it,
+    and the ids the caller's new rows take."""
+
+    head: LedgerHead
+    scope_seq: int
+    ids: list[int]
+
+    def holds(self, precondition: Precondition) -> bool:
+        return precondition.seq == self.scope_seq
+
+
+def scope_seq(system_id: Any) -> sa.ScalarSelect[Any]:
+    """The last ``seq`` of system ``system_id`` (a value or an SQL expression), for a
+    caller's state read: what its decision's :class:`Precondition` names."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.max(_event.c.seq), 0))
+        .where(_event.c.system_id == system_id)
+        .scalar_subquery()
+    )
+
+
+def ledger_seq() -> sa.ScalarSelect[Any]:
+    """The ledger's last ``seq``, for a state read whose scope is the whole ledger."""
+    return sa.select(sa.func.coalesce(sa.func.max(_event.c.seq), 0)).scalar_subquery()
+
+
+_HEAD_COLUMNS = (
+    sa.column("seq", sa.BigInteger),
+    sa.column("event_hash", sa.String),
+    sa.column("recorded_at", AuditEvent.__table__.c.recorded_at.type),
+    sa.column("scope_seq", sa.BigInteger),
+)
+
+
+def lock_statement(scope: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The statement that takes the lock and reads the head and the last ``seq`` of the
+    system ``scope`` (an SQL expression, None: the whole ledger), for PostgreSQL and for
+    SQLite. Build it once per kind of scope (the driver compiles it once)."""
+    locked = sa.func.registry_ledger_lock_scope(scope).table_valued(*_HEAD_COLUMNS).alias("l")
+    postgresql = sa.select(*locked.c)
+    last = sa.select(_event).order_by(_event.c.seq.desc()).limit(1).subquery()
+    sqlite = sa.select(
+        last.c.seq,
+        last.c.event_hash,
+        last.c.recorded_at,
+        (ledger_seq() if scope is None else scope_seq(scope)).label("scope_seq"),
+    ).select_from(sa.select(sa.literal(1)).subquery().outerjoin(last, sa.true()))
+    return postgresql, sqlite
+
+
+@functools.lru_cache(maxsize=32)
+def _with_ids(
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]], tables: tuple[sa.Table, ...]
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """``lock_with`` also reading the id the next row of each of ``tables`` takes: its
+    ``id`` sequence on PostgreSQL (the lock is taken first: the function is in the
+    FROM clause); one more than the largest on SQLite, whose write lock is held."""
+    postgresql = lock_with[0].add_columns(
+        *(sa.Sequence(f"{t.name}_id_seq").next_value().label(f"id_{t.name}") for t in tables)
+    )
+    sqlite = lock_with[1].add_columns(
+        *(
+            sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0) + 1)
+            .scalar_subquery()
+            .label(f"id_{t.name}")
+            for t in tables
+        )
+    )
+    return postgresql, sqlite
+
+
+def read(session: Session, reads: Sequence[Statement]) -> list[list[Any]]:
+    """The caller's state, read before the ledger lock: the rows of each of ``reads``
+    (one round trip on PostgreSQL)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return [connection.execute(_for(s, 1), values).all() for s, values in reads]
+    return _pipeline(session, [(_for(s, 0), values) for s, values in reads])
+
+
+def lock(
+    session: Session,
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]],
+    params: dict[str, Any],
+    new_rows: Sequence[sa.Table] = (),
+) -> Locked:
+    """Take the ledger lock with ``lock_with`` (from :func:`lock_statement`, given
+    ``params``), and the ids of a new row of each table in ``new_rows``: one round trip
+    on PostgreSQL."""
+    head = read(session, [(_with_ids(lock_with, tuple(new_rows)), params)])[0][0]
+    return Locked(
+        head_from_row(head if head.seq is not None else None),
+        int(head.scope_seq or 0),
+        [int(head[4 + i]) for i in range(len(new_rows))],
+    )
+
+
+def seal(
+    head: LedgerHead, fields: dict[str, Any], system_id: int | None, now: dt.datetime
+) -> dict[str, Any]:
+    """The row of the event after ``head``: its ``seq``, previous hash, time (``now``,
+    from :func:`next_time`), canonical bytes and hashes."""
+    return next_event(head, fields, system_id, now)
+
+
+def next_time(head: LedgerHead) -> dt.datetime:
+    """The time of the event after ``head`` (strictly after it: see ``store.event_time``)."""
+    return event_time(head)
+
+
+def store(session: Session, event: dict[str, Any], rows: Sequence[Statement] = ()) -> None:
+    """Store the sealed ``event`` and then ``rows`` (the caller's statements, their
+    parameters named not starting with ``e_``), and the checkpoint that may be due with
+    it. On PostgreSQL one statement, sent with the transaction's ``COMMIT`` (or before
+    the transaction's next statement), unless a checkpoint is due: then at once."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(INSERT_EVENT, event)
+        for statement, values in rows:
+            connection.execute(statement, values)
+        maybe_checkpoint(session, _head_of(event))
+        return
+    statement = _together(tuple(statement for statement, _ in rows))
+    params = {f"e_{name}": value for name, value in event.items()}
+    for _, values in rows:
+        params.update(values)
+    compiled = driver_sql(statement, session.get_bind())
+    _send_pending(connection)
+    _watch(connection.engine)
+    connection.info[PENDING] = (compiled.text, compiled.params(**params))
+    if checkpoint_due(session, event["seq"]):
+        _send_pending(connection)
+        maybe_checkpoint(session, _head_of(event))
+
+
+def flush(session: Session) -> None:
+    """Send what :func:`store` keeps pending (the transaction's statements see it)."""
+    _send_pending(session.connection())
+
+
+def append_event(
+    session: Session, fields: dict[str, Any], *, system_id: int | None = None
+) -> dict[str, Any]:
+    """Append one event that rests on nothing but the ledger (an export, a key, an
+    account change): lock, seal, store, in the caller's transaction; its row."""
+    head = lock(session, _LOCK_LEDGER, {}).head
+    event = seal(head, fields, system_id, next_time(head))
+    store(session, event)
+    return event
+
+
+def _head_of(event: dict[str, Any]) -> LedgerHead:
+    return LedgerHead(event["seq"], event["event_hash"], event["recorded_at"])
+
+
+def _for(statement: Any, engine: int) -> Any:
+    return statement[engine] if isinstance(statement, tuple) else statement
+
+
+@functools.lru_cache(maxsize=16)
+def _together(statements: tuple[sa.Executable, ...]) -> sa.Select[Any]:
+    """``WITH ev AS (INSERT INTO audit_event …), r0 AS (statement 0 RETURNING …), …
+    SELECT …``: every part runs, in one statement."""
+    event = (
+        sa.insert(_event)
+        .values({c.name: sa.bindparam(f"e_{c.name}", type_=c.type) for c in _event.columns})
+        .returning(_event.c.seq)
+        .cte("ev")
+    )
+    parts = [statement.cte(f"r{i}") for i, statement in enumerate(statements)]  # type: ignore[attr-defined]
+    columns = [sa.select(part.c[0]).scalar_subquery() for part in parts]
+    return sa.select(sa.select(event.c.seq).scalar_subquery(), *columns)
+
+
+def _pipeline(session: Session, statements: Sequence[Statement]) -> list[list[Any]]:
+    """Send ``statements`` on the session's connection as one psycopg pipeline (one round
+    trip: a ``BEGIN`` the transaction needs goes with them; one statement in a
+    transaction is simply sent); their rows, in order."""
+    connection = session.connection()
+    _send_pending(connection)
+    driver = connection.connection.driver_connection
+    engine = session.get_bind()
+    if len(statements) == 1 and driver.info.transaction_status != IDLE:
+        (statement, values), compiled = statements[0], driver_sql(statements[0][0], engine)
+        cursor = driver.cursor(row_factory=namedtuple_row)
+        return [cursor.execute(compiled.text, compiled.params(**values)).fetchall()]
+    cursors = []
+    with driver.pipeline():
+        for statement, values in statements:
+            compiled = driver_sql(statement, engine)
+            cursor = driver.cursor(row_factory=namedtuple_row)
+            cursor.execute(compiled.text, compiled.params(**values))
+            cursors.append(cursor)
+    return [cursor.fetchall() for cursor in cursors]
+
+
+# ----------------------------------------------------------------------------- pending
+
+
+def _send_pending(connection: sa.Connection) -> None:
+    pending = connection.info.pop(PENDING, None)
+    if pending is not None:
+        connection.connection.driver_connection.execute(*pending)
+
+
+_WATCHED: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+def _watch(engine: sa.Engine) -> None:
+    """Send a pending store before the transaction's next statement and with its
+    commit; forget it when the transaction rolls back."""
+    if engine in _WATCHED:
+        return
+    sa.event.listen(engine, "before_cursor_execute", _before_statement)
+    sa.event.listen(engine, "commit", _with_commit)
+    sa.event.listen(engine, "rollback", _forget)
+    sa.event.listen(engine, "checkin", _forget_on_checkin)
+    _WATCHED.add(engine)
+
+
+def _before_statement(connection: sa.Connection, *_args: Any) -> None:
+    if PENDING in connection.info:
+        _send_pending(connection)
+
+
+def _with_commit(connection: sa.Connection) -> None:
+    """The pending statement and ``COMMIT`` in one round trip; the driver's own commit
+    that follows finds the transaction ended and sends nothing."""
+    pending = connection.info.pop(PENDING, None)
+    if pending is None:
+        return
+    driver = connection.connection.driver_connection
+    with driver.pipeline():
+        driver.execute(*pending)
+        driver.execute("COMMIT")
+
+
+def _forget(connection: sa.Connection) -> None:
+    connection.info.pop(PENDING, None)
+
+
+def _forget_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info.pop(PENDING, None)
+
+
+_LOCK_LEDGER = lock_statement(None)

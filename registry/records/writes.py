@@ -1,0 +1,914 @@
+"""Writing AI systems and their versioned entries: one path for every change.
+
+Every create, update, retirement and reinstatement takes the same three steps:
+
+1. **Read** the state the decision rests on (:class:`State`): the entry with its
+   system and head version, the system's live owner entries when the actor's right
+   depends on them, and the system's last event. On PostgreSQL these reads and the
+   ledger lock go to the server as one pipeline (``ledger.append.lock``): one round
+   trip; the reads see the registry as it was just before the lock was granted.
+2. **Decide**, in pure Python (``decide_*``): the refusal, in the documented order
+   (not found, permission, body, reason, instants, stale base, retired), or a
+   :class:`Plan`: the version to write, its event's fields, and the precondition it
+   rests on: "the system's last event is still ``seq`` X".
+3. **Append** (``ledger.append``): the precondition is checked against the system's
+   last event as read under the lock. If it no longer holds, the state is read again
+   (under the lock now) and the decision made again: the same code, never another
+   path. Then the event is sealed in Python and stored with the version and the
+   entry's new head.
+
+A promotion to production (or the reinstatement of a production system) also meets
+the readiness gate, read under the lock. Services take the actor explicitly and never
+commit: the request or CLI command owns the transaction, and the ledger lock is held
+until it ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import json_merge_patch
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from registry.accounts.actor import Actor
+from registry.accounts.permissions import denied, may, may_write_as_named_owner
+from registry.db import utcnow
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
+from registry.ledger.append import (
+    Locked,
+    Precondition,
+    Statement,
+    ledger_seq,
+    lock,
+    lock_statement,
+    next_time,
+    read,
+    scope_seq,
+    seal,
+    store,
+)
+from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.readiness.gate import check_promotion
+from registry.records.inputs import (
+    check_base,
+    check_instant,
+    check_reason,
+    iso,
+    valid_id,
+    validated,
+)
+from registry.records.kinds import KINDS
+from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
+
+# A decision whose precondition failed is made again on the state read under the lock,
+# where it cannot fail: more than two attempts would be a bug.
+MAX_ATTEMPTS = 3
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class Current:
+    """An entry as the decision sees it: identity, system, head and the head's body."""
+
+    entry_id: int
+    kind: str
+    system_id: int
+    reference: str
+    head_number: int
+    retired: bool
+    head_body: str
+    head_effective_from: dt.datetime
+
+
+@dataclass(frozen=True)
+class State:
+    """What a write's decision rests on, read before the ledger lock."""
+
+    last_seq: int  # the scope's last event (a system's, or the ledger's)
+    system_id: int | None = None
+    reference: str | None = None
+    entry: Current | None = None
+    owners: tuple[str, ...] = ()  # live owner entry bodies (read for technical owners)
+    exists: bool = False  # create_system: the reference is taken
+    named: dict[int, tuple[str, bool]] | None = None  # entry id -> (kind, retired)
+    cited: dict[tuple[int, int], tuple[str, str]] | None = None  # (id, n) -> (hash, kind)
+    restored: str | None = None  # reinstate: the body of the last version before retiring
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A write decided: the version to append and what the decision rests on."""
+
+    precondition: Precondition
+    action: str
+    system_id: int
+    reference: str
+    entry_id: int | None  # None: a new entry
+    kind: str
+    base: int
+    data: bytes
+    reason: str
+    effective_from: dt.datetime | None
+    tombstone: bool = False
+    promotion: tuple[dict[str, Any], dict[str, Any]] | None = None  # the readiness gate's
+    new_system: bool = False
+
+    @property
+    def number(self) -> int:
+        return self.base + 1
+
+    @property
+    def new_rows(self) -> tuple[sa.Table, ...]:
+        """The tables a row is added to (their ids are taken under the lock)."""
+        if self.new_system:
+            return (_s, _e, _v)
+        return (_e, _v) if self.entry_id is None else (_v,)
+
+
+_e = Entry.__table__
+_s = AISystem.__table__
+_v = EntryVersion.__table__
+_SYSTEM_OF_ENTRY = (
+    sa.select(_e.c.system_id).where(_e.c.id == sa.bindparam("entry_id")).scalar_subquery()
+)
+_STATE_OF_ENTRY = (
+    sa.select(
+        _e.c.id,
+        _e.c.kind,
+        _e.c.system_id,
+        _e.c.head_number,
+        _e.c.retired,
+        _s.c.reference,
+        _v.c.body,
+        _v.c.effective_from,
+        scope_seq(_e.c.system_id).label("last_seq"),
+    )
+    .join(_s, _s.c.id == _e.c.system_id)
+    .join(_v, (_v.c.entry_id == _e.c.id) & (_v.c.number == _e.c.head_number))
+    .where(_e.c.id == sa.bindparam("entry_id"))
+)
+_OWNERS_OF_ENTRY = live_owner_entries(_SYSTEM_OF_ENTRY)
+_LOCK_FOR_ENTRY = lock_statement(_SYSTEM_OF_ENTRY)
+_STATE_OF_SYSTEM = sa.select(
+    _s.c.id, _s.c.reference, scope_seq(sa.bindparam("system_id")).label("last_seq")
+).where(_s.c.id == sa.bindparam("system_id"))
+_OWNERS_OF_SYSTEM = live_owner_entries(sa.bindparam("system_id"))
+_LOCK_FOR_SYSTEM = lock_statement(sa.bindparam("system_id", type_=sa.Integer))
+_STATE_OF_REFERENCE = sa.select(
+    ledger_seq().label("last_seq"),
+    sa.exists().where(_s.c.reference == sa.bindparam("reference")).label("taken"),
+)
+_LOCK_FOR_LEDGER = lock_statement(None)
+_NAMED = sa.select(_e.c.id, _e.c.kind, _e.c.retired).where(
+    _e.c.id.in_(sa.bindparam("ids", expanding=True)), _e.c.system_id == sa.bindparam("system_id")
+)
+_CITED = (
+    sa.select(_v.c.entry_id, _v.c.number, _v.c.body_hash, _e.c.kind)
+    .join(_e, _e.c.id == _v.c.entry_id)
+    .where(
+        _e.c.system_id == sa.bindparam("system_id"),
+        _v.c.entry_id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)
+_LAST_LIVE = (
+    sa.select(_v.c.body)
+    .where(
+        _v.c.entry_id == sa.bindparam("entry_id"),
+        _v.c.number < sa.bindparam("before"),
+        _v.c.tombstone.is_(False),
+    )
+    .order_by(_v.c.number.desc())
+    .limit(1)
+)
+
+
+def _owner_reads(actor: Actor, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
+    """The owner entries' read, when the actor's right depends on them."""
+    return [(statement, params)] if may_write_as_named_owner(actor) else []
+
+
+def _entry_state(reads: list[list[Any]], with_owners: bool) -> State:
+    rows = reads[0]
+    if not rows:
+        return State(last_seq=0)
+    row = rows[0]
+    current = Current(
+        entry_id=row.id,
+        kind=row.kind,
+        system_id=row.system_id,
+        reference=row.reference,
+        head_number=row.head_number,
+        retired=row.retired,
+        head_body=row.body,
+        head_effective_from=_aware(row.effective_from),
+    )
+    owners = tuple(r.body for r in reads[1]) if with_owners else ()
+    return State(
+        last_seq=int(row.last_seq),
+        system_id=row.system_id,
+        reference=row.reference,
+        entry=current,
+        owners=owners,
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """An instant as read by either driver, as an aware UTC datetime."""
+    if value.tzinfo is None:  # SQLite's text, read without the column's type
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _with_references(session: Session, state: State, kind: str, body: Any, system_id: int) -> State:
+    """The entries and versions a body of ``kind`` names, when its kind names any (read
+    in the transaction that holds the ledger lock)."""
+    spec = KINDS.get(kind)
+    if spec is None or not (spec.refers_to or spec.cites_versions):
+        return state
+    try:
+        clean, _ = validated(kind, body)
+    except InvalidInput:
+        return state  # refused by the decision, in its order
+    connection = session.connection()
+    named_ids = {clean[name] for name, _ in spec.refers_to if clean.get(name) is not None}
+    named = {
+        r.id: (r.kind, r.retired)
+        for r in connection.execute(_NAMED, {"ids": list(named_ids), "system_id": system_id})
+    }
+    cited: dict[tuple[int, int], tuple[str, str]] = {}
+    if spec.cites_versions and clean.get(spec.cites_versions):
+        ids = list({item["entry_id"] for item in clean[spec.cites_versions]})
+        cited = {
+            (r.entry_id, r.number): (r.body_hash, r.kind)
+            for r in connection.execute(_CITED, {"ids": ids, "system_id": system_id})
+        }
+    return replace(state, named=named, cited=cited)
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+def _require(
+    actor: Actor, action: str, state: State, *, owners_read: bool = True, system: bool = True
+) -> None:
+    if not may(actor, action, state.owners if owners_read else (), on_system=system):
+        raise denied(actor, action, state.reference if system else None)
+
+
+def _require_for_kind(actor: Actor, kind: str, state: State, *, retiring: bool = False) -> None:
+    """Waivers and approvals are a compliance officer's to write; a profile is a
+    compliance officer's to retire (or reinstate)."""
+    if kind in KINDS and KINDS[kind].officer_only:
+        _require(actor, "approve", state)
+    if retiring and kind in KINDS and KINDS[kind].officer_retires:
+        _require(actor, "govern", state)
+
+
+def _check_references(
+    state: State, kind: str, clean: dict[str, Any], before: dict[str, Any]
+) -> None:
+    """Every entry a body names is a live entry of the right kind in the same system,
+    and every entry version it cites is one of the same system, of the kind it says,
+    with that hash. A reference the entry's head already makes stands as recorded:
+    retiring a procedure does not freeze the reviews that followed it."""
+    spec = KINDS[kind]
+    if not spec.refers_to and not spec.cites_versions:
+        return
+    named = state.named or {}
+    errors: dict[str, Any] = {}
+    for name, target in spec.refers_to:
+        value = clean.get(name)
+        if value is None or value == before.get(name):
+            continue
+        found = named.get(value)
+        if found is None or found[0] != target or found[1]:
+            title = KINDS[target].title.lower()
+            errors[name] = [f"Must name a live {title} of system {state.reference!r}."]
+    cited_field = spec.cites_versions
+    if cited_field and clean.get(cited_field):
+        kept = before.get(cited_field) or []
+        cited = state.cited or {}
+        wrong = {
+            i: {"hash": [f"Must be the hash of a version of system {state.reference!r}."]}
+            for i, item in enumerate(clean[cited_field])
+            if item not in kept
+            and (
+                (hit := cited.get((item["entry_id"], item["version"]))) is None
+                or hit[0] != item["hash"]
+                or item.get("kind") not in (None, hit[1])
+            )
+        }
+        if wrong:
+            errors[cited_field] = wrong
+    if errors:
+        raise InvalidInput(f"The {spec.title.lower()} names records it cannot.", errors)
+
+
+def officer_fields_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The fields only a compliance officer may change (a profile's classification)
+    whose value differs between two bodies of ``kind``."""
+    return [f for f in KINDS[kind].officer_fields if old.get(f) != new.get(f)]
+
+
+def _profile_change(
+    actor: Actor, state: State, old: dict[str, Any], new: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A profile change: the mark of mirroring another register is set only when the
+    system is registered (so it cannot open the readiness gate later), its
+    classification is a compliance officer's, and a promotion to production meets the
+    readiness gate (returned: the old and new profile)."""
+    if new.get("mirrors_register") and not old.get("mirrors_register"):
+        raise Conflict(
+            "Only a system registered as mirroring another register carries that mark: "
+            "it cannot be added later.",
+            errors={"mirrors_register": ["Set only when the system is registered."]},
+        )
+    changed = officer_fields_changed("profile", old, new)
+    if changed and not may(actor, "govern"):
+        raise PermissionDenied(
+            f"{actor.label} may not change the classification of system "
+            f"{state.reference!r}: {', '.join(changed)} "
+            "(only a compliance officer may).",
+            errors={f: ["Only a compliance officer may change this field."] for f in changed},
+        )
+    if new.get("stage") == "production" and old.get("stage") != "production":
+        return old, new
+    return None
+
+
+def _check_head(current: Current, base: int) -> None:
+    if current.head_number != base:
+        raise StaleVersion(current.entry_id, base, current.head_number)
+    if current.retired:
+        raise Conflict(f"Entry {current.entry_id} is retired; a retired entry cannot change.")
+
+
+def decide_update(
+    actor: Actor,
+    state: State,
+    entry_id: Any,
+    body: Any,
+    base: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+) -> Plan:
+    """An update of ``entry_id`` to ``body`` on version ``base``, or its refusal."""
+    current = state.entry
+    if current is None:
+        raise NotFound(f"No entry {entry_id}.")
+    _require(actor, "write", state)
+    clean, data = validated(current.kind, body)
+    if current.kind == "profile" and clean["reference"] != current.reference:
+        raise InvalidInput(
+            "A system's reference cannot change.",
+            {"reference": [f"Must stay {current.reference!r}."]},
+        )
+    _require_for_kind(actor, current.kind, state)
+    reason = check_reason(reason)
+    check_instant(effective_from, "effective_from")
+    before = json.loads(current.head_body)
+    _check_references(state, current.kind, clean, before)
+    promotion = None
+    if current.kind == "profile":
+        promotion = _profile_change(actor, state, before, clean)
+    _check_head(current, base)
+    return Plan(
+        precondition=Precondition(current.system_id, state.last_seq),
+        action="entry.update",
+        system_id=current.system_id,
+        reference=current.reference,
+        entry_id=current.entry_id,
+        kind=current.kind,
+        base=base,
+        data=data,
+        reason=reason,
+        effective_from=effective_from,
+        promotion=promotion,
+    )
+
+
+def decide_retire(
+    actor: Actor,
+    state: State,
+    entry_id: Any,
+    base: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+) -> Plan:
+    """A retirement (a tombstone version) of ``entry_id`` on ``base``, or its refusal."""
+    current = state.entry
+    if current is None:
+        raise NotFound(f"No entry {entry_id}.")
+    _require(actor, "write", state)
+    _require_for_kind(actor, current.kind, state, retiring=True)
+    reason = check_reason(reason)
+    check_instant(effective_from, "effective_from")
+    _check_head(current, base)
+    return Plan(
+        precondition=Precondition(current.system_id, state.last_seq),
+        action="entry.retire",
+        system_id=current.system_id,
+        reference=current.reference,
+        entry_id=current.entry_id,
+        kind=current.kind,
+        base=base,
+        data=canonical_bytes({}),
+        reason=reason,
+        effective_from=effective_from,
+        tombstone=True,
+    )
+
+
+def decide_reinstate(
+    actor: Actor,
+    state: State,
+    base: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+    now: dt.datetime,
+) -> Plan:
+    """Bringing back a retired profile: its last version before the retirement again."""
+    current = state.entry
+    assert current is not None  # every system has its profile
+    _require(actor, "write", state)
+    _require_for_kind(actor, current.kind, state, retiring=True)
+    if current.head_number != base:
+        raise StaleVersion(current.entry_id, base, current.head_number)
+    if not current.retired:
+        raise Conflict(f"System {current.reference!r} is not retired.")
+    retired_from = current.head_effective_from
+    if effective_from is None and retired_from > now:
+        effective_from = retired_from  # a retirement stated to take effect later
+    if effective_from is not None and effective_from < retired_from:
+        raise InvalidInput(
+            "A system cannot be reinstated before it was retired.",
+            {"effective_from": [f"Must not be before {iso(retired_from)}."]},
+        )
+    assert state.restored is not None  # version 1 of an entry is never a retirement
+    restored = json.loads(state.restored)
+    return Plan(
+        precondition=Precondition(current.system_id, state.last_seq),
+        action="entry.reinstate",
+        system_id=current.system_id,
+        reference=current.reference,
+        entry_id=current.entry_id,
+        kind=current.kind,
+        base=base,
+        data=state.restored.encode(),
+        reason=reason or "",
+        effective_from=effective_from,
+        promotion=({}, restored) if restored.get("stage") == "production" else None,
+    )
+
+
+def decide_create_entry(
+    actor: Actor,
+    state: State,
+    kind: str,
+    body: Any,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+) -> Plan:
+    """A new entry of ``kind`` in the system of ``state`` (its version 1)."""
+    assert state.system_id is not None and state.reference is not None
+    _require(actor, "write", state)
+    _require_for_kind(actor, kind, state)
+    if kind == "profile":
+        raise Conflict("A system has exactly one profile: update it instead.")
+    clean, data = validated(kind, body)
+    reason = check_reason(reason)
+    check_instant(effective_from, "effective_from")
+    _check_references(state, kind, clean, {})
+    return Plan(
+        precondition=Precondition(state.system_id, state.last_seq),
+        action="entry.create",
+        system_id=state.system_id,
+        reference=state.reference,
+        entry_id=None,
+        kind=kind,
+        base=0,
+        data=data,
+        reason=reason,
+        effective_from=effective_from,
+    )
+
+
+def decide_create_system(
+    actor: Actor,
+    state: State,
+    clean: dict[str, Any],
+    data: bytes,
+    effective_from: dt.datetime | None,
+    reason: str,
+) -> Plan:
+    """A new system with its first profile version."""
+    reference = clean["reference"]
+    if state.exists:
+        raise Conflict(
+            f"A system with reference {reference!r} already exists.",
+            errors={"reference": ["Already in use."]},
+        )
+    return Plan(
+        precondition=Precondition(None, state.last_seq),
+        action="system.create",
+        system_id=0,
+        reference=reference,
+        entry_id=None,
+        kind="profile",
+        base=0,
+        data=data,
+        reason=reason,
+        effective_from=effective_from,
+        new_system=True,
+    )
+
+
+# ----------------------------------------------------------------------------- appending
+
+_MOVE_HEAD = (
+    sa.update(_e)
+    .where(_e.c.id == sa.bindparam("m_entry_id"), _e.c.head_number == sa.bindparam("m_base"))
+    .values(head_number=sa.bindparam("m_number"), retired=sa.bindparam("m_retired"))
+    .returning(_e.c.id)
+)
+
+
+def _insert(table: sa.Table, prefix: str) -> sa.Insert:
+    """An INSERT of every column of ``table`` (``id`` given), parameters ``prefix`` +
+    column name."""
+    values = {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+    return sa.insert(table).values(values).returning(table.c.id)
+
+
+_INSERT_VERSION = _insert(_v, "")
+_INSERT_ENTRY = _insert(_e, "n_")
+_INSERT_SYSTEM = _insert(_s, "s_")
+
+
+def _event_fields(actor: Actor, plan: Plan, system_id: int, entry_id: int) -> dict[str, Any]:
+    """What the audit event of a version says, but for its time, ``seq`` and previous
+    hash."""
+    return {
+        "action": plan.action,
+        "actor": actor.label,
+        "system": plan.reference,
+        "system_id": system_id,
+        "entry_id": entry_id,
+        "kind": plan.kind,
+        "version": plan.number,
+        "body_sha256": sha256_hex(plan.data),
+        "reason_sha256": sha256_hex(plan.reason.encode()),
+        "tombstone": plan.tombstone,
+    }
+
+
+def _write(
+    session: Session,
+    actor: Actor,
+    reads: Sequence[Statement],
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]],
+    lock_params: dict[str, Any],
+    decide: Callable[[list[list[Any]]], Plan],
+) -> EntryVersion:
+    """Read, decide, lock, append; read and decide again while the precondition fails
+    (then under the lock, where it holds)."""
+    for _ in range(MAX_ATTEMPTS):
+        plan = decide(read(session, reads))
+        locked = lock(session, lock_with, lock_params, plan.new_rows)
+        if locked.holds(plan.precondition):
+            return _append(session, actor, locked, plan)
+    raise RuntimeError("a write's precondition failed under the ledger lock")
+
+
+def _append(session: Session, actor: Actor, locked: Locked, plan: Plan) -> EntryVersion:
+    """Carry ``plan`` out: the lock is held and its precondition holds."""
+    now = next_time(locked.head)
+    effective_from = plan.effective_from or now  # effective when recorded, unless stated
+    ids = iter(locked.ids)
+    system_id = next(ids) if plan.new_system else plan.system_id
+    entry_id = next(ids) if plan.entry_id is None else plan.entry_id
+    version_id = next(ids)
+    if plan.promotion is not None:
+        system = session.get(AISystem, system_id)
+        assert system is not None
+        check_promotion(session, system, *plan.promotion, effective_from)
+    fields = _event_fields(actor, plan, system_id, entry_id)
+    fields["effective_from"] = iso(effective_from)
+    event = seal(locked.head, fields, system_id, now)
+    values = {
+        "id": version_id,
+        "entry_id": entry_id,
+        "number": plan.number,
+        "body": plan.data.decode(),
+        "body_hash": fields["body_sha256"],
+        "recorded_at": now,
+        "effective_from": effective_from,
+        "author_id": actor.user_id,
+        "author": actor.label,
+        "reason": plan.reason,
+        "tombstone": plan.tombstone,
+        "audit_seq": event["seq"],
+    }
+    rows: list[Statement] = []
+    if plan.new_system:
+        rows.append(
+            (
+                _INSERT_SYSTEM,
+                {"s_id": system_id, "s_reference": plan.reference, "s_created_at": now},
+            )
+        )
+    if plan.entry_id is None:
+        entry = {
+            "id": entry_id,
+            "system_id": system_id,
+            "kind": plan.kind,
+            "head_number": plan.number,
+            "retired": plan.tombstone,
+            "created_at": now,
+        }
+        rows.append((_INSERT_ENTRY, {f"n_{k}": v for k, v in entry.items()}))
+    else:
+        move = {
+            "m_entry_id": entry_id,
+            "m_base": plan.base,
+            "m_number": plan.number,
+            "m_retired": plan.tombstone,
+        }
+        rows.append((_MOVE_HEAD, move))
+    rows.append((_INSERT_VERSION, values))
+    store(session, event, rows)
+    return _attached(session, plan, system_id, entry_id, version_id, values)
+
+
+def _attached(
+    session: Session,
+    plan: Plan,
+    system_id: int,
+    entry_id: int,
+    version_id: int,
+    values: dict[str, Any],
+) -> EntryVersion:
+    """The written version as a persistent object of the session (no query), with its
+    entry and system: those of the session when it holds them, kept up to date."""
+    system = _persistent(session, AISystem, system_id, reference=plan.reference)
+    entry = _persistent(session, Entry, entry_id, system_id=system_id, kind=plan.kind)
+    set_committed_value(entry, "head_number", plan.number)
+    set_committed_value(entry, "retired", plan.tombstone)
+    set_committed_value(entry, "system", system)
+    version = EntryVersion(**values)
+    make_transient_to_detached(version)
+    session.add(version)
+    set_committed_value(version, "entry", entry)
+    return version
+
+
+def _persistent(session: Session, model: Any, id_: int, **known: Any) -> Any:
+    held = session.identity_map.get(identity_key(model, id_))
+    if held is not None:
+        return held
+    obj = model(id=id_, **known)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+# ----------------------------------------------------------------------------- services
+
+
+def _entry_reads(actor: Actor, entry_id: int) -> list[Statement]:
+    params = {"entry_id": entry_id}
+    return [(_STATE_OF_ENTRY, params), *_owner_reads(actor, _OWNERS_OF_ENTRY, params)]
+
+
+def _entry_id(entry: Entry | int) -> int:
+    entry_id = entry.id if isinstance(entry, Entry) else entry
+    if not valid_id(entry_id):
+        raise NotFound(f"No entry {entry_id}.")
+    return entry_id
+
+
+def update_entry(
+    session: Session,
+    actor: Actor,
+    entry: Entry | int,
+    body: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Replace an entry's body with a new version based on ``base_version``."""
+    base = check_base(base_version)
+    entry_id = _entry_id(entry)
+    with_owners = may_write_as_named_owner(actor)
+
+    def decide(reads: list[list[Any]]) -> Plan:
+        state = _entry_state(reads, with_owners)
+        if state.entry is not None:
+            state = _with_references(session, state, state.entry.kind, body, state.entry.system_id)
+        return decide_update(actor, state, entry_id, body, base, effective_from, reason)
+
+    reads = _entry_reads(actor, entry_id)
+    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+
+
+def retire_entry(
+    session: Session,
+    actor: Actor,
+    entry: Entry | int,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Retire an entry: a tombstone version. Nothing is deleted."""
+    base = check_base(base_version)
+    entry_id = _entry_id(entry)
+    with_owners = may_write_as_named_owner(actor)
+
+    def decide(reads: list[list[Any]]) -> Plan:
+        state = _entry_state(reads, with_owners)
+        return decide_retire(actor, state, entry_id, base, effective_from, reason)
+
+    reads = _entry_reads(actor, entry_id)
+    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+
+
+def reinstate_system(
+    session: Session,
+    actor: Actor,
+    system: AISystem,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Bring back a system whose profile is retired: the profile's next version, after
+    the retirement, is its last version before it (action ``entry.reinstate``).
+
+    A compliance officer's decision, like the retirement. 409 when the profile is not
+    retired; 422 when ``effective_from`` is before the retirement took effect. A system
+    that comes back in production passes the readiness gate, as a promotion does.
+    """
+    if not may(actor, "govern"):  # refused before anything is read
+        raise denied(actor, "govern", system.reference)
+    base = check_base(base_version)
+    reason = check_reason(reason)
+    check_instant(effective_from, "effective_from")
+    entry_id = session.scalar(
+        sa.select(Entry.id).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    if entry_id is None:  # pragma: no cover - create_system always makes one
+        raise NotFound(f"System {system.reference!r} has no profile.")
+    with_owners = may_write_as_named_owner(actor)
+
+    def decide(reads: list[list[Any]]) -> Plan:
+        state = _entry_state(reads, with_owners)
+        if state.entry is not None and state.entry.retired:
+            restored = session.connection().scalar(
+                _LAST_LIVE, {"entry_id": entry_id, "before": state.entry.head_number}
+            )
+            state = replace(state, restored=restored)
+        return decide_reinstate(actor, state, base, effective_from, reason, utcnow())
+
+    reads = _entry_reads(actor, entry_id)
+    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+
+
+def create_entry(
+    session: Session,
+    actor: Actor,
+    system: AISystem,
+    kind: str,
+    body: Any,
+    *,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> EntryVersion:
+    """Add a new entry of ``kind`` to ``system`` (its version 1)."""
+    params = {"system_id": system.id}
+    reads: list[Statement] = [(_STATE_OF_SYSTEM, params)]
+    reads += _owner_reads(actor, _OWNERS_OF_SYSTEM, params)
+    with_owners = bool(reads[1:])
+
+    def decide(reads: list[list[Any]]) -> Plan:
+        row = reads[0][0]
+        state = State(
+            last_seq=int(row.last_seq),
+            system_id=row.id,
+            reference=row.reference,
+            owners=tuple(r.body for r in reads[1]) if with_owners else (),
+        )
+        state = _with_references(session, state, kind, body, row.id)
+        return decide_create_entry(actor, state, kind, body, effective_from, reason)
+
+    return _write(session, actor, reads, _LOCK_FOR_SYSTEM, params, decide)
+
+
+def create_system(
+    session: Session,
+    actor: Actor,
+    profile: Any,
+    *,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> tuple[AISystem, EntryVersion]:
+    """Register a new AI system with its first profile version."""
+    if not may(actor, "create_system", on_system=False):
+        raise denied(actor, "create_system")
+    clean, data = validated("profile", profile)
+    reason = check_reason(reason)
+    check_instant(effective_from, "effective_from")
+    params = {"reference": clean["reference"]}
+
+    def decide(reads: list[list[Any]]) -> Plan:
+        row = reads[0][0]
+        state = State(last_seq=int(row.last_seq), exists=bool(row.taken))
+        return decide_create_system(actor, state, clean, data, effective_from, reason)
+
+    reads: Sequence[Statement] = [(_STATE_OF_REFERENCE, params)]
+    version = _write(session, actor, reads, _LOCK_FOR_LEDGER, {}, decide)
+    return version.entry.system, version
+
+
+def patch_entry(
+    session: Session,
+    actor: Actor,
+    entry_id: int,
+    patch: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+) -> tuple[EntryVersion, bool]:
+    """Apply a JSON Merge Patch (RFC 7396) to version ``base_version`` of an entry and
+    record the result as the entry's next version, through :func:`update_entry` (so
+    every rule of an update applies, in its order of errors).
+
+    Returns the version and whether it was written now. A patch that leaves the
+    head's body as it is (compared as the canonical bytes a version would store)
+    writes nothing and returns the head, once the actor's right to write, the reason
+    and the effective time have been checked. A patch based on another version than
+    the head, or on one that does not exist, is refused as an update would be (412),
+    even when it would change nothing; a retired entry cannot change (409).
+    """
+    base_number = check_base(base_version)
+    entry = session.get(Entry, entry_id) if valid_id(entry_id) else None
+    if entry is None:
+        raise NotFound(f"No entry {entry_id}.")
+    base = session.scalar(
+        sa.select(EntryVersion).where(
+            EntryVersion.entry_id == entry.id, EntryVersion.number == base_number
+        )
+    )
+    if base is None or base.tombstone:
+        # Nothing to apply the patch to: refused as an update on that base is.
+        state = _entry_state(
+            read(session, _entry_reads(actor, entry.id)), may_write_as_named_owner(actor)
+        )
+        assert state.entry is not None
+        _require(actor, "write", state)
+        _require_for_kind(actor, entry.kind, state)
+        _check_head(state.entry, base_number)
+    assert base is not None and not base.tombstone
+    try:
+        body = json_merge_patch.merge(json.loads(base.body), patch)
+    except RecursionError:  # deeper than any body of any kind can be
+        raise InvalidInput("The patch is not valid.", {"_schema": ["Nested too deeply."]}) from None
+    if base_number == entry.head_number and _same_body(entry.kind, body, base):
+        state = _entry_state(
+            read(session, _entry_reads(actor, entry.id)), may_write_as_named_owner(actor)
+        )
+        assert state.entry is not None
+        _require(actor, "write", state)
+        _require_for_kind(actor, entry.kind, state)
+        check_reason(reason)
+        check_instant(effective_from, "effective_from")
+        return base, False
+    version = update_entry(
+        session,
+        actor,
+        entry.id,
+        body,
+        base_version=base_number,
+        effective_from=effective_from,
+        reason=reason,
+    )
+    return version, True
+
+
+def _same_body(kind: str, body: Any, version: EntryVersion) -> bool:
+    """Whether ``body``, validated and normalised, is exactly ``version``'s body."""
+    try:
+        _, data = validated(kind, body)
+    except InvalidInput:
+        return False  # the update refuses it, in its order of errors
+    return sha256_hex(data) == version.body_hash
