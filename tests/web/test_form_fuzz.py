@@ -167,3 +167,24 @@ def test_sign_in_never_answers_5xx(app, users):
             client.post("/logout", data={"csrf_token": csrf_token(client, "/systems")})
 
     check()
+
+
+def test_change_password_never_answers_5xx(client, login_as):
+    """The current password, the new one twice: wrong, short, over-long, control
+    characters and NUL alike get the form again (or the sign-in limits' 429)."""
+    login_as("auditor")
+    path = "/account/password"
+    token = csrf_token(client, path)
+    new = "a new password of enough length"
+    pairs = [("current_password", PASSWORD), ("new_password", new), ("new_password_again", new)]
+    # The posts reach the form's checks (not the sign-in page nor a CSRF refusal).
+    mismatch = [*pairs[:2], ("new_password_again", new + "!")]
+    assert _post(client, path, mismatch, token).status_code == 422
+
+    @FUZZ
+    @given(post=_posts(pairs))
+    def check(post: list[tuple[str, str]]) -> None:
+        response = _post(client, path, post, token)
+        assert response.status_code < 500, (post, response.status_code)
+
+    check()
