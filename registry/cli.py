@@ -144,16 +144,21 @@ def db_backup(file: Path) -> None:
     click.echo(f"Backed up to {file} ({file.stat().st_size} bytes).")
 
 
-@db_cli.command("copy")
-@click.argument("source_url")
-@click.argument("target_url")
-@click.option(
+# Files of verifier keys that checkpoints are checked against (with the signing key
+# file's): `ledger verify` and `db copy`; read by _trusted_keys.
+TRUSTED_KEYS = click.option(
     "--pubkey",
     "pubkeys",
     multiple=True,
     type=click.File("r"),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
+
+
+@db_cli.command("copy")
+@click.argument("source_url")
+@click.argument("target_url")
+@TRUSTED_KEYS
 def db_copy(source_url: str, target_url: str, pubkeys: tuple) -> None:
     """Copy the whole registry at SOURCE_URL into the empty database at TARGET_URL
     (SQLite or PostgreSQL, either way), ids and history as they are, all or nothing.
@@ -282,13 +287,7 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
 
 
 @ledger_cli.command("verify")
-@click.option(
-    "--pubkey",
-    "pubkeys",
-    multiple=True,
-    type=click.File("r"),
-    help="A file of trusted verifier keys (one a line); may be repeated.",
-)
+@TRUSTED_KEYS
 @click.option(
     "--checkpoint",
     "checkpoint_files",
