@@ -411,27 +411,42 @@ def authenticate_token(
 
     ``bind``: a session or a connection (the lookup is one Core query on it), or an
     engine: the lookup then runs by itself, outside any unit of work, and on PostgreSQL
-    on the driver's own connection (:func:`registry.db.driver_connection`), since it
-    runs before every API call."""
+    on the driver's own connection (:func:`registry.db.driver_connection`)."""
+    statement, params = token_lookup(authorization)
+    rows: Sequence[Any]
+    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
+        with driver_connection(bind) as driver:
+            cursor = driver.cursor(row_factory=namedtuple_row)
+            lookup = driver_sql(statement, bind)
+            rows = cursor.execute(lookup.text, lookup.params(**params)).fetchall()
+    elif isinstance(bind, sa.Engine):
+        with bind.connect() as connection:
+            rows = connection.execute(statement, params).all()
+    else:
+        connection = bind if isinstance(bind, sa.Connection) else bind.connection()
+        rows = connection.execute(statement, params).all()
+    return token_identity(rows, params)
+
+
+def token_lookup(authorization: str | None) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """The query that looks an ``Authorization: Bearer reg_…`` header's token up (one
+    row per role of its user), and its parameters; :class:`TokenRejected` when the
+    header is missing or names no registry token. For a caller that sends the lookup
+    with other statements (``ledger.append.read_first``); :func:`token_identity` reads
+    its rows."""
     if not authorization or not authorization.startswith("Bearer "):
         raise TokenRejected("Send an API token as 'Authorization: Bearer reg_…'.")
     secret = authorization[len("Bearer ") :].strip()
     if not secret.startswith(TOKEN_PREFIX):
         raise TokenRejected("That is not a registry API token.")
-    digest = _hash_token(secret)
-    params = {"digest": digest}
-    rows: Sequence[Any]
-    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
-        with driver_connection(bind) as driver:
-            cursor = driver.cursor(row_factory=namedtuple_row)
-            lookup = driver_sql(_TOKEN_LOOKUP, bind)
-            rows = cursor.execute(lookup.text, lookup.params(**params)).fetchall()
-    elif isinstance(bind, sa.Engine):
-        with bind.connect() as connection:
-            rows = connection.execute(_TOKEN_LOOKUP, params).all()
-    else:
-        connection = bind if isinstance(bind, sa.Connection) else bind.connection()
-        rows = connection.execute(_TOKEN_LOOKUP, params).all()
+    return _TOKEN_LOOKUP, {"digest": _hash_token(secret)}
+
+
+def token_identity(rows: Sequence[Any], params: dict[str, Any]) -> TokenIdentity:
+    """Who the token looked up by :func:`token_lookup` (``params``) speaks for, from the
+    lookup's ``rows``; :class:`TokenRejected` when it is unknown, revoked or expired, or
+    its user deactivated."""
+    digest = params["digest"]
     if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
         raise TokenRejected("Unknown API token.")
     row = rows[0]

@@ -7,12 +7,21 @@ session interface gives every ``/api/`` request a null session (see
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 
-from registry.accounts.actor import Actor
-from registry.accounts.service import TokenIdentity, authenticate_token
+from registry.accounts.actor import Actor, DeferredActor
+from registry.accounts.service import (
+    TokenIdentity,
+    authenticate_token,
+    token_identity,
+    token_lookup,
+)
 from registry.extensions import database, db_session
+from registry.ledger.append import read_first, send_first
 from registry.surfaces import is_api_request
 from registry.transport import secure_cookies
 
@@ -40,16 +49,33 @@ class ApiAwareSessionInterface(SecureCookieSessionInterface):
 
 def authenticate() -> None:
     """``before_request`` of every API blueprint: resolve the bearer token (401 if
-    missing or bad); permissions are checked by each view and the services."""
+    missing or bad); permissions are checked by each view and the services.
+
+    On PostgreSQL the lookup goes on the request's own connection (one checkout, one
+    pre-ping), as the session's first statement; for a view that owns a unit of work
+    (:func:`defers_token`) it waits for the request's first round trip (a write's
+    state reads) and goes with it: the actor is a :class:`DeferredActor` until then,
+    and nothing else that is read is used before the token is accepted (401)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     header = request.headers.get("Authorization")
     db = database()
     if db.dialect == "postgresql":
-        # By itself on the driver's connection: the lookup only reads (each statement
-        # has its own snapshot at READ COMMITTED anyway), and it costs the least that
-        # way.
-        identity = authenticate_token(db.engine, header)
+        statement, params = token_lookup(header)  # a missing or malformed one: 401 now
+        session = db_session()
+
+        def receive(rows: list[Any]) -> None:
+            g.api_identity = token_identity(rows, params)
+            if "api_actor" in g:
+                _ = g.api_actor.label  # now known: filled in from the identity
+
+        read_first(session, statement, params, receive)
+        view = current_app.view_functions.get(request.endpoint or "")
+        if getattr(view, DEFERS_TOKEN, False):
+            g.api_actor = DeferredActor(lambda: current_identity().actor)
+            return
+        send_first(session)
+        identity = g.api_identity
     elif request.method in ("GET", "HEAD"):
         identity = authenticate_token(db_session(), header)  # a read session already
     else:  # SQLite: outside the request's unit of work, which takes the write lock
@@ -58,9 +84,23 @@ def authenticate() -> None:
     g.api_actor = identity.actor
 
 
+DEFERS_TOKEN = "registry_defers_token"
+
+
+def defers_token(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``view`` as one whose token lookup may go with its unit of work's first
+    round trip (see :func:`authenticate`): it must accept the token (read
+    :func:`current_identity`) before it commits anything."""
+    setattr(view, DEFERS_TOKEN, True)
+    return view
+
+
 def current_actor() -> Actor:
     return g.api_actor
 
 
 def current_identity() -> TokenIdentity:
+    """The token's identity (sending its lookup now, when it has not gone yet)."""
+    if "api_identity" not in g:
+        send_first(db_session())
     return g.api_identity

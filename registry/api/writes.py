@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from registry.api.auth import current_actor
+from registry.api.auth import current_actor, current_identity, defers_token
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
 from registry.errors import RegistryError
@@ -129,7 +129,9 @@ def commit_change() -> None:
     """Commit the request's change as soon as the service has returned, before the
     answer is rendered: a write holds the ledger lock until its transaction ends. For
     views without an ``Idempotency-Key`` (whose stored answer belongs to the same
-    transaction); :func:`transaction` then finds nothing left to commit."""
+    transaction); :func:`transaction` then finds nothing left to commit. The token is
+    accepted first (its lookup went with the write's first round trip)."""
+    current_identity()
     db_session().commit()
 
 
@@ -138,12 +140,14 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
     ``Idempotency-Key`` header. Place it between ``route`` and the other decorators."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @defers_token
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             session = db_session()
             key = _key() if idempotent else None
             if key is None:
                 response = view(*args, **kwargs)
+                current_identity()  # the token is accepted before anything commits
                 session.commit()
                 return response
             user_id = current_actor().user_id

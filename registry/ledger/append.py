@@ -31,10 +31,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
@@ -51,6 +52,7 @@ IDLE = TransactionStatus.IDLE
 # A statement, or a pair of them (PostgreSQL's, SQLite's), with its parameters.
 Statement = tuple[Any, dict[str, Any]]
 PENDING = "registry.ledger.pending"  # on a connection's info: the statement not yet sent
+FIRST = "registry.ledger.first"  # on a connection's info: reads queued by read_first
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,37 @@ def _with_ids(
 
 def read(session: Session, reads: Sequence[Statement]) -> list[list[Any]]:
     """The caller's state, read before the ledger lock: the rows of each of ``reads``
-    (one round trip on PostgreSQL)."""
+    (one round trip on PostgreSQL, with the reads queued by :func:`read_first`)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return [connection.execute(_for(s, 1), values).all() for s, values in reads]
     return _pipeline(session, [(_for(s, 0), values) for s, values in reads])
+
+
+# A read queued by read_first: its statement, parameters, and what receives its rows.
+First = tuple[Any, dict[str, Any], Callable[[list[Any]], None]]
+
+
+def read_first(
+    session: Session, statement: Any, params: dict[str, Any], receive: Callable[[list[Any]], None]
+) -> None:
+    """Queue a read that the unit of work needs before anything else it reads is used
+    (an API token's lookup), on PostgreSQL: it goes to the server with the session's
+    first round trip (a write's state reads, :func:`read`: the transaction's ``BEGIN``,
+    it and those reads in one pipeline), or by itself just before any other statement
+    of the session (:func:`send_first` sends it at once). ``receive`` gets its rows as
+    soon as they are back, before any other result is returned; when it raises, nothing
+    else read is used. It knows no rule: the caller's ``receive`` decides."""
+    connection = session.connection()  # the session's one pooled connection
+    _watch(connection.engine)
+    connection.info.setdefault(FIRST, []).append((statement, params, receive))
+
+
+def send_first(session: Session) -> None:
+    """Send what :func:`read_first` queued now, if it has not gone yet."""
+    connection = session.connection()
+    if FIRST in connection.info:
+        _send_first(connection, session.get_bind())
 
 
 def lock(
@@ -244,20 +272,53 @@ def _pipeline(session: Session, statements: Sequence[Statement]) -> list[list[An
     transaction is simply sent); their rows, in order."""
     connection = session.connection()
     _send_pending(connection)
+    first: list[First] = connection.info.pop(FIRST, [])
+    return _send(connection, session.get_bind(), [*first, *statements], first)
+
+
+def _send(
+    connection: sa.Connection,
+    engine: sa.Engine,
+    statements: Sequence[Statement | First],
+    first: Sequence[First] = (),
+) -> list[list[Any]]:
+    """``statements`` in one round trip (a pipeline, or one statement alone when no
+    ``BEGIN`` has to go with it); the first ``len(first)`` are handed to their
+    receivers before the others' rows are returned."""
     driver = connection.connection.driver_connection
-    engine = session.get_bind()
-    if len(statements) == 1 and driver.info.transaction_status != IDLE:
-        (statement, values), compiled = statements[0], driver_sql(statements[0][0], engine)
-        cursor = driver.cursor(row_factory=namedtuple_row)
-        return [cursor.execute(compiled.text, compiled.params(**values)).fetchall()]
-    cursors = []
-    with driver.pipeline():
-        for statement, values in statements:
-            compiled = driver_sql(statement, engine)
+    alone = driver.autocommit or driver.info.transaction_status != IDLE
+    try:
+        if len(statements) == 1 and alone:
+            compiled = driver_sql(statements[0][0], engine)
             cursor = driver.cursor(row_factory=namedtuple_row)
-            cursor.execute(compiled.text, compiled.params(**values))
-            cursors.append(cursor)
-    return [cursor.fetchall() for cursor in cursors]
+            results = [
+                cursor.execute(compiled.text, compiled.params(**statements[0][1])).fetchall()
+            ]
+        else:
+            cursors = []
+            with driver.pipeline():
+                for statement, values, *_ in statements:
+                    compiled = driver_sql(statement, engine)
+                    cursor = driver.cursor(row_factory=namedtuple_row)
+                    cursor.execute(compiled.text, compiled.params(**values))
+                    cursors.append(cursor)
+            results = [cursor.fetchall() for cursor in cursors]
+    except psycopg.Error:
+        if driver.broken or driver.closed:
+            # As SQLAlchemy does on a disconnect: this connection is discarded, and the
+            # pool's others are likely dead too (the server restarted, say).
+            connection.invalidate()
+            engine.dispose(close=False)
+        raise
+    for (_, _, receive), rows in zip(first, results, strict=False):
+        receive(rows)
+    return results[len(first) :]
+
+
+def _send_first(connection: sa.Connection, engine: sa.Engine) -> None:
+    first: list[First] = connection.info.pop(FIRST, [])
+    if first:
+        _send(connection, engine, first, first)
 
 
 # ----------------------------------------------------------------------------- pending
@@ -285,6 +346,8 @@ def _watch(engine: sa.Engine) -> None:
 
 
 def _before_statement(connection: sa.Connection, *_args: Any) -> None:
+    if FIRST in connection.info:
+        _send_first(connection, connection.engine)
     if PENDING in connection.info:
         _send_pending(connection)
 
@@ -302,11 +365,15 @@ def _with_commit(connection: sa.Connection) -> None:
 
 
 def _forget(connection: sa.Connection) -> None:
+    if connection.invalidated:  # its record forgets it as it goes back to the pool
+        return
     connection.info.pop(PENDING, None)
+    connection.info.pop(FIRST, None)
 
 
 def _forget_on_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info.pop(PENDING, None)
+    record.info.pop(FIRST, None)
 
 
 _LOCK_LEDGER = lock_statement(None)

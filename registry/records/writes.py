@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from registry.accounts.actor import Actor
+from registry.accounts.actor import Actor, is_known
 from registry.accounts.permissions import denied, may, may_write_as_named_owner
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
@@ -191,8 +191,11 @@ _LAST_LIVE = (
 
 
 def _owner_reads(actor: Actor, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
-    """The owner entries' read, when the actor's right depends on them."""
-    return [(statement, params)] if may_write_as_named_owner(actor) else []
+    """The owner entries' read, when the actor's right depends on them (or may: an
+    actor known only once the state is read, an API token's)."""
+    if is_known(actor) and not may_write_as_named_owner(actor):
+        return []
+    return [(statement, params)]
 
 
 def _entry_state(reads: list[list[Any]], with_owners: bool) -> State:
@@ -708,7 +711,8 @@ def update_entry(
     """Replace an entry's body with a new version based on ``base_version``."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
-    with_owners = may_write_as_named_owner(actor)
+    reads = _entry_reads(actor, entry_id)
+    with_owners = len(reads) > 1
 
     def decide(reads: list[list[Any]]) -> Plan:
         state = _entry_state(reads, with_owners)
@@ -716,7 +720,6 @@ def update_entry(
             state = _with_references(session, state, state.entry.kind, body, state.entry.system_id)
         return decide_update(actor, state, entry_id, body, base, effective_from, reason)
 
-    reads = _entry_reads(actor, entry_id)
     return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
 
 
@@ -732,13 +735,13 @@ def retire_entry(
     """Retire an entry: a tombstone version. Nothing is deleted."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
-    with_owners = may_write_as_named_owner(actor)
+    reads = _entry_reads(actor, entry_id)
+    with_owners = len(reads) > 1
 
     def decide(reads: list[list[Any]]) -> Plan:
         state = _entry_state(reads, with_owners)
         return decide_retire(actor, state, entry_id, base, effective_from, reason)
 
-    reads = _entry_reads(actor, entry_id)
     return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
 
 

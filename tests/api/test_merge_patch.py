@@ -245,7 +245,8 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
     """The patch's write takes the path of an update (records.writes): after the reads
     the patch is applied to (in the transaction they began), one statement reading the
     state, one taking the ledger lock, and one storing the event and the version, sent
-    with the COMMIT as one pipeline."""
+    with the COMMIT as one pipeline. The token's lookup goes first, with the
+    transaction's BEGIN (a pipeline too)."""
     if engine_name != "postgresql":
         pytest.skip("pipelines are PostgreSQL's")
     traffic = DriverTraffic(database(app).engine)
@@ -255,7 +256,9 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         locks = [s for s in traffic.statements if "registry_ledger_lock_scope" in s]
         events = [s for s in traffic.statements if "INSERT INTO audit_event" in s]
         assert len(locks) == 1 and len(events) == 1, traffic.statements
-        assert traffic.pipelines == 1 and traffic.statements[-1] == "COMMIT"
+        assert "api_token" in traffic.statements[0]
+        assert traffic.pipelines == 2 and traffic.piped_begins == 1 == traffic.begins
+        assert traffic.statements[-1] == "COMMIT"
     finally:
         traffic.close()
 
