@@ -13,6 +13,9 @@ What is checked, in ``seq`` order:
 - every version: its body hashes to its stored body hash, and the event that recorded
   it names the same entry, version number and body hash, author, reason, retirement,
   times, and the entry's system (id and reference) and kind;
+- every event naming a system (format 2): its ``system_prev`` is the ``seq`` of the
+  previous event naming that system (0: none), and every ``ledger.systems`` event is
+  the map of each system's last event before it (``ledger.systems_map``), recomputed;
 - every checkpoint: a valid signature by a key that is trusted or that the ledger
   recorded before it, its origin, its chain head, and its Merkle root recomputed from
   the events. Successive checkpoints are consistent because each root is recomputed
@@ -30,6 +33,7 @@ import functools
 import hashlib
 import json
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +51,7 @@ from registry.ledger.note import (
     parse_verifier_key,
     verifier_key,
 )
+from registry.ledger.systems_map import LINK, MAP_ACTION, SystemsMap
 
 
 @dataclass
@@ -123,6 +128,10 @@ class RangeScan:
     # Events whose system column is checked once the systems' references are known:
     # seq, the column, the reference the event names.
     named_systems: list[tuple[int, int, str]] = field(default_factory=list)
+    # Events naming a system, flat: seq, system id, its system_prev (-1: an event of
+    # format 1, which carries none); and the map events: seq, systems, root (hex).
+    links: array[int] = field(default_factory=lambda: array("q"))
+    maps: list[tuple[int, int, str]] = field(default_factory=list)
     problem: str | None = None
     problem_seq: int | None = None
 
@@ -218,6 +227,24 @@ def scan_range(
             if problem.__class__ is str:
                 return fail(seq, problem)  # type: ignore[arg-type]
             scan.named_systems.append((seq, system_id, problem[0]))
+        if system_id is not None:
+            i = data.find(_LINK)
+            if i >= 0:
+                link = _int_at(data, i + len(_LINK))
+                if link is None:
+                    return fail(seq, "its system_prev link is not a number")
+            elif data.find(b'"v":1,') >= 0 or data.endswith(b'"v":1}'):
+                link = -1
+            else:
+                return fail(seq, "it names a system but carries no system_prev link")
+            scan.links.extend((seq, system_id, link))
+        elif data.find(_LINK) >= 0:
+            return fail(seq, "it carries a system_prev link but names no system")
+        elif data.find(_MAP) >= 0:
+            problem = _map_event(data)
+            if problem.__class__ is str:
+                return fail(seq, problem)  # type: ignore[arg-type]
+            scan.maps.append((seq, *problem))  # type: ignore[misc]
         if data.find(b'"action":"key.') != -1:
             parsed = json.loads(data)
             if parsed.get("verifier_key"):
@@ -249,6 +276,72 @@ def scan_range(
 
 
 _TIME = b'"time":"'
+_LINK = b'"%s":' % LINK.encode()
+_MAP = b'"action":"%s"' % MAP_ACTION.encode()
+
+
+def _int_at(data: bytes, start: int) -> int | None:
+    """The non-negative integer written at ``start`` of ``data`` (None: none there)."""
+    end = start
+    while data[end : end + 1].isdigit():
+        end += 1
+    return int(data[start:end]) if end > start else None
+
+
+def _map_event(data: bytes) -> tuple[int, str] | str:
+    """A ``ledger.systems`` event's map: its size and root, or the problem."""
+    fields = json.loads(data)
+    systems, root = fields.get("systems"), fields.get("root")
+    if (
+        fields.get("action") != MAP_ACTION
+        or type(systems) is not int
+        or systems < 0
+        or not isinstance(root, str)
+        or len(root) != 64
+    ):
+        return "its map of the systems' last events is malformed"
+    return systems, root
+
+
+def system_links_problem(scans: Iterable[RangeScan]) -> tuple[int, str] | None:
+    """Whether every event naming a system links (``system_prev``) to the previous event
+    naming it (0: none), and every ``ledger.systems`` event is the map of each system's
+    last event before it (ledger.systems_map): the first problem, at its ``seq``."""
+    systems = SystemsMap()
+    for scan in scans:
+        links, maps = scan.links, scan.maps
+        m = 0
+        for i in range(0, len(links), 3):
+            seq, system_id, link = links[i], links[i + 1], links[i + 2]
+            while m < len(maps) and maps[m][0] < seq:
+                problem = _map_problem(systems, *maps[m])
+                if problem:
+                    return problem
+                m += 1
+            if link >= 0 and link != systems.last_of(system_id):
+                return (
+                    seq,
+                    f"its system_prev link names event {link}, but system {system_id}'s "
+                    f"previous event is {systems.last_of(system_id)}",
+                )
+            systems.note(system_id, seq)
+        for map_event in maps[m:]:
+            problem = _map_problem(systems, *map_event)
+            if problem:
+                return problem
+    return None
+
+
+def _map_problem(systems: SystemsMap, seq: int, size: int, root: str) -> tuple[int, str] | None:
+    if size != systems.size or systems.root().hex() != root:
+        return (
+            seq,
+            f"its map of the systems' last events is wrong: the events before it give "
+            f"{systems.size} systems with root {systems.root().hex()}",
+        )
+    return None
+
+
 _SYSTEM_ID = b'"system_id":'
 _SYSTEM = b'"system":"'
 
@@ -331,6 +424,12 @@ def conclude(
             problems.append(
                 (after.first, "the previous-hash link does not match the event before it")
             )
+    # The links run across ranges: checked in order, up to the first range that failed
+    # (it stopped at its problem; what it saw before it is sound).
+    upto_failed = next((i for i, s in enumerate(scans) if s.problem is not None), len(scans))
+    linked = system_links_problem(scans[: upto_failed + 1])
+    if linked is not None:
+        problems.append(linked)
     seq_problem = min(problems, key=lambda p: p[0] or 0) if problems else None
     verified_upto = (seq_problem[0] - 1) if seq_problem else (scans[-1].last if scans else 0)
 
