@@ -118,6 +118,10 @@ def system_pack(engine: str, repeat: int) -> None:
 
         cold = one()
         samples = [one() for _ in range(repeat)]
+        last = max(out.glob("evidence-measured-*.zip"), key=lambda p: p.stat().st_mtime)
+        with zipfile.ZipFile(last) as z:
+            proof_bytes = z.getinfo("ledger/completeness.json").file_size
+        pack_bytes = last.stat().st_size
         base = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -129,7 +133,8 @@ def system_pack(engine: str, repeat: int) -> None:
         f"{engine:10} system pack, {ENTRIES * VERSIONS:,} versions, {LEDGER:,}-event ledger: "
         f"first {cold:.2f} s, median {median(samples):.2f} s over {repeat}; baseline "
         f"(JSON dump to ZIP) {median(base) * 1e3:.0f} ms; "
-        f"ratio {median(samples) / median(base):.1f}x"
+        f"ratio {median(samples) / median(base):.1f}x; pack {pack_bytes / 1e3:.0f} kB, "
+        f"ledger/completeness.json {proof_bytes:,} B"
         f"  (target < 2 s -> {'met' if ok else 'NOT met'})"
     )
 
