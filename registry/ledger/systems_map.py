@@ -41,8 +41,11 @@ class SystemsMap:
     """Each system's last event: ``last[i]`` for system ``i + 1`` (0: none yet)."""
 
     def __init__(self, last_seqs: Iterable[int] = ()) -> None:
+        # ``last`` may be assigned in place (verification's inner loop does): a leaf's
+        # hash is recomputed when its value is not the one it was hashed for.
         self.last: list[int] = list(last_seqs)
-        self._hashes: list[bytes | None] = [None] * len(self.last)
+        self._hashes: list[bytes] = [b""] * len(self.last)
+        self._hashed: list[int] = [-1] * len(self.last)
 
     @property
     def size(self) -> int:
@@ -52,6 +55,7 @@ class SystemsMap:
         other = SystemsMap()
         other.last = list(self.last)
         other._hashes = list(self._hashes)
+        other._hashed = list(self._hashed)
         return other
 
     def note(self, system_id: int, seq: int) -> None:
@@ -59,19 +63,20 @@ class SystemsMap:
         if system_id > len(self.last):
             grow = system_id - len(self.last)
             self.last.extend([0] * grow)
-            self._hashes.extend([None] * grow)
+            self._hashes.extend([b""] * grow)
+            self._hashed.extend([-1] * grow)
         self.last[system_id - 1] = seq
-        self._hashes[system_id - 1] = None
 
     def last_of(self, system_id: int) -> int:
         return self.last[system_id - 1] if 0 < system_id <= len(self.last) else 0
 
     def leaf_hashes(self) -> list[bytes]:
-        hashes = self._hashes
-        for i, h in enumerate(hashes):
-            if h is None:
-                hashes[i] = leaf_hash(leaf_bytes(i + 1, self.last[i]))
-        return hashes  # type: ignore[return-value]
+        hashes, hashed = self._hashes, self._hashed
+        for i, seq in enumerate(self.last):
+            if hashed[i] != seq:
+                hashes[i] = leaf_hash(leaf_bytes(i + 1, seq))
+                hashed[i] = seq
+        return hashes
 
     def root(self) -> bytes:
         return root_from_leaf_hashes(self.leaf_hashes())

@@ -32,6 +32,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import re
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -180,6 +181,8 @@ def scan_range(
     prev = first_prev
     expected = first
     event_hash = ""
+    digits = _DIGITS.match
+    links_extend = scan.links.extend
 
     def fail(seq: int, problem: str) -> RangeScan:
         scan.problem, scan.problem_seq, scan.last = problem, seq, expected - 1
@@ -230,14 +233,15 @@ def scan_range(
         if system_id is not None:
             i = data.find(_LINK)
             if i >= 0:
-                link = _int_at(data, i + len(_LINK))
-                if link is None:
+                found = digits(data, i + _LINK_LENGTH)
+                if found is None:
                     return fail(seq, "its system_prev link is not a number")
+                link = int(found[0])
             elif data.find(b'"v":1,') >= 0 or data.endswith(b'"v":1}'):
                 link = -1
             else:
                 return fail(seq, "it names a system but carries no system_prev link")
-            scan.links.extend((seq, system_id, link))
+            links_extend((seq, system_id, link))
         elif data.find(_LINK) >= 0:
             return fail(seq, "it carries a system_prev link but names no system")
         elif data.find(_MAP) >= 0:
@@ -280,12 +284,8 @@ _LINK = b'"%s":' % LINK.encode()
 _MAP = b'"action":"%s"' % MAP_ACTION.encode()
 
 
-def _int_at(data: bytes, start: int) -> int | None:
-    """The non-negative integer written at ``start`` of ``data`` (None: none there)."""
-    end = start
-    while data[end : end + 1].isdigit():
-        end += 1
-    return int(data[start:end]) if end > start else None
+_LINK_LENGTH = len(_LINK)
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 def _map_event(data: bytes) -> tuple[int, str] | str:
@@ -308,23 +308,28 @@ def system_links_problem(scans: Iterable[RangeScan]) -> tuple[int, str] | None:
     naming it (0: none), and every ``ledger.systems`` event is the map of each system's
     last event before it (ledger.systems_map): the first problem, at its ``seq``."""
     systems = SystemsMap()
+    last = systems.last  # assigned in place below: this loop runs once per event
     for scan in scans:
         links, maps = scan.links, scan.maps
         m = 0
+        next_map = maps[0][0] if maps else None
         for i in range(0, len(links), 3):
             seq, system_id, link = links[i], links[i + 1], links[i + 2]
-            while m < len(maps) and maps[m][0] < seq:
+            while next_map is not None and next_map < seq:
                 problem = _map_problem(systems, *maps[m])
                 if problem:
                     return problem
                 m += 1
-            if link >= 0 and link != systems.last_of(system_id):
+                next_map = maps[m][0] if m < len(maps) else None
+            if system_id > len(last):
+                systems.note(system_id, 0)
+            if link >= 0 and link != last[system_id - 1]:
                 return (
                     seq,
                     f"its system_prev link names event {link}, but system {system_id}'s "
-                    f"previous event is {systems.last_of(system_id)}",
+                    f"previous event is {last[system_id - 1]}",
                 )
-            systems.note(system_id, seq)
+            last[system_id - 1] = seq
         for map_event in maps[m:]:
             problem = _map_problem(systems, *map_event)
             if problem:
