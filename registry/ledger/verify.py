@@ -65,6 +65,7 @@ class LedgerReport:
     problem: str | None = None
     problem_seq: int | None = None
     keys: list[str] = field(default_factory=list)
+    maps: int = 0  # ledger.systems events recomputed (each system's links checked too)
     uncovered: int = 0  # events after the last checkpoint: not yet covered by a signature
 
     @property
@@ -76,7 +77,9 @@ class LedgerReport:
         checked = (
             f"{self.events} events (hashes, chain, Merkle leaves), {self.versions} versions "
             f"(body hashes against their events), {self.checkpoints} signed checkpoints "
-            f"(signature, root, chain head) in {self.seconds:.2f} s ({rate:,.0f} events/s)"
+            f"(signature, root, chain head), each system's links and {self.maps} maps of "
+            f"the systems' last events (recomputed) in {self.seconds:.2f} s "
+            f"({rate:,.0f} events/s)"
         )
         if not self.ok:
             where = f"event {self.problem_seq}" if self.problem_seq is not None else "ledger"
@@ -486,6 +489,7 @@ def conclude(
     # Versions count as checked up to the first problem (later ranges ran on regardless).
     bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
     report.versions = sum(s.versions for s in scans if bad is None or s.first < bad)
+    report.maps = sum(1 for s in scans for m in s.maps if bad is None or m[0] < bad)
     if seq_problem is not None:
         report.problem_seq, report.problem = seq_problem
         report.events = (seq_problem[0] - 1) if seq_problem[0] is not None else verified_upto
