@@ -18,7 +18,6 @@ updates it event by event.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,8 +27,6 @@ from registry.ledger.merkle import inclusion_proof, leaf_hash, root_from_leaf_ha
 MAP_ACTION = "ledger.systems"
 MAP_ACTOR = "system:ledger"
 LINK = "system_prev"
-# The event format that carries links (chain.EVENT_FORMAT since then).
-LINKED_FORMAT = 2
 
 
 def leaf_bytes(system_id: int, last_seq: int) -> bytes:
@@ -93,7 +90,3 @@ class SystemsMap:
             "systems": self.size,
             "root": self.root().hex(),
         }
-
-
-def empty_root() -> bytes:
-    return hashlib.sha256(b"").digest()
