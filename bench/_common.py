@@ -21,7 +21,7 @@ import datetime as dt  # noqa: E402
 from registry.db import Database  # noqa: E402
 from registry.ledger.chain import seal_event  # noqa: E402
 from registry.ledger.models import AuditEvent  # noqa: E402
-from registry.ledger.store import ledger_head  # noqa: E402
+from registry.ledger.store import ledger_head, systems_map  # noqa: E402
 from registry.migrate import upgrade  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
@@ -96,10 +96,25 @@ def event_row(seq: int, prev: str, clock: dt.datetime, fields: dict, system_id: 
     }
 
 
-def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1_000) -> float:
-    """Bulk-append chained events until the ledger holds ``target``; returns seconds."""
+def fill_ledger(
+    db: Database,
+    target: int,
+    batch: int = 20_000,
+    systems: int = 1_000,
+    first_system: int | None = None,
+) -> float:
+    """Bulk-append chained events until the ledger holds ``target``; returns seconds.
+    They name ``systems`` system ids after the registry's own, each linked to the
+    previous event naming it (``system_prev``), from ``first_system`` if given."""
     with db.sessionmaker() as s:
         head = ledger_head(s)
+        first = first_system or 1 + (s.scalar(sa.select(sa.func.max(AuditEvent.system_id))) or 0)
+        last = {
+            first + i: seq
+            for i, seq in enumerate(
+                systems_map(s, head.seq + 1, first + systems - 1).last[first - 1 :]
+            )
+        }
     seq, prev = head.seq, head.event_hash
     # Start far enough in the past that the measured appends (server time) come after.
     clock = head.recorded_at or dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
@@ -121,7 +136,7 @@ def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1
     while seq < target:
         seq += 1
         clock += dt.timedelta(microseconds=1)
-        system_id = 1 + seq % systems
+        system_id = first + seq % systems
         row = event_row(
             seq,
             prev,
@@ -130,10 +145,12 @@ def fill_ledger(db: Database, target: int, batch: int = 20_000, systems: int = 1
                 "action": "entry.update",
                 "actor": "system:bench-filler",
                 "system_id": system_id,
+                "system_prev": last.get(system_id, 0),
                 "n": seq,
             },
             system_id,
         )
+        last[system_id] = seq
         prev = row["event_hash"]
         rows.append(row)
         if len(rows) >= batch:

@@ -29,7 +29,8 @@ from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
 from registry.ledger.note import parse_verifier_key
 from registry.ledger.proofs import BLOCK
 from registry.ledger.status import verifier_keys
-from registry.ledger.store import lock_ledger
+from registry.ledger.store import lock_ledger, systems_map
+from registry.ledger.systems_map import MAP_ACTION
 from registry.records.models import AISystem, Entry, EntryVersion
 
 
@@ -366,3 +367,56 @@ def keys_for(session: Session, checkpoint_key_id: str) -> tuple[str, str]:
         if parse_verifier_key(key).key_id.hex() == checkpoint_key_id:
             return keys[0], key
     raise Conflict(f"The key {checkpoint_key_id} that signed the checkpoint is not recorded.")
+
+
+def completeness(
+    session: Session,
+    pinned: Pin,
+    systems: list[SystemRecord],
+    tree: TreeView,
+    whole_map: bool,
+) -> dict[str, Any]:
+    """The proof that the pack holds every event of each of ``systems`` recorded by the
+    pin (docs/evidence-format.md, Completeness): the checkpoint's last leaf, the map of
+    each system's last event (``ledger.systems``), each system's leaf in it (with its
+    inclusion proof, or ``whole_map``: every leaf, for a pack of every system), and
+    the systems' events after the as-of instant up to the map, through which their
+    chains run down to the pack's. ``{"map": None}`` when the checkpoint predates
+    the map (an older ledger): completeness cannot be proven."""
+    row = session.get(AuditEvent, pinned.tree_size)
+    assert row is not None
+    data = bytes(row.event)
+    fields = json.loads(data)
+    if fields.get("action") != MAP_ACTION:
+        return {"map": None}
+    systems_of = systems_map(session, pinned.tree_size, fields["systems"])
+    if systems_of.root().hex() != fields["root"]:
+        raise RuntimeError(f"the map at event {pinned.tree_size} is not the ledger's")
+    proven: dict[str, Any] = {
+        "map": {"seq": pinned.tree_size, "event": data.decode(), "path": _hex(tree.proof(row.seq))},
+        "systems": [
+            {"system": s.reference, "system_id": s.id, "last_seq": systems_of.last_of(s.id)}
+            | ({} if whole_map else {"path": _hex(systems_of.proof(s.id))})
+            for s in systems
+        ],
+    }
+    if whole_map:
+        proven["last_seqs"] = systems_of.last
+    later = (
+        sa.select(AuditEvent.seq, AuditEvent.event)
+        .where(AuditEvent.seq > pinned.size, AuditEvent.seq < pinned.tree_size)
+        .order_by(AuditEvent.seq)
+    )
+    if whole_map:
+        later = later.where(AuditEvent.system_id.is_not(None))
+    else:
+        later = later.where(AuditEvent.system_id.in_([s.id for s in systems]))
+    proven["later_events"] = [
+        {"seq": seq, "event": bytes(event).decode(), "path": _hex(tree.proof(seq))}
+        for seq, event in session.execute(later)
+    ]
+    return proven
+
+
+def _hex(path: list[bytes]) -> list[str]:
+    return [h.hex() for h in path]

@@ -15,6 +15,9 @@ Layout of a pack::
     ledger/checkpoint.txt     the first signed checkpoint covering the as-of instant
     ledger/events.jsonl       the events in scope, one per line, as their stored bytes
     ledger/proofs.json        an inclusion proof of each event in that checkpoint's tree
+    ledger/completeness.json  the checkpoint's map of each system's last event, each
+                              system's leaf in it and its events after the instant:
+                              that the pack holds every event of each system
     systems/<ref>/state.json  each live entry's version as of the instant
     systems/<ref>/history.json  every version of every entry recorded by then
     systems/<ref>/readiness.json  the readiness scorecard as of the instant
@@ -60,7 +63,9 @@ from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
-FORMAT_VERSION = 1
+# 2: ledger/completeness.json proves a system's pack complete (docs/evidence-format.md).
+FORMAT_VERSION = 2
+COMPLETENESS = "ledger/completeness.json"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PDF = "evidence.pdf"
@@ -153,6 +158,8 @@ class PackContent:
     generator: str
     readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
     manifest_sha256: str = ""
+    # ledger/completeness.json: the map of each system's last event, and the proofs.
+    completeness: dict[str, Any] = field(default_factory=dict)
     # The checkpoint's note with the witnesses' cosignature lines appended.
     checkpoint_note: str = ""
     # Witnesses' refusals the registry has recorded (each an alarm), said in the manifest.
@@ -211,6 +218,7 @@ def build(
         if not verify_inclusion(leaf_hash(data), seq - 1, pinned.tree_size, path, root):
             raise RuntimeError(f"event {seq} is not in checkpoint {pinned.tree_size}")
         proofs.append({"seq": seq, "path": [h.hex() for h in path]})
+    proven = collect.completeness(read, pinned, systems, tree, whole_map=references is None)
     tick("scoring readiness", 0, len(systems))
     # Each system's scorecard as of the instant: what the registry would have said then.
     readiness = {s.reference: evaluate(read, s.reference, pinned.as_of).to_dict() for s in systems}
@@ -226,6 +234,7 @@ def build(
         checkpoint_key=checkpoint_key,
         generator=generator(),
         readiness=readiness,
+        completeness=proven,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
         witness_alarms=[refusal_line(row) for row in refusals(read)],
     )
@@ -254,6 +263,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
             }
         ),
     )
+    writer.add(COMPLETENESS, dumps(content.completeness))
     for i, system in enumerate(systems):
         if i % 50 == 0:
             tick("writing the systems", i, len(systems))
@@ -305,8 +315,9 @@ def what_changed(pinned: Pin) -> str:
         return "Nothing was changed."
     return (
         f"One thing was changed: a checkpoint of the ledger's first {pinned.tree_size} "
-        "events was signed to cover the as-of instant, and stays in the ledger (a pack "
-        "as of that instant names it)."
+        "events was signed to cover the as-of instant, at the map of each system's last "
+        "event appended as its last event, and stays in the ledger (a pack as of that "
+        "instant names it)."
     )
 
 

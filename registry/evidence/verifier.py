@@ -34,7 +34,15 @@ What is checked, in order, stopping at the first failure:
    is in that tree: its RFC 9162 inclusion proof from ``ledger/proofs.json`` leads to
    the signed root; events that follow each other carry the previous one's hash, the
    first event carries the genesis hash, and none was recorded after the as-of instant;
-5. every field of every version in each system's ``history.json`` matches the event
+5. the pack holds every event of each system (format 2, ``ledger/completeness.json``):
+   the checkpoint's last leaf is the ``ledger.systems`` map of each system's last
+   event, the system's leaf is in that map, and its chain of ``system_prev`` links
+   runs from there down to its registration through events the pack holds (proven in
+   the checkpoint's tree), with no other event of the system in the pack: the system is
+   reported COMPLETE; one whose chain reaches older events without links (format 1),
+   or a pack without the proof (format 1, or a checkpoint older than maps), is
+   reported NOT PROVEN complete, which is not a failure;
+6. every field of every version in each system's ``history.json`` matches the event
    that recorded it (entry, kind, number, body and reason hashes, author, times,
    retirement), every such event has its version, replaying each entry's versions
    gives exactly the ``state.json`` stated (with its times), and ``index.json`` states
@@ -73,7 +81,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PACK_FORMAT = "registry-evidence-pack"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FORMAT_VERSIONS = (1, 2)  # 1: no completeness proof (then said, not failed)
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PDF = "evidence.pdf"
@@ -82,6 +91,8 @@ CHECKPOINT = "ledger/checkpoint.txt"
 EVENTS = "ledger/events.jsonl"
 PROOFS = "ledger/proofs.json"
 INDEX = "index.json"
+COMPLETENESS = "ledger/completeness.json"
+MAP_ACTION = "ledger.systems"
 STATEMENT = "evidence pack"
 GENESIS = "0" * 64
 
@@ -640,9 +651,13 @@ def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) 
     manifest = _object(_json(pack.read(MANIFEST), MANIFEST), MANIFEST, _MANIFEST_FIELDS, False)
     if manifest["format"] != PACK_FORMAT:
         raise PackFailure(MANIFEST, "is not the manifest of an evidence pack")
-    if manifest["format_version"] != FORMAT_VERSION:
+    if (
+        manifest["format_version"] not in FORMAT_VERSIONS
+        or type(manifest["format_version"]) is not int
+    ):
         raise PackFailure(
-            MANIFEST, f"has format version {manifest['format_version']!r}, not {FORMAT_VERSION}"
+            MANIFEST,
+            f"has format version {manifest['format_version']!r}, not one of {FORMAT_VERSIONS}",
         )
     if manifest["origin"] != origin:
         raise PackFailure(MANIFEST, f"names another origin than {SIGNATURE} ({origin!r})")
@@ -777,6 +792,181 @@ def _verify_events(
         + (" and chained, 1 to the last" if len(events) == ledger_size else "")
     )
     return events
+
+
+# --- completeness (docs/evidence-format.md, Completeness) ------------------------------
+
+
+def map_leaf(system_id: int, last_seq: int) -> bytes:
+    """The bytes of system ``system_id``'s leaf in a ``ledger.systems`` map."""
+    return b'{"last_seq":%d,"system_id":%d}' % (last_seq, system_id)
+
+
+def _map_root(last_seqs: list[int]) -> bytes:
+    """The RFC 9162 tree hash of the map whose leaf ``i`` is system ``i + 1``'s."""
+    level = [leaf_hash(map_leaf(i + 1, s)) for i, s in enumerate(last_seqs)]
+    if not level:
+        return hashlib.sha256(b"").digest()
+    while len(level) > 1:
+        paired = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def _proven_event(item: Any, where: str, size: int, root: bytes) -> Event:
+    """An event carried as proof material: its exact bytes, in the checkpoint's tree."""
+    item = _object(item, where, frozenset({"seq", "event", "path"}))
+    seq = item["seq"]
+    if type(seq) is not int or not 0 < seq <= size:
+        raise PackFailure(where, "names no event of the checkpoint's tree")
+    data = _encode(_str(item["event"], where), where)
+    fields = _json(data, where)
+    if not isinstance(fields, dict) or _canonical(fields) != data or fields.get("seq") != seq:
+        raise PackFailure(where, f"is not the canonical bytes of event {seq}")
+    path = _hashes(item["path"], where)
+    if root_from_inclusion(seq - 1, size, leaf_hash(data), path) != root:
+        raise PackFailure(where, f"event {seq} is not in the signed checkpoint")
+    return Event(seq, data, fields)
+
+
+def _hashes(value: Any, where: str) -> list[bytes]:
+    try:
+        path = [bytes.fromhex(h) for h in _list(value, where)]
+    except (TypeError, ValueError):
+        raise PackFailure(where, "has a malformed proof") from None
+    if any(len(h) != 32 for h in path):
+        raise PackFailure(where, "has a malformed proof")
+    return path
+
+
+def _verify_completeness(
+    pack: Pack,
+    manifest: dict[str, Any],
+    size: int,
+    root: bytes,
+    events: dict[int, Event],
+    systems: list[str],
+    summary: Summary,
+) -> None:
+    """That the pack holds every event of each system recorded by the as-of instant:
+    the checkpoint's last leaf is the map of each system's last event; each system's
+    leaf is in it; from there the system's chain of ``system_prev`` links runs down to
+    its registration through events the pack holds, and it holds no other."""
+    if manifest["format_version"] < 2:
+        summary.add(
+            "completeness NOT PROVEN: a pack of format 1 carries no proof that it holds "
+            "every event of its systems"
+        )
+        return
+    where = COMPLETENESS
+    if COMPLETENESS not in pack.names:
+        raise PackFailure(where, "is missing: a pack of format 2 proves that it is complete")
+    doc = _object(_json(pack.read(COMPLETENESS), where), where, frozenset({"map"}), False)
+    if doc["map"] is None:
+        summary.add(
+            "completeness NOT PROVEN: the checkpoint predates the map of the systems' last "
+            "events (an older ledger)"
+        )
+        return
+    ledger_size = manifest["ledger_size"]
+    map_event = _proven_event(doc["map"], f"{where}: map", size, root)
+    fields = map_event.fields
+    m, map_root = fields.get("systems"), fields.get("root")
+    if map_event.seq != size or fields.get("action") != MAP_ACTION:
+        raise PackFailure(f"{where}: map", "is not the checkpoint's last event, its map")
+    if type(m) is not int or not isinstance(map_root, str) or not _HEX64.fullmatch(map_root):
+        raise PackFailure(f"{where}: map", "is not a map of the systems' last events")
+    later: dict[int, Event] = {}
+    for i, item in enumerate(_list(doc.get("later_events", []), f"{where}: later_events")):
+        event = _proven_event(item, f"{where}: later_events[{i}]", size, root)
+        if event.seq <= ledger_size or event.seq >= size:
+            raise PackFailure(
+                f"{where}: event {event.seq}", "is not between the as-of instant and the map"
+            )
+        later[event.seq] = event
+    whole = doc.get("last_seqs")
+    if whole is not None:
+        whole = _list(whole, f"{where}: last_seqs")
+        if len(whole) != m or not all(type(s) is int and 0 <= s < size for s in whole):
+            raise PackFailure(f"{where}: last_seqs", "is not a map of the stated size")
+        if _map_root(whole) != bytes.fromhex(map_root):
+            raise PackFailure(f"{where}: last_seqs", "does not hash to the map's root")
+    entries = _list(doc.get("systems"), f"{where}: systems")
+    if [e.get("system") if isinstance(e, dict) else None for e in entries] != systems:
+        raise PackFailure(f"{where}: systems", "does not list the systems of the scope")
+    about: dict[str, set[int]] = {}
+    for event in events.values():
+        if isinstance(event.fields.get("system"), str):
+            about.setdefault(event.fields["system"], set()).add(event.seq)
+    proven, unproven = 0, []
+    used_later: set[int] = set()
+    for entry in entries:
+        reference = entry["system"]
+        at = f"{where}: {reference}"
+        system_id, last_seq = entry.get("system_id"), entry.get("last_seq")
+        if type(system_id) is not int or not 0 < system_id <= m or type(last_seq) is not int:
+            raise PackFailure(at, "is not a leaf of the map")
+        if whole is not None:
+            if whole[system_id - 1] != last_seq:
+                raise PackFailure(at, "is not the map's leaf of that system")
+        else:
+            path = _hashes(entry.get("path"), at)
+            leaf = leaf_hash(map_leaf(system_id, last_seq))
+            if root_from_inclusion(system_id - 1, m, leaf, path) != bytes.fromhex(map_root):
+                raise PackFailure(at, "its leaf is not in the map (its inclusion proof fails)")
+        walked: set[int] = set()
+        seq, last = last_seq, None
+        while seq != 0:
+            event = events.get(seq) or later.get(seq)
+            if event is None:
+                raise PackFailure(
+                    at, f"event {seq} of the system's chain of events is not in the pack"
+                )
+            if (
+                event.fields.get("system") != reference
+                or event.fields.get("system_id", system_id) != system_id
+            ):
+                raise PackFailure(f"{EVENTS}: event {seq}", f"is not about {reference!r}")
+            walked.add(seq)
+            last = event
+            link = event.fields.get("system_prev")
+            if link is None and event.fields.get("v") == 1:
+                break  # an older ledger's event: no link further down
+            if type(link) is not int or not 0 <= link < seq:
+                raise PackFailure(f"{EVENTS}: event {seq}", "carries no valid system_prev link")
+            seq = link
+        if last is None:
+            raise PackFailure(at, "the map names no event of the system")
+        if seq != 0:
+            unproven.append(reference)
+        elif (
+            last.fields.get("action") != "system.create"
+            or last.fields.get("system_id") != system_id
+        ):
+            raise PackFailure(at, "its chain of events does not end at its registration")
+        held = about.get(reference, set())
+        extra = held - walked
+        if extra and seq == 0:
+            raise PackFailure(
+                f"{EVENTS}: event {min(extra)}", f"is not on the chain of {reference!r}"
+            )
+        used_later |= walked & set(later)
+        if seq == 0:
+            proven += 1
+    if set(later) - used_later:
+        raise PackFailure(where, "carries events on no system's chain")
+    summary.add(
+        f"{proven} system(s) COMPLETE: the map at event {size} (the checkpoint's last leaf) "
+        "names each system's last event, and its chain of events down to its "
+        "registration is in the pack"
+    )
+    for reference in unproven:
+        summary.add(
+            f"completeness of {reference!r} NOT PROVEN: its older events (format 1) carry "
+            "no system_prev link"
+        )
 
 
 # (field of a history version, field of the event that recorded it)
@@ -1032,13 +1222,14 @@ def verify(
         or (scope["type"] == "system" and len(systems) != 1)
     ):
         raise PackFailure(MANIFEST, "names its systems wrongly")
-    read_next = {KEYS, INDEX, CHECKPOINT, EVENTS, PROOFS}
+    read_next = {KEYS, INDEX, CHECKPOINT, EVENTS, PROOFS, COMPLETENESS}
     for reference in systems:
         folder = f"systems/{reference}/"
         read_next |= {folder + "history.json", folder + "state.json", folder + "readiness.json"}
     _verify_files(pack, manifest, read_next, summary)
     size, root = _verify_checkpoint(pack, manifest, trusted, summary, witnesses)
     events = _verify_events(pack, manifest, size, root, summary)
+    _verify_completeness(pack, manifest, size, root, events, systems, summary)
     in_scope = set(systems)
     by_system: dict[str, list[Event]] = {}
     for event in events.values():

@@ -45,6 +45,7 @@ from registry.db import driver_sql
 from registry.ledger.checkpoints import checkpoint_due, maybe_checkpoint
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import INSERT_EVENT, LedgerHead, event_time, head_from_row, next_event
+from registry.ledger.systems_map import LINK
 
 _event = AuditEvent.__table__
 IDLE = TransactionStatus.IDLE
@@ -236,8 +237,15 @@ def append_event(
     session: Session, fields: dict[str, Any], *, system_id: int | None = None
 ) -> dict[str, Any]:
     """Append one event that rests on nothing but the ledger (an export, a key, an
-    account change): lock, seal, store, in the caller's transaction; its row."""
-    head = lock(session, _LOCK_LEDGER, {}).head
+    account change): lock, seal, store, in the caller's transaction; its row. An event
+    about system ``system_id`` locks with that system's scope and links to its last
+    event (``system_prev``)."""
+    if system_id is None:
+        head = lock(session, _LOCK_LEDGER, {}).head
+    else:
+        locked = lock(session, _LOCK_SYSTEM, {"system_id": system_id})
+        head = locked.head
+        fields = {**fields, LINK: locked.scope_seq}
     event = seal(head, fields, system_id, next_time(head))
     store(session, event)
     return event
@@ -377,3 +385,4 @@ def _forget_on_checkin(_dbapi_connection: Any, record: Any) -> None:
 
 
 _LOCK_LEDGER = lock_statement(None)
+_LOCK_SYSTEM = lock_statement(sa.bindparam("system_id", type_=sa.Integer))

@@ -14,7 +14,9 @@ from typing import Any
 from registry.ledger.canonical import canonical_bytes, leaf_hash_hex, sha256_hex
 
 GENESIS_HASH = "0" * 64
-EVENT_FORMAT = 1
+# 2: an event naming a system carries ``system_prev`` (see ledger.systems_map); events
+# of format 1 (older ledgers) stay valid and carry no link.
+EVENT_FORMAT = 2
 
 
 @dataclass(frozen=True)

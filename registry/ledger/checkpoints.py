@@ -7,12 +7,18 @@ the events that came after it. Checkpoints are made under the ledger lock: every
 checkpoint (whichever process signed it: a worker that has just started does not sign
 at its first write when another signed a moment ago), and on demand
 (``registry ledger checkpoint``, every export).
+
+Just before signing, the ledger appends a ``ledger.systems`` event committing to each
+system's last event (``ledger.systems_map``), and the checkpoint is signed at it: every
+checkpoint's last leaf is that map, so witnesses cosign it.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,7 +31,15 @@ from registry.ledger.models import Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body, sign_note
 from registry.ledger.proofs import extend_to, fill_blocks
-from registry.ledger.store import LedgerHead, lock_ledger
+from registry.ledger.store import (
+    INSERT_EVENT,
+    LedgerHead,
+    lock_ledger,
+    next_event,
+    systems_map,
+    update_systems_map,
+)
+from registry.ledger.systems_map import SystemsMap
 
 
 @dataclass
@@ -90,10 +104,14 @@ def make_checkpoint(
     accumulator = _accumulator_at(last)
     fill_blocks(session, head.seq)  # first: the new events' blocks, which extend_to reuses
     extend_to(session, accumulator, head.seq)
-    root = accumulator.root()
     keeper = kept_of(session)
     if keeper is not None:
-        keeper.check(session, head.seq, root)
+        # Before the map is appended: a tree that extends the kept one still does with
+        # one more leaf, and a refused one leaves no map behind.
+        keeper.check(session, head.seq, accumulator.root())
+    head, map_leaf = _append_map(session, head, last)
+    accumulator.append(map_leaf)
+    root = accumulator.root()
     body = format_body(CheckpointBody(signer.name, head.seq, root))
     row = Checkpoint(
         tree_size=head.seq,
@@ -109,6 +127,37 @@ def make_checkpoint(
     if keeper is not None:
         keeper.keep_on_commit(session, row.note, row.tree_size)
     return row
+
+
+# The map of the last ``ledger.systems`` event this process appended, by engine: its
+# seq, its event hash and the map. The next checkpoint (of any process) whose previous
+# checkpoint is that very event updates it with the events since, instead of reading
+# every system's last event again.
+_MAPS: weakref.WeakKeyDictionary[Any, tuple[int, str, SystemsMap]] = weakref.WeakKeyDictionary()
+
+
+def _append_map(
+    session: Session, head: LedgerHead, last: Checkpoint | None
+) -> tuple[LedgerHead, bytes]:
+    """Append the ``ledger.systems`` event (lock held) that the checkpoint is signed at:
+    each system's last event before it (ledger.systems_map); the new head and its leaf
+    hash."""
+    engine = session.get_bind()
+    before = head.seq + 1
+    cached = _MAPS.get(engine)
+    if (
+        cached is not None
+        and last is not None
+        and (cached[0], cached[1]) == (last.tree_size, last.chain_head)
+    ):
+        systems = update_systems_map(cached[2].copy(), session, last.tree_size, before)
+    else:
+        systems = systems_map(session, before)
+    event = next_event(head, systems.event_fields())
+    session.connection().execute(INSERT_EVENT, event)
+    _MAPS[engine] = (event["seq"], event["event_hash"], systems)
+    head = LedgerHead(event["seq"], event["event_hash"], event["recorded_at"])
+    return head, bytes.fromhex(event["leaf_hash"])
 
 
 def maybe_checkpoint(session: Session, head: LedgerHead) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from registry.db import Database, UTCDateTime, read_only, utcnow
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.systems_map import LINK, SystemsMap
 from registry.ledger.verify import (
     KnownCheckpoint,
     LedgerReport,
@@ -119,7 +120,11 @@ def next_event(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The row of the event that follows ``head``: sealed, ready to insert (``now``: its
-    time, from :func:`event_time`, when the caller needed it first)."""
+    time, from :func:`event_time`, when the caller needed it first). An event naming a
+    system (``system_id``) links to that system's previous event: its fields carry
+    ``system_prev``, which its writer read under the lock."""
+    if (system_id is not None) != (LINK in fields):
+        raise ValueError(f"an event carries {LINK} exactly when it names a system")
     now = now or event_time(head)
     sealed = seal_event(
         head.seq + 1, head.event_hash, {"time": now.isoformat(timespec="microseconds"), **fields}
@@ -257,6 +262,49 @@ def iter_versions(
             return
         yield from rows
         after = rows[-1][5]
+
+
+_events = AuditEvent.__table__.c
+# Each system's last event before ``before``, system by system along the index on
+# (system_id, seq): one index probe per system, however long the ledger.
+_LAST_SEQS = sa.text(
+    "WITH RECURSIVE ids(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM ids WHERE id < :m) "
+    "SELECT (SELECT max(a.seq) FROM audit_event a WHERE a.system_id = ids.id "
+    "AND a.seq < :before) FROM ids ORDER BY ids.id"
+)
+_NAMED_SINCE = (
+    sa.select(_events.system_id, _events.seq)
+    .where(
+        _events.seq > sa.bindparam("after"),
+        _events.seq < sa.bindparam("before"),
+        _events.system_id.is_not(None),
+    )
+    .order_by(_events.seq)
+)
+
+
+def systems_map(session: Session, before: int, size: int | None = None) -> SystemsMap:
+    """The map of each system's last event before event ``before``, of ``size`` systems
+    (None: up to the largest system id named before it)."""
+    if size is None:
+        size = (
+            session.scalar(sa.select(sa.func.max(_events.system_id)).where(_events.seq < before))
+            or 0
+        )
+    if size == 0:
+        return SystemsMap()
+    rows = session.execute(_LAST_SEQS, {"m": size, "before": before}).scalars()
+    return SystemsMap(int(seq or 0) for seq in rows)
+
+
+def update_systems_map(
+    systems: SystemsMap, session: Session, after: int, before: int
+) -> SystemsMap:
+    """``systems`` (the map before event ``after + 1``) updated with the events
+    ``after + 1 … before - 1`` that name a system."""
+    for system_id, seq in session.execute(_NAMED_SINCE, {"after": after, "before": before}):
+        systems.note(system_id, seq)
+    return systems
 
 
 def ledger_head(session: Session) -> LedgerHead:

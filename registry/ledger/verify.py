@@ -13,6 +13,9 @@ What is checked, in ``seq`` order:
 - every version: its body hashes to its stored body hash, and the event that recorded
   it names the same entry, version number and body hash, author, reason, retirement,
   times, and the entry's system (id and reference) and kind;
+- every event naming a system (format 2): its ``system_prev`` is the ``seq`` of the
+  previous event naming that system (0: none), and every ``ledger.systems`` event is
+  the map of each system's last event before it (``ledger.systems_map``), recomputed;
 - every checkpoint: a valid signature by a key that is trusted or that the ledger
   recorded before it, its origin, its chain head, and its Merkle root recomputed from
   the events. Successive checkpoints are consistent because each root is recomputed
@@ -29,7 +32,9 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import re
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +52,7 @@ from registry.ledger.note import (
     parse_verifier_key,
     verifier_key,
 )
+from registry.ledger.systems_map import LINK, MAP_ACTION, SystemsMap
 
 
 @dataclass
@@ -59,6 +65,7 @@ class LedgerReport:
     problem: str | None = None
     problem_seq: int | None = None
     keys: list[str] = field(default_factory=list)
+    maps: int = 0  # ledger.systems events recomputed (each system's links checked too)
     uncovered: int = 0  # events after the last checkpoint: not yet covered by a signature
 
     @property
@@ -70,7 +77,9 @@ class LedgerReport:
         checked = (
             f"{self.events} events (hashes, chain, Merkle leaves), {self.versions} versions "
             f"(body hashes against their events), {self.checkpoints} signed checkpoints "
-            f"(signature, root, chain head) in {self.seconds:.2f} s ({rate:,.0f} events/s)"
+            f"(signature, root, chain head), each system's links and {self.maps} maps of "
+            f"the systems' last events (recomputed) in {self.seconds:.2f} s "
+            f"({rate:,.0f} events/s)"
         )
         if not self.ok:
             where = f"event {self.problem_seq}" if self.problem_seq is not None else "ledger"
@@ -123,6 +132,10 @@ class RangeScan:
     # Events whose system column is checked once the systems' references are known:
     # seq, the column, the reference the event names.
     named_systems: list[tuple[int, int, str]] = field(default_factory=list)
+    # Events naming a system, flat: seq, system id, its system_prev (-1: an event of
+    # format 1, which carries none); and the map events: seq, systems, root (hex).
+    links: array[int] = field(default_factory=lambda: array("q"))
+    maps: list[tuple[int, int, str]] = field(default_factory=list)
     problem: str | None = None
     problem_seq: int | None = None
 
@@ -171,6 +184,8 @@ def scan_range(
     prev = first_prev
     expected = first
     event_hash = ""
+    digits = _DIGITS.match
+    links_extend = scan.links.extend
 
     def fail(seq: int, problem: str) -> RangeScan:
         scan.problem, scan.problem_seq, scan.last = problem, seq, expected - 1
@@ -218,6 +233,25 @@ def scan_range(
             if problem.__class__ is str:
                 return fail(seq, problem)  # type: ignore[arg-type]
             scan.named_systems.append((seq, system_id, problem[0]))
+        if system_id is not None:
+            i = data.find(_LINK)
+            if i >= 0:
+                found = digits(data, i + _LINK_LENGTH)
+                if found is None:
+                    return fail(seq, "its system_prev link is not a number")
+                link = int(found[0])
+            elif data.find(b'"v":1,') >= 0 or data.endswith(b'"v":1}'):
+                link = -1
+            else:
+                return fail(seq, "it names a system but carries no system_prev link")
+            links_extend((seq, system_id, link))
+        elif data.find(_LINK) >= 0:
+            return fail(seq, "it carries a system_prev link but names no system")
+        elif data.find(_MAP) >= 0:
+            problem = _map_event(data)
+            if problem.__class__ is str:
+                return fail(seq, problem)  # type: ignore[arg-type]
+            scan.maps.append((seq, *problem))  # type: ignore[misc]
         if data.find(b'"action":"key.') != -1:
             parsed = json.loads(data)
             if parsed.get("verifier_key"):
@@ -249,6 +283,73 @@ def scan_range(
 
 
 _TIME = b'"time":"'
+_LINK = b'"%s":' % LINK.encode()
+_MAP = b'"action":"%s"' % MAP_ACTION.encode()
+
+
+_LINK_LENGTH = len(_LINK)
+_DIGITS = re.compile(rb"[0-9]+")
+
+
+def _map_event(data: bytes) -> tuple[int, str] | str:
+    """A ``ledger.systems`` event's map: its size and root, or the problem."""
+    fields = json.loads(data)
+    systems, root = fields.get("systems"), fields.get("root")
+    if (
+        fields.get("action") != MAP_ACTION
+        or type(systems) is not int
+        or systems < 0
+        or not isinstance(root, str)
+        or len(root) != 64
+    ):
+        return "its map of the systems' last events is malformed"
+    return systems, root
+
+
+def system_links_problem(scans: Iterable[RangeScan]) -> tuple[int, str] | None:
+    """Whether every event naming a system links (``system_prev``) to the previous event
+    naming it (0: none), and every ``ledger.systems`` event is the map of each system's
+    last event before it (ledger.systems_map): the first problem, at its ``seq``."""
+    systems = SystemsMap()
+    last = systems.last  # assigned in place below: this loop runs once per event
+    for scan in scans:
+        links, maps = scan.links, scan.maps
+        m = 0
+        next_map = maps[0][0] if maps else None
+        for i in range(0, len(links), 3):
+            seq, system_id, link = links[i], links[i + 1], links[i + 2]
+            while next_map is not None and next_map < seq:
+                problem = _map_problem(systems, *maps[m])
+                if problem:
+                    return problem
+                m += 1
+                next_map = maps[m][0] if m < len(maps) else None
+            if system_id > len(last):
+                systems.note(system_id, 0)
+            if link >= 0 and link != last[system_id - 1]:
+                return (
+                    seq,
+                    f"its system_prev link names event {link}, but system {system_id}'s "
+                    f"previous event is {last[system_id - 1]}",
+                )
+            last[system_id - 1] = seq
+        for map_event in maps[m:]:
+            problem = _map_problem(systems, *map_event)
+            if problem:
+                return problem
+    return None
+
+
+def _map_problem(systems: SystemsMap, seq: int, size: int, root: str) -> tuple[int, str] | None:
+    if size != systems.size or systems.root().hex() != root:
+        return (
+            seq,
+            f"its map of the systems' last events is wrong: the events before it give "
+            f"{systems.size} systems with root {systems.root().hex()}",
+        )
+    return None
+
+
 _SYSTEM_ID = b'"system_id":'
 _SYSTEM = b'"system":"'
 
@@ -331,6 +432,12 @@ def conclude(
             problems.append(
                 (after.first, "the previous-hash link does not match the event before it")
             )
+    # The links run across ranges: checked in order, up to the first range that failed
+    # (it stopped at its problem; what it saw before it is sound).
+    upto_failed = next((i for i, s in enumerate(scans) if s.problem is not None), len(scans))
+    linked = system_links_problem(scans[: upto_failed + 1])
+    if linked is not None:
+        problems.append(linked)
     seq_problem = min(problems, key=lambda p: p[0] or 0) if problems else None
     verified_upto = (seq_problem[0] - 1) if seq_problem else (scans[-1].last if scans else 0)
 
@@ -382,6 +489,7 @@ def conclude(
     # Versions count as checked up to the first problem (later ranges ran on regardless).
     bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
     report.versions = sum(s.versions for s in scans if bad is None or s.first < bad)
+    report.maps = sum(1 for s in scans for m in s.maps if bad is None or m[0] < bad)
     if seq_problem is not None:
         report.problem_seq, report.problem = seq_problem
         report.events = (seq_problem[0] - 1) if seq_problem[0] is not None else verified_upto

@@ -55,6 +55,7 @@ from registry.ledger.append import (
     store,
 )
 from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.systems_map import LINK
 from registry.readiness.gate import check_promotion
 from registry.records.inputs import (
     check_base,
@@ -124,6 +125,12 @@ class Plan:
     @property
     def number(self) -> int:
         return self.base + 1
+
+    @property
+    def system_prev(self) -> int:
+        """The link of the version's event to the system's previous event: the one the
+        precondition names (a new system has none: 0)."""
+        return 0 if self.new_system else self.precondition.seq
 
     @property
     def new_rows(self) -> tuple[sa.Table, ...]:
@@ -570,6 +577,7 @@ def _event_fields(actor: Actor, plan: Plan, system_id: int, entry_id: int) -> di
         "body_sha256": sha256_hex(plan.data),
         "reason_sha256": sha256_hex(plan.reason.encode()),
         "tombstone": plan.tombstone,
+        LINK: plan.system_prev,
     }
 
 

@@ -75,8 +75,9 @@ def test_api_says_what_a_failed_export_changed(app, examples, tokens, tmp_path):
     assert failed.status_code == 500
     detail = failed.get_json()["detail"]
     assert "Nothing was changed" not in detail
-    assert f"a checkpoint of the ledger's first {events} events was signed" in detail
-    assert ledger(app) == (events, count + 1, events)  # that checkpoint, and no event
+    # Signed at the map of the systems' last events it appends (events + 1).
+    assert f"a checkpoint of the ledger's first {events + 1} events was signed" in detail
+    assert ledger(app) == (events + 1, count + 1, events + 1)  # that checkpoint, its map
     assert exports_of(app) == []
 
 
@@ -89,10 +90,10 @@ def test_an_unknown_system_after_a_checkpoint_says_so(app, examples, tokens):
 
     assert missing.status_code == 404
     assert (
-        f"a checkpoint of the ledger's first {events} events was signed"
+        f"a checkpoint of the ledger's first {events + 1} events was signed"
         in (missing.get_json()["detail"])
     )
-    assert ledger(app) == (events, count + 1, events)
+    assert ledger(app) == (events + 1, count + 1, events + 1)
 
 
 def test_cli_and_web_say_what_a_failed_export_changed(app, examples, login_as, tmp_path):
@@ -120,8 +121,8 @@ def test_cli_and_web_say_what_a_failed_export_changed(app, examples, login_as, t
     assert page.status_code == 500 and page.mimetype == "text/html"
     text = page.get_data(as_text=True)
     assert "Export failed" in text
-    assert f"a checkpoint of the ledger&#39;s first {events} events was signed" in text
+    assert f"a checkpoint of the ledger&#39;s first {events + 1} events was signed" in text
     assert "Nothing was changed" not in text
-    assert ledger(app) == (events, count + 1, events)
+    assert ledger(app) == (events + 1, count + 1, events + 1)
     assert before[1] == count
     assert exports_of(app) == []

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry.evidence import pack, verifier
 from registry.ledger.chain import EVENT_FORMAT, GENESIS_HASH
 from registry.ledger.keys import Signer
+from registry.ledger.systems_map import MAP_ACTION, leaf_bytes
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "evidence-format.md").read_text()
 
@@ -29,6 +30,11 @@ def test_the_constants_are_the_codes():
     assert pack.PACK_FORMAT == verifier.PACK_FORMAT
     assert f"(format `{pack.PACK_FORMAT}`, version `{pack.FORMAT_VERSION}`)" in DOC
     assert pack.FORMAT_VERSION == verifier.FORMAT_VERSION
+    # The map of the systems' last events: the same action and leaf bytes everywhere.
+    assert MAP_ACTION == verifier.MAP_ACTION and f'"action": "{MAP_ACTION}"' in DOC
+    assert verifier.map_leaf(2, 40) == leaf_bytes(2, 40) == b'{"last_seq":40,"system_id":2}'
+    assert f"e.g. `{leaf_bytes(2, 40).decode()}`" in DOC
+    assert pack.COMPLETENESS == verifier.COMPLETENESS and f"`{pack.COMPLETENESS}`" in DOC
     assert f"\n{verifier.STATEMENT}\nmanifest.json sha256:<" in DOC
 
 

@@ -39,6 +39,7 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
         "ledger/checkpoint.txt",
         "ledger/events.jsonl",
         "ledger/proofs.json",
+        "ledger/completeness.json",
         "systems/demo-benefits-triage/state.json",
         "systems/demo-benefits-triage/history.json",
         "systems/demo-benefits-triage/readiness.json",
@@ -62,6 +63,7 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     summary = verifier.verify(str(done.path))
     assert any(f"{versions} versions" in line for line in summary.lines)
     assert any(f"{len(events)} events proven" in line for line in summary.lines)
+    assert any("1 system(s) COMPLETE" in line for line in summary.lines)
     # The trusted key given explicitly verifies too.
     key = settings_of(examples).signer.verifier_key
     verifier.verify(str(done.path), [key])

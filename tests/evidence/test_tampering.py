@@ -131,8 +131,8 @@ def proof_of_another_event(files: Files) -> None:
 
 def changed_event(files: Files) -> None:
     lines = _lines(files)
-    assert b'"v":1,' in lines[4]
-    lines[4] = lines[4].replace(b'"v":1,', b'"v":2,')
+    assert b'"v":2,' in lines[4]
+    lines[4] = lines[4].replace(b'"v":2,', b'"v":3,')
     _set_lines(files, lines)
 
 
@@ -178,7 +178,11 @@ CASES: dict[str, tuple[Tamper, str]] = {
     "swapped events": (swap_events, "ledger/events.jsonl: event"),
     "a proof for another event": (proof_of_another_event, "inclusion proof fails"),
     "a changed event": (changed_event, "inclusion proof fails"),
-    "an event and its version removed": (removed_event_and_version, "state.json: entry"),
+    # The system's chain of events runs from the map's last event through it.
+    "an event and its version removed": (
+        removed_event_and_version,
+        "chain of events is not in the pack",
+    ),
     "an edited version": (edited_version_body, "history.json: entry"),
     "a stated state that replay does not give": (stated_state_differs, "state.json: entry"),
     "a version missing for its event": (dropped_version_kept_event, "ledger/events.jsonl: event"),

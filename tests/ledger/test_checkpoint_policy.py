@@ -32,7 +32,8 @@ def _fresh_process(session) -> LedgerSettings:
 
 @pytest.fixture
 def signed_a_moment_ago(session):
-    """Three events and a checkpoint of them, signed by another process just now."""
+    """Three events and a checkpoint of them (signed at the map of the systems' last
+    events it appends, event 4), signed by another process just now."""
     for n in range(3):
         append_event(session, {"action": "test", "n": n})
     make_checkpoint(session, SIGNER)
@@ -48,7 +49,7 @@ def test_a_fresh_process_does_not_sign_when_the_latest_checkpoint_is_recent(
     for n in range(3):
         append_event(session, {"action": "test", "n": n})
         session.commit()
-    assert _sizes(session) == [3]
+    assert _sizes(session) == [4]
 
 
 def test_a_fresh_process_signs_when_the_latest_checkpoint_is_old(signed_a_moment_ago):
@@ -60,7 +61,8 @@ def test_a_fresh_process_signs_when_the_latest_checkpoint_is_old(signed_a_moment
     for n in range(2):
         append_event(session, {"action": "test", "n": n})
         session.commit()
-    assert _sizes(session) == [3, 4]  # at the first append only: it is now the latest
+    # At the first append (5, then its map 6) only: it is now the latest.
+    assert _sizes(session) == [4, 6]
 
 
 def test_a_fresh_process_signs_at_once_when_there_is_no_checkpoint(session):
@@ -68,7 +70,7 @@ def test_a_fresh_process_signs_at_once_when_there_is_no_checkpoint(session):
     for n in range(2):
         append_event(session, {"action": "test", "n": n})
         session.commit()
-    assert _sizes(session) == [1]
+    assert _sizes(session) == [2]  # the first event and the map signed with it
 
 
 def test_a_recent_checkpoint_of_another_process_postpones_this_ones(signed_a_moment_ago):
@@ -79,5 +81,5 @@ def test_a_recent_checkpoint_of_another_process_postpones_this_ones(signed_a_mom
     settings.last_made = -1e9  # this process's own last one: long ago
     append_event(session, {"action": "test", "n": 1})
     session.commit()
-    assert _sizes(session) == [3]
+    assert _sizes(session) == [4]
     assert settings.last_made > 0  # the database's latest is now the one it counts from

@@ -21,7 +21,9 @@ from tests.ledger.test_verify import _rewrite_from
 from tests.ledger.test_verify_external import _truncate
 from tests.records.samples import SAMPLES
 
-signed = test_verify.signed  # 35 events, checkpoints every 10 events
+# 35 events, checkpoints every 10 events, each signed at the map event it appends:
+# checkpoints of 3, 11, 21 and 31 events.
+signed = test_verify.signed
 
 
 def _kept(app) -> Path:
@@ -56,16 +58,16 @@ def test_the_latest_checkpoint_is_kept_in_a_private_file(signed):
     assert kept.parent == Path(app.config["INSTANCE_PATH"])
     assert kept.read_text() == _latest_note(session)
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    _write(session, 5)  # to 40 events: a checkpoint is due
-    assert "\n40\n" in kept.read_text() and kept.read_text() == _latest_note(session)
+    _write(session, 5)  # to 45 events: a checkpoint was due at 40 (signed at its map, 41)
+    assert "\n41\n" in kept.read_text() and kept.read_text() == _latest_note(session)
     # A checkpoint whose transaction rolls back is not kept.
     _write(session, 1)
     make_checkpoint(session, settings_of(session).signer)
     session.rollback()
-    assert "\n40\n" in kept.read_text()
+    assert "\n41\n" in kept.read_text()
     result = _run(app, "ledger", "checkpoint")
     assert result.exit_code == 0, result.output
-    assert "\n41\n" in kept.read_text() and kept.read_text() == _latest_note(session)
+    assert "\n47\n" in kept.read_text() and kept.read_text() == _latest_note(session)
 
 
 def test_truncation_is_refused_and_named(signed):
@@ -77,14 +79,14 @@ def test_truncation_is_refused_and_named(signed):
     assert "tail truncation" in first_line and "the registry's kept checkpoint" in first_line
     result = _run(app, "ledger", "checkpoint")
     assert result.exit_code == 1 and "Refused to sign a checkpoint" in result.output
-    assert "the ledger holds 23 events, fewer than the 30" in result.output
+    assert "the ledger holds 23 events, fewer than the 31" in result.output
     assert "Traceback" not in result.output
-    # Writes go on, but nothing is signed over the other history, even past 30 events.
+    # Writes go on, but nothing is signed over the other history, even past 31 events.
     before = set(session.scalars(sa.select(Checkpoint.tree_size)))
     _write(session, 12)
     assert set(session.scalars(sa.select(Checkpoint.tree_size))) == before
     result = _run(app, "ledger", "checkpoint")
-    assert result.exit_code == 1 and "first 30 events no longer hash" in result.output
+    assert result.exit_code == 1 and "first 31 events no longer hash" in result.output
     # An export needs a signed checkpoint covering its instant: it says why there is none.
     result = _run(app, "export", "s-1")
     assert result.exit_code == 1 and "Refused to sign a checkpoint" in result.output
@@ -110,7 +112,7 @@ def test_a_rewrite_after_deleting_every_checkpoint_is_refused_and_named(signed):
     try:
         make_checkpoint(session, settings_of(session).signer)
     except CheckpointRefused as exc:
-        assert "first 30 events no longer hash" in exc.message
+        assert "first 31 events no longer hash" in exc.message
     else:
         raise AssertionError("signed a checkpoint over a rewritten ledger")
     session.rollback()
@@ -126,5 +128,5 @@ def test_an_older_copy_is_refused_until_the_operator_moves_the_file_aside(signed
     kept.rename(kept.with_name("latest-checkpoint.before-restore"))
     result = _run(app, "ledger", "checkpoint")
     assert result.exit_code == 0, result.output
-    assert "\n23\n" in kept.read_text()
+    assert "\n24\n" in kept.read_text()  # the 23 events and the map signed with them
     assert _run(app, "ledger", "verify").exit_code == 0

@@ -121,8 +121,10 @@ def test_a_checkpoint_over_a_long_tail(session):
         append_event(session, {"action": "test", "n": n})
     after = make_checkpoint(session, signer)
     session.commit()
-    assert tail.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 40)).hex()
-    assert after.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 47)).hex()
+    # Each checkpoint is signed at the map event it appends.
+    assert (tail.tree_size, after.tree_size) == (5 * BLOCK + 42, 5 * BLOCK + 50)
+    assert tail.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 42)).hex()
+    assert after.root_hash == root_from_leaf_hashes(_all_leaves(session, 5 * BLOCK + 50)).hex()
     blocks = session.scalars(sa.select(MerkleBlock.block).order_by(MerkleBlock.block)).all()
     assert blocks == [0, 1, 2, 3, 4]
 

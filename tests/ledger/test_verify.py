@@ -23,7 +23,9 @@ from tests.records.samples import SAMPLES
 
 @pytest.fixture
 def signed(database_url, tmp_path):
-    """An app with a signing key, checkpoints every 10 events, and 35 events written."""
+    """An app with a signing key, checkpoints every 10 events, and 35 events written:
+    39 in the ledger with the map event each of the 4 checkpoints (3, 11, 21, 31) is
+    signed at."""
     app = make_app(database_url, tmp_path / "instance", CHECKPOINT_EVERY_EVENTS=10)
     result = app.test_cli_runner().invoke(args=["keys", "init"])
     app.extensions["registry.db"].dispose()
@@ -55,24 +57,25 @@ def _verify(app, session):
 def test_checkpoints_are_made_signed_and_verify(signed):
     app, session = signed
     sizes = session.scalars(sa.select(Checkpoint.tree_size).order_by(Checkpoint.tree_size)).all()
-    assert sizes[-3:] == [10, 20, 30]  # every 10 events (and one at the process's first append)
+    # Every 10 events (and one at the process's first append), each at its map event.
+    assert sizes == [3, 11, 21, 31]
     signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
-    last = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 30))
+    last = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 31))
     body, names = open_checkpoint(last.note, [signer.verifier_key], origin=app.config["ORIGIN"])
-    assert body.size == 30 and body.root.hex() == last.root_hash and names == [signer.name]
+    assert body.size == 31 and body.root.hex() == last.root_hash and names == [signer.name]
     report = _verify(app, session)
     assert report.ok, report.summary()
-    assert report.events == 35 and report.versions == 34 and report.checkpoints == len(sizes)
-    assert report.uncovered == 5
+    assert report.events == 39 and report.versions == 34 and report.checkpoints == len(sizes)
+    assert report.uncovered == 8
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])
-    assert result.exit_code == 0 and "Ledger intact: 35 events" in result.output
-    assert "5 events after the last checkpoint" in result.output
+    assert result.exit_code == 0 and "Ledger intact: 39 events" in result.output
+    assert "8 events after the last checkpoint" in result.output
 
 
 def test_on_demand_checkpoint_and_public_keys(signed):
     app, session = signed
     result = app.test_cli_runner().invoke(args=["ledger", "checkpoint"])
-    assert result.exit_code == 0 and "Checkpoint of 35 events" in result.output
+    assert result.exit_code == 0 and "Checkpoint of 40 events"  # 39 and the map in result.output
     assert "\n\u2014 " + app.config["ORIGIN"] + " " in result.output  # a signature line
     assert _verify(app, session).uncovered == 0
     client = app.test_client()
@@ -221,7 +224,7 @@ def _rewrite_from(session, start, edit):
     ("field", "value", "caught_at", "message"),
     [
         # A field no version states: only the signed root tells.
-        ("note", "added afterwards", 20, "do not hash to the signed root"),
+        ("note", "added afterwards", 21, "do not hash to the signed root"),
         # The actor: the version's author no longer matches its event.
         ("actor", "user:someone-else@example.org", 14, "author is not the one its event recorded"),
     ],
@@ -333,12 +336,12 @@ def test_a_truncated_tail_before_the_last_checkpoint_is_caught(signed):
         session.execute(sa.delete(EntryVersion).where(EntryVersion.audit_seq > 27))
         session.execute(sa.delete(AuditEvent).where(AuditEvent.seq > 27))
     report = _verify(app, session)
-    assert not report.ok and "covers 30 events but the ledger holds only 27" in report.problem
+    assert not report.ok and "covers 31 events but the ledger holds only 27" in report.problem
 
 
 def test_bad_or_unknown_signatures_are_rejected(signed):
     app, session = signed
-    cp = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 20))
+    cp = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 21))
     body, sig = cp.note.split("\n\n")
     head, _, blob = sig.rstrip("\n").rpartition(" ")
     mangled = blob[:-4] + ("AAAA" if not blob.endswith("AAAA") else "BBBB")
@@ -349,7 +352,7 @@ def test_bad_or_unknown_signatures_are_rejected(signed):
             .values(note=f"{body}\n\n{head} {mangled}\n")
         )
     report = _verify(app, session)
-    assert not report.ok and report.problem_seq == 20 and "not validly signed" in report.problem
+    assert not report.ok and report.problem_seq == 21 and "not validly signed" in report.problem
 
     # A checkpoint signed by a key the ledger never recorded.
     intruder = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
@@ -427,7 +430,8 @@ def test_readers_see_the_verification_in_the_app(signed, monkeypatch):
         },
     )
     page = client.get("/ledger/").get_data(as_text=True)
-    assert "Intact" in page and "Ledger intact: 36 events" in page
+    # 39, the new user (40: a checkpoint is due, signed at its map, 41)
+    assert "Intact" in page and "Ledger intact: 41 events" in page
     # Tampering shows once the cached result is older than its limit.
     _edit_event(session, 23, lambda b: b.replace(b'"change_log"', b'"risk"'))
     import registry.ledger.status as ledger_status

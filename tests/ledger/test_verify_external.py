@@ -24,7 +24,7 @@ from tests.ledger import test_verify
 from tests.ledger.test_verify import _rewrite_from, _verify
 from tests.records.samples import SAMPLES
 
-signed = test_verify.signed  # the same fixture: 35 events, checkpoints every 10
+signed = test_verify.signed  # the same fixture: 39 events, checkpoints 3, 11, 21, 31
 
 
 def _keep(app, session, size: int, tmp_path: Path) -> Path:
@@ -58,7 +58,7 @@ def _truncate(session, keep: int) -> None:
 
 def test_the_ledger_contains_a_kept_checkpoint(signed, tmp_path):
     app, session = signed
-    kept = [_keep(app, session, size, tmp_path) for size in (10, 30)]
+    kept = [_keep(app, session, size, tmp_path) for size in (11, 31)]
     result = _cli_verify(app, *kept)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Ledger intact")
@@ -66,23 +66,23 @@ def test_the_ledger_contains_a_kept_checkpoint(signed, tmp_path):
 
 def test_tail_truncation_is_named(signed, tmp_path):
     app, session = signed
-    kept = _keep(app, session, 30, tmp_path)
+    kept = _keep(app, session, 31, tmp_path)
     _truncate(session, 23)
     assert _verify(app, session).ok  # inside the database, nothing tells
     result = _cli_verify(app, kept)
     assert result.exit_code == 1
     first_line = result.output.splitlines()[0]
     assert "tail truncation" in first_line and f"the checkpoint in {kept}" in first_line
-    assert "covers 30 events but the ledger holds only 23" in first_line
+    assert "covers 31 events but the ledger holds only 23" in first_line
 
 
 def test_rollback_and_regrowth_is_named(signed, tmp_path):
     app, session = signed
-    kept = _keep(app, session, 30, tmp_path)
+    kept = _keep(app, session, 31, tmp_path)
     _truncate(session, 23)
     # The registry's own kept checkpoint is gone too (it would refuse to sign: see
     # test_kept_checkpoint.py), so the ledger grows again past the auditor's checkpoint,
-    # with other events, and a new checkpoint of 30 events is signed over them.
+    # with other events, and a new checkpoint of 31 events (30 and a map) is signed over them.
     Path(app.config["KEPT_CHECKPOINT_PATH"]).unlink()
     actor = Actor.system("test")
     system = reads.get_system(session, "s-1")
@@ -91,18 +91,18 @@ def test_rollback_and_regrowth_is_named(signed, tmp_path):
             session, actor, system, "change_log", {**SAMPLES["change_log"], "summary": f"d{i}"}
         )
         session.commit()
-    assert session.scalar(sa.select(Checkpoint.id).where(Checkpoint.tree_size == 30))
+    assert session.scalar(sa.select(Checkpoint.id).where(Checkpoint.tree_size == 31))
     assert _verify(app, session).ok
     result = _cli_verify(app, kept)
     assert result.exit_code == 1
     first_line = result.output.splitlines()[0]
     assert "rollback or rewrite" in first_line
-    assert "the ledger's first 30 events do not hash to the root" in first_line
+    assert "the ledger's first 31 events do not hash to the root" in first_line
 
 
 def test_a_rewrite_after_deleting_every_checkpoint_is_named(signed, tmp_path):
     app, session = signed
-    kept = _keep(app, session, 20, tmp_path)
+    kept = _keep(app, session, 21, tmp_path)
     with append_only_lifted(session, "checkpoint"):
         session.execute(sa.delete(Checkpoint))
 
@@ -118,7 +118,7 @@ def test_a_rewrite_after_deleting_every_checkpoint_is_named(signed, tmp_path):
     result = _cli_verify(app, kept)
     assert result.exit_code == 1
     assert "rollback or rewrite" in result.output.splitlines()[0]
-    assert "first 20 events" in result.output
+    assert "first 21 events" in result.output
 
 
 def test_a_checkpoint_not_signed_by_a_trusted_key_fails(signed, tmp_path):
