@@ -25,6 +25,7 @@ Packs are deterministic: the same scope as of the same instant gives the same by
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -54,7 +55,8 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
-from registry.ledger.witnessing import cosignature_lines, refusal_line, refusals
+from registry.ledger.submitter import WitnessSubmitter, submitter_of
+from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
@@ -72,6 +74,8 @@ ALGORITHMS = {
     "event_encoding": "RFC 8785 canonical JSON, one event per line",
 }
 EXPORT_ACTION = "evidence.export"
+# Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
+WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 log = logging.getLogger(__name__)
@@ -136,6 +140,12 @@ class Exported:
     events: int
     tree_size: int
     event_seq: int
+    # What the witnesses answered when the pinned checkpoint was submitted to them
+    # before the pack was built (cosigned, refused: an alarm, or failed: down).
+    witnesses: tuple[Outcome, ...] = ()
+
+    def witness_lines(self) -> list[str]:
+        return [outcome.line() for outcome in self.witnesses]
 
 
 @dataclass
@@ -349,11 +359,16 @@ def export(
     if settings is None:
         raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
     pinned = collect.pin(session, as_of)
+    submitter = submitter_of(session)
+    if submitter is not None:
+        submitter.take(session)  # submitted below, before the pack is built
     session.commit()
     try:
-        return _write_and_record(
+        witnessed = _witness(submitter, pinned)
+        done = _write_and_record(
             session, read, actor, out_dir, references, pinned, settings.signer, progress
         )
+        return dataclasses.replace(done, witnesses=witnessed)
     except RegistryError as exc:
         session.rollback()
         if pinned.signed:
@@ -373,6 +388,17 @@ def export(
             f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
             f"no export was recorded. {what_changed(pinned)}"
         ) from exc
+
+
+def _witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, ...]:
+    """Submit the pinned checkpoint to the witnesses that have not cosigned it (nor a
+    larger one) yet, after the commit that pinned it and before the pack is built, so
+    the pack carries their cosignatures. Each waits a short timeout; a witness that is
+    down is reported in the export's result, a refusal stored as an alarm (which the
+    manifest carries)."""
+    if submitter is None:
+        return ()
+    return tuple(submitter.submit_now(pinned.tree_size, timeout=WITNESS_TIMEOUT))
 
 
 def _write_and_record(

@@ -27,6 +27,10 @@ from registry.ledger.note import format_body, sign_note
 from registry.ledger.proofs import extend_to, fill_blocks
 from registry.ledger.store import LedgerHead, lock_ledger
 
+# On a session's ``info``: the tree size of the checkpoint its transaction signed, which
+# goes to the witnesses once the transaction commits (``ledger.submitter``).
+SIGNED = "ledger.signed_checkpoint"
+
 
 @dataclass
 class LedgerSettings:
@@ -108,6 +112,7 @@ def make_checkpoint(
     session.flush()
     if keeper is not None:
         keeper.keep_on_commit(session, row.note, row.tree_size)
+    session.info[SIGNED] = row.tree_size
     return row
 
 
