@@ -551,21 +551,51 @@ keys_cli = AppGroup("keys", help="The ledger's signing key.")
 
 @keys_cli.command("init")
 @click.option("--if-missing", is_flag=True, help="Succeed quietly when the key exists.")
-def keys_init(if_missing: bool) -> None:
-    """Create the signing key (REGISTRY_SIGNING_KEY) and record it in the ledger."""
-    from registry.ledger.keys import KeyFileError, create_key, load_key
-    from registry.ledger.note import NoteFormatError
+@click.option(
+    "--origin",
+    default=None,
+    help="The ledger's origin, e.g. registry.example.org/ai-governance (default: "
+    "REGISTRY_ORIGIN, else registry.example/ai-governance/<8 random hex>). Stored with "
+    "the key: every checkpoint and pack uses it from then on.",
+)
+def keys_init(if_missing: bool, origin: str | None) -> None:
+    """Create the signing key (REGISTRY_SIGNING_KEY) under the ledger's origin and record
+    it in the ledger."""
+    from registry.ledger.keys import (
+        KeyFileError,
+        OriginError,
+        choose_origin,
+        create_key,
+        load_key,
+    )
 
     path = Path(current_app.config["SIGNING_KEY_PATH"])
-    try:
-        signer = create_key(path, current_app.config["ORIGIN"])
-        click.echo(f"Created signing key {path} (key id {signer.key_id}).")
-    except KeyFileError as exc:
+    if path.exists():
         if not if_missing:
+            raise click.ClickException(
+                f"{path} already exists; a signing key is never overwritten."
+            )
+        try:
+            signer = load_key(path)
+        except KeyFileError as exc:
             raise click.ClickException(str(exc)) from None
-        signer = load_key(path)
-    except NoteFormatError as exc:
-        raise click.ClickException(f"REGISTRY_ORIGIN cannot name a key: {exc}") from None
+        if origin is not None and origin != signer.name:
+            raise click.ClickException(
+                f"The signing key {path} names the origin {signer.name!r}, not {origin!r}: "
+                "the origin is chosen once, when the key is created."
+            )
+    else:
+        source = "--origin" if origin else "REGISTRY_ORIGIN"
+        try:
+            name = choose_origin(origin, current_app.config["ORIGIN"])
+        except OriginError as exc:
+            click.echo(f"Error: {source}: {exc}.", err=True)
+            sys.exit(2)
+        try:
+            signer = create_key(path, name)
+        except KeyFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created signing key {path} (key id {signer.key_id}), origin {signer.name}.")
     session = db_session()
     _ensure_key_recorded(session, signer)
     session.commit()

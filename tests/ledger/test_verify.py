@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,11 @@ from registry.records import writes
 from registry.records.models import EntryVersion
 from tests.conftest import append_only_lifted, make_app
 from tests.records.samples import SAMPLES
+
+
+def _origin(app):
+    """The ledger's origin: the signing key's name (chosen by `keys init`)."""
+    return load_key(Path(app.config["SIGNING_KEY_PATH"])).name
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ def test_checkpoints_are_made_signed_and_verify(signed):
     assert sizes[-3:] == [10, 20, 30]  # every 10 events (and one at the process's first append)
     signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
     last = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 30))
-    body, names = open_checkpoint(last.note, [signer.verifier_key], origin=app.config["ORIGIN"])
+    body, names = open_checkpoint(last.note, [signer.verifier_key], origin=_origin(app))
     assert body.size == 30 and body.root.hex() == last.root_hash and names == [signer.name]
     report = _verify(app, session)
     assert report.ok, report.summary()
@@ -73,7 +79,7 @@ def test_on_demand_checkpoint_and_public_keys(signed):
     app, session = signed
     result = app.test_cli_runner().invoke(args=["ledger", "checkpoint"])
     assert result.exit_code == 0 and "Checkpoint of 35 events" in result.output
-    assert "\n\u2014 " + app.config["ORIGIN"] + " " in result.output  # a signature line
+    assert "\n\u2014 " + _origin(app) + " " in result.output  # a signature line
     assert _verify(app, session).uncovered == 0
     client = app.test_client()
     page = client.get("/ledger/keys")
@@ -151,7 +157,7 @@ def test_a_ledger_rewritten_around_a_planted_key_is_caught(signed):
     """The whole chain rewritten with the attacker's key in the key event, checkpoints
     replaced and signed with that key: the pinned key signs none of them."""
     app, session = signed
-    attacker = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+    attacker = Signer(_origin(app), Ed25519PrivateKey.generate())
 
     def edit(seq, fields):
         if fields.get("action") == "key.add":
@@ -352,7 +358,7 @@ def test_bad_or_unknown_signatures_are_rejected(signed):
     assert not report.ok and report.problem_seq == 20 and "not validly signed" in report.problem
 
     # A checkpoint signed by a key the ledger never recorded.
-    intruder = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+    intruder = Signer(_origin(app), Ed25519PrivateKey.generate())
     with append_only_lifted(session, "checkpoint"):
         session.execute(sa.delete(Checkpoint))
     make_checkpoint(session, intruder)
