@@ -6,8 +6,9 @@ Layout of a pack::
 
     manifest.json             format, algorithms, scope, as-of, generator, checkpoint,
                               and the SHA-256 of every file but the three below
-    manifest.sig              a signed note: origin, "evidence pack", the SHA-256 of
-                              manifest.json and of evidence.pdf
+    manifest.sig              the pack statement: origin, "evidence pack", the SHA-256
+                              of manifest.json and of evidence.pdf, signed (in the
+                              signed-note syntax) over STATEMENT_CONTEXT and the text
     evidence.pdf              the report for people (its cover shows the manifest digest,
                               which is why its own digest is in manifest.sig)
     keys.txt                  verifier keys: the signer of the manifest, of the checkpoint
@@ -25,6 +26,7 @@ Packs are deterministic: the same scope as of the same instant gives the same by
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -50,7 +52,7 @@ from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
 from registry.evidence.pdf import render_pdf
 from registry.ledger.append import append_event
-from registry.ledger.checkpoints import settings_of, sign_body
+from registry.ledger.checkpoints import settings_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
@@ -62,7 +64,12 @@ from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Domain separation (docs/evidence-format.md, "Pack statements and checkpoints"): a pack
+# statement is signed over this context followed by its text, a checkpoint over its text
+# alone. The NUL byte can be in no note text, so no message of one kind is ever a
+# message of the other, and neither signature can stand for the other.
+STATEMENT_CONTEXT = b"registry-evidence-pack/statement\x00"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PDF = "evidence.pdf"
@@ -296,8 +303,17 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
     statement = (
         f"{signer.name}\nevidence pack\n{MANIFEST} sha256:{digest}\n{PDF} sha256:{pdf_digest}\n"
     )
-    writer.add(SIGNATURE, sign_body(statement, [signer]).encode())
+    writer.add(SIGNATURE, sign_statement(statement, signer).encode())
     return digest
+
+
+def sign_statement(statement: str, signer: Signer) -> str:
+    """``manifest.sig``: the statement as a note's text, with one signature line by
+    ``signer`` in the signed-note syntax (its key name and id) whose Ed25519 signature
+    is over :data:`STATEMENT_CONTEXT` and the text, not over the text alone."""
+    signature = signer.private_key.sign(STATEMENT_CONTEXT + statement.encode("utf-8"))
+    line = base64.b64encode(bytes.fromhex(signer.key_id) + signature).decode("ascii")
+    return f"{statement}\n\u2014 {signer.name} {line}\n"
 
 
 class ExportFailed(RegistryError):

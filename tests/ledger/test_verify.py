@@ -390,8 +390,21 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
     # Verifiers find both keys published: the current one first, then the earlier one.
     restarted = make_app(app.config["DATABASE_URL"], app.instance_path)
     published = restarted.test_client().get("/ledger/keys").get_data(as_text=True).splitlines()
-    restarted.extensions["registry.db"].dispose()
     assert published == [new.verifier_key, old.verifier_key]
+    # Packs after the rotation: statements signed by the new key (with the statement's
+    # context), checkpoints by whichever key signed them; both verify under the
+    # published keys, one pinned to a checkpoint of the old key's too.
+    keys = Path(app.instance_path) / "published.txt"
+    keys.write_text("".join(k + "\n" for k in published))
+    before = rotation.created_at - __import__("datetime").timedelta(microseconds=1)
+    runner = restarted.test_cli_runner()
+    for args in (["export", "--all"], ["export", "--all", "--as-of", before.isoformat()]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        pack = result.stdout.strip().splitlines()[-1]
+        result = runner.invoke(args=["verify-pack", pack, "--pubkey", str(keys)])
+        assert result.exit_code == 0 and "VERIFIED" in result.output, result.output
+    restarted.extensions["registry.db"].dispose()
 
 
 def test_a_moved_head_pointer_is_caught(signed):
