@@ -145,3 +145,33 @@ def test_an_export_submits_its_pinned_checkpoint_before_building(database_url, t
     finally:
         app.extensions["registry.witness_submitter"].drain(60)
         app.extensions["registry.db"].dispose()
+
+
+def test_a_witness_that_is_down_is_said_in_the_apis_export_answer(database_url, tmp_path):
+    instance = tmp_path / "instance"
+    create_key(instance / "ledger-signing.key", ORIGIN)
+    down = create_witness_key(tmp_path / "down.key", "witness.test/down").cosigner
+    setting = f"http://127.0.0.1:{free_port()}={down.vkey}"
+    app = make_app(database_url, instance, **NO_AUTOMATIC_CHECKPOINTS, WITNESSES=setting)
+    try:
+        _write(app, 2)
+        with app.app_context():
+            session = db_session()
+            admin = Actor.system("test", roles=frozenset({"admin"}))
+            user, _ = create_user(session, admin, "aud@example.org", ["auditor"], "a long password")
+            _, token = create_token(session, admin, user, scopes=("read",))
+            session.commit()
+        answer = app.test_client().post(
+            "/api/v1/exports", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 201, answer.json
+        [line] = answer.json["witnesses"]
+        assert line.startswith("Witness witness.test/down") and "not reachable" in line
+        # Listed exports carry no such field: it is the answer of the export alone.
+        listed = app.test_client().get(
+            "/api/v1/exports", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert "witnesses" not in listed.json["items"][0]
+    finally:
+        app.extensions["registry.witness_submitter"].drain(60)
+        app.extensions["registry.db"].dispose()
