@@ -25,7 +25,7 @@ from registry import server
 from registry.accounts.actor import Actor
 from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
-from registry.extensions import database, db_session
+from registry.extensions import database, db_session, witness_submitter
 from registry.instants import in_utc, parse_instant
 from registry.outage import DatabaseUnavailable, unavailable
 
@@ -294,11 +294,26 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="A signed checkpoint kept elsewhere (e.g. from an evidence pack): the ledger "
-    "must contain its tree. May be repeated.",
+    "must contain its tree. May be repeated. Given, the witnesses are not asked.",
 )
-def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
+@click.option(
+    "--require-witnesses",
+    is_flag=True,
+    help="Fail (exit 1) when a configured witness cannot be asked (down, or no answer "
+    "that is one); by default that is reported and does not fail.",
+)
+def ledger_verify(
+    pubkeys: tuple, checkpoint_files: tuple[Path, ...], require_witnesses: bool
+) -> None:
     """Check every event, version and signed checkpoint, and that the ledger contains
-    the tree of every --checkpoint; exit 1 at the first problem."""
+    the tree of every --checkpoint and of the checkpoint kept outside the database;
+    exit 1 at the first problem.
+
+    Without --checkpoint, the latest signed checkpoint is then submitted to each
+    configured witness (REGISTRY_WITNESSES) with a consistency proof from the size it
+    last cosigned: a witness that has cosigned a larger tree than the ledger's signed
+    checkpoints (a rollback or truncation) or refuses it (a fork or rewrite) fails
+    verification; one that is down is reported (with --require-witnesses, it fails)."""
     from registry.ledger.kept import KeptCheckpoint
     from registry.ledger.models import AuditEvent
     from registry.ledger.store import verify_ledger
@@ -352,6 +367,38 @@ def ledger_verify(pubkeys: tuple, checkpoint_files: tuple[Path, ...]) -> None:
     if alarms:  # a witness saw a fork, rewrite or rollback of this ledger
         click.echo(refusal_line(alarms[-1]))
         sys.exit(1)
+    if not checkpoint_files:
+        _compare_with_witnesses(require_witnesses)
+
+
+def _compare_with_witnesses(required: bool) -> None:
+    """Submit the latest signed checkpoint to every configured witness (nothing signed
+    here); exit 1 when one refuses it, or with ``required`` when one cannot be asked."""
+    specs = _witness_specs()
+    if not specs:
+        if required:
+            click.echo("No witness is configured (REGISTRY_WITNESSES): none to compare with.")
+            sys.exit(1)
+        return
+    outcomes = witness_submitter().submit_latest()
+    if not outcomes:
+        click.echo("No signed checkpoint: nothing to compare with the witnesses.")
+        if required:
+            sys.exit(1)
+        return
+    refused = unreachable = 0
+    for outcome in outcomes:
+        if outcome.result == "cosigned":
+            click.echo(f"{outcome.line()}: consistent with what it saw before")
+        elif outcome.result == "refused":
+            refused += 1
+            click.echo(f"ALARM: {outcome.line()}")
+        else:
+            unreachable += 1
+            verdict = "fails verification" if required else "not a verdict on the ledger"
+            click.echo(f"{outcome.line()} (unreachable: {verdict})")
+    if refused or (required and unreachable):
+        sys.exit(1)
 
 
 def _trusted_keys(pubkeys: tuple) -> list[str]:
@@ -383,38 +430,42 @@ def ledger_checkpoint() -> None:
         row = make_checkpoint(session, signer)
     except RegistryError as exc:
         _fail(exc)
+    witness_submitter().take(session)  # submitted below, its answers printed
     session.commit()
     if row is None:
         click.echo("The ledger is empty: nothing to sign.")
         return
     click.echo(f"Checkpoint of {row.tree_size} events, root {row.root_hash}, key {row.key_id}:")
     click.echo(row.note, nl=False)
-    _submit_to_witnesses(session)  # after the commit: never inside the write transaction
+    _submit_to_witnesses()  # after the commit: never inside the write transaction
 
 
 @ledger_cli.command("witness")
 def ledger_witness() -> None:
     """Submit the latest signed checkpoint to the witnesses (REGISTRY_WITNESSES)."""
-    if not _submit_to_witnesses(db_session()):
+    if not _submit_to_witnesses():
         click.echo("No witness is configured (REGISTRY_WITNESSES).")
 
 
-def _submit_to_witnesses(session) -> bool:  # type: ignore[no-untyped-def]
-    """Submit the newest checkpoint to each configured witness and commit their answers;
-    one line per witness. A witness that is down is reported; a refusal is an alarm."""
-    from registry.ledger.witnessing import WitnessConfigError, parse_witnesses, submit_latest
-
-    try:
-        specs = parse_witnesses(current_app.config["WITNESSES"])
-    except WitnessConfigError as exc:
-        raise click.ClickException(f"REGISTRY_WITNESSES: {exc}") from None
+def _submit_to_witnesses() -> bool:
+    """Submit the newest checkpoint to each configured witness and commit their answers
+    (the submitter's own sessions); one line per witness. A witness that is down is
+    reported; a refusal is an alarm."""
+    specs = _witness_specs()
     if not specs:
         return False
-    outcomes = submit_latest(session, specs, timeout=current_app.config["WITNESS_TIMEOUT"])
-    session.commit()
-    for outcome in outcomes:
+    for outcome in witness_submitter().submit_latest():
         click.echo(outcome.line(), err=outcome.result != "cosigned")
     return True
+
+
+def _witness_specs() -> list:  # type: ignore[type-arg]
+    from registry.ledger.witnessing import WitnessConfigError, parse_witnesses
+
+    try:
+        return parse_witnesses(current_app.config["WITNESSES"])
+    except WitnessConfigError as exc:
+        raise click.ClickException(f"REGISTRY_WITNESSES: {exc}") from None
 
 
 @ledger_cli.command("proof")
@@ -500,21 +551,51 @@ keys_cli = AppGroup("keys", help="The ledger's signing key.")
 
 @keys_cli.command("init")
 @click.option("--if-missing", is_flag=True, help="Succeed quietly when the key exists.")
-def keys_init(if_missing: bool) -> None:
-    """Create the signing key (REGISTRY_SIGNING_KEY) and record it in the ledger."""
-    from registry.ledger.keys import KeyFileError, create_key, load_key
-    from registry.ledger.note import NoteFormatError
+@click.option(
+    "--origin",
+    default=None,
+    help="The ledger's origin, e.g. registry.example.org/ai-governance (default: "
+    "REGISTRY_ORIGIN, else registry.example/ai-governance/<8 random hex>). Stored with "
+    "the key: every checkpoint and pack uses it from then on.",
+)
+def keys_init(if_missing: bool, origin: str | None) -> None:
+    """Create the signing key (REGISTRY_SIGNING_KEY) under the ledger's origin and record
+    it in the ledger."""
+    from registry.ledger.keys import (
+        KeyFileError,
+        OriginError,
+        choose_origin,
+        create_key,
+        load_key,
+    )
 
     path = Path(current_app.config["SIGNING_KEY_PATH"])
-    try:
-        signer = create_key(path, current_app.config["ORIGIN"])
-        click.echo(f"Created signing key {path} (key id {signer.key_id}).")
-    except KeyFileError as exc:
+    if path.exists():
         if not if_missing:
+            raise click.ClickException(
+                f"{path} already exists; a signing key is never overwritten."
+            )
+        try:
+            signer = load_key(path)
+        except KeyFileError as exc:
             raise click.ClickException(str(exc)) from None
-        signer = load_key(path)
-    except NoteFormatError as exc:
-        raise click.ClickException(f"REGISTRY_ORIGIN cannot name a key: {exc}") from None
+        if origin is not None and origin != signer.name:
+            raise click.ClickException(
+                f"The signing key {path} names the origin {signer.name!r}, not {origin!r}: "
+                "the origin is chosen once, when the key is created."
+            )
+    else:
+        source = "--origin" if origin else "REGISTRY_ORIGIN"
+        try:
+            name = choose_origin(origin, current_app.config["ORIGIN"])
+        except OriginError as exc:
+            click.echo(f"Error: {source}: {exc}.", err=True)
+            sys.exit(2)
+        try:
+            signer = create_key(path, name)
+        except KeyFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created signing key {path} (key id {signer.key_id}), origin {signer.name}.")
     session = db_session()
     _ensure_key_recorded(session, signer)
     session.commit()
@@ -684,6 +765,8 @@ def export_pack(
             _fail(exc)
         finally:
             read.close()
+    for line in done.witness_lines():
+        click.echo(line, err=True)
     click.echo(
         f"Exported {len(done.systems)} system(s) as of {done.as_of.isoformat()}: "
         f"{done.events} events, manifest {done.manifest_sha256}",

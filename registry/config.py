@@ -38,9 +38,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "REGISTRY_DATABASE_URL", f"sqlite:///{instance / 'registry.sqlite3'}"
         ),
         "SECRET_KEY": env.get("REGISTRY_SECRET_KEY"),
-        # The name this registry signs and exports under (the ledger's origin line, and
-        # the name of its signing key): no spaces, no '+'.
-        "ORIGIN": env.get("REGISTRY_ORIGIN", "registry.example/ai-governance"),
+        # The origin `registry keys init` names a new signing key with (unset: a unique
+        # default, registry.example/ai-governance/<8 hex>). Only that: once the key
+        # exists, its name is the ledger's origin (checkpoints, packs).
+        "ORIGIN": env.get("REGISTRY_ORIGIN") or None,
         "SIGNING_KEY_PATH": env.get("REGISTRY_SIGNING_KEY"),  # default: in the instance folder
         # The latest signed checkpoint, kept outside the database (ledger.kept).
         "KEPT_CHECKPOINT_PATH": env.get("REGISTRY_KEPT_CHECKPOINT"),  # default: likewise

@@ -293,6 +293,13 @@ class Database:
         self.read_engine = read_only(self.engine)
         self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 
+    def share(self, key: str, value: Any) -> None:
+        """Give every session made from now on ``value`` under ``key`` in its ``info``
+        (as the signing settings; e.g. the witness submitter, which needs the
+        sessionmakers first)."""
+        for maker in (self.sessionmaker, self.read_sessionmaker):
+            maker.configure(info={**maker.kw.get("info", {}), key: value})
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

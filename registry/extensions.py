@@ -22,6 +22,8 @@ from registry.ledger import kept
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.kept import KeptCheckpoint
 from registry.ledger.keys import load_key
+from registry.ledger.submitter import INFO_KEY, WitnessSubmitter
+from registry.ledger.witnessing import parse_witnesses
 from registry.surfaces import is_api_request
 
 
@@ -48,6 +50,17 @@ def init_app(app: Flask) -> None:
     # The checkpoint a transaction signed is kept outside the database once committed.
     sa.event.listen(database.sessionmaker, "after_commit", kept.after_commit)
     sa.event.listen(database.sessionmaker, "after_rollback", kept.after_rollback)
+    # A checkpoint a transaction signed goes to the witnesses once it commits.
+    submitter = WitnessSubmitter(
+        database.sessionmaker,
+        database.read_sessionmaker,
+        lambda: parse_witnesses(app.config["WITNESSES"]),
+        timeout=app.config["WITNESS_TIMEOUT"],
+    )
+    database.share(INFO_KEY, submitter)
+    sa.event.listen(database.sessionmaker, "after_commit", submitter.after_commit)
+    sa.event.listen(database.sessionmaker, "after_rollback", submitter.after_rollback)
+    app.extensions["registry.witness_submitter"] = submitter
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)
@@ -129,6 +142,13 @@ def ledger_settings(app: Flask) -> LedgerSettings | None:
         every_events=app.config["CHECKPOINT_EVERY_EVENTS"],
         every_seconds=app.config["CHECKPOINT_EVERY_SECONDS"],
     )
+
+
+def witness_submitter(app: Flask | None = None) -> WitnessSubmitter:
+    """The app's submitter of checkpoints to the witnesses (``ledger.submitter``)."""
+    from flask import current_app
+
+    return (app or current_app).extensions["registry.witness_submitter"]
 
 
 def database(app: Flask | None = None) -> Database:

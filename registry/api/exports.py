@@ -65,7 +65,8 @@ def create(data: dict[str, Any]) -> Any:
     record = next(
         r for r in pack.list_exports(session, _folder(), limit=20) if r.seq == done.event_seq
     )
-    return _out(record), 201, {"Location": api_path("exports", done.name)}
+    out = {**_out(record), "witnesses": done.witness_lines()}
+    return out, 201, {"Location": api_path("exports", done.name)}
 
 
 @bp.route("", methods=["GET"])

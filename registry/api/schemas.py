@@ -518,6 +518,15 @@ class ExportOut(Schema):
         required=True, metadata={"description": "Whether the pack is still kept for download."}
     )
     url = fields.String(required=True, metadata={"description": "Where to download the pack."})
+    witnesses = fields.List(
+        fields.String(),
+        metadata={
+            "description": "On the export's answer only: what each witness that had not "
+            "cosigned the pack's checkpoint answered when it was submitted before the pack "
+            "was built (cosigned; refused, an alarm; or not reachable, which does not fail "
+            "the export)."
+        },
+    )
 
 
 class ExportList(Schema):

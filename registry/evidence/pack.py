@@ -6,8 +6,9 @@ Layout of a pack::
 
     manifest.json             format, algorithms, scope, as-of, generator, checkpoint,
                               and the SHA-256 of every file but the three below
-    manifest.sig              a signed note: origin, "evidence pack", the SHA-256 of
-                              manifest.json and of evidence.pdf
+    manifest.sig              the pack statement: origin, "evidence pack", the SHA-256
+                              of manifest.json and of evidence.pdf, signed (in the
+                              signed-note syntax) over STATEMENT_CONTEXT and the text
     evidence.pdf              the report for people (its cover shows the manifest digest,
                               which is why its own digest is in manifest.sig)
     keys.txt                  verifier keys: the signer of the manifest, of the checkpoint
@@ -28,6 +29,8 @@ Packs are deterministic: the same scope as of the same instant gives the same by
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -52,20 +55,27 @@ from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
 from registry.evidence.pdf import render_pdf
 from registry.ledger.append import append_event
-from registry.ledger.checkpoints import settings_of, sign_body
+from registry.ledger.checkpoints import settings_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
-from registry.ledger.witnessing import cosignature_lines, refusal_line, refusals
+from registry.ledger.submitter import WitnessSubmitter, submitter_of
+from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
-# 2: ledger/completeness.json proves a system's pack complete (docs/evidence-format.md).
+# 2: ledger/completeness.json proves a system's pack complete, and the statement is
+# signed over a context (docs/evidence-format.md).
 FORMAT_VERSION = 2
 COMPLETENESS = "ledger/completeness.json"
+# Domain separation (docs/evidence-format.md, "Pack statements and checkpoints"): a pack
+# statement is signed over this context followed by its text, a checkpoint over its text
+# alone. The NUL byte can be in no note text, so no message of one kind is ever a
+# message of the other, and neither signature can stand for the other.
+STATEMENT_CONTEXT = b"registry-evidence-pack/statement\x00"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PDF = "evidence.pdf"
@@ -77,6 +87,8 @@ ALGORITHMS = {
     "event_encoding": "RFC 8785 canonical JSON, one event per line",
 }
 EXPORT_ACTION = "evidence.export"
+# Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
+WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 log = logging.getLogger(__name__)
@@ -141,6 +153,12 @@ class Exported:
     events: int
     tree_size: int
     event_seq: int
+    # What the witnesses answered when the pinned checkpoint was submitted to them
+    # before the pack was built (cosigned, refused: an alarm, or failed: down).
+    witnesses: tuple[Outcome, ...] = ()
+
+    def witness_lines(self) -> list[str]:
+        return [outcome.line() for outcome in self.witnesses]
 
 
 @dataclass
@@ -296,8 +314,17 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
     statement = (
         f"{signer.name}\nevidence pack\n{MANIFEST} sha256:{digest}\n{PDF} sha256:{pdf_digest}\n"
     )
-    writer.add(SIGNATURE, sign_body(statement, [signer]).encode())
+    writer.add(SIGNATURE, sign_statement(statement, signer).encode())
     return digest
+
+
+def sign_statement(statement: str, signer: Signer) -> str:
+    """``manifest.sig``: the statement as a note's text, with one signature line by
+    ``signer`` in the signed-note syntax (its key name and id) whose Ed25519 signature
+    is over :data:`STATEMENT_CONTEXT` and the text, not over the text alone."""
+    signature = signer.private_key.sign(STATEMENT_CONTEXT + statement.encode("utf-8"))
+    line = base64.b64encode(bytes.fromhex(signer.key_id) + signature).decode("ascii")
+    return f"{statement}\n\u2014 {signer.name} {line}\n"
 
 
 class ExportFailed(RegistryError):
@@ -360,11 +387,16 @@ def export(
     if settings is None:
         raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
     pinned = collect.pin(session, as_of)
+    submitter = submitter_of(session)
+    if submitter is not None:
+        submitter.take(session)  # submitted below, before the pack is built
     session.commit()
     try:
-        return _write_and_record(
+        witnessed = _witness(submitter, pinned)
+        done = _write_and_record(
             session, read, actor, out_dir, references, pinned, settings.signer, progress
         )
+        return dataclasses.replace(done, witnesses=witnessed)
     except RegistryError as exc:
         session.rollback()
         if pinned.signed:
@@ -384,6 +416,17 @@ def export(
             f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
             f"no export was recorded. {what_changed(pinned)}"
         ) from exc
+
+
+def _witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, ...]:
+    """Submit the pinned checkpoint to the witnesses that have not cosigned it (nor a
+    larger one) yet, after the commit that pinned it and before the pack is built, so
+    the pack carries their cosignatures. Each waits a short timeout; a witness that is
+    down is reported in the export's result, a refusal stored as an alarm (which the
+    manifest carries)."""
+    if submitter is None:
+        return ()
+    return tuple(submitter.submit_now(pinned.tree_size, timeout=WITNESS_TIMEOUT))
 
 
 def _write_and_record(

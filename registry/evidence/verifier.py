@@ -22,7 +22,9 @@ What is checked, in order, stopping at the first failure:
    read in bounded pieces that stop at the declared size. Directory entries are
    ignored, so a pack unzipped and zipped again (``zip -r``) still verifies: the
    signatures cover the files, not the container;
-1. ``manifest.sig`` is a signed note (c2sp.org/signed-note) by a trusted key stating
+1. ``manifest.sig`` is a pack statement in the signed-note syntax (c2sp.org/signed-note)
+   whose signature by a trusted key is over ``STATEMENT_CONTEXT`` and its text (never
+   the text alone, as a checkpoint's: neither signature stands for the other), stating
    the origin and the SHA-256 of ``manifest.json`` and of ``evidence.pdf``, and those
    files have those digests (the PDF shows the manifest's digest on its cover, so its
    own digest is stated next to the manifest's rather than inside it);
@@ -39,9 +41,9 @@ What is checked, in order, stopping at the first failure:
    event, the system's leaf is in that map, and its chain of ``system_prev`` links
    runs from there down to its registration through events the pack holds (proven in
    the checkpoint's tree), with no other event of the system in the pack: the system is
-   reported COMPLETE; one whose chain reaches older events without links (format 1),
-   or a pack without the proof (format 1, or a checkpoint older than maps), is
-   reported NOT PROVEN complete, which is not a failure;
+   reported COMPLETE; one whose chain reaches older events without links (event
+   format 1), or whose checkpoint is older than the maps, is reported NOT PROVEN
+   complete, which is not a failure;
 6. every field of every version in each system's ``history.json`` matches the event
    that recorded it (entry, kind, number, body and reason hashes, author, times,
    retirement), every such event has its version, replaying each entry's versions
@@ -82,7 +84,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PACK_FORMAT = "registry-evidence-pack"
 FORMAT_VERSION = 2
-FORMAT_VERSIONS = (1, 2)  # 1: no completeness proof (then said, not failed)
+# A pack statement's signature is over this context and the statement's text; a
+# checkpoint's over its text alone (no note text holds a NUL): neither stands for the
+# other (docs/evidence-format.md, "Pack statements and checkpoints").
+STATEMENT_CONTEXT = b"registry-evidence-pack/statement\x00"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PDF = "evidence.pdf"
@@ -375,14 +380,18 @@ def split_note(text: str) -> tuple[str, list[SignatureLine]]:
     return body, signatures
 
 
-def open_note(text: str, keys: list[VerifierKey]) -> tuple[str, list[VerifierKey]]:
-    """The text of a signed note and the trusted keys whose signatures verified.
+def open_note(
+    text: str, keys: list[VerifierKey], context: bytes = b""
+) -> tuple[str, list[VerifierKey]]:
+    """The text of a signed note and the trusted keys whose signatures verified, each
+    over ``context`` followed by the text (a checkpoint: no context; a pack statement:
+    :data:`STATEMENT_CONTEXT`).
 
     As c2sp.org/signed-note says: a signature whose key name and key id are not both
     those of a trusted key is ignored (a witness's cosignature, say); one by a trusted
     key must verify, or the note is rejected; with none by a trusted key, it is too."""
     body, signatures = split_note(text)
-    data = body.encode("utf-8")
+    data = context + body.encode("utf-8")
     index = {(k.name, k.key_id): k for k in keys}
     verified: list[VerifierKey] = []
     for sig in signatures:
@@ -626,14 +635,30 @@ _MANIFEST_FIELDS = frozenset(
 _STATEMENT_LINE = re.compile(r"(\S+) sha256:([0-9a-f]{64})")
 
 
+def _opens(text: str, trusted: list[VerifierKey], context: bytes) -> bool:
+    """Whether a trusted key's signature on ``text`` verifies over ``context`` and the
+    text: to say why a note signed for the other purpose is refused."""
+    try:
+        open_note(text, trusted, context)
+    except ValueError:
+        return False
+    return True
+
+
 def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) -> dict[str, Any]:
     """``manifest.sig`` first: nothing else the pack says is read before the digests it
     signs are checked."""
+    text = note_text(pack.read(SIGNATURE, NOTE_MAX), SIGNATURE)
     try:
-        statement, signers = open_note(
-            note_text(pack.read(SIGNATURE, NOTE_MAX), SIGNATURE), trusted
-        )
+        statement, signers = open_note(text, trusted, STATEMENT_CONTEXT)
     except ValueError as exc:
+        if _opens(text, trusted, b""):
+            raise PackFailure(
+                SIGNATURE,
+                "is signed as a checkpoint is, not as a pack statement (over the text "
+                "without the statement's context): refused (a checkpoint's signature never "
+                "stands for a pack; a pack of format 1 needs that release's verifier)",
+            ) from None
         raise PackFailure(SIGNATURE, str(exc)) from None
     lines = statement[:-1].split("\n")
     stated = [_STATEMENT_LINE.fullmatch(line) for line in lines[2:]]
@@ -651,13 +676,9 @@ def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) 
     manifest = _object(_json(pack.read(MANIFEST), MANIFEST), MANIFEST, _MANIFEST_FIELDS, False)
     if manifest["format"] != PACK_FORMAT:
         raise PackFailure(MANIFEST, "is not the manifest of an evidence pack")
-    if (
-        manifest["format_version"] not in FORMAT_VERSIONS
-        or type(manifest["format_version"]) is not int
-    ):
+    if manifest["format_version"] != FORMAT_VERSION or type(manifest["format_version"]) is not int:
         raise PackFailure(
-            MANIFEST,
-            f"has format version {manifest['format_version']!r}, not one of {FORMAT_VERSIONS}",
+            MANIFEST, f"has format version {manifest['format_version']!r}, not {FORMAT_VERSION}"
         )
     if manifest["origin"] != origin:
         raise PackFailure(MANIFEST, f"names another origin than {SIGNATURE} ({origin!r})")
@@ -695,8 +716,14 @@ def _verify_checkpoint(
     summary: Summary,
     witnesses: list[VerifierKey] = (),  # type: ignore[assignment]
 ) -> tuple[int, bytes]:
+    text = note_text(pack.read(CHECKPOINT, NOTE_MAX), CHECKPOINT)
+    if _opens(text, trusted, STATEMENT_CONTEXT):
+        raise PackFailure(
+            CHECKPOINT,
+            "is signed as a pack statement is, not as a checkpoint: refused (a pack "
+            "statement's signature never stands for a checkpoint)",
+        )
     try:
-        text = note_text(pack.read(CHECKPOINT, NOTE_MAX), CHECKPOINT)
         body, signers = open_note(text, trusted)
         checkpoint = parse_checkpoint(body)
         for witness in witnesses:
@@ -854,12 +881,6 @@ def _verify_completeness(
     the checkpoint's last leaf is the map of each system's last event; each system's
     leaf is in it; from there the system's chain of ``system_prev`` links runs down to
     its registration through events the pack holds, and it holds no other."""
-    if manifest["format_version"] < 2:
-        summary.add(
-            "completeness NOT PROVEN: a pack of format 1 carries no proof that it holds "
-            "every event of its systems"
-        )
-        return
     where = COMPLETENESS
     if COMPLETENESS not in pack.names:
         raise PackFailure(where, "is missing: a pack of format 2 proves that it is complete")

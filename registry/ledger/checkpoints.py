@@ -41,6 +41,10 @@ from registry.ledger.store import (
 )
 from registry.ledger.systems_map import SystemsMap
 
+# On a session's ``info``: the tree size of the checkpoint its transaction signed, which
+# goes to the witnesses once the transaction commits (``ledger.submitter``).
+SIGNED = "ledger.signed_checkpoint"
+
 
 @dataclass
 class LedgerSettings:
@@ -126,6 +130,7 @@ def make_checkpoint(
     session.flush()
     if keeper is not None:
         keeper.keep_on_commit(session, row.note, row.tree_size)
+    session.info[SIGNED] = row.tree_size
     return row
 
 

@@ -113,19 +113,35 @@ def submit(
     *,
     note: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    read: Session | None = None,
 ) -> Outcome:
-    """Submit ``checkpoint`` to one witness and store its cosignature or refusal.
-    ``note``: the signed note to send instead of the row's (a forged one, in tests)."""
-    old = last_cosigned_size(session, spec)
+    """Submit ``checkpoint`` to one witness and store its cosignature or refusal in
+    ``session``. ``read``: the session to read through (the size last cosigned, the
+    consistency proof), so that ``session`` begins no transaction before the witness
+    has answered (on SQLite a writing transaction holds the write lock from its first
+    statement). ``note``: the signed note to send instead of the row's (a forged one,
+    in tests).
+
+    A witness that has cosigned a larger tree than ``checkpoint`` is sent the newest
+    checkpoint of the database when that one is at least as large (another process
+    signed and submitted it meanwhile: witnesses cosign only forward); when the
+    database holds no checkpoint that large, the ledger was rolled back or truncated:
+    a refusal, stored as an alarm."""
+    reading = read if read is not None else session
+    old = last_cosigned_size(reading, spec)
     sent = checkpoint.note if note is None else note
     for _attempt in range(3):
         if old > checkpoint.tree_size:
+            newest = last_checkpoint(reading) if note is None else None
+            if newest is not None and newest.tree_size >= old:
+                checkpoint, sent = newest, newest.note
+                continue
             message = (
-                f"rollback: it cosigned a tree of {old} events, this checkpoint has"
-                f" {checkpoint.tree_size}"
+                f"rollback: it cosigned a tree of {old} events, the ledger's latest signed"
+                f" checkpoint has {checkpoint.tree_size}"
             )
             return _refused(session, spec, checkpoint, message)
-        body = _request_body(session, old, checkpoint)
+        body = _request_body(reading, old, checkpoint)
         if note is not None:
             body = body[: len(body) - len(checkpoint.note)] + sent
         try:
@@ -192,13 +208,17 @@ def _refused(session: Session, spec: WitnessSpec, checkpoint: Checkpoint, messag
 
 
 def submit_latest(
-    session: Session, specs: list[WitnessSpec], timeout: float = DEFAULT_TIMEOUT
+    session: Session,
+    specs: list[WitnessSpec],
+    timeout: float = DEFAULT_TIMEOUT,
+    read: Session | None = None,
 ) -> list[Outcome]:
-    """Submit the newest signed checkpoint to every witness (none: nothing to do)."""
-    checkpoint = last_checkpoint(session)
+    """Submit the newest signed checkpoint to every witness (none: nothing to do);
+    ``read`` as for :func:`submit`."""
+    checkpoint = last_checkpoint(read if read is not None else session)
     if checkpoint is None:
         return []
-    return [submit(session, spec, checkpoint, timeout=timeout) for spec in specs]
+    return [submit(session, spec, checkpoint, timeout=timeout, read=read) for spec in specs]
 
 
 def cosignatures(session: Session, tree_size: int) -> list[WitnessCosignature]:

@@ -76,6 +76,9 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
         flash(exc.message, "error")
         return redirect(back)
     flash(f"Exported {done.name} (manifest SHA-256 {done.manifest_sha256}).", "success")
+    for outcome in done.witnesses:
+        if outcome.result != "cosigned":
+            flash(outcome.line(), "error")
     return redirect(url_for("exports.index"))
 
 

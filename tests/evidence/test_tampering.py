@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.evidence import verifier
+from registry.evidence.pack import sign_statement
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from tests.evidence.conftest import ORIGIN, do_export, members
@@ -44,7 +45,7 @@ def resign(files: Files, signer: Signer) -> Files:
         f"manifest.json sha256:{hashlib.sha256(files['manifest.json']).hexdigest()}\n"
         f"evidence.pdf sha256:{hashlib.sha256(files['evidence.pdf']).hexdigest()}\n"
     )
-    files["manifest.sig"] = sign_body(statement, [signer]).encode()
+    files["manifest.sig"] = sign_statement(statement, signer).encode()
     return files
 
 

@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.evidence import verifier
+from registry.evidence import pack, verifier
+from registry.evidence.pack import sign_statement
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
-from registry.ledger.note import key_id
+from registry.ledger.note import NoteError, key_id, sign_note
 from tests.evidence.conftest import do_export, members
 
 Files = dict[str, bytes]
@@ -75,7 +76,7 @@ def resign(files: Files, signer: Signer) -> Files:
         f"manifest.json sha256:{hashlib.sha256(files['manifest.json']).hexdigest()}\n"
         f"evidence.pdf sha256:{hashlib.sha256(files['evidence.pdf']).hexdigest()}\n"
     )
-    files["manifest.sig"] = sign_body(statement, [signer]).encode()
+    files["manifest.sig"] = sign_statement(statement, signer).encode()
     return files
 
 
@@ -654,3 +655,56 @@ def _key_file(folder: Path, signer: Signer) -> Path:
     path = folder / "trusted.keys"
     path.write_text(signer.verifier_key + "\n")
     return path
+
+
+# ----------------------------------------------------------------- domain separation
+
+
+def _statement(files: Files) -> str:
+    return files["manifest.sig"].decode().split("\n\n")[0] + "\n"
+
+
+def test_a_checkpoint_signature_never_stands_for_a_pack_statement(real, tmp_path, capsys):
+    files, signer = real
+    # The statement signed as checkpoints are (the registry's key over the text alone):
+    # even with every digest right, it is not a pack statement.
+    forged = dict(files)
+    forged["manifest.sig"] = sign_body(_statement(files), [signer]).encode()
+    path = write(tmp_path / "as-checkpoint.zip", forged)
+    code, out, _ = run(path, capsys, signer.verifier_key)
+    assert code == verifier.FAILED, out
+    assert out.startswith("FAILED manifest.sig: is signed as a checkpoint is"), out
+    # The checkpoint's own signature line under the statement's text: refused too.
+    checkpoint = files["ledger/checkpoint.txt"].decode()
+    line = checkpoint.split("\n\n")[1].splitlines()[0] + "\n"
+    forged["manifest.sig"] = (_statement(files) + "\n" + line).encode()
+    code, out, _ = run(write(tmp_path / "line.zip", forged), capsys, signer.verifier_key)
+    assert code == verifier.FAILED and out.startswith("FAILED manifest.sig:"), out
+
+
+def test_a_pack_statement_signature_never_stands_for_a_checkpoint(real, tmp_path, capsys):
+    files, signer = real
+    key = verifier.parse_key(signer.verifier_key)
+    statement = files["manifest.sig"].decode()
+    # A lenient reader of checkpoints, checking only the signature over the note's text:
+    # the statement's signature is over the context and the text, so it does not verify.
+    with pytest.raises(ValueError, match="does not verify"):
+        verifier.open_note(statement, [key])
+    assert verifier.open_note(statement, [key], verifier.STATEMENT_CONTEXT)[1] == [key]
+    # A checkpoint's text signed as pack statements are, in a pack signed again: refused.
+    forged = dict(files)
+    forged["ledger/checkpoint.txt"] = sign_statement(checkpoint_body(files), signer).encode()
+    path = write(tmp_path / "as-statement.zip", resign(forged, signer))
+    code, out, _ = run(path, capsys, signer.verifier_key)
+    assert code == verifier.FAILED, out
+    assert out.startswith("FAILED ledger/checkpoint.txt: is signed as a pack statement is"), out
+
+
+def test_the_statement_context_is_in_no_note_text():
+    assert pack.STATEMENT_CONTEXT == verifier.STATEMENT_CONTEXT
+    assert b"\x00" in pack.STATEMENT_CONTEXT
+    # No checkpoint (nor any note) the registry signs can begin with it.
+    with pytest.raises(NoteError):
+        sign_note(
+            pack.STATEMENT_CONTEXT.decode() + "x\n", "o.example/x", Ed25519PrivateKey.generate()
+        )

@@ -12,6 +12,11 @@ STATEMENTS = {
     "entry_version": ("UPDATE entry_version SET body = '{}'", "DELETE FROM entry_version"),
     "audit_event": ("UPDATE audit_event SET system_id = 0", "DELETE FROM audit_event"),
     "checkpoint": ("UPDATE checkpoint SET note = ''", "DELETE FROM checkpoint"),
+    # Migration 0012: a witness's cosignature, or its refusal (an alarm), is history too.
+    "witness_cosignature": (
+        "UPDATE witness_cosignature SET refused = false",
+        "DELETE FROM witness_cosignature",
+    ),
 }
 
 
@@ -25,6 +30,13 @@ def history(session, officer, profile):
             "VALUES (1, :h, :h, 'k', 'note', :t)"
         ),
         {"h": "0" * 64, "t": "2026-01-01 00:00:00"},
+    )
+    session.execute(
+        sa.text(
+            "INSERT INTO witness_cosignature (tree_size, witness, url, key_id, refused, answer,"
+            " received_at) VALUES (1, 'w.test/a', 'http://w.test', 'k', true, 'fork', :t)"
+        ),
+        {"t": "2026-01-01 00:00:00"},
     )
     session.commit()
 

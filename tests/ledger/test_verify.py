@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,11 @@ from registry.records import writes
 from registry.records.models import EntryVersion
 from tests.conftest import append_only_lifted, make_app
 from tests.records.samples import SAMPLES
+
+
+def _origin(app):
+    """The ledger's origin: the signing key's name (chosen by `keys init`)."""
+    return load_key(Path(app.config["SIGNING_KEY_PATH"])).name
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ def test_checkpoints_are_made_signed_and_verify(signed):
     assert sizes == [3, 11, 21, 31]
     signer = load_key(__import__("pathlib").Path(app.config["SIGNING_KEY_PATH"]))
     last = session.scalar(sa.select(Checkpoint).where(Checkpoint.tree_size == 31))
-    body, names = open_checkpoint(last.note, [signer.verifier_key], origin=app.config["ORIGIN"])
+    body, names = open_checkpoint(last.note, [signer.verifier_key], origin=_origin(app))
     assert body.size == 31 and body.root.hex() == last.root_hash and names == [signer.name]
     report = _verify(app, session)
     assert report.ok, report.summary()
@@ -75,8 +81,9 @@ def test_checkpoints_are_made_signed_and_verify(signed):
 def test_on_demand_checkpoint_and_public_keys(signed):
     app, session = signed
     result = app.test_cli_runner().invoke(args=["ledger", "checkpoint"])
-    assert result.exit_code == 0 and "Checkpoint of 40 events"  # 39 and the map in result.output
-    assert "\n\u2014 " + app.config["ORIGIN"] + " " in result.output  # a signature line
+    # 39 events and the map event the checkpoint is signed at.
+    assert result.exit_code == 0 and "Checkpoint of 40 events" in result.output
+    assert "\n\u2014 " + _origin(app) + " " in result.output  # a signature line
     assert _verify(app, session).uncovered == 0
     client = app.test_client()
     page = client.get("/ledger/keys")
@@ -154,7 +161,7 @@ def test_a_ledger_rewritten_around_a_planted_key_is_caught(signed):
     """The whole chain rewritten with the attacker's key in the key event, checkpoints
     replaced and signed with that key: the pinned key signs none of them."""
     app, session = signed
-    attacker = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+    attacker = Signer(_origin(app), Ed25519PrivateKey.generate())
 
     def edit(seq, fields):
         if fields.get("action") == "key.add":
@@ -355,7 +362,7 @@ def test_bad_or_unknown_signatures_are_rejected(signed):
     assert not report.ok and report.problem_seq == 21 and "not validly signed" in report.problem
 
     # A checkpoint signed by a key the ledger never recorded.
-    intruder = Signer(app.config["ORIGIN"], Ed25519PrivateKey.generate())
+    intruder = Signer(_origin(app), Ed25519PrivateKey.generate())
     with append_only_lifted(session, "checkpoint"):
         session.execute(sa.delete(Checkpoint))
     make_checkpoint(session, intruder)
@@ -387,8 +394,21 @@ def test_key_rotation_keeps_old_checkpoints_verifiable(signed):
     # Verifiers find both keys published: the current one first, then the earlier one.
     restarted = make_app(app.config["DATABASE_URL"], app.instance_path)
     published = restarted.test_client().get("/ledger/keys").get_data(as_text=True).splitlines()
-    restarted.extensions["registry.db"].dispose()
     assert published == [new.verifier_key, old.verifier_key]
+    # Packs after the rotation: statements signed by the new key (with the statement's
+    # context), checkpoints by whichever key signed them; both verify under the
+    # published keys, one pinned to a checkpoint of the old key's too.
+    keys = Path(app.instance_path) / "published.txt"
+    keys.write_text("".join(k + "\n" for k in published))
+    before = rotation.created_at - __import__("datetime").timedelta(microseconds=1)
+    runner = restarted.test_cli_runner()
+    for args in (["export", "--all"], ["export", "--all", "--as-of", before.isoformat()]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        pack = result.stdout.strip().splitlines()[-1]
+        result = runner.invoke(args=["verify-pack", pack, "--pubkey", str(keys)])
+        assert result.exit_code == 0 and "VERIFIED" in result.output, result.output
+    restarted.extensions["registry.db"].dispose()
 
 
 def test_a_moved_head_pointer_is_caught(signed):

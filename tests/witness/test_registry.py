@@ -22,7 +22,7 @@ from registry.ledger.note import open_checkpoint, sign_checkpoint
 from registry.ledger.witnessing import WitnessSpec, parse_witnesses, submit
 from registry.records import writes
 from registry.witness.state import create_witness_key
-from tests.conftest import csrf_token, make_app
+from tests.conftest import append_only_lifted, csrf_token, make_app
 from tests.records.samples import SAMPLES
 from tests.serving import free_port
 
@@ -31,6 +31,9 @@ PASSWORD = "a long enough test password"
 
 
 REFERENCES = itertools.count(1)
+# Checkpoints only on demand (`ledger checkpoint`, exports): none signed by the writes,
+# so nothing is submitted in the background (tests/witness/test_submission.py does).
+NO_AUTOMATIC_CHECKPOINTS = {"CHECKPOINT_EVERY_EVENTS": 1000, "CHECKPOINT_EVERY_SECONDS": 1e9}
 
 
 def _write(app, count):
@@ -53,7 +56,7 @@ def test_witnessed_checkpoints_and_a_fork(database_url, tmp_path, witnesses):
     w1, c1, _ = witnesses("witness.test/one", [signer.verifier_key])
     w2, c2, _ = witnesses("witness.test/two", [signer.verifier_key])
     setting = f"{w1.url}={c1.vkey} {w2.url}={c2.vkey}"
-    app = make_app(database_url, instance, CHECKPOINT_EVERY_EVENTS=1000, WITNESSES=setting)
+    app = make_app(database_url, instance, **NO_AUTOMATIC_CHECKPOINTS, WITNESSES=setting)
     runner = app.test_cli_runner()
     try:
         _write(app, 3)
@@ -111,18 +114,21 @@ def test_witnessed_checkpoints_and_a_fork(database_url, tmp_path, witnesses):
             result.output
         )
 
-        # A stale record of what a witness cosigned: 409, and the retry succeeds.
+        # A stale record of what a witness cosigned (its answer was lost: the transaction
+        # storing it rolled back): 409 with the size it cosigned, and the retry succeeds.
+        _write(app, 1)
+        app.config["WITNESSES"] = f"{w2.url}={c2.vkey}"
+        assert "cosigned" in runner.invoke(args=["ledger", "checkpoint"]).output
+        app.config["WITNESSES"] = setting
         with app.app_context():
             session = db_session()
-            session.execute(
-                sa.delete(WitnessCosignature).where(
-                    WitnessCosignature.witness == "witness.test/one",
-                    WitnessCosignature.tree_size == latest.tree_size,
-                )
-            )
-            session.commit()
+            newer = last_checkpoint(session)
+            lost = submit(session, parse_witnesses(setting)[0], newer)
+            assert lost.result == "cosigned"
+            session.rollback()
         result = runner.invoke(args=["ledger", "witness"])
         assert result.output.count(": cosigned:") == 2, result.output
+        latest = newer
 
         # A witness that is down is reported, not fatal.
         down = f"http://127.0.0.1:{free_port()}={c1.vkey}"
@@ -177,21 +183,25 @@ def test_rollback_is_refused(database_url, tmp_path, witnesses):
     signer = create_key(instance / "ledger-signing.key", ORIGIN)
     w1, c1, _ = witnesses("witness.test/one", [signer.verifier_key])
     setting = f"{w1.url}={c1.vkey}"
-    app = make_app(database_url, instance, CHECKPOINT_EVERY_EVENTS=1000, WITNESSES=setting)
+    app = make_app(database_url, instance, **NO_AUTOMATIC_CHECKPOINTS, WITNESSES=setting)
     runner = app.test_cli_runner()
     try:
         _write(app, 2)
         assert "cosigned" in runner.invoke(args=["ledger", "checkpoint"]).output
         _write(app, 2)
         assert "cosigned" in runner.invoke(args=["ledger", "checkpoint"]).output
-        # The registry's database restored from before its last checkpoint: the older
-        # checkpoint is submitted and the witness's record of the newer one is gone.
+        # The newest checkpoint and the record of its cosignature deleted (the triggers
+        # lifted, as a table owner could): the older checkpoint is submitted, and the
+        # witness's larger tree is one the ledger no longer has a checkpoint of.
         with app.app_context():
             session = db_session()
-            older = session.scalars(sa.select(Checkpoint).order_by(Checkpoint.tree_size)).all()[-2]
-            session.execute(sa.delete(WitnessCosignature))
+            newest = last_checkpoint(session)
+            with append_only_lifted(session, "witness_cosignature"):
+                session.execute(sa.delete(WitnessCosignature))
+            with append_only_lifted(session, "checkpoint"):
+                session.execute(sa.delete(Checkpoint).where(Checkpoint.id == newest.id))
             spec: WitnessSpec = parse_witnesses(setting)[0]
-            outcome = submit(session, spec, older)
+            outcome = submit(session, spec, last_checkpoint(session))
             session.commit()
         assert outcome.result == "refused" and outcome.message.startswith("rollback")
         result = runner.invoke(args=["ledger", "verify"])
