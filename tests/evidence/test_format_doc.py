@@ -32,9 +32,7 @@ def test_the_constants_are_the_codes():
     assert f"\n{verifier.STATEMENT}\nmanifest.json sha256:<" in DOC
     context = verifier.STATEMENT_CONTEXT
     assert context == pack.STATEMENT_CONTEXT and context.endswith(b"\x00")
-    assert (
-        f"the {len(context)}\nbytes `{context[:-1].decode()}` followed by one NUL byte" in DOC
-    )
+    assert f"the {len(context)}\nbytes `{context[:-1].decode()}` followed by one NUL byte" in DOC
 
 
 def test_the_exit_statuses_are_the_verifiers():
