@@ -27,7 +27,8 @@ LAYERS = [
     {"registry"},  # create_app
     # The surfaces, and what sees the whole schema: models.py gathers every model (for
     # Alembic, and for dbcopy.py, which copies every table for `registry db copy`).
-    {"web", "api", "cli", "server", "models", "dbcopy"},
+    # exporting.py: an export's two transactions, which every surface commits alike.
+    {"web", "api", "cli", "server", "models", "dbcopy", "exporting"},
     {"extensions"},
     {"evidence"},
     {"demo"},
@@ -294,3 +295,31 @@ def test_the_view_check_sees_a_query() -> None:
         "view:5 loads a User by id",
         "view:8 calls .scalars()",
     ]
+
+
+# The packages whose functions are services: the request or command that calls them
+# owns the transaction (docs/architecture.md, "The write path").
+SERVICES = {"evidence", "demo", "readiness", "records", "accounts", "witness", "ledger"}
+
+
+def transaction_ends(name: str, tree: ast.Module) -> list[str]:
+    """Where a module commits or rolls back a transaction."""
+    return [
+        f"{name}:{node.lineno} calls .{node.func.attr}()"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("commit", "rollback")
+    ]
+
+
+def test_services_never_commit() -> None:
+    """Services flush, never commit or roll back: one transaction boundary per request
+    or command, at the surface (an export's two: ``registry/exporting.py``)."""
+    ends = [
+        end
+        for name, tree in TREES.items()
+        if package(name) in SERVICES
+        for end in transaction_ends(name, tree)
+    ]
+    assert ends == []
