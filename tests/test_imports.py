@@ -49,12 +49,7 @@ LAZY = {
     "registry.cli": "the commands' lazy imports",
 }
 # Imports that still cross the dependency direction, each with the change that removes it.
-KNOWN = {
-    # A promotion's write meets the readiness gate under the ledger lock, on the state
-    # the lock fixes (records.writes._append): records calls up into readiness there.
-    # Removed when the gate is passed in by the surfaces that write.
-    ("registry.records.writes", "registry.readiness.gate"): "the gate under the ledger lock",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 # The one module of a surface that touches storage: the API's transaction boundary and
 # its Idempotency-Key store (its own table, api/models.py).
 STORAGE_OF_SURFACES = {"registry.api.writes", "registry.api.models"}

@@ -18,9 +18,10 @@ Every create, update, retirement and reinstatement takes the same three steps:
    entry's new head.
 
 A promotion to production (or the reinstatement of a production system) also meets
-the readiness gate, read under the lock. Services take the actor explicitly and never
-commit: the request or CLI command owns the transaction, and the ledger lock is held
-until it ends.
+the readiness gate, read under the lock: the caller passes it in (``gate``, a
+:class:`PromotionGate`: ``readiness.gate.check_promotion``), since readiness sits
+above records. Services take the actor explicitly and never commit: the request or
+CLI command owns the transaction, and the ledger lock is held until it ends.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import json_merge_patch
 import sqlalchemy as sa
@@ -55,7 +56,6 @@ from registry.ledger.append import (
     store,
 )
 from registry.ledger.canonical import canonical_bytes, sha256_hex
-from registry.readiness.gate import check_promotion
 from registry.records.inputs import (
     check_base,
     check_instant,
@@ -70,6 +70,23 @@ from registry.records.models import AISystem, Entry, EntryVersion, live_owner_en
 # A decision whose precondition failed is made again on the state read under the lock,
 # where it cannot fail: more than two attempts would be a bug.
 MAX_ATTEMPTS = 3
+
+
+class PromotionGate(Protocol):
+    """The check a promotion to production passes under the ledger lock, raising to
+    refuse it: ``readiness.gate.check_promotion``, given by the callers that may promote
+    (the surfaces, the demo loader), since readiness sits above records."""
+
+    def __call__(
+        self,
+        session: Session,
+        system: AISystem,
+        old_profile: dict[str, Any],
+        new_profile: dict[str, Any],
+        when: dt.datetime,
+        /,
+    ) -> None: ...
+
 
 # ----------------------------------------------------------------------------- state
 
@@ -577,6 +594,7 @@ def _write(
     lock_with: tuple[sa.Select[Any], sa.Select[Any]],
     lock_params: dict[str, Any],
     decide: Callable[[list[list[Any]]], Plan],
+    gate: PromotionGate | None = None,
 ) -> EntryVersion:
     """Read, decide, lock, append; read and decide again while the precondition fails
     (then under the lock, where it holds)."""
@@ -584,11 +602,13 @@ def _write(
         plan = decide(read(session, reads))
         locked = lock(session, lock_with, lock_params, plan.new_rows)
         if locked.holds(plan.precondition):
-            return _append(session, actor, locked, plan)
+            return _append(session, actor, locked, plan, gate)
     raise RuntimeError("a write's precondition failed under the ledger lock")
 
 
-def _append(session: Session, actor: Actor, locked: Locked, plan: Plan) -> EntryVersion:
+def _append(
+    session: Session, actor: Actor, locked: Locked, plan: Plan, gate: PromotionGate | None
+) -> EntryVersion:
     """Carry ``plan`` out: the lock is held and its precondition holds."""
     now = next_time(locked.head)
     effective_from = plan.effective_from or now  # effective when recorded, unless stated
@@ -597,9 +617,14 @@ def _append(session: Session, actor: Actor, locked: Locked, plan: Plan) -> Entry
     entry_id = next(ids) if plan.entry_id is None else plan.entry_id
     version_id = next(ids)
     if plan.promotion is not None:
+        if gate is None:  # a caller that may promote passes the gate: never skipped
+            raise RuntimeError(
+                f"{plan.action} would make system {plan.reference!r} production, "
+                "and no readiness gate was given to check it"
+            )
         system = session.get(AISystem, system_id)
         assert system is not None
-        check_promotion(session, system, *plan.promotion, effective_from)
+        gate(session, system, *plan.promotion, effective_from)
     fields = _event_fields(actor, plan, system_id, entry_id)
     fields["effective_from"] = iso(effective_from)
     event = seal(locked.head, fields, system_id, now)
@@ -704,8 +729,10 @@ def update_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> EntryVersion:
-    """Replace an entry's body with a new version based on ``base_version``."""
+    """Replace an entry's body with a new version based on ``base_version``. A
+    profile's promotion to production must pass ``gate`` (refused without one)."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
     with_owners = may_write_as_named_owner(actor)
@@ -717,7 +744,7 @@ def update_entry(
         return decide_update(actor, state, entry_id, body, base, effective_from, reason)
 
     reads = _entry_reads(actor, entry_id)
-    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide, gate)
 
 
 def retire_entry(
@@ -750,13 +777,14 @@ def reinstate_system(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> EntryVersion:
     """Bring back a system whose profile is retired: the profile's next version, after
     the retirement, is its last version before it (action ``entry.reinstate``).
 
     A compliance officer's decision, like the retirement. 409 when the profile is not
     retired; 422 when ``effective_from`` is before the retirement took effect. A system
-    that comes back in production passes the readiness gate, as a promotion does.
+    that comes back in production passes ``gate``, as a promotion does.
     """
     if not may(actor, "govern"):  # refused before anything is read
         raise denied(actor, "govern", system.reference)
@@ -780,7 +808,7 @@ def reinstate_system(
         return decide_reinstate(actor, state, base, effective_from, reason, utcnow())
 
     reads = _entry_reads(actor, entry_id)
-    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide, gate)
 
 
 def create_entry(
@@ -848,6 +876,7 @@ def patch_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> tuple[EntryVersion, bool]:
     """Apply a JSON Merge Patch (RFC 7396) to version ``base_version`` of an entry and
     record the result as the entry's next version, through :func:`update_entry` (so
@@ -901,6 +930,7 @@ def patch_entry(
         base_version=base_number,
         effective_from=effective_from,
         reason=reason,
+        gate=gate,
     )
     return version, True
 
