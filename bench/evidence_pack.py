@@ -33,7 +33,7 @@ from registry.accounts.actor import Actor
 from registry.config import load_config
 from registry.db import Database
 from registry.evidence import collect
-from registry.evidence.pack import export
+from registry.exporting import export
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent

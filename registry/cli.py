@@ -735,7 +735,7 @@ def export_pack(
     system: str | None, everything: bool, as_of: str | None, out: Path | None, actor: str
 ) -> None:
     """Export the evidence pack of SYSTEM (or --all) and print its path."""
-    from registry.evidence.pack import export
+    from registry.exporting import export
 
     if bool(system) == everything:
         raise click.UsageError("Name one SYSTEM, or give --all for the whole registry.")

@@ -27,7 +27,8 @@ LAYERS = [
     {"registry"},  # create_app
     # The surfaces, and what sees the whole schema: models.py gathers every model (for
     # Alembic, and for dbcopy.py, which copies every table for `registry db copy`).
-    {"web", "api", "cli", "server", "models", "dbcopy"},
+    # exporting.py: an export's two transactions, which every surface commits alike.
+    {"web", "api", "cli", "server", "models", "dbcopy", "exporting"},
     {"extensions"},
     {"evidence"},
     {"demo"},
@@ -48,12 +49,7 @@ LAZY = {
     "registry.cli": "the commands' lazy imports",
 }
 # Imports that still cross the dependency direction, each with the change that removes it.
-KNOWN = {
-    # A promotion's write meets the readiness gate under the ledger lock, on the state
-    # the lock fixes (records.writes._append): records calls up into readiness there.
-    # Removed when the gate is passed in by the surfaces that write.
-    ("registry.records.writes", "registry.readiness.gate"): "the gate under the ledger lock",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 # The one module of a surface that touches storage: the API's transaction boundary and
 # its Idempotency-Key store (its own table, api/models.py).
 STORAGE_OF_SURFACES = {"registry.api.writes", "registry.api.models"}
@@ -294,3 +290,37 @@ def test_the_view_check_sees_a_query() -> None:
         "view:5 loads a User by id",
         "view:8 calls .scalars()",
     ]
+
+
+# The packages whose functions are services: the request or command that calls them
+# owns the transaction (docs/architecture.md, "The write path").
+SERVICES = {"evidence", "demo", "readiness", "records", "accounts", "witness", "ledger"}
+# Modules of those packages that run work of their own, outside any request or command,
+# and so own its transactions, each with why.
+RUNNERS = {
+    "registry.ledger.submitter": "a background thread storing the witnesses' answers "
+    "(the job queue's, once there is one)",
+}
+
+
+def transaction_ends(name: str, tree: ast.Module) -> list[str]:
+    """Where a module commits or rolls back a transaction."""
+    return [
+        f"{name}:{node.lineno} calls .{node.func.attr}()"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("commit", "rollback")
+    ]
+
+
+def test_services_never_commit() -> None:
+    """Services flush, never commit or roll back: one transaction boundary per request
+    or command, at the surface (an export's two: ``registry/exporting.py``)."""
+    ends = [
+        end
+        for name, tree in TREES.items()
+        if package(name) in SERVICES and name not in RUNNERS
+        for end in transaction_ends(name, tree)
+    ]
+    assert ends == []

@@ -36,6 +36,7 @@ from registry.api.schemas import (
 from registry.api.writes import commit_change, transaction
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.extensions import db_session
+from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
 from registry.records.diff import diff_bodies
 from registry.records.models import Entry
@@ -101,6 +102,7 @@ def update(data: dict[str, Any], entry_id: int) -> Any:
             base_version=based_on,
             effective_from=data.get("effective_from"),
             reason=data.get("reason"),
+            gate=check_promotion,
         )
     except (InvalidInput, PermissionDenied) as exc:  # field errors point into the body
         exc.body_prefix = ("body",)  # type: ignore[attr-defined]
@@ -155,6 +157,7 @@ def patch(entry_id: int, effective_from: Any = None, reason: Any = None) -> Any:
         base_version=based_on,
         effective_from=effective_from,
         reason=reason,
+        gate=check_promotion,
     )
     commit_change()
     if not written:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app, send_file
 
+from registry import exporting
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
@@ -57,7 +58,7 @@ def create(data: dict[str, Any]) -> Any:
     with export_quota().admit(actor, whole_registry=references is None):
         read = database().read_sessionmaker()
         try:
-            done = pack.export(
+            done = exporting.export(
                 session, read, actor, _folder(), references=references, as_of=data.get("as_of")
             )
         finally:

@@ -37,6 +37,7 @@ from registry.api.schemas import (
 from registry.api.writes import transaction
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.extensions import db_session
+from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
 from registry.records.kinds import KINDS
 from registry.records.models import AISystem
@@ -243,6 +244,7 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
         base_version=based_on,
         effective_from=data.get("effective_from"),
         reason=data["reason"],
+        gate=check_promotion,
     )
     return entry_out(version.entry, version, written=True), {
         "ETag": etag(profile.id, version.number)

@@ -19,6 +19,7 @@ from registry.accounts.models import User
 from registry.accounts.service import create_user, new_password
 from registry.demo import dates
 from registry.files import write_private
+from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
 from registry.records.models import AISystem
 
@@ -123,6 +124,7 @@ def load_examples(
                     base_version=entry.head_number,
                     effective_from=instant(update["effective_from"]),
                     reason=text(update.get("reason")),
+                    gate=check_promotion,
                 )
             if item.get("retire"):
                 writes.retire_entry(
@@ -145,6 +147,7 @@ def load_examples(
                 base_version=entry.head_number,
                 effective_from=instant(update["effective_from"]),
                 reason=text(update.get("reason")),
+                gate=check_promotion,
             )
         loaded += 1
     return loaded

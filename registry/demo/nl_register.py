@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
+from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
 
 STAGES = {"in_gebruik": "production", "ontwikkeling": "pilot", "buiten_gebruik": "retired"}
@@ -135,6 +136,7 @@ def apply_change(session: Session, actor: Actor, change: dict[str, Any]) -> None
             base_version=entry.head_number,
             effective_from=when,
             reason=reason,
+            gate=check_promotion,
         )
     elif change["op"] == "remove":
         writes.retire_entry(

@@ -30,7 +30,6 @@ Packs are deterministic: the same scope as of the same instant gives the same by
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -40,7 +39,8 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import event_like
-from registry.ledger.submitter import WitnessSubmitter, submitter_of
+from registry.ledger.submitter import WitnessSubmitter
 from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
 from registry.readiness import evaluate
@@ -365,60 +365,45 @@ def _cause(exc: Exception) -> str:
     return "an unexpected error (the registry's log has the details)"
 
 
-def export(
-    session: Session,
-    read: Session,
-    actor: Actor,
-    out_dir: Path,
-    *,
-    references: list[str] | None = None,
-    as_of: dt.datetime | None = None,
-    progress: Progress | None = None,
-) -> Exported:
-    """Export a pack into ``out_dir`` and record the export in the ledger. ``session``
-    writes (it pins the instant and records the export, committing both); ``read``
-    reads the content.
+def pin(session: Session, actor: Actor, as_of: dt.datetime | None) -> tuple[Pin, Signer]:
+    """The first step of an export: pin ``as_of`` (None: now) to the ledger under the
+    ledger lock, signing a checkpoint that covers it when none does yet; with the key
+    that signs the manifest.
 
-    When the export fails after pinning, no pack is kept and no export recorded, and
-    the error says whether the pinning signed a checkpoint (:class:`ExportFailed`, or
-    the domain error raised, e.g. an unknown system, with that sentence added)."""
+    The caller commits the pin before :func:`recorded` builds the pack, so the ledger
+    lock is not held meanwhile; a failed export then says what the pin changed
+    (:func:`failure`)."""
     require(session, actor, "export")
     settings = settings_of(session)
     if settings is None:
         raise Conflict("This registry has no signing key: create one with 'registry keys init'.")
-    pinned = collect.pin(session, as_of)
-    submitter = submitter_of(session)
-    if submitter is not None:
-        submitter.take(session)  # submitted below, before the pack is built
-    session.commit()
-    try:
-        witnessed = _witness(submitter, pinned)
-        done = _write_and_record(
-            session, read, actor, out_dir, references, pinned, settings.signer, progress
-        )
-        return dataclasses.replace(done, witnesses=witnessed)
-    except RegistryError as exc:
-        session.rollback()
+    return collect.pin(session, as_of), settings.signer
+
+
+def failure(exc: Exception, pinned: Pin) -> Exception:
+    """The error an export that failed after its pin was committed raises, once its
+    second transaction is rolled back: no pack kept, no export recorded, and whether
+    the pin signed a checkpoint (:class:`ExportFailed`, :class:`DatabaseUnavailable`,
+    or the domain error raised, e.g. an unknown system, with that sentence added)."""
+    if isinstance(exc, RegistryError):
         if pinned.signed:
             exc.message = f"{exc.message} {what_changed(pinned)}"
-        raise
-    except Exception as exc:
-        session.rollback()
-        if (reason := unavailable_reason(exc)) is not None:
-            raise DatabaseUnavailable(
-                f"The evidence pack could not be made: the registry's database {reason.value}. "
-                f"No pack was kept and {_export_outcome(reason)}. {what_changed(pinned)} "
-                "Try again later.",
-                reason,
-            ) from exc
-        log.exception("Exporting an evidence pack as of %s failed", iso(pinned.as_of))
-        raise ExportFailed(
-            f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
-            f"no export was recorded. {what_changed(pinned)}"
-        ) from exc
+        return exc
+    if (reason := unavailable_reason(exc)) is not None:
+        return DatabaseUnavailable(
+            f"The evidence pack could not be made: the registry's database {reason.value}. "
+            f"No pack was kept and {_export_outcome(reason)}. {what_changed(pinned)} "
+            "Try again later.",
+            reason,
+        )
+    log.exception("Exporting an evidence pack as of %s failed", iso(pinned.as_of))
+    return ExportFailed(
+        f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
+        f"no export was recorded. {what_changed(pinned)}"
+    )
 
 
-def _witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, ...]:
+def witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, ...]:
     """Submit the pinned checkpoint to the witnesses that have not cosigned it (nor a
     larger one) yet, after the commit that pinned it and before the pack is built, so
     the pack carries their cosignatures. Each waits a short timeout; a witness that is
@@ -429,7 +414,8 @@ def _witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, 
     return tuple(submitter.submit_now(pinned.tree_size, timeout=WITNESS_TIMEOUT))
 
 
-def _write_and_record(
+@contextmanager
+def recorded(
     session: Session,
     read: Session,
     actor: Actor,
@@ -438,7 +424,11 @@ def _write_and_record(
     pinned: Pin,
     signer: Signer,
     progress: Progress | None,
-) -> Exported:
+) -> Iterator[Exported]:
+    """The second step of an export: build the pack of ``references`` (None: the whole
+    registry) as of ``pinned`` from ``read``, place it in ``out_dir`` and append the
+    export's event to ``session``. The pack stays when the ``with`` block ends, in
+    which the caller commits that event; it is removed when the block raises."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".export-", suffix=".zip")
     placed: Path | None = None  # the pack, once in place, if no earlier export left it
@@ -467,23 +457,22 @@ def _write_and_record(
             fields["system"] = systems[0]
             system_id = content.systems[0].id
         row = append_event(session, fields, system_id=system_id)
-        session.commit()
+        yield Exported(
+            path,
+            name,
+            digest,
+            pinned.as_of,
+            scope,
+            systems,
+            len(content.events),
+            pinned.tree_size,
+            row["seq"],
+        )
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         if placed is not None:
             placed.unlink(missing_ok=True)
         raise
-    return Exported(
-        path,
-        name,
-        digest,
-        pinned.as_of,
-        scope,
-        systems,
-        len(content.events),
-        pinned.tree_size,
-        row["seq"],
-    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The promotion gate: a system becomes production only when it is ready.
 
 :func:`check_promotion` runs inside every profile update that changes the stage to
-``production`` (``records.writes.update_entry``), whatever the surface: it scores the
-system with the proposed profile, on everything recorded so far as in effect when the
-promotion takes effect, and refuses unless every area is met or waived.
+``production``, whatever the surface: each passes it to ``records.writes`` as the
+``gate`` of ``update_entry``, ``patch_entry`` and ``reinstate_system`` (records sits
+below readiness), which calls it under the ledger lock. It scores the system with the
+proposed profile, on everything recorded so far as in effect when the promotion takes
+effect, and refuses unless every area is met or waived.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Writing AI systems and their versioned entries: one path for every change.
 
-Every create, update, retirement and reinstatement takes the same three steps:
+Every create, update, patch, retirement and reinstatement takes the same three
+steps, run by one runner (:func:`_run`); a service checks its input, names what it
+reads and locks (a :class:`Target`) and gives its decision (``decide_*``):
 
 1. **Read** the state the decision rests on (:class:`State`): the entry with its
    system and head version, the system's live owner entries when the actor's right
@@ -18,18 +20,19 @@ Every create, update, retirement and reinstatement takes the same three steps:
    entry's new head.
 
 A promotion to production (or the reinstatement of a production system) also meets
-the readiness gate, read under the lock. Services take the actor explicitly and never
-commit: the request or CLI command owns the transaction, and the ledger lock is held
-until it ends.
+the readiness gate, read under the lock: the caller passes it in (``gate``, a
+:class:`PromotionGate`: ``readiness.gate.check_promotion``), since readiness sits
+above records. Services take the actor explicitly and never commit: the request or
+CLI command owns the transaction, and the ledger lock is held until it ends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import json_merge_patch
 import sqlalchemy as sa
@@ -56,7 +59,6 @@ from registry.ledger.append import (
 )
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.systems_map import LINK
-from registry.readiness.gate import check_promotion
 from registry.records.inputs import (
     check_base,
     check_instant,
@@ -65,12 +67,29 @@ from registry.records.inputs import (
     valid_id,
     validated,
 )
-from registry.records.kinds import KINDS
+from registry.records.kinds import KINDS, Kind
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
 
 # A decision whose precondition failed is made again on the state read under the lock,
 # where it cannot fail: more than two attempts would be a bug.
 MAX_ATTEMPTS = 3
+
+
+class PromotionGate(Protocol):
+    """The check a promotion to production passes under the ledger lock, raising to
+    refuse it: ``readiness.gate.check_promotion``, given by the callers that may promote
+    (the surfaces, the demo loader), since readiness sits above records."""
+
+    def __call__(
+        self,
+        session: Session,
+        system: AISystem,
+        old_profile: dict[str, Any],
+        new_profile: dict[str, Any],
+        when: dt.datetime,
+        /,
+    ) -> None: ...
+
 
 # ----------------------------------------------------------------------------- state
 
@@ -197,6 +216,23 @@ _LAST_LIVE = (
 )
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a write reads before the ledger lock, and the lock it then takes: the
+    entry's system, the system, or the whole ledger (a new system). ``reads`` go in one
+    round trip; ``state`` makes the decision's :class:`State` of their rows, reading
+    what depends on them (the records a body names, a retired profile's last body)."""
+
+    reads: list[Statement]
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]]
+    lock_params: dict[str, Any]
+    state: Callable[[Session, list[list[Any]]], State]
+
+
+# What a target reads once the first reads are in: the state, completed.
+More = Callable[[Session, State], State]
+
+
 def _owner_reads(actor: Actor, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
     """The owner entries' read, when the actor's right depends on them (or may: an
     actor known only once the state is read, an API token's)."""
@@ -205,7 +241,54 @@ def _owner_reads(actor: Actor, statement: sa.Select[Any], params: dict[str, Any]
     return [(statement, params)]
 
 
-def _entry_state(reads: list[list[Any]], with_owners: bool) -> State:
+def _owners(reads: list[list[Any]], owner_reads: list[Any]) -> tuple[str, ...]:
+    """The owner entries' bodies, when they were read (the second read)."""
+    return tuple(r.body for r in reads[1]) if owner_reads else ()
+
+
+def _of_entry(actor: Actor, entry_id: int, more: More | None = None) -> Target:
+    """A write to an entry: the entry with its system and head version, the system's
+    last event and, for a technical owner, the system's live owner entries."""
+    params = {"entry_id": entry_id}
+    owners = _owner_reads(actor, _OWNERS_OF_ENTRY, params)
+
+    def state(session: Session, reads: list[list[Any]]) -> State:
+        found = _entry_state(reads, _owners(reads, owners))
+        return found if more is None or found.entry is None else more(session, found)
+
+    return Target([(_STATE_OF_ENTRY, params), *owners], _LOCK_FOR_ENTRY, params, state)
+
+
+def _of_system(actor: Actor, system_id: int, more: More) -> Target:
+    """A new entry of a system: the system, its last event and, for a technical owner,
+    its live owner entries."""
+    params = {"system_id": system_id}
+    owners = _owner_reads(actor, _OWNERS_OF_SYSTEM, params)
+
+    def state(session: Session, reads: list[list[Any]]) -> State:
+        row = reads[0][0]
+        found = State(
+            last_seq=int(row.last_seq),
+            system_id=row.id,
+            reference=row.reference,
+            owners=_owners(reads, owners),
+        )
+        return more(session, found)
+
+    return Target([(_STATE_OF_SYSTEM, params), *owners], _LOCK_FOR_SYSTEM, params, state)
+
+
+def _of_reference(reference: str) -> Target:
+    """A new system: whether its reference is taken, and the ledger's last event."""
+
+    def state(session: Session, reads: list[list[Any]]) -> State:
+        row = reads[0][0]
+        return State(last_seq=int(row.last_seq), exists=bool(row.taken))
+
+    return Target([(_STATE_OF_REFERENCE, {"reference": reference})], _LOCK_FOR_LEDGER, {}, state)
+
+
+def _entry_state(reads: list[list[Any]], owners: tuple[str, ...]) -> State:
     rows = reads[0]
     if not rows:
         return State(last_seq=0)
@@ -220,7 +303,6 @@ def _entry_state(reads: list[list[Any]], with_owners: bool) -> State:
         head_body=row.body,
         head_effective_from=_aware(row.effective_from),
     )
-    owners = tuple(r.body for r in reads[1]) if with_owners else ()
     return State(
         last_seq=int(row.last_seq),
         system_id=row.system_id,
@@ -237,16 +319,32 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _with_references(session: Session, state: State, kind: str, body: Any, system_id: int) -> State:
-    """The entries and versions a body of ``kind`` names, when its kind names any (read
-    in the transaction that holds the ledger lock)."""
-    spec = KINDS.get(kind)
-    if spec is None or not (spec.refers_to or spec.cites_versions):
-        return state
-    try:
-        clean, _ = validated(kind, body)
-    except InvalidInput:
-        return state  # refused by the decision, in its order
+def _naming(body: Any, kind: str | None = None) -> More:
+    """The state completed with the entries and versions ``body`` names, when its kind
+    (``kind``, else the entry's) names any (read in the transaction that will hold the
+    ledger lock)."""
+
+    def more(session: Session, state: State) -> State:
+        of = kind or (state.entry.kind if state.entry is not None else "")
+        spec = KINDS.get(of)
+        if spec is None or not (spec.refers_to or spec.cites_versions):
+            return state
+        try:
+            clean, _ = validated(of, body)
+        except InvalidInput:
+            return state  # refused by the decision, in its order
+        assert state.system_id is not None
+        named, cited = _referenced(session, spec, clean, state.system_id)
+        return replace(state, named=named, cited=cited)
+
+    return more
+
+
+def _referenced(
+    session: Session, spec: Kind, clean: dict[str, Any], system_id: int
+) -> tuple[dict[int, tuple[str, bool]], dict[tuple[int, int], tuple[str, str]]]:
+    """The entries of system ``system_id`` a valid body of ``spec`` names (kind, retired)
+    and the versions it cites (hash, kind)."""
     connection = session.connection()
     named_ids = {clean[name] for name, _ in spec.refers_to if clean.get(name) is not None}
     named = {
@@ -260,7 +358,17 @@ def _with_references(session: Session, state: State, kind: str, body: Any, syste
             (r.entry_id, r.number): (r.body_hash, r.kind)
             for r in connection.execute(_CITED, {"ids": ids, "system_id": system_id})
         }
-    return replace(state, named=named, cited=cited)
+    return named, cited
+
+
+def _restoring(session: Session, state: State) -> State:
+    """A retired profile's state, with the body of its last version before retiring."""
+    current = state.entry
+    assert current is not None
+    if not current.retired:
+        return state
+    params = {"entry_id": current.entry_id, "before": current.head_number}
+    return replace(state, restored=session.connection().scalar(_LAST_LIVE, params))
 
 
 # ----------------------------------------------------------------------------- decisions
@@ -290,10 +398,20 @@ def _check_references(
     with that hash. A reference the entry's head already makes stands as recorded:
     retiring a procedure does not freeze the reviews that followed it."""
     spec = KINDS[kind]
-    if not spec.refers_to and not spec.cites_versions:
-        return
+    errors = {**_wrongly_named(state, spec, clean, before)}
+    if spec.cites_versions and (wrong := _wrongly_cited(state, spec, clean, before)):
+        errors[spec.cites_versions] = wrong
+    if errors:
+        raise InvalidInput(f"The {spec.title.lower()} names records it cannot.", errors)
+
+
+def _wrongly_named(
+    state: State, spec: Kind, clean: dict[str, Any], before: dict[str, Any]
+) -> dict[str, list[str]]:
+    """The fields naming an entry (``refers_to``) that is not a live entry of their
+    kind in the system, unless the head already names it."""
     named = state.named or {}
-    errors: dict[str, Any] = {}
+    errors = {}
     for name, target in spec.refers_to:
         value = clean.get(name)
         if value is None or value == before.get(name):
@@ -302,24 +420,29 @@ def _check_references(
         if found is None or found[0] != target or found[1]:
             title = KINDS[target].title.lower()
             errors[name] = [f"Must name a live {title} of system {state.reference!r}."]
-    cited_field = spec.cites_versions
-    if cited_field and clean.get(cited_field):
-        kept = before.get(cited_field) or []
-        cited = state.cited or {}
-        wrong = {
-            i: {"hash": [f"Must be the hash of a version of system {state.reference!r}."]}
-            for i, item in enumerate(clean[cited_field])
-            if item not in kept
-            and (
-                (hit := cited.get((item["entry_id"], item["version"]))) is None
-                or hit[0] != item["hash"]
-                or item.get("kind") not in (None, hit[1])
-            )
-        }
-        if wrong:
-            errors[cited_field] = wrong
-    if errors:
-        raise InvalidInput(f"The {spec.title.lower()} names records it cannot.", errors)
+    return errors
+
+
+def _wrongly_cited(
+    state: State, spec: Kind, clean: dict[str, Any], before: dict[str, Any]
+) -> dict[int, dict[str, list[str]]]:
+    """The items of the field citing entry versions (``cites_versions``) that name no
+    version of the system with that hash (and kind), unless the head already cites
+    them."""
+    field = spec.cites_versions
+    assert field is not None
+    kept = before.get(field) or []
+    cited = state.cited or {}
+    return {
+        i: {"hash": [f"Must be the hash of a version of system {state.reference!r}."]}
+        for i, item in enumerate(clean.get(field) or [])
+        if item not in kept
+        and (
+            (hit := cited.get((item["entry_id"], item["version"]))) is None
+            or hit[0] != item["hash"]
+            or item.get("kind") not in (None, hit[1])
+        )
+    }
 
 
 def officer_fields_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -354,6 +477,40 @@ def _profile_change(
     return None
 
 
+def _existing(state: State, entry_id: Any) -> Current:
+    if state.entry is None:
+        raise NotFound(f"No entry {entry_id}.")
+    return state.entry
+
+
+def _next_version(
+    state: State,
+    action: str,
+    base: int,
+    data: bytes,
+    reason: str,
+    effective_from: dt.datetime | None,
+    **extra: Any,
+) -> Plan:
+    """The plan of the version after ``base`` of the entry of ``state``, resting on its
+    system's last event."""
+    current = state.entry
+    assert current is not None
+    return Plan(
+        precondition=Precondition(current.system_id, state.last_seq),
+        action=action,
+        system_id=current.system_id,
+        reference=current.reference,
+        entry_id=current.entry_id,
+        kind=current.kind,
+        base=base,
+        data=data,
+        reason=reason,
+        effective_from=effective_from,
+        **extra,
+    )
+
+
 def _check_head(current: Current, base: int) -> None:
     if current.head_number != base:
         raise StaleVersion(current.entry_id, base, current.head_number)
@@ -371,9 +528,7 @@ def decide_update(
     reason: str | None,
 ) -> Plan:
     """An update of ``entry_id`` to ``body`` on version ``base``, or its refusal."""
-    current = state.entry
-    if current is None:
-        raise NotFound(f"No entry {entry_id}.")
+    current = _existing(state, entry_id)
     _require(actor, "write", state)
     clean, data = validated(current.kind, body)
     if current.kind == "profile" and clean["reference"] != current.reference:
@@ -390,19 +545,32 @@ def decide_update(
     if current.kind == "profile":
         promotion = _profile_change(actor, state, before, clean)
     _check_head(current, base)
-    return Plan(
-        precondition=Precondition(current.system_id, state.last_seq),
-        action="entry.update",
-        system_id=current.system_id,
-        reference=current.reference,
-        entry_id=current.entry_id,
-        kind=current.kind,
-        base=base,
-        data=data,
-        reason=reason,
-        effective_from=effective_from,
-        promotion=promotion,
+    return _next_version(
+        state, "entry.update", base, data, reason, effective_from, promotion=promotion
     )
+
+
+def decide_patch(
+    actor: Actor,
+    state: State,
+    entry_id: Any,
+    body: Any,
+    base: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+) -> Plan | None:
+    """A JSON Merge Patch of version ``base``, ``body`` being its result (None: there
+    is no live version ``base`` to patch): refused as an update on ``base`` is, or
+    None when the result is the head's body, byte for byte once canonical (nothing to
+    write), or the update."""
+    current = state.entry
+    if current is not None and body is None:
+        _require(actor, "write", state)
+        _require_for_kind(actor, current.kind, state)
+        _check_head(current, base)  # refuses: ``base`` is a tombstone or not there
+    plan = decide_update(actor, state, entry_id, body, base, effective_from, reason)
+    assert current is not None
+    return None if plan.data == current.head_body.encode() else plan
 
 
 def decide_retire(
@@ -414,27 +582,14 @@ def decide_retire(
     reason: str | None,
 ) -> Plan:
     """A retirement (a tombstone version) of ``entry_id`` on ``base``, or its refusal."""
-    current = state.entry
-    if current is None:
-        raise NotFound(f"No entry {entry_id}.")
+    current = _existing(state, entry_id)
     _require(actor, "write", state)
     _require_for_kind(actor, current.kind, state, retiring=True)
     reason = check_reason(reason)
     check_instant(effective_from, "effective_from")
     _check_head(current, base)
-    return Plan(
-        precondition=Precondition(current.system_id, state.last_seq),
-        action="entry.retire",
-        system_id=current.system_id,
-        reference=current.reference,
-        entry_id=current.entry_id,
-        kind=current.kind,
-        base=base,
-        data=canonical_bytes({}),
-        reason=reason,
-        effective_from=effective_from,
-        tombstone=True,
-    )
+    data = canonical_bytes({})
+    return _next_version(state, "entry.retire", base, data, reason, effective_from, tombstone=True)
 
 
 def decide_reinstate(
@@ -464,17 +619,13 @@ def decide_reinstate(
         )
     assert state.restored is not None  # version 1 of an entry is never a retirement
     restored = json.loads(state.restored)
-    return Plan(
-        precondition=Precondition(current.system_id, state.last_seq),
-        action="entry.reinstate",
-        system_id=current.system_id,
-        reference=current.reference,
-        entry_id=current.entry_id,
-        kind=current.kind,
-        base=base,
-        data=state.restored.encode(),
-        reason=reason or "",
-        effective_from=effective_from,
+    return _next_version(
+        state,
+        "entry.reinstate",
+        base,
+        state.restored.encode(),
+        reason or "",
+        effective_from,
         promotion=({}, restored) if restored.get("stage") == "production" else None,
     )
 
@@ -581,25 +732,42 @@ def _event_fields(actor: Actor, plan: Plan, system_id: int, entry_id: int) -> di
     }
 
 
-def _write(
+def _run(
     session: Session,
     actor: Actor,
-    reads: Sequence[Statement],
-    lock_with: tuple[sa.Select[Any], sa.Select[Any]],
-    lock_params: dict[str, Any],
-    decide: Callable[[list[list[Any]]], Plan],
-) -> EntryVersion:
-    """Read, decide, lock, append; read and decide again while the precondition fails
-    (then under the lock, where it holds)."""
+    target: Target,
+    decide: Callable[[State], Plan | None],
+    gate: PromotionGate | None = None,
+) -> EntryVersion | None:
+    """Every write: read, decide, lock, append; read and decide again while the
+    precondition fails (then under the lock, where it holds). None: the decision was
+    to write nothing (a patch that changes nothing)."""
     for _ in range(MAX_ATTEMPTS):
-        plan = decide(read(session, reads))
-        locked = lock(session, lock_with, lock_params, plan.new_rows)
+        plan = decide(target.state(session, read(session, target.reads)))
+        if plan is None:
+            return None
+        locked = lock(session, target.lock_with, target.lock_params, plan.new_rows)
         if locked.holds(plan.precondition):
-            return _append(session, actor, locked, plan)
+            return _append(session, actor, locked, plan, gate)
     raise RuntimeError("a write's precondition failed under the ledger lock")
 
 
-def _append(session: Session, actor: Actor, locked: Locked, plan: Plan) -> EntryVersion:
+def _write(
+    session: Session,
+    actor: Actor,
+    target: Target,
+    decide: Callable[[State], Plan],
+    gate: PromotionGate | None = None,
+) -> EntryVersion:
+    """A write whose decision always plans a version (all but a patch's): :func:`_run`."""
+    version = _run(session, actor, target, decide, gate)
+    assert version is not None
+    return version
+
+
+def _append(
+    session: Session, actor: Actor, locked: Locked, plan: Plan, gate: PromotionGate | None
+) -> EntryVersion:
     """Carry ``plan`` out: the lock is held and its precondition holds."""
     now = next_time(locked.head)
     effective_from = plan.effective_from or now  # effective when recorded, unless stated
@@ -608,9 +776,14 @@ def _append(session: Session, actor: Actor, locked: Locked, plan: Plan) -> Entry
     entry_id = next(ids) if plan.entry_id is None else plan.entry_id
     version_id = next(ids)
     if plan.promotion is not None:
+        if gate is None:  # a caller that may promote passes the gate: never skipped
+            raise RuntimeError(
+                f"{plan.action} would make system {plan.reference!r} production, "
+                "and no readiness gate was given to check it"
+            )
         system = session.get(AISystem, system_id)
         assert system is not None
-        check_promotion(session, system, *plan.promotion, effective_from)
+        gate(session, system, *plan.promotion, effective_from)
     fields = _event_fields(actor, plan, system_id, entry_id)
     fields["effective_from"] = iso(effective_from)
     event = seal(locked.head, fields, system_id, now)
@@ -694,11 +867,6 @@ def _persistent(session: Session, model: Any, id_: int, **known: Any) -> Any:
 # ----------------------------------------------------------------------------- services
 
 
-def _entry_reads(actor: Actor, entry_id: int) -> list[Statement]:
-    params = {"entry_id": entry_id}
-    return [(_STATE_OF_ENTRY, params), *_owner_reads(actor, _OWNERS_OF_ENTRY, params)]
-
-
 def _entry_id(entry: Entry | int) -> int:
     entry_id = entry.id if isinstance(entry, Entry) else entry
     if not valid_id(entry_id):
@@ -715,20 +883,18 @@ def update_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> EntryVersion:
-    """Replace an entry's body with a new version based on ``base_version``."""
+    """Replace an entry's body with a new version based on ``base_version``. A
+    profile's promotion to production must pass ``gate`` (refused without one)."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
-    reads = _entry_reads(actor, entry_id)
-    with_owners = len(reads) > 1
+    target = _of_entry(actor, entry_id, _naming(body))
 
-    def decide(reads: list[list[Any]]) -> Plan:
-        state = _entry_state(reads, with_owners)
-        if state.entry is not None:
-            state = _with_references(session, state, state.entry.kind, body, state.entry.system_id)
+    def decide(state: State) -> Plan:
         return decide_update(actor, state, entry_id, body, base, effective_from, reason)
 
-    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+    return _write(session, actor, target, decide, gate)
 
 
 def retire_entry(
@@ -743,14 +909,11 @@ def retire_entry(
     """Retire an entry: a tombstone version. Nothing is deleted."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
-    reads = _entry_reads(actor, entry_id)
-    with_owners = len(reads) > 1
 
-    def decide(reads: list[list[Any]]) -> Plan:
-        state = _entry_state(reads, with_owners)
+    def decide(state: State) -> Plan:
         return decide_retire(actor, state, entry_id, base, effective_from, reason)
 
-    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+    return _write(session, actor, _of_entry(actor, entry_id), decide)
 
 
 def reinstate_system(
@@ -761,13 +924,14 @@ def reinstate_system(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> EntryVersion:
     """Bring back a system whose profile is retired: the profile's next version, after
     the retirement, is its last version before it (action ``entry.reinstate``).
 
     A compliance officer's decision, like the retirement. 409 when the profile is not
     retired; 422 when ``effective_from`` is before the retirement took effect. A system
-    that comes back in production passes the readiness gate, as a promotion does.
+    that comes back in production passes ``gate``, as a promotion does.
     """
     if not may(actor, "govern"):  # refused before anything is read
         raise denied(actor, "govern", system.reference)
@@ -779,19 +943,11 @@ def reinstate_system(
     )
     if entry_id is None:  # pragma: no cover - create_system always makes one
         raise NotFound(f"System {system.reference!r} has no profile.")
-    with_owners = may_write_as_named_owner(actor)
 
-    def decide(reads: list[list[Any]]) -> Plan:
-        state = _entry_state(reads, with_owners)
-        if state.entry is not None and state.entry.retired:
-            restored = session.connection().scalar(
-                _LAST_LIVE, {"entry_id": entry_id, "before": state.entry.head_number}
-            )
-            state = replace(state, restored=restored)
+    def decide(state: State) -> Plan:
         return decide_reinstate(actor, state, base, effective_from, reason, utcnow())
 
-    reads = _entry_reads(actor, entry_id)
-    return _write(session, actor, reads, _LOCK_FOR_ENTRY, {"entry_id": entry_id}, decide)
+    return _write(session, actor, _of_entry(actor, entry_id, _restoring), decide, gate)
 
 
 def create_entry(
@@ -805,23 +961,11 @@ def create_entry(
     reason: str | None = None,
 ) -> EntryVersion:
     """Add a new entry of ``kind`` to ``system`` (its version 1)."""
-    params = {"system_id": system.id}
-    reads: list[Statement] = [(_STATE_OF_SYSTEM, params)]
-    reads += _owner_reads(actor, _OWNERS_OF_SYSTEM, params)
-    with_owners = bool(reads[1:])
 
-    def decide(reads: list[list[Any]]) -> Plan:
-        row = reads[0][0]
-        state = State(
-            last_seq=int(row.last_seq),
-            system_id=row.id,
-            reference=row.reference,
-            owners=tuple(r.body for r in reads[1]) if with_owners else (),
-        )
-        state = _with_references(session, state, kind, body, row.id)
+    def decide(state: State) -> Plan:
         return decide_create_entry(actor, state, kind, body, effective_from, reason)
 
-    return _write(session, actor, reads, _LOCK_FOR_SYSTEM, params, decide)
+    return _write(session, actor, _of_system(actor, system.id, _naming(body, kind)), decide)
 
 
 def create_system(
@@ -838,15 +982,11 @@ def create_system(
     clean, data = validated("profile", profile)
     reason = check_reason(reason)
     check_instant(effective_from, "effective_from")
-    params = {"reference": clean["reference"]}
 
-    def decide(reads: list[list[Any]]) -> Plan:
-        row = reads[0][0]
-        state = State(last_seq=int(row.last_seq), exists=bool(row.taken))
+    def decide(state: State) -> Plan:
         return decide_create_system(actor, state, clean, data, effective_from, reason)
 
-    reads: Sequence[Statement] = [(_STATE_OF_REFERENCE, params)]
-    version = _write(session, actor, reads, _LOCK_FOR_LEDGER, {}, decide)
+    version = _write(session, actor, _of_reference(clean["reference"]), decide)
     return version.entry.system, version
 
 
@@ -859,67 +999,41 @@ def patch_entry(
     base_version: int,
     effective_from: dt.datetime | None = None,
     reason: str | None = None,
+    gate: PromotionGate | None = None,
 ) -> tuple[EntryVersion, bool]:
     """Apply a JSON Merge Patch (RFC 7396) to version ``base_version`` of an entry and
-    record the result as the entry's next version, through :func:`update_entry` (so
-    every rule of an update applies, in its order of errors).
+    record the result as the entry's next version, decided as an update (every rule of
+    an update applies, in its order of errors: :func:`decide_patch`).
 
     Returns the version and whether it was written now. A patch that leaves the
     head's body as it is (compared as the canonical bytes a version would store)
-    writes nothing and returns the head, once the actor's right to write, the reason
-    and the effective time have been checked. A patch based on another version than
-    the head, or on one that does not exist, is refused as an update would be (412),
-    even when it would change nothing; a retired entry cannot change (409).
+    writes nothing and returns the head, once the update's checks have passed (the
+    actor's right to write, the reason and the effective time among them). A patch
+    based on another version than the head, or on one that does not exist, is refused
+    as an update would be (412), even when it would change nothing; a retired entry
+    cannot change (409).
     """
-    base_number = check_base(base_version)
-    entry = session.get(Entry, entry_id) if valid_id(entry_id) else None
-    if entry is None:
-        raise NotFound(f"No entry {entry_id}.")
-    base = session.scalar(
+    base = check_base(base_version)
+    entry_id = _entry_id(entry_id)
+    version = session.scalar(
         sa.select(EntryVersion).where(
-            EntryVersion.entry_id == entry.id, EntryVersion.number == base_number
+            EntryVersion.entry_id == entry_id, EntryVersion.number == base
         )
     )
-    if base is None or base.tombstone:
-        # Nothing to apply the patch to: refused as an update on that base is.
-        state = _entry_state(
-            read(session, _entry_reads(actor, entry.id)), may_write_as_named_owner(actor)
-        )
-        assert state.entry is not None
-        _require(actor, "write", state)
-        _require_for_kind(actor, entry.kind, state)
-        _check_head(state.entry, base_number)
-    assert base is not None and not base.tombstone
-    try:
-        body = json_merge_patch.merge(json.loads(base.body), patch)
-    except RecursionError:  # deeper than any body of any kind can be
-        raise InvalidInput("The patch is not valid.", {"_schema": ["Nested too deeply."]}) from None
-    if base_number == entry.head_number and _same_body(entry.kind, body, base):
-        state = _entry_state(
-            read(session, _entry_reads(actor, entry.id)), may_write_as_named_owner(actor)
-        )
-        assert state.entry is not None
-        _require(actor, "write", state)
-        _require_for_kind(actor, entry.kind, state)
-        check_reason(reason)
-        check_instant(effective_from, "effective_from")
-        return base, False
-    version = update_entry(
-        session,
-        actor,
-        entry.id,
-        body,
-        base_version=base_number,
-        effective_from=effective_from,
-        reason=reason,
-    )
-    return version, True
+    body = None  # nothing to apply the patch to: refused as an update on that base is
+    if version is not None and not version.tombstone:
+        try:
+            body = json_merge_patch.merge(json.loads(version.body), patch)
+        except RecursionError:  # deeper than any body of any kind can be
+            raise InvalidInput(
+                "The patch is not valid.", {"_schema": ["Nested too deeply."]}
+            ) from None
 
+    def decide(state: State) -> Plan | None:
+        return decide_patch(actor, state, entry_id, body, base, effective_from, reason)
 
-def _same_body(kind: str, body: Any, version: EntryVersion) -> bool:
-    """Whether ``body``, validated and normalised, is exactly ``version``'s body."""
-    try:
-        _, data = validated(kind, body)
-    except InvalidInput:
-        return False  # the update refuses it, in its order of errors
-    return sha256_hex(data) == version.body_hash
+    written = _run(session, actor, _of_entry(actor, entry_id, _naming(body)), decide, gate)
+    if written is None:
+        assert version is not None  # the head, which the patch leaves as it is
+        return version, False
+    return written, True

@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from registry.accounts.permissions import require
 from registry.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from registry.extensions import db_session
-from registry.readiness.gate import PromotionRefused
+from registry.readiness.gate import PromotionRefused, check_promotion
 from registry.records import reads, writes
 from registry.records.diff import FieldChange, diff_versions
 from registry.records.kinds import KINDS, normalise_body
@@ -285,6 +285,7 @@ def edit_entry(reference: str, entry_id: int) -> Any:
             base_version=based_on,
             effective_from=effective,
             reason=reason,
+            gate=check_promotion,
         )
     except InvalidInput as exc:
         session.rollback()
@@ -452,7 +453,13 @@ def reinstate_system(reference: str) -> Any:
         session,
         context,
         lambda based_on, reason, effective: writes.reinstate_system(
-            session, actor, system, base_version=based_on, effective_from=effective, reason=reason
+            session,
+            actor,
+            system,
+            base_version=based_on,
+            effective_from=effective,
+            reason=reason,
+            gate=check_promotion,
         ),
         stale,
     )

@@ -20,6 +20,7 @@ from flask import (
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
 
+from registry import exporting
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.evidence import pack
@@ -58,7 +59,7 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
         with export_quota().admit(actor, whole_registry=references is None):
             read = database().read_sessionmaker()
             try:
-                done = pack.export(
+                done = exporting.export(
                     session, read, actor, export_dir(), references=references, as_of=as_of
                 )
             finally:

@@ -337,7 +337,7 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
     make_checkpoint(world.session, settings_of(world.session).signer)
     world.session.commit()
     # An evidence pack to download.
-    from registry.evidence.pack import export
+    from registry.exporting import export
     from registry.extensions import database
 
     read = database(app).read_sessionmaker()

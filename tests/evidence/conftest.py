@@ -12,7 +12,8 @@ from flask import Flask
 from registry.accounts.actor import Actor
 from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
-from registry.evidence.pack import Exported, export
+from registry.evidence.pack import Exported
+from registry.exporting import export
 from registry.extensions import database
 from tests.api import conftest as api_fixtures
 

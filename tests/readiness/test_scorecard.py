@@ -14,7 +14,7 @@ from registry.demo.loader import load_examples
 from registry.errors import Conflict, PermissionDenied
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
-from registry.readiness.gate import PromotionRefused
+from registry.readiness.gate import PromotionRefused, check_promotion
 from registry.records import reads, writes
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
 
@@ -39,6 +39,7 @@ def promote(session, actor, system, **kw):
         {**READY_PROFILE, "stage": "production"},
         base_version=entry.head_number,
         reason="Go-live",
+        gate=check_promotion,
         **kw,
     )
 
@@ -212,7 +213,14 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
     with pytest.raises(PermissionDenied, match="stage"):
         writes.update_entry(session, tech, profile, {**body, "stage": "production"}, base_version=1)
     session.rollback()
-    writes.update_entry(session, officer, profile, {**body, "stage": "production"}, base_version=1)
+    writes.update_entry(
+        session,
+        officer,
+        profile,
+        {**body, "stage": "production"},
+        base_version=1,
+        gate=check_promotion,
+    )
     session.commit()
 
 

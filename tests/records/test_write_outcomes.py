@@ -21,7 +21,7 @@ from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.store import ledger_head, verify_ledger
-from registry.readiness.gate import PromotionRefused
+from registry.readiness.gate import PromotionRefused, check_promotion
 from registry.records import writes
 from registry.records.models import Entry, EntryVersion
 from tests.records.samples import SAMPLES
@@ -175,10 +175,16 @@ def test_refusals_come_in_order_and_write_nothing(session, made, case, given, er
 
 
 def test_a_promotion_meets_the_readiness_gate(session, made, profile):
+    promotion = {**profile, "stage": "production"}
     with pytest.raises(PromotionRefused):
         writes.update_entry(
-            session, OFFICER, made["profile"], {**profile, "stage": "production"}, base_version=1
+            session, OFFICER, made["profile"], promotion, base_version=1, gate=check_promotion
         )
+    session.rollback()
+    # The caller passes the gate in (records sits below readiness); a promotion without
+    # one is a caller's bug, refused rather than let through.
+    with pytest.raises(RuntimeError, match="no readiness gate"):
+        writes.update_entry(session, OFFICER, made["profile"], promotion, base_version=1)
     session.rollback()
     # The classification is a compliance officer's, whoever is the system's owner.
     with pytest.raises(PermissionDenied, match="risk_tier"):

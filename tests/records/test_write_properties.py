@@ -19,6 +19,7 @@ from registry.db import Database
 from registry.errors import RegistryError, StaleVersion
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import verify_ledger
+from registry.readiness.gate import check_promotion
 from registry.records import writes
 from registry.records.models import AISystem, Entry, EntryVersion
 from tests.records.samples import SAMPLES
@@ -83,14 +84,18 @@ def _apply(session: Any, op: tuple[Any, ...], step: int) -> Any:
     head = profile.head_number
     if name == "promote":
         body = {**PROFILE, "stage": "production"}
-        return writes.update_entry(session, actor, profile.id, body, base_version=head)
+        return writes.update_entry(
+            session, actor, profile.id, body, base_version=head, gate=check_promotion
+        )
     if name == "classify":
         body = {**PROFILE, "risk_tier": "minimal", "purpose": f"step {step}"}
         return writes.update_entry(session, actor, profile.id, body, base_version=head)
     if name == "retire_system":
         return writes.retire_entry(session, actor, profile.id, base_version=head)
     base = head + (1 if op[2] else 0)
-    return writes.reinstate_system(session, actor, system, base_version=base, reason="back")
+    return writes.reinstate_system(
+        session, actor, system, base_version=base, reason="back", gate=check_promotion
+    )
 
 
 def _run(url: str, ops: list[tuple[Any, ...]]) -> list[str]:
