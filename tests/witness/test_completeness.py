@@ -111,6 +111,21 @@ def test_a_forged_map_fails_under_the_witness_key(database_url, tmp_path, witnes
         CHECKPOINT_EVERY_EVENTS=1000,
         WITNESSES=f"{served.url}={cosigner.vkey}",
     )
+    try:
+        files, args, witnessed = _export_and_forge(app, signer, cosigner, tmp_path)
+    finally:
+        app.extensions["registry.db"].dispose()
+    resign(files, signer)
+    forged = write(tmp_path / "forged.zip", files)
+    # The operator's key alone vouches for the forged tree: it "verifies", complete.
+    assert verifier.main([str(forged), *args]) == verifier.VERIFIED
+    # The witness cosigned the real checkpoint, not this one.
+    assert verifier.main([str(forged), *witnessed]) == verifier.FAILED
+
+
+def _export_and_forge(app, signer, cosigner, tmp_path):
+    """A system with four versions, a cosigned checkpoint, its pack (verified with the
+    witness's key), then the pack forged to leave the last version out."""
     runner = app.test_cli_runner()
     with app.app_context():
         session = db_session()
@@ -145,9 +160,5 @@ def test_a_forged_map_fails_under_the_witness_key(database_url, tmp_path, witnes
             )
         )
         _forge(files, session, signer, system.id, last)
-    resign(files, signer)
-    forged = write(tmp_path / "forged.zip", files)
-    # The operator's key alone vouches for the forged tree: it "verifies", complete.
-    assert verifier.main([str(forged), *args]) == verifier.VERIFIED
-    # The witness cosigned the real checkpoint, not this one.
-    assert verifier.main([str(forged), *witnessed]) == verifier.FAILED
+        session.close()
+    return files, args, witnessed
