@@ -790,7 +790,14 @@ def export_pack(
     multiple=True,
     help="A witness's verifier key whose cosignature the checkpoint must carry.",
 )
-def verify_pack(pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, ...]) -> None:
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Fail unless the pack proves it holds every event of its systems.",
+)
+def verify_pack(
+    pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, ...], require_complete: bool
+) -> None:
     """Verify an evidence pack offline (what verify_pack.py does).
 
     Exit 0: VERIFIED under a pinned key (--pubkey); 3: consistent, but only under the
@@ -799,6 +806,7 @@ def verify_pack(pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, 
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
     args += [a for key in witness_keys for a in ("--witness-key", key)]
+    args += ["--require-complete"] if require_complete else []
     sys.exit(verifier.main(args))
 
 

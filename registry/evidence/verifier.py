@@ -515,6 +515,13 @@ def _safe_name(name: str) -> bool:
 class Summary:
     lines: list[str] = field(default_factory=list)
     pinned: bool = False
+    # Why the pack's completeness could not be proven (an older ledger): each reason
+    # is also one of ``lines``; with --require-complete any is a failure.
+    unproven: list[str] = field(default_factory=list)
+
+    def not_proven(self, line: str) -> None:
+        self.unproven.append(line)
+        self.add(line)
 
     def add(self, line: str) -> None:
         self.lines.append(line)
@@ -886,7 +893,7 @@ def _verify_completeness(
         raise PackFailure(where, "is missing: a pack of format 2 proves that it is complete")
     doc = _object(_json(pack.read(COMPLETENESS), where), where, frozenset({"map"}), False)
     if doc["map"] is None:
-        summary.add(
+        summary.not_proven(
             "completeness NOT PROVEN: the checkpoint predates the map of the systems' last "
             "events (an older ledger)"
         )
@@ -984,7 +991,7 @@ def _verify_completeness(
         "registration is in the pack"
     )
     for reference in unproven:
-        summary.add(
+        summary.not_proven(
             f"completeness of {reference!r} NOT PROVEN: its older events (format 1) carry "
             "no system_prev link"
         )
@@ -1330,8 +1337,9 @@ def main(argv: list[str] | None = None) -> int:
         epilog=(
             "Exit status: 0 verified under the pinned keys; 3 consistent only under the "
             "keys the pack carries (no --pubkey): NOT proof of who made it; 1 the pack "
-            "failed a check; 2 the pack or a key file cannot be read (not a ZIP, corrupt, "
-            "over a limit, encrypted, unsupported compression, not UTF-8 or JSON)."
+            "failed a check (with --require-complete also: its completeness is NOT PROVEN); "
+            "2 the pack or a key file cannot be read (not a ZIP, corrupt, over a limit, "
+            "encrypted, unsupported compression, not UTF-8 or JSON)."
         ),
     )
     parser.add_argument("pack", help="the pack (.zip)")
@@ -1347,6 +1355,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="VKEY",
         help="a witness's verifier key (c2sp.org/tlog-cosignature); the pack's checkpoint "
         "must carry its valid cosignature (may be repeated)",
+    )
+    parser.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="fail (exit 1) unless the pack proves it holds every event of its systems; "
+        "without it, a pack whose completeness cannot be proven (made from an older "
+        "ledger) is reported NOT PROVEN and may still verify",
     )
     limits = parser.add_argument_group(
         "limits", "checked on the ZIP's central directory before any member is read"
@@ -1405,6 +1420,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of this verifier: still one line, never a traceback
         _say(f"cannot read the pack: {type(exc).__name__}: {exc}", sys.stderr)
         return UNREADABLE
+    if args.require_complete and summary.unproven:
+        _say(f"FAILED completeness: {summary.unproven[0]} (--require-complete)", sys.stdout)
+        return FAILED
     if summary.pinned:
         _say(f"VERIFIED {args.pack}", sys.stdout)
         code = VERIFIED

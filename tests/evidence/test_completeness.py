@@ -133,3 +133,37 @@ def test_a_leaf_that_is_not_in_the_signed_map_fails(app, examples, tmp_path, cap
     resign(files, signer)
     code, out = check(write(tmp_path / "leaf.zip", files), capsys, signer.verifier_key)
     assert code == verifier.FAILED and "its leaf is not in the map" in out
+
+
+def test_a_pack_that_cannot_prove_it_is_complete_fails_when_completeness_is_required(
+    app, examples, tmp_path, capsys
+):
+    """A pack whose map is withheld (as from a ledger older than the maps) is NOT
+    PROVEN complete: said, not failed, unless the auditor requires completeness."""
+    signer = settings_of(examples).signer
+    files = members(do_export(app, examples, SYSTEM).path)
+    files["ledger/completeness.json"] = json.dumps({"map": None}).encode()
+    resign(files, signer)
+    path = write(tmp_path / "unproven.zip", files)
+    code, out = check(path, capsys, signer.verifier_key)
+    assert code == verifier.VERIFIED and "completeness NOT PROVEN" in out, out
+    key_file = tmp_path / "registry.keys"
+    key_file.write_text(signer.verifier_key + "\n")
+    code = verifier.main([str(path), "--pubkey", str(key_file), "--require-complete"])
+    out = capsys.readouterr().out
+    assert code == verifier.FAILED, out
+    assert out.startswith("FAILED completeness: completeness NOT PROVEN: the checkpoint predates")
+    result = app.test_cli_runner().invoke(
+        args=["verify-pack", str(path), "--pubkey", str(key_file), "--require-complete"]
+    )
+    assert result.exit_code == verifier.FAILED, result.output
+    result = app.test_cli_runner().invoke(
+        args=[
+            "verify-pack",
+            str(do_export(app, examples, SYSTEM).path),
+            "--pubkey",
+            str(key_file),
+            "--require-complete",
+        ]
+    )
+    assert result.exit_code == verifier.VERIFIED, result.output
