@@ -47,6 +47,8 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python as_of_read.py
 	cd bench && ../$(BIN)/python ledger_append.py
 	cd bench && ../$(BIN)/python ledger_verify.py
+	cd bench && ../$(BIN)/python systems_map.py
+	cd bench && ../$(BIN)/python witness_roundtrip.py
 	cd bench && ../$(BIN)/python replay_api.py
 	cd bench && ../$(BIN)/python api_load.py
 	cd bench && ../$(BIN)/python api_load.py --writer owner
