@@ -40,6 +40,7 @@ from sqlalchemy.orm.util import identity_key
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import denied, may, may_write_as_named_owner
 from registry.db import utcnow
+from registry.documents.service import held
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.append import (
     Locked,
@@ -64,7 +65,7 @@ from registry.records.inputs import (
     valid_id,
     validated,
 )
-from registry.records.kinds import KINDS
+from registry.records.kinds import KINDS, stored_attachments, unheld_attachments
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
 
 # A decision whose precondition failed is made again on the state read under the lock,
@@ -101,6 +102,7 @@ class State:
     named: dict[int, tuple[str, bool]] | None = None  # entry id -> (kind, retired)
     cited: dict[tuple[int, int], tuple[str, str]] | None = None  # (id, n) -> (hash, kind)
     restored: str | None = None  # reinstate: the body of the last version before retiring
+    held: frozenset[str] = frozenset()  # attached SHA-256s the system's documents hold
 
 
 @dataclass(frozen=True)
@@ -231,12 +233,15 @@ def _with_references(session: Session, state: State, kind: str, body: Any, syste
     """The entries and versions a body of ``kind`` names, when its kind names any (read
     in the transaction that holds the ledger lock)."""
     spec = KINDS.get(kind)
-    if spec is None or not (spec.refers_to or spec.cites_versions):
+    if spec is None:
         return state
     try:
         clean, _ = validated(kind, body)
     except InvalidInput:
         return state  # refused by the decision, in its order
+    state = replace(state, held=frozenset(held(session, system_id, stored_attachments(clean))))
+    if not (spec.refers_to or spec.cites_versions):
+        return state
     connection = session.connection()
     named_ids = {clean[name] for name, _ in spec.refers_to if clean.get(name) is not None}
     named = {
@@ -280,10 +285,10 @@ def _check_references(
     with that hash. A reference the entry's head already makes stands as recorded:
     retiring a procedure does not freeze the reviews that followed it."""
     spec = KINDS[kind]
-    if not spec.refers_to and not spec.cites_versions:
+    errors: dict[str, Any] = unheld_attachments(clean, before, state.held)
+    if not spec.refers_to and not spec.cites_versions and not errors:
         return
     named = state.named or {}
-    errors: dict[str, Any] = {}
     for name, target in spec.refers_to:
         value = clean.get(name)
         if value is None or value == before.get(name):
@@ -511,6 +516,8 @@ def decide_create_system(
 ) -> Plan:
     """A new system with its first profile version."""
     reference = clean["reference"]
+    if errors := unheld_attachments(clean, {}, frozenset()):  # no document is stored yet
+        raise InvalidInput("The profile names documents the registry does not hold.", errors)
     if state.exists:
         raise Conflict(
             f"A system with reference {reference!r} already exists.",
