@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, request, send_file, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -38,6 +38,8 @@ def stream_uploads() -> None:
         return
     if request.mimetype != "multipart/form-data":
         return
+    if not current_user.is_authenticated:
+        return  # nothing is staged for anyone not signed in (Flask's own limits apply)
     store = document_store()
     body = read_body(request.environ, store, current_app.config["DOCUMENT_MAX_BYTES"], MAX_FILES)
     g.uploads = body

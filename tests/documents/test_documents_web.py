@@ -96,6 +96,15 @@ def test_refusals_are_messages(app, client, login_as, session, officer, users):
         content_type="multipart/form-data",
     )
     assert refused.status_code == 403
+    # Signed out: nothing is staged (the app's own body limit and CSRF check apply).
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/systems/sys-1")})
+    anonymous = client.post(
+        "/systems/sys-1/documents",
+        data={"files": [(io.BytesIO(b"x" * 5000), "a.bin")]},  # over 4096: never staged
+        content_type="multipart/form-data",
+    )
+    assert anonymous.status_code == 400
+    assert list(document_store(app).parts.glob("*")) == []
 
 
 def test_an_entry_form_attaches_its_files(app, client, login_as, session, officer):
