@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
 from registry.documents.models import DOCUMENT_TYPES
-from registry.documents.service import expired_documents, received_by
+from registry.documents.service import expired_documents, received_by_systems
 from registry.readiness.model import Held, Record
 from registry.readiness.scorecard import score
 from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
@@ -159,11 +159,12 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                 version.effective_from,
             )
         )
+    documents = received_by_systems(session, ids, now)
     soon = now.date() + DUE_SOON
     assessed = []
     for row in sorted(rows, key=lambda r: r.system.reference):
         reference = row.system.reference
-        held = tuple(Held.of(d) for d in received_by(session, row.system.id, now))
+        held = tuple(Held.of(d) for d in documents.get(row.system.id, []))
         card = score(reference, records.get(row.system.id, []), now, documents=held)
         reviews = [
             DueReview(reference, d.subject.entry_id, d.due_on, d.title)
