@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import mimetypes
 import os
 import sys
 import zlib
@@ -656,6 +657,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
         read_credentials,
         write_credentials,
     )
+    from registry.extensions import document_store
     from registry.records.models import AISystem
     from registry.records.search import count_systems
 
@@ -682,7 +684,7 @@ def demo(corpus: Path | None, no_register: bool) -> None:
                 file=sys.stderr,
             ) as bar:
                 nl_register.replay(session, actor, changes, progress=bar.update)
-        loaded = load_examples(session, actor, EXAMPLES)
+        loaded = load_examples(session, actor, EXAMPLES, store=document_store())
     except RegistryError as exc:
         session.rollback()
         click.echo("Nothing was loaded.", err=True)
@@ -910,6 +912,118 @@ def _reporting_outages(command: click.Command) -> None:
     command.callback = run
 
 
+documents_cli = AppGroup("documents", help="Evidence documents: add one, collect unattached ones.")
+
+
+def _refuse(exc: RegistryError) -> NoReturn:
+    """Bad input or a refusal: one line, exit 2."""
+    if isinstance(exc, DatabaseUnavailable):
+        _fail_unavailable(exc)
+    details = getattr(exc, "field_errors", None) or exc.details.get("errors") or {}
+    said = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in details.items())
+    click.echo(f"Error: {exc.message}" + (f" ({said})" if said else ""), err=True)
+    sys.exit(2)
+
+
+@documents_cli.command("add")
+@click.argument("system")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--title", default=None, help="What the document is, in a few words.")
+@click.option("--type", "document_type", default="other", show_default=True)
+@click.option("--valid-until", default=None, help="Its last day in force (YYYY-MM-DD).")
+@click.option("--withheld", is_flag=True, help="Confidential: packs carry its hash only.")
+@click.option("--actor", default="cli", show_default=True, help="Who adds it, in the ledger.")
+def documents_add(
+    system: str,
+    file: Path,
+    title: str | None,
+    document_type: str,
+    valid_until: str | None,
+    withheld: bool,
+    actor: str,
+) -> None:
+    """Add FILE as a document of SYSTEM and print its SHA-256."""
+    from registry.documents.service import Upload, receive
+    from registry.extensions import document_store
+    from registry.records.reads import get_system
+
+    session = db_session()
+    store = document_store()
+    uploader = Actor.system(actor)
+    upload = Upload(
+        name=file.name,
+        media_type=mimetypes.guess_type(file.name)[0],
+        title=title,
+        document_type=document_type,
+        valid_until=valid_until,
+        withheld=withheld,
+    )
+    try:
+        found = get_system(session, system)
+        staged = store.stage(current_app.config["DOCUMENT_MAX_BYTES"])
+        try:
+            with file.open("rb") as fh:
+                staged.copy_from(fh)
+        except BaseException:
+            staged.discard()
+            raise
+        received = receive(session, uploader, found, store, staged, upload)
+    except RegistryError as exc:
+        session.rollback()
+        _refuse(exc)
+    session.commit()
+    document = received.document
+    said = "received" if received.new else "already received"
+    click.echo(f"{document.sha256}  {document.name} ({document.size} bytes, {said})")
+
+
+def _hours(value: str) -> float:
+    text = value.strip().lower()
+    factor = {"h": 1.0, "m": 1 / 60, "d": 24.0}.get(text[-1:], None)
+    number = text[:-1] if factor is not None else text
+    try:
+        hours = float(number) * (factor or 1.0)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration such as 24h, 90m or 2d.") from None
+    if not 0 <= hours < 1e6:
+        raise click.BadParameter(f"{value!r} is not a duration such as 24h, 90m or 2d.")
+    return hours
+
+
+@documents_cli.command("gc")
+@click.option(
+    "--grace",
+    default=None,
+    help="Keep uploads younger than this (24h, 90m, 2d; default REGISTRY_DOCUMENT_GC_GRACE_HOURS).",
+)
+def documents_gc(grace: str | None) -> None:
+    """Delete the bytes of documents no entry version refers to, once older than the grace
+    period; their rows stay, marked collected, and the ledger records it."""
+    from registry.documents.service import collect, remove_blobs
+    from registry.extensions import document_store
+
+    hours = _hours(grace) if grace else current_app.config["DOCUMENT_GC_GRACE_HOURS"]
+    session = db_session()
+    store = document_store()
+    try:
+        done = collect(
+            session,
+            Actor.system("documents-gc"),
+            store,
+            now=dt.datetime.now(dt.UTC),
+            grace=dt.timedelta(hours=hours),
+        )
+    except RegistryError as exc:
+        session.rollback()
+        _refuse(exc)
+    session.commit()
+    removed = remove_blobs(store, done.blobs)
+    click.echo(
+        f"Collected {len(done.documents)} unattached documents; removed {removed} blobs "
+        f"and {done.parts} unfinished uploads."
+    )
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -921,6 +1035,7 @@ def register_commands(app: Flask) -> None:
         readiness,
         export_pack,
         verify_pack,
+        documents_cli,
         serve,
     ):
         _reporting_outages(command)

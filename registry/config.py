@@ -93,6 +93,25 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Evidence packs a user may export in any hour (of any scope; besides, one
         # whole-registry export at a time): counted in RATELIMIT_STORAGE_URI's storage.
         "EXPORTS_PER_HOUR": int(env.get("REGISTRY_EXPORTS_PER_HOUR", "20")),
+        # Evidence documents (registry.documents): where their bytes are kept, "local" (a
+        # content-addressed folder, DOCUMENT_DIR, default instance/documents) or "s3" (an
+        # S3-compatible bucket: AWS S3, MinIO; docs/documents.md). Credentials for S3 come
+        # from REGISTRY_S3_ACCESS_KEY_ID / REGISTRY_S3_SECRET_ACCESS_KEY when set, else
+        # from boto3's own chain (AWS_* variables, ~/.aws, an instance role).
+        "DOCUMENT_STORE": env.get("REGISTRY_DOCUMENT_STORE", "local").strip().lower(),
+        "DOCUMENT_DIR": env.get("REGISTRY_DOCUMENT_DIR"),  # default: in the instance folder
+        "DOCUMENT_MAX_BYTES": int(env.get("REGISTRY_DOCUMENT_MAX_BYTES", str(100 * 1024 * 1024))),
+        # Uploads never attached to any entry version are collected this long after
+        # they were received (`registry documents gc`).
+        "DOCUMENT_GC_GRACE_HOURS": float(env.get("REGISTRY_DOCUMENT_GC_GRACE_HOURS", "24")),
+        "S3_BUCKET": env.get("REGISTRY_S3_BUCKET", ""),
+        "S3_PREFIX": env.get("REGISTRY_S3_PREFIX", "documents/"),
+        "S3_ENDPOINT_URL": env.get("REGISTRY_S3_ENDPOINT_URL") or None,
+        "S3_REGION": env.get("REGISTRY_S3_REGION") or None,
+        "S3_ACCESS_KEY_ID": env.get("REGISTRY_S3_ACCESS_KEY_ID") or None,
+        "S3_SECRET_ACCESS_KEY": env.get("REGISTRY_S3_SECRET_ACCESS_KEY") or None,
+        # "path" for MinIO and most self-hosted servers, "virtual" or "auto" for AWS.
+        "S3_ADDRESSING_STYLE": env.get("REGISTRY_S3_ADDRESSING_STYLE", "auto"),
         # The Dutch algorithm register's change stream, shipped inside the package.
         "DEMO_CORPUS": env.get("REGISTRY_DEMO_CORPUS", str(DEMO_CORPUS)),
         "WTF_CSRF_ENABLED": True,
@@ -120,6 +139,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             raise ValueError(
                 f"REGISTRY_{name} is not a rate limit such as '5 per minute; 20 per hour': {exc}"
             ) from exc
+    if config["DOCUMENT_STORE"] not in ("local", "s3"):
+        raise ValueError("REGISTRY_DOCUMENT_STORE must be 'local' or 's3'")
+    if config["DOCUMENT_STORE"] == "s3" and not config["S3_BUCKET"]:
+        raise ValueError("REGISTRY_DOCUMENT_STORE=s3 needs REGISTRY_S3_BUCKET")
+    if config["DOCUMENT_MAX_BYTES"] < 1:
+        raise ValueError("REGISTRY_DOCUMENT_MAX_BYTES must be at least 1")
+    if config["DOCUMENT_GC_GRACE_HOURS"] < 0:
+        raise ValueError("REGISTRY_DOCUMENT_GC_GRACE_HOURS must be 0 or more")
+    if config["S3_ADDRESSING_STYLE"] not in ("auto", "path", "virtual"):
+        raise ValueError("REGISTRY_S3_ADDRESSING_STYLE must be 'auto', 'path' or 'virtual'")
+    if not config["DOCUMENT_DIR"]:
+        config["DOCUMENT_DIR"] = str(Path(config["INSTANCE_PATH"]) / "documents")
     if not config["SIGNING_KEY_PATH"]:
         config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
     if not config["KEPT_CHECKPOINT_PATH"]:

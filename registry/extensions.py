@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 
 from registry.db import MAX_ID, Database
+from registry.documents.store import BlobStore, store_from_config
 from registry.evidence.quota import ExportQuota
 from registry.ledger import kept
 from registry.ledger.checkpoints import LedgerSettings
@@ -72,6 +73,8 @@ def init_app(app: Flask) -> None:
         limiter(app).storage, app.config["EXPORTS_PER_HOUR"]
     )
 
+    app.extensions["registry.documents"] = store_from_config(app.config)
+
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
@@ -123,6 +126,13 @@ def export_quota(app: Flask | None = None) -> ExportQuota:
     from flask import current_app
 
     return (app or current_app).extensions["registry.export_quota"]
+
+
+def document_store(app: Flask | None = None) -> BlobStore:
+    """Where evidence documents' bytes are kept (REGISTRY_DOCUMENT_STORE)."""
+    from flask import current_app
+
+    return (app or current_app).extensions["registry.documents"]
 
 
 def client_address() -> str:

@@ -2,6 +2,7 @@
 
 from registry.accounts.models import ApiToken, User, UserRole
 from registry.api.models import IdempotencyKey
+from registry.documents.models import Document
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -10,6 +11,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Checkpoint",
+    "Document",
     "Entry",
     "EntryVersion",
     "IdempotencyKey",

@@ -34,6 +34,7 @@ LAYERS = [
     {"demo"},
     {"readiness"},
     {"records"},
+    {"documents"},  # evidence documents: the blob store, receiving, collecting
     {"accounts"},
     {"witness"},  # a witness of other logs: the ledger's pure modules and files.py only
     {"ledger"},

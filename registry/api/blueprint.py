@@ -121,10 +121,11 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, json_bodies: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_request(authenticate)
-        self.before_request(_json_only)
+        if json_bodies:  # (the documents' uploads are multipart/form-data)
+            self.before_request(_json_only)
 
     def arguments(self, schema: Any, **kwargs: Any) -> Any:
         """As flask-smorest's, with one schema instance for all requests (webargs would

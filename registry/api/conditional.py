@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from flask import request
 
-from registry.errors import RegistryError, StaleVersion
+from registry.errors import RegistryError
 
 _TAG = re.compile(r'"(\d{1,10})\.(\d{1,10})"')
 
@@ -57,12 +57,8 @@ def base_version(entry_id: int, current_version: Callable[[], int]) -> int:
         and 0 < int(m.group(2)) < 2**31 - 1
     ]
     if not versions:
-        current = current_version()
-        # Weak tags, other entries' tags and anything unparsable never match.
-        refusal = StaleVersion(entry_id, 0, current)
-        refusal.message = (
-            f"If-Match {header[:100]!r} names no version of entry {entry_id}; its current "
-            f"version is {etag(entry_id, current)}. Nothing was saved."
-        )
-        raise refusal
+        # Weak tags, other entries' tags and anything unparsable never match: based on
+        # "version 0", which the write refuses as stale (412) in the documented order,
+        # after the problems of the body (422).
+        return 0
     return max(versions)

@@ -531,3 +531,36 @@ class ExportOut(Schema):
 
 class ExportList(Schema):
     items = fields.List(fields.Nested(ExportOut), required=True)
+
+
+class DocumentOut(Schema):
+    sha256 = fields.String(required=True, metadata={"description": "SHA-256 of the bytes (hex)."})
+    size = fields.Integer(required=True)
+    media_type = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "A safe display name."})
+    title = fields.String(required=True)
+    document_type = fields.String(required=True)
+    received_at = fields.String(
+        required=True, metadata={"description": "When its document.receive event was recorded."}
+    )
+    valid_until = fields.String(
+        required=True, allow_none=True, metadata={"description": "Last day in force (or none)."}
+    )
+    withheld = fields.Boolean(
+        required=True, metadata={"description": "Confidential: packs carry its hash only."}
+    )
+    system = fields.String(required=True)
+    uploaded_by = fields.String(required=True)
+    receive_seq = fields.Integer(required=True)
+    collected = fields.Boolean(
+        required=True, metadata={"description": "Its bytes were collected (never attached)."}
+    )
+    url = fields.String(required=True)
+    attached_to = fields.Integer(
+        allow_none=True,
+        metadata={"description": "On upload with entry_id: the entry's new version number."},
+    )
+
+
+class DocumentList(Schema):
+    items = fields.List(fields.Nested(DocumentOut), required=True)

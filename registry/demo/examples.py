@@ -476,12 +476,14 @@ _TRIAGE_PROFILE: dict[str, Any] = {
     "attachments": [
         {
             "name": "DPIA-2025-014-v2-benefits-triage.pdf",
+            "uri": "https://dms.example.org/evidence/DPIA-2025-014-v2-benefits-triage.pdf",
             "sha256": "e5f79278aae6e7b13d9666bb98592db19c7de319a8e0bca6a4ce9ed00208ca39",
             "media_type": "application/pdf",
             "size": 1843302,
         },
         {
             "name": "FRIA-2025-003-benefits-triage.pdf",
+            "uri": "https://dms.example.org/evidence/FRIA-2025-003-benefits-triage.pdf",
             "sha256": "da194e24fab0155ed0a1f3bfb3fde8e8ae8c2ed8c2dba213f6346d7913a10cb8",
             "media_type": "application/pdf",
             "size": 962114,
@@ -570,6 +572,7 @@ _TRIAGE_HISTORY: dict[str, Any] = {
     "attachments": [
         {
             "name": "datasheet-caseflow-extract-2019-2024.pdf",
+            "uri": "https://dms.example.org/evidence/datasheet-caseflow-extract-2019-2024.pdf",
             "sha256": "0089c40a46c0d755efe46b726c0a1e5baf528bd0b8c23a45c51561515f168bd3",
             "media_type": "application/pdf",
         },
@@ -900,6 +903,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     "attachments": [
                         {
                             "name": "datasheet-caseflow-extract-2019-2025.pdf",
+                            "uri": "https://dms.example.org/evidence/datasheet-caseflow-extract-2019-2025.pdf",
                             "sha256": (
                                 "01ba02d06a6a2c7997f53541352c08af02b64272267df3ce1b7c175816041c25"
                             ),
@@ -1250,6 +1254,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "attachments": [
                 {
                     "name": "validation-report-triage-v2.3.pdf",
+                    "uri": "https://dms.example.org/evidence/validation-report-triage-v2.3.pdf",
                     "sha256": "fbf9604902571ab026ad1f87ed0a27997d952dbe356588fd49599e80f063761c",
                     "media_type": "application/pdf",
                     "size": 734512,
@@ -1459,6 +1464,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
                     "attachments": [
                         {
                             "name": "art73-final-report-2026-03-household-lookup.pdf",
+                            "uri": "https://dms.example.org/evidence/art73-final-report-2026-03-household-lookup.pdf",
                             "sha256": (
                                 "bc2d4ff36c2aa6116ae05fc560b14322ec993c16d956d400c428e7cdc84c1aec"
                             ),
@@ -1500,6 +1506,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "attachments": [
                 {
                     "name": "validation-report-triage-v2.2.pdf",
+                    "uri": "https://dms.example.org/evidence/validation-report-triage-v2.2.pdf",
                     "sha256": "3784b80a97fedb9107c475237da2915de4e9f0522e2b48c4f3e49bdac6275bdc",
                     "media_type": "application/pdf",
                 },
@@ -1609,6 +1616,7 @@ _TRIAGE_ENTRIES: list[dict[str, Any]] = [
             "attachments": [
                 {
                     "name": "validation-report-triage-v2.3.pdf",
+                    "uri": "https://dms.example.org/evidence/validation-report-triage-v2.3.pdf",
                     "sha256": "fbf9604902571ab026ad1f87ed0a27997d952dbe356588fd49599e80f063761c",
                     "media_type": "application/pdf",
                 },
@@ -2194,6 +2202,7 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
             "attachments": [
                 {
                     "name": "decommissioning-checklist-DC-2026-04.pdf",
+                    "uri": "https://dms.example.org/evidence/decommissioning-checklist-DC-2026-04.pdf",
                     "sha256": "f44931931c3a3622097357b781711d779b50308d9fca7f3e7199b1cfadc72e36",
                     "media_type": "application/pdf",
                 },
@@ -2220,6 +2229,45 @@ _INVOICE_ENTRIES: list[dict[str, Any]] = [
 ]
 
 # ============================================================================= examples
+
+# Evidence documents received for a system (registry.documents): stand-ins whose text
+# says what the real document is; ``valid_until`` dates move with the demo's dates.
+_TRIAGE_DOCUMENTS: list[dict[str, Any]] = [
+    {
+        "name": "DPIA-2025-014-v2-benefits-triage.txt",
+        "document_type": "dpia",
+        "title": "DPIA 2025-014 v2: benefits application triage",
+        "valid_until": "2027-08-31",
+        "text": "Demo stand-in for the data protection impact assessment DPIA-2025-014 v2 "
+        "of the benefits application triage model, signed off by the privacy officer.\n",
+    },
+    {
+        "name": "validation-report-triage-v2.3.txt",
+        "document_type": "test_report",
+        "title": "Validation report, model v2.3",
+        "text": "Demo stand-in for the validation report of model v2.3: recall 0.86 on "
+        "the frozen validation set, subgroup error rates within the agreed bounds.\n",
+    },
+    {
+        "name": "model-card-triage-v2.3.md",
+        "document_type": "model_card",
+        "title": "Model card, triage model v2.3",
+        "valid_until": "2027-06-30",
+        "text": "# Model card: benefits triage v2.3 (demo stand-in)\n\nIntended use: "
+        "ordering the queue of benefit applications for manual review.\n",
+    },
+]
+_CHATBOT_DOCUMENTS: list[dict[str, Any]] = [
+    {
+        "name": "bias-audit-chatbot-2025.txt",
+        "document_type": "bias_assessment",
+        "title": "Language bias audit of the pilot chatbot",
+        "valid_until": "2026-06-30",
+        "text": "Demo stand-in for the 2025 language bias audit of the residents' "
+        "chatbot; to be repeated before any extension of the pilot.\n",
+    },
+]
+
 
 EXAMPLES: list[dict] = [
     {
@@ -2251,6 +2299,7 @@ EXAMPLES: list[dict] = [
             },
         ],
         "entries": _CHATBOT_ENTRIES,
+        "documents": _CHATBOT_DOCUMENTS,
     },
     {
         "profile": _TRIAGE_PROFILE,
@@ -2277,6 +2326,7 @@ EXAMPLES: list[dict] = [
             },
         ],
         "entries": _TRIAGE_ENTRIES,
+        "documents": _TRIAGE_DOCUMENTS,
     },
     {
         "profile": _INVOICE_PROFILE,

@@ -8,6 +8,8 @@ examples' dates are moved to the day they are loaded (``registry.demo.dates``).
 from __future__ import annotations
 
 import datetime as dt
+import io
+import mimetypes
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_user, new_password
 from registry.demo import dates
+from registry.documents.service import Upload, receive
+from registry.documents.store import BlobStore
 from registry.files import write_private
 from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
@@ -76,9 +80,12 @@ def load_examples(
     actor: Actor,
     examples: list[dict[str, Any]],
     load_day: dt.date | None = None,
+    *,
+    store: BlobStore,
 ) -> int:
     """Record the hand-written example systems (skipping those already present), their
-    dates moved to ``load_day`` (default: today, UTC) as ``registry.demo.dates`` says."""
+    dates moved to ``load_day`` (default: today, UTC) as ``registry.demo.dates`` says,
+    and their evidence documents (received into ``store``) before their entries."""
     if load_day is None:
         load_day = dt.datetime.now(dt.UTC).date()
     days = dates.offset_from(load_day)
@@ -101,6 +108,18 @@ def load_examples(
             effective_from=instant(example["profile_effective_from"]),
             reason="Initial registration",
         )
+        for document in example.get("documents", []):
+            data = document["text"].encode()
+            staged = store.stage(len(data)).copy_from(io.BytesIO(data))
+            valid_until = document.get("valid_until")
+            upload = Upload(
+                document["name"],
+                media_type=mimetypes.guess_type(document["name"])[0],
+                title=document.get("title"),
+                document_type=document["document_type"],
+                valid_until=dates.shift_date(valid_until, days) if valid_until else None,
+            )
+            receive(session, actor, system, store, staged, upload)
         keys: dict[str, int] = {}
         for item in example["entries"]:
             kind = item["kind"]

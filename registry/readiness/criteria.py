@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Record
+from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Held, Record
 from registry.readiness.reviews import Due, reviews_due
 from registry.records.kinds import (
     ART_73_DAYS,  # Art 73: days to report after awareness
@@ -44,6 +44,7 @@ class Facts:
 
     at: dt.datetime
     records: list[Record]
+    documents: tuple[Held, ...] = ()  # the system's stored documents, as held at ``at``
 
     @property
     def today(self) -> dt.date:
@@ -69,6 +70,28 @@ class Facts:
 
     def instant(self, text: str | None) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text) if text else None
+
+    def documents_of(self, document_type: str) -> tuple[list[Held], list[Held]]:
+        """Stored documents of ``document_type``: those in force at ``at`` (no end, or
+        their last day not before it), and the expired ones."""
+        found = [d for d in self.documents if d.document_type == document_type]
+        current = [d for d in found if d.in_force(self.today)]
+        return current, [d for d in found if d not in current]
+
+
+def stored_evidence(facts: Facts, document_type: str, what: str) -> tuple[str, str]:
+    """Whether a stored document of ``document_type`` is in force: met (naming it),
+    partial when every one has expired (naming the last day of the latest), missing
+    when none is stored."""
+    current, expired = facts.documents_of(document_type)
+    if current:
+        latest = max(current, key=lambda d: d.received_at)
+        until = f", valid until {latest.valid_until}" if latest.valid_until else ""
+        return MET, f"{what} {latest.name!r} is stored{until}"
+    if expired:
+        latest = max(expired, key=lambda d: d.valid_until or dt.date.min)
+        return PARTIAL, f"{what} {latest.name!r} expired on {latest.valid_until}"
+    return MISSING, f"no {what} document is stored"
 
 
 def in_term(body: dict[str, Any], today: dt.date) -> bool:
@@ -249,9 +272,10 @@ def dpia(facts: Facts) -> Outcome:
     status = profile.body.get("dpia_status")
     if status == "done":
         ref = profile.body.get("dpia_reference")
+        stored, said = stored_evidence(facts, "dpia", "the DPIA")
         return (
-            MET,
-            f"Personal data is processed and the DPIA is done{f' ({ref})' if ref else ''}.",
+            MET if stored == MET else PARTIAL,
+            f"Personal data is processed and the DPIA is done{f' ({ref})' if ref else ''}; {said}.",
             [profile, *personal],
         )
     if profile.body.get("dpia_reference"):
@@ -476,15 +500,29 @@ def change_control(facts: Facts) -> Outcome:
         return MISSING, "No change log is recorded.", []
     needed = ("test_evidence", "approver", "rollback_plan")
     incomplete = [c for c in changes if not all(c.body.get(k) for k in needed)]
+    stored, said = stored_evidence(facts, "test_report", "the test report")
     if not incomplete:
         return (
-            MET,
+            MET if stored == MET else PARTIAL,
             f"{count(len(changes), 'change')}, "
-            "each with test evidence, an approver and a rollback plan.",
+            f"each with test evidence, an approver and a rollback plan; {said}.",
             changes,
         )
     listed = ", ".join(str(c.body.get("summary"))[:60] for c in incomplete)
-    return PARTIAL, f"Without test evidence, approver or rollback plan: {listed}.", changes
+    return (
+        PARTIAL,
+        f"Without test evidence, approver or rollback plan: {listed}; {said}.",
+        changes,
+    )
+
+
+def model_card(facts: Facts) -> Outcome:
+    profile = facts.profile
+    evidence = [profile] if profile else []
+    if profile is None or profile.body.get("risk_tier") != "high":
+        return MET, "Not classified high-risk: no model card is required here.", evidence
+    status, said = stored_evidence(facts, "model_card", "the model card")
+    return status, f"High-risk (Art 11, Annex IV): {said}.", evidence
 
 
 def reviews_performed(facts: Facts) -> Outcome:
@@ -771,8 +809,9 @@ AREAS: tuple[Area, ...] = (
                 "Data protection impact assessment",
                 (
                     "Met when no data source holds personal data, or the profile's DPIA "
-                    "status is done; partial when a DPIA is referenced but not done; missing "
-                    "otherwise."
+                    "status is done and a stored DPIA document is in force; partial when the "
+                    "DPIA is done without one in force (none stored, or expired), or is "
+                    "referenced but not done; missing otherwise."
                 ),
                 dpia,
             ),
@@ -906,9 +945,21 @@ AREAS: tuple[Area, ...] = (
                 "Changes evidenced",
                 (
                     "Met when every change log has test evidence, an approver and a rollback "
-                    "plan; partial when some lack one; missing without change logs."
+                    "plan, and a stored test report is in force; partial when some lack one, "
+                    "or no test report is in force (none stored, or expired); missing "
+                    "without change logs."
                 ),
                 change_control,
+            ),
+            Criterion(
+                "model_card",
+                "Model card (high-risk)",
+                (
+                    "Met when the system is not classified high-risk, or a stored model card "
+                    "is in force (Art 11, Annex IV); partial when the model card expired; "
+                    "missing when none is stored."
+                ),
+                model_card,
             ),
             Criterion(
                 "reviews_performed",

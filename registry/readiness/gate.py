@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import Conflict
 from registry.readiness.model import Scorecard
-from registry.readiness.scorecard import approval_status, records_of, score
+from registry.readiness.scorecard import approval_status, documents_held, records_of, score
 from registry.records.models import AISystem
 
 
@@ -50,7 +50,10 @@ def promotion_scorecard(
     records = [
         dataclasses.replace(r, body=new_profile) if r.kind == "profile" else r for r in records
     ]
-    return score(system.reference, records, when, approval_status(session, records, when))
+    documents = documents_held(session, system, None)  # everything received so far
+    return score(
+        system.reference, records, when, approval_status(session, records, when), documents
+    )
 
 
 def check_promotion(

@@ -17,6 +17,32 @@ NOT_ANSWERED = "not answered"
 
 
 @dataclass(frozen=True)
+class Held:
+    """One stored evidence document as the criteria see it: what it is and until when
+    it is in force (its last day; None: no end)."""
+
+    sha256: str
+    name: str
+    document_type: str
+    valid_until: dt.date | None
+    received_at: dt.datetime
+
+    @classmethod
+    def of(cls, document: Any) -> Held:
+        """From a ``documents.models.Document``."""
+        return cls(
+            document.sha256,
+            document.name,
+            document.document_type,
+            document.valid_until,
+            document.received_at,
+        )
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.valid_until is None or self.valid_until >= day
+
+
+@dataclass(frozen=True)
 class Record:
     """One entry as the scorecard sees it: the version in force and its body."""
 

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
-from registry.readiness.model import Record
+from registry.documents.models import DOCUMENT_TYPES
+from registry.documents.service import expired_documents, received_by_systems
+from registry.readiness.model import Held, Record
 from registry.readiness.scorecard import score
 from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
 from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
@@ -84,12 +86,28 @@ class OpenIncident:
 
 
 @dataclass(frozen=True)
+class ExpiredEvidence:
+    """A stored document whose last day in force has passed."""
+
+    reference: str
+    sha256: str
+    name: str
+    document_type: str
+    valid_until: dt.date
+
+    @property
+    def type_label(self) -> str:
+        return DOCUMENT_TYPES.get(self.document_type, self.document_type)
+
+
+@dataclass(frozen=True)
 class Overview:
     by_stage_and_tier: dict[tuple[str, str], int]
     gaps: list[Gap]
     reviews: list[DueReview]
     incidents: list[OpenIncident]
     changes: list[Change]
+    expired: list[ExpiredEvidence] = ()  # type: ignore[assignment]
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -141,11 +159,13 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                 version.effective_from,
             )
         )
+    documents = received_by_systems(session, ids, now)
     soon = now.date() + DUE_SOON
     assessed = []
     for row in sorted(rows, key=lambda r: r.system.reference):
         reference = row.system.reference
-        card = score(reference, records.get(row.system.id, []), now)
+        held = tuple(Held.of(d) for d in documents.get(row.system.id, []))
+        card = score(reference, records.get(row.system.id, []), now, documents=held)
         reviews = [
             DueReview(reference, d.subject.entry_id, d.due_on, d.title)
             for d in card.due
@@ -205,7 +225,15 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
     incidents = [i for a in assessed for i in a.incidents]
     reviews.sort(key=lambda r: (r.next_due, r.reference))
     incidents.sort(key=lambda i: (i.deadline is None, i.deadline or i.aware_at, i.reference))
-    return Overview(dict(counts), gaps, reviews, incidents, recent_changes(session, recent))
+    references = {r.system.id: r.system.reference for r in listed}
+    expired = [
+        ExpiredEvidence(references[d.system_id], d.sha256, d.name, d.document_type, d.valid_until)
+        for d in expired_documents(session, now.date())
+        if d.system_id in references and d.valid_until is not None
+    ]
+    return Overview(
+        dict(counts), gaps, reviews, incidents, recent_changes(session, recent), expired
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry.documents.service import received_by
 from registry.readiness.criteria import AREAS, QUESTIONS, Facts
 from registry.readiness.model import (
     MET,
@@ -21,6 +22,7 @@ from registry.readiness.model import (
     ApprovalStatus,
     AreaResult,
     Finding,
+    Held,
     Record,
     Scorecard,
 )
@@ -70,10 +72,12 @@ def score(
     records: list[Record],
     at: dt.datetime,
     approval: ApprovalStatus | None = None,
+    documents: tuple[Held, ...] = (),
 ) -> Scorecard:
-    """The scorecard of a system whose entries in force at ``at`` are ``records``."""
+    """The scorecard of a system whose entries in force at ``at`` are ``records`` and
+    whose stored documents, as held at ``at``, are ``documents``."""
     at = _aware(at)
-    facts = Facts(at, records)
+    facts = Facts(at, records, documents)
     waivers = waivers_in_force(records, at)
     areas = []
     for area in AREAS:
@@ -158,6 +162,12 @@ def records_of(
     return [Record.of(e) for e in state.entries]
 
 
+def documents_held(session: Session, system: AISystem, at: dt.datetime | None) -> tuple[Held, ...]:
+    """The system's stored documents as the registry held them at ``at`` (None: all
+    it holds now)."""
+    return tuple(Held.of(d) for d in received_by(session, system.id, at))
+
+
 def evaluate(
     session: Session,
     system: AISystem | str,
@@ -174,4 +184,5 @@ def evaluate(
         system = reads.get_system(session, system)
     as_of = _aware(recorded_by) if recorded_by is not None else at
     records = records_of(session, system, as_of=as_of, effective_at=at)
-    return score(system.reference, records, at, approval_status(session, records, at))
+    documents = documents_held(session, system, as_of)
+    return score(system.reference, records, at, approval_status(session, records, at), documents)

@@ -211,12 +211,21 @@ def _metric_grid(f: fields.Nested, rows: list[Any]) -> Grid:
     return Grid(header, tuple(out))
 
 
+# Where the web serves a stored document (registry/web/documents.py).
+DOCUMENT_PATH = "/documents/{}"
+
+
 def _attachment(value: dict[str, Any]) -> Item:
+    """An attachment by name and short hash: an external reference (with a URI) links
+    to its address, a stored document to its download."""
     text = str(value.get("name") or "attachment")
-    if value.get("sha256"):
-        text += f" (SHA-256 {short_hash(str(value['sha256']))})"
+    sha256 = value.get("sha256")
+    if sha256:
+        text += f" (SHA-256 {short_hash(str(sha256))})"
     uri = value.get("uri")
-    return Item(text, uri if isinstance(uri, str) and _is_web_address(uri) else None)
+    if uri:
+        return Item(text, uri if isinstance(uri, str) and _is_web_address(uri) else None)
+    return Item(text, DOCUMENT_PATH.format(sha256) if isinstance(sha256, str) else None)
 
 
 def _is_web_address(uri: str) -> bool:

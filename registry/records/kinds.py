@@ -167,6 +167,32 @@ class Attachment(StrictSchema):
     size = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 2**53 - 1))
 
 
+def stored_attachments(clean: Mapping[str, Any]) -> set[str]:
+    """The SHA-256s of a body's attachments that name a stored document: those without
+    a URI (an attachment with a URI is an external reference, held elsewhere)."""
+    return {a["sha256"] for a in clean.get("attachments") or [] if not a.get("uri")}
+
+
+def unheld_attachments(
+    clean: Mapping[str, Any], before: Mapping[str, Any], held: Any
+) -> dict[str, Any]:
+    """Field errors for each attachment naming a stored document the system does not
+    hold (``held``: the SHA-256s it holds), unless the entry's head already lists it
+    (it stands as recorded)."""
+    kept = {a.get("sha256") for a in before.get("attachments") or []}
+    wrong = {
+        i: {
+            "sha256": [
+                "No document with this SHA-256 is stored for this system: upload it "
+                "first, or give the URI of an external reference."
+            ]
+        }
+        for i, a in enumerate(clean.get("attachments") or [])
+        if not a.get("uri") and a["sha256"] not in held and a["sha256"] not in kept
+    }
+    return {"attachments": wrong} if wrong else {}
+
+
 def _unstorable_text(value: Any) -> Any:
     """The messages, shaped as marshmallow's (by field, by index), for every text in
     ``value`` that no database can store (registry.text), or None when there is none."""

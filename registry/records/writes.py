@@ -43,6 +43,7 @@ from sqlalchemy.orm.util import identity_key
 from registry.accounts.actor import Actor, is_known
 from registry.accounts.permissions import denied, may, may_write_as_named_owner
 from registry.db import utcnow
+from registry.documents.service import held
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from registry.ledger.append import (
     Locked,
@@ -67,7 +68,7 @@ from registry.records.inputs import (
     valid_id,
     validated,
 )
-from registry.records.kinds import KINDS, Kind
+from registry.records.kinds import KINDS, Kind, stored_attachments, unheld_attachments
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
 
 # A decision whose precondition failed is made again on the state read under the lock,
@@ -121,6 +122,7 @@ class State:
     named: dict[int, tuple[str, bool]] | None = None  # entry id -> (kind, retired)
     cited: dict[tuple[int, int], tuple[str, str]] | None = None  # (id, n) -> (hash, kind)
     restored: str | None = None  # reinstate: the body of the last version before retiring
+    held: frozenset[str] = frozenset()  # attached SHA-256s the system's documents hold
 
 
 @dataclass(frozen=True)
@@ -320,20 +322,24 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _naming(body: Any, kind: str | None = None) -> More:
-    """The state completed with the entries and versions ``body`` names, when its kind
-    (``kind``, else the entry's) names any (read in the transaction that will hold the
-    ledger lock)."""
+    """The state completed with what ``body`` (of ``kind``, else the entry's) names:
+    the documents its attachments name that the system holds, and the entries and
+    versions it names (read in the transaction that will hold the ledger lock)."""
 
     def more(session: Session, state: State) -> State:
         of = kind or (state.entry.kind if state.entry is not None else "")
         spec = KINDS.get(of)
-        if spec is None or not (spec.refers_to or spec.cites_versions):
+        if spec is None:
             return state
         try:
             clean, _ = validated(of, body)
         except InvalidInput:
             return state  # refused by the decision, in its order
         assert state.system_id is not None
+        stored = held(session, state.system_id, stored_attachments(clean))
+        state = replace(state, held=frozenset(stored))
+        if not (spec.refers_to or spec.cites_versions):
+            return state
         named, cited = _referenced(session, spec, clean, state.system_id)
         return replace(state, named=named, cited=cited)
 
@@ -398,7 +404,8 @@ def _check_references(
     with that hash. A reference the entry's head already makes stands as recorded:
     retiring a procedure does not freeze the reviews that followed it."""
     spec = KINDS[kind]
-    errors = {**_wrongly_named(state, spec, clean, before)}
+    errors: dict[Any, Any] = unheld_attachments(clean, before, state.held)
+    errors.update(_wrongly_named(state, spec, clean, before))
     if spec.cites_versions and (wrong := _wrongly_cited(state, spec, clean, before)):
         errors[spec.cites_versions] = wrong
     if errors:
@@ -672,6 +679,8 @@ def decide_create_system(
 ) -> Plan:
     """A new system with its first profile version."""
     reference = clean["reference"]
+    if errors := unheld_attachments(clean, {}, frozenset()):  # no document is stored yet
+        raise InvalidInput("The profile names documents the registry does not hold.", errors)
     if state.exists:
         raise Conflict(
             f"A system with reference {reference!r} already exists.",

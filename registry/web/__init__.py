@@ -16,6 +16,8 @@ def init_web(app: Flask) -> None:
     from registry.web.audit import bp as audit_bp
     from registry.web.auth import bp as auth_bp
     from registry.web.dashboard import bp as dashboard_bp
+    from registry.web.documents import bp as documents_bp
+    from registry.web.documents import discard_uploads, stream_uploads
     from registry.web.editing import bp as editing_bp
     from registry.web.exports import bp as exports_bp
     from registry.web.history import bp as history_bp
@@ -36,6 +38,11 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
+    app.register_blueprint(documents_bp)
+    # Uploaded files are streamed into the blob store before anything else reads the
+    # body (the CSRF check, registered earlier, reads the form's fields).
+    app.before_request_funcs.setdefault(None, []).insert(0, stream_uploads)
+    app.teardown_request(discard_uploads)
     # Every page shows records through the one formatter evidence.pdf uses too.
     app.jinja_env.globals["display"] = display
     app.context_processor(lambda: {"navigation": navigation})

@@ -20,14 +20,17 @@ from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from registry.accounts.permissions import require
+from registry.documents.uploads import Part
 from registry.errors import Conflict, InvalidInput, PermissionDenied, StaleVersion
 from registry.extensions import db_session
 from registry.readiness.gate import PromotionRefused, check_promotion
 from registry.records import reads, writes
+from registry.records.attaching import with_attachments
 from registry.records.diff import FieldChange, diff_versions
 from registry.records.kinds import KINDS, normalise_body
 from registry.records.models import AISystem, Entry
 from registry.web import forms
+from registry.web.documents import receive_parts, uploaded
 from registry.web.systems import current_actor
 
 bp = Blueprint("editing", __name__)
@@ -185,6 +188,11 @@ def new_system() -> Any:
 # ----------------------------------------------------------------------------- add
 
 
+def attached() -> list[Part]:
+    """The files chosen in an entry form's Documents field."""
+    return uploaded("attach_files")
+
+
 @bp.route("/systems/<reference>/entries/new", methods=["GET", "POST"])
 @login_required
 def new_entry(reference: str) -> Any:
@@ -211,8 +219,9 @@ def new_entry(reference: str) -> Any:
         outcome = _invalid(spec, parsed, {**_body_errors(kind, parsed.body), **meta_errors})
         return _render_form(status=422, spec=spec, values=form, outcome=outcome, **context)
     try:
+        body = with_attachments(parsed.body, receive_parts(session, actor, system, attached()))
         version = writes.create_entry(
-            session, actor, system, kind, parsed.body, effective_from=effective, reason=reason
+            session, actor, system, kind, body, effective_from=effective, reason=reason
         )
     except InvalidInput as exc:
         session.rollback()
@@ -277,11 +286,12 @@ def edit_entry(reference: str, entry_id: int) -> Any:
             status=422, spec=spec, values=values, outcome=outcome, base_version=based_on, **context
         )
     try:
+        body = with_attachments(parsed.body, receive_parts(session, actor, system, attached()))
         writes.update_entry(
             session,
             actor,
             entry,
-            parsed.body,
+            body,
             base_version=based_on,
             effective_from=effective,
             reason=reason,

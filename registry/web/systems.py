@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import can, require
+from registry.documents.models import DOCUMENT_TYPES
+from registry.documents.service import documents_of
 from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger import trail
@@ -163,4 +165,6 @@ def show(reference: str) -> str:
         can_approve=can_approve,
         can_export=can(session, current_actor(), "export"),
         refs=entry_refs(session, system),
+        documents=documents_of(session, system.id),
+        document_types=DOCUMENT_TYPES,
     )

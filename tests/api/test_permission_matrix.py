@@ -8,6 +8,7 @@ compliance officer's read-only and write-only tokens.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections.abc import Callable
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token
+from registry.documents.service import Upload, receive
+from registry.extensions import document_store
 from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.records.samples import SAMPLES
@@ -65,6 +68,7 @@ class World:
     officer: Actor
     users: dict[str, Any]
     pack: str = ""  # the file name of an exported evidence pack
+    document: str = ""  # the SHA-256 of a stored document
 
     def system_for(self, principal: str) -> str:
         return "own-1" if principal == "technical_owner_own" else "other-1"
@@ -130,7 +134,12 @@ def _consistency(world: World, who: str) -> tuple[str, dict[str, Any]]:
 def get(path: str) -> Request:
     def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
         return (
-            path.format(ref=world.system_for(who), entry=world.any_entry(who), pack=world.pack),
+            path.format(
+                ref=world.system_for(who),
+                entry=world.any_entry(who),
+                pack=world.pack,
+                document=world.document,
+            ),
             {},
         )
 
@@ -172,6 +181,16 @@ def on_profile(path: str, body: Any, *, retired: bool = False) -> Request:
         )
 
     return build
+
+
+_uploads = itertools.count()
+
+
+def upload(world: World, who: str) -> tuple[str, dict[str, Any]]:
+    """A new document (new bytes each time) for the principal's system."""
+    data = {"file": (io.BytesIO(f"evidence {next(_uploads)}".encode()), "report.txt")}
+    path = f"/api/v1/systems/{world.system_for(who)}/documents"
+    return path, {"data": data, "content_type": "multipart/form-data"}
 
 
 def revoke(world: World, who: str) -> tuple[str, dict[str, Any]]:
@@ -247,6 +266,12 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
         get("/api/v1/entries/{entry}/diff?from=1&to=1"),
         READ,
     ),
+    ("POST", "/api/v1/systems/<reference>/documents"): (upload, CREATE),
+    ("GET", "/api/v1/systems/<reference>/documents"): (
+        get("/api/v1/systems/{ref}/documents"),
+        READ,
+    ),
+    ("GET", "/api/v1/documents/<sha256>"): (get("/api/v1/documents/{document}"), READ),
     ("GET", "/api/v1/ledger/keys"): (get("/api/v1/ledger/keys"), PUBLIC),
     ("GET", "/api/v1/ledger/checkpoints"): (get("/api/v1/ledger/checkpoints"), READ),
     ("GET", "/api/v1/ledger/checkpoints/latest"): (get("/api/v1/ledger/checkpoints/latest"), READ),
@@ -345,6 +370,13 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
         world.session, read, world.officer, Path(app.config["EXPORT_DIR"]), references=["other-1"]
     ).name
     read.close()
+    # A document to download.
+    staged = document_store(app).stage(1000).copy_from(io.BytesIO(b"a stored document"))
+    system = reads.get_system(world.session, "other-1")
+    world.document = receive(
+        world.session, world.officer, system, document_store(app), staged, Upload("doc.txt")
+    ).document.sha256
+    world.session.commit()
     failures = []
     for (method, rule), (build, expected) in [*sorted(MATRIX.items()), *MORE.items()]:
         for principal in PRINCIPALS:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from registry.extensions import document_store
 from registry.records import reads, writes
 from tests.api.test_api import problem
 from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
@@ -30,7 +31,7 @@ def promote(client: Any, session: Any, system: Any) -> Any:
     )
 
 
-def test_the_scorecard_and_the_pipeline_check(api_as, session, officer, system):
+def test_the_scorecard_and_the_pipeline_check(app, api_as, session, officer, system):
     client = api_as("auditor")
     card = client.get("/api/v1/systems/sys-1/readiness")
     assert card.status_code == 200
@@ -50,7 +51,7 @@ def test_the_scorecard_and_the_pipeline_check(api_as, session, officer, system):
     )
     assert len(refused["unmet"]) == 10 and refused["unmet"][0]["area"] == "business_ownership"
 
-    make_ready(session, officer, system)
+    make_ready(session, officer, system, store=document_store(app))
     session.commit()
     ready = client.get("/api/v1/systems/sys-1/readiness", query_string={"require": "production"})
     assert ready.status_code == 200 and ready.get_json()["ready"] is True
@@ -74,14 +75,14 @@ def test_unknown_system_is_404(api_as):
     problem(api_as("auditor").get("/api/v1/systems/nope/readiness"), 404)
 
 
-def test_the_gate_over_the_api(api_as, session, officer, system):
+def test_the_gate_over_the_api(app, api_as, session, officer, system):
     client = api_as("compliance_officer")
     body = problem(promote(client, session, system), 409, "not_ready")
     assert {u["area"] for u in body["unmet"]} == set(
         a["key"] for a in client.get("/api/v1/systems/sys-1/readiness").get_json()["areas"]
     )
     assert all(u["reason"].startswith(u["title"]) for u in body["unmet"])
-    make_ready(session, officer, system, skip=("funding",))
+    make_ready(session, officer, system, skip=("funding",), store=document_store(app))
     session.commit()
     body = problem(promote(client, session, system), 409, "not_ready")
     assert [u["area"] for u in body["unmet"]] == ["lifecycle_funding"]
@@ -108,10 +109,10 @@ def test_the_gate_over_the_api(api_as, session, officer, system):
     assert promote(client, session, system).status_code == 200
 
 
-def test_an_approval_goes_stale_and_is_renewed(api_as, session, officer, system):
+def test_an_approval_goes_stale_and_is_renewed(app, api_as, session, officer, system):
     client = api_as("compliance_officer")
     problem(client.post("/api/v1/systems/sys-1/approvals", json={}), 409, "not_ready")
-    ids = make_ready(session, officer, system)
+    ids = make_ready(session, officer, system, store=document_store(app))
     session.commit()
     problem(api_as("technical_owner").post("/api/v1/systems/sys-1/approvals", json={}), 403)
     problem(client.post("/api/v1/systems/sys-1/approvals", json={"note": "x"}), 422)

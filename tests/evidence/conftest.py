@@ -14,7 +14,7 @@ from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
 from registry.evidence.pack import Exported
 from registry.exporting import export
-from registry.extensions import database
+from registry.extensions import database, document_store
 from tests.api import conftest as api_fixtures
 
 # The API's fixtures: an app with a signing key, a session of the test's own (requests
@@ -28,8 +28,9 @@ AUDITOR = Actor.system("test-auditor", roles=frozenset({"auditor"}))
 
 
 @pytest.fixture
-def examples(session: Any) -> Any:
-    load_examples(session, Actor.system("demo", roles=frozenset({"compliance_officer"})), EXAMPLES)
+def examples(app: Flask, session: Any) -> Any:
+    demo = Actor.system("demo", roles=frozenset({"compliance_officer"}))
+    load_examples(session, demo, EXAMPLES, store=document_store(app))
     session.commit()
     return session
 

@@ -13,7 +13,7 @@ from registry.accounts.actor import Actor
 from registry.db import Base
 from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
-from registry.extensions import database
+from registry.extensions import database, document_store
 from registry.ledger.keys import create_key
 from tests.conftest import ENGINES, make_app
 from tests.evidence.conftest import ORIGIN, do_export
@@ -36,7 +36,10 @@ def test_identical_packs_on_sqlite_and_postgresql(_factories, tmp_path):
             )
         source = database(apps["sqlite"]).sessionmaker()
         load_examples(
-            source, Actor.system("demo", roles=frozenset({"compliance_officer"})), EXAMPLES
+            source,
+            Actor.system("demo", roles=frozenset({"compliance_officer"})),
+            EXAMPLES,
+            store=document_store(apps["sqlite"]),
         )
         source.commit()
         first = do_export(apps["sqlite"], source, "demo-benefits-triage")

@@ -59,7 +59,9 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     history = json.loads(files["systems/demo-benefits-triage/history.json"])
     versions = sum(len(e["versions"]) for e in history["entries"])
     events = files["ledger/events.jsonl"].splitlines()
-    assert versions == len(events)  # one event per version, nothing else yet
+    received = [e for e in events if b'"action":"document.receive"' in e]
+    assert len(received) == 3  # the demo's documents of the system
+    assert versions + len(received) == len(events)  # one event per version, and per receipt
     summary = verifier.verify(str(done.path))
     assert any(f"{versions} versions" in line for line in summary.lines)
     assert any(f"{len(events)} events proven" in line for line in summary.lines)

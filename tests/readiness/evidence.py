@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
+from registry.documents.service import Upload, receive
+from registry.documents.store import BlobStore
+from registry.extensions import document_store
 from registry.records import writes
 
 PERSON = {"name": "Pat Person", "email": "pat@example.org"}
@@ -110,11 +114,37 @@ def ready_entries(procedure_id: int | None = None) -> list[tuple[str, dict[str, 
     ]
 
 
+# The stored documents a ready high-risk system has (criteria resting on a document).
+READY_DOCUMENTS = {
+    "test_report": b"Holdout evaluation: recall 0.86",
+    "model_card": b"# Model card\nIntended use: ordering the queue.",
+}
+
+
+def store_documents(
+    session: Any, actor: Any, system: Any, store: BlobStore | None = None, **valid: Any
+) -> None:
+    """Receive :data:`READY_DOCUMENTS` for ``system`` (``valid_until`` for all, if given):
+    the app's blob store unless another is given (outside an app context)."""
+    store = store or document_store()
+    for document_type, data in READY_DOCUMENTS.items():
+        staged = store.stage(len(data)).copy_from(io.BytesIO(data))
+        upload = Upload(f"{document_type}.md", document_type=document_type, **valid)
+        receive(session, actor, system, store, staged, upload)
+
+
 def make_ready(
-    session: Any, actor: Any, system: Any, *, skip: tuple[str, ...] = ()
+    session: Any,
+    actor: Any,
+    system: Any,
+    *,
+    skip: tuple[str, ...] = (),
+    store: BlobStore | None = None,
 ) -> dict[str, int]:
-    """Record the evidence (kinds in ``skip`` left out); returns entry ids by kind (the
-    last of each kind)."""
+    """Record the evidence (kinds in ``skip`` left out; "documents" leaves out the
+    stored documents); returns entry ids by kind (the last of each kind)."""
+    if "documents" not in skip:
+        store_documents(session, actor, system, store)
     ids: dict[str, int] = {}
     for kind, body in ready_entries():
         if kind in skip:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from registry.readiness.criteria import AREAS, Facts
-from registry.readiness.model import MET, MISSING, PARTIAL, Record
+from registry.readiness.model import MET, MISSING, PARTIAL, Held, Record
 from registry.readiness.scorecard import score
 from registry.records.kinds import READINESS_AREAS, normalise_body
 
@@ -23,6 +23,19 @@ def rec(kind: str, body: dict[str, Any], *, days_ago: int = 30) -> Record:
     return Record(next(_ids), kind, 1, "ab" * 32, clean, AT - dt.timedelta(days=days_ago))
 
 
+def held(document_type: str, valid_until: dt.date | None = None) -> Held:
+    """A stored document of ``document_type``, received a month before ``AT``."""
+    return Held(
+        f"{next(_ids):064x}",
+        f"{document_type}.pdf",
+        document_type,
+        valid_until,
+        AT - dt.timedelta(days=30),
+    )
+
+
+IN_FORCE = AT.date() + dt.timedelta(days=1)
+EXPIRED = AT.date() - dt.timedelta(days=1)
 P = {"name": "Pat Person", "email": "pat@example.org"}
 D = {"name": "Dee Delegate", "email": "dee@example.org"}
 PROFILE = {"name": "S", "reference": "s", "stage": "pilot"}
@@ -128,6 +141,7 @@ CASES: dict[str, dict[str, list[Record]]] = {
         MET: [
             rec("profile", {**PROFILE, "dpia_status": "done"}),
             source(personal_data_categories=["x"]),
+            held("dpia", AT.date()),  # in force on its last day
         ],
         PARTIAL: [
             rec("profile", {**PROFILE, "dpia_status": "not_done", "dpia_reference": "pre-scan"}),
@@ -224,7 +238,8 @@ CASES: dict[str, dict[str, list[Record]]] = {
                     "approver": "a",
                     "rollback_plan": "r",
                 },
-            )
+            ),
+            held("test_report"),
         ],
         PARTIAL: [
             rec("change_log", {"change_type": "model", "summary": "s", "test_evidence": "t"})
@@ -283,6 +298,18 @@ CASES: dict[str, dict[str, list[Record]]] = {
 CRITERIA = {c.key: c for a in AREAS for c in a.criteria}
 
 
+CASES["model_card"] = {
+    MET: [rec("profile", {**PROFILE, "risk_tier": "high"}), held("model_card", IN_FORCE)],
+    PARTIAL: [rec("profile", {**PROFILE, "risk_tier": "high"}), held("model_card", EXPIRED)],
+    MISSING: [rec("profile", {**PROFILE, "risk_tier": "high"}), held("dpia")],
+}
+
+
+def _facts(items: list[Any]) -> Facts:
+    records = [i for i in items if isinstance(i, Record)]
+    return Facts(AT, records, tuple(i for i in items if isinstance(i, Held)))
+
+
 def test_every_criterion_has_its_three_cases():
     assert set(CASES) == set(CRITERIA)
     assert all(set(cases) == {MET, PARTIAL, MISSING} for cases in CASES.values())
@@ -293,10 +320,34 @@ def test_every_criterion_has_its_three_cases():
 )
 def test_criterion(key, status):
     records = CASES[key][status]
-    found, explanation, evidence = CRITERIA[key].check(Facts(AT, records))
+    found, explanation, evidence = CRITERIA[key].check(_facts(records))
     assert found == status, explanation
     assert explanation and "\n" not in explanation
-    assert {r.entry_id for r in evidence} <= {r.entry_id for r in records}
+    assert {r.entry_id for r in evidence} <= {r.entry_id for r in records if isinstance(r, Record)}
+
+
+@pytest.mark.parametrize(
+    ("key", "kept", "document_type"),
+    [
+        ("dpia", CASES["dpia"][MET][:2], "dpia"),
+        ("change_control", CASES["change_control"][MET][:1], "test_report"),
+        ("model_card", CASES["model_card"][MET][:1], "model_card"),
+    ],
+)
+def test_criteria_resting_on_a_document_need_one_in_force(key, kept, document_type):
+    """Met only by a stored document in force at the instant evaluated; partial (the
+    model card: missing) without one, partial when the only one expired."""
+    check = CRITERIA[key].check
+    assert check(_facts([*kept, held(document_type, IN_FORCE)]))[0] == MET
+    assert check(_facts([*kept, held(document_type)]))[0] == MET  # no end
+    expired = check(_facts([*kept, held(document_type, EXPIRED)]))
+    assert expired[0] == PARTIAL and f"expired on {EXPIRED}" in expired[1]
+    assert check(_facts(kept))[0] == (MISSING if key == "model_card" else PARTIAL)
+    assert check(_facts([*kept, held("other", IN_FORCE)]))[0] != MET
+    # Pure in time: the same document, evaluated after its last day.
+    now = _facts([*kept, held(document_type, IN_FORCE)])
+    later = Facts(AT + dt.timedelta(days=2), now.records, now.documents)
+    assert check(now)[0] == MET and check(later)[0] == PARTIAL
 
 
 def test_the_areas_are_the_ten_of_the_domain():

@@ -12,6 +12,7 @@ from registry.demo import dates
 from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
 from registry.errors import Conflict, PermissionDenied
+from registry.extensions import document_store
 from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused, check_promotion
@@ -227,7 +228,7 @@ def test_a_technical_owner_cannot_exempt_a_system_from_the_gate(session, officer
 def test_the_demo_systems_score_as_intended(session):
     # Loaded today, the examples' dates are moved by the days since the day they were
     # written for (registry.demo.dates.ANCHOR): they score now as they did then.
-    load_examples(session, Actor.system("demo"), EXAMPLES)
+    load_examples(session, Actor.system("demo"), EXAMPLES, store=document_store())
     session.commit()
     recorded = now()
     days = dt.timedelta(days=dates.offset_from(recorded.date()))

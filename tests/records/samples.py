@@ -112,7 +112,15 @@ SAMPLES: dict[str, dict] = {
     "attachments_example": {},
 }
 SAMPLES.pop("attachments_example")
-SAMPLES["data_source"]["attachments"] = [{"name": "datasheet.pdf", "sha256": HASH, "size": 1024}]
+# An external reference (a URI): the registry holds no document with this hash.
+SAMPLES["data_source"]["attachments"] = [
+    {
+        "name": "datasheet.pdf",
+        "sha256": HASH,
+        "size": 1024,
+        "uri": "https://files.example.org/datasheet.pdf",
+    }
+]
 
 
 def bound_sample(session, system, kind: str) -> dict:

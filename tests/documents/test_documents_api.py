@@ -1,0 +1,243 @@
+"""Evidence documents over the API, on both engines and both blob stores: upload,
+download, list, attach, and every kind of bad input refused with nothing kept."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import User
+from registry.documents.models import Document
+from registry.extensions import document_store
+from registry.ledger.models import AuditEvent
+from registry.records import writes
+from tests.records.samples import SAMPLES
+
+PDF = b"%PDF-1.4\n% a DPIA, of course\n" * 20
+
+
+@pytest.fixture
+def system(session: Any, officer: Any) -> str:
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "sys-1"})
+    session.commit()
+    return "sys-1"
+
+
+def upload(client: Any, data: bytes, name: str = "dpia.pdf", **fields: Any) -> Any:
+    headers = fields.pop("headers", {})
+    form: dict[str, Any] = {
+        "file": (io.BytesIO(data), name, fields.pop("media", "application/pdf"))
+    }
+    form.update(fields)
+    return client.post(
+        "/api/v1/systems/sys-1/documents",
+        data=form,
+        content_type="multipart/form-data",
+        headers=headers,
+    )
+
+
+def digest(data: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+
+
+def test_upload_is_received_recorded_and_downloaded(app, api, system, session):
+    client = api("compliance_officer")
+    answer = upload(
+        client,
+        PDF,
+        title="DPIA 2026",
+        document_type="dpia",
+        valid_until="2027-06-30",
+        headers={"Content-Digest": digest(PDF)},
+    )
+    assert answer.status_code == 201, answer.get_json()
+    out = answer.get_json()
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert out["sha256"] == sha and out["size"] == len(PDF)
+    assert out["media_type"] == "application/pdf" and out["name"] == "dpia.pdf"
+    assert out["document_type"] == "dpia" and out["valid_until"] == "2027-06-30"
+    assert out["title"] == "DPIA 2026" and out["withheld"] is False
+    assert answer.headers["Location"] == f"/api/v1/documents/{sha}"
+    # The receipt is a ledger event naming the system, the hash and who.
+    event = json.loads(session.get(AuditEvent, out["receive_seq"]).event)
+    session.rollback()  # (SQLite: the test's session would hold the write lock)
+    assert event["action"] == "document.receive" and event["sha256"] == sha
+    assert event["size"] == len(PDF) and event["actor"] == "user:compliance-officer@example.org"
+    assert event["document_type"] == "dpia" and event["name"] == "dpia.pdf"
+    assert document_store(app).has(sha)
+    # The same bytes again: the document as first received.
+    again = upload(client, PDF, name="other.pdf")
+    assert again.status_code == 200 and again.get_json()["receive_seq"] == out["receive_seq"]
+    # Listed and downloaded, byte for byte, as an inert attachment.
+    listed = api("auditor").get("/api/v1/systems/sys-1/documents").get_json()["items"]
+    assert [d["sha256"] for d in listed] == [sha]
+    got = api("auditor").get(answer.headers["Location"])
+    assert got.status_code == 200 and got.get_data() == PDF
+    assert got.headers["Content-Disposition"].startswith("attachment;")
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert got.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    got.close()
+
+
+def test_html_is_served_inert_and_names_lose_their_paths(api, system):
+    client = api("compliance_officer")
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    answer = upload(client, page, name="../../etc/\x00evil.html", media="text/html")
+    assert answer.status_code == 201
+    assert answer.get_json()["name"] == "evil.html"
+    got = client.get(answer.headers["Location"])
+    assert got.headers["Content-Disposition"] == "attachment; filename=evil.html"
+    assert got.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    got.close()
+    hidden = upload(client, b"x", name="/srv/registry/.hidden\u202e.txt")
+    assert hidden.get_json()["name"] == "hidden.txt"
+
+
+def _nothing_kept(app: Any, session: Any) -> None:
+    assert session.scalar(sa.select(sa.func.count()).select_from(Document)) == 0
+    assert list(document_store(app).blobs()) == []
+    parts = list((document_store(app).parts).glob("*"))
+    assert parts == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty",
+        "wrong digest",
+        "bad digest",
+        "over the limit",
+        "over the limit, announced",
+        "unknown type",
+        "bad date",
+        "no file",
+        "two files",
+        "unknown field",
+        "not multipart",
+    ],
+)
+def test_bad_uploads_are_refused_and_nothing_is_kept(app, api, system, session, case):
+    client = api("compliance_officer")
+    path = "/api/v1/systems/sys-1/documents"
+    if case == "empty":
+        answer, status, where = upload(client, b""), 422, "file"
+    elif case == "wrong digest":
+        answer = upload(client, PDF, headers={"Content-Digest": digest(b"other")})
+        status, where = 422, "Content-Digest"
+    elif case == "bad digest":
+        answer = upload(client, PDF, headers={"Content-Digest": "sha-256=nothex"})
+        status, where = 422, "Content-Digest"
+    elif case == "over the limit":  # streamed in chunks: no length announced up front
+        body, boundary = _multipart(b"x" * 5000)
+        answer = client.post(
+            path,
+            input_stream=io.BytesIO(body),
+            content_type=f"multipart/form-data; boundary={boundary}",
+            headers={"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says of it
+        )
+        status, where = 413, "file"
+    elif case == "over the limit, announced":
+        answer, status, where = upload(client, b"x" * (300 * 1024)), 413, "file"
+    elif case == "unknown type":
+        answer, status, where = upload(client, PDF, document_type="memo"), 422, "document_type"
+    elif case == "bad date":
+        answer, status, where = upload(client, PDF, valid_until="next year"), 422, "valid_until"
+    elif case == "no file":
+        answer = client.post(path, data={"title": "t"}, content_type="multipart/form-data")
+        status, where = 422, "file"
+    elif case == "two files":
+        data = {"file": [(io.BytesIO(b"a"), "a.txt"), (io.BytesIO(b"b"), "b.txt")]}
+        answer = client.post(path, data=data, content_type="multipart/form-data")
+        status, where = 422, "file"
+    elif case == "unknown field":
+        answer, status, where = upload(client, PDF, colour="red"), 422, "colour"
+    else:
+        answer = client.post(path, json={"file": "x"})
+        status, where = 415, None
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    problem = answer.get_json()
+    assert answer.mimetype == "application/problem+json"
+    if where is not None and status == 422:
+        assert any(where in json.dumps(e) for e in problem["errors"]), problem
+    _nothing_kept(app, session)
+
+
+def _multipart(data: bytes) -> tuple[bytes, str]:
+    boundary = "xyzzy"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def test_unknown_system_and_unknown_document_are_404(api, system):
+    client = api("compliance_officer")
+    answer = client.post(
+        "/api/v1/systems/nope/documents",
+        data={"file": (io.BytesIO(b"x"), "x.txt")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 404
+    assert client.get(f"/api/v1/documents/{'0' * 64}").status_code == 404
+    assert client.get("/api/v1/documents/not-a-hash").status_code == 404
+
+
+def test_attachments_name_stored_documents_or_external_references(api, system, session):
+    client = api("compliance_officer")
+    sha = upload(client, PDF, document_type="data_sheet").get_json()["sha256"]
+    entries = "/api/v1/systems/sys-1/entries"
+    body = {**SAMPLES["data_source"], "attachments": [{"name": "sheet.pdf", "sha256": sha}]}
+    made = client.post(entries, json={"kind": "data_source", "body": body})
+    assert made.status_code == 201, made.get_json()
+    unknown = {"name": "ghost.pdf", "sha256": "b" * 64}
+    refused = client.post(
+        entries,
+        json={"kind": "data_source", "body": {**body, "attachments": [unknown]}},
+    )
+    assert refused.status_code == 422
+    pointers = [e.get("pointer") for e in refused.get_json()["errors"]]
+    assert pointers == ["/body/attachments/0/sha256"]
+    external = {**unknown, "uri": "https://dms.example.org/ghost.pdf"}
+    kept = client.post(
+        entries, json={"kind": "data_source", "body": {**body, "attachments": [external]}}
+    )
+    assert kept.status_code == 201
+    # A document of another system is not this system's to cite.
+    writes.create_system(session, _officer(session), {**SAMPLES["profile"], "reference": "sys-2"})
+    session.commit()
+    elsewhere = client.post(
+        "/api/v1/systems/sys-2/entries", json={"kind": "data_source", "body": body}
+    )
+    assert elsewhere.status_code == 422
+
+
+def _officer(session: Any) -> Any:
+    user = session.scalar(sa.select(User).where(User.email == "compliance-officer@example.org"))
+    return Actor.for_user(user)
+
+
+def test_an_upload_with_entry_id_attaches_the_document(api, system, session):
+    client = api("compliance_officer")
+    entry = client.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "data_source", "body": SAMPLES["data_source"]},
+    ).get_json()
+    answer = upload(client, PDF, entry_id=str(entry["id"]))
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["attached_to"] == 2
+    head = client.get(f"/api/v1/entries/{entry['id']}").get_json()
+    attached = head["body"]["attachments"]
+    assert attached[-1]["sha256"] == answer.get_json()["sha256"]
+    assert attached[-1]["name"] == "dpia.pdf" and "uri" not in attached[-1]
+    assert upload(client, b"other", entry_id="999999").status_code == 404
