@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, send_file
+from flask import current_app, request
 
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
@@ -15,8 +15,8 @@ from registry.api.schemas import DocumentList, DocumentOut
 from registry.api.writes import transaction
 from registry.documents.models import DOCUMENT_TYPES, Document
 from registry.documents.service import Upload, by_hash, documents_of, may_upload, receive
-from registry.documents.uploads import INERT_HEADERS, streamed
-from registry.errors import InvalidInput, NotFound
+from registry.documents.uploads import inert_download, streamed
+from registry.errors import InvalidInput
 from registry.extensions import db_session, document_store
 from registry.records import reads
 from registry.records.attaching import attach
@@ -195,20 +195,4 @@ def download(sha256: str) -> Any:
     """
     session = db_session()
     require(session, current_actor(), "read")
-    document = by_hash(session, sha256)
-    try:
-        stream = document_store().open(document.sha256)
-    except FileNotFoundError:
-        raise NotFound(f"The bytes of document {document.sha256} are not kept here.") from None
-    response = send_file(
-        stream,
-        mimetype=document.media_type,
-        as_attachment=True,
-        download_name=document.name,
-        etag=document.sha256,
-        conditional=False,
-    )
-    response.headers.update(INERT_HEADERS)
-    if document.size is not None:
-        response.content_length = document.size
-    return response
+    return inert_download(by_hash(session, sha256), document_store())

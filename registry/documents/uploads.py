@@ -15,13 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import Response, send_file
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
+from registry.documents.models import Document
 from registry.documents.store import BlobStore, Staged, TooLarge
+from registry.errors import NotFound
 
 FORM_ALLOWANCE = 256 * 1024  # the body's bytes besides the files: fields, part headers
 MAX_FIELD = 1024 * 1024  # a field, and what the parser buffers at once (64 KiB reads)
@@ -142,3 +145,24 @@ INERT_HEADERS = {
     "Content-Security-Policy": "sandbox; default-src 'none'",
     "Cache-Control": "private, no-store",
 }
+
+
+def inert_download(document: Document, store: BlobStore) -> Response:
+    """The bytes of ``document`` as ``store`` keeps them, as a download that never runs
+    in the registry's origin (:data:`INERT_HEADERS`): the API's and the web's."""
+    try:
+        stream = store.open(document.sha256)
+    except FileNotFoundError:
+        raise NotFound(f"The bytes of document {document.sha256} are not kept here.") from None
+    response = send_file(
+        stream,
+        mimetype=document.media_type,
+        as_attachment=True,
+        download_name=document.name,
+        etag=document.sha256,
+        conditional=False,
+    )
+    response.headers.update(INERT_HEADERS)
+    if document.size is not None:
+        response.content_length = document.size
+    return response

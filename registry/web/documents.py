@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, request, send_file, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -19,8 +19,8 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.documents.models import Document
 from registry.documents.service import Upload, by_hash, may_upload, receive
-from registry.documents.uploads import INERT_HEADERS, Body, Part, read_body
-from registry.errors import InvalidInput, NotFound
+from registry.documents.uploads import Body, Part, inert_download, read_body
+from registry.errors import InvalidInput
 from registry.extensions import db_session, document_store
 from registry.records import reads
 from registry.records.models import AISystem
@@ -118,19 +118,4 @@ def upload(reference: str) -> Any:
 def download(sha256: str) -> Any:
     session = db_session()
     require(session, current_actor(), "read")
-    document = by_hash(session, sha256)
-    try:
-        stream = document_store().open(document.sha256)
-    except FileNotFoundError:
-        raise NotFound(f"The bytes of document {document.sha256} are not kept here.") from None
-    response = send_file(
-        stream,
-        mimetype=document.media_type,
-        as_attachment=True,
-        download_name=document.name,
-        etag=document.sha256,
-        conditional=False,
-    )
-    response.headers.update(INERT_HEADERS)
-    response.content_length = document.size
-    return response
+    return inert_download(by_hash(session, sha256), document_store())
