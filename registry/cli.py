@@ -797,8 +797,23 @@ def export_pack(
     is_flag=True,
     help="Fail unless the pack proves it holds every event of its systems.",
 )
+@click.option(
+    "--known-checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept from before: the pack's must be consistent with it.",
+)
+@click.option(
+    "--consistency-proof",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The consistency proof between the two (the API's /ledger/consistency, JSON).",
+)
 def verify_pack(
-    pack: Path, pubkeys: tuple[Path, ...], witness_keys: tuple[str, ...], require_complete: bool
+    pack: Path,
+    pubkeys: tuple[Path, ...],
+    witness_keys: tuple[str, ...],
+    require_complete: bool,
+    known_checkpoint: Path | None,
+    consistency_proof: Path | None,
 ) -> None:
     """Verify an evidence pack offline (what verify_pack.py does).
 
@@ -809,6 +824,8 @@ def verify_pack(
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
     args += [a for key in witness_keys for a in ("--witness-key", key)]
     args += ["--require-complete"] if require_complete else []
+    args += ["--known-checkpoint", str(known_checkpoint)] if known_checkpoint else []
+    args += ["--consistency-proof", str(consistency_proof)] if consistency_proof else []
     sys.exit(verifier.main(args))
 
 

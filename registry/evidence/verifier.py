@@ -495,6 +495,38 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
 # --- the ZIP --------------------------------------------------------------------------
 
 
+def consistent(
+    first: int, second: int, first_root: bytes, second_root: bytes, path: list[bytes]
+) -> bool:
+    """Whether ``path`` proves the tree of ``first`` leaves (root ``first_root``) a
+    prefix of the tree of ``second`` leaves (root ``second_root``): RFC 9162 section
+    2.1.4.2, step by step."""
+    if not 0 < first <= second or any(len(h) != 32 for h in (first_root, second_root, *path)):
+        return False
+    if first == second:
+        return not path and first_root == second_root
+    if not path:
+        return False
+    if first & (first - 1) == 0:  # an exact power of 2: the old root is a node of the new
+        path = [first_root, *path]
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = _node(c, fr), _node(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = _node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return fr == first_root and sr == second_root and sn == 0
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -752,6 +784,73 @@ def _verify_checkpoint(
         f"{_names(signers)}"
     )
     return checkpoint.size, checkpoint.root
+
+
+@dataclass(frozen=True)
+class Known:
+    """A checkpoint the auditor kept from before (an older pack's, the monitor's), and
+    perhaps a consistency proof between it and the pack's (as the registry serves it:
+    ``GET /api/v1/ledger/consistency?from=M&to=N``)."""
+
+    note: str
+    proof: Any = None  # the proof's JSON document, None: none given
+
+
+def _verify_known(
+    known: Known, trusted: list[VerifierKey], origin: str, size: int, root: bytes, summary: Summary
+) -> None:
+    """That the pack's checkpoint and the known one are of one log that only grew: the
+    same tree when of the same size, else a consistency proof from the smaller to the
+    larger."""
+    where = "the known checkpoint"
+    if _opens(known.note, trusted, STATEMENT_CONTEXT):
+        raise PackFailure(where, "is signed as a pack statement is, not as a checkpoint")
+    try:
+        body, _signers = open_note(known.note, trusted)
+        old = parse_checkpoint(body)
+    except ValueError as exc:
+        raise PackFailure(where, str(exc)) from None
+    if old.origin != origin:
+        raise PackFailure(where, f"is of {old.origin!r}, not of {origin!r}")
+    if old.size == size:
+        if old.root != root:
+            raise PackFailure(
+                where,
+                f"has the pack's tree size ({size}) and another root: two trees of one "
+                "size, a fork or a rewritten ledger",
+            )
+        summary.add(f"the known checkpoint of {size} events is the pack's checkpoint")
+        return
+    first, second = sorted((old.size, size))
+    first_root, second_root = (old.root, root) if old.size < size else (root, old.root)
+    if known.proof is None:
+        raise PackFailure(
+            where,
+            f"is of {old.size} events and the pack's of {size}: give the consistency proof "
+            f"between them (--consistency-proof, the registry's "
+            f"/api/v1/ledger/consistency?from={first}&to={second})",
+        )
+    at = "the consistency proof"
+    doc = _object(
+        known.proof, at, frozenset({"from", "to", "from_root", "to_root", "proof"}), False
+    )
+    if (_int(doc["from"], at), _int(doc["to"], at)) != (first, second):
+        raise PackFailure(at, f"is not between trees of {first} and {second} events")
+    path = _hashes(doc["proof"], f"{at}: proof")
+    if _hashes([doc["from_root"], doc["to_root"]], at) != [first_root, second_root]:
+        raise PackFailure(at, "names other roots than the two signed checkpoints")
+    if not consistent(first, second, first_root, second_root, path):
+        raise PackFailure(
+            at,
+            f"does not prove the tree of {second} events extends the tree of {first}: the "
+            "ledger was rewritten or forked",
+        )
+    if old.size < size:
+        summary.add(f"extends the known checkpoint of {old.size} events (consistency proven)")
+    else:
+        summary.add(
+            f"is an earlier state of the known checkpoint of {old.size} events (consistency proven)"
+        )
 
 
 @dataclass
@@ -1223,10 +1322,12 @@ def verify(
     trusted_keys: list[str] | None = None,
     limits: Limits | None = None,
     witness_keys: list[str] | None = None,
+    known: Known | None = None,
 ) -> Summary:
     """Verify the pack at ``path`` under ``trusted_keys`` (None: the pack's own keys,
     then ``summary.pinned`` is False), its checkpoint cosigned by every one of
-    ``witness_keys``; raise PackFailure naming what failed, or PackUnreadable."""
+    ``witness_keys`` and consistent with ``known``; raise PackFailure naming what
+    failed, or PackUnreadable."""
     witnesses = [parse_key(k, 0x04) for k in witness_keys or []]
     summary = Summary()
     pack = Pack(path, limits or Limits())
@@ -1256,6 +1357,8 @@ def verify(
         read_next |= {folder + "history.json", folder + "state.json", folder + "readiness.json"}
     _verify_files(pack, manifest, read_next, summary)
     size, root = _verify_checkpoint(pack, manifest, trusted, summary, witnesses)
+    if known is not None:
+        _verify_known(known, trusted, manifest["origin"], size, root, summary)
     events = _verify_events(pack, manifest, size, root, summary)
     _verify_completeness(pack, manifest, size, root, events, systems, summary)
     in_scope = set(systems)
@@ -1330,6 +1433,24 @@ def _read_key_files(names: list[str]) -> list[str]:
     return keys
 
 
+def _read_known(note_file: str | None, proof_file: str | None) -> Known | None:
+    if note_file is None:
+        if proof_file is not None:
+            raise ValueError("--consistency-proof needs --known-checkpoint")
+        return None
+    note = note_text(_small_file(note_file), note_file)
+    proof = None if proof_file is None else _json(_small_file(proof_file), proof_file)
+    return Known(note, proof)
+
+
+def _small_file(name: str) -> bytes:
+    with open(name, "rb") as fh:
+        data = fh.read(NOTE_MAX + 1)
+    if len(data) > NOTE_MAX:
+        raise ValueError(f"{name}: over {NOTE_MAX >> 20} MiB")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = Limits()
     parser = argparse.ArgumentParser(
@@ -1362,6 +1483,19 @@ def main(argv: list[str] | None = None) -> int:
         help="fail (exit 1) unless the pack proves it holds every event of its systems; "
         "without it, a pack whose completeness cannot be proven (made from an older "
         "ledger) is reported NOT PROVEN and may still verify",
+    )
+    parser.add_argument(
+        "--known-checkpoint",
+        metavar="FILE",
+        help="a signed checkpoint of this registry kept from before (an older pack's "
+        "ledger/checkpoint.txt, the monitor's): the pack's must be the same tree or "
+        "consistent with it",
+    )
+    parser.add_argument(
+        "--consistency-proof",
+        metavar="FILE",
+        help="the consistency proof between the known checkpoint and the pack's, as the "
+        "registry serves it (GET /api/v1/ledger/consistency?from=M&to=N, JSON)",
     )
     limits = parser.add_argument_group(
         "limits", "checked on the ZIP's central directory before any member is read"
@@ -1410,7 +1544,12 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"cannot read the keys: {exc}", sys.stderr)
         return UNREADABLE
     try:
-        summary = verify(args.pack, trusted, limits, args.witness_key)
+        known = _read_known(args.known_checkpoint, args.consistency_proof)
+    except (OSError, ValueError, PackFailure) as exc:
+        _say(f"cannot read the known checkpoint or its proof: {exc}", sys.stderr)
+        return UNREADABLE
+    try:
+        summary = verify(args.pack, trusted, limits, args.witness_key, known)
     except PackUnreadable as exc:
         _say(f"cannot read the pack: {exc}", sys.stderr)
         return UNREADABLE
