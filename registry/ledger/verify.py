@@ -340,6 +340,18 @@ def system_links_problem(scans: Iterable[RangeScan]) -> tuple[int, str] | None:
     return None
 
 
+def _unmapped(size: int, map_seqs: set[int]) -> str | None:
+    """Since the ledger's first map event, every checkpoint is signed at one (its last
+    leaf): a checkpoint signed elsewhere would let a pack pinned to it leave its
+    completeness unproven."""
+    if map_seqs and size > min(map_seqs) and size not in map_seqs:
+        return (
+            "it is not signed at a map of the systems' last events, as every checkpoint "
+            "since the first map is"
+        )
+    return None
+
+
 def _map_problem(systems: SystemsMap, seq: int, size: int, root: str) -> tuple[int, str] | None:
     if size != systems.size or systems.root().hex() != root:
         return (
@@ -453,6 +465,7 @@ def conclude(
     frontier = MerkleAccumulator()
     scan_index = 0
     last_covered = 0
+    map_seqs = {m[0] for s in scans for m in s.maps}
     for checkpoint in checkpoints if trust.pinned else []:
         size = checkpoint.tree_size
         if size > verified_upto:
@@ -473,7 +486,7 @@ def conclude(
         known = trust.valid_at(size)
         problem = _checkpoint_problem(
             checkpoint, _root(frontier.frontier + stack), event_hash, known, origin
-        )
+        ) or _unmapped(size, map_seqs)
         if problem:
             seq_problem = (size, problem)
             break

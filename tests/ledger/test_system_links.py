@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
+from registry.db import utcnow
 from registry.ledger.append import append_event
 from registry.ledger.canonical import canonical_bytes
 from registry.ledger.chain import GENESIS_HASH
+from registry.ledger.checkpoints import sign_body
+from registry.ledger.keys import load_key
+from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
+from registry.ledger.note import Checkpoint as CheckpointBody
+from registry.ledger.note import format_body
 from registry.ledger.systems_map import MAP_ACTION, SystemsMap, leaf_bytes
 from registry.ledger.verify import verify_ledger_rows
 from registry.records import writes
+from tests.conftest import append_only_lifted
 from tests.ledger import test_verify
 from tests.ledger.test_verify import _rewrite_from, _verify
 from tests.records.samples import SAMPLES
@@ -154,3 +162,37 @@ def test_events_of_format_1_carry_no_link_and_stay_valid():
     )
     report = verify_ledger_rows(rows_wrong, [], [], system_references={1: "a"})
     assert not report.ok and report.problem_seq == 3
+
+
+def test_verify_names_a_checkpoint_not_signed_at_a_map(signed):
+    """The operator signs a valid checkpoint of the ledger (the real key, the right
+    root) whose last leaf is not a map: a pack pinned to it could not prove itself
+    complete. Verify names it."""
+    app, session = signed
+    signer = load_key(Path(app.config["SIGNING_KEY_PATH"]))
+    size = 35  # an ordinary event, after the maps at 3, 11, 21 and 31
+    rows = session.execute(
+        sa.select(AuditEvent.leaf_hash, AuditEvent.event_hash)
+        .where(AuditEvent.seq <= size)
+        .order_by(AuditEvent.seq)
+    ).all()
+    tree = MerkleAccumulator()
+    for row in rows:
+        tree.append(bytes.fromhex(row.leaf_hash))
+    body = format_body(CheckpointBody(signer.name, size, tree.root()))
+    with append_only_lifted(session, "checkpoint"):
+        session.add(
+            Checkpoint(
+                tree_size=size,
+                root_hash=tree.root().hex(),
+                chain_head=rows[-1].event_hash,
+                key_id=signer.key_id,
+                note=sign_body(body, [signer]),
+                created_at=utcnow(),
+                frontier=" ".join(h.hex() for h in tree.frontier),
+            )
+        )
+        session.commit()
+    report = _verify(app, session)
+    assert not report.ok and report.problem_seq == size, report.summary()
+    assert "not signed at a map of the systems' last events" in report.problem
