@@ -76,6 +76,7 @@ import re
 import sys
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -492,9 +493,6 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
     return node if sn == 0 else None
 
 
-# --- the ZIP --------------------------------------------------------------------------
-
-
 def consistent(
     first: int, second: int, first_root: bytes, second_root: bytes, path: list[bytes]
 ) -> bool:
@@ -518,13 +516,15 @@ def consistent(
             return False
         if fn & 1 or fn == sn:
             fr, sr = _node(c, fr), _node(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
         else:
             sr = _node(sr, c)
         fn, sn = fn >> 1, sn >> 1
     return fr == first_root and sr == second_root and sn == 0
+
+
+# --- the ZIP --------------------------------------------------------------------------
 
 
 def _sha256(data: bytes) -> str:
@@ -684,6 +684,24 @@ def _opens(text: str, trusted: list[VerifierKey], context: bytes) -> bool:
     return True
 
 
+def _open_checkpoint(
+    text: str, trusted: list[VerifierKey], where: str
+) -> tuple[CheckpointBody, list[VerifierKey]]:
+    """A checkpoint note signed by a trusted key over its text alone, parsed strictly;
+    one signed over the pack statement's context is named as such."""
+    try:
+        body, signers = open_note(text, trusted)
+        return parse_checkpoint(body), signers
+    except ValueError as exc:
+        if _opens(text, trusted, STATEMENT_CONTEXT):
+            raise PackFailure(
+                where,
+                "is signed as a pack statement is, not as a checkpoint: refused (a pack "
+                "statement's signature never stands for a checkpoint)",
+            ) from None
+        raise PackFailure(where, str(exc)) from None
+
+
 def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) -> dict[str, Any]:
     """``manifest.sig`` first: nothing else the pack says is read before the digests it
     signs are checked."""
@@ -753,18 +771,11 @@ def _verify_checkpoint(
     manifest: dict[str, Any],
     trusted: list[VerifierKey],
     summary: Summary,
-    witnesses: list[VerifierKey] = (),  # type: ignore[assignment]
+    witnesses: Sequence[VerifierKey] = (),
 ) -> tuple[int, bytes]:
     text = note_text(pack.read(CHECKPOINT, NOTE_MAX), CHECKPOINT)
-    if _opens(text, trusted, STATEMENT_CONTEXT):
-        raise PackFailure(
-            CHECKPOINT,
-            "is signed as a pack statement is, not as a checkpoint: refused (a pack "
-            "statement's signature never stands for a checkpoint)",
-        )
+    checkpoint, signers = _open_checkpoint(text, trusted, CHECKPOINT)
     try:
-        body, signers = open_note(text, trusted)
-        checkpoint = parse_checkpoint(body)
         for witness in witnesses:
             when = _dt.datetime.fromtimestamp(check_cosignature(text, witness), _dt.UTC)
             summary.add(f"cosigned by witness {witness.label} at {when:%Y-%m-%dT%H:%M:%SZ}")
@@ -803,13 +814,7 @@ def _verify_known(
     same tree when of the same size, else a consistency proof from the smaller to the
     larger."""
     where = "the known checkpoint"
-    if _opens(known.note, trusted, STATEMENT_CONTEXT):
-        raise PackFailure(where, "is signed as a pack statement is, not as a checkpoint")
-    try:
-        body, _signers = open_note(known.note, trusted)
-        old = parse_checkpoint(body)
-    except ValueError as exc:
-        raise PackFailure(where, str(exc)) from None
+    old, _signers = _open_checkpoint(known.note, trusted, where)
     if old.origin != origin:
         raise PackFailure(where, f"is of {old.origin!r}, not of {origin!r}")
     if old.size == size:

@@ -242,6 +242,7 @@ def test_the_verifier_needs_only_the_standard_library_and_cryptography():
         "argparse",
         "base64",
         "binascii",
+        "collections",
         "datetime",
         "hashlib",
         "json",
