@@ -18,9 +18,9 @@ checkpoints are signed every 1,000 events as in service; 200 systems from the NL
 algorithm register, each with its profile, a technical owner and a change log, written
 through the service layer before gunicorn starts; a compliance officer's API token.
 With ``--writer owner`` the token is a technical owner's instead, named by every
-system's owner entry: the owner's right is read (the system's owner entries) before
-the write statement, which checks under the ledger lock that they did not change
-(docs/architecture.md): one round trip more than a compliance officer's update.
+system's owner entry: the owner's right is read (the system's owner entries) under
+the ledger lock with the rest of the write's state, in the same round trip as a
+compliance officer's update (docs/architecture.md).
 
 1. Versioned updates: ``PUT /api/v1/entries/{id}`` of a profile with ``If-Match``, its
    body changed (the purpose), vs ``POST /rows`` of the same JSON request body, which

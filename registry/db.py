@@ -6,6 +6,7 @@ one session; services flush but never commit; the surface calls :func:`commit` o
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import sqlite3
@@ -223,11 +224,11 @@ def make_engine(
 
     PostgreSQL connections are recycled after 30 minutes (idle connections cut by a
     firewall or a proxy never reach a request). ``pre_ping`` tests every connection
-    at each checkout from the pool (``driver_connection``'s too): one more round trip
-    per checkout, in exchange for not failing the first request a worker serves after
-    the server restarted (without it, that request fails, as a 503, and the pool's
-    connections are replaced). The application turns it on unless
-    ``REGISTRY_DATABASE_PRE_PING`` says otherwise.
+    at each checkout from the pool (``driver_connection``'s too), but within
+    :func:`untested_checkout`: one more round trip per checkout, in exchange for not
+    failing the first request a worker serves after the server restarted (without it,
+    that request fails, as a 503, and the pool's connections are replaced). The
+    application turns it on unless ``REGISTRY_DATABASE_PRE_PING`` says otherwise.
     """
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
@@ -239,14 +240,70 @@ def make_engine(
                 f"file:{path}?mode=ro", uri=True, **kwargs["connect_args"]
             )
     else:
-        kwargs["pool_pre_ping"] = pre_ping
         kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         if not read_only_file:
             _create_database_file_on_connect(engine)
         _configure_sqlite(engine, read_only_file)
+    elif pre_ping:
+        _ping_on_checkout(engine)
     return engine
+
+
+# On a pool connection record's info: a new connection, not yet handed out (it is not
+# tested), and whether the latest checkout tested it (``db_traffic`` counts these).
+_FRESH = "registry.fresh"
+PINGED = "registry.pinged"
+_untested: contextvars.ContextVar[bool] = contextvars.ContextVar("untested", default=False)
+
+
+@contextmanager
+def untested_checkout() -> Iterator[None]:
+    """Within it, a pooled connection is handed out without being tested first: for
+    a caller whose first exchange on it begins nothing on the server (reads, a
+    ``BEGIN``) and starts over on a new connection when that exchange finds it dead
+    (:class:`FirstExchangeLost`). That exchange is then the test, and the round trip a
+    ping would take is saved."""
+    token = _untested.set(True)
+    try:
+        yield
+    finally:
+        _untested.reset(token)
+
+
+class FirstExchangeLost(Exception):
+    """The connection of an :func:`untested_checkout` was found dead at its first
+    exchange, which had begun nothing on the server: the unit of work may start again
+    (on a new connection: the pool was replaced). ``error`` is the driver's."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _ping_on_checkout(engine: Engine) -> None:
+    """Test each pooled connection as it is handed out (a new one is not), as
+    SQLAlchemy's ``pool_pre_ping`` does, but for an :func:`untested_checkout`. A dead
+    one makes the pool start over, as SQLAlchemy's does: every connection it held
+    before is replaced (the server restarted, say), and this checkout gets a new one."""
+
+    @event.listens_for(engine, "connect")
+    def _new(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(engine, "checkout")
+    def _test(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info[PINGED] = False
+        if record.info.pop(_FRESH, False) or _untested.get():
+            return
+        record.info[PINGED] = True
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if not engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            raise sa.exc.InvalidatePoolError(str(exc)) from exc
 
 
 def sqlite_file_exists(url: sa.URL) -> bool:

@@ -17,10 +17,10 @@ already checked out when counting starts is not seen). One thread at a time.
   their own);
 - ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
   it returned, autocommit?) of each statement;
-- ``pings``: connections tested before use (the engine's ``pool_pre_ping``,
-  ``REGISTRY_DATABASE_PRE_PING``): a round trip at each checkout of a pooled connection
-  but a new one's first, sent by SQLAlchemy before the connection is handed out, and
-  not among ``statements``.
+- ``pings``: connections tested before use (``REGISTRY_DATABASE_PRE_PING``,
+  ``registry.db.make_engine``): a round trip at each checkout of a pooled connection
+  but a new one's first and those of ``db.untested_checkout``, sent before the
+  connection is handed out, and not among ``statements``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg import pq
+
+from registry.db import PINGED
 
 
 class DriverTraffic:
@@ -50,10 +52,6 @@ class DriverTraffic:
         self.piped_ends = 0
         self.timings: list[tuple[str, float, float, bool]] = []
         self.pings = 0
-        # SQLAlchemy keeps the setting on the pool only; a disposed pool's replacement
-        # keeps it too.
-        self._pre_ping = bool(engine.pool._pre_ping)
-        self._fresh: set[int] = set()  # connections made while counting, not yet used
         self.open = True
         traffic = self
 
@@ -86,19 +84,12 @@ class DriverTraffic:
                     traffic.timings.append((text, started, returned - started, autocommit))
 
         self._cursor = CountingCursor
-        sa.event.listen(engine, "connect", self._connect)
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
 
-    def _connect(self, dbapi_connection: Any, _record: Any) -> None:
-        self._fresh.add(id(dbapi_connection))
-
-    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # A new connection is not tested; any other was, just before this event.
-        if id(dbapi_connection) in self._fresh:
-            self._fresh.discard(id(dbapi_connection))
-        elif self._pre_ping:
-            self.pings += 1
+    def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # The engine's own checkout listener, registered first, tested it or not.
+        self.pings += bool(record.info.get(PINGED))
         dbapi_connection.cursor_factory = self._cursor
         traffic = self
         pipeline = type(dbapi_connection).pipeline
@@ -135,6 +126,5 @@ class DriverTraffic:
 
     def close(self) -> None:
         self.open = False
-        sa.event.remove(self.engine, "connect", self._connect)
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)

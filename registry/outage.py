@@ -16,6 +16,7 @@ import sqlite3
 import psycopg
 import sqlalchemy as sa
 
+from registry.db import FirstExchangeLost
 from registry.errors import RegistryError
 
 
@@ -63,6 +64,8 @@ def unavailable_reason(exc: BaseException) -> Reason | None:
     """Why ``exc`` means the database is unavailable, or None when it does not (a bug,
     bad data, anything else). ``exc`` may be SQLAlchemy's wrapper or the driver's own
     error (``db.driver_connection`` raises psycopg's)."""
+    if isinstance(exc, FirstExchangeLost):  # not started again: the driver's error
+        exc = exc.error
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated:  # SQLAlchemy saw the connection break
             return Reason.LOST

@@ -8,18 +8,20 @@ session interface gives every ``/api/`` request a null session (see
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 from registry.accounts.actor import Actor, DeferredActor
 from registry.accounts.service import (
+    TOKEN_KNOWN,
     TokenIdentity,
     authenticate_token,
     token_identity,
     token_lookup,
 )
+from registry.db import FirstExchangeLost
 from registry.extensions import database, db_session
 from registry.ledger.append import read_first, send_first
 from registry.surfaces import is_api_request
@@ -27,6 +29,7 @@ from registry.transport import secure_cookies
 
 # Endpoints anyone may call: the ledger's public keys (verifiers need them first).
 PUBLIC_ENDPOINTS = frozenset({"api_ledger.keys", "api_exports.verifier"})
+T = TypeVar("T")
 
 
 class ApiAwareSessionInterface(SecureCookieSessionInterface):
@@ -51,8 +54,10 @@ def authenticate() -> None:
     """``before_request`` of every API blueprint: resolve the bearer token (401 if
     missing or bad); permissions are checked by each view and the services.
 
-    On PostgreSQL the lookup goes on the request's own connection (one checkout, one
-    pre-ping), as the session's first statement; for a view that owns a unit of work
+    On PostgreSQL the lookup goes on the request's own connection (one checkout, not
+    tested first: the lookup's exchange is the test, and the request starts again on a
+    new connection when it finds it dead, :func:`once_again`), as the session's first
+    statement; for a view that owns a unit of work
     (:func:`defers_token`) it waits for the request's first round trip (a write's
     state reads) and goes with it: the actor is a :class:`DeferredActor` until then,
     and nothing else that is read is used before the token is accepted (401)."""
@@ -61,20 +66,9 @@ def authenticate() -> None:
     header = request.headers.get("Authorization")
     db = database()
     if db.dialect == "postgresql":
-        statement, params = token_lookup(header)  # a missing or malformed one: 401 now
-        session = db_session()
-
-        def receive(rows: list[Any]) -> None:
-            g.api_identity = token_identity(rows, params)
-            if "api_actor" in g:
-                _ = g.api_actor.label  # now known: filled in from the identity
-
-        read_first(session, statement, params, receive)
-        view = current_app.view_functions.get(request.endpoint or "")
-        if getattr(view, DEFERS_TOKEN, False):
-            g.api_actor = DeferredActor(lambda: current_identity().actor)
+        if _queue_token_lookup(header):
             return
-        send_first(session)
+        once_again(lambda: send_first(db_session()))
         identity = g.api_identity
     elif request.method in ("GET", "HEAD"):
         identity = authenticate_token(db_session(), header)  # a read session already
@@ -82,6 +76,41 @@ def authenticate() -> None:
         identity = authenticate_token(db.read_engine, header)
     g.api_identity = identity
     g.api_actor = identity.actor
+
+
+def _queue_token_lookup(header: str | None) -> bool:
+    """PostgreSQL: queue the token's lookup as the session's first read; whether it
+    waits for the view's unit of work (the actor is then a :class:`DeferredActor`)."""
+    statement, params = token_lookup(header)  # a missing or malformed one: 401 now
+
+    def receive(rows: list[Any]) -> None:
+        g.api_identity = token_identity(rows, params)
+        if "api_actor" in g:
+            _ = g.api_actor.label  # now known: filled in from the identity
+
+    read_first(db_session(), statement, params, receive, guard=TOKEN_KNOWN)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, DEFERS_TOKEN, False):
+        return False
+    g.api_actor = DeferredActor(lambda: current_identity().actor)
+    return True
+
+
+def once_again(work: Callable[[], T]) -> T:
+    """``work``, started again once if the request's connection is found dead at its
+    first exchange (``db.FirstExchangeLost``: the token's lookup went on it untested,
+    see ``ledger.append.read_first``): the session rolled back and the lookup queued
+    again, on a new connection. Found dead again: the driver's error (a 503)."""
+    try:
+        return work()
+    except FirstExchangeLost:
+        db_session().rollback()
+        g.pop("api_identity", None)
+        _queue_token_lookup(request.headers.get("Authorization"))
+    try:
+        return work()
+    except FirstExchangeLost as lost:
+        raise lost.error from None
 
 
 DEFERS_TOKEN = "registry_defers_token"

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from registry.api.auth import current_actor, current_identity, defers_token
+from registry.api.auth import current_actor, current_identity, defers_token, once_again
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
 from registry.errors import RegistryError
@@ -143,6 +143,10 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
         @defers_token
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # On a connection found dead at the first exchange, started again once.
+            return once_again(lambda: unit_of_work(*args, **kwargs))
+
+        def unit_of_work(*args: Any, **kwargs: Any) -> Any:
             session = db_session()
             key = _key() if idempotent else None
             if key is None:

@@ -1,24 +1,26 @@
-"""The one way anything is appended to the ledger: read, lock, check, seal, store.
+"""The one way anything is appended to the ledger: lock, read, check, seal, store.
 
-A writer reads the state it decides on *before* the ledger lock (:func:`read`),
-decides in Python, and only then takes the lock (:func:`lock`) with the precondition
-its decision rests on: "the scope's last event is still ``seq``" (a scope is a system,
-whose every change is an event naming it, or the whole ledger). If the precondition
-holds, it seals the event (sequencing, chaining and hashing happen here, once, in
-Python, for every engine: :func:`seal`) and stores it with its own rows (:func:`store`).
-If not, it reads and decides again.
+A writer takes the ledger lock and reads the state it decides on under it
+(:func:`lock_and_read`), decides in Python with the precondition its decision rests
+on: "the scope's last event is still ``seq``" (a scope is a system, whose every change
+is an event naming it, or the whole ledger), which the lock makes hold. It then seals
+the event (sequencing, chaining and hashing happen here, once, in Python, for every
+engine: :func:`seal`) and stores it with its own rows (:func:`store`). A writer that
+read before the lock (:func:`read`, then :func:`lock`) checks the precondition under it
+and, if it no longer holds, reads and decides again.
 
 The drivers only store; they know no rule of any write and compute no hash:
 
-- PostgreSQL: :func:`read` sends the state reads as one pipeline, the transaction's
-  ``BEGIN`` with them (one round trip). :func:`lock` calls
+- PostgreSQL: :func:`lock_and_read` sends, as one pipeline, the transaction's
+  ``BEGIN``, what :func:`read_first` queued (an API token's lookup), the call of
   ``registry_ledger_lock_scope()`` (migration 0010: the advisory lock, then the head and
-  the scope's last ``seq``, read with a snapshot taken once the lock is granted),
-  with the ids the new rows will have (one round trip). :func:`store` builds
-  one statement (the event's INSERT and the writer's, as data-modifying CTEs) and keeps
-  it pending: it goes to the server with the transaction's ``COMMIT``, in one round
-  trip (or before any other statement of the transaction, which must see it). The lock
-  is therefore held over one round trip and the sealing in Python.
+  the scope's last ``seq``, read with a snapshot taken once the lock is granted), the
+  ids the new rows will take and the state reads, each statement seeing every change
+  committed before the lock was granted (one round trip). :func:`store` builds one
+  statement (the event's INSERT and the writer's, as data-modifying CTEs) and keeps it
+  pending: it goes to the server with the transaction's ``COMMIT``, in one round trip
+  (or before any other statement of the transaction, which must see it). Two round
+  trips in all; the lock is held over the decision, the sealing and the last one.
 - SQLite: a writing transaction starts with ``BEGIN IMMEDIATE`` (``registry.db``),
   which holds the database's write lock: the same statements, one after the other, at
   once; the precondition always holds.
@@ -41,7 +43,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
-from registry.db import driver_sql
+from registry.db import FirstExchangeLost, driver_sql, untested_checkout
 from registry.ledger.checkpoints import checkpoint_due, maybe_checkpoint
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import INSERT_EVENT, LedgerHead, event_time, head_from_row, next_event
@@ -117,17 +119,14 @@ def lock_statement(scope: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
     return postgresql, sqlite
 
 
-@functools.lru_cache(maxsize=32)
-def _with_ids(
-    lock_with: tuple[sa.Select[Any], sa.Select[Any]], tables: tuple[sa.Table, ...]
-) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """``lock_with`` also reading the id the next row of each of ``tables`` takes: its
-    ``id`` sequence on PostgreSQL (the lock is taken first: the function is in the
-    FROM clause); one more than the largest on SQLite, whose write lock is held."""
-    postgresql = lock_with[0].add_columns(
-        *(sa.Sequence(f"{t.name}_id_seq").next_value().label(f"id_{t.name}") for t in tables)
-    )
-    sqlite = lock_with[1].add_columns(
+@functools.lru_cache(maxsize=8)
+def _next_ids(tables: tuple[sa.Table, ...]) -> sa.Select[Any]:
+    """The id the next row of each of ``tables`` takes: one more than the largest, read
+    under the ledger lock (by a statement that starts once the lock is granted, so it
+    sees every row committed before), on both engines. Rows are added to these tables
+    only under the lock, so ids follow one another without gaps (a refused write takes
+    none) and are the same on both engines; their PostgreSQL sequences are not used."""
+    return sa.select(
         *(
             sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0) + 1)
             .scalar_subquery()
@@ -135,7 +134,6 @@ def _with_ids(
             for t in tables
         )
     )
-    return postgresql, sqlite
 
 
 def read(session: Session, reads: Sequence[Statement]) -> list[list[Any]]:
@@ -147,12 +145,17 @@ def read(session: Session, reads: Sequence[Statement]) -> list[list[Any]]:
     return _pipeline(session, [(_for(s, 0), values) for s, values in reads])
 
 
-# A read queued by read_first: its statement, parameters, and what receives its rows.
-First = tuple[Any, dict[str, Any], Callable[[list[Any]], None]]
+# A read queued by read_first: its statement, parameters, what receives its rows, and
+# the condition a ledger lock taken in the same exchange waits on (or None).
+First = tuple[Any, dict[str, Any], Callable[[list[Any]], None], Any]
 
 
 def read_first(
-    session: Session, statement: Any, params: dict[str, Any], receive: Callable[[list[Any]], None]
+    session: Session,
+    statement: Any,
+    params: dict[str, Any],
+    receive: Callable[[list[Any]], None],
+    guard: sa.ColumnElement[bool] | None = None,
 ) -> None:
     """Queue a read that the unit of work needs before anything else it reads is used
     (an API token's lookup), on PostgreSQL: it goes to the server with the session's
@@ -160,10 +163,20 @@ def read_first(
     it and those reads in one pipeline), or by itself just before any other statement
     of the session (:func:`send_first` sends it at once). ``receive`` gets its rows as
     soon as they are back, before any other result is returned; when it raises, nothing
-    else read is used. It knows no rule: the caller's ``receive`` decides."""
-    connection = session.connection()  # the session's one pooled connection
+    else read is used. It knows no rule: the caller's ``receive`` decides. A ledger
+    lock taken in the same round trip (:func:`lock_and_read`) is taken only if
+    ``guard`` (an SQL condition on ``params``, e.g. "a token with this hash exists")
+    holds: a unit of work that ``receive`` will refuse need not hold the lock.
+
+    Queued before anything else of the session, it makes the first exchange a test of
+    the connection: a pooled one is handed out untested (``db.untested_checkout``, no
+    ping), and found dead at that exchange, which began nothing on the server, it
+    raises ``db.FirstExchangeLost``, on which the caller starts its unit of work again
+    (then on a new connection)."""
+    with untested_checkout():
+        connection = session.connection()  # the session's one pooled connection
     _watch(connection.engine)
-    connection.info.setdefault(FIRST, []).append((statement, params, receive))
+    connection.info.setdefault(FIRST, []).append((statement, params, receive, guard))
 
 
 def send_first(session: Session) -> None:
@@ -174,20 +187,54 @@ def send_first(session: Session) -> None:
 
 
 def lock(
-    session: Session,
-    lock_with: tuple[sa.Select[Any], sa.Select[Any]],
-    params: dict[str, Any],
-    new_rows: Sequence[sa.Table] = (),
+    session: Session, lock_with: tuple[sa.Select[Any], sa.Select[Any]], params: dict[str, Any]
 ) -> Locked:
     """Take the ledger lock with ``lock_with`` (from :func:`lock_statement`, given
-    ``params``), and the ids of a new row of each table in ``new_rows``: one round trip
-    on PostgreSQL."""
-    head = read(session, [(_with_ids(lock_with, tuple(new_rows)), params)])[0][0]
+    ``params``): one round trip on PostgreSQL."""
+    return _locked(read(session, [(lock_with, params)])[0][0], None)
+
+
+def _locked(head: Any, ids: Any) -> Locked:
     return Locked(
         head_from_row(head if head.seq is not None else None),
         int(head.scope_seq or 0),
-        [int(head[4 + i]) for i in range(len(new_rows))],
+        [] if ids is None else [int(i) for i in ids],
     )
+
+
+def lock_and_read(
+    session: Session,
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]],
+    params: dict[str, Any],
+    new_rows: Sequence[sa.Table],
+    reads: Sequence[Statement],
+) -> tuple[Locked, list[list[Any]]]:
+    """Take the ledger lock as :func:`lock` does, read the ids of a new row of each
+    table in ``new_rows`` (:func:`_next_ids`), then the caller's state under the lock
+    (the rows of each of ``reads``): on PostgreSQL one pipeline, the transaction's
+    ``BEGIN`` and the reads queued by :func:`read_first` with them (one round trip;
+    each statement after the lock sees every change committed before it was granted).
+    A decision on that state rests on a precondition that holds."""
+    locking: Any = lock_with
+    for _, values, _, guard in session.connection().info.get(FIRST, []):
+        if guard is not None:  # goes in the same round trip: the lock waits on it
+            locking = _guarded(lock_with, guard)
+            params = {**params, **values}
+    ids = [(_next_ids(tuple(new_rows)), {})] if new_rows else []
+    rows = read(session, [(locking, params), *ids, *reads])
+    if not rows[0]:  # its reader (receive) accepted what the guard did not
+        raise RuntimeError("the ledger lock was not taken: its guard did not hold")
+    return _locked(rows[0][0], rows[1][0] if ids else None), rows[1 + len(ids) :]
+
+
+@functools.lru_cache(maxsize=32)
+def _guarded(
+    lock_with: tuple[sa.Select[Any], sa.Select[Any]], guard: sa.ColumnElement[bool]
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """``lock_with`` taking the lock only if ``guard`` holds: PostgreSQL tests a
+    condition that names nothing of the FROM clause once, before the function is
+    called (a one-time filter). Queued reads are PostgreSQL's only."""
+    return lock_with[0].where(guard), lock_with[1]
 
 
 def seal(
@@ -294,7 +341,8 @@ def _send(
     ``BEGIN`` has to go with it); the first ``len(first)`` are handed to their
     receivers before the others' rows are returned."""
     driver = connection.connection.driver_connection
-    alone = driver.autocommit or driver.info.transaction_status != IDLE
+    began_nothing = driver.info.transaction_status == IDLE  # on the server, so far
+    alone = driver.autocommit or not began_nothing
     try:
         if len(statements) == 1 and alone:
             compiled = driver_sql(statements[0][0], engine)
@@ -311,14 +359,16 @@ def _send(
                     cursor.execute(compiled.text, compiled.params(**values))
                     cursors.append(cursor)
             results = [cursor.fetchall() for cursor in cursors]
-    except psycopg.Error:
+    except psycopg.Error as exc:
         if driver.broken or driver.closed:
             # As SQLAlchemy does on a disconnect: this connection is discarded, and the
             # pool's others are likely dead too (the server restarted, say).
             connection.invalidate()
             engine.dispose(close=False)
+            if first and began_nothing:  # read_first's exchange: see there
+                raise FirstExchangeLost(exc) from exc
         raise
-    for (_, _, receive), rows in zip(first, results, strict=False):
+    for (_, _, receive, _), rows in zip(first, results, strict=False):
         receive(rows)
     return results[len(first) :]
 

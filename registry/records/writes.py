@@ -4,20 +4,21 @@ Every create, update, patch, retirement and reinstatement takes the same three
 steps, run by one runner (:func:`_run`); a service checks its input, names what it
 reads and locks (a :class:`Target`) and gives its decision (``decide_*``):
 
-1. **Read** the state the decision rests on (:class:`State`): the entry with its
-   system and head version, the system's live owner entries when the actor's right
-   depends on them, and the system's last event. On PostgreSQL these reads and the
-   ledger lock go to the server as one pipeline (``ledger.append.lock``): one round
-   trip; the reads see the registry as it was just before the lock was granted.
+1. **Lock and read** the state the decision rests on (:class:`State`): the ledger
+   lock of the entry's system (or the whole ledger, for a new system), then the entry
+   with its system and head version, the system's live owner entries when the actor's
+   right depends on them, and the system's last event. On PostgreSQL the lock and
+   these reads go to the server as one pipeline (``ledger.append.lock_and_read``),
+   with the API token's lookup and the transaction's ``BEGIN``: one round trip; the
+   reads see every change committed before the lock was granted.
 2. **Decide**, in pure Python (``decide_*``): the refusal, in the documented order
    (not found, permission, body, reason, instants, stale base, retired), or a
    :class:`Plan`: the version to write, its event's fields, and the precondition it
-   rests on: "the system's last event is still ``seq`` X".
-3. **Append** (``ledger.append``): the precondition is checked against the system's
-   last event as read under the lock. If it no longer holds, the state is read again
-   (under the lock now) and the decision made again: the same code, never another
-   path. Then the event is sealed in Python and stored with the version and the
-   entry's new head.
+   rests on: "the system's last event is still ``seq`` X", which holds (it was read
+   under the lock; checked all the same).
+3. **Append** (``ledger.append``): the event is sealed in Python and stored with the
+   version and the entry's new head, in the round trip of the request's ``COMMIT``.
+   A refusal stores nothing; its rollback releases the lock.
 
 A promotion to production (or the reinstatement of a production system) also meets
 the readiness gate, read under the lock: the caller passes it in (``gate``, a
@@ -50,10 +51,9 @@ from registry.ledger.append import (
     Precondition,
     Statement,
     ledger_seq,
-    lock,
+    lock_and_read,
     lock_statement,
     next_time,
-    read,
     scope_seq,
     seal,
     store,
@@ -70,10 +70,6 @@ from registry.records.inputs import (
 )
 from registry.records.kinds import KINDS, Kind, stored_attachments, unheld_attachments
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
-
-# A decision whose precondition failed is made again on the state read under the lock,
-# where it cannot fail: more than two attempts would be a bug.
-MAX_ATTEMPTS = 3
 
 
 class PromotionGate(Protocol):
@@ -111,7 +107,7 @@ class Current:
 
 @dataclass(frozen=True)
 class State:
-    """What a write's decision rests on, read before the ledger lock."""
+    """What a write's decision rests on, read under the ledger lock."""
 
     last_seq: int  # the scope's last event (a system's, or the ledger's)
     system_id: int | None = None
@@ -123,6 +119,8 @@ class State:
     cited: dict[tuple[int, int], tuple[str, str]] | None = None  # (id, n) -> (hash, kind)
     restored: str | None = None  # reinstate: the body of the last version before retiring
     held: frozenset[str] = frozenset()  # attached SHA-256s the system's documents hold
+    # The body as the state's reader validated it: (kind, body, clean, canonical bytes).
+    checked: tuple[str, Any, dict[str, Any], bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +150,6 @@ class Plan:
         """The link of the version's event to the system's previous event: the one the
         precondition names (a new system has none: 0)."""
         return 0 if self.new_system else self.precondition.seq
-
-    @property
-    def new_rows(self) -> tuple[sa.Table, ...]:
-        """The tables a row is added to (their ids are taken under the lock)."""
-        if self.new_system:
-            return (_s, _e, _v)
-        return (_e, _v) if self.entry_id is None else (_v,)
 
 
 _e = Entry.__table__
@@ -220,14 +211,16 @@ _LAST_LIVE = (
 
 @dataclass(frozen=True)
 class Target:
-    """What a write reads before the ledger lock, and the lock it then takes: the
-    entry's system, the system, or the whole ledger (a new system). ``reads`` go in one
+    """The ledger lock a write takes (the entry's system, the system, or the whole
+    ledger: a new system), the tables it may add a row to (``new_rows``: their ids are
+    taken with the lock), and what it reads under the lock: ``reads``, in the lock's
     round trip; ``state`` makes the decision's :class:`State` of their rows, reading
     what depends on them (the records a body names, a retired profile's last body)."""
 
     reads: list[Statement]
     lock_with: tuple[sa.Select[Any], sa.Select[Any]]
     lock_params: dict[str, Any]
+    new_rows: tuple[sa.Table, ...]
     state: Callable[[Session, list[list[Any]]], State]
 
 
@@ -258,7 +251,7 @@ def _of_entry(actor: Actor, entry_id: int, more: More | None = None) -> Target:
         found = _entry_state(reads, _owners(reads, owners))
         return found if more is None or found.entry is None else more(session, found)
 
-    return Target([(_STATE_OF_ENTRY, params), *owners], _LOCK_FOR_ENTRY, params, state)
+    return Target([(_STATE_OF_ENTRY, params), *owners], _LOCK_FOR_ENTRY, params, (_v,), state)
 
 
 def _of_system(actor: Actor, system_id: int, more: More) -> Target:
@@ -277,7 +270,7 @@ def _of_system(actor: Actor, system_id: int, more: More) -> Target:
         )
         return more(session, found)
 
-    return Target([(_STATE_OF_SYSTEM, params), *owners], _LOCK_FOR_SYSTEM, params, state)
+    return Target([(_STATE_OF_SYSTEM, params), *owners], _LOCK_FOR_SYSTEM, params, (_e, _v), state)
 
 
 def _of_reference(reference: str) -> Target:
@@ -287,7 +280,8 @@ def _of_reference(reference: str) -> Target:
         row = reads[0][0]
         return State(last_seq=int(row.last_seq), exists=bool(row.taken))
 
-    return Target([(_STATE_OF_REFERENCE, {"reference": reference})], _LOCK_FOR_LEDGER, {}, state)
+    reads: list[Statement] = [(_STATE_OF_REFERENCE, {"reference": reference})]
+    return Target(reads, _LOCK_FOR_LEDGER, {}, (_s, _e, _v), state)
 
 
 def _entry_state(reads: list[list[Any]], owners: tuple[str, ...]) -> State:
@@ -332,12 +326,12 @@ def _naming(body: Any, kind: str | None = None) -> More:
         if spec is None:
             return state
         try:
-            clean, _ = validated(of, body)
+            clean, data = validated(of, body)
         except InvalidInput:
             return state  # refused by the decision, in its order
         assert state.system_id is not None
         stored = held(session, state.system_id, stored_attachments(clean))
-        state = replace(state, held=frozenset(stored))
+        state = replace(state, held=frozenset(stored), checked=(of, body, clean, data))
         if not (spec.refers_to or spec.cites_versions):
             return state
         named, cited = _referenced(session, spec, clean, state.system_id)
@@ -484,6 +478,14 @@ def _profile_change(
     return None
 
 
+def _validated(state: State, kind: str, body: Any) -> tuple[dict[str, Any], bytes]:
+    """``inputs.validated(kind, body)``: as the state's reader found it, when it
+    validated this very body as that kind (its clean body and bytes); else now."""
+    if state.checked is not None and state.checked[0] == kind and state.checked[1] is body:
+        return state.checked[2], state.checked[3]
+    return validated(kind, body)
+
+
 def _existing(state: State, entry_id: Any) -> Current:
     if state.entry is None:
         raise NotFound(f"No entry {entry_id}.")
@@ -537,7 +539,7 @@ def decide_update(
     """An update of ``entry_id`` to ``body`` on version ``base``, or its refusal."""
     current = _existing(state, entry_id)
     _require(actor, "write", state)
-    clean, data = validated(current.kind, body)
+    clean, data = _validated(state, current.kind, body)
     if current.kind == "profile" and clean["reference"] != current.reference:
         raise InvalidInput(
             "A system's reference cannot change.",
@@ -651,7 +653,7 @@ def decide_create_entry(
     _require_for_kind(actor, kind, state)
     if kind == "profile":
         raise Conflict("A system has exactly one profile: update it instead.")
-    clean, data = validated(kind, body)
+    clean, data = _validated(state, kind, body)
     reason = check_reason(reason)
     check_instant(effective_from, "effective_from")
     _check_references(state, kind, clean, {})
@@ -748,17 +750,17 @@ def _run(
     decide: Callable[[State], Plan | None],
     gate: PromotionGate | None = None,
 ) -> EntryVersion | None:
-    """Every write: read, decide, lock, append; read and decide again while the
-    precondition fails (then under the lock, where it holds). None: the decision was
-    to write nothing (a patch that changes nothing)."""
-    for _ in range(MAX_ATTEMPTS):
-        plan = decide(target.state(session, read(session, target.reads)))
-        if plan is None:
-            return None
-        locked = lock(session, target.lock_with, target.lock_params, plan.new_rows)
-        if locked.holds(plan.precondition):
-            return _append(session, actor, locked, plan, gate)
-    raise RuntimeError("a write's precondition failed under the ledger lock")
+    """Every write: lock and read, decide, append. None: the decision was to write
+    nothing (a patch that changes nothing)."""
+    locked, rows = lock_and_read(
+        session, target.lock_with, target.lock_params, target.new_rows, target.reads
+    )
+    plan = decide(target.state(session, rows))
+    if plan is None:
+        return None
+    if not locked.holds(plan.precondition):  # read under the lock: it cannot fail
+        raise RuntimeError("a write's precondition failed under the ledger lock")
+    return _append(session, actor, locked, plan, gate)
 
 
 def _write(

@@ -242,11 +242,11 @@ def test_who_may_patch(api_as, officer_api, session, users, owner):
 
 
 def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner, engine_name):
-    """The patch's write takes the path of an update (records.writes): after the reads
-    the patch is applied to (in the transaction they began), one statement reading the
-    state, one taking the ledger lock, and one storing the event and the version, sent
-    with the COMMIT as one pipeline. The token's lookup goes first, with the
-    transaction's BEGIN (a pipeline too)."""
+    """The patch's write takes the path of an update (records.writes): after the read
+    of the version the patch is applied to (in the transaction the token's lookup
+    began, with the BEGIN in a pipeline), one pipeline taking the ledger lock and
+    reading the state under it, and one storing the event and the version, sent with
+    the COMMIT: four round trips."""
     if engine_name != "postgresql":
         pytest.skip("pipelines are PostgreSQL's")
     traffic = DriverTraffic(database(app).engine)
@@ -257,7 +257,8 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         events = [s for s in traffic.statements if "INSERT INTO audit_event" in s]
         assert len(locks) == 1 and len(events) == 1, traffic.statements
         assert "api_token" in traffic.statements[0]
-        assert traffic.pipelines == 2 and traffic.piped_begins == 1 == traffic.begins
+        assert traffic.pipelines == 3 and traffic.piped_begins == 1 == traffic.begins
+        assert traffic.round_trips == 4, traffic.statements
         assert traffic.statements[-1] == "COMMIT"
     finally:
         traffic.close()

@@ -1,28 +1,37 @@
 """What an update over the API asks of the database on PostgreSQL, on one pooled
-connection: one pipeline (one round trip, BEGIN included) of the token lookup and the
-write's state reads, before any lock; one statement taking the ledger lock (the head
-and the system's last event, and the new version's id); one statement storing the
-event, the entry's new head and the version, pipelined with the request's COMMIT.
-Three round trips, for a compliance officer and a technical owner alike (the owner
-entries are read with the state: who acts is known once the token is), and the ledger
-lock held over the last only. A refusal never takes the lock. The answers are the same
-on SQLite.
+connection: one pipeline (one round trip, BEGIN included) of the token lookup, the
+statement taking the ledger lock (the head and the system's last event), and under the
+lock the new version's id and the write's state reads; then one statement storing
+the event, the entry's new head and the version, pipelined with the request's COMMIT.
+Two round trips, for a compliance officer and a technical owner alike (the owner
+entries are read with the state: who acts is known once the token is). A refusal holds
+the lock over its decision and the ROLLBACK, and stores nothing. The answers are the
+same on SQLite.
 
-With ``REGISTRY_DATABASE_PRE_PING`` on (the default) each checkout of a pooled
-connection is tested first: one round trip more, counted apart (``pings``)."""
+With ``REGISTRY_DATABASE_PRE_PING`` on (the default) a pooled connection is tested
+before use, but not an API request's: its first exchange is the test, and a request
+whose connection is found dead there starts again on a new one (``pings`` counts the
+tests: none)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from registry.db_traffic import DriverTraffic
 from registry.extensions import database
+from registry.ledger.store import LEDGER_LOCK_KEY
 from tests.api.conftest import ApiClient
 from tests.conftest import make_app
 from tests.records.samples import SAMPLES
+
+MERGE_PATCH = "application/merge-patch+json"
 
 
 @pytest.fixture
@@ -51,27 +60,26 @@ def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
     return officer.get(f"/api/v1/entries/{created.get_json()['id']}").get_json()
 
 
-def assert_one_write(traffic: DriverTraffic | None, pings: int = 1) -> None:
-    """One pipeline of the transaction's BEGIN, the token and the state (the owner
-    entries too: the actor is not known before the token is); the statement taking the
-    lock (and the new version's id); the statement that stores, pipelined with the
-    COMMIT: three round trips on one connection, one transaction; and ``pings`` tested
-    checkouts."""
+def assert_one_write(traffic: DriverTraffic | None) -> None:
+    """One pipeline of the transaction's BEGIN, the token, the lock and the state read
+    under it (the owner entries too: the actor is not known before the token is); the
+    statement that stores, pipelined with the COMMIT: two round trips on one
+    connection, one transaction, not tested first."""
     if traffic is None:
         return
-    assert traffic.pings == pings, traffic.pings
-    assert traffic.round_trips == 3 + pings, traffic.statements
+    assert traffic.pings == 0, traffic.pings
+    assert traffic.round_trips == 2, traffic.statements
     assert traffic.pipelines == 2, traffic.statements
     assert traffic.begins == 1 == traffic.piped_begins == traffic.piped_ends
     assert "api_token" in traffic.statements[0]
-    assert "registry_ledger_lock_scope" in traffic.statements[-3]
+    assert "registry_ledger_lock_scope" in traffic.statements[1]
     stored = traffic.statements[-2]
     assert "INSERT INTO audit_event" in stored and "INSERT INTO entry_version" in stored
     assert traffic.statements[-1] == "COMMIT"
     traffic.reset()
 
 
-def test_an_officers_update_is_three_round_trips(app, api_as, entry, engine_name, watch):
+def test_an_officers_update_is_two_round_trips(app, api_as, entry, engine_name, watch):
     traffic = watch() if engine_name == "postgresql" else None
     changed = {**SAMPLES["data_source"], "name": "Applications 2019-2025"}
     response = api_as("compliance_officer").put(
@@ -117,7 +125,7 @@ def test_a_technical_owners_update_reads_owner_entries_with_the_lock(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["author"] == f"user:{users['technical_owner'].email}"
     if traffic is not None:
-        assert "entry_version.body" in traffic.statements[2]  # the owner entries
+        assert "entry_version.body" in traffic.statements[4]  # the owner entries
     assert_one_write(traffic)
     # Once the owner entry is retired, the technical owner may no longer write: an
     # invalid body is refused for the right first (403), a valid one too, and nothing
@@ -142,10 +150,9 @@ def test_a_technical_owners_update_reads_owner_entries_with_the_lock(
         headers={"If-Match": response.headers["ETag"]},
     )
     assert refused.status_code == 403, refused.get_data(as_text=True)
-    if traffic is not None:  # the token and the state's pipeline; rolled back
+    if traffic is not None:  # the token, the lock and the state's pipeline; rolled back
         assert traffic.pipelines == 1, traffic.statements
-        assert traffic.round_trips - traffic.pings == 2, traffic.statements
-        assert not any("registry_ledger_lock_scope" in s for s in traffic.statements)
+        assert traffic.round_trips == 2, traffic.statements
         assert not any("INSERT" in s for s in traffic.statements)
     current = officer.get(f"/api/v1/entries/{entry['id']}").get_json()
     assert current["version"] == 2 and current["body"]["name"] == "By the technical owner"
@@ -249,27 +256,130 @@ def test_without_pre_ping_an_update_sends_only_its_round_trips(
             headers={"If-Match": first.headers["ETag"]},
         )
         assert response.status_code == 200, response.get_data(as_text=True)
-        assert_one_write(traffic, pings=0)
+        assert_one_write(traffic)
     finally:
         traffic.close()
         database(quiet).dispose()
 
 
-def test_a_write_with_an_unknown_token_learns_nothing(app, api_as, entry, engine_name, watch):
-    """The token's lookup goes with the write's state reads on PostgreSQL: an unknown
-    token is refused (401) before anything read is used, for an entry that exists and
-    one that does not alike, and nothing is written."""
+def test_a_write_with_an_unknown_token_learns_nothing(
+    app, api_as, entry, engine_name, database_url, watch
+):
+    """The token's lookup goes with the write's lock and state reads on PostgreSQL: an
+    unknown token is refused (401) before anything read is used, for an entry that
+    exists and one that does not alike, and nothing is written. It takes no ledger
+    lock: answered while another transaction holds it."""
     traffic = watch() if engine_name == "postgresql" else None
     stranger = ApiClient(app.test_client(), "reg_" + "x" * 40)
-    for entry_id in (entry["id"], 999_999):
-        response = stranger.put(
-            f"/api/v1/entries/{entry_id}",
-            json={"body": {**SAMPLES["data_source"], "name": "Not mine"}},
-            headers={"If-Match": f'"{entry_id}.1"'},
-        )
-        assert response.status_code == 401, response.get_data(as_text=True)
-        assert response.get_json()["detail"] == "Unknown API token."
+    with _ledger_lock_held(database_url if traffic is not None else None):
+        for entry_id in (entry["id"], 999_999):
+            answered: list[Any] = []
+
+            def ask(entry_id: int = entry_id, answered: list[Any] = answered) -> None:
+                answered.append(
+                    stranger.put(
+                        f"/api/v1/entries/{entry_id}",
+                        json={"body": {**SAMPLES["data_source"], "name": "Not mine"}},
+                        headers={"If-Match": f'"{entry_id}.1"'},
+                    )
+                )
+
+            asking = threading.Thread(target=ask)
+            asking.start()
+            asking.join(20)
+            assert answered, "the unknown token's write waited for the ledger lock"
+            response = answered[0]
+            assert response.status_code == 401, response.get_data(as_text=True)
+            assert response.get_json()["detail"] == "Unknown API token."
     if traffic is not None:
-        assert not any("INSERT" in s or "lock_scope" in s for s in traffic.statements)
+        assert any("lock_scope" in s for s in traffic.statements)  # sent, not taken
+        assert not any("INSERT" in s for s in traffic.statements)
     current = api_as("compliance_officer").get(f"/api/v1/entries/{entry['id']}").get_json()
     assert current["version"] == 1
+
+
+@contextlib.contextmanager
+def _ledger_lock_held(database_url: str | None) -> Iterator[None]:
+    """The ledger lock held by another connection (PostgreSQL; nothing when None)."""
+    if database_url is None:
+        yield
+        return
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LEDGER_LOCK_KEY)))
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def _terminate_backends(database_url: str) -> int:
+    """Kill every other connection to the test's database (a server restart, as the
+    app's pooled connections see it)."""
+    name = sa.engine.make_url(database_url).database
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return len(
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
+                    {"name": name},
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_request_on_a_killed_connection_starts_again_untested(
+    app, api_as, entry, engine_name, database_url, watch
+):
+    """No ping before an API request: its connection found dead at the first exchange
+    (which began nothing on the server), the request starts again on a new connection,
+    once, and is answered as if nothing had happened; each change is written once. The
+    first exchange is a write's pipeline (PUT), a statement before it (PATCH reads the
+    base version, an idempotent POST its key) or a read's token lookup (GET)."""
+    if engine_name != "postgresql":
+        pytest.skip("a killed server connection: PostgreSQL")
+    officer = api_as("compliance_officer")
+    traffic = watch()
+    assert _terminate_backends(database_url) >= 1
+    changed = {**SAMPLES["data_source"], "name": "After the restart"}
+    updated = officer.put(
+        f"/api/v1/entries/{entry['id']}",
+        json={"body": changed},
+        headers={"If-Match": entry["etag"]},
+    )
+    assert updated.status_code == 200, updated.get_data(as_text=True)
+    assert traffic.pings == 0
+    lookups = [s for s in traffic.statements if "api_token" in s and "lock_scope" not in s]
+    assert len(lookups) == 2  # sent again
+    assert traffic.statements[-1] == "COMMIT"
+
+    assert _terminate_backends(database_url) >= 1
+    patched = officer.open(
+        "PATCH",
+        f"/api/v1/entries/{entry['id']}",
+        data=json.dumps({"name": "Patched after the restart"}),
+        headers={"If-Match": updated.headers["ETag"], "Content-Type": MERGE_PATCH},
+    )
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    assert patched.get_json()["version"] == 3
+
+    assert _terminate_backends(database_url) >= 1
+    created = officer.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "data_source", "body": {**SAMPLES["data_source"], "name": "New"}},
+        headers={"Idempotency-Key": "after-restart"},
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+
+    assert _terminate_backends(database_url) >= 1
+    read = officer.get(f"/api/v1/entries/{entry['id']}")
+    assert read.status_code == 200 and read.get_json()["version"] == 3
+    assert traffic.pings == 0
+    history = officer.get(f"/api/v1/entries/{entry['id']}/versions").get_json()
+    assert [v["number"] for v in history["items"]] == [1, 2, 3]
+    listed = officer.get("/api/v1/systems/sys-1").get_json()
+    assert sum(e["body"].get("name") == "New" for e in listed["entries"]) == 1

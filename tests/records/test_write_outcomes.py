@@ -22,8 +22,8 @@ from registry.ledger.keys import create_key
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.store import ledger_head, verify_ledger
 from registry.readiness.gate import PromotionRefused, check_promotion
-from registry.records import writes
-from registry.records.models import Entry, EntryVersion
+from registry.records import inputs, writes
+from registry.records.models import AISystem, Entry, EntryVersion
 from tests.records.samples import SAMPLES
 
 TECH = Actor(
@@ -229,10 +229,10 @@ def test_the_checkpoint_due_is_made_with_its_event(session, made, tmp_path, data
 def _race(
     database_url: str, engine_name: str, first: Callable[[Any], None], second: Callable[[Any], Any]
 ) -> Any:
-    """``second`` reads its state while ``first`` holds the ledger lock with a change not
-    yet committed, and takes the lock once ``first`` commits (on PostgreSQL; on SQLite a
-    writer holds the lock from its first statement, so ``second`` simply comes after).
-    Returns what ``second`` returned or raised."""
+    """``second`` asks for the ledger lock while ``first`` holds it with a change not yet
+    committed, and takes it (and reads its state under it) once ``first`` commits (on
+    PostgreSQL; on SQLite a writer holds the lock from its first statement, so
+    ``second`` simply comes after). Returns what ``second`` returned or raised."""
     db = Database(database_url)
     outcome: list[Any] = []
 
@@ -273,11 +273,11 @@ def _race(
         db.dispose()
 
 
-def test_a_decision_on_state_that_changed_meanwhile_is_made_again(
+def test_a_decision_waits_for_the_lock_and_sees_the_change_before_it(
     session, made, database_url, engine_name
 ):
-    """The second writer read head 1 before the lock; under it, the system's last event
-    is no longer the one it decided on, so it reads again and refuses (412), instead of
+    """The second writer, based on version 1, waits for the lock the first holds; it
+    reads the state under it, head 2 committed meanwhile, and refuses (412), instead of
     writing on a base that is gone."""
     session.rollback()
     source = made["source"]
@@ -292,8 +292,8 @@ def test_a_decision_on_state_that_changed_meanwhile_is_made_again(
 
 
 def test_an_owner_change_takes_the_right_away_mid_way(session, made, database_url, engine_name):
-    """The technical owner's right was read (their owner entry) before the lock; the
-    entry is retired before the lock is theirs: the decision is made again, and refused."""
+    """The technical owner's owner entry is retired while they wait for the lock; their
+    right is read under it, without that entry: refused."""
     session.rollback()
     got = _race(
         database_url,
@@ -304,3 +304,30 @@ def test_an_owner_change_takes_the_right_away_mid_way(session, made, database_ur
     assert isinstance(got, PermissionDenied), got
     assert _versions(session, made["source"]) == [(1, False)]
     assert verify_ledger(session).ok
+
+
+def test_a_write_validates_its_body_once(session, made, monkeypatch):
+    """The body is checked by its kind's schema once per write: the state's reader
+    (which needs the clean body for the records it names) hands it to the decision.
+    An invalid body is checked again by the decision, and refused in its order."""
+    loads: list[str] = []
+    real = inputs.normalise_body
+
+    def counted(kind: str, body: Any) -> Any:
+        loads.append(kind)
+        return real(kind, body)
+
+    monkeypatch.setattr(inputs, "normalise_body", counted)
+    version = writes.update_entry(
+        session, OFFICER, made["source"], _source("Checked once"), base_version=1
+    )
+    assert version.number == 2 and loads == ["data_source"]
+    system = session.get(AISystem, made["system"])
+    writes.create_entry(session, OFFICER, system, "data_source", _source("New, once"))
+    assert loads == ["data_source"] * 2
+    with pytest.raises(PermissionDenied):  # refused for the right, before the body
+        writes.update_entry(session, AUDITOR, made["source"], {"uses": 1}, base_version=2)
+    assert len(loads) == 3  # by the reader only
+    with pytest.raises(InvalidInput):
+        writes.update_entry(session, OFFICER, made["source"], {"uses": 1}, base_version=2)
+    assert len(loads) == 5  # by the reader, and again by the decision that refuses it
