@@ -330,10 +330,12 @@ class S3Store:
         try:
             write()
         except self.missing as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code == "PreconditionFailed":
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
                 return False
-            if code == "ConditionalRequestConflict" and self.has(sha256):
+            # A conflict with another conditional write of the object, or a retried
+            # request whose first attempt went through: the object is there, named by
+            # its bytes' hash, or the error stands.
+            if self.has(sha256):
                 return False
             raise
         return True
@@ -373,8 +375,9 @@ class S3Store:
             with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
             raise
-        if not created:  # (its parts are not kept)
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+        if not created:  # (its parts are not kept; gone already if it completed)
+            with contextlib.suppress(self.missing):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
         return created
 
     def has(self, sha256: str) -> bool:
