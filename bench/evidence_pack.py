@@ -32,7 +32,9 @@ from _common import ENGINES, fill_ledger, fresh_database, median
 from registry.accounts.actor import Actor
 from registry.config import load_config
 from registry.db import Database
+from registry.documents.store import LocalStore
 from registry.evidence import collect
+from registry.evidence.pack import PackFiles
 from registry.exporting import export
 from registry.ledger.checkpoints import LedgerSettings
 from registry.ledger.keys import create_key
@@ -113,7 +115,8 @@ def system_pack(engine: str, repeat: int) -> None:
         def one() -> float:
             started = time.perf_counter()
             with db.sessionmaker() as s, db.read_sessionmaker() as r:
-                done = export(s, r, AUDITOR, out, references=["measured"])
+                files = PackFiles(LocalStore(Path(folder) / "documents"), 0)
+                done = export(s, r, AUDITOR, out, files, references=["measured"])
             assert done.events >= ENTRIES * VERSIONS
             return time.perf_counter() - started
 

@@ -26,7 +26,7 @@ from registry import server
 from registry.accounts.actor import Actor
 from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
-from registry.extensions import database, db_session, witness_submitter
+from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
 from registry.outage import DatabaseUnavailable, unavailable
 
@@ -759,6 +759,7 @@ def export_pack(
                 read,
                 exporter,
                 folder,
+                pack_files(),
                 references=[system] if system else None,
                 as_of=instant,
                 progress=progress,
@@ -994,6 +995,29 @@ def documents_add(
     click.echo(f"{document.sha256}  {document.name} ({document.size} bytes, {said})")
 
 
+@documents_cli.command("withhold")
+@click.argument("system")
+@click.argument("sha256")
+@click.option("--release", is_flag=True, help="No longer withheld: packs carry its file again.")
+@click.option("--actor", default="cli", show_default=True, help="Who decides, in the ledger.")
+def documents_withhold(system: str, sha256: str, release: bool, actor: str) -> None:
+    """Withhold SYSTEM's document SHA256 from packs (confidential: hash and metadata
+    only), or with --release carry its file again; recorded in the ledger."""
+    from registry.documents.service import set_withheld
+    from registry.records.reads import get_system
+
+    session = db_session()
+    try:
+        found = get_system(session, system)
+        document = set_withheld(session, Actor.system(actor), found, sha256, not release)
+    except RegistryError as exc:
+        session.rollback()
+        _refuse(exc)
+    session.commit()
+    said = "withheld from packs" if document.withheld else "carried in packs"
+    click.echo(f"{document.sha256}  {document.name}: {said}")
+
+
 def _hours(value: str) -> float:
     text = value.strip().lower()
     factor = {"h": 1.0, "m": 1 / 60, "d": 24.0}.get(text[-1:], None)
@@ -1034,7 +1058,8 @@ def documents_gc(grace: str | None) -> None:
         session.rollback()
         _refuse(exc)
     session.commit()
-    removed = remove_blobs(store, done.blobs)
+    removed = remove_blobs(session, store, done.blobs)
+    session.commit()
     click.echo(
         f"Collected {len(done.documents)} unattached documents; removed {removed} blobs "
         f"and {done.parts} unfinished uploads."

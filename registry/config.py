@@ -101,6 +101,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DOCUMENT_STORE": env.get("REGISTRY_DOCUMENT_STORE", "local").strip().lower(),
         "DOCUMENT_DIR": env.get("REGISTRY_DOCUMENT_DIR"),  # default: in the instance folder
         "DOCUMENT_MAX_BYTES": int(env.get("REGISTRY_DOCUMENT_MAX_BYTES", str(100 * 1024 * 1024))),
+        # The largest document file an evidence pack carries; a larger one is listed in
+        # the pack with its hash and metadata only (reported WITHHELD by the verifier).
+        "PACK_FILE_MAX_BYTES": int(env.get("REGISTRY_PACK_FILE_MAX_BYTES", str(100 * 1024 * 1024))),
         # Uploads never attached to any entry version are collected this long after
         # they were received (`registry documents gc`).
         "DOCUMENT_GC_GRACE_HOURS": float(env.get("REGISTRY_DOCUMENT_GC_GRACE_HOURS", "24")),
@@ -145,6 +148,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError("REGISTRY_DOCUMENT_STORE=s3 needs REGISTRY_S3_BUCKET")
     if config["DOCUMENT_MAX_BYTES"] < 1:
         raise ValueError("REGISTRY_DOCUMENT_MAX_BYTES must be at least 1")
+    if config["PACK_FILE_MAX_BYTES"] < 0:
+        raise ValueError("REGISTRY_PACK_FILE_MAX_BYTES must be 0 or more")
     if config["DOCUMENT_GC_GRACE_HOURS"] < 0:
         raise ValueError("REGISTRY_DOCUMENT_GC_GRACE_HOURS must be 0 or more")
     if config["S3_ADDRESSING_STYLE"] not in ("auto", "path", "virtual"):

@@ -32,14 +32,15 @@ def export(
     read: Session,
     actor: Actor,
     out_dir: Path,
+    files: pack.PackFiles,
     *,
     references: list[str] | None = None,
     as_of: dt.datetime | None = None,
     progress: pack.Progress | None = None,
 ) -> pack.Exported:
     """Export the pack of ``references`` (None: the whole registry) as of ``as_of``
-    (None: now) into ``out_dir`` and record the export in the ledger: ``session``
-    writes, ``read`` reads the content."""
+    (None: now) into ``out_dir``, carrying the documents' files from ``files``, and
+    record the export in the ledger: ``session`` writes, ``read`` reads the content."""
     pinned, signer = pack.pin(session, actor, as_of)
     submitter = submitter_of(session)
     if submitter is not None:
@@ -48,7 +49,7 @@ def export(
     try:
         witnessed = pack.witness(submitter, pinned)
         with pack.recorded(
-            session, read, actor, out_dir, references, pinned, signer, progress
+            session, read, actor, out_dir, references, pinned, signer, files, progress
         ) as done:
             session.commit()
     except Exception as exc:

@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from registry.db import MAX_ID, Database
 from registry.documents.store import BlobStore, store_from_config
+from registry.evidence.pack import PackFiles
 from registry.evidence.quota import ExportQuota
 from registry.ledger import kept
 from registry.ledger.checkpoints import LedgerSettings
@@ -133,6 +134,14 @@ def document_store(app: Flask | None = None) -> BlobStore:
     from flask import current_app
 
     return (app or current_app).extensions["registry.documents"]
+
+
+def pack_files(app: Flask | None = None) -> PackFiles:
+    """Where packs take documents' files from, and the largest they carry."""
+    from flask import current_app
+
+    app = app or current_app
+    return PackFiles(document_store(app), app.config["PACK_FILE_MAX_BYTES"])
 
 
 def client_address() -> str:

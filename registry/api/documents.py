@@ -3,6 +3,8 @@ streamed to the blob store while hashed), list a system's, download one by SHA-2
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
@@ -11,10 +13,17 @@ from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import READ, Blueprint, UnsupportedMediaType
 from registry.api.render import api_path
-from registry.api.schemas import DocumentList, DocumentOut
+from registry.api.schemas import DocumentList, DocumentOut, WithheldIn
 from registry.api.writes import transaction
 from registry.documents.models import DOCUMENT_TYPES, Document
-from registry.documents.service import Upload, by_hash, documents_of, may_upload, receive
+from registry.documents.service import (
+    Upload,
+    by_hash,
+    documents_of,
+    may_upload,
+    receive,
+    set_withheld,
+)
 from registry.documents.uploads import inert_download, streamed
 from registry.errors import InvalidInput
 from registry.extensions import db_session, document_store
@@ -165,6 +174,43 @@ def upload(reference: str) -> Any:
         attached = version.number if version is not None else None
     out = document_out(received.document, system.reference, attached_to=attached)
     return out, 201 if received.new else 200, {"Location": out["url"]}
+
+
+def _json_body(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse a body that is not JSON (415) before it is parsed (this blueprint's
+    uploads are multipart: it does not refuse them all)."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not request.is_json:
+            raise UnsupportedMediaType(
+                f"Send the body as application/json, not {request.mimetype or 'untyped data'}."
+            )
+        return view(*args, **kwargs)
+
+    return checked
+
+
+@bp.route("/systems/<reference>/documents/<sha256>/withheld", methods=["PUT"])
+@transaction()
+@_json_body
+@bp.arguments(WithheldIn)
+@bp.response(200, DocumentOut)
+@bp.doc(parameters=[SHA256_PARAMETER])
+@bp.problems(*READ, 404, 415, 422)
+def withhold(data: dict[str, Any], reference: str, sha256: str) -> Any:
+    """Withhold a document, or release it
+
+    Marks the system's document confidential (`true`: packs exported from now on carry
+    its hash and metadata only, and the verifier reports it WITHHELD) or not (`false`).
+    A compliance officer's decision, recorded in the ledger (`document.withhold`);
+    setting the mark it already has records nothing. Packs as of an earlier instant
+    keep the mark of that instant.
+    """
+    session = db_session()
+    system = reads.get_system(session, reference)
+    document = set_withheld(session, current_actor(), system, sha256, data["withheld"])
+    return document_out(document, system.reference)
 
 
 @bp.route("/systems/<reference>/documents", methods=["GET"])

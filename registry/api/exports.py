@@ -18,7 +18,7 @@ from registry.api.render import api_path
 from registry.api.schemas import ExportCreate, ExportList, ExportOut, ExportQuery
 from registry.errors import NotFound
 from registry.evidence import pack
-from registry.extensions import database, db_session, export_quota
+from registry.extensions import database, db_session, export_quota, pack_files
 
 bp = Blueprint(
     "api_exports",
@@ -59,7 +59,13 @@ def create(data: dict[str, Any]) -> Any:
         read = database().read_sessionmaker()
         try:
             done = exporting.export(
-                session, read, actor, _folder(), references=references, as_of=data.get("as_of")
+                session,
+                read,
+                actor,
+                _folder(),
+                pack_files(),
+                references=references,
+                as_of=data.get("as_of"),
             )
         finally:
             read.close()

@@ -63,6 +63,11 @@ class CriterionOut(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("met", "partial", "missing")))
     explanation = fields.String(required=True)
     evidence = _evidence()
+    documents = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "The stored documents the criterion rests on (sha256, …)."},
+    )
 
 
 class AreaOut(Schema):

@@ -562,5 +562,14 @@ class DocumentOut(Schema):
     )
 
 
+class WithheldIn(Strict):
+    withheld = fields.Boolean(
+        required=True,
+        truthy={True},  # JSON true and false only
+        falsy={False},
+        metadata={"description": "Confidential: packs carry its hash and metadata only."},
+    )
+
+
 class DocumentList(Schema):
     items = fields.List(fields.Nested(DocumentOut), required=True)

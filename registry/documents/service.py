@@ -30,12 +30,13 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import System, require
 from registry.documents.models import DOCUMENT_TYPES, Document
 from registry.documents.store import BlobStore, Staged
-from registry.errors import InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, NotFound
 from registry.ledger.append import append_event, flush, lock, lock_statement
 from registry.text import text_problem
 
 RECEIVE_ACTION = "document.receive"
 COLLECT_ACTION = "document.collect"
+WITHHOLD_ACTION = "document.withhold"
 MAX_NAME = 255
 MAX_TITLE = 500
 TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
@@ -207,6 +208,14 @@ def receive(
     }
     event = append_event(session, fields, system_id=system.id)
     flush(session)  # the event row exists before the document names it
+    # Under the ledger lock now: the collector deletes blobs only under it, after
+    # checking that no kept document holds them. Bytes it deleted between the store
+    # keeping them above and this lock are not recorded as received.
+    if not store.has(sha256):
+        raise Conflict(
+            "The document's bytes were removed by the collector while they were being "
+            "received: nothing was recorded. Upload it again."
+        )
     values = {
         "size": size,
         "media_type": meta["media_type"],
@@ -229,6 +238,66 @@ def receive(
             setattr(found, key, value)
     session.flush()
     return Received(found, new=True)
+
+
+def set_withheld(
+    session: Session, actor: Actor, system: OwnedSystem, sha256: str, withheld: bool
+) -> Document:
+    """Mark a kept document of ``system`` withheld (confidential: packs carry its hash
+    and metadata only) or no longer withheld; a compliance officer's decision
+    (``govern``), recorded in the ledger as ``document.withhold`` with the new mark.
+    Setting the mark it already has records nothing. 404: no such document kept."""
+    require(session, actor, "govern", system)
+    document = session.scalar(
+        sa.select(Document).where(
+            Document.system_id == system.id,
+            Document.sha256 == sha256.lower()[:64],
+            Document.collected_at.is_(None),
+        )
+    )
+    if document is None:
+        raise NotFound(f"System {system.reference!r} keeps no document {sha256[:64]!r}.")
+    if document.withheld == withheld:
+        return document
+    append_event(
+        session,
+        {
+            "action": WITHHOLD_ACTION,
+            "actor": actor.label,
+            "system": system.reference,
+            "system_id": system.id,
+            "sha256": document.sha256,
+            "withheld": withheld,
+        },
+        system_id=system.id,
+    )
+    flush(session)
+    document.withheld = withheld
+    session.flush()
+    return document
+
+
+def held_by_events(
+    events: Iterable[dict[str, Any]],
+) -> dict[tuple[int, str], tuple[dict[str, Any], bool]]:
+    """The documents that ``events`` (ledger events, in order) leave held, by system id
+    and hash: each one's ``document.receive`` event (the last) and withheld mark (the
+    receipt's, then each ``document.withhold``'s); a ``document.collect`` drops those
+    it names. What a pack as of an instant says of its documents (the offline verifier
+    replays the pack's events so)."""
+    held: dict[tuple[int, str], tuple[dict[str, Any], bool]] = {}
+    for event in events:
+        action = event.get("action")
+        if action == RECEIVE_ACTION:
+            held[(event["system_id"], event["sha256"])] = (event, bool(event.get("withheld")))
+        elif action == WITHHOLD_ACTION:
+            key = (event["system_id"], event["sha256"])
+            if key in held:
+                held[key] = (held[key][0], bool(event.get("withheld")))
+        elif action == COLLECT_ACTION:
+            for sha256 in event.get("sha256", []):
+                held.pop((event["system_id"], sha256), None)
+    return held
 
 
 # ----------------------------------------------------------------------------- reads
@@ -321,6 +390,7 @@ def by_hash(session: Session, sha256: str) -> Document:
 # Versions by table and column only (records sit above documents): a version refers to
 # a document when its canonical body names its hash in an attachment.
 _versions = sa.table("entry_version", sa.column("body"))
+_systems = sa.table("ai_system", sa.column("id"), sa.column("reference"))
 
 
 def _referenced(session: Session, hashes: Iterable[str]) -> set[str]:
@@ -362,12 +432,22 @@ def collect(
     by_system: dict[int, list[Document]] = defaultdict(list)
     for document in collected:
         by_system[document.system_id].append(document)
+    references = {
+        row.id: row.reference
+        for row in session.execute(
+            sa.select(_systems.c.id, _systems.c.reference).where(
+                _systems.c.id.in_(sorted(by_system))
+            )
+        )
+    }
     for system_id, documents in sorted(by_system.items()):
         append_event(
             session,
             {
                 "action": COLLECT_ACTION,
                 "actor": actor.label,
+                # Named, as every event of a system is (its pack's completeness check).
+                "system": references[system_id],
                 "system_id": system_id,
                 "sha256": sorted(d.sha256 for d in documents),
             },
@@ -384,10 +464,25 @@ def collect(
     return Collected(collected, sorted(blobs), store.stale_parts(before))
 
 
-def remove_blobs(store: BlobStore, hashes: Iterable[str]) -> int:
-    """Delete the blobs :func:`collect` named, after its transaction committed."""
-    removed = 0
-    for sha256 in hashes:
+def remove_blobs(session: Session, store: BlobStore, hashes: Iterable[str]) -> int:
+    """Delete the blobs :func:`collect` named, after its transaction committed: under the
+    ledger lock, each only if still no kept document holds it and no version refers to
+    it (a document received again, or attached, since :func:`collect` decided keeps its
+    bytes). The caller commits, which releases the lock: a receipt appending its event
+    meanwhile waits, then finds whether its bytes are still there (:func:`receive`)."""
+    hashes = set(hashes)
+    if not hashes:
+        return 0
+    lock(session, lock_statement(None), {})
+    kept = set(
+        session.scalars(
+            sa.select(Document.sha256).where(
+                Document.sha256.in_(sorted(hashes)), Document.collected_at.is_(None)
+            )
+        )
+    )
+    gone = hashes - kept
+    gone -= _referenced(session, gone)
+    for sha256 in sorted(gone):
         store.delete(sha256)
-        removed += 1
-    return removed
+    return len(gone)

@@ -8,7 +8,9 @@ Two backends answer the same interface (:class:`BlobStore`):
   once kept, is never overwritten (the same bytes would be the same name anyway).
 - :class:`S3Store`: an S3-compatible bucket (AWS S3, MinIO) through boto3, for several
   application servers. A blob is received into a local temporary file, then uploaded
-  (multipart for large ones) unless the bucket already holds it.
+  (multipart for large ones) unless the bucket already holds it, with a conditional
+  write (``If-None-Match: *`` on the put, or on completing the multipart upload): an
+  object is never overwritten, even by two servers keeping the same bytes at once.
 
 Receiving is the same for both (:class:`Staged`): the bytes are written to a temporary
 file while hashed, chunk by chunk, so memory stays flat whatever the size, and writing
@@ -27,6 +29,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -285,14 +288,14 @@ class S3Store:
         self.parts = Path(staging)
         # boto3 loads in a tenth of a second: only installations that use S3 pay it.
         import boto3
-        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         style = client.pop("addressing_style", "auto")
         self.client = boto3.client("s3", config=Config(s3={"addressing_style": style}), **client)
         self.missing = self.client.exceptions.ClientError
         # Multipart uploads of 8 MiB parts, four at a time: at most 32 MiB in memory.
-        self.transfer = TransferConfig(multipart_chunksize=8 * CHUNK, max_concurrency=4)
+        self.part_size = 8 * CHUNK
+        self.parallel = 4
 
     def key(self, sha256: str) -> str:
         return f"{self.prefix}{_checked(sha256)}"
@@ -304,17 +307,78 @@ class S3Store:
         staged.close()
         try:
             if self.has(staged.sha256):
-                return False
-            self.client.upload_file(
-                str(staged.path),
-                self.bucket,
-                self.key(staged.sha256),
-                ExtraArgs={"Metadata": {"sha256": staged.sha256}},
-                Config=self.transfer,
-            )
-            return True
+                return False  # (no need to send the bytes: the condition would refuse them)
+            if staged.size <= self.part_size:
+                with staged.path.open("rb") as fh:
+                    return self._written(
+                        lambda: self.client.put_object(
+                            Bucket=self.bucket,
+                            Key=self.key(staged.sha256),
+                            Body=fh,
+                            Metadata={"sha256": staged.sha256},
+                            IfNoneMatch="*",
+                        ),
+                        staged.sha256,
+                    )
+            return self._multipart(staged)
         finally:
             staged.path.unlink(missing_ok=True)
+
+    def _written(self, write: Any, sha256: str) -> bool:
+        """Whether a conditional write created the object: False when the bucket held it
+        already (412), or another write of it was in progress (409) and it is there."""
+        try:
+            write()
+        except self.missing as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            # A conflict with another conditional write of the object, or a retried
+            # request whose first attempt went through: the object is there, named by
+            # its bytes' hash, or the error stands.
+            if self.has(sha256):
+                return False
+            raise
+        return True
+
+    def _multipart(self, staged: Staged) -> bool:
+        """A multipart upload of the staged file, ``parallel`` parts at a time (each read
+        by the thread sending it), completed only if no object has the key yet."""
+        key = self.key(staged.sha256)
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, Metadata={"sha256": staged.sha256}
+        )["UploadId"]
+        count = -(-staged.size // self.part_size)
+
+        def send(number: int) -> dict[str, Any]:
+            with staged.path.open("rb") as fh:
+                fh.seek((number - 1) * self.part_size)
+                body = fh.read(self.part_size)
+            answer = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=body
+            )
+            return {"PartNumber": number, "ETag": answer["ETag"]}
+
+        try:
+            with ThreadPoolExecutor(self.parallel) as pool:
+                parts = list(pool.map(send, range(1, count + 1)))
+            created = self._written(
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload,
+                    MultipartUpload={"Parts": parts},
+                    IfNoneMatch="*",
+                ),
+                staged.sha256,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+        if not created:  # (its parts are not kept; gone already if it completed)
+            with contextlib.suppress(self.missing):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+        return created
 
     def has(self, sha256: str) -> bool:
         try:

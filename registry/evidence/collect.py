@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
+from registry.documents.models import Document
+from registry.documents.service import held_by_events
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.merkle import inclusion_proof_from, node_hash, root_from_leaf_hashes
@@ -420,3 +422,104 @@ def completeness(
 
 def _hex(path: list[bytes]) -> list[str]:
     return [h.hex() for h in path]
+
+
+# Why a document's file is not in a pack (``documents.json``: ``left_out``); the
+# verifier reports each as WITHHELD with its reason, never as missing.
+CONFIDENTIAL = "confidential"  # marked withheld as of the instant
+OVER_LIMIT = "over the file limit"  # larger than the pack's file limit
+NOT_KEPT = "no longer kept"  # its bytes collected since the instant (never attached)
+
+
+@dataclass(frozen=True)
+class DocumentInPack:
+    """A document of a system in a pack: what its ``document.receive`` event says of
+    it, its withheld mark as of the instant, and why its file is left out (None: the
+    pack carries it as ``files/<sha256>``)."""
+
+    system: str
+    receive_seq: int
+    sha256: str
+    size: int
+    media_type: str
+    name: str
+    title: str
+    document_type: str
+    received_at: str
+    valid_until: str | None
+    withheld: bool
+    left_out: str | None
+
+    @property
+    def file(self) -> str | None:
+        return None if self.left_out else f"files/{self.sha256}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receive_seq": self.receive_seq,
+            "sha256": self.sha256,
+            "size": self.size,
+            "media_type": self.media_type,
+            "name": self.name,
+            "title": self.title,
+            "document_type": self.document_type,
+            "received_at": self.received_at,
+            "valid_until": self.valid_until,
+            "withheld": self.withheld,
+            "file": self.file,
+            "left_out": self.left_out,
+        }
+
+
+def documents(
+    session: Session,
+    systems: list[SystemRecord],
+    events: list[tuple[int, bytes]],
+    file_limit: int,
+) -> dict[str, list[DocumentInPack]]:
+    """Each system's documents as the pack's ``events`` leave them held at the pin, in
+    the order received, described by their receive events; a file is left out when
+    the document was withheld then, is over ``file_limit``, or is no longer kept."""
+    about = [json.loads(data) for _, data in events if b'"action":"document.' in data]
+    held = held_by_events(about)
+    ids = [s.id for s in systems]
+    kept = {
+        (row.system_id, row.sha256)
+        for row in session.execute(
+            sa.select(Document.system_id, Document.sha256).where(
+                Document.system_id.in_(ids), Document.collected_at.is_(None)
+            )
+        )
+    }
+    found: dict[str, list[DocumentInPack]] = {}
+    for system in systems:
+        listed = found.setdefault(system.reference, [])
+        for (system_id, sha256), (event, withheld) in held.items():
+            if system_id != system.id:
+                continue
+            if withheld:
+                left_out: str | None = CONFIDENTIAL
+            elif (system_id, sha256) not in kept:
+                left_out = NOT_KEPT
+            elif event["size"] > file_limit:
+                left_out = OVER_LIMIT
+            else:
+                left_out = None
+            listed.append(
+                DocumentInPack(
+                    system.reference,
+                    event["seq"],
+                    sha256,
+                    event["size"],
+                    event["media_type"],
+                    event["name"],
+                    event["title"],
+                    event["document_type"],
+                    event["time"],
+                    event["valid_until"],
+                    withheld,
+                    left_out,
+                )
+            )
+        listed.sort(key=lambda d: d.receive_seq)
+    return found

@@ -22,6 +22,13 @@ Layout of a pack::
     systems/<ref>/state.json  each live entry's version as of the instant
     systems/<ref>/history.json  every version of every entry recorded by then
     systems/<ref>/readiness.json  the readiness scorecard as of the instant
+    systems/<ref>/documents.json  the system's evidence documents held at the instant:
+                              what their receive events say, the withheld mark as of
+                              then, and the file or why it is left out
+    files/<sha256>            each document's bytes, once, as the blob store keeps
+                              them (stored, not deflated: documents are mostly
+                              compressed already); none for a withheld document, one
+                              over the file limit, or one collected since
 
 Packs are deterministic: the same scope as of the same instant gives the same bytes
 (fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
@@ -36,23 +43,26 @@ import importlib.metadata
 import json
 import logging
 import os
+import queue
 import re
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
+from registry.documents.store import CHUNK, BlobStore
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
-from registry.evidence.collect import Pin, SystemRecord, iso
+from registry.evidence.collect import DocumentInPack, Pin, SystemRecord, iso
 from registry.evidence.pdf import render_pdf
 from registry.ledger.append import append_event
 from registry.ledger.checkpoints import settings_of
@@ -69,7 +79,8 @@ from registry.records.models import AISystem
 PACK_FORMAT = "registry-evidence-pack"
 # 2: ledger/completeness.json proves a system's pack complete, and the statement is
 # signed over a context (docs/evidence-format.md).
-FORMAT_VERSION = 2
+# 3: the pack carries the systems' evidence documents (documents.json, files/).
+FORMAT_VERSION = 3
 COMPLETENESS = "ledger/completeness.json"
 # Domain separation (docs/evidence-format.md, "Pack statements and checkpoints"): a pack
 # statement is signed over this context followed by its text, a checkpoint over its text
@@ -90,6 +101,10 @@ EXPORT_ACTION = "evidence.export"
 # Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
 WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# Documents' files are copied into a pack 4 MiB at a time, at most 4 pieces ahead of
+# their hash.
+FILE_CHUNK = 4 * CHUNK
+FILE_CHUNKS_AHEAD = 4
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +148,65 @@ class PackWriter:
         self.digests[name] = digest
         return digest
 
+    def add_stream(self, name: str, stream: IO[bytes], size: int, sha256: str) -> None:
+        """Add ``size`` bytes read from ``stream`` a chunk at a time (memory stays flat),
+        stored as they are; they must hash to ``sha256``, or the export fails."""
+        info = zipfile.ZipInfo(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_STORED
+        info.create_system = 3
+        info.external_attr = 0o100644 << 16
+        info.file_size = size  # (ZIP64 when large, decided before writing)
+        digest = hashlib.sha256()
+        # Hashed by a thread of its own while the ZIP writes (and CRCs) each chunk: both
+        # release the GIL, so the re-hash costs little time; at most FILE_CHUNKS_AHEAD
+        # chunks wait, so memory stays flat.
+        chunks: queue.Queue[bytes | None] = queue.Queue(FILE_CHUNKS_AHEAD)
+
+        def hash_chunks() -> None:
+            while (chunk := chunks.get()) is not None:
+                digest.update(chunk)
+
+        hasher = threading.Thread(target=hash_chunks, daemon=True)
+        hasher.start()
+        written = 0
+        try:
+            with self.zip.open(info, "w") as member:
+                while chunk := stream.read(FILE_CHUNK):
+                    chunks.put(chunk)
+                    member.write(chunk)
+                    written += len(chunk)
+        finally:
+            chunks.put(None)
+            hasher.join()
+        if written != size or digest.hexdigest() != sha256:
+            raise BlobMismatch(
+                f"The blob store's copy of document {sha256} is not the document received "
+                f"({written} bytes, SHA-256 {digest.hexdigest()}): no pack was kept."
+            )
+        self.digests[name] = sha256
+
     def __enter__(self) -> PackWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.zip.close()
+
+
+class BlobMismatch(RegistryError):
+    """A document's bytes in the blob store are not those received (or are missing)."""
+
+    status = 500
+    title = "Evidence document damaged"
+    code = "document_damaged"
+
+
+@dataclass(frozen=True)
+class PackFiles:
+    """Where a pack takes its documents' files from, and the largest it carries
+    (REGISTRY_PACK_FILE_MAX_BYTES: larger ones are listed with hash and metadata only)."""
+
+    store: BlobStore
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -182,6 +251,9 @@ class PackContent:
     checkpoint_note: str = ""
     # Witnesses' refusals the registry has recorded (each an alarm), said in the manifest.
     witness_alarms: list[str] = field(default_factory=list)
+    # reference -> the system's documents held at the instant (documents.json)
+    documents: dict[str, list[DocumentInPack]] = field(default_factory=dict)
+    file_limit: int = 0
 
 
 def pack_name(scope: str, systems: list[str], as_of: dt.datetime, digest: str) -> str:
@@ -214,6 +286,7 @@ def build(
     references: list[str] | None,
     signer: Signer,
     out: Any,
+    files: PackFiles,
     *,
     progress: Progress | None = None,
 ) -> tuple[str, PackContent]:
@@ -255,13 +328,17 @@ def build(
         completeness=proven,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
         witness_alarms=[refusal_line(row) for row in refusals(read)],
+        documents=collect.documents(read, systems, events, files.limit),
+        file_limit=files.limit,
     )
     with PackWriter(out, pinned.as_of) as writer:
-        digest = _write(writer, content, signer, tick)
+        digest = _write(writer, content, signer, tick, files.store)
     return digest, content
 
 
-def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progress) -> str:
+def _write(
+    writer: PackWriter, content: PackContent, signer: Signer, tick: Progress, store: BlobStore
+) -> str:
     pinned, systems, events = content.pinned, content.systems, content.events
     keys = [content.signer_key]
     if content.checkpoint_key != content.signer_key:
@@ -289,6 +366,15 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         writer.add(folder + "state.json", dumps(system.state(pinned.as_of)))
         writer.add(folder + "history.json", dumps(system.history()))
         writer.add(folder + "readiness.json", dumps(content.readiness[system.reference]))
+        documents = content.documents.get(system.reference, [])
+        writer.add(
+            folder + "documents.json",
+            dumps({"system": system.reference, "documents": [d.as_dict() for d in documents]}),
+        )
+    carried = {d.sha256: d for ds in content.documents.values() for d in ds if d.file}
+    for i, (_, document) in enumerate(sorted(carried.items())):
+        tick("copying the documents", i, len(carried))
+        _add_file(writer, store, document)
     manifest = {
         "format": PACK_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -299,6 +385,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         "as_of": iso(pinned.as_of),
         "ledger_size": pinned.size,
         "checkpoint": {"tree_size": pinned.tree_size, "root_hash": pinned.root_hash},
+        "file_limit": content.file_limit,
         "files": dict(sorted(writer.digests.items())),
     }
     if content.witness_alarms:
@@ -316,6 +403,21 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
     )
     writer.add(SIGNATURE, sign_statement(statement, signer).encode())
     return digest
+
+
+def _add_file(writer: PackWriter, store: BlobStore, document: DocumentInPack) -> None:
+    name = f"files/{document.sha256}"
+    try:
+        stream = store.open(document.sha256)
+    except FileNotFoundError:
+        raise BlobMismatch(
+            f"The blob store has lost the file of document {document.sha256} "
+            f"({document.name!r}, system {document.system}): no pack was kept."
+        ) from None
+    try:
+        writer.add_stream(name, stream, document.size, document.sha256)
+    finally:
+        stream.close()
 
 
 def sign_statement(statement: str, signer: Signer) -> str:
@@ -423,6 +525,7 @@ def recorded(
     references: list[str] | None,
     pinned: Pin,
     signer: Signer,
+    files: PackFiles,
     progress: Progress | None,
 ) -> Iterator[Exported]:
     """The second step of an export: build the pack of ``references`` (None: the whole
@@ -434,7 +537,7 @@ def recorded(
     placed: Path | None = None  # the pack, once in place, if no earlier export left it
     try:
         with os.fdopen(fd, "wb") as fh:
-            digest, content = build(read, pinned, references, signer, fh, progress=progress)
+            digest, content = build(read, pinned, references, signer, fh, files, progress=progress)
         systems = [s.reference for s in content.systems]
         scope = content.scope
         name = pack_name(scope, systems, pinned.as_of, digest)

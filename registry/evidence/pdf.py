@@ -49,7 +49,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from registry.evidence.collect import EntryHistory, SystemRecord, iso
+from registry.documents.models import DOCUMENT_TYPES
+from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord, iso
 from registry.records import display
 from registry.records.diff import diff_bodies
 from registry.records.kinds import (
@@ -745,6 +746,9 @@ def system_story(content: PackContent, system: SystemRecord) -> list[Any]:
                     story.append(gap(f"No {role} owner recorded."))
         for kind in kinds:
             story += kind_section(system, kind, as_of)
+    story.append(CondPageBreak(60 * mm))
+    story.append(p("Evidence documents", "h1"))
+    story += documents_section(content.documents.get(system.reference, []), content.file_limit)
     story.append(PageBreak())
     story.append(p("Crosswalk", "h1"))
     story += crosswalk(content, system)
@@ -814,9 +818,58 @@ def readiness_summary(content: PackContent, system: SystemRecord) -> list[Any]:
     return out
 
 
+def file_size(size: int) -> str:
+    """A size as people read it, and exactly (in bytes)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit} ({size} bytes)"
+    return f"{size} bytes"
+
+
+def in_pack(document: DocumentInPack) -> str:
+    """Whether the pack carries the document's file, and why not."""
+    if document.file:
+        return "carried (files/<SHA-256>)"
+    return f"WITHHELD ({document.left_out}): hash and metadata only"
+
+
+def documents_section(documents: list[DocumentInPack], file_limit: int) -> list[Any]:
+    """Every document the system held at the instant: what it is, when it was received
+    (its ledger event), until when it is in force, and whether the pack carries it."""
+    if not documents:
+        return [p("No evidence document had been received for this system by this instant.")]
+    out: list[Any] = [
+        p(
+            f"{len(documents)} documents held at this instant. Each was received in a "
+            "document.receive event of the ledger (in this pack), which proves when; the "
+            f"pack carries its file as files/<SHA-256> unless it is withheld (confidential), "
+            f"larger than the pack's file limit of {file_limit} bytes, or no longer kept."
+        )
+    ]
+    rows: list[list[Any]] = [["Type", "Name", "Size", "Received", "Valid until", "Withheld"]]
+    for d in documents:
+        name = d.name + (f" ({d.title})" if d.title else "")
+        rows.append(
+            [
+                DOCUMENT_TYPES.get(d.document_type, d.document_type),
+                name,
+                file_size(d.size),
+                f"{display.instant(d.received_at)} (event {d.receive_seq})",
+                d.valid_until or "no end",
+                display.yes_no(d.withheld),
+            ]
+        )
+    out.append(table(rows, [WIDTH * w for w in (0.14, 0.24, 0.16, 0.24, 0.12, 0.1)]))
+    out.append(p("SHA-256 and place in the pack", "h3"))
+    rows = [["Name", "SHA-256", "In the pack"]]
+    rows += [[d.name, d.sha256, in_pack(d)] for d in documents]
+    out.append(table(rows, [WIDTH * w for w in (0.2, 0.58, 0.22)]))
+    return out
+
+
 def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
     """EU AI Act, ISO/IEC 42001 and NIST AI RMF, per readiness area, to the entry
-    versions that evidence it as of the instant."""
+    versions and the stored documents that evidence it as of the instant."""
     card = content.readiness[system.reference]
     rows: list[list[Any]] = [["Area", "EU AI Act", "ISO 42001", "NIST AI RMF", "Evidence"]]
     for area in card["areas"]:
@@ -826,6 +879,14 @@ def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
                 f"{ev['kind']} {ev['entry_id']} v{ev['version']}"
                 for c in area["criteria"]
                 for ev in c["evidence"]
+            }
+        )
+        evidence += sorted(
+            {
+                f"document {d['name']} ({DOCUMENT_TYPES.get(d['document_type'], '')}, "
+                f"SHA-256 {d['sha256'][:16]}…)"
+                for c in area["criteria"]
+                for d in c.get("documents", [])
             }
         )
         rows.append(
@@ -960,6 +1021,14 @@ def registry_story(content: PackContent) -> list[Any]:
     )
     for system in content.systems:
         story += system_brief(system, content.readiness[system.reference])
+    story.append(PageBreak())
+    story.append(p("Evidence documents", "h1"))
+    held = [s for s in content.systems if content.documents.get(s.reference)]
+    if not held:
+        story.append(p("No evidence document had been received by this instant."))
+    for system in held:
+        story.append(p(system.reference, "h3"))
+        story += documents_section(content.documents[system.reference], content.file_limit)
     story.append(PageBreak())
     story.append(p("Audit-trail extract", "h1"))
     story.append(

@@ -52,7 +52,15 @@ What is checked, in order, stopping at the first failure:
    history gives; each ``readiness.json`` is the scorecard of its system as of the
    instant, at the profile's stage, and every version it cites as evidence is in the
    history with the body hash cited (the scorecard's judgement itself is the
-   registry's, not recomputed).
+   registry's, not recomputed);
+7. (format 3) each system's ``documents.json`` lists exactly the documents its events
+   say the registry held at the instant (received, not collected since), each as its
+   ``document.receive`` event describes it and withheld as the ``document.withhold``
+   events left it; each carried file is ``files/<sha256>`` of that size (its bytes were
+   re-hashed in step 2, so a changed or missing file fails there, named); each file
+   left out is reported WITHHELD with its reason (confidential, over the pack's file
+   limit, or collected since), never as missing; every document a scorecard cites is
+   listed. Packs of format 2 (no documents) are still read.
 
 Exit status 0: verified under the pinned keys (a summary is printed); 3: every check
 passed, but only under the pack's own keys (no ``--pubkey``): not verified; 1: the
@@ -84,7 +92,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PACK_FORMAT = "registry-evidence-pack"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+FORMATS_READ = (2, 3)  # 2: before the packs carried documents
 # A pack statement's signature is over this context and the statement's text; a
 # checkpoint's over its text alone (no note text holds a NUL): neither stands for the
 # other (docs/evidence-format.md, "Pack statements and checkpoints").
@@ -99,6 +108,12 @@ PROOFS = "ledger/proofs.json"
 INDEX = "index.json"
 COMPLETENESS = "ledger/completeness.json"
 MAP_ACTION = "ledger.systems"
+RECEIVE_ACTION = "document.receive"
+WITHHOLD_ACTION = "document.withhold"
+COLLECT_ACTION = "document.collect"
+FILES = "files/"
+# Why a document's file may be left out of a pack (documents.json: left_out).
+CONFIDENTIAL, OVER_LIMIT, NOT_KEPT = "confidential", "over the file limit", "no longer kept"
 STATEMENT = "evidence pack"
 GENESIS = "0" * 64
 
@@ -733,9 +748,14 @@ def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) 
     manifest = _object(_json(pack.read(MANIFEST), MANIFEST), MANIFEST, _MANIFEST_FIELDS, False)
     if manifest["format"] != PACK_FORMAT:
         raise PackFailure(MANIFEST, "is not the manifest of an evidence pack")
-    if manifest["format_version"] != FORMAT_VERSION or type(manifest["format_version"]) is not int:
+    if (
+        manifest["format_version"] not in FORMATS_READ
+        or type(manifest["format_version"]) is not int
+    ):
         raise PackFailure(
-            MANIFEST, f"has format version {manifest['format_version']!r}, not {FORMAT_VERSION}"
+            MANIFEST,
+            f"has format version {manifest['format_version']!r}, not one of "
+            f"{', '.join(map(str, FORMATS_READ))}",
         )
     if manifest["origin"] != origin:
         raise PackFailure(MANIFEST, f"names another origin than {SIGNATURE} ({origin!r})")
@@ -1292,6 +1312,151 @@ def _verify_readiness(pack: Pack, reference: str, as_of: str, replayed: Replayed
     return len(cited)
 
 
+_DOCUMENTS = frozenset({"system", "documents"})
+_DOCUMENT = frozenset(
+    {
+        "receive_seq",
+        "sha256",
+        "size",
+        "media_type",
+        "name",
+        "title",
+        "document_type",
+        "received_at",
+        "valid_until",
+        "withheld",
+        "file",
+        "left_out",
+    }
+)
+# documents.json's fields that are the receive event's, under the same names.
+_RECEIVED = ("sha256", "size", "media_type", "name", "title", "document_type", "valid_until")
+
+
+@dataclass
+class Documents:
+    """What the documents of the pack's systems came to."""
+
+    listed: dict[str, set[str]] = field(default_factory=dict)  # reference -> hashes
+    carried: set[str] = field(default_factory=set)  # files/<sha256> names
+    withheld: list[str] = field(default_factory=list)  # one line each
+
+
+def _held_by_events(
+    events: list[Event], reference: str
+) -> tuple[dict[str, Event], dict[str, bool]]:
+    """The documents the system's events leave held (by hash: the receive event), and
+    each one's withheld mark: received, withheld or not, collected."""
+    held: dict[str, Event] = {}
+    marks: dict[str, bool] = {}
+    ids: set[Any] = set()
+    for event in events:
+        fields = event.fields
+        action = fields.get("action")
+        if action in (RECEIVE_ACTION, WITHHOLD_ACTION) and not isinstance(
+            fields.get("sha256"), str
+        ):
+            continue
+        if action == RECEIVE_ACTION and fields.get("system") == reference:
+            ids.add(fields.get("system_id"))
+            held[fields.get("sha256")] = event
+            marks[fields.get("sha256")] = fields.get("withheld") is True
+        elif action == WITHHOLD_ACTION and fields.get("system") == reference:
+            marks[fields.get("sha256")] = fields.get("withheld") is True
+        elif action == COLLECT_ACTION and fields.get("system_id") in ids:
+            collected = fields.get("sha256")
+            for sha256 in collected if isinstance(collected, list) else []:
+                held.pop(sha256, None)
+    return held, marks
+
+
+def _verify_documents(
+    pack: Pack,
+    manifest: dict[str, Any],
+    reference: str,
+    events: list[Event],
+    found: Documents,
+) -> None:
+    name = f"systems/{reference}/documents.json"
+    stated = _object(_json(pack.read(name), name), name, _DOCUMENTS)
+    if stated["system"] != reference:
+        raise PackFailure(name, "lists the documents of another system")
+    held, marks = _held_by_events(events, reference)
+    listed = _list(stated["documents"], f"{name}: documents")
+    seqs = [d.get("receive_seq") if isinstance(d, dict) else None for d in listed]
+    expected = sorted(e.seq for e in held.values())
+    if seqs != expected:
+        for event in sorted(held.values(), key=lambda e: e.seq):
+            if event.seq not in seqs:
+                raise PackFailure(
+                    name,
+                    f"does not list document {event.fields.get('sha256')} received in event "
+                    f"{event.seq} and held at the instant",
+                )
+        raise PackFailure(name, "lists documents the events do not hold, or out of order")
+    limit = manifest.get("file_limit")
+    files = manifest["files"]
+    hashes = found.listed.setdefault(reference, set())
+    for document in listed:
+        seq = document["receive_seq"]
+        where = f"{name}: document {seq}"
+        document = _object(document, where, _DOCUMENT)
+        event = next(e for e in held.values() if e.seq == seq)
+        for key in _RECEIVED:
+            if not _same_json(document[key], event.fields.get(key)):
+                raise PackFailure(where, f"differs from event {seq} in {key}")
+        if document["received_at"] != event.fields.get("time"):
+            raise PackFailure(where, f"differs from event {seq} in when it was received")
+        sha256 = document["sha256"]
+        if not isinstance(sha256, str) or not _HEX64.fullmatch(sha256):
+            raise PackFailure(where, "names no SHA-256")
+        if document["withheld"] is not marks[sha256]:
+            raise PackFailure(where, "is not withheld as the system's events leave it")
+        hashes.add(sha256)
+        reason = document["left_out"]
+        if document["file"] is None:
+            size = document["size"]
+            if marks[sha256] != (reason == CONFIDENTIAL):
+                raise PackFailure(where, f"is left out as {reason!r}, unlike its withheld mark")
+            if reason == OVER_LIMIT and not (
+                type(limit) is int and type(size) is int and size > limit
+            ):
+                raise PackFailure(where, "is left out as over the file limit, but is not")
+            if reason not in (CONFIDENTIAL, OVER_LIMIT, NOT_KEPT):
+                raise PackFailure(where, f"is left out for no reason the format knows ({reason!r})")
+            found.withheld.append(
+                f"WITHHELD {FILES}{sha256} ({document['name']}, system {reference}): {reason}"
+            )
+            continue
+        member = f"{FILES}{sha256}"
+        if marks[sha256]:
+            raise PackFailure(member, "is carried though its document is withheld (confidential)")
+        if document["file"] != member or reason is not None:
+            raise PackFailure(where, f"does not name its file as {member}")
+        if member not in pack.names:
+            raise PackFailure(member, "is missing from the pack")
+        if files.get(member) != sha256 or pack.files[member].file_size != document["size"]:
+            raise PackFailure(member, "is not the document its name and documents.json say")
+        found.carried.add(member)
+
+
+def _verify_cited_documents(pack: Pack, reference: str, listed: set[str]) -> int:
+    """Every document a criterion of the scorecard cites is one the pack lists."""
+    name = f"systems/{reference}/readiness.json"
+    card = _json(pack.read(name), name)
+    cited = 0
+    for area in card["areas"]:
+        for criterion in area["criteria"]:
+            for document in criterion.get("documents") or []:
+                sha256 = document.get("sha256") if isinstance(document, dict) else None
+                if sha256 not in listed:
+                    raise PackFailure(
+                        name, f"cites document {sha256!r}, which documents.json does not list"
+                    )
+                cited += 1
+    return cited
+
+
 def _verify_index(
     pack: Pack, manifest: dict[str, Any], systems: list[str], replays: dict[str, Replayed]
 ) -> None:
@@ -1356,10 +1521,13 @@ def verify(
         or (scope["type"] == "system" and len(systems) != 1)
     ):
         raise PackFailure(MANIFEST, "names its systems wrongly")
+    with_documents = manifest["format_version"] >= 3
     read_next = {KEYS, INDEX, CHECKPOINT, EVENTS, PROOFS, COMPLETENESS}
     for reference in systems:
         folder = f"systems/{reference}/"
         read_next |= {folder + "history.json", folder + "state.json", folder + "readiness.json"}
+        if with_documents:
+            read_next.add(folder + "documents.json")
     _verify_files(pack, manifest, read_next, summary)
     size, root = _verify_checkpoint(pack, manifest, trusted, summary, witnesses)
     if known is not None:
@@ -1381,6 +1549,8 @@ def verify(
             by_system.setdefault(about, []).append(event)
     replays: dict[str, Replayed] = {}
     citations = 0
+    ordered = sorted(events.values(), key=lambda e: e.seq)
+    found = Documents()
     for reference in systems:
         replayed, recorded = _verify_history(pack, reference, events)
         for event in by_system.get(reference, []):
@@ -1393,6 +1563,9 @@ def verify(
                 )
         _verify_state(pack, reference, manifest["as_of"], replayed)
         citations += _verify_readiness(pack, reference, manifest["as_of"], replayed)
+        if with_documents:
+            _verify_documents(pack, manifest, reference, ordered, found)
+            citations += _verify_cited_documents(pack, reference, found.listed[reference])
         replays[reference] = replayed
     _verify_index(pack, manifest, systems, replays)
     entries = sum(r.entries for r in replays.values())
@@ -1401,7 +1574,21 @@ def verify(
         f"{versions} versions of {entries} entries in {len(systems)} system(s) replayed to "
         f"the stated state as of {manifest['as_of']}; the index agrees"
     )
-    summary.add(f"{citations} versions cited by the readiness scorecards are in the histories")
+    summary.add(
+        f"{citations} versions and documents cited by the readiness scorecards are in the pack"
+    )
+    stray = sorted(n for n in pack.names if n.startswith(FILES) and n not in found.carried)
+    if stray:
+        raise PackFailure(stray[0], "is no document of the pack's systems")
+    if with_documents:
+        listed = sum(len(h) for h in found.listed.values())
+        summary.add(
+            f"{listed} documents listed as their receive events say: {len(found.carried)} "
+            f"files carried and re-hashed, {len(found.withheld)} WITHHELD (hash and "
+            "metadata only)"
+        )
+        for line in found.withheld:
+            summary.add(line)
     alarms = manifest.get("witness_alarms")
     if isinstance(alarms, list) and alarms:
         # The registry's own record that a witness refused one of its checkpoints: the

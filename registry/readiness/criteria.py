@@ -79,19 +79,19 @@ class Facts:
         return current, [d for d in found if d not in current]
 
 
-def stored_evidence(facts: Facts, document_type: str, what: str) -> tuple[str, str]:
+def stored_evidence(facts: Facts, document_type: str, what: str) -> tuple[str, str, list[Held]]:
     """Whether a stored document of ``document_type`` is in force: met (naming it),
     partial when every one has expired (naming the last day of the latest), missing
-    when none is stored."""
+    when none is stored; with the document it rests on (the criterion cites it)."""
     current, expired = facts.documents_of(document_type)
     if current:
         latest = max(current, key=lambda d: d.received_at)
         until = f", valid until {latest.valid_until}" if latest.valid_until else ""
-        return MET, f"{what} {latest.name!r} is stored{until}"
+        return MET, f"{what} {latest.name!r} is stored{until}", [latest]
     if expired:
         latest = max(expired, key=lambda d: d.valid_until or dt.date.min)
-        return PARTIAL, f"{what} {latest.name!r} expired on {latest.valid_until}"
-    return MISSING, f"no {what} document is stored"
+        return PARTIAL, f"{what} {latest.name!r} expired on {latest.valid_until}", [latest]
+    return MISSING, f"no {what} document is stored", []
 
 
 def in_term(body: dict[str, Any], today: dt.date) -> bool:
@@ -112,7 +112,8 @@ def count(n: int, noun: str) -> str:
 
 # ----------------------------------------------------------------------------- structure
 
-Outcome = tuple[str, str, list[Record]]  # status, explanation, evidence
+# status, explanation, evidence; and the stored documents cited, where one is relied on
+Outcome = tuple[str, str, list[Record]] | tuple[str, str, list[Record], list[Held]]
 
 
 @dataclass(frozen=True)
@@ -272,11 +273,12 @@ def dpia(facts: Facts) -> Outcome:
     status = profile.body.get("dpia_status")
     if status == "done":
         ref = profile.body.get("dpia_reference")
-        stored, said = stored_evidence(facts, "dpia", "the DPIA")
+        stored, said, cited = stored_evidence(facts, "dpia", "the DPIA")
         return (
             MET if stored == MET else PARTIAL,
             f"Personal data is processed and the DPIA is done{f' ({ref})' if ref else ''}; {said}.",
             [profile, *personal],
+            cited,
         )
     if profile.body.get("dpia_reference"):
         return (
@@ -500,19 +502,21 @@ def change_control(facts: Facts) -> Outcome:
         return MISSING, "No change log is recorded.", []
     needed = ("test_evidence", "approver", "rollback_plan")
     incomplete = [c for c in changes if not all(c.body.get(k) for k in needed)]
-    stored, said = stored_evidence(facts, "test_report", "the test report")
+    stored, said, cited = stored_evidence(facts, "test_report", "the test report")
     if not incomplete:
         return (
             MET if stored == MET else PARTIAL,
             f"{count(len(changes), 'change')}, "
             f"each with test evidence, an approver and a rollback plan; {said}.",
             changes,
+            cited,
         )
     listed = ", ".join(str(c.body.get("summary"))[:60] for c in incomplete)
     return (
         PARTIAL,
         f"Without test evidence, approver or rollback plan: {listed}; {said}.",
         changes,
+        cited,
     )
 
 
@@ -521,8 +525,8 @@ def model_card(facts: Facts) -> Outcome:
     evidence = [profile] if profile else []
     if profile is None or profile.body.get("risk_tier") != "high":
         return MET, "Not classified high-risk: no model card is required here.", evidence
-    status, said = stored_evidence(facts, "model_card", "the model card")
-    return status, f"High-risk (Art 11, Annex IV): {said}.", evidence
+    status, said, cited = stored_evidence(facts, "model_card", "the model card")
+    return status, f"High-risk (Art 11, Annex IV): {said}.", evidence, cited
 
 
 def reviews_performed(facts: Facts) -> Outcome:

@@ -41,6 +41,14 @@ class Held:
     def in_force(self, day: dt.date) -> bool:
         return self.valid_until is None or self.valid_until >= day
 
+    def ref(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "name": self.name,
+            "document_type": self.document_type,
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+        }
+
 
 @dataclass(frozen=True)
 class Record:
@@ -87,6 +95,7 @@ class Finding:
     status: str  # met, partial or missing
     explanation: str
     evidence: list[Record] = field(default_factory=list)
+    documents: list[Held] = field(default_factory=list)  # stored documents it rests on
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +104,7 @@ class Finding:
             "status": self.status,
             "explanation": self.explanation,
             "evidence": refs(self.evidence),
+            "documents": [d.ref() for d in self.documents],
         }
 
 

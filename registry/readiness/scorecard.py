@@ -83,8 +83,9 @@ def score(
     for area in AREAS:
         findings = []
         for c in area.criteria:
-            status, explanation, evidence = c.check(facts)
-            findings.append(Finding(c.key, c.title, status, explanation, evidence))
+            status, explanation, evidence, *cited = c.check(facts)
+            documents = cited[0] if cited else []
+            findings.append(Finding(c.key, c.title, status, explanation, evidence, documents))
         result = AreaResult(area.key, area.title, area.question, area.frameworks, findings)
         if result.assessed != MET and area.key in waivers:
             result = AreaResult(

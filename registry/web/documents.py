@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.documents.models import Document
-from registry.documents.service import Upload, by_hash, may_upload, receive
+from registry.documents.service import Upload, by_hash, may_upload, receive, set_withheld
 from registry.documents.uploads import Body, Part, inert_download, read_body
 from registry.errors import InvalidInput
 from registry.extensions import db_session, document_store
@@ -111,6 +111,22 @@ def upload(reference: str) -> Any:
     names = ", ".join(d.name for d in documents)
     flash(f"Received {len(documents)} document{'s' if len(documents) != 1 else ''}: {names}.")
     return redirect(back)
+
+
+@bp.route("/systems/<reference>/documents/<sha256>/withheld", methods=["POST"])
+@login_required
+def withhold(reference: str, sha256: str) -> Any:
+    """A compliance officer withholds a document from packs, or releases it."""
+    session = db_session()
+    system = reads.get_system(session, reference)
+    withheld = request.form.get("withheld") == "on"
+    document = set_withheld(session, current_actor(), system, sha256, withheld)
+    session.commit()
+    if withheld:
+        flash(f"{document.name} is withheld: packs carry its hash and metadata only.")
+    else:
+        flash(f"{document.name} is no longer withheld: packs carry its file.")
+    return redirect(url_for("systems.show", reference=reference) + "#documents")
 
 
 @bp.route("/documents/<sha256>")

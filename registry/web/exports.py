@@ -25,7 +25,7 @@ from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput, NotFound
 from registry.evidence import pack
 from registry.evidence.quota import TooManyExports
-from registry.extensions import database, db_session, export_quota
+from registry.extensions import database, db_session, export_quota, pack_files
 from registry.instants import parse_instant
 from registry.records import reads
 from registry.web.systems import current_actor
@@ -60,7 +60,13 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
             read = database().read_sessionmaker()
             try:
                 done = exporting.export(
-                    session, read, actor, export_dir(), references=references, as_of=as_of
+                    session,
+                    read,
+                    actor,
+                    export_dir(),
+                    pack_files(),
+                    references=references,
+                    as_of=as_of,
                 )
             finally:
                 read.close()

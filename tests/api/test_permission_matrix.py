@@ -272,6 +272,13 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
         READ,
     ),
     ("GET", "/api/v1/documents/<sha256>"): (get("/api/v1/documents/{document}"), READ),
+    ("PUT", "/api/v1/systems/<reference>/documents/<sha256>/withheld"): (
+        lambda world, who: (
+            f"/api/v1/systems/other-1/documents/{world.document}/withheld",
+            {"json": {"withheld": True}},
+        ),
+        GOVERN,
+    ),
     ("GET", "/api/v1/ledger/keys"): (get("/api/v1/ledger/keys"), PUBLIC),
     ("GET", "/api/v1/ledger/checkpoints"): (get("/api/v1/ledger/checkpoints"), READ),
     ("GET", "/api/v1/ledger/checkpoints/latest"): (get("/api/v1/ledger/checkpoints/latest"), READ),
@@ -363,11 +370,16 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
     world.session.commit()
     # An evidence pack to download.
     from registry.exporting import export
-    from registry.extensions import database
+    from registry.extensions import database, pack_files
 
     read = database(app).read_sessionmaker()
     world.pack = export(
-        world.session, read, world.officer, Path(app.config["EXPORT_DIR"]), references=["other-1"]
+        world.session,
+        read,
+        world.officer,
+        Path(app.config["EXPORT_DIR"]),
+        pack_files(app),
+        references=["other-1"],
     ).name
     read.close()
     # A document to download.

@@ -14,7 +14,7 @@ from registry.demo.examples import EXAMPLES
 from registry.demo.loader import load_examples
 from registry.evidence.pack import Exported
 from registry.exporting import export
-from registry.extensions import database, document_store
+from registry.extensions import database, document_store, pack_files
 from tests.api import conftest as api_fixtures
 
 # The API's fixtures: an app with a signing key, a session of the test's own (requests
@@ -43,6 +43,7 @@ def do_export(app: Flask, session: Any, *references: str, **kwargs: Any) -> Expo
             read,
             kwargs.pop("actor", AUDITOR),
             Path(app.config["EXPORT_DIR"]),
+            kwargs.pop("files", None) or pack_files(app),
             references=list(references) or None,
             **kwargs,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -11,12 +12,14 @@ import pypdf
 import pytest
 
 from registry.accounts.actor import Actor
+from registry.documents.models import DOCUMENT_TYPES
+from registry.documents.service import documents_of, set_withheld
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.evidence import verifier
 from registry.evidence.pack import list_exports
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.readiness import evaluate
-from registry.records import reads, writes
+from registry.records import display, reads, writes
 from tests.evidence.conftest import do_export, members
 
 OFFICER = Actor.system("officer", roles=frozenset({"compliance_officer"}))
@@ -30,6 +33,12 @@ def pdf_text(data: bytes) -> str:
 def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     done = do_export(app, examples, "demo-benefits-triage")
     files = members(done.path)
+    received = [
+        json.loads(e)
+        for e in files["ledger/events.jsonl"].splitlines()
+        if b'"action":"document.receive"' in e
+    ]
+    assert len(received) == 3  # the demo's documents of the system
     assert {
         "manifest.json",
         "manifest.sig",
@@ -43,7 +52,18 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
         "systems/demo-benefits-triage/state.json",
         "systems/demo-benefits-triage/history.json",
         "systems/demo-benefits-triage/readiness.json",
+        "systems/demo-benefits-triage/documents.json",
+        *(f"files/{e['sha256']}" for e in received),
     } == set(files)
+    # Each document's file is its bytes, named by their SHA-256, described as received.
+    for event in received:
+        data = files[f"files/{event['sha256']}"]
+        assert hashlib.sha256(data).hexdigest() == event["sha256"]
+        assert len(data) == event["size"]
+    listed = json.loads(files["systems/demo-benefits-triage/documents.json"])["documents"]
+    assert [(d["receive_seq"], d["sha256"], d["file"]) for d in listed] == [
+        (e["seq"], e["sha256"], f"files/{e['sha256']}") for e in received
+    ]
     manifest = json.loads(files["manifest.json"])
     assert manifest["scope"] == {"type": "system", "systems": ["demo-benefits-triage"]}
     assert manifest["as_of"] == done.as_of.isoformat(timespec="microseconds")
@@ -59,13 +79,14 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
     history = json.loads(files["systems/demo-benefits-triage/history.json"])
     versions = sum(len(e["versions"]) for e in history["entries"])
     events = files["ledger/events.jsonl"].splitlines()
-    received = [e for e in events if b'"action":"document.receive"' in e]
-    assert len(received) == 3  # the demo's documents of the system
     assert versions + len(received) == len(events)  # one event per version, and per receipt
     summary = verifier.verify(str(done.path))
     assert any(f"{versions} versions" in line for line in summary.lines)
     assert any(f"{len(events)} events proven" in line for line in summary.lines)
     assert any("1 system(s) COMPLETE" in line for line in summary.lines)
+    assert "3 documents listed as their receive events say: 3 files carried" in "\n".join(
+        summary.lines
+    )
     # The trusted key given explicitly verifies too.
     key = settings_of(examples).signer.verifier_key
     verifier.verify(str(done.path), [key])
@@ -239,3 +260,36 @@ def test_a_system_registered_after_the_instant_is_not_found(app, examples):
     examples.commit()
     with pytest.raises(NotFound, match="not yet registered"):
         do_export(app, examples, "new-one", as_of=then)
+
+
+def test_the_pdf_lists_every_document_and_the_crosswalk_cites_them(app, examples):
+    system = reads.get_system(examples, "demo-benefits-triage")
+    held = documents_of(examples, system.id)
+    assert len(held) == 3
+    withheld = held[0]
+    set_withheld(examples, OFFICER, system, withheld.sha256, True)
+    examples.commit()
+    done = do_export(app, examples, "demo-benefits-triage")
+    # Cells wrap long names and hashes: the text is compared without its spaces.
+    text = "".join(pdf_text(members(done.path)["evidence.pdf"]).split())
+    chapter = text[text.index("Evidencedocuments3documentsheld") : text.index("CrosswalkArea")]
+    for document in held:
+        assert document.sha256 in chapter
+        assert document.name in chapter
+        assert f"{document.size}bytes" in chapter
+        assert DOCUMENT_TYPES[document.document_type].replace(" ", "") in chapter
+        until = document.valid_until.isoformat() if document.valid_until else "noend"
+        assert until in chapter
+        assert display.instant(document.received_at).replace(" ", "") in chapter
+    assert chapter.count("carried(files/<SHA-256>)") == 2
+    assert chapter.count("WITHHELD(confidential):hashandmetadataonly") == 1
+    # The crosswalk names the documents the scorecard rests on, by name and hash.
+    start = text.index("CrosswalkArea")
+    crosswalk = text[start : text.index("Historyofeveryentry", start)]
+    card = json.loads(members(done.path)["systems/demo-benefits-triage/readiness.json"])
+    cited = {d["sha256"] for a in card["areas"] for c in a["criteria"] for d in c["documents"]}
+    assert cited and cited <= {d.sha256 for d in held}
+    for document in held:
+        if document.sha256 in cited:
+            assert f"document{document.name}" in crosswalk
+            assert document.sha256[:16] in crosswalk

@@ -320,10 +320,15 @@ def test_every_criterion_has_its_three_cases():
 )
 def test_criterion(key, status):
     records = CASES[key][status]
-    found, explanation, evidence = CRITERIA[key].check(_facts(records))
+    found, explanation, evidence, *cited = CRITERIA[key].check(_facts(records))
     assert found == status, explanation
     assert explanation and "\n" not in explanation
     assert {r.entry_id for r in evidence} <= {r.entry_id for r in records if isinstance(r, Record)}
+    # A criterion resting on a stored document cites the one it rests on, among those held.
+    documents = cited[0] if cited else []
+    assert set(documents) <= {h for h in records if isinstance(h, Held)}
+    if (key, status) in {("dpia", MET), ("model_card", MET), ("model_card", PARTIAL)}:
+        assert [d.document_type for d in documents] == [key]
 
 
 @pytest.mark.parametrize(
