@@ -36,6 +36,7 @@ from registry.accounts.actor import Actor
 from registry.db import utcnow
 from registry.documents.service import collect, remove_blobs
 from registry.errors import RegistryError
+from registry.evidence import pack
 from registry.extensions import database, document_store
 from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 EXTENSION = "registry.jobs"
 # Seconds between two heartbeats (and progress writes) of a running job.
 BEAT_EVERY = 1.0
+# Seconds a half-written pack is left untouched before it counts as a dead export's (a
+# live export writes its pack from start to end; the longest pause, laying out the PDF
+# of a large registry, is far shorter).
+LEFTOVERS_AFTER = 3600.0
 
 
 def make_huey(config: dict[str, Any]) -> Huey:
@@ -144,10 +149,12 @@ class JobQueue:
         }, None
 
     def recover(self) -> list[int]:
-        """Queue again (or fail) the jobs whose worker is gone."""
+        """Queue again (or fail) the jobs whose worker is gone, and remove the packs
+        such workers left half written once nobody has touched them for an hour."""
         with self.app.app_context(), database(self.app).sessionmaker() as session:
             again = service.recover(session, utcnow(), self.lease, self.attempts)
             session.commit()
+        pack.remove_leftovers(Path(self.app.config["EXPORT_DIR"]), LEFTOVERS_AFTER)
         for job_id in again:
             log.warning("Job %s lost its worker or its queue message: queued again", job_id)
             self.enqueue_export(job_id)
