@@ -145,6 +145,18 @@ def job_for(session: Session, actor: Actor, job_id: int) -> JobView:
     return view(job)
 
 
+def unfinished_of(session: Session, actor: Actor) -> list[JobView]:
+    """The jobs ``actor`` asked for that are queued or running, oldest first."""
+    if actor.user_id is None:
+        return []
+    jobs = session.scalars(
+        sa.select(Job)
+        .where(Job.user_id == actor.user_id, Job.state.in_(UNFINISHED))
+        .order_by(Job.id)
+    )
+    return [view(job) for job in jobs]
+
+
 # --- a worker's steps, each in a transaction of the task's own ------------------------
 
 

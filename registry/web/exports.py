@@ -27,7 +27,7 @@ from registry.evidence import pack
 from registry.evidence.quota import TooManyExports
 from registry.extensions import db_session, export_quota
 from registry.instants import parse_instant
-from registry.jobs.service import ask_export, job_for
+from registry.jobs.service import ask_export, job_for, unfinished_of
 from registry.jobs.tasks import job_queue
 from registry.records import reads
 from registry.web.systems import current_actor
@@ -101,6 +101,7 @@ def index() -> str:
         exports=pack.list_exports(session, export_dir(), system=system),
         system=system,
         can_export=can(session, actor, "export"),
+        unfinished=unfinished_of(session, actor),
     )
 
 

@@ -56,7 +56,7 @@ def test_api_exports_per_user_and_hour(app, examples, tokens):
     assert owner.post("/api/v1/exports", json={}).status_code == 403
 
 
-def test_one_whole_registry_export_at_a_time_per_user(app, examples, tokens, users):
+def test_one_whole_registry_export_at_a_time_per_user(app, examples, tokens, users, login_as):
     auditor = ApiClient(app.test_client(), tokens["auditor"])
     with app.app_context():  # one is queued, not yet run (no worker takes it here)
         session = db_session()
@@ -72,6 +72,9 @@ def test_one_whole_registry_export_at_a_time_per_user(app, examples, tokens, use
         )
         officer = ApiClient(app.test_client(), tokens["compliance_officer"])
         assert officer.post("/api/v1/exports", json={}).status_code == 202
+        # The web's exports page links to it while it is unfinished.
+        page = login_as("auditor").get("/exports").get_data(as_text=True)
+        assert f'href="/jobs/{running.id}"' in page and "the whole registry, queued" in page
         service.fail(session, running.id, {"status": 500, "detail": "gone"}, utcnow())
         session.commit()
     # Once it has ended (the refused request did not count against the hour).
