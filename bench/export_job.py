@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import secrets
@@ -54,6 +55,7 @@ def registry(env: dict[str, str], *args: str) -> None:
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -112,22 +114,33 @@ def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
                 process.wait()
 
 
+# Each system created gets the next number (references are unique across rounds).
+SERIAL = itertools.count(1)
+
+
 class Writers:
-    """Client threads creating systems back to back; ``count`` 201s so far."""
+    """Client threads creating systems back to back; ``count`` 201s so far. Anything
+    but a 201 stops the run (raised when the writers stop)."""
 
     def __init__(self, port: int, token: str) -> None:
         self.port, self.token = port, token
         self.count = 0
-        self.serial = 0
+        self.failure: str | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run) for _ in range(CLIENTS)]
 
     def run(self) -> None:
+        try:
+            self.write()
+        except BaseException as exc:  # noqa: BLE001 - said in the main thread
+            self.failure = self.failure or f"{type(exc).__name__}: {exc}"
+            self.stop.set()
+
+    def write(self) -> None:
         while not self.stop.is_set():
             with self.lock:
-                self.serial += 1
-                n = self.serial
+                n = next(SERIAL)
             profile = {
                 "name": f"Bench system {n}",
                 "reference": f"bench-{os.getpid()}-{n}",
@@ -151,6 +164,8 @@ class Writers:
         self.stop.set()
         for t in self.threads:
             t.join()
+        if self.failure:
+            raise SystemExit(f"a writer failed: {self.failure}")
 
 
 def writes_alone(port: int, token: str) -> float:

@@ -913,8 +913,16 @@ def serve(host: str, port: int, workers: int, timeout: int) -> None:
     help="Jobs run at once (worker threads).",
 )
 @click.option("--no-schedule", is_flag=True, help="Run queued jobs only, not the schedule.")
+@click.option(
+    "--nice",
+    "niceness",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Run at this lower CPU priority, so requests served on the same host come first.",
+)
 @with_appcontext
-def worker(threads: int, no_schedule: bool) -> None:
+def worker(threads: int, no_schedule: bool, niceness: int) -> None:
     """Run the background jobs (exports) and the schedule (checkpoints on the time
     policy, document collection, recovery of jobs whose worker died) until stopped
     (SIGINT: finish the running jobs first; SIGTERM: at once, the jobs recovered by the
@@ -931,6 +939,8 @@ def worker(threads: int, no_schedule: bool) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if niceness:
+        os.nice(niceness)
     click.echo(
         f"Worker: {threads} thread(s) on the {current_app.config['JOBS_BACKEND']} queue "
         f"{current_app.config['JOBS_QUEUE']!r}",

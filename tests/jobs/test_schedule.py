@@ -99,3 +99,9 @@ def test_recovery_removes_packs_left_half_written_an_hour_ago(app):
     os.utime(dead, (two_hours_ago, two_hours_ago))
     assert job_queue(app).recover() == []
     assert not dead.exists() and live.exists()
+
+
+def test_no_worker_runs_on_the_immediate_queue(app):
+    assert app.config["JOBS_BACKEND"] == "immediate"
+    refused = app.test_cli_runner().invoke(args=["worker"])
+    assert refused.exit_code == 1 and "no worker" in refused.output
