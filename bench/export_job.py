@@ -193,7 +193,7 @@ def writes_during_export(port: int, token: str) -> tuple[float, float]:
     return elapsed, rate
 
 
-def run(engine: str, rounds: int) -> None:
+def run(engine: str, rounds: int, nice: int | None) -> None:
     with fresh_database(engine) as url, tempfile.TemporaryDirectory() as folder:
         instance = Path(folder) / "instance"
         config = {
@@ -224,6 +224,8 @@ def run(engine: str, rounds: int) -> None:
             "120",
         ]
         worker = [sys.executable, "-m", "registry.cli", "worker", "--threads", "1"]
+        if nice is not None:
+            worker += ["--nice", str(nice)]
         with (
             started(serve, env, Path(folder) / "serve.log"),
             started(worker, env, Path(folder) / "worker.log"),
@@ -249,7 +251,10 @@ def run(engine: str, rounds: int) -> None:
                     file=sys.stderr,
                 )
     ratio = median(during) / median(alone)
-    print(f"\nWhole-registry export of the demo as a job ({engine}, {rounds} rounds, medians)")
+    print(
+        f"\nWhole-registry export of the demo as a job ({engine}, {rounds} rounds, medians; "
+        f"worker --nice {'default' if nice is None else nice})"
+    )
     print(f"  time to completion (202 to finished):   {median(times):8.1f} s")
     print(f"  API writes/s without an export:         {median(alone):8.1f}")
     print(f"  API writes/s while the export runs:     {median(during):8.1f}")
@@ -259,9 +264,12 @@ def run(engine: str, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--worker-nice", type=int, default=None, help="The worker's --nice (default: its own)."
+    )
     parser.add_argument("--engine", default=ENGINES[-1], choices=("sqlite", "postgresql"))
     args = parser.parse_args()
-    run(args.engine, args.rounds)
+    run(args.engine, args.rounds, args.worker_nice)
 
 
 if __name__ == "__main__":
