@@ -18,12 +18,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## Set up, migrate a SQLite database under instance/, load demo data, serve with gunicorn
-## on $(HOST):$(PORT) (default 127.0.0.1:5000).
+## on $(HOST):$(PORT) (default 127.0.0.1:5000), with a job worker beside it (exports,
+## scheduled checkpoints) that stops with the server.
 run: $(STAMP)
 	$(BIN)/registry db upgrade
 	$(BIN)/registry keys init --if-missing
 	$(BIN)/registry demo
 	$(BIN)/registry ledger checkpoint
+	$(BIN)/registry worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/registry serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## Set up and pass the whole suite: lint, then every test on SQLite and PostgreSQL.
@@ -58,6 +61,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python first_write.py
 	cd bench && ../$(BIN)/python document_upload.py
 	cd bench && ../$(BIN)/python document_pack.py
+	cd bench && ../$(BIN)/python export_job.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -905,6 +905,57 @@ def serve(host: str, port: int, workers: int, timeout: int) -> None:
     server.serve(host=host, port=port, workers=workers, timeout=timeout)
 
 
+@click.command("worker")
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs run at once (worker threads).",
+)
+@click.option("--no-schedule", is_flag=True, help="Run queued jobs only, not the schedule.")
+@click.option(
+    "--nice",
+    "niceness",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Run at this lower CPU priority, so requests served on the same host come first.",
+)
+@with_appcontext
+def worker(threads: int, no_schedule: bool, niceness: int) -> None:
+    """Run the background jobs (exports) and the schedule (checkpoints on the time
+    policy, document collection, recovery of jobs whose worker died) until stopped
+    (SIGINT: finish the running jobs first; SIGTERM: at once, the jobs recovered by the
+    next worker)."""
+    import logging
+
+    from registry.jobs.tasks import job_queue
+
+    queue = job_queue(current_app._get_current_object())  # type: ignore[attr-defined]
+    if queue.huey.immediate:
+        raise click.ClickException(
+            "REGISTRY_JOBS_BACKEND=immediate runs each job where it is asked for: no worker."
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if niceness:
+        os.nice(niceness)
+    click.echo(
+        f"Worker: {threads} thread(s) on the {current_app.config['JOBS_BACKEND']} queue "
+        f"{current_app.config['JOBS_QUEUE']!r}",
+        err=True,
+    )
+    queue.huey.create_consumer(
+        workers=threads,
+        worker_type="thread",
+        periodic=not no_schedule,
+        initial_delay=0.05,
+        max_delay=1.0,
+    ).run()
+
+
 def _reporting_outages(command: click.Command) -> None:
     """Make ``command`` (and a group's commands) end on an unavailable database with
     one line and exit status 2, not a traceback. Wraps each callback once."""
@@ -1079,6 +1130,7 @@ def register_commands(app: Flask) -> None:
         verify_pack,
         documents_cli,
         serve,
+        worker,
     ):
         _reporting_outages(command)
         app.cli.add_command(command)

@@ -115,6 +115,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "S3_SECRET_ACCESS_KEY": env.get("REGISTRY_S3_SECRET_ACCESS_KEY") or None,
         # "path" for MinIO and most self-hosted servers, "virtual" or "auto" for AWS.
         "S3_ADDRESSING_STYLE": env.get("REGISTRY_S3_ADDRESSING_STYLE", "auto"),
+        # Background jobs (registry/jobs, huey): "sqlite", a queue in a file beside the
+        # database (REGISTRY_JOBS_URL: its path, default instance/jobs.sqlite3), needing no
+        # server; "redis", for several app servers (REGISTRY_JOBS_URL: redis://…, default
+        # redis://127.0.0.1:6379/0); "immediate", each job run at once by whoever asks
+        # for it (tests, one-off scripts). `registry worker` consumes the queue.
+        "JOBS_BACKEND": env.get("REGISTRY_JOBS_BACKEND", "sqlite").strip().lower(),
+        "JOBS_URL": env.get("REGISTRY_JOBS_URL") or None,
+        # The queue's name: installations sharing one Redis each need their own.
+        "JOBS_QUEUE": env.get("REGISTRY_JOBS_QUEUE", "registry"),
+        # A running job whose worker wrote no heartbeat for this long lost its worker: it
+        # runs again, up to REGISTRY_JOBS_ATTEMPTS attempts in all, then fails.
+        "JOBS_LEASE_SECONDS": float(env.get("REGISTRY_JOBS_LEASE_SECONDS", "30")),
+        "JOBS_ATTEMPTS": int(env.get("REGISTRY_JOBS_ATTEMPTS", "2")),
         # The Dutch algorithm register's change stream, shipped inside the package.
         "DEMO_CORPUS": env.get("REGISTRY_DEMO_CORPUS", str(DEMO_CORPUS)),
         "WTF_CSRF_ENABLED": True,
@@ -154,6 +167,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError("REGISTRY_DOCUMENT_GC_GRACE_HOURS must be 0 or more")
     if config["S3_ADDRESSING_STYLE"] not in ("auto", "path", "virtual"):
         raise ValueError("REGISTRY_S3_ADDRESSING_STYLE must be 'auto', 'path' or 'virtual'")
+    if config["JOBS_BACKEND"] not in ("sqlite", "redis", "immediate"):
+        raise ValueError("REGISTRY_JOBS_BACKEND must be 'sqlite', 'redis' or 'immediate'")
+    if config["JOBS_LEASE_SECONDS"] < 2 or config["JOBS_ATTEMPTS"] < 1:
+        raise ValueError(
+            "REGISTRY_JOBS_LEASE_SECONDS must be at least 2 and REGISTRY_JOBS_ATTEMPTS at least 1"
+        )
+    if not config["JOBS_URL"]:
+        config["JOBS_URL"] = (
+            "redis://127.0.0.1:6379/0"
+            if config["JOBS_BACKEND"] == "redis"
+            else str(Path(config["INSTANCE_PATH"]) / "jobs.sqlite3")
+        )
     if not config["DOCUMENT_DIR"]:
         config["DOCUMENT_DIR"] = str(Path(config["INSTANCE_PATH"]) / "documents")
     if not config["SIGNING_KEY_PATH"]:

@@ -3,6 +3,7 @@
 from registry.accounts.models import ApiToken, User, UserRole
 from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
+from registry.jobs.models import Job
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -15,6 +16,7 @@ __all__ = [
     "Entry",
     "EntryVersion",
     "IdempotencyKey",
+    "Job",
     "MerkleBlock",
     "User",
     "UserRole",

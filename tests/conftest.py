@@ -151,6 +151,9 @@ def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
         "EXPORT_DIR": str(Path(instance) / "exports"),
         "SECRET_KEY": "test-secret-key",
         "TESTING": True,
+        # Jobs run where they are asked for (huey's immediate mode); tests/jobs/ run a
+        # real worker process on the SQLite and Redis queues.
+        "JOBS_BACKEND": "immediate",
         **overrides,
     }
     return create_app(config)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -124,17 +125,31 @@ class LiveRegistry:
     env: dict[str, str]
 
 
-def make_run_preparation() -> list[list[str]]:
-    """The ``registry`` commands the Makefile's ``run`` target runs before it serves."""
+def _run_recipe() -> list[str]:
     recipe = re.search(r"^run:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert recipe, "The Makefile has no run target"
+    return [line.strip() for line in recipe[1].splitlines()]
+
+
+def make_run_preparation() -> list[list[str]]:
+    """The ``registry`` commands the Makefile's ``run`` target runs before it serves."""
     commands = [
         line.split()[1:]
-        for line in recipe[1].splitlines()
-        if line.strip().startswith("$(BIN)/registry ")
+        for line in _run_recipe()
+        if line.startswith("$(BIN)/registry ") and "&" not in line
     ]
     assert commands and commands[-1][0] == "serve", commands
     return commands[:-1]
+
+
+def make_run_beside() -> list[list[str]]:
+    """The ``registry`` commands the ``run`` target starts in the background beside the
+    server (the job worker)."""
+    return [
+        line.split("&")[0].split()[1:]
+        for line in _run_recipe()
+        if line.startswith("$(BIN)/registry ") and "&" in line
+    ]
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> None:
@@ -190,14 +205,30 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRegistry]:
             command = ["demo", "--no-register"]
         _run([str(registry), *command], env, workdir)
 
+    beside = [
+        subprocess.Popen(
+            [str(registry), *command],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for command in make_run_beside()
+    ]
+    assert [c[0] for c in make_run_beside()] == ["worker"]
     port = free_port()
-    with served(
-        [str(registry), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        port,
-        env,
-        workdir,
-    ):
-        yield LiveRegistry(f"127.0.0.1:{port}", workdir, env)
+    try:
+        with served(
+            [str(registry), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            port,
+            env,
+            workdir,
+        ):
+            yield LiveRegistry(f"127.0.0.1:{port}", workdir, env)
+    finally:
+        for process in beside:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
 
 
 def _script(blocks: list[Block], address: str) -> str:

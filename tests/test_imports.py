@@ -28,7 +28,9 @@ LAYERS = [
     # The surfaces, and what sees the whole schema: models.py gathers every model (for
     # Alembic, and for dbcopy.py, which copies every table for `registry db copy`).
     # exporting.py: an export's two transactions, which every surface commits alike.
-    {"web", "api", "cli", "server", "models", "dbcopy", "exporting"},
+    # jobs: background work, which the surfaces ask for and whose tasks run exports
+    # (exporting.py) and the schedule; never imports a surface.
+    {"web", "api", "cli", "server", "models", "dbcopy", "exporting", "jobs"},
     {"extensions"},
     {"evidence"},
     {"demo"},
@@ -295,10 +297,12 @@ def test_the_view_check_sees_a_query() -> None:
 
 # The packages whose functions are services: the request or command that calls them
 # owns the transaction (docs/architecture.md, "The write path").
-SERVICES = {"evidence", "demo", "readiness", "records", "accounts", "witness", "ledger"}
+SERVICES = {"evidence", "demo", "readiness", "records", "accounts", "witness", "ledger", "jobs"}
 # Modules of those packages that run work of their own, outside any request or command,
 # and so own its transactions, each with why.
 RUNNERS = {
+    "registry.jobs.tasks": "the job queue's tasks: each job is a transaction boundary, like "
+    "a request or a command",
     "registry.ledger.submitter": "a background thread storing the witnesses' answers "
     "(the job queue's, once there is one)",
 }
@@ -316,8 +320,9 @@ def transaction_ends(name: str, tree: ast.Module) -> list[str]:
 
 
 def test_services_never_commit() -> None:
-    """Services flush, never commit or roll back: one transaction boundary per request
-    or command, at the surface (an export's two: ``registry/exporting.py``)."""
+    """Services flush, never commit or roll back: one transaction boundary per request,
+    command or job, at the surface or the job's task (an export's two:
+    ``registry/exporting.py``)."""
     ends = [
         end
         for name, tree in TREES.items()

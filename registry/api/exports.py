@@ -10,15 +10,18 @@ from typing import Any
 
 from flask import current_app, send_file
 
-from registry import exporting
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
+from registry.api.jobs import job_out
 from registry.api.render import api_path
-from registry.api.schemas import ExportCreate, ExportList, ExportOut, ExportQuery
+from registry.api.schemas import ExportCreate, ExportList, ExportQuery, JobOut
+from registry.db import utcnow
 from registry.errors import NotFound
 from registry.evidence import pack
-from registry.extensions import database, db_session, export_quota, pack_files
+from registry.extensions import db_session, export_quota
+from registry.jobs.service import ask_export, job_for
+from registry.jobs.tasks import job_queue
 
 bp = Blueprint(
     "api_exports",
@@ -39,41 +42,29 @@ def _out(record: pack.ExportRecord) -> dict[str, Any]:
 
 @bp.route("", methods=["POST"])
 @bp.arguments(ExportCreate)
-@bp.response(201, ExportOut, headers={"Location": LOCATION_HEADER["Location"]})
-@bp.problems(*READ, *BODY, 404, 409, 422, 429)
+@bp.response(202, JobOut, headers={"Location": LOCATION_HEADER["Location"]})
+@bp.problems(*READ, *BODY, 404, 422, 429)
 def create(data: dict[str, Any]) -> Any:
     """Export an evidence pack
 
-    Writes the pack of one system (or, without `system`, the whole registry) as of
-    `as_of` (default now) and records the export in the ledger. The same scope as of
-    the same instant always gives the same bytes. Auditors and compliance officers;
-    a token with the read scope is enough, since no record changes. A user exports
-    at most `REGISTRY_EXPORTS_PER_HOUR` packs in any hour and one whole-registry pack
-    at a time: beyond that, 429 with `Retry-After`.
+    Asks for the pack of one system (or, without `system`, the whole registry) as of
+    `as_of` (default: when the export runs), made by a background worker: 202 Accepted
+    with the job (`Location`: `GET /api/v1/jobs/{id}`), whose `export.url` downloads the
+    pack once it is `finished`. The export is recorded in the ledger; the same scope as
+    of the same instant always gives the same bytes. Auditors and compliance officers;
+    a token with the read scope is enough, since no record changes. A user asks for at
+    most `REGISTRY_EXPORTS_PER_HOUR` packs in any hour and one whole-registry pack at
+    a time: beyond that, 429 with `Retry-After`.
     """
     session = db_session()
     actor = current_actor()
     require(session, actor, "export")
     references = [data["system"]] if "system" in data else None
-    with export_quota().admit(actor, whole_registry=references is None):
-        read = database().read_sessionmaker()
-        try:
-            done = exporting.export(
-                session,
-                read,
-                actor,
-                _folder(),
-                pack_files(),
-                references=references,
-                as_of=data.get("as_of"),
-            )
-        finally:
-            read.close()
-    record = next(
-        r for r in pack.list_exports(session, _folder(), limit=20) if r.seq == done.event_seq
-    )
-    out = {**_out(record), "witnesses": done.witness_lines()}
-    return out, 201, {"Location": api_path("exports", done.name)}
+    job = ask_export(session, actor, references, data.get("as_of"), utcnow(), export_quota())
+    session.commit()
+    job_queue().enqueue_export(job.id)
+    out = job_out(job_for(session, actor, job.id))
+    return out, 202, {"Location": api_path("jobs", job.id)}
 
 
 @bp.route("", methods=["GET"])

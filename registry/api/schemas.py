@@ -533,6 +533,47 @@ class ExportList(Schema):
     items = fields.List(fields.Nested(ExportOut), required=True)
 
 
+class JobProgress(Schema):
+    stage = fields.String(required=True, metadata={"description": "What the job is doing."})
+    done = fields.Integer(required=True)
+    total = fields.Integer(required=True, metadata={"description": "0 while not known yet."})
+
+
+class JobProblem(Schema):
+    """An RFC 9457 problem: why a job failed."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
+
+
+class JobOut(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={"example": "export"})
+    state = fields.String(
+        required=True, validate=validate.OneOf(("queued", "running", "finished", "failed"))
+    )
+    progress = fields.Nested(JobProgress, required=True)
+    attempts = fields.Integer(
+        required=True, metadata={"description": "Runs started (one whose worker died runs again)."}
+    )
+    actor = fields.String(required=True, metadata={"description": "Who asked for it."})
+    system = fields.String(allow_none=True, required=True)
+    as_of = fields.String(
+        allow_none=True, required=True, metadata={"description": "As asked (null: now)."}
+    )
+    created_at = fields.String(required=True)
+    finished_at = fields.String(allow_none=True, required=True)
+    url = fields.String(required=True, metadata={"description": "This job."})
+    export = fields.Nested(
+        ExportOut,
+        metadata={"description": "When finished: the export, with the pack's link (`url`)."},
+    )
+    problem = fields.Nested(JobProblem, metadata={"description": "When failed: why."})
+
+
 class DocumentOut(Schema):
     sha256 = fields.String(required=True, metadata={"description": "SHA-256 of the bytes (hex)."})
     size = fields.Integer(required=True)

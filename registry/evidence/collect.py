@@ -56,24 +56,31 @@ class Pin:
     signed: bool = False
 
 
-def pin(session: Session, as_of: dt.datetime | None) -> Pin:
-    """Pin ``as_of`` (None: now) to the ledger, signing a checkpoint when none covers it
-    yet. Takes the ledger lock: the caller commits (or rolls back) right after."""
-    if as_of is not None:
-        if as_of.tzinfo is None:
-            raise InvalidInput("as_of must include a time zone.", {"as_of": ["Give a time zone."]})
-        as_of = as_of.astimezone(dt.UTC)
-    head = lock_ledger(session)
-    # Event times may run ahead of this host's clock (another host's, the database
-    # server's): "now" is never before the last recorded event.
-    now = max(utcnow(), head.recorded_at) if head.recorded_at else utcnow()
+def checked_as_of(as_of: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """A pack's as-of instant in UTC (None stays None: now); refused without a time
+    zone or after ``now`` (a pack can only hold what has been recorded). Asked again
+    when the export runs, at the ledger's own now (:func:`pin`)."""
     if as_of is None:
-        as_of = now
-    elif as_of > now:
+        return None
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of must include a time zone.", {"as_of": ["Give a time zone."]})
+    as_of = as_of.astimezone(dt.UTC)
+    if as_of > now:
         raise InvalidInput(
             "as_of is in the future: a pack can only hold what has been recorded.",
             {"as_of": ["Must not be in the future."]},
         )
+    return as_of
+
+
+def pin(session: Session, as_of: dt.datetime | None) -> Pin:
+    """Pin ``as_of`` (None: now) to the ledger, signing a checkpoint when none covers it
+    yet. Takes the ledger lock: the caller commits (or rolls back) right after."""
+    head = lock_ledger(session)
+    # Event times may run ahead of this host's clock (another host's, the database
+    # server's): "now" is never before the last recorded event.
+    now = max(utcnow(), head.recorded_at) if head.recorded_at else utcnow()
+    as_of = checked_as_of(as_of, now) or now
     size = session.scalar(
         sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.recorded_at <= as_of)
     )

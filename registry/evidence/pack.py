@@ -47,6 +47,7 @@ import queue
 import re
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -105,6 +106,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # their hash.
 FILE_CHUNK = 4 * CHUNK
 FILE_CHUNKS_AHEAD = 4
+# A pack being written: never listed nor served (exported_file wants "evidence-…").
+TEMPORARY_PREFIX = ".export-"
 
 log = logging.getLogger(__name__)
 
@@ -533,7 +536,7 @@ def recorded(
     export's event to ``session``. The pack stays when the ``with`` block ends, in
     which the caller commits that event; it is removed when the block raises."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".export-", suffix=".zip")
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=TEMPORARY_PREFIX, suffix=".zip")
     placed: Path | None = None  # the pack, once in place, if no earlier export left it
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -627,6 +630,23 @@ def list_exports(
             )
         )
     return records
+
+
+def remove_leftovers(out_dir: Path, older_than: float) -> int:
+    """Remove the packs left half written in ``out_dir`` by exports whose process died
+    (killed mid-export), once untouched for ``older_than`` seconds; how many."""
+    if not out_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in out_dir.glob(f"{TEMPORARY_PREFIX}*.zip"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # finished or removed meanwhile
+            continue
+    return removed
 
 
 def exported_file(out_dir: Path, name: str) -> Path | None:

@@ -1,5 +1,6 @@
-"""How many evidence packs a user may export: at most one whole-registry export running
-at a time, and at most ``per_hour`` exports of any scope in any hour.
+"""How many evidence packs a user may export: at most ``per_hour`` exports of any scope
+in any hour (and one whole-registry export at a time, which the job rows tell:
+``jobs.service.ask_export``).
 
 The counts live in a ``limits`` storage (the one the app's rate limiter uses, set with
 ``REGISTRY_RATELIMIT_STORAGE_URI``): per process with ``memory://``, shared by every
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from limits import RateLimitItemPerHour
 from limits.storage import Storage
@@ -21,9 +20,6 @@ from limits.strategies import MovingWindowRateLimiter
 from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 
-# A whole-registry export counts as running until it ends, or at the latest this long
-# after it started (a worker killed mid-export must not block its user for ever).
-RUNNING_AT_MOST = 3600
 # What to tell a user whose whole-registry export is still running: when to look again.
 RUNNING_RETRY_AFTER = 30
 
@@ -58,30 +54,17 @@ class ExportQuota:
     def _who(actor: Actor) -> str:
         return f"user:{actor.user_id}" if actor.user_id is not None else actor.label
 
-    @contextmanager
-    def admit(self, actor: Actor, *, whole_registry: bool) -> Iterator[None]:
-        """Run the body as one export by ``actor``, or raise :class:`TooManyExports`."""
+    def take(self, actor: Actor) -> None:
+        """Count one export asked for by ``actor``, or raise :class:`TooManyExports`
+        when they have asked for ``per_hour`` in the last hour."""
         who = self._who(actor)
-        running = f"registry/exports/running/{who}"
-        if whole_registry and self.storage.incr(running, RUNNING_AT_MOST) > 1:
-            # Another whole-registry export of this user is running: it clears the count.
+        if not self.window.hit(self.per_hour, "registry/exports", who):
+            reset, _ = self.window.get_window_stats(self.per_hour, "registry/exports", who)
+            wait = max(1, math.ceil(reset - time.time()))
+            n = self.per_hour.amount
             raise TooManyExports(
-                "Your export of the whole registry is still running: wait for it to "
-                "finish before starting another.",
-                RUNNING_RETRY_AFTER,
+                f"You have exported {n} evidence pack{'s' if n != 1 else ''} in the "
+                "last hour, as many as the registry allows. Please try again in "
+                f"{_wait_phrase(wait)}.",
+                wait,
             )
-        try:
-            if not self.window.hit(self.per_hour, "registry/exports", who):
-                reset, _ = self.window.get_window_stats(self.per_hour, "registry/exports", who)
-                wait = max(1, math.ceil(reset - time.time()))
-                n = self.per_hour.amount
-                raise TooManyExports(
-                    f"You have exported {n} evidence pack{'s' if n != 1 else ''} in the "
-                    "last hour, as many as the registry allows. Please try again in "
-                    f"{_wait_phrase(wait)}.",
-                    wait,
-                )
-            yield
-        finally:
-            if whole_registry:
-                self.storage.clear(running)

@@ -182,6 +182,26 @@ def maybe_checkpoint(session: Session, head: LedgerHead) -> None:
         settings.last_made = time.monotonic()
 
 
+def sign_if_due(session: Session, settings: LedgerSettings) -> Checkpoint | None:
+    """The time policy for a quiet ledger (a scheduled job, ``jobs.tasks``): sign a
+    checkpoint of the whole ledger when events are not covered by one yet and
+    ``every_seconds`` have passed since the latest (None: none was due). Events
+    appended after a checkpoint are otherwise signed only by the next append that
+    finds one due, which a registry nobody writes to may not see for days."""
+    head = lock_ledger(session)
+    last = last_checkpoint(session)
+    if head.seq == 0 or (last is not None and last.tree_size == head.seq):
+        return None
+    if last is not None and (utcnow() - last.created_at).total_seconds() < settings.every_seconds:
+        return None
+    try:
+        row = make_checkpoint(session, settings.signer, head=head)
+    except CheckpointRefused:
+        return None  # logged; the ledger status and verification say why
+    settings.last_made = time.monotonic()
+    return row
+
+
 def checkpoint_due(session: Session, seq: int) -> bool:
     """Whether this session's policy may want a signed checkpoint with event ``seq``: by
     count, or by time as far as this process knows (:func:`maybe_checkpoint` then

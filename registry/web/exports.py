@@ -20,17 +20,21 @@ from flask import (
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
 
-from registry import exporting
 from registry.accounts.permissions import can, require
+from registry.db import utcnow
 from registry.errors import InvalidInput, NotFound
 from registry.evidence import pack
 from registry.evidence.quota import TooManyExports
-from registry.extensions import database, db_session, export_quota, pack_files
+from registry.extensions import db_session, export_quota
 from registry.instants import parse_instant
+from registry.jobs.service import ask_export, job_for, unfinished_of
+from registry.jobs.tasks import job_queue
 from registry.records import reads
 from registry.web.systems import current_actor
 
 bp = Blueprint("exports", __name__)
+# Seconds between two reloads of a job's page while it runs.
+REFRESH = 2
 VERIFIER = Path(__file__).resolve().parent.parent / "evidence" / "verifier.py"
 
 
@@ -51,26 +55,16 @@ def parse_as_of(text: str) -> dt.datetime | None:
 
 
 def _export(references: list[str] | None, back: str) -> BaseResponse:
+    """Ask for an export, made by a background worker: the job's page shows its
+    progress and, once made, the download."""
     session = db_session()
     actor = current_actor()
     require(session, actor, "export")
     try:
         as_of = parse_as_of(request.form.get("as_of", "")[:64])
-        with export_quota().admit(actor, whole_registry=references is None):
-            read = database().read_sessionmaker()
-            try:
-                done = exporting.export(
-                    session,
-                    read,
-                    actor,
-                    export_dir(),
-                    pack_files(),
-                    references=references,
-                    as_of=as_of,
-                )
-            finally:
-                read.close()
-    except TooManyExports as exc:
+        job = ask_export(session, actor, references, as_of, utcnow(), export_quota())
+        session.commit()
+    except (TooManyExports, NotFound) as exc:
         session.rollback()
         flash(exc.message, "error")
         return redirect(back)
@@ -78,15 +72,21 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
         session.rollback()
         flash(f"{exc.message} {' '.join(sum(exc.field_errors.values(), []))}", "error")
         return redirect(back)
-    except NotFound as exc:
-        session.rollback()
-        flash(exc.message, "error")
-        return redirect(back)
-    flash(f"Exported {done.name} (manifest SHA-256 {done.manifest_sha256}).", "success")
-    for outcome in done.witnesses:
-        if outcome.result != "cosigned":
-            flash(outcome.line(), "error")
-    return redirect(url_for("exports.index"))
+    job_queue().enqueue_export(job.id)
+    return redirect(url_for("exports.job", job_id=job.id))
+
+
+@bp.route("/jobs/<id:job_id>")
+@login_required
+def job(job_id: int) -> str:
+    """An export job: its progress while it runs (the page reloads itself), then the
+    download or why it failed."""
+    found = job_for(db_session(), current_actor(), job_id)
+    result = found.result or {}
+    available = bool(result) and pack.exported_file(export_dir(), result["file"]) is not None
+    return render_template(
+        "exports/job.html", job=found, result=result, available=available, refresh=REFRESH
+    )
 
 
 @bp.route("/exports")
@@ -101,6 +101,7 @@ def index() -> str:
         exports=pack.list_exports(session, export_dir(), system=system),
         system=system,
         can_export=can(session, actor, "export"),
+        unfinished=unfinished_of(session, actor),
     )
 
 

@@ -21,8 +21,10 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.accounts.service import create_token
+from registry.db import utcnow
 from registry.documents.service import Upload, receive
 from registry.extensions import document_store
+from registry.jobs.service import ask_export
 from registry.records import reads, writes
 from tests.api.conftest import ApiClient
 from tests.records.samples import SAMPLES
@@ -52,7 +54,9 @@ ANY_TOKEN = statuses(401, 200, 200, 200, 200, 200, 200, 200)
 OWN_TOKENS_NEW = statuses(401, 201, 201, 201, 201, 201, 403, 201)
 OWN_TOKENS_REVOKE = statuses(401, 200, 200, 200, 200, 200, 403, 200)
 PUBLIC = statuses(200, 200, 200, 200, 200, 200, 200, 200)
-EXPORT = statuses(401, 403, 201, 403, 403, 201, 201, 403)
+EXPORT = statuses(401, 403, 202, 403, 403, 202, 202, 403)
+# A job: who asked for it (the auditor here), auditors and compliance officers.
+JOB = statuses(401, 403, 200, 403, 403, 200, 200, 403)
 # The world's systems are not ready: a compliance officer gets as far as the 409.
 APPROVE = statuses(401, 403, 409, 403, 403, 403, 403, 409)
 # Retiring, reinstating and classifying a system: a compliance officer's decisions.
@@ -69,6 +73,7 @@ class World:
     users: dict[str, Any]
     pack: str = ""  # the file name of an exported evidence pack
     document: str = ""  # the SHA-256 of a stored document
+    job: int = 0  # an export job the auditor asked for
 
     def system_for(self, principal: str) -> str:
         return "own-1" if principal == "technical_owner_own" else "other-1"
@@ -139,6 +144,7 @@ def get(path: str) -> Request:
                 entry=world.any_entry(who),
                 pack=world.pack,
                 document=world.document,
+                job=world.job,
             ),
             {},
         )
@@ -294,6 +300,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/exports"): (get("/api/v1/exports"), READ),
     ("GET", "/api/v1/exports/<name>"): (get("/api/v1/exports/{pack}"), READ),
     ("GET", "/api/v1/exports/verify_pack.py"): (get("/api/v1/exports/verify_pack.py"), PUBLIC),
+    ("GET", "/api/v1/jobs/<id:job_id>"): (get("/api/v1/jobs/{job}"), JOB),
     ("GET", "/api/openapi.json"): (get("/api/openapi.json"), PUBLIC),
     ("GET", "/api/docs"): (get("/api/docs"), PUBLIC),
     ("GET", "/api/docs/assets/<name>"): (get("/api/docs/assets/swagger-ui.css"), PUBLIC),
@@ -388,6 +395,8 @@ def test_each_principal_gets_exactly_its_status(app, world, tokens):
     world.document = receive(
         world.session, world.officer, system, document_store(app), staged, Upload("doc.txt")
     ).document.sha256
+    auditor = Actor.for_user(world.users["auditor"])
+    world.job = ask_export(world.session, auditor, ["other-1"], None, utcnow(), None).id
     world.session.commit()
     failures = []
     for (method, rule), (build, expected) in [*sorted(MATRIX.items()), *MORE.items()]:

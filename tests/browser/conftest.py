@@ -11,6 +11,11 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.jobs import conftest as job_fixtures
+
+# A real `registry worker` on the app's queue, for pages that wait for a job.
+start_worker = job_fixtures.start_worker
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",

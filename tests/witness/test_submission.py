@@ -147,7 +147,7 @@ def test_an_export_submits_its_pinned_checkpoint_before_building(database_url, t
         app.extensions["registry.db"].dispose()
 
 
-def test_a_witness_that_is_down_is_said_in_the_apis_export_answer(database_url, tmp_path):
+def test_a_witness_that_is_down_is_said_in_the_export_jobs_answer(database_url, tmp_path):
     instance = tmp_path / "instance"
     create_key(instance / "ledger-signing.key", ORIGIN)
     down = create_witness_key(tmp_path / "down.key", "witness.test/down").cosigner
@@ -161,13 +161,13 @@ def test_a_witness_that_is_down_is_said_in_the_apis_export_answer(database_url, 
             user, _ = create_user(session, admin, "aud@example.org", ["auditor"], "a long password")
             _, token = create_token(session, admin, user, scopes=("read",))
             session.commit()
-        answer = app.test_client().post(
-            "/api/v1/exports", json={}, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert answer.status_code == 201, answer.json
-        [line] = answer.json["witnesses"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        asked = app.test_client().post("/api/v1/exports", json={}, headers=bearer)
+        assert asked.status_code == 202, asked.json
+        answer = app.test_client().get(asked.headers["Location"], headers=bearer)
+        [line] = answer.json["export"]["witnesses"]
         assert line.startswith("Witness witness.test/down") and "not reachable" in line
-        # Listed exports carry no such field: it is the answer of the export alone.
+        # Listed exports carry no such field: it is the export job's alone.
         listed = app.test_client().get(
             "/api/v1/exports", headers={"Authorization": f"Bearer {token}"}
         )

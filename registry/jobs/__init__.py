@@ -1,0 +1,1 @@
+"""Background jobs: the queue (huey), the job rows, the tasks and the schedule."""

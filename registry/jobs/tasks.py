@@ -1,0 +1,232 @@
+"""The registry's job queue (huey), its tasks and its schedule.
+
+One :class:`JobQueue` per application (``job_queue(app)``): the huey instance the
+settings name (``REGISTRY_JOBS_BACKEND``: ``sqlite``, a file beside the database, the
+default; ``redis`` for several app servers; ``immediate``, each job run at once in the
+process that asks for it, for tests and one-off scripts) and the tasks registered on it.
+The web and the API only enqueue; ``registry worker`` consumes (huey's consumer: worker
+threads and the periodic scheduler).
+
+Each task is a transaction boundary of its own, like a request or a command: it opens
+its sessions, commits what it did and closes them. An export job runs the same
+``exporting.export`` as the command line, with a heartbeat thread writing its progress
+to the job row every second; the pack is written to a temporary name and placed only
+when complete (``evidence.pack.recorded``), so a worker killed mid-export leaves none,
+and :func:`~registry.jobs.service.recover` (at each worker's start and every minute)
+runs the job again or fails it.
+
+The schedule: every minute, recovery and checkpoint signing on the time policy
+(``ledger.checkpoints.sign_if_due``); every quarter of an hour, the collection of
+unattached documents (``documents.service.collect``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+
+from registry import exporting
+from registry.accounts.actor import Actor
+from registry.db import utcnow
+from registry.documents.service import collect, remove_blobs
+from registry.errors import RegistryError
+from registry.evidence import pack
+from registry.extensions import database, document_store, pack_files
+from registry.jobs import service
+from registry.ledger.checkpoints import settings_of, sign_if_due
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "registry.jobs"
+# Seconds between two heartbeats (and progress writes) of a running job.
+BEAT_EVERY = 1.0
+# Seconds a half-written pack is left untouched before it counts as a dead export's (a
+# live export writes its pack from start to end; the longest pause, laying out the PDF
+# of a large registry, is far shorter).
+LEFTOVERS_AFTER = 3600.0
+
+
+def make_huey(config: dict[str, Any]) -> Huey:
+    """The huey instance of these settings (results are not kept: the job row is)."""
+    backend, name = config["JOBS_BACKEND"], config["JOBS_QUEUE"]
+    if backend == "redis":
+        return RedisHuey(name, url=config["JOBS_URL"], results=False)
+    if backend == "immediate":
+        return MemoryHuey(name, immediate=True, results=False)
+    Path(config["JOBS_URL"]).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=config["JOBS_URL"], results=False)
+
+
+class JobQueue:
+    """The queue of one application and its tasks."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.huey = make_huey(app.config)
+        self.lease = float(app.config["JOBS_LEASE_SECONDS"])
+        self.attempts = int(app.config["JOBS_ATTEMPTS"])
+        task, periodic = self.huey.task, self.huey.periodic_task
+        self.export_task = task(name="registry.export")(self.run_export)
+        periodic(crontab(minute="*"), name="registry.recover")(self.recover)
+        periodic(crontab(minute="*"), name="registry.checkpoint")(self.checkpoint)
+        periodic(crontab(minute="*/15"), name="registry.documents_gc")(self.collect_documents)
+        self.huey.on_startup("registry.recover_at_start")(self.recover)
+
+    # --- asking -----------------------------------------------------------------------
+
+    def enqueue_export(self, job_id: int) -> None:
+        """Send job ``job_id`` (committed) to a worker (in immediate mode: run it now)."""
+        self.export_task(job_id)
+
+    # --- the tasks --------------------------------------------------------------------
+
+    def run_export(self, job_id: int) -> None:
+        """Run export job ``job_id`` if it is still queued."""
+        db = database(self.app)
+        with self.app.app_context():
+            with db.sessionmaker() as session:
+                if not service.claim(session, job_id, utcnow()):
+                    return  # a duplicate delivery: another worker has it, or had it
+                session.commit()
+            heart = _Heartbeat(self.app, job_id)
+            heart.start()
+            try:
+                result, problem = self._export(job_id, heart)
+            finally:
+                heart.stop()
+            with db.sessionmaker() as session:
+                if problem is None:
+                    service.finish(session, job_id, result, utcnow())
+                else:
+                    service.fail(session, job_id, problem, utcnow())
+                session.commit()
+
+    def _export(self, job_id: int, heart: _Heartbeat) -> tuple[dict[str, Any], Any]:
+        db = database(self.app)
+        session, read = db.sessionmaker(), db.read_sessionmaker()
+        try:
+            job, actor = service.runner_of(session, job_id)
+            params = service.view(job).params
+            session.commit()
+            as_of = dt.datetime.fromisoformat(params["as_of"]) if params["as_of"] else None
+            done = exporting.export(
+                session,
+                read,
+                actor,
+                Path(self.app.config["EXPORT_DIR"]),
+                pack_files(self.app),
+                references=params["systems"],
+                as_of=as_of,
+                progress=heart.progress,
+            )
+        except RegistryError as exc:
+            return {}, service.problem_of(exc)
+        except Exception:
+            log.exception("Export job %s failed", job_id)
+            return {}, {
+                "status": 500,
+                "detail": "The export failed unexpectedly (the worker's log has the "
+                "details). No pack was kept and no export was recorded.",
+            }
+        finally:
+            read.close()
+            session.close()
+        return {
+            "file": done.name,
+            "manifest_sha256": done.manifest_sha256,
+            "as_of": done.as_of.isoformat(),
+            "scope": done.scope,
+            "systems": done.systems,
+            "events": done.events,
+            "tree_size": done.tree_size,
+            "event_seq": done.event_seq,
+            "witnesses": done.witness_lines(),
+        }, None
+
+    def recover(self) -> list[int]:
+        """Queue again (or fail) the jobs whose worker is gone, and remove the packs
+        such workers left half written once nobody has touched them for an hour."""
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            again = service.recover(session, utcnow(), self.lease, self.attempts)
+            session.commit()
+        pack.remove_leftovers(Path(self.app.config["EXPORT_DIR"]), LEFTOVERS_AFTER)
+        for job_id in again:
+            log.warning("Job %s lost its worker or its queue message: queued again", job_id)
+            self.enqueue_export(job_id)
+        return again
+
+    def checkpoint(self) -> None:
+        """Sign a checkpoint when the time policy says one is due."""
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            settings = settings_of(session)
+            if settings is None:
+                return
+            row = sign_if_due(session, settings)
+            session.commit()
+        if row is not None:
+            log.info("Signed the checkpoint of %s events (time policy)", row.tree_size)
+
+    def collect_documents(self) -> None:
+        """Collect the unattached documents older than the grace period."""
+        hours = float(self.app.config["DOCUMENT_GC_GRACE_HOURS"])
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            store = document_store(self.app)
+            done = collect(
+                session,
+                Actor.system("documents-gc"),
+                store,
+                now=dt.datetime.now(dt.UTC),
+                grace=dt.timedelta(hours=hours),
+            )
+            session.commit()
+            remove_blobs(session, store, done.blobs)
+            session.commit()
+
+
+class _Heartbeat:
+    """A running job's heartbeat: a thread writing the latest progress and the time to
+    the job row every :data:`BEAT_EVERY` seconds, in a short transaction of its own (so
+    the export's own transactions are never held open for it)."""
+
+    def __init__(self, app: Flask, job_id: int) -> None:
+        self.app = app
+        self.job_id = job_id
+        self.latest = ("starting", 0, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-{job_id}", daemon=True)
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        self.latest = (stage, done, total)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        sessions = database(self.app).sessionmaker
+        while not self._stop.wait(BEAT_EVERY):
+            try:
+                with sessions() as session:
+                    service.beat(session, self.job_id, *self.latest, utcnow())
+                    session.commit()
+            except Exception:  # a missed beat is not the job's failure
+                log.exception("Job %s: writing its progress failed", self.job_id)
+
+
+def job_queue(app: Flask | None = None) -> JobQueue:
+    """The application's (default: the current one's) job queue, made on first use."""
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    queue = app.extensions.get(EXTENSION)
+    if queue is None:
+        queue = app.extensions[EXTENSION] = JobQueue(app)
+    return queue
