@@ -65,6 +65,7 @@ def test_a_backup_restores_into_a_registry_that_verifies_and_re_exports_the_same
     restored.mkdir()
     shutil.copyfile(backup, restored / "registry.sqlite3")
     shutil.copyfile(instance / "ledger-signing.key", restored / "ledger-signing.key")
+    shutil.copytree(instance / "documents", restored / "documents")  # the blob store
     again = make_app(f"sqlite:///{restored / 'registry.sqlite3'}", restored)
     try:
         result = _run(again, "ledger", "verify")

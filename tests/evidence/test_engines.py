@@ -1,7 +1,8 @@
 """The same data on SQLite and on PostgreSQL gives byte-identical packs.
 
 The data is recorded once, on SQLite, then copied row by row into PostgreSQL (as a
-migration between engines would), so both hold the same rows, times and hashes.
+migration between engines would), so both hold the same rows, times and hashes; the
+documents' blob store is the same folder for both.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def test_identical_packs_on_sqlite_and_postgresql(_factories, tmp_path):
                 tmp_path / engine,
                 SIGNING_KEY_PATH=str(key),
                 CHECKPOINT_EVERY_EVENTS=40,
+                DOCUMENT_DIR=str(tmp_path / "documents"),
             )
         source = database(apps["sqlite"]).sessionmaker()
         load_examples(
