@@ -4,6 +4,7 @@ from registry.accounts.models import ApiToken, User, UserRole
 from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
+from registry.readiness.projection import ReadinessProjection
 from registry.records.models import AISystem, Entry, EntryVersion
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "EntryVersion",
     "IdempotencyKey",
     "MerkleBlock",
+    "ReadinessProjection",
     "User",
     "UserRole",
     "WitnessCosignature",
