@@ -96,9 +96,10 @@ class Summary:
         )
 
     @classmethod
-    def of_row(cls, row: Any) -> Summary:
+    def of_row(cls, row: Any, system_id: int | None = None) -> Summary:
+        """From a stored row (or the columns :func:`summaries` reads of it)."""
         return cls(
-            row.system_id,
+            row.system_id if system_id is None else system_id,
             bool(row.ready),
             tuple(json.loads(row.unmet)),
             tuple(
@@ -163,9 +164,19 @@ def _last_events(system_ids: Collection[int] | None) -> sa.Select[Any]:
         .where(AuditEvent.system_id == AISystem.id)
         .scalar_subquery()
     )
+    p = ReadinessProjection
     statement = sa.select(
-        AISystem.id, AISystem.reference, last.label("last_seq"), ReadinessProjection
-    ).outerjoin(ReadinessProjection, ReadinessProjection.system_id == AISystem.id)
+        AISystem.id,
+        AISystem.reference,
+        last.label("last_seq"),
+        p.system_id,  # None: no row stored
+        p.system_seq,
+        p.evaluated_at,
+        p.stable_until,
+        p.ready,
+        p.unmet,
+        p.due,
+    ).outerjoin(p, p.system_id == AISystem.id)
     if system_ids is None:
         return statement.order_by(AISystem.id)
     return statement.where(AISystem.id.in_(sorted(system_ids)))
@@ -231,13 +242,14 @@ def summaries(
         return {}
     found: dict[int, Summary] = {}
     stale: list[tuple[int, str, int]] = []
-    for system_id, reference, last_seq, row in session.execute(_last_events(system_ids)).all():
+    for row in session.execute(_last_events(system_ids)).all():
+        system_id, reference, last_seq = row[:3]
         if (
-            row is not None
+            row.system_id is not None
             and row.system_seq == last_seq
             and row.evaluated_at <= now < row.stable_until
         ):
-            found[system_id] = Summary.of_row(row)
+            found[system_id] = Summary.of_row(row, system_id)
         else:
             stale.append((system_id, reference, last_seq or 0))
     if stale:
@@ -276,7 +288,7 @@ def rebuild(session: Session, now: dt.datetime) -> int:
     session.execute(sa.delete(ReadinessProjection))
     systems = [
         (system_id, reference, last_seq or 0)
-        for system_id, reference, last_seq, _row in session.execute(_last_events(None)).all()
+        for system_id, reference, last_seq, *_row in session.execute(_last_events(None)).all()
     ]
     for start in range(0, len(systems), CHUNK):
         evaluated = evaluate_many(session, systems[start : start + CHUNK], now)
