@@ -62,6 +62,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python document_upload.py
 	cd bench && ../$(BIN)/python document_pack.py
 	cd bench && ../$(BIN)/python export_job.py
+	cd bench && ../$(BIN)/python scale.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -93,6 +93,8 @@ def event_row(seq: int, prev: str, clock: dt.datetime, fields: dict, system_id: 
         "event_hash": sealed.event_hash,
         "leaf_hash": sealed.leaf_hash,
         "system_id": system_id,
+        "action": fields.get("action"),
+        "actor": fields.get("actor"),
     }
 
 

@@ -830,7 +830,41 @@ def verify_pack(
     sys.exit(verifier.main(args))
 
 
-@click.command("readiness")
+class _ReadinessGroup(AppGroup):
+    """`registry readiness SYSTEM` shows a scorecard (the command `show`, the default);
+    `registry readiness rebuild` makes the projection again."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+readiness = _ReadinessGroup(
+    "readiness",
+    help="A system's readiness scorecard (`registry readiness SYSTEM`, the command "
+    "`show`), and the projection the lists read (`registry readiness rebuild`).",
+)
+
+
+@readiness.command("rebuild")
+def readiness_rebuild() -> None:
+    """Make the readiness projection again from the records: every system scored now
+    (it is never part of the ledger; reads keep it up to date as systems change)."""
+    import time
+
+    from registry.readiness.projection import rebuild
+
+    session = db_session()
+    started = time.perf_counter()
+    count = rebuild(session, dt.datetime.now(dt.UTC))
+    session.commit()
+    click.echo(
+        f"Readiness projection rebuilt: {count} systems in {time.perf_counter() - started:.1f} s."
+    )
+
+
+@readiness.command("show")
 @click.argument("system")
 @click.option(
     "--require",
@@ -844,7 +878,7 @@ def verify_pack(
     help="Score the system as it stood at this instant (ISO 8601 with a time zone).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole scorecard as JSON.")
-def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
+def readiness_show(system: str, require: str | None, at: Any, as_json: bool) -> None:
     """Print SYSTEM's readiness scorecard; with --require, exit 1 when it is not ready."""
     import datetime as dt
     import json

@@ -350,11 +350,14 @@ class Database:
         self.read_engine = read_only(self.engine)
         self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 
-    def share(self, key: str, value: Any) -> None:
+    def share(self, key: str, value: Any, *, reading_only: bool = False) -> None:
         """Give every session made from now on ``value`` under ``key`` in its ``info``
         (as the signing settings; e.g. the witness submitter, which needs the
-        sessionmakers first)."""
-        for maker in (self.sessionmaker, self.read_sessionmaker):
+        sessionmakers first); with ``reading_only``, only the read sessions."""
+        makers = [self.read_sessionmaker]
+        if not reading_only:
+            makers.append(self.sessionmaker)
+        for maker in makers:
             maker.configure(info={**maker.kw.get("info", {}), key: value})
 
     @property

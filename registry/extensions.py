@@ -26,6 +26,8 @@ from registry.ledger.kept import KeptCheckpoint
 from registry.ledger.keys import load_key
 from registry.ledger.submitter import INFO_KEY, WitnessSubmitter
 from registry.ledger.witnessing import parse_witnesses
+from registry.readiness.projection import INFO_KEY as PROJECTOR
+from registry.readiness.projector import Projector
 from registry.surfaces import is_api_request
 
 
@@ -63,6 +65,9 @@ def init_app(app: Flask) -> None:
     sa.event.listen(database.sessionmaker, "after_commit", submitter.after_commit)
     sa.event.listen(database.sessionmaker, "after_rollback", submitter.after_rollback)
     app.extensions["registry.witness_submitter"] = submitter
+    # What a read evaluates of the readiness projection is stored for the next one; only
+    # read sessions hand it over (they see committed records only).
+    database.share(PROJECTOR, Projector(database.sessionmaker), reading_only=True)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)

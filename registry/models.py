@@ -5,6 +5,7 @@ from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.jobs.models import Job
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
+from registry.readiness.projection import ReadinessProjection
 from registry.records.models import AISystem, Entry, EntryVersion
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "IdempotencyKey",
     "Job",
     "MerkleBlock",
+    "ReadinessProjection",
     "User",
     "UserRole",
     "WitnessCosignature",

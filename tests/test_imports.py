@@ -305,6 +305,8 @@ RUNNERS = {
     "a request or a command",
     "registry.ledger.submitter": "a background thread storing the witnesses' answers "
     "(the job queue's, once there is one)",
+    "registry.readiness.projector": "stores what a read evaluated of the readiness "
+    "projection, in a short transaction beside the read's own",
 }
 
 

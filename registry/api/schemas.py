@@ -14,6 +14,7 @@ from registry.db import MAX_ID
 from registry.instants import UtcInstant
 from registry.records.inputs import MAX_REASON
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.reads import PER_KIND
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
 from registry.text import storable
 
@@ -54,6 +55,17 @@ class AsOfQuery(Strict):
         metadata={
             "description": "Answer with the versions in effect in the world at this "
             "instant (each version's effective_from). Combines with as_of."
+        },
+    )
+
+
+class SystemStateQuery(AsOfQuery):
+    per_kind = fields.Integer(
+        load_default=PER_KIND,
+        validate=validate.Range(1, MAX_PAGE),
+        metadata={
+            "description": f"Entries of each kind in the answer, 1 to {MAX_PAGE} (default "
+            f"{PER_KIND}); the rest of a kind are paged by the entries list (`more`)."
         },
     )
 
@@ -329,6 +341,18 @@ class EntryPage(Schema):
     next_cursor = fields.Integer(allow_none=True, required=True)
 
 
+class KindMore(Schema):
+    kind = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "Live entries of the kind."})
+    next = fields.String(
+        required=True,
+        metadata={
+            "description": "The next page of the kind's entries: the entries list, after the "
+            "last one shown (keyset, by id; its Link header names the page after)."
+        },
+    )
+
+
 class SystemStateOut(Schema):
     reference = fields.String(required=True)
     created_at = fields.DateTime(required=True)
@@ -350,7 +374,15 @@ class SystemStateOut(Schema):
     entries = fields.List(
         fields.Nested(EntryOut),
         required=True,
-        metadata={"description": "Every other live entry, by kind then id."},
+        metadata={
+            "description": "The other live entries, by kind then id: the first `per_kind` "
+            "of each kind."
+        },
+    )
+    more = fields.List(
+        fields.Nested(KindMore),
+        required=True,
+        metadata={"description": "Each kind with more live entries than `per_kind`."},
     )
 
 

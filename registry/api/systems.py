@@ -21,7 +21,6 @@ from registry.api.blueprint import (
 from registry.api.conditional import base_version, etag
 from registry.api.render import created_entry, entry_dict, entry_out, system_summary
 from registry.api.schemas import (
-    AsOfQuery,
     EntryCreate,
     EntryListQuery,
     EntryOut,
@@ -32,6 +31,7 @@ from registry.api.schemas import (
     SystemQuery,
     SystemReinstate,
     SystemStateOut,
+    SystemStateQuery,
     kind_component,
 )
 from registry.api.writes import transaction
@@ -139,6 +139,7 @@ def create_system(data: dict[str, Any]) -> Any:
         "retired": False,
         "profile": entry_out(entry, version, written=True),
         "entries": [],
+        "more": [],
     }
     return (
         state,
@@ -151,24 +152,28 @@ def create_system(data: dict[str, Any]) -> Any:
 
 
 @bp.route("/<reference>", methods=["GET"])
-@bp.arguments(AsOfQuery, location="query", as_kwargs=True)
+@bp.arguments(SystemStateQuery, location="query", as_kwargs=True)
 @bp.response(200, SystemStateOut)
 @bp.problems(*READ, 404)
-def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
+def system(reference: str, per_kind: int, as_of: Any = None, effective_at: Any = None) -> Any:
     """One system's state
 
-    The profile and every live entry, now or as the registry stood at `as_of` (and as
-    in effect at `effective_at`). A system whose profile is retired answers too, with
-    `retired: true`, the retirement as its profile and the profile's last version
-    before it as `last_profile`.
+    The profile and the live entries, now or as the registry stood at `as_of` (and as
+    in effect at `effective_at`): the first `per_kind` entries of each kind, and in
+    `more`, for each kind with more, their number and the link to the next page (the
+    entries list, keyset by id), so the answer stays small for a system with thousands
+    of entries. A system whose profile is retired answers too, with `retired: true`,
+    the retirement as its profile and the profile's last version before it as
+    `last_profile`.
     """
     session = db_session()
     require(session, current_actor(), "read")
+    when = {"as_of": as_of, "effective_at": effective_at}
     if (
         as_of is None
         and effective_at is None
         and (rows := reads.current_rows(session, reference))
-        and (state := _current_state(rows)) is not None
+        and (state := _current_state(rows, per_kind)) is not None
     ):
         return state
     state = reads.state_of(session, reference, as_of=as_of, effective_at=effective_at)
@@ -181,8 +186,14 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
         retired = reads.retired_profile(session, found, as_of=as_of, effective_at=effective_at)
         if retired is None:
             raise NotFound(f"System {reference!r} was not in the register at that time.")
-        entry, tombstone, last = retired
-        shown, last_profile = entry_out(entry, tombstone), entry_out(entry, last)
+        entry, tombstone, last_profile_version = retired
+        shown, last_profile = entry_out(entry, tombstone), entry_out(entry, last_profile_version)
+    page = reads.first_of_each_kind(
+        (e for e in state.entries if e.kind != "profile"),
+        lambda e: e.kind,
+        lambda e: e.entry_id,
+        per_kind,
+    )
     return {
         "reference": found.reference,
         "created_at": found.created_at,
@@ -191,17 +202,41 @@ def system(reference: str, as_of: Any = None, effective_at: Any = None) -> Any:
         "retired": profile is None,
         "profile": shown,
         "last_profile": last_profile,
-        "entries": [entry_out(e.entry, e.version) for e in state.entries if e.kind != "profile"],
+        "entries": [entry_out(e.entry, e.version) for e in page.shown],
+        "more": _more(found.reference, page, per_kind, when),
     }
 
 
-def _current_state(rows: list[Any]) -> dict[str, Any] | None:
+def _more(
+    reference: str, page: reads.KindPage[Any], per_kind: int, when: dict[str, Any]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": kind,
+            "total": total,
+            "next": url_for(
+                "api_systems.entries",
+                reference=reference,
+                kind=kind,
+                after=after,
+                limit=per_kind,
+                **_query(when),
+            ),
+        }
+        for kind, (total, after) in sorted(page.more.items())
+    ]
+
+
+def _current_state(rows: list[Any], per_kind: int) -> dict[str, Any] | None:
     """The state from the current rows; None when the profile is not among them (it is
     retired: the other path says so)."""
     first = rows[0]
     profile = next((r for r in rows if r.kind == "profile"), None)
     if profile is None:
         return None
+    page = reads.first_of_each_kind(
+        (r for r in rows if r.kind != "profile"), lambda r: r.kind, lambda r: r.entry_id, per_kind
+    )
     return {
         "reference": first.reference,
         "created_at": first.system_created_at,
@@ -210,7 +245,8 @@ def _current_state(rows: list[Any]) -> dict[str, Any] | None:
         "retired": False,
         "profile": _row_out(profile),
         "last_profile": None,
-        "entries": [_row_out(r) for r in rows if r.kind != "profile"],
+        "entries": [_row_out(r) for r in page.shown],
+        "more": _more(first.reference, page, per_kind, {}),
     }
 
 

@@ -70,7 +70,6 @@ from registry.ledger.checkpoints import settings_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
 from registry.ledger.models import AuditEvent
-from registry.ledger.store import event_like
 from registry.ledger.submitter import WitnessSubmitter
 from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
@@ -601,10 +600,9 @@ def list_exports(
 ) -> list[ExportRecord]:
     """The exports the ledger recorded, newest first, of one system or of any scope
     (``available``: the file is still in ``out_dir``)."""
-    pattern = f'%"action":"{EXPORT_ACTION}"%'.encode()
     stmt = (
         sa.select(AuditEvent.event)
-        .where(event_like(session.get_bind().dialect.name, pattern))
+        .where(AuditEvent.action == EXPORT_ACTION)  # by index, newest first
         .order_by(AuditEvent.seq.desc())
         .limit(limit)
     )

@@ -20,7 +20,11 @@ class AuditEvent(Base):
     __tablename__ = "audit_event"
     # A system's events by index, and its last event (the precondition of a write, see
     # ledger.append) from the index alone.
-    __table_args__ = (sa.Index("ix_audit_event_system_id_seq", "system_id", "seq"),)
+    # The audit trail's and the exports list's action filter, newest first, by index.
+    __table_args__ = (
+        sa.Index("ix_audit_event_system_id_seq", "system_id", "seq"),
+        sa.Index("ix_audit_event_action_seq", "action", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     recorded_at: Mapped[dt.datetime]
@@ -30,6 +34,10 @@ class AuditEvent(Base):
     leaf_hash: Mapped[str] = mapped_column(sa.String(64))
     # The system the event is about.
     system_id: Mapped[int | None]
+    # The event's action and actor, as its bytes say (``verify`` checks them): what the
+    # audit trail filters on, in SQL, instead of the bytes.
+    action: Mapped[str | None] = mapped_column(sa.Text)
+    actor: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Checkpoint(Base):

@@ -18,7 +18,7 @@ from registry.ledger.checkpoints import last_checkpoint, settings_of
 from registry.ledger.kept import kept_of
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.proofs import inclusion_proof
-from registry.ledger.store import event_like, ledger_head, verify_ledger
+from registry.ledger.store import ledger_head, verify_ledger
 from registry.ledger.verify import LedgerReport
 
 MAX_SEQ = 2**63 - 1
@@ -28,7 +28,7 @@ def recorded_keys(session: Session) -> list[str]:
     """Verifier keys recorded in the ledger's key events, oldest first."""
     rows = session.scalars(
         sa.select(AuditEvent.event)
-        .where(event_like(session.get_bind().dialect.name, b'%"action":"key.%'))
+        .where(AuditEvent.action >= "key.", AuditEvent.action < "key/")  # key.*, by index
         .order_by(AuditEvent.seq)
     )
     keys: list[str] = []

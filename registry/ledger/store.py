@@ -137,7 +137,14 @@ def next_event(
         "event_hash": sealed.event_hash,
         "leaf_hash": sealed.leaf_hash,
         "system_id": system_id,
+        "action": _text(fields.get("action")),
+        "actor": _text(fields.get("actor")),
     }
+
+
+def _text(value: Any) -> str | None:
+    """A field as its column keeps it: text, or nothing (verify compares the two)."""
+    return value if isinstance(value, str) else None
 
 
 # The recording time as the text an event writes (``isoformat`` of a UTC instant with
@@ -160,6 +167,8 @@ def _events_page(dialect: str) -> sa.Select[Any]:
         AuditEvent.leaf_hash,
         sa.type_coerce(_EVENT_TIME_TEXT[dialect], sa.String).label("recorded_at"),
         AuditEvent.system_id,
+        AuditEvent.action,
+        AuditEvent.actor,
     ).where(AuditEvent.seq > sa.bindparam("after"), AuditEvent.seq <= sa.bindparam("upto"))
 
 
@@ -445,13 +454,3 @@ def _scan_chunk(url: str, first: int, last: int, sizes: list[int]) -> RangeScan:
             )
     finally:
         database.dispose()
-
-
-def event_like(dialect: str, pattern: bytes) -> sa.ColumnElement[bool]:
-    """The event's canonical bytes match a LIKE ``pattern``. SQLite may be built so that
-    LIKE never matches a BLOB (SQLITE_LIKE_DOESNT_MATCH_BLOBS): there the bytes are read
-    as text (UTF-8); its LIKE ignores ASCII case, which only widens the match, so
-    callers check what they find."""
-    if dialect == "sqlite":
-        return sa.cast(AuditEvent.event, sa.Text).op("LIKE")(pattern.decode())
-    return AuditEvent.event.op("LIKE")(pattern)

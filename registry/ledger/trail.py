@@ -1,9 +1,10 @@
 """The audit trail as people read it: the ledger's events, newest first, filtered (by
 system, actor, action and dates) and paged by ``seq`` (keyset pagination, with page
-numbers from a count of the matches); and the actions the ledger holds. Filters on the
-event's fields are prefiltered in SQL on the canonical bytes and confirmed in Python, so
-a request examines at most ``MAX_SCAN`` events. Also each system's last change, and the
-signed checkpoints as listed."""
+numbers from a count of the matches); and the actions the ledger holds. Every filter is
+answered in SQL, on the columns stored beside each event's bytes (``system_id``,
+``action``, ``actor``, ``recorded_at``: ``verify`` checks each against the bytes), never
+by matching the bytes. Also each system's last change, and the signed checkpoints as
+listed."""
 
 from __future__ import annotations
 
@@ -18,11 +19,8 @@ from sqlalchemy.orm import Session
 
 from registry.errors import NotFound
 from registry.ledger.models import AuditEvent, Checkpoint
-from registry.ledger.store import event_like
 
 PAGE_SIZE = 50
-BATCH = 500  # events read per query while filtering in Python
-MAX_SCAN = 10_000  # events examined per request at most; then the page says so
 
 
 class BadQuery(ValueError):
@@ -88,13 +86,14 @@ def present_actions(session: Session) -> list[str]:
             last, actions = 0, set()
         if head > last:
             actions = set(actions)
-            rows = session.execute(
-                sa.select(AuditEvent.event).where(AuditEvent.seq > last, AuditEvent.seq <= head)
+            rows = session.scalars(
+                sa.select(AuditEvent.action)
+                .distinct()
+                .where(
+                    AuditEvent.seq > last, AuditEvent.seq <= head, AuditEvent.action.is_not(None)
+                )
             )
-            for (raw,) in rows:
-                action = json.loads(bytes(raw)).get("action")
-                if isinstance(action, str):
-                    actions.add(action)
+            actions.update(rows)
             _actions[url] = (head, actions)
     prefixes: dict[str, int] = {}
     for action in actions:
@@ -115,32 +114,10 @@ def _date(name: str, value: str) -> dt.date | None:
         raise BadQuery(f"{value!r} is not a date: use the form YYYY-MM-DD.") from None
 
 
-def _like_part(text: str) -> bytes | None:
-    """``text`` as it appears inside a canonical JSON string, for a LIKE pattern; None when
-    it holds a backslash (an escape character on PostgreSQL). ``%`` and ``_`` are left as
-    they are: they only widen the pattern, and every candidate is checked in Python."""
-    inner = json.dumps(text, ensure_ascii=False)[1:-1]
-    return None if "\\" in inner else inner.encode()
-
-
-def _matches(fields: dict[str, Any], filters: Filters) -> bool:
-    action = fields.get("action")
-    if filters.action:
-        if not isinstance(action, str):
-            return False
-        if filters.action.endswith(".*"):
-            if not action.startswith(filters.action[:-1]):
-                return False
-        elif action != filters.action:
-            return False
-    if filters.actor:
-        actor = fields.get("actor")
-        if not isinstance(actor, str) or filters.actor not in actor:
-            return False
-    return True
-
-
 def _statement(filters: Filters, system_id: int | None, dialect: str) -> sa.Select[Any]:
+    """The matching events, newest first: every filter in SQL, on the columns stored
+    beside the bytes (``verify`` checks them against the bytes): the system's and the
+    action's by index."""
     stmt = sa.select(
         AuditEvent.seq, AuditEvent.recorded_at, AuditEvent.event_hash, AuditEvent.event
     ).order_by(AuditEvent.seq.desc())
@@ -157,82 +134,45 @@ def _statement(filters: Filters, system_id: int | None, dialect: str) -> sa.Sele
     if end and end < dt.date.max:
         after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
         stmt = stmt.where(AuditEvent.recorded_at < after)
-    # Prefilters on the canonical bytes (keys sorted, no spaces): exact matches are
-    # confirmed in Python.
-    if filters.action:
-        part = _like_part(filters.action.removesuffix("*"))
-        if part is not None:
-            close = b"" if filters.action.endswith(".*") else b'"'
-            stmt = stmt.where(event_like(dialect, b'%"action":"' + part + close + b"%"))
+    if filters.action.endswith(".*"):
+        # Every action starting "prefix.": the range ["prefix.", "prefix/") of the
+        # index, compared as the column's bytes on both engines ("/" follows ".").
+        prefix = filters.action[:-1]
+        stmt = stmt.where(AuditEvent.action >= prefix, AuditEvent.action < prefix[:-1] + "/")
+    elif filters.action:
+        stmt = stmt.where(AuditEvent.action == filters.action)
     if filters.actor:
-        part = _like_part(filters.actor)
-        if part is not None:
-            stmt = stmt.where(event_like(dialect, b'%"actor":"%' + part + b"%"))
+        # Part of the actor, case as given (SQLite's LIKE would ignore ASCII case).
+        stmt = stmt.where(_contains(dialect, AuditEvent.actor, filters.actor))
     return stmt
+
+
+def _contains(dialect: str, column: Any, part: str) -> sa.ColumnElement[bool]:
+    """Whether ``part`` occurs in ``column`` (case-sensitive on both engines)."""
+    found = sa.func.strpos if dialect == "postgresql" else sa.func.instr
+    return found(column, part) > 0
 
 
 def search(
     session: Session, filters: Filters, system_id: int | None, before: int | None
-) -> tuple[list[Row], int | None, bool]:
-    """Up to a page of matching events older than ``before`` (all: None), newest first;
-    the ``before`` of the next page (None: no older events); whether the search stopped
-    at ``MAX_SCAN`` events."""
+) -> tuple[list[Row], int | None]:
+    """Up to a page of matching events older than ``before`` (all: None), newest first,
+    and the ``before`` of the next page (None: no older events)."""
     stmt = _statement(filters, system_id, session.get_bind().dialect.name)
-    found: list[Row] = []
-    scanned = 0
-    cursor = before
-    while True:
-        query = stmt if cursor is None else stmt.where(AuditEvent.seq < cursor)
-        batch = session.execute(query.limit(BATCH)).all()
-        for seq, recorded_at, event_hash, raw in batch:
-            scanned += 1
-            cursor = seq
-            raw = bytes(raw)
-            fields = json.loads(raw)
-            if not isinstance(fields, dict) or not _matches(fields, filters):
-                continue
-            if len(found) == PAGE_SIZE:
-                return found, found[-1].seq, False
-            found.append(Row(seq, recorded_at, event_hash, fields, raw.decode()))
-        if len(batch) < BATCH:
-            return found, None, False
-        if scanned >= MAX_SCAN:
-            return found, cursor, True
+    if before is not None:
+        stmt = stmt.where(AuditEvent.seq < before)
+    found = []
+    for seq, recorded_at, event_hash, raw in session.execute(stmt.limit(PAGE_SIZE + 1)):
+        raw = bytes(raw)
+        found.append(Row(seq, recorded_at, event_hash, json.loads(raw), raw.decode()))
+    if len(found) > PAGE_SIZE:
+        return found[:PAGE_SIZE], found[PAGE_SIZE - 1].seq
+    return found, None
 
 
-def _matches_in(
-    session: Session, stmt: sa.Select[Any], filters: Filters, *, stop: int | None = None
-) -> tuple[list[int], bool]:
-    """The seqs of the events ``stmt`` selects that match the filters checked in Python,
-    newest first, up to ``stop`` of them; and whether that is all of them (False when
-    ``MAX_SCAN`` candidates were examined first)."""
-    found: list[int] = []
-    cursor = None
-    scanned = 0
-    while True:
-        query = stmt if cursor is None else stmt.where(AuditEvent.seq < cursor)
-        batch = session.execute(query.limit(BATCH)).all()
-        for seq, _, _, raw in batch:
-            scanned += 1
-            cursor = seq
-            fields = json.loads(bytes(raw))
-            if isinstance(fields, dict) and _matches(fields, filters):
-                found.append(seq)
-                if stop is not None and len(found) >= stop:
-                    return found, True
-        if len(batch) < BATCH:
-            return found, True
-        if scanned >= MAX_SCAN:
-            return found, False
-
-
-def _count(session: Session, stmt: sa.Select[Any], filters: Filters) -> int | None:
-    """How many events match (None: more than one request may examine)."""
-    if not (filters.action or filters.actor):  # every filter is in SQL
-        counted = stmt.with_only_columns(AuditEvent.seq).order_by(None).subquery()
-        return session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
-    found, complete = _matches_in(session, stmt, filters)
-    return len(found) if complete else None
+def _count(session: Session, stmt: sa.Select[Any]) -> int:
+    counted = stmt.with_only_columns(AuditEvent.seq).order_by(None).subquery()
+    return session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
 
 
 def page_start(session: Session, filters: Filters, system_id: int | None, page: int) -> int:
@@ -240,11 +180,7 @@ def page_start(session: Session, filters: Filters, system_id: int | None, page: 
     BadQuery when there is no such page."""
     stmt = _statement(filters, system_id, session.get_bind().dialect.name)
     skip = (page - 1) * PAGE_SIZE
-    if not (filters.action or filters.actor):
-        seq = session.scalar(stmt.with_only_columns(AuditEvent.seq).offset(skip).limit(1))
-    else:
-        found, _ = _matches_in(session, stmt, filters, stop=skip + 1)
-        seq = found[skip] if len(found) > skip else None
+    seq = session.scalar(stmt.with_only_columns(AuditEvent.seq).offset(skip).limit(1))
     if seq is None:
         raise BadQuery(f"There is no page {page} of these events.")
     return seq + 1
@@ -252,14 +188,14 @@ def page_start(session: Session, filters: Filters, system_id: int | None, page: 
 
 def paging(
     session: Session, filters: Filters, system_id: int | None, before: int | None
-) -> tuple[int | None, int | None]:
+) -> tuple[int, int]:
     """(the number of matching events, the number of the page that starts at ``before``)."""
     stmt = _statement(filters, system_id, session.get_bind().dialect.name)
-    total = _count(session, stmt, filters)
+    total = _count(session, stmt)
     if before is None:
         return total, 1
-    newer = _count(session, stmt.where(AuditEvent.seq >= before), filters)
-    return total, None if newer is None else newer // PAGE_SIZE + 1
+    newer = _count(session, stmt.where(AuditEvent.seq >= before))
+    return total, newer // PAGE_SIZE + 1
 
 
 def last_changed(session: Session) -> dict[int, dt.datetime]:

@@ -7,9 +7,10 @@ What is checked, in ``seq`` order:
 - every event: its bytes hash to the stored event hash and leaf hash, its ``seq`` is the
   next one, it names the previous event's hash, and the bytes themselves say so;
 - every column a query reads instead of the event bytes: the event's ``recorded_at``
-  is the time its bytes say, and its ``system_id`` the system they name (an export of
+  is the time its bytes say, its ``system_id`` the system they name (an export of
   one system names it by reference: checked in :func:`conclude` against the systems'
-  references, which the versions' checks bind to their events);
+  references, which the versions' checks bind to their events), and its ``action``
+  and ``actor`` (the audit trail's filters) the ones they say;
 - every version: its body hashes to its stored body hash, and the event that recorded
   it names the same entry, version number and body hash, author, reason, retirement,
   times, and the entry's system (id and reference) and kind;
@@ -167,7 +168,8 @@ def scan_range(
     progress: Callable[[int], None] | None = None,
 ) -> RangeScan:
     """Check events ``first, first+1, …`` (tuples ``seq, event, prev_hash, event_hash,
-    leaf_hash, recorded_at, system_id``; ``recorded_at`` an instant, or its text as
+    leaf_hash, recorded_at, system_id`` and optionally ``action, actor``, the columns the
+    audit trail filters on; ``recorded_at`` an instant, or its text as
     events write it: ISO 8601 in UTC with microseconds) and the versions they recorded (``id,
     entry_id, number, body, body_hash, audit_seq`` and optionally ``author, reason,
     tombstone, recorded_at, effective_from, system_id, kind, reference``, in
@@ -191,7 +193,7 @@ def scan_range(
         scan.problem, scan.problem_seq, scan.last = problem, seq, expected - 1
         return scan
 
-    for seq, event, stored_prev, stored_hash, stored_leaf, recorded_at, system_id in events:
+    for seq, event, stored_prev, stored_hash, stored_leaf, recorded_at, system_id, *said in events:
         data = bytes(event)
         if seq != expected:
             return fail(
@@ -233,6 +235,10 @@ def scan_range(
             if problem.__class__ is str:
                 return fail(seq, problem)  # type: ignore[arg-type]
             scan.named_systems.append((seq, system_id, problem[0]))
+        if said and not (_says(data, _ACTION, said[0]) and _says(data, _ACTOR, said[1])):
+            problem = _indexed_problem(data, said[0], said[1])
+            if problem is not None:
+                return fail(seq, problem)
         if system_id is not None:
             i = data.find(_LINK)
             if i >= 0:
@@ -363,6 +369,32 @@ def _map_problem(systems: SystemsMap, seq: int, size: int, root: str) -> tuple[i
 
 
 _SYSTEM_ID = b'"system_id":'
+_ACTION = b'"action":'
+_ACTOR = b'"actor":'
+
+
+def _says(data: bytes, key: bytes, value: str | None) -> bool:
+    """Whether the flat event ``data`` has ``key`` with the text ``value`` (None: no such
+    key), found by bytes; False may also mean "not sure": :func:`_indexed_problem`
+    decides then."""
+    if value is None:
+        return data.find(key) < 0
+    needle = key + json.dumps(value, ensure_ascii=False).encode()
+    i = data.find(needle)
+    return i >= 0 and data[i + len(needle) : i + len(needle) + 1] in (b",", b"}")
+
+
+def _indexed_problem(data: bytes, action: str | None, actor: str | None) -> str | None:
+    """Whether the ``action`` and ``actor`` columns (the trail's filters) say what the
+    event's bytes say: a text field, or nothing when the bytes hold none."""
+    fields = json.loads(data)
+    for name, column in (("action", action), ("actor", actor)):
+        value = fields.get(name)
+        if column != (value if isinstance(value, str) else None):
+            return f"its {name} column is not the {name} its bytes say"
+    return None
+
+
 _SYSTEM = b'"system":"'
 
 

@@ -1,7 +1,7 @@
 """What needs attention across the register: the dashboard's figures, computed from the
-entries in force now (no separate state to keep in step). Which systems are not ready,
-and when reviews fall due, is the readiness scorecard's to say; which systems name a
-person as owner is the permissions' rule (``roles_named``)."""
+entries in force now. Which systems are not ready, and when reviews fall due, is the
+readiness scorecard's to say, read from its projection (``readiness.projection``);
+which systems name a person as owner is the permissions' rule (``roles_named``)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
 from registry.documents.models import DOCUMENT_TYPES
-from registry.documents.service import expired_documents, received_by_systems
-from registry.readiness.model import Held, Record
-from registry.readiness.scorecard import score
+from registry.documents.service import expired_documents
+from registry.readiness.model import Record
+from registry.readiness.projection import summaries as summaries_of
 from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
 from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
 
@@ -145,11 +145,13 @@ class _Assessed:
 
 
 def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
-    """Score each system of ``rows`` (in reference order) on its entries in force now."""
-    records: dict[int, list[Record]] = {}
+    """Each system of ``rows`` (in reference order) with its scorecard now, as the
+    readiness projection keeps it (``projection.summaries``), and its open incidents."""
     ids = [r.system.id for r in rows]
-    for entry, version in session.execute(in_force(ids)).all():
-        records.setdefault(entry.system_id, []).append(
+    summaries = summaries_of(session, ids, now)
+    incidents_of: dict[int, list[Record]] = {}
+    for entry, version in session.execute(in_force(ids, kinds=["incident"])).all():
+        incidents_of.setdefault(entry.system_id, []).append(
             Record(
                 entry.id,
                 entry.kind,
@@ -159,22 +161,20 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                 version.effective_from,
             )
         )
-    documents = received_by_systems(session, ids, now)
     soon = now.date() + DUE_SOON
     assessed = []
     for row in sorted(rows, key=lambda r: r.system.reference):
         reference = row.system.reference
-        held = tuple(Held.of(d) for d in documents.get(row.system.id, []))
-        card = score(reference, records.get(row.system.id, []), now, documents=held)
+        summary = summaries[row.system.id]
         reviews = [
-            DueReview(reference, d.subject.entry_id, d.due_on, d.title)
-            for d in card.due
+            DueReview(reference, d.entry_id, d.due_on, d.title)
+            for d in summary.due
             if d.due_on <= soon
         ]
         incidents = []
-        for r in records.get(row.system.id, []):
+        for r in incidents_of.get(row.system.id, []):
             body = r.body
-            if r.kind != "incident" or body.get("status") not in OPEN_INCIDENT:
+            if body.get("status") not in OPEN_INCIDENT:
                 continue
             aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
             assert aware is not None
@@ -192,8 +192,7 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                     _instant(body.get("reported_at")),
                 )
             )
-        missing = [a.title for a in card.unmet()]
-        assessed.append(_Assessed(row, card.ready, missing, reviews, incidents))
+        assessed.append(_Assessed(row, summary.ready, list(summary.unmet), reviews, incidents))
     return assessed
 
 

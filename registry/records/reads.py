@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased, contains_eager
@@ -19,6 +19,8 @@ from registry.records.display import entry_label
 from registry.records.inputs import check_instant, valid_id
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.text import text_problem
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,37 @@ def state_of(
             return SystemState(rows[0][0].system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
     system = get_system(session, reference)
     return system_state(session, system, as_of=as_of, effective_at=effective_at)
+
+
+PER_KIND = 100  # a system's entries of each kind shown at once (page and API resource)
+
+
+@dataclass(frozen=True)
+class KindPage(Generic[T]):
+    """A system's entries paged per kind: the first ``per_kind`` of each kind (by kind,
+    then entry id), and for each kind with more, how many there are and the entry id
+    after which the next page starts (keyset)."""
+
+    shown: list[T]
+    more: dict[str, tuple[int, int]]  # kind -> (total, id of the last shown)
+
+
+def first_of_each_kind(
+    items: Iterable[T], kind_of: Callable[[T], str], id_of: Callable[[T], int], per_kind: int
+) -> KindPage[T]:
+    """The first ``per_kind`` items of each kind, by kind then id (the one paging rule of
+    a system's page and resource; the pages after them are the entries list's, by id)."""
+    shown: list[T] = []
+    counts: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for item in sorted(items, key=lambda i: (kind_of(i), id_of(i))):
+        kind = kind_of(item)
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= per_kind:
+            shown.append(item)
+            last[kind] = id_of(item)
+    more = {k: (n, last[k]) for k, n in counts.items() if n > per_kind}
+    return KindPage(shown, more)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,6 @@ def index() -> tuple[str, int]:
         "filters": Filters(),
         "rows": [],
         "next_before": None,
-        "partial": False,
         "before": None,
         "error": None,
         "actions": trail.present_actions(session),
@@ -94,11 +93,10 @@ def index() -> tuple[str, int]:
             before = None if wanted == 1 else trail.page_start(session, filters, system_id, wanted)
             context["before"] = before
         total, number = trail.paging(session, filters, system_id, before)
-        if total is not None and number is not None:
-            context["paging"] = Paging(number, max(1, -(-total // trail.PAGE_SIZE)))
-        rows, next_before, partial = trail.search(session, filters, system_id, before)
+        context["paging"] = Paging(number, max(1, -(-total // trail.PAGE_SIZE)))
+        rows, next_before = trail.search(session, filters, system_id, before)
     except BadQuery as exc:
         context["error"] = str(exc)
         return render_template("audit/index.html", **context), 400
-    context.update(rows=rows, next_before=next_before, partial=partial)
+    context.update(rows=rows, next_before=next_before)
     return render_template("audit/index.html", **context), 200

@@ -14,7 +14,7 @@ from registry.records.search import count_systems
 from registry.web.systems import current_actor
 
 bp = Blueprint("dashboard", __name__)
-SHOWN_GAPS = 50  # the systems not ready listed here; the systems list has them all
+SHOWN_GAPS = 50  # the rows of each list here (systems not ready: the systems list has them all)
 
 
 @bp.route("/dashboard")

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Paging:
-    """Where a page of the trail is: its number and the number of pages (None when the
-    matches are more than one request counts, ``MAX_SCAN`` candidates)."""
+    """Where a page of a list is: its number and the number of pages (None: not known)."""
 
     page: int
     pages: int | None

@@ -26,6 +26,7 @@ from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
 PAGE_SIZE = 50
+PER_KIND = reads.PER_KIND  # entries of each kind on a system's page
 
 
 def current_actor() -> Actor:
@@ -151,6 +152,14 @@ def show(reference: str) -> str:
     require(session, current_actor(), "read")
     system = reads.get_system(session, reference)
     state = reads.system_state(session, system)
+    # A system with thousands of entries: the first of each kind, then page by page
+    # (?kind=…&after=<entry id>, keyset) for one kind.
+    only = request.args.get("kind", "")
+    if only and only not in KINDS:
+        raise NotFound(f"No entry kind {only!r}.")
+    after = request.args.get("after", 0, type=int) or 0
+    entries = [e for e in state.entries if not only or (e.kind == only and e.entry_id > after)]
+    page = reads.first_of_each_kind(entries, lambda e: e.kind, lambda e: e.entry_id, PER_KIND)
     can_write = can(session, current_actor(), "write", system)
     can_approve = can(session, current_actor(), "approve", system)
     retired = reads.retired_profile(session, system)
@@ -160,7 +169,9 @@ def show(reference: str) -> str:
         retired=retired,
         last_profile=json.loads(retired[2].body) if retired else None,
         can_govern=can(session, current_actor(), "govern", system),
-        kinds=KINDS,
+        kinds={k: v for k, v in KINDS.items() if not only or k == only},
+        page=page,
+        only=only,
         can_write=can_write,
         can_approve=can_approve,
         can_export=can(session, current_actor(), "export"),

@@ -222,6 +222,9 @@ def _rewrite_from(session, start, edit):
                     prev_hash=sealed.prev_hash,
                     event_hash=sealed.event_hash,
                     leaf_hash=sealed.leaf_hash,
+                    # The columns that copy the bytes, rewritten alike.
+                    action=fields.get("action"),
+                    actor=fields.get("actor"),
                 )
             )
             prev = sealed.event_hash

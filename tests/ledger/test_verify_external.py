@@ -174,6 +174,10 @@ def _export_event(session, reference: str) -> int:
         ("entry_system", 12, "entry's system is not the one its event recorded"),
         ("entry_kind", 12, "entry's kind is not the one its event recorded"),
         ("system_reference", 2, "entry's system reference is not the one its event recorded"),
+        ("event_action", 12, "its action column is not the action its bytes say"),
+        ("event_action_null", 12, "its action column is not the action its bytes say"),
+        ("event_actor", 12, "its actor column is not the actor its bytes say"),
+        ("export_actor", "export", "its actor column is not the actor its bytes say"),
     ],
 )
 def test_an_edited_column_is_located(signed, change, located_at, message):
@@ -200,6 +204,10 @@ def test_an_edited_column_is_located(signed, change, located_at, message):
             "export_system_null": event.where(AuditEvent.seq == export_seq).values(system_id=None),
             "entry_system": sa.update(Entry).where(Entry.id == entry_id).values(system_id=other.id),
             "entry_kind": sa.update(Entry).where(Entry.id == entry_id).values(kind="incident"),
+            "event_action": event.where(AuditEvent.seq == 12).values(action="entry.retire"),
+            "event_action_null": event.where(AuditEvent.seq == 12).values(action=None),
+            "event_actor": event.where(AuditEvent.seq == 12).values(actor="user:someone"),
+            "export_actor": event.where(AuditEvent.seq == export_seq).values(actor="user:audito"),
             "system_reference": sa.update(AISystem)
             .where(AISystem.reference == "s-1")
             .values(reference="s-renamed"),

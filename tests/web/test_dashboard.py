@@ -8,6 +8,7 @@ import re
 from registry.readiness.overview import describe, overview
 from registry.records import writes
 from registry.records.kinds import ART_73_DAYS
+from registry.web import dashboard
 from tests.records.samples import SAMPLES
 
 
@@ -73,7 +74,9 @@ def _world(session, officer, now):
 def test_overview_figures(session, officer):
     now = dt.datetime.now(dt.UTC)
     _world(session, officer, now)
-    view = overview(session, now)
+    # The dashboard scores the records as recorded by and in effect at its instant
+    # (readiness.evaluate's reading): an instant after the world was written.
+    view = overview(session, dt.datetime.now(dt.UTC))
     assert view.by_stage_and_tier == {
         ("production", "high"): 1,
         ("pilot", "limited"): 1,
@@ -135,3 +138,14 @@ def test_describe():
     assert describe(dt.timedelta(days=1)) == "1 day 0 h"
     assert describe(-dt.timedelta(hours=5, minutes=12)) == "5 h 12 min"
     assert describe(dt.timedelta(minutes=12, seconds=30)) == "12 min"
+
+
+def test_each_list_shows_its_first_rows(session, officer, client, login_as, monkeypatch):
+    """However large the register, the dashboard lists the most urgent rows of each list
+    and says how many there are (the page's size does not grow with the register)."""
+    _world(session, officer, dt.datetime.now(dt.UTC))
+    monkeypatch.setattr(dashboard, "SHOWN_GAPS", 1)
+    login_as("auditor")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "The first 1 of 2 open incidents, the nearest deadline first." in page
+    assert "The first 1 of 2 reviews due, the earliest first." in page
