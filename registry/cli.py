@@ -899,9 +899,18 @@ def readiness(system: str, require: str | None, at: Any, as_json: bool) -> None:
     type=click.IntRange(min=1),
     help="Seconds a request may take before its worker is restarted.",
 )
+@with_appcontext
 def serve(host: str, port: int, workers: int, timeout: int) -> None:
-    """Serve the registry with gunicorn, a production WSGI server (access log on stdout)."""
-    server.serve(host=host, port=port, workers=workers, timeout=timeout)
+    """Serve the registry with gunicorn, a production WSGI server (JSON log lines on
+    standard error, one per request; metrics of every worker at /metrics)."""
+    server.serve(
+        host=host,
+        port=port,
+        workers=workers,
+        timeout=timeout,
+        metrics_dir=Path(current_app.config["METRICS_DIR"]),
+        log_level=current_app.config["LOG_LEVEL"],
+    )
 
 
 def _reporting_outages(command: click.Command) -> None:

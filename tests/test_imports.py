@@ -28,7 +28,7 @@ LAYERS = [
     # The surfaces, and what sees the whole schema: models.py gathers every model (for
     # Alembic, and for dbcopy.py, which copies every table for `registry db copy`).
     # exporting.py: an export's two transactions, which every surface commits alike.
-    {"web", "api", "cli", "server", "models", "dbcopy", "exporting"},
+    {"web", "api", "cli", "server", "models", "dbcopy", "exporting", "operations"},
     {"extensions"},
     {"evidence"},
     {"demo"},

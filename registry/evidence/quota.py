@@ -49,8 +49,9 @@ def _wait_phrase(seconds: int) -> str:
 class ExportQuota:
     """The export limits of one application, counted in ``storage``."""
 
-    def __init__(self, storage: Storage, per_hour: int) -> None:
+    def __init__(self, storage: Storage, per_hour: int, prefix: str = "registry") -> None:
         self.storage = storage
+        self.prefix = prefix
         self.per_hour = RateLimitItemPerHour(per_hour)
         self.window = MovingWindowRateLimiter(storage)
 
@@ -62,7 +63,8 @@ class ExportQuota:
     def admit(self, actor: Actor, *, whole_registry: bool) -> Iterator[None]:
         """Run the body as one export by ``actor``, or raise :class:`TooManyExports`."""
         who = self._who(actor)
-        running = f"registry/exports/running/{who}"
+        running = f"{self.prefix}/exports/running/{who}"
+        namespace = f"{self.prefix}/exports"
         if whole_registry and self.storage.incr(running, RUNNING_AT_MOST) > 1:
             # Another whole-registry export of this user is running: it clears the count.
             raise TooManyExports(
@@ -71,8 +73,8 @@ class ExportQuota:
                 RUNNING_RETRY_AFTER,
             )
         try:
-            if not self.window.hit(self.per_hour, "registry/exports", who):
-                reset, _ = self.window.get_window_stats(self.per_hour, "registry/exports", who)
+            if not self.window.hit(self.per_hour, namespace, who):
+                reset, _ = self.window.get_window_stats(self.per_hour, namespace, who)
                 wait = max(1, math.ceil(reset - time.time()))
                 n = self.per_hour.amount
                 raise TooManyExports(
