@@ -314,5 +314,6 @@ def test_two_app_servers_behind_haproxy_share_one_registry(
         if line.startswith("{")
     ]
     [seen] = [line for line in lines if line.get("request_id") == "via-proxy-1"]
+    assert not [line for line in lines if "memory://" in line["message"]]  # Redis is shared
     assert seen["client"] == CLIENT
     assert all(run.process.returncode == 0 for run in runs.values())

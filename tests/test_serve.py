@@ -60,6 +60,10 @@ def test_serve_signs_in_across_workers_and_logs_each_request_as_json(database_ur
         for line in lines
         if line["name"] == "registry.requests"
     ]
+    # Two workers counting sign-in failures each on its own: the operator is told.
+    assert any(line["level"] == "WARNING" and "memory://" in line["message"] for line in lines), (
+        run.errors
+    )
     auditor = users["auditor"].id
     assert ("POST", "/login", 302, auditor) in answered
     assert ("GET", "/systems", 200, auditor) in answered  # where the sign-in led
