@@ -58,6 +58,9 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python worker_start.py
 	cd bench && ../$(BIN)/python first_write.py
 	cd bench && ../$(BIN)/python document_upload.py
+	bash .ci/ensure-haproxy
+	cd bench && ../$(BIN)/python two_servers.py
+	cd bench && ../$(BIN)/python worker_memory.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
