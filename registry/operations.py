@@ -115,7 +115,7 @@ def metrics_view() -> Response:
         config["METRICS_TOKEN"],
         config["METRICS_NETWORKS"],
     ):
-        g.refusal = "metrics_not_allowed"
+        refusal("metrics_not_allowed")
         return _plain("Not Found\n", 404)
     figures = ledger_figures(db_session())
     body = metrics.exposition(figures.size, figures.latest_checkpoint_at, dt.datetime.now(dt.UTC))
