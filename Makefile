@@ -35,6 +35,7 @@ test: $(STAMP)
 	bash .ci/ensure-chromium
 	bash .ci/ensure-fonts
 	bash .ci/ensure-curl
+	bash .ci/ensure-haproxy
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -63,6 +64,9 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python document_pack.py
 	cd bench && ../$(BIN)/python export_job.py
 	cd bench && ../$(BIN)/python scale.py
+	bash .ci/ensure-haproxy
+	cd bench && ../$(BIN)/python two_servers.py
+	cd bench && ../$(BIN)/python worker_memory.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

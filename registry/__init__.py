@@ -36,18 +36,21 @@ def _dispatch_errors(app: Flask) -> None:
 
     from registry.api import problems
     from registry.errors import RegistryError
+    from registry.operations import refusal
     from registry.outage import DatabaseUnavailable, unavailable
     from registry.surfaces import is_api_request
     from registry.web import error_page
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
+        refusal(type(exc).__name__)
         if is_api_request():
             return problems.from_http_exception(exc)
         return error_page(exc)
 
     @app.errorhandler(RegistryError)
     def _registry_error(exc: RegistryError) -> Any:
+        refusal(type(exc).__name__)
         if isinstance(exc, DatabaseUnavailable):
             exc.details.setdefault("retry_after", app.config["DATABASE_RETRY_AFTER"])
         if is_api_request():
@@ -91,8 +94,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if database_file != app.config["DATABASE_URL"] and not database_file.startswith("file:"):
         Path(database_file).parent.mkdir(parents=True, exist_ok=True)
 
-    from registry import extensions
+    from registry import extensions, logs
 
+    logs.configure(app)
     extensions.init_app(app)
 
     from registry.api import init_api
@@ -100,8 +104,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from registry.web import init_web
 
     app.session_interface = ApiAwareSessionInterface()
+    from registry import operations
+
     init_web(app)
     init_api(app)
+    operations.init_app(app)
     _dispatch_errors(app)
 
     from registry.cli import register_commands

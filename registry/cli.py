@@ -934,9 +934,25 @@ def readiness_show(system: str, require: str | None, at: Any, as_json: bool) -> 
     type=click.IntRange(min=1),
     help="Seconds a request may take before its worker is restarted.",
 )
+@with_appcontext
 def serve(host: str, port: int, workers: int, timeout: int) -> None:
-    """Serve the registry with gunicorn, a production WSGI server (access log on stdout)."""
-    server.serve(host=host, port=port, workers=workers, timeout=timeout)
+    """Serve the registry with gunicorn, a production WSGI server (JSON log lines on
+    standard error, one per request; metrics of every worker at /metrics)."""
+    if workers > 1 and current_app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        current_app.logger.warning(
+            "REGISTRY_RATELIMIT_STORAGE_URI is memory://: each of the %d workers counts "
+            "sign-in failures and exports on its own; share one store (redis://...) "
+            "between workers and hosts",
+            workers,
+        )
+    server.serve(
+        host=host,
+        port=port,
+        workers=workers,
+        timeout=timeout,
+        metrics_dir=Path(current_app.config["METRICS_DIR"]),
+        log_level=current_app.config["LOG_LEVEL"],
+    )
 
 
 @click.command("worker")

@@ -7,6 +7,7 @@ override any of them with a mapping (tests do).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,24 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Where the counts are kept: per process by default; share one (redis://…) when
         # several workers or hosts serve the app.
         "RATELIMIT_STORAGE_URI": env.get("REGISTRY_RATELIMIT_STORAGE_URI", "memory://"),
+        # What the counts' keys start with: distinct per installation sharing one Redis.
+        "RATELIMIT_KEY_PREFIX": env.get("REGISTRY_RATELIMIT_KEY_PREFIX", "registry"),
+        # Reverse proxies in front of the app whose X-Forwarded-For and -Proto headers
+        # are believed (werkzeug's ProxyFix, that many hops from the right). 0, the
+        # default: none, the headers are ignored and the client is the connection's
+        # peer. Set it to the number of proxies you run, never more: a client can send
+        # the headers too.
+        "TRUSTED_PROXY_HOPS": int(env.get("REGISTRY_TRUSTED_PROXY_HOPS", "0")),
+        # Logs: JSON lines ("json") or text ("text"), at this level and above.
+        "LOG_FORMAT": env.get("REGISTRY_LOG_FORMAT", "json").strip().lower(),
+        "LOG_LEVEL": env.get("REGISTRY_LOG_LEVEL", "INFO").strip().upper(),
+        # Who may read /metrics: a bearer token, and/or client addresses (CIDR networks,
+        # space-separated; loopback by default).
+        "METRICS_TOKEN": env.get("REGISTRY_METRICS_TOKEN", ""),
+        "METRICS_NETWORKS": env.get("REGISTRY_METRICS_NETWORKS", "127.0.0.1/32 ::1/128"),
+        # Where the workers of `registry serve` keep their metrics' counts (emptied at
+        # start; default: in the instance folder).
+        "METRICS_DIR": env.get("REGISTRY_METRICS_DIR"),
         "MAX_CONTENT_LENGTH": int(env.get("REGISTRY_MAX_CONTENT_LENGTH", str(1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("REGISTRY_TOKEN_DEFAULT_DAYS", "90")),
         # Where evidence packs are written and kept (listed from the ledger's export
@@ -155,6 +174,20 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             raise ValueError(
                 f"REGISTRY_{name} is not a rate limit such as '5 per minute; 20 per hour': {exc}"
             ) from exc
+    if config["TRUSTED_PROXY_HOPS"] < 0:
+        raise ValueError("REGISTRY_TRUSTED_PROXY_HOPS must be 0 (no proxy trusted) or more")
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ValueError("REGISTRY_LOG_FORMAT must be 'json' or 'text'")
+    if config["LOG_LEVEL"] not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("REGISTRY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    if isinstance(config["METRICS_NETWORKS"], str):
+        try:
+            config["METRICS_NETWORKS"] = [
+                ipaddress.ip_network(item, strict=False)
+                for item in config["METRICS_NETWORKS"].replace(",", " ").split()
+            ]
+        except ValueError as exc:
+            raise ValueError(f"REGISTRY_METRICS_NETWORKS is not a list of networks: {exc}") from exc
     if config["DOCUMENT_STORE"] not in ("local", "s3"):
         raise ValueError("REGISTRY_DOCUMENT_STORE must be 'local' or 's3'")
     if config["DOCUMENT_STORE"] == "s3" and not config["S3_BUCKET"]:
@@ -181,6 +214,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         )
     if not config["DOCUMENT_DIR"]:
         config["DOCUMENT_DIR"] = str(Path(config["INSTANCE_PATH"]) / "documents")
+    if not config["METRICS_DIR"]:
+        config["METRICS_DIR"] = str(Path(config["INSTANCE_PATH"]) / "metrics")
     if not config["SIGNING_KEY_PATH"]:
         config["SIGNING_KEY_PATH"] = str(Path(config["INSTANCE_PATH"]) / "ledger-signing.key")
     if not config["KEPT_CHECKPOINT_PATH"]:

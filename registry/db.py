@@ -377,5 +377,15 @@ class Database:
         finally:
             session.close()
 
+    def answers(self) -> bool:
+        """Whether the database answers a query now (the readiness check): one
+        ``SELECT 1`` on a pooled read connection."""
+        try:
+            with self.read_engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,7 +1,7 @@
 """Extensions, unbound until ``init_app``: the database, login and CSRF protection;
 and the rate limiter and the export quota, made per application (their counts live in
 the limiter's storage, which with the default ``memory://`` is per application and
-process)."""
+process, and with ``redis://…`` shared by every process and host)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.extensions["registry.limiter"] = _make_limiter(app)
     app.extensions["registry.export_quota"] = ExportQuota(
-        limiter(app).storage, app.config["EXPORTS_PER_HOUR"]
+        limiter(app).storage, app.config["EXPORTS_PER_HOUR"], app.config["RATELIMIT_KEY_PREFIX"]
     )
 
     app.extensions["registry.documents"] = store_from_config(app.config)
@@ -113,7 +113,7 @@ def _make_limiter(app: Flask) -> Limiter:
         # No more than N in any window (not per calendar minute): no double burst at
         # a window's edge. Supported by the memory, Redis and MongoDB storages.
         strategy="moving-window",
-        key_prefix="registry",
+        key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
         headers_enabled=False,
     )
     limiter.request_filter(is_api_request)

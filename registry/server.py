@@ -13,12 +13,13 @@ application for those who run gunicorn themselves; its workers import everything
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from registry import create_app
+from registry import create_app, logs, metrics
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -53,20 +54,34 @@ class RegistryServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    metrics.worker_exited(worker.pid)
+
+
 def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     workers: int = DEFAULT_WORKERS,
     timeout: int = DEFAULT_TIMEOUT,
+    metrics_dir: Path | None = None,
+    log_level: str = "INFO",
 ) -> None:
-    """Serve until stopped (SIGTERM: the workers finish their requests; SIGINT: at once)."""
+    """Serve until stopped (SIGTERM: the workers finish their requests; SIGINT: at once).
+
+    The workers' metrics are counted in ``metrics_dir`` (emptied first), which /metrics
+    adds up; the app logs one JSON line per request, so gunicorn's access log is off and
+    its own lines are JSON too."""
+    if metrics_dir is not None:
+        metrics.use_folder(metrics_dir)
     RegistryServer(
         {
             "bind": bind_address(host, port),
             "workers": workers,
             "timeout": timeout,
-            "accesslog": "-",  # one line per request, on standard output
+            "accesslog": None,
             "errorlog": "-",
+            "logconfig_dict": logs.gunicorn_logging(log_level),
+            "child_exit": _child_exit,
             "proc_name": "registry",
         }
     ).run()

@@ -30,7 +30,7 @@ LAYERS = [
     # exporting.py: an export's two transactions, which every surface commits alike.
     # jobs: background work, which the surfaces ask for and whose tasks run exports
     # (exporting.py) and the schedule; never imports a surface.
-    {"web", "api", "cli", "server", "models", "dbcopy", "exporting", "jobs"},
+    {"web", "api", "cli", "server", "models", "dbcopy", "exporting", "jobs", "operations"},
     {"extensions"},
     {"evidence"},
     {"demo"},

@@ -33,7 +33,7 @@ def _env(database_url: str, tmp_path) -> dict[str, str]:
     return env
 
 
-def test_serve_signs_in_across_workers_and_logs_each_request(database_url, users, tmp_path):
+def test_serve_signs_in_across_workers_and_logs_each_request_as_json(database_url, users, tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)]
     with served([*command, "--workers", "2"], port, _env(database_url, tmp_path), tmp_path) as run:
@@ -53,8 +53,21 @@ def test_serve_signs_in_across_workers_and_logs_each_request(database_url, users
     assert run.process.returncode == 0, run.errors
     assert "Booting worker" in run.errors and "Shutting down" in run.errors
     assert f"Listening at: http://127.0.0.1:{port}" in run.errors
-    assert '"POST /login HTTP/1.1" 302' in run.output
-    assert '"GET /static/registry.css HTTP/1.1" 200' in run.output
+    # Every line is JSON; one per request, with its rule, status and the user's id.
+    lines = [json.loads(line) for line in run.errors.splitlines()]
+    answered = [
+        (line["method"], line["endpoint"], line["status"], line["user_id"])
+        for line in lines
+        if line["name"] == "registry.requests"
+    ]
+    # Two workers counting sign-in failures each on its own: the operator is told.
+    assert any(line["level"] == "WARNING" and "memory://" in line["message"] for line in lines), (
+        run.errors
+    )
+    auditor = users["auditor"].id
+    assert ("POST", "/login", 302, auditor) in answered
+    assert ("GET", "/systems", 200, auditor) in answered  # where the sign-in led
+    assert ("GET", "/static/<path:filename>", 200, None) in answered  # no user loaded
 
 
 def test_serve_refuses_bad_options(app):

@@ -193,6 +193,10 @@ class BlobStore(Protocol):
         """Every blob held, with when it was written (the collector's sweep)."""
         ...
 
+    def reachable(self) -> bool:
+        """Whether the store answers and can take a blob now (the readiness check)."""
+        ...
+
     def stale_parts(self, before: dt.datetime) -> int:
         """Remove temporary files older than ``before`` (uploads that died); how many."""
         ...
@@ -267,6 +271,13 @@ class LocalStore:
                         stat = path.stat()
                         modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
                         yield Blob(path.name, stat.st_size, modified)
+
+    def reachable(self) -> bool:
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.parts, os.W_OK | os.X_OK)
 
     def stale_parts(self, before: dt.datetime) -> int:
         return _remove_parts(self.parts, before) if self.parts.exists() else 0
@@ -400,6 +411,13 @@ class S3Store:
 
     def delete(self, sha256: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+
+    def reachable(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception:  # noqa: BLE001 - any failure (network, credentials) is "not now"
+            return False
+        return True
 
     def blobs(self) -> Iterator[Blob]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -45,8 +45,9 @@ def _wait_phrase(seconds: int) -> str:
 class ExportQuota:
     """The export limits of one application, counted in ``storage``."""
 
-    def __init__(self, storage: Storage, per_hour: int) -> None:
+    def __init__(self, storage: Storage, per_hour: int, prefix: str = "registry") -> None:
         self.storage = storage
+        self.prefix = prefix
         self.per_hour = RateLimitItemPerHour(per_hour)
         self.window = MovingWindowRateLimiter(storage)
 
@@ -58,8 +59,9 @@ class ExportQuota:
         """Count one export asked for by ``actor``, or raise :class:`TooManyExports`
         when they have asked for ``per_hour`` in the last hour."""
         who = self._who(actor)
-        if not self.window.hit(self.per_hour, "registry/exports", who):
-            reset, _ = self.window.get_window_stats(self.per_hour, "registry/exports", who)
+        namespace = f"{self.prefix}/exports"
+        if not self.window.hit(self.per_hour, namespace, who):
+            reset, _ = self.window.get_window_stats(self.per_hour, namespace, who)
             wait = max(1, math.ceil(reset - time.time()))
             n = self.per_hour.amount
             raise TooManyExports(

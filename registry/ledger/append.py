@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -250,11 +251,23 @@ def next_time(head: LedgerHead) -> dt.datetime:
     return event_time(head)
 
 
+# On the session's ``info``: (action, kind) of each event stored in its transaction,
+# which the app counts once the transaction commits (registry.metrics).
+APPENDED = "registry.appended"
+
+
+def appended(session: Session) -> list[tuple[str, str]]:
+    """The (action, kind) of the events the session's transaction stored; forgotten."""
+    return session.info.pop(APPENDED, [])
+
+
 def store(session: Session, event: dict[str, Any], rows: Sequence[Statement] = ()) -> None:
     """Store the sealed ``event`` and then ``rows`` (the caller's statements, their
     parameters named not starting with ``e_``), and the checkpoint that may be due with
     it. On PostgreSQL one statement, sent with the transaction's ``COMMIT`` (or before
     the transaction's next statement), unless a checkpoint is due: then at once."""
+    said = json.loads(event["event"])  # a few hundred bytes: microseconds
+    session.info.setdefault(APPENDED, []).append((said["action"], said.get("kind") or ""))
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(INSERT_EVENT, event)

@@ -120,3 +120,21 @@ def prove_inclusion(session: Session, seq: int, tree_size: int | None = None) ->
             "few minutes, or run 'registry ledger checkpoint'."
         )
     return InclusionProof(event, checkpoint, inclusion_proof(session, seq, checkpoint.tree_size))
+
+
+@dataclass(frozen=True)
+class LedgerFigures:
+    """What an operator watches: how many events, and when the latest signed
+    checkpoint was made (None before the first)."""
+
+    size: int
+    latest_checkpoint_at: dt.datetime | None
+
+
+def ledger_figures(session: Session) -> LedgerFigures:
+    """The ledger's size (its head's sequence number) and its latest checkpoint's time:
+    two index reads, no lock."""
+    made = session.scalar(
+        sa.select(Checkpoint.created_at).order_by(Checkpoint.tree_size.desc()).limit(1)
+    )
+    return LedgerFigures(ledger_head(session).seq, made)
