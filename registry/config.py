@@ -73,6 +73,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The sign-in cookie lasts as long as the browser session, and its signature is
         # refused once it is older than this (counted from when the session last changed,
         # e.g. the sign-in).
+        # How many hours an administrator's password reset link is good for (once).
+        "PASSWORD_RESET_HOURS": int(env.get("REGISTRY_PASSWORD_RESET_HOURS", "24")),
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(
             hours=float(env.get("REGISTRY_SESSION_HOURS", "8"))
         ),

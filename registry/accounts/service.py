@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.accounts.actor import Actor
-from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
+from registry.accounts.models import (
+    ROLES,
+    TOKEN_SCOPES,
+    ApiToken,
+    PasswordReset,
+    User,
+    UserRole,
+)
+from registry.accounts.passwords import password_problem
 from registry.accounts.permissions import require
 from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
@@ -24,8 +32,6 @@ from registry.ledger.append import append_event
 from registry.text import text_problem
 
 TOKEN_PREFIX = "reg_"
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024  # the longest password a sign-in reads
 MAX_TOKEN_DAYS = 366
 # What a sign-in with an unknown e-mail checks its password against, so that it takes
 # as long as one with a known e-mail and the timing does not tell which e-mails exist.
@@ -42,17 +48,6 @@ _DUMMY_HASH = (
 def new_password() -> str:
     """A generated password, for users given none."""
     return secrets.token_urlsafe(12)
-
-
-def password_problem(password: str) -> str | None:
-    """Why ``password`` may not be anyone's password, or None: the one policy of every
-    password, however it is set (created, changed by its user, set by an administrator
-    or by ``registry users password``)."""
-    if len(password) < MIN_PASSWORD:
-        return f"At least {MIN_PASSWORD} characters."
-    if len(password) > MAX_PASSWORD:
-        return f"At most {MAX_PASSWORD} characters."
-    return None
 
 
 def _hash_token(secret: str) -> str:
@@ -200,6 +195,112 @@ def change_password(session: Session, user: User, current: str, new: str) -> Use
             errors={"current_password": ["This is not your current password."]},
         )
     return set_password(session, Actor.for_user(user), user, new)
+
+
+RESET_HOURS = 24  # how long a reset link is good for, unless its issuer says otherwise
+MAX_RESET_HOURS = 7 * 24
+
+
+def issue_password_reset(
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    hours: int = RESET_HOURS,
+    now: dt.datetime | None = None,
+) -> tuple[PasswordReset, str]:
+    """A single-use link to set ``user``'s password, good for ``hours``: the reset and
+    its secret (returned once, never stored: only its SHA-256 is). An administrator
+    issues it and hands the link over; a mailer would call this with the registry's own
+    actor and send the secret instead (the delivery is the caller's)."""
+    require(session, actor, "manage_accounts")
+    if not 1 <= hours <= MAX_RESET_HOURS:
+        raise InvalidInput(
+            "The reset link is not valid.",
+            {"hours": [f"Must be between 1 and {MAX_RESET_HOURS}."]},
+        )
+    if not user.is_active:
+        raise Conflict(f"User {user.email!r} is deactivated.")
+    now = now or utcnow()
+    secret = secrets.token_urlsafe(32)
+    reset = PasswordReset(
+        user_id=user.id,
+        token_hash=_hash_token(secret),
+        issued_by=actor.label,
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=hours),
+    )
+    session.add(reset)
+    session.flush()
+    _audit(
+        session,
+        actor,
+        "user.password_reset_issue",
+        user_id=user.id,
+        email=user.email,
+        reset_id=reset.id,
+        expires_at=reset.expires_at.isoformat(),
+    )
+    return reset, secret
+
+
+def usable_reset(session: Session, secret: str, now: dt.datetime | None = None) -> PasswordReset:
+    """The reset link ``secret`` names while it can still be used; :class:`ResetRefused`
+    when it is unknown, used, expired, or its user deactivated."""
+    now = now or utcnow()
+    reset = None
+    if secret.isascii() and 0 < len(secret) <= 100:
+        reset = session.scalar(
+            sa.select(PasswordReset).where(PasswordReset.token_hash == _hash_token(secret))
+        )
+    if reset is None:
+        raise ResetRefused("This password reset link is not valid.")
+    if reset.used_at is not None:
+        raise ResetRefused("This password reset link has already been used.")
+    if reset.expires_at <= now:
+        raise ResetRefused("This password reset link has expired: ask for a new one.")
+    if not reset.user.is_active:
+        raise ResetRefused("This account is deactivated.")
+    return reset
+
+
+def reset_password(
+    session: Session, secret: str, new: str, *, now: dt.datetime | None = None
+) -> User:
+    """Set a new password through the reset link ``secret`` and use the link up (once
+    only, even when two requests race: the update that marks it used is conditional);
+    every session of the user ends."""
+    now = now or utcnow()
+    reset = usable_reset(session, secret, now)
+    if problem := password_problem(new):
+        raise InvalidInput("The new password is not valid.", {"new_password": [problem]})
+    used = session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise ResetRefused("This password reset link has already been used.")
+    user = reset.user
+    user.password_hash = generate_password_hash(new)
+    end_sessions(session, user)
+    _audit(
+        session,
+        Actor.for_user(user),
+        "user.password_reset",
+        user_id=user.id,
+        email=user.email,
+        reset_id=reset.id,
+    )
+    return user
+
+
+class ResetRefused(RegistryError):
+    """A password reset link that cannot be used (any more)."""
+
+    status = 410
+    title = "Gone"
 
 
 class WrongPassword(RegistryError):

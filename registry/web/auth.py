@@ -37,14 +37,16 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from registry.accounts.models import User
+from registry.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
 from registry.accounts.service import (
-    MAX_PASSWORD,
-    MIN_PASSWORD,
+    ResetRefused,
     WrongPassword,
     authenticate,
     change_password,
+    reset_password,
     session_user,
     sign_out,
+    usable_reset,
 )
 from registry.errors import InvalidInput
 from registry.extensions import client_address, db_session, limiter, login_manager
@@ -210,6 +212,59 @@ def password() -> str | tuple[str, int] | Response:
     keep_session(user)
     flash("Your password is changed. Your other sessions have ended.", "success")
     return redirect(landing())
+
+
+def _reset_page(
+    secret: str, errors: dict[str, list[str]] | None = None, message: str = "", gone: str = ""
+) -> str:
+    return render_template(
+        "auth/reset.html",
+        secret=secret,
+        errors=errors or {},
+        message=message,
+        gone=gone,
+        min_password=MIN_PASSWORD,
+    )
+
+
+def _no_referrer(body: str, status: int = 200) -> Response:
+    """A page whose URL holds a secret: never sent on as a Referer, never cached."""
+    response = make_response(body, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/account/reset/<secret>", methods=["GET", "POST"])
+def reset(secret: str) -> Response:
+    """Set a new password through a single-use, expiring reset link (issued by an
+    administrator). Works signed in or out; every session of the user ends and they
+    sign in with the new password."""
+    db = db_session()
+    if request.method == "GET":
+        try:
+            usable_reset(db, secret)
+        except ResetRefused as exc:
+            return _no_referrer(_reset_page(secret, gone=exc.message), exc.status)
+        return _no_referrer(_reset_page(secret))
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    if new != again:
+        errors = {"new_password_again": ["Does not match the new password."]}
+        return _no_referrer(_reset_page(secret, errors, "The form has errors."), 422)
+    try:
+        reset_password(db, secret, new[: MAX_PASSWORD + 1])
+    except ResetRefused as exc:
+        db.rollback()
+        return _no_referrer(_reset_page(secret, gone=exc.message), exc.status)
+    except InvalidInput as exc:
+        db.rollback()
+        return _no_referrer(_reset_page(secret, exc.field_errors, exc.message), exc.status)
+    db.commit()
+    if current_user.is_authenticated:
+        logout_user()
+        session.pop(GENERATION_KEY, None)
+    flash("Your password is set. Sign in with it.", "success")
+    return redirect(url_for("auth.login"))
 
 
 @bp.record_once
