@@ -470,6 +470,13 @@ class TokenIdentity:
     email: str
     name: str
     roles: frozenset[str]
+    last_used_at: dt.datetime | None = None
+
+    @property
+    def use_unrecorded(self) -> bool:
+        """Whether today's use of the token is not recorded yet (see
+        :func:`record_token_use`)."""
+        return self.last_used_at is None or self.last_used_at < day_start(utcnow())
 
     @property
     def actor(self) -> Actor:
@@ -492,6 +499,7 @@ _TOKEN_LOOKUP = (
         _token.c.scopes,
         _token.c.expires_at,
         _token.c.revoked_at,
+        _token.c.last_used_at,
         _user.c.id.label("user_id"),
         _user.c.email,
         _user.c.name,
@@ -566,7 +574,31 @@ def token_identity(rows: Sequence[Any], params: dict[str, Any]) -> TokenIdentity
         email=row.email,
         name=row.name,
         roles=frozenset(r.role for r in rows if r.role is not None),
+        last_used_at=row.last_used_at.astimezone(dt.UTC) if row.last_used_at else None,
     )
+
+
+def day_start(now: dt.datetime) -> dt.datetime:
+    """Midnight UTC of ``now``'s day: a token's use is recorded once per such day."""
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def record_token_use(bind: sa.Engine, token_id: int, now: dt.datetime | None = None) -> bool:
+    """Record that token ``token_id`` was used today, in a short transaction of its own
+    (outside the request's unit of work, after it): at most one update per token per
+    day, however many requests race to record it (the update is conditional on the last
+    use being before today). Whether it wrote."""
+    now = now or utcnow()
+    with bind.begin() as connection:
+        done = connection.execute(
+            sa.update(_token)
+            .where(
+                _token.c.id == token_id,
+                sa.or_(_token.c.last_used_at.is_(None), _token.c.last_used_at < day_start(now)),
+            )
+            .values(last_used_at=now)
+        )
+    return done.rowcount == 1
 
 
 class TokenRejected(PermissionDenied):

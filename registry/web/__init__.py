@@ -12,6 +12,7 @@ from registry.transport import secure_cookies
 
 
 def init_web(app: Flask) -> None:
+    from registry.web.account import bp as account_bp
     from registry.web.admin import bp as admin_bp
     from registry.web.audit import bp as audit_bp
     from registry.web.auth import bp as auth_bp
@@ -36,6 +37,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(editing_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
     app.register_blueprint(documents_bp)
