@@ -75,6 +75,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # e.g. the sign-in).
         # How many hours an administrator's password reset link is good for (once).
         "PASSWORD_RESET_HOURS": int(env.get("REGISTRY_PASSWORD_RESET_HOURS", "24")),
+        # A second factor (TOTP) is mandatory for administrators and compliance officers
+        # signing in with a password: they set one up before anything else.
+        "SECOND_FACTOR_MANDATORY": _bool(env.get("REGISTRY_SECOND_FACTOR_MANDATORY"), False),
+        # The name authenticator apps show for the registry's codes.
+        "SECOND_FACTOR_ISSUER": env.get("REGISTRY_SECOND_FACTOR_ISSUER", "AI governance registry"),
+        # The app's clock for second-factor codes (a callable; None: the real time).
+        "CLOCK": None,
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(
             hours=float(env.get("REGISTRY_SESSION_HOURS", "8"))
         ),

@@ -346,6 +346,38 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
+def record_sign_in(session: Session, user: User, method: str) -> None:
+    """Record that ``user`` signed in, and how (``password``, ``password+totp``,
+    ``password+recovery``, ``oidc``)."""
+    _audit(
+        session,
+        Actor.for_user(user),
+        "user.sign_in",
+        user_id=user.id,
+        email=user.email,
+        method=method,
+    )
+
+
+def record_failed_sign_in(session: Session, email: str, step: str) -> None:
+    """Record a failed sign-in at the account with this e-mail, at ``step``
+    (``password`` or ``second_factor``). An e-mail no account has is not recorded (it
+    may be anything typed, even a password): the sign-in throttle counts those."""
+    user = _find_user(session, email)
+    if user is None:
+        return
+    append_event(
+        session,
+        {
+            "action": "user.sign_in_failed",
+            "actor": "anonymous",
+            "user_id": user.id,
+            "email": user.email,
+            "step": step,
+        },
+    )
+
+
 def create_token(
     session: Session,
     actor: Actor,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import segno
 from flask import (
     Blueprint,
     current_app,
@@ -22,15 +23,19 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as flask_session
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from registry.accounts import second_factor
 from registry.accounts import service as accounts
 from registry.accounts.models import TOKEN_SCOPES, ApiToken
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput
-from registry.extensions import db_session
+from registry.extensions import clock, db_session
+from registry.surfaces import is_api_request
+from registry.web.auth import METHOD_KEY
 from registry.web.systems import current_actor
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -152,3 +157,125 @@ def revoke_token(token_id: int) -> Response:
     session.commit()
     flash(f"Token {token.name or token.prefix} ({token.prefix}…) revoked.", "success")
     return redirect(url_for("account.tokens"))
+
+
+# ----------------------------------------------------------------- the second factor
+
+
+def _second_factor_page(
+    *,
+    status: int = 200,
+    uri: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    message: str = "",
+    codes: list[str] | None = None,
+) -> Response:
+    user = current_user
+    response = make_response(
+        render_template(
+            "account/second_factor.html",
+            enrolled=user.has_second_factor,
+            pending=uri is not None,
+            uri=uri,
+            secret=user.totp_secret if uri is not None else None,
+            qr=segno.make(uri, error="m").svg_data_uri(scale=4) if uri is not None else None,
+            codes=codes,
+            left=second_factor.recovery_codes_left(db_session(), user),
+            mandatory=second_factor.must_enrol(user, current_app.config["SECOND_FACTOR_MANDATORY"]),
+            errors=errors or {},
+            message=message,
+            when=_when,
+        ),
+        status,
+    )
+    return _no_store(response) if uri is not None or codes else response
+
+
+@bp.route("/second-factor", methods=["GET"])
+def second_factor_status() -> Response:
+    return _second_factor_page()
+
+
+@bp.route("/second-factor/begin", methods=["POST"])
+def begin_second_factor() -> Response:
+    """A new pending secret, shown as a QR code and as its otpauth URI."""
+    session = db_session()
+    try:
+        second_factor.begin_enrolment(session, current_user)
+    except Conflict as exc:
+        session.rollback()
+        return _second_factor_page(status=exc.status, message=exc.message)
+    session.commit()
+    issuer = current_app.config["SECOND_FACTOR_ISSUER"]
+    return _second_factor_page(uri=second_factor.provisioning_uri(current_user, issuer))
+
+
+@bp.route("/second-factor/confirm", methods=["POST"])
+def confirm_second_factor() -> Response:
+    session = db_session()
+    try:
+        codes = second_factor.confirm_enrolment(
+            session, current_user, request.form.get("code", "")[:100], clock()
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        issuer = current_app.config["SECOND_FACTOR_ISSUER"]
+        return _second_factor_page(
+            status=exc.status,
+            uri=second_factor.provisioning_uri(current_user, issuer),
+            errors=exc.field_errors,
+            message=exc.message,
+        )
+    except Conflict as exc:
+        session.rollback()
+        return _second_factor_page(status=exc.status, message=exc.message)
+    session.commit()
+    return _second_factor_page(codes=codes)
+
+
+@bp.route("/second-factor/remove", methods=["POST"])
+def remove_second_factor() -> Response:
+    """Remove one's own second factor, proving it once more with a code."""
+    session = db_session()
+    user = current_user
+    if not user.has_second_factor:
+        return redirect(url_for("account.second_factor_status"))
+    if second_factor.check_code(session, user, request.form.get("code", "")[:100], clock()) is None:
+        session.rollback()
+        return _second_factor_page(
+            status=422,
+            errors={"remove_code": ["Not a valid code."]},
+            message="The second factor was not removed.",
+        )
+    second_factor.remove_second_factor(session, current_actor(), user)
+    session.commit()
+    flash("Your second factor is removed.", "success")
+    return redirect(url_for("account.second_factor_status"))
+
+
+# While a mandatory second factor is missing, only these pages open.
+ENROLMENT_ENDPOINTS = frozenset(
+    {
+        "account.second_factor_status",
+        "account.begin_second_factor",
+        "account.confirm_second_factor",
+        "auth.logout",
+        "static",
+    }
+)
+
+
+@bp.before_app_request
+def _enrol_first() -> Any:
+    """A user who must set up a second factor (REGISTRY_SECOND_FACTOR_MANDATORY, signed
+    in with a password) is sent to do so before any other page opens."""
+    if (
+        request.endpoint in ENROLMENT_ENDPOINTS
+        or is_api_request()
+        or not current_user.is_authenticated
+        or flask_session.get(METHOD_KEY, "password") == "oidc"
+        or not second_factor.must_enrol(current_user, current_app.config["SECOND_FACTOR_MANDATORY"])
+    ):
+        return None
+    flash("Set up a second factor to continue: it is required for your role.", "error")
+    return redirect(url_for("account.second_factor_status"))

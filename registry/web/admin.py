@@ -24,6 +24,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from registry.accounts import second_factor
 from registry.accounts import service as accounts
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
 from registry.accounts.passwords import MIN_PASSWORD
@@ -266,3 +267,15 @@ def issue_reset(user_id: int) -> Response:
     session.commit()
     link = url_for("auth.reset", secret=secret, _external=True)
     return _render_user(user, reset_link=link, reset_expires=reset.expires_at)
+
+
+@bp.route("/users/<id:user_id>/second-factor/remove", methods=["POST"])
+def remove_second_factor(user_id: int) -> Response:
+    """Remove a user's second factor (a lost authenticator): they sign in with their
+    password alone, or must set one up again where it is mandatory."""
+    session = db_session()
+    user = _user_or_404(user_id)
+    second_factor.remove_second_factor(session, current_actor(), user)
+    session.commit()
+    flash(f"The second factor of {user.email} is removed.", "success")
+    return redirect(url_for("admin.user", user_id=user.id))
