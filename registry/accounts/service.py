@@ -26,7 +26,13 @@ from registry.accounts.models import (
 )
 from registry.accounts.passwords import password_problem
 from registry.accounts.permissions import require
-from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
+from registry.db import (
+    MAX_ID,
+    SQLITE_BUSY_TIMEOUT_MS,
+    driver_connection,
+    driver_sql,
+    utcnow,
+)
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
 from registry.ledger.append import append_event
 from registry.text import text_problem
@@ -610,6 +616,9 @@ def token_identity(rows: Sequence[Any], params: dict[str, Any]) -> TokenIdentity
     )
 
 
+TOKEN_USE_WAIT_MS = 100  # how long recording a token's use waits for SQLite's write lock
+
+
 def day_start(now: dt.datetime) -> dt.datetime:
     """Midnight UTC of ``now``'s day: a token's use is recorded once per such day."""
     return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -617,19 +626,40 @@ def day_start(now: dt.datetime) -> dt.datetime:
 
 def record_token_use(bind: sa.Engine, token_id: int, now: dt.datetime | None = None) -> bool:
     """Record that token ``token_id`` was used today, in a short transaction of its own
-    (outside the request's unit of work, after it): at most one update per token per
-    day, however many requests race to record it (the update is conditional on the last
-    use being before today). Whether it wrote."""
+    (before the request's unit of work takes any lock): at most one update per token
+    per day, however many requests race to record it (the update is conditional on the
+    last use being before today). Whether it wrote.
+
+    It is bookkeeping, so it never holds a request up: on SQLite, when another
+    transaction holds the write lock for more than a moment, the use is left for the
+    token's next request to record."""
     now = now or utcnow()
-    with bind.begin() as connection:
-        done = connection.execute(
-            sa.update(_token)
-            .where(
-                _token.c.id == token_id,
-                sa.or_(_token.c.last_used_at.is_(None), _token.c.last_used_at < day_start(now)),
-            )
-            .values(last_used_at=now)
+    update = (
+        sa.update(_token)
+        .where(
+            _token.c.id == token_id,
+            sa.or_(_token.c.last_used_at.is_(None), _token.c.last_used_at < day_start(now)),
         )
+        .values(last_used_at=now)
+    )
+    with bind.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: no transaction begins for it
+            connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                f"PRAGMA busy_timeout={TOKEN_USE_WAIT_MS}"
+            )
+        try:
+            with connection.begin():
+                done = connection.execute(update)
+        except sa.exc.OperationalError:
+            if not sqlite:
+                raise
+            return False
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+                )
     return done.rowcount == 1
 
 

@@ -62,3 +62,21 @@ def test_the_first_use_of_a_day_is_recorded_once(app, session, users, profile):
     # A refused token records nothing.
     assert ApiClient(app.test_client(), "reg_unknown").get("/api/v1/me").status_code == 401
     assert len(updates) == 2
+
+
+def test_recording_never_holds_a_request_up(app, session, users, engine_name):
+    """While another transaction holds SQLite's write lock, a request goes on without
+    recording its token's use (its next request does); PostgreSQL has no such lock."""
+    user = users["auditor"]
+    token, secret = create_token(session, Actor.for_user(user), user, name="reader")
+    session.commit()
+    client = ApiClient(app.test_client(), secret)
+    session.execute(sa.select(ApiToken.id)).all()  # the test's session begins a write
+    started = utcnow()
+    assert client.get("/api/v1/me").status_code == 200
+    assert utcnow() - started < dt.timedelta(seconds=5)
+    session.rollback()
+    if engine_name == "sqlite":
+        assert _last_used(session, token.id) is None
+    assert client.get("/api/v1/me").status_code == 200
+    assert _last_used(session, token.id) is not None
