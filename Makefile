@@ -32,6 +32,7 @@ test: $(STAMP)
 	bash .ci/ensure-chromium
 	bash .ci/ensure-fonts
 	bash .ci/ensure-curl
+	bash .ci/ensure-oidc-provider
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -7,6 +7,7 @@ override any of them with a mapping (tests do).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SECOND_FACTOR_ISSUER": env.get("REGISTRY_SECOND_FACTOR_ISSUER", "AI governance registry"),
         # The app's clock for second-factor codes (a callable; None: the real time).
         "CLOCK": None,
+        # OpenID Connect providers to sign in through: a JSON list (docs/identity.md).
+        "OIDC_PROVIDERS": json.loads(env.get("REGISTRY_OIDC_PROVIDERS") or "[]"),
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(
             hours=float(env.get("REGISTRY_SESSION_HOURS", "8"))
         ),

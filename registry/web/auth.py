@@ -197,6 +197,10 @@ PENDING_KEY = "pending_second_factor"
 PENDING_SECONDS = 300
 # How the session's user signed in (a mandatory second factor applies to passwords).
 METHOD_KEY = "sign_in_method"
+# A session signed in through an OpenID Provider: which, and its ID token (web/oidc.py);
+# once signed out, kept for the page that offers the provider's end-session endpoint.
+OIDC_KEY = "oidc"
+SIGNED_OUT_KEY = "oidc_signed_out"
 
 
 def _pending_user() -> User | None:
@@ -253,6 +257,10 @@ def logout() -> Response:
     logout_user()
     session.pop(GENERATION_KEY, None)
     session.pop(METHOD_KEY, None)
+    through = session.pop(OIDC_KEY, None)
+    if through is not None:  # offer to end the provider's session too
+        session[SIGNED_OUT_KEY] = through
+        return redirect(url_for("oidc.signed_out"))
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
