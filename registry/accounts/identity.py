@@ -24,7 +24,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import ROLES, User, UserIdentity, UserRole
 from registry.accounts.permissions import require
 from registry.accounts.service import end_sessions, record_failed_sign_in, record_sign_in
-from registry.errors import RegistryError
+from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.ledger.append import append_event
 from registry.text import text_problem
 
@@ -153,8 +153,8 @@ def _create(
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         # Never joined by e-mail alone.
         raise SignInRefused(
-            f"An account with the e-mail {email} exists already: an administrator must "
-            f"decide whether it is yours.",
+            f"An account with the e-mail {email} exists already: an administrator can "
+            f"link it to your {provider.title} account.",
             "email_taken",
         )
     name = str(claims.get("name") or "")[:200]
@@ -205,11 +205,25 @@ def link_identity(
     session: Session, actor: Actor, user: User, issuer: str, subject: str, now: dt.datetime
 ) -> UserIdentity:
     """Link ``user`` to the provider account (``issuer``, ``subject``): an
-    administrator's decision (e.g. an existing local account moving to single sign-on)."""
+    administrator's decision (e.g. an existing local account moving to single sign-on,
+    which a sign-in never does by e-mail)."""
     require(session, actor, "manage_accounts")
-    linked = UserIdentity(
-        user_id=user.id, issuer=issuer.rstrip("/"), subject=subject, created_at=now
+    issuer = issuer.strip().rstrip("/")
+    errors: dict[str, list[str]] = {}
+    if not issuer.startswith(("https://", "http://")) or len(issuer) > 500 or text_problem(issuer):
+        errors["issuer"] = ["The provider's issuer URL."]
+    if not subject or len(subject) > 255 or text_problem(subject):
+        errors["subject"] = ["The provider's 'sub' claim for this person (1 to 255 characters)."]
+    if errors:
+        raise InvalidInput("The identity is not valid.", errors)
+    taken = session.scalar(
+        sa.select(UserIdentity).where(
+            UserIdentity.issuer == issuer, UserIdentity.subject == subject
+        )
     )
+    if taken is not None:
+        raise Conflict("That provider account is linked to a user already.")
+    linked = UserIdentity(user_id=user.id, issuer=issuer, subject=subject, created_at=now)
     session.add(linked)
     session.flush()
     append_event(
@@ -219,7 +233,7 @@ def link_identity(
             "actor": actor.label,
             "user_id": user.id,
             "email": user.email,
-            "issuer": linked.issuer,
+            "issuer": issuer,
             "subject": subject,
         },
     )
