@@ -58,6 +58,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python worker_start.py
 	cd bench && ../$(BIN)/python first_write.py
 	cd bench && ../$(BIN)/python document_upload.py
+	cd bench && ../$(BIN)/python token_last_use.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
