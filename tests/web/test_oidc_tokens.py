@@ -45,13 +45,14 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Any:
         nonce: str = "n-0S6_WzA2Mj",
         key: RSAKey = KEY,
         signed: str | None = None,
+        published_issuer: str = ISSUER,
     ) -> Any:
         with app.test_request_context("/login/oidc/corp/callback"):
             provider, client = client_for("corp")
             # The provider's discovery document and keys, as fetched (no network here).
             client.server_metadata.update(
                 {
-                    "issuer": ISSUER,
+                    "issuer": published_issuer,
                     "jwks": KeySet([KEY]).as_dict(private=False),
                     "_loaded_at": time.time(),
                 }
@@ -126,3 +127,11 @@ def test_settings_are_checked(tmp_path: Path):
             tmp_path / "i",
             OIDC_PROVIDERS=[{**PROVIDER, "client_secret": ""}],
         )
+
+
+def test_the_configured_issuer_decides_not_the_discovery_document(checked):
+    """A discovery document (e.g. a misconfigured or hijacked URL) that names another
+    issuer does not make that issuer's tokens acceptable."""
+    evil = "https://evil.example.org"
+    with pytest.raises((AuthlibBaseError, JoseError)):
+        checked(_claims(iss=evil), published_issuer=evil)
