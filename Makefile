@@ -36,6 +36,7 @@ test: $(STAMP)
 	bash .ci/ensure-fonts
 	bash .ci/ensure-curl
 	bash .ci/ensure-haproxy
+	bash .ci/ensure-oidc-provider
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -67,6 +68,7 @@ bench: $(STAMP)
 	bash .ci/ensure-haproxy
 	cd bench && ../$(BIN)/python two_servers.py
 	cd bench && ../$(BIN)/python worker_memory.py
+	cd bench && ../$(BIN)/python token_last_use.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

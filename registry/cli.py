@@ -228,6 +228,25 @@ def users_password(email: str, password: str | None) -> None:
         click.echo(f"Password: {secret}")
 
 
+@users_cli.command("link-identity")
+@click.argument("email")
+@click.option("--issuer", required=True, help="The OpenID Provider's issuer URL.")
+@click.option("--subject", required=True, help="The person's 'sub' claim at that provider.")
+def users_link_identity(email: str, issuer: str, subject: str) -> None:
+    """Let EMAIL sign in through an OpenID Provider as the account SUBJECT there."""
+    from registry.accounts.identity import link_identity
+    from registry.accounts.service import get_user
+    from registry.db import utcnow
+
+    session = db_session()
+    try:
+        link_identity(session, CLI_ADMIN, get_user(session, email), issuer, subject, utcnow())
+    except RegistryError as exc:
+        _fail(exc)
+    session.commit()
+    click.echo(f"{email} now signs in as {subject!r} at {issuer.rstrip('/')}.")
+
+
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 
 

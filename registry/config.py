@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The sign-in cookie lasts as long as the browser session, and its signature is
         # refused once it is older than this (counted from when the session last changed,
         # e.g. the sign-in).
+        # How many hours an administrator's password reset link is good for (once).
+        "PASSWORD_RESET_HOURS": int(env.get("REGISTRY_PASSWORD_RESET_HOURS", "24")),
+        # A second factor (TOTP) is mandatory for administrators and compliance officers
+        # signing in with a password: they set one up before anything else.
+        "SECOND_FACTOR_MANDATORY": _bool(env.get("REGISTRY_SECOND_FACTOR_MANDATORY"), False),
+        # The name authenticator apps show for the registry's codes.
+        "SECOND_FACTOR_ISSUER": env.get("REGISTRY_SECOND_FACTOR_ISSUER", "AI governance registry"),
+        # The app's clock for second-factor codes (a callable; None: the real time).
+        "CLOCK": None,
+        # OpenID Connect providers to sign in through: a JSON list (docs/identity.md).
+        "OIDC_PROVIDERS": json.loads(env.get("REGISTRY_OIDC_PROVIDERS") or "[]"),
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(
             hours=float(env.get("REGISTRY_SESSION_HOURS", "8"))
         ),

@@ -64,6 +64,10 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# How long a SQLite connection waits for another's write lock before it gives up.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UTCDateTime()}
@@ -121,7 +125,7 @@ def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 

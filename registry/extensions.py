@@ -5,6 +5,7 @@ process, and with ``redis://…`` shared by every process and host)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 
-from registry.db import MAX_ID, Database
+from registry.db import MAX_ID, Database, utcnow
 from registry.documents.store import BlobStore, store_from_config
 from registry.evidence.pack import PackFiles
 from registry.evidence.quota import ExportQuota
@@ -147,6 +148,16 @@ def pack_files(app: Flask | None = None) -> PackFiles:
 
     app = app or current_app
     return PackFiles(document_store(app), app.config["PACK_FILE_MAX_BYTES"])
+
+
+def clock() -> dt.datetime:
+    """The app's time for decisions a person's code or link rests on (second factor,
+    sign-in steps): the ``CLOCK`` setting when given (a callable; tests inject one),
+    else the real time in UTC."""
+    from flask import current_app
+
+    chosen = current_app.config.get("CLOCK")
+    return chosen() if chosen is not None else utcnow()
 
 
 def client_address() -> str:

@@ -1,6 +1,13 @@
 """Imports every model so that the metadata knows every table (Alembic, tests)."""
 
-from registry.accounts.models import ApiToken, User, UserRole
+from registry.accounts.models import (
+    ApiToken,
+    PasswordReset,
+    RecoveryCode,
+    User,
+    UserIdentity,
+    UserRole,
+)
 from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.jobs.models import Job
@@ -20,7 +27,10 @@ __all__ = [
     "Job",
     "MerkleBlock",
     "ReadinessProjection",
+    "PasswordReset",
+    "RecoveryCode",
     "User",
+    "UserIdentity",
     "UserRole",
     "WitnessCosignature",
 ]

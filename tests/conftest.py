@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 from registry import create_app
 from registry.accounts.actor import Actor
@@ -272,3 +273,16 @@ def append_only_lifted(session: Any, table: str) -> Iterator[None]:
             session.execute(sa.text(f"DROP TRIGGER IF EXISTS {table}_no_{action}"))
         yield
     session.commit()
+
+
+@pytest.fixture
+def hashed(_password_hash_cache: dict[str, str]) -> Callable[[str], str]:
+    """``generate_password_hash`` hashing each password once per test run (scrypt is slow
+    on purpose): for fixtures that create many users."""
+
+    def cached(password: str) -> str:
+        if password not in _password_hash_cache:
+            _password_hash_cache[password] = generate_password_hash(password)
+        return _password_hash_cache[password]
+
+    return cached

@@ -25,6 +25,12 @@ class User(Base):
     # Sign-in sessions carry the generation they began under and end when it moves on
     # (signing out, deactivation, reactivation, a role or password change).
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The second factor (TOTP, RFC 6238): the secret (base32), set at enrolment and
+    # in force once confirmed (``totp_enabled_at``); the last time step accepted, so a
+    # code is good once.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     role_rows: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -45,6 +51,10 @@ class User(Base):
 
     def get_id(self) -> str:
         return str(self.id)
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 class UserRole(Base):
@@ -81,3 +91,46 @@ class ApiToken(Base):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+class PasswordReset(Base):
+    """A single-use, expiring link to set a new password: only the SHA-256 of its
+    secret is stored."""
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a user's second factor (only its SHA-256)."""
+
+    __tablename__ = "recovery_code"
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[dt.datetime | None]
+
+
+class UserIdentity(Base):
+    """A user's account at an OpenID Provider: the issuer and its ``sub`` claim, which
+    name one person for good (an e-mail address alone never does)."""
+
+    __tablename__ = "user_identity"
+    __table_args__ = (sa.UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(sa.String(500))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime]

@@ -16,16 +16,28 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.accounts.actor import Actor
-from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User, UserRole
+from registry.accounts.models import (
+    ROLES,
+    TOKEN_SCOPES,
+    ApiToken,
+    PasswordReset,
+    User,
+    UserRole,
+)
+from registry.accounts.passwords import password_problem
 from registry.accounts.permissions import require
-from registry.db import MAX_ID, driver_connection, driver_sql, utcnow
+from registry.db import (
+    MAX_ID,
+    SQLITE_BUSY_TIMEOUT_MS,
+    driver_connection,
+    driver_sql,
+    utcnow,
+)
 from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
 from registry.ledger.append import append_event
 from registry.text import text_problem
 
 TOKEN_PREFIX = "reg_"
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024  # the longest password a sign-in reads
 MAX_TOKEN_DAYS = 366
 # What a sign-in with an unknown e-mail checks its password against, so that it takes
 # as long as one with a known e-mail and the timing does not tell which e-mails exist.
@@ -42,17 +54,6 @@ _DUMMY_HASH = (
 def new_password() -> str:
     """A generated password, for users given none."""
     return secrets.token_urlsafe(12)
-
-
-def password_problem(password: str) -> str | None:
-    """Why ``password`` may not be anyone's password, or None: the one policy of every
-    password, however it is set (created, changed by its user, set by an administrator
-    or by ``registry users password``)."""
-    if len(password) < MIN_PASSWORD:
-        return f"At least {MIN_PASSWORD} characters."
-    if len(password) > MAX_PASSWORD:
-        return f"At most {MAX_PASSWORD} characters."
-    return None
 
 
 def _hash_token(secret: str) -> str:
@@ -202,6 +203,112 @@ def change_password(session: Session, user: User, current: str, new: str) -> Use
     return set_password(session, Actor.for_user(user), user, new)
 
 
+RESET_HOURS = 24  # how long a reset link is good for, unless its issuer says otherwise
+MAX_RESET_HOURS = 7 * 24
+
+
+def issue_password_reset(
+    session: Session,
+    actor: Actor,
+    user: User,
+    *,
+    hours: int = RESET_HOURS,
+    now: dt.datetime | None = None,
+) -> tuple[PasswordReset, str]:
+    """A single-use link to set ``user``'s password, good for ``hours``: the reset and
+    its secret (returned once, never stored: only its SHA-256 is). An administrator
+    issues it and hands the link over; a mailer would call this with the registry's own
+    actor and send the secret instead (the delivery is the caller's)."""
+    require(session, actor, "manage_accounts")
+    if not 1 <= hours <= MAX_RESET_HOURS:
+        raise InvalidInput(
+            "The reset link is not valid.",
+            {"hours": [f"Must be between 1 and {MAX_RESET_HOURS}."]},
+        )
+    if not user.is_active:
+        raise Conflict(f"User {user.email!r} is deactivated.")
+    now = now or utcnow()
+    secret = secrets.token_urlsafe(32)
+    reset = PasswordReset(
+        user_id=user.id,
+        token_hash=_hash_token(secret),
+        issued_by=actor.label,
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=hours),
+    )
+    session.add(reset)
+    session.flush()
+    _audit(
+        session,
+        actor,
+        "user.password_reset_issue",
+        user_id=user.id,
+        email=user.email,
+        reset_id=reset.id,
+        expires_at=reset.expires_at.isoformat(),
+    )
+    return reset, secret
+
+
+def usable_reset(session: Session, secret: str, now: dt.datetime | None = None) -> PasswordReset:
+    """The reset link ``secret`` names while it can still be used; :class:`ResetRefused`
+    when it is unknown, used, expired, or its user deactivated."""
+    now = now or utcnow()
+    reset = None
+    if secret.isascii() and 0 < len(secret) <= 100:
+        reset = session.scalar(
+            sa.select(PasswordReset).where(PasswordReset.token_hash == _hash_token(secret))
+        )
+    if reset is None:
+        raise ResetRefused("This password reset link is not valid.")
+    if reset.used_at is not None:
+        raise ResetRefused("This password reset link has already been used.")
+    if reset.expires_at <= now:
+        raise ResetRefused("This password reset link has expired: ask for a new one.")
+    if not reset.user.is_active:
+        raise ResetRefused("This account is deactivated.")
+    return reset
+
+
+def reset_password(
+    session: Session, secret: str, new: str, *, now: dt.datetime | None = None
+) -> User:
+    """Set a new password through the reset link ``secret`` and use the link up (once
+    only, even when two requests race: the update that marks it used is conditional);
+    every session of the user ends."""
+    now = now or utcnow()
+    reset = usable_reset(session, secret, now)
+    if problem := password_problem(new):
+        raise InvalidInput("The new password is not valid.", {"new_password": [problem]})
+    used = session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise ResetRefused("This password reset link has already been used.")
+    user = reset.user
+    user.password_hash = generate_password_hash(new)
+    end_sessions(session, user)
+    _audit(
+        session,
+        Actor.for_user(user),
+        "user.password_reset",
+        user_id=user.id,
+        email=user.email,
+        reset_id=reset.id,
+    )
+    return user
+
+
+class ResetRefused(RegistryError):
+    """A password reset link that cannot be used (any more)."""
+
+    status = 410
+    title = "Gone"
+
+
 class WrongPassword(RegistryError):
     """A password given to prove who one is did not match (status 401)."""
 
@@ -243,6 +350,38 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password) or not user.is_active:
         return None
     return user
+
+
+def record_sign_in(session: Session, user: User, method: str) -> None:
+    """Record that ``user`` signed in, and how (``password``, ``password+totp``,
+    ``password+recovery``, ``oidc``)."""
+    _audit(
+        session,
+        Actor.for_user(user),
+        "user.sign_in",
+        user_id=user.id,
+        email=user.email,
+        method=method,
+    )
+
+
+def record_failed_sign_in(session: Session, email: str, step: str) -> None:
+    """Record a failed sign-in at the account with this e-mail, at ``step``
+    (``password`` or ``second_factor``). An e-mail no account has is not recorded (it
+    may be anything typed, even a password): the sign-in throttle counts those."""
+    user = _find_user(session, email)
+    if user is None:
+        return
+    append_event(
+        session,
+        {
+            "action": "user.sign_in_failed",
+            "actor": "anonymous",
+            "user_id": user.id,
+            "email": user.email,
+            "step": step,
+        },
+    )
 
 
 def create_token(
@@ -369,6 +508,13 @@ class TokenIdentity:
     email: str
     name: str
     roles: frozenset[str]
+    last_used_at: dt.datetime | None = None
+
+    @property
+    def use_unrecorded(self) -> bool:
+        """Whether today's use of the token is not recorded yet (see
+        :func:`record_token_use`)."""
+        return self.last_used_at is None or self.last_used_at < day_start(utcnow())
 
     @property
     def actor(self) -> Actor:
@@ -391,6 +537,7 @@ _TOKEN_LOOKUP = (
         _token.c.scopes,
         _token.c.expires_at,
         _token.c.revoked_at,
+        _token.c.last_used_at,
         _user.c.id.label("user_id"),
         _user.c.email,
         _user.c.name,
@@ -469,7 +616,55 @@ def token_identity(rows: Sequence[Any], params: dict[str, Any]) -> TokenIdentity
         email=row.email,
         name=row.name,
         roles=frozenset(r.role for r in rows if r.role is not None),
+        last_used_at=row.last_used_at.astimezone(dt.UTC) if row.last_used_at else None,
     )
+
+
+TOKEN_USE_WAIT_MS = 100  # how long recording a token's use waits for SQLite's write lock
+
+
+def day_start(now: dt.datetime) -> dt.datetime:
+    """Midnight UTC of ``now``'s day: a token's use is recorded once per such day."""
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def record_token_use(bind: sa.Engine, token_id: int, now: dt.datetime | None = None) -> bool:
+    """Record that token ``token_id`` was used today, in a short transaction of its own
+    (before the request's unit of work takes any lock): at most one update per token
+    per day, however many requests race to record it (the update is conditional on the
+    last use being before today). Whether it wrote.
+
+    It is bookkeeping, so it never holds a request up: on SQLite, when another
+    transaction holds the write lock for more than a moment, the use is left for the
+    token's next request to record."""
+    now = now or utcnow()
+    update = (
+        sa.update(_token)
+        .where(
+            _token.c.id == token_id,
+            sa.or_(_token.c.last_used_at.is_(None), _token.c.last_used_at < day_start(now)),
+        )
+        .values(last_used_at=now)
+    )
+    with bind.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: no transaction begins for it
+            connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                f"PRAGMA busy_timeout={TOKEN_USE_WAIT_MS}"
+            )
+        try:
+            with connection.begin():
+                done = connection.execute(update)
+        except sa.exc.OperationalError:
+            if not sqlite:
+                raise
+            return False
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
+                )
+    return done.rowcount == 1
 
 
 class TokenRejected(PermissionDenied):

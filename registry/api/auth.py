@@ -18,6 +18,7 @@ from registry.accounts.service import (
     TOKEN_KNOWN,
     TokenIdentity,
     authenticate_token,
+    record_token_use,
     token_identity,
     token_lookup,
 )
@@ -74,6 +75,8 @@ def authenticate() -> None:
         identity = authenticate_token(db_session(), header)  # a read session already
     else:  # SQLite: outside the request's unit of work, which takes the write lock
         identity = authenticate_token(db.read_engine, header)
+    if db.dialect != "postgresql":
+        _note_use(identity)
     g.api_identity = identity
     g.api_actor = identity.actor
 
@@ -85,6 +88,7 @@ def _queue_token_lookup(header: str | None) -> bool:
 
     def receive(rows: list[Any]) -> None:
         g.api_identity = token_identity(rows, params)
+        _note_use(g.api_identity)
         if "api_actor" in g:
             _ = g.api_actor.label  # now known: filled in from the identity
 
@@ -111,6 +115,14 @@ def once_again(work: Callable[[], T]) -> T:
         return work()
     except FirstExchangeLost as lost:
         raise lost.error from None
+
+
+def _note_use(identity: TokenIdentity) -> None:
+    """Record the token's use on its first request of the day (UTC), in a transaction of
+    its own before the request's unit of work takes any lock: the other requests of the
+    day write nothing."""
+    if identity.use_unrecorded:
+        record_token_use(database().engine, identity.token_id)
 
 
 DEFERS_TOKEN = "registry_defers_token"

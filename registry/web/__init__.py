@@ -12,6 +12,7 @@ from registry.transport import secure_cookies
 
 
 def init_web(app: Flask) -> None:
+    from registry.web.account import bp as account_bp
     from registry.web.admin import bp as admin_bp
     from registry.web.audit import bp as audit_bp
     from registry.web.auth import bp as auth_bp
@@ -24,6 +25,7 @@ def init_web(app: Flask) -> None:
     from registry.web.home import bp as home_bp
     from registry.web.home import navigation
     from registry.web.ledger import bp as ledger_bp
+    from registry.web.oidc import init_oidc
     from registry.web.readiness import bp as readiness_bp
     from registry.web.systems import bp as systems_bp
 
@@ -36,6 +38,8 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(editing_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(account_bp)
+    init_oidc(app)
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
     app.register_blueprint(documents_bp)

@@ -24,8 +24,10 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from registry.accounts import second_factor
 from registry.accounts import service as accounts
 from registry.accounts.models import ROLES, TOKEN_SCOPES, ApiToken, User
+from registry.accounts.passwords import MIN_PASSWORD
 from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, RegistryError
@@ -79,7 +81,7 @@ def _render_new(
             values=values,
             errors=errors,
             message=message,
-            min_password=accounts.MIN_PASSWORD,
+            min_password=MIN_PASSWORD,
         ),
         status,
     )
@@ -124,6 +126,8 @@ def _render_user(
     token_errors: dict[str, list[str]] | None = None,
     new_token: ApiToken | None = None,
     secret: str | None = None,
+    reset_link: str | None = None,
+    reset_expires: dt.datetime | None = None,
 ) -> Response:
     tokens = accounts.tokens_of(db_session(), user.id)
     now = utcnow()
@@ -146,10 +150,13 @@ def _render_user(
             new_token=new_token,
             secret=secret,
             max_days=accounts.MAX_TOKEN_DAYS,
+            reset_link=reset_link,
+            reset_expires=reset_expires,
+            reset_hours=current_app.config["PASSWORD_RESET_HOURS"],
         ),
         status,
     )
-    if secret is not None:
+    if secret is not None or reset_link is not None:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     return response
@@ -242,3 +249,33 @@ def revoke_token(token_id: int) -> Response:
     session.commit()
     flash(f"Token {token.prefix}… revoked.", "success")
     return redirect(url_for("admin.user", user_id=token.user_id))
+
+
+@bp.route("/users/<id:user_id>/reset", methods=["POST"])
+def issue_reset(user_id: int) -> Response:
+    """Issue a single-use password reset link, shown once in the answer (never stored,
+    redirected to or flashed)."""
+    session = db_session()
+    user = _user_or_404(user_id)
+    try:
+        reset, secret = accounts.issue_password_reset(
+            session, current_actor(), user, hours=current_app.config["PASSWORD_RESET_HOURS"]
+        )
+    except (InvalidInput, Conflict) as exc:
+        session.rollback()
+        return _render_user(_user_or_404(user_id), status=exc.status, message=exc.message)
+    session.commit()
+    link = url_for("auth.reset", secret=secret, _external=True)
+    return _render_user(user, reset_link=link, reset_expires=reset.expires_at)
+
+
+@bp.route("/users/<id:user_id>/second-factor/remove", methods=["POST"])
+def remove_second_factor(user_id: int) -> Response:
+    """Remove a user's second factor (a lost authenticator): they sign in with their
+    password alone, or must set one up again where it is mandatory."""
+    session = db_session()
+    user = _user_or_404(user_id)
+    second_factor.remove_second_factor(session, current_actor(), user)
+    session.commit()
+    flash(f"The second factor of {user.email} is removed.", "success")
+    return redirect(url_for("admin.user", user_id=user.id))

@@ -37,17 +37,22 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from registry.accounts.models import User
+from registry.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
+from registry.accounts.second_factor import check_code
 from registry.accounts.service import (
-    MAX_PASSWORD,
-    MIN_PASSWORD,
+    ResetRefused,
     WrongPassword,
     authenticate,
     change_password,
+    record_failed_sign_in,
+    record_sign_in,
+    reset_password,
     session_user,
     sign_out,
+    usable_reset,
 )
 from registry.errors import InvalidInput
-from registry.extensions import client_address, db_session, limiter, login_manager
+from registry.extensions import client_address, clock, db_session, limiter, login_manager
 from registry.web.home import landing
 
 bp = Blueprint("auth", __name__)
@@ -147,7 +152,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(landing())
     email = ""
@@ -155,14 +160,92 @@ def login() -> str | Response:
         email = _form_email()
         # One character more than any password has: a longer one matches no one's.
         password = request.form.get("password", "")[: MAX_PASSWORD + 1]
-        user = authenticate(db_session(), email, password) if email and password else None
+        db = db_session()
+        user = authenticate(db, email, password) if email and password else None
         if user is None:
+            if email and password:
+                record_failed_sign_in(db, email, "password")
+                db.commit()
             flash("Wrong e-mail or password.", "error")
             return render_template("auth/login.html", email=email), 401
-        login_user(user)
-        keep_session(user)
-        return redirect(_safe_next(request.args.get("next")) or landing())
+        target = _safe_next(request.args.get("next"))
+        if user.has_second_factor:
+            session[PENDING_KEY] = {
+                "user": user.id,
+                "generation": user.session_generation,
+                "since": clock().timestamp(),
+                "next": target,
+            }
+            return redirect(url_for("auth.second_factor"))
+        return _signed_in(user, "password", target)
     return render_template("auth/login.html", email=email)
+
+
+def _signed_in(user: User, method: str, target: str | None) -> Response:
+    """Begin ``user``'s session (signed in by ``method``), record it, go on."""
+    db = db_session()
+    record_sign_in(db, user, method)
+    db.commit()
+    login_user(user)
+    keep_session(user)
+    session[METHOD_KEY] = method
+    return redirect(target or landing())
+
+
+# Where a sign-in waiting for its second factor keeps the user (and for how long).
+PENDING_KEY = "pending_second_factor"
+PENDING_SECONDS = 300
+# How the session's user signed in (a mandatory second factor applies to passwords).
+METHOD_KEY = "sign_in_method"
+# A session signed in through an OpenID Provider: which, and its ID token (web/oidc.py);
+# once signed out, kept for the page that offers the provider's end-session endpoint.
+OIDC_KEY = "oidc"
+SIGNED_OUT_KEY = "oidc_signed_out"
+
+
+def _pending_user() -> User | None:
+    """The user whose password was right and whose second factor is awaited, while that
+    is recent and their sessions have not been ended since."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    since = pending.get("since")
+    if not isinstance(since, int | float) or clock().timestamp() - since > PENDING_SECONDS:
+        return None
+    user = session_user(db_session(), str(pending.get("user", "")), pending.get("generation"))
+    return user if user is not None and user.has_second_factor else None
+
+
+def _pending_email_key() -> str:
+    """The e-mail of the sign-in awaiting its second factor, as the limiter's key: wrong
+    codes count against the same budget as wrong passwords for that e-mail."""
+    pending = session.get(PENDING_KEY)
+    user = _pending_user() if isinstance(pending, dict) else None
+    return _email_key(user.email if user is not None else "")
+
+
+@bp.route("/login/second-factor", methods=["GET", "POST"])
+def second_factor() -> str | Response | tuple[str, int]:
+    """The second step of signing in: a code from the authenticator, or a recovery code."""
+    if current_user.is_authenticated:
+        return redirect(landing())
+    user = _pending_user()
+    if user is None:
+        session.pop(PENDING_KEY, None)
+        flash("Sign in again: the sign-in was not completed in time.", "error")
+        return redirect(url_for("auth.login"))
+    if request.method == "GET":
+        return render_template("auth/second_factor.html")
+    db = db_session()
+    method = check_code(db, user, request.form.get("code", "")[:100], clock())
+    if method is None:
+        db.rollback()
+        record_failed_sign_in(db, user.email, "second_factor")
+        db.commit()
+        flash("That code is not valid.", "error")
+        return render_template("auth/second_factor.html"), 401
+    target = session.pop(PENDING_KEY).get("next")
+    return _signed_in(user, f"password+{method}", _safe_next(target))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -173,6 +256,11 @@ def logout() -> Response:
     db.commit()
     logout_user()
     session.pop(GENERATION_KEY, None)
+    session.pop(METHOD_KEY, None)
+    through = session.pop(OIDC_KEY, None)
+    if through is not None:  # offer to end the provider's session too
+        session[SIGNED_OUT_KEY] = through
+        return redirect(url_for("oidc.signed_out"))
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -212,6 +300,59 @@ def password() -> str | tuple[str, int] | Response:
     return redirect(landing())
 
 
+def _reset_page(
+    secret: str, errors: dict[str, list[str]] | None = None, message: str = "", gone: str = ""
+) -> str:
+    return render_template(
+        "auth/reset.html",
+        secret=secret,
+        errors=errors or {},
+        message=message,
+        gone=gone,
+        min_password=MIN_PASSWORD,
+    )
+
+
+def _no_referrer(body: str, status: int = 200) -> Response:
+    """A page whose URL holds a secret: never sent on as a Referer, never cached."""
+    response = make_response(body, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/account/reset/<secret>", methods=["GET", "POST"])
+def reset(secret: str) -> Response:
+    """Set a new password through a single-use, expiring reset link (issued by an
+    administrator). Works signed in or out; every session of the user ends and they
+    sign in with the new password."""
+    db = db_session()
+    if request.method == "GET":
+        try:
+            usable_reset(db, secret)
+        except ResetRefused as exc:
+            return _no_referrer(_reset_page(secret, gone=exc.message), exc.status)
+        return _no_referrer(_reset_page(secret))
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    if new != again:
+        errors = {"new_password_again": ["Does not match the new password."]}
+        return _no_referrer(_reset_page(secret, errors, "The form has errors."), 422)
+    try:
+        reset_password(db, secret, new[: MAX_PASSWORD + 1])
+    except ResetRefused as exc:
+        db.rollback()
+        return _no_referrer(_reset_page(secret, gone=exc.message), exc.status)
+    except InvalidInput as exc:
+        db.rollback()
+        return _no_referrer(_reset_page(secret, exc.field_errors, exc.message), exc.status)
+    db.commit()
+    if current_user.is_authenticated:
+        logout_user()
+        session.pop(GENERATION_KEY, None)
+    flash("Your password is set. Sign in with it.", "success")
+    return redirect(url_for("auth.login"))
+
+
 @bp.record_once
 def _throttle_login(state: BlueprintSetupState) -> None:
     """Put this app's limits on its sign-in view (each app has its own limiter)."""
@@ -247,3 +388,13 @@ def _throttle_login(state: BlueprintSetupState) -> None:
     )
     endpoint = f"{bp.name}.{password.__name__}"
     app.view_functions[endpoint] = own_ip(own_email(app.view_functions[endpoint]))
+    # Wrong second-factor codes too: the pending sign-in's e-mail and the client address.
+    codes = {**shared, "on_breach": _too_many_attempts}
+    code_email = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_EMAIL"], key_func=_pending_email_key, scope="email", **codes
+    )
+    code_ip = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_IP"], key_func=client_address, scope="ip", **codes
+    )
+    endpoint = f"{bp.name}.{second_factor.__name__}"
+    app.view_functions[endpoint] = code_ip(code_email(app.view_functions[endpoint]))

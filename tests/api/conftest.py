@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
-from registry.accounts.service import create_token
+from registry.accounts.service import create_token, record_token_use
 from registry.extensions import database
 from registry.ledger.keys import create_key
 from tests.conftest import make_app
@@ -67,16 +67,22 @@ def session(app: Flask) -> Iterator[Any]:
 
 @pytest.fixture
 def tokens(session: Any, users: dict[str, User]) -> dict[str, str]:
-    """A read+write token for every role, plus read-only and write-only officer tokens."""
-    made = {}
+    """A read+write token for every role, plus read-only and write-only officer tokens,
+    each already used today: requests are counted in the steady state, without the one
+    transaction of a token's first use of the day (tests/api/test_token_last_use.py)."""
+    made, ids = {}, []
     for role, user in users.items():
-        _, made[role] = create_token(session, Actor.for_user(user), user, name=role)
+        token, made[role] = create_token(session, Actor.for_user(user), user, name=role)
+        ids.append(token.id)
     officer = users["compliance_officer"]
     for scope in ("read", "write"):
-        _, made[f"officer_{scope}_only"] = create_token(
+        token, made[f"officer_{scope}_only"] = create_token(
             session, Actor.for_user(officer), officer, name=scope, scopes=(scope,)
         )
+        ids.append(token.id)
     session.commit()
+    for token_id in ids:
+        record_token_use(session.get_bind(), token_id)
     return made
 
 

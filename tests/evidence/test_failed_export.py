@@ -132,8 +132,9 @@ def test_cli_and_web_say_what_a_failed_export_changed(app, examples, login_as, t
     assert page.status_code == 200 and page.mimetype == "text/html"
     text = page.get_data(as_text=True)
     assert "Failed: The evidence pack could not be made" in text
-    assert f"a checkpoint of the ledger&#39;s first {events + 1} events was signed" in text
+    # The events counted and the sign-in (an event), under the signed checkpoint.
+    assert f"a checkpoint of the ledger&#39;s first {events + 2} events was signed" in text
     assert "Nothing was changed" not in text
-    assert ledger(app) == (events + 1, count + 1, events + 1)
+    assert ledger(app) == (events + 2, count + 1, events + 2)
     assert before[1] == count
     assert exports_of(app) == []

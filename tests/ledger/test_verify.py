@@ -453,8 +453,8 @@ def test_readers_see_the_verification_in_the_app(signed, monkeypatch):
         },
     )
     page = client.get("/ledger/").get_data(as_text=True)
-    # 39, the new user (40: a checkpoint is due, signed at its map, 41)
-    assert "Intact" in page and "Ledger intact: 41 events" in page
+    # 39, the new user (40: a checkpoint is due, signed at its map, 41), their sign-in (42)
+    assert "Intact" in page and "Ledger intact: 42 events" in page
     # Tampering shows once the cached result is older than its limit.
     _edit_event(session, 23, lambda b: b.replace(b'"change_log"', b'"risk"'))
     import registry.ledger.status as ledger_status

@@ -89,7 +89,9 @@ def test_events_are_listed_newest_first_with_links(client, login_as, session, wo
     events = _events(session)
     assert _seqs(page) == [seq for seq, _, _ in events][: trail.PAGE_SIZE]
     newest_seq, newest_at, newest = events[0]
-    assert newest["action"] == "entry.create"
+    # The auditor's own sign-in is the newest event; the records' come before it.
+    assert newest["action"] == "user.sign_in" and newest["email"] == "auditor@example.org"
+    assert events[1][2]["action"] == "entry.create"
     assert f'<time datetime="{newest_at.isoformat()}">' in page
     # Links to the systems and to entry histories.
     assert 'href="/systems/sys-1"' in page and 'href="/systems/sys-2"' in page

@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from registry.accounts.actor import Actor
-from registry.accounts.service import MAX_PASSWORD, MIN_PASSWORD, create_user
+from registry.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
+from registry.accounts.service import create_user
 from registry.extensions import db_session
 from registry.ledger.models import AuditEvent
 from tests.conftest import PASSWORD, ROLES, csrf_token, make_app
@@ -137,6 +138,8 @@ def test_changing_ends_the_other_sessions_and_this_one_goes_on(app, emails):
         (PASSWORD, NEW, NEW + "?", 422, "new_password_again", "Does not match"),
         (PASSWORD, "too short", None, 422, "new_password", f"At least {MIN_PASSWORD}"),
         (PASSWORD, "x" * (MAX_PASSWORD + 1), None, 422, "new_password", f"At most {MAX_PASSWORD}"),
+        (PASSWORD, "Password1234", None, 422, "new_password", "most common passwords"),
+        (PASSWORD, " qwertyuiop123 ", None, 422, "new_password", "most common passwords"),
     ],
 )
 def test_refused_changes_say_why_and_change_nothing(

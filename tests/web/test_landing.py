@@ -24,7 +24,7 @@ NAVIGATION = {
     "auditor": ["Dashboard", "Systems", "Audit trail", "Evidence packs"],
     "admin": ["Admin"],
 }
-OWN = ["Change password"]
+OWN = ["API tokens", "Second factor", "Change password"]
 
 
 def _sign_in(client, users, role, **query):
