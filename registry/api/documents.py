@@ -24,6 +24,7 @@ from registry.records.attaching import attach
 bp = Blueprint(
     "api_documents",
     __name__,
+    tag="Documents",
     url_prefix="/api/v1",
     description="Evidence documents: uploaded to a system, kept by SHA-256, downloaded.",
     json_bodies=False,
@@ -105,7 +106,7 @@ def _entry_id(value: str | None, errors: dict[str, list[str]]) -> int | None:
     return None
 
 
-@bp.route("/systems/<reference>/documents", methods=["POST"])
+@bp.route("/systems/<reference>/documents", methods=["POST"], operation_id="uploadDocument")
 @transaction()
 @bp.response(201, DocumentOut, headers={"Location": {"schema": {"type": "string"}}})
 @bp.alt_response(
@@ -167,7 +168,7 @@ def upload(reference: str) -> Any:
     return out, 201 if received.new else 200, {"Location": out["url"]}
 
 
-@bp.route("/systems/<reference>/documents", methods=["GET"])
+@bp.route("/systems/<reference>/documents", methods=["GET"], operation_id="listDocuments")
 @bp.response(200, DocumentList)
 @bp.problems(*READ, 404)
 def index(reference: str) -> Any:
@@ -182,7 +183,7 @@ def index(reference: str) -> Any:
     return {"items": [document_out(d, system.reference) for d in documents_of(session, system.id)]}
 
 
-@bp.route("/documents/<sha256>", methods=["GET"])
+@bp.route("/documents/<sha256>", methods=["GET"], operation_id="downloadDocument")
 @bp.response(200, description="The document's bytes, as an attachment.", content_type="*/*")
 @bp.doc(parameters=[SHA256_PARAMETER])
 @bp.problems(*READ, 404)
