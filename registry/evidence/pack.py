@@ -22,6 +22,14 @@ Layout of a pack::
     systems/<ref>/state.json  each live entry's version as of the instant
     systems/<ref>/history.json  every version of every entry recorded by then
     systems/<ref>/readiness.json  the readiness scorecard as of the instant
+    systems/<ref>/coverage.json   (a system's pack) each framework item: applicable or
+                              not (decided or proposed), met / partial / missing / not
+                              applicable, the entry versions evidencing it
+    systems/<ref>/statement-of-applicability.json  (a system's pack) per framework
+    frameworks/coverage.json  (the registry's pack) each system's counts per framework
+    oscal/catalogs/<id>.json  each framework catalogue as an OSCAL catalog
+    oscal/assessment-results.json  (a system's pack) its coverage as OSCAL assessment
+                              results, citing entry versions and ledger events
 
 Packs are deterministic: the same scope as of the same instant gives the same bytes
 (fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
@@ -50,6 +58,9 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
+from registry.applicability import oscal
+from registry.applicability.coverage import SystemCoverage, assess_with_scorecard
+from registry.applicability.coverage import statement as applicability_statement
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import Pin, SystemRecord, iso
@@ -63,7 +74,6 @@ from registry.ledger.store import event_like
 from registry.ledger.submitter import WitnessSubmitter
 from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
-from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
@@ -175,6 +185,10 @@ class PackContent:
     checkpoint_key: str
     generator: str
     readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
+    # reference -> the frameworks' coverage as of the instant (from the same records)
+    coverage: dict[str, SystemCoverage] = field(default_factory=dict)
+    # A system's pack: its coverage as OSCAL assessment results.
+    oscal_results: dict[str, Any] = field(default_factory=dict)
     manifest_sha256: str = ""
     # ledger/completeness.json: the map of each system's last event, and the proofs.
     completeness: dict[str, Any] = field(default_factory=dict)
@@ -239,7 +253,9 @@ def build(
     proven = collect.completeness(read, pinned, systems, tree, whole_map=references is None)
     tick("scoring readiness", 0, len(systems))
     # Each system's scorecard as of the instant: what the registry would have said then.
-    readiness = {s.reference: evaluate(read, s.reference, pinned.as_of).to_dict() for s in systems}
+    # And its coverage of the frameworks, from the same records.
+    scored = {s.reference: assess_with_scorecard(read, s.reference, pinned.as_of) for s in systems}
+    readiness = {ref: card.to_dict() for ref, (card, _) in scored.items()}
     current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
     content = PackContent(
         scope=scope,
@@ -252,6 +268,10 @@ def build(
         checkpoint_key=checkpoint_key,
         generator=generator(),
         readiness=readiness,
+        coverage={ref: cov for ref, (_, cov) in scored.items()},
+        oscal_results=oscal.results_of(read, scored[systems[0].reference][1])
+        if scope == "system"
+        else {},
         completeness=proven,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
         witness_alarms=[refusal_line(row) for row in refusals(read)],
@@ -289,6 +309,23 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         writer.add(folder + "state.json", dumps(system.state(pinned.as_of)))
         writer.add(folder + "history.json", dumps(system.history()))
         writer.add(folder + "readiness.json", dumps(content.readiness[system.reference]))
+        if content.scope == "system":
+            covered = content.coverage[system.reference]
+            writer.add(folder + "coverage.json", dumps(covered.to_dict()))
+            statements = {f: applicability_statement(covered, f) for f in covered.frameworks}
+            writer.add(folder + "statement-of-applicability.json", dumps(statements))
+    if content.scope == "registry":
+        counts = {
+            ref: {f: covered.counts(f) for f in covered.frameworks}
+            for ref, covered in sorted(content.coverage.items())
+        }
+        writer.add(
+            "frameworks/coverage.json", dumps({"as_of": iso(pinned.as_of), "systems": counts})
+        )
+    for framework, document in oscal.all_catalogs().items():
+        writer.add(f"oscal/catalogs/{framework}.json", dumps(document))
+    if content.oscal_results:
+        writer.add("oscal/assessment-results.json", dumps(content.oscal_results))
     manifest = {
         "format": PACK_FORMAT,
         "format_version": FORMAT_VERSION,

@@ -111,12 +111,24 @@ class Crosswalk:
     areas: dict[str, dict[str, str]]
     criteria: dict[str, tuple[Item, ...]]
     kinds: dict[str, tuple[Item, ...]]
+    # The same, from the item's side (item key -> criteria, kinds), in the files' order.
+    by_item_criteria: dict[str, list[str]] = field(default_factory=dict, compare=False)
+    by_item_kinds: dict[str, list[str]] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for source, target in (
+            (self.criteria, self.by_item_criteria),
+            (self.kinds, self.by_item_kinds),
+        ):
+            for key, items in source.items():
+                for item in dict.fromkeys(items):
+                    target.setdefault(item.key, []).append(key)
 
     def criteria_of(self, item: Item) -> list[str]:
-        return [key for key, items in self.criteria.items() if item in items]
+        return self.by_item_criteria.get(item.key, [])
 
     def kinds_of(self, item: Item) -> list[str]:
-        return [key for key, items in self.kinds.items() if item in items]
+        return self.by_item_kinds.get(item.key, [])
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def init_web(app: Flask) -> None:
     from registry.web.home import navigation
     from registry.web.ledger import bp as ledger_bp
     from registry.web.readiness import bp as readiness_bp
+    from registry.web.sheets import bp as sheets_bp
     from registry.web.systems import bp as systems_bp
 
     app.register_blueprint(auth_bp)
@@ -40,6 +41,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
     app.register_blueprint(frameworks_bp)
+    app.register_blueprint(sheets_bp)
     app.register_blueprint(documents_bp)
     # Uploaded files are streamed into the blob store before anything else reads the
     # body (the CSRF check, registered earlier, reads the form's fields).
