@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from registry import create_app
 from tests.records.samples import SAMPLES
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
@@ -34,15 +35,22 @@ def live_server(app: Flask) -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def generated(app: Flask, tmp_path: Path) -> Iterator[Any]:
-    """The client package generated from /api/openapi.json, imported."""
-    spec = tmp_path / "openapi.json"
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The client package generated from the app's /api/openapi.json, imported: once a
+    module (the document depends on no database)."""
+    folder = tmp_path_factory.mktemp("generated")
+    instance = folder / "instance"
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{folder}/spec.sqlite3", "INSTANCE_PATH": str(instance)}
+    )
+    spec = folder / "openapi.json"
     spec.write_bytes(app.test_client().get("/api/openapi.json").get_data())
+    app.extensions["registry.db"].dispose()
     env = {**os.environ, "PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(spec), "--meta", "none"]
-        + ["--output-path", str(tmp_path / PACKAGE)],
+        + ["--output-path", str(folder / PACKAGE)],
         capture_output=True,
         text=True,
         env=env,
@@ -51,11 +59,11 @@ def generated(app: Flask, tmp_path: Path) -> Iterator[Any]:
     assert run.returncode == 0, run.stdout + run.stderr
     # The document generates cleanly: no operation or schema skipped with a warning.
     assert "Warning" not in run.stdout + run.stderr, run.stdout + run.stderr
-    sys.path.insert(0, str(tmp_path))
+    sys.path.insert(0, str(folder))
     try:
         yield importlib.import_module(PACKAGE)
     finally:
-        sys.path.remove(str(tmp_path))
+        sys.path.remove(str(folder))
         for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
             del sys.modules[name]
 
