@@ -69,6 +69,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python two_servers.py
 	cd bench && ../$(BIN)/python worker_memory.py
 	cd bench && ../$(BIN)/python token_last_use.py
+	cd bench && ../$(BIN)/python frameworks.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import mimetypes
 import os
 import sys
@@ -24,11 +25,14 @@ from tqdm import tqdm
 
 from registry import server
 from registry.accounts.actor import Actor
+from registry.accounts.permissions import require
+from registry.applicability.oscal import system_assessment_results
 from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
 from registry.outage import DatabaseUnavailable, unavailable
+from registry.sheets import importing as sheets_import
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
 
@@ -752,8 +756,19 @@ def _as_of(value: str | None) -> dt.datetime | None:
     show_default=True,
     help="Who exports, as recorded in the ledger's export event.",
 )
+@click.option(
+    "--oscal",
+    is_flag=True,
+    help="Instead of a pack: print SYSTEM's framework coverage as OSCAL assessment "
+    "results (JSON), as of --as-of.",
+)
 def export_pack(
-    system: str | None, everything: bool, as_of: str | None, out: Path | None, actor: str
+    system: str | None,
+    everything: bool,
+    as_of: str | None,
+    out: Path | None,
+    actor: str,
+    oscal: bool,
 ) -> None:
     """Export the evidence pack of SYSTEM (or --all) and print its path."""
     from registry.exporting import export
@@ -762,6 +777,19 @@ def export_pack(
         raise click.UsageError("Name one SYSTEM, or give --all for the whole registry.")
     instant = _as_of(as_of)
     exporter = Actor.system(actor, roles=frozenset({"auditor"}))
+    if oscal:
+        if system is None or out is not None:
+            raise click.UsageError("--oscal takes one SYSTEM and prints to standard output.")
+        session = db_session()
+        try:
+            require(session, exporter, "read")
+            document = system_assessment_results(
+                session, system, instant or dt.datetime.now(dt.UTC)
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        click.echo(json.dumps(document, indent=1, ensure_ascii=False))
+        return
     folder = out or Path(current_app.config["EXPORT_DIR"])
     with tqdm(total=1, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
 
@@ -1186,6 +1214,53 @@ def documents_gc(grace: str | None) -> None:
     )
 
 
+@click.command("import")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="List what would change and every error; write nothing."
+)
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="HEADER=FIELD",
+    help="Read the column HEADER as FIELD (a profile field, or business_owner_name, "
+    "business_owner_email, technical_owner_name, technical_owner_email); may be repeated.",
+)
+@click.option("--actor", default="cli", show_default=True, help="Who imports, as recorded.")
+def import_sheet(file: Path, dry_run: bool, mapping: tuple[str, ...], actor: str) -> None:
+    """Import an inventory of AI systems from a CSV or XLSX FILE (one row per system):
+    versioned creates and updates with one reason naming the file's SHA-256. Importing
+    the same file again changes nothing. With errors, nothing is written (exit 1)."""
+    session = db_session()
+    importer = Actor.system(actor, roles=frozenset({"compliance_officer"}))
+    try:
+        found = sheets_import.plan(
+            session, file.read_bytes(), file.name, sheets_import.parse_mapping(mapping)
+        )
+    except RegistryError as exc:
+        _refuse(exc)
+    for error in found.errors:
+        click.echo(f"row {error.row}, column {error.column}: {error.message}", err=True)
+    counts = found.counts()
+    summary = ", ".join(f"{n} {action}" for action, n in counts.items())
+    if found.errors:
+        click.echo(f"{len(found.errors)} error(s) in {file.name}: nothing imported.", err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(f"Dry run of {file.name} (SHA-256 {found.sha256}): would {summary}.")
+        session.rollback()
+        return
+    try:
+        sheets_import.apply(session, importer, found)
+    except RegistryError as exc:
+        session.rollback()
+        _refuse(exc)
+    session.commit()
+    click.echo(f"Imported {file.name} (SHA-256 {found.sha256}): {summary}.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -1198,6 +1273,7 @@ def register_commands(app: Flask) -> None:
         export_pack,
         verify_pack,
         documents_cli,
+        import_sheet,
         serve,
         worker,
     ):

@@ -34,8 +34,12 @@ LAYERS = [
     {"extensions"},
     {"evidence"},
     {"demo"},
+    # Frameworks applied to systems (coverage, OSCAL) and spreadsheet import: above the
+    # scorecard they read and the records they write.
+    {"applicability", "sheets"},
     {"readiness"},
     {"records"},
+    {"frameworks"},  # the catalogues: data, read by the kinds and the criteria
     {"documents"},  # evidence documents: the blob store, receiving, collecting
     {"accounts"},
     {"witness"},  # a witness of other logs: the ledger's pure modules and files.py only

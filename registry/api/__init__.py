@@ -5,6 +5,7 @@ problems for every error under ``/api/``."""
 from __future__ import annotations
 
 import http
+from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
@@ -61,6 +62,15 @@ class RegistryApi(Api):
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        """As flask-smorest's, with the blueprint's tag (a name for users, not the
+        blueprint's Python name) in the document's list of tags."""
+        super().register_blueprint(blp, parameters=parameters, **options)
+        self.spec._tags[:] = [  # the tag flask-smorest named after the blueprint
+            {"name": blp.tag, "description": blp.description} if t["name"] == blp.name else t
+            for t in self.spec._tags
+        ]
+
     def _register_error_handlers(self) -> None:
         """Errors are dispatched by the app (API problems or web pages), not here."""
 
@@ -96,6 +106,7 @@ def init_api(app: Flask) -> RegistryApi:
         documents,
         entries,
         exports,
+        frameworks,
         jobs,
         ledger,
         me,
@@ -104,7 +115,17 @@ def init_api(app: Flask) -> RegistryApi:
     )
     from registry.extensions import csrf
 
-    for module in (systems, readiness, entries, ledger, exports, jobs, me, documents):
+    for module in (
+        systems,
+        readiness,
+        entries,
+        ledger,
+        exports,
+        jobs,
+        me,
+        documents,
+        frameworks,
+    ):
         csrf.exempt(module.bp)
         api.register_blueprint(module.bp)
     app.register_blueprint(docs.bp)

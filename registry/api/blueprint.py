@@ -117,15 +117,34 @@ class StrictParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """Every request authenticates (except public endpoints) and bodies are JSON."""
+    """Every request authenticates (except public endpoints) and bodies are JSON.
+
+    Every operation is documented under the blueprint's ``tag`` (a name for users:
+    "Systems", "Entries", ...) with the stable ``operationId`` its route names
+    (``listSystems``, ``createChangeLog``, ...): generated clients name their modules
+    and functions after them, so they never change with a path or a Python name."""
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def __init__(self, *args: Any, json_bodies: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tag: str, json_bodies: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.tag = tag
         self.before_request(authenticate)
         if json_bodies:  # (the documents' uploads are multipart/form-data)
             self.before_request(_json_only)
+
+    def route(self, rule: str, *, operation_id: str, **options: Any) -> Any:
+        """As flask-smorest's, for one method, with the operation's ``operationId``."""
+        if len(options.get("methods", ("GET",))) != 1:
+            raise ValueError(f"{rule}: one method per route, each with its operationId")
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            doc = copy.deepcopy(getattr(func, "_apidoc", {}))
+            doc.setdefault("manual_doc", {})["operationId"] = operation_id
+            func._apidoc = doc  # type: ignore[attr-defined]
+            return super(Blueprint, self).route(rule, tags=[self.tag], **options)(func)
+
+        return decorator
 
     def arguments(self, schema: Any, **kwargs: Any) -> Any:
         """As flask-smorest's, with one schema instance for all requests (webargs would

@@ -33,6 +33,7 @@ from registry.records.attaching import attach
 bp = Blueprint(
     "api_documents",
     __name__,
+    tag="Documents",
     url_prefix="/api/v1",
     description="Evidence documents: uploaded to a system, kept by SHA-256, downloaded.",
     json_bodies=False,
@@ -114,7 +115,7 @@ def _entry_id(value: str | None, errors: dict[str, list[str]]) -> int | None:
     return None
 
 
-@bp.route("/systems/<reference>/documents", methods=["POST"])
+@bp.route("/systems/<reference>/documents", methods=["POST"], operation_id="uploadDocument")
 @transaction()
 @bp.response(201, DocumentOut, headers={"Location": {"schema": {"type": "string"}}})
 @bp.alt_response(
@@ -191,7 +192,11 @@ def _json_body(view: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-@bp.route("/systems/<reference>/documents/<sha256>/withheld", methods=["PUT"])
+@bp.route(
+    "/systems/<reference>/documents/<sha256>/withheld",
+    methods=["PUT"],
+    operation_id="setDocumentWithheld",
+)
 @transaction()
 @_json_body
 @bp.arguments(WithheldIn)
@@ -213,7 +218,7 @@ def withhold(data: dict[str, Any], reference: str, sha256: str) -> Any:
     return document_out(document, system.reference)
 
 
-@bp.route("/systems/<reference>/documents", methods=["GET"])
+@bp.route("/systems/<reference>/documents", methods=["GET"], operation_id="listDocuments")
 @bp.response(200, DocumentList)
 @bp.problems(*READ, 404)
 def index(reference: str) -> Any:
@@ -228,7 +233,7 @@ def index(reference: str) -> Any:
     return {"items": [document_out(d, system.reference) for d in documents_of(session, system.id)]}
 
 
-@bp.route("/documents/<sha256>", methods=["GET"])
+@bp.route("/documents/<sha256>", methods=["GET"], operation_id="downloadDocument")
 @bp.response(200, description="The document's bytes, as an attachment.", content_type="*/*")
 @bp.doc(parameters=[SHA256_PARAMETER])
 @bp.problems(*READ, 404)

@@ -44,6 +44,7 @@ from registry.records.models import Entry
 bp = Blueprint(
     "api_entries",
     __name__,
+    tag="Entries",
     url_prefix="/api/v1/entries",
     description="Entries: read, update (whole or by merge patch) and retire with If-Match; "
     "versions and diffs.",
@@ -56,7 +57,7 @@ def _readable(entry_id: int) -> Entry:
     return reads.get_entry(session, entry_id)
 
 
-@bp.route("/<int:entry_id>", methods=["GET"])
+@bp.route("/<int:entry_id>", methods=["GET"], operation_id="getEntry")
 @bp.arguments(AsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, EntryOut, headers=ETAG_HEADER)
 @bp.problems(*READ, 404)
@@ -79,7 +80,7 @@ def _written(entry_id: int, version: Any) -> Any:
     return entry_out(version.entry, version, written=True), {"ETag": etag(entry_id, version.number)}
 
 
-@bp.route("/<int:entry_id>", methods=["PUT"])
+@bp.route("/<int:entry_id>", methods=["PUT"], operation_id="updateEntry")
 @transaction()
 @bp.arguments(EntryUpdate)
 @bp.response(200, EntryOut, headers=ETAG_HEADER)
@@ -130,7 +131,7 @@ def _merge_patch() -> Any:
     return json_body(request.get_data(cache=True))
 
 
-@bp.route("/<int:entry_id>", methods=["PATCH"])
+@bp.route("/<int:entry_id>", methods=["PATCH"], operation_id="patchEntry")
 @transaction()
 @bp.arguments(EntryPatchQuery, location="query", as_kwargs=True)
 @bp.header(IF_MATCH)
@@ -165,7 +166,7 @@ def patch(entry_id: int, effective_from: Any = None, reason: Any = None) -> Any:
     return _written(entry_id, version)
 
 
-@bp.route("/<int:entry_id>/retire", methods=["POST"])
+@bp.route("/<int:entry_id>/retire", methods=["POST"], operation_id="retireEntry")
 @transaction()
 @bp.arguments(EntryRetire)
 @bp.response(200, EntryOut, headers=ETAG_HEADER)
@@ -190,7 +191,7 @@ def retire(data: dict[str, Any], entry_id: int) -> Any:
     return _written(entry_id, version)
 
 
-@bp.route("/<int:entry_id>/versions", methods=["GET"])
+@bp.route("/<int:entry_id>/versions", methods=["GET"], operation_id="listEntryVersions")
 @bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, VersionList)
 @bp.problems(*READ, 404)
@@ -218,7 +219,7 @@ def _version_known(entry: Entry, number: int, as_of: Any) -> Any:
     return version
 
 
-@bp.route("/<int:entry_id>/versions/<int:number>", methods=["GET"])
+@bp.route("/<int:entry_id>/versions/<int:number>", methods=["GET"], operation_id="getEntryVersion")
 @bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, VersionOut, headers=ETAG_HEADER)
 @bp.problems(*READ, 404)
@@ -232,7 +233,7 @@ def version(entry_id: int, number: int, as_of: Any = None) -> Any:
     return version_out(found, shown), {"ETag": etag(found.id, shown.number)}
 
 
-@bp.route("/<int:entry_id>/diff", methods=["GET"])
+@bp.route("/<int:entry_id>/diff", methods=["GET"], operation_id="diffEntryVersions")
 @bp.arguments(DiffQuery, location="query", as_kwargs=True)
 @bp.response(200, DiffOut)
 @bp.problems(*READ, 404)

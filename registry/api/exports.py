@@ -26,6 +26,7 @@ from registry.jobs.tasks import job_queue
 bp = Blueprint(
     "api_exports",
     __name__,
+    tag="Exports",
     url_prefix="/api/v1/exports",
     description="Evidence packs: signed ZIPs an auditor verifies offline.",
 )
@@ -40,7 +41,7 @@ def _out(record: pack.ExportRecord) -> dict[str, Any]:
     return {**dataclasses.asdict(record), "url": api_path("exports", record.file)}
 
 
-@bp.route("", methods=["POST"])
+@bp.route("", methods=["POST"], operation_id="createExport")
 @bp.arguments(ExportCreate)
 @bp.response(202, JobOut, headers={"Location": LOCATION_HEADER["Location"]})
 @bp.problems(*READ, *BODY, 404, 422, 429)
@@ -67,7 +68,7 @@ def create(data: dict[str, Any]) -> Any:
     return out, 202, {"Location": api_path("jobs", job.id)}
 
 
-@bp.route("", methods=["GET"])
+@bp.route("", methods=["GET"], operation_id="listExports")
 @bp.arguments(ExportQuery, location="query", as_kwargs=True)
 @bp.response(200, ExportList)
 @bp.problems(*READ)
@@ -83,7 +84,7 @@ def index(limit: int, system: str | None = None) -> Any:
     return {"items": [_out(r) for r in records]}
 
 
-@bp.route("/verify_pack.py", methods=["GET"])
+@bp.route("/verify_pack.py", methods=["GET"], operation_id="getVerifier")
 @bp.response(
     200,
     description="The verifier: one Python file (standard library and cryptography).",
@@ -104,7 +105,7 @@ def verifier() -> Any:
     )
 
 
-@bp.route("/<name>", methods=["GET"])
+@bp.route("/<name>", methods=["GET"], operation_id="downloadExport")
 @bp.response(200, description="The pack (a ZIP).", content_type="application/zip")
 @bp.problems(*READ, 404)
 def download(name: str) -> Any:

@@ -40,6 +40,7 @@ from registry.ledger.witnessing import cosignatures
 bp = Blueprint(
     "api_ledger",
     __name__,
+    tag="Ledger",
     url_prefix="/api/v1/ledger",
     description="The audit ledger: keys, signed checkpoints, events, proofs, verification.",
 )
@@ -51,7 +52,7 @@ def _reader() -> Any:
     return session
 
 
-@bp.route("/keys", methods=["GET"])
+@bp.route("/keys", methods=["GET"], operation_id="listLedgerKeys")
 @bp.response(200, KeysOut)
 @bp.problems()  # public: only 503, the keys recorded in the ledger are read
 @bp.doc(security=[])
@@ -76,7 +77,7 @@ def _checkpoint_out(row: Checkpoint) -> dict[str, Any]:
     }
 
 
-@bp.route("/checkpoints", methods=["GET"])
+@bp.route("/checkpoints", methods=["GET"], operation_id="listCheckpoints")
 @bp.arguments(CheckpointQuery, location="query", as_kwargs=True)
 @bp.response(200, CheckpointPage, headers=PAGE_HEADERS)
 @bp.problems(*READ)
@@ -97,7 +98,7 @@ def checkpoints(limit: int, after: int | None = None, as_of: Any = None) -> Any:
     return {"items": [_checkpoint_out(r) for r in rows[:limit]], "next_cursor": cursor}, headers
 
 
-@bp.route("/checkpoints/latest", methods=["GET"])
+@bp.route("/checkpoints/latest", methods=["GET"], operation_id="getLatestCheckpoint")
 @bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, CosignedCheckpointOut)
 @bp.problems(*READ, 404)
@@ -119,7 +120,7 @@ def latest_checkpoint(as_of: Any = None) -> Any:
     return out
 
 
-@bp.route("/events/<int:seq>", methods=["GET"])
+@bp.route("/events/<int:seq>", methods=["GET"], operation_id="getEvent")
 @bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, EventOut)
 @bp.problems(*READ, 404)
@@ -142,7 +143,7 @@ def event(seq: int, as_of: Any = None) -> Any:
     }
 
 
-@bp.route("/events/<int:seq>/proof", methods=["GET"])
+@bp.route("/events/<int:seq>/proof", methods=["GET"], operation_id="getInclusionProof")
 @bp.arguments(ProofQuery, location="query", as_kwargs=True)
 @bp.response(200, ProofOut)
 @bp.problems(*READ, 404, 409)
@@ -159,7 +160,7 @@ def proof(seq: int, tree_size: int | None = None, as_of: Any = None) -> Any:
     return prove_inclusion(session, seq, tree_size).as_dict()
 
 
-@bp.route("/consistency", methods=["GET"])
+@bp.route("/consistency", methods=["GET"], operation_id="getConsistencyProof")
 @bp.arguments(ConsistencyQuery, location="query", as_kwargs=True)
 @bp.response(200, ConsistencyOut)
 @bp.problems(*READ)
@@ -174,7 +175,7 @@ def consistency(from_size: int, to_size: int) -> Any:
     return prove_consistency(_reader(), from_size, to_size).as_dict()
 
 
-@bp.route("/verification", methods=["GET"])
+@bp.route("/verification", methods=["GET"], operation_id="getLedgerVerification")
 @bp.response(200, VerificationOut)
 @bp.problems(*READ)
 def verification() -> Any:

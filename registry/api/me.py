@@ -19,6 +19,7 @@ from registry.extensions import db_session
 bp = Blueprint(
     "api_me",
     __name__,
+    tag="Me",
     url_prefix="/api/v1/me",
     description="The caller and the caller's own API tokens.",
 )
@@ -31,7 +32,7 @@ def _own_token() -> ApiToken:
     return token
 
 
-@bp.route("", methods=["GET"])
+@bp.route("", methods=["GET"], operation_id="getMe")
 @bp.response(200, MeOut)
 @bp.problems(401)
 def me() -> Any:
@@ -50,7 +51,7 @@ def me() -> Any:
     }
 
 
-@bp.route("/tokens", methods=["GET"])
+@bp.route("/tokens", methods=["GET"], operation_id="listTokens")
 @bp.response(200, TokenList)
 @bp.problems(401)
 def tokens() -> Any:
@@ -62,7 +63,7 @@ def tokens() -> Any:
     return {"items": [token_out(t) for t in rows]}
 
 
-@bp.route("/tokens", methods=["POST"])
+@bp.route("/tokens", methods=["POST"], operation_id="createToken")
 @transaction()
 @bp.arguments(TokenCreate)
 @bp.response(201, TokenCreated)
@@ -86,7 +87,7 @@ def create_token(data: dict[str, Any]) -> Any:
     return {**token_out(made), "secret": secret}, 201
 
 
-@bp.route("/tokens/<id:token_id>", methods=["DELETE"])
+@bp.route("/tokens/<id:token_id>", methods=["DELETE"], operation_id="revokeToken")
 @transaction()
 @bp.response(200, TokenOut)
 @bp.problems(*READ, 404)

@@ -25,6 +25,7 @@ from registry.text import storable
 bp = Blueprint(
     "api_readiness",
     __name__,
+    tag="Readiness",
     url_prefix="/api/v1/systems",
     description="Production readiness: the ten-area scorecard, the promotion check, approvals.",
 )
@@ -101,7 +102,7 @@ class ScorecardOut(Schema):
     approval = fields.Dict(required=True)
 
 
-@bp.route("/<reference>/readiness", methods=["GET"])
+@bp.route("/<reference>/readiness", methods=["GET"], operation_id="getReadiness")
 @bp.arguments(ReadinessQuery, location="query", as_kwargs=True)
 @bp.response(200, ScorecardOut)
 @bp.problems(*READ, 404, 409)
@@ -122,7 +123,7 @@ def readiness(reference: str, at: dt.datetime | None = None, require: str | None
     return scorecard.to_dict()
 
 
-@bp.route("/<reference>/approvals", methods=["POST"])
+@bp.route("/<reference>/approvals", methods=["POST"], operation_id="approvePromotion")
 @transaction()
 @bp.arguments(ApprovalCreate)
 @bp.response(201, EntryOut, headers=LOCATION_HEADER)

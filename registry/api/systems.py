@@ -46,6 +46,7 @@ from registry.records.search import count_systems, entries_in_force, search_syst
 bp = Blueprint(
     "api_systems",
     __name__,
+    tag="Systems",
     url_prefix="/api/v1/systems",
     description="AI systems: the register, each system's state, and adding entries.",
 )
@@ -69,7 +70,7 @@ PAGE_HEADERS = {
 }
 
 
-@bp.route("", methods=["GET"])
+@bp.route("", methods=["GET"], operation_id="listSystems")
 @bp.arguments(SystemQuery, location="query", as_kwargs=True)
 @bp.response(200, SystemPage, headers=PAGE_HEADERS)
 @bp.problems(*READ)
@@ -105,7 +106,7 @@ def _query(filters: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@bp.route("", methods=["POST"])
+@bp.route("", methods=["POST"], operation_id="createSystem")
 @transaction(idempotent=True)
 @bp.arguments(SystemCreate)
 @bp.response(201, SystemStateOut, headers=LOCATION_HEADER)
@@ -151,7 +152,7 @@ def create_system(data: dict[str, Any]) -> Any:
     )
 
 
-@bp.route("/<reference>", methods=["GET"])
+@bp.route("/<reference>", methods=["GET"], operation_id="getSystem")
 @bp.arguments(SystemStateQuery, location="query", as_kwargs=True)
 @bp.response(200, SystemStateOut)
 @bp.problems(*READ, 404)
@@ -254,7 +255,7 @@ def _row_out(row: Any) -> dict[str, Any]:
     return entry_dict(row.entry_id, row.reference, row.kind, row.head_number, row)
 
 
-@bp.route("/<reference>/reinstate", methods=["POST"])
+@bp.route("/<reference>/reinstate", methods=["POST"], operation_id="reinstateSystem")
 @transaction()
 @bp.arguments(SystemReinstate)
 @bp.response(200, EntryOut, headers=ETAG_HEADER)
@@ -287,7 +288,7 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
     }
 
 
-@bp.route("/<reference>/entries", methods=["GET"])
+@bp.route("/<reference>/entries", methods=["GET"], operation_id="listEntries")
 @bp.arguments(EntryListQuery, location="query", as_kwargs=True)
 @bp.response(200, EntryPage, headers=PAGE_HEADERS)
 @bp.problems(*READ, 404)
@@ -334,7 +335,7 @@ def _entry_page(
     return {"items": [entry_out(e, v) for e, v in rows[:limit]], "next_cursor": cursor}, headers
 
 
-@bp.route("/<reference>/entries", methods=["POST"])
+@bp.route("/<reference>/entries", methods=["POST"], operation_id="createEntry")
 @transaction(idempotent=True)
 @bp.arguments(EntryCreate)
 @bp.response(201, EntryOut, headers=LOCATION_HEADER)
@@ -383,9 +384,16 @@ def _created(
     return created_entry(session, version)
 
 
-def _kind_routes(kind: str, path: str, title: str, when: str, describe: str) -> None:
+def _article(title: str) -> str:
+    return f"{'an' if title[:1].lower() in 'aeiou' else 'a'} {title.lower()}"
+
+
+def _kind_routes(
+    kind: str, path: str, title: str, when: str, describe: str, *, operations: tuple[str, str]
+) -> None:
     """GET and POST of one kind as a first-class collection of a system. The POST body
-    is the entry itself; the version is effective from the body's ``when`` field."""
+    is the entry itself; the version is effective from the body's ``when`` field.
+    ``operations`` are the operationIds of the listing and of the creation."""
     component = kind_component(kind)
     schema = KINDS[kind].schema
 
@@ -411,17 +419,24 @@ def _kind_routes(kind: str, path: str, title: str, when: str, describe: str) -> 
         )
 
     create.__doc__ = (
-        f"Post a {KINDS[kind].title.lower()}\n\nThe body is the {KINDS[kind].title.lower()} "
+        f"Post {_article(KINDS[kind].title)}\n\nThe body is the {KINDS[kind].title.lower()} "
         f"itself (schema {component}); the version takes effect at its `{when}` when given."
     )
     create.__name__ = f"{kind}_create"
 
-    bp.route(f"/<reference>/{path}", methods=["GET"], endpoint=f"{kind}_list")(
+    bp.route(
+        f"/<reference>/{path}", methods=["GET"], endpoint=f"{kind}_list", operation_id=operations[0]
+    )(
         bp.arguments(KindListQuery, location="query", as_kwargs=True)(
             bp.response(200, EntryPage, headers=PAGE_HEADERS)(bp.problems(*READ, 404)(listing))
         )
     )
-    bp.route(f"/<reference>/{path}", methods=["POST"], endpoint=f"{kind}_create")(
+    bp.route(
+        f"/<reference>/{path}",
+        methods=["POST"],
+        endpoint=f"{kind}_create",
+        operation_id=operations[1],
+    )(
         transaction(idempotent=True)(
             bp.arguments(schema)(
                 bp.response(201, EntryOut, headers=LOCATION_HEADER)(
@@ -440,6 +455,7 @@ _kind_routes(
     "change logs",
     "deployed_at",
     "What changed in the system (model, data, prompt, configuration, …), when and why.",
+    operations=("listChangeLogs", "createChangeLog"),
 )
 _kind_routes(
     "incident",
@@ -447,4 +463,5 @@ _kind_routes(
     "incidents",
     "detected_at",
     "Incidents: what happened, how serious, containment and reporting (EU AI Act Art 73).",
+    operations=("listIncidents", "createIncident"),
 )

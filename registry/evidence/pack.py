@@ -29,6 +29,14 @@ Layout of a pack::
                               them (stored, not deflated: documents are mostly
                               compressed already); none for a withheld document, one
                               over the file limit, or one collected since
+    systems/<ref>/coverage.json   (a system's pack) each framework item: applicable or
+                              not (decided or proposed), met / partial / missing / not
+                              applicable, the entry versions evidencing it
+    systems/<ref>/statement-of-applicability.json  (a system's pack) per framework
+    frameworks/coverage.json  (the registry's pack) each system's counts per framework
+    oscal/catalogs/<id>.json  each framework catalogue as an OSCAL catalog
+    oscal/assessment-results.json  (a system's pack) its coverage as OSCAL assessment
+                              results, citing entry versions and ledger events
 
 Packs are deterministic: the same scope as of the same instant gives the same bytes
 (fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
@@ -60,6 +68,9 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
+from registry.applicability import oscal
+from registry.applicability.coverage import SystemCoverage, assess_with_scorecard
+from registry.applicability.coverage import statement as applicability_statement
 from registry.documents.store import CHUNK, BlobStore
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
@@ -73,7 +84,6 @@ from registry.ledger.models import AuditEvent
 from registry.ledger.submitter import WitnessSubmitter
 from registry.ledger.witnessing import Outcome, cosignature_lines, refusal_line, refusals
 from registry.outage import DatabaseUnavailable, Reason, unavailable_reason
-from registry.readiness import evaluate
 from registry.records.models import AISystem
 
 PACK_FORMAT = "registry-evidence-pack"
@@ -246,6 +256,10 @@ class PackContent:
     checkpoint_key: str
     generator: str
     readiness: dict[str, dict[str, Any]]  # reference -> the scorecard as of the instant
+    # reference -> the frameworks' coverage as of the instant (from the same records)
+    coverage: dict[str, SystemCoverage] = field(default_factory=dict)
+    # A system's pack: its coverage as OSCAL assessment results.
+    oscal_results: dict[str, Any] = field(default_factory=dict)
     manifest_sha256: str = ""
     # ledger/completeness.json: the map of each system's last event, and the proofs.
     completeness: dict[str, Any] = field(default_factory=dict)
@@ -314,7 +328,9 @@ def build(
     proven = collect.completeness(read, pinned, systems, tree, whole_map=references is None)
     tick("scoring readiness", 0, len(systems))
     # Each system's scorecard as of the instant: what the registry would have said then.
-    readiness = {s.reference: evaluate(read, s.reference, pinned.as_of).to_dict() for s in systems}
+    # And its coverage of the frameworks, from the same records.
+    scored = {s.reference: assess_with_scorecard(read, s.reference, pinned.as_of) for s in systems}
+    readiness = {ref: card.to_dict() for ref, (card, _) in scored.items()}
     current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
     content = PackContent(
         scope=scope,
@@ -327,6 +343,10 @@ def build(
         checkpoint_key=checkpoint_key,
         generator=generator(),
         readiness=readiness,
+        coverage={ref: cov for ref, (_, cov) in scored.items()},
+        oscal_results=oscal.results_of(read, scored[systems[0].reference][1])
+        if scope == "system"
+        else {},
         completeness=proven,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
         witness_alarms=[refusal_line(row) for row in refusals(read)],
@@ -373,10 +393,27 @@ def _write(
             folder + "documents.json",
             dumps({"system": system.reference, "documents": [d.as_dict() for d in documents]}),
         )
+        if content.scope == "system":
+            covered = content.coverage[system.reference]
+            writer.add(folder + "coverage.json", dumps(covered.to_dict()))
+            statements = {f: applicability_statement(covered, f) for f in covered.frameworks}
+            writer.add(folder + "statement-of-applicability.json", dumps(statements))
     carried = {d.sha256: d for ds in content.documents.values() for d in ds if d.file}
     for i, (_, document) in enumerate(sorted(carried.items())):
         tick("copying the documents", i, len(carried))
         _add_file(writer, store, document)
+    if content.scope == "registry":
+        counts = {
+            ref: {f: covered.counts(f) for f in covered.frameworks}
+            for ref, covered in sorted(content.coverage.items())
+        }
+        writer.add(
+            "frameworks/coverage.json", dumps({"as_of": iso(pinned.as_of), "systems": counts})
+        )
+    for framework, document in oscal.all_catalogs().items():
+        writer.add(f"oscal/catalogs/{framework}.json", dumps(document))
+    if content.oscal_results:
+        writer.add("oscal/assessment-results.json", dumps(content.oscal_results))
     manifest = {
         "format": PACK_FORMAT,
         "format_version": FORMAT_VERSION,

@@ -51,6 +51,7 @@ from reportlab.platypus import (
 
 from registry.documents.models import DOCUMENT_TYPES
 from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord, iso
+from registry.frameworks.catalogue import catalogue
 from registry.records import display
 from registry.records.diff import diff_bodies
 from registry.records.kinds import (
@@ -753,6 +754,9 @@ def system_story(content: PackContent, system: SystemRecord) -> list[Any]:
     story.append(p("Crosswalk", "h1"))
     story += crosswalk(content, system)
     story.append(PageBreak())
+    story.append(p("Statement of Applicability and coverage", "h1"))
+    story += applicability(content, system)
+    story.append(PageBreak())
     story.append(p("History of every entry", "h1"))
     for entry in system.entries:
         story += history_section(entry)
@@ -901,6 +905,60 @@ def crosswalk(content: PackContent, system: SystemRecord) -> list[Any]:
     return [table(rows, [WIDTH * w for w in (0.2, 0.16, 0.18, 0.2, 0.26)])]
 
 
+def applicability(content: PackContent, system: SystemRecord) -> list[Any]:
+    """Per framework: how many items are met, partial, missing and not applicable, and
+    every item with whether it applies (decided by a compliance officer, or as proposed
+    from the profile), the justification, its status and the entry versions evidencing it."""
+    covered = content.coverage.get(system.reference)
+    if covered is None:
+        return [gap("No framework coverage was assessed.")]
+    out: list[Any] = []
+    for framework in covered.frameworks:
+        rows = covered.of(framework)
+        counts = covered.counts(framework)
+        found = catalogue(framework)
+        out.append(p(f"{found.title} ({found.version})", "h3"))
+        out.append(
+            p(
+                f"Met {counts['met']}, partial {counts['partial']}, missing {counts['missing']}, "
+                f"not applicable {counts['not_applicable']}."
+            )
+        )
+        lines = []
+        for c in rows:
+            why = c.decision.body["justification"] if c.decision else c.proposal.reason
+            evidence = ", ".join(
+                f"{e['kind']} {e['entry_id']} v{e['version']}" for e in c.to_dict()["evidence"]
+            )
+            lines.append(
+                [
+                    f"{c.item.ref} {c.item.title}",
+                    ("yes" if c.applicable else "no") + (" (decided)" if c.decision else ""),
+                    why,
+                    c.status.replace("_", " "),
+                    evidence or "none recorded",
+                ]
+            )
+        out += chunked(
+            ["Item", "Applies", "Justification", "Status", "Implemented by"],
+            lines,
+            [WIDTH * w for w in (0.26, 0.11, 0.3, 0.1, 0.23)],
+        )
+    return out
+
+
+def coverage_line(content: PackContent, reference: str) -> str:
+    covered = content.coverage.get(reference)
+    if covered is None:
+        return "not assessed"
+    return "; ".join(
+        f"{f}: {c['met']} met, {c['partial']} partial, {c['missing']} missing, "
+        f"{c['not_applicable']} n/a"
+        for f in covered.frameworks
+        for c in [covered.counts(f)]
+    )
+
+
 def render_pdf(content: PackContent) -> bytes:
     as_of = content.pinned.as_of
     footer = f"Manifest SHA-256 {content.manifest_sha256[:32]}…"
@@ -1021,6 +1079,7 @@ def registry_story(content: PackContent) -> list[Any]:
     )
     for system in content.systems:
         story += system_brief(system, content.readiness[system.reference])
+        story.append(p(f"Framework coverage: {coverage_line(content, system.reference)}"))
     story.append(PageBreak())
     story.append(p("Evidence documents", "h1"))
     held = [s for s in content.systems if content.documents.get(s.reference)]

@@ -12,7 +12,8 @@ and partial otherwise. A system is ready for production when every area is met o
 covered by a waiver in force (a ``waiver`` entry for the area, granted by a compliance
 officer, whose ``expires_at`` is after the instant).
 
-Framework references are those of the project's domain reference (DOMAIN.md).
+Framework references are data: the crosswalk of ``registry.frameworks`` (its
+areas' labels, and the catalogue items each criterion evidences).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from registry.frameworks.catalogue import area_labels
 from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Held, Record
 from registry.readiness.reviews import Due, reviews_due
 from registry.records.kinds import (
@@ -131,10 +133,6 @@ class Area:
     question: str
     frameworks: dict[str, str]  # eu_ai_act, iso_42001, nist_ai_rmf
     criteria: tuple[Criterion, ...]
-
-
-def frameworks(eu: str, iso: str, nist: str) -> dict[str, str]:
-    return {"eu_ai_act": eu, "iso_42001": iso, "nist_ai_rmf": nist}
 
 
 # ----------------------------------------------------------------------------- ownership
@@ -731,7 +729,7 @@ AREAS: tuple[Area, ...] = (
         "business_ownership",
         "Business ownership",
         "Who is accountable for the outcome?",
-        frameworks("26(2), 17(1)", "A.2.2, A.3.2, A.9.3", "GOVERN 2.1, 2.3; MAP 1.3-1.4"),
+        area_labels("business_ownership"),
         (
             Criterion(
                 "business_owner",
@@ -758,7 +756,7 @@ AREAS: tuple[Area, ...] = (
         "technical_ownership",
         "Technical ownership",
         "Who maintains and improves it?",
-        frameworks("26(1), 26(5)", "A.3.2, A.4.2, A.4.6, A.6.2.5", "GOVERN 1.6, 2.1"),
+        area_labels("technical_ownership"),
         (
             Criterion(
                 "technical_owner",
@@ -785,9 +783,7 @@ AREAS: tuple[Area, ...] = (
         "data_readiness",
         "Data readiness",
         "Is the data reliable, accessible, governed?",
-        frameworks(
-            "10, 26(4); GDPR 30, 35", "A.4.3, A.7.2-A.7.6", "MAP 2.3, 4.1; MEASURE 2.10-2.11"
-        ),
+        area_labels("data_readiness"),
         (
             Criterion(
                 "data_governed",
@@ -825,11 +821,7 @@ AREAS: tuple[Area, ...] = (
         "integration_readiness",
         "Integration readiness",
         "Can it connect to real workflows?",
-        frameworks(
-            "Annex IV 1(b)-(e), 15",
-            "A.4.4-A.4.5, A.6.2.2, A.6.2.5, A.10.2-3",
-            "MAP 4.2; GOVERN 6.1; MANAGE 3",
-        ),
+        area_labels("integration_readiness"),
         (
             Criterion(
                 "integrations",
@@ -855,7 +847,7 @@ AREAS: tuple[Area, ...] = (
         "user_adoption",
         "User adoption",
         "Who will use it and why?",
-        frameworks("4, 13, 26(2)", "A.4.6, A.8.2, A.9.2", "GOVERN 2.2, 5.1; MEASURE 3.3"),
+        area_labels("user_adoption"),
         (
             Criterion(
                 "adoption_plan",
@@ -882,7 +874,7 @@ AREAS: tuple[Area, ...] = (
         "risk_controls",
         "Risk controls",
         "What are the limits and oversight?",
-        frameworks("9, 14, 15, 27", "A.5.2-A.5.5, A.6.1.2-3", "GOVERN 1.3-1.4; MAP 5; MANAGE 1-2"),
+        area_labels("risk_controls"),
         (
             Criterion(
                 "classification",
@@ -930,11 +922,7 @@ AREAS: tuple[Area, ...] = (
         "auditability",
         "Auditability",
         "Can outputs be explained, evidenced, reviewed?",
-        frameworks(
-            "11 + Annex IV, 12, 18, 19",
-            "A.5.3, A.6.2.3, A.6.2.7-8",
-            "GOVERN 1.4, 4.2; MEASURE 2.8-2.9",
-        ),
+        area_labels("auditability"),
         (
             Criterion(
                 "logging",
@@ -980,7 +968,7 @@ AREAS: tuple[Area, ...] = (
         "monitoring",
         "Monitoring",
         "How are performance and drift tracked?",
-        frameworks("72, 26(5), 9(2)(c)", "A.6.2.6", "MEASURE 2.4, 3.1; MANAGE 4.1"),
+        area_labels("monitoring"),
         (
             Criterion(
                 "metrics_and_alerts",
@@ -1017,9 +1005,7 @@ AREAS: tuple[Area, ...] = (
         "failure_handling",
         "Failure handling",
         "What happens when it is wrong?",
-        frameworks(
-            "73, 20, 14(4)(e)", "A.3.3, A.8.3-A.8.4", "GOVERN 4.3, 6.2; MANAGE 2.3-2.4, 4.3"
-        ),
+        area_labels("failure_handling"),
         (
             Criterion(
                 "incident_procedure",
@@ -1056,9 +1042,7 @@ AREAS: tuple[Area, ...] = (
         "lifecycle_funding",
         "Lifecycle funding",
         "Who pays to run and improve it?",
-        frameworks(
-            "none direct (17(1) resources)", "A.4.2-A.4.6", "GOVERN 1.6-1.7; MANAGE 2.1-2.2"
-        ),
+        area_labels("lifecycle_funding"),
         (
             Criterion(
                 "funding_current",

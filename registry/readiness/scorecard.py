@@ -180,10 +180,23 @@ def evaluate(
     entries as the registry had recorded them by ``at`` (or by ``recorded_by``, when
     given) and as in effect at ``at``. A pure function of the records: a scorecard as
     of a past instant is the one the registry would have shown then."""
+    return evaluate_records(session, system, at, recorded_by=recorded_by)[1]
+
+
+def evaluate_records(
+    session: Session,
+    system: AISystem | str,
+    at: dt.datetime,
+    *,
+    recorded_by: dt.datetime | None = None,
+) -> tuple[list[Record], Scorecard]:
+    """As :func:`evaluate`, with the records in force it scored (for what else reads
+    the same evidence: the frameworks' coverage)."""
     at = _aware(at)
     if isinstance(system, str):
         system = reads.get_system(session, system)
     as_of = _aware(recorded_by) if recorded_by is not None else at
     records = records_of(session, system, as_of=as_of, effective_at=at)
     documents = documents_held(session, system, as_of)
-    return score(system.reference, records, at, approval_status(session, records, at), documents)
+    card = score(system.reference, records, at, approval_status(session, records, at), documents)
+    return records, card

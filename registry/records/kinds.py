@@ -24,6 +24,7 @@ from marshmallow import (
 )
 
 from registry.db import MAX_ID
+from registry.frameworks.catalogue import catalogues
 from registry.instants import UtcInstant
 from registry.text import text_problem
 
@@ -545,6 +546,24 @@ class WaiverSchema(KindSchema):
     conditions = text(LONG)
 
 
+class ApplicabilitySchema(KindSchema):
+    """A compliance officer's decision whether one item of a framework catalogue applies
+    to the system, and why: the line of a Statement of Applicability."""
+
+    framework = choice(tuple(catalogues()), required=True)
+    item = required_text()
+    applicable = fields.Boolean(required=True)
+    justification = required_text(LONG)
+    decided_by = fields.Nested(Person, required=True)
+    decided_on = date(required=True)
+
+    @validates_schema
+    def _item_exists(self, data: dict[str, Any], **_: Any) -> None:
+        framework, item = data.get("framework"), data.get("item")
+        if framework in catalogues() and item and item not in catalogues()[framework].by_id:
+            raise ValidationError(f"{framework} has no item {item!r}.", "item")
+
+
 class EvidenceRef(StrictSchema):
     """One entry version an approval relied on, by its hash."""
 
@@ -641,6 +660,14 @@ KINDS: dict[str, Kind] = {
         Kind("funding", "Funding", FundingSchema, "funder"),
         Kind("risk", "Risk", RiskSchema, "title"),
         Kind("waiver", "Waiver", WaiverSchema, "area", officer_only=True),
+        Kind(
+            "applicability",
+            "Applicability decision",
+            ApplicabilitySchema,
+            "item",
+            officer_only=True,
+            officer_retires=True,
+        ),
         Kind(
             "approval",
             "Promotion approval",

@@ -558,3 +558,37 @@ def recent_changes(session: Session, limit: int) -> list[Change]:
         .limit(limit)
     )
     return [Change(*row) for row in session.execute(stmt)]
+
+
+def audit_seqs(session: Session, versions: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """The ledger event that recorded each entry version, by (entry id, version number)."""
+    wanted = set(versions)
+    if not wanted:
+        return {}
+    entries = {entry_id for entry_id, _ in wanted}
+    rows = session.execute(
+        sa.select(EntryVersion.entry_id, EntryVersion.number, EntryVersion.audit_seq).where(
+            EntryVersion.entry_id.in_(entries)
+        )
+    )
+    return {(e, n): seq for e, n, seq in rows if (e, n) in wanted}
+
+
+def heads_by_reference(
+    session: Session, references: Iterable[str], kind: str
+) -> dict[str, list[EntryState]]:
+    """The live entries of ``kind`` (their heads) of the systems named, by reference: one
+    read for many systems (a spreadsheet import's)."""
+    wanted = set(references)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        in_force(None, kinds=[kind])
+        .add_columns(AISystem.reference)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .where(AISystem.reference.in_(wanted))
+    ).all()
+    found: dict[str, list[EntryState]] = {}
+    for entry, version, reference in rows:
+        found.setdefault(reference, []).append(EntryState(entry.id, entry.kind, version, entry))
+    return found

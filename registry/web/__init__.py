@@ -21,12 +21,14 @@ def init_web(app: Flask) -> None:
     from registry.web.documents import discard_uploads, stream_uploads
     from registry.web.editing import bp as editing_bp
     from registry.web.exports import bp as exports_bp
+    from registry.web.frameworks import bp as frameworks_bp
     from registry.web.history import bp as history_bp
     from registry.web.home import bp as home_bp
     from registry.web.home import navigation
     from registry.web.ledger import bp as ledger_bp
     from registry.web.oidc import init_oidc
     from registry.web.readiness import bp as readiness_bp
+    from registry.web.sheets import bp as sheets_bp
     from registry.web.systems import bp as systems_bp
 
     app.register_blueprint(auth_bp)
@@ -42,6 +44,8 @@ def init_web(app: Flask) -> None:
     init_oidc(app)
     app.register_blueprint(exports_bp)
     app.register_blueprint(readiness_bp)
+    app.register_blueprint(frameworks_bp)
+    app.register_blueprint(sheets_bp)
     app.register_blueprint(documents_bp)
     # Uploaded files are streamed into the blob store before anything else reads the
     # body (the CSRF check, registered earlier, reads the form's fields).

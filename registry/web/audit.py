@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_login import login_required
 
 from registry.accounts.permissions import require
@@ -15,6 +15,7 @@ from registry.extensions import db_session
 from registry.ledger import trail
 from registry.ledger.trail import BadQuery, Filters
 from registry.records import reads
+from registry.sheets import exporting as sheets
 from registry.text import text_problem
 from registry.web.paging import Paging
 from registry.web.systems import current_actor
@@ -54,9 +55,52 @@ def _page_number() -> int | None:
     return int(raw)
 
 
+SHEET_HEADER = (
+    "Seq",
+    "Recorded at (UTC)",
+    "Action",
+    "System",
+    "Actor",
+    "Entry",
+    "Version",
+    "Event SHA-256",
+)
+MAX_SHEET_ROWS = 100_000
+
+
+def _spreadsheet(session: Any, fmt: str, filters: Filters, system_id: int | None) -> Response:
+    """Every event matching the filters (newest first, at most MAX_SHEET_ROWS), as CSV
+    or XLSX with formula injection neutralised."""
+    lines: list[tuple[Any, ...]] = []
+    before = None
+    while len(lines) < MAX_SHEET_ROWS:
+        rows, before, _partial = trail.search(session, filters, system_id, before)
+        lines += [
+            (
+                r.seq,
+                r.recorded_at.isoformat(),
+                r.action,
+                r.fields.get("system"),
+                r.fields.get("actor"),
+                r.fields.get("entry_id"),
+                r.fields.get("version"),
+                r.event_hash,
+            )
+            for r in rows
+        ]
+        if before is None:
+            break
+    data = sheets.render(fmt, "Audit trail", SHEET_HEADER, lines[:MAX_SHEET_ROWS])
+    return Response(
+        data,
+        mimetype=sheets.FORMATS[fmt].split(";")[0],
+        headers={"Content-Disposition": f'attachment; filename="audit-trail.{fmt}"'},
+    )
+
+
 @bp.route("/audit")
 @login_required
-def index() -> tuple[str, int]:
+def index() -> Any:
     session = db_session()
     require(session, current_actor(), "read")
     context: dict[str, Any] = {
@@ -88,6 +132,9 @@ def index() -> tuple[str, int]:
             except NotFound:
                 context["error"] = f"No system with reference {filters.system!r}."
                 return render_template("audit/index.html", **context), 404
+        fmt = request.args.get("format", "")
+        if fmt in sheets.FORMATS:
+            return _spreadsheet(session, fmt, filters, system_id)
         wanted = _page_number()
         if wanted is not None:
             before = None if wanted == 1 else trail.page_start(session, filters, system_id, wanted)

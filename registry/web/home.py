@@ -74,6 +74,7 @@ def navigation() -> list[tuple[str, str]]:
             ("systems.index", "Systems"),
             ("audit.index", "Audit trail"),
             ("exports.index", "Evidence packs"),
+            ("frameworks.index", "Frameworks"),
         ]
     if can(session, actor, "manage_accounts"):
         links.append(("admin.users", "Admin"))

@@ -50,7 +50,7 @@ def chart(scorecard: Any) -> dict[str, Any]:
     }
 
 
-def _instant(day: str) -> dt.datetime | None:
+def end_of_day(day: str) -> dt.datetime | None:
     """The end of ``day`` (YYYY-MM-DD) in UTC; None for an empty or bad value."""
     try:
         date = dt.date.fromisoformat(day)
@@ -67,7 +67,7 @@ def scorecard(reference: str) -> Any:
     require(session, actor, "read")
     system = reads.get_system(session, reference)
     day = request.args.get("on", "").strip()
-    at = _instant(day) if day else None
+    at = end_of_day(day) if day else None
     error = "Not a valid date (YYYY-MM-DD)." if day and at is None else None
     now = dt.datetime.now(dt.UTC)
     card = evaluate(session, system, min(at, now) if at else now)

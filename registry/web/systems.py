@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
 from registry.records.search import count_systems, matching_systems
+from registry.sheets import exporting as sheets
 from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
@@ -67,7 +69,7 @@ STATUSES = {"live": "in the register", "retired": "retired from the register"}
 
 @bp.route("/systems")
 @login_required
-def index() -> str:
+def index() -> Any:
     session = db_session()
     require(session, current_actor(), "read")
     query = request.args.get("q", "").strip()[:200]
@@ -113,6 +115,9 @@ def index() -> str:
     elif sort == "changed":
         oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
         rows.sort(key=lambda r: changed.get(r.system.id) or oldest, reverse=True)
+    fmt = request.args.get("format", "")
+    if fmt in sheets.FORMATS:  # the whole list as filtered and sorted, not one page
+        return _spreadsheet(fmt, rows, changed)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(page, pages)
@@ -142,6 +147,41 @@ def index() -> str:
         sorts=SORTS,
         changed=changed,
         can_create=can(session, current_actor(), "create_system"),
+    )
+
+
+SHEET_HEADER = (
+    "Reference",
+    "Name",
+    "Stage",
+    "Risk tier",
+    "Role",
+    "Organisation",
+    "Retired",
+    "Last changed (UTC)",
+)
+
+
+def _spreadsheet(fmt: str, rows: list[Any], changed: dict[int, Any]) -> Response:
+    """The systems list as CSV or XLSX (formula injection neutralised)."""
+    lines = (
+        (
+            r.system.reference,
+            r.profile.get("name"),
+            r.profile.get("stage"),
+            risk_tier(r.profile),
+            r.profile.get("role"),
+            r.profile.get("organisation"),
+            "yes" if r.retired else "no",
+            changed[r.system.id].isoformat() if changed.get(r.system.id) else "",
+        )
+        for r in rows
+    )
+    data = sheets.render(fmt, "Systems", SHEET_HEADER, lines)
+    return Response(
+        data,
+        mimetype=sheets.FORMATS[fmt].split(";")[0],
+        headers={"Content-Disposition": f'attachment; filename="systems.{fmt}"'},
     )
 
 

@@ -301,6 +301,32 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/exports/<name>"): (get("/api/v1/exports/{pack}"), READ),
     ("GET", "/api/v1/exports/verify_pack.py"): (get("/api/v1/exports/verify_pack.py"), PUBLIC),
     ("GET", "/api/v1/jobs/<id:job_id>"): (get("/api/v1/jobs/{job}"), JOB),
+    ("GET", "/api/v1/frameworks"): (get("/api/v1/frameworks"), READ),
+    ("GET", "/api/v1/frameworks/<framework>"): (get("/api/v1/frameworks/iso-42001"), READ),
+    ("GET", "/api/v1/frameworks/<framework>/items/<item>"): (
+        get("/api/v1/frameworks/nist-ai-rmf/items/GOVERN-2.1"),
+        READ,
+    ),
+    ("GET", "/api/v1/systems/<reference>/coverage"): (
+        get("/api/v1/systems/{ref}/coverage?framework=iso-42001"),
+        READ,
+    ),
+    ("GET", "/api/v1/systems/<reference>/statement-of-applicability"): (
+        get("/api/v1/systems/{ref}/statement-of-applicability"),
+        READ,
+    ),
+    ("GET", "/api/v1/systems/<reference>/oscal/assessment-results"): (
+        get("/api/v1/systems/{ref}/oscal/assessment-results"),
+        READ,
+    ),
+    ("GET", "/api/v1/frameworks/<framework>/oscal"): (
+        get("/api/v1/frameworks/eu-ai-act/oscal"),
+        READ,
+    ),
+    ("GET", "/api/v1/statement-of-applicability"): (
+        get("/api/v1/statement-of-applicability"),
+        READ,
+    ),
     ("GET", "/api/openapi.json"): (get("/api/openapi.json"), PUBLIC),
     ("GET", "/api/docs"): (get("/api/docs"), PUBLIC),
     ("GET", "/api/docs/assets/<name>"): (get("/api/docs/assets/swagger-ui.css"), PUBLIC),

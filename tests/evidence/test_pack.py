@@ -54,6 +54,12 @@ def test_a_system_pack_holds_its_records_and_verifies(app, examples):
         "systems/demo-benefits-triage/readiness.json",
         "systems/demo-benefits-triage/documents.json",
         *(f"files/{e['sha256']}" for e in received),
+        "systems/demo-benefits-triage/coverage.json",
+        "systems/demo-benefits-triage/statement-of-applicability.json",
+        "oscal/catalogs/eu-ai-act.json",
+        "oscal/catalogs/iso-42001.json",
+        "oscal/catalogs/nist-ai-rmf.json",
+        "oscal/assessment-results.json",
     } == set(files)
     # Each document's file is its bytes, named by their SHA-256, described as received.
     for event in received:
@@ -217,6 +223,9 @@ def test_whole_registry_pack_has_every_system_and_the_whole_chain(app, examples)
     assert refs == ["demo-benefits-triage", "demo-city-chatbot", "demo-invoice-ocr"]
     for ref in refs:
         assert f"systems/{ref}/state.json" in files
+    counts = json.loads(files["frameworks/coverage.json"])["systems"]
+    assert sorted(counts) == refs
+    assert sum(counts["demo-invoice-ocr"]["iso-42001"].values()) == 38
     manifest = json.loads(files["manifest.json"])
     assert len(files["ledger/events.jsonl"].splitlines()) == manifest["ledger_size"]
     summary = verifier.verify(str(done.path))

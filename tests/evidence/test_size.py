@@ -13,6 +13,7 @@ import pytest
 
 from registry.accounts.actor import Actor
 from registry.evidence import verifier
+from registry.frameworks.catalogue import catalogue
 from registry.records import writes
 from registry.records.kinds import KINDS, LONG, MAX_ITEMS, MEDIUM
 from tests.evidence.conftest import do_export, members
@@ -51,6 +52,9 @@ def text(length: int, seed: int = 0) -> str:
 
 def person(i: int) -> dict[str, str]:
     return {"name": f"Person {i}", "email": f"person{i}@example.org"}
+
+
+SUBCATEGORIES = [i.id for i in catalogue("nist-ai-rmf").items if i.cls == "subcategory"]
 
 
 def bodies(i: int, review_procedure: int, evidence: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,6 +158,14 @@ def bodies(i: int, review_procedure: int, evidence: list[dict[str, Any]]) -> dic
             "approved_at": instant,
             "evidence": evidence,
             "notes": long,
+        },
+        "applicability": {
+            "framework": "nist-ai-rmf",
+            "item": SUBCATEGORIES[i % len(SUBCATEGORIES)],
+            "applicable": i % 2 == 0,
+            "justification": long,
+            "decided_by": person(i),
+            "decided_on": day,
         },
     }
 

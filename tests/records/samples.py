@@ -109,6 +109,14 @@ SAMPLES: dict[str, dict] = {
         "approved_at": "2025-03-01T10:00:00+01:00",
         "evidence": [{"entry_id": 1, "version": 1, "hash": HASH}],
     },
+    "applicability": {
+        "framework": "iso-42001",
+        "item": "A.10.4",
+        "applicable": False,
+        "justification": "Used only inside the organisation: it has no customers",
+        "decided_by": {"name": "Olivia Officer", "email": "olivia@example.org"},
+        "decided_on": "2025-03-01",
+    },
     "attachments_example": {},
 }
 SAMPLES.pop("attachments_example")

@@ -19,9 +19,16 @@ LANDINGS = {
 }
 # The pages a role may open, then the user's own: every role may change its password.
 NAVIGATION = {
-    "compliance_officer": ["Dashboard", "Systems", "Audit trail", "Evidence packs"],
-    "technical_owner": ["My systems", "Dashboard", "Systems", "Audit trail", "Evidence packs"],
-    "auditor": ["Dashboard", "Systems", "Audit trail", "Evidence packs"],
+    "compliance_officer": ["Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
+    "technical_owner": [
+        "My systems",
+        "Dashboard",
+        "Systems",
+        "Audit trail",
+        "Evidence packs",
+        "Frameworks",
+    ],
+    "auditor": ["Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
     "admin": ["Admin"],
 }
 OWN = ["API tokens", "Second factor", "Change password"]
