@@ -87,10 +87,17 @@ def committed(events: Iterable[tuple[str, str]]) -> None:
 
 
 class _Ledger(Collector):
-    def __init__(self, size: int, latest_checkpoint_at: dt.datetime | None, now: dt.datetime):
+    def __init__(
+        self,
+        size: int,
+        latest_checkpoint_at: dt.datetime | None,
+        now: dt.datetime,
+        jobs: dict[str, int],
+    ):
         self.size = size
         self.made = latest_checkpoint_at
         self.now = now
+        self.jobs = jobs
 
     def collect(self) -> Iterator[Any]:
         yield GaugeMetricFamily(
@@ -104,18 +111,31 @@ class _Ledger(Collector):
         if made is not None:
             age.add_metric([], max(0.0, (self.now - made).total_seconds()))
         yield age
+        jobs = GaugeMetricFamily(
+            "registry_jobs",
+            "Background jobs by state (queued, running, finished, failed), from their rows.",
+            labels=["state"],
+        )
+        for state, count in sorted(self.jobs.items()):
+            jobs.add_metric([state], count)
+        yield jobs
 
 
-def exposition(size: int, latest_checkpoint_at: dt.datetime | None, now: dt.datetime) -> bytes:
+def exposition(
+    size: int,
+    latest_checkpoint_at: dt.datetime | None,
+    now: dt.datetime,
+    jobs: dict[str, int],
+) -> bytes:
     """The text exposition: this process's counts (or, in multiprocess mode, every
-    worker's added up) and the ledger's figures."""
+    worker's added up), the ledger's figures and the jobs by state."""
     if os.environ.get(MULTIPROC_VARIABLE):
         counts = CollectorRegistry()
         multiprocess.MultiProcessCollector(counts)
     else:
         counts = REGISTRY
     ledger = CollectorRegistry()
-    ledger.register(_Ledger(size, latest_checkpoint_at, now))
+    ledger.register(_Ledger(size, latest_checkpoint_at, now, jobs))
     return generate_latest(counts) + generate_latest(ledger)
 
 

@@ -21,6 +21,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from registry import logs, metrics
 from registry.extensions import client_address, database, db_session, document_store, limiter
+from registry.jobs.service import counts_by_state as jobs_by_state
+from registry.jobs.tasks import job_queue
 from registry.ledger.append import appended
 from registry.ledger.keys import KeyFileError, load_key
 from registry.ledger.status import ledger_figures
@@ -65,12 +67,19 @@ def _limit_storage(app: Flask) -> bool:
         return False
 
 
+def _job_queue(app: Flask) -> bool:
+    """The job backend answers (the SQLite file or Redis): asking its length reads it."""
+    job_queue(app).huey.pending_count()
+    return True
+
+
 READINESS_CHECKS: list[tuple[str, Callable[[Flask], bool]]] = [
     ("database", _database),
     ("blob_store", _blob_store),
     ("signing_key", _signing_key),
     ("export_folder", _export_folder),
     ("limit_storage", _limit_storage),
+    ("job_queue", _job_queue),
 ]
 
 
@@ -117,8 +126,14 @@ def metrics_view() -> Response:
     ):
         refusal("metrics_not_allowed")
         return _plain("Not Found\n", 404)
-    figures = ledger_figures(db_session())
-    body = metrics.exposition(figures.size, figures.latest_checkpoint_at, dt.datetime.now(dt.UTC))
+    session = db_session()
+    figures = ledger_figures(session)
+    body = metrics.exposition(
+        figures.size,
+        figures.latest_checkpoint_at,
+        dt.datetime.now(dt.UTC),
+        jobs_by_state(session),
+    )
     response = Response(body, 200, mimetype=None, content_type=metrics.CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response

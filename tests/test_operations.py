@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
+from huey import RedisHuey
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry.accounts.actor import Actor
@@ -97,12 +99,17 @@ def test_readyz_is_503_without_saying_what_is_missing(app, tmp_path, capsys):
         "database": lambda: app.extensions.update({"registry.db": type(db)(away)}),
         "blob_store": lambda: setattr(store, "parts", blocked / "tmp"),
         "export_folder": lambda: app.config.update(EXPORT_DIR=str(blocked / "exports")),
+        # A job backend that does not answer (Redis where no server listens).
+        "job_queue": lambda: app.extensions.update(
+            {"registry.jobs": SimpleNamespace(huey=RedisHuey("gone", url="redis://127.0.0.1:1/0"))}
+        ),
     }
     mends = {
         "signing_key": lambda: key.with_suffix(".gone").rename(key),
         "database": lambda: app.extensions.update({"registry.db": db}),
         "blob_store": lambda: setattr(store, "parts", tmp_path / "documents" / "tmp"),
         "export_folder": lambda: app.config.update(EXPORT_DIR=str(tmp_path / "exports")),
+        "job_queue": lambda: app.extensions.pop("registry.jobs"),
     }
     for lost, fault in faults.items():
         fault()
@@ -127,6 +134,8 @@ def test_metrics_count_requests_writes_refusals_and_the_ledger(app, session, tok
         assert answer.status_code == 201, answer.get_data(as_text=True)
     refused = api.post("/api/v1/systems", json={"profile": {"name": ""}}, headers=auth)
     assert refused.status_code == 422
+    asked = api.post("/api/v1/exports", json={"system": "metrics-0"}, headers=auth)
+    assert asked.status_code == 202, asked.get_data(as_text=True)  # run at once here
     assert api.get("/api/v1/systems", headers={"Authorization": "Bearer reg_nope"}).status_code == (
         401
     )
@@ -155,6 +164,10 @@ def test_metrics_count_requests_writes_refusals_and_the_ledger(app, session, tok
     # The ledger's size is its head's seq (the writes, and the checkpoints' own events).
     assert sample(after, "registry_ledger_events") == ledger_head(session).seq
     assert sample(after, "registry_ledger_events") >= sample(before, "registry_ledger_events") + 3
+    # The jobs by state, read from their rows: the export just asked for has finished.
+    jobs = "registry_jobs"
+    assert sample(after, jobs, state="finished") - sample(before, jobs, state="finished") == 1
+    assert sample(after, jobs, state="failed") == sample(before, jobs, state="failed") == 0
     # Every second event is covered by a checkpoint: one was signed a moment ago.
     assert 0 <= sample(after, "registry_latest_checkpoint_age_seconds") < 60
 

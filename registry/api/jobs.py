@@ -23,6 +23,7 @@ bp = Blueprint(
     "api_jobs",
     __name__,
     url_prefix="/api/v1/jobs",
+    tag="Exports",
     description="Background jobs: exports running in a worker, their progress and outcome.",
 )
 
@@ -76,7 +77,7 @@ def job_out(job: JobView) -> dict[str, Any]:
     return out
 
 
-@bp.route("/<id:job_id>", methods=["GET"])
+@bp.route("/<id:job_id>", methods=["GET"], operation_id="getJob")
 @bp.response(200, JobOut)
 @bp.problems(*READ, 404)
 def show(job_id: int) -> Any:

@@ -28,7 +28,7 @@ from registry.accounts.permissions import may, require
 from registry.errors import NotFound, PermissionDenied, RegistryError
 from registry.evidence.collect import checked_as_of
 from registry.evidence.quota import RUNNING_RETRY_AFTER, ExportQuota, TooManyExports
-from registry.jobs.models import Job
+from registry.jobs.models import STATES, Job
 from registry.records import reads
 
 EXPORT = "export"
@@ -285,3 +285,11 @@ def recover(session: Session, now: dt.datetime, lease: float, attempts: int) -> 
         sa.select(Job.id).where(Job.state == "queued", Job.created_at < cutoff)
     )
     return sorted(set(again) | set(waiting))
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """How many jobs are in each state (every state named, 0 when none): the metrics."""
+    rows = session.execute(sa.select(Job.state, sa.func.count()).group_by(Job.state))
+    counts = dict.fromkeys(STATES, 0)
+    counts.update({state: n for state, n in rows})
+    return counts
