@@ -1188,26 +1188,16 @@ def _hours(value: str) -> float:
 def documents_gc(grace: str | None) -> None:
     """Delete the bytes of documents no entry version refers to, once older than the grace
     period; their rows stay, marked collected, and the ledger records it."""
-    from registry.documents.service import collect, remove_blobs
     from registry.extensions import document_store
+    from registry.jobs.tasks import collect_unattached
 
     hours = _hours(grace) if grace else current_app.config["DOCUMENT_GC_GRACE_HOURS"]
     session = db_session()
-    store = document_store()
     try:
-        done = collect(
-            session,
-            Actor.system("documents-gc"),
-            store,
-            now=dt.datetime.now(dt.UTC),
-            grace=dt.timedelta(hours=hours),
-        )
+        done, removed = collect_unattached(session, document_store(), dt.timedelta(hours=hours))
     except RegistryError as exc:
         session.rollback()
         _refuse(exc)
-    session.commit()
-    removed = remove_blobs(session, store, done.blobs)
-    session.commit()
     click.echo(
         f"Collected {len(done.documents)} unattached documents; removed {removed} blobs "
         f"and {done.parts} unfinished uploads."

@@ -30,11 +30,13 @@ from typing import Any
 
 from flask import Flask, current_app
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy.orm import Session
 
 from registry import exporting
 from registry.accounts.actor import Actor
 from registry.db import utcnow
-from registry.documents.service import collect, remove_blobs
+from registry.documents.service import Collected, collect, remove_blobs
+from registry.documents.store import BlobStore
 from registry.errors import RegistryError
 from registry.evidence import pack
 from registry.extensions import database, document_store, pack_files
@@ -176,17 +178,23 @@ class JobQueue:
         """Collect the unattached documents older than the grace period."""
         hours = float(self.app.config["DOCUMENT_GC_GRACE_HOURS"])
         with self.app.app_context(), database(self.app).sessionmaker() as session:
-            store = document_store(self.app)
-            done = collect(
-                session,
-                Actor.system("documents-gc"),
-                store,
-                now=dt.datetime.now(dt.UTC),
-                grace=dt.timedelta(hours=hours),
-            )
-            session.commit()
-            remove_blobs(session, store, done.blobs)
-            session.commit()
+            collect_unattached(session, document_store(self.app), dt.timedelta(hours=hours))
+
+
+def collect_unattached(
+    session: Session, store: BlobStore, grace: dt.timedelta
+) -> tuple[Collected, int]:
+    """The collection of unattached documents in its two transactions (the command line's
+    ``registry documents gc`` and the schedule alike): mark and record them, commit; then
+    remove the blobs no kept document holds (re-checked under the ledger lock), commit.
+    Returns what was collected and how many blobs were removed."""
+    done = collect(
+        session, Actor.system("documents-gc"), store, now=dt.datetime.now(dt.UTC), grace=grace
+    )
+    session.commit()
+    removed = remove_blobs(session, store, done.blobs)
+    session.commit()
+    return done, removed
 
 
 class _Heartbeat:
