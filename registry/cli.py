@@ -1041,6 +1041,56 @@ def documents_gc(grace: str | None) -> None:
     )
 
 
+notify_cli = AppGroup(
+    "notify", help="Reminders and notifications: queue what fell due, send the outbox."
+)
+
+
+@notify_cli.command("scan")
+@click.option("--at", default=None, help="As of this instant (ISO 8601; default now).")
+def notify_scan(at: str | None) -> None:
+    """Queue a reminder of everything due (once per item, recipient and channel) and a
+    webhook message for each record change recorded since the last scan."""
+    from registry.notifications.outbox import scan
+
+    now = _as_of(at) or dt.datetime.now(dt.UTC)
+    session = db_session()
+    ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
+    found = scan(session, now, ahead=ahead)
+    session.commit()
+    click.echo(
+        f"{found.items} items due; queued {found.queued} reminders and "
+        f"{found.changes} change notifications."
+    )
+
+
+@notify_cli.command("deliver")
+@click.option("--at", default=None, help="As of this instant (ISO 8601; default now).")
+def notify_deliver(at: str | None) -> None:
+    """Send what the outbox holds: e-mails, yesterday's digests, webhooks (failures are
+    retried with backoff by later runs)."""
+    from registry.notifications.delivery import outgoing, record, send
+    from registry.notifications.mail import SmtpSettings
+
+    now = _as_of(at) or dt.datetime.now(dt.UTC)
+    config = current_app.config
+    read = database().read_sessionmaker()
+    try:
+        batch = outgoing(read, now)
+    finally:
+        read.close()
+    outcomes = send(
+        batch,
+        smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
+        base_url=config["BASE_URL"],
+        allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+    )
+    session = db_session()
+    done = record(session, outcomes, now)
+    session.commit()
+    click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -1053,6 +1103,7 @@ def register_commands(app: Flask) -> None:
         export_pack,
         verify_pack,
         documents_cli,
+        notify_cli,
         serve,
     ):
         _reporting_outages(command)

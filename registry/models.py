@@ -4,6 +4,14 @@ from registry.accounts.models import ApiToken, User, UserRole
 from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
+from registry.notifications.models import (
+    DeliveryAttempt,
+    NotificationPreference,
+    NotifyCursor,
+    OutboxMessage,
+    SystemSubscription,
+    WebhookSubscription,
+)
 from registry.records.models import AISystem, Entry, EntryVersion
 
 __all__ = [
@@ -11,12 +19,18 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Checkpoint",
+    "DeliveryAttempt",
     "Document",
     "Entry",
     "EntryVersion",
     "IdempotencyKey",
     "MerkleBlock",
+    "NotificationPreference",
+    "NotifyCursor",
+    "OutboxMessage",
+    "SystemSubscription",
     "User",
     "UserRole",
+    "WebhookSubscription",
     "WitnessCosignature",
 ]

@@ -30,6 +30,7 @@ LAYERS = [
     # exporting.py: an export's two transactions, which every surface commits alike.
     {"web", "api", "cli", "server", "models", "dbcopy", "exporting"},
     {"extensions"},
+    {"notifications"},  # reminders, e-mail, webhooks: read records, readiness, accounts
     {"evidence"},
     {"demo"},
     {"readiness"},

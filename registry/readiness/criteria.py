@@ -25,8 +25,8 @@ from typing import Any
 from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Held, Record
 from registry.readiness.reviews import Due, reviews_due
 from registry.records.kinds import (
-    ART_73_DAYS,  # Art 73: days to report after awareness
     READINESS_AREAS,
+    art_73_deadline,  # Art 73: the reporting deadline
 )
 
 # Log retention the EU AI Act asks of deployers and providers: at least six months
@@ -640,7 +640,8 @@ def serious_incidents(facts: Facts) -> Outcome:
         assert aware is not None
         if aware > facts.at:
             continue
-        deadline = aware + dt.timedelta(days=ART_73_DAYS[i.body.get("serious_category") or "other"])
+        deadline = art_73_deadline(i.body)
+        assert deadline is not None
         reported = facts.instant(i.body.get("reported_at"))
         if reported is not None and reported > facts.at:
             reported = None  # not yet reported at that instant

@@ -16,9 +16,9 @@ from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
 from registry.documents.models import DOCUMENT_TYPES
 from registry.documents.service import expired_documents, received_by_systems
-from registry.readiness.model import Held, Record
+from registry.readiness.model import Held, Record, Scorecard
 from registry.readiness.scorecard import score
-from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
+from registry.records.kinds import RISK_TIERS, STAGES, art_73_deadline, risk_tier
 from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
 
 OPEN_INCIDENT = ("open", "contained")
@@ -123,14 +123,19 @@ def _instant(text: str | None) -> dt.datetime | None:
 
 
 @dataclass(frozen=True)
-class _Assessed:
-    """One listed system scored now, with what the dashboard reads from its records."""
+class Assessed:
+    """One listed system scored now, with what the dashboard reads from its records
+    (and the reminders, registry.notifications, from its scorecard, records in force
+    and documents held)."""
 
     row: RegisterRow
     ready: bool
     missing: list[str]
     reviews: list[DueReview]
     incidents: list[OpenIncident]
+    card: Scorecard
+    records: list[Record]
+    documents: tuple[Held, ...]
 
     @property
     def gap(self) -> Gap:
@@ -144,7 +149,7 @@ class _Assessed:
         )
 
 
-def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
+def assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[Assessed]:
     """Score each system of ``rows`` (in reference order) on its entries in force now."""
     records: dict[int, list[Record]] = {}
     ids = [r.system.id for r in rows]
@@ -179,7 +184,6 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
             aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
             assert aware is not None
             serious = bool(body.get("serious"))
-            days = ART_73_DAYS[body.get("serious_category") or "other"] if serious else None
             incidents.append(
                 OpenIncident(
                     reference,
@@ -188,12 +192,23 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                     body["status"],
                     serious,
                     aware,
-                    aware + dt.timedelta(days=days) if days else None,
+                    art_73_deadline(body),
                     _instant(body.get("reported_at")),
                 )
             )
         missing = [a.title for a in card.unmet()]
-        assessed.append(_Assessed(row, card.ready, missing, reviews, incidents))
+        assessed.append(
+            Assessed(
+                row,
+                card.ready,
+                missing,
+                reviews,
+                incidents,
+                card,
+                records.get(row.system.id, []),
+                held,
+            )
+        )
     return assessed
 
 
@@ -204,7 +219,7 @@ def _not_retired(rows: list[RegisterRow]) -> list[RegisterRow]:
 def not_ready(session: Session, now: dt.datetime) -> list[Gap]:
     """Every listed system not retired and not ready now, most in need of attention
     first (:func:`attention_rank`): the dashboard's list and the systems list's filter."""
-    assessed = _assess(session, _not_retired(register(session)), now)
+    assessed = assess(session, _not_retired(register(session)), now)
     return sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
 
 
@@ -219,7 +234,7 @@ def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overvie
         ("retired" if r.retired else r.profile.get("stage", ""), risk_tier(r.profile))
         for r in listed
     )
-    assessed = _assess(session, _not_retired([r for r in listed if not r.retired]), now)
+    assessed = assess(session, _not_retired([r for r in listed if not r.retired]), now)
     gaps = sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
     reviews = [d for a in assessed for d in a.reviews]
     incidents = [i for a in assessed for i in a.incidents]
@@ -261,7 +276,7 @@ def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[Owne
     roles = {sid: roles_named(actor, found) for sid, found in bodies.items()}
     rows = [r for r in register(session) if roles.get(r.system.id)]
     owned = []
-    for a in _assess(session, rows, now):
+    for a in assess(session, rows, now):
         gap = a.gap
         owned.append(
             OwnedSystem(
