@@ -91,10 +91,20 @@ def init_api(app: Flask) -> RegistryApi:
         },
     )
 
-    from registry.api import docs, documents, entries, exports, ledger, me, readiness, systems
+    from registry.api import (
+        docs,
+        documents,
+        entries,
+        exports,
+        ledger,
+        me,
+        notifications,
+        readiness,
+        systems,
+    )
     from registry.extensions import csrf
 
-    for module in (systems, readiness, entries, ledger, exports, me, documents):
+    for module in (systems, readiness, entries, ledger, exports, me, documents, notifications):
         csrf.exempt(module.bp)
         api.register_blueprint(module.bp)
     app.register_blueprint(docs.bp)

@@ -93,7 +93,8 @@ def my_tasks(
     session: Session, actor: Actor, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
 ) -> list[DueItem]:
     """What is due for the actor (as owner named, compliance officer or subscriber),
-    soonest first."""
+    soonest first. Any reader."""
+    require(session, actor, "read")
     user_id = _person(actor)
     told = recipients(session, None, now.date())
     mine = {sid for sid in told.owners if user_id in told.owners[sid]}
@@ -105,9 +106,15 @@ def my_tasks(
     return due_items(session, now, ahead=ahead, system_ids=mine)
 
 
-def webhook_list(session: Session, actor: Actor) -> list[WebhookSubscription]:
+def webhook_list(session: Session, actor: Actor) -> list[tuple[WebhookSubscription, str | None]]:
+    """Every webhook subscription with its system's reference (None: registry-wide)."""
     require(session, actor, "read_webhooks")
-    return list(session.scalars(sa.select(WebhookSubscription).order_by(WebhookSubscription.id)))
+    rows = session.execute(
+        sa.select(WebhookSubscription, AISystem.reference)
+        .outerjoin(AISystem, AISystem.id == WebhookSubscription.system_id)
+        .order_by(WebhookSubscription.id)
+    ).all()
+    return [(hook, reference) for hook, reference in rows]
 
 
 def create_webhook(
@@ -157,11 +164,13 @@ def get_webhook(
     return hook
 
 
-def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> None:
+def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> WebhookSubscription:
     """Remove a subscription, its queued messages and their log."""
     hook = get_webhook(session, actor, webhook_id, manage=True)
+    session.execute(sa.delete(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id))
     session.delete(hook)
     session.flush()
+    return hook
 
 
 @dataclass(frozen=True)
