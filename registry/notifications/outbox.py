@@ -58,8 +58,13 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     new = 0
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
-        stmt = insert(OutboxMessage).values(chunk).on_conflict_do_nothing(index_elements=["key"])
-        new += session.execute(stmt).rowcount or 0
+        stmt = (
+            insert(OutboxMessage)
+            .values(chunk)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(OutboxMessage.id)
+        )
+        new += len(session.execute(stmt).all())
     return new
 
 
