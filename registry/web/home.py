@@ -69,12 +69,15 @@ def navigation() -> list[tuple[str, str]]:
     if can(session, actor, "read"):
         if "technical_owner" in actor.roles:
             links.append(("home.my_systems", "My systems"))
+        links.append(("notifications.tasks", "My tasks"))
         links += [
             ("dashboard.index", "Dashboard"),
             ("systems.index", "Systems"),
             ("audit.index", "Audit trail"),
             ("exports.index", "Evidence packs"),
         ]
+    if can(session, actor, "read_webhooks"):
+        links.append(("notifications.webhooks", "Webhooks"))
     if can(session, actor, "manage_accounts"):
         links.append(("admin.users", "Admin"))
     return links

@@ -19,12 +19,26 @@ LANDINGS = {
 }
 # The pages a role may open, then the user's own: every role may change its password.
 NAVIGATION = {
-    "compliance_officer": ["Dashboard", "Systems", "Audit trail", "Evidence packs"],
-    "technical_owner": ["My systems", "Dashboard", "Systems", "Audit trail", "Evidence packs"],
-    "auditor": ["Dashboard", "Systems", "Audit trail", "Evidence packs"],
-    "admin": ["Admin"],
+    "compliance_officer": [
+        "My tasks",
+        "Dashboard",
+        "Systems",
+        "Audit trail",
+        "Evidence packs",
+        "Webhooks",
+    ],
+    "technical_owner": [
+        "My systems",
+        "My tasks",
+        "Dashboard",
+        "Systems",
+        "Audit trail",
+        "Evidence packs",
+    ],
+    "auditor": ["My tasks", "Dashboard", "Systems", "Audit trail", "Evidence packs"],
+    "admin": ["Webhooks", "Admin"],
 }
-OWN = ["Change password"]
+OWN = ["Notifications", "Change password"]
 
 
 def _sign_in(client, users, role, **query):
