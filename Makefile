@@ -57,6 +57,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python worker_start.py
 	cd bench && ../$(BIN)/python first_write.py
 	cd bench && ../$(BIN)/python document_upload.py
+	cd bench && ../$(BIN)/python reminders.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

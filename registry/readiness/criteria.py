@@ -18,6 +18,7 @@ Framework references are those of the project's domain reference (DOMAIN.md).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,10 @@ class Facts:
         current = [o for o in owners if in_term(o.body, self.today)]
         return current, [o for o in owners if o not in current]
 
-    @property
+    @functools.cached_property
     def due(self) -> list[Due]:
+        """When the reviews fall due (computed once: several criteria and the scorecard
+        read it)."""
         return reviews_due(self.records, self.at)
 
     def instant(self, text: str | None) -> dt.datetime | None:
