@@ -1054,9 +1054,13 @@ def notify_scan(at: str | None) -> None:
     from registry.notifications.outbox import scan
 
     now = _as_of(at) or dt.datetime.now(dt.UTC)
-    session = db_session()
     ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
-    found = scan(session, now, ahead=ahead)
+    read = database().read_sessionmaker()
+    session = db_session()
+    try:
+        found = scan(read, session, now, ahead=ahead)
+    finally:
+        read.close()
     session.commit()
     click.echo(
         f"{found.items} items due; queued {found.queued} reminders and "

@@ -147,10 +147,12 @@ class Scan:
     changes: int
 
 
-def scan_due(session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD) -> tuple[int, int]:
-    """Queue a reminder of every item due as of ``now`` for each recipient (by their
-    preference for its kind: e-mail at once, the day's digest, or nothing) and each
-    webhook subscribed to it: (items found, messages newly queued)."""
+def due_rows(
+    session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+) -> tuple[int, list[dict[str, Any]]]:
+    """What the scan queues, read only: a reminder of every item due as of ``now`` for
+    each recipient (by their preference for its kind: e-mail at once, the day's digest,
+    or nothing) and each webhook subscribed to it: (items found, outbox rows)."""
     items = due_items(session, now, ahead=ahead)
     told = recipients(session, None, now.date())
     prefs = preferences(session)
@@ -186,7 +188,17 @@ def scan_due(session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD)
                         webhook_id=hook.id,
                     )
                 )
-    return len(items), enqueue(session, rows)
+    return len(items), rows
+
+
+def scan_due(
+    read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+) -> tuple[int, int]:
+    """Queue the reminders due as of ``now``: computed on ``read`` (on SQLite a deferred
+    transaction, so writers are not held up while the register is scored), inserted on
+    ``write``: (items found, messages newly queued)."""
+    items, rows = due_rows(read, now, ahead=ahead)
+    return items, enqueue(write, rows)
 
 
 def _row(
@@ -281,8 +293,9 @@ def scan_changes(session: Session, now: dt.datetime, *, limit: int = 10_000) -> 
     return enqueue(session, rows)
 
 
-def scan(session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD) -> Scan:
-    """Both scans: the reminders due as of ``now`` and the changes since the cursor."""
-    items, queued = scan_due(session, now, ahead=ahead)
-    changes = scan_changes(session, now)
+def scan(read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD) -> Scan:
+    """Both scans: the reminders due as of ``now`` (computed on ``read``) and the changes
+    since the cursor (on ``write``, which takes the queued rows)."""
+    items, queued = scan_due(read, write, now, ahead=ahead)
+    changes = scan_changes(write, now)
     return Scan(items, queued, changes)
