@@ -180,7 +180,9 @@ def _items_of(
                 "changed since the approval.",
                 approval.entry_id,
             )
-    if profile.get("stage") == "production" and not a.ready:
+    # A system mirroring another register's stage is not held to the promotion gate
+    # (readiness.gate), so its readiness is not news.
+    if profile.get("stage") == "production" and not a.ready and not profile.get("mirrors_register"):
         unmet = sorted(area.key for area in a.card.unmet())
         add(
             "readiness_lost",
