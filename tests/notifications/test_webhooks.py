@@ -13,6 +13,7 @@ from registry.errors import InvalidInput
 from registry.notifications import service
 from registry.notifications.delivery import BACKOFF
 from registry.notifications.models import OutboxMessage
+from registry.notifications.webhooks import check_url
 from registry.records import writes
 from tests.records.samples import SAMPLES
 
@@ -129,22 +130,24 @@ def test_a_webhook_of_another_system_hears_nothing(app, session, officer, system
         "http://0.0.0.0/hook",
     ],
 )
-def test_urls_into_the_registrys_network_are_refused(session, officer, url):
+def test_urls_into_the_registrys_network_are_refused(url):
     with pytest.raises(InvalidInput) as refused:
-        service.create_webhook(
-            session, officer, url=url, events=["due_item"], system=None, allow_private=False
-        )
-    assert "url" in refused.value.details["errors"]
+        check_url(url, allow_private=False)
+    assert "url" in refused.value.field_errors
+    check_url(url, allow_private=True)  # unless the administrator allows it
+
+
+def test_a_public_address_is_accepted():
+    target = check_url("https://93.184.215.14:8443/in?x=1", allow_private=False)
+    assert (target.address, target.port, target.path) == ("93.184.215.14", 8443, "/in?x=1")
 
 
 @pytest.mark.parametrize(
     "url", ["ftp://example.org/x", "http:///nohost", "http://u:p@93.184.215.14/"]
 )
-def test_urls_that_are_not_plain_http_are_refused(session, officer, url):
+def test_urls_that_are_not_plain_http_are_refused(url):
     with pytest.raises(InvalidInput):
-        service.create_webhook(
-            session, officer, url=url, events=["due_item"], system=None, allow_private=False
-        )
+        check_url(url, allow_private=True)
 
 
 def test_a_private_address_is_refused_again_at_delivery(app, session, officer, system, receiver):
