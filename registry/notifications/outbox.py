@@ -51,20 +51,30 @@ def _insert(session: Session) -> Any:
 
 
 def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert outbox rows, skipping those whose key is queued already: the count new."""
+    """Insert outbox rows, skipping those whose key is queued already: the count new.
+    Keys already queued are looked up first (by the unique index, a chunk at a time), so
+    a scan that finds everything queued writes nothing; the insert itself still skips a
+    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``)."""
     if not rows:
         return 0
     insert = _insert(session)
     new = 0
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
+        queued = set(
+            session.scalars(
+                sa.select(OutboxMessage.key).where(OutboxMessage.key.in_([r["key"] for r in chunk]))
+            )
+        )
+        fresh = [r for r in chunk if r["key"] not in queued]
+        if not fresh:
+            continue
         stmt = (
             insert(OutboxMessage)
-            .values(chunk)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(OutboxMessage.id)
         )
-        new += len(session.execute(stmt).all())
+        new += len(session.execute(stmt, fresh).all())
     return new
 
 
