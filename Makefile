@@ -70,6 +70,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python worker_memory.py
 	cd bench && ../$(BIN)/python token_last_use.py
 	cd bench && ../$(BIN)/python frameworks.py
+	cd bench && ../$(BIN)/python reminders.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1251,6 +1251,60 @@ def import_sheet(file: Path, dry_run: bool, mapping: tuple[str, ...], actor: str
     click.echo(f"Imported {file.name} (SHA-256 {found.sha256}): {summary}.")
 
 
+notify_cli = AppGroup(
+    "notify", help="Reminders and notifications: queue what fell due, send the outbox."
+)
+
+
+@notify_cli.command("scan")
+@click.option("--at", default=None, help="As of this instant (ISO 8601; default now).")
+def notify_scan(at: str | None) -> None:
+    """Queue a reminder of everything due (once per item, recipient and channel) and a
+    webhook message for each record change recorded since the last scan."""
+    from registry.notifications.outbox import scan
+
+    now = _as_of(at) or dt.datetime.now(dt.UTC)
+    ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
+    read = database().read_sessionmaker()
+    session = db_session()
+    try:
+        found = scan(read, session, now, ahead=ahead)
+    finally:
+        read.close()
+    session.commit()
+    click.echo(
+        f"{found.items} items due; queued {found.queued} reminders and "
+        f"{found.changes} change notifications."
+    )
+
+
+@notify_cli.command("deliver")
+@click.option("--at", default=None, help="As of this instant (ISO 8601; default now).")
+def notify_deliver(at: str | None) -> None:
+    """Send what the outbox holds: e-mails, yesterday's digests, webhooks (failures are
+    retried with backoff by later runs)."""
+    from registry.notifications.delivery import outgoing, record, send
+    from registry.notifications.mail import SmtpSettings
+
+    now = _as_of(at) or dt.datetime.now(dt.UTC)
+    config = current_app.config
+    read = database().read_sessionmaker()
+    try:
+        batch = outgoing(read, now)
+    finally:
+        read.close()
+    outcomes = send(
+        batch,
+        smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
+        base_url=config["BASE_URL"],
+        allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+    )
+    session = db_session()
+    done = record(session, outcomes, now)
+    session.commit()
+    click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -1264,6 +1318,7 @@ def register_commands(app: Flask) -> None:
         verify_pack,
         documents_cli,
         import_sheet,
+        notify_cli,
         serve,
         worker,
     ):

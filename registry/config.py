@@ -159,6 +159,21 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # runs again, up to REGISTRY_JOBS_ATTEMPTS attempts in all, then fails.
         "JOBS_LEASE_SECONDS": float(env.get("REGISTRY_JOBS_LEASE_SECONDS", "30")),
         "JOBS_ATTEMPTS": int(env.get("REGISTRY_JOBS_ATTEMPTS", "2")),
+        # Reminders and notifications (registry/notifications, `registry notify`): the
+        # registry's address for the links in e-mails, how many days ahead a reminder
+        # is sent, the SMTP server (REGISTRY_SMTP_SECURITY: none, starttls or tls; no
+        # host: no e-mail is sent) and whether webhooks may call loopback, link-local or
+        # private addresses (off: refused when subscribed and again at each delivery).
+        "BASE_URL": env.get("REGISTRY_BASE_URL", "http://127.0.0.1:5000"),
+        "NOTIFY_DAYS_AHEAD": int(env.get("REGISTRY_NOTIFY_DAYS_AHEAD", "14")),
+        "SMTP_HOST": env.get("REGISTRY_SMTP_HOST", ""),
+        "SMTP_PORT": int(env.get("REGISTRY_SMTP_PORT", "587")),
+        "SMTP_SECURITY": env.get("REGISTRY_SMTP_SECURITY", "starttls").strip().lower(),
+        "SMTP_USERNAME": env.get("REGISTRY_SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env.get("REGISTRY_SMTP_PASSWORD") or None,
+        "SMTP_SENDER": env.get("REGISTRY_SMTP_SENDER", "registry@localhost"),
+        "SMTP_TIMEOUT": float(env.get("REGISTRY_SMTP_TIMEOUT", "10")),
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env.get("REGISTRY_WEBHOOK_ALLOW_PRIVATE"), False),
         # The Dutch algorithm register's change stream, shipped inside the package.
         "DEMO_CORPUS": env.get("REGISTRY_DEMO_CORPUS", str(DEMO_CORPUS)),
         "WTF_CSRF_ENABLED": True,
@@ -224,6 +239,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             if config["JOBS_BACKEND"] == "redis"
             else str(Path(config["INSTANCE_PATH"]) / "jobs.sqlite3")
         )
+    if config["SMTP_SECURITY"] not in ("none", "starttls", "tls"):
+        raise ValueError("REGISTRY_SMTP_SECURITY must be 'none', 'starttls' or 'tls'")
+    if not 0 <= config["NOTIFY_DAYS_AHEAD"] <= 366:
+        raise ValueError("REGISTRY_NOTIFY_DAYS_AHEAD must be 0 to 366 (days)")
     if not config["DOCUMENT_DIR"]:
         config["DOCUMENT_DIR"] = str(Path(config["INSTANCE_PATH"]) / "documents")
     if not config["METRICS_DIR"]:

@@ -12,6 +12,14 @@ from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.jobs.models import Job
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
+from registry.notifications.models import (
+    DeliveryAttempt,
+    NotificationPreference,
+    NotifyCursor,
+    OutboxMessage,
+    SystemSubscription,
+    WebhookSubscription,
+)
 from registry.readiness.projection import ReadinessProjection
 from registry.records.models import AISystem, Entry, EntryVersion
 
@@ -20,6 +28,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Checkpoint",
+    "DeliveryAttempt",
     "Document",
     "Entry",
     "EntryVersion",
@@ -29,8 +38,13 @@ __all__ = [
     "ReadinessProjection",
     "PasswordReset",
     "RecoveryCode",
+    "NotificationPreference",
+    "NotifyCursor",
+    "OutboxMessage",
+    "SystemSubscription",
     "User",
     "UserIdentity",
     "UserRole",
+    "WebhookSubscription",
     "WitnessCosignature",
 ]

@@ -32,6 +32,7 @@ LAYERS = [
     # (exporting.py) and the schedule; never imports a surface.
     {"web", "api", "cli", "server", "models", "dbcopy", "exporting", "jobs", "operations"},
     {"extensions"},
+    {"notifications"},  # reminders, e-mail, webhooks: read records, readiness, accounts
     {"evidence"},
     {"demo"},
     # Frameworks applied to systems (coverage, OSCAL) and spreadsheet import: above the

@@ -9,7 +9,10 @@
 - auditors read everything and write nothing;
 - auditors and compliance officers export evidence packs (an export changes no record;
   it is recorded in the ledger, and an API token needs the ``read`` scope for it);
-- administrators manage users and tokens, and are not users of the records.
+- administrators manage users and tokens, and are not users of the records;
+- administrators and compliance officers manage webhook subscriptions and read and
+  replay their delivery log (``manage_webhooks`` with the write scope,
+  ``read_webhooks`` with the read scope).
 An API token further limits its user to the token's scopes (``read``, ``write``).
 """
 
@@ -25,8 +28,19 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.errors import PermissionDenied
 
-ACTIONS = ("read", "create_system", "write", "approve", "govern", "manage_accounts", "export")
+ACTIONS = (
+    "read",
+    "create_system",
+    "write",
+    "approve",
+    "govern",
+    "manage_accounts",
+    "export",
+    "manage_webhooks",
+    "read_webhooks",
+)
 EXPORTERS = frozenset({"compliance_officer", "auditor"})
+WEBHOOK_MANAGERS = frozenset({"admin", "compliance_officer"})
 READERS = frozenset({"compliance_officer", "technical_owner", "auditor"})
 
 
@@ -56,13 +70,15 @@ def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
     return "technical" in roles_named(actor, owner_bodies)
 
 
-def roles_named(actor: Actor, owner_bodies: Iterable[str]) -> set[str]:
+def roles_named(
+    actor: Actor, owner_bodies: Iterable[str], *, on: dt.date | None = None
+) -> set[str]:
     """The owner roles (``technical``, ``business``, …) in which these owner entry bodies
-    (JSON, as stored) name ``actor`` today (UTC): by user id or e-mail, within the
-    entry's term (``start`` to ``end``, both days included)."""
+    (JSON, as stored) name ``actor`` on the day ``on`` (default today, UTC): by user id
+    or e-mail, within the entry's term (``start`` to ``end``, both days included)."""
     if actor.user_id is None and not actor.email:
         return set()
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    today = (on or dt.datetime.now(dt.UTC).date()).isoformat()
     email = (actor.email or "").casefold()
     roles = set()
     for raw in owner_bodies:
@@ -117,6 +133,9 @@ def may(
         return bool(roles & READERS) and actor.has_scope("read")
     if action == "export":
         return bool(roles & EXPORTERS) and actor.has_scope("read")
+    if action in ("manage_webhooks", "read_webhooks"):
+        scope = "write" if action == "manage_webhooks" else "read"
+        return bool(roles & WEBHOOK_MANAGERS) and actor.has_scope(scope)
     if may_write_everywhere(actor):
         return True
     if not actor.has_scope("write") or action in ("approve", "govern"):
@@ -143,5 +162,7 @@ def denied(actor: Actor, action: str, reference: str | None = None) -> Permissio
         "govern": "retire, reinstate or classify" + (target or " systems"),
         "manage_accounts": "manage users and tokens",
         "export": "export evidence packs",
+        "manage_webhooks": "manage webhook subscriptions",
+        "read_webhooks": "read webhook subscriptions and deliveries",
     }[action]
     return PermissionDenied(f"{actor.label} may not {verb}.")

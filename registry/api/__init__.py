@@ -110,6 +110,7 @@ def init_api(app: Flask) -> RegistryApi:
         jobs,
         ledger,
         me,
+        notifications,
         readiness,
         systems,
     )
@@ -125,6 +126,7 @@ def init_api(app: Flask) -> RegistryApi:
         me,
         documents,
         frameworks,
+        notifications,
     ):
         csrf.exempt(module.bp)
         api.register_blueprint(module.bp)

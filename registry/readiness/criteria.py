@@ -19,6 +19,7 @@ areas' labels, and the catalogue items each criterion evidences).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,8 @@ from registry.frameworks.catalogue import area_labels
 from registry.readiness.model import MET, MISSING, NOT_ANSWERED, PARTIAL, Held, Record
 from registry.readiness.reviews import Due, reviews_due
 from registry.records.kinds import (
-    ART_73_DAYS,  # Art 73: days to report after awareness
     READINESS_AREAS,
+    art_73_deadline,  # Art 73: the reporting deadline
 )
 
 # Log retention the EU AI Act asks of deployers and providers: at least six months
@@ -66,8 +67,10 @@ class Facts:
         current = [o for o in owners if in_term(o.body, self.today)]
         return current, [o for o in owners if o not in current]
 
-    @property
+    @functools.cached_property
     def due(self) -> list[Due]:
+        """When the reviews fall due (computed once: several criteria and the scorecard
+        read it)."""
         return reviews_due(self.records, self.at)
 
     def instant(self, text: str | None) -> dt.datetime | None:
@@ -642,7 +645,8 @@ def serious_incidents(facts: Facts) -> Outcome:
         assert aware is not None
         if aware > facts.at:
             continue
-        deadline = aware + dt.timedelta(days=ART_73_DAYS[i.body.get("serious_category") or "other"])
+        deadline = art_73_deadline(i.body)
+        assert deadline is not None
         reported = facts.instant(i.body.get("reported_at"))
         if reported is not None and reported > facts.at:
             reported = None  # not yet reported at that instant

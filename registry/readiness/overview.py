@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import roles_named
 from registry.documents.models import DOCUMENT_TYPES
-from registry.documents.service import expired_documents
-from registry.readiness.model import Record
+from registry.documents.service import expired_documents, received_by_systems
+from registry.readiness.model import Held, Record, Scorecard
 from registry.readiness.projection import summaries as summaries_of
-from registry.records.kinds import ART_73_DAYS, RISK_TIERS, STAGES, risk_tier
+from registry.readiness.scorecard import score
+from registry.records.kinds import RISK_TIERS, STAGES, art_73_deadline, risk_tier
 from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
 
 OPEN_INCIDENT = ("open", "contained")
@@ -144,14 +145,23 @@ class _Assessed:
         )
 
 
-def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
-    """Each system of ``rows`` (in reference order) with its scorecard now, as the
-    readiness projection keeps it (``projection.summaries``), and its open incidents."""
-    ids = [r.system.id for r in rows]
-    summaries = summaries_of(session, ids, now)
-    incidents_of: dict[int, list[Record]] = {}
-    for entry, version in session.execute(in_force(ids, kinds=["incident"])).all():
-        incidents_of.setdefault(entry.system_id, []).append(
+@dataclass(frozen=True)
+class Assessed(_Assessed):
+    """A system scored now in full: besides what the dashboard reads, its scorecard,
+    records in force and documents held (what the reminders, registry.notifications,
+    read)."""
+
+    card: Scorecard
+    records: list[Record]
+    documents: tuple[Held, ...]
+
+
+def _records_in_force(
+    session: Session, ids: list[int], kinds: list[str] | None = None
+) -> dict[int, list[Record]]:
+    records: dict[int, list[Record]] = {}
+    for entry, version in session.execute(in_force(ids, kinds=kinds)).all():
+        records.setdefault(entry.system_id, []).append(
             Record(
                 entry.id,
                 entry.kind,
@@ -161,6 +171,39 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
                 version.effective_from,
             )
         )
+    return records
+
+
+def _open_incidents(reference: str, records: list[Record]) -> list[OpenIncident]:
+    """The system's incidents still open, each with its Art 73 reporting deadline."""
+    incidents = []
+    for r in records:
+        body = r.body
+        if r.kind != "incident" or body.get("status") not in OPEN_INCIDENT:
+            continue
+        aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
+        assert aware is not None
+        incidents.append(
+            OpenIncident(
+                reference,
+                r.entry_id,
+                body.get("title", ""),
+                body["status"],
+                bool(body.get("serious")),
+                aware,
+                art_73_deadline(body),
+                _instant(body.get("reported_at")),
+            )
+        )
+    return incidents
+
+
+def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
+    """Each system of ``rows`` (in reference order) with its scorecard now, as the
+    readiness projection keeps it (``projection.summaries``), and its open incidents."""
+    ids = [r.system.id for r in rows]
+    summaries = summaries_of(session, ids, now)
+    incidents_of = _records_in_force(session, ids, kinds=["incident"])
     soon = now.date() + DUE_SOON
     assessed = []
     for row in sorted(rows, key=lambda r: r.system.reference):
@@ -171,28 +214,41 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
             for d in summary.due
             if d.due_on <= soon
         ]
-        incidents = []
-        for r in incidents_of.get(row.system.id, []):
-            body = r.body
-            if body.get("status") not in OPEN_INCIDENT:
-                continue
-            aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
-            assert aware is not None
-            serious = bool(body.get("serious"))
-            days = ART_73_DAYS[body.get("serious_category") or "other"] if serious else None
-            incidents.append(
-                OpenIncident(
-                    reference,
-                    r.entry_id,
-                    body.get("title", ""),
-                    body["status"],
-                    serious,
-                    aware,
-                    aware + dt.timedelta(days=days) if days else None,
-                    _instant(body.get("reported_at")),
-                )
-            )
+        incidents = _open_incidents(reference, incidents_of.get(row.system.id, []))
         assessed.append(_Assessed(row, summary.ready, list(summary.unmet), reviews, incidents))
+    return assessed
+
+
+def assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[Assessed]:
+    """Score each system of ``rows`` (in reference order) in full on its entries in force
+    and documents held now (the reminders' scan; the dashboard reads the projection)."""
+    ids = [r.system.id for r in rows]
+    records = _records_in_force(session, ids)
+    documents = received_by_systems(session, ids, now)
+    soon = now.date() + DUE_SOON
+    assessed = []
+    for row in sorted(rows, key=lambda r: r.system.reference):
+        reference = row.system.reference
+        mine = records.get(row.system.id, [])
+        held = tuple(Held.of(d) for d in documents.get(row.system.id, []))
+        card = score(reference, mine, now, documents=held)
+        reviews = [
+            DueReview(reference, d.subject.entry_id, d.due_on, d.title)
+            for d in card.due
+            if d.due_on <= soon
+        ]
+        assessed.append(
+            Assessed(
+                row,
+                card.ready,
+                [a.title for a in card.unmet()],
+                reviews,
+                _open_incidents(reference, mine),
+                card,
+                mine,
+                held,
+            )
+        )
     return assessed
 
 

@@ -8,6 +8,7 @@ the body to JSON values (dates as ISO 8601 text, instants in UTC). Version metad
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -388,6 +389,18 @@ class IncidentProcedureSchema(KindSchema):
 # EU AI Act Art 73: days to report a serious incident after becoming aware of it, by
 # its class (Art 73(3), (4), (2)); the classes an incident's ``serious_category`` takes.
 ART_73_DAYS = {"widespread_or_critical_infrastructure": 2, "death": 10, "other": 15}
+
+
+def art_73_deadline(body: Mapping[str, Any]) -> dt.datetime | None:
+    """The Art 73 reporting deadline of an incident body (its days after becoming aware,
+    or after detection when no awareness is recorded); None unless serious."""
+    if not body.get("serious"):
+        return None
+    aware = body.get("became_aware_at") or body.get("detected_at")
+    if not aware:
+        return None
+    days = ART_73_DAYS[body.get("serious_category") or "other"]
+    return dt.datetime.fromisoformat(aware) + dt.timedelta(days=days)
 
 
 class IncidentSchema(KindSchema):

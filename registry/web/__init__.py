@@ -26,6 +26,7 @@ def init_web(app: Flask) -> None:
     from registry.web.home import bp as home_bp
     from registry.web.home import navigation
     from registry.web.ledger import bp as ledger_bp
+    from registry.web.notifications import bp as notifications_bp
     from registry.web.oidc import init_oidc
     from registry.web.readiness import bp as readiness_bp
     from registry.web.sheets import bp as sheets_bp
@@ -47,6 +48,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(sheets_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(notifications_bp)
     # Uploaded files are streamed into the blob store before anything else reads the
     # body (the CSRF check, registered earlier, reads the form's fields).
     app.before_request_funcs.setdefault(None, []).insert(0, stream_uploads)

@@ -69,6 +69,7 @@ def navigation() -> list[tuple[str, str]]:
     if can(session, actor, "read"):
         if "technical_owner" in actor.roles:
             links.append(("home.my_systems", "My systems"))
+        links.append(("notifications.tasks", "My tasks"))
         links += [
             ("dashboard.index", "Dashboard"),
             ("systems.index", "Systems"),
@@ -76,6 +77,8 @@ def navigation() -> list[tuple[str, str]]:
             ("exports.index", "Evidence packs"),
             ("frameworks.index", "Frameworks"),
         ]
+    if can(session, actor, "read_webhooks"):
+        links.append(("notifications.webhooks", "Webhooks"))
     if can(session, actor, "manage_accounts"):
         links.append(("admin.users", "Admin"))
     return links

@@ -18,6 +18,7 @@ from registry.documents.service import documents_of
 from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger import trail
+from registry.notifications.service import is_subscribed
 from registry.readiness.overview import not_ready
 from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
@@ -218,4 +219,5 @@ def show(reference: str) -> str:
         refs=entry_refs(session, system),
         documents=documents_of(session, system.id),
         document_types=DOCUMENT_TYPES,
+        following=is_subscribed(session, current_actor(), system),
     )

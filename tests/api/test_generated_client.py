@@ -79,7 +79,7 @@ def test_every_operation_has_a_unique_operation_id_and_a_user_facing_tag(app):
     ids = [op["operationId"] for op in operations]
     assert len(ids) == len(set(ids)) and all(i[0].islower() and "_" not in i for i in ids)
     tags = {"Systems", "Entries", "Documents", "Ledger", "Exports", "Readiness", "Me"}
-    tags |= {"Frameworks"}
+    tags |= {"Frameworks", "Notifications"}
     assert {t["name"] for t in spec["tags"]} == tags
     assert all(len(op["tags"]) == 1 and op["tags"][0] in tags for op in operations)
 
@@ -95,6 +95,7 @@ def test_the_generated_client_is_named_after_operation_ids_and_tags(generated):
         "readiness",
         "me",
         "frameworks",
+        "notifications",
     }
     modules = {p.stem for p in (api / "systems").glob("*.py")}
     assert {"list_systems", "create_system", "create_change_log", "list_change_logs"} <= modules

@@ -59,6 +59,13 @@ EXPORT = statuses(401, 403, 202, 403, 403, 202, 202, 403)
 JOB = statuses(401, 403, 200, 403, 403, 200, 200, 403)
 # The world's systems are not ready: a compliance officer gets as far as the 409.
 APPROVE = statuses(401, 403, 409, 403, 403, 403, 403, 409)
+# Notifications: one's own preferences (changing them needs the write scope), following
+# a system (a reader with the write scope), webhooks (administrators and officers).
+OWN_PREFERENCES = statuses(401, 200, 200, 200, 200, 200, 403, 200)
+SUBSCRIBE = statuses(401, 403, 200, 200, 200, 200, 403, 403)
+READ_WEBHOOKS = statuses(401, 200, 200, 403, 403, 403, 200, 403)
+NEW_WEBHOOK = statuses(401, 201, 201, 403, 403, 403, 403, 201)
+MANAGE_WEBHOOKS = statuses(401, 200, 200, 403, 403, 403, 403, 200)
 # Retiring, reinstating and classifying a system: a compliance officer's decisions.
 GOVERN = statuses(401, 403, 200, 403, 403, 403, 403, 200)
 
@@ -199,6 +206,60 @@ def upload(world: World, who: str) -> tuple[str, dict[str, Any]]:
     return path, {"data": data, "content_type": "multipart/form-data"}
 
 
+# A public address (an IP literal: no DNS needed); nothing is sent to it in the test.
+PUBLIC_HOOK = {"url": "https://93.184.215.14/hook", "events": ["due_item"]}
+
+
+def _webhook(world: World) -> Any:
+    from registry.notifications import service
+
+    hook = service.create_webhook(
+        world.session, world.officer, allow_private=False, system=None, **PUBLIC_HOOK
+    )
+    world.session.commit()
+    return hook
+
+
+def webhook_path(suffix: str = "") -> Request:
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        return f"/api/v1/webhooks/{_webhook(world).id}{suffix}", {}
+
+    return build
+
+
+def replay(world: World, who: str) -> tuple[str, dict[str, Any]]:
+    import datetime as dt
+
+    from registry.notifications.models import OutboxMessage
+
+    hook = _webhook(world)
+    now = dt.datetime.now(dt.UTC)
+    message = OutboxMessage(
+        key=f"matrix:{hook.id}",
+        channel="webhook",
+        webhook_id=hook.id,
+        event_type="due_item.review_due",
+        payload="{}",
+        state="failed",
+        attempts=8,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    world.session.add(message)
+    world.session.commit()
+    return f"/api/v1/webhooks/deliveries/{message.id}/replay", {}
+
+
+def put(path: str, body: Any) -> Request:
+    """A request on the principal's system that reads nothing first (a changing request
+    must not wait for the world's session to let go of SQLite's write lock)."""
+
+    def build(world: World, who: str) -> tuple[str, dict[str, Any]]:
+        return path.format(ref=world.system_for(who)), {"json": body}
+
+    return build
+
+
 def revoke(world: World, who: str) -> tuple[str, dict[str, Any]]:
     return f"/api/v1/me/tokens/{world.fresh_token_id(who)}", {}
 
@@ -296,6 +357,28 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/api/v1/me/tokens"): (get("/api/v1/me/tokens"), ANY_TOKEN),
     ("POST", "/api/v1/me/tokens"): (post("/api/v1/me/tokens", {"name": "new"}), OWN_TOKENS_NEW),
     ("DELETE", "/api/v1/me/tokens/<id:token_id>"): (revoke, OWN_TOKENS_REVOKE),
+    ("GET", "/api/v1/me/notifications"): (get("/api/v1/me/notifications"), ANY_TOKEN),
+    ("PUT", "/api/v1/me/notifications"): (
+        put("/api/v1/me/notifications", {"preferences": {"review_due": "digest"}}),
+        OWN_PREFERENCES,
+    ),
+    ("GET", "/api/v1/me/tasks"): (get("/api/v1/me/tasks"), READ),
+    ("PUT", "/api/v1/systems/<reference>/subscription"): (
+        put("/api/v1/systems/{ref}/subscription", None),
+        SUBSCRIBE,
+    ),
+    ("DELETE", "/api/v1/systems/<reference>/subscription"): (
+        put("/api/v1/systems/{ref}/subscription", None),
+        SUBSCRIBE,
+    ),
+    ("GET", "/api/v1/webhooks"): (get("/api/v1/webhooks"), READ_WEBHOOKS),
+    ("POST", "/api/v1/webhooks"): (post("/api/v1/webhooks", PUBLIC_HOOK), NEW_WEBHOOK),
+    ("DELETE", "/api/v1/webhooks/<id:webhook_id>"): (webhook_path(), MANAGE_WEBHOOKS),
+    ("GET", "/api/v1/webhooks/<id:webhook_id>/deliveries"): (
+        webhook_path("/deliveries"),
+        READ_WEBHOOKS,
+    ),
+    ("POST", "/api/v1/webhooks/deliveries/<id:delivery_id>/replay"): (replay, MANAGE_WEBHOOKS),
     ("POST", "/api/v1/exports"): (post("/api/v1/exports", {"system": "other-1"}), EXPORT),
     ("GET", "/api/v1/exports"): (get("/api/v1/exports"), READ),
     ("GET", "/api/v1/exports/<name>"): (get("/api/v1/exports/{pack}"), READ),

@@ -19,19 +19,28 @@ LANDINGS = {
 }
 # The pages a role may open, then the user's own: every role may change its password.
 NAVIGATION = {
-    "compliance_officer": ["Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
+    "compliance_officer": [
+        "My tasks",
+        "Dashboard",
+        "Systems",
+        "Audit trail",
+        "Evidence packs",
+        "Frameworks",
+        "Webhooks",
+    ],
     "technical_owner": [
         "My systems",
+        "My tasks",
         "Dashboard",
         "Systems",
         "Audit trail",
         "Evidence packs",
         "Frameworks",
     ],
-    "auditor": ["Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
-    "admin": ["Admin"],
+    "auditor": ["My tasks", "Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
+    "admin": ["Webhooks", "Admin"],
 }
-OWN = ["API tokens", "Second factor", "Change password"]
+OWN = ["Notifications", "API tokens", "Second factor", "Change password"]
 
 
 def _sign_in(client, users, role, **query):

@@ -1,0 +1,187 @@
+"""Reminders: the scan over a large register, and what notifications add to a write.
+
+1. A register of N systems (default 10,000), written through the service: each in
+   production with a technical owner, a review procedure falling due and, every tenth,
+   an open serious incident. Timed (median of --repeat): ``due_items`` (what falls due),
+   and the whole ``scan_due`` (recipients, preferences, outbox rows, inserting them:
+   the first run queues, the next ones find everything queued), against the baseline
+   of the dashboard's ``overview`` over the same register in the same run (the scan
+   reuses its assessment; target: the scan under 5 s at 10,000 systems).
+2. A write (a new risk entry, committed) with no webhook subscription, and with 20
+   subscriptions and a full outbox: record-change notifications are read from the
+   ledger after a cursor by ``registry notify scan``, so the write does no
+   notification work (target: under 5 % more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+
+from _common import ENGINES, fresh_database, median
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import User, UserRole
+from registry.db import Database
+from registry.notifications.due import due_items
+from registry.notifications.models import WebhookSubscription
+from registry.notifications.outbox import scan_changes, scan_due
+from registry.readiness.overview import overview
+from registry.records import writes
+from registry.records.reads import get_system
+
+OFFICER = Actor.system("bench", roles=frozenset({"compliance_officer"}))
+RISK = {"title": "Drift", "likelihood": "possible", "impact": "major"}
+
+
+def build(db: Database, systems: int) -> None:
+    """The register, and its users: two compliance officers and the 50 technical owners
+    the owner entries name (by e-mail)."""
+    now = dt.datetime.now(dt.UTC)
+    with db.sessionmaker() as s:
+        for n in range(2):
+            s.add(
+                User(
+                    email=f"officer{n}@example.org", role_rows=[UserRole(role="compliance_officer")]
+                )
+            )
+        for n in range(50):
+            s.add(User(email=f"tech{n}@example.org", role_rows=[UserRole(role="technical_owner")]))
+        s.commit()
+    for start in range(0, systems, 500):
+        with db.sessionmaker() as s:
+            for n in range(start, min(start + 500, systems)):
+                system, _ = writes.create_system(
+                    s,
+                    OFFICER,
+                    {
+                        "name": f"System {n}",
+                        "reference": f"sys-{n:05d}",
+                        "purpose": "Benchmark",
+                        "stage": "production",
+                        "risk_tier": "minimal",
+                    },
+                )
+                owner = {
+                    "role": "technical",
+                    "person": {"name": "Tech", "email": f"tech{n % 50}@example.org"},
+                    "start": "2020-01-01",
+                }
+                writes.create_entry(s, OFFICER, system, "owner", owner)
+                procedure = {"type": "periodic", "frequency_days": 10 + n % 30}
+                writes.create_entry(s, OFFICER, system, "review_procedure", procedure)
+                if n % 10 == 0:
+                    incident = {
+                        "title": "Wrong scores",
+                        "detected_at": now.isoformat(),
+                        "severity": "high",
+                        "serious": True,
+                        "status": "open",
+                    }
+                    writes.create_entry(s, OFFICER, system, "incident", incident)
+            s.commit()
+
+
+def timed(db: Database, fn, repeat: int) -> tuple[float, float, object]:
+    """Median wall time, median CPU time of this process (on SQLite: the database's work
+    too; on a machine shared with other work the CPU time is the steadier figure), and
+    the result."""
+    times, cpu, result = [], [], None
+    for _ in range(repeat):
+        with db.read_sessionmaker() as s:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            result = fn(s)
+            times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+    return median(times), median(cpu), result
+
+
+def scan_times(db: Database, now: dt.datetime, repeat: int) -> tuple[float, float, float, int]:
+    """The first scan (which queues), the median of the next ones (everything queued
+    already), the median CPU time of all, and the messages queued."""
+    first, again, cpu = [], [], []
+    queued = 0
+    for i in range(repeat):
+        with db.read_sessionmaker() as r, db.sessionmaker() as s:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            _, n = scan_due(r, s, now + dt.timedelta(seconds=i))
+            s.commit()
+            elapsed = time.perf_counter() - started
+            cpu.append(time.process_time() - started_cpu)
+        (first if i == 0 else again).append(elapsed)
+        queued += n
+    return median(first), median(again or first), median(cpu), queued
+
+
+def write_times(db: Database, repeat: int) -> list[float]:
+    times = []
+    with db.sessionmaker() as s:
+        system = get_system(s, "sys-00001")
+        s.commit()
+        for _ in range(repeat):
+            started = time.perf_counter()
+            writes.create_entry(s, OFFICER, system, "risk", RISK)
+            s.commit()
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
+    with fresh_database(engine) as url:
+        db = Database(url)
+        started = time.perf_counter()
+        build(db, systems)
+        print(f"[{engine}] {systems} systems written in {time.perf_counter() - started:.1f} s")
+        now = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
+        base, base_cpu, _ = timed(db, lambda s: overview(s, now), repeat)
+        due, due_cpu, items = timed(db, lambda s: due_items(s, now), repeat)
+        first, again, scan_cpu, queued = scan_times(db, now, repeat)
+        print(
+            f"[{engine}] dashboard overview (baseline) {base:.2f} s (CPU {base_cpu:.2f} s); "
+            f"due_items {due:.2f} s (CPU {due_cpu:.2f} s; {len(items)} items; "
+            f"{due / base:.2f}x the baseline)"
+        )
+        print(
+            f"[{engine}] scan_due {first:.2f} s first ({queued} queued), {again:.2f} s again "
+            f"(CPU {scan_cpu:.2f} s; {again / base:.2f}x the baseline) — target < 5 s: "
+            f"{'met' if max(first, again) < 5 else 'NOT met'} in wall time, "
+            f"{'met' if scan_cpu < 5 else 'NOT met'} in CPU time"
+        )
+        # The write, without and with webhook subscriptions and a full outbox.
+        with db.sessionmaker() as s:
+            scan_changes(s, now)  # the cursor at the head
+            s.commit()
+        plain = write_times(db, writes_repeat)
+        with db.sessionmaker() as s:
+            for n in range(20):
+                s.add(
+                    WebhookSubscription(
+                        url=f"https://hooks{n}.example.org/x",
+                        secret="whsec_" + "A" * 44,
+                        events="record.changed incident due_item",
+                        created_by="bench",
+                    )
+                )
+            s.commit()
+        with_hooks = write_times(db, writes_repeat)
+        a, b = median(plain), median(with_hooks)
+        print(
+            f"[{engine}] write {a * 1000:.2f} ms without subscriptions, {b * 1000:.2f} ms with 20 "
+            f"webhooks and {queued} queued messages: ratio {b / a:.3f} (target < 1.05)"
+        )
+        db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--writes", type=int, default=200)
+    args = parser.parse_args()
+    for engine in ENGINES:
+        run(engine, args.systems, args.repeat, args.writes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""What falls due, computed from the records as of an instant (no clock inside).
+
+Each due item has an identity (``key``) that names what is due and when, so a reminder
+is queued once per item and recipient and channel (the outbox's unique key); a new due
+date (a review performed, a waiver renewed) is a new item. The dates are the readiness
+rules' own: reviews from the scorecard (``readiness.reviews``), Art 73 deadlines from
+``records.kinds.art_73_deadline`` through the dashboard's open incidents, waivers in
+force from ``readiness.scorecard``, approvals from ``approval_status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.readiness.model import Record
+from registry.readiness.overview import Assessed, assess, describe
+from registry.readiness.scorecard import approval_status, waivers_in_force
+from registry.records.reads import register
+
+# The kinds of due item, with how people read them (preferences are per kind).
+KINDS = {
+    "review_due": "Review due soon",
+    "review_overdue": "Review overdue",
+    "recertification": "Access recertification due",
+    "waiver_expiring": "Waiver expiring",
+    "document_expiring": "Document expiring",
+    "incident_deadline": "Art 73 report due",
+    "approval_stale": "Approval gone stale",
+    "readiness_lost": "Production system no longer ready",
+}
+# How far ahead a reminder is sent before a date falls due.
+AHEAD = dt.timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """One thing that falls due (or is overdue) for a system."""
+
+    kind: str
+    key: str
+    system_id: int
+    reference: str
+    system_name: str
+    title: str
+    due_at: dt.datetime
+    detail: str
+    entry_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return KINDS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "system": self.reference,
+            "system_name": self.system_name,
+            "entry_id": self.entry_id,
+            "title": self.title,
+            "due_at": self.due_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "detail": self.detail,
+        }
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def _instant(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _items_of(
+    session: Session, a: Assessed, now: dt.datetime, ahead: dt.timedelta
+) -> list[DueItem]:
+    reference = a.row.system.reference
+    system_id = a.row.system.id
+    profile = a.row.profile
+    name = profile.get("name", reference)
+    today = now.date()
+    horizon = today + ahead
+    found: list[DueItem] = []
+
+    def add(
+        kind: str, identity: str, title: str, due_at: dt.datetime, detail: str, entry: int | None
+    ) -> None:
+        key = f"{kind}:{system_id}:{identity}"
+        found.append(DueItem(kind, key, system_id, reference, name, title, due_at, detail, entry))
+
+    for due in a.card.due:
+        entry = due.subject.entry_id
+        if due.overdue:
+            days = (today - due.due_on).days
+            add(
+                "review_overdue",
+                f"{entry}:{due.due_on}",
+                due.title,
+                _midnight(due.due_on),
+                f"Was due on {due.due_on} ({days} day{'s' if days != 1 else ''} ago).",
+                entry,
+            )
+        elif due.due_on <= horizon:
+            add(
+                "review_due",
+                f"{entry}:{due.due_on}",
+                due.title,
+                _midnight(due.due_on),
+                f"Due on {due.due_on}.",
+                entry,
+            )
+    for r in a.records:
+        if r.kind == "access_grant":
+            revoked = _instant(r.body.get("revoked_at"))
+            day = r.body.get("next_recertification")
+            if day and (revoked is None or revoked > now):
+                on = dt.date.fromisoformat(day)
+                if on <= horizon:
+                    add(
+                        "recertification",
+                        f"{r.entry_id}:{on}",
+                        f"Recertify access of {r.body.get('principal', '')}",
+                        _midnight(on),
+                        f"Next recertification on {on}.",
+                        r.entry_id,
+                    )
+    for waiver in waivers_in_force(a.records, now).values():
+        expires = _instant(waiver.body["expires_at"])
+        assert expires is not None
+        if expires.date() <= horizon:
+            area = str(waiver.body.get("area", "")).replace("_", " ")
+            add(
+                "waiver_expiring",
+                f"{waiver.entry_id}:{waiver.version}",
+                f"Waiver for {area} expires",
+                expires,
+                f"Expires in {describe(expires - now)}.",
+                waiver.entry_id,
+            )
+    for held in a.documents:
+        if held.valid_until is not None and today <= held.valid_until <= horizon:
+            add(
+                "document_expiring",
+                f"{held.sha256}:{held.valid_until}",
+                f"{held.name} expires",
+                _midnight(held.valid_until + dt.timedelta(days=1)),
+                f"In force until {held.valid_until}.",
+                None,
+            )
+    for incident in a.incidents:
+        if incident.deadline is None or incident.reported_at is not None:
+            continue
+        left = incident.deadline - now
+        said = (
+            f"{describe(left)} left" if left.total_seconds() > 0 else f"overdue by {describe(left)}"
+        )
+        add(
+            "incident_deadline",
+            f"{incident.entry_id}:{incident.deadline.isoformat()}",
+            f"Report serious incident: {incident.title}",
+            incident.deadline,
+            f"Art 73 report due {incident.deadline:%Y-%m-%d %H:%M} UTC ({said}).",
+            incident.entry_id,
+        )
+    if any(r.kind == "approval" for r in a.records):
+        status = approval_status(session, a.records, now)
+        if status.status == "stale" and status.approval is not None:
+            approval: Record = status.approval
+            add(
+                "approval_stale",
+                f"{approval.entry_id}:{approval.version}",
+                "Promotion approval gone stale",
+                now,
+                f"{len(status.changed)} entr{'y' if len(status.changed) == 1 else 'ies'} "
+                "changed since the approval.",
+                approval.entry_id,
+            )
+    # A system mirroring another register's stage is not held to the promotion gate
+    # (readiness.gate), so its readiness is not news.
+    if profile.get("stage") == "production" and not a.ready and not profile.get("mirrors_register"):
+        unmet = sorted(area.key for area in a.card.unmet())
+        add(
+            "readiness_lost",
+            ",".join(unmet),
+            "In production but not ready",
+            now,
+            "Not met: " + "; ".join(a.missing) + ".",
+            a.row.entry_id,
+        )
+    return found
+
+
+def due_items(
+    session: Session,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    system_ids: Collection[int] | None = None,
+) -> list[DueItem]:
+    """Everything due within ``ahead`` of ``now`` or overdue, for every listed system not
+    retired (or those of ``system_ids``), soonest first."""
+    rows = [
+        r
+        for r in register(session)
+        if r.profile.get("stage") != "retired" and (system_ids is None or r.system.id in system_ids)
+    ]
+    items = [i for a in assess(session, rows, now) for i in _items_of(session, a, now, ahead)]
+    items.sort(key=lambda i: (i.due_at, i.reference, i.key))
+    return items

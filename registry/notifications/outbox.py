@@ -1,0 +1,311 @@
+"""Queueing notifications: who is told of each due item and of each change the ledger
+records, in the outbox, once per item, recipient and channel.
+
+The scan reads; it never runs inside a write. Record changes are read from the ledger
+after a stored cursor (``notify_cursor``), so a write does no notification work at all,
+and a change the scan has not reached yet is found by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.accounts.models import User, UserRole
+from registry.accounts.permissions import roles_named
+from registry.ledger.models import AuditEvent
+from registry.notifications.due import AHEAD, DueItem, due_items
+from registry.notifications.models import (
+    NotificationPreference,
+    NotifyCursor,
+    OutboxMessage,
+    SystemSubscription,
+    WebhookSubscription,
+)
+from registry.records.reads import in_force
+
+# The owner roles told of their systems' due items (a DPO is not, unless subscribed).
+TOLD_OWNERS = frozenset({"business", "technical", "oversight"})
+# What a webhook subscription may ask for.
+EVENTS = {
+    "record.changed": "Every change to a record (versions created, retired, reinstated)",
+    "incident": "Incidents: recorded or changed, and their Art 73 deadlines",
+    "due_item": "Every reminder: reviews, recertifications, expiries, deadlines",
+    "readiness.changed": "A system in production that is no longer ready",
+}
+CURSOR = "ledger"
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows, skipping those whose key is queued already: the count new.
+    Keys already queued are looked up first (by the unique index, a chunk at a time), so
+    a scan that finds everything queued writes nothing; the insert itself still skips a
+    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``)."""
+    if not rows:
+        return 0
+    insert = _insert(session)
+    new = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        queued = set(
+            session.scalars(
+                sa.select(OutboxMessage.key).where(OutboxMessage.key.in_([r["key"] for r in chunk]))
+            )
+        )
+        fresh = [r for r in chunk if r["key"] not in queued]
+        if not fresh:
+            continue
+        stmt = (
+            insert(OutboxMessage)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(OutboxMessage.id)
+        )
+        new += len(session.execute(stmt, fresh).all())
+    return new
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who is told of a system's due items: by user id."""
+
+    officers: frozenset[int]
+    owners: dict[int, set[int]]  # system id -> users named owner
+    subscribers: dict[int, set[int]]  # system id -> subscribed users
+
+    def of(self, system_id: int) -> set[int]:
+        return (
+            set(self.officers)
+            | self.owners.get(system_id, set())
+            | self.subscribers.get(system_id, set())
+        )
+
+
+def recipients(session: Session, system_ids: Iterable[int] | None, on: dt.date) -> Recipients:
+    """The active users told of each system's due items: compliance officers, the
+    business, technical and oversight owners the live owner entries name on ``on`` (by
+    the permissions' rule, ``roles_named``), and the system's subscribers."""
+    users = {u.id: u for u in session.scalars(sa.select(User).where(User.is_active.is_(True)))}
+    by_email = {u.email.casefold(): u for u in users.values()}
+    officers = frozenset(
+        session.scalars(
+            sa.select(UserRole.user_id).where(UserRole.role == "compliance_officer")
+        ).all()
+    ) & set(users)
+    owners: dict[int, set[int]] = defaultdict(set)
+    ids = list(system_ids) if system_ids is not None else None
+    for entry, version in session.execute(in_force(ids, kinds=["owner"])).all():
+        person = json.loads(version.body).get("person") or {}
+        candidates = {
+            users.get(person.get("user_id")),
+            by_email.get(str(person.get("email", "")).casefold()),
+        }
+        for user in candidates - {None}:
+            assert user is not None
+            if roles_named(Actor.for_user(user), [version.body], on=on) & TOLD_OWNERS:
+                owners[entry.system_id].add(user.id)
+    subscribers: dict[int, set[int]] = defaultdict(set)
+    for user_id, system_id in session.execute(
+        sa.select(SystemSubscription.user_id, SystemSubscription.system_id)
+    ):
+        if user_id in users:
+            subscribers[system_id].add(user_id)
+    return Recipients(officers, dict(owners), dict(subscribers))
+
+
+def preferences(session: Session) -> dict[tuple[int, str], str]:
+    return {(p.user_id, p.kind): p.mode for p in session.scalars(sa.select(NotificationPreference))}
+
+
+def due_events(item: DueItem) -> set[str]:
+    """The webhook events a due item is sent for."""
+    events = {"due_item"}
+    if item.kind == "incident_deadline":
+        events.add("incident")
+    if item.kind == "readiness_lost":
+        events.add("readiness.changed")
+    return events
+
+
+def _hooks(session: Session) -> list[WebhookSubscription]:
+    return list(
+        session.scalars(sa.select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+    )
+
+
+def _matches(hook: WebhookSubscription, system_id: int | None, events: set[str]) -> bool:
+    return (hook.system_id is None or hook.system_id == system_id) and bool(hook.event_set & events)
+
+
+@dataclass(frozen=True)
+class Scan:
+    items: int
+    queued: int
+    changes: int
+
+
+def due_rows(
+    session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+) -> tuple[int, list[dict[str, Any]]]:
+    """What the scan queues, read only: a reminder of every item due as of ``now`` for
+    each recipient (by their preference for its kind: e-mail at once, the day's digest,
+    or nothing) and each webhook subscribed to it: (items found, outbox rows)."""
+    items = due_items(session, now, ahead=ahead)
+    told = recipients(session, None, now.date())
+    prefs = preferences(session)
+    hooks = _hooks(session)
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        payload = json.dumps({"type": f"due_item.{item.kind}", "data": item.to_dict()})
+        for user_id in sorted(told.of(item.system_id)):
+            mode = prefs.get((user_id, item.kind), "email")
+            if mode == "none":
+                continue
+            rows.append(
+                _row(
+                    f"{item.key}|user:{user_id}|{mode}",
+                    mode,
+                    f"due_item.{item.kind}",
+                    payload,
+                    now,
+                    user_id=user_id,
+                    digest_day=now.date() if mode == "digest" else None,
+                )
+            )
+        events = due_events(item)
+        for hook in hooks:
+            if _matches(hook, item.system_id, events):
+                rows.append(
+                    _row(
+                        f"{item.key}|webhook:{hook.id}",
+                        "webhook",
+                        f"due_item.{item.kind}",
+                        payload,
+                        now,
+                        webhook_id=hook.id,
+                    )
+                )
+    return len(items), rows
+
+
+def scan_due(
+    read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+) -> tuple[int, int]:
+    """Queue the reminders due as of ``now``: computed on ``read`` (on SQLite a deferred
+    transaction, so writers are not held up while the register is scored), inserted on
+    ``write``: (items found, messages newly queued)."""
+    items, rows = due_rows(read, now, ahead=ahead)
+    return items, enqueue(write, rows)
+
+
+def _row(
+    key: str,
+    channel: str,
+    event_type: str,
+    payload: str,
+    now: dt.datetime,
+    *,
+    user_id: int | None = None,
+    webhook_id: int | None = None,
+    digest_day: dt.date | None = None,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "channel": channel,
+        "user_id": user_id,
+        "webhook_id": webhook_id,
+        "event_type": event_type,
+        "payload": payload,
+        "digest_day": digest_day,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "last_error": "",
+    }
+
+
+def change_events(event: dict[str, Any]) -> set[str]:
+    """The webhook events a ledger event about a record is sent for."""
+    if not str(event.get("action", "")).startswith(("entry.", "system.")):
+        return set()
+    events = {"record.changed"}
+    if event.get("kind") == "incident":
+        events.add("incident")
+    return events
+
+
+def scan_changes(session: Session, now: dt.datetime, *, limit: int = 10_000) -> int:
+    """Queue a webhook message for each record change the ledger recorded after the
+    cursor (at most ``limit``), and move the cursor on: the messages newly queued. The
+    first scan starts at the ledger's head (no flood of history)."""
+    cursor = session.get(NotifyCursor, CURSOR)
+    if cursor is None:
+        head = session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
+        session.add(NotifyCursor(name=CURSOR, seq=head))
+        session.flush()
+        return 0
+    hooks = _hooks(session)
+    rows: list[dict[str, Any]] = []
+    last = cursor.seq
+    for seq, raw in session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.event)
+        .where(AuditEvent.seq > cursor.seq)
+        .order_by(AuditEvent.seq)
+        .limit(limit)
+    ):
+        last = seq
+        if not hooks:
+            continue
+        event = json.loads(raw)
+        events = change_events(event)
+        if not events:
+            continue
+        data = {
+            "seq": seq,
+            "action": event.get("action"),
+            "system": event.get("system"),
+            "entry_id": event.get("entry_id"),
+            "kind": event.get("kind"),
+            "version": event.get("version"),
+            "actor": event.get("actor"),
+            "recorded_at": event.get("recorded_at"),
+        }
+        kind = "incident.changed" if "incident" in events else "record.changed"
+        payload = json.dumps({"type": kind, "data": data})
+        for hook in hooks:
+            if _matches(hook, event.get("system_id"), events):
+                rows.append(
+                    _row(
+                        f"event:{seq}|webhook:{hook.id}",
+                        "webhook",
+                        kind,
+                        payload,
+                        now,
+                        webhook_id=hook.id,
+                    )
+                )
+    cursor.seq = last
+    session.flush()
+    return enqueue(session, rows)
+
+
+def scan(read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD) -> Scan:
+    """Both scans: the reminders due as of ``now`` (computed on ``read``) and the changes
+    since the cursor (on ``write``, which takes the queued rows)."""
+    items, queued = scan_due(read, write, now, ahead=ahead)
+    changes = scan_changes(write, now)
+    return Scan(items, queued, changes)

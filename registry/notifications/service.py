@@ -1,0 +1,252 @@
+"""What the surfaces call: a user's preferences and subscriptions, webhook
+subscriptions and their delivery log, and "My tasks". Each takes the actor and checks
+the permission; none commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.accounts.actor import Actor
+from registry.accounts.permissions import require
+from registry.errors import InvalidInput, NotFound, PermissionDenied
+from registry.notifications import webhooks
+from registry.notifications.due import AHEAD, KINDS, DueItem, due_items
+from registry.notifications.models import (
+    MODES,
+    DeliveryAttempt,
+    NotificationPreference,
+    OutboxMessage,
+    SystemSubscription,
+    WebhookSubscription,
+)
+from registry.notifications.outbox import EVENTS, recipients
+from registry.records.models import AISystem
+
+DEFAULT_MODE = "email"
+
+
+def _person(actor: Actor) -> int:
+    if actor.user_id is None:
+        raise PermissionDenied("Only a signed-in user has notification preferences.")
+    return actor.user_id
+
+
+def get_preferences(session: Session, actor: Actor) -> dict[str, str]:
+    """The actor's mode for every kind of due item (e-mail at once unless chosen)."""
+    user_id = _person(actor)
+    chosen = {
+        p.kind: p.mode
+        for p in session.scalars(
+            sa.select(NotificationPreference).where(NotificationPreference.user_id == user_id)
+        )
+    }
+    return {kind: chosen.get(kind, DEFAULT_MODE) for kind in KINDS}
+
+
+def set_preferences(session: Session, actor: Actor, preferences: dict[str, str]) -> dict[str, str]:
+    """Set the actor's mode for the kinds named (the others stay): 422 naming each
+    unknown kind or mode."""
+    user_id = _person(actor)
+    errors: dict[str, list[str]] = {}
+    for kind, mode in preferences.items():
+        if kind not in KINDS:
+            errors[kind] = [f"Unknown kind; one of: {', '.join(KINDS)}."]
+        elif mode not in MODES:
+            errors[kind] = [f"Must be one of: {', '.join(MODES)}."]
+    if errors:
+        raise InvalidInput("Some notification preferences are not valid.", errors)
+    for kind, mode in preferences.items():
+        row = session.get(NotificationPreference, (user_id, kind))
+        if row is None:
+            session.add(NotificationPreference(user_id=user_id, kind=kind, mode=mode))
+        else:
+            row.mode = mode
+    session.flush()
+    return get_preferences(session, actor)
+
+
+def is_subscribed(session: Session, actor: Actor, system: AISystem) -> bool:
+    if actor.user_id is None:
+        return False
+    return session.get(SystemSubscription, (actor.user_id, system.id)) is not None
+
+
+def subscribe(session: Session, actor: Actor, system: AISystem, *, on: bool) -> bool:
+    """Subscribe the actor to ``system``'s due items (or not, ``on`` False): any reader."""
+    require(session, actor, "read", system)
+    user_id = _person(actor)
+    row = session.get(SystemSubscription, (user_id, system.id))
+    if on and row is None:
+        session.add(SystemSubscription(user_id=user_id, system_id=system.id))
+    elif not on and row is not None:
+        session.delete(row)
+    session.flush()
+    return on
+
+
+def my_tasks(
+    session: Session, actor: Actor, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+) -> list[DueItem]:
+    """What is due for the actor (as owner named, compliance officer or subscriber),
+    soonest first. Any reader."""
+    require(session, actor, "read")
+    user_id = _person(actor)
+    told = recipients(session, None, now.date())
+    mine = {sid for sid in told.owners if user_id in told.owners[sid]}
+    mine |= {sid for sid in told.subscribers if user_id in told.subscribers[sid]}
+    if user_id in told.officers:
+        return due_items(session, now, ahead=ahead)
+    if not mine:
+        return []
+    return due_items(session, now, ahead=ahead, system_ids=mine)
+
+
+def webhook_list(session: Session, actor: Actor) -> list[tuple[WebhookSubscription, str | None]]:
+    """Every webhook subscription with its system's reference (None: registry-wide)."""
+    require(session, actor, "read_webhooks")
+    rows = session.execute(
+        sa.select(WebhookSubscription, AISystem.reference)
+        .outerjoin(AISystem, AISystem.id == WebhookSubscription.system_id)
+        .order_by(WebhookSubscription.id)
+    ).all()
+    return [(hook, reference) for hook, reference in rows]
+
+
+def create_webhook(
+    session: Session,
+    actor: Actor,
+    *,
+    url: str,
+    events: list[str],
+    system: AISystem | None,
+    description: str = "",
+    allow_private: bool,
+    resolver: webhooks.Resolver = webhooks.resolve,
+) -> WebhookSubscription:
+    """A new subscription (its secret made here): refused (422) for an unknown event or
+    a URL that is not public unless ``allow_private``."""
+    require(session, actor, "manage_webhooks")
+    errors: dict[str, list[str]] = {}
+    unknown = [e for e in events if e not in EVENTS]
+    if not events or unknown:
+        errors["events"] = [f"Name one or more of: {', '.join(EVENTS)}."]
+    if len(url) > 2000:
+        errors["url"] = ["At most 2000 characters."]
+    if errors:
+        raise InvalidInput("The webhook subscription is not valid.", errors)
+    webhooks.check_url(url, allow_private=allow_private, resolver=resolver)
+    hook = WebhookSubscription(
+        url=url,
+        secret=webhooks.new_secret(),
+        system_id=system.id if system is not None else None,
+        events=" ".join(sorted(set(events))),
+        description=description[:200],
+        created_by=actor.label,
+        active=True,
+    )
+    session.add(hook)
+    session.flush()
+    return hook
+
+
+def get_webhook(
+    session: Session, actor: Actor, webhook_id: int, *, manage: bool = False
+) -> WebhookSubscription:
+    require(session, actor, "manage_webhooks" if manage else "read_webhooks")
+    hook = session.get(WebhookSubscription, webhook_id)
+    if hook is None:
+        raise NotFound(f"No webhook subscription {webhook_id}.")
+    return hook
+
+
+def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> WebhookSubscription:
+    """Remove a subscription, its queued messages and their log."""
+    hook = get_webhook(session, actor, webhook_id, manage=True)
+    session.execute(sa.delete(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id))
+    session.delete(hook)
+    session.flush()
+    return hook
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox message of a webhook with its attempts."""
+
+    message: OutboxMessage
+    attempts: list[DeliveryAttempt]
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.message
+        return {
+            "id": m.id,
+            "webhook_id": m.webhook_id,
+            "event_type": m.event_type,
+            "state": m.state,
+            "attempts": m.attempts,
+            "next_attempt_at": _iso(m.next_attempt_at) if m.state == "pending" else None,
+            "sent_at": _iso(m.sent_at) if m.sent_at else None,
+            "last_error": m.last_error or None,
+            "log": [
+                {
+                    "at": _iso(a.attempted_at),
+                    "ok": a.ok,
+                    "status_code": a.status_code,
+                    "error": a.error or None,
+                }
+                for a in self.attempts
+            ],
+        }
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def deliveries(
+    session: Session, actor: Actor, webhook_id: int, *, limit: int = 100
+) -> list[Delivery]:
+    """A subscription's latest messages, newest first, each with its attempts."""
+    get_webhook(session, actor, webhook_id)
+    messages = list(
+        session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.webhook_id == webhook_id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+    log: dict[int, list[DeliveryAttempt]] = {m.id: [] for m in messages}
+    if messages:
+        for attempt in session.scalars(
+            sa.select(DeliveryAttempt)
+            .where(DeliveryAttempt.message_id.in_(list(log)))
+            .order_by(DeliveryAttempt.id)
+        ):
+            log[attempt.message_id].append(attempt)
+    return [Delivery(m, log[m.id]) for m in messages]
+
+
+def replay(session: Session, actor: Actor, message_id: int, now: dt.datetime) -> Delivery:
+    """Send a webhook message again (sent or failed): queued at once, attempts afresh."""
+    require(session, actor, "manage_webhooks")
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.webhook_id is None:
+        raise NotFound(f"No webhook delivery {message_id}.")
+    message.state = "pending"
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.last_error = ""
+    session.flush()
+    attempts = list(
+        session.scalars(
+            sa.select(DeliveryAttempt)
+            .where(DeliveryAttempt.message_id == message_id)
+            .order_by(DeliveryAttempt.id)
+        )
+    )
+    return Delivery(message, attempts)

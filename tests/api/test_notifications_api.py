@@ -1,0 +1,95 @@
+"""Notifications over the API: preferences (validated, 422 with field errors), following
+a system, webhook subscriptions refused into private networks."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.notifications.due import KINDS
+from registry.records import writes
+from tests.api.conftest import ApiClient
+from tests.records.samples import SAMPLES
+
+
+@pytest.fixture
+def as_owner(app, tokens) -> ApiClient:
+    return ApiClient(app.test_client(), tokens["technical_owner"])
+
+
+@pytest.fixture
+def as_officer(app, tokens) -> ApiClient:
+    return ApiClient(app.test_client(), tokens["compliance_officer"])
+
+
+def test_preferences_default_to_email_and_change_per_kind(as_owner):
+    got = as_owner.get("/api/v1/me/notifications").get_json()
+    assert got["preferences"] == dict.fromkeys(KINDS, "email")
+    assert set(got["kinds"]) == set(KINDS)
+    response = as_owner.put(
+        "/api/v1/me/notifications",
+        json={"preferences": {"review_due": "digest", "waiver_expiring": "none"}},
+    )
+    assert response.status_code == 200
+    after = as_owner.get("/api/v1/me/notifications").get_json()["preferences"]
+    assert after["review_due"] == "digest" and after["waiver_expiring"] == "none"
+    assert after["incident_deadline"] == "email"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"preferences": {"review_due": "sms"}},
+        {"preferences": {"no_such_kind": "email"}},
+        {"preferences": "email"},
+        {},
+        {"preferences": {}, "extra": 1},
+    ],
+)
+def test_bad_preferences_are_a_422_problem_and_change_nothing(as_owner, body):
+    response = as_owner.put("/api/v1/me/notifications", json=body)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["errors"]
+    assert as_owner.get("/api/v1/me/notifications").get_json()["preferences"] == dict.fromkeys(
+        KINDS, "email"
+    )
+
+
+def test_following_a_system_and_my_tasks(session, officer, as_owner):
+    system, _ = writes.create_system(
+        session, officer, {**SAMPLES["profile"], "reference": "sys-1", "stage": "production"}
+    )
+    session.commit()
+    assert as_owner.get("/api/v1/me/tasks").get_json() == {"items": []}
+    assert as_owner.put("/api/v1/systems/sys-1/subscription").get_json() == {
+        "system": "sys-1",
+        "subscribed": True,
+    }
+    items = as_owner.get("/api/v1/me/tasks").get_json()["items"]
+    assert [i["kind"] for i in items] == ["readiness_lost"]
+    assert as_owner.delete("/api/v1/systems/sys-1/subscription").get_json()["subscribed"] is False
+    assert as_owner.get("/api/v1/me/tasks").get_json() == {"items": []}
+    assert as_owner.put("/api/v1/systems/nope/subscription").status_code == 404
+
+
+def test_webhooks_over_the_api(as_officer):
+    refused = as_officer.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:8080/x", "events": ["due_item"]}
+    )
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.get_json()["errors"]] == ["/url"]
+    bad = as_officer.post(
+        "/api/v1/webhooks", json={"url": "https://93.184.215.14/", "events": ["x"]}
+    )
+    assert bad.status_code == 422
+    made = as_officer.post(
+        "/api/v1/webhooks", json={"url": "https://93.184.215.14/hook", "events": ["due_item"]}
+    )
+    assert made.status_code == 201
+    body = made.get_json()
+    assert body["secret"].startswith("whsec_") and body["system"] is None
+    listed = as_officer.get("/api/v1/webhooks").get_json()["items"]
+    assert [h["id"] for h in listed] == [body["id"]] and "secret" not in listed[0]
+    assert as_officer.get(f"/api/v1/webhooks/{body['id']}/deliveries").get_json() == {"items": []}
+    assert as_officer.delete(f"/api/v1/webhooks/{body['id']}").status_code == 200
+    assert as_officer.get("/api/v1/webhooks").get_json() == {"items": []}
