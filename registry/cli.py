@@ -1261,17 +1261,10 @@ notify_cli = AppGroup(
 def notify_scan(at: str | None) -> None:
     """Queue a reminder of everything due (once per item, recipient and channel) and a
     webhook message for each record change recorded since the last scan."""
-    from registry.notifications.outbox import scan
+    from registry.jobs.tasks import scan_notifications
 
     now = _as_of(at) or dt.datetime.now(dt.UTC)
-    ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
-    read = database().read_sessionmaker()
-    session = db_session()
-    try:
-        found = scan(read, session, now, ahead=ahead)
-    finally:
-        read.close()
-    session.commit()
+    found = scan_notifications(current_app, db_session(), now)
     click.echo(
         f"{found.items} items due; queued {found.queued} reminders and "
         f"{found.changes} change notifications."
@@ -1283,25 +1276,10 @@ def notify_scan(at: str | None) -> None:
 def notify_deliver(at: str | None) -> None:
     """Send what the outbox holds: e-mails, yesterday's digests, webhooks (failures are
     retried with backoff by later runs)."""
-    from registry.notifications.delivery import outgoing, record, send
-    from registry.notifications.mail import SmtpSettings
+    from registry.jobs.tasks import deliver_notifications
 
     now = _as_of(at) or dt.datetime.now(dt.UTC)
-    config = current_app.config
-    read = database().read_sessionmaker()
-    try:
-        batch = outgoing(read, now)
-    finally:
-        read.close()
-    outcomes = send(
-        batch,
-        smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
-        base_url=config["BASE_URL"],
-        allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
-    )
-    session = db_session()
-    done = record(session, outcomes, now)
-    session.commit()
+    done = deliver_notifications(current_app, db_session(), now)
     click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
 
 

@@ -15,8 +15,11 @@ when complete (``evidence.pack.recorded``), so a worker killed mid-export leaves
 and :func:`~registry.jobs.service.recover` (at each worker's start and every minute)
 runs the job again or fails it.
 
-The schedule: every minute, recovery and checkpoint signing on the time policy
-(``ledger.checkpoints.sign_if_due``); every quarter of an hour, the collection of
+The schedule: every minute, recovery, checkpoint signing on the time policy
+(``ledger.checkpoints.sign_if_due``) and the delivery of the notifications' outbox
+(``notifications.delivery``); every five minutes, the reminders' scan
+(``notifications.outbox.scan``: each due item queued once per recipient and channel,
+so scanning often sends nothing twice); every quarter of an hour, the collection of
 unattached documents (``documents.service.collect``).
 """
 
@@ -42,6 +45,9 @@ from registry.evidence import pack
 from registry.extensions import database, document_store, pack_files
 from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
+from registry.notifications.delivery import Delivered, outgoing, record, send
+from registry.notifications.mail import SmtpSettings
+from registry.notifications.outbox import Scan, scan
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class JobQueue:
         periodic(crontab(minute="*"), name="registry.recover")(self.recover)
         periodic(crontab(minute="*"), name="registry.checkpoint")(self.checkpoint)
         periodic(crontab(minute="*/15"), name="registry.documents_gc")(self.collect_documents)
+        periodic(crontab(minute="*/5"), name="registry.notify_scan")(self.scan_notifications)
+        periodic(crontab(minute="*"), name="registry.notify_deliver")(self.deliver_notifications)
         self.huey.on_startup("registry.recover_at_start")(self.recover)
 
     # --- asking -----------------------------------------------------------------------
@@ -180,6 +188,16 @@ class JobQueue:
         with self.app.app_context(), database(self.app).sessionmaker() as session:
             collect_unattached(session, document_store(self.app), dt.timedelta(hours=hours))
 
+    def scan_notifications(self) -> None:
+        """Queue the reminders of what fell due and the record changes' webhooks."""
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            scan_notifications(self.app, session, utcnow())
+
+    def deliver_notifications(self) -> None:
+        """Send the outbox's e-mails, digests and webhooks whose time has come."""
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            deliver_notifications(self.app, session, utcnow())
+
 
 def collect_unattached(
     session: Session, store: BlobStore, grace: dt.timedelta
@@ -238,3 +256,36 @@ def job_queue(app: Flask | None = None) -> JobQueue:
     if queue is None:
         queue = app.extensions[EXTENSION] = JobQueue(app)
     return queue
+
+
+def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:
+    """The reminders' scan as of ``now`` (``registry notify scan`` and the schedule
+    alike): what is due is computed on a read session, the outbox rows written on
+    ``session``, committed."""
+    read = database(app).read_sessionmaker()
+    try:
+        found = scan(read, session, now, ahead=dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]))
+    finally:
+        read.close()
+    session.commit()
+    return found
+
+
+def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Delivered:
+    """Send what the outbox holds at ``now`` (``registry notify deliver`` and the schedule
+    alike): read, sent with no transaction open, each outcome recorded, committed."""
+    config = app.config
+    read = database(app).read_sessionmaker()
+    try:
+        batch = outgoing(read, now)
+    finally:
+        read.close()
+    outcomes = send(
+        batch,
+        smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
+        base_url=config["BASE_URL"],
+        allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+    )
+    done = record(session, outcomes, now)
+    session.commit()
+    return done

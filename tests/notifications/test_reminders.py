@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from registry.accounts.actor import Actor
 from registry.documents.service import Upload, receive
 from registry.extensions import document_store
+from registry.jobs.tasks import job_queue
 from registry.notifications import service
 from registry.notifications.due import KINDS
 from registry.records import writes
@@ -220,3 +221,15 @@ def test_the_outbox_payload_is_json(app, session, world, t0):
     run(app, "notify", "scan", "--at", at(t0 + days(1)))
     rows = session.query(OutboxMessage).all()
     assert rows and all(json.loads(r.payload)["type"].startswith("due_item.") for r in rows)
+
+
+def test_the_workers_schedule_scans_and_delivers(app, world, inbox):
+    """The periodic tasks `registry worker` runs (each its own transaction, as a job):
+    what is due now is mailed once, however often the schedule comes round."""
+    queue = job_queue(app)
+    queue.scan_notifications()
+    queue.deliver_notifications()
+    assert kinds_mailed(inbox.take()) == ["approval_stale", "incident_deadline", "readiness_lost"]
+    queue.scan_notifications()
+    queue.deliver_notifications()
+    assert inbox.take() == []
