@@ -40,7 +40,14 @@ from registry.web.systems import current_actor
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-DEFAULT_TOKEN_DAYS = 90
+
+def new_token_form() -> dict[str, Any]:
+    """A new token form's values: every scope, the installation's default lifetime."""
+    return {
+        "name": "",
+        "scopes": list(TOKEN_SCOPES),
+        "days": str(current_app.config["TOKEN_DEFAULT_DAYS"]),
+    }
 
 
 @bp.before_request
@@ -82,8 +89,7 @@ def _tokens_page(
             live={t.id for t in tokens if accounts.is_live(t, now)},
             expired={t.id for t in tokens if t.expires_at <= now},
             scopes=TOKEN_SCOPES,
-            values=values
-            or {"name": "", "scopes": list(TOKEN_SCOPES), "days": str(DEFAULT_TOKEN_DAYS)},
+            values=values or new_token_form(),
             errors=errors or {},
             message=message,
             new_token=new_token,

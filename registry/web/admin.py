@@ -32,12 +32,11 @@ from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.extensions import db_session
+from registry.web.account import new_token_form
 from registry.web.auth import keep_session
 from registry.web.systems import current_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-DEFAULT_TOKEN_DAYS = 90
 
 
 @bp.before_request
@@ -144,8 +143,7 @@ def _render_user(
             is_self=user.id == current_user.id,
             message=message,
             role_errors=role_errors or {},
-            token_values=token_values
-            or {"name": "", "scopes": list(TOKEN_SCOPES), "days": str(DEFAULT_TOKEN_DAYS)},
+            token_values=token_values or new_token_form(),
             token_errors=token_errors or {},
             new_token=new_token,
             secret=secret,
