@@ -217,9 +217,34 @@ def issue_password_reset(
 ) -> tuple[PasswordReset, str]:
     """A single-use link to set ``user``'s password, good for ``hours``: the reset and
     its secret (returned once, never stored: only its SHA-256 is). An administrator
-    issues it and hands the link over; a mailer would call this with the registry's own
-    actor and send the secret instead (the delivery is the caller's)."""
+    issues it and hands the link over (the delivery is the caller's)."""
     require(session, actor, "manage_accounts")
+    return _issue_reset(session, actor, user, hours, now or utcnow())
+
+
+# Who issues the reset links users ask for themselves: the registry, with no role.
+SELF_SERVICE = Actor.system("password-reset", roles=frozenset())
+
+
+def request_password_reset(
+    session: Session, email: str, *, hours: int = RESET_HOURS, now: dt.datetime | None = None
+) -> tuple[User, PasswordReset, str] | None:
+    """Someone asks for a reset link for the account with ``email``, to be sent there:
+    the user, the reset and its secret (issued by the registry itself, as
+    :func:`issue_password_reset` issues one), or None when no link is to be sent, which
+    the caller must not reveal: no such account, a deactivated one, or one that signs in
+    only through an identity provider (no local password to reset)."""
+    user = _find_user(session, email)
+    if user is None or not user.is_active or not user.password_hash:
+        return None
+    reset, secret = _issue_reset(session, SELF_SERVICE, user, hours, now or utcnow())
+    return user, reset, secret
+
+
+def _issue_reset(
+    session: Session, actor: Actor, user: User, hours: int, now: dt.datetime
+) -> tuple[PasswordReset, str]:
+    """Issue a reset link for ``user`` by ``actor`` (who may, checked by the caller)."""
     if not 1 <= hours <= MAX_RESET_HOURS:
         raise InvalidInput(
             "The reset link is not valid.",
@@ -227,7 +252,6 @@ def issue_password_reset(
         )
     if not user.is_active:
         raise Conflict(f"User {user.email!r} is deactivated.")
-    now = now or utcnow()
     secret = secrets.token_urlsafe(32)
     reset = PasswordReset(
         user_id=user.id,

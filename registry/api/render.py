@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -97,6 +98,9 @@ def token_out(token: ApiToken) -> dict[str, Any]:
         "created_at": token.created_at,
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
+        "last_used_on": token.last_used_at.astimezone(dt.UTC).date()
+        if token.last_used_at is not None
+        else None,
     }
 
 

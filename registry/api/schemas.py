@@ -396,6 +396,14 @@ class TokenOut(Schema):
     created_at = fields.DateTime(required=True)
     expires_at = fields.DateTime(required=True)
     revoked_at = fields.DateTime(allow_none=True, required=True)
+    last_used_on = fields.Date(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The last day (UTC) the token was used, or null if never: "
+            "a token's use is recorded once a day."
+        },
+    )
 
 
 class TokenCreated(TokenOut):

@@ -1,5 +1,6 @@
-"""E-mail over SMTP: a reminder or a day's digest, as plain text and HTML, each item
-with a link to its record (``smtplib`` and ``email`` from the standard library)."""
+"""E-mail over SMTP: a reminder or a day's digest, each item with a link to its record,
+and the password reset link someone asked for; as plain text and HTML (``smtplib`` and
+``email`` from the standard library)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,30 @@ def compose(
         + f'</ul><p><a href="{escape(base_url.rstrip("/"))}/me/notifications">'
         "Your notification preferences</a></p>"
     )
+    return _message(sender, to, subject, text, html)
+
+
+def compose_password_reset(
+    sender: str, to: str, link: str, expires_at: dt.datetime, hours: int
+) -> EmailMessage:
+    """The e-mail that carries a password reset link someone asked for: the link, how
+    long it is good for, and what to do if one did not ask."""
+    until = expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    validity = f"The link works once, for {hours} hour{'s' if hours != 1 else ''} (until {until})."
+    intro = "Someone asked to reset the password of your AI governance registry account."
+    ignore = (
+        "If it was not you, ignore this e-mail: your password stays as it is. "
+        "Setting a new one ends every session of yours."
+    )
+    text = f"{intro}\n\nSet a new password here:\n{link}\n\n{validity}\n\n{ignore}\n"
+    html = (
+        f'<p>{escape(intro)}</p><p><a href="{escape(link)}">Set a new password</a></p>'
+        f"<p>{escape(validity)}</p><p>{escape(ignore)}</p>"
+    )
+    return _message(sender, to, "[AI registry] Reset your password", text, html)
+
+
+def _message(sender: str, to: str, subject: str, text: str, html: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = sender

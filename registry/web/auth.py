@@ -17,12 +17,15 @@ that user ends at once, including copies of its cookie.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -46,6 +49,7 @@ from registry.accounts.service import (
     change_password,
     record_failed_sign_in,
     record_sign_in,
+    request_password_reset,
     reset_password,
     session_user,
     sign_out,
@@ -53,9 +57,11 @@ from registry.accounts.service import (
 )
 from registry.errors import InvalidInput
 from registry.extensions import client_address, clock, db_session, limiter, login_manager
+from registry.notifications import mail
 from registry.web.home import landing
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 # Where a sign-in session keeps the session generation it began under.
 GENERATION_KEY = "generation"
@@ -353,6 +359,73 @@ def reset(secret: str) -> Response:
     return redirect(url_for("auth.login"))
 
 
+def _forgot_page(status: int = 200, **values: object) -> Response:
+    page = render_template(
+        "auth/forgot.html",
+        mail=bool(current_app.config["SMTP_HOST"]),
+        hours=current_app.config["PASSWORD_RESET_HOURS"],
+        **{"email": "", "sent": False, "error": "", "message": "", **values},
+    )
+    return make_response(page, status)
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+def forgot() -> Response:
+    """A user who forgot their password asks for a reset link by e-mail. The answer is
+    the same whether or not the e-mail names an account that gets one (see
+    :func:`registry.accounts.service.request_password_reset`); the mail is sent once the
+    answer is (after the commit), so that its time does not tell either. Without an
+    SMTP server the page says to ask an administrator and nothing is issued."""
+    if current_user.is_authenticated:
+        return redirect(landing())
+    if request.method == "GET" or not current_app.config["SMTP_HOST"]:
+        return _forgot_page()
+    email = _form_email()
+    if "@" not in email:
+        return _forgot_page(
+            422, email=email, error="Enter an e-mail address.", message="The form has errors."
+        )
+    config = current_app.config
+    hours = config["PASSWORD_RESET_HOURS"]
+    db = db_session()
+    issued = request_password_reset(db, email, hours=hours)
+    response = _forgot_page(email=email, sent=True)
+    response.headers["Cache-Control"] = "no-store"
+    if issued is None:
+        return response
+    user, reset, secret = issued
+    path = url_for("auth.reset", secret=secret).removeprefix(request.script_root)
+    settings = mail.SmtpSettings.of(config)
+    message = mail.compose_password_reset(
+        settings.sender, user.email, config["BASE_URL"].rstrip("/") + path, reset.expires_at, hours
+    )
+    reset_id = reset.id
+    db.commit()
+    response.call_on_close(lambda: _send_reset(settings, message, reset_id))
+    return response
+
+
+def _send_reset(settings: mail.SmtpSettings, message: EmailMessage, reset_id: int) -> None:
+    """Send a reset link's e-mail once its answer is sent; a failure is logged (the
+    user asks again, or asks an administrator)."""
+    try:
+        mail.send(settings, message)
+    except Exception:
+        log.exception("The e-mail of password reset %s could not be sent", reset_id)
+
+
+def _too_many_reset_requests(limit: RequestLimit) -> Response:
+    """The form again, with a 429 and when to try again (nothing issued or sent)."""
+    wait = max(1, math.ceil(limit.window.reset_time - time.time()))
+    response = _forgot_page(
+        429,
+        email=_form_email(),
+        message=f"Too many requests. Please try again in {_wait_phrase(wait)}.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @bp.record_once
 def _throttle_login(state: BlueprintSetupState) -> None:
     """Put this app's limits on its sign-in view (each app has its own limiter)."""
@@ -398,3 +471,18 @@ def _throttle_login(state: BlueprintSetupState) -> None:
     )
     endpoint = f"{bp.name}.{second_factor.__name__}"
     app.view_functions[endpoint] = code_ip(code_email(app.view_functions[endpoint]))
+    # Asking for reset links: every request counts (each may send an e-mail), per e-mail
+    # address and per client address, in budgets of their own with the same limits.
+    asks = {"methods": ["POST"], "on_breach": _too_many_reset_requests}
+    ask_email = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_EMAIL"],
+        key_func=_email_key,
+        exempt_when=_no_email,
+        scope="reset-email",
+        **asks,
+    )
+    ask_ip = app_limiter.shared_limit(
+        app.config["LOGIN_LIMIT_PER_IP"], key_func=client_address, scope="reset-ip", **asks
+    )
+    endpoint = f"{bp.name}.{forgot.__name__}"
+    app.view_functions[endpoint] = ask_ip(ask_email(app.view_functions[endpoint]))

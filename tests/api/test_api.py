@@ -16,6 +16,7 @@ from registry.accounts.models import ApiToken
 from registry.api import writes
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
+from registry.extensions import db_session
 from registry.records import reads
 from tests.conftest import PASSWORD, csrf_token
 from tests.records.samples import SAMPLES
@@ -549,6 +550,26 @@ def test_me_and_my_tokens(api_as, users):
     assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
     problem(ci.get("/api/v1/me"), 401)
     problem(me.post("/api/v1/me/tokens", json={"days": 0, "scopes": ["admin"]}), 422)
+
+
+def test_my_tokens_give_the_day_of_last_use(app, api_as):
+    """The day the token list on the web shows, as a date (UTC), null when never used."""
+    me = api_as("technical_owner")
+    made = me.post("/api/v1/me/tokens", json={"name": "ci", "scopes": ["read"], "days": 7})
+    made_id = made.get_json()["id"]
+    assert made.get_json()["last_used_on"] is None
+    listed = {t["id"]: t for t in me.get("/api/v1/me/tokens").get_json()["items"]}
+    assert listed[made_id]["last_used_on"] is None
+    own = me.get("/api/v1/me").get_json()["token"]
+    assert listed[own["id"]]["last_used_on"] == utcnow().date().isoformat()  # this request
+    # An evening west of UTC is already the next day in UTC.
+    used = dt.datetime(2026, 3, 9, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2)))
+    with app.app_context():
+        session = db_session()
+        session.execute(sa.update(ApiToken).where(ApiToken.id == made_id).values(last_used_at=used))
+        session.commit()
+    listed = {t["id"]: t for t in me.get("/api/v1/me/tokens").get_json()["items"]}
+    assert listed[made_id]["last_used_on"] == "2026-03-10"
 
 
 def test_ledger_over_the_api(api_as, officer_api, system):

@@ -89,6 +89,15 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, int]]] = [
     # Without a password step just passed: back to the sign-in (or the landing page).
     ("GET", "/login/second-factor", "/login/second-factor", {}, ANYONE(302)),
     ("POST", "/login/second-factor", "/login/second-factor", {"code": "1"}, ANYONE(302)),
+    # Forgot password (no SMTP here: the page says to ask an administrator; signed in: home).
+    ("GET", "/login/forgot", "/login/forgot", {}, statuses(200, 302, 302, 302, 302)),
+    (
+        "POST",
+        "/login/forgot",
+        "/login/forgot",
+        {"email": "auditor@example.org"},
+        statuses(200, 302, 302, 302, 302),
+    ),
     # No provider is configured here: no provider of that name (signed in: home).
     ("GET", "/login/oidc/<name>", "/login/oidc/nobody", {}, statuses(404, 302, 302, 302, 302)),
     ("GET", "/login/oidc/<name>/callback", "/login/oidc/nobody/callback", {}, ANYONE(404)),
@@ -96,6 +105,7 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, int]]] = [
 ]
 IDENTITY_ENDPOINTS = {
     "auth.reset",
+    "auth.forgot",
     "auth.second_factor",
     "admin.issue_reset",
     "admin.remove_second_factor",
