@@ -177,6 +177,42 @@ def haproxy(port: int, a: int, b: int, folder: Path) -> Iterator[subprocess.Pope
             process.communicate()
 
 
+@contextmanager
+def worker_of(env: dict[str, str], folder: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `registry worker` on these settings, stopped (SIGTERM) at the end."""
+    with open(folder / "worker.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry.cli", "worker", "--threads", "1"],
+            env=env,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def finished_pack(client: Client, job_url: str, worker: subprocess.Popen[bytes]) -> str:
+    """The pack's file name once the export job at ``job_url`` has finished."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, "the worker stopped"
+        job = json.loads(client.call("GET", job_url).text)
+        assert job["state"] != "failed", job
+        if job["state"] == "finished":
+            return job["export"]["file"]
+        time.sleep(0.2)
+    raise AssertionError(f"the export job {job_url} did not finish in 120 s")
+
+
 def scrape(port: int) -> dict[str, Any]:
     answer = Client(port).call("GET", "/metrics")
     assert answer.status == 200, answer.text
@@ -220,6 +256,10 @@ def test_two_app_servers_behind_haproxy_share_one_registry(
             REGISTRY_EXPORTS_PER_HOUR="2",
             REGISTRY_TRUSTED_PROXY_HOPS="1",
             REGISTRY_CHECKPOINT_EVERY_EVENTS="7",
+            # One job queue for both servers and the worker: Redis, this run's own.
+            REGISTRY_JOBS_BACKEND="redis",
+            REGISTRY_JOBS_URL=REDIS_URL,
+            REGISTRY_JOBS_QUEUE=prefix,
         )
         return env
 
@@ -295,10 +335,13 @@ def test_two_app_servers_behind_haproxy_share_one_registry(
         }
         scope = {"system": "proxy-0-0"}
         made = [exporter["a"].call("POST", "/api/v1/exports", scope) for _ in "12"]
-        assert [m.status for m in made] == [201, 201], made[-1].text[:300]
+        assert [m.status for m in made] == [202, 202], made[-1].text[:300]
         refused = exporter["b"].call("POST", "/api/v1/exports", scope)
         assert refused.status == 429 and "too_many_exports" in refused.text
-        pack = json.loads(made[0].text)["file"]
+        # A worker (of either server: one queue in Redis) makes the pack; b serves it.
+        worker = stack.enter_context(worker_of(env("a"), tmp_path))
+        job = json.loads(made[0].text)
+        pack = finished_pack(exporter["b"], job["url"], worker)
         download = exporter["b"].call("GET", f"/api/v1/exports/{pack}")
         assert download.status == 200
 

@@ -74,7 +74,7 @@ def _spreadsheet(session: Any, fmt: str, filters: Filters, system_id: int | None
     lines: list[tuple[Any, ...]] = []
     before = None
     while len(lines) < MAX_SHEET_ROWS:
-        rows, before, _partial = trail.search(session, filters, system_id, before)
+        rows, before = trail.search(session, filters, system_id, before)
         lines += [
             (
                 r.seq,

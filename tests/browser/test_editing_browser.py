@@ -114,8 +114,9 @@ def test_officer_records_a_system_and_auditor_cannot_change_it(page, live_server
     controls = re.compile(r"^(Add|Edit|Retire|Register)")
     assert page.get_by_role("link", name=controls).count() == 0
     assert page.get_by_role("button", name=controls).count() == 0
-    # The one form an auditor has exports evidence, which changes no record.
-    assert page.locator("main form:not(.export-form)").count() == 0
+    # The forms an auditor has export evidence and follow the system (their own
+    # reminders): neither changes a record.
+    assert page.locator("main form:not(.export-form):not(.follow-form)").count() == 0
     assert page.get_by_role("button", name="Export evidence pack").count() == 1
     for path in ("/systems/new", "/systems/sys-2/entries/new?kind=risk"):
         assert page.request.get(f"{live_server}{path}").status == 403
