@@ -57,6 +57,7 @@ from registry.records.diff import diff_bodies
 from registry.records.kinds import (
     ART_73_DAYS,  # Art 73: days to report after awareness
     KINDS,
+    art_73_deadline,  # Art 73: the reporting deadline
     risk_tier,
 )
 
@@ -481,12 +482,10 @@ def gaps_of(system: SystemRecord) -> list[str]:
 
 def art73(body: dict[str, Any], as_of: dt.datetime) -> str:
     """Whether a serious incident was reported within its Art 73 deadline, as of then."""
-    if not body.get("serious"):
+    deadline = art_73_deadline(body)
+    if deadline is None:
         return "not serious: no Art 73 report due"
-    aware_text = body.get("became_aware_at") or body.get("detected_at")
-    aware = dt.datetime.fromisoformat(aware_text)
     days = ART_73_DAYS[body.get("serious_category") or "other"]
-    deadline = aware + dt.timedelta(days=days)
     reported = body.get("reported_at")
     if reported:
         met = dt.datetime.fromisoformat(reported) <= deadline
