@@ -1,6 +1,7 @@
 """A compliance officer uploads two documents from a system's page in a real browser
 and downloads one: the bytes come back as a download, an uploaded HTML page too
-(never shown in the registry's origin), and no CSP error."""
+(never shown in the registry's origin), and no CSP error; withholds one from packs and
+releases it again."""
 
 from __future__ import annotations
 
@@ -36,4 +37,13 @@ def test_upload_several_and_download(page, live_server, session, users, officer,
         page.get_by_role("link", name="report.html").click()
     assert Path(info.value.path()).read_bytes() == html.read_bytes()
     assert page.title() != "ran" and page.url.endswith("/systems/sys-1#documents")
+    # Withheld (confidential): packs carry its hash only; then released again.
+    page.get_by_role("button", name="Withhold model-card.md").click()
+    page.wait_for_selector("text=model-card.md is withheld: packs carry its hash")
+    row = page.locator("section[aria-labelledby=documents] tbody tr", has_text="model-card.md")
+    assert row.locator("strong", has_text="withheld").count() == 1
+    page.get_by_role("button", name="Release model-card.md to packs").click()
+    page.wait_for_selector("text=model-card.md is no longer withheld: packs carry its file.")
+    assert row.locator("strong", has_text="withheld").count() == 0
+    assert page.get_by_role("button", name="Withhold model-card.md").count() == 1
     assert page.errors == []
