@@ -45,7 +45,7 @@ from registry.evidence import pack
 from registry.extensions import database, document_store, pack_files
 from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
-from registry.notifications.delivery import Delivered, outgoing, record, send
+from registry.notifications.delivery import Delivered, claim, outgoing, record, send
 from registry.notifications.mail import SmtpSettings
 from registry.notifications.outbox import Scan, scan
 
@@ -273,13 +273,16 @@ def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:
 
 def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Delivered:
     """Send what the outbox holds at ``now`` (``registry notify deliver`` and the schedule
-    alike): read, sent with no transaction open, each outcome recorded, committed."""
+    alike): read, claimed (committed, so two workers never send one message twice), sent
+    with no transaction open, each outcome recorded, committed."""
     config = app.config
     read = database(app).read_sessionmaker()
     try:
         batch = outgoing(read, now)
     finally:
         read.close()
+    batch = claim(session, batch, now)  # another worker may have read the same outbox
+    session.commit()
     outcomes = send(
         batch,
         smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,

@@ -25,6 +25,9 @@ from registry.notifications.models import DeliveryAttempt, OutboxMessage, Webhoo
 BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=6)
 MAX_ATTEMPTS = 8
+# How long a sender holds the messages it claimed before another may take them (it
+# died, or its SMTP server hangs): longer than sending a batch takes.
+CLAIM_LEASE = dt.timedelta(minutes=10)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -111,6 +114,28 @@ def outgoing(session: Session, now: dt.datetime, *, limit: int = 1000) -> list[O
             )
         )
     return found
+
+
+def claim(session: Session, batch: Sequence[Outgoing], now: dt.datetime) -> list[Outgoing]:
+    """Take the messages of ``batch`` for this sender: each one's next attempt moved
+    :data:`CLAIM_LEASE` ahead with a conditional UPDATE (still pending, still due), so two
+    workers that read the same outbox send each message once. What is returned is what
+    this sender got all of; the caller commits before sending."""
+    mine = []
+    for outgoing in batch:
+        taken = session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(outgoing.ids),
+                OutboxMessage.state == "pending",
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + CLAIM_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == len(outgoing.ids):
+            mine.append(outgoing)
+    return mine
 
 
 def send(

@@ -14,9 +14,10 @@ from standardwebhooks import Webhook
 
 from registry.accounts.actor import Actor
 from registry.documents.service import Upload, receive
-from registry.extensions import document_store
+from registry.extensions import database, document_store
 from registry.jobs.tasks import job_queue
 from registry.notifications import service
+from registry.notifications.delivery import CLAIM_LEASE, claim, outgoing
 from registry.notifications.due import KINDS
 from registry.records import writes
 from tests.records.samples import SAMPLES
@@ -232,4 +233,29 @@ def test_the_workers_schedule_scans_and_delivers(app, world, inbox):
     assert kinds_mailed(inbox.take()) == ["approval_stale", "incident_deadline", "readiness_lost"]
     queue.scan_notifications()
     queue.deliver_notifications()
+    assert inbox.take() == []
+
+
+def test_two_senders_reading_one_outbox_send_each_message_once(app, world, inbox):
+    """Two workers' deliveries read the same pending messages; each message is claimed
+    by one of them (a conditional UPDATE), so it is mailed once; the claim lapses after
+    the lease when its sender dies."""
+    job_queue(app).scan_notifications()
+    now = dt.datetime.now(dt.UTC)
+    db = database(app)
+    with db.read_sessionmaker() as first, db.read_sessionmaker() as second:
+        read_by_a, read_by_b = outgoing(first, now), outgoing(second, now)
+    assert read_by_a and [o.ids for o in read_by_a] == [o.ids for o in read_by_b]
+    with db.sessionmaker() as session:
+        assert claim(session, read_by_a, now) == read_by_a
+        session.commit()
+        assert claim(session, read_by_b, now) == []  # taken: b sends none of them
+        session.commit()
+        # The claimer died without sending: after the lease another sender takes them.
+        later = now + CLAIM_LEASE + dt.timedelta(seconds=1)
+        with db.read_sessionmaker() as read:
+            again = outgoing(read, later)
+        assert [o.ids for o in again] == [o.ids for o in read_by_a]
+        assert claim(session, again, later) == again
+        session.rollback()
     assert inbox.take() == []
