@@ -15,6 +15,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -35,12 +38,38 @@ def request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
+# The id of the request a background job was asked for in, while the job runs.
+_JOB_REQUEST: ContextVar[str | None] = ContextVar("registry_job_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or of the request that asked for the job
+    running here (:func:`carrying`); None outside both."""
+    if has_request_context():
+        return g.get("request_id")
+    return _JOB_REQUEST.get()
+
+
+@contextmanager
+def carrying(given: str | None) -> Iterator[None]:
+    """Log the body's records with ``given``, the id of the request that asked for the
+    work (a job run by a worker), so one id follows an export from request to pack."""
+    token = _JOB_REQUEST.set(given)
+    try:
+        yield
+    finally:
+        _JOB_REQUEST.reset(token)
+
+
 class _RequestContext(logging.Filter):
-    """Adds the current request's id to every record logged while it is served."""
+    """Adds the current request's id (or, in a job, its asking request's) to every
+    record logged meanwhile."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context() and "request_id" in g and not hasattr(record, "request_id"):
-            record.request_id = g.request_id
+        if not hasattr(record, "request_id"):
+            found = current_request_id()
+            if found:
+                record.request_id = found
         return True
 
 

@@ -35,7 +35,7 @@ from flask import Flask, current_app
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy.orm import Session
 
-from registry import exporting
+from registry import exporting, logs
 from registry.accounts.actor import Actor
 from registry.db import utcnow
 from registry.documents.service import Collected, collect, remove_blobs
@@ -91,13 +91,19 @@ class JobQueue:
     # --- asking -----------------------------------------------------------------------
 
     def enqueue_export(self, job_id: int) -> None:
-        """Send job ``job_id`` (committed) to a worker (in immediate mode: run it now)."""
-        self.export_task(job_id)
+        """Send job ``job_id`` (committed) to a worker (in immediate mode: run it now),
+        with the id of the request asking for it, which the job's log lines carry."""
+        self.export_task(job_id, logs.current_request_id())
 
     # --- the tasks --------------------------------------------------------------------
 
-    def run_export(self, job_id: int) -> None:
-        """Run export job ``job_id`` if it is still queued."""
+    def run_export(self, job_id: int, request_id: str | None = None) -> None:
+        """Run export job ``job_id`` if it is still queued, its log lines carrying the id
+        of the request that asked for it."""
+        with logs.carrying(request_id):
+            self._run_export(job_id)
+
+    def _run_export(self, job_id: int) -> None:
         db = database(self.app)
         with self.app.app_context():
             with db.sessionmaker() as session:
@@ -116,6 +122,10 @@ class JobQueue:
                 else:
                     service.fail(session, job_id, problem, utcnow())
                 session.commit()
+            if problem is None:
+                log.info("Export job %s finished: %s", job_id, result["file"])
+            else:
+                log.warning("Export job %s failed: %s", job_id, problem.get("detail", ""))
 
     def _export(self, job_id: int, heart: _Heartbeat) -> tuple[dict[str, Any], Any]:
         db = database(self.app)

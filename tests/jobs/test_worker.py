@@ -6,6 +6,7 @@ middle of an export leaves no pack, and the next worker runs the job again."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 from pathlib import Path
@@ -27,7 +28,7 @@ def job_state(app, job_id: int) -> Job:
         return read.get(Job, job_id)
 
 
-def test_a_worker_runs_an_export_and_a_failing_one(app, examples, tokens, start_worker):
+def test_a_worker_runs_an_export_and_a_failing_one(app, examples, tokens, start_worker, tmp_path):
     auditor = ApiClient(app.test_client(), tokens["auditor"])
     asked = auditor.post("/api/v1/exports", json={"system": "demo-city-chatbot"})
     assert asked.status_code == 202, asked.get_json()
@@ -35,7 +36,11 @@ def test_a_worker_runs_an_export_and_a_failing_one(app, examples, tokens, start_
     assert job["state"] == "queued" and job["progress"]["done"] == 0
     assert asked.headers["Location"] == job["url"]
     # Long before anything was recorded: the job fails, with a problem.
-    early = auditor.post("/api/v1/exports", json={"as_of": "2001-01-01T00:00:00Z"})
+    early = auditor.post(
+        "/api/v1/exports",
+        json={"as_of": "2001-01-01T00:00:00Z"},
+        headers={"X-Request-ID": "ask-early-export-1"},
+    )
     assert early.status_code == 202
     start_worker()
 
@@ -62,6 +67,21 @@ def test_a_worker_runs_an_export_and_a_failing_one(app, examples, tokens, start_
     problem = failed["problem"]
     assert problem["status"] == 404 and problem["title"] == "Not Found"
     assert "recorded nothing by 2001-01-01" in problem["detail"]
+    # The worker's log line of the job carries the id of the request that asked for it.
+    failed_id = early.get_json()["id"]
+
+    def logged():
+        """the worker logged the failed job with the asking request's id"""
+        lines = (tmp_path / "worker-0.log").read_text().splitlines()
+        found = [json.loads(line) for line in lines if line.startswith("{")]
+        return [
+            line
+            for line in found
+            if line["message"].startswith(f"Export job {failed_id} failed")
+            and line.get("request_id") == "ask-early-export-1"
+        ]
+
+    wait_for(logged)
 
 
 @pytest.mark.parametrize(
