@@ -137,11 +137,63 @@ def organisation_statement() -> Any:
     session = db_session()
     require(session, current_actor(), "read")
     at, day, error, past = _as_of()
+    statement = coverage.organisation_statement(session, at)
+    fmt = request.args.get("format", "")
+    if fmt in sheets.FORMATS and not error:
+        return _statement_sheet(fmt, statement)
     return render_template(
         "frameworks/statement.html",
         catalogue=catalogue(ISO_42001),
-        statement=coverage.organisation_statement(session, at),
+        statement=statement,
         day=day,
         error=error,
         past=past,
     ), (422 if error else 200)
+
+
+STATEMENT_HEADER = (
+    "Control",
+    "Title",
+    "Applies",
+    "Status",
+    "System",
+    "Applies to the system",
+    "Status for the system",
+    "Justification",
+    "Implemented by",
+)
+
+
+def _evidence(found: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{e['kind']} {e['entry_id']} v{e['version']}" for e in found)
+
+
+def _statement_sheet(fmt: str, statement: dict[str, Any]) -> Response:
+    """The organisation's Statement of Applicability as CSV or XLSX: a row per control
+    and system in scope (one row for a control when no system is), as the page shows it."""
+    lines = []
+    for row in statement["items"]:
+        control = (row["item"], row["title"], "yes" if row["applicable"] else "no", row["status"])
+        per_system = row["systems"] or [None]
+        for s in per_system:
+            lines.append(
+                control
+                + (
+                    (
+                        s["system"],
+                        "yes" if s["applicable"] else "no",
+                        s["status"],
+                        s["justification"],
+                        _evidence(s["implemented_by"]),
+                    )
+                    if s
+                    else ("", "", "", "", "")
+                )
+            )
+    data = sheets.render(fmt, "Statement of Applicability", STATEMENT_HEADER, lines)
+    name = f"iso-42001-statement-of-applicability.{fmt}"
+    return Response(
+        data,
+        mimetype=sheets.FORMATS[fmt].split(";")[0],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

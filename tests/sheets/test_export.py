@@ -7,8 +7,9 @@ import io
 
 import openpyxl
 
-from registry.records import writes
+from registry.records import reads, writes
 from registry.sheets.exporting import neutral
+from tests.conftest import csrf_token
 from tests.records.samples import SAMPLES
 
 
@@ -71,3 +72,104 @@ def test_the_audit_trail_downloads_with_its_filters(client, login_as, session, o
     systems = [row[3].value for row in sheet.iter_rows(min_row=2)]
     assert sorted(s for s in systems if s) == ["a-1", "a-1", "a-2", "a-2"]
     assert client.get("/audit?system=nope&format=csv").status_code == 404
+
+
+def test_a_systems_entries_of_one_kind_download_with_formulas_neutralised(
+    client, login_as, session, officer
+):
+    system, _ = writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "k-1"})
+    for title in ("=1+1", "Plain risk"):
+        writes.create_entry(session, officer, system, "risk", {**SAMPLES["risk"], "title": title})
+    writes.create_entry(session, officer, system, "incident", SAMPLES["incident"])
+    session.commit()
+    login_as("auditor")
+    page = client.get("/systems/k-1?kind=risk").get_data(as_text=True)
+    assert "kind=risk&amp;format=csv" in page and "kind=risk&amp;format=xlsx" in page
+    response = client.get("/systems/k-1?kind=risk&format=csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="k-1-risk.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    header = rows[0]
+    assert header[:4] == ["System", "Entry", "Name", "Version"] and "Likelihood" in header
+    assert len(rows) == 3  # the two risks, not the incident nor the profile
+    titles = [r[header.index("Title")] for r in rows[1:]]
+    assert titles == ["'=1+1", "Plain risk"]
+    assert {r[header.index("Likelihood")] for r in rows[1:]} == {"possible"}
+
+    response = client.get("/systems/k-1?kind=risk&format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active
+    assert sheet.title == "Risk"
+    values = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert [v[header.index("Title")] for v in values] == ["'=1+1", "Plain risk"]
+    assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+    # A download needs a kind: a clear refusal, not a 500.
+    assert client.get("/systems/k-1?format=csv").status_code == 422
+    assert client.get("/systems/k-1?kind=nope&format=csv").status_code == 404
+
+
+def test_the_organisations_statement_of_applicability_downloads(client, login_as, session, officer):
+    system, _ = writes.create_system(
+        session, officer, {**SAMPLES["profile"], "reference": "soa-1", "role": "provider"}
+    )
+    writes.create_entry(
+        session,
+        officer,
+        system,
+        "applicability",
+        {**SAMPLES["applicability"], "justification": "@SUM(1)"},
+    )
+    session.commit()
+    login_as("auditor")
+    page = client.get("/frameworks/iso-42001/statement-of-applicability").get_data(as_text=True)
+    assert "format=csv" in page and "format=xlsx" in page
+    response = client.get("/frameworks/iso-42001/statement-of-applicability?format=csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert rows[0] == [
+        "Control",
+        "Title",
+        "Applies",
+        "Status",
+        "System",
+        "Applies to the system",
+        "Status for the system",
+        "Justification",
+        "Implemented by",
+    ]
+    assert len(rows) == 1 + 38  # one row per Annex A control and system in scope
+    excluded = next(r for r in rows if r[0] == "A.10.4")
+    assert excluded[2:8] == ["no", "not_applicable", "soa-1", "no", "not_applicable", "'@SUM(1)"]
+    assert any(r[8] for r in rows[1:])  # some control is implemented by entry versions
+
+    response = client.get("/frameworks/iso-42001/statement-of-applicability?format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active
+    cells = {row[0].value: [c.value for c in row] for row in sheet.iter_rows(min_row=2)}
+    assert len(cells) == 38 and cells["A.10.4"][7] == "'@SUM(1)"
+    assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+    bad = client.get("/frameworks/iso-42001/statement-of-applicability?on=2020-13-01&format=csv")
+    assert bad.status_code == 422 and bad.mimetype == "text/html"
+
+
+def test_the_downloads_answer_as_the_pages_they_come_from(client, login_as, session, officer):
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "p-1"})
+    writes.create_entry(session, officer, reads.get_system(session, "p-1"), "risk", SAMPLES["risk"])
+    session.commit()
+    paths = (
+        "/systems/p-1?kind=risk&format=csv",
+        "/systems/p-1?kind=risk&format=xlsx",
+        "/frameworks/iso-42001/statement-of-applicability?format=csv",
+        "/frameworks/iso-42001/statement-of-applicability?format=xlsx",
+    )
+    for path in paths:  # nobody signed in: to the sign-in page
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    expected = {"admin": 403, "compliance_officer": 200, "technical_owner": 200, "auditor": 200}
+    for role, status in expected.items():
+        login_as(role)
+        for path in paths:
+            page = path.split("&format")[0].split("?format")[0]
+            assert client.get(page).status_code == status, (role, page)
+            response = client.get(path)
+            assert response.status_code == status, (role, path)
+            assert status != 200 or response.mimetype != "text/html", (role, path)
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/frameworks")})
