@@ -119,7 +119,9 @@ def once_again(work: Callable[[], T]) -> T:
 
 def _note_use(identity: TokenIdentity) -> None:
     """Record the token's use on its first request of the day (UTC), in a transaction of
-    its own before the request's unit of work takes any lock: the other requests of the
+    its own on another connection: it updates the token's row only, which the request's
+    own transaction never locks (on PostgreSQL the lookup's answer may arrive with a
+    write's ledger lock already taken, in the same pipeline). The other requests of the
     day write nothing."""
     if identity.use_unrecorded:
         record_token_use(database().engine, identity.token_id)
