@@ -108,29 +108,42 @@ def tokens() -> Response:
     return _tokens_page()
 
 
-@bp.route("/tokens", methods=["POST"])
-def create_token() -> Response:
+def token_form() -> dict[str, Any]:
+    """The posted new-token form's values (name, scopes, days), to create the token from
+    and to show again with its errors. One's own token page and the admin's user page
+    both post this form."""
     form = request.form
-    values = {
+    return {
         "name": form.get("name", "")[:200],
         "scopes": form.getlist("scopes"),
         "days": form.get("days", "").strip()[:10],
     }
-    session = db_session()
-    try:
-        if not values["days"].isascii() or not values["days"].isdigit():
-            raise InvalidInput(
-                "The token request is not valid.",
-                {"days": [f"A whole number of days, 1 to {accounts.MAX_TOKEN_DAYS}."]},
-            )
-        token, secret = accounts.create_token(
-            session,
-            current_actor(),
-            current_user,
-            name=values["name"].strip(),
-            scopes=tuple(values["scopes"]),
-            days=int(values["days"]),
+
+
+def create_token_from(session: Any, user: Any, values: dict[str, Any]) -> tuple[ApiToken, str]:
+    """A token for ``user`` as the form's ``values`` ask, and its secret (InvalidInput or
+    Conflict when they cannot be: the caller rolls back and shows them again)."""
+    if not values["days"].isascii() or not values["days"].isdigit():
+        raise InvalidInput(
+            "The token request is not valid.",
+            {"days": [f"A whole number of days, 1 to {accounts.MAX_TOKEN_DAYS}."]},
         )
+    return accounts.create_token(
+        session,
+        current_actor(),
+        user,
+        name=values["name"].strip(),
+        scopes=tuple(values["scopes"]),
+        days=int(values["days"]),
+    )
+
+
+@bp.route("/tokens", methods=["POST"])
+def create_token() -> Response:
+    session = db_session()
+    values = token_form()
+    try:
+        token, secret = create_token_from(session, current_user, values)
     except (InvalidInput, Conflict) as exc:
         session.rollback()
         errors = exc.field_errors if isinstance(exc, InvalidInput) else {}

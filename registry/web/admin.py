@@ -32,7 +32,7 @@ from registry.accounts.permissions import require
 from registry.db import utcnow
 from registry.errors import Conflict, InvalidInput, RegistryError
 from registry.extensions import db_session
-from registry.web.account import new_token_form
+from registry.web.account import create_token_from, new_token_form, token_form
 from registry.web.auth import keep_session
 from registry.web.systems import current_actor
 
@@ -207,26 +207,9 @@ def set_active(user_id: int) -> Response:
 def create_token(user_id: int) -> Response:
     session = db_session()
     user = _user_or_404(user_id)
-    form = request.form
-    values = {
-        "name": form.get("name", "")[:200],
-        "scopes": form.getlist("scopes"),
-        "days": form.get("days", "").strip()[:10],
-    }
+    values = token_form()
     try:
-        if not values["days"].isascii() or not values["days"].isdigit():
-            raise InvalidInput(
-                "The token request is not valid.",
-                {"days": [f"A whole number of days, 1 to {accounts.MAX_TOKEN_DAYS}."]},
-            )
-        token, secret = accounts.create_token(
-            session,
-            current_actor(),
-            user,
-            name=values["name"].strip(),
-            scopes=tuple(values["scopes"]),
-            days=int(values["days"]),
-        )
+        token, secret = create_token_from(session, user, values)
     except (InvalidInput, Conflict) as exc:
         session.rollback()
         return _render_user(
