@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -63,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -132,9 +134,29 @@ def generator() -> str:
     return f"ai-governance-registry {version}"
 
 
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
 def dumps(value: Any) -> bytes:
-    """JSON as the pack writes it: sorted keys, indented, UTF-8, a final newline."""
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    """JSON as the pack writes it: sorted keys, two-space indentation, UTF-8, a final
+    newline (docs/evidence-format.md). orjson writes it, several times faster than the
+    standard library's indenting encoder (the same bytes but for a number's exponent
+    form: 0.00001, not 1e-05); a value orjson refuses (an integer beyond 64 bits, a
+    key that is not a string) is written by the standard library instead."""
+    try:
+        return orjson.dumps(value, option=_JSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+@functools.cache
+def catalog_members() -> tuple[tuple[str, bytes], ...]:
+    """Every pack's ``oscal/catalogs/<framework>.json``: the catalogues ship with the
+    registry and never change while it runs, so they are written once per process."""
+    return tuple(
+        (f"oscal/catalogs/{framework}.json", dumps(document))
+        for framework, document in oscal.all_catalogs().items()
+    )
 
 
 class PackWriter:
@@ -410,8 +432,8 @@ def _write(
         writer.add(
             "frameworks/coverage.json", dumps({"as_of": iso(pinned.as_of), "systems": counts})
         )
-    for framework, document in oscal.all_catalogs().items():
-        writer.add(f"oscal/catalogs/{framework}.json", dumps(document))
+    for name, data in catalog_members():
+        writer.add(name, data)
     if content.oscal_results:
         writer.add("oscal/assessment-results.json", dumps(content.oscal_results))
     manifest = {
