@@ -126,6 +126,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
 
+@functools.cache  # the installed version does not change while the registry runs
 def generator() -> str:
     try:
         version = importlib.metadata.version("ai-governance-registry")
@@ -172,12 +173,14 @@ class PackWriter:
         )
         self.digests: dict[str, str] = {}
 
-    def add(self, name: str, data: bytes) -> str:
+    def add(self, name: str, data: bytes, *, deflate: bool = True) -> str:
+        """Add ``data`` as ``name``, deflated unless ``deflate`` is False (for bytes
+        compressed already, which deflating would spend time on for little)."""
         info = zipfile.ZipInfo(name, date_time=self.date_time)
-        info.compress_type = zipfile.ZIP_DEFLATED
+        info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
         info.create_system = 3
         info.external_attr = 0o100644 << 16
-        self.zip.writestr(info, data, compresslevel=6)
+        self.zip.writestr(info, data, compresslevel=6 if deflate else None)
         digest = hashlib.sha256(data).hexdigest()
         self.digests[name] = digest
         return digest
@@ -458,7 +461,9 @@ def _write(
     pdf = render_pdf(content)
     tick("done", 1, 1)
     writer.add(MANIFEST, manifest_bytes)
-    pdf_digest = writer.add(PDF, pdf)
+    # Stored: its streams and fonts are compressed already (deflating it again took
+    # longer than any JSON member, to save under a fifth of its size).
+    pdf_digest = writer.add(PDF, pdf, deflate=False)
     statement = (
         f"{signer.name}\nevidence pack\n{MANIFEST} sha256:{digest}\n{PDF} sha256:{pdf_digest}\n"
     )

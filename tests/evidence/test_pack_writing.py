@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import zipfile
 
 from pypdf import PdfReader
 from reportlab.pdfbase import pdfmetrics
 
 from registry.evidence.pack import catalog_members, dumps
 from registry.evidence.pdf import CELL_SIZE, fonts, lines_of, render, table
+from tests.evidence.conftest import do_export
 
 
 def _documented(value: object) -> bytes:
@@ -75,3 +77,15 @@ def test_a_cell_longer_than_a_page_runs_on_over_the_next_pages():
     assert len(reader.pages) > 3
     text = "".join(page.extract_text() for page in reader.pages)
     assert "word0 " in text and "word2999" in text and "word1500" in text
+
+
+def test_members_compressed_already_are_stored_the_others_deflated(app, examples):
+    exported = do_export(app, examples, "demo-benefits-triage")
+    with zipfile.ZipFile(exported.path) as z:
+        methods = {info.filename: info.compress_type for info in z.infolist()}
+        assert methods.pop("evidence.pdf") == zipfile.ZIP_STORED
+        assert z.read("evidence.pdf").startswith(b"%PDF-")
+    assert methods and all(
+        method == zipfile.ZIP_STORED if name.startswith("files/") else zipfile.ZIP_DEFLATED
+        for name, method in methods.items()
+    )
