@@ -191,7 +191,15 @@ def receive(
         sa.select(Document).where(Document.system_id == system.id, Document.sha256 == sha256)
     )
     if found is not None and found.collected_at is None:
-        return Received(found, new=False)
+        # Held, as far as this transaction has seen: but the collector may be deciding
+        # on this very row (it marks rows collected under the ledger lock). Ask again
+        # under the lock, so that "already received" is never answered for a document
+        # the collector is collecting: once it has, these bytes are received anew below
+        # (a new receipt, which the collector's removal of blobs then leaves alone).
+        lock(session, lock_statement(None), {})
+        session.refresh(found)
+        if found.collected_at is None:
+            return Received(found, new=False)
     fields: dict[str, Any] = {
         "action": RECEIVE_ACTION,
         "actor": actor.label,

@@ -168,15 +168,57 @@ def gap(text: str) -> Paragraph:
     return Paragraph(escape(text), styles()["gap"])
 
 
+CELL_SIZE = 8  # points: the tables' text (leading 10)
+
+
 def _cell(value: Any, width: float, bold: bool) -> Any:
-    """A table cell: text that fits on one line stays a string, which the table draws
-    directly (laying out a Paragraph costs far more); anything else wraps."""
+    """A table cell: text stays a string, broken into the lines the column holds
+    (:func:`lines_of`), which the table draws directly and splits between pages by
+    line; laying out a Paragraph per cell costs several times more."""
     if not isinstance(value, str):
         return value
-    font = fonts()["Bold" if bold else "Regular"]
-    if "\n" not in value and pdfmetrics.stringWidth(value, font, 8) <= width - 7:
-        return value
-    return p(value, "cellhead" if bold else "cell")
+    return lines_of(value, fonts()["Bold" if bold else "Regular"], width - 6)
+
+
+@functools.lru_cache(maxsize=8192)
+def lines_of(text: str, font: str, width: float) -> str:
+    """``text`` in lines no wider than ``width`` points at the cells' size: broken
+    between words, a word wider than the column broken between characters; its own
+    line breaks kept. Cached: the frameworks' items and the proposals' reasons recur in
+    every pack (and several times in one)."""
+    out: list[str] = []
+    space = pdfmetrics.stringWidth(" ", font, CELL_SIZE)
+    for paragraph in text.split("\n"):
+        line: list[str] = []
+        used = -space
+        for word in paragraph.split():
+            wide = pdfmetrics.stringWidth(word, font, CELL_SIZE)
+            if line and used + space + wide <= width:
+                line.append(word)
+                used += space + wide
+                continue
+            if line:
+                out.append(" ".join(line))
+            while wide > width and len(word) > 1:  # a hash, an address: broken at the edge
+                cut = _fitting(word, font, width)
+                out.append(word[:cut])
+                word = word[cut:]
+                wide = pdfmetrics.stringWidth(word, font, CELL_SIZE)
+            line, used = [word], wide
+        out.append(" ".join(line))
+    return "\n".join(out)
+
+
+def _fitting(word: str, font: str, width: float) -> int:
+    """How many of ``word``'s first characters fit in ``width`` (at least one)."""
+    low, high = 1, len(word)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if pdfmetrics.stringWidth(word[:middle], font, CELL_SIZE) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 SPLIT_AT_LEAST = 3 * 10 + 4  # points: three lines of a cell and its padding
@@ -199,7 +241,7 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
         splitInRow=SPLIT_AT_LEAST,
     )
     commands: list[Any] = [
-        ("FONT", (0, 0), (-1, -1), fonts()["Regular"], 8, 10),
+        ("FONT", (0, 0), (-1, -1), fonts()["Regular"], CELL_SIZE, 10),
         ("TEXTCOLOR", (0, 0), (-1, -1), INK),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
@@ -210,7 +252,7 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
     ]
     if header:
         commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
-        commands.append(("FONT", (0, 0), (-1, 0), fonts()["Bold"], 8, 10))
+        commands.append(("FONT", (0, 0), (-1, 0), fonts()["Bold"], CELL_SIZE, 10))
     t.setStyle(TableStyle(commands))
     return t
 

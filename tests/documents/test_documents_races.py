@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ import sqlalchemy as sa
 from registry.documents.models import Document
 from registry.documents.service import Upload, collect, receive, remove_blobs
 from registry.errors import Conflict
-from registry.extensions import document_store
+from registry.extensions import database, document_store
 from registry.ledger.models import AuditEvent
 from registry.records import reads, writes
 from tests.records.samples import SAMPLES
@@ -92,3 +95,74 @@ def test_bytes_collected_while_being_received_are_not_recorded(app, session, off
     sha = put(app, session, officer, system, LOOSE).document.sha256
     session.commit()
     assert document_store(app).has(sha)
+
+
+def _waiting_for_the_ledger_lock(app: Any) -> bool:
+    """Whether a PostgreSQL transaction waits for the ledger lock (an advisory lock)."""
+    with database(app).sessionmaker() as probe:
+        return bool(
+            probe.scalar(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+        )
+
+
+def test_bytes_received_again_while_the_collector_collects_them_are_received_anew(
+    app, session, officer, system
+):
+    """The collector has marked the document collected (under the ledger lock) but not
+    committed yet when the same bytes are uploaded again: the upload must not answer
+    "already received" for a document on its way out, but wait for the collector's
+    decision and receive the bytes anew, which the collector then leaves in place."""
+    store = document_store(app)
+    first = put(app, session, officer, system, LOOSE).document
+    sha, first_seq = first.sha256, first.receive_seq
+    session.commit()
+    collector = database(app).sessionmaker()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    done = collect(collector, officer, store, now=later, grace=dt.timedelta(0))
+    assert [d.sha256 for d in done.documents] == [sha] and done.blobs == [sha]
+    answered: dict[str, Any] = {}
+
+    def upload_again() -> None:
+        with database(app).sessionmaker() as own:
+            try:
+                received = put(app, own, officer, reads.get_system(own, "sys-1"), LOOSE)
+                answered["new"] = received.new
+                answered["seq"] = received.document.receive_seq
+                answered["held"] = received.document.collected_at is None
+                own.commit()
+            except BaseException as exc:
+                answered["error"] = exc
+
+    uploader = threading.Thread(target=upload_again)
+    uploader.start()
+    if session.get_bind().dialect.name == "postgresql":
+        # The upload has read the row as held; it must now wait for the collector's
+        # lock (before the fix it answered at once, "already received").
+        deadline = time.monotonic() + 30
+        while uploader.is_alive() and not _waiting_for_the_ledger_lock(app):
+            assert time.monotonic() < deadline, "the upload neither answered nor waited"
+            time.sleep(0.01)
+    # (SQLite: the collector's transaction holds the write lock, so the upload's own
+    # transaction cannot begin before it commits, whenever the thread gets there.)
+    collector.commit()
+    uploader.join(60)
+    assert not uploader.is_alive()
+    assert "error" not in answered, answered.get("error")
+    assert answered["new"] is True and answered["held"] and answered["seq"] > first_seq
+    # The collector's second step finds the bytes held again and leaves them.
+    assert remove_blobs(collector, store, done.blobs) == 0
+    collector.commit()
+    collector.close()
+    assert store.has(sha)
+    session.expire_all()
+    row = session.scalar(sa.select(Document).where(Document.sha256 == sha))
+    assert row.collected_at is None and row.receive_seq == answered["seq"]
+    actions = [
+        json.loads(e)["action"]
+        for e in session.scalars(
+            sa.select(AuditEvent.event).where(AuditEvent.seq > first_seq).order_by(AuditEvent.seq)
+        )
+    ]
+    assert actions == ["document.collect", "document.receive"]
