@@ -57,6 +57,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python replay_api.py
 	cd bench && ../$(BIN)/python api_load.py
 	cd bench && ../$(BIN)/python api_load.py --writer owner
+	cd bench && ../$(BIN)/python update_profile.py
 	cd bench && ../$(BIN)/python pre_ping.py
 	cd bench && ../$(BIN)/python evidence_pack.py
 	cd bench && ../$(BIN)/python worker_start.py

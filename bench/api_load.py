@@ -36,10 +36,19 @@ Each round runs one side for a fixed time; rounds alternate bare, registry, bare
 registry … after a short unmeasured warm-up of each. Figures are medians over rounds:
 requests per second (the round's answers over its wall time), the p50 and p99 latency
 of one request (connect, send, answer read), and the CPU time per request of the
-gunicorn workers and of PostgreSQL (all its processes, when it runs on this machine),
+gunicorn workers and of PostgreSQL (all its processes, when it runs on this machine:
+other databases' work on a shared server counts too),
 from /proc: where a side's time goes when the machine is full. The
 ratio is registry / bare of the median rates; the spread of the per-round ratios shows
-how noisy the machine was. Run: ``cd bench && ../.venv/bin/python api_load.py``.
+how noisy the machine was. Beside the CPU time per request, each side says how busy its
+workers were (their CPU time per second of the round, in cores), and the registry's
+updates how many requests waited on the ledger lock on average (``pg_stat_activity``
+sampled every 50 ms by one more connection): the lock is one for the whole ledger and
+held until a write's commit is durable, so when several wait while the workers are
+far from busy, the lock's hold, not the workers' CPU, set the rate
+(docs/architecture.md, "The write path"). The load averages of the machine at the start
+and the end are printed too. ``update_profile.py`` shows where an update's CPU time
+goes. Run: ``cd bench && ../.venv/bin/python api_load.py``.
 """
 
 from __future__ import annotations
@@ -357,7 +366,7 @@ class Client:
             raise LoadFailure(f"answered {status}")
 
 
-def _changed(body: dict[str, Any], n: int) -> bytes:
+def update_body(body: dict[str, Any], n: int) -> bytes:
     """The request body of the ``n``-th update of a profile (the purpose changes)."""
     purpose = f"{body.get('purpose') or ''} (herzien {n})"
     return json.dumps({"body": {**body, "purpose": purpose}, "reason": "bench"}).encode()
@@ -380,7 +389,7 @@ class RegistryUpdates(Client):
         version = self.versions[entry_id]
         self.pending = entry_id
         headers = {**self.headers, "If-Match": f'"{entry_id}.{version}"'}
-        return "PUT", f"/api/v1/entries/{entry_id}", _changed(body, version), headers
+        return "PUT", f"/api/v1/entries/{entry_id}", update_body(body, version), headers
 
     def check(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
         super().check(status, headers, body)
@@ -399,7 +408,7 @@ class BareInserts(Client):
 
     def request(self) -> Request:
         _, body = next(self.turns)
-        return "POST", "/rows", _changed(body, next(self.count)), JSON
+        return "POST", "/rows", update_body(body, next(self.count)), JSON
 
     def check(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
         super().check(status, headers, body)
@@ -426,6 +435,8 @@ class Run:
     client_cpu: float  # CPU seconds of this process (the load generator) during the round
     server_cpu: float | None = None  # CPU seconds of the gunicorn master and workers
     database_cpu: float | None = None  # CPU seconds of PostgreSQL (all its processes)
+    lock_waiters: float | None = None  # mean count of the database's sessions waiting on
+    # an advisory lock (the ledger lock) while the round ran
 
     @property
     def rate(self) -> float:
@@ -477,6 +488,37 @@ def drive(port: int, clients: list[Client], seconds: float) -> Run:
     return Run(len(merged), elapsed, merged, cpu)
 
 
+WAITING_ON_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+    "AND wait_event = 'advisory'"
+)
+
+
+@contextmanager
+def lock_waiters(url: str, every: float = 0.05) -> Iterator[list[int]]:
+    """Sample, every ``every`` seconds while the block runs, how many of the database's
+    sessions wait on an advisory lock: the registry's writers waiting for the ledger
+    lock (its one advisory lock). The samples are in the list yielded."""
+    samples: list[int] = []
+    stop = threading.Event()
+    db = Database(url)
+
+    def sample() -> None:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            while not stop.wait(every):
+                samples.append(conn.exec_driver_sql(WAITING_ON_LOCK).scalar_one())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        sampler.join()
+        db.dispose()
+
+
 def _count(url: str, table: str) -> int:
     db = Database(url)
     try:
@@ -514,6 +556,7 @@ class Side:
     server: Server
     clients: Callable[[], list[Client]]
     postmaster: int | None = None  # PostgreSQL's server process, when on this machine
+    lock_url: str | None = None  # sample the waiters on the ledger lock in this database
     runs: list[Run] = field(default_factory=list)
     answered: int = 0  # requests answered, warm-up included
 
@@ -522,7 +565,11 @@ class Side:
 
     def drive(self, seconds: float) -> Run:
         cpu, database_cpu = self.server.cpu_seconds(), self._database_cpu()
-        result = drive(self.server.port, self.clients(), seconds)
+        with ExitStack() as stack:
+            waits = stack.enter_context(lock_waiters(self.lock_url)) if self.lock_url else None
+            result = drive(self.server.port, self.clients(), seconds)
+        if waits:
+            result.lock_waiters = sum(waits) / len(waits)
         if cpu is not None and (after := self.server.cpu_seconds()) is not None:
             result.server_cpu = after - cpu
         if database_cpu is not None and (after := self._database_cpu()) is not None:
@@ -544,6 +591,16 @@ class Side:
         known = [getattr(r, which) / r.requests for r in self.runs if getattr(r, which) is not None]
         return f"{median(known) * 1000:4.1f} ms" if known else "   ?"
 
+    def busy(self) -> str:
+        """Median over rounds of the gunicorn workers' CPU time per second of the round
+        (cores), and of the writers waiting on the ledger lock when sampled."""
+        cores = [r.server_cpu / r.seconds for r in self.runs if r.server_cpu is not None]
+        said = f"workers busy {median(cores):.2f} cores" if cores else ""
+        waiting = [r.lock_waiters for r in self.runs if r.lock_waiters is not None]
+        if waiting:
+            said += f", {median(waiting):.1f} requests waiting on the ledger lock"
+        return said
+
 
 def report(title: str, target: float, bare: Side, registry: Side) -> bool:
     print(title)
@@ -554,6 +611,8 @@ def report(title: str, target: float, bare: Side, registry: Side) -> bool:
             f"CPU/req workers {side.cpu_per_request('server_cpu')}, "
             f"PostgreSQL {side.cpu_per_request('database_cpu')}"
         )
+        if busy := side.busy():
+            print(f"  {'':45} {busy}")
     ratio = registry.figures()[0] / bare.figures()[0]
     per_round = [r.rate / b.rate for b, r in zip(bare.runs, registry.runs, strict=True)]
     met = ratio >= target
@@ -565,6 +624,11 @@ def report(title: str, target: float, bare: Side, registry: Side) -> bool:
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def _load() -> str:
+    """The machine's load averages (1, 5, 15 minutes): how busy it was around the run."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def partition(items: list[Any], n: int) -> list[list[Any]]:
@@ -579,7 +643,7 @@ def run(args: argparse.Namespace) -> bool:
     print(
         f"api_load: REST API under gunicorn ({args.workers} {args.worker_class} workers, "
         f"PostgreSQL, {args.clients} clients) vs bare Flask + SQLAlchemy; updates by a "
-        f"{WRITERS[args.writer].replace('_', ' ')}",
+        f"{WRITERS[args.writer].replace('_', ' ')}; load average {_load()} at the start",
         flush=True,  # before the progress lines on stderr
     )
     with ExitStack() as stack:
@@ -638,6 +702,7 @@ def run(args: argparse.Namespace) -> bool:
                     registry_server,
                     lambda: [RegistryUpdates(share, versions, auth) for share in profile_shares],
                     postmaster,
+                    registry_url,
                 ),
             ),
             "read": (
@@ -674,7 +739,8 @@ def run(args: argparse.Namespace) -> bool:
         )
     print(
         f"medians of {args.rounds} rounds x {args.seconds:g} s per side, "
-        "alternating bare / registry; latencies per request on a fresh connection"
+        "alternating bare / registry; latencies per request on a fresh connection; "
+        f"load average {_load()} at the end"
     )
     met = [
         report("versioned updates", TARGETS["update"], *scenarios["update"]),
