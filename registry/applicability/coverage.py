@@ -16,22 +16,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
+import functools
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from registry.frameworks.catalogue import (
     EU_AI_ACT,
     ISO_42001,
-    Catalogue,
     Item,
     catalogue,
     catalogues,
     crosswalk,
 )
-from registry.readiness.model import MET, MISSING, PARTIAL, Record, Scorecard, refs
-from registry.readiness.scorecard import evaluate_records
+from registry.readiness.model import MET, MISSING, PARTIAL, Finding, Record, Scorecard, refs
+from registry.readiness.scorecard import evaluate_many, evaluate_records
 from registry.records import reads
 from registry.records.models import AISystem
 
@@ -84,8 +84,14 @@ def _roles(profile: dict[str, Any]) -> set[str]:
     return ROLES.get(profile.get("role") or "", {"provider", "deployer"})
 
 
+# The profile fields :func:`propose` reads (cover() proposes once per framework for each
+# combination of them: a field propose comes to read is added here).
+PROPOSAL_FIELDS = ("stage", "risk_tier", "role", "annex_iii_area")
+
+
 def propose(item: Item, profile: dict[str, Any]) -> Proposal:
-    """Whether ``item`` applies to a system with this profile, and why."""
+    """Whether ``item`` applies to a system with this profile (of its fields, only
+    PROPOSAL_FIELDS), and why."""
     if profile.get("stage") == "retired":
         return Proposal(False, "The system is retired.")
     if item.catalogue == EU_AI_ACT:
@@ -98,7 +104,46 @@ def propose(item: Item, profile: dict[str, Any]) -> Proposal:
 
 
 @dataclass(frozen=True)
-class ItemCoverage:
+class _Layout:
+    """A framework's leaf items with the criteria and the kinds (applicability decisions
+    aside) the crosswalk names for each: the same for every system. Items naming the
+    same criteria and kinds share a group, which cover() evaluates once per system."""
+
+    items: tuple[Item, ...]
+    groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (criteria, kinds)
+    group_of: tuple[int, ...]  # per item, its group's index
+
+
+@functools.cache
+def _layout(framework: str) -> _Layout:
+    walk = crosswalk()
+    items = tuple(catalogue(framework).leaves())
+    index: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    for item in items:
+        kinds = tuple(k for k in walk.kinds_of(item) if k != "applicability")
+        index.setdefault((tuple(walk.criteria_of(item)), kinds), len(index))
+    group_of = tuple(
+        index[
+            (
+                tuple(walk.criteria_of(i)),
+                tuple(k for k in walk.kinds_of(i) if k != "applicability"),
+            )
+        ]
+        for i in items
+    )
+    return _Layout(items, tuple(index), group_of)
+
+
+@functools.lru_cache(maxsize=4096)
+def _proposals(framework: str, key: tuple[Any, ...]) -> tuple[Proposal, ...]:
+    profile = {f: v for f, v in zip(PROPOSAL_FIELDS, key, strict=True) if v is not None}
+    return tuple(propose(item, profile) for item in _layout(framework).items)
+
+
+class ItemCoverage(NamedTuple):
+    """One item's coverage (a named tuple: a register's coverage makes hundreds of
+    thousands of these)."""
+
     item: Item
     proposal: Proposal
     decision: Record | None
@@ -133,20 +178,99 @@ class ItemCoverage:
 
 
 @dataclass(frozen=True)
+class FrameworkCoverage:
+    """One framework's coverage of a system as :func:`cover` evaluates it: the status of
+    each group of items naming the same criteria and kinds (when the item applies), each
+    item's proposal, the decisions in force, and the findings and records the rows'
+    criteria and evidence come from. Its rows (ItemCoverage) are made when read; its
+    counts need none."""
+
+    framework: str
+    layout: _Layout
+    proposals: tuple[Proposal, ...]
+    statuses: tuple[str, ...]  # per group
+    decided: dict[tuple[str, str], Record]
+    findings: dict[str, Finding]
+    by_kind: dict[str, list[Record]]
+
+    def _decided(self, index: int) -> tuple[Record | None, bool, str]:
+        """The item's decision in force, whether it applies, and its status."""
+        item = self.layout.items[index]
+        decision = self.decided.get((self.framework, item.id)) if self.decided else None
+        if decision is None:
+            applicable = self.proposals[index].applicable
+        else:
+            applicable = decision.body["applicable"]
+        status = self.statuses[self.layout.group_of[index]] if applicable else NOT_APPLICABLE
+        return decision, applicable, status
+
+    def rows(self) -> list[ItemCoverage]:
+        findings, by_kind = self.findings, self.by_kind
+        groups = []
+        for keys, kinds in self.layout.groups:
+            criteria = tuple((k, findings[k].status) for k in keys)
+            evidence = [e for k in keys for e in findings[k].evidence]
+            evidence += [r for k in kinds for r in by_kind.get(k, ())]
+            groups.append((criteria, tuple(evidence)))
+        rows = []
+        for index, item in enumerate(self.layout.items):
+            decision, applicable, status = self._decided(index)
+            criteria, evidence = groups[self.layout.group_of[index]]
+            if decision is not None:
+                evidence = (*evidence, decision)
+            rows.append(
+                ItemCoverage(
+                    item,
+                    self.proposals[index],
+                    decision,
+                    applicable,
+                    status,
+                    criteria,
+                    evidence,
+                )
+            )
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        if not self.decided:
+            return dict(_counts(self.proposals, self.statuses, self.layout.group_of))
+        found = dict.fromkeys(STATUSES, 0)
+        for index in range(len(self.layout.items)):
+            found[self._decided(index)[2]] += 1
+        return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _counts(
+    proposals: tuple[Proposal, ...], statuses: tuple[str, ...], group_of: tuple[int, ...]
+) -> tuple[tuple[str, int], ...]:
+    """The counts of items by status with no decision: as proposed."""
+    found = dict.fromkeys(STATUSES, 0)
+    for proposal, group in zip(proposals, group_of, strict=True):
+        found[statuses[group] if proposal.applicable else NOT_APPLICABLE] += 1
+    return tuple(found.items())
+
+
+@dataclass(frozen=True)
 class SystemCoverage:
     reference: str
     at: dt.datetime
-    items: tuple[ItemCoverage, ...]
-    frameworks: tuple[str, ...] = field(default_factory=lambda: tuple(catalogues()))
+    parts: tuple[FrameworkCoverage, ...]
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(p.framework for p in self.parts)
+
+    @functools.cached_property
+    def items(self) -> tuple[ItemCoverage, ...]:
+        return tuple(row for p in self.parts for row in p.rows())
 
     def of(self, framework: str) -> list[ItemCoverage]:
         return [c for c in self.items if c.item.catalogue == framework]
 
     def counts(self, framework: str) -> dict[str, int]:
-        found = dict.fromkeys(STATUSES, 0)
-        for c in self.of(framework):
-            found[c.status] += 1
-        return found
+        (part,) = [p for p in self.parts if p.framework == framework]
+        return part.counts()
 
     def to_dict(self, framework: str | None = None) -> dict[str, Any]:
         chosen = [framework] if framework else list(self.frameworks)
@@ -177,7 +301,8 @@ def decisions(records: list[Record]) -> dict[tuple[str, str], Record]:
     return found
 
 
-def _status(criteria: list[str], kinds_held: list[bool]) -> str:
+@functools.cache
+def _status(criteria: tuple[str, ...], kinds_held: tuple[bool, ...]) -> str:
     if criteria:
         if all(s == MET for s in criteria):
             return MET
@@ -189,43 +314,46 @@ def _status(criteria: list[str], kinds_held: list[bool]) -> str:
     return PARTIAL if any(kinds_held) else MISSING
 
 
+@functools.lru_cache(maxsize=4096)
+def _group_statuses(
+    framework: str, statuses: tuple[tuple[str, str], ...], held: frozenset[str]
+) -> tuple[str, ...]:
+    """Each group's status (when its items apply) from the criteria's statuses and the
+    kinds a system holds entries of: systems alike in these share one evaluation."""
+    of = dict(statuses)
+    return tuple(
+        _status(tuple(of[k] for k in keys), tuple(k in held for k in kinds))
+        for keys, kinds in _layout(framework).groups
+    )
+
+
 def cover(
     records: list[Record], card: Scorecard, frameworks: tuple[str, ...] = ()
 ) -> SystemCoverage:
     """Coverage of every leaf item of ``frameworks`` (all by default) by the system whose
     entries in force are ``records`` and whose scorecard (of the same instant) is ``card``."""
-    walk = crosswalk()
     profile = next((r.body for r in records if r.kind == "profile"), {})
+    key = tuple(profile.get(f) for f in PROPOSAL_FIELDS)
     findings = {f.key: f for area in card.areas for f in area.findings}
+    statuses = tuple((k, f.status) for k, f in findings.items())
     by_kind: dict[str, list[Record]] = {}
     for r in records:
         by_kind.setdefault(r.kind, []).append(r)
+    held = frozenset(by_kind)
     decided = decisions(records)
-    chosen = frameworks or tuple(catalogues())
-    rows = []
-    for framework in chosen:
-        found: Catalogue = catalogue(framework)
-        for item in found.leaves():
-            proposal = propose(item, profile)
-            decision = decided.get((framework, item.id))
-            applicable = decision.body["applicable"] if decision else proposal.applicable
-            criteria = [(k, findings[k].status) for k in walk.criteria_of(item)]
-            kinds = [k for k in walk.kinds_of(item) if k != "applicability"]
-            evidence = [e for k, _ in criteria for e in findings[k].evidence]
-            evidence += [r for k in kinds for r in by_kind.get(k, [])]
-            if decision is not None:
-                evidence.append(decision)
-            status = (
-                _status([s for _, s in criteria], [bool(by_kind.get(k)) for k in kinds])
-                if applicable
-                else NOT_APPLICABLE
-            )
-            rows.append(
-                ItemCoverage(
-                    item, proposal, decision, applicable, status, tuple(criteria), tuple(evidence)
-                )
-            )
-    return SystemCoverage(card.system, card.at, tuple(rows), chosen)
+    parts = tuple(
+        FrameworkCoverage(
+            framework,
+            _layout(framework),
+            _proposals(framework, key),
+            _group_statuses(framework, statuses, held),
+            decided,
+            findings,
+            by_kind,
+        )
+        for framework in frameworks or tuple(catalogues())
+    )
+    return SystemCoverage(card.system, card.at, parts)
 
 
 def assess(
@@ -242,6 +370,21 @@ def assess_with_scorecard(
     """The scorecard and the coverage of the same records (read once)."""
     records, card = evaluate_records(session, system, at)
     return card, cover(records, card, frameworks)
+
+
+def assess_many(
+    session: Session,
+    at: dt.datetime,
+    systems: list[AISystem] | None = None,
+    frameworks: tuple[str, ...] = (),
+) -> list[tuple[Scorecard, SystemCoverage]]:
+    """:func:`assess_with_scorecard` of many systems (None: every system the register
+    lists at ``at``), in reference order: their records read at once
+    (``readiness.scorecard.evaluate_many``), each scored and covered as one system is."""
+    return [
+        (card, cover(records, card, frameworks))
+        for _, records, card in evaluate_many(session, systems, at)
+    ]
 
 
 def statement(coverage: SystemCoverage, framework: str) -> dict[str, Any]:
@@ -281,11 +424,9 @@ def organisation_statement(
     """The organisation's ISO/IEC 42001 Statement of Applicability: every Annex A control
     over the systems in scope (all live systems by default). A control applies when it
     applies to any system; met when met for every system it applies to."""
-    if references is None:
-        rows = reads.register(session, as_of=at, effective_at=at)
-        references = sorted(row.system.reference for row in rows)
-    systems = references
-    covered = [assess(session, ref, at, (ISO_42001,)) for ref in systems]
+    chosen = None if references is None else [reads.get_system(session, r) for r in references]
+    covered = [c for _, c in assess_many(session, at, chosen, (ISO_42001,))]
+    systems = [c.reference for c in covered]
     rows = []
     for item in catalogue(ISO_42001).leaves():
         per_system = []

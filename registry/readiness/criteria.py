@@ -54,7 +54,15 @@ class Facts:
         return self.at.astimezone(dt.UTC).date()
 
     def of(self, kind: str) -> list[Record]:
-        return [r for r in self.records if r.kind == kind]
+        return list(self._by_kind.get(kind, ()))
+
+    @functools.cached_property
+    def _by_kind(self) -> dict[str, list[Record]]:
+        """The records by kind, in their order (the criteria ask for kinds often)."""
+        found: dict[str, list[Record]] = {}
+        for r in self.records:
+            found.setdefault(r.kind, []).append(r)
+        return found
 
     @property
     def profile(self) -> Record | None:

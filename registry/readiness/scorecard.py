@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.documents.service import received_by
+from registry.documents.service import received_by, received_by_systems
 from registry.readiness.criteria import AREAS, QUESTIONS, Facts
 from registry.readiness.model import (
     MET,
@@ -198,5 +199,35 @@ def evaluate_records(
     as_of = _aware(recorded_by) if recorded_by is not None else at
     records = records_of(session, system, as_of=as_of, effective_at=at)
     documents = documents_held(session, system, as_of)
-    card = score(system.reference, records, at, approval_status(session, records, at), documents)
-    return records, card
+    return records, _scored(session, system.reference, records, documents, at)
+
+
+def _scored(
+    session: Session,
+    reference: str,
+    records: list[Record],
+    documents: tuple[Held, ...],
+    at: dt.datetime,
+) -> Scorecard:
+    return score(reference, records, at, approval_status(session, records, at), documents)
+
+
+def evaluate_many(
+    session: Session, systems: Sequence[AISystem] | None, at: dt.datetime
+) -> list[tuple[AISystem, list[Record], Scorecard]]:
+    """:func:`evaluate_records` of many systems at the aware instant ``at`` (recorded by
+    and in effect at ``at``), in reference order, from one read of their entries in force
+    and one of their documents (not a read per system). ``systems`` None: every system
+    the register lists at ``at`` (those whose profile is in force then)."""
+    at = _aware(at)
+    states = reads.systems_states(session, systems, as_of=at, effective_at=at)
+    if systems is None:
+        states = {k: s for k, s in states.items() if any(e.kind == "profile" for e in s.entries)}
+    held = received_by_systems(session, list(states), at)
+    scored = []
+    for state in sorted(states.values(), key=lambda s: s.system.reference):
+        records = [Record.of(e) for e in state.entries]
+        documents = tuple(Held.of(d) for d in held.get(state.system.id, []))
+        card = _scored(session, state.system.reference, records, documents, at)
+        scored.append((state.system, records, card))
+    return scored

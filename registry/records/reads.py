@@ -191,6 +191,8 @@ def in_force(
         order = (EntryVersion.number.desc(),)
     ranked = (
         sa.select(
+            Entry.system_id.label("system_id"),
+            Entry.kind.label("kind"),
             EntryVersion.id.label("version_id"),
             EntryVersion.entry_id.label("entry_id"),
             EntryVersion.number.label("number"),
@@ -218,12 +220,15 @@ def in_force(
             )
             .order_by(Entry.system_id, Entry.kind, Entry.id)
         )
+    # Ordered by the ranked rows' own columns (the same order): ordered by the entry
+    # table's, PostgreSQL walks its (system_id, kind) index and rescans the ranked rows
+    # for each entry, which it takes for a handful (a second for a register's 1,600).
     return (
         sa.select(Entry, EntryVersion)
         .join(EntryVersion, EntryVersion.entry_id == Entry.id)
         .join(ranked, (ranked.c.version_id == EntryVersion.id) & (ranked.c.rank == 1))
         .where(EntryVersion.tombstone.is_(False))
-        .order_by(Entry.system_id, Entry.kind, Entry.id)
+        .order_by(ranked.c.system_id, ranked.c.kind, ranked.c.entry_id)
     )
 
 
@@ -300,6 +305,30 @@ def system_state(
     else:
         rows = session.execute(in_force([system.id], as_of=as_of, effective_at=effective_at)).all()
     return SystemState(system, [EntryState(e.id, e.kind, v, e) for e, v in rows])
+
+
+def systems_states(
+    session: Session,
+    systems: Iterable[AISystem] | None,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> dict[int, SystemState]:
+    """:func:`system_state` of several systems in one query, by system id (a system with
+    nothing in force has no entries). ``systems`` None: every system with an entry in
+    force (at ``as_of`` / ``effective_at``)."""
+    check_instant(as_of, "as_of")
+    check_instant(effective_at, "effective_at")
+    chosen = None if systems is None else {s.id: s for s in systems}
+    if chosen == {}:
+        return {}
+    found = {sid: SystemState(s, []) for sid, s in (chosen or {}).items()}
+    stmt = in_force(chosen and list(chosen), as_of=as_of, effective_at=effective_at)
+    for e, v in session.execute(stmt).all():
+        if e.system_id not in found:
+            found[e.system_id] = SystemState(e.system, [])
+        found[e.system_id].entries.append(EntryState(e.id, e.kind, v, e))
+    return found
 
 
 _system = AISystem.__table__

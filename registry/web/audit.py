@@ -17,6 +17,7 @@ from registry.ledger.trail import BadQuery, Filters
 from registry.records import reads
 from registry.sheets import exporting as sheets
 from registry.text import text_problem
+from registry.web import downloads
 from registry.web.paging import Paging
 from registry.web.systems import current_actor
 
@@ -90,12 +91,7 @@ def _spreadsheet(session: Any, fmt: str, filters: Filters, system_id: int | None
         ]
         if before is None:
             break
-    data = sheets.render(fmt, "Audit trail", SHEET_HEADER, lines[:MAX_SHEET_ROWS])
-    return Response(
-        data,
-        mimetype=sheets.FORMATS[fmt].split(";")[0],
-        headers={"Content-Disposition": f'attachment; filename="audit-trail.{fmt}"'},
-    )
+    return downloads.sheet(fmt, "Audit trail", SHEET_HEADER, lines[:MAX_SHEET_ROWS], "audit-trail")
 
 
 @bp.route("/audit")

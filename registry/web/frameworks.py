@@ -17,6 +17,7 @@ from registry.readiness import AREAS_BY_KEY
 from registry.records import reads
 from registry.records.kinds import KINDS
 from registry.sheets import exporting as sheets
+from registry.web import downloads
 from registry.web.readiness import end_of_day
 from registry.web.systems import current_actor
 
@@ -122,13 +123,7 @@ def _coverage_sheet(fmt: str, found: coverage.SystemCoverage) -> Response:
         )
         for row in found.items
     )
-    data = sheets.render(fmt, "Coverage", COVERAGE_HEADER, lines)
-    name = f"coverage-{found.reference}.{fmt}"
-    return Response(
-        data,
-        mimetype=sheets.FORMATS[fmt].split(";")[0],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return downloads.sheet(fmt, "Coverage", COVERAGE_HEADER, lines, f"coverage-{found.reference}")
 
 
 @bp.route("/frameworks/iso-42001/statement-of-applicability")
@@ -190,10 +185,10 @@ def _statement_sheet(fmt: str, statement: dict[str, Any]) -> Response:
                     else ("", "", "", "", "")
                 )
             )
-    data = sheets.render(fmt, "Statement of Applicability", STATEMENT_HEADER, lines)
-    name = f"iso-42001-statement-of-applicability.{fmt}"
-    return Response(
-        data,
-        mimetype=sheets.FORMATS[fmt].split(";")[0],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    return downloads.sheet(
+        fmt,
+        "Statement of Applicability",
+        STATEMENT_HEADER,
+        lines,
+        "iso-42001-statement-of-applicability",
     )

@@ -25,6 +25,7 @@ from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
 from registry.records.search import count_systems, matching_systems
 from registry.sheets import exporting as sheets
+from registry.web import downloads
 from registry.web.paging import Paging
 
 bp = Blueprint("systems", __name__)
@@ -178,12 +179,7 @@ def _spreadsheet(fmt: str, rows: list[Any], changed: dict[int, Any]) -> Response
         )
         for r in rows
     )
-    data = sheets.render(fmt, "Systems", SHEET_HEADER, lines)
-    return Response(
-        data,
-        mimetype=sheets.FORMATS[fmt].split(";")[0],
-        headers={"Content-Disposition": f'attachment; filename="systems.{fmt}"'},
-    )
+    return downloads.sheet(fmt, "Systems", SHEET_HEADER, lines, "systems")
 
 
 ENTRY_COLUMNS = (
@@ -220,13 +216,7 @@ def _entries_sheet(
             )
         )
     header = (*ENTRY_COLUMNS, *(display.path_label(n) for n in names))
-    data = sheets.render(fmt, KINDS[kind].title, header, lines)
-    name = f"{system.reference}-{kind}.{fmt}"
-    return Response(
-        data,
-        mimetype=sheets.FORMATS[fmt].split(";")[0],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return downloads.sheet(fmt, KINDS[kind].title, header, lines, f"{system.reference}-{kind}")
 
 
 @bp.route("/systems/<reference>")

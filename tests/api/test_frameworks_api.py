@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.frameworks import nist_oscal
 from tests.records.samples import SAMPLES
 
 
@@ -92,12 +93,15 @@ def test_oscal_over_the_api_validates(api_as):
     assert officer.post("/api/v1/systems", json={"profile": SAMPLES["profile"]}).status_code == 201
     results = officer.get("/api/v1/systems/sys-1/oscal/assessment-results")
     assert results.status_code == 200
+    nist_oscal.validate(results.get_json())
     AssessmentResults.model_validate(results.get_json()["assessment-results"])
     past = officer.get(
         "/api/v1/systems/sys-1/oscal/assessment-results?as_of=2020-01-01T00:00:00Z"
     ).get_json()
+    nist_oscal.validate(past)
     assert past["assessment-results"]["metadata"]["last-modified"].startswith("2020-01-01")
     catalog = api_as("auditor").get("/api/v1/frameworks/nist-ai-rmf/oscal")
+    nist_oscal.validate(catalog.get_json())
     Catalog.model_validate(catalog.get_json()["catalog"])
     assert officer.get("/api/v1/frameworks/sox/oscal").status_code == 404
     assert officer.get("/api/v1/systems/none/oscal/assessment-results").status_code == 404

@@ -14,6 +14,7 @@ from registry.applicability import coverage, oscal
 from registry.evidence import verifier
 from registry.records import writes
 from tests.evidence.conftest import do_export, members
+from tests.frameworks import nist_oscal
 from tests.records.samples import SAMPLES
 
 
@@ -48,6 +49,7 @@ def test_a_decision_is_in_the_packs_statement_of_applicability_and_pdf(app, sess
     verifier.verify(str(done.path))  # the new files match the manifest
     # oscal/: the catalogs and the system's assessment results, in the manifest.
     results = json.loads(files["oscal/assessment-results.json"])
+    nist_oscal.validate(results)
     AssessmentResults.model_validate(results["assessment-results"])
     assert results == json.loads(
         json.dumps(oscal.system_assessment_results(session, "sys-1", done.as_of))
@@ -55,6 +57,7 @@ def test_a_decision_is_in_the_packs_statement_of_applicability_and_pdf(app, sess
     for framework in ("eu-ai-act", "iso-42001", "nist-ai-rmf"):
         name = f"oscal/catalogs/{framework}.json"
         assert name in manifest["files"]
+        nist_oscal.validate(json.loads(files[name]))
         Catalog.model_validate(json.loads(files[name])["catalog"])
 
     reader = pypdf.PdfReader(io.BytesIO(files["evidence.pdf"]))

@@ -4,12 +4,18 @@ and coverage per framework as of an instant, from the records on both engines.""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
+from registry.accounts.actor import Actor
 from registry.applicability import coverage
+from registry.demo.examples import EXAMPLES
+from registry.demo.loader import load_examples
 from registry.errors import InvalidInput, PermissionDenied
+from registry.extensions import document_store
 from registry.frameworks.catalogue import catalogue
+from registry.readiness.scorecard import evaluate_records
 from registry.records import reads, writes
 from tests.records.samples import SAMPLES
 
@@ -116,3 +122,52 @@ def test_a_decision_on_an_item_of_no_catalogue_is_refused(session, officer):
             {**SAMPLES["applicability"], "item": "A.11.1"},
         )
     assert refused.value.field_errors == {"item": ["iso-42001 has no item 'A.11.1'."]}
+
+
+def test_the_coverage_of_many_systems_read_at_once_is_each_systems_own(session, officer):
+    """``assess_many`` reads every system's records in one go; each system's scorecard
+    and coverage are those of ``assess`` one by one, now and as of a past instant, for
+    the register's systems (a retired profile leaves it) and for systems named."""
+    load_examples(session, Actor.system("demo"), EXAMPLES, store=document_store())
+    session.commit()
+    past = dt.datetime.now(dt.UTC)
+    provider, _ = writes.create_system(session, officer, {**SAMPLES["profile"], "role": "provider"})
+    writes.create_entry(session, officer, provider, "applicability", SAMPLES["applicability"])
+    writes.create_entry(session, officer, provider, "owner", SAMPLES["owner"])
+    gone, gone_profile = writes.create_system(
+        session, officer, {**SAMPLES["profile"], "reference": "sys-gone"}
+    )
+    writes.retire_entry(session, officer, gone_profile.entry_id, base_version=1, reason="Gone")
+    session.commit()
+    now = dt.datetime.now(dt.UTC)
+
+    for at in (past, now):
+        listed = sorted(
+            r.system.reference for r in reads.register(session, as_of=at, effective_at=at)
+        )
+        many = coverage.assess_many(session, at)
+        assert [c.reference for _, c in many] == listed
+        assert "sys-gone" not in listed and ("sys-1" in listed) == (at == now)
+        for card, covered in many:
+            alone_card, alone = coverage.assess_with_scorecard(session, covered.reference, at)
+            assert card.to_dict() == alone_card.to_dict()
+            assert covered.to_dict() == alone.to_dict()
+            profile = profile_of(session, covered.reference, at)
+            for row in covered.items:
+                assert row.proposal == coverage.propose(row.item, profile)
+            for framework in covered.frameworks:
+                counted = Counter(c.status for c in covered.of(framework))
+                assert covered.counts(framework) == {s: counted[s] for s in coverage.STATUSES}
+    named = [reads.get_system(session, "sys-gone"), reads.get_system(session, "sys-1")]
+    (only,) = coverage.assess_many(session, now, named[1:], ("iso-42001",))
+    assert only[1].to_dict() == coverage.assess(session, "sys-1", now, ("iso-42001",)).to_dict()
+    gone_now = coverage.assess_many(session, now, named)
+    assert [c.reference for _, c in gone_now] == ["sys-1", "sys-gone"]
+    assert gone_now[1][1].to_dict() == coverage.assess(session, "sys-gone", now).to_dict()
+    statement = coverage.organisation_statement(session, now)
+    assert statement["systems"] == sorted(listed)
+
+
+def profile_of(session, reference, at):
+    records, _ = evaluate_records(session, reference, at)
+    return next(r.body for r in records if r.kind == "profile")

@@ -1,6 +1,7 @@
 """OSCAL documents: the catalogues as catalogs and a system's coverage as assessment
-results, validated by compliance-trestle's models of NIST's OSCAL JSON schemas (which
-refuse unknown fields and bad ids); the CLI prints them."""
+results, validated against NIST's published OSCAL 1.1.2 JSON schemas (tests/frameworks/
+oscal_schemas, Draft 7 with format checks) and by compliance-trestle's models of them
+(which refuse unknown fields and bad ids); the CLI prints them."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from trestle.oscal.catalog import Catalog
 
 from registry.applicability import oscal
 from registry.records import writes
+from tests.frameworks import nist_oscal
 from tests.records.samples import SAMPLES
 
 
 @pytest.mark.parametrize("framework", ["eu-ai-act", "iso-42001", "nist-ai-rmf"])
 def test_every_catalogue_is_a_valid_oscal_catalog(framework):
     document = oscal.oscal_catalog(framework)
+    nist_oscal.validate(document)
     catalog = Catalog.model_validate(document["catalog"])
     ids = json.dumps(document)
     if framework == "nist-ai-rmf":
@@ -35,6 +38,26 @@ def test_the_validation_fails_on_a_document_out_of_the_schema():
     document["groups"][0]["controls"][0]["id"] = "2.2 with spaces"
     with pytest.raises(ValueError):
         Catalog.model_validate(document)
+    (problem,) = nist_oscal.errors({"catalog": document})
+    assert problem.startswith("catalog/groups/0/controls/0/id: '2.2 with spaces'")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "complaint"),
+    [
+        (("metadata", "last-modified"), "2026-01-01 10:00", "is not a 'date-time'"),
+        (("metadata", "oscal-version"), "", "does not match"),
+        (("uuid",), "not-a-uuid", "does not match"),
+        (("metadata", "unknown-field"), "x", "Additional properties are not allowed"),
+    ],
+)
+def test_nists_schema_refuses_what_it_does_not_allow(where, value, complaint):
+    document = oscal.oscal_catalog("nist-ai-rmf")
+    place = document["catalog"]
+    for key in where[:-1]:
+        place = place[key]
+    place[where[-1]] = value
+    assert any(complaint in p for p in nist_oscal.errors(document))
 
 
 def test_a_systems_assessment_results_cite_entry_versions_and_ledger_events(session, officer, app):
@@ -48,6 +71,7 @@ def test_a_systems_assessment_results_cite_entry_versions_and_ledger_events(sess
     session.commit()
     at = dt.datetime.now(dt.UTC)
     document = oscal.system_assessment_results(session, "sys-1", at)
+    nist_oscal.validate(document)
     results = AssessmentResults.model_validate(document["assessment-results"])
     assert [r.title.rsplit(":", 1)[0] for r in results.results] == [
         "EU AI Act (Regulation (EU) 2024/1689)",
@@ -79,6 +103,7 @@ def test_a_systems_assessment_results_cite_entry_versions_and_ledger_events(sess
     # As of an instant: the same document again; before the decision, another finding.
     assert oscal.system_assessment_results(session, "sys-1", at) == document
     before = oscal.system_assessment_results(session, "sys-1", profile.recorded_at)
+    nist_oscal.validate(before)
     AssessmentResults.model_validate(before["assessment-results"])
     iso_before = before["assessment-results"]["results"][1]
     finding = next(f for f in iso_before["findings"] if f["target"]["target-id"] == "A.10.4")

@@ -173,3 +173,31 @@ def test_the_downloads_answer_as_the_pages_they_come_from(client, login_as, sess
             assert response.status_code == status, (role, path)
             assert status != 200 or response.mimetype != "text/html", (role, path)
         client.post("/logout", data={"csrf_token": csrf_token(client, "/frameworks")})
+
+
+def test_the_five_downloads_are_files_named_for_what_they_hold(client, login_as, session, officer):
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "n-1"})
+    writes.create_entry(session, officer, reads.get_system(session, "n-1"), "risk", SAMPLES["risk"])
+    session.commit()
+    login_as("compliance_officer")
+    names = {
+        "/systems?format={}": "systems",
+        "/systems/n-1?kind=risk&format={}": "n-1-risk",
+        "/systems/n-1/frameworks?format={}": "coverage-n-1",
+        "/audit?format={}": "audit-trail",
+        "/frameworks/iso-42001/statement-of-applicability?format={}": (
+            "iso-42001-statement-of-applicability"
+        ),
+    }
+    types = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument"}
+    for path, name in names.items():
+        for fmt, mimetype in types.items():
+            response = client.get(path.format(fmt))
+            assert response.status_code == 200, path
+            assert response.mimetype.startswith(mimetype), path
+            disposition = response.headers["Content-Disposition"]
+            assert disposition == f'attachment; filename="{name}.{fmt}"', path
+            if fmt == "csv":
+                assert response.get_data().startswith("\ufeff".encode())
+            else:
+                openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True)

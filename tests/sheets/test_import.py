@@ -142,7 +142,7 @@ def test_an_xlsx_file_imports_like_a_csv(session, officer):
         broken(session, b"not a zip", "inventory.xlsx")
 
 
-def test_ten_thousand_rows_with_errors_in_known_rows(session):
+def test_ten_thousand_rows_with_errors_in_known_rows(session, officer):
     rows = good_rows(10_000)
     bad = {17: (3, "retired-ish"), 4_321: (4, "extreme"), 9_999: (7, "@@")}
     for index, (column, value) in bad.items():
@@ -154,6 +154,13 @@ def test_ten_thousand_rows_with_errors_in_known_rows(session):
         (10_001, "business_owner_email"),
     ]
     assert found.counts()["create"] == 9_997
+    # The import refuses the file whole: the errors named, nothing written.
+    before = events(session)
+    with pytest.raises(InvalidInput, match="3 error") as refused:
+        importing.apply(session, officer, found)
+    assert refused.value.field_errors["file"][0] == "row 19, stage: " + found.errors[0].message
+    session.commit()
+    assert versions(session) == 0 and events(session) == before
 
 
 def test_the_cli_dry_runs_and_imports(app, session, tmp_path):
