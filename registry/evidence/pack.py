@@ -71,7 +71,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.applicability import oscal
-from registry.applicability.coverage import SystemCoverage, assess_with_scorecard
+from registry.applicability.coverage import SystemCoverage, assess_many
 from registry.applicability.coverage import statement as applicability_statement
 from registry.documents.store import CHUNK, BlobStore
 from registry.errors import Conflict, RegistryError
@@ -354,7 +354,7 @@ def build(
     tick("scoring readiness", 0, len(systems))
     # Each system's scorecard as of the instant: what the registry would have said then.
     # And its coverage of the frameworks, from the same records.
-    scored = {s.reference: assess_with_scorecard(read, s.reference, pinned.as_of) for s in systems}
+    scored = {cov.reference: (card, cov) for card, cov in assess_many(read, pinned.as_of, systems)}
     readiness = {ref: card.to_dict() for ref, (card, _) in scored.items()}
     current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
     content = PackContent(
