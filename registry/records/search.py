@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
+from registry.records import search_index
 from registry.records.inputs import check_instant
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import RegisterRow, in_force, listed_profiles
@@ -58,7 +59,9 @@ def search_systems(
     by reference, starting after reference ``after``. ``status`` keeps only the ones
     (``live``) or the others (``retired``); every other filter reads the profile shown.
 
-    ``q``: case-insensitive text in the name, reference, purpose or organisation.
+    ``q``: every word (letters and digits) begins a word of the name, reference,
+    purpose, organisation or a live owner's name or e-mail (``records.search_index``;
+    as recorded at or in effect at an instant: text anywhere in the first four).
     ``owner``: a live owner entry at that time names the person (e-mail, or part of
     the name). ``stage``, ``risk_tier``: exact values.
     """
@@ -183,7 +186,10 @@ def _matching(
             stmt = stmt.where(sa.or_(tier.is_(None), tier == risk_tier))
         else:
             stmt = stmt.where(tier == risk_tier)
-    if q:
+    if q and as_of is None and effective_at is None:  # the index holds the register now
+        found = search_index.matching_ids(session, q.strip()[:MAX_NEEDLE])
+        stmt = stmt.where(sa.false() if found is None else AISystem.id.in_(found))
+    elif q:
         needle = q.strip()[:MAX_NEEDLE]
         stmt = stmt.where(
             sa.or_(
