@@ -9,6 +9,7 @@ a cursor (the last reference of a page) gives the next page without gaps or repe
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
+from registry.ledger.models import AuditEvent
 from registry.records import search_index
 from registry.records.inputs import check_instant
+from registry.records.kinds import RISK_TIERS, STAGES
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import RegisterRow, in_force, listed_profiles
 from registry.text import text_problem
@@ -111,6 +114,101 @@ def matching_systems(
         RegisterRow(system, entry.id, version, retired)
         for entry, version, retired, system in session.execute(stmt)
     ]
+
+
+# The systems list's orders (the web's list and its downloads), each after its key by
+# name as compared, then reference: bytewise, as Python compares text.
+SORTS = ("name", "reference", "stage", "risk_tier", "changed", "attention")
+
+
+def _bytewise(session: Session, expr: Any) -> Any:
+    """``expr`` compared by code point, as Python compares text (PostgreSQL's "C"
+    collation; SQLite's default already is)."""
+    return expr.collate("C") if session.get_bind().dialect.name == "postgresql" else expr
+
+
+def _ranks(session: Session, ranked: list[str]) -> Any:
+    """(reference, rank) of the references in ``ranked``, in that order, as a table."""
+    data = json.dumps(ranked)
+    if session.get_bind().dialect.name == "postgresql":
+        table = sa.func.jsonb_array_elements_text(
+            sa.cast(sa.literal(data, sa.Text), postgresql.JSONB)
+        ).table_valued("value", with_ordinality="rank")
+        return table.render_derived("ranks").alias("ranks"), "rank"
+    table = sa.func.json_each(sa.literal(data, sa.Text)).table_valued("value", "key")
+    return table.alias("ranks"), "key"
+
+
+def ordered_systems(
+    session: Session,
+    *,
+    sort: str = "name",
+    ranked: list[str] | None = None,
+    only_ranked: bool = False,
+    q: str | None = None,
+    stage: str | None = None,
+    risk_tier: str | None = None,
+    status: str | None = None,
+) -> sa.Select[Any]:
+    """(Entry, EntryVersion, retired, AISystem) of the systems :func:`search_systems`
+    finds now with these filters, in the systems list's order ``sort`` (one of SORTS):
+    by name; reference; stage, risk tier (in the order of kinds.STAGES, RISK_TIERS);
+    last change, newest first; or ``ranked`` (references, most in need of attention
+    first; the others after them). ``only_ranked``: only the systems ``ranked`` names.
+    Sorted and paged in SQL (add OFFSET and LIMIT): the keys a Python rule derives are
+    read from the search index, where writes store them (records.search_index)."""
+    if sort not in SORTS:
+        raise ValueError(f"No order {sort!r}.")
+    index = search_index.SystemSearch
+    stmt = (
+        _matching(session, q, stage, risk_tier, None, None, None, status)
+        .add_columns(AISystem)
+        .outerjoin(index, index.system_id == AISystem.id)
+        .order_by(None)
+    )
+    reference = _bytewise(session, AISystem.reference)
+    by_name: tuple[Any, ...] = (_bytewise(session, index.name_key).nulls_last(), reference)
+    if sort == "reference":  # unique: nothing after it
+        keys: tuple[Any, ...] = (reference,)
+        by_name = ()
+    elif sort == "stage":
+        order = {s: i for i, s in enumerate(STAGES)}
+        keys = (sa.case(order, value=index.stage, else_=len(order)),)
+    elif sort == "risk_tier":
+        order = {t: i for i, t in enumerate(RISK_TIERS)}
+        keys = (sa.case(order, value=index.risk_tier, else_=len(order)),)
+    elif sort == "changed":
+        last = (
+            sa.select(AuditEvent.recorded_at)  # seq and time grow together in the ledger
+            .where(AuditEvent.system_id == AISystem.id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        keys = (last.desc().nulls_last(),)
+    else:
+        keys = ()
+    if sort == "attention" or only_ranked:
+        ranks, rank = _ranks(session, ranked or [])
+        join = stmt.join if only_ranked else stmt.outerjoin
+        stmt = join(ranks, ranks.c.value == AISystem.reference)
+        if sort == "attention":
+            keys = (ranks.c[rank].nulls_last(),)
+    return stmt.order_by(*keys, *by_name)
+
+
+def rows_of(session: Session, stmt: sa.Select[Any]) -> list[RegisterRow]:
+    """The rows of :func:`ordered_systems` (with any OFFSET and LIMIT added)."""
+    return [
+        RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
+    ]
+
+
+def count_of(session: Session, stmt: sa.Select[Any]) -> int:
+    """How many rows :func:`ordered_systems` has (all its pages)."""
+    counted = stmt.order_by(None).with_only_columns(AISystem.id).subquery()
+    return int(session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0)
 
 
 @dataclass(frozen=True)
