@@ -124,20 +124,45 @@ def matching_ids(session: Session, text: str) -> sa.Select[Any] | None:
     )
 
 
+def _rows_statement() -> sa.Select[Any]:
+    """(system id, kind, body, retired, reference) of the profiles the register shows
+    and the owner entries of the systems ``ids`` (an expanding parameter)."""
+    statement = in_force(None, kinds=sorted(INDEXED_KINDS), with_retired=True)
+    return (
+        statement.with_only_columns(
+            Entry.system_id,
+            Entry.kind,
+            EntryVersion.body,
+            statement.selected_columns.retired_in_force,
+            AISystem.reference,
+        )
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .where(Entry.system_id.in_(sa.bindparam("ids", expanding=True)))
+    )
+
+
+def _upsert_statement(insert: Any) -> Any:
+    statement = insert(SystemSearch.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=[SystemSearch.__table__.c.system_id],
+        set_={c: statement.excluded[c] for c in ("document", "name_key", "stage", "risk_tier")},
+    )
+
+
+# Built once: a write of a profile or an owner entry runs both.
+_ROWS = _rows_statement()
+_UPSERT = {
+    "postgresql": _upsert_statement(postgresql.insert),
+    "sqlite": _upsert_statement(sqlite.insert),
+}
+
+
 def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
     """The index rows of these systems, from their profile as the register shows it
     and their live owner entries (systems without a profile get none)."""
-    statement = in_force(system_ids, kinds=sorted(INDEXED_KINDS), with_retired=True)
-    statement = statement.with_only_columns(
-        Entry.system_id,
-        Entry.kind,
-        EntryVersion.body,
-        statement.selected_columns.retired_in_force,
-        AISystem.reference,
-    ).join(AISystem, AISystem.id == Entry.system_id)
     profiles: dict[int, tuple[str, dict[str, Any]]] = {}
     owners: dict[int, list[dict[str, Any]]] = {}
-    for system_id, kind, body, retired, reference in session.execute(statement):
+    for system_id, kind, body, retired, reference in session.execute(_ROWS, {"ids": system_ids}):
         if kind == "profile":
             profiles[system_id] = (reference, json.loads(body))
         elif not retired:
@@ -149,17 +174,8 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = SystemSearch.__table__
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.system_id],
-        set_={c: statement.excluded[c] for c in ("document", "name_key", "stage", "risk_tier")},
-    )
-    session.execute(statement, rows)
+    if rows:
+        session.execute(_UPSERT[session.get_bind().dialect.name], rows)
 
 
 def refresh(session: Session, system_ids: list[int]) -> None:
