@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("name_key", sa.Text(), nullable=False),
         sa.Column("stage", sa.Text(), nullable=False),
         sa.Column("risk_tier", sa.Text(), nullable=False),
+        sa.Column("retired", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["system_id"],
             ["ai_system.id"],

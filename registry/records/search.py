@@ -1,9 +1,14 @@
-"""Finding systems: filters over the profiles in force, in a stable keyset order.
+"""Finding systems: filters over the profiles listed, in a stable keyset order, and the
+systems list's orders.
 
-Every filter runs in SQL on both engines (JSON fields read with ``json_extract`` on
-SQLite and ``jsonb`` operators on PostgreSQL), so a page costs the same however large
-the register is. Pages are ordered by reference, which is unique and never changes, so
-a cursor (the last reference of a page) gives the next page without gaps or repeats.
+The register now is read from the search index (``records.search_index``: one row per
+system, written with its profile and owners, holding its text, stage, risk tier and
+whether it is retired), so a page costs the same however many versions the register
+holds; as recorded at or in effect at an instant it is read from the versions in force
+then, with the JSON fields read in SQL (``json_extract`` on SQLite, ``jsonb``
+operators on PostgreSQL). API pages are ordered by reference, which is unique and never
+changes, so a cursor (the last reference of a page) gives the next page without gaps or
+repeats.
 """
 
 from __future__ import annotations
@@ -101,6 +106,11 @@ def matching_systems(
     """Every system :func:`search_systems` finds with these filters, by reference: all
     of them (for pages that sort and page the whole list themselves), or ``limit`` of
     them after reference ``after``."""
+    if as_of is None and effective_at is None:
+        ids = _listed_now(session, q, stage, risk_tier, owner, status).order_by(AISystem.reference)
+        if after:
+            ids = ids.where(AISystem.reference > after)
+        return _register_rows(session, list(session.scalars(ids.limit(limit))))
     stmt = (
         _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
         .add_columns(AISystem)
@@ -150,24 +160,19 @@ def ordered_systems(
     risk_tier: str | None = None,
     status: str | None = None,
 ) -> sa.Select[Any]:
-    """(Entry, EntryVersion, retired, AISystem) of the systems :func:`search_systems`
-    finds now with these filters, in the systems list's order ``sort`` (one of SORTS):
-    by name; reference; stage, risk tier (in the order of kinds.STAGES, RISK_TIERS);
-    last change, newest first; or ``ranked`` (references, most in need of attention
-    first; the others after them). ``only_ranked``: only the systems ``ranked`` names.
-    Sorted and paged in SQL (add OFFSET and LIMIT): the keys a Python rule derives are
-    read from the search index, where writes store them (records.search_index)."""
+    """The ids of the systems :func:`search_systems` finds now with these filters, in
+    the systems list's order ``sort`` (one of SORTS): by name; reference; stage, risk
+    tier (in the order of kinds.STAGES, RISK_TIERS); last change, newest first; or
+    ``ranked`` (references, most in need of attention first; the others after them).
+    ``only_ranked``: only the systems ``ranked`` names. Sorted and paged in SQL (add
+    OFFSET and LIMIT; :func:`rows_of` reads the rows of a page): the keys a Python rule
+    derives are read from the search index, where writes store them."""
     if sort not in SORTS:
         raise ValueError(f"No order {sort!r}.")
     index = search_index.SystemSearch
-    stmt = (
-        _matching(session, q, stage, risk_tier, None, None, None, status)
-        .add_columns(AISystem)
-        .outerjoin(index, index.system_id == AISystem.id)
-        .order_by(None)
-    )
+    stmt = _listed_now(session, q, stage, risk_tier, None, status)
     reference = _bytewise(session, AISystem.reference)
-    by_name: tuple[Any, ...] = (_bytewise(session, index.name_key).nulls_last(), reference)
+    by_name: tuple[Any, ...] = (_bytewise(session, index.name_key), reference)
     if sort == "reference":  # unique: nothing after it
         keys: tuple[Any, ...] = (reference,)
         by_name = ()
@@ -198,17 +203,62 @@ def ordered_systems(
 
 
 def rows_of(session: Session, stmt: sa.Select[Any]) -> list[RegisterRow]:
-    """The rows of :func:`ordered_systems` (with any OFFSET and LIMIT added)."""
-    return [
-        RegisterRow(system, entry.id, version, retired)
-        for entry, version, retired, system in session.execute(stmt)
-    ]
+    """The systems of :func:`ordered_systems` (with any OFFSET and LIMIT added), in its
+    order."""
+    return _register_rows(session, list(session.scalars(stmt)))
 
 
 def count_of(session: Session, stmt: sa.Select[Any]) -> int:
-    """How many rows :func:`ordered_systems` has (all its pages)."""
-    counted = stmt.order_by(None).with_only_columns(AISystem.id).subquery()
+    """How many systems :func:`ordered_systems` has (all its pages)."""
+    counted = stmt.order_by(None).subquery()
     return int(session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0)
+
+
+def _register_rows(session: Session, ids: list[int]) -> list[RegisterRow]:
+    """The register's rows of the systems ``ids`` now, in that order."""
+    if not ids:
+        return []
+    stmt = (
+        listed_profiles()
+        .add_columns(AISystem)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .where(Entry.system_id.in_(ids))
+        .order_by(None)
+    )
+    found = {
+        system.id: RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def _listed_now(
+    session: Session,
+    q: str | None,
+    stage: str | None,
+    risk_tier: str | None,
+    owner: str | None,
+    status: str | None,
+) -> sa.Select[Any]:
+    """The ids of the systems the register lists now that match the filters, from the
+    search index: one row per system, written with its profile (and owners), which
+    holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
+    retired) and its text."""
+    _check_text(q, owner)
+    index = search_index.SystemSearch
+    stmt = sa.select(AISystem.id).join(index, index.system_id == AISystem.id)
+    if status is not None:
+        stmt = stmt.where(index.retired if status == "retired" else sa.not_(index.retired))
+    if stage:
+        stmt = stmt.where(index.stage == stage)
+    if risk_tier:
+        stmt = stmt.where(index.risk_tier == risk_tier)
+    if q:
+        found = search_index.matching_ids(session, q.strip()[:MAX_NEEDLE])
+        stmt = stmt.where(sa.false() if found is None else AISystem.id.in_(found))
+    if owner:
+        stmt = stmt.where(AISystem.id.in_(_owned_by(session, owner, None, None)))
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -239,6 +289,18 @@ def count_systems(
     """How many systems :func:`search_systems` finds with these filters (all of its
     pages), and how many of them are retired (:class:`SystemCount`). Every page that
     shows a number of systems takes it from here."""
+    if as_of is None and effective_at is None:
+        index = search_index.SystemSearch
+        listed = _listed_now(session, q, stage, risk_tier, owner, status).add_columns(
+            sa.or_(index.retired, index.stage == "retired").label("retired")
+        )
+        counted = listed.subquery()
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((counted.c.retired, 1), else_=0)), 0),
+        )
+        systems, retired = session.execute(stmt).one()
+        return SystemCount(int(systems), int(retired))
     matching = _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
     retired = sa.or_(
         matching.selected_columns.retired_in_force,
@@ -263,12 +325,11 @@ def _matching(
     status: str | None = None,
 ) -> sa.Select[Any]:
     """(Entry, EntryVersion, retired) of the listed systems' profiles that match the
-    filters."""
+    filters, as recorded at ``as_of`` or in effect at ``effective_at`` (the register
+    then: the versions in force, read in SQL; the search index is the register now)."""
     check_instant(as_of, "as_of")
     check_instant(effective_at, "effective_at")
-    for name, value in (("q", q), ("owner", owner)):
-        if value is not None and (problem := text_problem(value)):
-            raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
+    _check_text(q, owner)
     body = EntryVersion.body
     stmt = listed_profiles(as_of=as_of, effective_at=effective_at).join(
         AISystem, AISystem.id == Entry.system_id
@@ -284,10 +345,7 @@ def _matching(
             stmt = stmt.where(sa.or_(tier.is_(None), tier == risk_tier))
         else:
             stmt = stmt.where(tier == risk_tier)
-    if q and as_of is None and effective_at is None:  # the index holds the register now
-        found = search_index.matching_ids(session, q.strip()[:MAX_NEEDLE])
-        stmt = stmt.where(sa.false() if found is None else AISystem.id.in_(found))
-    elif q:
+    if q:
         needle = q.strip()[:MAX_NEEDLE]
         stmt = stmt.where(
             sa.or_(
@@ -299,25 +357,35 @@ def _matching(
             )
         )
     if owner:
-        owners = (
-            in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
-            .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
-            .order_by(None)
-            .subquery()
-        )
-        who = owner.strip()[:MAX_NEEDLE]
-        stmt = stmt.where(
-            Entry.system_id.in_(
-                sa.select(owners.c.system_id).where(
-                    sa.or_(
-                        sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
-                        == who.lower(),
-                        _contains(json_text(session, owners.c.owner_body, "person", "name"), who),
-                    )
-                )
-            )
-        )
+        stmt = stmt.where(Entry.system_id.in_(_owned_by(session, owner, as_of, effective_at)))
     return stmt
+
+
+def _check_text(q: str | None, owner: str | None) -> None:
+    for name, value in (("q", q), ("owner", owner)):
+        if value is not None and (problem := text_problem(value)):
+            raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
+
+
+def _owned_by(
+    session: Session, owner: str, as_of: dt.datetime | None, effective_at: dt.datetime | None
+) -> sa.Select[Any]:
+    """The ids of the systems a live owner entry names (then): the e-mail, or part of
+    the name."""
+    owners = (
+        in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
+        .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
+        .order_by(None)
+        .subquery()
+    )
+    who = owner.strip()[:MAX_NEEDLE]
+    return sa.select(owners.c.system_id).where(
+        sa.or_(
+            sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
+            == who.lower(),
+            _contains(json_text(session, owners.c.owner_body, "person", "name"), who),
+        )
+    )
 
 
 def entries_in_force(

@@ -16,7 +16,9 @@ are made by migration 0020 and are not mapped here (:data:`UNMAPPED_TABLES`,
 (letters and digits), each quoted and matched as a prefix, all of them required: no
 text a user types is ever read as the engines' query syntax.
 
-The index holds the register now; searches as recorded at or in effect at an instant
+The rows answer every filter and order of the systems list and ``GET /api/v1/systems``
+now (``records.search``), so those read one row per system, not the versions. The
+index holds the register now; searches as recorded at or in effect at an instant
 read the versions in force then (``records.search``). ``registry search rebuild`` makes
 it again from the records (:func:`rebuild`).
 """
@@ -68,6 +70,9 @@ class SystemSearch(Base):
     name_key: Mapped[str] = mapped_column(sa.Text)
     stage: Mapped[str] = mapped_column(sa.Text)
     risk_tier: Mapped[str] = mapped_column(sa.Text)
+    # Whether the profile is retired (the system retired from the register, listed as
+    # retired with its last profile).
+    retired: Mapped[bool] = mapped_column(default=False)
 
 
 def _text(value: Any) -> str:
@@ -145,7 +150,10 @@ def _upsert_statement(insert: Any) -> Any:
     statement = insert(SystemSearch.__table__)
     return statement.on_conflict_do_update(
         index_elements=[SystemSearch.__table__.c.system_id],
-        set_={c: statement.excluded[c] for c in ("document", "name_key", "stage", "risk_tier")},
+        set_={
+            c: statement.excluded[c]
+            for c in ("document", "name_key", "stage", "risk_tier", "retired")
+        },
     )
 
 
@@ -160,16 +168,20 @@ _UPSERT = {
 def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
     """The index rows of these systems, from their profile as the register shows it
     and their live owner entries (systems without a profile get none)."""
-    profiles: dict[int, tuple[str, dict[str, Any]]] = {}
+    profiles: dict[int, tuple[str, dict[str, Any], bool]] = {}
     owners: dict[int, list[dict[str, Any]]] = {}
     for system_id, kind, body, retired, reference in session.execute(_ROWS, {"ids": system_ids}):
         if kind == "profile":
-            profiles[system_id] = (reference, json.loads(body))
+            profiles[system_id] = (reference, json.loads(body), bool(retired))
         elif not retired:
             owners.setdefault(system_id, []).append(json.loads(body))
     return [
-        {"system_id": system_id, **indexed(reference, profile, owners.get(system_id, []))}
-        for system_id, (reference, profile) in profiles.items()
+        {
+            "system_id": system_id,
+            "retired": retired,
+            **indexed(reference, profile, owners.get(system_id, [])),
+        }
+        for system_id, (reference, profile, retired) in profiles.items()
     ]
 
 

@@ -62,6 +62,7 @@ def _index(session) -> list[tuple[Any, ...]]:
                 SystemSearch.name_key,
                 SystemSearch.stage,
                 SystemSearch.risk_tier,
+                SystemSearch.retired,
             ).order_by(SystemSearch.system_id)
         )
     ]

@@ -20,7 +20,7 @@ from registry.readiness.overview import not_ready
 from registry.records import writes
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import Entry
-from registry.records.search import matching_systems
+from registry.records.search import count_systems, matching_systems
 
 NAMES = [
     "alpha",
@@ -167,3 +167,24 @@ def test_owners_are_found_by_name_and_email(client, login_as, world, session):
     one = found[3]
     for q in (f"{one}@owners.example", f"Owner {one}", "owners.exa " + one):
         assert _refs(client.get("/systems", query_string={"q": q}).get_data(as_text=True)) == [one]
+
+
+def test_the_register_now_is_the_register_as_of_now(world, session):
+    """The index's rows (the register now) and the versions in force at this instant
+    (the as-of path) list and count the same systems under every filter but text."""
+    now = dt.datetime.now(dt.UTC)
+    for args in FILTERS:
+        if "q" in args or "attention" in args:
+            continue
+        query = {
+            "stage": args.get("stage"),
+            "risk_tier": args.get("tier"),
+            "status": args.get("status"),
+        }
+        listed = matching_systems(session, **query)
+        then = matching_systems(session, as_of=now, **query)
+        assert [(r.system.reference, r.retired, r.version.id) for r in listed] == [
+            (r.system.reference, r.retired, r.version.id) for r in then
+        ]
+        assert count_systems(session, **query) == count_systems(session, as_of=now, **query)
+    assert count_systems(session, status="retired").systems == 5
