@@ -145,8 +145,10 @@ def _ranks(session: Session, ranked: list[str]) -> Any:
             sa.cast(sa.literal(data, sa.Text), postgresql.JSONB)
         ).table_valued("value", with_ordinality="rank")
         return table.render_derived("ranks").alias("ranks"), "rank"
+    # A subquery, which SQLite materializes and indexes for the join (joined directly,
+    # json_each would be read again for every system).
     table = sa.func.json_each(sa.literal(data, sa.Text)).table_valued("value", "key")
-    return table.alias("ranks"), "key"
+    return sa.select(table.c.value, table.c.key).subquery("ranks"), "key"
 
 
 def ordered_systems(
@@ -195,10 +197,22 @@ def ordered_systems(
         keys = ()
     if sort == "attention" or only_ranked:
         ranks, rank = _ranks(session, ranked or [])
-        join = stmt.join if only_ranked else stmt.outerjoin
-        stmt = join(ranks, ranks.c.value == AISystem.reference)
+        first = stmt.join(ranks, ranks.c.value == AISystem.reference)
+        if sort == "attention" and not only_ranked:
+            # The ranked systems, then the others: two joins each engine runs by index
+            # (an outer join would read the ranking again for every system).
+            others, _ = _ranks(session, ranked or [])
+            both = sa.union_all(
+                first.with_only_columns(AISystem.id, ranks.c[rank].label("rank"), *by_name),
+                stmt.where(AISystem.reference.not_in(sa.select(others.c.value))).with_only_columns(
+                    AISystem.id, sa.cast(sa.null(), sa.BigInteger).label("rank"), *by_name
+                ),
+            ).subquery("listed")
+            ordered = [both.c.rank.nulls_last(), *(_bytewise(session, c) for c in both.c[2:])]
+            return sa.select(both.c.id).order_by(*ordered)
+        stmt = first
         if sort == "attention":
-            keys = (ranks.c[rank].nulls_last(),)
+            keys = (ranks.c[rank],)
     return stmt.order_by(*keys, *by_name)
 
 
