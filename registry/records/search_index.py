@@ -170,7 +170,8 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
     and their live owner entries (systems without a profile get none)."""
     profiles: dict[int, tuple[str, dict[str, Any], bool]] = {}
     owners: dict[int, list[dict[str, Any]]] = {}
-    for system_id, kind, body, retired, reference in session.execute(_ROWS, {"ids": system_ids}):
+    rows = session.connection().execute(_ROWS, {"ids": system_ids})  # Core: no ORM rows
+    for system_id, kind, body, retired, reference in rows:
         if kind == "profile":
             profiles[system_id] = (reference, json.loads(body), bool(retired))
         elif not retired:
@@ -187,7 +188,8 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(_UPSERT[session.get_bind().dialect.name], rows)
+        connection = session.connection()
+        connection.execute(_UPSERT[connection.dialect.name], rows)
 
 
 def refresh(session: Session, system_ids: list[int]) -> None:
