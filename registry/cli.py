@@ -1283,6 +1283,24 @@ def notify_deliver(at: str | None) -> None:
     click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
 
 
+search_cli = AppGroup("search", help="The systems' search index (full-text search, list order).")
+
+
+@search_cli.command("rebuild")
+def search_rebuild() -> None:
+    """Make the search index again from the records (writes keep it up to date; it is
+    never part of the ledger)."""
+    import time
+
+    from registry.records.search_index import rebuild
+
+    session = db_session()
+    started = time.perf_counter()
+    count = rebuild(session)
+    session.commit()
+    click.echo(f"Search index rebuilt: {count} systems in {time.perf_counter() - started:.1f} s.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         db_cli,
@@ -1292,6 +1310,7 @@ def register_commands(app: Flask) -> None:
         keys_cli,
         demo,
         readiness,
+        search_cli,
         export_pack,
         verify_pack,
         documents_cli,

@@ -33,6 +33,7 @@ from registry.ledger.models import Checkpoint
 from registry.ledger.store import LEDGER_LOCK_KEY, verify_ledger
 from registry.ledger.verify import LedgerReport
 from registry.migrate import current_revision, head_revision, known_revision, upgrade_on
+from registry.records.search_index import UNMAPPED_TABLES
 
 BATCH = 2_000
 ALEMBIC_TABLE = "alembic_version"
@@ -225,7 +226,7 @@ def _check_tables(connection: sa.Connection, which: str) -> None:
     """A registry database at the head revision has exactly the metadata's tables (and
     Alembic's): a table made only in SQL would otherwise be left behind."""
     present = set(sa.inspect(connection).get_table_names())
-    unknown = present - set(Base.metadata.tables) - {ALEMBIC_TABLE}
+    unknown = present - set(Base.metadata.tables) - {ALEMBIC_TABLE} - UNMAPPED_TABLES
     missing = set(Base.metadata.tables) - present
     if unknown or missing:
         raise CopyRefused(
@@ -294,13 +295,13 @@ def _check_empty(connection: sa.Connection, url: sa.URL) -> None:
     """The target has no table but the registry's (a database just created, or one
     migrated and never used), and none of them holds a row."""
     present = set(sa.inspect(connection).get_table_names())
-    foreign = present - set(Base.metadata.tables) - {ALEMBIC_TABLE}
+    foreign = present - set(Base.metadata.tables) - {ALEMBIC_TABLE} - UNMAPPED_TABLES
     if foreign:
         raise CopyRefused(
             f"The target {_shown(url)} is not empty: it has tables the registry does not "
             f"({', '.join(sorted(foreign))})."
         )
-    for name in sorted(present - {ALEMBIC_TABLE}):
+    for name in sorted(present - {ALEMBIC_TABLE} - UNMAPPED_TABLES):
         if connection.execute(
             sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)
         ).first():

@@ -22,6 +22,7 @@ from registry.notifications.models import (
 )
 from registry.readiness.projection import ReadinessProjection
 from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.search_index import SystemSearch
 
 __all__ = [
     "AISystem",
@@ -38,6 +39,7 @@ __all__ = [
     "ReadinessProjection",
     "PasswordReset",
     "RecoveryCode",
+    "SystemSearch",
     "NotificationPreference",
     "NotifyCursor",
     "OutboxMessage",

@@ -198,13 +198,19 @@ def paging(
     return total, newer // PAGE_SIZE + 1
 
 
-def last_changed(session: Session) -> dict[int, dt.datetime]:
-    """The time of each system's latest ledger event, by system id."""
-    rows = session.execute(
+def last_changed(session: Session, system_ids: list[int] | None = None) -> dict[int, dt.datetime]:
+    """The time of each system's latest ledger event (of those ``system_ids``, when
+    given), by system id."""
+    stmt = (
         sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.recorded_at))
         .where(AuditEvent.system_id.is_not(None))
         .group_by(AuditEvent.system_id)
     )
+    if system_ids is not None:
+        if not system_ids:
+            return {}
+        stmt = stmt.where(AuditEvent.system_id.in_(system_ids))
+    rows = session.execute(stmt)
     return {system_id: when for system_id, when in rows}
 
 

@@ -1,14 +1,20 @@
-"""Finding systems: filters over the profiles in force, in a stable keyset order.
+"""Finding systems: filters over the profiles listed, in a stable keyset order, and the
+systems list's orders.
 
-Every filter runs in SQL on both engines (JSON fields read with ``json_extract`` on
-SQLite and ``jsonb`` operators on PostgreSQL), so a page costs the same however large
-the register is. Pages are ordered by reference, which is unique and never changes, so
-a cursor (the last reference of a page) gives the next page without gaps or repeats.
+The register now is read from the search index (``records.search_index``: one row per
+system, written with its profile and owners, holding its text, stage, risk tier and
+whether it is retired), so a page costs the same however many versions the register
+holds; as recorded at or in effect at an instant it is read from the versions in force
+then, with the JSON fields read in SQL (``json_extract`` on SQLite, ``jsonb``
+operators on PostgreSQL). API pages are ordered by reference, which is unique and never
+changes, so a cursor (the last reference of a page) gives the next page without gaps or
+repeats.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +23,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
+from registry.ledger.models import AuditEvent
+from registry.records import search_index
 from registry.records.inputs import check_instant
+from registry.records.kinds import RISK_TIERS, STAGES
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import RegisterRow, in_force, listed_profiles
 from registry.text import text_problem
@@ -58,7 +67,9 @@ def search_systems(
     by reference, starting after reference ``after``. ``status`` keeps only the ones
     (``live``) or the others (``retired``); every other filter reads the profile shown.
 
-    ``q``: case-insensitive text in the name, reference, purpose or organisation.
+    ``q``: every word (letters and digits) begins a word of the name, reference,
+    purpose, organisation or a live owner's name or e-mail (``records.search_index``;
+    as recorded at or in effect at an instant: text anywhere in the first four).
     ``owner``: a live owner entry at that time names the person (e-mail, or part of
     the name). ``stage``, ``risk_tier``: exact values.
     """
@@ -95,6 +106,11 @@ def matching_systems(
     """Every system :func:`search_systems` finds with these filters, by reference: all
     of them (for pages that sort and page the whole list themselves), or ``limit`` of
     them after reference ``after``."""
+    if as_of is None and effective_at is None:
+        ids = _listed_now(session, q, stage, risk_tier, owner, status).order_by(AISystem.reference)
+        if after:
+            ids = ids.where(AISystem.reference > after)
+        return _register_rows(session, list(session.scalars(ids.limit(limit))))
     stmt = (
         _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
         .add_columns(AISystem)
@@ -108,6 +124,155 @@ def matching_systems(
         RegisterRow(system, entry.id, version, retired)
         for entry, version, retired, system in session.execute(stmt)
     ]
+
+
+# The systems list's orders (the web's list and its downloads), each after its key by
+# name as compared, then reference: bytewise, as Python compares text.
+SORTS = ("name", "reference", "stage", "risk_tier", "changed", "attention")
+
+
+def _bytewise(session: Session, expr: Any) -> Any:
+    """``expr`` compared by code point, as Python compares text (PostgreSQL's "C"
+    collation; SQLite's default already is)."""
+    return expr.collate("C") if session.get_bind().dialect.name == "postgresql" else expr
+
+
+def _ranks(session: Session, ranked: list[str]) -> Any:
+    """(reference, rank) of the references in ``ranked``, in that order, as a table."""
+    data = json.dumps(ranked)
+    if session.get_bind().dialect.name == "postgresql":
+        table = sa.func.jsonb_array_elements_text(
+            sa.cast(sa.literal(data, sa.Text), postgresql.JSONB)
+        ).table_valued("value", with_ordinality="rank")
+        return table.render_derived("ranks").alias("ranks"), "rank"
+    # A subquery, which SQLite materializes and indexes for the join (joined directly,
+    # json_each would be read again for every system).
+    table = sa.func.json_each(sa.literal(data, sa.Text)).table_valued("value", "key")
+    return sa.select(table.c.value, table.c.key).subquery("ranks"), "key"
+
+
+def ordered_systems(
+    session: Session,
+    *,
+    sort: str = "name",
+    ranked: list[str] | None = None,
+    only_ranked: bool = False,
+    q: str | None = None,
+    stage: str | None = None,
+    risk_tier: str | None = None,
+    status: str | None = None,
+) -> sa.Select[Any]:
+    """The ids of the systems :func:`search_systems` finds now with these filters, in
+    the systems list's order ``sort`` (one of SORTS): by name; reference; stage, risk
+    tier (in the order of kinds.STAGES, RISK_TIERS); last change, newest first; or
+    ``ranked`` (references, most in need of attention first; the others after them).
+    ``only_ranked``: only the systems ``ranked`` names. Sorted and paged in SQL (add
+    OFFSET and LIMIT; :func:`rows_of` reads the rows of a page): the keys a Python rule
+    derives are read from the search index, where writes store them."""
+    if sort not in SORTS:
+        raise ValueError(f"No order {sort!r}.")
+    index = search_index.SystemSearch
+    stmt = _listed_now(session, q, stage, risk_tier, None, status)
+    reference = _bytewise(session, AISystem.reference)
+    by_name: tuple[Any, ...] = (_bytewise(session, index.name_key), reference)
+    if sort == "reference":  # unique: nothing after it
+        keys: tuple[Any, ...] = (reference,)
+        by_name = ()
+    elif sort == "stage":
+        order = {s: i for i, s in enumerate(STAGES)}
+        keys = (sa.case(order, value=index.stage, else_=len(order)),)
+    elif sort == "risk_tier":
+        order = {t: i for i, t in enumerate(RISK_TIERS)}
+        keys = (sa.case(order, value=index.risk_tier, else_=len(order)),)
+    elif sort == "changed":
+        last = (
+            sa.select(AuditEvent.recorded_at)  # seq and time grow together in the ledger
+            .where(AuditEvent.system_id == AISystem.id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        keys = (last.desc().nulls_last(),)
+    else:
+        keys = ()
+    if sort == "attention" or only_ranked:
+        ranks, rank = _ranks(session, ranked or [])
+        first = stmt.join(ranks, ranks.c.value == AISystem.reference)
+        if sort == "attention" and not only_ranked:
+            # The ranked systems, then the others: two joins each engine runs by index
+            # (an outer join would read the ranking again for every system).
+            others, _ = _ranks(session, ranked or [])
+            both = sa.union_all(
+                first.with_only_columns(AISystem.id, ranks.c[rank].label("rank"), *by_name),
+                stmt.where(AISystem.reference.not_in(sa.select(others.c.value))).with_only_columns(
+                    AISystem.id, sa.cast(sa.null(), sa.BigInteger).label("rank"), *by_name
+                ),
+            ).subquery("listed")
+            ordered = [both.c.rank.nulls_last(), *(_bytewise(session, c) for c in both.c[2:])]
+            return sa.select(both.c.id).order_by(*ordered)
+        stmt = first
+        if sort == "attention":
+            keys = (ranks.c[rank],)
+    return stmt.order_by(*keys, *by_name)
+
+
+def rows_of(session: Session, stmt: sa.Select[Any]) -> list[RegisterRow]:
+    """The systems of :func:`ordered_systems` (with any OFFSET and LIMIT added), in its
+    order."""
+    return _register_rows(session, list(session.scalars(stmt)))
+
+
+def count_of(session: Session, stmt: sa.Select[Any]) -> int:
+    """How many systems :func:`ordered_systems` has (all its pages)."""
+    counted = stmt.order_by(None).subquery()
+    return int(session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0)
+
+
+def _register_rows(session: Session, ids: list[int]) -> list[RegisterRow]:
+    """The register's rows of the systems ``ids`` now, in that order."""
+    if not ids:
+        return []
+    stmt = (
+        listed_profiles()
+        .add_columns(AISystem)
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .where(Entry.system_id.in_(ids))
+        .order_by(None)
+    )
+    found = {
+        system.id: RegisterRow(system, entry.id, version, retired)
+        for entry, version, retired, system in session.execute(stmt)
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def _listed_now(
+    session: Session,
+    q: str | None,
+    stage: str | None,
+    risk_tier: str | None,
+    owner: str | None,
+    status: str | None,
+) -> sa.Select[Any]:
+    """The ids of the systems the register lists now that match the filters, from the
+    search index: one row per system, written with its profile (and owners), which
+    holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
+    retired) and its text."""
+    _check_text(q, owner)
+    index = search_index.SystemSearch
+    stmt = sa.select(AISystem.id).join(index, index.system_id == AISystem.id)
+    if status is not None:
+        stmt = stmt.where(index.retired if status == "retired" else sa.not_(index.retired))
+    if stage:
+        stmt = stmt.where(index.stage == stage)
+    if risk_tier:
+        stmt = stmt.where(index.risk_tier == risk_tier)
+    if q:
+        found = search_index.matching_ids(session, q.strip()[:MAX_NEEDLE])
+        stmt = stmt.where(sa.false() if found is None else AISystem.id.in_(found))
+    if owner:
+        stmt = stmt.where(AISystem.id.in_(_owned_by(session, owner, None, None)))
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -138,6 +303,18 @@ def count_systems(
     """How many systems :func:`search_systems` finds with these filters (all of its
     pages), and how many of them are retired (:class:`SystemCount`). Every page that
     shows a number of systems takes it from here."""
+    if as_of is None and effective_at is None:
+        index = search_index.SystemSearch
+        listed = _listed_now(session, q, stage, risk_tier, owner, status).add_columns(
+            sa.or_(index.retired, index.stage == "retired").label("retired")
+        )
+        counted = listed.subquery()
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((counted.c.retired, 1), else_=0)), 0),
+        )
+        systems, retired = session.execute(stmt).one()
+        return SystemCount(int(systems), int(retired))
     matching = _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
     retired = sa.or_(
         matching.selected_columns.retired_in_force,
@@ -162,12 +339,11 @@ def _matching(
     status: str | None = None,
 ) -> sa.Select[Any]:
     """(Entry, EntryVersion, retired) of the listed systems' profiles that match the
-    filters."""
+    filters, as recorded at ``as_of`` or in effect at ``effective_at`` (the register
+    then: the versions in force, read in SQL; the search index is the register now)."""
     check_instant(as_of, "as_of")
     check_instant(effective_at, "effective_at")
-    for name, value in (("q", q), ("owner", owner)):
-        if value is not None and (problem := text_problem(value)):
-            raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
+    _check_text(q, owner)
     body = EntryVersion.body
     stmt = listed_profiles(as_of=as_of, effective_at=effective_at).join(
         AISystem, AISystem.id == Entry.system_id
@@ -195,25 +371,35 @@ def _matching(
             )
         )
     if owner:
-        owners = (
-            in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
-            .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
-            .order_by(None)
-            .subquery()
-        )
-        who = owner.strip()[:MAX_NEEDLE]
-        stmt = stmt.where(
-            Entry.system_id.in_(
-                sa.select(owners.c.system_id).where(
-                    sa.or_(
-                        sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
-                        == who.lower(),
-                        _contains(json_text(session, owners.c.owner_body, "person", "name"), who),
-                    )
-                )
-            )
-        )
+        stmt = stmt.where(Entry.system_id.in_(_owned_by(session, owner, as_of, effective_at)))
     return stmt
+
+
+def _check_text(q: str | None, owner: str | None) -> None:
+    for name, value in (("q", q), ("owner", owner)):
+        if value is not None and (problem := text_problem(value)):
+            raise InvalidInput(f"{name} is not valid text.", {name: [problem]})
+
+
+def _owned_by(
+    session: Session, owner: str, as_of: dt.datetime | None, effective_at: dt.datetime | None
+) -> sa.Select[Any]:
+    """The ids of the systems a live owner entry names (then): the e-mail, or part of
+    the name."""
+    owners = (
+        in_force(None, kinds=["owner"], as_of=as_of, effective_at=effective_at)
+        .with_only_columns(Entry.system_id, EntryVersion.body.label("owner_body"))
+        .order_by(None)
+        .subquery()
+    )
+    who = owner.strip()[:MAX_NEEDLE]
+    return sa.select(owners.c.system_id).where(
+        sa.or_(
+            sa.func.lower(json_text(session, owners.c.owner_body, "person", "email"))
+            == who.lower(),
+            _contains(json_text(session, owners.c.owner_body, "person", "name"), who),
+        )
+    )
 
 
 def entries_in_force(

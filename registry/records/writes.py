@@ -60,6 +60,7 @@ from registry.ledger.append import (
 )
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.systems_map import LINK
+from registry.records import search_index
 from registry.records.inputs import (
     check_base,
     check_instant,
@@ -70,6 +71,7 @@ from registry.records.inputs import (
 )
 from registry.records.kinds import KINDS, Kind, stored_attachments, unheld_attachments
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
+from registry.records.search_index import INDEXED_KINDS
 
 
 class PromotionGate(Protocol):
@@ -840,6 +842,8 @@ def _append(
         rows.append((_MOVE_HEAD, move))
     rows.append((_INSERT_VERSION, values))
     store(session, event, rows)
+    if plan.kind in INDEXED_KINDS:  # what a search finds the system by has changed
+        search_index.refresh(session, [system_id])
     return _attached(session, plan, system_id, entry_id, version_id, values)
 
 

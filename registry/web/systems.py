@@ -23,7 +23,7 @@ from registry.readiness.overview import not_ready
 from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
-from registry.records.search import count_systems, matching_systems
+from registry.records.search import count_of, count_systems, ordered_systems, rows_of
 from registry.sheets import exporting as sheets
 from registry.web import downloads
 from registry.web.paging import Paging
@@ -84,51 +84,44 @@ def index() -> Any:
     attention = attention if attention in ATTENTION else ""
     sort = request.args.get("sort", "")
     sort = sort if sort in SORTS else ("attention" if attention else "name")
-    # The filters are the register's own (records.search), as in the API and the counts.
+    # The filters are the register's own (records.search), as in the API and the counts;
+    # the list is sorted and paged in SQL, and only the page shown is read.
+    ranked: list[str] = []
+    if attention or sort == "attention":  # the dashboard's list, in its order
+        ranked = [g.reference for g in not_ready(session, dt.datetime.now(dt.UTC))]
     error = None
     try:
-        rows = matching_systems(
+        listed = ordered_systems(
             session,
+            sort=sort,
+            ranked=ranked,
+            only_ranked=bool(attention),
             q=query or None,
             stage=stage or None,
             risk_tier=tier or None,
             status=status or None,
         )
     except InvalidInput as exc:  # text no record can hold: nothing matches
-        error, rows = exc.message, []
-    rank: dict[str, int] = {}
-    if attention or sort == "attention":
-        gaps = not_ready(session, dt.datetime.now(dt.UTC))
-        rank = {g.reference: i for i, g in enumerate(gaps)}
-    if attention:
-        rows = [r for r in rows if r.system.reference in rank]
-    changed = trail.last_changed(session)
-    rows.sort(key=lambda r: (r.profile.get("name", "").casefold(), r.system.reference))
-    if sort == "reference":
-        rows.sort(key=lambda r: r.system.reference)
-    elif sort == "stage":
-        order = {s: i for i, s in enumerate(STAGES)}
-        rows.sort(key=lambda r: order.get(r.profile.get("stage", ""), len(order)))
-    elif sort == "risk_tier":
-        order = {t: i for i, t in enumerate(RISK_TIERS)}
-        rows.sort(key=lambda r: order.get(risk_tier(r.profile), len(order)))
-    elif sort == "attention":
-        rows.sort(key=lambda r: rank.get(r.system.reference, len(rank)))
-    elif sort == "changed":
-        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-        rows.sort(key=lambda r: changed.get(r.system.id) or oldest, reverse=True)
+        error, listed = exc.message, None
     fmt = request.args.get("format", "")
     if fmt in sheets.FORMATS:  # the whole list as filtered and sorted, not one page
-        return _spreadsheet(fmt, rows, changed)
+        rows = rows_of(session, listed) if listed is not None else []
+        return _spreadsheet(fmt, rows, trail.last_changed(session))
+    total = count_of(session, listed) if listed is not None else 0
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
     paging = Paging(page, pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown = (
+        rows_of(session, listed.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+        if listed is not None
+        else []
+    )
+    changed = trail.last_changed(session, [r.system.id for r in shown])
     return render_template(
         "systems/index.html",
         rows=shown,
-        total=len(rows),
+        total=total,
         register_count=count_systems(session),
         filtered=bool(query or stage or tier or status or attention),
         error=error,

@@ -1,0 +1,211 @@
+"""The systems' search index: per system, the text a search finds it by and the sort
+keys of the systems list, kept with every write of a profile or an owner entry.
+
+:func:`indexed` is the one rule of what is indexed: the reference, the profile's name,
+purpose and organisation (the profile shown in the register: the one in force, or the
+last before its retirement) and the names and e-mail addresses of the live owner
+entries; beside it the keys the systems list sorts by that a Python rule derives (the
+name as compared, ``kinds.risk_tier``), so SQL never repeats those rules.
+
+Each engine searches the text with its own full-text index: on PostgreSQL the column
+``terms``, a ``tsvector`` generated from ``document`` (configuration ``simple``: names
+and addresses are not stemmed) with a GIN index; on SQLite an FTS5 table
+``system_search_fts`` over ``document``, kept by triggers on ``system_search``. Both
+are made by migration 0020 and are not mapped here (:data:`UNMAPPED_TABLES`,
+:data:`UNMAPPED_COLUMNS`). A query is made of the words of the user's text only
+(letters and digits), each quoted and matched as a prefix, all of them required: no
+text a user types is ever read as the engines' query syntax.
+
+The rows answer every filter and order of the systems list and ``GET /api/v1/systems``
+now (``records.search``), so those read one row per system, not the versions. The
+index holds the register now; searches as recorded at or in effect at an instant
+read the versions in force then (``records.search``). ``registry search rebuild`` makes
+it again from the records (:func:`rebuild`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from registry.db import Base
+from registry.records.kinds import risk_tier
+from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.reads import in_force
+
+# The kinds whose writes change a system's row.
+INDEXED_KINDS = frozenset({"profile", "owner"})
+PROFILE_FIELDS = ("name", "purpose", "organisation")
+# Made in SQL by migration 0020 and kept by the database, so not on the metadata:
+# Alembic's comparison and `registry db copy` leave them aside.
+FTS_TABLE = "system_search_fts"
+UNMAPPED_TABLES = frozenset(
+    {FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "docsize", "config"))}
+)
+UNMAPPED_COLUMNS = frozenset({("system_search", "terms")})
+UNMAPPED_INDEXES = frozenset({"ix_system_search_terms"})
+# A query reads at most this many words of at most this many characters each.
+MAX_WORDS = 16
+MAX_WORD = 64
+_WORD = re.compile(r"[^\W_]+")
+CHUNK = 1000
+
+
+class SystemSearch(Base):
+    """One system's searchable text and sort keys (module docstring)."""
+
+    __tablename__ = "system_search"
+
+    system_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ai_system.id", ondelete="RESTRICT"), primary_key=True
+    )
+    document: Mapped[str] = mapped_column(sa.Text)
+    # The profile's name as compared (case-folded), its stage and its risk tier.
+    name_key: Mapped[str] = mapped_column(sa.Text)
+    stage: Mapped[str] = mapped_column(sa.Text)
+    risk_tier: Mapped[str] = mapped_column(sa.Text)
+    # Whether the profile is retired (the system retired from the register, listed as
+    # retired with its last profile).
+    retired: Mapped[bool] = mapped_column(default=False)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def indexed(
+    reference: str, profile: Mapping[str, Any], owners: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """The row of a system (but its id): what a search finds it by, and its sort keys.
+
+    An e-mail address is indexed whole and in its parts, so that a search for
+    ``ana@example.org``, ``ana`` or ``example`` finds it on both engines (PostgreSQL's
+    parser keeps an address as one word, FTS5's splits it)."""
+    parts = [reference, *(_text(profile.get(f)) for f in PROFILE_FIELDS)]
+    for owner in owners:
+        person = owner.get("person")
+        if not isinstance(person, Mapping):
+            continue
+        email = _text(person.get("email"))
+        parts += [_text(person.get("name")), email, " ".join(_WORD.findall(email))]
+    return {
+        "document": "\n".join(p for p in parts if p),
+        "name_key": _text(profile.get("name")).casefold(),
+        "stage": _text(profile.get("stage")),
+        "risk_tier": risk_tier(profile),
+    }
+
+
+def words(text: str) -> list[str]:
+    """The words of a user's search text a query is made of: runs of letters and
+    digits (punctuation, operators and quotes are separators), at most MAX_WORDS."""
+    return [w[:MAX_WORD] for w in _WORD.findall(text)[:MAX_WORDS]]
+
+
+def matching_ids(session: Session, text: str) -> sa.Select[Any] | None:
+    """The ids of the systems whose indexed text holds every word of ``text``, each as
+    a prefix; None when ``text`` has no word (nothing matches)."""
+    found = words(text)
+    if not found:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        # Only letters and digits reach the query, each quoted: 'word':* & ...
+        query = " & ".join(f"'{w}':*" for w in found)
+        terms = sa.column("terms", postgresql.TSVECTOR)
+        table = sa.table("system_search", sa.column("system_id"), terms)
+        return sa.select(table.c.system_id).where(
+            terms.bool_op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), query))
+        )
+    query = " AND ".join(f'"{w}"*' for w in found)
+    fts = sa.table(FTS_TABLE, sa.column("rowid"))
+    return sa.select(fts.c.rowid).where(
+        sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
+    )
+
+
+def _rows_statement() -> sa.Select[Any]:
+    """(system id, kind, body, retired, reference) of the profiles the register shows
+    and the owner entries of the systems ``ids`` (an expanding parameter)."""
+    statement = in_force(None, kinds=sorted(INDEXED_KINDS), with_retired=True)
+    return (
+        statement.with_only_columns(
+            Entry.system_id,
+            Entry.kind,
+            EntryVersion.body,
+            statement.selected_columns.retired_in_force,
+            AISystem.reference,
+        )
+        .join(AISystem, AISystem.id == Entry.system_id)
+        .where(Entry.system_id.in_(sa.bindparam("ids", expanding=True)))
+    )
+
+
+def _upsert_statement(insert: Any) -> Any:
+    statement = insert(SystemSearch.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=[SystemSearch.__table__.c.system_id],
+        set_={
+            c: statement.excluded[c]
+            for c in ("document", "name_key", "stage", "risk_tier", "retired")
+        },
+    )
+
+
+# Built once: a write of a profile or an owner entry runs both.
+_ROWS = _rows_statement()
+_UPSERT = {
+    "postgresql": _upsert_statement(postgresql.insert),
+    "sqlite": _upsert_statement(sqlite.insert),
+}
+
+
+def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
+    """The index rows of these systems, from their profile as the register shows it
+    and their live owner entries (systems without a profile get none)."""
+    profiles: dict[int, tuple[str, dict[str, Any], bool]] = {}
+    owners: dict[int, list[dict[str, Any]]] = {}
+    rows = session.connection().execute(_ROWS, {"ids": system_ids})  # Core: no ORM rows
+    for system_id, kind, body, retired, reference in rows:
+        if kind == "profile":
+            profiles[system_id] = (reference, json.loads(body), bool(retired))
+        elif not retired:
+            owners.setdefault(system_id, []).append(json.loads(body))
+    return [
+        {
+            "system_id": system_id,
+            "retired": retired,
+            **indexed(reference, profile, owners.get(system_id, [])),
+        }
+        for system_id, (reference, profile, retired) in profiles.items()
+    ]
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection = session.connection()
+        connection.execute(_UPSERT[connection.dialect.name], rows)
+
+
+def refresh(session: Session, system_ids: list[int]) -> None:
+    """Make these systems' rows again from their records (a write of a profile or an
+    owner entry calls it, in the write's transaction). Never commits."""
+    _upsert(session, rows_of(session, system_ids))
+
+
+def rebuild(session: Session) -> int:
+    """The index made again from the records: every row removed, every system's row
+    written. Never commits; returns how many systems it holds."""
+    session.execute(sa.delete(SystemSearch))
+    ids = list(session.scalars(sa.select(AISystem.id).order_by(AISystem.id)))
+    count = 0
+    for start in range(0, len(ids), CHUNK):
+        rows = rows_of(session, ids[start : start + CHUNK])
+        _upsert(session, rows)
+        count += len(rows)
+    return count

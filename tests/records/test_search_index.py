@@ -1,0 +1,283 @@
+"""The systems' search index (records.search_index): what it finds systems by, kept with
+every write of a profile or an owner entry, and made again equal by a rebuild; user
+text never read as query syntax (both engines, real full-text indexes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from registry.errors import InvalidInput
+from registry.records import search_index, writes
+from registry.records.models import Entry
+from registry.records.search import count_systems, search_systems
+from registry.records.search_index import SystemSearch, indexed, words
+from tests.records.samples import SAMPLES
+
+OWNERS = {
+    "sys-a": [("business", "Ana Álvarez", "ana.alvarez@gemeente.example")],
+    "sys-b": [("technical", "Bob O'Brien", "bob@data-team.example")],
+    "sys-c": [],
+}
+PROFILES = {
+    "sys-a": {"name": "Benefit fraud triage", "purpose": "Ranks applications", "stage": "pilot"},
+    "sys-b": {"name": "Parking permits", "organisation": "Utrecht", "stage": "production"},
+    "sys-c": {"name": "Fraud signals", "purpose": 'NEAR(fraud) "quoted" *', "stage": "proposed"},
+}
+
+
+def _owner(role: str, name: str, email: str) -> dict[str, Any]:
+    return {"role": role, "person": {"name": name, "email": email}, "start": "2025-01-01"}
+
+
+@pytest.fixture
+def made(session, users, officer) -> dict[str, Any]:
+    systems = {}
+    for reference, fields in PROFILES.items():
+        systems[reference], _ = writes.create_system(
+            session, officer, {"reference": reference, **fields}
+        )
+        for role, name, email in OWNERS[reference]:
+            writes.create_entry(
+                session, officer, systems[reference], "owner", _owner(role, name, email)
+            )
+    session.commit()
+    return systems
+
+
+def refs(session, q: str, **kw: Any) -> list[str]:
+    return [r.system.reference for r in search_systems(session, q=q, **kw)]
+
+
+def _index(session) -> list[tuple[Any, ...]]:
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(
+                SystemSearch.system_id,
+                SystemSearch.document,
+                SystemSearch.name_key,
+                SystemSearch.stage,
+                SystemSearch.risk_tier,
+                SystemSearch.retired,
+            ).order_by(SystemSearch.system_id)
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("fraud", ["sys-a", "sys-c"]),  # name
+        ("FRA", ["sys-a", "sys-c"]),  # a prefix, any case
+        ("fraud triage", ["sys-a"]),  # every word
+        ("triage fraud", ["sys-a"]),  # in any order
+        ("fraud parking", []),
+        ("utrecht", ["sys-b"]),  # organisation
+        ("applic", ["sys-a"]),  # purpose
+        ("sys-c", ["sys-c"]),  # reference
+        ("Ana", ["sys-a"]),  # an owner's name
+        ("Álvarez", ["sys-a"]),
+        ("O'Brien", ["sys-b"]),
+        ("ana.alvarez@gemeente.example", ["sys-a"]),  # an owner's e-mail
+        ("bob@data-team.example", ["sys-b"]),
+        ("data-team", ["sys-b"]),  # part of it
+        ("gemeente", ["sys-a"]),
+        ("quoted", ["sys-c"]),
+        ("near", ["sys-c"]),  # a word, never an operator
+    ],
+)
+def test_finds_systems_by_their_text_and_owners(session, made, q, expected):
+    assert refs(session, q) == expected
+    assert count_systems(session, q=q).systems == len(expected)
+
+
+FRAUD = ["sys-a", "sys-c"]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"', []),
+        ('""', []),
+        ("*", []),
+        ("fraud*", FRAUD),
+        ("NEAR(", ["sys-c"]),
+        ("NEAR(fraud triage", []),
+        ("fraud:*", FRAUD),
+        (":*", []),
+        ("&|!", []),
+        ("fraud & !triage", ["sys-a"]),
+        ("fraud | parking", []),
+        ("'", []),
+        ("\\", []),
+        ("fraud'); DROP TABLE system_search; --", []),
+        ("a" * 5000, []),
+        ("fraud " * 300, FRAUD),
+        ("(((", []),
+        ("^fraud", FRAUD),
+        ("fraud OR parking", []),
+        ("fraud NOT triage", []),
+        ("-fraud", FRAUD),
+        ("\u200b", []),
+        ("\U0001f642 fraud", FRAUD),
+        ("fraud AND", []),
+        ("name:fraud", []),
+        ("{fraud}", FRAUD),
+    ],
+)
+def test_hostile_text_is_only_words(session, made, q, expected):
+    """Operators, quotes, stars and column filters are separators: whatever the text,
+    the query is its words, each a prefix, all required."""
+    assert refs(session, q) == expected
+    assert count_systems(session, q=q).systems == len(expected)
+    assert session.scalar(sa.select(sa.func.count()).select_from(SystemSearch)) == 3
+
+
+def test_text_without_words_matches_nothing(session, made):
+    for q in ('"', "*", "&|!", ":*", "(((", "_"):
+        assert refs(session, q) == []
+        assert count_systems(session, q=q).systems == 0
+
+
+def test_text_no_record_can_hold_is_bad_input(session, made):
+    with pytest.raises(InvalidInput) as caught:
+        search_systems(session, q="fraud\x00")
+    assert "q" in caught.value.field_errors
+
+
+def test_words_are_bounded():
+    assert words('NEAR("a" b*) c:* d&e|f!') == ["NEAR", "a", "b", "c", "d", "e", "f"]
+    assert len(words("w " * 100)) == search_index.MAX_WORDS
+    assert words("x" * 1000) == ["x" * search_index.MAX_WORD]
+
+
+def test_kept_with_profile_and_owner_writes(session, made, officer):
+    system = made["sys-b"]
+    profile = session.scalar(
+        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    writes.update_entry(
+        session,
+        officer,
+        profile.id,
+        {
+            "reference": "sys-b",
+            "name": "Residents' parking",
+            "stage": "pilot",
+            "risk_tier": "high",
+        },
+        base_version=1,
+        reason="Renamed",
+    )
+    session.commit()
+    assert refs(session, "residents") == ["sys-b"]
+    assert refs(session, "utrecht") == []  # the organisation is no longer recorded
+    row = session.get(SystemSearch, system.id)
+    assert (row.name_key, row.stage, row.risk_tier) == ("residents' parking", "pilot", "high")
+
+    # A new owner is found; a changed one by the new name only; a retired one not at all.
+    owner = writes.create_entry(
+        session, officer, system, "owner", _owner("oversight", "Chidi Okafor", "chidi@example.org")
+    )
+    session.commit()
+    assert refs(session, "chidi") == ["sys-b"]
+    writes.update_entry(
+        session,
+        officer,
+        owner.entry_id,
+        _owner("oversight", "Chidi Anagonye", "chidi@example.org"),
+        base_version=1,
+        reason="Name",
+    )
+    session.commit()
+    assert refs(session, "anagonye") == ["sys-b"] and refs(session, "okafor") == []
+    writes.retire_entry(session, officer, owner.entry_id, base_version=2, reason="Left")
+    session.commit()
+    assert refs(session, "chidi") == []
+
+    # A system retired from the register stays listed, found by its last profile.
+    writes.retire_entry(session, officer, profile.id, base_version=2, reason="Out of use")
+    session.commit()
+    assert [(r.system.reference, r.retired) for r in search_systems(session, q="residents")] == [
+        ("sys-b", True)
+    ]
+    assert refs(session, "residents", status="live") == []
+    writes.reinstate_system(session, officer, system, base_version=3, reason="Back")
+    session.commit()
+    assert [(r.system.reference, r.retired) for r in search_systems(session, q="residents")] == [
+        ("sys-b", False)
+    ]
+
+
+def test_other_kinds_leave_it_alone(session, made, officer):
+    before = _index(session)
+    writes.create_entry(
+        session,
+        officer,
+        made["sys-a"],
+        "data_source",
+        {**SAMPLES["data_source"], "name": "Ana's applications", "attachments": []},
+    )
+    session.commit()
+    assert _index(session) == before
+
+
+def test_rebuild_equals_what_writes_kept(session, made, officer):
+    writes.retire_entry(
+        session,
+        officer,
+        session.scalar(
+            sa.select(Entry.id).where(Entry.system_id == made["sys-c"].id, Entry.kind == "profile")
+        ),
+        base_version=1,
+        reason="Out of use",
+    )
+    session.commit()
+    kept = _index(session)
+    searches = {q: refs(session, q) for q in ("fraud", "ana", "bob@data-team.example", "sys")}
+    session.execute(sa.delete(SystemSearch))
+    session.commit()
+    assert refs(session, "fraud") == []
+    assert search_index.rebuild(session) == 3
+    session.commit()
+    assert _index(session) == kept
+    assert {q: refs(session, q) for q in searches} == searches
+    assert searches["fraud"] == ["sys-a", "sys-c"]
+
+
+def test_the_rebuild_command(app, session, made):
+    session.execute(sa.delete(SystemSearch))
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Search index rebuilt: 3 systems" in result.output
+    session.expire_all()
+    assert refs(session, "ana") == ["sys-a"]
+
+
+def test_as_of_searches_read_the_versions_then(session, made, officer):
+    """The index is the register now; a search as recorded at an instant reads the
+    profiles then (text anywhere in the name, reference, purpose or organisation)."""
+    before = dt.datetime.now(dt.UTC)
+    assert refs(session, "raud", as_of=before) == ["sys-a", "sys-c"]  # inside a word
+    assert refs(session, "raud") == []  # the index matches beginnings of words
+
+
+def test_one_rule_of_what_is_indexed():
+    row = indexed(
+        "sys-9",
+        {"name": "Straße", "purpose": 7, "stage": "pilot", "risk_tier": "nonsense"},
+        [{"person": {"name": "Zoë", "email": "z.q@x.example"}}, {"person": "?"}],
+    )
+    assert row["document"].split("\n") == [
+        "sys-9",
+        "Straße",
+        "Zoë",
+        "z.q@x.example",
+        "z q x example",
+    ]
+    assert (row["name_key"], row["stage"], row["risk_tier"]) == ("strasse", "pilot", "unclassified")
