@@ -13,6 +13,7 @@ import json
 import mimetypes
 import os
 import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,6 +33,7 @@ from registry.errors import RegistryError
 from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
 from registry.outage import DatabaseUnavailable, unavailable
+from registry.records import search_index
 from registry.sheets import importing as sheets_import
 
 CLI_ADMIN = Actor.system("cli", roles=frozenset({"admin"}))
@@ -1290,13 +1292,9 @@ search_cli = AppGroup("search", help="The systems' search index (full-text searc
 def search_rebuild() -> None:
     """Make the search index again from the records (writes keep it up to date; it is
     never part of the ledger)."""
-    import time
-
-    from registry.records.search_index import rebuild
-
     session = db_session()
     started = time.perf_counter()
-    count = rebuild(session)
+    count = search_index.rebuild(session)
     session.commit()
     click.echo(f"Search index rebuilt: {count} systems in {time.perf_counter() - started:.1f} s.")
 

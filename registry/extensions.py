@@ -29,6 +29,7 @@ from registry.ledger.submitter import INFO_KEY, WitnessSubmitter
 from registry.ledger.witnessing import parse_witnesses
 from registry.readiness.projection import INFO_KEY as PROJECTOR
 from registry.readiness.projector import Projector
+from registry.records.reindexer import Reindexer
 from registry.surfaces import is_api_request
 
 
@@ -66,6 +67,10 @@ def init_app(app: Flask) -> None:
     sa.event.listen(database.sessionmaker, "after_commit", submitter.after_commit)
     sa.event.listen(database.sessionmaker, "after_rollback", submitter.after_rollback)
     app.extensions["registry.witness_submitter"] = submitter
+    # The search index's rows of the systems a write changed, once it commits.
+    reindexer = Reindexer(database.sessionmaker)
+    sa.event.listen(database.sessionmaker, "after_commit", reindexer.after_commit)
+    sa.event.listen(database.sessionmaker, "after_rollback", reindexer.after_rollback)
     # What a read evaluates of the readiness projection is stored for the next one; only
     # read sessions hand it over (they see committed records only).
     database.share(PROJECTOR, Projector(database.sessionmaker), reading_only=True)

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.Text(), nullable=False),
         sa.Column("risk_tier", sa.Text(), nullable=False),
         sa.Column("retired", sa.Boolean(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["system_id"],
             ["ai_system.id"],

@@ -1,5 +1,6 @@
 """The systems' search index: per system, the text a search finds it by and the sort
-keys of the systems list, kept with every write of a profile or an owner entry.
+keys of the systems list, made again once a write of a profile or an owner entry
+commits (``records.reindexer``).
 
 :func:`indexed` is the one rule of what is indexed: the reference, the profile's name,
 purpose and organisation (the profile shown in the register: the one in force, or the
@@ -35,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base
+from registry.ledger.models import AuditEvent
 from registry.records.kinds import risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import in_force
@@ -73,6 +75,9 @@ class SystemSearch(Base):
     # Whether the profile is retired (the system retired from the register, listed as
     # retired with its last profile).
     retired: Mapped[bool] = mapped_column(default=False)
+    # The system's last ledger event when the row was made (read before its records):
+    # a row never replaces one made from a later event (``records.reindexer``).
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 def _text(value: Any) -> str:
@@ -152,13 +157,19 @@ def _upsert_statement(insert: Any) -> Any:
         index_elements=[SystemSearch.__table__.c.system_id],
         set_={
             c: statement.excluded[c]
-            for c in ("document", "name_key", "stage", "risk_tier", "retired")
+            for c in ("document", "name_key", "stage", "risk_tier", "retired", "seq")
         },
+        where=SystemSearch.__table__.c.seq <= statement.excluded.seq,
     )
 
 
-# Built once: a write of a profile or an owner entry runs both.
+# Built once: each refresh runs all three.
 _ROWS = _rows_statement()
+_LAST_EVENTS = (
+    sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
+    .where(AuditEvent.system_id.in_(sa.bindparam("ids", expanding=True)))
+    .group_by(AuditEvent.system_id)
+)
 _UPSERT = {
     "postgresql": _upsert_statement(postgresql.insert),
     "sqlite": _upsert_statement(sqlite.insert),
@@ -170,7 +181,10 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
     and their live owner entries (systems without a profile get none)."""
     profiles: dict[int, tuple[str, dict[str, Any], bool]] = {}
     owners: dict[int, list[dict[str, Any]]] = {}
-    rows = session.connection().execute(_ROWS, {"ids": system_ids})  # Core: no ORM rows
+    connection = session.connection()
+    # Read first: the records read next are at least as new as these events.
+    last = {sid: seq for sid, seq in connection.execute(_LAST_EVENTS, {"ids": system_ids})}
+    rows = connection.execute(_ROWS, {"ids": system_ids})  # Core: no ORM rows
     for system_id, kind, body, retired, reference in rows:
         if kind == "profile":
             profiles[system_id] = (reference, json.loads(body), bool(retired))
@@ -180,6 +194,7 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
         {
             "system_id": system_id,
             "retired": retired,
+            "seq": last.get(system_id, 0),
             **indexed(reference, profile, owners.get(system_id, [])),
         }
         for system_id, (reference, profile, retired) in profiles.items()
@@ -193,9 +208,23 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def refresh(session: Session, system_ids: list[int]) -> None:
-    """Make these systems' rows again from their records (a write of a profile or an
-    owner entry calls it, in the write's transaction). Never commits."""
+    """Make these systems' rows again from their committed records (``records.reindexer``
+    after a write commits; migrations). Never commits."""
     _upsert(session, rows_of(session, system_ids))
+
+
+_CHANGED = "registry.search_index.changed"
+
+
+def changed(session: Session, system_id: int) -> None:
+    """Note, in the write's transaction, that what a search finds ``system_id`` by may
+    have changed: its row is made again once the transaction commits."""
+    session.info.setdefault(_CHANGED, set()).add(system_id)
+
+
+def take_changed(session: Session) -> list[int]:
+    """The systems noted by :func:`changed` in the session's transaction, forgotten."""
+    return sorted(session.info.pop(_CHANGED, ()))
 
 
 def rebuild(session: Session) -> int:

@@ -843,7 +843,7 @@ def _append(
     rows.append((_INSERT_VERSION, values))
     store(session, event, rows)
     if plan.kind in INDEXED_KINDS:  # what a search finds the system by has changed
-        search_index.refresh(session, [system_id])
+        search_index.changed(session, system_id)
     return _attached(session, plan, system_id, entry_id, version_id, values)
 
 
