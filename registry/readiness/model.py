@@ -62,6 +62,18 @@ class Record:
     effective_from: dt.datetime
 
     @classmethod
+    def of_row(cls, entry: Any, version: Any) -> Record:
+        """From an (Entry, EntryVersion) row, as ``records.reads.in_force`` selects."""
+        return cls(
+            entry.id,
+            entry.kind,
+            version.number,
+            version.body_hash,
+            json.loads(version.body),
+            version.effective_from,
+        )
+
+    @classmethod
     def of(cls, state: Any) -> Record:
         """From a ``records.reads.EntryState``."""
         v = state.version
