@@ -53,6 +53,7 @@ from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
 from registry.ledger.submitter import WitnessSubmitter, log_outcome
 from registry.ledger.witnessing import Outcome
+from registry.notifications import addresses
 from registry.notifications.delivery import Delivered, claim, outgoing, record, send
 from registry.notifications.mail import SmtpSettings
 from registry.notifications.outbox import Scan, scan
@@ -328,11 +329,24 @@ def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:
     ``session``, committed."""
     read = database(app).read_sessionmaker()
     try:
-        found = scan(read, session, now, ahead=dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]))
+        found = scan(
+            read,
+            session,
+            now,
+            ahead=dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]),
+            policy=addresses.AddressPolicy.of(app.config["NOTIFY_OWNER_DOMAINS"]),
+        )
     finally:
         read.close()
     session.commit()
     return found
+
+
+def unsubscribe_link(app: Flask, address: str) -> str:
+    """The link an e-mail to an owner who is not a user carries (the web's
+    ``notifications.unsubscribe``, under REGISTRY_BASE_URL)."""
+    token = addresses.token(app.config["SECRET_KEY"], address)
+    return f"{app.config['BASE_URL'].rstrip('/')}/notifications/unsubscribe/{token}"
 
 
 def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Delivered:
@@ -340,9 +354,10 @@ def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Del
     alike): read, claimed (committed, so two workers never send one message twice), sent
     with no transaction open, each outcome recorded, committed."""
     config = app.config
+    policy = addresses.AddressPolicy.of(config["NOTIFY_OWNER_DOMAINS"])
     read = database(app).read_sessionmaker()
     try:
-        batch = outgoing(read, now)
+        batch = outgoing(read, now, policy=policy)
     finally:
         read.close()
     batch = claim(session, batch, now)  # another worker may have read the same outbox
@@ -352,6 +367,7 @@ def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Del
         smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
         base_url=config["BASE_URL"],
         allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+        unsubscribe_link=lambda address: unsubscribe_link(app, address),
     )
     done = record(session, outcomes, now)
     session.commit()
