@@ -27,6 +27,7 @@ from registry.readiness.overview import OpenIncident, assess, describe, open_inc
 from registry.readiness.projection import Summary
 from registry.readiness.projection import summaries as summaries_of
 from registry.readiness.scorecard import approval_status, waivers_in_force
+from registry.records.models import Entry, EntryVersion
 from registry.records.reads import RegisterRow, in_force, register
 
 # The kinds of due item, with how people read them (preferences are per kind).
@@ -43,6 +44,16 @@ KINDS = {
 # The records the due items read besides the scorecard (approvals: which systems hold
 # one, whose records are then read in full).
 READ_KINDS = ("access_grant", "waiver", "incident", "approval")
+# What the scan reads of each of those records (Record.of_columns), and its system.
+RECORD_COLUMNS = (
+    Entry.system_id,
+    Entry.id,
+    Entry.kind,
+    EntryVersion.number,
+    EntryVersion.body_hash,
+    EntryVersion.body,
+    EntryVersion.effective_from,
+)
 # A readiness area's key by its title (the projection keeps the titles of those unmet).
 AREA_KEYS = {area.title: area.key for area in AREAS}
 # How far ahead a reminder is sent before a date falls due.
@@ -96,6 +107,7 @@ class _Facts:
     compares them all), its documents held and its open incidents."""
 
     row: RegisterRow
+    profile: dict[str, Any]
     summary: Summary
     records: list[Record]
     documents: tuple[Held, ...]
@@ -105,7 +117,7 @@ class _Facts:
 def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta) -> list[DueItem]:
     reference = f.row.system.reference
     system_id = f.row.system.id
-    profile = f.row.profile
+    profile = f.profile
     name = profile.get("name", reference)
     today = now.date()
     horizon = today + ahead
@@ -221,14 +233,18 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
     return found
 
 
-def _listed(session: Session, system_ids: Collection[int] | None) -> list[RegisterRow]:
-    """The listed systems not retired (those of ``system_ids``), in reference order."""
-    rows = [
-        r
-        for r in register(session)
-        if r.profile.get("stage") != "retired" and (system_ids is None or r.system.id in system_ids)
-    ]
-    rows.sort(key=lambda r: r.system.reference)
+def _listed(
+    session: Session, system_ids: Collection[int] | None
+) -> list[tuple[RegisterRow, dict[str, Any]]]:
+    """The listed systems not retired (those of ``system_ids``), in reference order, each
+    with its profile."""
+    rows = []
+    for r in register(session):
+        if system_ids is None or r.system.id in system_ids:
+            profile = r.profile
+            if profile.get("stage") != "retired":
+                rows.append((r, profile))
+    rows.sort(key=lambda r: r[0].system.reference)
     return rows
 
 
@@ -254,28 +270,31 @@ def due_items(
     the few systems that hold an approval. The same items as :func:`due_items_evaluated`.
     """
     rows = _listed(session, system_ids)
-    ids = [r.system.id for r in rows]
+    ids = [r.system.id for r, _profile in rows]
     summaries = summaries_of(session, ids, now)
     # Every system's records when all are asked for (no list of ids in the query).
     wanted = set(ids)
     scope = None if system_ids is None else ids
     records: dict[int, list[Record]] = defaultdict(list)
-    for entry, version in session.execute(in_force(scope, kinds=READ_KINDS)).all():
-        if entry.system_id in wanted:
-            records[entry.system_id].append(Record.of_row(entry, version))
+    read = in_force(scope, kinds=READ_KINDS).with_only_columns(*RECORD_COLUMNS)
+    for found in session.execute(read):
+        if found.system_id in wanted:
+            records[found.system_id].append(Record.of_columns(found))
     approved = sorted(s for s, found in records.items() if any(r.kind == "approval" for r in found))
     if approved:
         for system_id in approved:
             records[system_id] = []
-        for entry, version in session.execute(in_force(approved)).all():
-            records[entry.system_id].append(Record.of_row(entry, version))
+        every = in_force(approved).with_only_columns(*RECORD_COLUMNS)
+        for found in session.execute(every):
+            records[found.system_id].append(Record.of_columns(found))
     documents = received_by_systems(session, ids, now)
     items = []
-    for row in rows:
+    for row, profile in rows:
         system_id = row.system.id
         mine = records.get(system_id, [])
         facts = _Facts(
             row,
+            profile,
             summaries[system_id],
             mine,
             tuple(Held.of(d) for d in documents.get(system_id, [])),
@@ -296,9 +315,12 @@ def due_items_evaluated(
     and documents held (``readiness.overview.assess``), with no projection: the
     reference the scan is tested and measured against."""
     items = []
-    for a in assess(session, _listed(session, system_ids), now):
+    listed = _listed(session, system_ids)
+    profiles = {row.system.id: profile for row, profile in listed}
+    for a in assess(session, [row for row, _profile in listed], now):
+        summary = Summary.of(a.row.system.id, a.card)
         facts = _Facts(
-            a.row, Summary.of(a.row.system.id, a.card), a.records, a.documents, a.incidents
+            a.row, profiles[a.row.system.id], summary, a.records, a.documents, a.incidents
         )
         items.extend(_items_of(session, facts, now, ahead))
     return _sorted(items)

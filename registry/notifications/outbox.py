@@ -33,6 +33,7 @@ from registry.notifications.models import (
     SystemSubscription,
     WebhookSubscription,
 )
+from registry.records.models import Entry, EntryVersion
 from registry.records.reads import in_force
 
 # The owner roles told of their systems' due items (a DPO is not, unless subscribed).
@@ -121,18 +122,21 @@ def recipients(
     owners: dict[int, set[int]] = defaultdict(set)
     addresses: dict[int, set[str]] = defaultdict(set)
     ids = list(system_ids) if system_ids is not None else None
-    for entry, version in session.execute(in_force(ids, kinds=["owner"])).all():
-        person = json.loads(version.body).get("person") or {}
+    owner_bodies = in_force(ids, kinds=["owner"]).with_only_columns(
+        Entry.system_id, EntryVersion.body
+    )
+    for system_id, body in session.execute(owner_bodies):
+        person = json.loads(body).get("person") or {}
         address = normalise(str(person.get("email") or ""))
         candidates = {users.get(person.get("user_id")), by_email.get(address)}
         for user in candidates - {None}:
             assert user is not None
-            if roles_named(Actor.for_user(user), [version.body], on=on) & TOLD_OWNERS:
-                owners[entry.system_id].add(user.id)
+            if roles_named(Actor.for_user(user), [body], on=on) & TOLD_OWNERS:
+                owners[system_id].add(user.id)
         if person.get("user_id") is None and address not in known and policy.allows(address):
             owner = Actor(label=f"owner:{address}", roles=frozenset(), email=address)
-            if roles_named(owner, [version.body], on=on) & TOLD_OWNERS:
-                addresses[entry.system_id].add(address)
+            if roles_named(owner, [body], on=on) & TOLD_OWNERS:
+                addresses[system_id].add(address)
     refused = unsubscribed(session) if addresses else set()
     for told in addresses.values():
         told -= refused

@@ -62,15 +62,12 @@ class Record:
     effective_from: dt.datetime
 
     @classmethod
-    def of_row(cls, entry: Any, version: Any) -> Record:
-        """From an (Entry, EntryVersion) row, as ``records.reads.in_force`` selects."""
+    def of_columns(cls, row: Any) -> Record:
+        """From a row of the entry's ``id`` and ``kind`` and the version's ``number``,
+        ``body_hash``, ``body`` and ``effective_from`` (``records.reads.in_force``
+        narrowed to those columns: no ORM objects made)."""
         return cls(
-            entry.id,
-            entry.kind,
-            version.number,
-            version.body_hash,
-            json.loads(version.body),
-            version.effective_from,
+            row.id, row.kind, row.number, row.body_hash, json.loads(row.body), row.effective_from
         )
 
     @classmethod
