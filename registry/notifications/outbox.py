@@ -46,6 +46,8 @@ EVENTS = {
     "readiness.changed": "A system in production that is no longer ready",
 }
 CURSOR = "ledger"
+# How many rows one enqueue adds before it refreshes the outbox's statistics (PostgreSQL).
+ANALYZE_AFTER = 1000
 
 
 def _insert(session: Session) -> Any:
@@ -56,7 +58,9 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping those whose key is queued already: the count new.
     Keys already queued are looked up first (by the unique index, a chunk at a time), so
     a scan that finds everything queued writes nothing; the insert itself still skips a
-    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``)."""
+    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing many,
+    PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next scan's
+    lookups go through the unique index."""
     if not rows:
         return 0
     insert = _insert(session)
@@ -77,6 +81,10 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
             .returning(OutboxMessage.id)
         )
         new += len(session.execute(stmt, fresh).all())
+    if new >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics now, not at autovacuum's next round: with the table's old
+        # ones the planner reads the whole outbox for each chunk of keys looked up.
+        session.execute(sa.text("ANALYZE notification_outbox"))
     return new
 
 
