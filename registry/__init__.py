@@ -98,6 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logs.configure(app)
     extensions.init_app(app)
+    from registry.jobs import tasks
+
+    tasks.init_app(app)
 
     from registry.api import init_api
     from registry.api.auth import ApiAwareSessionInterface

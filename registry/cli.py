@@ -406,7 +406,9 @@ def _compare_with_witnesses(required: bool) -> None:
             click.echo("No witness is configured (REGISTRY_WITNESSES): none to compare with.")
             sys.exit(1)
         return
-    outcomes = witness_submitter().submit_latest()
+    from registry.jobs.tasks import submit_to_witnesses
+
+    outcomes = submit_to_witnesses(current_app, db_session())
     if not outcomes:
         click.echo("No signed checkpoint: nothing to compare with the witnesses.")
         if required:
@@ -475,12 +477,14 @@ def ledger_witness() -> None:
 
 def _submit_to_witnesses() -> bool:
     """Submit the newest checkpoint to each configured witness and commit their answers
-    (the submitter's own sessions); one line per witness. A witness that is down is
+    (as the witnesses' job does); one line per witness. A witness that is down is
     reported; a refusal is an alarm."""
+    from registry.jobs.tasks import submit_to_witnesses
+
     specs = _witness_specs()
     if not specs:
         return False
-    for outcome in witness_submitter().submit_latest():
+    for outcome in submit_to_witnesses(current_app, db_session()):
         click.echo(outcome.line(), err=outcome.result != "cosigned")
     return True
 

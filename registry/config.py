@@ -166,6 +166,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # private addresses (off: refused when subscribed and again at each delivery).
         "BASE_URL": env.get("REGISTRY_BASE_URL", "http://127.0.0.1:5000"),
         "NOTIFY_DAYS_AHEAD": int(env.get("REGISTRY_NOTIFY_DAYS_AHEAD", "14")),
+        # The domains owners who are not users may be e-mailed at (* any, empty none).
+        "NOTIFY_OWNER_DOMAINS": env.get("REGISTRY_NOTIFY_OWNER_DOMAINS", "*"),
         "SMTP_HOST": env.get("REGISTRY_SMTP_HOST", ""),
         "SMTP_PORT": int(env.get("REGISTRY_SMTP_PORT", "587")),
         "SMTP_SECURITY": env.get("REGISTRY_SMTP_SECURITY", "starttls").strip().lower(),

@@ -4,9 +4,9 @@ service (``evidence.pack``) never commits.
 
 1. Pin the as-of instant to the ledger (``pack.pin``: under the ledger lock, perhaps
    signing a checkpoint) and commit, so the lock is not held while the pack is made.
-   Then submit the pinned checkpoint to the witnesses (``pack.witness``), so the pack
-   carries their cosignatures (the background submitter is told not to: the export
-   does it before building).
+   Then submit the pinned checkpoint to the witnesses (``pack.witness``) and commit
+   their answers, so the pack carries their cosignatures (no witness job is queued for
+   it: the export submits it before building).
 2. Build the pack, place it and append the export's event (``pack.recorded``), and
    commit; the pack is kept only once that commit succeeds.
 
@@ -47,7 +47,8 @@ def export(
         submitter.take(session)  # submitted below, before the pack is built
     session.commit()
     try:
-        witnessed = pack.witness(submitter, pinned)
+        witnessed = pack.witness(session, submitter, pinned)
+        session.commit()  # the witnesses' answers, which the pack carries
         with pack.recorded(
             session, read, actor, out_dir, references, pinned, signer, files, progress
         ) as done:

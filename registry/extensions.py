@@ -56,16 +56,14 @@ def init_app(app: Flask) -> None:
     # The checkpoint a transaction signed is kept outside the database once committed.
     sa.event.listen(database.sessionmaker, "after_commit", kept.after_commit)
     sa.event.listen(database.sessionmaker, "after_rollback", kept.after_rollback)
-    # A checkpoint a transaction signed goes to the witnesses once it commits.
+    # A checkpoint a transaction signed goes to the witnesses once it commits, as a job
+    # (jobs.tasks listens for the commit); exports submit theirs at once.
     submitter = WitnessSubmitter(
-        database.sessionmaker,
         database.read_sessionmaker,
         lambda: parse_witnesses(app.config["WITNESSES"]),
         timeout=app.config["WITNESS_TIMEOUT"],
     )
     database.share(INFO_KEY, submitter)
-    sa.event.listen(database.sessionmaker, "after_commit", submitter.after_commit)
-    sa.event.listen(database.sessionmaker, "after_rollback", submitter.after_rollback)
     app.extensions["registry.witness_submitter"] = submitter
     # The search index's rows of the systems a write changed, once it commits.
     reindexer = Reindexer(database.sessionmaker)

@@ -308,8 +308,6 @@ SERVICES = {"evidence", "demo", "readiness", "records", "accounts", "witness", "
 RUNNERS = {
     "registry.jobs.tasks": "the job queue's tasks: each job is a transaction boundary, like "
     "a request or a command",
-    "registry.ledger.submitter": "a background thread storing the witnesses' answers "
-    "(the job queue's, once there is one)",
     "registry.readiness.projector": "stores what a read evaluated of the readiness "
     "projection, in a short transaction beside the read's own",
     "registry.records.reindexer": "makes the search index's rows of the systems a write "

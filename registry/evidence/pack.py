@@ -571,15 +571,17 @@ def failure(exc: Exception, pinned: Pin) -> Exception:
     )
 
 
-def witness(submitter: WitnessSubmitter | None, pinned: Pin) -> tuple[Outcome, ...]:
+def witness(
+    session: Session, submitter: WitnessSubmitter | None, pinned: Pin
+) -> tuple[Outcome, ...]:
     """Submit the pinned checkpoint to the witnesses that have not cosigned it (nor a
     larger one) yet, after the commit that pinned it and before the pack is built, so
     the pack carries their cosignatures. Each waits a short timeout; a witness that is
     down is reported in the export's result, a refusal stored as an alarm (which the
-    manifest carries)."""
+    manifest carries). The answers are stored in ``session``; the caller commits."""
     if submitter is None:
         return ()
-    return tuple(submitter.submit_now(pinned.tree_size, timeout=WITNESS_TIMEOUT))
+    return tuple(submitter.submit_now(session, pinned.tree_size, timeout=WITNESS_TIMEOUT))
 
 
 @contextmanager

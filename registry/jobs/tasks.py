@@ -15,9 +15,14 @@ when complete (``evidence.pack.recorded``), so a worker killed mid-export leaves
 and :func:`~registry.jobs.service.recover` (at each worker's start and every minute)
 runs the job again or fails it.
 
+A transaction that signed a checkpoint queues, once it commits, a job sending the newest
+checkpoint to the witnesses (``ledger.submitter``) and storing their answers, as
+``registry ledger witness`` does (:func:`submit_to_witnesses`).
+
 The schedule: every minute, recovery, checkpoint signing on the time policy
-(``ledger.checkpoints.sign_if_due``) and the delivery of the notifications' outbox
-(``notifications.delivery``); every five minutes, the reminders' scan
+(``ledger.checkpoints.sign_if_due``), the newest checkpoint sent to each witness that
+has not cosigned it yet (one that was down, or a job lost) and the delivery of the
+notifications' outbox (``notifications.delivery``); every five minutes, the reminders' scan
 (``notifications.outbox.scan``: each due item queued once per recipient and channel,
 so scanning often sends nothing twice); every quarter of an hour, the collection of
 unattached documents (``documents.service.collect``).
@@ -31,6 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy.orm import Session
@@ -42,9 +48,12 @@ from registry.documents.service import Collected, collect, remove_blobs
 from registry.documents.store import BlobStore
 from registry.errors import RegistryError
 from registry.evidence import pack
-from registry.extensions import database, document_store, pack_files
+from registry.extensions import database, document_store, pack_files, witness_submitter
 from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
+from registry.ledger.submitter import WitnessSubmitter, log_outcome
+from registry.ledger.witnessing import Outcome
+from registry.notifications import addresses
 from registry.notifications.delivery import Delivered, claim, outgoing, record, send
 from registry.notifications.mail import SmtpSettings
 from registry.notifications.outbox import Scan, scan
@@ -82,7 +91,9 @@ class JobQueue:
         task, periodic = self.huey.task, self.huey.periodic_task
         self.export_task = task(name="registry.export")(self.run_export)
         periodic(crontab(minute="*"), name="registry.recover")(self.recover)
+        self.witness_task = task(name="registry.witness")(self.submit_to_witnesses)
         periodic(crontab(minute="*"), name="registry.checkpoint")(self.checkpoint)
+        periodic(crontab(minute="*"), name="registry.witness_behind")(self.witnesses_behind)
         periodic(crontab(minute="*/15"), name="registry.documents_gc")(self.collect_documents)
         periodic(crontab(minute="*/5"), name="registry.notify_scan")(self.scan_notifications)
         periodic(crontab(minute="*"), name="registry.notify_deliver")(self.deliver_notifications)
@@ -192,6 +203,19 @@ class JobQueue:
         if row is not None:
             log.info("Signed the checkpoint of %s events (time policy)", row.tree_size)
 
+    def submit_to_witnesses(self, behind_only: bool = False) -> list[Outcome]:
+        """Send the newest signed checkpoint to the witnesses (``behind_only``: those
+        that have not cosigned it yet) and store their answers."""
+        with self.app.app_context(), database(self.app).sessionmaker() as session:
+            outcomes = submit_to_witnesses(self.app, session, behind_only=behind_only)
+        for outcome in outcomes:
+            log_outcome(outcome)
+        return outcomes
+
+    def witnesses_behind(self) -> list[Outcome]:
+        """The newest checkpoint to each witness that has not cosigned it yet."""
+        return self.submit_to_witnesses(behind_only=True)
+
     def collect_documents(self) -> None:
         """Collect the unattached documents older than the grace period."""
         hours = float(self.app.config["DOCUMENT_GC_GRACE_HOURS"])
@@ -207,6 +231,37 @@ class JobQueue:
         """Send the outbox's e-mails, digests and webhooks whose time has come."""
         with self.app.app_context(), database(self.app).sessionmaker() as session:
             deliver_notifications(self.app, session, utcnow())
+
+
+def submit_to_witnesses(
+    app: Flask, session: Session, *, behind_only: bool = False
+) -> list[Outcome]:
+    """The newest signed checkpoint submitted to the witnesses and their answers stored,
+    committed (``registry ledger witness``, the job a signing commit queues and the
+    schedule alike); ``behind_only``: only to those that have not cosigned it yet. A
+    witness that is down is an outcome, never an error."""
+    outcomes = witness_submitter(app).submit_latest(session, behind_only=behind_only)
+    session.commit()
+    return outcomes
+
+
+def init_app(app: Flask) -> None:
+    """Queue the witnesses' job after each commit that signed a checkpoint (not one an
+    export or a command submits itself: they take the mark first)."""
+    submitter = witness_submitter(app)
+
+    def after_commit(session: Session) -> None:
+        if not submitter.signed(session) or not submitter.configured():
+            return
+        try:
+            job_queue(app).witness_task()
+        except Exception:  # the write is committed: a lost job is caught up by the schedule
+            log.exception("Queueing the submission of a checkpoint to the witnesses failed")
+
+    maker = database(app).sessionmaker
+    sa.event.listen(maker, "after_commit", after_commit)
+    # A checkpoint rolled back was never signed.
+    sa.event.listen(maker, "after_rollback", WitnessSubmitter.take)
 
 
 def collect_unattached(
@@ -274,11 +329,24 @@ def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:
     ``session``, committed."""
     read = database(app).read_sessionmaker()
     try:
-        found = scan(read, session, now, ahead=dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]))
+        found = scan(
+            read,
+            session,
+            now,
+            ahead=dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]),
+            policy=addresses.AddressPolicy.of(app.config["NOTIFY_OWNER_DOMAINS"]),
+        )
     finally:
         read.close()
     session.commit()
     return found
+
+
+def unsubscribe_link(app: Flask, address: str) -> str:
+    """The link an e-mail to an owner who is not a user carries (the web's
+    ``notifications.unsubscribe``, under REGISTRY_BASE_URL)."""
+    token = addresses.token(app.config["SECRET_KEY"], address)
+    return f"{app.config['BASE_URL'].rstrip('/')}/notifications/unsubscribe/{token}"
 
 
 def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Delivered:
@@ -286,9 +354,10 @@ def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Del
     alike): read, claimed (committed, so two workers never send one message twice), sent
     with no transaction open, each outcome recorded, committed."""
     config = app.config
+    policy = addresses.AddressPolicy.of(config["NOTIFY_OWNER_DOMAINS"])
     read = database(app).read_sessionmaker()
     try:
-        batch = outgoing(read, now)
+        batch = outgoing(read, now, policy=policy)
     finally:
         read.close()
     batch = claim(session, batch, now)  # another worker may have read the same outbox
@@ -298,6 +367,7 @@ def deliver_notifications(app: Flask, session: Session, now: dt.datetime) -> Del
         smtp=SmtpSettings.of(config) if config["SMTP_HOST"] else None,
         base_url=config["BASE_URL"],
         allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+        unsubscribe_link=lambda address: unsubscribe_link(app, address),
     )
     done = record(session, outcomes, now)
     session.commit()

@@ -207,20 +207,6 @@ def _refused(session: Session, spec: WitnessSpec, checkpoint: Checkpoint, messag
     return Outcome(spec.name, spec.url, "refused", message)
 
 
-def submit_latest(
-    session: Session,
-    specs: list[WitnessSpec],
-    timeout: float = DEFAULT_TIMEOUT,
-    read: Session | None = None,
-) -> list[Outcome]:
-    """Submit the newest signed checkpoint to every witness (none: nothing to do);
-    ``read`` as for :func:`submit`."""
-    checkpoint = last_checkpoint(read if read is not None else session)
-    if checkpoint is None:
-        return []
-    return [submit(session, spec, checkpoint, timeout=timeout, read=read) for spec in specs]
-
-
 def cosignatures(session: Session, tree_size: int) -> list[WitnessCosignature]:
     """The stored cosignatures of the checkpoint of ``tree_size``, one per witness key."""
     rows = session.scalars(

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import smtplib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.models import User
 from registry.notifications import mail, webhooks
-from registry.notifications.models import DeliveryAttempt, OutboxMessage, WebhookSubscription
+from registry.notifications.addresses import ANY, AddressPolicy
+from registry.notifications.models import (
+    AddressPreference,
+    DeliveryAttempt,
+    OutboxMessage,
+    WebhookSubscription,
+)
 
 BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -50,6 +56,10 @@ class Outgoing:
     secret: str | None = None
     body: bytes = b""
     message_id: str = ""
+    # An owner who is not a user: the address the unsubscribe link names.
+    address: str | None = None
+    # Not to be sent (the address is refused now, or asked for nothing): why.
+    skip: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,25 +70,49 @@ class Outcome:
     error: str
 
 
-def outgoing(session: Session, now: dt.datetime, *, limit: int = 1000) -> list[Outgoing]:
+def outgoing(
+    session: Session, now: dt.datetime, *, limit: int = 1000, policy: AddressPolicy = ANY
+) -> list[Outgoing]:
     """What is due to be sent at ``now``: pending e-mails and webhook messages whose next
-    attempt has come, and the digests of days before ``now``'s (one per user and day)."""
+    attempt has come, and the digests of days before ``now``'s (one per user and day).
+    An e-mail to an owner's address that ``policy`` refuses now, or that has asked for
+    nothing since it was queued, is marked to be skipped."""
     rows = session.execute(
-        sa.select(OutboxMessage, User.email, WebhookSubscription)
+        sa.select(OutboxMessage, User.email, WebhookSubscription, AddressPreference.mode)
         .outerjoin(User, User.id == OutboxMessage.user_id)
         .outerjoin(WebhookSubscription, WebhookSubscription.id == OutboxMessage.webhook_id)
+        .outerjoin(AddressPreference, AddressPreference.address == OutboxMessage.address)
         .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
     found: list[Outgoing] = []
     digests: dict[tuple[str, dt.date], list[OutboxMessage]] = defaultdict(list)
-    for message, email, hook in rows:
+    for message, email, hook, address_mode in rows:
         data = json.loads(message.payload)
         if message.channel == "digest":
             assert message.digest_day is not None
             if message.digest_day < now.date() and email:
                 digests[(email, message.digest_day)].append(message)
+        elif message.channel == "email" and message.address:
+            skip = (
+                "The address asked for no reminders."
+                if address_mode == "none"
+                else ""
+                if policy.allows(message.address)
+                else "The address is refused by REGISTRY_NOTIFY_OWNER_DOMAINS."
+            )
+            found.append(
+                Outgoing(
+                    (message.id,),
+                    "email",
+                    message.attempts,
+                    [data["data"]],
+                    to=message.address,
+                    address=message.address,
+                    skip=skip,
+                )
+            )
         elif message.channel == "email" and email:
             found.append(
                 Outgoing((message.id,), "email", message.attempts, [data["data"]], to=email)
@@ -145,10 +179,15 @@ def send(
     base_url: str,
     allow_private: bool,
     resolver: webhooks.Resolver = webhooks.resolve,
+    unsubscribe_link: Callable[[str], str] | None = None,
 ) -> list[Outcome]:
-    """Send each (no database): the outcome of each."""
+    """Send each (no database): the outcome of each. ``unsubscribe_link``: the link
+    each e-mail to an owner's address carries (from the address)."""
     outcomes = []
     for out in batch:
+        if out.skip:
+            outcomes.append(Outcome(out, False, None, out.skip))
+            continue
         if out.channel == "webhook":
             assert out.url is not None and out.secret is not None
             sent = webhooks.post(
@@ -165,7 +204,13 @@ def send(
             outcomes.append(Outcome(out, False, None, "No SMTP server configured."))
             continue
         assert out.to is not None
-        message = mail.compose(smtp.sender, out.to, out.items, base_url, day=out.day)
+        unsubscribe = unsubscribe_link(out.address) if out.address and unsubscribe_link else None
+        if out.address and unsubscribe is None:
+            outcomes.append(Outcome(out, False, None, "No unsubscribe link to offer."))
+            continue
+        message = mail.compose(
+            smtp.sender, out.to, out.items, base_url, day=out.day, unsubscribe=unsubscribe
+        )
         try:
             mail.send(smtp, message)
             outcomes.append(Outcome(out, True, None, ""))
@@ -179,16 +224,21 @@ class Delivered:
     sent: int
     retrying: int
     failed: int
+    skipped: int = 0
 
 
 def record(session: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> Delivered:
     """Store each outcome: sent, or the next attempt after the backoff, or failed after
     ``MAX_ATTEMPTS``; every attempt goes to the delivery log."""
-    sent = retrying = failed = 0
+    sent = retrying = failed = skipped = 0
     for outcome in outcomes:
         for message_id in outcome.outgoing.ids:
             message = session.get(OutboxMessage, message_id)
             if message is None or message.state != "pending":
+                continue
+            if outcome.outgoing.skip:
+                message.state, message.last_error = "skipped", outcome.error[:500]
+                skipped += 1
                 continue
             message.attempts += 1
             session.add(
@@ -211,4 +261,4 @@ def record(session: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> D
                 message.last_error = outcome.error[:500]
                 retrying += 1
     session.flush()
-    return Delivered(sent, retrying, failed)
+    return Delivered(sent, retrying, failed, skipped)

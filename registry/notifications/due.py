@@ -3,7 +3,9 @@
 Each due item has an identity (``key``) that names what is due and when, so a reminder
 is queued once per item and recipient and channel (the outbox's unique key); a new due
 date (a review performed, a waiver renewed) is a new item. The dates are the readiness
-rules' own: reviews from the scorecard (``readiness.reviews``), Art 73 deadlines from
+rules' own: readiness and reviews from the scorecard (``readiness.reviews``), read from
+the readiness projection where it is current (:func:`due_items`; a full evaluation of
+every system in :func:`due_items_evaluated` gives the same), Art 73 deadlines from
 ``records.kinds.art_73_deadline`` through the dashboard's open incidents, waivers in
 force from ``readiness.scorecard``, approvals from ``approval_status``.
 """
@@ -11,16 +13,22 @@ force from ``readiness.scorecard``, approvals from ``approval_status``.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry.readiness.model import Record
-from registry.readiness.overview import Assessed, assess, describe
+from registry.documents.service import received_by_systems
+from registry.readiness.criteria import AREAS
+from registry.readiness.model import Held, Record
+from registry.readiness.overview import OpenIncident, assess, describe, open_incidents
+from registry.readiness.projection import Summary
+from registry.readiness.projection import summaries as summaries_of
 from registry.readiness.scorecard import approval_status, waivers_in_force
-from registry.records.reads import register
+from registry.records.models import Entry, EntryVersion
+from registry.records.reads import RegisterRow, in_force, register
 
 # The kinds of due item, with how people read them (preferences are per kind).
 KINDS = {
@@ -33,6 +41,21 @@ KINDS = {
     "approval_stale": "Approval gone stale",
     "readiness_lost": "Production system no longer ready",
 }
+# The records the due items read besides the scorecard (approvals: which systems hold
+# one, whose records are then read in full).
+READ_KINDS = ("access_grant", "waiver", "incident", "approval")
+# What the scan reads of each of those records (Record.of_columns), and its system.
+RECORD_COLUMNS = (
+    Entry.system_id,
+    Entry.id,
+    Entry.kind,
+    EntryVersion.number,
+    EntryVersion.body_hash,
+    EntryVersion.body,
+    EntryVersion.effective_from,
+)
+# A readiness area's key by its title (the projection keeps the titles of those unmet).
+AREA_KEYS = {area.title: area.key for area in AREAS}
 # How far ahead a reminder is sent before a date falls due.
 AHEAD = dt.timedelta(days=14)
 
@@ -76,12 +99,25 @@ def _instant(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def _items_of(
-    session: Session, a: Assessed, now: dt.datetime, ahead: dt.timedelta
-) -> list[DueItem]:
-    reference = a.row.system.reference
-    system_id = a.row.system.id
-    profile = a.row.profile
+@dataclass(frozen=True)
+class _Facts:
+    """What a system's due items are computed from: its listed profile, its scorecard
+    summary (the readiness projection's, or a scorecard's), the records in force of the
+    kinds the items read (every record when it has an approval: whether it went stale
+    compares them all), its documents held and its open incidents."""
+
+    row: RegisterRow
+    profile: dict[str, Any]
+    summary: Summary
+    records: list[Record]
+    documents: tuple[Held, ...]
+    incidents: list[OpenIncident]
+
+
+def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta) -> list[DueItem]:
+    reference = f.row.system.reference
+    system_id = f.row.system.id
+    profile = f.profile
     name = profile.get("name", reference)
     today = now.date()
     horizon = today + ahead
@@ -93,8 +129,8 @@ def _items_of(
         key = f"{kind}:{system_id}:{identity}"
         found.append(DueItem(kind, key, system_id, reference, name, title, due_at, detail, entry))
 
-    for due in a.card.due:
-        entry = due.subject.entry_id
+    for due in f.summary.due:
+        entry = due.entry_id
         if due.overdue:
             days = (today - due.due_on).days
             add(
@@ -114,7 +150,7 @@ def _items_of(
                 f"Due on {due.due_on}.",
                 entry,
             )
-    for r in a.records:
+    for r in f.records:
         if r.kind == "access_grant":
             revoked = _instant(r.body.get("revoked_at"))
             day = r.body.get("next_recertification")
@@ -129,7 +165,7 @@ def _items_of(
                         f"Next recertification on {on}.",
                         r.entry_id,
                     )
-    for waiver in waivers_in_force(a.records, now).values():
+    for waiver in waivers_in_force(f.records, now).values():
         expires = _instant(waiver.body["expires_at"])
         assert expires is not None
         if expires.date() <= horizon:
@@ -142,7 +178,7 @@ def _items_of(
                 f"Expires in {describe(expires - now)}.",
                 waiver.entry_id,
             )
-    for held in a.documents:
+    for held in f.documents:
         if held.valid_until is not None and today <= held.valid_until <= horizon:
             add(
                 "document_expiring",
@@ -152,7 +188,7 @@ def _items_of(
                 f"In force until {held.valid_until}.",
                 None,
             )
-    for incident in a.incidents:
+    for incident in f.incidents:
         if incident.deadline is None or incident.reported_at is not None:
             continue
         left = incident.deadline - now
@@ -167,8 +203,8 @@ def _items_of(
             f"Art 73 report due {incident.deadline:%Y-%m-%d %H:%M} UTC ({said}).",
             incident.entry_id,
         )
-    if any(r.kind == "approval" for r in a.records):
-        status = approval_status(session, a.records, now)
+    if any(r.kind == "approval" for r in f.records):
+        status = approval_status(session, f.records, now)
         if status.status == "stale" and status.approval is not None:
             approval: Record = status.approval
             add(
@@ -182,17 +218,39 @@ def _items_of(
             )
     # A system mirroring another register's stage is not held to the promotion gate
     # (readiness.gate), so its readiness is not news.
-    if profile.get("stage") == "production" and not a.ready and not profile.get("mirrors_register"):
-        unmet = sorted(area.key for area in a.card.unmet())
-        add(
-            "readiness_lost",
-            ",".join(unmet),
-            "In production but not ready",
-            now,
-            "Not met: " + "; ".join(a.missing) + ".",
-            a.row.entry_id,
-        )
+    summary = f.summary
+    if profile.get("stage") == "production" and not summary.ready:
+        if not profile.get("mirrors_register"):
+            unmet = sorted(AREA_KEYS[title] for title in summary.unmet)
+            add(
+                "readiness_lost",
+                ",".join(unmet),
+                "In production but not ready",
+                now,
+                "Not met: " + "; ".join(summary.unmet) + ".",
+                f.row.entry_id,
+            )
     return found
+
+
+def _listed(
+    session: Session, system_ids: Collection[int] | None
+) -> list[tuple[RegisterRow, dict[str, Any]]]:
+    """The listed systems not retired (those of ``system_ids``), in reference order, each
+    with its profile."""
+    rows = []
+    for r in register(session):
+        if system_ids is None or r.system.id in system_ids:
+            profile = r.profile
+            if profile.get("stage") != "retired":
+                rows.append((r, profile))
+    rows.sort(key=lambda r: r[0].system.reference)
+    return rows
+
+
+def _sorted(items: list[DueItem]) -> list[DueItem]:
+    items.sort(key=lambda i: (i.due_at, i.reference, i.key))
+    return items
 
 
 def due_items(
@@ -203,12 +261,66 @@ def due_items(
     system_ids: Collection[int] | None = None,
 ) -> list[DueItem]:
     """Everything due within ``ahead`` of ``now`` or overdue, for every listed system not
-    retired (or those of ``system_ids``), soonest first."""
-    rows = [
-        r
-        for r in register(session)
-        if r.profile.get("stage") != "retired" and (system_ids is None or r.system.id in system_ids)
-    ]
-    items = [i for a in assess(session, rows, now) for i in _items_of(session, a, now, ahead)]
-    items.sort(key=lambda i: (i.due_at, i.reference, i.key))
-    return items
+    retired (or those of ``system_ids``), soonest first.
+
+    Readiness and reviews due come from the readiness projection (``projection.summaries``:
+    the stored scorecard summary of each system whose records have not changed and whose
+    scorecard cannot have moved since, the others scored now and kept); of the records,
+    only the kinds the other items read are fetched, in one query, with every record of
+    the few systems that hold an approval. The same items as :func:`due_items_evaluated`.
+    """
+    rows = _listed(session, system_ids)
+    ids = [r.system.id for r, _profile in rows]
+    summaries = summaries_of(session, ids, now)
+    # Every system's records when all are asked for (no list of ids in the query).
+    wanted = set(ids)
+    scope = None if system_ids is None else ids
+    records: dict[int, list[Record]] = defaultdict(list)
+    read = in_force(scope, kinds=READ_KINDS).with_only_columns(*RECORD_COLUMNS)
+    for found in session.execute(read):
+        if found.system_id in wanted:
+            records[found.system_id].append(Record.of_columns(found))
+    approved = sorted(s for s, found in records.items() if any(r.kind == "approval" for r in found))
+    if approved:
+        for system_id in approved:
+            records[system_id] = []
+        every = in_force(approved).with_only_columns(*RECORD_COLUMNS)
+        for found in session.execute(every):
+            records[found.system_id].append(Record.of_columns(found))
+    documents = received_by_systems(session, ids, now)
+    items = []
+    for row, profile in rows:
+        system_id = row.system.id
+        mine = records.get(system_id, [])
+        facts = _Facts(
+            row,
+            profile,
+            summaries[system_id],
+            mine,
+            tuple(Held.of(d) for d in documents.get(system_id, [])),
+            open_incidents(row.system.reference, [r for r in mine if r.kind == "incident"]),
+        )
+        items.extend(_items_of(session, facts, now, ahead))
+    return _sorted(items)
+
+
+def due_items_evaluated(
+    session: Session,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    system_ids: Collection[int] | None = None,
+) -> list[DueItem]:
+    """As :func:`due_items`, every system scored in full on all its records in force
+    and documents held (``readiness.overview.assess``), with no projection: the
+    reference the scan is tested and measured against."""
+    items = []
+    listed = _listed(session, system_ids)
+    profiles = {row.system.id: profile for row, profile in listed}
+    for a in assess(session, [row for row, _profile in listed], now):
+        summary = Summary.of(a.row.system.id, a.card)
+        facts = _Facts(
+            a.row, profiles[a.row.system.id], summary, a.records, a.documents, a.incidents
+        )
+        items.extend(_items_of(session, facts, now, ahead))
+    return _sorted(items)

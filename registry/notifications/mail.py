@@ -92,8 +92,11 @@ def compose(
     base_url: str,
     *,
     day: dt.date | None = None,
+    unsubscribe: str | None = None,
 ) -> EmailMessage:
-    """A reminder of one item, or (``day`` given) the digest of that day's items."""
+    """A reminder of one item, or (``day`` given) the digest of that day's items.
+    ``unsubscribe``: the link that stops them (to an owner who is not a registry user,
+    who has no preferences page), also in the List-Unsubscribe headers (RFC 8058)."""
     links = [record_link(base_url, i) for i in items]
     if day is None:
         item = items[0]
@@ -110,14 +113,25 @@ def compose(
         + "\n\n"
         + "\n".join(_text_line(i, link) for i, link in zip(items, links, strict=True))
     )
-    text += f"\nYour notification preferences: {base_url.rstrip('/')}/me/notifications\n"
     html = (
         f"<p>{escape(intro)}</p><ul>"
         + "".join(_html_item(i, link) for i, link in zip(items, links, strict=True))
-        + f'</ul><p><a href="{escape(base_url.rstrip("/"))}/me/notifications">'
-        "Your notification preferences</a></p>"
+        + "</ul>"
     )
-    return _message(sender, to, subject, text, html)
+    if unsubscribe is None:
+        text += f"\nYour notification preferences: {base_url.rstrip('/')}/me/notifications\n"
+        html += (
+            f'<p><a href="{escape(base_url.rstrip("/"))}/me/notifications">'
+            "Your notification preferences</a></p>"
+        )
+        return _message(sender, to, subject, text, html)
+    why = "You receive this as an owner of the system named in the registry's records."
+    text += f"\n{why}\nStop these e-mails: {unsubscribe}\n"
+    html += f'<p>{escape(why)} <a href="{escape(unsubscribe)}">Stop these e-mails</a></p>'
+    message = _message(sender, to, subject, text, html)
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
 
 
 def compose_password_reset(

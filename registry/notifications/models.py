@@ -14,6 +14,9 @@ from registry.db import Base, utcnow
 
 # What a user may choose per kind of reminder.
 MODES = ("email", "digest", "none")
+# What an owner who is not a user has chosen for their address (through the
+# unsubscribe link of a reminder): e-mail at once, or nothing.
+ADDRESS_MODES = ("email", "none")
 CHANNELS = ("email", "digest", "webhook")
 STATES = ("pending", "sent", "failed", "skipped")
 
@@ -30,6 +33,21 @@ class NotificationPreference(Base):
     )
     kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     mode: Mapped[str] = mapped_column(sa.String(8))
+
+
+class AddressPreference(Base):
+    """Whether an owner who is not a registry user, named by ``address`` (case-folded)
+    in owner entries, wants reminders (no row: e-mail at once). Set through the signed
+    unsubscribe link of each reminder sent to the address (``notifications.addresses``)."""
+
+    __tablename__ = "notification_address_preference"
+    __table_args__ = (
+        sa.CheckConstraint(sa.text("mode IN " + str(ADDRESS_MODES)), name="mode_known"),
+    )
+
+    address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    mode: Mapped[str] = mapped_column(sa.String(8))
+    changed_at: Mapped[dt.datetime]
 
 
 class SystemSubscription(Base):
@@ -72,8 +90,9 @@ class WebhookSubscription(Base):
 
 class OutboxMessage(Base):
     """One notification to send: a due item or an event, to one user by e-mail (at once
-    or in the digest of ``digest_day``) or to one webhook. ``key`` (the item's identity,
-    the recipient and the channel) is unique: queued once, sent once."""
+    or in the digest of ``digest_day``), to an owner who is not a user at ``address``
+    (e-mail at once), or to one webhook. ``key`` (the item's identity, the recipient and
+    the channel) is unique: queued once, sent once."""
 
     __tablename__ = "notification_outbox"
     __table_args__ = (
@@ -91,6 +110,8 @@ class OutboxMessage(Base):
     webhook_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("webhook_subscription.id", ondelete="CASCADE"), index=True
     )
+    # An owner's address (case-folded) when the owner is not a registry user.
+    address: Mapped[str | None] = mapped_column(sa.String(320))
     event_type: Mapped[str] = mapped_column(sa.String(64))
     # The due item or event as JSON (what the e-mail or the webhook's payload says).
     payload: Mapped[str] = mapped_column(sa.Text)

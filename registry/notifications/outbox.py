@@ -24,6 +24,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import roles_named
 from registry.ledger.models import AuditEvent
+from registry.notifications.addresses import ANY, AddressPolicy, normalise, unsubscribed
 from registry.notifications.due import AHEAD, DueItem, due_items
 from registry.notifications.models import (
     NotificationPreference,
@@ -32,6 +33,7 @@ from registry.notifications.models import (
     SystemSubscription,
     WebhookSubscription,
 )
+from registry.records.models import Entry, EntryVersion
 from registry.records.reads import in_force
 
 # The owner roles told of their systems' due items (a DPO is not, unless subscribed).
@@ -44,6 +46,8 @@ EVENTS = {
     "readiness.changed": "A system in production that is no longer ready",
 }
 CURSOR = "ledger"
+# How many rows one enqueue adds before it refreshes the outbox's statistics (PostgreSQL).
+ANALYZE_AFTER = 1000
 
 
 def _insert(session: Session) -> Any:
@@ -54,7 +58,9 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping those whose key is queued already: the count new.
     Keys already queued are looked up first (by the unique index, a chunk at a time), so
     a scan that finds everything queued writes nothing; the insert itself still skips a
-    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``)."""
+    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing many,
+    PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next scan's
+    lookups go through the unique index."""
     if not rows:
         return 0
     insert = _insert(session)
@@ -75,16 +81,22 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
             .returning(OutboxMessage.id)
         )
         new += len(session.execute(stmt, fresh).all())
+    if new >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics now, not at autovacuum's next round: with the table's old
+        # ones the planner reads the whole outbox for each chunk of keys looked up.
+        session.execute(sa.text("ANALYZE notification_outbox"))
     return new
 
 
 @dataclass(frozen=True)
 class Recipients:
-    """Who is told of a system's due items: by user id."""
+    """Who is told of a system's due items: by user id, and the addresses of owners who
+    are not users."""
 
     officers: frozenset[int]
     owners: dict[int, set[int]]  # system id -> users named owner
     subscribers: dict[int, set[int]]  # system id -> subscribed users
+    addresses: dict[int, set[str]]  # system id -> owners' addresses (not users')
 
     def of(self, system_id: int) -> set[int]:
         return (
@@ -94,11 +106,21 @@ class Recipients:
         )
 
 
-def recipients(session: Session, system_ids: Iterable[int] | None, on: dt.date) -> Recipients:
-    """The active users told of each system's due items: compliance officers, the
-    business, technical and oversight owners the live owner entries name on ``on`` (by
-    the permissions' rule, ``roles_named``), and the system's subscribers."""
-    users = {u.id: u for u in session.scalars(sa.select(User).where(User.is_active.is_(True)))}
+def recipients(
+    session: Session,
+    system_ids: Iterable[int] | None,
+    on: dt.date,
+    *,
+    policy: AddressPolicy = ANY,
+) -> Recipients:
+    """Who is told of each system's due items: the active users who are compliance
+    officers, business, technical or oversight owners the live owner entries name on
+    ``on`` (by the permissions' rule, ``roles_named``) or the system's subscribers; and
+    the addresses of such owners who are not users (``notifications.addresses``), unless
+    ``policy`` refuses an address or it asked for nothing."""
+    every = list(session.scalars(sa.select(User)))
+    users = {u.id: u for u in every if u.is_active}
+    known = {u.email.casefold() for u in every}
     by_email = {u.email.casefold(): u for u in users.values()}
     officers = frozenset(
         session.scalars(
@@ -106,24 +128,35 @@ def recipients(session: Session, system_ids: Iterable[int] | None, on: dt.date) 
         ).all()
     ) & set(users)
     owners: dict[int, set[int]] = defaultdict(set)
+    addresses: dict[int, set[str]] = defaultdict(set)
     ids = list(system_ids) if system_ids is not None else None
-    for entry, version in session.execute(in_force(ids, kinds=["owner"])).all():
-        person = json.loads(version.body).get("person") or {}
-        candidates = {
-            users.get(person.get("user_id")),
-            by_email.get(str(person.get("email", "")).casefold()),
-        }
+    owner_bodies = in_force(ids, kinds=["owner"]).with_only_columns(
+        Entry.system_id, EntryVersion.body
+    )
+    for system_id, body in session.execute(owner_bodies):
+        person = json.loads(body).get("person") or {}
+        address = normalise(str(person.get("email") or ""))
+        candidates = {users.get(person.get("user_id")), by_email.get(address)}
         for user in candidates - {None}:
             assert user is not None
-            if roles_named(Actor.for_user(user), [version.body], on=on) & TOLD_OWNERS:
-                owners[entry.system_id].add(user.id)
+            if roles_named(Actor.for_user(user), [body], on=on) & TOLD_OWNERS:
+                owners[system_id].add(user.id)
+        if person.get("user_id") is None and address not in known and policy.allows(address):
+            owner = Actor(label=f"owner:{address}", roles=frozenset(), email=address)
+            if roles_named(owner, [body], on=on) & TOLD_OWNERS:
+                addresses[system_id].add(address)
+    refused = unsubscribed(session) if addresses else set()
+    for told in addresses.values():
+        told -= refused
     subscribers: dict[int, set[int]] = defaultdict(set)
     for user_id, system_id in session.execute(
         sa.select(SystemSubscription.user_id, SystemSubscription.system_id)
     ):
         if user_id in users:
             subscribers[system_id].add(user_id)
-    return Recipients(officers, dict(owners), dict(subscribers))
+    return Recipients(
+        officers, dict(owners), dict(subscribers), {k: v for k, v in addresses.items() if v}
+    )
 
 
 def preferences(session: Session) -> dict[tuple[int, str], str]:
@@ -158,13 +191,14 @@ class Scan:
 
 
 def due_rows(
-    session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+    session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD, policy: AddressPolicy = ANY
 ) -> tuple[int, list[dict[str, Any]]]:
     """What the scan queues, read only: a reminder of every item due as of ``now`` for
-    each recipient (by their preference for its kind: e-mail at once, the day's digest,
-    or nothing) and each webhook subscribed to it: (items found, outbox rows)."""
+    each recipient (a user by their preference for its kind: e-mail at once, the day's
+    digest, or nothing; an owner who is not a user by e-mail at once, as ``policy`` and
+    the address permit) and each webhook subscribed to it: (items found, outbox rows)."""
     items = due_items(session, now, ahead=ahead)
-    told = recipients(session, None, now.date())
+    told = recipients(session, None, now.date(), policy=policy)
     prefs = preferences(session)
     hooks = _hooks(session)
     rows: list[dict[str, Any]] = []
@@ -185,6 +219,17 @@ def due_rows(
                     digest_day=now.date() if mode == "digest" else None,
                 )
             )
+        for address in sorted(told.addresses.get(item.system_id, ())):
+            rows.append(
+                _row(
+                    f"{item.key}|address:{address}|email",
+                    "email",
+                    f"due_item.{item.kind}",
+                    payload,
+                    now,
+                    address=address,
+                )
+            )
         events = due_events(item)
         for hook in hooks:
             if _matches(hook, item.system_id, events):
@@ -202,12 +247,17 @@ def due_rows(
 
 
 def scan_due(
-    read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
+    read: Session,
+    write: Session,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    policy: AddressPolicy = ANY,
 ) -> tuple[int, int]:
     """Queue the reminders due as of ``now``: computed on ``read`` (on SQLite a deferred
     transaction, so writers are not held up while the register is scored), inserted on
     ``write``: (items found, messages newly queued)."""
-    items, rows = due_rows(read, now, ahead=ahead)
+    items, rows = due_rows(read, now, ahead=ahead, policy=policy)
     return items, enqueue(write, rows)
 
 
@@ -221,12 +271,14 @@ def _row(
     user_id: int | None = None,
     webhook_id: int | None = None,
     digest_day: dt.date | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     return {
         "key": key,
         "channel": channel,
         "user_id": user_id,
         "webhook_id": webhook_id,
+        "address": address,
         "event_type": event_type,
         "payload": payload,
         "digest_day": digest_day,
@@ -303,9 +355,16 @@ def scan_changes(session: Session, now: dt.datetime, *, limit: int = 10_000) -> 
     return enqueue(session, rows)
 
 
-def scan(read: Session, write: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD) -> Scan:
+def scan(
+    read: Session,
+    write: Session,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    policy: AddressPolicy = ANY,
+) -> Scan:
     """Both scans: the reminders due as of ``now`` (computed on ``read``) and the changes
     since the cursor (on ``write``, which takes the queued rows)."""
-    items, queued = scan_due(read, write, now, ahead=ahead)
+    items, queued = scan_due(read, write, now, ahead=ahead, policy=policy)
     changes = scan_changes(write, now)
     return Scan(items, queued, changes)

@@ -62,6 +62,15 @@ class Record:
     effective_from: dt.datetime
 
     @classmethod
+    def of_columns(cls, row: Any) -> Record:
+        """From a row of the entry's ``id`` and ``kind`` and the version's ``number``,
+        ``body_hash``, ``body`` and ``effective_from`` (``records.reads.in_force``
+        narrowed to those columns: no ORM objects made)."""
+        return cls(
+            row.id, row.kind, row.number, row.body_hash, json.loads(row.body), row.effective_from
+        )
+
+    @classmethod
     def of(cls, state: Any) -> Record:
         """From a ``records.reads.EntryState``."""
         v = state.version

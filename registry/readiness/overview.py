@@ -174,7 +174,7 @@ def _records_in_force(
     return records
 
 
-def _open_incidents(reference: str, records: list[Record]) -> list[OpenIncident]:
+def open_incidents(reference: str, records: list[Record]) -> list[OpenIncident]:
     """The system's incidents still open, each with its Art 73 reporting deadline."""
     incidents = []
     for r in records:
@@ -214,7 +214,7 @@ def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list
             for d in summary.due
             if d.due_on <= soon
         ]
-        incidents = _open_incidents(reference, incidents_of.get(row.system.id, []))
+        incidents = open_incidents(reference, incidents_of.get(row.system.id, []))
         assessed.append(_Assessed(row, summary.ready, list(summary.unmet), reviews, incidents))
     return assessed
 
@@ -243,7 +243,7 @@ def assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[
                 card.ready,
                 [a.title for a in card.unmet()],
                 reviews,
-                _open_incidents(reference, mine),
+                open_incidents(reference, mine),
                 card,
                 mine,
                 held,

@@ -1,20 +1,30 @@
 """Notifications on the web: "My tasks", one's notification preferences, following a
-system, and webhook subscriptions with their delivery log (administrators and
-compliance officers)."""
+system, webhook subscriptions with their delivery log (administrators and compliance
+officers), and the unsubscribe page of owners who are not users (no sign-in: the signed
+token in the link names the address)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput
-from registry.extensions import db_session
-from registry.notifications import service
+from registry.extensions import csrf, db_session
+from registry.notifications import addresses, service
 from registry.notifications.due import KINDS
 from registry.notifications.models import MODES
 from registry.notifications.outbox import EVENTS
@@ -74,6 +84,28 @@ def preferences() -> Any:
         mode_labels=MODE_LABELS,
         error=error,
     ), (422 if error else 200)
+
+
+@bp.route("/notifications/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token is the authority (and mail clients POST it: RFC 8058)
+def unsubscribe(token: str) -> Any:
+    """An owner who is not a user: stop (or restart) the reminders e-mailed to the
+    address the token names. GET only shows (mail scanners follow links); POST sets:
+    ``mode`` from the page's form, or none for a one-click ``List-Unsubscribe=One-Click``."""
+    address = addresses.address_of(current_app.config["SECRET_KEY"], token)
+    if address is None:
+        abort(404)
+    session = db_session()
+    if request.method == "POST":
+        mode = "email" if request.form.get("mode") == "email" else "none"
+        addresses.set_mode(session, address, mode, _now())
+        session.commit()
+        if "List-Unsubscribe" in request.form:
+            return "", 204
+        return redirect(url_for("notifications.unsubscribe", token=token))
+    return render_template(
+        "notifications/unsubscribe.html", address=address, mode=addresses.mode_of(session, address)
+    )
 
 
 @bp.route("/systems/<reference>/subscription", methods=["POST"])
