@@ -10,7 +10,6 @@ from flask_login import login_required
 from registry.accounts.permissions import require
 from registry.extensions import db_session
 from registry.readiness.overview import describe, overview
-from registry.records.search import count_systems
 from registry.web.systems import current_actor
 
 bp = Blueprint("dashboard", __name__)
@@ -23,10 +22,13 @@ def index() -> str:
     session = db_session()
     require(session, current_actor(), "read")
     now = dt.datetime.now(dt.UTC)
+    view = overview(session, now, shown=SHOWN_GAPS)
     return render_template(
         "dashboard/index.html",
-        view=overview(session, now),
-        count=count_systems(session),
+        view=view,
+        # Every listed system is counted once by stage and tier (as count_systems would
+        # count it, read from the projection rather than every profile).
+        count=sum(view.by_stage_and_tier.values()),
         shown_gaps=SHOWN_GAPS,
         now=now,
         describe=describe,
