@@ -261,3 +261,21 @@ def test_readiness_rebuild_makes_the_projection_again(app, session, officer):
         assert row.system_seq == _last_seq(read, system.id)
         fresh = evaluate(read, system.reference, row.evaluated_at)
         assert Summary.of_row(row) == Summary.of(system.id, fresh) and fresh.ready
+
+
+def test_readiness_refresh_brings_the_projection_up_to_date(app, session, officer):
+    system, _ = writes.create_system(session, officer, READY_PROFILE)
+    make_ready(session, officer, system)
+    session.commit()
+    session.close()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["readiness", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "Readiness projection refreshed: 1 systems evaluated" in result.output
+    with database(app).read_sessionmaker() as read:
+        row = _stored(read)[system.id]
+        assert row.system_seq == _last_seq(read, system.id)
+        head = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+        assert read.scalar(sa.select(ReadinessCursor.seq)) == head
+    result = runner.invoke(args=["readiness", "refresh"])  # nothing changed since
+    assert "Readiness projection refreshed: 0 systems evaluated" in result.output
