@@ -134,8 +134,12 @@ def _expired(row: dict[str, Any]) -> list[ExpiredEvidence]:
     ]
 
 
+GAP_COLUMNS = ("reference", "name", "stage", "unmet", "risk_tier")
+
+
 def _gaps(session: Session, view: Current, limit: int | None) -> list[Gap]:
-    return [Gap.of(r) for r in view.rows(session, NOT_READY, GAP_ORDER, limit)]
+    rows = view.rows(session, NOT_READY, GAP_ORDER, limit, columns=GAP_COLUMNS)
+    return [Gap.of(r) for r in rows]
 
 
 def not_ready(session: Session, now: dt.datetime) -> list[Gap]:
@@ -173,14 +177,22 @@ def overview(
             by_stage_and_tier[key] = by_stage_and_tier.get(key, 0) + counts["rows"]
     soon = now.date() + DUE_SOON
     # A list's first items lie among the systems whose first item comes first.
-    reviews = [r for row in view.rows(session, DUE, DUE_ORDER, shown) for r in _reviews(row, soon)]
+    reviews = [
+        r
+        for row in view.rows(session, DUE, DUE_ORDER, shown, columns=("due",))
+        for r in _reviews(row, soon)
+    ]
     reviews.sort(key=lambda r: (r.next_due, r.reference))
     incidents = [
-        i for row in view.rows(session, INCIDENTS, INCIDENT_ORDER, shown) for i in _incidents(row)
+        i
+        for row in view.rows(session, INCIDENTS, INCIDENT_ORDER, shown, columns=("incidents",))
+        for i in _incidents(row)
     ]
     incidents.sort(key=lambda i: i.order)
     expired = [
-        d for row in view.rows(session, EXPIRED, EXPIRED_ORDER, shown) for d in _expired(row)
+        d
+        for row in view.rows(session, EXPIRED, EXPIRED_ORDER, shown, columns=("expired",))
+        for d in _expired(row)
     ]
     expired.sort(key=lambda d: (d.valid_until, d.reference))
     return Overview(
@@ -223,6 +235,7 @@ class OwnedPage:
 
 
 OWNED = (("listed", EQ, True), ("retired", EQ, False))
+OWNED_COLUMNS = ("name", "stage", "risk_tier", "unmet", "due", "incidents")
 OWNED_ORDER = (
     ("ready", False),
     ("tier_rank", False),
@@ -247,7 +260,9 @@ def owned_systems(
     total = view.count(session, OWNED, naming=keys)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    rows = view.rows(session, OWNED, OWNED_ORDER, page * per_page, naming=keys)
+    rows = view.rows(
+        session, OWNED, OWNED_ORDER, page * per_page, columns=OWNED_COLUMNS, naming=keys
+    )
     rows = rows[(page - 1) * per_page :]
     roles = view.roles(session, keys, [r["system_id"] for r in rows])
     soon = now.date() + DUE_SOON

@@ -62,6 +62,9 @@ from registry.records.reads import listed_profiles
 INFO_KEY = "readiness.projector"
 # How many systems one bulk evaluation reads at a time (bounds memory on a rebuild).
 CHUNK = 500
+# Beyond this many systems changed since the cursor, a read evaluates every system
+# rather than leave out so many stored rows by id.
+MANY = 5_000
 
 
 class ReadinessProjection(Base):
@@ -464,10 +467,13 @@ class Current:
     now: dt.datetime
     fresh: dict[int, dict[str, Any]]
     replaced: tuple[int, ...]  # systems whose stored rows an event made stale
+    stored: bool = True  # False: every system was evaluated by this read
 
     def _where(self, where: Where) -> list[Any]:
         p = ReadinessProjection
         table = p.__table__
+        if not self.stored:
+            return [sa.false()]
         conditions = [p.evaluated_at <= self.now, p.stable_until > self.now]
         if self.replaced:
             conditions.append(p.system_id.not_in(self.replaced))
@@ -516,7 +522,7 @@ class Current:
         ``order``, the first ``limit``; ``naming``: only those whose owner entries name
         a user by one of these keys (:func:`owner_index`)."""
         table = ReadinessProjection.__table__
-        wanted = ["system_id", *(columns or COLUMNS)]
+        wanted = list(dict.fromkeys(["system_id", *(columns or COLUMNS), *(c for c, _ in order)]))
         statement = sa.select(*(table.c[c] for c in wanted)).where(*self._where(where))
         if naming is not None:
             statement = statement.where(_naming(naming))
@@ -599,6 +605,11 @@ def current(session: Session, now: dt.datetime) -> Current:
         seqs = seqs.where(p.system_id.in_(sorted(changed)))
     stored = dict(session.execute(seqs).all()) if changed else {}
     replaced = {i for i, seq in changed.items() if stored.get(i) != seq}
+    if len(replaced) > MANY:  # most of the register: every system evaluated, none read
+        systems = [(i, ref, seq or 0) for i, ref, seq, *_ in session.execute(_last_events(None))]
+        fresh = {row["system_id"]: row for _summary, row in evaluate_many(session, systems, now)}
+        _keep(session, list(fresh.values()), head)
+        return Current(now, fresh, (), stored=False)
     stale = {i: changed[i] for i in replaced}
     timed = sa.select(p.system_id, p.system_seq).where(
         sa.or_(p.evaluated_at > now, p.stable_until <= now)

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 from registry.extensions import database
+from registry.readiness import projection
 from registry.readiness.overview import describe, overview
 from registry.readiness.projection import current
 from registry.records import writes
@@ -164,7 +165,7 @@ def _lists(view):
     )
 
 
-def test_first_rows_and_counts_are_those_of_the_whole_lists(app, session, officer):
+def test_first_rows_and_counts_are_those_of_the_whole_lists(app, session, officer, monkeypatch):
     """The first rows read in SQL from the stored projection, those evaluated by the
     read itself, and both mixed, are the first rows of the whole lists, as scoring
     every system now gives them; the counts are the whole lists' counts."""
@@ -225,3 +226,16 @@ def test_first_rows_and_counts_are_those_of_the_whole_lists(app, session, office
     mixed = _lists(read(2))
     assert mixed[:4] == tuple(full[:2] for full in _lists(expected)[:4])
     assert mixed[4:] == _lists(expected)[4:]
+    # Most of the register changed: the read evaluates every system, reads none stored.
+    monkeypatch.setattr(projection, "MANY", 1)
+    for system in systems[:2]:
+        writes.create_entry(
+            session, officer, system, "incident", {**SAMPLES["incident"], "status": "open"}
+        )
+    session.commit()
+    expected = whole()
+    with db.read_sessionmaker() as r:
+        assert not current(r, dt.datetime.now(dt.UTC)).stored
+    everything = _lists(read(2))
+    assert everything[:4] == tuple(full[:2] for full in _lists(expected)[:4])
+    assert everything[4:] == _lists(expected)[4:]
