@@ -606,10 +606,10 @@ def current(session: Session, now: dt.datetime) -> Current:
     stored = dict(session.execute(seqs).all()) if changed else {}
     replaced = {i for i, seq in changed.items() if stored.get(i) != seq}
     if len(replaced) > MANY:  # most of the register: every system evaluated, none read
-        systems = [(i, ref, seq or 0) for i, ref, seq, *_ in session.execute(_last_events(None))]
-        fresh = {row["system_id"]: row for _summary, row in evaluate_many(session, systems, now)}
-        _keep(session, list(fresh.values()), head)
-        return Current(now, fresh, (), stored=False)
+        every = [(i, ref, seq or 0) for i, ref, seq, *_ in session.execute(_last_events(None))]
+        rows = [row for _summary, row in evaluate_many(session, every, now)]
+        _keep(session, rows, head)
+        return Current(now, {row["system_id"]: row for row in rows}, (), stored=False)
     stale = {i: changed[i] for i in replaced}
     timed = sa.select(p.system_id, p.system_seq).where(
         sa.or_(p.evaluated_at > now, p.stable_until <= now)
