@@ -84,6 +84,24 @@ def upgrade() -> None:
         ],
     )
     for name, columns in (
+        (
+            "tally",
+            [
+                "stable_until",
+                "evaluated_at",
+                "listed",
+                "retired",
+                "stage",
+                "risk_tier",
+                "active",
+                "ready",
+                "due_soon",
+                "incident_count",
+                "expired_count",
+                "system_id",
+                "system_seq",
+            ],
+        ),
         ("first_due", ["first_due", "reference"]),
         ("incident", ["incident_undated", "incident_at", "reference"]),
         ("expired_first", ["expired_first", "reference"]),

@@ -126,6 +126,24 @@ sa.Index(
     ReadinessProjection.unmet_count.desc(),
     ReadinessProjection.reference,
 )
+# The columns the counts and the currency check read, so that they scan an index rather
+# than the rows with their JSON (SQLite reads it as a covering index).
+TALLY = (
+    "stable_until",
+    "evaluated_at",
+    "listed",
+    "retired",
+    "stage",
+    "risk_tier",
+    "active",
+    "ready",
+    "due_soon",
+    "incident_count",
+    "expired_count",
+    "system_id",
+    "system_seq",
+)
+sa.Index("ix_readiness_projection_tally", *(ReadinessProjection.__table__.c[c] for c in TALLY))
 sa.Index(
     "ix_readiness_projection_first_due",
     ReadinessProjection.first_due,

@@ -10,6 +10,7 @@ from flask_login import login_required
 from registry.accounts.permissions import require
 from registry.extensions import db_session
 from registry.readiness.overview import describe, overview
+from registry.records.search import SystemCount
 from registry.web.systems import current_actor
 
 bp = Blueprint("dashboard", __name__)
@@ -26,9 +27,13 @@ def index() -> str:
     return render_template(
         "dashboard/index.html",
         view=view,
-        # Every listed system is counted once by stage and tier (as count_systems would
-        # count it, read from the projection rather than every profile).
-        count=sum(view.by_stage_and_tier.values()),
+        # Every listed system is counted once by stage and tier, retired ones (out of
+        # use or retired from the register) under "retired": count_systems's figures,
+        # read from the projection rather than from every profile.
+        count=SystemCount(
+            sum(view.by_stage_and_tier.values()),
+            sum(n for (stage, _tier), n in view.by_stage_and_tier.items() if stage == "retired"),
+        ),
         shown_gaps=SHOWN_GAPS,
         now=now,
         describe=describe,
