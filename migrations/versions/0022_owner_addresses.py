@@ -2,7 +2,7 @@
 address sets through its unsubscribe link
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-05 19:15:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import registry.db
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -70,27 +70,49 @@ def names_technical_owner(actor: Actor, owner_bodies: Iterable[str]) -> bool:
     return "technical" in roles_named(actor, owner_bodies)
 
 
+def person_keys(person: dict[str, Any]) -> set[str]:
+    """How an owner entry's person can name a user: ``user:<id>`` by user id,
+    ``email:<address>`` by e-mail (compared without case)."""
+    keys = set()
+    if person.get("user_id") is not None:
+        keys.add(f"user:{json.dumps(person['user_id'])}")
+    email = str(person.get("email", "")).casefold()
+    if email:
+        keys.add(f"email:{email}")
+    return keys
+
+
+def actor_keys(actor: Actor) -> set[str]:
+    """The keys by which owner entries name ``actor`` (:func:`person_keys`)."""
+    return person_keys({"user_id": actor.user_id, "email": actor.email or ""})
+
+
+def named_by(body: dict[str, Any], on: dt.date) -> set[str]:
+    """The keys of the users an owner entry's body names on the day ``on``: its
+    person's (:func:`person_keys`) within the entry's term (``start`` to ``end``, both
+    days included), else none. The one rule of who is named, which :func:`roles_named`
+    and the readiness projection's owner index (``readiness_owner``) apply."""
+    day = on.isoformat()
+    if not (body.get("start", "") <= day and (body.get("end") is None or body["end"] >= day)):
+        return set()
+    person = body.get("person")
+    return person_keys(person) if isinstance(person, dict) else set()
+
+
 def roles_named(
     actor: Actor, owner_bodies: Iterable[str], *, on: dt.date | None = None
 ) -> set[str]:
     """The owner roles (``technical``, ``business``, …) in which these owner entry bodies
     (JSON, as stored) name ``actor`` on the day ``on`` (default today, UTC): by user id
-    or e-mail, within the entry's term (``start`` to ``end``, both days included)."""
-    if actor.user_id is None and not actor.email:
+    or e-mail, within the entry's term (:func:`named_by`)."""
+    keys = actor_keys(actor)
+    if not keys:
         return set()
-    today = (on or dt.datetime.now(dt.UTC).date()).isoformat()
-    email = (actor.email or "").casefold()
+    day = on or dt.datetime.now(dt.UTC).date()
     roles = set()
     for raw in owner_bodies:
         body = json.loads(raw)
-        person = body.get("person") or {}
-        named = (actor.user_id is not None and person.get("user_id") == actor.user_id) or (
-            email != "" and str(person.get("email", "")).casefold() == email
-        )
-        in_term = body.get("start", "") <= today and (
-            body.get("end") is None or body["end"] >= today
-        )
-        if named and in_term:
+        if named_by(body, day) & keys:
             roles.add(body.get("role", ""))
     return roles
 

@@ -1,10 +1,10 @@
 """The audit trail as people read it: the ledger's events, newest first, filtered (by
 system, actor, action and dates) and paged by ``seq`` (keyset pagination, with page
-numbers from a count of the matches); and the actions the ledger holds. Every filter is
-answered in SQL, on the columns stored beside each event's bytes (``system_id``,
-``action``, ``actor``, ``recorded_at``: ``verify`` checks each against the bytes), never
-by matching the bytes. Also each system's last change, and the signed checkpoints as
-listed."""
+numbers from counts of the matches bounded to a few pages either side); and the
+actions the ledger holds. Every filter is answered in SQL, on the columns stored
+beside each event's bytes (``system_id``, ``action``, ``actor``, ``recorded_at``:
+``verify`` checks each against the bytes), never by matching the bytes. Also each
+system's last change, and the signed checkpoints as listed."""
 
 from __future__ import annotations
 
@@ -170,14 +170,24 @@ def search(
     return found, None
 
 
-def _count(session: Session, stmt: sa.Select[Any]) -> int:
-    counted = stmt.with_only_columns(AuditEvent.seq).order_by(None).subquery()
+# Pages counted either side of the one shown: a page of the trail never counts more
+# than this many pages of matches, so it costs the same however long the ledger is.
+COUNTED_PAGES = 10
+
+
+def _count(session: Session, stmt: sa.Select[Any], limit: int) -> int:
+    """How many rows ``stmt`` matches, counting at most ``limit``."""
+    counted = stmt.with_only_columns(AuditEvent.seq).limit(limit).subquery()
     return session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
 
 
 def page_start(session: Session, filters: Filters, system_id: int | None, page: int) -> int:
-    """The ``before`` cursor where page ``page`` (from 1) of the matching events begins;
-    BadQuery when there is no such page."""
+    """The ``before`` cursor where page ``page`` (from 1, at most COUNTED_PAGES) of the
+    matching events begins; BadQuery when there is no such page."""
+    if page > COUNTED_PAGES:
+        raise BadQuery(
+            f"Pages up to {COUNTED_PAGES} are numbered: further on, follow 'Older events'."
+        )
     stmt = _statement(filters, system_id, session.get_bind().dialect.name)
     skip = (page - 1) * PAGE_SIZE
     seq = session.scalar(stmt.with_only_columns(AuditEvent.seq).offset(skip).limit(1))
@@ -188,14 +198,20 @@ def page_start(session: Session, filters: Filters, system_id: int | None, page: 
 
 def paging(
     session: Session, filters: Filters, system_id: int | None, before: int | None
-) -> tuple[int, int]:
-    """(the number of matching events, the number of the page that starts at ``before``)."""
+) -> tuple[int | None, int | None]:
+    """(the number of the page that starts at ``before``, the number of pages), each
+    None when more than COUNTED_PAGES pages lie that way: bounded counts (keyset pages
+    go on with 'Older events')."""
     stmt = _statement(filters, system_id, session.get_bind().dialect.name)
-    total = _count(session, stmt)
-    if before is None:
-        return total, 1
-    newer = _count(session, stmt.where(AuditEvent.seq >= before))
-    return total, newer // PAGE_SIZE + 1
+    limit = COUNTED_PAGES * PAGE_SIZE + 1
+    number: int | None = 1
+    if before is not None:
+        newer = _count(session, stmt.where(AuditEvent.seq >= before), limit)
+        number = newer // PAGE_SIZE + 1 if newer < limit else None
+    older = _count(session, stmt if before is None else stmt.where(AuditEvent.seq < before), limit)
+    if number is None or older >= limit:
+        return number, None
+    return number, number + max(0, -(-older // PAGE_SIZE) - 1)
 
 
 def last_changed(session: Session, system_ids: list[int] | None = None) -> dict[int, dt.datetime]:

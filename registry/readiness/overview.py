@@ -1,43 +1,67 @@
-"""What needs attention across the register: the dashboard's figures, computed from the
-entries in force now. Which systems are not ready, and when reviews fall due, is the
-readiness scorecard's to say, read from its projection (``readiness.projection``);
-which systems name a person as owner is the permissions' rule (``roles_named``)."""
+"""What needs attention across the register: the dashboard's figures and "My systems",
+read from the readiness projection (``readiness.projection``), which holds per system
+what the scorecard and the rules of ``readiness.attention`` said when it was evaluated:
+counts and the first rows of each list are read in SQL over its columns, so a page
+costs the same at any size of register. Which systems name a person as owner is the
+permissions' rule (``roles_named``), over the candidates the owner index finds."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
-from registry.accounts.permissions import roles_named
-from registry.documents.models import DOCUMENT_TYPES
-from registry.documents.service import expired_documents, received_by_systems
+from registry.accounts.permissions import actor_keys
+from registry.documents.service import received_by_systems
+from registry.readiness.attention import (
+    DUE_SOON,
+    DueReview,
+    ExpiredEvidence,
+    OpenIncident,
+    attention_rank,
+    open_incidents,
+)
 from registry.readiness.model import Held, Record, Scorecard
-from registry.readiness.projection import summaries as summaries_of
-from registry.readiness.scorecard import score
-from registry.records.kinds import RISK_TIERS, STAGES, art_73_deadline, risk_tier
-from registry.records.reads import Change, RegisterRow, in_force, recent_changes, register
+from registry.readiness.projection import EQ, NE, Current, Where, current
+from registry.readiness.scorecard import records_in_force, score
+from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
+from registry.records.reads import Change, RegisterRow, recent_changes
 
-OPEN_INCIDENT = ("open", "contained")
-DUE_SOON = dt.timedelta(days=30)
-# What needs attention first: the riskier tier, then the stage further along (a system
-# in production before one in a pilot before a proposal), then more unmet areas.
-TIER_RANK = {tier: i for i, tier in enumerate(RISK_TIERS)}
-STAGE_RANK = {"production": 0, "pilot": 1, "proposed": 2}
+__all__ = [
+    "DueReview",
+    "ExpiredEvidence",
+    "OpenIncident",
+    "attention_rank",
+    "describe",
+    "not_ready",
+    "overview",
+    "owned_systems",
+]
 
+SHOWN = 50  # the rows of each of the dashboard's lists, and of a page of "My systems"
 
-def attention_rank(stage: str, tier: str, unmet: int, reference: str) -> tuple[int, int, int, str]:
-    """The sort key of a system that is not ready: lower needs attention sooner."""
-    return (
-        TIER_RANK.get(tier, len(TIER_RANK)),
-        STAGE_RANK.get(stage, len(STAGE_RANK)),
-        -unmet,
-        reference,
-    )
+# The lists' conditions and orders, over the projection's columns: each list's rows
+# are those whose first item is set, read in the order of an index.
+NOT_READY = (("active", EQ, True), ("ready", EQ, False))
+GAP_ORDER = (
+    ("tier_rank", False),
+    ("stage_rank", False),
+    ("unmet_count", True),
+    ("reference", False),
+)
+DUE = (("active", EQ, True), ("first_due", NE, None))
+DUE_ORDER = (("first_due", False), ("reference", False))
+INCIDENTS = (("active", EQ, True), ("incident_at", NE, None))
+INCIDENT_ORDER = (("incident_undated", False), ("incident_at", False), ("reference", False))
+EXPIRED = (("listed", EQ, True), ("expired_first", NE, None))
+EXPIRED_ORDER = (("expired_first", False), ("reference", False))
+# The columns the figures are counted by, in one scan of the projection.
+TALLIED = ("listed", "retired", "stage", "risk_tier", "active", "ready")
+SUMMED = ("due_soon", "incident_count", "expired_count")
 
 
 @dataclass(frozen=True)
@@ -55,60 +79,25 @@ class Gap:
     def rank(self) -> tuple[int, int, int, str]:
         return attention_rank(self.stage, self.risk_tier, len(self.missing), self.reference)
 
-
-@dataclass(frozen=True)
-class DueReview:
-    """A review procedure or monitoring plan whose review falls due (readiness.reviews)."""
-
-    reference: str
-    entry_id: int
-    next_due: dt.date
-    title: str
-
-    def days_left(self, today: dt.date) -> int:
-        return (self.next_due - today).days
-
-
-@dataclass(frozen=True)
-class OpenIncident:
-    reference: str
-    entry_id: int
-    title: str
-    status: str
-    serious: bool
-    aware_at: dt.datetime
-    deadline: dt.datetime | None  # Art 73 reporting deadline; None unless serious
-    reported_at: dt.datetime | None
-
-    def time_left(self, now: dt.datetime) -> dt.timedelta | None:
-        if self.deadline is None or self.reported_at is not None:
-            return None
-        return self.deadline - now
-
-
-@dataclass(frozen=True)
-class ExpiredEvidence:
-    """A stored document whose last day in force has passed."""
-
-    reference: str
-    sha256: str
-    name: str
-    document_type: str
-    valid_until: dt.date
-
-    @property
-    def type_label(self) -> str:
-        return DOCUMENT_TYPES.get(self.document_type, self.document_type)
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Gap:
+        return cls(
+            row["reference"], row["name"], row["stage"], json.loads(row["unmet"]), row["risk_tier"]
+        )
 
 
 @dataclass(frozen=True)
 class Overview:
     by_stage_and_tier: dict[tuple[str, str], int]
-    gaps: list[Gap]
+    gaps: list[Gap]  # the first SHOWN of each list; its count beside it
     reviews: list[DueReview]
     incidents: list[OpenIncident]
     changes: list[Change]
-    expired: list[ExpiredEvidence] = ()  # type: ignore[assignment]
+    expired: list[ExpiredEvidence]
+    gap_count: int
+    review_count: int
+    incident_count: int
+    expired_count: int
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -119,19 +108,194 @@ class Overview:
         return RISK_TIERS
 
 
-def _instant(text: str | None) -> dt.datetime | None:
+def _reviews(row: dict[str, Any], soon: dt.date) -> list[DueReview]:
+    return [
+        DueReview(row["reference"], e, due, t)
+        for e, d, t, _overdue in json.loads(row["due"])
+        if (due := dt.date.fromisoformat(d)) <= soon
+    ]
+
+
+def _time(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
+def _incidents(row: dict[str, Any]) -> list[OpenIncident]:
+    return [
+        OpenIncident(row["reference"], e, t, s, serious, _time(a), _time(d), _time(r))  # type: ignore[arg-type]
+        for e, t, s, serious, a, d, r in json.loads(row["incidents"])
+    ]
+
+
+def _expired(row: dict[str, Any]) -> list[ExpiredEvidence]:
+    return [
+        ExpiredEvidence(row["reference"], h, n, k, dt.date.fromisoformat(v))
+        for h, n, k, v in json.loads(row["expired"])
+    ]
+
+
+GAP_COLUMNS = ("reference", "name", "stage", "unmet", "risk_tier")
+
+
+def _gaps(session: Session, view: Current, limit: int | None) -> list[Gap]:
+    rows = view.rows(session, NOT_READY, GAP_ORDER, limit, columns=GAP_COLUMNS)
+    return [Gap.of(r) for r in rows]
+
+
+def not_ready(session: Session, now: dt.datetime) -> list[Gap]:
+    """Every listed system not retired and not ready now, most in need of attention
+    first (:func:`attention_rank`): the systems list's filter."""
+    return _gaps(session, current(session, now), None)
+
+
+def overview(
+    session: Session, now: dt.datetime, *, recent: int = 15, shown: int = SHOWN
+) -> Overview:
+    """The register as it stands now: systems by stage and risk tier, systems not
+    retired that are not ready (the readiness areas they miss, ranked by
+    :func:`attention_rank`), reviews due within 30 days or overdue, open incidents with
+    their Art 73 deadline, expired evidence: of each list the first ``shown`` and how
+    many; and the most recent changes."""
+    view = current(session, now)
+    tally = view.tally(session, TALLIED, SUMMED)
+
+    def total(where: Where, what: str) -> int:
+        """The sum of ``what`` over the rows matching ``where``'s terms on TALLIED
+        (a term on a summed column only drops rows adding nothing)."""
+        return sum(
+            counts[what]
+            for key, counts in tally.items()
+            for named in (dict(zip(TALLIED, key, strict=True)),)
+            if all(compare(named[c], v) for c, compare, v in where if c in named)
+        )
+
+    # A system retired from the register counts as retired, as in count_systems.
+    by_stage_and_tier: dict[tuple[str, str], int] = {}
+    for (listed, retired, stage, tier, _active, _ready), counts in tally.items():
+        if listed:
+            key = ("retired" if retired else stage, tier)
+            by_stage_and_tier[key] = by_stage_and_tier.get(key, 0) + counts["rows"]
+    soon = now.date() + DUE_SOON
+    # A list's first items lie among the systems whose first item comes first.
+    reviews = [
+        r
+        for row in view.rows(session, DUE, DUE_ORDER, shown, columns=("due",))
+        for r in _reviews(row, soon)
+    ]
+    reviews.sort(key=lambda r: (r.next_due, r.reference))
+    incidents = [
+        i
+        for row in view.rows(session, INCIDENTS, INCIDENT_ORDER, shown, columns=("incidents",))
+        for i in _incidents(row)
+    ]
+    incidents.sort(key=lambda i: i.order)
+    expired = [
+        d
+        for row in view.rows(session, EXPIRED, EXPIRED_ORDER, shown, columns=("expired",))
+        for d in _expired(row)
+    ]
+    expired.sort(key=lambda d: (d.valid_until, d.reference))
+    return Overview(
+        by_stage_and_tier,
+        _gaps(session, view, shown),
+        reviews[:shown],
+        incidents[:shown],
+        recent_changes(session, recent),
+        expired[:shown],
+        total(NOT_READY, "rows"),
+        total(DUE, "due_soon"),
+        total(INCIDENTS, "incident_count"),
+        total(EXPIRED, "expired_count"),
+    )
+
+
 @dataclass(frozen=True)
-class _Assessed:
-    """One listed system scored now, with what the dashboard reads from its records."""
+class OwnedSystem:
+    """A system whose live owner entries name a person, with what needs their attention."""
+
+    reference: str
+    name: str
+    stage: str
+    risk_tier: str
+    roles: list[str]
+    ready: bool
+    missing: list[str]
+    reviews: list[DueReview]
+    incidents: list[OpenIncident]
+
+
+@dataclass(frozen=True)
+class OwnedPage:
+    """A page of "My systems": its systems, how many there are, which page of how many."""
+
+    systems: list[OwnedSystem]
+    total: int
+    page: int
+    pages: int
+
+
+OWNED = (("listed", EQ, True), ("retired", EQ, False))
+OWNED_COLUMNS = ("name", "stage", "risk_tier", "unmet", "due", "incidents")
+OWNED_ORDER = (
+    ("ready", False),
+    ("tier_rank", False),
+    ("stage_rank", False),
+    ("unmet_count", True),
+    ("reference", False),
+)
+
+
+def owned_systems(
+    session: Session, actor: Actor, now: dt.datetime, *, page: int = 1, per_page: int = SHOWN
+) -> OwnedPage:
+    """The listed systems not retired whose live owner entries name ``actor`` today, in
+    any owner role (by the permissions' rule, ``named_by``, as ``roles_named`` applies
+    it: user id or e-mail, within the entry's term; read from the projection's owner
+    index); those not ready first, in the dashboard's order, then by reference; the page
+    ``page`` of ``per_page`` (the last when beyond it)."""
+    keys = actor_keys(actor)
+    if not keys:
+        return OwnedPage([], 0, 1, 1)
+    view = current(session, now)
+    total = view.count(session, OWNED, naming=keys)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = view.rows(
+        session, OWNED, OWNED_ORDER, page * per_page, columns=OWNED_COLUMNS, naming=keys
+    )
+    rows = rows[(page - 1) * per_page :]
+    roles = view.roles(session, keys, [r["system_id"] for r in rows])
+    soon = now.date() + DUE_SOON
+    systems = [
+        OwnedSystem(
+            row["reference"],
+            row["name"],
+            row["stage"],
+            row["risk_tier"],
+            sorted(roles.get(row["system_id"], ())),
+            bool(row["ready"]),
+            json.loads(row["unmet"]),
+            _reviews(row, soon),
+            _incidents(row),
+        )
+        for row in rows
+    ]
+    return OwnedPage(systems, total, page, pages)
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """A system scored now in full: what the dashboard reads, its scorecard, records in
+    force and documents held (what the reminders, registry.notifications, read)."""
 
     row: RegisterRow
     ready: bool
     missing: list[str]
     reviews: list[DueReview]
     incidents: list[OpenIncident]
+    card: Scorecard
+    records: list[Record]
+    documents: tuple[Held, ...]
 
     @property
     def gap(self) -> Gap:
@@ -145,85 +309,11 @@ class _Assessed:
         )
 
 
-@dataclass(frozen=True)
-class Assessed(_Assessed):
-    """A system scored now in full: besides what the dashboard reads, its scorecard,
-    records in force and documents held (what the reminders, registry.notifications,
-    read)."""
-
-    card: Scorecard
-    records: list[Record]
-    documents: tuple[Held, ...]
-
-
-def _records_in_force(
-    session: Session, ids: list[int], kinds: list[str] | None = None
-) -> dict[int, list[Record]]:
-    records: dict[int, list[Record]] = {}
-    for entry, version in session.execute(in_force(ids, kinds=kinds)).all():
-        records.setdefault(entry.system_id, []).append(
-            Record(
-                entry.id,
-                entry.kind,
-                version.number,
-                version.body_hash,
-                json.loads(version.body),
-                version.effective_from,
-            )
-        )
-    return records
-
-
-def open_incidents(reference: str, records: list[Record]) -> list[OpenIncident]:
-    """The system's incidents still open, each with its Art 73 reporting deadline."""
-    incidents = []
-    for r in records:
-        body = r.body
-        if r.kind != "incident" or body.get("status") not in OPEN_INCIDENT:
-            continue
-        aware = _instant(body.get("became_aware_at")) or _instant(body["detected_at"])
-        assert aware is not None
-        incidents.append(
-            OpenIncident(
-                reference,
-                r.entry_id,
-                body.get("title", ""),
-                body["status"],
-                bool(body.get("serious")),
-                aware,
-                art_73_deadline(body),
-                _instant(body.get("reported_at")),
-            )
-        )
-    return incidents
-
-
-def _assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[_Assessed]:
-    """Each system of ``rows`` (in reference order) with its scorecard now, as the
-    readiness projection keeps it (``projection.summaries``), and its open incidents."""
-    ids = [r.system.id for r in rows]
-    summaries = summaries_of(session, ids, now)
-    incidents_of = _records_in_force(session, ids, kinds=["incident"])
-    soon = now.date() + DUE_SOON
-    assessed = []
-    for row in sorted(rows, key=lambda r: r.system.reference):
-        reference = row.system.reference
-        summary = summaries[row.system.id]
-        reviews = [
-            DueReview(reference, d.entry_id, d.due_on, d.title)
-            for d in summary.due
-            if d.due_on <= soon
-        ]
-        incidents = open_incidents(reference, incidents_of.get(row.system.id, []))
-        assessed.append(_Assessed(row, summary.ready, list(summary.unmet), reviews, incidents))
-    return assessed
-
-
 def assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[Assessed]:
     """Score each system of ``rows`` (in reference order) in full on its entries in force
     and documents held now (the reminders' scan; the dashboard reads the projection)."""
     ids = [r.system.id for r in rows]
-    records = _records_in_force(session, ids)
+    records = records_in_force(session, ids)
     documents = received_by_systems(session, ids, now)
     soon = now.date() + DUE_SOON
     assessed = []
@@ -250,94 +340,6 @@ def assess(session: Session, rows: list[RegisterRow], now: dt.datetime) -> list[
             )
         )
     return assessed
-
-
-def _not_retired(rows: list[RegisterRow]) -> list[RegisterRow]:
-    return [r for r in rows if r.profile.get("stage") != "retired"]
-
-
-def not_ready(session: Session, now: dt.datetime) -> list[Gap]:
-    """Every listed system not retired and not ready now, most in need of attention
-    first (:func:`attention_rank`): the dashboard's list and the systems list's filter."""
-    assessed = _assess(session, _not_retired(register(session)), now)
-    return sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
-
-
-def overview(session: Session, now: dt.datetime, *, recent: int = 15) -> Overview:
-    """The register as it stands now: systems by stage and risk tier, systems not
-    retired that are not ready (the readiness areas they miss, ranked by
-    :func:`attention_rank`), reviews due within 30 days or overdue, open incidents with
-    their Art 73 deadline, and the most recent changes."""
-    listed = register(session, with_retired=True)
-    # A system retired from the register counts as retired, as in count_systems.
-    counts: Counter[tuple[str, str]] = Counter(
-        ("retired" if r.retired else r.profile.get("stage", ""), risk_tier(r.profile))
-        for r in listed
-    )
-    assessed = _assess(session, _not_retired([r for r in listed if not r.retired]), now)
-    gaps = sorted((a.gap for a in assessed if not a.ready), key=lambda g: g.rank)
-    reviews = [d for a in assessed for d in a.reviews]
-    incidents = [i for a in assessed for i in a.incidents]
-    reviews.sort(key=lambda r: (r.next_due, r.reference))
-    incidents.sort(key=lambda i: (i.deadline is None, i.deadline or i.aware_at, i.reference))
-    references = {r.system.id: r.system.reference for r in listed}
-    expired = [
-        ExpiredEvidence(references[d.system_id], d.sha256, d.name, d.document_type, d.valid_until)
-        for d in expired_documents(session, now.date())
-        if d.system_id in references and d.valid_until is not None
-    ]
-    return Overview(
-        dict(counts), gaps, reviews, incidents, recent_changes(session, recent), expired
-    )
-
-
-@dataclass(frozen=True)
-class OwnedSystem:
-    """A system whose live owner entries name a person, with what needs their attention."""
-
-    reference: str
-    name: str
-    stage: str
-    risk_tier: str
-    roles: list[str]
-    ready: bool
-    missing: list[str]
-    reviews: list[DueReview]
-    incidents: list[OpenIncident]
-
-
-def owned_systems(session: Session, actor: Actor, now: dt.datetime) -> list[OwnedSystem]:
-    """The listed systems whose live owner entries name ``actor`` today, in any owner
-    role (by the permissions' rule, ``roles_named``: user id or e-mail, within the
-    entry's term); those not ready first, in the dashboard's order, then by reference."""
-    bodies: dict[int, list[str]] = {}
-    for entry, version in session.execute(in_force(None, kinds=["owner"])).all():
-        bodies.setdefault(entry.system_id, []).append(version.body)
-    roles = {sid: roles_named(actor, found) for sid, found in bodies.items()}
-    rows = [r for r in register(session) if roles.get(r.system.id)]
-    owned = []
-    for a in _assess(session, rows, now):
-        gap = a.gap
-        owned.append(
-            OwnedSystem(
-                gap.reference,
-                gap.name,
-                gap.stage,
-                gap.risk_tier,
-                sorted(roles[a.row.system.id]),
-                a.ready,
-                a.missing,
-                a.reviews,
-                a.incidents,
-            )
-        )
-    owned.sort(
-        key=lambda o: (
-            o.ready,
-            attention_rank(o.stage, o.risk_tier, len(o.missing), o.reference),
-        )
-    )
-    return owned
 
 
 def describe(delta: dt.timedelta) -> str:

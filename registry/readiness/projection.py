@@ -18,17 +18,29 @@ A stored row is current while two things hold:
   Art 73 deadlines after each), whichever comes first. An earlier bound only costs an
   evaluation; it is never a wrong answer.
 
-Reads (:func:`summaries`) take current rows as they are, evaluate the others in bulk
-with the same code, and hand the new results to the session's :class:`Projector` (when
-the app gave it one), which stores them in a short transaction of its own: the
-projection is computed once per change of a system and cached by its last event.
+Besides the summary, a row holds what the lists show of the system, each computed by
+the Python rules when the system is evaluated (``readiness.attention``, the profile as
+``reads.listed_profiles`` lists it, the owner entries in force): so the dashboard and "My
+systems" read counts and their first rows in SQL over these columns, never a rule of
+their own. ``readiness_owner`` indexes the rows by the keys owner entries name people
+by (``permissions.person_keys``); which roles name a user stays ``roles_named``.
+
+Reads take current rows as they are, evaluate the others in bulk with the same code,
+and hand the new results to the session's :class:`Projector` (when the app gave it
+one), which stores them in a short transaction of its own: the projection is computed
+once per change of a system and cached by its last event. :func:`current` finds the
+systems changed since the last read without looking at every system: the cursor
+(``readiness_cursor``) is a ledger position up to which every system's row was
+evaluated on its last event, so only the events after it are read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterator
+import operator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,23 +48,29 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry.accounts.permissions import named_by
 from registry.db import Base
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
+from registry.readiness.attention import DUE_SOON, attention_rank, open_incidents
 from registry.readiness.model import Held, Record, Scorecard
-from registry.readiness.scorecard import score
-from registry.records.kinds import ART_73_DAYS
+from registry.readiness.scorecard import records_in_force, score
+from registry.records.kinds import ART_73_DAYS, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.reads import in_force
+from registry.records.reads import listed_profiles
 
 INFO_KEY = "readiness.projector"
 # How many systems one bulk evaluation reads at a time (bounds memory on a rebuild).
 CHUNK = 500
+# Beyond this many systems changed since the cursor, a read evaluates every system
+# rather than leave out so many stored rows by id.
+MANY = 5_000
 
 
 class ReadinessProjection(Base):
     """One system's scorecard summary as evaluated at ``evaluated_at`` on the records
-    up to its event ``system_seq``; current until ``stable_until`` (module docstring)."""
+    up to its event ``system_seq``; current until ``stable_until`` (module docstring),
+    with what the lists show of it."""
 
     __tablename__ = "readiness_projection"
 
@@ -61,12 +79,127 @@ class ReadinessProjection(Base):
     )
     system_seq: Mapped[int] = mapped_column(sa.BigInteger)
     evaluated_at: Mapped[dt.datetime]
-    stable_until: Mapped[dt.datetime]
+    stable_until: Mapped[dt.datetime] = mapped_column(index=True)
     ready: Mapped[bool]
     # JSON: the titles of the areas not met nor waived, in the areas' order.
     unmet: Mapped[str] = mapped_column(sa.Text)
     # JSON: the reviews that fall due, [[entry_id, "YYYY-MM-DD", title, overdue], ...].
     due: Mapped[str] = mapped_column(sa.Text)
+    # The profile as the register lists it (reads.listed_profiles): listed at all, its
+    # profile retired (listed as retired), and in neither case nor at stage retired.
+    listed: Mapped[bool]
+    retired: Mapped[bool]
+    active: Mapped[bool]
+    reference: Mapped[str] = mapped_column(sa.Text)
+    name: Mapped[str] = mapped_column(sa.Text)
+    stage: Mapped[str] = mapped_column(sa.Text)
+    risk_tier: Mapped[str] = mapped_column(sa.Text)
+    # attention.attention_rank's terms: the order of the systems not ready.
+    tier_rank: Mapped[int]
+    stage_rank: Mapped[int]
+    unmet_count: Mapped[int]
+    # The reviews due within attention.DUE_SOON of the day evaluated, and the first.
+    due_soon: Mapped[int]
+    first_due: Mapped[dt.date | None]
+    # JSON: the open incidents in the dashboard's order, [[entry_id, title, status,
+    # serious, aware_at, deadline, reported_at], ...]; the first's order terms.
+    incidents: Mapped[str] = mapped_column(sa.Text)
+    incident_count: Mapped[int]
+    incident_undated: Mapped[bool | None]
+    incident_at: Mapped[dt.datetime | None]
+    # JSON: the documents held whose last day has passed, [[sha256, name, type,
+    # "YYYY-MM-DD"], ...] the earliest first; how many, and the first's last day.
+    expired: Mapped[str] = mapped_column(sa.Text)
+    expired_count: Mapped[int]
+    expired_first: Mapped[dt.date | None]
+    # JSON: the bodies of the owner entries in force (what roles_named reads).
+    owners: Mapped[str] = mapped_column(sa.Text)
+
+
+# The lists' orders, so that each reads its first rows from an index (readiness.overview).
+sa.Index(
+    "ix_readiness_projection_attention",
+    ReadinessProjection.active,
+    ReadinessProjection.ready,
+    ReadinessProjection.tier_rank,
+    ReadinessProjection.stage_rank,
+    ReadinessProjection.unmet_count.desc(),
+    ReadinessProjection.reference,
+)
+# The columns the counts and the currency check read, so that they scan an index rather
+# than the rows with their JSON (SQLite reads it as a covering index).
+TALLY = (
+    "stable_until",
+    "evaluated_at",
+    "listed",
+    "retired",
+    "stage",
+    "risk_tier",
+    "active",
+    "ready",
+    "due_soon",
+    "incident_count",
+    "expired_count",
+    "system_id",
+    "system_seq",
+)
+sa.Index("ix_readiness_projection_tally", *(ReadinessProjection.__table__.c[c] for c in TALLY))
+sa.Index(
+    "ix_readiness_projection_first_due",
+    ReadinessProjection.first_due,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_incident",
+    ReadinessProjection.incident_undated,
+    ReadinessProjection.incident_at,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_expired_first",
+    ReadinessProjection.expired_first,
+    ReadinessProjection.reference,
+)
+
+
+class ReadinessOwner(Base):
+    """Who a projection row's owner entries name, in which role, on the day it was
+    evaluated (``permissions.named_by``, by the keys of ``permissions.person_keys``; a
+    row is current only on that day): "My systems" reads its systems and roles by index."""
+
+    __tablename__ = "readiness_owner"
+
+    person: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    system_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("readiness_projection.system_id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    role: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+
+
+def owner_index(row: dict[str, Any]) -> set[tuple[str, str]]:
+    """(person key, role) of each person a row's owner entries name on the day it was
+    evaluated: its owner index."""
+    day = row["evaluated_at"].astimezone(dt.UTC).date()
+    return {
+        (person, str(body.get("role", "")))
+        for body in json.loads(row["owners"])
+        for person in named_by(body, day)
+    }
+
+
+class ReadinessCursor(Base):
+    """The ledger position up to which every system's row was evaluated on its last
+    event (one row, id 1): a read looks only at the events after it."""
+
+    __tablename__ = "readiness_cursor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+COLUMNS = tuple(c.name for c in ReadinessProjection.__table__.columns if c.name != "system_id")
 
 
 @dataclass(frozen=True)
@@ -156,6 +289,82 @@ def stable_until(
     return bound
 
 
+def _iso(instant: dt.datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+def row_of(
+    system: tuple[int, str, int],
+    now: dt.datetime,
+    records: list[Record],
+    documents: tuple[Held, ...],
+    profile: tuple[dict[str, Any], bool] | None,
+    next_effective: dt.datetime | None,
+) -> tuple[Summary, dict[str, Any]]:
+    """A system (id, reference, last seq) scored at ``now`` on its records and documents
+    in force, and its profile as listed ((body, retired); None: not listed): the summary
+    and the projection row storing it with what the lists show."""
+    system_id, reference, last_seq = system
+    summary = Summary.of(system_id, score(reference, records, now, documents=documents))
+    body, retired = profile if profile is not None else ({}, False)
+    stage, tier = body.get("stage", ""), risk_tier(body)
+    tier_rank, stage_rank, _unmet, _reference = attention_rank(
+        stage, tier, len(summary.unmet), reference
+    )
+    soon = [d.due_on for d in summary.due if d.due_on <= now.date() + DUE_SOON]
+    incidents = sorted(open_incidents(reference, records), key=lambda i: i.order)
+    expired = sorted(
+        (d for d in documents if d.valid_until is not None and d.valid_until < now.date()),
+        key=lambda d: (d.valid_until, d.received_at, d.sha256),
+    )
+    return summary, {
+        "system_id": system_id,
+        "system_seq": last_seq,
+        "evaluated_at": now,
+        "stable_until": stable_until(records, now, next_effective),
+        **summary.values(),
+        "listed": profile is not None,
+        "retired": retired,
+        "active": profile is not None and not retired and stage != "retired",
+        "reference": reference,
+        "name": str(body.get("name", "")),
+        "stage": stage,
+        "risk_tier": tier,
+        "tier_rank": tier_rank,
+        "stage_rank": stage_rank,
+        "unmet_count": len(summary.unmet),
+        "due_soon": len(soon),
+        "first_due": min(soon, default=None),
+        "incidents": json.dumps(
+            [
+                [
+                    i.entry_id,
+                    i.title,
+                    i.status,
+                    i.serious,
+                    i.aware_at.isoformat(),
+                    _iso(i.deadline),
+                    _iso(i.reported_at),
+                ]
+                for i in incidents
+            ],
+            ensure_ascii=False,
+        ),
+        "incident_count": len(incidents),
+        "incident_undated": incidents[0].deadline is None if incidents else None,
+        "incident_at": incidents[0].order[1] if incidents else None,
+        "expired": json.dumps(
+            [[d.sha256, d.name, d.document_type, d.valid_until.isoformat()] for d in expired],
+            ensure_ascii=False,
+        ),
+        "expired_count": len(expired),
+        "expired_first": expired[0].valid_until if expired else None,
+        "owners": json.dumps(
+            [r.body for r in records if r.kind == "owner"], ensure_ascii=False, sort_keys=True
+        ),
+    }
+
+
 def _last_events(system_ids: Collection[int] | None) -> sa.Select[Any]:
     """Each system's last event (from the index on (system_id, seq)) and its stored row;
     ``system_ids`` None: every system."""
@@ -187,25 +396,19 @@ def evaluate_many(
 ) -> list[tuple[Summary, dict[str, Any]]]:
     """Score each (id, reference, last seq) at ``now`` as ``scorecard.evaluate`` would
     (the records recorded by and in effect at ``now``, the documents held then), in
-    bulk: each result with the projection row that stores it."""
+    bulk: each result with the projection row that stores it (:func:`row_of`)."""
     out: list[tuple[Summary, dict[str, Any]]] = []
     for start in range(0, len(systems), CHUNK):
         chunk = systems[start : start + CHUNK]
         ids = [s[0] for s in chunk]
-        records: dict[int, list[Record]] = {}
-        rows = session.execute(in_force(ids, as_of=now, effective_at=now)).all()
-        for entry, version in rows:
-            records.setdefault(entry.system_id, []).append(
-                Record(
-                    entry.id,
-                    entry.kind,
-                    version.number,
-                    version.body_hash,
-                    json.loads(version.body),
-                    version.effective_from,
-                )
-            )
+        records = records_in_force(session, ids, as_of=now, effective_at=now)
         documents = received_by_systems(session, ids, now)
+        profiles = {
+            entry.system_id: (json.loads(version.body), bool(retired))
+            for entry, version, retired in session.execute(
+                listed_profiles(as_of=now, effective_at=now).where(Entry.system_id.in_(ids))
+            ).all()
+        }
         upcoming = dict(
             session.execute(
                 sa.select(Entry.system_id, sa.func.min(EntryVersion.effective_from))
@@ -218,19 +421,25 @@ def evaluate_many(
                 .group_by(Entry.system_id)
             ).all()
         )
-        for system_id, reference, last_seq in chunk:
-            found = records.get(system_id, [])
-            held = tuple(Held.of(d) for d in documents.get(system_id, []))
-            summary = Summary.of(system_id, score(reference, found, now, documents=held))
-            row = {
-                "system_id": system_id,
-                "system_seq": last_seq,
-                "evaluated_at": now,
-                "stable_until": stable_until(found, now, upcoming.get(system_id)),
-                **summary.values(),
-            }
-            out.append((summary, row))
+        for system in chunk:
+            system_id = system[0]
+            out.append(
+                row_of(
+                    system,
+                    now,
+                    records.get(system_id, []),
+                    tuple(Held.of(d) for d in documents.get(system_id, [])),
+                    profiles.get(system_id),
+                    upcoming.get(system_id),
+                )
+            )
     return out
+
+
+def _keep(session: Session, rows: list[dict[str, Any]], cursor: int | None = None) -> None:
+    projector = session.info.get(INFO_KEY)
+    if projector is not None and (rows or cursor is not None):
+        projector.keep(rows, cursor)
 
 
 def summaries(
@@ -256,36 +465,237 @@ def summaries(
         evaluated = evaluate_many(session, stale, now)
         for summary, _row in evaluated:
             found[summary.system_id] = summary
-        projector = session.info.get(INFO_KEY)
-        if projector is not None:
-            projector.keep([row for _summary, row in evaluated])
+        _keep(session, [row for _summary, row in evaluated])
     return found
 
 
-def upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+# A condition on a column: (name, comparison, value), read alike in SQL and in Python.
+Where = Sequence[tuple[str, Callable[[Any, Any], Any], Any]]
+# An order: (name, descending) pairs.
+Order = Sequence[tuple[str, bool]]
+EQ, NE = operator.eq, operator.ne
+
+
+@dataclass(frozen=True)
+class Current:
+    """The projection as current at ``now`` for one read: the stored rows still current
+    (read in SQL) and the rows this read evaluated (``fresh``: stored by the projector
+    beside the read, so not visible to it). The two never hold the same system."""
+
+    now: dt.datetime
+    fresh: dict[int, dict[str, Any]]
+    replaced: tuple[int, ...]  # systems whose stored rows an event made stale
+    stored: bool = True  # False: every system was evaluated by this read
+
+    def _where(self, where: Where) -> list[Any]:
+        p = ReadinessProjection
+        table = p.__table__
+        if not self.stored:
+            return [sa.false()]
+        conditions = [p.evaluated_at <= self.now, p.stable_until > self.now]
+        if self.replaced:
+            conditions.append(p.system_id.not_in(self.replaced))
+        return conditions + [compare(table.c[name], value) for name, compare, value in where]
+
+    def _fresh(self, where: Where) -> list[dict[str, Any]]:
+        return [
+            row
+            for row in self.fresh.values()
+            if all(compare(row[name], value) for name, compare, value in where)
+        ]
+
+    def tally(
+        self, session: Session, columns: Sequence[str], sums: Sequence[str]
+    ) -> dict[tuple[Any, ...], Counter[str]]:
+        """Per value of ``columns``: how many rows (``"rows"``) and the sum of each of
+        ``sums``, in one scan."""
+        table = ReadinessProjection.__table__
+        keys = [table.c[c] for c in columns]
+        totals = [sa.func.count(), *(sa.func.sum(table.c[c]) for c in sums)]
+        out: dict[tuple[Any, ...], Counter[str]] = {}
+        found = session.execute(sa.select(*keys, *totals).where(*self._where(())).group_by(*keys))
+        for row in found:
+            key = tuple(row[: len(columns)])
+            counts = out.setdefault(key, Counter())
+            for name, value in zip(("rows", *sums), row[len(columns) :], strict=True):
+                counts[name] += int(value or 0)
+        for fresh in self.fresh.values():
+            counts = out.setdefault(tuple(fresh[c] for c in columns), Counter())
+            counts["rows"] += 1
+            for name in sums:
+                counts[name] += fresh[name]
+        return out
+
+    def rows(
+        self,
+        session: Session,
+        where: Where,
+        order: Order = (),
+        limit: int | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        naming: Collection[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rows matching (only ``columns``, with system_id, when given), in
+        ``order``, the first ``limit``; ``naming``: only those whose owner entries name
+        a user by one of these keys (:func:`owner_index`)."""
+        table = ReadinessProjection.__table__
+        wanted = list(dict.fromkeys(["system_id", *(columns or COLUMNS), *(c for c, _ in order)]))
+        statement = sa.select(*(table.c[c] for c in wanted)).where(*self._where(where))
+        if naming is not None:
+            statement = statement.where(_naming(naming))
+        if order:
+            statement = statement.order_by(
+                *(table.c[c].desc() if down else table.c[c] for c, down in order)
+            )
+        if limit is not None:
+            statement = statement.limit(limit)
+        found = [dict(r._mapping) for r in session.execute(statement)]
+        found += [
+            {c: row[c] for c in wanted}
+            for row in self._fresh(where)
+            if naming is None or any(person in naming for person, _role in owner_index(row))
+        ]
+        for name, down in reversed(order):  # stable sorts: the last key first
+            found.sort(key=operator.itemgetter(name), reverse=down)
+        return found if limit is None else found[:limit]
+
+    def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
+        """How many rows match whose owner entries name a user by one of ``naming``."""
+        stored = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ReadinessProjection)
+            .where(*self._where(where), _naming(naming))
+        )
+        fresh = [r for r in self._fresh(where) if {p for p, _r in owner_index(r)} & set(naming)]
+        return (stored or 0) + len(fresh)
+
+    def roles(
+        self, session: Session, naming: Collection[str], system_ids: Collection[int]
+    ) -> dict[int, set[str]]:
+        """The roles in which each system's owner entries name a user by ``naming``."""
+        out: dict[int, set[str]] = {}
+        stored = [i for i in system_ids if i not in self.fresh]
+        if stored:
+            for system_id, role in session.execute(
+                sa.select(ReadinessOwner.system_id, ReadinessOwner.role).where(
+                    ReadinessOwner.person.in_(sorted(naming)),
+                    ReadinessOwner.system_id.in_(sorted(stored)),
+                )
+            ):
+                out.setdefault(system_id, set()).add(role)
+        for system_id in system_ids:
+            if system_id in self.fresh:
+                for person, role in owner_index(self.fresh[system_id]):
+                    if person in naming:
+                        out.setdefault(system_id, set()).add(role)
+        return out
+
+
+def _naming(keys: Collection[str]) -> Any:
+    return ReadinessProjection.system_id.in_(
+        sa.select(ReadinessOwner.system_id).where(ReadinessOwner.person.in_(sorted(keys)))
+    )
+
+
+def current(session: Session, now: dt.datetime) -> Current:
+    """The projection brought up to date for a read at ``now`` (:class:`Current`): the
+    systems with events after the cursor whose rows were evaluated on an earlier one,
+    and the rows whose time has run out (``stable_until``), evaluated now and handed to
+    the projector with the ledger position the read saw. What this costs follows what
+    changed since the last read, not the size of the register."""
+    p = ReadinessProjection
+    cursor = session.scalar(sa.select(ReadinessCursor.seq).where(ReadinessCursor.id == 1)) or 0
+    head = session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
+    changed: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
+            .where(
+                AuditEvent.seq > cursor,
+                AuditEvent.seq <= head,
+                AuditEvent.system_id.is_not(None),
+            )
+            .group_by(AuditEvent.system_id)
+        ).all()
+    )
+    seqs = sa.select(p.system_id, p.system_seq)
+    if len(changed) <= CHUNK:
+        seqs = seqs.where(p.system_id.in_(sorted(changed)))
+    stored = dict(session.execute(seqs).all()) if changed else {}
+    replaced = {i for i, seq in changed.items() if stored.get(i) != seq}
+    if len(replaced) > MANY:  # most of the register: every system evaluated, none read
+        every = [(i, ref, seq or 0) for i, ref, seq, *_ in session.execute(_last_events(None))]
+        rows = [row for _summary, row in evaluate_many(session, every, now)]
+        _keep(session, rows, head)
+        return Current(now, {row["system_id"]: row for row in rows}, (), stored=False)
+    stale = {i: changed[i] for i in replaced}
+    timed = sa.select(p.system_id, p.system_seq).where(
+        sa.or_(p.evaluated_at > now, p.stable_until <= now)
+    )
+    for system_id, seq in session.execute(timed):
+        stale.setdefault(system_id, seq)
+    fresh: dict[int, dict[str, Any]] = {}
+    if stale:
+        references = dict(
+            session.execute(  # type: ignore[arg-type]
+                sa.select(AISystem.id, AISystem.reference).where(AISystem.id.in_(sorted(stale)))
+            ).all()
+        )
+        systems = [(i, references[i], stale[i]) for i in sorted(stale)]
+        fresh = {row["system_id"]: row for _summary, row in evaluate_many(session, systems, now)}
+    if stale or head > cursor:
+        _keep(session, list(fresh.values()), head)
+    return Current(now, fresh, tuple(sorted(replaced)))
+
+
+def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = None) -> None:
     """Store projection rows, each replacing the stored one unless that was evaluated
-    on a later event of its system (another process got there first). Flushes only."""
-    if not rows:
-        return
+    on a later event of its system (another process got there first), with the owner
+    index of each row stored; and move the cursor to ``cursor`` (never back). Flushes
+    only."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = ReadinessProjection.__table__
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.system_id],
-        set_={
-            c: statement.excluded[c]
-            for c in ("system_seq", "evaluated_at", "stable_until", "ready", "unmet", "due")
-        },
-        where=statement.excluded.system_seq >= table.c.system_seq,
-    )
-    session.execute(statement, rows)
+    if rows:
+        table = ReadinessProjection.__table__
+        statement = insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.system_id],
+            set_={c: statement.excluded[c] for c in COLUMNS},
+            where=statement.excluded.system_seq >= table.c.system_seq,
+        ).returning(table.c.system_id)
+        replaced = set(session.execute(statement, rows).scalars().all())
+        if replaced:
+            session.execute(
+                sa.delete(ReadinessOwner).where(ReadinessOwner.system_id.in_(sorted(replaced)))
+            )
+            owners = [
+                {"person": person, "system_id": row["system_id"], "role": role}
+                for row in rows
+                if row["system_id"] in replaced
+                for person, role in sorted(owner_index(row))
+            ]
+            if owners:
+                session.execute(sa.insert(ReadinessOwner), owners)
+    if cursor is not None:
+        table = ReadinessCursor.__table__
+        statement = insert(table).values(id=1, seq=cursor)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={"seq": statement.excluded.seq},
+                where=statement.excluded.seq > table.c.seq,
+            )
+        )
 
 
 def rebuild(session: Session, now: dt.datetime) -> int:
     """The projection made again from the records: every row removed, every system
-    evaluated at ``now``. Flushes only; returns how many systems it holds."""
+    evaluated at ``now``, the cursor at the ledger's head. Flushes only; returns how
+    many systems it holds."""
+    head = session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
+    session.execute(sa.delete(ReadinessOwner))
     session.execute(sa.delete(ReadinessProjection))
+    session.execute(sa.delete(ReadinessCursor))
     systems = [
         (system_id, reference, last_seq or 0)
         for system_id, reference, last_seq, *_row in session.execute(_last_events(None)).all()
@@ -293,4 +703,5 @@ def rebuild(session: Session, now: dt.datetime) -> int:
     for start in range(0, len(systems), CHUNK):
         evaluated = evaluate_many(session, systems[start : start + CHUNK], now)
         upsert(session, [row for _summary, row in evaluated])
+    upsert(session, [], head)
     return len(systems)

@@ -23,10 +23,11 @@ class Projector:
     def __init__(self, writing: sessionmaker[Session]) -> None:
         self.writing = writing
 
-    def keep(self, rows: list[dict[str, Any]]) -> None:
+    def keep(self, rows: list[dict[str, Any]], cursor: int | None = None) -> None:
+        """Store ``rows`` and move the cursor to ``cursor`` (``projection.upsert``)."""
         try:
             with self.writing() as session:
-                upsert(session, rows)
+                upsert(session, rows, cursor)
                 session.commit()
         except sa.exc.OperationalError as exc:  # busy (SQLite's lock) or unavailable
             log.warning("readiness projection not stored: %s", exc)

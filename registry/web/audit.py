@@ -107,6 +107,8 @@ def index() -> Any:
         "error": None,
         "actions": trail.present_actions(session),
         "paging": None,
+        "more_pages": False,
+        "counted_pages": trail.COUNTED_PAGES,
     }
     try:
         filters = Filters(
@@ -135,8 +137,10 @@ def index() -> Any:
         if wanted is not None:
             before = None if wanted == 1 else trail.page_start(session, filters, system_id, wanted)
             context["before"] = before
-        total, number = trail.paging(session, filters, system_id, before)
-        context["paging"] = Paging(number, max(1, -(-total // trail.PAGE_SIZE)))
+        number, pages = trail.paging(session, filters, system_id, before)
+        if number is not None and pages is not None:
+            context["paging"] = Paging(number, max(1, pages))
+        context["more_pages"] = pages is None
         rows, next_before = trail.search(session, filters, system_id, before)
     except BadQuery as exc:
         context["error"] = str(exc)

@@ -10,7 +10,7 @@ from flask_login import login_required
 from registry.accounts.permissions import require
 from registry.extensions import db_session
 from registry.readiness.overview import describe, overview
-from registry.records.search import count_systems
+from registry.records.search import SystemCount
 from registry.web.systems import current_actor
 
 bp = Blueprint("dashboard", __name__)
@@ -23,10 +23,17 @@ def index() -> str:
     session = db_session()
     require(session, current_actor(), "read")
     now = dt.datetime.now(dt.UTC)
+    view = overview(session, now, shown=SHOWN_GAPS)
     return render_template(
         "dashboard/index.html",
-        view=overview(session, now),
-        count=count_systems(session),
+        view=view,
+        # Every listed system is counted once by stage and tier, retired ones (out of
+        # use or retired from the register) under "retired": count_systems's figures,
+        # read from the projection rather than from every profile.
+        count=SystemCount(
+            sum(view.by_stage_and_tier.values()),
+            sum(n for (stage, _tier), n in view.by_stage_and_tier.items() if stage == "retired"),
+        ),
         shown_gaps=SHOWN_GAPS,
         now=now,
         describe=describe,

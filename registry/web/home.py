@@ -12,9 +12,11 @@ from werkzeug.wrappers import Response
 from registry.accounts.permissions import can, require
 from registry.extensions import db_session
 from registry.readiness.overview import owned_systems
+from registry.web.paging import Paging
 from registry.web.systems import current_actor
 
 bp = Blueprint("home", __name__)
+PER_PAGE = 50  # the systems on a page of "My systems"
 
 # The first role a user holds in this order decides where they land.
 LANDINGS = (
@@ -43,6 +45,12 @@ def index() -> Response:
     return redirect(landing())
 
 
+def page_asked() -> int:
+    """The page number asked for (1 when none or not a page number)."""
+    raw = request.args.get("page", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 10 else 1
+
+
 @bp.route("/my-systems")
 @login_required
 def my_systems() -> str:
@@ -50,9 +58,12 @@ def my_systems() -> str:
     actor = current_actor()
     require(session, actor, "read")
     now = dt.datetime.now(dt.UTC)
+    owned = owned_systems(session, actor, now, page=page_asked(), per_page=PER_PAGE)
     return render_template(
         "home/my_systems.html",
-        systems=owned_systems(session, actor, now),
+        systems=owned.systems,
+        owned=owned,
+        paging=Paging(owned.page, owned.pages),
         now=now,
         can_export=can(session, actor, "export"),
     )

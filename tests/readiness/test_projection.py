@@ -12,12 +12,24 @@ import sqlalchemy as sa
 from registry.extensions import database
 from registry.ledger.models import AuditEvent
 from registry.readiness.gate import check_promotion
-from registry.readiness.projection import ReadinessProjection, Summary, summaries
-from registry.readiness.scorecard import evaluate
+from registry.readiness.projection import (
+    COLUMNS,
+    ReadinessCursor,
+    ReadinessOwner,
+    ReadinessProjection,
+    Summary,
+    current,
+    owner_index,
+    row_of,
+    summaries,
+)
+from registry.readiness.scorecard import documents_held, evaluate, evaluate_records
 from registry.records import writes
 from registry.records.models import AISystem, Entry
+from registry.records.reads import register
 from tests.readiness.evidence import (
     DELEGATE,
+    READY_DOCUMENTS,
     READY_PROFILE,
     make_ready,
     ready_entries,
@@ -36,14 +48,38 @@ def _last_seq(read: Any, system_id: int) -> int:
     )
 
 
+def _expected(read: Any, stored: ReadinessProjection) -> dict[str, Any]:
+    """The row a fresh evaluation of one system gives at the instant the stored row was
+    evaluated, through the one-system reads (the scorecard's: records as recorded by and
+    in effect then, the documents held then; the profile as the register lists it)."""
+    system = read.get(AISystem, stored.system_id)
+    at = stored.evaluated_at
+    records, _card = evaluate_records(read, system, at)
+    listed = {r.system.id: r for r in register(read, as_of=at, effective_at=at, with_retired=True)}
+    found = listed.get(system.id)
+    profile = (found.profile, found.retired) if found is not None else None
+    next_effective = None  # stable_until: held by the test of time below
+    _summary, row = row_of(
+        (system.id, system.reference, _last_seq(read, system.id)),
+        at,
+        records,
+        documents_held(read, system, at),
+        profile,
+        next_effective,
+    )
+    return row
+
+
 def _check(app: Any) -> dict[int, ReadinessProjection]:
     """Read the projection as the lists do (a read session, whose projector stores what
-    it evaluated), then hold what was read and what is stored to a fresh evaluation."""
+    it evaluated), then hold what was read and what is stored to a fresh evaluation:
+    the summary, every column the lists read, the owner index and the cursor."""
     db = database(app)
     now = dt.datetime.now(dt.UTC)
     with db.read_sessionmaker() as read:
         systems = read.execute(sa.select(AISystem.id, AISystem.reference)).all()
         got = summaries(read, [s.id for s in systems], now)
+        view = current(read, now)  # the lists' read: what changed since the cursor
     with db.read_sessionmaker() as read:
         stored = _stored(read)
         for system_id, reference in systems:
@@ -52,11 +88,32 @@ def _check(app: Any) -> dict[int, ReadinessProjection]:
             assert Summary.of_row(stored[system_id]) == fresh, reference
             assert stored[system_id].system_seq == _last_seq(read, system_id)
             assert stored[system_id].evaluated_at <= now
+            expected = _expected(read, stored[system_id])
+            for column in COLUMNS:
+                if column != "stable_until":
+                    assert getattr(stored[system_id], column) == expected[column], column
+            if system_id in view.fresh:  # what the read evaluated is what it stored
+                row = view.fresh[system_id]
+                assert {c: getattr(stored[system_id], c) for c in COLUMNS} == {
+                    c: row[c] for c in COLUMNS
+                }
+        owners = {
+            (person, system_id, role)
+            for system_id, row in stored.items()
+            for person, role in owner_index({c: getattr(row, c) for c in COLUMNS})
+        }
+        index = read.execute(
+            sa.select(ReadinessOwner.person, ReadinessOwner.system_id, ReadinessOwner.role)
+        )
+        assert set(index) == owners
+        head = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+        assert read.scalar(sa.select(ReadinessCursor.seq)) == head
         # Read again: the stored rows answer, and they still equal a fresh evaluation.
         later = dt.datetime.now(dt.UTC)
         again = summaries(read, [s.id for s in systems], later)
         for system_id, reference in systems:
             assert again[system_id] == Summary.of(system_id, evaluate(read, reference, later))
+        assert current(read, later).fresh == {}  # nothing changed: nothing evaluated
     with db.read_sessionmaker() as read:
         assert {k: v.evaluated_at for k, v in _stored(read).items()} == {
             k: v.evaluated_at for k, v in stored.items()
@@ -151,9 +208,15 @@ def test_the_projection_equals_a_fresh_evaluation_after_every_kind_of_write(app,
     session.commit()
     _check(app)  # promotion
 
-    store_documents(session, officer, other)  # a document alone
+    # Documents alone, their last day passed: the expired evidence the dashboard lists.
+    store_documents(session, officer, other, valid_until=dt.date.today() - dt.timedelta(days=2))
     session.commit()
-    _check(app)
+    assert _check(app)[other.id].expired_count == len(READY_DOCUMENTS)
+
+    writes.create_entry(session, officer, other, "incident", SAMPLES["incident"])  # open
+    session.commit()
+    stored = _check(app)[other.id]
+    assert stored.incident_count == 1 and stored.incident_undated is False
 
 
 def test_a_stored_row_is_current_until_the_records_change_with_time(app, session, officer):
@@ -198,3 +261,21 @@ def test_readiness_rebuild_makes_the_projection_again(app, session, officer):
         assert row.system_seq == _last_seq(read, system.id)
         fresh = evaluate(read, system.reference, row.evaluated_at)
         assert Summary.of_row(row) == Summary.of(system.id, fresh) and fresh.ready
+
+
+def test_readiness_refresh_brings_the_projection_up_to_date(app, session, officer):
+    system, _ = writes.create_system(session, officer, READY_PROFILE)
+    make_ready(session, officer, system)
+    session.commit()
+    session.close()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["readiness", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "Readiness projection refreshed: 1 systems evaluated" in result.output
+    with database(app).read_sessionmaker() as read:
+        row = _stored(read)[system.id]
+        assert row.system_seq == _last_seq(read, system.id)
+        head = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+        assert read.scalar(sa.select(ReadinessCursor.seq)) == head
+    result = runner.invoke(args=["readiness", "refresh"])  # nothing changed since
+    assert "Readiness projection refreshed: 0 systems evaluated" in result.output

@@ -298,3 +298,26 @@ def test_the_last_day_of_the_calendar_is_accepted(client, login_as, world):
     login_as("auditor")
     assert client.get("/audit", query_string={"to": "9999-12-31"}).status_code == 200
     assert client.get("/audit", query_string={"from": "0001-01-01"}).status_code == 200
+
+
+def test_page_numbers_come_from_bounded_counts(client, login_as, session, world, monkeypatch):
+    """A page counts at most COUNTED_PAGES pages of matches either way: near the newest
+    events the pages are numbered, further on the trail says there are more and goes on
+    by 'Older events'; a page number beyond the counted ones is refused, not a 500."""
+    monkeypatch.setattr(trail, "PAGE_SIZE", 2)
+    monkeypatch.setattr(trail, "COUNTED_PAGES", 3)
+    login_as("auditor")
+    events = [seq for seq, _, _ in _events(session)]
+    assert len(events) > 2 * 3 + 2  # more matches than the pages counted
+    first = _text(client.get("/audit"))
+    assert "More than 3 pages of events match" in first and "Page 1 of" not in first
+    # Far from the newest events a page has no number: it is not counted from them.
+    tail = events[-3]
+    last = _text(client.get(f"/audit?before={tail + 1}"))
+    assert _seqs(last) == events[-3:-1] and "Page " not in last
+    small = _text(client.get("/audit?action=system.create"))
+    assert "Page 1 of 1" in small and "More than" not in small
+    assert _seqs(_text(client.get("/audit?page=2"))) == events[2:4]
+    response = client.get("/audit?page=4")
+    assert response.status_code == 400
+    assert "Pages up to 3 are numbered" in _text(response)

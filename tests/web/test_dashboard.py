@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from registry.extensions import database
+from registry.readiness import projection
 from registry.readiness.overview import describe, overview
+from registry.readiness.projection import current
 from registry.records import writes
 from registry.records.kinds import ART_73_DAYS
 from registry.web import dashboard
@@ -149,3 +152,90 @@ def test_each_list_shows_its_first_rows(session, officer, client, login_as, monk
     page = client.get("/dashboard").get_data(as_text=True)
     assert "The first 1 of 2 open incidents, the nearest deadline first." in page
     assert "The first 1 of 2 reviews due, the earliest first." in page
+
+
+def _lists(view):
+    return (
+        [g.reference for g in view.gaps],
+        [(r.reference, r.entry_id) for r in view.reviews],
+        [(i.reference, i.entry_id) for i in view.incidents],
+        [(d.reference, d.sha256) for d in view.expired],
+        (view.gap_count, view.review_count, view.incident_count, view.expired_count),
+        view.by_stage_and_tier,
+    )
+
+
+def test_first_rows_and_counts_are_those_of_the_whole_lists(app, session, officer, monkeypatch):
+    """The first rows read in SQL from the stored projection, those evaluated by the
+    read itself, and both mixed, are the first rows of the whole lists, as scoring
+    every system now gives them; the counts are the whole lists' counts."""
+    now = dt.datetime.now(dt.UTC)
+    _world(session, officer, now)
+    systems = []
+    for n, (stage, tier) in enumerate(
+        [("pilot", "high"), ("production", "minimal"), ("proposed", "high"), ("retired", "high")]
+    ):
+        system = _system(session, officer, f"more-{n}", stage, tier)
+        systems.append(system)
+        aware = now - dt.timedelta(hours=n + 1)
+        writes.create_entry(
+            session,
+            officer,
+            system,
+            "incident",
+            {
+                **{k: v for k, v in SAMPLES["incident"].items() if k != "serious_category"},
+                "status": "open",
+                "detected_at": (aware - dt.timedelta(hours=1)).isoformat(),
+                "became_aware_at": aware.isoformat(),
+                "serious": n % 2 == 0,
+                **({"serious_category": "other"} if n % 2 == 0 else {}),
+            },
+        )
+    session.commit()
+    db = database(app)
+
+    def read(shown: int):
+        with db.read_sessionmaker() as r:  # a read session: its projector stores rows
+            return overview(r, dt.datetime.now(dt.UTC), shown=shown)
+
+    def whole():  # the write session has no projector: every system scored now
+        view = overview(session, dt.datetime.now(dt.UTC), shown=1000)
+        session.rollback()  # its write lock (SQLite) would keep the projector waiting
+        return view
+
+    for shown in (1, 2, 3):
+        expected = whole()
+        first = read(shown)  # evaluated by the read, and stored
+        with db.read_sessionmaker() as r:
+            assert current(r, dt.datetime.now(dt.UTC)).fresh == {}
+        stored = read(shown)  # read in SQL
+        for got in (first, stored):
+            lists = _lists(got)
+            for i, full in enumerate(_lists(expected)[:4]):
+                assert lists[i] == full[:shown]
+            assert lists[4:] == _lists(expected)[4:]
+    assert _lists(expected)[4] == (6, 2, 5, 0)  # the retired system only counted by stage
+    assert expected.by_stage_and_tier[("retired", "high")] == 1
+    # One system changed: its row evaluated by the read, the others read stored.
+    writes.create_entry(
+        session, officer, systems[1], "incident", {**SAMPLES["incident"], "status": "open"}
+    )
+    session.commit()
+    expected = whole()
+    mixed = _lists(read(2))
+    assert mixed[:4] == tuple(full[:2] for full in _lists(expected)[:4])
+    assert mixed[4:] == _lists(expected)[4:]
+    # Most of the register changed: the read evaluates every system, reads none stored.
+    monkeypatch.setattr(projection, "MANY", 1)
+    for system in systems[:2]:
+        writes.create_entry(
+            session, officer, system, "incident", {**SAMPLES["incident"], "status": "open"}
+        )
+    session.commit()
+    expected = whole()
+    with db.read_sessionmaker() as r:
+        assert not current(r, dt.datetime.now(dt.UTC)).stored
+    everything = _lists(read(2))
+    assert everything[:4] == tuple(full[:2] for full in _lists(expected)[:4])
+    assert everything[4:] == _lists(expected)[4:]

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from registry.records import writes
+from registry.web import home
 from tests.conftest import PASSWORD, csrf_token
 
 LANDINGS = {
@@ -166,3 +167,69 @@ def test_my_systems_lists_exactly_the_systems_naming_the_user(session, officer, 
 def test_an_admin_cannot_open_my_systems(client, login_as):
     login_as("admin")
     assert client.get("/my-systems").status_code == 403
+
+
+def test_my_systems_pages_its_list_and_follows_changes(
+    session, officer, users, login_as, monkeypatch
+):
+    """A long "My systems" is paged in the dashboard's order; the owner index finds a
+    system as soon as an owner entry names the user, and loses it when none does."""
+    monkeypatch.setattr(home, "PER_PAGE", 2)
+    me = users["technical_owner"]
+    person = {"name": "Tess", "email": me.email}
+    tiers = ("minimal", "high", "limited", "unclassified", "high")
+    owned = {}
+    for n, tier in enumerate(tiers):
+        system = _system(session, officer, f"mine-{n}", "production", tier)
+        owned[system.reference] = _owner(session, officer, system, "technical", person)
+    _owner(
+        session,
+        officer,
+        _system(session, officer, "not-mine"),
+        "technical",
+        {"name": "Olaf", "email": "olaf@example.org"},
+    )
+    session.commit()
+    client = login_as("technical_owner")
+
+    def walk() -> list[str]:
+        seen: list[str] = []
+        for number in (1, 2, 3):
+            page = client.get(f"/my-systems?page={number}").get_data(as_text=True)
+            shown = list(_rows(page))
+            assert len(shown) <= 2
+            seen += shown
+        return seen
+
+    # The riskiest tier first (all alike not ready, in production).
+    order = ["mine-1", "mine-4", "mine-2", "mine-0", "mine-3"]
+    assert walk() == order
+    page = client.get("/my-systems").get_data(as_text=True)
+    assert "5 systems name you as owner: page 1 of 3" in page
+    assert 'href="/my-systems?page=3"' in page
+    assert list(_rows(client.get("/my-systems?page=99").get_data(as_text=True))) == ["mine-3"]
+    assert list(_rows(client.get("/my-systems?page=x").get_data(as_text=True))) == order[:2]
+
+    # An owner entry now naming someone else: the system leaves the list; a new one
+    # naming the user joins it (read after the stored rows, by the ledger's cursor).
+    entry = owned["mine-1"]
+    writes.update_entry(
+        session,
+        officer,
+        entry.entry_id,
+        {
+            "role": "technical",
+            "person": {"name": "Olaf", "email": "olaf@example.org"},
+            "start": "2020-01-01",
+        },
+        base_version=1,
+    )
+    _owner(
+        session,
+        officer,
+        _system(session, officer, "mine-5", "pilot", "high"),
+        "dpo",
+        person,
+    )
+    session.commit()
+    assert walk() == ["mine-4", "mine-5", "mine-2", "mine-0", "mine-3"]
