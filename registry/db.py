@@ -170,7 +170,7 @@ def driver_connection(engine: Engine) -> Iterator[Any]:
     except BaseException:
         if driver.broken or driver.closed:
             pooled.invalidate()
-            engine.dispose(close=False)  # connections checked out finish their work
+            engine.dispose()  # the idle ones closed; those checked out finish their work
         else:
             try:
                 driver.autocommit = False

@@ -377,7 +377,7 @@ def _send(
             # As SQLAlchemy does on a disconnect: this connection is discarded, and the
             # pool's others are likely dead too (the server restarted, say).
             connection.invalidate()
-            engine.dispose(close=False)
+            engine.dispose()  # the idle ones closed; one checked out finishes its work
             if first and began_nothing:  # read_first's exchange: see there
                 raise FirstExchangeLost(exc) from exc
         raise
