@@ -565,6 +565,36 @@ class Current:
             found.sort(key=operator.itemgetter(name), reverse=down)
         return found if limit is None else found[:limit]
 
+    def subquery(self, session: Session, where: Where, columns: Sequence[str]) -> sa.Subquery:
+        """The rows matching (``columns``, with system_id: integers and text) as a
+        subquery another read joins in SQL: the stored rows still current, and this
+        read's fresh ones as a JSON literal table (few, but for a first read after many
+        changes)."""
+        table = ReadinessProjection.__table__
+        wanted = [table.c[c] for c in dict.fromkeys(["system_id", *columns])]
+        statement: Any = sa.select(*wanted).where(*self._where(where))
+        fresh = self._fresh(where)
+        if fresh:
+            data = json.dumps([[row[c.name] for c in wanted] for row in fresh])
+            literal = sa.literal(data, sa.Text)
+            if session.get_bind().dialect.name == "postgresql":
+                items = sa.func.jsonb_array_elements(sa.cast(literal, postgresql.JSONB))
+                item = items.table_valued("value").render_derived("fresh")
+                picked = [
+                    sa.cast(item.c.value.op("->>")(i), c.type).label(c.name)
+                    for i, c in enumerate(wanted)
+                ]
+            else:
+                item = sa.func.json_each(literal).table_valued("value")
+                picked = [
+                    sa.type_coerce(sa.func.json_extract(item.c.value, f"$[{i}]"), c.type).label(
+                        c.name
+                    )
+                    for i, c in enumerate(wanted)
+                ]
+            statement = sa.union_all(statement, sa.select(*picked).select_from(item))
+        return statement.subquery("ranking")
+
     def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
         """How many rows match whose owner entries name a user by one of ``naming``."""
         stored = session.scalar(
