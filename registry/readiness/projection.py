@@ -128,6 +128,27 @@ sa.Index(
     ReadinessProjection.unmet_count.desc(),
     ReadinessProjection.reference,
 )
+# The dashboard's other lists, each in its order (readiness.overview: DUE_ORDER,
+# INCIDENT_ORDER, EXPIRED_ORDER after their first condition).
+sa.Index(
+    "ix_readiness_projection_due",
+    ReadinessProjection.active,
+    ReadinessProjection.first_due,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_incidents",
+    ReadinessProjection.active,
+    ReadinessProjection.incident_undated,
+    ReadinessProjection.incident_at,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_expired",
+    ReadinessProjection.listed,
+    ReadinessProjection.expired_first,
+    ReadinessProjection.reference,
+)
 # The columns the counts and the currency check read, so that they scan an index rather
 # than the rows with their JSON (SQLite reads it as a covering index).
 TALLY = (
