@@ -268,6 +268,18 @@ def pages(systems: int) -> list[tuple[str, str]]:
         ("API systems", "/api/v1/systems"),
         ("API text search", "/api/v1/systems?q=Chatbot"),
         ("API owner search", "/api/v1/systems?q=Olivia"),
+        ("systems: retired", "/systems?status=retired"),
+        ("systems: sort reference", "/systems?sort=reference"),
+        ("audit: page 5", "/audit?page=5"),
+        ("exports: system", f"/exports?system={ref}"),
+        ("API systems: stage", "/api/v1/systems?stage=pilot"),
+        ("API systems: page after", f"/api/v1/systems?after={ref}"),
+        ("API system", f"/api/v1/systems/{ref}"),
+        ("API entries", f"/api/v1/systems/{ref}/entries"),
+        ("API exports", "/api/v1/exports"),
+        ("API checkpoints", "/api/v1/ledger/checkpoints"),
+        ("my tasks", "/tasks"),
+        ("API my tasks", "/api/v1/me/tasks"),
     ]
 
 

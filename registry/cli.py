@@ -923,16 +923,15 @@ def readiness_refresh() -> None:
     """Bring the readiness projection up to date now, as the lists' first read would:
     the systems changed since it was last read and the rows whose day has passed,
     evaluated on a read session and stored in one short transaction. Every row's day
-    ends at midnight UTC: run this just after it on a large register."""
+    ends at midnight UTC: `registry worker` runs this just after it."""
     import time
 
-    from registry.readiness.projection import current
+    from registry.jobs.tasks import refresh_readiness
 
     started = time.perf_counter()
-    with database().read_sessionmaker() as read:
-        view = current(read, dt.datetime.now(dt.UTC))
+    evaluated = refresh_readiness(current_app, dt.datetime.now(dt.UTC))
     click.echo(
-        f"Readiness projection refreshed: {len(view.fresh)} systems evaluated in "
+        f"Readiness projection refreshed: {evaluated} systems evaluated in "
         f"{time.perf_counter() - started:.1f} s."
     )
 
@@ -1076,6 +1075,7 @@ def worker(threads: int, no_schedule: bool, niceness: int) -> None:
         periodic=not no_schedule,
         initial_delay=0.05,
         max_delay=1.0,
+        flush_locks=True,  # a lock a killed worker held (jobs.tasks.REFRESH_LOCK)
     ).run()
 
 

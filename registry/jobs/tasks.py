@@ -25,7 +25,14 @@ has not cosigned it yet (one that was down, or a job lost) and the delivery of t
 notifications' outbox (``notifications.delivery``); every five minutes, the reminders' scan
 (``notifications.outbox.scan``: each due item queued once per recipient and channel,
 so scanning often sends nothing twice); every quarter of an hour, the collection of
-unattached documents (``documents.service.collect``).
+unattached documents (``documents.service.collect``); at midnight UTC, when every row of
+the readiness projection goes stale, its refresh (``registry readiness refresh``), so
+that the day's first scan and dashboard find it current.
+
+The refresh and the scan's own refresh (its first step) hold one lock (huey's, in the
+queue's storage, so shared by every worker of the queue): the scan waits for a refresh
+under way and then finds the projection current; the midnight refresh skips when a scan
+is refreshing. A worker's start clears the lock a killed worker left behind.
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.exceptions import TaskLockedException
 from sqlalchemy.orm import Session
 
 from registry import exporting, logs
@@ -57,6 +66,7 @@ from registry.notifications import addresses
 from registry.notifications.delivery import Delivered, claim, outgoing, record, send
 from registry.notifications.mail import SmtpSettings
 from registry.notifications.outbox import Scan, scan
+from registry.readiness.projection import current
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,10 @@ BEAT_EVERY = 1.0
 # live export writes its pack from start to end; the longest pause, laying out the PDF
 # of a large registry, is far shorter).
 LEFTOVERS_AFTER = 3600.0
+# The lock of the readiness projection's refresh, and how long the reminders' scan waits
+# for a refresh under way (beyond it, the scan evaluates what is still stale itself).
+REFRESH_LOCK = "registry.readiness_refresh"
+REFRESH_WAIT = 300.0
 
 
 def make_huey(config: dict[str, Any]) -> Huey:
@@ -97,6 +111,11 @@ class JobQueue:
         periodic(crontab(minute="*/15"), name="registry.documents_gc")(self.collect_documents)
         periodic(crontab(minute="*/5"), name="registry.notify_scan")(self.scan_notifications)
         periodic(crontab(minute="*"), name="registry.notify_deliver")(self.deliver_notifications)
+        periodic(crontab(minute="0", hour="0"), name="registry.readiness_refresh")(
+            self.refresh_readiness
+        )
+        # Made now, so that a worker's start clears it (huey flushes the locks it knows).
+        self.refresh_lock = self.huey.lock_task(REFRESH_LOCK)
         self.huey.on_startup("registry.recover_at_start")(self.recover)
 
     # --- asking -----------------------------------------------------------------------
@@ -222,10 +241,28 @@ class JobQueue:
         with self.app.app_context(), database(self.app).sessionmaker() as session:
             collect_unattached(session, document_store(self.app), dt.timedelta(hours=hours))
 
-    def scan_notifications(self) -> None:
-        """Queue the reminders of what fell due and the record changes' webhooks."""
+    def refresh_readiness(self, now: dt.datetime | None = None) -> int | None:
+        """Bring the readiness projection up to date at ``now`` (default: the clock), as
+        ``registry readiness refresh`` does: how many systems were evaluated; None when a
+        refresh under way elsewhere holds the lock (it is doing the same)."""
+        try:
+            with self.refresh_lock, self.app.app_context():
+                return refresh_readiness(self.app, now or utcnow())
+        except TaskLockedException:
+            log.info("Readiness projection: a refresh is under way elsewhere")
+            return None
+
+    def scan_notifications(self, now: dt.datetime | None = None) -> None:
+        """Queue the reminders of what fell due at ``now`` (default: the clock) and the
+        record changes' webhooks; first bring the readiness projection up to date under
+        the refresh lock, waiting for a refresh under way (up to REFRESH_WAIT), so the
+        scan never scores again what a refresh is scoring."""
+        now = now or utcnow()
+        waited_until = time.monotonic() + REFRESH_WAIT
+        while self.refresh_readiness(now) is None and time.monotonic() < waited_until:
+            time.sleep(1.0)
         with self.app.app_context(), database(self.app).sessionmaker() as session:
-            scan_notifications(self.app, session, utcnow())
+            scan_notifications(self.app, session, now)
 
     def deliver_notifications(self) -> None:
         """Send the outbox's e-mails, digests and webhooks whose time has come."""
@@ -321,6 +358,16 @@ def job_queue(app: Flask | None = None) -> JobQueue:
     if queue is None:
         queue = app.extensions[EXTENSION] = JobQueue(app)
     return queue
+
+
+def refresh_readiness(app: Flask, now: dt.datetime) -> int:
+    """The readiness projection brought up to date at ``now`` (``registry readiness
+    refresh`` and the schedule alike): the systems changed since it was last read and
+    the rows whose time has run out, evaluated in bulk on a read session and stored by
+    its projector in one short transaction of its own. Returns how many systems were
+    evaluated."""
+    with database(app).read_sessionmaker() as read:
+        return len(current(read, now).fresh)
 
 
 def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:

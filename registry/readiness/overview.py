@@ -30,10 +30,12 @@ from registry.readiness.projection import EQ, NE, Current, Where, current
 from registry.readiness.scorecard import records_in_force, score
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.reads import Change, RegisterRow, recent_changes
+from registry.records.search import Ranking
 
 __all__ = [
     "DueReview",
     "ExpiredEvidence",
+    "attention",
     "OpenIncident",
     "attention_rank",
     "describe",
@@ -140,6 +142,17 @@ GAP_COLUMNS = ("reference", "name", "stage", "unmet", "risk_tier")
 def _gaps(session: Session, view: Current, limit: int | None) -> list[Gap]:
     rows = view.rows(session, NOT_READY, GAP_ORDER, limit, columns=GAP_COLUMNS)
     return [Gap.of(r) for r in rows]
+
+
+def attention(session: Session, now: dt.datetime) -> Ranking:
+    """The listed systems not retired and not ready now as a ranking the systems list
+    joins in SQL (``records.search.ordered_systems``): the projection's rows, most in
+    need of attention first (:func:`attention_rank`'s terms, as :func:`not_ready`), so
+    that a page of the list reads its rows from the projection's index, not every
+    system not ready."""
+    view = current(session, now)
+    rows = view.subquery(session, NOT_READY, [c for c, _down in GAP_ORDER])
+    return Ranking(rows, GAP_ORDER)
 
 
 def not_ready(session: Session, now: dt.datetime) -> list[Gap]:

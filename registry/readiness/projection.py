@@ -65,6 +65,8 @@ CHUNK = 500
 # Beyond this many systems changed since the cursor, a read evaluates every system
 # rather than leave out so many stored rows by id.
 MANY = 5_000
+# How many system ids one statement names (SQLite allows 32,766 parameters).
+IDS = 5_000
 
 
 class ReadinessProjection(Base):
@@ -124,6 +126,27 @@ sa.Index(
     ReadinessProjection.tier_rank,
     ReadinessProjection.stage_rank,
     ReadinessProjection.unmet_count.desc(),
+    ReadinessProjection.reference,
+)
+# The dashboard's other lists, each in its order (readiness.overview: DUE_ORDER,
+# INCIDENT_ORDER, EXPIRED_ORDER after their first condition).
+sa.Index(
+    "ix_readiness_projection_due",
+    ReadinessProjection.active,
+    ReadinessProjection.first_due,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_incidents",
+    ReadinessProjection.active,
+    ReadinessProjection.incident_undated,
+    ReadinessProjection.incident_at,
+    ReadinessProjection.reference,
+)
+sa.Index(
+    "ix_readiness_projection_expired",
+    ReadinessProjection.listed,
+    ReadinessProjection.expired_first,
     ReadinessProjection.reference,
 )
 # The columns the counts and the currency check read, so that they scan an index rather
@@ -403,11 +426,14 @@ def evaluate_many(
         ids = [s[0] for s in chunk]
         records = records_in_force(session, ids, as_of=now, effective_at=now)
         documents = received_by_systems(session, ids, now)
+        listed = listed_profiles(as_of=now, effective_at=now, system_ids=ids)
         profiles = {
-            entry.system_id: (json.loads(version.body), bool(retired))
-            for entry, version, retired in session.execute(
-                listed_profiles(as_of=now, effective_at=now).where(Entry.system_id.in_(ids))
-            ).all()
+            system_id: (json.loads(body), bool(retired))
+            for system_id, body, retired in session.execute(
+                listed.with_only_columns(
+                    Entry.system_id, EntryVersion.body, listed.selected_columns.retired_in_force
+                )
+            )
         }
         upcoming = dict(
             session.execute(
@@ -560,6 +586,36 @@ class Current:
             found.sort(key=operator.itemgetter(name), reverse=down)
         return found if limit is None else found[:limit]
 
+    def subquery(self, session: Session, where: Where, columns: Sequence[str]) -> sa.Subquery:
+        """The rows matching (``columns``, with system_id: integers and text) as a
+        subquery another read joins in SQL: the stored rows still current, and this
+        read's fresh ones as a JSON literal table (few, but for a first read after many
+        changes)."""
+        table = ReadinessProjection.__table__
+        wanted = [table.c[c] for c in dict.fromkeys(["system_id", *columns])]
+        statement: Any = sa.select(*wanted).where(*self._where(where))
+        fresh = self._fresh(where)
+        if fresh:
+            data = json.dumps([[row[c.name] for c in wanted] for row in fresh])
+            literal = sa.literal(data, sa.Text)
+            if session.get_bind().dialect.name == "postgresql":
+                items = sa.func.jsonb_array_elements(sa.cast(literal, postgresql.JSONB))
+                item = items.table_valued("value").render_derived("fresh")
+                picked = [
+                    sa.cast(item.c.value.op("->>")(i), c.type).label(c.name)
+                    for i, c in enumerate(wanted)
+                ]
+            else:
+                item = sa.func.json_each(literal).table_valued("value")
+                picked = [
+                    sa.type_coerce(sa.func.json_extract(item.c.value, f"$[{i}]"), c.type).label(
+                        c.name
+                    )
+                    for i, c in enumerate(wanted)
+                ]
+            statement = sa.union_all(statement, sa.select(*picked).select_from(item))
+        return statement.subquery("ranking")
+
     def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
         """How many rows match whose owner entries name a user by one of ``naming``."""
         stored = session.scalar(
@@ -652,7 +708,12 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
     """Store projection rows, each replacing the stored one unless that was evaluated
     on a later event of its system (another process got there first), with the owner
     index of each row stored; and move the cursor to ``cursor`` (never back). Flushes
-    only."""
+    only.
+
+    In bulk, with one short statement each: the rows by the driver's executemany (no
+    RETURNING, whose multi-row VALUES text the PostgreSQL driver parses row by row);
+    then which of them are stored now (the rows this transaction wrote stay locked by
+    it until it ends), whose owner index is made again."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     if rows:
@@ -662,20 +723,33 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
             index_elements=[table.c.system_id],
             set_={c: statement.excluded[c] for c in COLUMNS},
             where=statement.excluded.system_seq >= table.c.system_seq,
-        ).returning(table.c.system_id)
-        replaced = set(session.execute(statement, rows).scalars().all())
-        if replaced:
-            session.execute(
-                sa.delete(ReadinessOwner).where(ReadinessOwner.system_id.in_(sorted(replaced)))
+        )
+        session.execute(statement, rows)
+        written = {(r["system_id"], r["system_seq"], r["evaluated_at"]): r for r in rows}
+        replaced: list[dict[str, Any]] = []
+        ids = sorted({r["system_id"] for r in rows})
+        for start in range(0, len(ids), IDS):
+            chunk = ids[start : start + IDS]
+            stored = session.execute(
+                sa.select(table.c.system_id, table.c.system_seq, table.c.evaluated_at).where(
+                    table.c.system_id.in_(chunk)
+                )
             )
-            owners = [
-                {"person": person, "system_id": row["system_id"], "role": role}
-                for row in rows
-                if row["system_id"] in replaced
-                for person, role in sorted(owner_index(row))
-            ]
-            if owners:
-                session.execute(sa.insert(ReadinessOwner), owners)
+            ours = [written[key] for key in map(tuple, stored) if key in written]
+            if ours:
+                session.execute(
+                    sa.delete(ReadinessOwner).where(
+                        ReadinessOwner.system_id.in_([r["system_id"] for r in ours])
+                    )
+                )
+            replaced += ours
+        owners = [
+            {"person": person, "system_id": row["system_id"], "role": role}
+            for row in replaced
+            for person, role in sorted(owner_index(row))
+        ]
+        if owners:
+            session.execute(sa.insert(ReadinessOwner), owners)
     if cursor is not None:
         table = ReadinessCursor.__table__
         statement = insert(table).values(id=1, seq=cursor)

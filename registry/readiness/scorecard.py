@@ -28,7 +28,7 @@ from registry.readiness.model import (
     Scorecard,
 )
 from registry.records import reads
-from registry.records.models import AISystem, EntryVersion
+from registry.records.models import AISystem, Entry, EntryVersion
 
 # Profile fields a promotion changes itself: a change of these alone does not make
 # the approval of that promotion stale.
@@ -164,32 +164,36 @@ def records_of(
     return [Record.of(e) for e in state.entries]
 
 
+# What the scorecard reads of a record in force (Record.of_columns), and its system.
+RECORD_COLUMNS = (
+    Entry.system_id,
+    Entry.id,
+    Entry.kind,
+    EntryVersion.number,
+    EntryVersion.body_hash,
+    EntryVersion.body,
+    EntryVersion.effective_from,
+)
+
+
 def records_in_force(
     session: Session,
-    system_ids: Collection[int],
+    system_ids: Collection[int] | None,
     *,
     kinds: list[str] | None = None,
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
 ) -> dict[int, list[Record]]:
-    """The records in force of several systems in one read (``reads.in_force``: the
-    heads, or as recorded by ``as_of`` and in effect at ``effective_at``), by system id:
-    the one place rows in force become the lists' records."""
+    """The records in force of several systems (None: every system) in one read
+    (``reads.in_force``: the heads, or as recorded by ``as_of`` and in effect at
+    ``effective_at``), by system id: the one place rows in force become the lists'
+    records. Read as columns (:data:`RECORD_COLUMNS`), no ORM objects made."""
     records: dict[int, list[Record]] = {}
-    rows = session.execute(
-        reads.in_force(system_ids, kinds=kinds, as_of=as_of, effective_at=effective_at)
-    )
-    for entry, version in rows.all():
-        records.setdefault(entry.system_id, []).append(
-            Record(
-                entry.id,
-                entry.kind,
-                version.number,
-                version.body_hash,
-                json.loads(version.body),
-                version.effective_from,
-            )
-        )
+    statement = reads.in_force(
+        system_ids, kinds=kinds, as_of=as_of, effective_at=effective_at
+    ).with_only_columns(*RECORD_COLUMNS)
+    for row in session.execute(statement):
+        records.setdefault(row.system_id, []).append(Record.of_columns(row))
     return records
 
 

@@ -441,6 +441,7 @@ def listed_profiles(
     as_of: dt.datetime | None = None,
     effective_at: dt.datetime | None = None,
     with_retired: bool = True,
+    system_ids: Iterable[int] | None = None,
 ) -> sa.Select[Any]:
     """The one rule for which systems the register lists and counts (the systems list,
     the dashboard, the API's list and its totals): (Entry, EntryVersion, retired) of each
@@ -448,11 +449,12 @@ def listed_profiles(
     or, for a system whose profile was retired by then, its last version before the
     retirement, with ``retired`` true. A retired system stays listed, as retired;
     ``with_retired=False`` leaves those out. A profile's stage ``retired`` (a system out
-    of use) is a stage like any other here."""
+    of use) is a stage like any other here. ``system_ids``: of those systems only (the
+    condition inside the read of the versions in force, not after it)."""
     if not with_retired:
-        return in_force(None, kinds=["profile"], as_of=as_of, effective_at=effective_at)
+        return in_force(system_ids, kinds=["profile"], as_of=as_of, effective_at=effective_at)
     return in_force(
-        None, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
+        system_ids, kinds=["profile"], as_of=as_of, effective_at=effective_at, with_retired=True
     )
 
 

@@ -14,7 +14,6 @@ repeats.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,25 +136,30 @@ def _bytewise(session: Session, expr: Any) -> Any:
     return expr.collate("C") if session.get_bind().dialect.name == "postgresql" else expr
 
 
-def _ranks(session: Session, ranked: list[str]) -> Any:
-    """(reference, rank) of the references in ``ranked``, in that order, as a table."""
-    data = json.dumps(ranked)
-    if session.get_bind().dialect.name == "postgresql":
-        table = sa.func.jsonb_array_elements_text(
-            sa.cast(sa.literal(data, sa.Text), postgresql.JSONB)
-        ).table_valued("value", with_ordinality="rank")
-        return table.render_derived("ranks").alias("ranks"), "rank"
-    # A subquery, which SQLite materializes and indexes for the join (joined directly,
-    # json_each would be read again for every system).
-    table = sa.func.json_each(sa.literal(data, sa.Text)).table_valued("value", "key")
-    return sa.select(table.c.value, table.c.key).subquery("ranks"), "key"
+@dataclass(frozen=True)
+class Ranking:
+    """Systems ranked by what another part of the registry keeps (the readiness
+    projection's attention order: ``readiness.overview.attention``): a subquery with a
+    ``system_id`` column, and its columns the ranking orders by, (name, descending)."""
+
+    rows: Any
+    order: tuple[tuple[str, bool], ...]
+
+    def keys(self, session: Session) -> list[Any]:
+        keys = []
+        for name, down in self.order:
+            column = self.rows.c[name]
+            if isinstance(column.type, sa.String):
+                column = _bytewise(session, column)
+            keys.append(column.desc() if down else column)
+        return keys
 
 
 def ordered_systems(
     session: Session,
     *,
     sort: str = "name",
-    ranked: list[str] | None = None,
+    ranked: Ranking | None = None,
     only_ranked: bool = False,
     q: str | None = None,
     stage: str | None = None,
@@ -165,10 +169,11 @@ def ordered_systems(
     """The ids of the systems :func:`search_systems` finds now with these filters, in
     the systems list's order ``sort`` (one of SORTS): by name; reference; stage, risk
     tier (in the order of kinds.STAGES, RISK_TIERS); last change, newest first; or
-    ``ranked`` (references, most in need of attention first; the others after them).
-    ``only_ranked``: only the systems ``ranked`` names. Sorted and paged in SQL (add
+    ``ranked`` (most in need of attention first; the others after them).
+    ``only_ranked``: only the systems ``ranked`` holds. Sorted and paged in SQL (add
     OFFSET and LIMIT; :func:`rows_of` reads the rows of a page): the keys a Python rule
-    derives are read from the search index, where writes store them."""
+    derives are read from the search index, where writes store them, and the ranking
+    joined as the subquery it is."""
     if sort not in SORTS:
         raise ValueError(f"No order {sort!r}.")
     index = search_index.SystemSearch
@@ -195,24 +200,17 @@ def ordered_systems(
         keys = (last.desc().nulls_last(),)
     else:
         keys = ()
-    if sort == "attention" or only_ranked:
-        ranks, rank = _ranks(session, ranked or [])
-        first = stmt.join(ranks, ranks.c.value == AISystem.reference)
-        if sort == "attention" and not only_ranked:
-            # The ranked systems, then the others: two joins each engine runs by index
-            # (an outer join would read the ranking again for every system).
-            others, _ = _ranks(session, ranked or [])
-            both = sa.union_all(
-                first.with_only_columns(AISystem.id, ranks.c[rank].label("rank"), *by_name),
-                stmt.where(AISystem.reference.not_in(sa.select(others.c.value))).with_only_columns(
-                    AISystem.id, sa.cast(sa.null(), sa.BigInteger).label("rank"), *by_name
-                ),
-            ).subquery("listed")
-            ordered = [both.c.rank.nulls_last(), *(_bytewise(session, c) for c in both.c[2:])]
-            return sa.select(both.c.id).order_by(*ordered)
-        stmt = first
-        if sort == "attention":
-            keys = (ranks.c[rank],)
+    if only_ranked and ranked is None:
+        return stmt.where(sa.false())
+    if ranked is not None and (sort == "attention" or only_ranked):
+        rows = ranked.rows
+        if only_ranked:
+            stmt = stmt.join(rows, rows.c.system_id == AISystem.id)
+            if sort == "attention":
+                keys = tuple(ranked.keys(session))
+        else:  # the ranked systems first, in their order, then the others
+            stmt = stmt.outerjoin(rows, rows.c.system_id == AISystem.id)
+            keys = (rows.c.system_id.is_(None), *ranked.keys(session))
     return stmt.order_by(*keys, *by_name)
 
 

@@ -19,7 +19,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.extensions import db_session
 from registry.ledger import trail
 from registry.notifications.service import is_subscribed
-from registry.readiness.overview import not_ready
+from registry.readiness.overview import attention as attention_ranking
 from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
@@ -86,9 +86,9 @@ def index() -> Any:
     sort = sort if sort in SORTS else ("attention" if attention else "name")
     # The filters are the register's own (records.search), as in the API and the counts;
     # the list is sorted and paged in SQL, and only the page shown is read.
-    ranked: list[str] = []
+    ranked = None
     if attention or sort == "attention":  # the dashboard's list, in its order
-        ranked = [g.reference for g in not_ready(session, dt.datetime.now(dt.UTC))]
+        ranked = attention_ranking(session, dt.datetime.now(dt.UTC))
     error = None
     try:
         listed = ordered_systems(

@@ -20,13 +20,11 @@ from registry.readiness.projection import (
     Summary,
     current,
     owner_index,
-    row_of,
     summaries,
 )
-from registry.readiness.scorecard import documents_held, evaluate, evaluate_records
+from registry.readiness.scorecard import evaluate
 from registry.records import writes
 from registry.records.models import AISystem, Entry
-from registry.records.reads import register
 from tests.readiness.evidence import (
     DELEGATE,
     READY_DOCUMENTS,
@@ -35,39 +33,12 @@ from tests.readiness.evidence import (
     ready_entries,
     store_documents,
 )
+from tests.readiness.fresh import expected_row, last_seq
 from tests.records.samples import SAMPLES
 
 
 def _stored(read: Any) -> dict[int, ReadinessProjection]:
     return {r.system_id: r for r in read.scalars(sa.select(ReadinessProjection))}
-
-
-def _last_seq(read: Any, system_id: int) -> int:
-    return read.scalar(
-        sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.system_id == system_id)
-    )
-
-
-def _expected(read: Any, stored: ReadinessProjection) -> dict[str, Any]:
-    """The row a fresh evaluation of one system gives at the instant the stored row was
-    evaluated, through the one-system reads (the scorecard's: records as recorded by and
-    in effect then, the documents held then; the profile as the register lists it)."""
-    system = read.get(AISystem, stored.system_id)
-    at = stored.evaluated_at
-    records, _card = evaluate_records(read, system, at)
-    listed = {r.system.id: r for r in register(read, as_of=at, effective_at=at, with_retired=True)}
-    found = listed.get(system.id)
-    profile = (found.profile, found.retired) if found is not None else None
-    next_effective = None  # stable_until: held by the test of time below
-    _summary, row = row_of(
-        (system.id, system.reference, _last_seq(read, system.id)),
-        at,
-        records,
-        documents_held(read, system, at),
-        profile,
-        next_effective,
-    )
-    return row
 
 
 def _check(app: Any) -> dict[int, ReadinessProjection]:
@@ -86,9 +57,9 @@ def _check(app: Any) -> dict[int, ReadinessProjection]:
             fresh = Summary.of(system_id, evaluate(read, reference, now))
             assert got[system_id] == fresh, reference
             assert Summary.of_row(stored[system_id]) == fresh, reference
-            assert stored[system_id].system_seq == _last_seq(read, system_id)
+            assert stored[system_id].system_seq == last_seq(read, system_id)
             assert stored[system_id].evaluated_at <= now
-            expected = _expected(read, stored[system_id])
+            expected = expected_row(read, stored[system_id])
             for column in COLUMNS:
                 if column != "stable_until":
                     assert getattr(stored[system_id], column) == expected[column], column
@@ -258,7 +229,7 @@ def test_readiness_rebuild_makes_the_projection_again(app, session, officer):
     assert "Readiness projection rebuilt: 1 systems" in result.output
     with database(app).read_sessionmaker() as read:
         row = _stored(read)[system.id]
-        assert row.system_seq == _last_seq(read, system.id)
+        assert row.system_seq == last_seq(read, system.id)
         fresh = evaluate(read, system.reference, row.evaluated_at)
         assert Summary.of_row(row) == Summary.of(system.id, fresh) and fresh.ready
 
@@ -274,7 +245,7 @@ def test_readiness_refresh_brings_the_projection_up_to_date(app, session, office
     assert "Readiness projection refreshed: 1 systems evaluated" in result.output
     with database(app).read_sessionmaker() as read:
         row = _stored(read)[system.id]
-        assert row.system_seq == _last_seq(read, system.id)
+        assert row.system_seq == last_seq(read, system.id)
         head = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
         assert read.scalar(sa.select(ReadinessCursor.seq)) == head
     result = runner.invoke(args=["readiness", "refresh"])  # nothing changed since
