@@ -143,7 +143,9 @@ def test_the_scan_from_the_projection_finds_what_a_full_evaluation_finds(app, se
         base_version=procedure.head_number,
     )
     session.commit()
-    _same(app, later)
+    # As of an instant after the write (under load it may land more than a second
+    # after ``now``; as of an earlier instant the write is not yet recorded).
+    _same(app, dt.datetime.now(dt.UTC))
     again = _evaluated(app)
     assert again[prod] > kept[prod]
     assert {k: v for k, v in again.items() if k != prod} == {
