@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,42 +49,102 @@ EVENTS = {
 CURSOR = "ledger"
 # How many rows one enqueue adds before it refreshes the outbox's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
+# Keys compared with the outbox per statement, and rows inserted per statement: each
+# statement carries them as one JSON parameter, so its text is the same every time.
+COMPARED = 10_000
+INSERTED = 2_000
+# The columns an outbox row carries in that parameter (the others are the same for
+# every row of a chunk, and bound as they are).
+CARRIED: tuple[tuple[str, Any], ...] = (
+    ("key", sa.Text),
+    ("channel", sa.Text),
+    ("user_id", sa.Integer),
+    ("webhook_id", sa.Integer),
+    ("address", sa.Text),
+    ("event_type", sa.Text),
+    ("payload", sa.Text),
+    ("n", sa.Integer),
+)
+BOUND = ("digest_day", "state", "attempts", "next_attempt_at", "created_at", "last_error")
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _json_table(session: Session, values: list[Any], columns: tuple[tuple[str, Any], ...]) -> Any:
+    """``values`` (objects with ``columns``' fields, or texts when ``columns`` is empty)
+    as a table in SQL, sent as one JSON parameter: PostgreSQL's
+    ``jsonb_to_recordset`` / ``jsonb_array_elements_text``, SQLite's ``json_each``."""
+    data = sa.literal(json.dumps(values), sa.Text)
+    if _postgresql(session):
+        document = sa.cast(data, postgresql.JSONB)
+        if not columns:
+            return sa.func.jsonb_array_elements_text(document).table_valued("value").alias("c")
+        records = sa.func.jsonb_to_recordset(document).table_valued(
+            *(sa.column(name, type_) for name, type_ in columns)
+        )
+        return records.render_derived("c", with_types=True)
+    each = sa.func.json_each(data).table_valued("value").alias("c")
+    if not columns:
+        return each
+    return sa.select(
+        *(
+            sa.type_coerce(sa.func.json_extract(each.c.value, f"$.{name}"), type_).label(name)
+            for name, type_ in columns
+        )
+    ).subquery("c")
+
+
+def unqueued(session: Session, keys: list[str]) -> set[str]:
+    """The keys of ``keys`` no outbox row has: compared in SQL through the unique index,
+    :data:`COMPARED` a statement, so only what is new comes back."""
+    fresh: set[str] = set()
+    for start in range(0, len(keys), COMPARED):
+        candidate = _json_table(session, keys[start : start + COMPARED], ())
+        queued = sa.exists().where(OutboxMessage.key == candidate.c.value)
+        fresh.update(session.scalars(sa.select(candidate.c.value).where(~queued)))
+    return fresh
 
 
 def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping those whose key is queued already: the count new.
-    Keys already queued are looked up first (by the unique index, a chunk at a time), so
-    a scan that finds everything queued writes nothing; the insert itself still skips a
-    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing many,
-    PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next scan's
-    lookups go through the unique index."""
+    The keys are compared with the outbox in SQL first (:func:`unqueued`), so a scan
+    that finds everything queued writes nothing and reads back nothing; the new rows are
+    inserted :data:`INSERTED` a statement, in their order, each statement still skipping
+    a key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing
+    many, PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next
+    scan's comparisons go through the unique index."""
     if not rows:
         return 0
-    insert = _insert(session)
+    fresh = unqueued(session, [r["key"] for r in rows])
+    carried = [name for name, _type in CARRIED if name != "n"]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for n, row in enumerate(r for r in rows if r["key"] in fresh):
+        fresh.discard(row["key"])  # a key twice in ``rows``: its first row
+        bound = tuple((name, row[name]) for name in BOUND)
+        groups[bound].append({**{name: row[name] for name in carried}, "n": n})
+    insert = pg_insert if _postgresql(session) else sqlite_insert
+    table = OutboxMessage.__table__
     new = 0
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        queued = set(
-            session.scalars(
-                sa.select(OutboxMessage.key).where(OutboxMessage.key.in_([r["key"] for r in chunk]))
+    for bound, found in groups.items():
+        for start in range(0, len(found), INSERTED):
+            c = _json_table(session, found[start : start + INSERTED], CARRIED)
+            select = sa.select(
+                *(c.c[name] for name in carried),
+                *(sa.literal(value, table.c[name].type) for name, value in bound),
+            ).order_by(c.c.n)
+            names = carried + [name for name, _value in bound]
+            statement = (
+                insert(table)
+                .from_select(names, select)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(table.c.id)
             )
-        )
-        fresh = [r for r in chunk if r["key"] not in queued]
-        if not fresh:
-            continue
-        stmt = (
-            insert(OutboxMessage)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OutboxMessage.id)
-        )
-        new += len(session.execute(stmt, fresh).all())
-    if new >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+            new += len(session.execute(statement).all())
+    if new >= ANALYZE_AFTER and _postgresql(session):
         # Fresh statistics now, not at autovacuum's next round: with the table's old
-        # ones the planner reads the whole outbox for each chunk of keys looked up.
+        # ones the planner reads the whole outbox for each chunk of keys compared.
         session.execute(sa.text("ANALYZE notification_outbox"))
     return new
 
