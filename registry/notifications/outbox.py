@@ -25,7 +25,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import roles_named
 from registry.ledger.models import AuditEvent
-from registry.notifications.addresses import ANY, AddressPolicy, normalise, unsubscribed
+from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
 from registry.notifications.due import AHEAD, DueItem, due_items
 from registry.notifications.models import (
     NotificationPreference,
@@ -178,7 +178,8 @@ def recipients(
     officers, business, technical or oversight owners the live owner entries name on
     ``on`` (by the permissions' rule, ``roles_named``) or the system's subscribers; and
     the addresses of such owners who are not users (``notifications.addresses``), unless
-    ``policy`` refuses an address or it asked for nothing."""
+    ``policy`` refuses an address. What each asked for per kind is the caller's to read
+    (``preferences``)."""
     every = list(session.scalars(sa.select(User)))
     users = {u.id: u for u in every if u.is_active}
     known = {u.email.casefold() for u in every}
@@ -206,22 +207,30 @@ def recipients(
             owner = Actor(label=f"owner:{address}", roles=frozenset(), email=address)
             if roles_named(owner, [body], on=on) & TOLD_OWNERS:
                 addresses[system_id].add(address)
-    refused = unsubscribed(session) if addresses else set()
-    for told in addresses.values():
-        told -= refused
     subscribers: dict[int, set[int]] = defaultdict(set)
     for user_id, system_id in session.execute(
         sa.select(SystemSubscription.user_id, SystemSubscription.system_id)
     ):
         if user_id in users:
             subscribers[system_id].add(user_id)
-    return Recipients(
-        officers, dict(owners), dict(subscribers), {k: v for k, v in addresses.items() if v}
-    )
+    return Recipients(officers, dict(owners), dict(subscribers), dict(addresses))
 
 
-def preferences(session: Session) -> dict[tuple[int, str], str]:
-    return {(p.user_id, p.kind): p.mode for p in session.scalars(sa.select(NotificationPreference))}
+def preferences(session: Session) -> dict[tuple[int | str, str], str]:
+    """What each user (by id) and each owner's address asked for, by kind: no entry,
+    e-mail at once."""
+    chosen: dict[tuple[int | str, str], str] = {
+        (user_id, kind): mode
+        for user_id, kind, mode in session.execute(
+            sa.select(
+                NotificationPreference.user_id,
+                NotificationPreference.kind,
+                NotificationPreference.mode,
+            )
+        )
+    }
+    chosen.update(modes(session))
+    return chosen
 
 
 def due_events(item: DueItem) -> set[str]:
@@ -255,9 +264,9 @@ def due_rows(
     session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD, policy: AddressPolicy = ANY
 ) -> tuple[int, list[dict[str, Any]]]:
     """What the scan queues, read only: a reminder of every item due as of ``now`` for
-    each recipient (a user by their preference for its kind: e-mail at once, the day's
-    digest, or nothing; an owner who is not a user by e-mail at once, as ``policy`` and
-    the address permit) and each webhook subscribed to it: (items found, outbox rows)."""
+    each recipient (a user, or an owner who is not a user as ``policy`` permits, by their
+    preference for its kind: e-mail at once, the day's digest, or nothing) and each
+    webhook subscribed to it: (items found, outbox rows)."""
     items = due_items(session, now, ahead=ahead)
     told = recipients(session, None, now.date(), policy=policy)
     prefs = preferences(session)
@@ -265,30 +274,29 @@ def due_rows(
     rows: list[dict[str, Any]] = []
     for item in items:
         payload = json.dumps({"type": f"due_item.{item.kind}", "data": item.to_dict()})
-        for user_id in sorted(told.of(item.system_id)):
-            mode = prefs.get((user_id, item.kind), "email")
+        event_type = f"due_item.{item.kind}"
+        digest_day = now.date()
+        recipients_of: list[tuple[str, int | str]] = [
+            (f"user:{user_id}", user_id) for user_id in sorted(told.of(item.system_id))
+        ]
+        recipients_of += [
+            (f"address:{address}", address)
+            for address in sorted(told.addresses.get(item.system_id, ()))
+        ]
+        for name, recipient in recipients_of:
+            mode = prefs.get((recipient, item.kind), "email")
             if mode == "none":
                 continue
             rows.append(
                 _row(
-                    f"{item.key}|user:{user_id}|{mode}",
+                    f"{item.key}|{name}|{mode}",
                     mode,
-                    f"due_item.{item.kind}",
+                    event_type,
                     payload,
                     now,
-                    user_id=user_id,
-                    digest_day=now.date() if mode == "digest" else None,
-                )
-            )
-        for address in sorted(told.addresses.get(item.system_id, ())):
-            rows.append(
-                _row(
-                    f"{item.key}|address:{address}|email",
-                    "email",
-                    f"due_item.{item.kind}",
-                    payload,
-                    now,
-                    address=address,
+                    user_id=recipient if isinstance(recipient, int) else None,
+                    address=recipient if isinstance(recipient, str) else None,
+                    digest_day=digest_day if mode == "digest" else None,
                 )
             )
         events = due_events(item)
