@@ -8,12 +8,12 @@
    projection); ``due_items`` with the projection cold (its first run: every system
    scored and kept, as the first scan after midnight UTC) and current (the next runs);
    and the whole ``scan_due`` (recipients, preferences, outbox rows, inserting them:
-   the first run queues, the next ones find everything queued). Target: the scan
-   under 5 s at 10,000 systems. Then the next day (every row stale, as just after
-   midnight UTC): the refresh (``projection.current`` on a read session, what the
-   worker's midnight job and ``registry readiness refresh`` run) against a bulk
-   evaluation of every system
-   (``scorecard.evaluate_many``); its target is at most that. After the build the
+   the first run queues, the next --repeat find everything queued; each's wall and
+   CPU time). Target: the scan under 5 s at 10,000 systems. Then the next day (every
+   row stale, as just after midnight UTC): the refresh (``projection.current`` on a
+   read session, what the worker's midnight job and ``registry readiness refresh``
+   run) against a bulk evaluation of every system (``scorecard.evaluate_many``); its
+   target is at most that. After the build the
    database's statistics are refreshed (``ANALYZE``), as a database in service has
    them (autovacuum's), so the first scan does not pay for a bulk load's stale ones.
 2. A write (a new risk entry, committed) with no webhook subscription, and with 20
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 
 from _common import ENGINES, fresh_database, median
@@ -45,6 +46,11 @@ from registry.records.reads import get_system
 
 OFFICER = Actor.system("bench", roles=frozenset({"compliance_officer"}))
 RISK = {"title": "Drift", "likelihood": "possible", "impact": "major"}
+
+
+def load() -> str:
+    """The load average now, printed with each figure (the machine may be shared)."""
+    return "load " + "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def build(db: Database, systems: int) -> None:
@@ -125,21 +131,23 @@ def forget_projection(db: Database) -> None:
         s.commit()
 
 
-def scan_times(db: Database, now: dt.datetime, repeat: int) -> tuple[float, float, float, int]:
-    """The first scan (which queues), the median of the next ones (everything queued
-    already), the median CPU time of all, and the messages queued."""
-    first, again, cpu = [], [], []
+def scan_times(
+    db: Database, now: dt.datetime, repeat: int
+) -> tuple[float, float, float, float, int]:
+    """The first scan (which queues) and the median of the next ones (everything queued
+    already): wall and CPU time of each, and the messages queued."""
+    wall: list[float] = []
+    cpu: list[float] = []
     queued = 0
-    for i in range(repeat):
+    for i in range(repeat + 1):
         with db.read_sessionmaker() as r, db.sessionmaker() as s:
             started, started_cpu = time.perf_counter(), time.process_time()
             _, n = scan_due(r, s, now + dt.timedelta(seconds=i))
             s.commit()
-            elapsed = time.perf_counter() - started
+            wall.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
-        (first if i == 0 else again).append(elapsed)
         queued += n
-    return median(first), median(again or first), median(cpu), queued
+    return wall[0], cpu[0], median(wall[1:]), median(cpu[1:]), queued
 
 
 def write_times(db: Database, repeat: int) -> list[float]:
@@ -177,7 +185,8 @@ def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
             f"[{engine}] due items of {systems} systems ({len(items)} items): every system "
             f"scored (baseline) {base:.2f} s (CPU {base_cpu:.2f} s); from the projection, "
             f"cold {cold:.2f} s (CPU {cold_cpu:.2f} s; {cold / base:.2f}x the baseline), "
-            f"current {warm:.2f} s (CPU {warm_cpu:.2f} s; {warm / base:.2f}x the baseline)"
+            f"current {warm:.2f} s (CPU {warm_cpu:.2f} s; {warm / base:.2f}x the baseline); "
+            + load()
         )
         # The next day: every stored row stale, as just after midnight UTC.
         day = now + dt.timedelta(days=1)
@@ -196,12 +205,13 @@ def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
             f"a bulk evaluation of every system {bulk:.2f} s (CPU {bulk_cpu:.2f} s): "
             f"{r / bulk:.2f}x (target <= 1)"
         )
-        first, again, scan_cpu, queued = scan_times(db, now, repeat)
+        first, first_cpu, again, again_cpu, queued = scan_times(db, now, repeat)
         print(
-            f"[{engine}] scan_due {first:.2f} s first ({queued} queued), {again:.2f} s again "
-            f"(CPU {scan_cpu:.2f} s; {again / base:.2f}x the baseline) — target < 5 s: "
+            f"[{engine}] scan_due first {first:.2f} s (CPU {first_cpu:.2f} s; {queued} "
+            f"queued), again {again:.2f} s (CPU {again_cpu:.2f} s; {again / base:.2f}x the "
+            f"baseline) — target < 5 s: "
             f"{'met' if max(first, again) < 5 else 'NOT met'} in wall time, "
-            f"{'met' if scan_cpu < 5 else 'NOT met'} in CPU time"
+            f"{'met' if max(first_cpu, again_cpu) < 5 else 'NOT met'} in CPU time; " + load()
         )
         # The write, without and with webhook subscriptions and a full outbox.
         with db.sessionmaker() as s:
@@ -223,7 +233,7 @@ def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
         a, b = median(plain), median(with_hooks)
         print(
             f"[{engine}] write {a * 1000:.2f} ms without subscriptions, {b * 1000:.2f} ms with 20 "
-            f"webhooks and {queued} queued messages: ratio {b / a:.3f} (target < 1.05)"
+            f"webhooks and {queued} queued messages: ratio {b / a:.3f} (target < 1.05); " + load()
         )
         db.dispose()
 

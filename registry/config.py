@@ -168,6 +168,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NOTIFY_DAYS_AHEAD": int(env.get("REGISTRY_NOTIFY_DAYS_AHEAD", "14")),
         # The domains owners who are not users may be e-mailed at (* any, empty none).
         "NOTIFY_OWNER_DOMAINS": env.get("REGISTRY_NOTIFY_OWNER_DOMAINS", "*"),
+        # How many days the link in an e-mail to such an owner opens the address's
+        # preferences page (every e-mail carries a fresh one).
+        "NOTIFY_LINK_DAYS": int(env.get("REGISTRY_NOTIFY_LINK_DAYS", "60")),
         "SMTP_HOST": env.get("REGISTRY_SMTP_HOST", ""),
         "SMTP_PORT": int(env.get("REGISTRY_SMTP_PORT", "587")),
         "SMTP_SECURITY": env.get("REGISTRY_SMTP_SECURITY", "starttls").strip().lower(),
@@ -245,6 +248,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         raise ValueError("REGISTRY_SMTP_SECURITY must be 'none', 'starttls' or 'tls'")
     if not 0 <= config["NOTIFY_DAYS_AHEAD"] <= 366:
         raise ValueError("REGISTRY_NOTIFY_DAYS_AHEAD must be 0 to 366 (days)")
+    if not 1 <= config["NOTIFY_LINK_DAYS"] <= 366:
+        raise ValueError("REGISTRY_NOTIFY_LINK_DAYS must be 1 to 366 (days)")
     if not config["DOCUMENT_DIR"]:
         config["DOCUMENT_DIR"] = str(Path(config["INSTANCE_PATH"]) / "documents")
     if not config["METRICS_DIR"]:

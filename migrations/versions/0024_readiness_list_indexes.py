@@ -2,14 +2,14 @@
 first rows from an index of the readiness projection each
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-05 23:00:00
 """
 
 from alembic import op
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.models import User
 from registry.notifications import mail, webhooks
-from registry.notifications.addresses import ANY, AddressPolicy
+from registry.notifications.addresses import ANY, AddressPolicy, modes
 from registry.notifications.models import (
-    AddressPreference,
     DeliveryAttempt,
     OutboxMessage,
     WebhookSubscription,
@@ -74,48 +73,48 @@ def outgoing(
     session: Session, now: dt.datetime, *, limit: int = 1000, policy: AddressPolicy = ANY
 ) -> list[Outgoing]:
     """What is due to be sent at ``now``: pending e-mails and webhook messages whose next
-    attempt has come, and the digests of days before ``now``'s (one per user and day).
-    An e-mail to an owner's address that ``policy`` refuses now, or that has asked for
-    nothing since it was queued, is marked to be skipped."""
+    attempt has come, and the digests of days before ``now``'s (one per user or owner's
+    address and day). A message to an owner's address that ``policy`` refuses now, or
+    that has asked for nothing of its kind since it was queued, is marked to be
+    skipped."""
     rows = session.execute(
-        sa.select(OutboxMessage, User.email, WebhookSubscription, AddressPreference.mode)
+        sa.select(OutboxMessage, User.email, WebhookSubscription)
         .outerjoin(User, User.id == OutboxMessage.user_id)
         .outerjoin(WebhookSubscription, WebhookSubscription.id == OutboxMessage.webhook_id)
-        .outerjoin(AddressPreference, AddressPreference.address == OutboxMessage.address)
         .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
     ).all()
+    chosen = modes(session, {m.address for m, _email, _hook in rows if m.address})
     found: list[Outgoing] = []
-    digests: dict[tuple[str, dt.date], list[OutboxMessage]] = defaultdict(list)
-    for message, email, hook, address_mode in rows:
+    # (to, day, the owner's address or ""): the messages of one digest.
+    digests: dict[tuple[str, dt.date, str], list[OutboxMessage]] = defaultdict(list)
+    for message, email, hook in rows:
         data = json.loads(message.payload)
+        address = message.address
+        skip = _refused(address, data["data"]["kind"], chosen, policy) if address else ""
         if message.channel == "digest":
             assert message.digest_day is not None
-            if message.digest_day < now.date() and email:
-                digests[(email, message.digest_day)].append(message)
-        elif message.channel == "email" and message.address:
-            skip = (
-                "The address asked for no reminders."
-                if address_mode == "none"
-                else ""
-                if policy.allows(message.address)
-                else "The address is refused by REGISTRY_NOTIFY_OWNER_DOMAINS."
-            )
+            if message.digest_day >= now.date():
+                continue
+            if address and skip:
+                found.append(
+                    Outgoing((message.id,), "digest", message.attempts, [], to=address, skip=skip)
+                )
+            elif address or email:
+                to = address or email
+                digests[(to, message.digest_day, address or "")].append(message)
+        elif message.channel == "email" and (address or email):
             found.append(
                 Outgoing(
                     (message.id,),
                     "email",
                     message.attempts,
                     [data["data"]],
-                    to=message.address,
-                    address=message.address,
+                    to=address or email,
+                    address=address,
                     skip=skip,
                 )
-            )
-        elif message.channel == "email" and email:
-            found.append(
-                Outgoing((message.id,), "email", message.attempts, [data["data"]], to=email)
             )
         elif message.channel == "webhook" and hook is not None:
             body = json.dumps(
@@ -134,7 +133,7 @@ def outgoing(
                     message_id=f"msg_{message.id}",
                 )
             )
-    for (email, day), messages in sorted(digests.items()):
+    for (to, day, address), messages in sorted(digests.items()):
         items = [json.loads(m.payload)["data"] for m in messages]
         items.sort(key=lambda i: (i["due_at"], i["system"], i["key"]))
         found.append(
@@ -143,11 +142,24 @@ def outgoing(
                 "digest",
                 max(m.attempts for m in messages),
                 items,
-                to=email,
+                to=to,
                 day=day,
+                address=address or None,
             )
         )
     return found
+
+
+def _refused(
+    address: str, kind: str, chosen: dict[tuple[str, str], str], policy: AddressPolicy
+) -> str:
+    """Why a message queued for an owner's address is not to be sent now (the address
+    asked for nothing of its kind since, or ``policy`` refuses it), or ""."""
+    if chosen.get((address, kind)) == "none":
+        return "The address asked for no reminders of this kind."
+    if not policy.allows(address):
+        return "The address is refused by REGISTRY_NOTIFY_OWNER_DOMAINS."
+    return ""
 
 
 def claim(session: Session, batch: Sequence[Outgoing], now: dt.datetime) -> list[Outgoing]:

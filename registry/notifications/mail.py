@@ -95,8 +95,9 @@ def compose(
     unsubscribe: str | None = None,
 ) -> EmailMessage:
     """A reminder of one item, or (``day`` given) the digest of that day's items.
-    ``unsubscribe``: the link that stops them (to an owner who is not a registry user,
-    who has no preferences page), also in the List-Unsubscribe headers (RFC 8058)."""
+    ``unsubscribe``: the link to an owner who is not a registry user, to the address's
+    preferences page (signed, no sign-in), also in the List-Unsubscribe headers, whose
+    one-click POST stops them all (RFC 8058)."""
     links = [record_link(base_url, i) for i in items]
     if day is None:
         item = items[0]
@@ -126,8 +127,9 @@ def compose(
         )
         return _message(sender, to, subject, text, html)
     why = "You receive this as an owner of the system named in the registry's records."
-    text += f"\n{why}\nStop these e-mails: {unsubscribe}\n"
-    html += f'<p>{escape(why)} <a href="{escape(unsubscribe)}">Stop these e-mails</a></p>'
+    said = "Choose your reminders (at once, a daily digest or none) or stop these e-mails"
+    text += f"\n{why}\n{said}: {unsubscribe}\n"
+    html += f'<p>{escape(why)} <a href="{escape(unsubscribe)}">{escape(said)}</a></p>'
     message = _message(sender, to, subject, text, html)
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -12,11 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base, utcnow
 
-# What a user may choose per kind of reminder.
+# What a user, or an owner who is not a user for their address, may choose per kind of
+# reminder.
 MODES = ("email", "digest", "none")
-# What an owner who is not a user has chosen for their address (through the
-# unsubscribe link of a reminder): e-mail at once, or nothing.
-ADDRESS_MODES = ("email", "none")
 CHANNELS = ("email", "digest", "webhook")
 STATES = ("pending", "sent", "failed", "skipped")
 
@@ -36,16 +34,16 @@ class NotificationPreference(Base):
 
 
 class AddressPreference(Base):
-    """Whether an owner who is not a registry user, named by ``address`` (case-folded)
-    in owner entries, wants reminders (no row: e-mail at once). Set through the signed
-    unsubscribe link of each reminder sent to the address (``notifications.addresses``)."""
+    """How an owner who is not a registry user, named by ``address`` (case-folded) in
+    owner entries, wants one kind of due item: as a user chooses (no row: e-mail at
+    once). Set on the page the signed link of each reminder sent to the address leads to
+    (``notifications.addresses``)."""
 
     __tablename__ = "notification_address_preference"
-    __table_args__ = (
-        sa.CheckConstraint(sa.text("mode IN " + str(ADDRESS_MODES)), name="mode_known"),
-    )
+    __table_args__ = (sa.CheckConstraint(sa.text("mode IN " + str(MODES)), name="mode_known"),)
 
     address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     mode: Mapped[str] = mapped_column(sa.String(8))
     changed_at: Mapped[dt.datetime]
 
@@ -89,9 +87,9 @@ class WebhookSubscription(Base):
 
 
 class OutboxMessage(Base):
-    """One notification to send: a due item or an event, to one user by e-mail (at once
-    or in the digest of ``digest_day``), to an owner who is not a user at ``address``
-    (e-mail at once), or to one webhook. ``key`` (the item's identity, the recipient and
+    """One notification to send: a due item or an event, by e-mail (at once or in the
+    digest of ``digest_day``) to one user or to an owner who is not a user at
+    ``address``, or to one webhook. ``key`` (the item's identity, the recipient and
     the channel) is unique: queued once, sent once."""
 
     __tablename__ = "notification_outbox"

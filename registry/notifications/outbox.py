@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import roles_named
 from registry.ledger.models import AuditEvent
-from registry.notifications.addresses import ANY, AddressPolicy, normalise, unsubscribed
+from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
 from registry.notifications.due import AHEAD, DueItem, due_items
 from registry.notifications.models import (
     NotificationPreference,
@@ -48,42 +49,102 @@ EVENTS = {
 CURSOR = "ledger"
 # How many rows one enqueue adds before it refreshes the outbox's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
+# Keys compared with the outbox per statement, and rows inserted per statement: each
+# statement carries them as one JSON parameter, so its text is the same every time.
+COMPARED = 10_000
+INSERTED = 2_000
+# The columns an outbox row carries in that parameter (the others are the same for
+# every row of a chunk, and bound as they are).
+CARRIED: tuple[tuple[str, Any], ...] = (
+    ("key", sa.Text),
+    ("channel", sa.Text),
+    ("user_id", sa.Integer),
+    ("webhook_id", sa.Integer),
+    ("address", sa.Text),
+    ("event_type", sa.Text),
+    ("payload", sa.Text),
+    ("n", sa.Integer),
+)
+BOUND = ("digest_day", "state", "attempts", "next_attempt_at", "created_at", "last_error")
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _json_table(session: Session, values: list[Any], columns: tuple[tuple[str, Any], ...]) -> Any:
+    """``values`` (objects with ``columns``' fields, or texts when ``columns`` is empty)
+    as a table in SQL, sent as one JSON parameter: PostgreSQL's
+    ``jsonb_to_recordset`` / ``jsonb_array_elements_text``, SQLite's ``json_each``."""
+    data = sa.literal(json.dumps(values), sa.Text)
+    if _postgresql(session):
+        document = sa.cast(data, postgresql.JSONB)
+        if not columns:
+            return sa.func.jsonb_array_elements_text(document).table_valued("value").alias("c")
+        records = sa.func.jsonb_to_recordset(document).table_valued(
+            *(sa.column(name, type_) for name, type_ in columns)
+        )
+        return records.render_derived("c", with_types=True)
+    each = sa.func.json_each(data).table_valued("value").alias("c")
+    if not columns:
+        return each
+    return sa.select(
+        *(
+            sa.type_coerce(sa.func.json_extract(each.c.value, f"$.{name}"), type_).label(name)
+            for name, type_ in columns
+        )
+    ).subquery("c")
+
+
+def unqueued(session: Session, keys: list[str]) -> set[str]:
+    """The keys of ``keys`` no outbox row has: compared in SQL through the unique index,
+    :data:`COMPARED` a statement, so only what is new comes back."""
+    fresh: set[str] = set()
+    for start in range(0, len(keys), COMPARED):
+        candidate = _json_table(session, keys[start : start + COMPARED], ())
+        queued = sa.exists().where(OutboxMessage.key == candidate.c.value)
+        fresh.update(session.scalars(sa.select(candidate.c.value).where(~queued)))
+    return fresh
 
 
 def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping those whose key is queued already: the count new.
-    Keys already queued are looked up first (by the unique index, a chunk at a time), so
-    a scan that finds everything queued writes nothing; the insert itself still skips a
-    key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing many,
-    PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next scan's
-    lookups go through the unique index."""
+    The keys are compared with the outbox in SQL first (:func:`unqueued`), so a scan
+    that finds everything queued writes nothing and reads back nothing; the new rows are
+    inserted :data:`INSERTED` a statement, in their order, each statement still skipping
+    a key another scan queued meanwhile (``ON CONFLICT DO NOTHING``). After queueing
+    many, PostgreSQL's statistics of the outbox are refreshed (``ANALYZE``), so the next
+    scan's comparisons go through the unique index."""
     if not rows:
         return 0
-    insert = _insert(session)
+    fresh = unqueued(session, [r["key"] for r in rows])
+    carried = [name for name, _type in CARRIED if name != "n"]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for n, row in enumerate(r for r in rows if r["key"] in fresh):
+        fresh.discard(row["key"])  # a key twice in ``rows``: its first row
+        bound = tuple((name, row[name]) for name in BOUND)
+        groups[bound].append({**{name: row[name] for name in carried}, "n": n})
+    insert = pg_insert if _postgresql(session) else sqlite_insert
+    table = OutboxMessage.__table__
     new = 0
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        queued = set(
-            session.scalars(
-                sa.select(OutboxMessage.key).where(OutboxMessage.key.in_([r["key"] for r in chunk]))
+    for bound, found in groups.items():
+        for start in range(0, len(found), INSERTED):
+            c = _json_table(session, found[start : start + INSERTED], CARRIED)
+            select = sa.select(
+                *(c.c[name] for name in carried),
+                *(sa.literal(value, table.c[name].type) for name, value in bound),
+            ).order_by(c.c.n)
+            names = carried + [name for name, _value in bound]
+            statement = (
+                insert(table)
+                .from_select(names, select)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(table.c.id)
             )
-        )
-        fresh = [r for r in chunk if r["key"] not in queued]
-        if not fresh:
-            continue
-        stmt = (
-            insert(OutboxMessage)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OutboxMessage.id)
-        )
-        new += len(session.execute(stmt, fresh).all())
-    if new >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+            new += len(session.execute(statement).all())
+    if new >= ANALYZE_AFTER and _postgresql(session):
         # Fresh statistics now, not at autovacuum's next round: with the table's old
-        # ones the planner reads the whole outbox for each chunk of keys looked up.
+        # ones the planner reads the whole outbox for each chunk of keys compared.
         session.execute(sa.text("ANALYZE notification_outbox"))
     return new
 
@@ -117,7 +178,8 @@ def recipients(
     officers, business, technical or oversight owners the live owner entries name on
     ``on`` (by the permissions' rule, ``roles_named``) or the system's subscribers; and
     the addresses of such owners who are not users (``notifications.addresses``), unless
-    ``policy`` refuses an address or it asked for nothing."""
+    ``policy`` refuses an address. What each asked for per kind is the caller's to read
+    (``preferences``)."""
     every = list(session.scalars(sa.select(User)))
     users = {u.id: u for u in every if u.is_active}
     known = {u.email.casefold() for u in every}
@@ -145,22 +207,30 @@ def recipients(
             owner = Actor(label=f"owner:{address}", roles=frozenset(), email=address)
             if roles_named(owner, [body], on=on) & TOLD_OWNERS:
                 addresses[system_id].add(address)
-    refused = unsubscribed(session) if addresses else set()
-    for told in addresses.values():
-        told -= refused
     subscribers: dict[int, set[int]] = defaultdict(set)
     for user_id, system_id in session.execute(
         sa.select(SystemSubscription.user_id, SystemSubscription.system_id)
     ):
         if user_id in users:
             subscribers[system_id].add(user_id)
-    return Recipients(
-        officers, dict(owners), dict(subscribers), {k: v for k, v in addresses.items() if v}
-    )
+    return Recipients(officers, dict(owners), dict(subscribers), dict(addresses))
 
 
-def preferences(session: Session) -> dict[tuple[int, str], str]:
-    return {(p.user_id, p.kind): p.mode for p in session.scalars(sa.select(NotificationPreference))}
+def preferences(session: Session) -> dict[tuple[int | str, str], str]:
+    """What each user (by id) and each owner's address asked for, by kind: no entry,
+    e-mail at once."""
+    chosen: dict[tuple[int | str, str], str] = {
+        (user_id, kind): mode
+        for user_id, kind, mode in session.execute(
+            sa.select(
+                NotificationPreference.user_id,
+                NotificationPreference.kind,
+                NotificationPreference.mode,
+            )
+        )
+    }
+    chosen.update(modes(session))
+    return chosen
 
 
 def due_events(item: DueItem) -> set[str]:
@@ -194,9 +264,9 @@ def due_rows(
     session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD, policy: AddressPolicy = ANY
 ) -> tuple[int, list[dict[str, Any]]]:
     """What the scan queues, read only: a reminder of every item due as of ``now`` for
-    each recipient (a user by their preference for its kind: e-mail at once, the day's
-    digest, or nothing; an owner who is not a user by e-mail at once, as ``policy`` and
-    the address permit) and each webhook subscribed to it: (items found, outbox rows)."""
+    each recipient (a user, or an owner who is not a user as ``policy`` permits, by their
+    preference for its kind: e-mail at once, the day's digest, or nothing) and each
+    webhook subscribed to it: (items found, outbox rows)."""
     items = due_items(session, now, ahead=ahead)
     told = recipients(session, None, now.date(), policy=policy)
     prefs = preferences(session)
@@ -204,30 +274,29 @@ def due_rows(
     rows: list[dict[str, Any]] = []
     for item in items:
         payload = json.dumps({"type": f"due_item.{item.kind}", "data": item.to_dict()})
-        for user_id in sorted(told.of(item.system_id)):
-            mode = prefs.get((user_id, item.kind), "email")
+        event_type = f"due_item.{item.kind}"
+        digest_day = now.date()
+        recipients_of: list[tuple[str, int | str]] = [
+            (f"user:{user_id}", user_id) for user_id in sorted(told.of(item.system_id))
+        ]
+        recipients_of += [
+            (f"address:{address}", address)
+            for address in sorted(told.addresses.get(item.system_id, ()))
+        ]
+        for name, recipient in recipients_of:
+            mode = prefs.get((recipient, item.kind), "email")
             if mode == "none":
                 continue
             rows.append(
                 _row(
-                    f"{item.key}|user:{user_id}|{mode}",
+                    f"{item.key}|{name}|{mode}",
                     mode,
-                    f"due_item.{item.kind}",
+                    event_type,
                     payload,
                     now,
-                    user_id=user_id,
-                    digest_day=now.date() if mode == "digest" else None,
-                )
-            )
-        for address in sorted(told.addresses.get(item.system_id, ())):
-            rows.append(
-                _row(
-                    f"{item.key}|address:{address}|email",
-                    "email",
-                    f"due_item.{item.kind}",
-                    payload,
-                    now,
-                    address=address,
+                    user_id=recipient if isinstance(recipient, int) else None,
+                    address=recipient if isinstance(recipient, str) else None,
+                    digest_day=digest_day if mode == "digest" else None,
                 )
             )
         events = due_events(item)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.errors import InvalidInput, NotFound, PermissionDenied
-from registry.notifications import webhooks
+from registry.notifications import addresses, webhooks
 from registry.notifications.due import AHEAD, KINDS, DueItem, due_items
 from registry.notifications.models import (
     MODES,
@@ -48,10 +48,8 @@ def get_preferences(session: Session, actor: Actor) -> dict[str, str]:
     return {kind: chosen.get(kind, DEFAULT_MODE) for kind in KINDS}
 
 
-def set_preferences(session: Session, actor: Actor, preferences: dict[str, str]) -> dict[str, str]:
-    """Set the actor's mode for the kinds named (the others stay): 422 naming each
-    unknown kind or mode."""
-    user_id = _person(actor)
+def _check(preferences: dict[str, str]) -> None:
+    """422 naming each unknown kind or mode."""
     errors: dict[str, list[str]] = {}
     for kind, mode in preferences.items():
         if kind not in KINDS:
@@ -60,6 +58,13 @@ def set_preferences(session: Session, actor: Actor, preferences: dict[str, str])
             errors[kind] = [f"Must be one of: {', '.join(MODES)}."]
     if errors:
         raise InvalidInput("Some notification preferences are not valid.", errors)
+
+
+def set_preferences(session: Session, actor: Actor, preferences: dict[str, str]) -> dict[str, str]:
+    """Set the actor's mode for the kinds named (the others stay): 422 naming each
+    unknown kind or mode."""
+    user_id = _person(actor)
+    _check(preferences)
     for kind, mode in preferences.items():
         row = session.get(NotificationPreference, (user_id, kind))
         if row is None:
@@ -68,6 +73,47 @@ def set_preferences(session: Session, actor: Actor, preferences: dict[str, str])
             row.mode = mode
     session.flush()
     return get_preferences(session, actor)
+
+
+def link_address(secret: str, token: str, *, max_age: dt.timedelta) -> str:
+    """The address whose preferences the link's ``token`` authorises (an owner who is
+    not a user, e-mailed the link): 403 when the token was not signed here or has
+    expired."""
+    try:
+        return addresses.address_of(secret, token, max_age=max_age)
+    except addresses.LinkRefused as refused:
+        if refused.expired:
+            raise PermissionDenied(
+                "This link has expired. Each reminder e-mailed to you carries a fresh one; "
+                "follow the link in the latest."
+            ) from refused
+        raise PermissionDenied(
+            "This link is not valid: it may have been cut short when copied. Follow the "
+            "link in a reminder e-mailed to you."
+        ) from refused
+
+
+def get_address_preferences(session: Session, address: str) -> dict[str, str]:
+    """The address's mode for every kind of due item (e-mail at once unless chosen). The
+    caller has the address from a link's token (``link_address``)."""
+    key = addresses.normalise(address)
+    chosen = addresses.modes(session, [key])
+    return {kind: chosen.get((key, kind), DEFAULT_MODE) for kind in KINDS}
+
+
+def set_address_preferences(
+    session: Session, address: str, preferences: dict[str, str], now: dt.datetime
+) -> dict[str, str]:
+    """Set the address's mode for the kinds named (the others stay), as
+    ``set_preferences`` does a user's: 422 naming each unknown kind or mode."""
+    _check(preferences)
+    addresses.set_modes(session, address, preferences, now)
+    return get_address_preferences(session, address)
+
+
+def stop_address(session: Session, address: str, now: dt.datetime) -> dict[str, str]:
+    """Nothing of any kind for the address (the one-click unsubscribe, RFC 8058)."""
+    return set_address_preferences(session, address, dict.fromkeys(KINDS, "none"), now)
 
 
 def is_subscribed(session: Session, actor: Actor, system: AISystem) -> bool:

@@ -1,7 +1,7 @@
 """Notifications on the web: "My tasks", one's notification preferences, following a
 system, webhook subscriptions with their delivery log (administrators and compliance
-officers), and the unsubscribe page of owners who are not users (no sign-in: the signed
-token in the link names the address)."""
+officers), and the preferences page of owners who are not users (no sign-in: the
+signed token in their e-mails' link names the address)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -24,7 +23,7 @@ from werkzeug.wrappers import Response
 from registry.accounts.permissions import can, require
 from registry.errors import InvalidInput
 from registry.extensions import csrf, db_session
-from registry.notifications import addresses, service
+from registry.notifications import service
 from registry.notifications.due import KINDS
 from registry.notifications.models import MODES
 from registry.notifications.outbox import EVENTS
@@ -38,6 +37,15 @@ MODE_LABELS = {"email": "E-mail at once", "digest": "Daily digest", "none": "Not
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _said(exc: InvalidInput) -> str:
+    """A refused choice of preferences, as the page says it."""
+    return (
+        exc.message
+        + " "
+        + "; ".join(f"{KINDS.get(k, k)}: {' '.join(v)}" for k, v in exc.field_errors.items())
+    )
 
 
 @bp.route("/tasks")
@@ -65,13 +73,7 @@ def preferences() -> Any:
             service.set_preferences(session, actor, chosen)
         except InvalidInput as exc:
             session.rollback()
-            error = (
-                exc.message
-                + " "
-                + "; ".join(
-                    f"{KINDS.get(k, k)}: {' '.join(v)}" for k, v in exc.field_errors.items()
-                )
-            )
+            error = _said(exc)
         else:
             session.commit()
             flash("Notification preferences saved.", "success")
@@ -89,23 +91,48 @@ def preferences() -> Any:
 @bp.route("/notifications/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the signed token is the authority (and mail clients POST it: RFC 8058)
 def unsubscribe(token: str) -> Any:
-    """An owner who is not a user: stop (or restart) the reminders e-mailed to the
-    address the token names. GET only shows (mail scanners follow links); POST sets:
-    ``mode`` from the page's form, or none for a one-click ``List-Unsubscribe=One-Click``."""
-    address = addresses.address_of(current_app.config["SECRET_KEY"], token)
-    if address is None:
-        abort(404)
-    session = db_session()
-    if request.method == "POST":
-        mode = "email" if request.form.get("mode") == "email" else "none"
-        addresses.set_mode(session, address, mode, _now())
-        session.commit()
-        if "List-Unsubscribe" in request.form:
-            return "", 204
-        return redirect(url_for("notifications.unsubscribe", token=token))
-    return render_template(
-        "notifications/unsubscribe.html", address=address, mode=addresses.mode_of(session, address)
+    """An owner who is not a user: the reminders e-mailed to the address the token names,
+    chosen per kind as a user does (at once, daily digest, nothing). GET only shows (mail
+    scanners follow links); POST sets: the page's choices, ``stop`` nothing of any kind,
+    and a one-click ``List-Unsubscribe=One-Click`` nothing of any kind (204). A token not
+    signed here or expired: 403, with what to do."""
+    address = service.link_address(
+        current_app.config["SECRET_KEY"],
+        token,
+        max_age=dt.timedelta(days=current_app.config["NOTIFY_LINK_DAYS"]),
     )
+    session = db_session()
+    error = None
+    if request.method == "POST":
+        try:
+            if "List-Unsubscribe" in request.form or "stop" in request.form:
+                service.stop_address(session, address, _now())
+            else:
+                chosen = {kind: request.form[kind] for kind in KINDS if kind in request.form}
+                service.set_address_preferences(session, address, chosen, _now())
+        except InvalidInput as exc:
+            session.rollback()
+            error = _said(exc)
+        else:
+            session.commit()
+            if "List-Unsubscribe" in request.form:
+                return "", 204
+            flash(
+                "This address gets no reminders."
+                if "stop" in request.form
+                else "Reminder preferences saved.",
+                "success",
+            )
+            return redirect(url_for("notifications.unsubscribe", token=token))
+    return render_template(
+        "notifications/unsubscribe.html",
+        address=address,
+        preferences=service.get_address_preferences(session, address),
+        kinds=KINDS,
+        modes=MODES,
+        mode_labels=MODE_LABELS,
+        error=error,
+    ), (422 if error else 200)
 
 
 @bp.route("/systems/<reference>/subscription", methods=["POST"])

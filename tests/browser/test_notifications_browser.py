@@ -1,10 +1,11 @@
 """In a real browser: a technical owner follows a system, finds it in My tasks, and
-chooses the daily digest for a kind of reminder."""
+chooses the daily digest for a kind of reminder; an owner who is no user does the same
+on the page their e-mails' link opens."""
 
 from __future__ import annotations
 
 from registry.accounts.actor import Actor
-from registry.notifications import service
+from registry.notifications import addresses, service
 from registry.records import writes
 from tests.browser.conftest import sign_in
 from tests.records.samples import SAMPLES
@@ -35,3 +36,29 @@ def test_follow_a_system_see_my_tasks_and_choose_a_digest(
     tech = Actor.for_user(users["technical_owner"])
     assert service.get_preferences(session, tech)["readiness_lost"] == "digest"
     assert page.errors == []
+
+
+def test_an_owner_who_is_no_user_chooses_a_digest_from_the_link(page, live_server, app, session):
+    """The page a reminder's link opens, no sign-in: a daily digest for one kind,
+    nothing for another, saved; a link cut short is refused with a page that says so."""
+    address = "Partner.Owner@partner.example"
+    link = f"{live_server}/notifications/unsubscribe/" + addresses.token(
+        app.config["SECRET_KEY"], address
+    )
+    page.goto(link)
+    assert "partner.owner@partner.example" in page.locator("main").inner_text()
+    page.get_by_label("Access recertification due: Daily digest").check()
+    page.get_by_label("Production system no longer ready: Nothing").check()
+    page.get_by_role("button", name="Save preferences").click()
+    page.wait_for_selector("text=Reminder preferences saved.")
+    assert page.get_by_label("Access recertification due: Daily digest").is_checked()
+    session.expire_all()
+    chosen = service.get_address_preferences(session, address)
+    assert chosen["recertification"] == "digest"
+    assert chosen["readiness_lost"] == "none"
+    assert chosen["review_due"] == "email"
+    assert page.errors == []
+    answer = page.goto(link[:-4])
+    assert answer is not None and answer.status == 403
+    assert "This link is not valid" in page.locator("main").inner_text()
+    assert [e for e in page.errors if "status of 403" not in e] == []
