@@ -208,16 +208,18 @@ class PackWriter:
             self.zip.writestr(self._info(name, deflate), data, compresslevel=6 if deflate else None)
         self._waiting.clear()
 
-    def copy_files(self, store: BlobStore, documents: list[DocumentInPack]) -> FileCopier:
+    def copy_files(self, store: BlobStore, documents: list[DocumentInPack]) -> None:
         """Start copying the ``documents``' files from ``store`` as the ZIP's next
-        members, ``files/<sha256>``, in a thread of its own. The manifest lists each with
-        the SHA-256 it was received with; the thread re-hashes the bytes it copies and
-        fails the export (:meth:`wait_for_files` raises) when they are not those."""
+        members, ``files/<sha256>``, in a thread of its own (none when there is no file
+        to copy). The manifest lists each with the SHA-256 it was received with; the
+        thread re-hashes the bytes it copies and fails the export (:meth:`add` or
+        :meth:`wait_for_files` raises) when they are not those."""
         self._flush()
+        if not documents:
+            return
         for document in documents:
             self.digests[f"files/{document.sha256}"] = document.sha256
         self._copier = FileCopier(self, store, documents)
-        return self._copier
 
     def wait_for_files(self, tick: Progress) -> None:
         """Wait until every file is copied, telling ``tick`` how many are; then write
