@@ -39,7 +39,8 @@ Layout of a pack::
                               results, citing entry versions and ledger events
 
 Packs are deterministic: the same scope as of the same instant gives the same bytes
-(fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant).
+(fixed ZIP metadata, sorted JSON, a PDF dated at the as-of instant, the members in a
+fixed order: the documents' files first, copied in while the rest is made).
 """
 
 from __future__ import annotations
@@ -162,7 +163,13 @@ def catalog_members() -> tuple[tuple[str, bytes], ...]:
 
 class PackWriter:
     """A ZIP whose bytes depend only on what is added: every member has the same fixed
-    time (the as-of instant), permissions and compression; the digest of each is kept."""
+    time (the as-of instant), permissions and compression; the digest of each is kept.
+
+    The documents' files may be copied in by a thread of its own (:meth:`copy_files`)
+    while the other members are made: that thread owns the ZIP until it has copied the
+    last file, and members added meanwhile wait in memory, then follow the files in the
+    order they were added. So the members' order is fixed (the files first) whatever the
+    timing, and the pack's bytes with it."""
 
     def __init__(self, fh: Any, as_of: dt.datetime) -> None:
         self.zip = zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED)
@@ -172,26 +179,67 @@ class PackWriter:
             (1980, 1, 1, 0, 0, 0),
         )
         self.digests: dict[str, str] = {}
+        self._copier: FileCopier | None = None
+        self._waiting: list[tuple[str, bytes, bool]] = []
 
-    def add(self, name: str, data: bytes, *, deflate: bool = True) -> str:
-        """Add ``data`` as ``name``, deflated unless ``deflate`` is False (for bytes
-        compressed already, which deflating would spend time on for little)."""
+    def _info(self, name: str, deflate: bool) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=self.date_time)
         info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
         info.create_system = 3
         info.external_attr = 0o100644 << 16
-        self.zip.writestr(info, data, compresslevel=6 if deflate else None)
+        return info
+
+    def add(self, name: str, data: bytes, *, deflate: bool = True) -> str:
+        """Add ``data`` as ``name``, deflated unless ``deflate`` is False (for bytes
+        compressed already, which deflating would spend time on for little); written at
+        once unless the files are being copied in (then once they are)."""
         digest = hashlib.sha256(data).hexdigest()
         self.digests[name] = digest
+        self._waiting.append((name, data, deflate))
+        if self._copier is None or self._copier.copied_all():
+            self._flush()
         return digest
 
-    def add_stream(self, name: str, stream: IO[bytes], size: int, sha256: str) -> None:
+    def _flush(self) -> None:
+        if self._copier is not None:
+            self._copier.join()  # (raises what failed it)
+            self._copier = None
+        for name, data, deflate in self._waiting:
+            self.zip.writestr(self._info(name, deflate), data, compresslevel=6 if deflate else None)
+        self._waiting.clear()
+
+    def copy_files(self, store: BlobStore, documents: list[DocumentInPack]) -> None:
+        """Start copying the ``documents``' files from ``store`` as the ZIP's next
+        members, ``files/<sha256>``, in a thread of its own (none when there is no file
+        to copy). The manifest lists each with the SHA-256 it was received with; the
+        thread re-hashes the bytes it copies and fails the export (:meth:`add` or
+        :meth:`wait_for_files` raises) when they are not those."""
+        self._flush()
+        if not documents:
+            return
+        for document in documents:
+            self.digests[f"files/{document.sha256}"] = document.sha256
+        self._copier = FileCopier(self, store, documents)
+
+    def wait_for_files(self, tick: Progress) -> None:
+        """Wait until every file is copied, telling ``tick`` how many are; then write
+        the members made meanwhile."""
+        if self._copier is not None:
+            self._copier.wait(tick)
+        self._flush()
+
+    def add_stream(
+        self,
+        name: str,
+        stream: IO[bytes],
+        size: int,
+        sha256: str,
+        cancelled: threading.Event | None = None,
+    ) -> None:
         """Add ``size`` bytes read from ``stream`` a chunk at a time (memory stays flat),
-        stored as they are; they must hash to ``sha256``, or the export fails."""
-        info = zipfile.ZipInfo(name, date_time=self.date_time)
-        info.compress_type = zipfile.ZIP_STORED
-        info.create_system = 3
-        info.external_attr = 0o100644 << 16
+        stored as they are; they must hash to ``sha256``, or the export fails (the
+        manifest's digest is set by :meth:`copy_files`)."""
+        info = self._info(name, deflate=False)
         info.file_size = size  # (ZIP64 when large, decided before writing)
         digest = hashlib.sha256()
         # Hashed by a thread of its own while the ZIP writes (and CRCs) each chunk: both
@@ -209,6 +257,8 @@ class PackWriter:
         try:
             with self.zip.open(info, "w") as member:
                 while chunk := stream.read(FILE_CHUNK):
+                    if cancelled is not None and cancelled.is_set():
+                        raise Cancelled
                     chunks.put(chunk)
                     member.write(chunk)
                     written += len(chunk)
@@ -220,13 +270,77 @@ class PackWriter:
                 f"The blob store's copy of document {sha256} is not the document received "
                 f"({written} bytes, SHA-256 {digest.hexdigest()}): no pack was kept."
             )
-        self.digests[name] = sha256
 
     def __enter__(self) -> PackWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.zip.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            if kind is None:
+                self._flush()
+            elif self._copier is not None:
+                self._copier.stop()  # the pack is failing: what failed is raised
+        finally:
+            self._copier = None
+            self.zip.close()
+
+
+class Cancelled(Exception):
+    """The copying of files stopped because the export failed elsewhere."""
+
+
+class FileCopier:
+    """The documents' files copied into a pack by a thread of its own (reading, CRC-32,
+    SHA-256 and writing release the GIL), which owns the pack's ZIP until it has copied
+    them all (:class:`PackWriter`)."""
+
+    def __init__(
+        self, writer: PackWriter, store: BlobStore, documents: list[DocumentInPack]
+    ) -> None:
+        self.writer = writer
+        self.store = store
+        self.documents = documents
+        self.copied: queue.Queue[int | None] = queue.Queue()  # how many, then None
+        self.failure: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pack-files", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for i, document in enumerate(self.documents):
+                _add_file(self.writer, self.store, document, self._cancelled)
+                self.copied.put(i + 1)
+        except Cancelled:
+            pass
+        except BaseException as exc:  # raised again in the exporting thread
+            self.failure = exc
+        finally:
+            self.copied.put(None)
+
+    def copied_all(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop copying (the export failed elsewhere) and wait for the thread to end."""
+        self._cancelled.set()
+        self._thread.join()
+
+    def wait(self, tick: Progress) -> None:
+        """Wait for the last file, telling ``tick`` how many are copied."""
+        total = len(self.documents)
+        done = 0
+        tick("copying the documents", done, total)
+        while (count := self.copied.get()) is not None:
+            done = count
+            tick("copying the documents", done, total)
+        self.join()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
 
 
 class BlobMismatch(RegistryError):
@@ -334,11 +448,34 @@ def build(
     """Write the pack of ``references`` (None: the whole registry) as of ``pinned`` to
     the binary file ``out``; return the manifest's SHA-256 and the content."""
     tick = progress or (lambda stage, done, total: None)
-    scope = "registry" if references is None else "system"
     tick("reading the records", 0, 1)
     systems = collect.systems_as_of(read, pinned, references)
     system_ids = None if references is None else [s.id for s in systems]
     events = [(row.seq, bytes(row.event)) for row in collect.events(read, pinned, system_ids)]
+    with PackWriter(out, pinned.as_of) as writer:
+        # The documents' files are copied in by a thread of their own from here on,
+        # while the rest is read and made (the ledger's proofs, the scorecards, the
+        # JSON members, evidence.pdf): see PackWriter.
+        documents = collect.documents(read, systems, events, files.limit)
+        carried = {d.sha256: d for ds in documents.values() for d in ds if d.file}
+        writer.copy_files(files.store, [d for _, d in sorted(carried.items())])
+        content = _content(read, pinned, references, signer, systems, events, tick)
+        content.documents, content.file_limit = documents, files.limit
+        digest = _write(writer, content, signer, tick)
+    return digest, content
+
+
+def _content(
+    read: Session,
+    pinned: Pin,
+    references: list[str] | None,
+    signer: Signer,
+    systems: list[SystemRecord],
+    events: list[tuple[int, bytes]],
+    tick: Progress,
+) -> PackContent:
+    """What the pack says but its documents: the ledger's proofs, the scorecards."""
+    scope = "registry" if references is None else "system"
     tree = collect.TreeView(read, pinned.tree_size)
     root = bytes.fromhex(pinned.root_hash)
     proofs = []
@@ -357,7 +494,7 @@ def build(
     scored = {cov.reference: (card, cov) for card, cov in assess_many(read, pinned.as_of, systems)}
     readiness = {ref: card.to_dict() for ref, (card, _) in scored.items()}
     current_key, checkpoint_key = collect.keys_for(read, pinned.key_id)
-    content = PackContent(
+    return PackContent(
         scope=scope,
         pinned=pinned,
         origin=signer.name,
@@ -375,17 +512,10 @@ def build(
         completeness=proven,
         checkpoint_note=pinned.note + cosignature_lines(read, pinned.tree_size),
         witness_alarms=[refusal_line(row) for row in refusals(read)],
-        documents=collect.documents(read, systems, events, files.limit),
-        file_limit=files.limit,
     )
-    with PackWriter(out, pinned.as_of) as writer:
-        digest = _write(writer, content, signer, tick, files.store)
-    return digest, content
 
 
-def _write(
-    writer: PackWriter, content: PackContent, signer: Signer, tick: Progress, store: BlobStore
-) -> str:
+def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progress) -> str:
     pinned, systems, events = content.pinned, content.systems, content.events
     keys = [content.signer_key]
     if content.checkpoint_key != content.signer_key:
@@ -423,10 +553,6 @@ def _write(
             writer.add(folder + "coverage.json", dumps(covered.to_dict()))
             statements = {f: applicability_statement(covered, f) for f in covered.frameworks}
             writer.add(folder + "statement-of-applicability.json", dumps(statements))
-    carried = {d.sha256: d for ds in content.documents.values() for d in ds if d.file}
-    for i, (_, document) in enumerate(sorted(carried.items())):
-        tick("copying the documents", i, len(carried))
-        _add_file(writer, store, document)
     if content.scope == "registry":
         counts = {
             ref: {f: covered.counts(f) for f in covered.frameworks}
@@ -459,6 +585,7 @@ def _write(
     content.manifest_sha256 = digest
     tick("laying out evidence.pdf", 0, 1)
     pdf = render_pdf(content)
+    writer.wait_for_files(tick)
     tick("done", 1, 1)
     writer.add(MANIFEST, manifest_bytes)
     # Stored: its streams and fonts are compressed already (deflating it again took
@@ -471,7 +598,9 @@ def _write(
     return digest
 
 
-def _add_file(writer: PackWriter, store: BlobStore, document: DocumentInPack) -> None:
+def _add_file(
+    writer: PackWriter, store: BlobStore, document: DocumentInPack, cancelled: threading.Event
+) -> None:
     name = f"files/{document.sha256}"
     try:
         stream = store.open(document.sha256)
@@ -481,7 +610,7 @@ def _add_file(writer: PackWriter, store: BlobStore, document: DocumentInPack) ->
             f"({document.name!r}, system {document.system}): no pack was kept."
         ) from None
     try:
-        writer.add_stream(name, stream, document.size, document.sha256)
+        writer.add_stream(name, stream, document.size, document.sha256, cancelled)
     finally:
         stream.close()
 
