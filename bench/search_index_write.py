@@ -54,7 +54,7 @@ def run(engine: str, rounds: int, per_round: int) -> tuple[float, float, float, 
                 entries.append(reads.profile_entry(s, system).id)
             s.commit()
         heads = dict.fromkeys(entries, 1)
-        kept = search_index.refresh
+        kept = search_index.refresh_committed
 
         def one_round(round_: int) -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.process_time()
@@ -72,12 +72,12 @@ def run(engine: str, rounds: int, per_round: int) -> tuple[float, float, float, 
         with_index, without = [], []
         for r in range(1, 2 * rounds + 1):
             if r % 2:
-                search_index.refresh = kept
+                search_index.refresh_committed = kept
                 with_index.append(one_round(r))
             else:
-                search_index.refresh = lambda session, system_ids: None
+                search_index.refresh_committed = lambda writing, system_ids: None
                 without.append(one_round(r))
-        search_index.refresh = kept
+        search_index.refresh_committed = kept
         db.engine.dispose()
     return (
         median([w for w, _ in with_index]),

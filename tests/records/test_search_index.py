@@ -213,6 +213,45 @@ def test_kept_with_profile_and_owner_writes(session, made, officer):
     ]
 
 
+def _stored(session) -> list[dict[str, Any]]:
+    columns = ("system_id", "document", "name_key", "stage", "risk_tier", "retired", "seq")
+    table = SystemSearch.__table__
+    found = session.execute(sa.select(*(table.c[c] for c in columns)).order_by(table.c.system_id))
+    return [dict(zip(columns, row, strict=True)) for row in found]
+
+
+def test_after_every_kind_of_write_the_row_is_a_fresh_rebuilds(session, made, officer):
+    """After each write of a profile or an owner entry has committed, the stored rows
+    are those a rebuild makes from the committed records now, ``seq`` included (the
+    system's last event: the write's own)."""
+    system = made["sys-c"]
+    ids = sorted(s.id for s in made.values())
+    profile = session.scalar(
+        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    body = {"reference": "sys-c", **PROFILES["sys-c"]}
+    changes = [
+        lambda: writes.update_entry(
+            session, officer, profile.id, {**body, "purpose": "Flags"}, base_version=1
+        ),
+        lambda: writes.patch_entry(
+            session, officer, profile.id, {"name": "Fraud flags"}, base_version=2
+        ),
+        lambda: writes.create_entry(
+            session, officer, system, "owner", _owner("technical", "Dee Dee", "dee@example.org")
+        ),
+        lambda: writes.retire_entry(session, officer, profile.id, base_version=3),
+        lambda: writes.reinstate_system(session, officer, system, base_version=4),
+    ]
+    for change in changes:
+        change()
+        session.commit()
+        rebuilt = sorted(search_index.rows_of(session, ids), key=lambda r: r["system_id"])
+        session.rollback()
+        assert _stored(session) == rebuilt
+    assert refs(session, "dee") == ["sys-c"] and refs(session, "flags") == ["sys-c"]
+
+
 def test_other_kinds_leave_it_alone(session, made, officer):
     before = _index(session)
     writes.create_entry(
