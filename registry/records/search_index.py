@@ -108,6 +108,23 @@ def indexed(
     }
 
 
+def changes_row(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """Whether the next live version ``after`` of a live entry of ``kind`` whose head is
+    ``before`` (None: a new entry) changes its system's row: what :func:`indexed` makes
+    of the profile, or of the owner, differs. A retirement or a reinstatement always
+    does (the row's ``retired``, the owners listed).
+
+    A write that does not change it leaves the row as it is, ``seq`` included: the row's
+    records are the same before and after it, so a row made from either is the same."""
+    if kind not in INDEXED_KINDS:
+        return False
+    if before is None:
+        return True
+    if kind == "profile":
+        return indexed("", before, ()) != indexed("", after, ())
+    return indexed("", {}, (before,)) != indexed("", {}, (after,))
+
+
 def words(text: str) -> list[str]:
     """The words of a user's search text a query is made of: runs of letters and
     digits (punctuation, operators and quotes are separators), at most MAX_WORDS."""

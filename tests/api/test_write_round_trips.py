@@ -197,11 +197,19 @@ def test_a_profile_edit_is_one_write_but_a_promotion_meets_the_gate(
     )
     assert edited.status_code == 200, edited.get_json()
     assert_one_write_then_reindexed(traffic)
+    # A field no search reads: the index row stays as it is, nothing after the COMMIT.
+    noted = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "purpose": "Sorting post", "known_misuse": "None"}},
+        headers={"If-Match": edited.headers["ETag"]},
+    )
+    assert noted.status_code == 200, noted.get_json()
+    assert_one_write(traffic)
     # A promotion to production is refused by the readiness gate.
     promoted = officer.put(
         f"/api/v1/entries/{entry_id}",
         json={"body": {**profile, "stage": "production"}},
-        headers={"If-Match": edited.headers["ETag"]},
+        headers={"If-Match": noted.headers["ETag"]},
     )
     assert promoted.status_code == 409, promoted.get_json()
     assert promoted.get_json()["code"] == "not_ready"
@@ -209,11 +217,11 @@ def test_a_profile_edit_is_one_write_but_a_promotion_meets_the_gate(
     marked = officer.put(
         f"/api/v1/entries/{entry_id}",
         json={"body": {**profile, "mirrors_register": "Another register"}},
-        headers={"If-Match": edited.headers["ETag"]},
+        headers={"If-Match": noted.headers["ETag"]},
     )
     assert marked.status_code == 409, marked.get_json()
     current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
-    assert current["version"] == 2 and current["body"]["stage"] == profile["stage"]
+    assert current["version"] == 3 and current["body"]["stage"] == profile["stage"]
 
 
 def test_a_technical_owners_profile_edit_keeps_the_classification(
