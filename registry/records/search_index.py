@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, driver_connection, driver_sql, untested_checkout
 from registry.ledger.models import AuditEvent
@@ -242,22 +242,14 @@ def refresh(session: Session, system_ids: list[int]) -> None:
     _upsert(session, rows_of(session, system_ids))
 
 
-def refresh_committed(writing: sessionmaker[Session], system_ids: list[int]) -> None:
-    """Make these systems' rows again from their committed records, on a connection of
-    their own (``records.reindexer``, once a write has committed).
-
-    On PostgreSQL: two statements on a pooled connection in autocommit (no ``BEGIN``,
-    no ``COMMIT`` of their own), each one round trip: the rows' read (one statement per
-    system, pipelined), then their upsert, which commits by itself. The connection is
-    not tested first: the read is its test, and a dead one is replaced and the read
-    sent once more (both statements may be repeated: the upsert never replaces a row
-    made from a later ``seq``). On SQLite: the same statements in a short transaction."""
-    engine = writing.kw["bind"]
-    if engine.dialect.name != "postgresql":
-        with writing() as session:
-            refresh(session, system_ids)
-            session.commit()
-        return
+def refresh_autocommit(engine: sa.Engine, system_ids: list[int]) -> None:
+    """Make these systems' rows again from their committed records on PostgreSQL, on a
+    pooled connection in autocommit (``records.reindexer``, once a write has committed):
+    two statements, each one round trip, no ``BEGIN`` and no ``COMMIT`` of their own:
+    the rows' read (one statement per system, pipelined), then their upsert, which
+    commits by itself. The connection is not tested first: the read is its test, and
+    a dead one is replaced and both sent once more (both may be repeated: the upsert
+    never replaces a row made from a later ``seq``)."""
     read = driver_sql(_ROWS_OF_SYSTEM, engine)
     upsert = driver_sql(_UPSERT["postgresql"], engine)
     for attempt in (1, 2):
