@@ -251,7 +251,8 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         pytest.skip("pipelines are PostgreSQL's")
     traffic = DriverTraffic(database(app).engine)
     try:
-        response = send(officer_api, owner, {"role": "dpo"})
+        # A new name: what a search finds the system by (an owner's role is not).
+        response = send(officer_api, owner, {"role": "dpo", "person": {"name": "Dee Dee"}})
         assert response.status_code == 200, response.get_data(as_text=True)
         end = traffic.statements.index("COMMIT")
         write, after = traffic.statements[: end + 1], traffic.statements[end + 1 :]
@@ -268,6 +269,11 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         assert traffic.begins == 1, traffic.statements
         assert len(after) == 2 and "INSERT INTO system_search" in after[1], after
         assert [autocommit for *_, autocommit in traffic.timings[-2:]] == [True, True]
+        # A new role alone leaves the row as it is: nothing after the COMMIT.
+        traffic.reset()
+        again = send(officer_api, response.get_json(), {"role": "oversight"})
+        assert again.status_code == 200, again.get_data(as_text=True)
+        assert traffic.statements[-1] == "COMMIT", traffic.statements
     finally:
         traffic.close()
 
