@@ -19,7 +19,7 @@ from _common import ENGINES, fresh_database, median
 
 from registry.accounts.actor import Actor
 from registry.db import Database
-from registry.records import reads, search_index, writes
+from registry.records import reads, writes
 from registry.records.reindexer import Reindexer
 
 
@@ -54,7 +54,7 @@ def run(engine: str, rounds: int, per_round: int) -> tuple[float, float, float, 
                 entries.append(reads.profile_entry(s, system).id)
             s.commit()
         heads = dict.fromkeys(entries, 1)
-        kept = search_index.refresh
+        kept = Reindexer._refresh
 
         def one_round(round_: int) -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.process_time()
@@ -72,12 +72,12 @@ def run(engine: str, rounds: int, per_round: int) -> tuple[float, float, float, 
         with_index, without = [], []
         for r in range(1, 2 * rounds + 1):
             if r % 2:
-                search_index.refresh = kept
+                Reindexer._refresh = kept  # type: ignore[method-assign]
                 with_index.append(one_round(r))
             else:
-                search_index.refresh = lambda session, system_ids: None
+                Reindexer._refresh = lambda self, system_ids: None  # type: ignore[method-assign]
                 without.append(one_round(r))
-        search_index.refresh = kept
+        Reindexer._refresh = kept  # type: ignore[method-assign]
         db.engine.dispose()
     return (
         median([w for w, _ in with_index]),

@@ -57,6 +57,9 @@ STEPS = {
     "append: seal, store, the version's objects": "registry/records/writes.py:_append",
     "  of which the version's ORM objects": "registry/records/writes.py:_attached",
     "commit (second round trip)": "registry/api/writes.py:commit_change",
+    "  of which the search index's rows (after the COMMIT)": (
+        "registry/records/reindexer.py:after_commit"
+    ),
     "answer rendered (JSON)": "registry/api/blueprint.py:json_response",
     "before_request hooks": "flask/app.py:preprocess_request",
     "after_request hooks (logs, metrics, headers)": "flask/app.py:process_response",
@@ -188,6 +191,8 @@ def run(args: argparse.Namespace) -> None:
         for _ in range(args.requests):
             update()
         profile.disable()
+        if args.stats:
+            profile.dump_stats(args.stats)
 
     print(f"medians of {args.rounds} rounds x {args.requests} requests per side, alternating")
     print(f"  {'CPU per request':28} {'bare':>8} {'registry':>9} {'ratio':>6}")
@@ -214,6 +219,7 @@ def main() -> None:
     parser.add_argument("--systems", type=int, default=50)
     parser.add_argument("--top", type=int, default=14, help="packages shown")
     parser.add_argument("--writer", choices=("officer", "owner"), default="officer")
+    parser.add_argument("--stats", help="file to write the profile to (pstats), to read further")
     args: Any = parser.parse_args()
     run(args)
 

@@ -311,7 +311,8 @@ RUNNERS = {
     "registry.readiness.projector": "stores what a read evaluated of the readiness "
     "projection, in a short transaction beside the read's own",
     "registry.records.reindexer": "makes the search index's rows of the systems a write "
-    "changed once it has committed, in a short transaction of its own",
+    "changed once it has committed, in autocommit (PostgreSQL) or a short transaction of "
+    "its own (SQLite)",
 }
 
 

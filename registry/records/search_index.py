@@ -31,11 +31,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base
+from registry.db import Base, driver_connection, driver_sql, untested_checkout
 from registry.ledger.models import AuditEvent
 from registry.records.kinds import risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
@@ -107,6 +108,23 @@ def indexed(
     }
 
 
+def changes_row(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """Whether the next live version ``after`` of a live entry of ``kind`` whose head is
+    ``before`` (None: a new entry) changes its system's row: what :func:`indexed` makes
+    of the profile, or of the owner, differs. A retirement or a reinstatement always
+    does (the row's ``retired``, the owners listed).
+
+    A write that does not change it leaves the row as it is, ``seq`` included: the row's
+    records are the same before and after it, so a row made from either is the same."""
+    if kind not in INDEXED_KINDS:
+        return False
+    if before is None:
+        return True
+    if kind == "profile":
+        return indexed("", before, ()) != indexed("", after, ())
+    return indexed("", {}, (before,)) != indexed("", {}, (after,))
+
+
 def words(text: str) -> list[str]:
     """The words of a user's search text a query is made of: runs of letters and
     digits (punctuation, operators and quotes are separators), at most MAX_WORDS."""
@@ -134,10 +152,20 @@ def matching_ids(session: Session, text: str) -> sa.Select[Any] | None:
     )
 
 
-def _rows_statement() -> sa.Select[Any]:
-    """(system id, kind, body, retired, reference) of the profiles the register shows
-    and the owner entries of the systems ``ids`` (an expanding parameter)."""
-    statement = in_force(None, kinds=sorted(INDEXED_KINDS), with_retired=True)
+def _rows_statement(systems: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """(system id, kind, body, retired, reference, last ``seq``) of the profiles the
+    register shows and the owner entries of the systems ``systems`` selects (a
+    condition on the entry's system), with each system's last ledger event: one
+    statement, so the records and the event are of one snapshot."""
+    statement = in_force(None, with_retired=True)
+    # Compared one by one (an IN of a list is rendered per execution: the refresh's
+    # statement is compiled once for the driver, ``db.driver_sql``).
+    kinds = sa.or_(*(Entry.kind == kind for kind in sorted(INDEXED_KINDS)))
+    last_seq = (
+        sa.select(sa.func.coalesce(sa.func.max(AuditEvent.seq), 0))
+        .where(AuditEvent.system_id == Entry.system_id)
+        .scalar_subquery()
+    )
     return (
         statement.with_only_columns(
             Entry.system_id,
@@ -145,9 +173,10 @@ def _rows_statement() -> sa.Select[Any]:
             EntryVersion.body,
             statement.selected_columns.retired_in_force,
             AISystem.reference,
+            last_seq.label("last_seq"),
         )
         .join(AISystem, AISystem.id == Entry.system_id)
-        .where(Entry.system_id.in_(sa.bindparam("ids", expanding=True)))
+        .where(kinds, systems)
     )
 
 
@@ -163,29 +192,23 @@ def _upsert_statement(insert: Any) -> Any:
     )
 
 
-# Built once: each refresh runs all three.
-_ROWS = _rows_statement()
-_LAST_EVENTS = (
-    sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
-    .where(AuditEvent.system_id.in_(sa.bindparam("ids", expanding=True)))
-    .group_by(AuditEvent.system_id)
-)
+# Built once: the rows of many systems (a rebuild's), of one (a refresh's), the upsert.
+_ROWS = _rows_statement(Entry.system_id.in_(sa.bindparam("ids", expanding=True)))
+_ROWS_OF_SYSTEM = _rows_statement(Entry.system_id == sa.bindparam("system_id", type_=sa.Integer))
 _UPSERT = {
     "postgresql": _upsert_statement(postgresql.insert),
     "sqlite": _upsert_statement(sqlite.insert),
 }
 
 
-def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
-    """The index rows of these systems, from their profile as the register shows it
-    and their live owner entries (systems without a profile get none)."""
+def _made(found: Iterable[Any]) -> list[dict[str, Any]]:
+    """The index rows made of the rows of :func:`_rows_statement` (systems without a
+    profile get none)."""
     profiles: dict[int, tuple[str, dict[str, Any], bool]] = {}
     owners: dict[int, list[dict[str, Any]]] = {}
-    connection = session.connection()
-    # Read first: the records read next are at least as new as these events.
-    last = {sid: seq for sid, seq in connection.execute(_LAST_EVENTS, {"ids": system_ids})}
-    rows = connection.execute(_ROWS, {"ids": system_ids})  # Core: no ORM rows
-    for system_id, kind, body, retired, reference in rows:
+    last: dict[int, int] = {}
+    for system_id, kind, body, retired, reference, last_seq in found:
+        last[system_id] = int(last_seq)
         if kind == "profile":
             profiles[system_id] = (reference, json.loads(body), bool(retired))
         elif not retired:
@@ -194,11 +217,17 @@ def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
         {
             "system_id": system_id,
             "retired": retired,
-            "seq": last.get(system_id, 0),
+            "seq": last[system_id],
             **indexed(reference, profile, owners.get(system_id, [])),
         }
         for system_id, (reference, profile, retired) in profiles.items()
     ]
+
+
+def rows_of(session: Session, system_ids: list[int]) -> list[dict[str, Any]]:
+    """The index rows of these systems, from their profile as the register shows it
+    and their live owner entries (systems without a profile get none)."""
+    return _made(session.connection().execute(_ROWS, {"ids": system_ids}))  # Core: no ORM
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -208,9 +237,42 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def refresh(session: Session, system_ids: list[int]) -> None:
-    """Make these systems' rows again from their committed records (``records.reindexer``
-    after a write commits; migrations). Never commits."""
+    """Make these systems' rows again from their committed records, in the session's
+    transaction. Never commits."""
     _upsert(session, rows_of(session, system_ids))
+
+
+def refresh_autocommit(engine: sa.Engine, system_ids: list[int]) -> None:
+    """Make these systems' rows again from their committed records on PostgreSQL, on a
+    pooled connection in autocommit (``records.reindexer``, once a write has committed):
+    two statements, each one round trip, no ``BEGIN`` and no ``COMMIT`` of their own:
+    the rows' read (one statement per system, pipelined), then their upsert, which
+    commits by itself. The connection is not tested first: the read is its test, and
+    a dead one is replaced and both sent once more (both may be repeated: the upsert
+    never replaces a row made from a later ``seq``)."""
+    read = driver_sql(_ROWS_OF_SYSTEM, engine)
+    upsert = driver_sql(_UPSERT["postgresql"], engine)
+    for attempt in (1, 2):
+        try:
+            with untested_checkout(), driver_connection(engine) as driver:
+                if len(system_ids) == 1:
+                    found = driver.execute(read.text, read.params(system_id=system_ids[0]))
+                    rows = _made(found.fetchall())
+                else:
+                    with driver.pipeline():
+                        cursors = [
+                            driver.execute(read.text, read.params(system_id=system_id))
+                            for system_id in system_ids
+                        ]
+                    rows = _made(row for cursor in cursors for row in cursor.fetchall())
+                if len(rows) == 1:
+                    driver.execute(upsert.text, upsert.params(**rows[0]))
+                elif rows:
+                    driver.cursor().executemany(upsert.text, [upsert.params(**r) for r in rows])
+            return
+        except psycopg.OperationalError:
+            if attempt == 2:
+                raise
 
 
 _CHANGED = "registry.search_index.changed"

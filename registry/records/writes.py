@@ -142,6 +142,8 @@ class Plan:
     tombstone: bool = False
     promotion: tuple[dict[str, Any], dict[str, Any]] | None = None  # the readiness gate's
     new_system: bool = False
+    # Whether the system's search index row changes (``search_index.changes_row``).
+    reindex: bool = True
 
     @property
     def number(self) -> int:
@@ -556,8 +558,16 @@ def decide_update(
     if current.kind == "profile":
         promotion = _profile_change(actor, state, before, clean)
     _check_head(current, base)
+    reindex = search_index.changes_row(current.kind, before, clean)
     return _next_version(
-        state, "entry.update", base, data, reason, effective_from, promotion=promotion
+        state,
+        "entry.update",
+        base,
+        data,
+        reason,
+        effective_from,
+        promotion=promotion,
+        reindex=reindex,
     )
 
 
@@ -842,7 +852,7 @@ def _append(
         rows.append((_MOVE_HEAD, move))
     rows.append((_INSERT_VERSION, values))
     store(session, event, rows)
-    if plan.kind in INDEXED_KINDS:  # what a search finds the system by has changed
+    if plan.kind in INDEXED_KINDS and plan.reindex:  # what a search finds it by changed
         search_index.changed(session, system_id)
     return _attached(session, plan, system_id, entry_id, version_id, values)
 

@@ -246,12 +246,13 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
     of the version the patch is applied to (in the transaction the token's lookup
     began, with the BEGIN in a pipeline), one pipeline taking the ledger lock and
     reading the state under it, and one storing the event and the version, sent with
-    the COMMIT: four round trips (then the search index's own transaction: records.reindexer)."""
+    the COMMIT: four round trips (then the search index's row: records.reindexer)."""
     if engine_name != "postgresql":
         pytest.skip("pipelines are PostgreSQL's")
     traffic = DriverTraffic(database(app).engine)
     try:
-        response = send(officer_api, owner, {"role": "dpo"})
+        # A new name: what a search finds the system by (an owner's role is not).
+        response = send(officer_api, owner, {"role": "dpo", "person": {"name": "Dee Dee"}})
         assert response.status_code == 200, response.get_data(as_text=True)
         end = traffic.statements.index("COMMIT")
         write, after = traffic.statements[: end + 1], traffic.statements[end + 1 :]
@@ -263,8 +264,16 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         assert not any("system_search" in s for s in write), write
         assert traffic.pipelines == 3 and traffic.piped_begins == 1 == traffic.piped_ends
         # An owner entry names who a search finds the system by: once the write has
-        # committed, the search index's row is made again in a transaction of its own.
-        assert traffic.begins == 2 and any("INSERT INTO system_search" in s for s in after)
+        # committed, the search index's row is made again: its read and its upsert, in
+        # autocommit (no transaction of their own to begin and commit).
+        assert traffic.begins == 1, traffic.statements
+        assert len(after) == 2 and "INSERT INTO system_search" in after[1], after
+        assert [autocommit for *_, autocommit in traffic.timings[-2:]] == [True, True]
+        # A new role alone leaves the row as it is: nothing after the COMMIT.
+        traffic.reset()
+        again = send(officer_api, response.get_json(), {"role": "oversight"})
+        assert again.status_code == 200, again.get_data(as_text=True)
+        assert traffic.statements[-1] == "COMMIT", traffic.statements
     finally:
         traffic.close()
 

@@ -63,19 +63,23 @@ def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
 def assert_one_write_then_reindexed(traffic: DriverTraffic | None) -> None:
     """A write of a profile or owner entry: the write's own transaction as in
     :func:`assert_one_write` (two pipelines, nothing of the search index in them), then,
-    once it has committed and released the ledger lock, a short transaction that makes
-    the system's search index row again (``records.reindexer``)."""
+    once it has committed and released the ledger lock, the system's search index row
+    made again (``records.reindexer``): its read and its upsert, two statements in
+    autocommit, one round trip each, on a connection not tested first."""
     if traffic is None:
         return
     end = traffic.statements.index("COMMIT")
     write, after = traffic.statements[: end + 1], traffic.statements[end + 1 :]
     assert traffic.pipelines == 2, traffic.statements
-    assert traffic.piped_begins == 1 == traffic.piped_ends
+    assert traffic.piped_begins == 1 == traffic.piped_ends == traffic.begins
+    assert traffic.pings == 0, traffic.pings
     assert "api_token" in write[0]
     assert "registry_ledger_lock_scope" in write[1]
     assert "INSERT INTO audit_event" in write[-2] and "INSERT INTO entry_version" in write[-2]
     assert not any("system_search" in s for s in write), write
-    assert any("INSERT INTO system_search" in s for s in after), after
+    assert len(after) == 2, after
+    assert "FROM entry" in after[0] and "INSERT INTO system_search" in after[1], after
+    assert [autocommit for *_, autocommit in traffic.timings[-2:]] == [True, True]
     traffic.reset()
 
 
@@ -193,11 +197,19 @@ def test_a_profile_edit_is_one_write_but_a_promotion_meets_the_gate(
     )
     assert edited.status_code == 200, edited.get_json()
     assert_one_write_then_reindexed(traffic)
+    # A field no search reads: the index row stays as it is, nothing after the COMMIT.
+    noted = officer.put(
+        f"/api/v1/entries/{entry_id}",
+        json={"body": {**profile, "purpose": "Sorting post", "known_misuse": "None"}},
+        headers={"If-Match": edited.headers["ETag"]},
+    )
+    assert noted.status_code == 200, noted.get_json()
+    assert_one_write(traffic)
     # A promotion to production is refused by the readiness gate.
     promoted = officer.put(
         f"/api/v1/entries/{entry_id}",
         json={"body": {**profile, "stage": "production"}},
-        headers={"If-Match": edited.headers["ETag"]},
+        headers={"If-Match": noted.headers["ETag"]},
     )
     assert promoted.status_code == 409, promoted.get_json()
     assert promoted.get_json()["code"] == "not_ready"
@@ -205,11 +217,11 @@ def test_a_profile_edit_is_one_write_but_a_promotion_meets_the_gate(
     marked = officer.put(
         f"/api/v1/entries/{entry_id}",
         json={"body": {**profile, "mirrors_register": "Another register"}},
-        headers={"If-Match": edited.headers["ETag"]},
+        headers={"If-Match": noted.headers["ETag"]},
     )
     assert marked.status_code == 409, marked.get_json()
     current = officer.get(f"/api/v1/entries/{entry_id}").get_json()
-    assert current["version"] == 2 and current["body"]["stage"] == profile["stage"]
+    assert current["version"] == 3 and current["body"]["stage"] == profile["stage"]
 
 
 def test_a_technical_owners_profile_edit_keeps_the_classification(

@@ -213,6 +213,92 @@ def test_kept_with_profile_and_owner_writes(session, made, officer):
     ]
 
 
+def _stored(session) -> list[dict[str, Any]]:
+    columns = ("system_id", "document", "name_key", "stage", "risk_tier", "retired", "seq")
+    table = SystemSearch.__table__
+    found = session.execute(sa.select(*(table.c[c] for c in columns)).order_by(table.c.system_id))
+    return [dict(zip(columns, row, strict=True)) for row in found]
+
+
+def test_after_every_kind_of_write_the_row_is_a_fresh_rebuilds(session, made, officer):
+    """After each write of a profile or an owner entry has committed, the stored rows
+    are those a rebuild makes from the committed records now, ``seq`` included (the
+    system's last event: the write's own)."""
+    system = made["sys-c"]
+    ids = sorted(s.id for s in made.values())
+    profile = session.scalar(
+        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    body = {"reference": "sys-c", **PROFILES["sys-c"]}
+    changes = [
+        lambda: writes.update_entry(
+            session, officer, profile.id, {**body, "purpose": "Flags"}, base_version=1
+        ),
+        lambda: writes.patch_entry(
+            session, officer, profile.id, {"name": "Fraud flags"}, base_version=2
+        ),
+        lambda: writes.create_entry(
+            session, officer, system, "owner", _owner("technical", "Dee Dee", "dee@example.org")
+        ),
+        lambda: writes.retire_entry(session, officer, profile.id, base_version=3),
+        lambda: writes.reinstate_system(session, officer, system, base_version=4),
+    ]
+    for change in changes:
+        change()
+        session.commit()
+        rebuilt = sorted(search_index.rows_of(session, ids), key=lambda r: r["system_id"])
+        session.rollback()
+        assert _stored(session) == rebuilt
+    assert refs(session, "dee") == ["sys-c"] and refs(session, "flags") == ["sys-c"]
+
+
+def test_a_write_that_changes_nothing_indexed_leaves_the_row(session, made, officer):
+    """A profile's field or an owner's role that no search reads: the row stays as it
+    was, ``seq`` included, and it is still what a rebuild makes (but for ``seq``)."""
+    system = made["sys-a"]
+    ids = [system.id]
+    profile, owner = (
+        session.scalar(sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == k))
+        for k in ("profile", "owner")
+    )
+    before = _stored(session)
+    writes.update_entry(
+        session,
+        officer,
+        profile.id,
+        {"reference": "sys-a", **PROFILES["sys-a"], "known_misuse": "None known"},
+        base_version=1,
+    )
+    session.commit()
+    writes.update_entry(
+        session,
+        officer,
+        owner.id,
+        _owner("oversight", "Ana Álvarez", "ana.alvarez@gemeente.example"),
+        base_version=1,
+    )
+    session.commit()
+    assert _stored(session) == before
+    rebuilt = search_index.rows_of(session, ids)[0]
+    session.rollback()
+    stored = next(r for r in before if r["system_id"] == system.id)
+    assert rebuilt["seq"] > stored["seq"]
+    assert {**rebuilt, "seq": stored["seq"]} == stored
+    # A change a search reads makes it again.
+    writes.update_entry(
+        session,
+        officer,
+        owner.id,
+        _owner("oversight", "Ana Álvarez-Díaz", "ana.alvarez@gemeente.example"),
+        base_version=2,
+    )
+    session.commit()
+    assert refs(session, "díaz") == ["sys-a"]
+    rebuilt = search_index.rows_of(session, ids)[0]
+    session.rollback()
+    assert [r for r in _stored(session) if r["system_id"] == system.id] == [rebuilt]
+
+
 def test_other_kinds_leave_it_alone(session, made, officer):
     before = _index(session)
     writes.create_entry(
