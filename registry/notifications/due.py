@@ -26,8 +26,7 @@ from registry.readiness.model import Held, Record
 from registry.readiness.overview import OpenIncident, assess, describe, open_incidents
 from registry.readiness.projection import Summary
 from registry.readiness.projection import summaries as summaries_of
-from registry.readiness.scorecard import approval_status, waivers_in_force
-from registry.records.models import Entry, EntryVersion
+from registry.readiness.scorecard import RECORD_COLUMNS, approval_status, waivers_in_force
 from registry.records.reads import RegisterRow, in_force, register
 
 # The kinds of due item, with how people read them (preferences are per kind).
@@ -44,16 +43,6 @@ KINDS = {
 # The records the due items read besides the scorecard (approvals: which systems hold
 # one, whose records are then read in full).
 READ_KINDS = ("access_grant", "waiver", "incident", "approval")
-# What the scan reads of each of those records (Record.of_columns), and its system.
-RECORD_COLUMNS = (
-    Entry.system_id,
-    Entry.id,
-    Entry.kind,
-    EntryVersion.number,
-    EntryVersion.body_hash,
-    EntryVersion.body,
-    EntryVersion.effective_from,
-)
 # A readiness area's key by its title (the projection keeps the titles of those unmet).
 AREA_KEYS = {area.title: area.key for area in AREAS}
 # How far ahead a reminder is sent before a date falls due.
