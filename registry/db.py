@@ -66,6 +66,8 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
 
 # How long a SQLite connection waits for another's write lock before it gives up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# How long a write that gives way (:func:`giving_way`) waits for it.
+SQLITE_GIVE_WAY_MS = 200
 
 
 class Base(DeclarativeBase):
@@ -131,11 +133,32 @@ def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = read_only_file or conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        read_only = read_only_file or options.get(READ_ONLY, False)
+        if read_only or not options.get(GIVE_WAY, False):
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            return
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_GIVE_WAY_MS}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 READ_ONLY = "registry_read_only"
+GIVE_WAY = "registry_give_way"
+
+
+def giving_way(bind: Engine) -> Engine:
+    """The same engine for writes that may give way to other writers, because losing
+    them costs only work done again later (the readiness projection's rows a read
+    evaluated): on SQLite their transaction waits at most SQLITE_GIVE_WAY_MS for the
+    write lock, not SQLITE_BUSY_TIMEOUT_MS, before the busy error, so a read never
+    waits behind a long write to store them. On PostgreSQL the same engine: there
+    writers do not take a lock of the whole database."""
+    if bind.dialect.name == "sqlite":
+        return bind.execution_options(**{GIVE_WAY: True})
+    return bind
 
 
 def read_only(bind: Engine) -> Engine:

@@ -14,10 +14,10 @@ from flask import Flask, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter, Map
 
-from registry.db import MAX_ID, Database, utcnow
+from registry.db import MAX_ID, Database, giving_way, utcnow
 from registry.documents.store import BlobStore, store_from_config
 from registry.evidence.pack import PackFiles
 from registry.evidence.quota import ExportQuota
@@ -70,8 +70,10 @@ def init_app(app: Flask) -> None:
     sa.event.listen(database.sessionmaker, "after_commit", reindexer.after_commit)
     sa.event.listen(database.sessionmaker, "after_rollback", reindexer.after_rollback)
     # What a read evaluates of the readiness projection is stored for the next one; only
-    # read sessions hand it over (they see committed records only).
-    database.share(PROJECTOR, Projector(database.sessionmaker), reading_only=True)
+    # read sessions hand it over (they see committed records only). Storing it gives way
+    # to other writers: a read never waits behind a long write for it.
+    keeping = sessionmaker(giving_way(database.engine), expire_on_commit=False)
+    database.share(PROJECTOR, Projector(keeping), reading_only=True)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)

@@ -5,10 +5,13 @@ made again by `registry readiness rebuild` (both engines)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from typing import Any
 
 import sqlalchemy as sa
 
+from registry.db import SQLITE_BUSY_TIMEOUT_MS, giving_way
 from registry.extensions import database
 from registry.ledger.models import AuditEvent
 from registry.readiness.gate import check_promotion
@@ -250,3 +253,38 @@ def test_readiness_refresh_brings_the_projection_up_to_date(app, session, office
         assert read.scalar(sa.select(ReadinessCursor.seq)) == head
     result = runner.invoke(args=["readiness", "refresh"])  # nothing changed since
     assert "Readiness projection refreshed: 0 systems evaluated" in result.output
+
+
+def test_storing_what_a_read_evaluated_gives_way_to_a_long_write(app, session, officer, caplog):
+    """On SQLite a writer holds the whole database: a read that evaluated systems while
+    another transaction writes answers at once and leaves the rows unstored (the next
+    read evaluates them again), instead of waiting the writers' busy timeout; the
+    connection keeps the writers' timeout afterwards. On PostgreSQL the rows are kept."""
+    system, _ = writes.create_system(session, officer, READY_PROFILE)
+    session.commit()
+    db = database(app)
+    now = dt.datetime.now(dt.UTC)
+    holder = db.engine.connect()
+    try:
+        holder.begin()  # on SQLite, BEGIN IMMEDIATE: the write lock, as a long write holds it
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="registry.readiness.projector"):
+            with db.read_sessionmaker() as read:
+                got = summaries(read, [system.id], now)
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert got[system.id].system_id == system.id
+    with db.read_sessionmaker() as read:
+        stored = _stored(read)
+    if db.dialect == "sqlite":
+        assert "readiness projection not stored" in caplog.text
+        assert stored == {}
+        # Far below the writers' 60 s: the keeping gave way.
+        assert waited < SQLITE_BUSY_TIMEOUT_MS / 1000 / 4
+        # A transaction that gave way waits as long as any writer once it has begun.
+        with giving_way(db.engine).begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    else:
+        assert set(stored) == {system.id}
