@@ -4,16 +4,17 @@ ZIP, measured in the same run.
 A system with ``--mib`` MiB of documents (``--files`` files of random, incompressible
 bytes, as PDFs mostly are) in the local blob store; the pack of that system is exported
 (``registry.exporting.export``: pin, read, prove, score, lay out the PDF, record the
-export; meanwhile a thread of its own copies and re-hashes every document into the
-ZIP). The baseline: the same blob files copied into a ZIP (stored, as the pack stores
-documents) with ``zipfile`` and ``shutil.copyfileobj``. A third measure, the same pack
+export; meanwhile a thread of its own copies every document into the ZIP, checking its
+size and CRC-32 against those recorded when it was received). The baseline: the same
+blob files copied into a ZIP (stored, as the pack stores documents) with ``zipfile``
+and ``shutil.copyfileobj``. A third measure, the same pack
 with every file left out (a file limit of 0: the same records, PDF and proofs, the
 documents listed with hash and metadata only), gives the export's fixed cost, so that
 what carrying the files costs is seen apart from it. Figures: the medians, the ratio of
 the export to the ZIP copy (target <= 1.5), the ratio of the files' share of the export
 to the ZIP copy, the medians of CPU time (the process's, all threads: on a loaded
 machine the wall-clock ratio mostly says how much of the second core the export's
-copying and hashing threads got), and the process's peak resident memory growth over
+copying thread got), and the process's peak resident memory growth over
 the exports (flat: files are streamed).
 
     python document_pack.py [--mib 200] [--files 20] [--runs 3] [--engine sqlite]

@@ -32,6 +32,9 @@ class Document(Base):
     day it is in force, none: no end). ``withheld`` marks it confidential: packs carry
     its hash and metadata only. ``collected_at``: its blob was removed by the collector
     (never attached to any entry version); the row stays, as the ledger's events do.
+    ``crc32``: the CRC-32 of the bytes received (none for documents received before
+    migration 0027), a storage check, not evidence: an export checks each file it copies
+    against it and the size (``evidence.pack``); the SHA-256 stays the document's identity.
     """
 
     __tablename__ = "document"
@@ -59,6 +62,7 @@ class Document(Base):
         sa.ForeignKey("audit_event.seq", ondelete="RESTRICT"), unique=True
     )
     collected_at: Mapped[dt.datetime | None]
+    crc32: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     def in_force(self, day: dt.date) -> bool:
         """Whether the document is valid on ``day`` (its last day included)."""

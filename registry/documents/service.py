@@ -169,7 +169,8 @@ def receive(
     upload: Upload,
 ) -> Received:
     """Keep the staged bytes as a document of ``system`` and record their receipt in
-    the ledger (``document.receive``: hash, size, media type, name, type, actor). The
+    the ledger (``document.receive``: hash, size, media type, name, type, actor), and
+    on the row their CRC-32 too (what an export checks the blob against). The
     staged file is gone afterwards, kept or discarded. Refused: permission (403),
     metadata, an empty file, a digest that does not match (422: nothing kept)."""
     try:
@@ -183,7 +184,7 @@ def receive(
                 "The file received is not the one the Content-Digest describes; nothing was kept.",
                 {"Content-Digest": [f"The received bytes' SHA-256 is {staged.sha256}."]},
             )
-        sha256, size = staged.sha256, staged.size
+        sha256, size, crc32 = staged.sha256, staged.size, staged.crc32
         store.keep(staged)
     finally:
         staged.discard()
@@ -226,6 +227,7 @@ def receive(
         )
     values = {
         "size": size,
+        "crc32": crc32,  # (not in the event: a check of the stored bytes, not evidence)
         "media_type": meta["media_type"],
         "name": meta["name"],
         "title": meta["title"],

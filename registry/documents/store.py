@@ -13,7 +13,8 @@ Two backends answer the same interface (:class:`BlobStore`):
   object is never overwritten, even by two servers keeping the same bytes at once.
 
 Receiving is the same for both (:class:`Staged`): the bytes are written to a temporary
-file while hashed, chunk by chunk, so memory stays flat whatever the size, and writing
+file while hashed (SHA-256, the blob's name, and CRC-32, which an export checks the
+blob against), chunk by chunk, so memory stays flat whatever the size, and writing
 more than the limit stops at once (:class:`TooLarge`). Nothing here touches the
 database: ``documents.service`` records what was received.
 """
@@ -28,6 +29,7 @@ import queue
 import re
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,12 +58,12 @@ class TooLarge(RegistryError):
 
 
 class Staged:
-    """A document being received: a temporary file, written while hashed. A writable
-    binary stream (werkzeug's ``stream_factory`` may return it).
+    """A document being received: a temporary file, written while hashed (SHA-256 and
+    CRC-32). A writable binary stream (werkzeug's ``stream_factory`` may return it).
 
     Writes are gathered into 1 MiB batches, hashed and written by a thread of their own
-    (hashlib and file writes release the GIL), so receiving the next bytes overlaps
-    them; at most ``IN_FLIGHT`` batches wait, so memory stays flat."""
+    (hashlib, zlib.crc32 and file writes release the GIL), so receiving the next bytes
+    overlaps them; at most ``IN_FLIGHT`` batches wait, so memory stays flat."""
 
     BATCH = CHUNK
     IN_FLIGHT = 4
@@ -75,6 +77,7 @@ class Staged:
         self.size = 0
         self._hash = hashlib.sha256()
         self._digest: str | None = None
+        self.crc32 = 0  # of the bytes written so far (all of them once closed)
         self._pending = bytearray()
         self._batches: queue.Queue[bytearray | None] | None = None
         self._worker: threading.Thread | None = None
@@ -109,6 +112,7 @@ class Staged:
 
     def _absorb(self, batch: bytes | bytearray) -> None:
         self._hash.update(batch)
+        self.crc32 = zlib.crc32(batch, self.crc32)
         self.file.write(batch)
 
     def _finish_worker(self) -> None:

@@ -442,7 +442,9 @@ NOT_KEPT = "no longer kept"  # its bytes collected since the instant (never atta
 class DocumentInPack:
     """A document of a system in a pack: what its ``document.receive`` event says of
     it, its withheld mark as of the instant, and why its file is left out (None: the
-    pack carries it as ``files/<sha256>``)."""
+    pack carries it as ``files/<sha256>``). ``crc32``: its bytes' CRC-32 as recorded
+    when received (none before migration 0027), which the export checks the copied file
+    against (``evidence.pack``); not in ``documents.json``."""
 
     system: str
     receive_seq: int
@@ -456,6 +458,7 @@ class DocumentInPack:
     valid_until: str | None
     withheld: bool
     left_out: str | None
+    crc32: int | None = None
 
     @property
     def file(self) -> str | None:
@@ -486,18 +489,21 @@ def documents(
 ) -> dict[str, list[DocumentInPack]]:
     """Each system's documents as the pack's ``events`` leave them held at the pin, in
     the order received, described by their receive events; a file is left out when
-    the document was withheld then, is over ``file_limit``, or is no longer kept."""
+    the document was withheld then, is over ``file_limit``, or is no longer kept. The
+    same bytes held by several systems have one CRC-32: any of their rows' that has one."""
     about = [json.loads(data) for _, data in events if b'"action":"document.' in data]
     held = held_by_events(about)
     ids = [s.id for s in systems]
-    kept = {
-        (row.system_id, row.sha256)
-        for row in session.execute(
-            sa.select(Document.system_id, Document.sha256).where(
-                Document.system_id.in_(ids), Document.collected_at.is_(None)
-            )
+    kept = set()
+    crcs: dict[str, int] = {}
+    for row in session.execute(
+        sa.select(Document.system_id, Document.sha256, Document.crc32).where(
+            Document.system_id.in_(ids), Document.collected_at.is_(None)
         )
-    }
+    ):
+        kept.add((row.system_id, row.sha256))
+        if row.crc32 is not None:
+            crcs[row.sha256] = row.crc32
     found: dict[str, list[DocumentInPack]] = {}
     for system in systems:
         listed = found.setdefault(system.reference, [])
@@ -526,6 +532,7 @@ def documents(
                     event["valid_until"],
                     withheld,
                     left_out,
+                    crcs.get(sha256),
                 )
             )
         listed.sort(key=lambda d: d.receive_seq)

@@ -114,10 +114,9 @@ EXPORT_ACTION = "evidence.export"
 # Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
 WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-# Documents' files are copied into a pack 1 MiB at a time, at most 4 pieces ahead of
-# their hash (4 MiB pieces measured three times slower: bench/document_pack.py).
+# Documents' files are copied into a pack 1 MiB at a time (4, 8 and 16 MiB pieces took
+# more CPU time and no less wall time: bench/document_pack.py).
 FILE_CHUNK = CHUNK
-FILE_CHUNKS_AHEAD = 4
 # A pack being written: never listed nor served (exported_file wants "evidence-…").
 TEMPORARY_PREFIX = ".export-"
 
@@ -212,8 +211,8 @@ class PackWriter:
         """Start copying the ``documents``' files from ``store`` as the ZIP's next
         members, ``files/<sha256>``, in a thread of its own (none when there is no file
         to copy). The manifest lists each with the SHA-256 it was received with; the
-        thread re-hashes the bytes it copies and fails the export (:meth:`add` or
-        :meth:`wait_for_files` raises) when they are not those."""
+        thread checks the bytes it copies (:meth:`add_stream`) and fails the export
+        (:meth:`add` or :meth:`wait_for_files` raises) when they are not the document's."""
         self._flush()
         if not documents:
             return
@@ -232,43 +231,40 @@ class PackWriter:
         self,
         name: str,
         stream: IO[bytes],
-        size: int,
-        sha256: str,
+        document: DocumentInPack,
         cancelled: threading.Event | None = None,
     ) -> None:
-        """Add ``size`` bytes read from ``stream`` a chunk at a time (memory stays flat),
-        stored as they are; they must hash to ``sha256``, or the export fails (the
-        manifest's digest is set by :meth:`copy_files`)."""
+        """Add ``document``'s bytes read from ``stream`` a chunk at a time (memory stays
+        flat), stored as they are, and check them (the manifest's digest is set by
+        :meth:`copy_files`): their size, and the CRC-32 recorded when the document was
+        received against the one the ZIP computes of the member anyway; a document
+        received before CRC-32s were recorded has its bytes hashed again with SHA-256
+        instead. Either way the export fails (:class:`BlobMismatch`) when they are not
+        the document's. The SHA-256 stays the document's identity: the verifier hashes
+        every file a pack carries again (docs/evidence-format.md)."""
         info = self._info(name, deflate=False)
-        info.file_size = size  # (ZIP64 when large, decided before writing)
-        digest = hashlib.sha256()
-        # Hashed by a thread of its own while the ZIP writes (and CRCs) each chunk: both
-        # release the GIL, so the re-hash costs little time; at most FILE_CHUNKS_AHEAD
-        # chunks wait, so memory stays flat.
-        chunks: queue.Queue[bytes | None] = queue.Queue(FILE_CHUNKS_AHEAD)
-
-        def hash_chunks() -> None:
-            while (chunk := chunks.get()) is not None:
-                digest.update(chunk)
-
-        hasher = threading.Thread(target=hash_chunks, daemon=True)
-        hasher.start()
+        info.file_size = document.size  # (ZIP64 when large, decided before writing)
+        # Which check applies: the recorded CRC-32, or for want of one, the SHA-256.
+        digest = hashlib.sha256() if document.crc32 is None else None
         written = 0
-        try:
-            with self.zip.open(info, "w") as member:
-                while chunk := stream.read(FILE_CHUNK):
-                    if cancelled is not None and cancelled.is_set():
-                        raise Cancelled
-                    chunks.put(chunk)
-                    member.write(chunk)
-                    written += len(chunk)
-        finally:
-            chunks.put(None)
-            hasher.join()
-        if written != size or digest.hexdigest() != sha256:
+        with self.zip.open(info, "w") as member:
+            while chunk := stream.read(FILE_CHUNK):
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled
+                if digest is not None:
+                    digest.update(chunk)  # (releases the GIL, as the CRC-32 and the write do)
+                member.write(chunk)
+                written += len(chunk)
+        if digest is not None:
+            same = digest.hexdigest() == document.sha256
+            found = f"SHA-256 {digest.hexdigest()}"
+        else:  # zipfile sets the member's CRC-32, of the bytes it wrote, once it is closed
+            same = info.CRC == document.crc32
+            found = f"CRC-32 {info.CRC:08x} where {document.crc32:08x} was received"
+        if written != document.size or not same:
             raise BlobMismatch(
-                f"The blob store's copy of document {sha256} is not the document received "
-                f"({written} bytes, SHA-256 {digest.hexdigest()}): no pack was kept."
+                f"The blob store's copy of document {document.sha256} is not the document "
+                f"received ({written} bytes of {document.size}, {found}): no pack was kept."
             )
 
     def __enter__(self) -> PackWriter:
@@ -290,9 +286,9 @@ class Cancelled(Exception):
 
 
 class FileCopier:
-    """The documents' files copied into a pack by a thread of its own (reading, CRC-32,
-    SHA-256 and writing release the GIL), which owns the pack's ZIP until it has copied
-    them all (:class:`PackWriter`)."""
+    """The documents' files copied into a pack by a thread of its own (reading, CRC-32
+    and writing release the GIL), which owns the pack's ZIP until it has copied them all
+    (:class:`PackWriter`)."""
 
     def __init__(
         self, writer: PackWriter, store: BlobStore, documents: list[DocumentInPack]
@@ -610,7 +606,7 @@ def _add_file(
             f"({document.name!r}, system {document.system}): no pack was kept."
         ) from None
     try:
-        writer.add_stream(name, stream, document.size, document.sha256, cancelled)
+        writer.add_stream(name, stream, document, cancelled)
     finally:
         stream.close()
 

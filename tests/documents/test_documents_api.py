@@ -7,10 +7,14 @@ import base64
 import hashlib
 import io
 import json
+import os
+import zlib
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
@@ -85,6 +89,28 @@ def test_upload_is_received_recorded_and_downloaded(app, api, system, session):
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert got.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
     got.close()
+
+
+@pytest.mark.parametrize("size", [1, 3 * 1024 * 1024 + 7])
+def test_an_uploads_crc32_is_recorded_on_its_row_not_in_its_event(app, api, system, session, size):
+    # Of a few bytes (written when the upload closes) and of several 1 MiB batches and a
+    # remainder (written by the receiving thread): the CRC-32 of every byte, in order.
+    app.config["DOCUMENT_MAX_BYTES"] = size
+    data = os.urandom(size)
+    # The body encoded in memory (the test client would spool a large one to a file).
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), "report.bin")})
+    answer = api("compliance_officer").post(
+        "/api/v1/systems/sys-1/documents",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert answer.status_code == 201, answer.get_json()
+    row = session.scalar(sa.select(Document).where(Document.sha256 == answer.get_json()["sha256"]))
+    assert row.crc32 == zlib.crc32(data) and row.size == size
+    # A check of the stored bytes, not evidence: the receive event stays as it was.
+    event = json.loads(session.get(AuditEvent, row.receive_seq).event)
+    session.rollback()
+    assert "crc32" not in event and event["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_html_is_served_inert_and_names_lose_their_paths(api, system):

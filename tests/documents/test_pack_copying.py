@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import sqlalchemy as sa
 
+from registry.documents.models import Document
 from registry.documents.store import BlobStore, LocalStore, S3Store
 from registry.evidence import pack
 from registry.evidence.pack import BlobMismatch, ExportFailed, PackFiles
@@ -152,20 +155,64 @@ def _left_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-@pytest.mark.parametrize("damaged", ["changed", "truncated"])
-def test_a_file_whose_bytes_changed_in_the_store_fails_the_export_leaving_nothing(
-    app, session, documents, damaged
-):
-    store = document_store(app)
-    digest = hashlib.sha256(LARGE).hexdigest()
-    _damage(store, digest, LARGE.upper() if damaged == "changed" else LARGE[:-1])
-    folder = Path(app.config["EXPORT_DIR"])
-    with pytest.raises(BlobMismatch, match=f"copy of document {digest} is not the document"):
-        do_export(app, session, "sys-1")
+def _nothing_left(app, session) -> None:
     session.rollback()
+    folder = Path(app.config["EXPORT_DIR"])
     assert _left_in(folder) == []  # no pack, not even half written
     assert pack.list_exports(session, folder) == []  # no export recorded
     assert not [t for t in threading.enumerate() if t.name == "pack-files"]
+
+
+def _forget_crc32(session, data: bytes | None = None) -> None:
+    """The documents' rows (or the one of ``data``) as received before their CRC-32s
+    were recorded (migration 0027 leaves them so)."""
+    statement = sa.update(Document).values(crc32=None)
+    if data is not None:
+        statement = statement.where(Document.sha256 == hashlib.sha256(data).hexdigest())
+    session.execute(statement)
+    session.commit()
+
+
+@pytest.mark.parametrize("recorded", ["crc32", "sha256 only"])
+@pytest.mark.parametrize("damaged", ["changed", "truncated"])
+def test_a_file_whose_bytes_changed_in_the_store_fails_the_export_leaving_nothing(
+    app, session, documents, damaged, recorded
+):
+    # Checked against the size and the CRC-32 recorded when received; a document
+    # received before CRC-32s were recorded is hashed again with SHA-256 instead.
+    assert session.scalar(sa.select(sa.func.count()).where(Document.crc32.is_(None))) == 0
+    if recorded == "sha256 only":
+        _forget_crc32(session, LARGE)
+    store = document_store(app)
+    digest = hashlib.sha256(LARGE).hexdigest()
+    _damage(store, digest, LARGE.upper() if damaged == "changed" else LARGE[:-1])
+    check = "CRC-32" if recorded == "crc32" else "SHA-256"
+    with pytest.raises(BlobMismatch, match=f"copy of document {digest} is not the document") as e:
+        do_export(app, session, "sys-1")
+    assert check in str(e.value)
+    _nothing_left(app, session)
+
+
+def test_a_file_is_held_to_the_crc32_recorded_when_it_was_received(app, session, documents):
+    # Bytes intact, but a CRC-32 on record that is not theirs: the export believes the
+    # record (what was received), not the store, and makes no pack.
+    digest = hashlib.sha256(REPORT).hexdigest()
+    wrong = zlib.crc32(REPORT) ^ 1
+    session.execute(sa.update(Document).where(Document.sha256 == digest).values(crc32=wrong))
+    session.commit()
+    with pytest.raises(BlobMismatch, match=f"CRC-32 {zlib.crc32(REPORT):08x} where {wrong:08x}"):
+        do_export(app, session, "sys-1")
+    _nothing_left(app, session)
+
+
+def test_files_checked_by_crc32_or_by_sha256_make_the_same_pack(app, session, documents, capsys):
+    checked_by_crc = do_export(app, session, "sys-1")
+    pack_bytes = checked_by_crc.path.read_bytes()
+    _forget_crc32(session)  # every document now as received before CRC-32s were recorded
+    rehashed = do_export(app, session, "sys-1", as_of=checked_by_crc.as_of)
+    assert rehashed.path.read_bytes() == pack_bytes
+    code, out = check(rehashed.path, capsys, settings_of(session).signer.verifier_key)
+    assert code == 0 and "VERIFIED" in out, out
 
 
 def test_a_failure_while_the_files_are_copied_stops_the_copying_and_leaves_nothing(
