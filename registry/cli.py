@@ -32,6 +32,7 @@ from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
+from registry.notifications import due_list
 from registry.outage import DatabaseUnavailable, unavailable
 from registry.records import search_index
 from registry.sheets import importing as sheets_import
@@ -1307,6 +1308,18 @@ def notify_deliver(at: str | None) -> None:
     now = _as_of(at) or dt.datetime.now(dt.UTC)
     done = deliver_notifications(current_app, db_session(), now)
     click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
+
+
+@notify_cli.command("rebuild")
+def notify_rebuild() -> None:
+    """Make the kept list of due items ("My tasks") again from the records, for the
+    configured horizon (it is never part of the ledger; reads keep it up to date)."""
+    session = db_session()
+    started = time.perf_counter()
+    ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
+    count = due_list.rebuild(session, dt.datetime.now(dt.UTC), ahead)
+    session.commit()
+    click.echo(f"Due items rebuilt: {count} items in {time.perf_counter() - started:.1f} s.")
 
 
 search_cli = AppGroup("search", help="The systems' search index (full-text search, list order).")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
-from registry.accounts.permissions import roles_named
+from registry.accounts.permissions import actor_keys, roles_named
 from registry.ledger.models import AuditEvent
 from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
 from registry.notifications.due import AHEAD, DueItem, due_items
@@ -34,6 +34,7 @@ from registry.notifications.models import (
     SystemSubscription,
     WebhookSubscription,
 )
+from registry.readiness import projection
 from registry.records.models import Entry, EntryVersion
 from registry.records.reads import in_force
 
@@ -167,6 +168,30 @@ class Recipients:
         )
 
 
+def officers(session: Session) -> frozenset[int]:
+    """The active users who are compliance officers: told of every system's due items."""
+    return frozenset(
+        session.scalars(
+            sa.select(UserRole.user_id)
+            .join(User, User.id == UserRole.user_id)
+            .where(UserRole.role == "compliance_officer", User.is_active.is_(True))
+        ).all()
+    )
+
+
+def named_systems(session: Session, actor: Actor, now: dt.datetime) -> set[int]:
+    """The systems whose owner entries in force name ``actor`` on ``now``'s day in a role
+    told of due items, as :func:`recipients` finds them for a user (``roles_named``),
+    read from the readiness projection's owner index (``named_by``, the rule both
+    apply) rather than every system's owner entries."""
+    keys = actor_keys(actor)
+    if not keys:
+        return set()
+    kept = projection.current(session, now)
+    ids = [r["system_id"] for r in kept.rows(session, (), columns=("reference",), naming=keys)]
+    return {i for i, roles in kept.roles(session, keys, ids).items() if roles & TOLD_OWNERS}
+
+
 def recipients(
     session: Session,
     system_ids: Iterable[int] | None,
@@ -184,11 +209,7 @@ def recipients(
     users = {u.id: u for u in every if u.is_active}
     known = {u.email.casefold() for u in every}
     by_email = {u.email.casefold(): u for u in users.values()}
-    officers = frozenset(
-        session.scalars(
-            sa.select(UserRole.user_id).where(UserRole.role == "compliance_officer")
-        ).all()
-    ) & set(users)
+    officers_now = officers(session)
     owners: dict[int, set[int]] = defaultdict(set)
     addresses: dict[int, set[str]] = defaultdict(set)
     ids = list(system_ids) if system_ids is not None else None
@@ -213,7 +234,7 @@ def recipients(
     ):
         if user_id in users:
             subscribers[system_id].add(user_id)
-    return Recipients(officers, dict(owners), dict(subscribers), dict(addresses))
+    return Recipients(officers_now, dict(owners), dict(subscribers), dict(addresses))
 
 
 def preferences(session: Session) -> dict[tuple[int | str, str], str]:
