@@ -25,8 +25,9 @@ from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import actor_keys, roles_named
 from registry.ledger.models import AuditEvent
+from registry.notifications import due_list
 from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
-from registry.notifications.due import AHEAD, DueItem, due_items
+from registry.notifications.due import AHEAD, DueItem
 from registry.notifications.models import (
     NotificationPreference,
     NotifyCursor,
@@ -284,11 +285,12 @@ class Scan:
 def due_rows(
     session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD, policy: AddressPolicy = ANY
 ) -> tuple[int, list[dict[str, Any]]]:
-    """What the scan queues, read only: a reminder of every item due as of ``now`` for
-    each recipient (a user, or an owner who is not a user as ``policy`` permits, by their
+    """What the scan queues, read only: a reminder of every item due as of ``now`` (the
+    kept list of due items, as "My tasks" reads it: ``due_list.current``) for each
+    recipient (a user, or an owner who is not a user as ``policy`` permits, by their
     preference for its kind: e-mail at once, the day's digest, or nothing) and each
     webhook subscribed to it: (items found, outbox rows)."""
-    items = due_items(session, now, ahead=ahead)
+    items = due_list.current(session, now, ahead).page(session)
     told = recipients(session, None, now.date(), policy=policy)
     prefs = preferences(session)
     hooks = _hooks(session)
