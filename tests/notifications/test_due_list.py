@@ -10,12 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from registry.accounts.actor import Actor
 from registry.documents.models import Document
 from registry.documents.service import set_withheld
 from registry.extensions import database
-from registry.notifications import due_list
+from registry.notifications import due_list, service
 from registry.notifications.due import AHEAD, AT_ONCE, DueItem, due_items
 from registry.notifications.due_list import DueState
+from registry.notifications.outbox import recipients
+from registry.notifications.service import MAX_PER_PAGE
 from registry.records import writes
 from registry.records.models import AISystem, Entry
 from tests.notifications.test_due_projection import register_every_kind
@@ -207,3 +210,46 @@ def test_a_read_session_without_a_keeper_still_answers(app, session, officer):
     kept = due_list.current(session, now, AHEAD)
     assert kept.page(session) == due_items(session, now)
     assert _states(app) == {}
+
+
+def test_my_tasks_finds_the_systems_the_scan_tells_each_user_of(app, session, officer, users):
+    """Who sees a system's items in My tasks is who the scan tells (``recipients``):
+    owners named in a role told, within their term, by user id or e-mail; not a DPO,
+    not an owner whose term has ended; and subscribers."""
+    tech, auditor = users["technical_owner"], users["auditor"]
+    made = {}
+    named = {
+        "by-email": {"role": "technical", "person": {"name": "T", "email": tech.email.upper()}},
+        "by-id": {
+            "role": "oversight",
+            "person": {"name": "T", "user_id": tech.id, "email": "desk@example.org"},
+        },
+        "as-dpo": {"role": "dpo", "person": {"name": "T", "email": tech.email}},
+        "ended": {
+            "role": "business",
+            "person": {"name": "T", "email": tech.email},
+            "end": "2021-01-01",
+        },
+    }
+    for reference, owner in named.items():
+        made[reference], _ = writes.create_system(
+            session,
+            officer,
+            {**SAMPLES["profile"], "reference": reference, "stage": "production"},
+        )
+        writes.create_entry(
+            session, officer, made[reference], "owner", {"start": "2020-01-01", **owner}
+        )
+    service.subscribe(session, Actor.for_user(auditor), made["as-dpo"], on=True)
+    session.commit()
+    now = _now()
+    told = recipients(session, None, now.date())
+    for user in (tech, auditor, users["compliance_officer"]):
+        actor = Actor.for_user(user)
+        with database(app).read_sessionmaker() as read:
+            tasks = service.my_tasks(read, actor, now, limit=MAX_PER_PAGE)
+        shown = {i.system_id for i in tasks.items}
+        assert shown == {s.id for s in made.values() if user.id in told.of(s.id)}, user.email
+    with database(app).read_sessionmaker() as read:
+        mine = service.my_tasks(read, Actor.for_user(tech), now).items
+    assert {i.reference for i in mine} == {"by-email", "by-id"}
