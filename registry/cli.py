@@ -923,8 +923,9 @@ def readiness_rebuild() -> None:
 def readiness_refresh() -> None:
     """Bring the readiness projection up to date now, as the lists' first read would:
     the systems changed since it was last read and the rows whose day has passed,
-    evaluated on a read session and stored in one short transaction. Every row's day
-    ends at midnight UTC: `registry worker` runs this just after it."""
+    evaluated on a read session and stored in one short transaction; then the kept
+    list of due items ("My tasks") from it. Every row's day ends at midnight UTC:
+    `registry worker` runs this just after it."""
     import time
 
     from registry.jobs.tasks import refresh_readiness
