@@ -70,6 +70,8 @@ class DueRow(Base):
 # The order of the list, read from the index (the items due at once: due_at IS NULL).
 ORDER = (DueRow.due_at, DueRow.reference, DueRow.key)
 sa.Index("ix_due_item_order", *ORDER)
+# What a read takes of a row (as columns: many rows, no objects to track).
+COLUMNS = tuple(DueRow.__table__.columns)
 
 
 class DueState(Base):
@@ -274,9 +276,9 @@ class Kept:
     ) -> list[DueItem]:
         timed = DueRow.due_at.is_(None) if at_once else DueRow.due_at.is_not(None)
         statement = (
-            sa.select(DueRow).where(timed, *self._where(system_ids)).order_by(*ORDER).limit(limit)
+            sa.select(*COLUMNS).where(timed, *self._where(system_ids)).order_by(*ORDER).limit(limit)
         )
-        return [_item(row, self.now) for row in session.scalars(statement)]
+        return [_item(row, self.now) for row in session.execute(statement)]
 
     def page(
         self,
@@ -291,8 +293,8 @@ class Kept:
         at once apart, all at ``now``), merged with the fresh ones."""
         wanted = offset + limit if limit is not None else None
         if wanted is None:
-            statement = sa.select(DueRow).where(*self._where(system_ids))
-            found = [_item(row, self.now) for row in session.scalars(statement)]
+            statement = sa.select(*COLUMNS).where(*self._where(system_ids))
+            found = [_item(row, self.now) for row in session.execute(statement)]
             found += self._fresh(system_ids)
             found.sort(key=_order)
             return found[offset:]
