@@ -9,11 +9,12 @@
    scored and kept, as the first scan after midnight UTC) and current (the next runs);
    and the whole ``scan_due`` (recipients, preferences, outbox rows, inserting them:
    the first run queues, the next --repeat find everything queued; each's wall and
-   CPU time). Target: the scan under 5 s at 10,000 systems. Then the next day (every
-   row stale, as just after midnight UTC): the refresh (``projection.current`` on a
-   read session, what the worker's midnight job and ``registry readiness refresh``
-   run) against a bulk evaluation of every system (``scorecard.evaluate_many``); its
-   target is at most that. After the build the
+   CPU time), which reads the kept list of due items (``due_list``: timed cold and
+   current before it, as "My tasks" reads it). Target: the scan under 5 s at 10,000
+   systems. Then the next day (every row stale, as just after midnight UTC): the
+   refresh (``projection.current`` on a read session, what the worker's midnight job
+   and ``registry readiness refresh`` run) against a bulk evaluation of every system
+   (``scorecard.evaluate_many``); its target is at most that. After the build the
    database's statistics are refreshed (``ANALYZE``), as a database in service has
    them (autovacuum's), so the first scan does not pay for a bulk load's stale ones.
 2. A write (a new risk entry, committed) with no webhook subscription, and with 20
@@ -34,7 +35,8 @@ from _common import ENGINES, fresh_database, median
 from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.db import Database
-from registry.notifications.due import due_items, due_items_evaluated
+from registry.notifications import due_list
+from registry.notifications.due import AHEAD, due_items, due_items_evaluated
 from registry.notifications.models import WebhookSubscription
 from registry.notifications.outbox import scan_changes, scan_due
 from registry.readiness.projection import INFO_KEY as PROJECTOR
@@ -170,8 +172,11 @@ def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
         build(db, systems)
         print(f"[{engine}] {systems} systems written in {time.perf_counter() - started:.1f} s")
         analyze(db)
-        # Read sessions keep what they score in the projection, as the app's do.
+        # Read sessions keep what they score in the projection, and the due items they
+        # find in the kept list, as the app's do.
         db.share(PROJECTOR, Projector(db.sessionmaker), reading_only=True)
+        keeper = Projector(db.sessionmaker, due_list.store, "due list")
+        db.share(due_list.INFO_KEY, keeper, reading_only=True)
         # Twenty days on: no row written while building is current then.
         now = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
         times, cpus, full = samples(db, lambda s: due_items_evaluated(s, now), repeat)
@@ -187,6 +192,17 @@ def run(engine: str, systems: int, repeat: int, writes_repeat: int) -> None:
             f"cold {cold:.2f} s (CPU {cold_cpu:.2f} s; {cold / base:.2f}x the baseline), "
             f"current {warm:.2f} s (CPU {warm_cpu:.2f} s; {warm / base:.2f}x the baseline); "
             + load()
+        )
+        # The kept list of due items (what the scan and "My tasks" read): cold (every
+        # system's items found and stored), then current (its rows read).
+        times, cpus, kept = samples(
+            db, lambda s: due_list.current(s, now, AHEAD).page(s), repeat + 1
+        )
+        assert kept == full, "the kept list holds what a full evaluation finds"
+        print(
+            f"[{engine}] the kept list of due items: cold {times[0]:.2f} s (CPU "
+            f"{cpus[0]:.2f} s), current {median(times[1:]):.2f} s (CPU "
+            f"{median(cpus[1:]):.2f} s; {median(times[1:]) / base:.2f}x the baseline); " + load()
         )
         # The next day: every stored row stale, as just after midnight UTC.
         day = now + dt.timedelta(days=1)

@@ -283,7 +283,9 @@ def pages(systems: int) -> list[tuple[str, str]]:
     ]
 
 
-def measure(url: str, systems: int, repeat: int) -> dict[str, tuple[float, float]]:
+def measure(
+    url: str, systems: int, repeat: int, only: set[str] | None = None
+) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(
             {
@@ -321,6 +323,8 @@ def measure(url: str, systems: int, repeat: int) -> dict[str, tuple[float, float
         ]
         out = {}
         for name, path in listed:
+            if only is not None and name not in only:
+                continue
             headers = bearer if path.startswith("/api/") else {}
             response = client.get(path, headers=headers)  # warm-up (and the projection)
             assert response.status_code == 200, (path, response.status_code)
@@ -339,7 +343,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="200,1000", help="two register sizes, small,large")
     parser.add_argument("--versions", type=int, default=30, help="versions per system")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--pages", default="", help="only these pages, by name, comma-separated (default: all)"
+    )
     args = parser.parse_args()
+    only = {p.strip() for p in args.pages.split(",") if p.strip()} or None
     small, large = (int(n) for n in args.sizes.split(","))
     print(
         f"The registry at scale: {small:,} and {large:,} systems, about {args.versions} "
@@ -351,7 +359,7 @@ def main() -> None:
             with fresh_database(engine) as url:
                 seconds = build(url, size, args.versions)
                 print(f"  {engine}: built {size:,} systems in {seconds:.0f} s", flush=True)
-                results[size] = measure(url, size, args.repeat)
+                results[size] = measure(url, size, args.repeat, only)
         print(f"\n{engine}")
         print(
             f"  {'page':26} {f'{small:,} p50':>10} {'p95':>8} {f'{large:,} p50':>11} "

@@ -32,6 +32,7 @@ from registry.db import sqlite_file_exists, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
+from registry.notifications import due_list
 from registry.outage import DatabaseUnavailable, unavailable
 from registry.records import search_index
 from registry.sheets import importing as sheets_import
@@ -922,8 +923,9 @@ def readiness_rebuild() -> None:
 def readiness_refresh() -> None:
     """Bring the readiness projection up to date now, as the lists' first read would:
     the systems changed since it was last read and the rows whose day has passed,
-    evaluated on a read session and stored in one short transaction. Every row's day
-    ends at midnight UTC: `registry worker` runs this just after it."""
+    evaluated on a read session and stored in one short transaction; then the kept
+    list of due items ("My tasks") from it. Every row's day ends at midnight UTC:
+    `registry worker` runs this just after it."""
     import time
 
     from registry.jobs.tasks import refresh_readiness
@@ -1307,6 +1309,18 @@ def notify_deliver(at: str | None) -> None:
     now = _as_of(at) or dt.datetime.now(dt.UTC)
     done = deliver_notifications(current_app, db_session(), now)
     click.echo(f"Sent {done.sent}; {done.retrying} to retry; {done.failed} failed.")
+
+
+@notify_cli.command("rebuild")
+def notify_rebuild() -> None:
+    """Make the kept list of due items ("My tasks") again from the records, for the
+    configured horizon (it is never part of the ledger; reads keep it up to date)."""
+    session = db_session()
+    started = time.perf_counter()
+    ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
+    count = due_list.rebuild(session, dt.datetime.now(dt.UTC), ahead)
+    session.commit()
+    click.echo(f"Due items rebuilt: {count} items in {time.perf_counter() - started:.1f} s.")
 
 
 search_cli = AppGroup("search", help="The systems' search index (full-text search, list order).")

@@ -27,6 +27,7 @@ from registry.ledger.kept import KeptCheckpoint
 from registry.ledger.keys import load_key
 from registry.ledger.submitter import INFO_KEY, WitnessSubmitter
 from registry.ledger.witnessing import parse_witnesses
+from registry.notifications import due_list
 from registry.readiness.projection import INFO_KEY as PROJECTOR
 from registry.readiness.projector import Projector
 from registry.records.reindexer import Reindexer
@@ -74,6 +75,9 @@ def init_app(app: Flask) -> None:
     # to other writers: a read never waits behind a long write for it.
     keeping = sessionmaker(giving_way(database.engine), expire_on_commit=False)
     database.share(PROJECTOR, Projector(keeping), reading_only=True)
+    # So is what a read finds again of the kept list of due items ("My tasks").
+    due_keeper = Projector(keeping, due_list.store, "due list")
+    database.share(due_list.INFO_KEY, due_keeper, reading_only=True)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)

@@ -12,6 +12,7 @@ from registry.api.models import IdempotencyKey
 from registry.documents.models import Document
 from registry.jobs.models import Job
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock, WitnessCosignature
+from registry.notifications.due_list import DueCursor, DueRow, DueState
 from registry.notifications.models import (
     DeliveryAttempt,
     NotificationPreference,
@@ -31,6 +32,9 @@ __all__ = [
     "Checkpoint",
     "DeliveryAttempt",
     "Document",
+    "DueCursor",
+    "DueRow",
+    "DueState",
     "Entry",
     "EntryVersion",
     "IdempotencyKey",

@@ -12,7 +12,8 @@ from marshmallow import fields, validate
 
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, READ, Blueprint
-from registry.api.schemas import Strict
+from registry.api.schemas import PageQuery, Strict
+from registry.api.systems import PAGE_HEADERS, next_link
 from registry.api.writes import transaction
 from registry.errors import PermissionDenied
 from registry.extensions import db_session
@@ -57,8 +58,18 @@ class TaskOut(Strict):
     detail = fields.String(required=True)
 
 
+class TaskQuery(PageQuery):
+    after = fields.Integer(
+        validate=validate.Range(0, 2**31 - 1),
+        load_default=0,
+        metadata={"description": "Cursor: how many items come before this page."},
+    )
+
+
 class TaskList(Strict):
     items = fields.List(fields.Nested(TaskOut), required=True)
+    next_cursor = fields.Integer(allow_none=True, required=True)
+    total = fields.Integer(required=True)
 
 
 class SubscriptionOut(Strict):
@@ -162,17 +173,27 @@ def put_preferences(data: dict[str, Any]) -> Any:
 
 
 @bp.route("/me/tasks", methods=["GET"], operation_id="listMyTasks")
-@bp.response(200, TaskList)
+@bp.arguments(TaskQuery, location="query", as_kwargs=True)
+@bp.response(200, TaskList, headers=PAGE_HEADERS)
 @bp.problems(*READ)
-def my_tasks() -> Any:
+def my_tasks(limit: int, after: int) -> Any:
     """My tasks
 
     What is due for the caller (as a named owner, compliance officer or subscriber),
-    soonest first.
+    soonest first. Pages by cursor: pass `next_cursor` as `after`. `total` counts the
+    items on all pages.
     """
     ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
-    items = service.my_tasks(db_session(), current_actor(), _now(), ahead=ahead)
-    return {"items": [i.to_dict() for i in items]}
+    tasks = service.my_tasks(
+        db_session(), current_actor(), _now(), ahead=ahead, offset=after, limit=limit
+    )
+    cursor = after + limit if after + limit < tasks.total else None
+    headers = next_link("api_notifications.my_tasks", cursor, limit=limit)
+    return {
+        "items": [i.to_dict() for i in tasks.items],
+        "next_cursor": cursor,
+        "total": tasks.total,
+    }, headers
 
 
 def _subscribe(reference: str, on: bool) -> dict[str, Any]:

@@ -62,7 +62,7 @@ from registry.jobs import service
 from registry.ledger.checkpoints import settings_of, sign_if_due
 from registry.ledger.submitter import WitnessSubmitter, log_outcome
 from registry.ledger.witnessing import Outcome
-from registry.notifications import addresses
+from registry.notifications import addresses, due_list
 from registry.notifications.delivery import Delivered, claim, outgoing, record, send
 from registry.notifications.mail import SmtpSettings
 from registry.notifications.outbox import Scan, scan
@@ -364,10 +364,15 @@ def refresh_readiness(app: Flask, now: dt.datetime) -> int:
     """The readiness projection brought up to date at ``now`` (``registry readiness
     refresh`` and the schedule alike): the systems changed since it was last read and
     the rows whose time has run out, evaluated in bulk on a read session and stored by
-    its projector in one short transaction of its own. Returns how many systems were
+    its projector in one short transaction of its own; then the kept list of due items
+    from it, on a read session of its own (which sees what was stored), so that the
+    day's first scan and "My tasks" find both current. Returns how many systems were
     evaluated."""
     with database(app).read_sessionmaker() as read:
-        return len(current(read, now).fresh)
+        evaluated = len(current(read, now).fresh)
+    with database(app).read_sessionmaker() as read:
+        due_list.current(read, now, dt.timedelta(days=app.config["NOTIFY_DAYS_AHEAD"]))
+    return evaluated
 
 
 def scan_notifications(app: Flask, session: Session, now: dt.datetime) -> Scan:

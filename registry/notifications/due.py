@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,6 +47,26 @@ READ_KINDS = ("access_grant", "waiver", "incident", "approval")
 AREA_KEYS = {area.title: area.key for area in AREAS}
 # How far ahead a reminder is sent before a date falls due.
 AHEAD = dt.timedelta(days=14)
+# The kinds due as of the instant asked about (their due_at is that instant).
+AT_ONCE = frozenset({"approval_stale", "readiness_lost"})
+
+
+def said(kind: str, due_at: dt.datetime, now: dt.datetime) -> str | None:
+    """The detail of an item whose words follow the clock, as of ``now`` (None: the
+    kind's detail does not)."""
+    if kind == "review_overdue":
+        due_on = due_at.astimezone(dt.UTC).date()
+        days = (now.date() - due_on).days
+        return f"Was due on {due_on} ({days} day{'s' if days != 1 else ''} ago)."
+    if kind == "waiver_expiring":
+        return f"Expires in {describe(due_at - now)}."
+    if kind == "incident_deadline":
+        left = due_at - now
+        when = (
+            f"{describe(left)} left" if left.total_seconds() > 0 else f"overdue by {describe(left)}"
+        )
+        return f"Art 73 report due {due_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({when})."
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,15 @@ class DueItem:
     @property
     def label(self) -> str:
         return KINDS[self.kind]
+
+    def as_of(self, now: dt.datetime) -> DueItem:
+        """The item as read at ``now``: what it is (found at another instant whose
+        answer is the same, as the kept list's are) with the words and the instant
+        that follow the clock."""
+        if self.kind in AT_ONCE:
+            return replace(self, due_at=now)
+        detail = said(self.kind, self.due_at, now)
+        return self if detail is None else replace(self, detail=detail)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,23 +142,24 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
     found: list[DueItem] = []
 
     def add(
-        kind: str, identity: str, title: str, due_at: dt.datetime, detail: str, entry: int | None
+        kind: str,
+        identity: str,
+        title: str,
+        due_at: dt.datetime,
+        detail: str | None,
+        entry: int | None,
     ) -> None:
+        """An item; its detail None: the words that follow the clock (:func:`said`)."""
+        words = said(kind, due_at, now) if detail is None else detail
+        assert words is not None
         key = f"{kind}:{system_id}:{identity}"
-        found.append(DueItem(kind, key, system_id, reference, name, title, due_at, detail, entry))
+        found.append(DueItem(kind, key, system_id, reference, name, title, due_at, words, entry))
 
     for due in f.summary.due:
         entry = due.entry_id
         if due.overdue:
-            days = (today - due.due_on).days
-            add(
-                "review_overdue",
-                f"{entry}:{due.due_on}",
-                due.title,
-                _midnight(due.due_on),
-                f"Was due on {due.due_on} ({days} day{'s' if days != 1 else ''} ago).",
-                entry,
-            )
+            on = _midnight(due.due_on)
+            add("review_overdue", f"{entry}:{due.due_on}", due.title, on, None, entry)
         elif due.due_on <= horizon:
             add(
                 "review_due",
@@ -164,7 +194,7 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
                 f"{waiver.entry_id}:{waiver.version}",
                 f"Waiver for {area} expires",
                 expires,
-                f"Expires in {describe(expires - now)}.",
+                None,
                 waiver.entry_id,
             )
     for held in f.documents:
@@ -180,16 +210,12 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
     for incident in f.incidents:
         if incident.deadline is None or incident.reported_at is not None:
             continue
-        left = incident.deadline - now
-        said = (
-            f"{describe(left)} left" if left.total_seconds() > 0 else f"overdue by {describe(left)}"
-        )
         add(
             "incident_deadline",
             f"{incident.entry_id}:{incident.deadline.isoformat()}",
             f"Report serious incident: {incident.title}",
             incident.deadline,
-            f"Art 73 report due {incident.deadline:%Y-%m-%d %H:%M} UTC ({said}).",
+            None,
             incident.entry_id,
         )
     if any(r.kind == "approval" for r in f.records):
@@ -258,6 +284,21 @@ def due_items(
     only the kinds the other items read are fetched, in one query, with every record of
     the few systems that hold an approval. The same items as :func:`due_items_evaluated`.
     """
+    return due_items_until(session, now, ahead=ahead, system_ids=system_ids)[0]
+
+
+def due_items_until(
+    session: Session,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    system_ids: Collection[int] | None = None,
+) -> tuple[list[DueItem], dict[int, dt.datetime]]:
+    """:func:`due_items`, and for each system listed the instant before which its items
+    stay the same (read at another instant by :meth:`DueItem.as_of`) unless it has a
+    new event: its readiness projection row's ``stable_until``, which bounds every
+    instant its records hold, the next version taking effect and the next midnight
+    UTC (the day every other date is read by)."""
     rows = _listed(session, system_ids)
     ids = [r.system.id for r, _profile in rows]
     summaries = summaries_of(session, ids, now)
@@ -290,7 +331,12 @@ def due_items(
             open_incidents(row.system.reference, [r for r in mine if r.kind == "incident"]),
         )
         items.extend(_items_of(session, facts, now, ahead))
-    return _sorted(items)
+    bounds = {i: s.until or next_midnight(now) for i, s in summaries.items()}
+    return _sorted(items), bounds
+
+
+def next_midnight(now: dt.datetime) -> dt.datetime:
+    return _midnight(now.astimezone(dt.UTC).date() + dt.timedelta(days=1))
 
 
 def due_items_evaluated(

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
-from registry.accounts.permissions import roles_named
+from registry.accounts.permissions import actor_keys, roles_named
 from registry.ledger.models import AuditEvent
+from registry.notifications import due_list
 from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
-from registry.notifications.due import AHEAD, DueItem, due_items
+from registry.notifications.due import AHEAD, DueItem
 from registry.notifications.models import (
     NotificationPreference,
     NotifyCursor,
@@ -34,6 +35,7 @@ from registry.notifications.models import (
     SystemSubscription,
     WebhookSubscription,
 )
+from registry.readiness import projection
 from registry.records.models import Entry, EntryVersion
 from registry.records.reads import in_force
 
@@ -167,6 +169,30 @@ class Recipients:
         )
 
 
+def officers(session: Session) -> frozenset[int]:
+    """The active users who are compliance officers: told of every system's due items."""
+    return frozenset(
+        session.scalars(
+            sa.select(UserRole.user_id)
+            .join(User, User.id == UserRole.user_id)
+            .where(UserRole.role == "compliance_officer", User.is_active.is_(True))
+        ).all()
+    )
+
+
+def named_systems(session: Session, actor: Actor, now: dt.datetime) -> set[int]:
+    """The systems whose owner entries in force name ``actor`` on ``now``'s day in a role
+    told of due items, as :func:`recipients` finds them for a user (``roles_named``),
+    read from the readiness projection's owner index (``named_by``, the rule both
+    apply) rather than every system's owner entries."""
+    keys = actor_keys(actor)
+    if not keys:
+        return set()
+    kept = projection.current(session, now)
+    ids = [r["system_id"] for r in kept.rows(session, (), columns=("reference",), naming=keys)]
+    return {i for i, roles in kept.roles(session, keys, ids).items() if roles & TOLD_OWNERS}
+
+
 def recipients(
     session: Session,
     system_ids: Iterable[int] | None,
@@ -184,11 +210,7 @@ def recipients(
     users = {u.id: u for u in every if u.is_active}
     known = {u.email.casefold() for u in every}
     by_email = {u.email.casefold(): u for u in users.values()}
-    officers = frozenset(
-        session.scalars(
-            sa.select(UserRole.user_id).where(UserRole.role == "compliance_officer")
-        ).all()
-    ) & set(users)
+    officers_now = officers(session)
     owners: dict[int, set[int]] = defaultdict(set)
     addresses: dict[int, set[str]] = defaultdict(set)
     ids = list(system_ids) if system_ids is not None else None
@@ -213,7 +235,7 @@ def recipients(
     ):
         if user_id in users:
             subscribers[system_id].add(user_id)
-    return Recipients(officers, dict(owners), dict(subscribers), dict(addresses))
+    return Recipients(officers_now, dict(owners), dict(subscribers), dict(addresses))
 
 
 def preferences(session: Session) -> dict[tuple[int | str, str], str]:
@@ -263,11 +285,12 @@ class Scan:
 def due_rows(
     session: Session, now: dt.datetime, *, ahead: dt.timedelta = AHEAD, policy: AddressPolicy = ANY
 ) -> tuple[int, list[dict[str, Any]]]:
-    """What the scan queues, read only: a reminder of every item due as of ``now`` for
-    each recipient (a user, or an owner who is not a user as ``policy`` permits, by their
+    """What the scan queues, read only: a reminder of every item due as of ``now`` (the
+    kept list of due items, as "My tasks" reads it: ``due_list.current``) for each
+    recipient (a user, or an owner who is not a user as ``policy`` permits, by their
     preference for its kind: e-mail at once, the day's digest, or nothing) and each
     webhook subscribed to it: (items found, outbox rows)."""
-    items = due_items(session, now, ahead=ahead)
+    items = due_list.current(session, now, ahead).page(session)
     told = recipients(session, None, now.date(), policy=policy)
     prefs = preferences(session)
     hooks = _hooks(session)

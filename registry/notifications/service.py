@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.errors import InvalidInput, NotFound, PermissionDenied
-from registry.notifications import addresses, webhooks
-from registry.notifications.due import AHEAD, KINDS, DueItem, due_items
+from registry.notifications import addresses, due_list, webhooks
+from registry.notifications.due import AHEAD, KINDS, DueItem
 from registry.notifications.models import (
     MODES,
     DeliveryAttempt,
@@ -24,7 +24,7 @@ from registry.notifications.models import (
     SystemSubscription,
     WebhookSubscription,
 )
-from registry.notifications.outbox import EVENTS, recipients
+from registry.notifications.outbox import EVENTS, named_systems, officers
 from registry.records.models import AISystem
 
 DEFAULT_MODE = "email"
@@ -135,21 +135,58 @@ def subscribe(session: Session, actor: Actor, system: AISystem, *, on: bool) -> 
     return on
 
 
+# How many items a page of "My tasks" holds, at most.
+PER_PAGE = 50
+MAX_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """A page of what is due for a user: the items from ``offset``, soonest first, and
+    how many there are in all."""
+
+    items: list[DueItem]
+    total: int
+    offset: int
+    limit: int
+
+
 def my_tasks(
-    session: Session, actor: Actor, now: dt.datetime, *, ahead: dt.timedelta = AHEAD
-) -> list[DueItem]:
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    ahead: dt.timedelta = AHEAD,
+    offset: int = 0,
+    limit: int = PER_PAGE,
+) -> Tasks:
     """What is due for the actor (as owner named, compliance officer or subscriber),
-    soonest first. Any reader."""
+    soonest first: the ``limit`` items from ``offset``, and how many in all. Any
+    reader. Read from the kept list of due items (``due_list``); the systems whose owner
+    entries name the actor from the readiness projection's owner index (the rule of
+    ``recipients``: ``roles_named``, a role among ``TOLD_OWNERS``)."""
     require(session, actor, "read")
     user_id = _person(actor)
-    told = recipients(session, None, now.date())
-    mine = {sid for sid in told.owners if user_id in told.owners[sid]}
-    mine |= {sid for sid in told.subscribers if user_id in told.subscribers[sid]}
-    if user_id in told.officers:
-        return due_items(session, now, ahead=ahead)
-    if not mine:
-        return []
-    return due_items(session, now, ahead=ahead, system_ids=mine)
+    errors: dict[str, list[str]] = {}
+    if offset < 0:
+        errors["offset"] = ["Must be 0 or more."]
+    if not 1 <= limit <= MAX_PER_PAGE:
+        errors["limit"] = [f"Must be between 1 and {MAX_PER_PAGE}."]
+    if errors:
+        raise InvalidInput("The page asked for is not valid.", errors)
+    mine: set[int] | None = None
+    if user_id not in officers(session):
+        mine = set(
+            session.scalars(
+                sa.select(SystemSubscription.system_id).where(SystemSubscription.user_id == user_id)
+            )
+        )
+        mine |= named_systems(session, actor, now)
+    kept = due_list.current(session, now, ahead)
+    if mine is not None and not mine:
+        return Tasks([], 0, offset, limit)
+    items = kept.page(session, mine, offset=offset, limit=limit)
+    return Tasks(items, kept.count(session, mine), offset, limit)
 
 
 def webhook_list(session: Session, actor: Actor) -> list[tuple[WebhookSubscription, str | None]]:

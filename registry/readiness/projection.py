@@ -41,7 +41,7 @@ import json
 import operator
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -241,6 +241,9 @@ class Summary:
     ready: bool
     unmet: tuple[str, ...]
     due: tuple[DueSummary, ...]
+    # The projection row's ``stable_until`` (None: not from the projection): before it
+    # nothing the system's records hold can change the answer without a new event.
+    until: dt.datetime | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, system_id: int, card: Scorecard) -> Summary:
@@ -262,6 +265,7 @@ class Summary:
                 DueSummary(e, dt.date.fromisoformat(d), t, bool(o))
                 for e, d, t, o in json.loads(row.due)
             ),
+            row.stable_until,
         )
 
     def values(self) -> dict[str, Any]:
@@ -328,7 +332,9 @@ def row_of(
     in force, and its profile as listed ((body, retired); None: not listed): the summary
     and the projection row storing it with what the lists show."""
     system_id, reference, last_seq = system
-    summary = Summary.of(system_id, score(reference, records, now, documents=documents))
+    until = stable_until(records, now, next_effective)
+    card = score(reference, records, now, documents=documents)
+    summary = replace(Summary.of(system_id, card), until=until)
     body, retired = profile if profile is not None else ({}, False)
     stage, tier = body.get("stage", ""), risk_tier(body)
     tier_rank, stage_rank, _unmet, _reference = attention_rank(
@@ -344,7 +350,7 @@ def row_of(
         "system_id": system_id,
         "system_seq": last_seq,
         "evaluated_at": now,
-        "stable_until": stable_until(records, now, next_effective),
+        "stable_until": until,
         **summary.values(),
         "listed": profile is not None,
         "retired": retired,

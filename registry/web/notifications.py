@@ -29,6 +29,8 @@ from registry.notifications.models import MODES
 from registry.notifications.outbox import EVENTS
 from registry.readiness.overview import describe
 from registry.records import reads
+from registry.web.home import page_asked
+from registry.web.paging import Paging
 from registry.web.systems import current_actor
 
 bp = Blueprint("notifications", __name__)
@@ -55,9 +57,25 @@ def tasks() -> str:
     session = db_session()
     now = _now()
     ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
-    items = service.my_tasks(session, current_actor(), now, ahead=ahead)
+    per_page = service.PER_PAGE
+    page = page_asked()
+    found = service.my_tasks(
+        session, current_actor(), now, ahead=ahead, offset=(page - 1) * per_page, limit=per_page
+    )
+    pages = max(1, -(-found.total // per_page))
+    if page > pages:  # past the last page: the last
+        page = pages
+        found = service.my_tasks(
+            session, current_actor(), now, ahead=ahead, offset=(page - 1) * per_page
+        )
     return render_template(
-        "notifications/tasks.html", items=items, now=now, describe=describe, ahead=ahead.days
+        "notifications/tasks.html",
+        items=found.items,
+        total=found.total,
+        paging=Paging(page, pages),
+        now=now,
+        describe=describe,
+        ahead=ahead.days,
     )
 
 

@@ -60,7 +60,8 @@ def test_following_a_system_and_my_tasks(session, officer, as_owner):
         session, officer, {**SAMPLES["profile"], "reference": "sys-1", "stage": "production"}
     )
     session.commit()
-    assert as_owner.get("/api/v1/me/tasks").get_json() == {"items": []}
+    nothing = {"items": [], "next_cursor": None, "total": 0}
+    assert as_owner.get("/api/v1/me/tasks").get_json() == nothing
     assert as_owner.put("/api/v1/systems/sys-1/subscription").get_json() == {
         "system": "sys-1",
         "subscribed": True,
@@ -68,7 +69,8 @@ def test_following_a_system_and_my_tasks(session, officer, as_owner):
     items = as_owner.get("/api/v1/me/tasks").get_json()["items"]
     assert [i["kind"] for i in items] == ["readiness_lost"]
     assert as_owner.delete("/api/v1/systems/sys-1/subscription").get_json()["subscribed"] is False
-    assert as_owner.get("/api/v1/me/tasks").get_json() == {"items": []}
+    nothing = {"items": [], "next_cursor": None, "total": 0}
+    assert as_owner.get("/api/v1/me/tasks").get_json() == nothing
     assert as_owner.put("/api/v1/systems/nope/subscription").status_code == 404
 
 
@@ -93,3 +95,29 @@ def test_webhooks_over_the_api(as_officer):
     assert as_officer.get(f"/api/v1/webhooks/{body['id']}/deliveries").get_json() == {"items": []}
     assert as_officer.delete(f"/api/v1/webhooks/{body['id']}").status_code == 200
     assert as_officer.get("/api/v1/webhooks").get_json() == {"items": []}
+
+
+def test_my_tasks_pages_by_cursor_with_the_total(session, officer, as_officer):
+    for n in range(5):
+        writes.create_system(
+            session,
+            officer,
+            {**SAMPLES["profile"], "reference": f"p-{n}", "stage": "production"},
+        )
+    session.commit()
+    whole = as_officer.get("/api/v1/me/tasks").get_json()
+    assert whole["total"] == 5 and whole["next_cursor"] is None
+    assert [i["system"] for i in whole["items"]] == [f"p-{n}" for n in range(5)]
+    seen, after = [], 0
+    while after is not None:
+        page = as_officer.get(f"/api/v1/me/tasks?limit=2&after={after}")
+        assert page.status_code == 200
+        body = page.get_json()
+        assert body["total"] == 5
+        assert ("Link" in page.headers) == (body["next_cursor"] is not None)
+        seen += body["items"]
+        after = body["next_cursor"]
+    assert [i["key"] for i in seen] == [i["key"] for i in whole["items"]]
+    for query in ("limit=0", "limit=x", "after=-1", "limit=100000"):
+        refused = as_officer.get(f"/api/v1/me/tasks?{query}")
+        assert refused.status_code == 422, query

@@ -17,6 +17,7 @@ from flask import Flask
 from registry.extensions import database, document_store
 from registry.jobs.tasks import REFRESH_LOCK, job_queue
 from registry.ledger.models import AuditEvent
+from registry.notifications.due_list import DueState
 from registry.readiness.projection import (
     COLUMNS,
     ReadinessCursor,
@@ -120,6 +121,10 @@ def test_the_refresh_after_midnight_equals_a_fresh_evaluation(app, session, offi
     # no system again (every row keeps the instant the refresh evaluated it at).
     queue.scan_notifications(next_day + dt.timedelta(minutes=5))
     assert {r.evaluated_at for r in _stored(app).values()} == {next_day}
+    # And the kept list of due items the scan read was made by the refresh, from it.
+    with database(app).read_sessionmaker() as read:
+        found = set(read.scalars(sa.select(DueState.evaluated_at)))
+    assert found == {next_day}
 
 
 def test_the_scan_waits_for_a_refresh_under_way(app, session, officer):

@@ -22,7 +22,7 @@ from tests.records.samples import SAMPLES
 PROFILE = SAMPLES["profile"]
 
 
-def _register(session: Any, officer: Any, now: dt.datetime) -> None:
+def register_every_kind(session: Any, officer: Any, now: dt.datetime) -> None:
     """Systems of every stage with something of each kind of due item."""
     soon = (now + dt.timedelta(days=5)).date().isoformat()
     ready, _ = writes.create_system(session, officer, READY_PROFILE)
@@ -107,7 +107,7 @@ def _evaluated(app: Any) -> dict[int, dt.datetime]:
 
 
 def test_the_scan_from_the_projection_finds_what_a_full_evaluation_finds(app, session, officer):
-    _register(session, officer, dt.datetime.now(dt.UTC))
+    register_every_kind(session, officer, dt.datetime.now(dt.UTC))
     session.commit()
     now = dt.datetime.now(dt.UTC)  # after every record (the projection reads as of now)
 

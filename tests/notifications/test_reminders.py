@@ -204,10 +204,10 @@ def test_a_subscriber_is_told_and_my_tasks_lists_soonest_first(
     app, session, world, users, inbox, t0
 ):
     auditor = Actor.for_user(users["auditor"])
-    assert service.my_tasks(session, auditor, t0 + days(1)) == []
+    assert service.my_tasks(session, auditor, t0 + days(1)).items == []
     service.subscribe(session, auditor, world["system"], on=True)
     session.commit()
-    tasks = service.my_tasks(session, auditor, t0 + days(47))
+    tasks = service.my_tasks(session, auditor, t0 + days(47)).items
     assert [t.due_at for t in tasks] == sorted(t.due_at for t in tasks)
     assert {t.kind for t in tasks} >= {"review_overdue", "recertification", "document_expiring"}
     run(app, "notify", "scan", "--at", at(t0 + days(1)))

@@ -115,3 +115,22 @@ def test_webhooks_page_for_officers_and_admins_only(client, login_as, systems):
     assert "Nothing sent yet" in client.get(f"/webhooks/{hook_id}").get_data(as_text=True)
     client.post(f"/webhooks/{hook_id}/delete", data={"csrf_token": token})
     assert "No webhook subscriptions" in client.get("/webhooks").get_data(as_text=True)
+
+
+def test_my_tasks_pages_with_the_count(client, login_as, session, officer):
+    """An officer's many items: the soonest first, 50 a page, the count of all."""
+    for n in range(52):
+        writes.create_system(
+            session,
+            officer,
+            {**SAMPLES["profile"], "reference": f"p-{n:02d}", "stage": "production"},
+        )
+    session.commit()
+    login_as("compliance_officer")
+    first = client.get("/tasks").get_data(as_text=True)
+    assert "52 items due, page 1 of 2" in first
+    assert len(_rows(first)) == 50 and "p-00" in first and "p-50" not in first
+    second = client.get("/tasks?page=2").get_data(as_text=True)
+    assert len(_rows(second)) == 2 and "p-50" in second and "p-51" in second
+    assert "page 2 of 2" in client.get("/tasks?page=99").get_data(as_text=True)
+    assert "page 1 of 2" in client.get("/tasks?page=x").get_data(as_text=True)

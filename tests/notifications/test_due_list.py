@@ -1,0 +1,255 @@
+"""The kept list of due items ("My tasks") holds what a fresh computation finds: after
+every kind of write, as time passes, for another horizon, paged, and made again by
+``registry notify rebuild`` (both engines). Reads on read sessions store what they
+found (the keeper), and a write makes only its system's rows be found again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from registry.accounts.actor import Actor
+from registry.documents.models import Document
+from registry.documents.service import set_withheld
+from registry.extensions import database
+from registry.notifications import due_list, service
+from registry.notifications.due import AHEAD, AT_ONCE, DueItem, due_items
+from registry.notifications.due_list import DueState
+from registry.notifications.outbox import recipients
+from registry.notifications.service import MAX_PER_PAGE
+from registry.records import writes
+from registry.records.models import AISystem, Entry
+from tests.notifications.test_due_projection import register_every_kind
+from tests.readiness.evidence import store_documents
+from tests.records.samples import SAMPLES
+
+
+def _kept(app: Any, at: dt.datetime, ahead: dt.timedelta = AHEAD) -> list[DueItem]:
+    """The kept list as of ``at`` (read as "My tasks" reads it, on a read session whose
+    keeper stores what it found), whole, paged and counted, checked against a fresh
+    computation on another read session: the same items in the same order."""
+    db = database(app)
+    with db.read_sessionmaker() as read:
+        kept = due_list.current(read, at, ahead)
+        whole = kept.page(read)
+        total = kept.count(read)
+        paged = [
+            i for start in range(0, total + 3, 3) for i in kept.page(read, offset=start, limit=3)
+        ]
+    with db.read_sessionmaker() as read:
+        fresh = due_items(read, at, ahead=ahead)
+    assert whole == fresh
+    assert paged == fresh
+    assert total == len(fresh)
+    return whole
+
+
+def _states(app: Any) -> dict[int, dt.datetime]:
+    with database(app).read_sessionmaker() as read:
+        return dict(read.execute(sa.select(DueState.system_id, DueState.evaluated_at)).all())
+
+
+def _system(session: Any, reference: str) -> AISystem:
+    return session.scalar(sa.select(AISystem).where(AISystem.reference == reference))
+
+
+def _entry(session: Any, system: AISystem, kind: str) -> Entry:
+    return session.scalar(
+        sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == kind).limit(1)
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def test_the_kept_list_is_a_fresh_computation_after_every_kind_of_write(app, session, officer):
+    register_every_kind(session, officer, _now())
+    session.commit()
+    now = _now()
+    items = _kept(app, now)  # cold: every system found, and kept
+    assert {i.kind for i in items} >= {
+        "review_due",
+        "review_overdue",
+        "recertification",
+        "waiver_expiring",
+        "document_expiring",
+        "incident_deadline",
+        "approval_stale",
+        "readiness_lost",
+    }
+    kept = _states(app)
+    assert len(kept) == 5  # every system has its state, retired ones too
+
+    later = now + dt.timedelta(seconds=30)  # current: read as stored, words moved on
+    moved = _kept(app, later)
+    assert [i.key for i in moved] == [i.key for i in items]
+    assert {i.due_at for i in moved if i.kind in AT_ONCE} == {later}
+    assert _states(app) == kept
+
+    prod, ready = _system(session, "prod"), _system(session, "sys-1")
+    pilot = _system(session, "pilot")
+    soon = (now + dt.timedelta(days=2)).date().isoformat()
+    writes_of_each_kind = [
+        # a new system, and a new entry of each kind the items read
+        lambda: writes.create_system(
+            session, officer, {**SAMPLES["profile"], "reference": "new", "stage": "production"}
+        ),
+        lambda: writes.create_entry(
+            session,
+            officer,
+            prod,
+            "access_grant",
+            {**SAMPLES["access_grant"], "expires_at": None, "next_recertification": soon},
+        ),
+        lambda: writes.create_entry(
+            session,
+            officer,
+            prod,
+            "waiver",
+            {
+                **SAMPLES["waiver"],
+                "approved_on": now.date().isoformat(),
+                "expires_at": (now + dt.timedelta(hours=30)).isoformat(),
+            },
+        ),
+        lambda: writes.create_entry(
+            session,
+            officer,
+            prod,
+            "incident",
+            {
+                **SAMPLES["incident"],
+                "status": "open",
+                "detected_at": now.isoformat(),
+                "became_aware_at": now.isoformat(),
+            },
+        ),
+        # an update, a version taking effect later, a retired entry
+        lambda: writes.update_entry(
+            session,
+            officer,
+            _entry(session, prod, "review_procedure").id,
+            {"type": "periodic", "frequency_days": 2},
+            base_version=_entry(session, prod, "review_procedure").head_number,
+        ),
+        lambda: writes.update_entry(
+            session,
+            officer,
+            _entry(session, prod, "profile").id,
+            {**SAMPLES["profile"], "reference": "prod", "stage": "pilot"},
+            base_version=_entry(session, prod, "profile").head_number,
+            effective_from=now + dt.timedelta(hours=6),
+        ),
+        lambda: writes.retire_entry(
+            session,
+            officer,
+            _entry(session, ready, "access_grant").id,
+            base_version=_entry(session, ready, "access_grant").head_number,
+        ),
+        # documents received and withheld
+        lambda: store_documents(
+            session, officer, pilot, valid_until=now.date() + dt.timedelta(days=3)
+        ),
+        lambda: set_withheld(
+            session,
+            officer,
+            pilot,
+            session.scalar(sa.select(Document.sha256).where(Document.system_id == pilot.id)),
+            True,
+        ),
+        # the evidence an approval relied on, as approved again
+        lambda: writes.update_entry(
+            session,
+            officer,
+            _entry(session, ready, "owner").id,
+            SAMPLES["owner"],
+            base_version=_entry(session, ready, "owner").head_number,
+        ),
+    ]
+    for n, write in enumerate(writes_of_each_kind):
+        before = _states(app)
+        write()
+        session.commit()
+        at = _now()
+        _kept(app, at)
+        after = _states(app)
+        changed = {i for i in after if after[i] != before.get(i)}
+        # Only the system written to is found again (the others' day still holds).
+        assert len(changed) == 1 or at.date() != now.date(), n
+
+    # As time passes: the version taking effect, a day on, ten days on.
+    for hours in (7, 30, 240):
+        _kept(app, _now() + dt.timedelta(hours=hours))
+    # Another horizon: found again for it, and back.
+    _kept(app, _now() + dt.timedelta(hours=240), dt.timedelta(days=3))
+    _kept(app, _now() + dt.timedelta(hours=240))
+
+
+def test_rebuild_makes_the_list_again(app, session, officer):
+    register_every_kind(session, officer, _now())
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["notify", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Due items rebuilt" in result.output
+    kept = _states(app)
+    assert len(kept) == 5
+    now = _now()
+    items = _kept(app, now)
+    assert items and _states(app) == kept  # read as rebuilt: nothing found again
+
+
+def test_a_read_session_without_a_keeper_still_answers(app, session, officer):
+    """On a session with no keeper (a write session) nothing is stored, and the answer
+    is the same."""
+    register_every_kind(session, officer, _now())
+    session.commit()
+    now = _now()
+    kept = due_list.current(session, now, AHEAD)
+    assert kept.page(session) == due_items(session, now)
+    assert _states(app) == {}
+
+
+def test_my_tasks_finds_the_systems_the_scan_tells_each_user_of(app, session, officer, users):
+    """Who sees a system's items in My tasks is who the scan tells (``recipients``):
+    owners named in a role told, within their term, by user id or e-mail; not a DPO,
+    not an owner whose term has ended; and subscribers."""
+    tech, auditor = users["technical_owner"], users["auditor"]
+    made = {}
+    named = {
+        "by-email": {"role": "technical", "person": {"name": "T", "email": tech.email.upper()}},
+        "by-id": {
+            "role": "oversight",
+            "person": {"name": "T", "user_id": tech.id, "email": "desk@example.org"},
+        },
+        "as-dpo": {"role": "dpo", "person": {"name": "T", "email": tech.email}},
+        "ended": {
+            "role": "business",
+            "person": {"name": "T", "email": tech.email},
+            "end": "2021-01-01",
+        },
+    }
+    for reference, owner in named.items():
+        made[reference], _ = writes.create_system(
+            session,
+            officer,
+            {**SAMPLES["profile"], "reference": reference, "stage": "production"},
+        )
+        writes.create_entry(
+            session, officer, made[reference], "owner", {"start": "2020-01-01", **owner}
+        )
+    service.subscribe(session, Actor.for_user(auditor), made["as-dpo"], on=True)
+    session.commit()
+    now = _now()
+    told = recipients(session, None, now.date())
+    for user in (tech, auditor, users["compliance_officer"]):
+        actor = Actor.for_user(user)
+        with database(app).read_sessionmaker() as read:
+            tasks = service.my_tasks(read, actor, now, limit=MAX_PER_PAGE)
+        shown = {i.system_id for i in tasks.items}
+        assert shown == {s.id for s in made.values() if user.id in told.of(s.id)}, user.email
+    with database(app).read_sessionmaker() as read:
+        mine = service.my_tasks(read, Actor.for_user(tech), now).items
+    assert {i.reference for i in mine} == {"by-email", "by-id"}
