@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.accounts.permissions import named_by
-from registry.db import Base
+from registry.db import Base, json_table
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
 from registry.readiness.attention import DUE_SOON, attention_rank, open_incidents
@@ -596,24 +596,9 @@ class Current:
         statement: Any = sa.select(*wanted).where(*self._where(where))
         fresh = self._fresh(where)
         if fresh:
-            data = json.dumps([[row[c.name] for c in wanted] for row in fresh])
-            literal = sa.literal(data, sa.Text)
-            if session.get_bind().dialect.name == "postgresql":
-                items = sa.func.jsonb_array_elements(sa.cast(literal, postgresql.JSONB))
-                item = items.table_valued("value").render_derived("fresh")
-                picked = [
-                    sa.cast(item.c.value.op("->>")(i), c.type).label(c.name)
-                    for i, c in enumerate(wanted)
-                ]
-            else:
-                item = sa.func.json_each(literal).table_valued("value")
-                picked = [
-                    sa.type_coerce(sa.func.json_extract(item.c.value, f"$[{i}]"), c.type).label(
-                        c.name
-                    )
-                    for i, c in enumerate(wanted)
-                ]
-            statement = sa.union_all(statement, sa.select(*picked).select_from(item))
+            rows = [{c.name: row[c.name] for c in wanted} for row in fresh]
+            item = json_table(session, rows, [(c.name, c.type) for c in wanted], "fresh")
+            statement = sa.union_all(statement, sa.select(*(item.c[c.name] for c in wanted)))
         return statement.subquery("ranking")
 
     def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
