@@ -72,6 +72,16 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_GIVE_WAY_MS = 200
 
 
+def bytewise(length: int | None = None) -> sa.types.TypeEngine[str]:
+    """Text (of at most ``length`` characters) compared by code point, as Python
+    compares text: in PostgreSQL's collation "C", whatever the database's default;
+    SQLite's default already is. The systems list's orders compare so, and an index of
+    such a column serves them."""
+    if length is None:
+        return sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UTCDateTime()}
