@@ -159,14 +159,24 @@ class Ranking:
 
 
 @dataclass(frozen=True)
-class Listing:
-    """The systems list's systems in its order (``statement``: their ids; add OFFSET
-    and LIMIT for a page), and the same in the reverse order (``backwards``), which
-    reads a page near the end from the end of the order's index (:func:`page_of`)."""
+class Part:
+    """Systems of the list, in its order (``statement``: their ids; add OFFSET and LIMIT
+    for a page) and in the reverse order (``backwards``, which reads a page near the end
+    from the end of the order's index); ``counted``: the same, unordered."""
 
     statement: sa.Select[Any]
     backwards: sa.Select[Any]
-    counted: sa.Select[Any]  # the same systems, unordered: what a count reads
+    counted: sa.Select[Any]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The systems list's systems: its parts one after the other (the systems a ranking
+    holds, then the others), each read in the order of an index (:func:`page_of`);
+    ``counted``: all of them, unordered, what a count reads."""
+
+    parts: tuple[Part, ...]
+    counted: sa.Select[Any]
 
 
 def ordered_systems(
@@ -203,6 +213,7 @@ def ordered_systems(
     reference = _bytewise(session, AISystem.reference)
     by_name: list[tuple[Any, bool]] = [(_bytewise(session, index.name_key), False)]
     keys: list[tuple[Any, bool]] = []
+    others = None  # the systems after the ranked ones
     if sort == "stage":
         keys = [(search_index.STAGE_ORDER, False)]
     elif sort == "risk_tier":
@@ -216,21 +227,28 @@ def ordered_systems(
         counted = counted.where(sa.false())
     elif ranked is not None and (sort == "attention" or only_ranked):
         rows = ranked.rows
-        if only_ranked:
-            stmt = stmt.join(rows, rows.c.system_id == AISystem.id)
+        if not only_ranked:  # the ranked systems first, in their order, then the others
+            ranked_ids = sa.select(rows.c.system_id)
+            others = _part(stmt.where(index.system_id.not_in(ranked_ids)), by_name, reference)
+        else:
             counted = counted.join(rows, rows.c.system_id == index.system_id)
-            if sort == "attention":
-                keys = ranked.keys(session)
-        else:  # the ranked systems first, in their order, then the others
-            stmt = stmt.outerjoin(rows, rows.c.system_id == AISystem.id)
-            keys = [(rows.c.system_id.is_(None), False), *ranked.keys(session)]
-    if sort != "reference":  # unique: nothing after it
-        keys += by_name
-    keys.append((reference, False))
-    return Listing(
+        stmt = stmt.join(rows, rows.c.system_id == AISystem.id)
+        if sort == "attention":
+            keys = ranked.keys(session)
+    if sort == "reference":  # unique: nothing after it
+        by_name = []
+    first = _part(stmt, keys + by_name, reference)
+    return Listing((first,) if others is None else (first, others), counted)
+
+
+def _part(stmt: sa.Select[Any], keys: list[tuple[Any, bool]], reference: Any) -> Part:
+    """``stmt``'s systems ordered by ``keys`` ((expression, descending) pairs), then by
+    reference, and backwards."""
+    keys = [*keys, (reference, False)]
+    return Part(
         stmt.order_by(*(key.desc() if down else key for key, down in keys)),
         stmt.order_by(*(key if down else key.desc() for key, down in keys)),
-        counted,
+        stmt,
     )
 
 
@@ -239,25 +257,47 @@ def page_of(
 ) -> list[RegisterRow]:
     """The systems of the list at ``offset`` (``limit`` of them), of ``total``: a page in
     the second half of the list is read backwards from its end, so reading it costs
-    what reading the first pages does, not every system before it."""
+    what reading the first pages does, not every system before it. A part is counted
+    only when a page begins after its end."""
     if offset * 2 <= total:
-        return rows_of(session, listing.statement.offset(offset).limit(limit))
+        parts = [(p.statement, p.counted) for p in listing.parts]
+        return _register_rows(session, _read(session, parts, offset, limit))
     end = min(offset + limit, total)
     if end <= offset:
         return []
-    backwards = listing.backwards.offset(total - end).limit(end - offset)
-    return rows_of(session, backwards)[::-1]
+    parts = [(p.backwards, p.counted) for p in reversed(listing.parts)]
+    return _register_rows(session, _read(session, parts, total - end, end - offset)[::-1])
 
 
-def rows_of(session: Session, stmt: sa.Select[Any]) -> list[RegisterRow]:
-    """The systems of :func:`ordered_systems` (with any OFFSET and LIMIT added), in its
-    order."""
-    return _register_rows(session, list(session.scalars(stmt)))
+def _read(
+    session: Session, parts: list[tuple[sa.Select[Any], sa.Select[Any]]], offset: int, limit: int
+) -> list[int]:
+    """``limit`` ids from ``offset`` of the parts one after the other."""
+    ids: list[int] = []
+    for statement, counted in parts:
+        found = list(session.scalars(statement.offset(offset).limit(limit - len(ids))))
+        ids += found
+        if len(ids) >= limit:
+            break
+        # This part ends before the page does: the next one goes on from its start.
+        offset = 0 if found else offset - _count(session, counted)
+    return ids
+
+
+def rows_of(session: Session, listing: Listing) -> list[RegisterRow]:
+    """Every system of :func:`ordered_systems`, in its order."""
+    return _register_rows(
+        session, [i for part in listing.parts for i in session.scalars(part.statement)]
+    )
 
 
 def count_of(session: Session, listing: Listing) -> int:
     """How many systems :func:`ordered_systems` has (all its pages)."""
-    counted = listing.counted.subquery()
+    return _count(session, listing.counted)
+
+
+def _count(session: Session, stmt: sa.Select[Any]) -> int:
+    counted = stmt.order_by(None).subquery()
     return int(session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0)
 
 

@@ -110,7 +110,7 @@ def index() -> Any:
         error, listed = exc.message, None
     fmt = request.args.get("format", "")
     if fmt in sheets.FORMATS:  # the whole list as filtered and sorted, not one page
-        rows = rows_of(session, listed.statement) if listed is not None else []
+        rows = rows_of(session, listed) if listed is not None else []
         return _spreadsheet(fmt, rows, trail.last_changed(session))
     register_count = count_systems(session)
     filtered = bool(query or stage or tier or status or attention)
