@@ -197,9 +197,9 @@ def ordered_systems(
     ``changed`` ranks every system (``readiness.overview.recency``); or ``ranked``
     (most in need of attention first; the others after them). ``only_ranked``: only
     the systems ``ranked`` holds. Sorted and paged in SQL (:func:`page_of` reads the
-    rows of a page, :func:`rows_of` those of a statement): the keys a Python rule derives are read
-    from the search index, where writes store them, and the rankings joined as the
-    subqueries they are. The names as compared and the references are compared by
+    rows of a page, :func:`rows_of` every row): the keys a Python rule derives are
+    read from the search index, where writes store them, and the rankings joined as
+    the subqueries they are. The names as compared and the references are compared by
     code point in their columns' own collation (``db.bytewise``), so their indexes
     serve these orders."""
     if sort not in SORTS:
@@ -280,7 +280,7 @@ def _read(
         if len(ids) >= limit:
             break
         # This part ends before the page does: the next one goes on from its start.
-        offset = 0 if found else offset - _count(session, counted)
+        offset = 0 if found else max(0, offset - _count(session, counted))
     return ids
 
 
