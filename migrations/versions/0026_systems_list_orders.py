@@ -1,7 +1,7 @@
 """the systems list's orders read from indexes: references and the names as compared
 are compared by code point on PostgreSQL (collation "C", as the list orders them and
-Python compares text); the search index's names, its orders by stage and risk tier
-and what counts read, the readiness projection's last events and evaluation instants
+Python compares text); the search index's names, its orders by stage and risk tier,
+its status by name and what counts read, the readiness projection's last events and evaluation instants
 indexed
 
 Revision ID: 0026
@@ -28,6 +28,7 @@ BYTEWISE = (
 INDEXES = (
     ("ix_system_search_name_key", "system_search", ["name_key"]),
     ("ix_system_search_stage", "system_search", ["stage", "retired"]),
+    ("ix_system_search_retired", "system_search", ["retired", "name_key"]),
     ("ix_readiness_projection_system_seq", "readiness_projection", ["system_seq"]),
     ("ix_readiness_projection_evaluated_at", "readiness_projection", ["evaluated_at"]),
 )

@@ -110,6 +110,8 @@ ORDER_INDEXES = {
 # What counting the register reads (each system's stage and whether it is retired), so
 # that a count scans an index, not the rows with their text.
 sa.Index("ix_system_search_stage", SystemSearch.stage, SystemSearch.retired)
+# The systems retired from the register, or the others, by name (the list's status).
+sa.Index("ix_system_search_retired", SystemSearch.retired, SystemSearch.name_key)
 
 
 def _text(value: Any) -> str:
