@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import json
 import sqlite3
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -68,6 +70,16 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # How long a write that gives way (:func:`giving_way`) waits for it.
 SQLITE_GIVE_WAY_MS = 200
+
+
+def bytewise(length: int | None = None) -> sa.types.TypeEngine[str]:
+    """Text (of at most ``length`` characters) compared by code point, as Python
+    compares text: in PostgreSQL's collation "C", whatever the database's default;
+    SQLite's default already is. The systems list's orders compare so, and an index of
+    such a column serves them."""
+    if length is None:
+        return sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -215,6 +227,38 @@ def array_literal(values: Iterable[str]) -> str:
         + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
         + "}"
     )
+
+
+def json_table(
+    session: Session,
+    values: Sequence[Any],
+    columns: Sequence[tuple[str, Any]] = (),
+    name: str = "c",
+) -> Any:
+    """``values`` as a table named ``name`` in SQL, sent as one JSON parameter, so the
+    statement's text is the same however many there are: with ``columns`` ((name, type)
+    pairs), objects whose fields of those names are its columns, of those types; without,
+    texts, as its column ``value``. PostgreSQL reads the document with
+    ``jsonb_to_recordset`` / ``jsonb_array_elements_text``, SQLite with ``json_each``
+    (and ``json_extract`` for each column)."""
+    data = sa.literal(json.dumps(values), sa.Text)
+    if session.get_bind().dialect.name == "postgresql":
+        document = sa.cast(data, postgresql.JSONB)
+        if not columns:
+            return sa.func.jsonb_array_elements_text(document).table_valued("value").alias(name)
+        records = sa.func.jsonb_to_recordset(document).table_valued(
+            *(sa.column(column, type_) for column, type_ in columns)
+        )
+        return records.render_derived(name, with_types=True)
+    each = sa.func.json_each(data).table_valued("value").alias(name)
+    if not columns:
+        return each
+    return sa.select(
+        *(
+            sa.type_coerce(sa.func.json_extract(each.c.value, f"$.{column}"), type_).label(column)
+            for column, type_ in columns
+        )
+    ).subquery(name)
 
 
 class DriverSQL(NamedTuple):

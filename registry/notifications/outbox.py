@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import actor_keys, roles_named
+from registry.db import json_table
 from registry.ledger.models import AuditEvent
 from registry.notifications import due_list
 from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
@@ -74,36 +74,12 @@ def _postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _json_table(session: Session, values: list[Any], columns: tuple[tuple[str, Any], ...]) -> Any:
-    """``values`` (objects with ``columns``' fields, or texts when ``columns`` is empty)
-    as a table in SQL, sent as one JSON parameter: PostgreSQL's
-    ``jsonb_to_recordset`` / ``jsonb_array_elements_text``, SQLite's ``json_each``."""
-    data = sa.literal(json.dumps(values), sa.Text)
-    if _postgresql(session):
-        document = sa.cast(data, postgresql.JSONB)
-        if not columns:
-            return sa.func.jsonb_array_elements_text(document).table_valued("value").alias("c")
-        records = sa.func.jsonb_to_recordset(document).table_valued(
-            *(sa.column(name, type_) for name, type_ in columns)
-        )
-        return records.render_derived("c", with_types=True)
-    each = sa.func.json_each(data).table_valued("value").alias("c")
-    if not columns:
-        return each
-    return sa.select(
-        *(
-            sa.type_coerce(sa.func.json_extract(each.c.value, f"$.{name}"), type_).label(name)
-            for name, type_ in columns
-        )
-    ).subquery("c")
-
-
 def unqueued(session: Session, keys: list[str]) -> set[str]:
     """The keys of ``keys`` no outbox row has: compared in SQL through the unique index,
     :data:`COMPARED` a statement, so only what is new comes back."""
     fresh: set[str] = set()
     for start in range(0, len(keys), COMPARED):
-        candidate = _json_table(session, keys[start : start + COMPARED], ())
+        candidate = json_table(session, keys[start : start + COMPARED], ())
         queued = sa.exists().where(OutboxMessage.key == candidate.c.value)
         fresh.update(session.scalars(sa.select(candidate.c.value).where(~queued)))
     return fresh
@@ -131,7 +107,7 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     new = 0
     for bound, found in groups.items():
         for start in range(0, len(found), INSERTED):
-            c = _json_table(session, found[start : start + INSERTED], CARRIED)
+            c = json_table(session, found[start : start + INSERTED], CARRIED)
             select = sa.select(
                 *(c.c[name] for name in carried),
                 *(sa.literal(value, table.c[name].type) for name, value in bound),

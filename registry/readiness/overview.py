@@ -41,6 +41,7 @@ __all__ = [
     "describe",
     "not_ready",
     "overview",
+    "recency",
     "owned_systems",
 ]
 
@@ -153,6 +154,21 @@ def attention(session: Session, now: dt.datetime) -> Ranking:
     view = current(session, now)
     rows = view.subquery(session, NOT_READY, [c for c, _down in GAP_ORDER])
     return Ranking(rows, GAP_ORDER)
+
+
+# Every system by its last event, newest first (seq and time grow together in the ledger).
+RECENCY = (("system_seq", True),)
+
+
+def recency(session: Session, now: dt.datetime) -> Ranking:
+    """Every system by its last change, newest first, as a ranking the systems list
+    joins in SQL (``records.search.ordered_systems``, the "last change" order): the
+    projection's rows hold their system's last event (``system_seq``, indexed), and
+    the rows this read evaluated (a system changed since the cursor) the events after
+    it; so a page reads its systems from the index, not each system's last event."""
+    view = current(session, now)
+    rows = view.subquery(session, (), [c for c, _down in RECENCY], "recency")
+    return Ranking(rows, RECENCY)
 
 
 def not_ready(session: Session, now: dt.datetime) -> list[Gap]:

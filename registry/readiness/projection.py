@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.accounts.permissions import named_by
-from registry.db import Base
+from registry.db import Base, bytewise, json_table
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
 from registry.readiness.attention import DUE_SOON, attention_rank, open_incidents
@@ -79,8 +79,10 @@ class ReadinessProjection(Base):
     system_id: Mapped[int] = mapped_column(
         sa.ForeignKey("ai_system.id", ondelete="RESTRICT"), primary_key=True
     )
-    system_seq: Mapped[int] = mapped_column(sa.BigInteger)
-    evaluated_at: Mapped[dt.datetime]
+    # The system's last event (so the systems list's order by last change reads it
+    # from the index).
+    system_seq: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    evaluated_at: Mapped[dt.datetime] = mapped_column(index=True)
     stable_until: Mapped[dt.datetime] = mapped_column(index=True)
     ready: Mapped[bool]
     # JSON: the titles of the areas not met nor waived, in the areas' order.
@@ -92,7 +94,7 @@ class ReadinessProjection(Base):
     listed: Mapped[bool]
     retired: Mapped[bool]
     active: Mapped[bool]
-    reference: Mapped[str] = mapped_column(sa.Text)
+    reference: Mapped[str] = mapped_column(bytewise())  # the lists' order compares so
     name: Mapped[str] = mapped_column(sa.Text)
     stage: Mapped[str] = mapped_column(sa.Text)
     risk_tier: Mapped[str] = mapped_column(sa.Text)
@@ -592,7 +594,9 @@ class Current:
             found.sort(key=operator.itemgetter(name), reverse=down)
         return found if limit is None else found[:limit]
 
-    def subquery(self, session: Session, where: Where, columns: Sequence[str]) -> sa.Subquery:
+    def subquery(
+        self, session: Session, where: Where, columns: Sequence[str], name: str = "ranking"
+    ) -> sa.Subquery:
         """The rows matching (``columns``, with system_id: integers and text) as a
         subquery another read joins in SQL: the stored rows still current, and this
         read's fresh ones as a JSON literal table (few, but for a first read after many
@@ -602,25 +606,10 @@ class Current:
         statement: Any = sa.select(*wanted).where(*self._where(where))
         fresh = self._fresh(where)
         if fresh:
-            data = json.dumps([[row[c.name] for c in wanted] for row in fresh])
-            literal = sa.literal(data, sa.Text)
-            if session.get_bind().dialect.name == "postgresql":
-                items = sa.func.jsonb_array_elements(sa.cast(literal, postgresql.JSONB))
-                item = items.table_valued("value").render_derived("fresh")
-                picked = [
-                    sa.cast(item.c.value.op("->>")(i), c.type).label(c.name)
-                    for i, c in enumerate(wanted)
-                ]
-            else:
-                item = sa.func.json_each(literal).table_valued("value")
-                picked = [
-                    sa.type_coerce(sa.func.json_extract(item.c.value, f"$[{i}]"), c.type).label(
-                        c.name
-                    )
-                    for i, c in enumerate(wanted)
-                ]
-            statement = sa.union_all(statement, sa.select(*picked).select_from(item))
-        return statement.subquery("ranking")
+            rows = [{c.name: row[c.name] for c in wanted} for row in fresh]
+            item = json_table(session, rows, [(c.name, c.type) for c in wanted], "fresh")
+            statement = sa.union_all(statement, sa.select(*(item.c[c.name] for c in wanted)))
+        return statement.subquery(name)
 
     def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
         """How many rows match whose owner entries name a user by one of ``naming``."""

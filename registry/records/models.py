@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from registry.db import Base, utcnow
+from registry.db import Base, bytewise, utcnow
 
 
 class AISystem(Base):
@@ -17,7 +17,7 @@ class AISystem(Base):
     __tablename__ = "ai_system"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    reference: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    reference: Mapped[str] = mapped_column(bytewise(100), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def live_owner_bodies(self, session: Session) -> list[str]:

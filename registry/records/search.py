@@ -22,10 +22,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
-from registry.ledger.models import AuditEvent
 from registry.records import search_index
 from registry.records.inputs import check_instant
-from registry.records.kinds import RISK_TIERS, STAGES
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import RegisterRow, in_force, listed_profiles
 from registry.text import text_problem
@@ -106,7 +104,11 @@ def matching_systems(
     of them (for pages that sort and page the whole list themselves), or ``limit`` of
     them after reference ``after``."""
     if as_of is None and effective_at is None:
-        ids = _listed_now(session, q, stage, risk_tier, owner, status).order_by(AISystem.reference)
+        ids = (
+            _listed_now(session, q, stage, risk_tier, owner, status)
+            .join(AISystem, AISystem.id == search_index.SystemSearch.system_id)
+            .order_by(AISystem.reference)
+        )
         if after:
             ids = ids.where(AISystem.reference > after)
         return _register_rows(session, list(session.scalars(ids.limit(limit))))
@@ -145,14 +147,36 @@ class Ranking:
     rows: Any
     order: tuple[tuple[str, bool], ...]
 
-    def keys(self, session: Session) -> list[Any]:
+    def keys(self, session: Session) -> list[tuple[Any, bool]]:
+        """The ranking's order: (expression, descending) pairs."""
         keys = []
         for name, down in self.order:
             column = self.rows.c[name]
             if isinstance(column.type, sa.String):
                 column = _bytewise(session, column)
-            keys.append(column.desc() if down else column)
+            keys.append((column, down))
         return keys
+
+
+@dataclass(frozen=True)
+class Part:
+    """Systems of the list, in its order (``statement``: their ids; add OFFSET and LIMIT
+    for a page) and in the reverse order (``backwards``, which reads a page near the end
+    from the end of the order's index); ``counted``: the same, unordered."""
+
+    statement: sa.Select[Any]
+    backwards: sa.Select[Any]
+    counted: sa.Select[Any]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The systems list's systems: its parts one after the other (the systems a ranking
+    holds, then the others), each read in the order of an index (:func:`page_of`);
+    ``counted``: all of them, unordered, what a count reads."""
+
+    parts: tuple[Part, ...]
+    counted: sa.Select[Any]
 
 
 def ordered_systems(
@@ -161,67 +185,118 @@ def ordered_systems(
     sort: str = "name",
     ranked: Ranking | None = None,
     only_ranked: bool = False,
+    changed: Ranking | None = None,
     q: str | None = None,
     stage: str | None = None,
     risk_tier: str | None = None,
     status: str | None = None,
-) -> sa.Select[Any]:
+) -> Listing:
     """The ids of the systems :func:`search_systems` finds now with these filters, in
     the systems list's order ``sort`` (one of SORTS): by name; reference; stage, risk
-    tier (in the order of kinds.STAGES, RISK_TIERS); last change, newest first; or
-    ``ranked`` (most in need of attention first; the others after them).
-    ``only_ranked``: only the systems ``ranked`` holds. Sorted and paged in SQL (add
-    OFFSET and LIMIT; :func:`rows_of` reads the rows of a page): the keys a Python rule
-    derives are read from the search index, where writes store them, and the ranking
-    joined as the subquery it is."""
+    tier (in the order of kinds.STAGES, RISK_TIERS); last change, newest first, as
+    ``changed`` ranks every system (``readiness.overview.recency``); or ``ranked``
+    (most in need of attention first; the others after them). ``only_ranked``: only
+    the systems ``ranked`` holds. Sorted and paged in SQL (:func:`page_of` reads the
+    rows of a page, :func:`rows_of` every row): the keys a Python rule derives are
+    read from the search index, where writes store them, and the rankings joined as
+    the subqueries they are. The names as compared and the references are compared by
+    code point in their columns' own collation (``db.bytewise``), so their indexes
+    serve these orders."""
     if sort not in SORTS:
         raise ValueError(f"No order {sort!r}.")
+    if sort == "changed" and changed is None:
+        raise ValueError("The order by last change needs the systems ranked by it.")
     index = search_index.SystemSearch
     stmt = _listed_now(session, q, stage, risk_tier, None, status)
+    counted = stmt
+    stmt = stmt.join(AISystem, AISystem.id == index.system_id)
     reference = _bytewise(session, AISystem.reference)
-    by_name: tuple[Any, ...] = (_bytewise(session, index.name_key), reference)
-    if sort == "reference":  # unique: nothing after it
-        keys: tuple[Any, ...] = (reference,)
-        by_name = ()
-    elif sort == "stage":
-        order = {s: i for i, s in enumerate(STAGES)}
-        keys = (sa.case(order, value=index.stage, else_=len(order)),)
+    by_name: list[tuple[Any, bool]] = [(_bytewise(session, index.name_key), False)]
+    keys: list[tuple[Any, bool]] = []
+    others = None  # the systems after the ranked ones
+    if sort == "stage":
+        keys = [(search_index.STAGE_ORDER, False)]
     elif sort == "risk_tier":
-        order = {t: i for i, t in enumerate(RISK_TIERS)}
-        keys = (sa.case(order, value=index.risk_tier, else_=len(order)),)
-    elif sort == "changed":
-        last = (
-            sa.select(AuditEvent.recorded_at)  # seq and time grow together in the ledger
-            .where(AuditEvent.system_id == AISystem.id)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        keys = (last.desc().nulls_last(),)
-    else:
-        keys = ()
+        keys = [(search_index.TIER_ORDER, False)]
+    elif sort == "changed" and changed is not None:  # a system's last event is unique
+        stmt = stmt.join(changed.rows, changed.rows.c.system_id == AISystem.id)
+        keys = changed.keys(session)
+        by_name = []
     if only_ranked and ranked is None:
-        return stmt.where(sa.false())
-    if ranked is not None and (sort == "attention" or only_ranked):
+        stmt = stmt.where(sa.false())
+        counted = counted.where(sa.false())
+    elif ranked is not None and (sort == "attention" or only_ranked):
         rows = ranked.rows
-        if only_ranked:
-            stmt = stmt.join(rows, rows.c.system_id == AISystem.id)
-            if sort == "attention":
-                keys = tuple(ranked.keys(session))
-        else:  # the ranked systems first, in their order, then the others
-            stmt = stmt.outerjoin(rows, rows.c.system_id == AISystem.id)
-            keys = (rows.c.system_id.is_(None), *ranked.keys(session))
-    return stmt.order_by(*keys, *by_name)
+        if not only_ranked:  # the ranked systems first, in their order, then the others
+            ranked_ids = sa.select(rows.c.system_id)
+            others = _part(stmt.where(index.system_id.not_in(ranked_ids)), by_name, reference)
+        else:
+            counted = counted.join(rows, rows.c.system_id == index.system_id)
+        stmt = stmt.join(rows, rows.c.system_id == AISystem.id)
+        if sort == "attention":
+            keys = ranked.keys(session)
+    if sort == "reference":  # unique: nothing after it
+        by_name = []
+    first = _part(stmt, keys + by_name, reference)
+    return Listing((first,) if others is None else (first, others), counted)
 
 
-def rows_of(session: Session, stmt: sa.Select[Any]) -> list[RegisterRow]:
-    """The systems of :func:`ordered_systems` (with any OFFSET and LIMIT added), in its
-    order."""
-    return _register_rows(session, list(session.scalars(stmt)))
+def _part(stmt: sa.Select[Any], keys: list[tuple[Any, bool]], reference: Any) -> Part:
+    """``stmt``'s systems ordered by ``keys`` ((expression, descending) pairs), then by
+    reference, and backwards."""
+    keys = [*keys, (reference, False)]
+    return Part(
+        stmt.order_by(*(key.desc() if down else key for key, down in keys)),
+        stmt.order_by(*(key if down else key.desc() for key, down in keys)),
+        stmt,
+    )
 
 
-def count_of(session: Session, stmt: sa.Select[Any]) -> int:
+def page_of(
+    session: Session, listing: Listing, offset: int, limit: int, total: int
+) -> list[RegisterRow]:
+    """The systems of the list at ``offset`` (``limit`` of them), of ``total``: a page in
+    the second half of the list is read backwards from its end, so reading it costs
+    what reading the first pages does, not every system before it. A part is counted
+    only when a page begins after its end."""
+    if offset * 2 <= total:
+        parts = [(p.statement, p.counted) for p in listing.parts]
+        return _register_rows(session, _read(session, parts, offset, limit))
+    end = min(offset + limit, total)
+    if end <= offset:
+        return []
+    parts = [(p.backwards, p.counted) for p in reversed(listing.parts)]
+    return _register_rows(session, _read(session, parts, total - end, end - offset)[::-1])
+
+
+def _read(
+    session: Session, parts: list[tuple[sa.Select[Any], sa.Select[Any]]], offset: int, limit: int
+) -> list[int]:
+    """``limit`` ids from ``offset`` of the parts one after the other."""
+    ids: list[int] = []
+    for statement, counted in parts:
+        found = list(session.scalars(statement.offset(offset).limit(limit - len(ids))))
+        ids += found
+        if len(ids) >= limit:
+            break
+        # This part ends before the page does: the next one goes on from its start.
+        offset = 0 if found else max(0, offset - _count(session, counted))
+    return ids
+
+
+def rows_of(session: Session, listing: Listing) -> list[RegisterRow]:
+    """Every system of :func:`ordered_systems`, in its order."""
+    return _register_rows(
+        session, [i for part in listing.parts for i in session.scalars(part.statement)]
+    )
+
+
+def count_of(session: Session, listing: Listing) -> int:
     """How many systems :func:`ordered_systems` has (all its pages)."""
+    return _count(session, listing.counted)
+
+
+def _count(session: Session, stmt: sa.Select[Any]) -> int:
     counted = stmt.order_by(None).subquery()
     return int(session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0)
 
@@ -253,12 +328,12 @@ def _listed_now(
     status: str | None,
 ) -> sa.Select[Any]:
     """The ids of the systems the register lists now that match the filters, from the
-    search index: one row per system, written with its profile (and owners), which
-    holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
+    search index alone: one row per system, written with its profile (and owners),
+    which holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
     retired) and its text."""
     _check_text(q, owner)
     index = search_index.SystemSearch
-    stmt = sa.select(AISystem.id).join(index, index.system_id == AISystem.id)
+    stmt = sa.select(index.system_id)
     if status is not None:
         stmt = stmt.where(index.retired if status == "retired" else sa.not_(index.retired))
     if stage:
@@ -266,10 +341,10 @@ def _listed_now(
     if risk_tier:
         stmt = stmt.where(index.risk_tier == risk_tier)
     if q:
-        found = search_index.matching_ids(session, q.strip()[:MAX_NEEDLE])
-        stmt = stmt.where(sa.false() if found is None else AISystem.id.in_(found))
+        found = search_index.matching(session, q.strip()[:MAX_NEEDLE])
+        stmt = stmt.where(sa.false() if found is None else found)
     if owner:
-        stmt = stmt.where(AISystem.id.in_(_owned_by(session, owner, None, None)))
+        stmt = stmt.where(index.system_id.in_(_owned_by(session, owner, None, None)))
     return stmt
 
 

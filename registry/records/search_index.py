@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, driver_connection, driver_sql, untested_checkout
+from registry.db import Base, bytewise, driver_connection, driver_sql, untested_checkout
 from registry.ledger.models import AuditEvent
-from registry.records.kinds import risk_tier
+from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import in_force
 
@@ -52,7 +52,9 @@ UNMAPPED_TABLES = frozenset(
     {FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "docsize", "config"))}
 )
 UNMAPPED_COLUMNS = frozenset({("system_search", "terms")})
-UNMAPPED_INDEXES = frozenset({"ix_system_search_terms"})
+UNMAPPED_INDEXES = frozenset(
+    {"ix_system_search_terms", "ix_system_search_stage_order", "ix_system_search_tier_order"}
+)
 # A query reads at most this many words of at most this many characters each.
 MAX_WORDS = 16
 MAX_WORD = 64
@@ -69,8 +71,9 @@ class SystemSearch(Base):
         sa.ForeignKey("ai_system.id", ondelete="RESTRICT"), primary_key=True
     )
     document: Mapped[str] = mapped_column(sa.Text)
-    # The profile's name as compared (case-folded), its stage and its risk tier.
-    name_key: Mapped[str] = mapped_column(sa.Text)
+    # The profile's name as compared (case-folded, by code point: the systems list's
+    # order by name reads it from its index), its stage and its risk tier.
+    name_key: Mapped[str] = mapped_column(bytewise(), index=True)
     stage: Mapped[str] = mapped_column(sa.Text)
     risk_tier: Mapped[str] = mapped_column(sa.Text)
     # Whether the profile is retired (the system retired from the register, listed as
@@ -79,6 +82,36 @@ class SystemSearch(Base):
     # The system's last ledger event when the row was made (read before its records):
     # a row never replaces one made from a later event (``records.reindexer``).
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+def in_order_of(column: Any, values: Sequence[str]) -> Any:
+    """``column``'s place in ``values`` (any other value after them): the systems
+    list's order of stages and risk tiers (``kinds.STAGES``, ``RISK_TIERS``), written
+    with its values in the SQL text, so that the index of the same expression (below)
+    serves it on both engines."""
+    return sa.case(
+        {sa.literal_column(f"'{v}'"): sa.literal_column(str(i)) for i, v in enumerate(values)},
+        value=column,
+        else_=sa.literal_column(str(len(values))),
+    )
+
+
+# The systems list's orders by stage and risk tier, each then by name (ties by
+# reference are few: sorted as they come). Their indexes (:data:`ORDER_INDEXES`, of
+# these expressions and ``name_key``) are made by migration 0026 from these very
+# expressions and left out of the metadata (SQLite's reflection does not read an
+# index of an expression); a change of STAGES or RISK_TIERS makes them again.
+STAGE_ORDER = in_order_of(SystemSearch.stage, STAGES)
+TIER_ORDER = in_order_of(SystemSearch.risk_tier, RISK_TIERS)
+ORDER_INDEXES = {
+    "ix_system_search_stage_order": STAGE_ORDER,
+    "ix_system_search_tier_order": TIER_ORDER,
+}
+# What counting the register reads (each system's stage and whether it is retired), so
+# that a count scans an index, not the rows with their text.
+sa.Index("ix_system_search_stage", SystemSearch.stage, SystemSearch.retired)
+# The systems retired from the register, or the others, by name (the list's status).
+sa.Index("ix_system_search_retired", SystemSearch.retired, SystemSearch.name_key)
 
 
 def _text(value: Any) -> str:
@@ -131,24 +164,25 @@ def words(text: str) -> list[str]:
     return [w[:MAX_WORD] for w in _WORD.findall(text)[:MAX_WORDS]]
 
 
-def matching_ids(session: Session, text: str) -> sa.Select[Any] | None:
-    """The ids of the systems whose indexed text holds every word of ``text``, each as
-    a prefix; None when ``text`` has no word (nothing matches)."""
+def matching(session: Session, text: str) -> sa.ColumnElement[bool] | None:
+    """Whether a row's indexed text holds every word of ``text``, each as a prefix (a
+    condition on ``system_search``); None when ``text`` has no word (nothing matches).
+    On PostgreSQL a condition on the row's own ``terms``, so a query ordered by another
+    index can test each row it reads; on SQLite the ids the FTS5 table finds."""
     found = words(text)
     if not found:
         return None
     if session.get_bind().dialect.name == "postgresql":
         # Only letters and digits reach the query, each quoted: 'word':* & ...
         query = " & ".join(f"'{w}':*" for w in found)
-        terms = sa.column("terms", postgresql.TSVECTOR)
-        table = sa.table("system_search", sa.column("system_id"), terms)
-        return sa.select(table.c.system_id).where(
-            terms.bool_op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), query))
-        )
+        terms = sa.literal_column(f"{SystemSearch.__tablename__}.terms", postgresql.TSVECTOR)
+        return terms.bool_op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), query))
     query = " AND ".join(f'"{w}"*' for w in found)
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    return sa.select(fts.c.rowid).where(
-        sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
+    return SystemSearch.system_id.in_(
+        sa.select(fts.c.rowid).where(
+            sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
+        )
     )
 
 

@@ -20,10 +20,11 @@ from registry.extensions import db_session
 from registry.ledger import trail
 from registry.notifications.service import is_subscribed
 from registry.readiness.overview import attention as attention_ranking
+from registry.readiness.overview import recency
 from registry.records import display, reads
 from registry.records.kinds import KINDS, RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem
-from registry.records.search import count_of, count_systems, ordered_systems, rows_of
+from registry.records.search import count_of, count_systems, ordered_systems, page_of, rows_of
 from registry.sheets import exporting as sheets
 from registry.web import downloads
 from registry.web.paging import Paging
@@ -86,9 +87,12 @@ def index() -> Any:
     sort = sort if sort in SORTS else ("attention" if attention else "name")
     # The filters are the register's own (records.search), as in the API and the counts;
     # the list is sorted and paged in SQL, and only the page shown is read.
-    ranked = None
+    ranked = changed_ranking = None
+    now = dt.datetime.now(dt.UTC)
     if attention or sort == "attention":  # the dashboard's list, in its order
-        ranked = attention_ranking(session, dt.datetime.now(dt.UTC))
+        ranked = attention_ranking(session, now)
+    if sort == "changed":
+        changed_ranking = recency(session, now)
     error = None
     try:
         listed = ordered_systems(
@@ -96,6 +100,7 @@ def index() -> Any:
             sort=sort,
             ranked=ranked,
             only_ranked=bool(attention),
+            changed=changed_ranking,
             q=query or None,
             stage=stage or None,
             risk_tier=tier or None,
@@ -107,13 +112,20 @@ def index() -> Any:
     if fmt in sheets.FORMATS:  # the whole list as filtered and sorted, not one page
         rows = rows_of(session, listed) if listed is not None else []
         return _spreadsheet(fmt, rows, trail.last_changed(session))
-    total = count_of(session, listed) if listed is not None else 0
+    register_count = count_systems(session)
+    filtered = bool(query or stage or tier or status or attention)
+    if listed is None:
+        total = 0
+    elif filtered:
+        total = count_of(session, listed)
+    else:  # the list is the register: counted once
+        total = register_count.systems
     page = max(1, request.args.get("page", 1, type=int) or 1)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
     paging = Paging(page, pages)
     shown = (
-        rows_of(session, listed.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
+        page_of(session, listed, (page - 1) * PAGE_SIZE, PAGE_SIZE, total)
         if listed is not None
         else []
     )
@@ -122,8 +134,8 @@ def index() -> Any:
         "systems/index.html",
         rows=shown,
         total=total,
-        register_count=count_systems(session),
-        filtered=bool(query or stage or tier or status or attention),
+        register_count=register_count,
+        filtered=filtered,
         error=error,
         attention=attention,
         attentions=ATTENTION,

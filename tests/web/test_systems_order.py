@@ -147,6 +147,9 @@ def test_every_sort_and_filter_pages_as_python_sorted(
     # The varied register exercises every part of the orders.
     assert len(_oracle(session, {"q": "model"})) == 18
     assert _oracle(session, {"status": "retired"})
+    # The attention order has both its parts (the systems not ready, then the others),
+    # and pages of four read the later pages backwards, across them.
+    assert 0 < len(_oracle(session, {"attention": "not_ready"})) < len(_oracle(session, {})) - 8
 
 
 def test_owners_are_found_by_name_and_email(client, login_as, world, session):
