@@ -251,20 +251,25 @@ class PackWriter:
             while chunk := stream.read(FILE_CHUNK):
                 if cancelled is not None and cancelled.is_set():
                     raise Cancelled
+                written += len(chunk)
+                if written > document.size:
+                    break  # longer than received: read and written no further
                 if digest is not None:
                     digest.update(chunk)  # (releases the GIL, as the CRC-32 and the write do)
                 member.write(chunk)
-                written += len(chunk)
-        if digest is not None:
-            same = digest.hexdigest() == document.sha256
-            found = f"SHA-256 {digest.hexdigest()}"
+        if written > document.size:
+            found = f"more than its {document.size} bytes"
+        elif written < document.size:
+            found = f"{written} of its {document.size} bytes"
+        elif digest is not None:
+            found = "" if digest.hexdigest() == document.sha256 else f"SHA-256 {digest.hexdigest()}"
         else:  # zipfile sets the member's CRC-32, of the bytes it wrote, once it is closed
-            same = info.CRC == document.crc32
-            found = f"CRC-32 {info.CRC:08x} where {document.crc32:08x} was received"
-        if written != document.size or not same:
+            crc = info.CRC
+            found = "" if crc == document.crc32 else f"CRC-32 {crc:08x}, not {document.crc32:08x}"
+        if found:
             raise BlobMismatch(
                 f"The blob store's copy of document {document.sha256} is not the document "
-                f"received ({written} bytes of {document.size}, {found}): no pack was kept."
+                f"received ({found}): no pack was kept."
             )
 
     def __enter__(self) -> PackWriter:

@@ -173,20 +173,30 @@ def _forget_crc32(session, data: bytes | None = None) -> None:
     session.commit()
 
 
+# What the store holds instead of the document, and what the failure says of it.
+DAMAGE = {
+    "changed": (LARGE.upper(), None),
+    "truncated": (LARGE[:-1], f"{len(LARGE) - 1} of its {len(LARGE)} bytes"),
+    "longer": (LARGE + b"x" * (3 * pack.FILE_CHUNK), f"more than its {len(LARGE)} bytes"),
+}
+
+
 @pytest.mark.parametrize("recorded", ["crc32", "sha256 only"])
-@pytest.mark.parametrize("damaged", ["changed", "truncated"])
+@pytest.mark.parametrize("damaged", sorted(DAMAGE))
 def test_a_file_whose_bytes_changed_in_the_store_fails_the_export_leaving_nothing(
     app, session, documents, damaged, recorded
 ):
     # Checked against the size and the CRC-32 recorded when received; a document
-    # received before CRC-32s were recorded is hashed again with SHA-256 instead.
+    # received before CRC-32s were recorded is hashed again with SHA-256 instead. A
+    # copy longer than received is read no further than the piece that passes its size.
     assert session.scalar(sa.select(sa.func.count()).where(Document.crc32.is_(None))) == 0
     if recorded == "sha256 only":
         _forget_crc32(session, LARGE)
     store = document_store(app)
     digest = hashlib.sha256(LARGE).hexdigest()
-    _damage(store, digest, LARGE.upper() if damaged == "changed" else LARGE[:-1])
-    check = "CRC-32" if recorded == "crc32" else "SHA-256"
+    held, said = DAMAGE[damaged]
+    _damage(store, digest, held)
+    check = said or ("CRC-32" if recorded == "crc32" else "SHA-256")
     with pytest.raises(BlobMismatch, match=f"copy of document {digest} is not the document") as e:
         do_export(app, session, "sys-1")
     assert check in str(e.value)
@@ -200,7 +210,7 @@ def test_a_file_is_held_to_the_crc32_recorded_when_it_was_received(app, session,
     wrong = zlib.crc32(REPORT) ^ 1
     session.execute(sa.update(Document).where(Document.sha256 == digest).values(crc32=wrong))
     session.commit()
-    with pytest.raises(BlobMismatch, match=f"CRC-32 {zlib.crc32(REPORT):08x} where {wrong:08x}"):
+    with pytest.raises(BlobMismatch, match=f"CRC-32 {zlib.crc32(REPORT):08x}, not {wrong:08x}"):
         do_export(app, session, "sys-1")
     _nothing_left(app, session)
 
