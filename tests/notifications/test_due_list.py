@@ -6,6 +6,8 @@ found (the keeper), and a write makes only its system's rows be found again."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -253,3 +255,118 @@ def test_my_tasks_finds_the_systems_the_scan_tells_each_user_of(app, session, of
     with database(app).read_sessionmaker() as read:
         mine = service.my_tasks(read, Actor.for_user(tech), now).items
     assert {i.reference for i in mine} == {"by-email", "by-id"}
+
+
+class Holding:
+    """A read session's keeper that holds what the read found, for the test to store
+    with ``due_list.store`` when it chooses (two keepers interleaved by hand)."""
+
+    def __init__(self) -> None:
+        self.found: due_list.Found | None = None
+
+    def keep(self, found: due_list.Found) -> None:
+        self.found = found
+
+
+def _found_by_a_read(app: Any, at: dt.datetime) -> due_list.Found:
+    holding = Holding()
+    with database(app).read_sessionmaker() as read:
+        read.info[due_list.INFO_KEY] = holding
+        due_list.current(read, at, AHEAD)
+    assert holding.found is not None
+    return holding.found
+
+
+def _set_frequency(session: Any, officer: Actor, days: int) -> None:
+    procedure = _entry(session, _system(session, "prod"), "review_procedure")
+    writes.update_entry(
+        session,
+        officer,
+        procedure.id,
+        {"type": "periodic", "frequency_days": days},
+        base_version=procedure.head_number,
+    )
+    session.commit()
+
+
+def _waiting_on_a_lock(app: Any) -> bool:
+    with database(app).read_sessionmaker() as read:
+        return bool(
+            read.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+def test_two_keepers_storing_one_system_leave_the_later_state(app, session, officer):
+    """K1 finds a system on one event, K2 on a later one and stores it; K1 stores after
+    (on PostgreSQL while K2's transaction is open, so K1 waits on it): K2's rows and
+    state stay, and the list is a fresh computation, not a mix of both."""
+    register_every_kind(session, officer, _now())
+    session.commit()
+    _kept(app, _now())  # stored, every system
+    _set_frequency(session, officer, 2)
+    first = _found_by_a_read(app, _now())  # K1: the system on its event before the next
+    _set_frequency(session, officer, 9)
+    second = _found_by_a_read(app, _now())  # K2
+    prod = _system(session, "prod").id
+    session.commit()  # the test's own session holds no transaction while keepers store
+    assert list(first.systems) == list(second.systems) == [prod]
+    keys = [
+        {i.key for i in found.items if i.kind.startswith("review")} for found in (first, second)
+    ]
+    assert keys[0] != keys[1]
+    db = database(app)
+    if session.get_bind().dialect.name == "postgresql":
+        with db.sessionmaker() as k2:
+            due_list.store(k2, second)
+            errors: list[BaseException] = []
+
+            def k1() -> None:
+                try:
+                    with db.sessionmaker() as s:
+                        due_list.store(s, first)
+                        s.commit()
+                except BaseException as exc:  # reported by the test below
+                    errors.append(exc)
+
+            thread = threading.Thread(target=k1)
+            thread.start()
+            deadline = time.monotonic() + 20
+            while not _waiting_on_a_lock(app) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            waited = _waiting_on_a_lock(app)
+            k2.commit()
+        thread.join(30)
+        assert not errors, errors
+        assert waited  # K1 waited for K2's transaction
+    else:  # SQLite writes one transaction at a time: K2 stores and commits, then K1
+        for found in (second, first):
+            with db.sessionmaker() as s:
+                due_list.store(s, found)
+                s.commit()
+    assert _states(app)[prod] == second.now
+    _kept(app, _now())
+
+
+def test_a_keeper_of_every_system_leaves_the_later_states_stored_since(app, session, officer):
+    """K1 finds every system (the first read), then a system is written to and another
+    made, and K2 finds and stores them; K1 stores after: the later states and items
+    stay, and the list is a fresh computation."""
+    register_every_kind(session, officer, _now())
+    session.commit()
+    first = _found_by_a_read(app, _now())  # K1: every system
+    _set_frequency(session, officer, 9)
+    writes.create_system(
+        session, officer, {**SAMPLES["profile"], "reference": "new", "stage": "production"}
+    )
+    session.commit()
+    _kept(app, _now())  # K2: found and stored by the read session's keeper
+    with database(app).sessionmaker() as s:
+        due_list.store(s, first)
+        s.commit()
+    assert len(_states(app)) == 6
+    _kept(app, _now())
