@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base
+from registry.db import Base, bytewise
 from registry.ledger.models import AuditEvent
 from registry.notifications.due import AT_ONCE, DueItem, due_items_until, next_midnight
 from registry.records.models import AISystem
@@ -53,12 +53,13 @@ class DueRow(Base):
 
     __tablename__ = "due_item"
 
-    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    # Compared by code point, as Python sorts the items a read found (the list's order).
+    key: Mapped[str] = mapped_column(bytewise(), primary_key=True)
     system_id: Mapped[int] = mapped_column(
         sa.ForeignKey("ai_system.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(sa.Text)
-    reference: Mapped[str] = mapped_column(sa.Text)
+    reference: Mapped[str] = mapped_column(bytewise())
     system_name: Mapped[str] = mapped_column(sa.Text)
     title: Mapped[str] = mapped_column(sa.Text)
     # None: due at once (due.AT_ONCE), at the instant read.
@@ -67,7 +68,8 @@ class DueRow(Base):
     entry_id: Mapped[int | None]
 
 
-# The order of the list, read from the index (the items due at once: due_at IS NULL).
+# The order of the list, read from the index (the items due at once: due_at IS NULL),
+# the same as Python's (``_order``) on any database's collation.
 ORDER = (DueRow.due_at, DueRow.reference, DueRow.key)
 sa.Index("ix_due_item_order", *ORDER)
 # What a read takes of a row (as columns: many rows, no objects to track).

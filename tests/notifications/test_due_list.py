@@ -6,16 +6,21 @@ found (the keeper), and a write makes only its system's rows be found again."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.documents.models import Document
 from registry.documents.service import set_withheld
-from registry.extensions import database
+from registry.extensions import database, db_session
+from registry.migrate import upgrade
 from registry.notifications import due_list, service
 from registry.notifications.due import AHEAD, AT_ONCE, DueItem, due_items
 from registry.notifications.due_list import DueState
@@ -23,6 +28,7 @@ from registry.notifications.outbox import recipients
 from registry.notifications.service import MAX_PER_PAGE
 from registry.records import writes
 from registry.records.models import AISystem, Entry
+from tests.conftest import PG_ADMIN_URL, make_app
 from tests.notifications.test_due_projection import register_every_kind
 from tests.readiness.evidence import store_documents
 from tests.records.samples import SAMPLES
@@ -370,3 +376,59 @@ def test_a_keeper_of_every_system_leaves_the_later_states_stored_since(app, sess
         s.commit()
     assert len(_states(app)) == 6
     _kept(app, _now())
+
+
+@pytest.fixture
+def app_in_a_language(engine_name: str, database_url: str, tmp_path: Any) -> Iterator[Any]:
+    """An app on a database whose default collation sorts text as English does (ICU
+    "en-US": "p_x" < "P-x" < "p9" < "px"), not by code point ("P-x" < "p9" < "p_x" <
+    "px"); SQLite compares by code point whatever its database."""
+    if engine_name == "sqlite":
+        made = make_app(database_url, tmp_path / "instance")
+        yield made
+        made.extensions["registry.db"].dispose()
+        return
+    worker = re.sub(r"\W", "", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    name = f"registry_en_{worker}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    with admin.connect() as connection:
+        connection.exec_driver_sql(drop)
+        connection.exec_driver_sql(
+            f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
+            " ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
+    upgrade(url)
+    made = make_app(url, tmp_path / "instance")
+    yield made
+    made.extensions["registry.db"].dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(drop)
+    admin.dispose()
+
+
+def test_the_list_is_in_code_point_order_whatever_the_collation(app_in_a_language):
+    """The stored rows come in the order Python sorts the fresh ones (by code point),
+    so the pages merged from both are the fresh computation's, on a database whose
+    collation sorts otherwise."""
+    officer = Actor.system("test")
+    with app_in_a_language.app_context():
+        session = db_session()
+        for reference in ("px", "p_x", "p9", "P-x"):
+            writes.create_system(
+                session,
+                officer,
+                {**SAMPLES["profile"], "reference": reference, "stage": "production"},
+            )
+        session.commit()
+        now = _now()
+        items = _kept(app_in_a_language, now)  # cold: every system found, and kept
+        order = [i.reference for i in items if i.kind == "readiness_lost"]
+        assert order == ["P-x", "p9", "p_x", "px"]
+        _kept(app_in_a_language, now + dt.timedelta(seconds=1))  # read as stored
+        writes.create_system(
+            session, officer, {**SAMPLES["profile"], "reference": "p-y", "stage": "production"}
+        )
+        session.commit()
+        _kept(app_in_a_language, _now())  # stored and fresh merged
