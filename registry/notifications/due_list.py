@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, bytewise
+from registry.db import Base, bytewise, json_table
 from registry.ledger.models import AuditEvent
 from registry.notifications.due import AT_ONCE, DueItem, due_items_until, next_midnight
 from registry.records.models import AISystem
@@ -245,12 +245,14 @@ class Kept:
     replaced: tuple[int, ...]  # systems whose stored rows are not current
     stored: bool = True  # False: every system was found by this read
 
-    def _where(self, system_ids: Collection[int] | None) -> list[Any]:
+    def _where(self, session: Session, system_ids: Collection[int] | None) -> list[Any]:
         if not self.stored:
             return [sa.false()]
         conditions: list[Any] = []
-        if self.replaced:
-            conditions.append(DueRow.system_id.not_in(self.replaced))
+        if self.replaced:  # as one parameter, however many
+            ids = [{"id": i} for i in self.replaced]
+            replaced = json_table(session, ids, [("id", sa.Integer)], "replaced")
+            conditions.append(DueRow.system_id.not_in(sa.select(replaced.c.id)))
         if system_ids is not None:
             conditions.append(DueRow.system_id.in_(sorted(system_ids)))
         return conditions
@@ -261,7 +263,7 @@ class Kept:
     def count(self, session: Session, system_ids: Collection[int] | None = None) -> int:
         """How many items (of ``system_ids``; None: every system)."""
         stored = session.scalar(
-            sa.select(sa.func.count()).select_from(DueRow).where(*self._where(system_ids))
+            sa.select(sa.func.count()).select_from(DueRow).where(*self._where(session, system_ids))
         )
         return (stored or 0) + len(self._fresh(system_ids))
 
@@ -270,7 +272,10 @@ class Kept:
     ) -> list[DueItem]:
         timed = DueRow.due_at.is_(None) if at_once else DueRow.due_at.is_not(None)
         statement = (
-            sa.select(*COLUMNS).where(timed, *self._where(system_ids)).order_by(*ORDER).limit(limit)
+            sa.select(*COLUMNS)
+            .where(timed, *self._where(session, system_ids))
+            .order_by(*ORDER)
+            .limit(limit)
         )
         return [_item(row, self.now) for row in session.execute(statement)]
 
@@ -287,7 +292,7 @@ class Kept:
         at once apart, all at ``now``), merged with the fresh ones."""
         wanted = offset + limit if limit is not None else None
         if wanted is None:
-            statement = sa.select(*COLUMNS).where(*self._where(system_ids))
+            statement = sa.select(*COLUMNS).where(*self._where(session, system_ids))
             found = [_item(row, self.now) for row in session.execute(statement)]
             found += self._fresh(system_ids)
             found.sort(key=_order)

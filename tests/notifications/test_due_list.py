@@ -432,3 +432,24 @@ def test_the_list_is_in_code_point_order_whatever_the_collation(app_in_a_languag
         )
         session.commit()
         _kept(app_in_a_language, _now())  # stored and fresh merged
+
+
+def test_a_read_leaves_out_any_number_of_replaced_systems(app, session, officer):
+    """The systems whose stored rows a read replaces are left out in one parameter:
+    more than either engine takes as parameters of one statement (SQLite 32,766,
+    PostgreSQL 65,535)."""
+    register_every_kind(session, officer, _now())
+    session.commit()
+    now = _now()
+    _kept(app, now)
+    prod = _system(session, "prod").id
+    many = (prod, *range(1_000_000, 1_070_000))
+    with database(app).read_sessionmaker() as read:
+        kept = due_list.Kept(now, [], many)
+        items = kept.page(read, offset=1, limit=3)
+        assert (
+            kept.count(read)
+            == len(kept.page(read))
+            == len(items) + 1 + len(kept.page(read, offset=4))
+        )
+        assert items and prod not in {i.system_id for i in kept.page(read)}
