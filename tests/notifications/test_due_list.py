@@ -25,9 +25,9 @@ from registry.notifications import due_list, service
 from registry.notifications.due import AHEAD, AT_ONCE, DueItem, due_items
 from registry.notifications.due_list import DueState
 from registry.notifications.outbox import recipients
-from registry.notifications.service import MAX_PER_PAGE
 from registry.records import writes
 from registry.records.models import AISystem, Entry
+from registry.records.search import MAX_PAGE
 from tests.conftest import PG_ADMIN_URL, make_app
 from tests.notifications.test_due_projection import register_every_kind
 from tests.readiness.evidence import store_documents
@@ -255,7 +255,7 @@ def test_my_tasks_finds_the_systems_the_scan_tells_each_user_of(app, session, of
     for user in (tech, auditor, users["compliance_officer"]):
         actor = Actor.for_user(user)
         with database(app).read_sessionmaker() as read:
-            tasks = service.my_tasks(read, actor, now, limit=MAX_PER_PAGE)
+            tasks = service.my_tasks(read, actor, now, limit=MAX_PAGE)
         shown = {i.system_id for i in tasks.items}
         assert shown == {s.id for s in made.values() if user.id in told.of(s.id)}, user.email
     with database(app).read_sessionmaker() as read:
