@@ -1,5 +1,6 @@
 """the kept list of due items ("My tasks" and its paged reads): each system's due items
-as last found, when and until when they hold, and the cursor (rebuildable, not ledger)
+as last found, when and until when they hold, and the cursor (rebuildable, not ledger);
+its order's text compared by code point on PostgreSQL (collation "C")
 
 Revision ID: 0025
 Revises: 0024
@@ -9,7 +10,7 @@ Create Date: 2026-12-06 01:30:00
 import sqlalchemy as sa
 from alembic import op
 
-from registry.db import UTCDateTime
+from registry.db import UTCDateTime, bytewise
 
 revision = "0025"
 down_revision = "0024"
@@ -20,10 +21,10 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "due_item",
-        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("key", bytewise(), nullable=False),
         sa.Column("system_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("reference", sa.Text(), nullable=False),
+        sa.Column("reference", bytewise(), nullable=False),
         sa.Column("system_name", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("due_at", UTCDateTime(timezone=True), nullable=True),

@@ -62,7 +62,10 @@ class TaskQuery(PageQuery):
     after = fields.Integer(
         validate=validate.Range(0, 2**31 - 1),
         load_default=0,
-        metadata={"description": "Cursor: how many items come before this page."},
+        metadata={
+            "description": "Cursor: how many items come before this page (a position, "
+            "not an item: items shift across pages when the list changes)."
+        },
     )
 
 
@@ -180,8 +183,9 @@ def my_tasks(limit: int, after: int) -> Any:
     """My tasks
 
     What is due for the caller (as a named owner, compliance officer or subscriber),
-    soonest first. Pages by cursor: pass `next_cursor` as `after`. `total` counts the
-    items on all pages.
+    soonest first. Pages by cursor: pass `next_cursor` as `after`, a position in the
+    list (how many items come before the page): when the list changes between two
+    pages, items shift across them. `total` counts the items on all pages.
     """
     ahead = dt.timedelta(days=current_app.config["NOTIFY_DAYS_AHEAD"])
     tasks = service.my_tasks(

@@ -145,11 +145,15 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
         kind: str,
         identity: str,
         title: str,
-        due_at: dt.datetime,
+        due_at: dt.datetime | None,
         detail: str | None,
         entry: int | None,
     ) -> None:
-        """An item; its detail None: the words that follow the clock (:func:`said`)."""
+        """An item; its detail None: the words that follow the clock (:func:`said`); a
+        kind due at once (``AT_ONCE``) is due at ``now``, and given no ``due_at``."""
+        if kind in AT_ONCE:
+            due_at = now
+        assert due_at is not None
         words = said(kind, due_at, now) if detail is None else detail
         assert words is not None
         key = f"{kind}:{system_id}:{identity}"
@@ -226,7 +230,7 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
                 "approval_stale",
                 f"{approval.entry_id}:{approval.version}",
                 "Promotion approval gone stale",
-                now,
+                None,
                 f"{len(status.changed)} entr{'y' if len(status.changed) == 1 else 'ies'} "
                 "changed since the approval.",
                 approval.entry_id,
@@ -241,7 +245,7 @@ def _items_of(session: Session, f: _Facts, now: dt.datetime, ahead: dt.timedelta
                 "readiness_lost",
                 ",".join(unmet),
                 "In production but not ready",
-                now,
+                None,
                 "Not met: " + "; ".join(summary.unmet) + ".",
                 f.row.entry_id,
             )

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base
+from registry.db import Base, bytewise, json_table
 from registry.ledger.models import AuditEvent
 from registry.notifications.due import AT_ONCE, DueItem, due_items_until, next_midnight
 from registry.records.models import AISystem
@@ -53,12 +53,13 @@ class DueRow(Base):
 
     __tablename__ = "due_item"
 
-    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    # Compared by code point, as Python sorts the items a read found (the list's order).
+    key: Mapped[str] = mapped_column(bytewise(), primary_key=True)
     system_id: Mapped[int] = mapped_column(
         sa.ForeignKey("ai_system.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(sa.Text)
-    reference: Mapped[str] = mapped_column(sa.Text)
+    reference: Mapped[str] = mapped_column(bytewise())
     system_name: Mapped[str] = mapped_column(sa.Text)
     title: Mapped[str] = mapped_column(sa.Text)
     # None: due at once (due.AT_ONCE), at the instant read.
@@ -67,7 +68,8 @@ class DueRow(Base):
     entry_id: Mapped[int | None]
 
 
-# The order of the list, read from the index (the items due at once: due_at IS NULL).
+# The order of the list, read from the index (the items due at once: due_at IS NULL),
+# the same as Python's (``_order``) on any database's collation.
 ORDER = (DueRow.due_at, DueRow.reference, DueRow.key)
 sa.Index("ix_due_item_order", *ORDER)
 # What a read takes of a row (as columns: many rows, no objects to track).
@@ -147,53 +149,48 @@ class Found:
     now: dt.datetime
     cursor: int
     ahead: int
-    every: bool  # every system found: the stored list is replaced
 
 
 def store(session: Session, found: Found) -> None:
-    """Store what a read found: each system's items replacing its stored ones (all of
-    them when ``every``), its state unless one stored was found on a later event (another
-    process got there first), and the cursor, never moved back (but to any position for
-    a new horizon). Flushes only."""
+    """Store what a read found: each system's state unless the one stored was found on a
+    later event, or on the same one at a later instant (another process got there
+    first), and the items of exactly the systems whose state it wrote, replacing theirs;
+    and the cursor, never moved back (but to any position for a new horizon). Flushes
+    only.
+
+    The state is written first, by a conditional upsert returning the systems it wrote:
+    the row it takes stays locked by this transaction until it ends, so two keepers
+    storing the same system follow one another, and the one that finds a later state
+    stored leaves that system's items alone."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    ids = sorted(found.systems)
-    if found.every:
-        session.execute(sa.delete(DueRow))
-        session.execute(sa.delete(DueState))
-    else:
-        stored: dict[int, int] = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            stored.update(
-                session.execute(  # type: ignore[arg-type]
-                    sa.select(DueState.system_id, DueState.system_seq).where(
-                        DueState.system_id.in_(chunk)
-                    )
-                ).all()
-            )
-        ids = [i for i in ids if stored.get(i, 0) <= found.systems[i][0]]
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            session.execute(sa.delete(DueRow).where(DueRow.system_id.in_(chunk)))
-    kept = set(ids)
+    table = DueState.__table__
     states = [
         {"system_id": i, "system_seq": seq, "evaluated_at": found.now, "stable_until": until}
-        for i, (seq, until) in found.systems.items()
-        if i in kept
+        for i, (seq, until) in sorted(found.systems.items())
     ]
-    rows = [_stored(item) for item in found.items if item.system_id in kept]
-    for start in range(0, len(rows), CHUNK):
-        statement = insert(DueRow.__table__).on_conflict_do_nothing(index_elements=["key"])
-        session.execute(statement, rows[start : start + CHUNK])
-    table = DueState.__table__
+    written: set[int] = set()
     for start in range(0, len(states), CHUNK):
         statement = insert(table)
+        excluded = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.system_id],
-            set_={c: statement.excluded[c] for c in ("system_seq", "evaluated_at", "stable_until")},
-        )
-        session.execute(statement, states[start : start + CHUNK])
+            set_={c: excluded[c] for c in ("system_seq", "evaluated_at", "stable_until")},
+            where=sa.or_(
+                excluded.system_seq > table.c.system_seq,
+                sa.and_(
+                    excluded.system_seq == table.c.system_seq,
+                    excluded.evaluated_at >= table.c.evaluated_at,
+                ),
+            ),
+        ).returning(table.c.system_id)
+        written.update(session.scalars(statement, states[start : start + CHUNK]))
+    ids = sorted(written)
+    for start in range(0, len(ids), CHUNK):
+        session.execute(sa.delete(DueRow).where(DueRow.system_id.in_(ids[start : start + CHUNK])))
+    rows = [_stored(item) for item in found.items if item.system_id in written]
+    for start in range(0, len(rows), CHUNK):
+        session.execute(sa.insert(DueRow), rows[start : start + CHUNK])
     cursor = DueCursor.__table__
     statement = insert(cursor).values(id=1, seq=found.cursor, ahead=found.ahead)
     session.execute(
@@ -225,10 +222,8 @@ def _find(
         seqs = dict(session.execute(last).all())  # type: ignore[arg-type]
         systems = {i: seqs.get(i, 0) for i in session.scalars(sa.select(AISystem.id))}
         items, bounds = due_items_until(session, now, ahead=ahead)
-        every = True
     else:
         items, bounds = due_items_until(session, now, ahead=ahead, system_ids=sorted(systems))
-        every = False
     midnight = next_midnight(now)
     return Found(
         {i: (seq, bounds.get(i, midnight)) for i, seq in systems.items()},
@@ -236,7 +231,6 @@ def _find(
         now,
         cursor,
         _seconds(ahead),
-        every,
     )
 
 
@@ -251,12 +245,14 @@ class Kept:
     replaced: tuple[int, ...]  # systems whose stored rows are not current
     stored: bool = True  # False: every system was found by this read
 
-    def _where(self, system_ids: Collection[int] | None) -> list[Any]:
+    def _where(self, session: Session, system_ids: Collection[int] | None) -> list[Any]:
         if not self.stored:
             return [sa.false()]
         conditions: list[Any] = []
-        if self.replaced:
-            conditions.append(DueRow.system_id.not_in(self.replaced))
+        if self.replaced:  # as one parameter, however many
+            ids = [{"id": i} for i in self.replaced]
+            replaced = json_table(session, ids, [("id", sa.Integer)], "replaced")
+            conditions.append(DueRow.system_id.not_in(sa.select(replaced.c.id)))
         if system_ids is not None:
             conditions.append(DueRow.system_id.in_(sorted(system_ids)))
         return conditions
@@ -267,7 +263,7 @@ class Kept:
     def count(self, session: Session, system_ids: Collection[int] | None = None) -> int:
         """How many items (of ``system_ids``; None: every system)."""
         stored = session.scalar(
-            sa.select(sa.func.count()).select_from(DueRow).where(*self._where(system_ids))
+            sa.select(sa.func.count()).select_from(DueRow).where(*self._where(session, system_ids))
         )
         return (stored or 0) + len(self._fresh(system_ids))
 
@@ -276,7 +272,10 @@ class Kept:
     ) -> list[DueItem]:
         timed = DueRow.due_at.is_(None) if at_once else DueRow.due_at.is_not(None)
         statement = (
-            sa.select(*COLUMNS).where(timed, *self._where(system_ids)).order_by(*ORDER).limit(limit)
+            sa.select(*COLUMNS)
+            .where(timed, *self._where(session, system_ids))
+            .order_by(*ORDER)
+            .limit(limit)
         )
         return [_item(row, self.now) for row in session.execute(statement)]
 
@@ -293,7 +292,7 @@ class Kept:
         at once apart, all at ``now``), merged with the fresh ones."""
         wanted = offset + limit if limit is not None else None
         if wanted is None:
-            statement = sa.select(*COLUMNS).where(*self._where(system_ids))
+            statement = sa.select(*COLUMNS).where(*self._where(session, system_ids))
             found = [_item(row, self.now) for row in session.execute(statement)]
             found += self._fresh(system_ids)
             found.sort(key=_order)
@@ -358,7 +357,7 @@ def current(session: Session, now: dt.datetime, ahead: dt.timedelta) -> Kept:
         if keeper is not None:
             keeper.keep(found)
     elif head > cursor.seq and keeper is not None:
-        keeper.keep(Found({}, [], now, head, _seconds(ahead), False))
+        keeper.keep(Found({}, [], now, head, _seconds(ahead)))
     return Kept(now, items, tuple(sorted(stale)))
 
 
@@ -367,7 +366,8 @@ def rebuild(session: Session, now: dt.datetime, ahead: dt.timedelta) -> int:
     the horizon ``ahead``, the cursor at the ledger's head. Flushes only; returns how
     many items it holds."""
     head = session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
-    session.execute(sa.delete(DueCursor))
+    for table in (DueRow, DueState, DueCursor):
+        session.execute(sa.delete(table))
     found = _find(session, now, ahead, None, head)
     store(session, found)
     return len(found.items)

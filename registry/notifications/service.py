@@ -26,6 +26,7 @@ from registry.notifications.models import (
 )
 from registry.notifications.outbox import EVENTS, named_systems, officers
 from registry.records.models import AISystem
+from registry.records.search import MAX_PAGE
 
 DEFAULT_MODE = "email"
 
@@ -135,9 +136,9 @@ def subscribe(session: Session, actor: Actor, system: AISystem, *, on: bool) -> 
     return on
 
 
-# How many items a page of "My tasks" holds, at most.
+# How many items a page of "My tasks" holds (at most records.search.MAX_PAGE, the
+# register's pages' and the API's limit).
 PER_PAGE = 50
-MAX_PER_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,8 @@ def my_tasks(
     errors: dict[str, list[str]] = {}
     if offset < 0:
         errors["offset"] = ["Must be 0 or more."]
-    if not 1 <= limit <= MAX_PER_PAGE:
-        errors["limit"] = [f"Must be between 1 and {MAX_PER_PAGE}."]
+    if not 1 <= limit <= MAX_PAGE:
+        errors["limit"] = [f"Must be between 1 and {MAX_PAGE}."]
     if errors:
         raise InvalidInput("The page asked for is not valid.", errors)
     mine: set[int] | None = None

@@ -46,9 +46,10 @@ def index() -> Response:
 
 
 def page_asked() -> int:
-    """The page number asked for (1 when none or not a page number)."""
+    """The page number asked for (1 when none, 0 or not a page number, as the systems
+    list reads it)."""
     raw = request.args.get("page", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 10 else 1
+    return max(1, int(raw)) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 10 else 1
 
 
 @bp.route("/my-systems")

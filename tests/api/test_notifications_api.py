@@ -3,10 +3,16 @@ a system, webhook subscriptions refused into private networks."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from registry.errors import InvalidInput
+from registry.extensions import database
+from registry.notifications import service
 from registry.notifications.due import KINDS
 from registry.records import writes
+from registry.records.search import MAX_PAGE
 from tests.api.conftest import ApiClient
 from tests.records.samples import SAMPLES
 
@@ -118,6 +124,17 @@ def test_my_tasks_pages_by_cursor_with_the_total(session, officer, as_officer):
         seen += body["items"]
         after = body["next_cursor"]
     assert [i["key"] for i in seen] == [i["key"] for i in whole["items"]]
-    for query in ("limit=0", "limit=x", "after=-1", "limit=100000"):
+    for query in ("limit=0", "limit=x", "after=-1", "limit=100000", f"limit={MAX_PAGE + 1}"):
         refused = as_officer.get(f"/api/v1/me/tasks?{query}")
         assert refused.status_code == 422, query
+    assert as_officer.get(f"/api/v1/me/tasks?limit={MAX_PAGE}").status_code == 200
+
+
+def test_my_tasks_takes_the_apis_page_size_limit(app, officer):
+    """The service refuses a page larger than the API's schema allows (one limit)."""
+    with database(app).read_sessionmaker() as read:
+        now = dt.datetime.now(dt.UTC)
+        assert service.my_tasks(read, officer, now, limit=MAX_PAGE).offset == 0
+        with pytest.raises(InvalidInput) as refused:
+            service.my_tasks(read, officer, now, limit=MAX_PAGE + 1)
+    assert refused.value.field_errors == {"limit": [f"Must be between 1 and {MAX_PAGE}."]}
