@@ -318,8 +318,9 @@ def current(session: Session) -> None:
 def store(session: Session, rows: list[dict[str, Any]], cursor: int | None = None) -> None:
     """Store index rows, each replacing the stored one unless that was made from a
     later event of its system (another read got there first), and move the cursor to
-    ``cursor`` (never back). Flushes only."""
-    _upsert(session, rows)
+    ``cursor`` (never back). Flushes only. The rows go in the order of their systems, so
+    two transactions storing rows of the same systems lock them in one order."""
+    _upsert(session, sorted(rows, key=lambda row: row["system_id"]))
     if cursor is None:
         return
     connection = session.connection()
