@@ -57,9 +57,6 @@ STEPS = {
     "append: seal, store, the version's objects": "registry/records/writes.py:_append",
     "  of which the version's ORM objects": "registry/records/writes.py:_attached",
     "commit (second round trip)": "registry/api/writes.py:commit_change",
-    "  of which the search index's rows (after the COMMIT)": (
-        "registry/records/reindexer.py:after_commit"
-    ),
     "answer rendered (JSON)": "registry/api/blueprint.py:json_response",
     "before_request hooks": "flask/app.py:preprocess_request",
     "after_request hooks (logs, metrics, headers)": "flask/app.py:process_response",

@@ -183,6 +183,18 @@ def read_only(bind: Engine) -> Engine:
     return bind.execution_options(**{READ_ONLY: True})
 
 
+def see_committed(session: Session) -> None:
+    """Let a read session's next statements see what other transactions have committed
+    since its transaction began (what a read's keeper has just stored for it). On
+    PostgreSQL nothing to do: a read session's every statement sees its own snapshot
+    (:func:`read_only`). On SQLite its read transaction ends: it wrote nothing, so
+    nothing is lost, and the next statement begins another on the newest data. Any
+    other session is left alone."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and bind.get_execution_options().get(READ_ONLY, False):
+        session.commit()  # only ends reading: a read session never holds a change
+
+
 @contextmanager
 def driver_connection(engine: Engine) -> Iterator[Any]:
     """A connection of ``engine``'s pool as the PostgreSQL driver's own (psycopg)

@@ -30,7 +30,7 @@ from registry.ledger.witnessing import parse_witnesses
 from registry.notifications import due_list
 from registry.readiness.projection import INFO_KEY as PROJECTOR
 from registry.readiness.projector import Projector
-from registry.records.reindexer import Reindexer
+from registry.records import search_index
 from registry.surfaces import is_api_request
 
 
@@ -66,10 +66,6 @@ def init_app(app: Flask) -> None:
     )
     database.share(INFO_KEY, submitter)
     app.extensions["registry.witness_submitter"] = submitter
-    # The search index's rows of the systems a write changed, once it commits.
-    reindexer = Reindexer(database.sessionmaker)
-    sa.event.listen(database.sessionmaker, "after_commit", reindexer.after_commit)
-    sa.event.listen(database.sessionmaker, "after_rollback", reindexer.after_rollback)
     # What a read evaluates of the readiness projection is stored for the next one; only
     # read sessions hand it over (they see committed records only). Storing it gives way
     # to other writers: a read never waits behind a long write for it.
@@ -78,6 +74,9 @@ def init_app(app: Flask) -> None:
     # So is what a read finds again of the kept list of due items ("My tasks").
     due_keeper = Projector(keeping, due_list.store, "due list")
     database.share(due_list.INFO_KEY, due_keeper, reading_only=True)
+    # And the search index's rows a read made again (a write leaves them to the reads).
+    search_keeper = Projector(keeping, search_index.store, "search index")
+    database.share(search_index.INFO_KEY, search_keeper, reading_only=True)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
     login_manager.init_app(app)

@@ -23,7 +23,7 @@ from registry.notifications.models import (
 )
 from registry.readiness.projection import ReadinessProjection
 from registry.records.models import AISystem, Entry, EntryVersion
-from registry.records.search_index import SystemSearch
+from registry.records.search_index import SearchCursor, SystemSearch
 
 __all__ = [
     "AISystem",
@@ -43,6 +43,7 @@ __all__ = [
     "ReadinessProjection",
     "PasswordReset",
     "RecoveryCode",
+    "SearchCursor",
     "SystemSearch",
     "NotificationPreference",
     "NotifyCursor",

@@ -309,10 +309,8 @@ RUNNERS = {
     "registry.jobs.tasks": "the job queue's tasks: each job is a transaction boundary, like "
     "a request or a command",
     "registry.readiness.projector": "stores what a read evaluated of the readiness "
-    "projection, in a short transaction beside the read's own",
-    "registry.records.reindexer": "makes the search index's rows of the systems a write "
-    "changed once it has committed, in autocommit (PostgreSQL) or a short transaction of "
-    "its own (SQLite)",
+    "projection, the due list or the search index, in a short transaction beside the "
+    "read's own",
 }
 
 

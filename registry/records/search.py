@@ -2,13 +2,13 @@
 systems list's orders.
 
 The register now is read from the search index (``records.search_index``: one row per
-system, written with its profile and owners, holding its text, stage, risk tier and
-whether it is retired), so a page costs the same however many versions the register
-holds; as recorded at or in effect at an instant it is read from the versions in force
-then, with the JSON fields read in SQL (``json_extract`` on SQLite, ``jsonb``
-operators on PostgreSQL). API pages are ordered by reference, which is unique and never
-changes, so a cursor (the last reference of a page) gives the next page without gaps or
-repeats.
+system, made from its profile and owners and brought up to date by the read, holding
+its text, stage, risk tier and whether it is retired), so a page costs the same
+however many versions the register holds; as recorded at or in effect at an instant
+it is read from the versions in force then, with the JSON fields read in SQL
+(``json_extract`` on SQLite, ``jsonb`` operators on PostgreSQL). API pages are ordered
+by reference, which is unique and never changes, so a cursor (the last reference of a
+page) gives the next page without gaps or repeats.
 """
 
 from __future__ import annotations
@@ -330,8 +330,11 @@ def _listed_now(
     """The ids of the systems the register lists now that match the filters, from the
     search index alone: one row per system, written with its profile (and owners),
     which holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
-    retired) and its text."""
+    retired) and its text. Every read of the index passes through here: it is brought
+    up to date first (``search_index.current``), so a search finds every write
+    committed before it."""
     _check_text(q, owner)
+    search_index.current(session)
     index = search_index.SystemSearch
     stmt = sa.select(index.system_id)
     if status is not None:

@@ -1,6 +1,6 @@
 """The systems' search index: per system, the text a search finds it by and the sort
-keys of the systems list, made again once a write of a profile or an owner entry
-commits (``records.reindexer``).
+keys of the systems list, brought up to date by the reads that use it (:func:`current`),
+never by the writes.
 
 :func:`indexed` is the one rule of what is indexed: the reference, the profile's name,
 purpose and organisation (the profile shown in the register: the one in force, or the
@@ -22,6 +22,14 @@ now (``records.search``), so those read one row per system, not the versions. Th
 index holds the register now; searches as recorded at or in effect at an instant
 read the versions in force then (``records.search``). ``registry search rebuild`` makes
 it again from the records (:func:`rebuild`).
+
+Like the readiness projection, the index is kept by its reads: ``system_search_cursor``
+holds a ledger position up to which every system's row was made from its last event
+(``seq``: every change to a system's records is an event naming it). A read
+(:func:`current`) makes again the rows of the systems with later events, from the
+records it sees, and stores them with the position it saw in a short transaction of
+its own, so a write sends nothing for the index and a failed store only costs the next
+read the same work.
 """
 
 from __future__ import annotations
@@ -31,18 +39,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, bytewise, driver_connection, driver_sql, untested_checkout
+from registry.db import Base, bytewise, see_committed
 from registry.ledger.models import AuditEvent
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import in_force
 
-# The kinds whose writes change a system's row.
+# The kinds whose records a row is made of.
 INDEXED_KINDS = frozenset({"profile", "owner"})
 PROFILE_FIELDS = ("name", "purpose", "organisation")
 # Made in SQL by migration 0020 and kept by the database, so not on the metadata:
@@ -60,6 +67,8 @@ MAX_WORDS = 16
 MAX_WORD = 64
 _WORD = re.compile(r"[^\W_]+")
 CHUNK = 1000
+# Where a read session finds the keeper that stores what it made (``extensions``).
+INFO_KEY = "records.search_index"
 
 
 class SystemSearch(Base):
@@ -79,9 +88,19 @@ class SystemSearch(Base):
     # Whether the profile is retired (the system retired from the register, listed as
     # retired with its last profile).
     retired: Mapped[bool] = mapped_column(default=False)
-    # The system's last ledger event when the row was made (read before its records):
-    # a row never replaces one made from a later event (``records.reindexer``).
+    # The system's last ledger event when the row was made (read in the same statement
+    # as its records): a row never replaces one made from a later event (:func:`store`).
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+class SearchCursor(Base):
+    """The ledger position up to which every system's row was made from its last event
+    (one row, id 1): a read looks only at the events after it (:func:`current`)."""
+
+    __tablename__ = "system_search_cursor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 def in_order_of(column: Any, values: Sequence[str]) -> Any:
@@ -141,23 +160,6 @@ def indexed(
     }
 
 
-def changes_row(kind: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
-    """Whether the next live version ``after`` of a live entry of ``kind`` whose head is
-    ``before`` (None: a new entry) changes its system's row: what :func:`indexed` makes
-    of the profile, or of the owner, differs. A retirement or a reinstatement always
-    does (the row's ``retired``, the owners listed).
-
-    A write that does not change it leaves the row as it is, ``seq`` included: the row's
-    records are the same before and after it, so a row made from either is the same."""
-    if kind not in INDEXED_KINDS:
-        return False
-    if before is None:
-        return True
-    if kind == "profile":
-        return indexed("", before, ()) != indexed("", after, ())
-    return indexed("", {}, (before,)) != indexed("", {}, (after,))
-
-
 def words(text: str) -> list[str]:
     """The words of a user's search text a query is made of: runs of letters and
     digits (punctuation, operators and quotes are separators), at most MAX_WORDS."""
@@ -192,8 +194,6 @@ def _rows_statement(systems: sa.ColumnElement[bool]) -> sa.Select[Any]:
     condition on the entry's system), with each system's last ledger event: one
     statement, so the records and the event are of one snapshot."""
     statement = in_force(None, with_retired=True)
-    # Compared one by one (an IN of a list is rendered per execution: the refresh's
-    # statement is compiled once for the driver, ``db.driver_sql``).
     kinds = sa.or_(*(Entry.kind == kind for kind in sorted(INDEXED_KINDS)))
     last_seq = (
         sa.select(sa.func.coalesce(sa.func.max(AuditEvent.seq), 0))
@@ -226,9 +226,8 @@ def _upsert_statement(insert: Any) -> Any:
     )
 
 
-# Built once: the rows of many systems (a rebuild's), of one (a refresh's), the upsert.
+# Built once: the rows of some systems, the upsert.
 _ROWS = _rows_statement(Entry.system_id.in_(sa.bindparam("ids", expanding=True)))
-_ROWS_OF_SYSTEM = _rows_statement(Entry.system_id == sa.bindparam("system_id", type_=sa.Integer))
 _UPSERT = {
     "postgresql": _upsert_statement(postgresql.insert),
     "sqlite": _upsert_statement(sqlite.insert),
@@ -270,62 +269,78 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
         connection.execute(_UPSERT[connection.dialect.name], rows)
 
 
-def refresh(session: Session, system_ids: list[int]) -> None:
-    """Make these systems' rows again from their committed records, in the session's
-    transaction. Never commits."""
-    _upsert(session, rows_of(session, system_ids))
+def current(session: Session) -> None:
+    """Bring the index up to date for a read in ``session``: the rows of the systems
+    with events after the cursor whose row was made from an earlier one are made again
+    from the records the read sees (in one batch, by :func:`rows_of`) and stored with
+    the ledger position the read saw as the new cursor. A read session hands them to
+    its keeper (under ``INFO_KEY``: a short transaction of its own) and then sees what
+    was committed (``db.see_committed``); any other session stores them in its own
+    transaction. Every read of ``system_search`` passes through here first
+    (``records.search``), so a search finds what was committed before it began. What
+    this costs follows what changed since the last read: one statement when nothing
+    did."""
+    position = sa.select(SearchCursor.seq).where(SearchCursor.id == 1).scalar_subquery()
+    latest = sa.select(sa.func.max(AuditEvent.seq)).scalar_subquery()
+    cursor, head = session.execute(sa.select(position, latest)).one()
+    cursor, head = cursor or 0, head or 0
+    if head <= cursor:
+        return
+    changed: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
+            .where(
+                AuditEvent.seq > cursor,
+                AuditEvent.seq <= head,
+                AuditEvent.system_id.is_not(None),
+            )
+            .group_by(AuditEvent.system_id)
+        ).all()
+    )
+    made = sa.select(SystemSearch.system_id, SystemSearch.seq)
+    if len(changed) <= CHUNK:
+        made = made.where(SystemSearch.system_id.in_(sorted(changed)))
+    stored = dict(session.execute(made).all()) if changed else {}
+    stale = sorted(i for i, seq in changed.items() if stored.get(i, -1) < seq)
+    rows = [
+        row
+        for start in range(0, len(stale), CHUNK)
+        for row in rows_of(session, stale[start : start + CHUNK])
+    ]
+    keeper = session.info.get(INFO_KEY)
+    if keeper is None:
+        store(session, rows, head)
+        return
+    keeper.keep(rows, head)
+    see_committed(session)
 
 
-def refresh_autocommit(engine: sa.Engine, system_ids: list[int]) -> None:
-    """Make these systems' rows again from their committed records on PostgreSQL, on a
-    pooled connection in autocommit (``records.reindexer``, once a write has committed):
-    two statements, each one round trip, no ``BEGIN`` and no ``COMMIT`` of their own:
-    the rows' read (one statement per system, pipelined), then their upsert, which
-    commits by itself. The connection is not tested first: the read is its test, and
-    a dead one is replaced and both sent once more (both may be repeated: the upsert
-    never replaces a row made from a later ``seq``)."""
-    read = driver_sql(_ROWS_OF_SYSTEM, engine)
-    upsert = driver_sql(_UPSERT["postgresql"], engine)
-    for attempt in (1, 2):
-        try:
-            with untested_checkout(), driver_connection(engine) as driver:
-                if len(system_ids) == 1:
-                    found = driver.execute(read.text, read.params(system_id=system_ids[0]))
-                    rows = _made(found.fetchall())
-                else:
-                    with driver.pipeline():
-                        cursors = [
-                            driver.execute(read.text, read.params(system_id=system_id))
-                            for system_id in system_ids
-                        ]
-                    rows = _made(row for cursor in cursors for row in cursor.fetchall())
-                if len(rows) == 1:
-                    driver.execute(upsert.text, upsert.params(**rows[0]))
-                elif rows:
-                    driver.cursor().executemany(upsert.text, [upsert.params(**r) for r in rows])
-            return
-        except psycopg.OperationalError:
-            if attempt == 2:
-                raise
-
-
-_CHANGED = "registry.search_index.changed"
-
-
-def changed(session: Session, system_id: int) -> None:
-    """Note, in the write's transaction, that what a search finds ``system_id`` by may
-    have changed: its row is made again once the transaction commits."""
-    session.info.setdefault(_CHANGED, set()).add(system_id)
-
-
-def take_changed(session: Session) -> list[int]:
-    """The systems noted by :func:`changed` in the session's transaction, forgotten."""
-    return sorted(session.info.pop(_CHANGED, ()))
+def store(session: Session, rows: list[dict[str, Any]], cursor: int | None = None) -> None:
+    """Store index rows, each replacing the stored one unless that was made from a
+    later event of its system (another read got there first), and move the cursor to
+    ``cursor`` (never back). Flushes only. The rows go in the order of their systems, so
+    two transactions storing rows of the same systems lock them in one order."""
+    _upsert(session, sorted(rows, key=lambda row: row["system_id"]))
+    if cursor is None:
+        return
+    connection = session.connection()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    table = SearchCursor.__table__
+    statement = insert(table).values(id=1, seq=cursor)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={"seq": statement.excluded.seq},
+            where=statement.excluded.seq > table.c.seq,
+        )
+    )
 
 
 def rebuild(session: Session) -> int:
     """The index made again from the records: every row removed, every system's row
-    written. Never commits; returns how many systems it holds."""
+    written. The cursor stays: every row is now made from its system's last event, so
+    the next read finds nothing to make again before it (migration 0020 runs this before
+    the cursor's table exists). Never commits; returns how many systems it holds."""
     session.execute(sa.delete(SystemSearch))
     ids = list(session.scalars(sa.select(AISystem.id).order_by(AISystem.id)))
     count = 0

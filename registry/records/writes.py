@@ -60,7 +60,6 @@ from registry.ledger.append import (
 )
 from registry.ledger.canonical import canonical_bytes, sha256_hex
 from registry.ledger.systems_map import LINK
-from registry.records import search_index
 from registry.records.inputs import (
     check_base,
     check_instant,
@@ -71,7 +70,6 @@ from registry.records.inputs import (
 )
 from registry.records.kinds import KINDS, Kind, stored_attachments, unheld_attachments
 from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
-from registry.records.search_index import INDEXED_KINDS
 
 
 class PromotionGate(Protocol):
@@ -142,8 +140,6 @@ class Plan:
     tombstone: bool = False
     promotion: tuple[dict[str, Any], dict[str, Any]] | None = None  # the readiness gate's
     new_system: bool = False
-    # Whether the system's search index row changes (``search_index.changes_row``).
-    reindex: bool = True
 
     @property
     def number(self) -> int:
@@ -558,7 +554,6 @@ def decide_update(
     if current.kind == "profile":
         promotion = _profile_change(actor, state, before, clean)
     _check_head(current, base)
-    reindex = search_index.changes_row(current.kind, before, clean)
     return _next_version(
         state,
         "entry.update",
@@ -567,7 +562,6 @@ def decide_update(
         reason,
         effective_from,
         promotion=promotion,
-        reindex=reindex,
     )
 
 
@@ -852,8 +846,6 @@ def _append(
         rows.append((_MOVE_HEAD, move))
     rows.append((_INSERT_VERSION, values))
     store(session, event, rows)
-    if plan.kind in INDEXED_KINDS and plan.reindex:  # what a search finds it by changed
-        search_index.changed(session, system_id)
     return _attached(session, plan, system_id, entry_id, version_id, values)
 
 

@@ -1,20 +1,25 @@
-"""The systems' search index (records.search_index): what it finds systems by, kept with
-every write of a profile or an owner entry, and made again equal by a rebuild; user
-text never read as query syntax (both engines, real full-text indexes)."""
+"""The systems' search index (records.search_index): what it finds systems by, brought
+up to date by the reads that use it after every write of a profile or an owner entry,
+and made again equal by a rebuild; user text never read as query syntax (both engines,
+real full-text indexes)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from registry.errors import InvalidInput
+from registry.extensions import database
+from registry.ledger.models import AuditEvent
 from registry.records import search_index, writes
 from registry.records.models import Entry
 from registry.records.search import count_systems, search_systems
-from registry.records.search_index import SystemSearch, indexed, words
+from registry.records.search_index import SearchCursor, SystemSearch, indexed, words
+from tests.conftest import PASSWORD, csrf_token
 from tests.records.samples import SAMPLES
 
 OWNERS = {
@@ -220,10 +225,11 @@ def _stored(session) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in found]
 
 
-def test_after_every_kind_of_write_the_row_is_a_fresh_rebuilds(session, made, officer):
-    """After each write of a profile or an owner entry has committed, the stored rows
-    are those a rebuild makes from the committed records now, ``seq`` included (the
-    system's last event: the write's own)."""
+def test_after_every_kind_of_write_and_a_read_the_row_is_a_fresh_rebuilds(session, made, officer):
+    """A write of a profile or an owner entry sends nothing for the index; once it has
+    committed, the first read brings the stored rows to those a rebuild makes from the
+    committed records now, ``seq`` included (the system's last event: the write's own),
+    and moves the cursor to the ledger's head."""
     system = made["sys-c"]
     ids = sorted(s.id for s in made.values())
     profile = session.scalar(
@@ -242,65 +248,142 @@ def test_after_every_kind_of_write_the_row_is_a_fresh_rebuilds(session, made, of
         ),
         lambda: writes.retire_entry(session, officer, profile.id, base_version=3),
         lambda: writes.reinstate_system(session, officer, system, base_version=4),
+        # A field no search reads: the row's text stays, its seq follows the event.
+        lambda: writes.patch_entry(
+            session, officer, profile.id, {"known_misuse": "None known"}, base_version=5
+        ),
     ]
     for change in changes:
+        before = _stored(session)
         change()
         session.commit()
+        assert _stored(session) == before  # the write left the index alone
+        refs(session, "anything")  # a read
+        session.commit()
         rebuilt = sorted(search_index.rows_of(session, ids), key=lambda r: r["system_id"])
+        head = session.scalar(sa.select(sa.func.max(AuditEvent.seq)))
         session.rollback()
         assert _stored(session) == rebuilt
+        assert session.scalar(sa.select(SearchCursor.seq)) == head
     assert refs(session, "dee") == ["sys-c"] and refs(session, "flags") == ["sys-c"]
 
 
-def test_a_write_that_changes_nothing_indexed_leaves_the_row(session, made, officer):
-    """A profile's field or an owner's role that no search reads: the row stays as it
-    was, ``seq`` included, and it is still what a rebuild makes (but for ``seq``)."""
+def _reader(app, users) -> Any:
+    """A signed-in client of the web pages (signed in from a thread of its own: a
+    request context of its own, not this test's)."""
+    client = app.test_client()
+
+    def sign_in() -> None:
+        token = csrf_token(client)
+        user = users["compliance_officer"]
+        data = {"email": user.email, "password": PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=data).status_code == 302
+
+    thread = threading.Thread(target=sign_in)
+    thread.start()
+    thread.join()
+    return client
+
+
+def _get(clients: list[Any], path: str) -> list[str]:
+    """GET ``path`` with each client at once, each in a thread of its own: a request of
+    its own, so a read session of its own (this test's application context is not
+    shared with them), as in service."""
+    start = threading.Barrier(len(clients))
+    pages: list[str] = [""] * len(clients)
+
+    def get(i: int) -> None:
+        start.wait()
+        response = clients[i].get(path)
+        assert response.status_code == 200
+        pages[i] = response.get_data(as_text=True)
+
+    threads = [threading.Thread(target=get, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return pages
+
+
+def test_a_search_right_after_a_write_finds_it(app, session, users, made, officer):
+    """Read-your-writes through the app's read sessions (a GET's), whose keeper stores
+    the rows a read made in a transaction of its own: the same read finds them."""
     system = made["sys-a"]
-    ids = [system.id]
-    profile, owner = (
-        session.scalar(sa.select(Entry).where(Entry.system_id == system.id, Entry.kind == k))
-        for k in ("profile", "owner")
-    )
-    before = _stored(session)
-    writes.update_entry(
-        session,
-        officer,
-        profile.id,
-        {"reference": "sys-a", **PROFILES["sys-a"], "known_misuse": "None known"},
-        base_version=1,
+    client = _reader(app, users)
+    writes.create_entry(
+        session, officer, system, "owner", _owner("oversight", "Eve Ekwueme", "eve@example.org")
     )
     session.commit()
-    writes.update_entry(
-        session,
-        officer,
-        owner.id,
-        _owner("oversight", "Ana Álvarez", "ana.alvarez@gemeente.example"),
-        base_version=1,
-    )
-    session.commit()
-    assert _stored(session) == before
-    rebuilt = search_index.rows_of(session, ids)[0]
+    (text,) = _get([client], "/systems?q=ekwueme")
+    assert "sys-a" in text and "sys-b" not in text and "sys-c" not in text
+    # The keeper stored the row and moved the cursor: the next read has nothing to do.
+    head = session.scalar(sa.select(sa.func.max(AuditEvent.seq)))
     session.rollback()
-    stored = next(r for r in before if r["system_id"] == system.id)
-    assert rebuilt["seq"] > stored["seq"]
-    assert {**rebuilt, "seq": stored["seq"]} == stored
-    # A change a search reads makes it again.
-    writes.update_entry(
-        session,
-        officer,
-        owner.id,
-        _owner("oversight", "Ana Álvarez-Díaz", "ana.alvarez@gemeente.example"),
-        base_version=2,
+    assert session.scalar(sa.select(SearchCursor.seq)) == head
+    assert "ekwueme" in session.get(SystemSearch, system.id).document.casefold()
+    (text,) = _get([client], "/systems?q=eve%40example.org")
+    assert "sys-a" in text and "sys-b" not in text
+
+
+def test_two_readers_racing_both_find_the_write(app, session, users, made, officer):
+    """Two reads at once after a write: each makes the rows again and hands them to the
+    keeper; both find the write, and what is stored is what a rebuild makes."""
+    clients = [_reader(app, users), _reader(app, users)]
+    profile = session.scalar(
+        sa.select(Entry.id).where(Entry.system_id == made["sys-c"].id, Entry.kind == "profile")
     )
-    session.commit()
-    assert refs(session, "díaz") == ["sys-a"]
-    rebuilt = search_index.rows_of(session, ids)[0]
+    body = {"reference": "sys-c", **PROFILES["sys-c"], "name": "Zebra crossings"}
+    for version in (1, 2):
+        body = {**body, "purpose": f"Counts crossings, take {version}"}
+        writes.update_entry(session, officer, profile, body, base_version=version)
+        session.commit()
+        for text in _get(clients, "/systems?q=zebra"):
+            assert "sys-c" in text and "sys-a" not in text
+    ids = sorted(s.id for s in made.values())
+    rebuilt = sorted(search_index.rows_of(session, ids), key=lambda r: r["system_id"])
+    head = session.scalar(sa.select(sa.func.max(AuditEvent.seq)))
     session.rollback()
-    assert [r for r in _stored(session) if r["system_id"] == system.id] == [rebuilt]
+    assert _stored(session) == rebuilt
+    assert session.scalar(sa.select(SearchCursor.seq)) == head
+
+
+def test_an_older_row_never_replaces_a_newer(app, session, made, officer):
+    """Two reads make one system's row from two ledger positions; the one that saw the
+    later event stores first (``search_index.store``, what the keeper runs). The other's
+    older row and cursor are not kept."""
+    system = made["sys-b"]
+    profile = session.scalar(
+        sa.select(Entry.id).where(Entry.system_id == system.id, Entry.kind == "profile")
+    )
+    body = {"reference": "sys-b", **PROFILES["sys-b"]}
+    maker = database(app).sessionmaker
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        with maker() as reader:
+            head = reader.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+            return search_index.rows_of(reader, [system.id]), head
+
+    writes.update_entry(session, officer, profile, {**body, "name": "Alpha"}, base_version=1)
+    session.commit()
+    older, older_head = read()
+    writes.update_entry(session, officer, profile, {**body, "name": "Beta"}, base_version=2)
+    session.commit()
+    newer, newer_head = read()
+    assert older[0]["seq"] < newer[0]["seq"] and older_head < newer_head
+    for rows, head in ((newer, newer_head), (older, older_head)):
+        with maker() as keeping:
+            search_index.store(keeping, rows, head)
+            keeping.commit()
+    assert next(r for r in _stored(session) if r["system_id"] == system.id) == newer[0]
+    assert session.scalar(sa.select(SearchCursor.seq)) == newer_head
+    assert refs(session, "beta") == ["sys-b"] and refs(session, "alpha") == []
 
 
 def test_other_kinds_leave_it_alone(session, made, officer):
+    refs(session, "ana")  # a read: the rows are made
     before = _index(session)
+    assert len(before) == 3
     writes.create_entry(
         session,
         officer,
@@ -309,10 +392,11 @@ def test_other_kinds_leave_it_alone(session, made, officer):
         {**SAMPLES["data_source"], "name": "Ana's applications", "attachments": []},
     )
     session.commit()
+    refs(session, "ana")  # a read: the row is made again, its text the same
     assert _index(session) == before
 
 
-def test_rebuild_equals_what_writes_kept(session, made, officer):
+def test_rebuild_equals_what_reads_kept(session, made, officer):
     writes.retire_entry(
         session,
         officer,
@@ -323,11 +407,11 @@ def test_rebuild_equals_what_writes_kept(session, made, officer):
         reason="Out of use",
     )
     session.commit()
-    kept = _index(session)
     searches = {q: refs(session, q) for q in ("fraud", "ana", "bob@data-team.example", "sys")}
+    kept = _index(session)
     session.execute(sa.delete(SystemSearch))
     session.commit()
-    assert refs(session, "fraud") == []
+    assert refs(session, "fraud") == []  # the cursor says every row is current
     assert search_index.rebuild(session) == 3
     session.commit()
     assert _index(session) == kept
