@@ -143,6 +143,16 @@ def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    @event.listens_for(engine, "connect")
+    def _note_statistics(dbapi_connection: Any, record: Any) -> None:
+        record.info[_STATISTICS] = _statistics(dbapi_connection)
+
+    @event.listens_for(engine, "checkout")
+    def _fresh_statistics(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get(_STATISTICS) != _statistics(dbapi_connection):
+            # The pool replaces it (and tries again with a new connection).
+            raise sa.exc.DisconnectionError("The planner's statistics have changed.")
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
@@ -155,6 +165,30 @@ def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+# On a pool connection record's info: the planner's statistics it read (:func:`_statistics`).
+_STATISTICS = "registry.statistics"
+
+
+def _statistics(dbapi_connection: Any) -> tuple[int, int]:
+    """Which planner's statistics a SQLite database holds: how many rows ``sqlite_stat1``
+    has, and its last. A connection reads them once, when it loads the schema, and an
+    ANALYZE elsewhere does not make it read them again; so a connection handed out of
+    the pool is replaced when they have changed since it opened (statistics added, as
+    of a table analyzed once filled: ``readiness.projection``). A table analyzed again
+    may keep both numbers: then the connection keeps statistics of that table a little
+    older."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        if cursor.fetchone()[0] == 0:
+            return (0, 0)
+        cursor.execute("SELECT count(*), coalesce(max(rowid), 0) FROM sqlite_stat1")
+        count, last = cursor.fetchone()
+        return (int(count), int(last))
+    finally:
+        cursor.close()
 
 
 READ_ONLY = "registry_read_only"

@@ -37,3 +37,24 @@ def test_the_largest_row_id_is_written_once():
         and any(isinstance(t, ast.Name) and t.id == "MAX_ID" for t in node.targets)
     )
     assert defining == ["db.py"]
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_sqlite_connections_are_replaced_once_the_statistics_change(app):
+    """A SQLite connection reads the planner's statistics when it opens: once an ANALYZE
+    has added some, a pooled connection is replaced as it is handed out, so every read
+    plans with them; while they stay, it is handed out again."""
+    with app.app_context():
+        engine = database().read_engine
+
+        def handed_out() -> object:
+            with engine.connect() as conn:
+                return conn.connection.dbapi_connection
+
+        first = handed_out()
+        assert handed_out() is first
+        with database().engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        replaced = handed_out()
+        assert replaced is not first
+        assert handed_out() is replaced

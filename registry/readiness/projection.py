@@ -67,6 +67,9 @@ CHUNK = 500
 MANY = 5_000
 # How many system ids one statement names (SQLite allows 32,766 parameters).
 IDS = 5_000
+# Storing at least this many rows at once (the first read of a register, a rebuild)
+# refreshes the projection's statistics (:func:`_analyze`).
+ANALYZE_AFTER = 1_000
 
 
 class ReadinessProjection(Base):
@@ -79,9 +82,9 @@ class ReadinessProjection(Base):
     system_id: Mapped[int] = mapped_column(
         sa.ForeignKey("ai_system.id", ondelete="RESTRICT"), primary_key=True
     )
-    # The system's last event (so the systems list's order by last change reads it
-    # from the index).
-    system_seq: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    # The system's last event (the systems list's order by last change reads it from
+    # an index: ix_readiness_projection_recency, below).
+    system_seq: Mapped[int] = mapped_column(sa.BigInteger)
     evaluated_at: Mapped[dt.datetime] = mapped_column(index=True)
     stable_until: Mapped[dt.datetime] = mapped_column(index=True)
     ready: Mapped[bool]
@@ -121,6 +124,15 @@ class ReadinessProjection(Base):
 
 
 # The lists' orders, so that each reads its first rows from an index (readiness.overview).
+# By last change, newest first (``overview.recency``), with what tells whether a row is
+# current (``Current``), so that a page of the systems list reads its first entries
+# and no row (SQLite's planner drives the join from it only so).
+sa.Index(
+    "ix_readiness_projection_recency",
+    ReadinessProjection.system_seq,
+    ReadinessProjection.evaluated_at,
+    ReadinessProjection.stable_until,
+)
 sa.Index(
     "ix_readiness_projection_attention",
     ReadinessProjection.active,
@@ -745,6 +757,8 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
         ]
         if owners:
             session.execute(sa.insert(ReadinessOwner), owners)
+        if len(rows) >= ANALYZE_AFTER:
+            _analyze(session)
     if cursor is not None:
         table = ReadinessCursor.__table__
         statement = insert(table).values(id=1, seq=cursor)
@@ -773,4 +787,18 @@ def rebuild(session: Session, now: dt.datetime) -> int:
         evaluated = evaluate_many(session, systems[start : start + CHUNK], now)
         upsert(session, [row for _summary, row in evaluated])
     upsert(session, [], head)
+    if len(systems) >= ANALYZE_AFTER:
+        _analyze(session)
     return len(systems)
+
+
+def _analyze(session: Session) -> None:
+    """The projection's and its owner index's statistics made again, in the session's
+    transaction: once many rows are stored at once, so that the planner chooses by
+    what they hold now. On SQLite a table filled after its last ANALYZE has none (it
+    was empty then): the planner takes it for a large table and drives the systems
+    list's joins from the other side (the order by last change sorted every system,
+    the count of those not ready read every row they hold) instead of from the
+    projection's indexes. PostgreSQL's autovacuum would get there later."""
+    for table in (ReadinessProjection, ReadinessOwner):
+        session.execute(sa.text(f"ANALYZE {table.__tablename__}"))

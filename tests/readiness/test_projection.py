@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import registry.readiness.projection as projection
 from registry.db import SQLITE_BUSY_TIMEOUT_MS, giving_way
 from registry.extensions import database
 from registry.ledger.models import AuditEvent
@@ -235,6 +236,54 @@ def test_readiness_rebuild_makes_the_projection_again(app, session, officer):
         assert row.system_seq == last_seq(read, system.id)
         fresh = evaluate(read, system.reference, row.evaluated_at)
         assert Summary.of_row(row) == Summary.of(system.id, fresh) and fresh.ready
+
+
+def _rows_in_statistics(read: Any) -> int | None:
+    """How many rows the planner's statistics say the projection holds (None: none)."""
+    if read.get_bind().dialect.name == "postgresql":
+        found = read.scalar(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = 'readiness_projection'")
+        )
+        return None if found < 0 else int(found)
+    if read.scalar(sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")) == 0:
+        return None  # no table ever analyzed
+    found = read.scalar(
+        sa.text(
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'readiness_projection'"
+            " AND idx = 'ix_readiness_projection_recency'"
+        )
+    )
+    return None if found is None else int(found.split()[0])
+
+
+def test_storing_many_rows_at_once_refreshes_the_statistics(app, session, officer, monkeypatch):
+    """The first read of a register stores every system's row: the planner's statistics
+    of the projection are made then (on SQLite it has none until an ANALYZE, and took
+    the projection for a large table); a read storing fewer rows leaves them."""
+    monkeypatch.setattr(projection, "ANALYZE_AFTER", 3)
+    for n in range(3):
+        writes.create_system(session, officer, {**READY_PROFILE, "reference": f"sys-{n}"})
+    session.commit()
+    session.close()
+    db = database(app)
+    with db.read_sessionmaker() as read:
+        assert _rows_in_statistics(read) is None
+        current(read, dt.datetime.now(dt.UTC))
+    with db.read_sessionmaker() as read:
+        assert len(_stored(read)) == 3
+        assert _rows_in_statistics(read) == 3
+    writes.create_system(session, officer, {**READY_PROFILE, "reference": "sys-3"})
+    session.commit()
+    session.close()
+    with db.read_sessionmaker() as read:
+        current(read, dt.datetime.now(dt.UTC))
+    with db.read_sessionmaker() as read:
+        assert len(_stored(read)) == 4
+        assert _rows_in_statistics(read) == 3  # one row stored: not analyzed again
+    result = app.test_cli_runner().invoke(args=["readiness", "rebuild"])
+    assert result.exit_code == 0, result.output
+    with db.read_sessionmaker() as read:
+        assert _rows_in_statistics(read) == 4
 
 
 def test_readiness_refresh_brings_the_projection_up_to_date(app, session, officer):
