@@ -321,6 +321,19 @@ def ledger_head(session: Session) -> LedgerHead:
     return head_from_row(session.connection().execute(_HEAD).first())
 
 
+def systems_changed(session: Session, after: int, upto: int) -> dict[int, int]:
+    """Each system with events after ``after`` up to ``upto`` (ledger positions), with
+    its last event among them: what the kept views of the records (the readiness
+    projection, the due list, the search index) look at to catch up from their cursor.
+    A range of the ledger's primary key, whatever its length."""
+    found = session.execute(
+        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
+        .where(AuditEvent.seq > after, AuditEvent.seq <= upto, AuditEvent.system_id.is_not(None))
+        .group_by(AuditEvent.system_id)
+    )
+    return {system_id: seq for system_id, seq in found}
+
+
 # Ledgers at least this long are verified in aligned chunks by parallel processes.
 PARALLEL_FROM = 200_000
 CHUNK = 1 << 17

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, bytewise, json_table
 from registry.ledger.models import AuditEvent
+from registry.ledger.store import systems_changed
 from registry.notifications.due import AT_ONCE, DueItem, due_items_until, next_midnight
 from registry.records.models import AISystem
 
@@ -214,12 +215,7 @@ def _find(
     """The items of these systems (id -> last seq; None: every system) found at
     ``now``."""
     if systems is None:
-        last = (
-            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
-            .where(AuditEvent.system_id.is_not(None))
-            .group_by(AuditEvent.system_id)
-        )
-        seqs = dict(session.execute(last).all())  # type: ignore[arg-type]
+        seqs = systems_changed(session, 0, cursor)
         systems = {i: seqs.get(i, 0) for i in session.scalars(sa.select(AISystem.id))}
         items, bounds = due_items_until(session, now, ahead=ahead)
     else:
@@ -321,17 +317,7 @@ def current(session: Session, now: dt.datetime, ahead: dt.timedelta) -> Kept:
         if keeper is not None:
             keeper.keep(found)
         return Kept(now, found.items, (), stored=False)
-    changed: dict[int, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
-            .where(
-                AuditEvent.seq > cursor.seq,
-                AuditEvent.seq <= head,
-                AuditEvent.system_id.is_not(None),
-            )
-            .group_by(AuditEvent.system_id)
-        ).all()
-    )
+    changed = systems_changed(session, cursor.seq, head)
     stored: dict[int, int] = {}
     if changed:
         seqs = sa.select(DueState.system_id, DueState.system_seq)

@@ -52,6 +52,7 @@ from registry.accounts.permissions import named_by
 from registry.db import Base, bytewise, json_table
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
+from registry.ledger.store import systems_changed
 from registry.readiness.attention import DUE_SOON, attention_rank, open_incidents
 from registry.readiness.model import Held, Record, Scorecard
 from registry.readiness.scorecard import records_in_force, score
@@ -670,17 +671,7 @@ def current(session: Session, now: dt.datetime) -> Current:
     p = ReadinessProjection
     cursor = session.scalar(sa.select(ReadinessCursor.seq).where(ReadinessCursor.id == 1)) or 0
     head = session.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
-    changed: dict[int, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
-            .where(
-                AuditEvent.seq > cursor,
-                AuditEvent.seq <= head,
-                AuditEvent.system_id.is_not(None),
-            )
-            .group_by(AuditEvent.system_id)
-        ).all()
-    )
+    changed = systems_changed(session, cursor, head)
     seqs = sa.select(p.system_id, p.system_seq)
     if len(changed) <= CHUNK:
         seqs = seqs.where(p.system_id.in_(sorted(changed)))

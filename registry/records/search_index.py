@@ -45,6 +45,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, bytewise, see_committed
 from registry.ledger.models import AuditEvent
+from registry.ledger.store import systems_changed
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.models import AISystem, Entry, EntryVersion
 from registry.records.reads import in_force
@@ -286,17 +287,7 @@ def current(session: Session) -> None:
     cursor, head = cursor or 0, head or 0
     if head <= cursor:
         return
-    changed: dict[int, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
-            .where(
-                AuditEvent.seq > cursor,
-                AuditEvent.seq <= head,
-                AuditEvent.system_id.is_not(None),
-            )
-            .group_by(AuditEvent.system_id)
-        ).all()
-    )
+    changed = systems_changed(session, cursor, head)
     made = sa.select(SystemSearch.system_id, SystemSearch.seq)
     if len(changed) <= CHUNK:
         made = made.where(SystemSearch.system_id.in_(sorted(changed)))
