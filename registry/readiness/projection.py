@@ -531,17 +531,21 @@ class Current:
 
     now: dt.datetime
     fresh: dict[int, dict[str, Any]]
-    replaced: tuple[int, ...]  # systems whose stored rows an event made stale
+    # The systems this read evaluated again (an event or the time made their stored
+    # rows stale): their stored rows are not read, even once the projector has stored
+    # the fresh ones (a later statement of the read may see them on PostgreSQL).
+    replaced: tuple[int, ...]
     stored: bool = True  # False: every system was evaluated by this read
 
-    def _where(self, where: Where) -> list[Any]:
+    def _where(self, session: Session, where: Where) -> list[Any]:
         p = ReadinessProjection
         table = p.__table__
         if not self.stored:
             return [sa.false()]
         conditions = [p.evaluated_at <= self.now, p.stable_until > self.now]
-        if self.replaced:
-            conditions.append(p.system_id.not_in(self.replaced))
+        if self.replaced:  # as one parameter, however many
+            ids = json_table(session, [{"id": i} for i in self.replaced], [("id", sa.Integer)])
+            conditions.append(p.system_id.not_in(sa.select(ids.c.id)))
         return conditions + [compare(table.c[name], value) for name, compare, value in where]
 
     def _fresh(self, where: Where) -> list[dict[str, Any]]:
@@ -560,7 +564,9 @@ class Current:
         keys = [table.c[c] for c in columns]
         totals = [sa.func.count(), *(sa.func.sum(table.c[c]) for c in sums)]
         out: dict[tuple[Any, ...], Counter[str]] = {}
-        found = session.execute(sa.select(*keys, *totals).where(*self._where(())).group_by(*keys))
+        found = session.execute(
+            sa.select(*keys, *totals).where(*self._where(session, ())).group_by(*keys)
+        )
         for row in found:
             key = tuple(row[: len(columns)])
             counts = out.setdefault(key, Counter())
@@ -588,7 +594,7 @@ class Current:
         a user by one of these keys (:func:`owner_index`)."""
         table = ReadinessProjection.__table__
         wanted = list(dict.fromkeys(["system_id", *(columns or COLUMNS), *(c for c, _ in order)]))
-        statement = sa.select(*(table.c[c] for c in wanted)).where(*self._where(where))
+        statement = sa.select(*(table.c[c] for c in wanted)).where(*self._where(session, where))
         if naming is not None:
             statement = statement.where(_naming(naming))
         if order:
@@ -616,7 +622,7 @@ class Current:
         changes)."""
         table = ReadinessProjection.__table__
         wanted = [table.c[c] for c in dict.fromkeys(["system_id", *columns])]
-        statement: Any = sa.select(*wanted).where(*self._where(where))
+        statement: Any = sa.select(*wanted).where(*self._where(session, where))
         fresh = self._fresh(where)
         if fresh:
             rows = [{c.name: row[c.name] for c in wanted} for row in fresh]
@@ -629,7 +635,7 @@ class Current:
         stored = session.scalar(
             sa.select(sa.func.count())
             .select_from(ReadinessProjection)
-            .where(*self._where(where), _naming(naming))
+            .where(*self._where(session, where), _naming(naming))
         )
         fresh = [r for r in self._fresh(where) if {p for p, _r in owner_index(r)} & set(naming)]
         return (stored or 0) + len(fresh)
@@ -699,7 +705,7 @@ def current(session: Session, now: dt.datetime) -> Current:
         fresh = {row["system_id"]: row for _summary, row in evaluate_many(session, systems, now)}
     if stale or head > cursor:
         _keep(session, list(fresh.values()), head)
-    return Current(now, fresh, tuple(sorted(replaced)))
+    return Current(now, fresh, tuple(sorted(stale)))
 
 
 def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = None) -> None:

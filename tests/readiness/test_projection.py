@@ -337,3 +337,29 @@ def test_storing_what_a_read_evaluated_gives_way_to_a_long_write(app, session, o
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
     else:
         assert set(stored) == {system.id}
+
+
+def test_a_read_after_midnight_counts_each_system_once(app, session, officer):
+    """The first read of a new day evaluates every system again (their rows' time has
+    run out) and its projector stores the new rows at once; the read's later statements
+    (each its own snapshot on PostgreSQL) see those stored rows beside its fresh ones,
+    and must not read a system twice."""
+    ids = []
+    for n in range(3):
+        system, _ = writes.create_system(
+            session, officer, {**READY_PROFILE, "reference": f"mid-{n}"}
+        )
+        ids.append(system.id)
+    session.commit()
+    db = database(app)
+    today = dt.datetime.now(dt.UTC)
+    with db.read_sessionmaker() as read:
+        assert current(read, today).tally(read, ["listed"], [])[(True,)]["rows"] == 3
+    tomorrow = today + dt.timedelta(days=1)
+    with db.read_sessionmaker() as read:
+        now = current(read, tomorrow)
+        assert set(now.fresh) == set(ids)  # every row stale by time, none by an event
+        assert now.tally(read, ["listed"], [])[(True,)]["rows"] == 3
+        assert sorted(r["system_id"] for r in now.rows(read, [])) == sorted(ids)
+    with db.read_sessionmaker() as read:
+        assert {i for i, row in _stored(read).items() if row.evaluated_at == tomorrow} == set(ids)
