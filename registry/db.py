@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -272,6 +272,21 @@ def array_literal(values: Iterable[str]) -> str:
         "{"
         + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
         + "}"
+    )
+
+
+def advance_cursor(session: Session, table: sa.Table, seq: int) -> None:
+    """Move a kept view's one-row cursor (``id`` 1, ``seq``: the ledger position up to
+    which the view is current) to ``seq``, never back: another transaction may have
+    stored a later one first. Flushes only."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(id=1, seq=seq)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={"seq": statement.excluded.seq},
+            where=statement.excluded.seq > table.c.seq,
+        )
     )
 
 

@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.accounts.permissions import named_by
-from registry.db import Base, bytewise, json_table
+from registry.db import Base, advance_cursor, bytewise, json_table
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import systems_changed
@@ -757,15 +757,7 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
         if len(rows) >= ANALYZE_AFTER:
             _analyze(session)
     if cursor is not None:
-        table = ReadinessCursor.__table__
-        statement = insert(table).values(id=1, seq=cursor)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={"seq": statement.excluded.seq},
-                where=statement.excluded.seq > table.c.seq,
-            )
-        )
+        advance_cursor(session, ReadinessCursor.__table__, cursor)
 
 
 def rebuild(session: Session, now: dt.datetime) -> int:

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, bytewise, see_committed
+from registry.db import Base, advance_cursor, bytewise, see_committed
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import systems_changed
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
@@ -312,19 +312,8 @@ def store(session: Session, rows: list[dict[str, Any]], cursor: int | None = Non
     ``cursor`` (never back). Flushes only. The rows go in the order of their systems, so
     two transactions storing rows of the same systems lock them in one order."""
     _upsert(session, sorted(rows, key=lambda row: row["system_id"]))
-    if cursor is None:
-        return
-    connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    table = SearchCursor.__table__
-    statement = insert(table).values(id=1, seq=cursor)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.id],
-            set_={"seq": statement.excluded.seq},
-            where=statement.excluded.seq > table.c.seq,
-        )
-    )
+    if cursor is not None:
+        advance_cursor(session, SearchCursor.__table__, cursor)
 
 
 def rebuild(session: Session) -> int:
