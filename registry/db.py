@@ -378,9 +378,20 @@ def make_engine(
         if not read_only_file:
             _create_database_file_on_connect(engine)
         _configure_sqlite(engine, read_only_file)
-    elif pre_ping:
+        return engine
+    sa.event.listen(engine, "do_connect", _in_utc)
+    if pre_ping:
         _ping_on_checkout(engine)
     return engine
+
+
+def _in_utc(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    """PostgreSQL connections speak UTC whatever the server's or the database's
+    ``TimeZone``: the statements the driver runs without the ORM (``ledger.append``'s
+    reads) get their instants in UTC, as :class:`UTCDateTime` gives them, and no text
+    the database writes of an instant depends on its settings. Added to the startup
+    options a database URL may already carry."""
+    params["options"] = f"{params.get('options', '')} -c TimeZone=UTC".strip()
 
 
 # On a pool connection record's info: a new connection, not yet handed out (it is not

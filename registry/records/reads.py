@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from registry.errors import NotFound
+from registry.ledger.append import read
 from registry.records.display import entry_label
 from registry.records.inputs import check_instant, valid_id
 from registry.records.models import AISystem, Entry, EntryVersion
@@ -367,10 +368,14 @@ _CURRENT_ROWS = (
 
 def current_rows(session: Session, reference: str) -> list[Any]:
     """The live entries of the system ``reference`` now, one row each (entry, system and
-    head version columns); empty when there is no such live system."""
+    head version columns); empty when there is no such live system. Read through the
+    ledger's driver (``ledger.append.read``): on PostgreSQL its rows are the driver's
+    own, without the ORM's result processing, which cost a state read more than the
+    statement itself (``bench/api_load.py``); its instants are in UTC as the ORM's are
+    (``db.make_engine``: the connections' time zone)."""
     if len(reference) > 100 or text_problem(reference):
         return []
-    return list(session.connection().execute(_CURRENT_ROWS, {"reference": reference}))
+    return read(session, [(_CURRENT_ROWS, {"reference": reference})])[0]
 
 
 def state_of(

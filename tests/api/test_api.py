@@ -265,6 +265,37 @@ def test_as_of_answers_as_the_registry_stood_then(officer_api, system, profile):
     assert problem(naive, 422)["errors"][0]["parameter"] == "as_of"
 
 
+def test_instants_are_given_in_utc_whatever_the_databases_time_zone(
+    app, officer_api, system, engine_name
+):
+    """A system's state (read without the ORM on PostgreSQL) and an entry (read with
+    it) give the same instants, in UTC, on a database whose time zone is far from it;
+    writes made there seal the same kind of event time."""
+    if engine_name == "postgresql":
+        engine = app.extensions["registry.db"].engine
+        name = engine.url.database
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            far = "SET timezone TO 'Pacific/Chatham'"
+            connection.exec_driver_sql(f'ALTER DATABASE "{name}" {far}')
+        app.extensions["registry.db"].dispose()  # new connections take the setting
+        with engine.connect() as connection:  # the database's own setting holds for others
+            probe = sa.create_engine(engine.url.render_as_string(False))
+            with probe.connect() as other:
+                assert other.exec_driver_sql("SHOW TimeZone").scalar() == "Pacific/Chatham"
+            probe.dispose()
+            assert connection.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+    added = add(officer_api, "risk").get_json()
+    state = officer_api.get("/api/v1/systems/sys-1").get_json()
+    shown = [state["profile"], *state["entries"]]
+    assert [e["id"] for e in shown] == [system["profile"]["id"], added["id"]]
+    for entry in shown:
+        alone = officer_api.get(entry["links"]["self"]).get_json()
+        for field in ("recorded_at", "effective_from"):
+            assert entry[field] == alone[field]
+            assert dt.datetime.fromisoformat(entry[field]).utcoffset() == dt.timedelta(0)
+    assert state["profile"]["recorded_at"] == system["profile"]["recorded_at"]
+
+
 def test_systems_list_filters_and_pages_by_cursor(officer_api, users):
     for i, (stage, tier) in enumerate(
         [("pilot", "high"), ("production", "high"), ("pilot", "minimal")] * 3
