@@ -8,7 +8,7 @@ from typing import Any
 from flask import url_for
 
 from registry.accounts.permissions import require
-from registry.api.auth import current_actor
+from registry.api.auth import current_actor, reads_with_token
 from registry.api.blueprint import (
     BODY,
     ETAG_HEADER,
@@ -153,6 +153,7 @@ def create_system(data: dict[str, Any]) -> Any:
 
 
 @bp.route("/<reference>", methods=["GET"], operation_id="getSystem")
+@reads_with_token
 @bp.arguments(SystemStateQuery, location="query", as_kwargs=True)
 @bp.response(200, SystemStateOut)
 @bp.problems(*READ, 404)
@@ -168,14 +169,11 @@ def system(reference: str, per_kind: int, as_of: Any = None, effective_at: Any =
     `last_profile`.
     """
     session = db_session()
+    now = as_of is None and effective_at is None
+    rows = reads.current_rows(session, reference) if now else []  # with the token's lookup
     require(session, current_actor(), "read")
     when = {"as_of": as_of, "effective_at": effective_at}
-    if (
-        as_of is None
-        and effective_at is None
-        and (rows := reads.current_rows(session, reference))
-        and (state := _current_state(rows, per_kind)) is not None
-    ):
+    if rows and (state := _current_state(rows, per_kind)) is not None:
         return state
     state = reads.state_of(session, reference, as_of=as_of, effective_at=effective_at)
     found = state.system

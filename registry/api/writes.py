@@ -24,7 +24,13 @@ import sqlalchemy as sa
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from registry.api.auth import current_actor, current_identity, defers_token, once_again
+from registry.api.auth import (
+    current_actor,
+    current_identity,
+    defers_token,
+    once_again,
+    token_first,
+)
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
 from registry.errors import RegistryError
@@ -144,7 +150,7 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             # On a connection found dead at the first exchange, started again once.
-            return once_again(lambda: unit_of_work(*args, **kwargs))
+            return once_again(lambda: token_first(lambda: unit_of_work(*args, **kwargs)))
 
         def unit_of_work(*args: Any, **kwargs: Any) -> Any:
             session = db_session()

@@ -101,6 +101,29 @@ def test_an_officers_update_is_two_round_trips(app, api_as, entry, engine_name, 
     assert_one_write(traffic)
 
 
+def test_a_systems_state_is_one_round_trip_with_the_token(app, api_as, entry, engine_name, watch):
+    """``GET /api/v1/systems/{reference}``: the token's lookup and the state read in one
+    pipeline, no transaction (a read session is in autocommit), nothing else; as of an
+    instant, the token first and the older state after it."""
+    auditor = api_as("auditor")
+    traffic = watch() if engine_name == "postgresql" else None
+    state = auditor.get("/api/v1/systems/sys-1")
+    assert state.status_code == 200, state.get_data(as_text=True)
+    assert [e["id"] for e in state.get_json()["entries"]] == [entry["id"]]
+    if traffic is not None:
+        assert traffic.round_trips == 1 == traffic.pipelines, traffic.statements
+        assert traffic.begins == 0 and traffic.pings == 0, traffic.statements
+        assert "api_token" in traffic.statements[0] and "entry_version" in traffic.statements[1]
+        assert len(traffic.statements) == 2, traffic.statements
+        traffic.reset()
+    then = {"as_of": entry["recorded_at"]}
+    assert auditor.get("/api/v1/systems/sys-1", query_string=then).status_code == 200
+    if traffic is not None:
+        assert "api_token" in traffic.statements[0], traffic.statements
+    problem = api_as("admin").get("/api/v1/systems/sys-1")
+    assert problem.status_code == 403, problem.get_data(as_text=True)
+
+
 def test_a_technical_owners_update_reads_owner_entries_with_the_lock(
     app, api_as, entry, users, engine_name, watch
 ):
