@@ -48,6 +48,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from reportlab.platypus.tables import CellStyle
 
 from registry.documents.models import DOCUMENT_TYPES
 from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord, iso
@@ -224,35 +225,98 @@ def _fitting(word: str, font: str, width: float) -> int:
 SPLIT_AT_LEAST = 3 * 10 + 4  # points: three lines of a cell and its padding
 
 
+@functools.cache
+def cell_styles() -> tuple[CellStyle, CellStyle]:
+    """The tables' two cell styles (body, header), made once and shared by every cell:
+    reportlab otherwise makes a style per cell and applies each style command to each
+    of them, for tables whose cells all look alike."""
+    body = CellStyle("cell")
+    body.fontname, body.fontsize, body.leading = fonts()["Regular"], CELL_SIZE, 10
+    body.color, body.valign = INK, "TOP"
+    body.leftPadding = body.rightPadding = 3
+    body.topPadding = body.bottomPadding = 2
+    header = body.copy()
+    header.fontname = fonts()["Bold"]
+    return body, header
+
+
+class PackTable(Table):
+    """A table whose text cells (a string of lines, left-aligned, from the top) are set
+    in one text object for the whole table, each cell's lines one after the other, as
+    reportlab would draw them line by line in a text object each; other cells (a
+    nested table, a Paragraph) are drawn by reportlab."""
+
+    _text: Any = None
+    _text_style: CellStyle | None = None
+
+    def _drawCell(self, cellval: Any, cellstyle: CellStyle, pos: Any, size: Any) -> None:  # noqa: N802 - reportlab's name
+        if (
+            not isinstance(cellval, str)
+            or cellstyle.alignment != "LEFT"
+            or cellstyle.valign != "TOP"
+            or cellstyle.href
+            or cellstyle.destination
+        ):
+            self._end_text()
+            super()._drawCell(cellval, cellstyle, pos, size)
+            return
+        text = self._text
+        if text is None:
+            text = self._text = self.canv.beginText()
+            self._text_style = None
+        current = self._text_style
+        if current is not cellstyle:
+            if current is None or current.color != cellstyle.color:
+                text.setFillColor(cellstyle.color)
+            if current is None or (current.fontname, current.fontsize, current.leading) != (
+                cellstyle.fontname,
+                cellstyle.fontsize,
+                cellstyle.leading,
+            ):
+                text.setFont(cellstyle.fontname, cellstyle.fontsize, cellstyle.leading)
+            self._text_style = cellstyle
+        (x, y), (_, height) = pos, size
+        text.setTextOrigin(
+            x + cellstyle.leftPadding, y + height - cellstyle.topPadding - cellstyle.fontsize
+        )
+        for line in cellval.split("\n"):
+            text.textLine(line)
+
+    def _end_text(self) -> None:
+        if self._text is not None:
+            self.canv.drawText(self._text)
+            self._text = None
+            self._curcellstyle = None  # the canvas's font and colour are not the text's
+
+    def _drawLines(self) -> None:  # noqa: N802 - reportlab's name
+        self._end_text()
+        super()._drawLines()
+
+
 def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
     cells = [
         [_cell(c, w, header and i == 0) for c, w in zip(row, widths, strict=True)]
         for i, row in enumerate(rows)
     ]
+    body, head = cell_styles()
+    styles_of_cells = [
+        [head if header and i == 0 else body] * len(widths) for i in range(len(rows))
+    ]
     # Long tables split between rows; a row that does not fit splits inside its cells
     # (leaving at least SPLIT_AT_LEAST on each side), so no record is too long for the
     # report: a cell taller than a page runs on over the next ones.
-    t = Table(
+    t = PackTable(
         cells,
         colWidths=widths,
         repeatRows=1 if header else 0,
         hAlign="LEFT",
         splitByRow=1,
         splitInRow=SPLIT_AT_LEAST,
+        cellStyles=styles_of_cells,
     )
-    commands: list[Any] = [
-        ("FONT", (0, 0), (-1, -1), fonts()["Regular"], CELL_SIZE, 10),
-        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]
+    commands: list[Any] = [("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE)]
     if header:
         commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
-        commands.append(("FONT", (0, 0), (-1, 0), fonts()["Bold"], CELL_SIZE, 10))
     t.setStyle(TableStyle(commands))
     return t
 
