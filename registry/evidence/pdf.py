@@ -77,6 +77,33 @@ _DEJAVU = {
 _VERA = {"Regular": "Vera.ttf", "Bold": "VeraBd.ttf", "Italic": "VeraIt.ttf", "Mono": "Vera.ttf"}
 
 
+_ASCII = range(32, 127)  # the printable ASCII characters
+
+
+class PackFont(TTFont):
+    """A TrueType font as reportlab sets it, its printable ASCII characters readable
+    (reportlab gives them their own codes in the first subset of every document), so
+    that a string of them is encoded as its own bytes, not one character at a time:
+    the same bytes as TTFont.splitString, which encodes every other string."""
+
+    def __init__(self, name: str, filename: str) -> None:
+        super().__init__(name, filename, asciiReadable=1)
+        glyphs = self.face.charToGlyph
+        self._ascii_as_is = all(code in glyphs for code in _ASCII)
+
+    def splitString(self, text: Any, doc: Any, encoding: str = "utf-8") -> Any:  # noqa: N802 - reportlab's name
+        if (
+            self._ascii_as_is
+            and isinstance(text, str)
+            and text.isascii()
+            and text.isprintable()
+            and text
+            and doc in self.state  # (its first subset made, with the ASCII codes)
+        ):
+            return [(0, text.encode("ascii"))]
+        return super().splitString(text, doc, encoding)
+
+
 @functools.cache
 def fonts() -> dict[str, str]:
     """Register the pack's fonts once per process; return style → font name."""
@@ -91,7 +118,7 @@ def fonts() -> dict[str, str]:
     names = {}
     for style, filename in files.items():
         name = f"{family}-{style}"
-        pdfmetrics.registerFont(TTFont(name, str(base / filename)))
+        pdfmetrics.registerFont(PackFont(name, str(base / filename)))
         names[style] = name
     pdfmetrics.registerFontFamily(
         f"{family}-Regular",

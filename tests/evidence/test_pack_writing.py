@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from reportlab.pdfbase import pdfmetrics
 
 from registry.evidence.pack import catalog_members, dumps
-from registry.evidence.pdf import CELL_SIZE, fonts, lines_of, render, table
+from registry.evidence.pdf import CELL_SIZE, PackFont, fonts, lines_of, render, table
 from tests.evidence.conftest import do_export
 
 
@@ -135,3 +135,32 @@ def test_a_table_sets_its_text_cells_in_their_fonts_beside_nested_cells():
     assert y["first"] - y["Inner head"] == 2  # the inner table's own padding
     assert y["first"] - y["second line"] == 10  # the cells' leading
     assert y["second line"] > y["a paragraph"] == y["last"]
+
+
+def test_the_pack_fonts_encode_text_as_reportlab_does():
+    """PackFont encodes a string of printable ASCII as its own bytes: the same subsets
+    and bytes as reportlab's TTFont, whatever came before in the document."""
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    path = pdfmetrics.getFont(fonts()["Regular"]).face.filename
+    ours, theirs = PackFont("TestPack", path), TTFont("TestReportlab", path, asciiReadable=1)
+
+    class Document:  # (the fonts keep their state per document, weakly)
+        pass
+
+    texts = [
+        "plain ASCII, digits 0123 and ~{}",
+        "",
+        "Zoë, Ærø, naïve: Latin-1",
+        "tab\there",
+        "nbsp\u00a0here",
+        "\x7f delete",
+        "ASCII again after others",
+        "".join(chr(c) for c in range(0x400, 0x4FF)),  # Cyrillic: a second subset
+        "日本 (no glyph) and ASCII",
+        "back to ASCII",
+    ]
+    for order in (texts, texts[::-1]):
+        doc = Document()
+        for text in order:
+            assert ours.splitString(text, doc) == theirs.splitString(text, doc), text
