@@ -202,7 +202,10 @@ CELL_SIZE = 8  # points: the tables' text (leading 10)
 def _cell(value: Any, width: float, bold: bool) -> Any:
     """A table cell: text stays a string, broken into the lines the column holds
     (:func:`lines_of`), which the table draws directly and splits between pages by
-    line; laying out a Paragraph per cell costs several times more."""
+    line; laying out a Paragraph per cell costs several times more. No value: an empty
+    cell."""
+    if value is None:
+        return ""
     if not isinstance(value, str):
         return value
     return lines_of(value, fonts()["Bold" if bold else "Regular"], width - 6)
@@ -329,6 +332,15 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
     styles_of_cells = [
         [head if header and i == 0 else body] * len(widths) for i in range(len(rows))
     ]
+    # A row of text is as tall as its longest cell's lines (what reportlab would
+    # measure); one with a table or a paragraph in it is measured by reportlab.
+    padding, leading = body.topPadding + body.bottomPadding, body.leading
+    heights = [
+        leading * (1 + max(c.count("\n") for c in row)) + padding
+        if all(isinstance(c, str) for c in row)
+        else None
+        for row in cells
+    ]
     # Long tables split between rows; a row that does not fit splits inside its cells
     # (leaving at least SPLIT_AT_LEAST on each side), so no record is too long for the
     # report: a cell taller than a page runs on over the next ones.
@@ -340,6 +352,8 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
         splitByRow=1,
         splitInRow=SPLIT_AT_LEAST,
         cellStyles=styles_of_cells,
+        rowHeights=heights,
+        normalizedData=1,  # (text or flowables, by _cell)
     )
     commands: list[Any] = [("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE)]
     if header:

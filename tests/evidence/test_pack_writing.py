@@ -104,6 +104,7 @@ def test_a_table_sets_its_text_cells_in_their_fonts_beside_nested_cells():
         ["Head A", "Head B"],
         ["first\nsecond line", nested],
         [Paragraph("a paragraph", styles()["cell"]), "last"],
+        [None, "after an empty cell"],
     ]
     pdf = render(
         [table(rows, [120.0, 180.0])],
@@ -135,6 +136,9 @@ def test_a_table_sets_its_text_cells_in_their_fonts_beside_nested_cells():
     assert y["first"] - y["Inner head"] == 2  # the inner table's own padding
     assert y["first"] - y["second line"] == 10  # the cells' leading
     assert y["second line"] > y["a paragraph"] == y["last"]
+    assert x["after an empty cell"] == x["last"]
+    assert y["last"] - y["after an empty cell"] == 10 + 4  # a line and its padding
+    assert "None" not in placed
 
 
 def test_the_pack_fonts_encode_text_as_reportlab_does():
