@@ -355,6 +355,8 @@ def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) ->
         rowHeights=heights,
         normalizedData=1,  # (text or flowables, by _cell)
     )
+    # Only commands drawn over the cells (rules, backgrounds): one setting a cell's
+    # font, colour, alignment or padding would change the styles every table shares.
     commands: list[Any] = [("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE)]
     if header:
         commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
