@@ -48,6 +48,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from reportlab.platypus.tables import CellStyle
 
 from registry.documents.models import DOCUMENT_TYPES
 from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord, iso
@@ -76,6 +77,33 @@ _DEJAVU = {
 _VERA = {"Regular": "Vera.ttf", "Bold": "VeraBd.ttf", "Italic": "VeraIt.ttf", "Mono": "Vera.ttf"}
 
 
+_ASCII = range(32, 127)  # the printable ASCII characters
+
+
+class PackFont(TTFont):
+    """A TrueType font as reportlab sets it, its printable ASCII characters readable
+    (reportlab gives them their own codes in the first subset of every document), so
+    that a string of them is encoded as its own bytes, not one character at a time:
+    the same bytes as TTFont.splitString, which encodes every other string."""
+
+    def __init__(self, name: str, filename: str) -> None:
+        super().__init__(name, filename, asciiReadable=1)
+        glyphs = self.face.charToGlyph
+        self._ascii_as_is = all(code in glyphs for code in _ASCII)
+
+    def splitString(self, text: Any, doc: Any, encoding: str = "utf-8") -> Any:  # noqa: N802 - reportlab's name
+        if (
+            self._ascii_as_is
+            and isinstance(text, str)
+            and text.isascii()
+            and text.isprintable()
+            and text
+            and doc in self.state  # (its first subset made, with the ASCII codes)
+        ):
+            return [(0, text.encode("ascii"))]
+        return super().splitString(text, doc, encoding)
+
+
 @functools.cache
 def fonts() -> dict[str, str]:
     """Register the pack's fonts once per process; return style → font name."""
@@ -90,7 +118,7 @@ def fonts() -> dict[str, str]:
     names = {}
     for style, filename in files.items():
         name = f"{family}-{style}"
-        pdfmetrics.registerFont(TTFont(name, str(base / filename)))
+        pdfmetrics.registerFont(PackFont(name, str(base / filename)))
         names[style] = name
     pdfmetrics.registerFontFamily(
         f"{family}-Regular",
@@ -174,7 +202,10 @@ CELL_SIZE = 8  # points: the tables' text (leading 10)
 def _cell(value: Any, width: float, bold: bool) -> Any:
     """A table cell: text stays a string, broken into the lines the column holds
     (:func:`lines_of`), which the table draws directly and splits between pages by
-    line; laying out a Paragraph per cell costs several times more."""
+    line; laying out a Paragraph per cell costs several times more. No value: an empty
+    cell."""
+    if value is None:
+        return ""
     if not isinstance(value, str):
         return value
     return lines_of(value, fonts()["Bold" if bold else "Regular"], width - 6)
@@ -224,35 +255,111 @@ def _fitting(word: str, font: str, width: float) -> int:
 SPLIT_AT_LEAST = 3 * 10 + 4  # points: three lines of a cell and its padding
 
 
+@functools.cache
+def cell_styles() -> tuple[CellStyle, CellStyle]:
+    """The tables' two cell styles (body, header), made once and shared by every cell:
+    reportlab otherwise makes a style per cell and applies each style command to each
+    of them, for tables whose cells all look alike."""
+    body = CellStyle("cell")
+    body.fontname, body.fontsize, body.leading = fonts()["Regular"], CELL_SIZE, 10
+    body.color, body.valign = INK, "TOP"
+    body.leftPadding = body.rightPadding = 3
+    body.topPadding = body.bottomPadding = 2
+    header = body.copy()
+    header.fontname = fonts()["Bold"]
+    return body, header
+
+
+class PackTable(Table):
+    """A table whose text cells (a string of lines, left-aligned, from the top) are set
+    in one text object for the whole table, each cell's lines one after the other, as
+    reportlab would draw them line by line in a text object each; other cells (a
+    nested table, a Paragraph) are drawn by reportlab."""
+
+    _text: Any = None
+    _text_style: CellStyle | None = None
+
+    def _drawCell(self, cellval: Any, cellstyle: CellStyle, pos: Any, size: Any) -> None:  # noqa: N802 - reportlab's name
+        if (
+            not isinstance(cellval, str)
+            or cellstyle.alignment != "LEFT"
+            or cellstyle.valign != "TOP"
+            or cellstyle.href
+            or cellstyle.destination
+        ):
+            self._end_text()
+            super()._drawCell(cellval, cellstyle, pos, size)
+            return
+        text = self._text
+        if text is None:
+            text = self._text = self.canv.beginText()
+            self._text_style = None
+        current = self._text_style
+        if current is not cellstyle:
+            if current is None or current.color != cellstyle.color:
+                text.setFillColor(cellstyle.color)
+            if current is None or (current.fontname, current.fontsize, current.leading) != (
+                cellstyle.fontname,
+                cellstyle.fontsize,
+                cellstyle.leading,
+            ):
+                text.setFont(cellstyle.fontname, cellstyle.fontsize, cellstyle.leading)
+            self._text_style = cellstyle
+        (x, y), (_, height) = pos, size
+        text.setTextOrigin(
+            x + cellstyle.leftPadding, y + height - cellstyle.topPadding - cellstyle.fontsize
+        )
+        for line in cellval.split("\n"):
+            text.textLine(line)
+
+    def _end_text(self) -> None:
+        if self._text is not None:
+            self.canv.drawText(self._text)
+            self._text = None
+            self._curcellstyle = None  # the canvas's font and colour are not the text's
+
+    def _drawLines(self) -> None:  # noqa: N802 - reportlab's name
+        self._end_text()
+        super()._drawLines()
+
+
 def table(rows: list[list[Any]], widths: list[float], *, header: bool = True) -> Table:
     cells = [
         [_cell(c, w, header and i == 0) for c, w in zip(row, widths, strict=True)]
         for i, row in enumerate(rows)
     ]
+    body, head = cell_styles()
+    styles_of_cells = [
+        [head if header and i == 0 else body] * len(widths) for i in range(len(rows))
+    ]
+    # A row of text is as tall as its longest cell's lines (what reportlab would
+    # measure); one with a table or a paragraph in it is measured by reportlab.
+    padding, leading = body.topPadding + body.bottomPadding, body.leading
+    heights = [
+        leading * (1 + max(c.count("\n") for c in row)) + padding
+        if all(isinstance(c, str) for c in row)
+        else None
+        for row in cells
+    ]
     # Long tables split between rows; a row that does not fit splits inside its cells
     # (leaving at least SPLIT_AT_LEAST on each side), so no record is too long for the
     # report: a cell taller than a page runs on over the next ones.
-    t = Table(
+    t = PackTable(
         cells,
         colWidths=widths,
         repeatRows=1 if header else 0,
         hAlign="LEFT",
         splitByRow=1,
         splitInRow=SPLIT_AT_LEAST,
+        cellStyles=styles_of_cells,
+        rowHeights=heights,
+        normalizedData=1,  # (text or flowables, by _cell)
     )
-    commands: list[Any] = [
-        ("FONT", (0, 0), (-1, -1), fonts()["Regular"], CELL_SIZE, 10),
-        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]
+    # Only commands drawn over the cells (rules, backgrounds): one setting a cell's
+    # font, colour, alignment or padding would change the styles every table shares.
+    commands: list[Any] = [("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE)]
     if header:
         commands.append(("BACKGROUND", (0, 0), (-1, 0), SHADE))
-        commands.append(("FONT", (0, 0), (-1, 0), fonts()["Bold"], CELL_SIZE, 10))
     t.setStyle(TableStyle(commands))
     return t
 

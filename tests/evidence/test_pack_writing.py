@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from reportlab.pdfbase import pdfmetrics
 
 from registry.evidence.pack import catalog_members, dumps
-from registry.evidence.pdf import CELL_SIZE, fonts, lines_of, render, table
+from registry.evidence.pdf import CELL_SIZE, PackFont, fonts, lines_of, render, table
 from tests.evidence.conftest import do_export
 
 
@@ -89,3 +89,82 @@ def test_members_compressed_already_are_stored_the_others_deflated(app, examples
         method == zipfile.ZIP_STORED if name.startswith("files/") else zipfile.ZIP_DEFLATED
         for name, method in methods.items()
     )
+
+
+def test_a_table_sets_its_text_cells_in_their_fonts_beside_nested_cells():
+    """Text cells are set in one text object per table (pdf.PackTable), nested tables
+    and paragraphs by reportlab: every cell reads back, in its row and column, the header
+    in the bold font, the body in the regular one, a cell's lines one below the other."""
+    from reportlab.platypus import Paragraph
+
+    from registry.evidence.pdf import styles
+
+    nested = table([["Inner head", "Other"], ["inner one", "inner two"]], [80.0, 80.0])
+    rows = [
+        ["Head A", "Head B"],
+        ["first\nsecond line", nested],
+        [Paragraph("a paragraph", styles()["cell"]), "last"],
+        [None, "after an empty cell"],
+    ]
+    pdf = render(
+        [table(rows, [120.0, 180.0])],
+        header="header",
+        footer="footer",
+        as_of=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        title="t",
+    )
+    placed: dict[str, tuple[float, float, str]] = {}
+
+    def seen(text, cm, tm, font, size):
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            placed[text.strip()] = (x, y, font["/BaseFont"])
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=seen)
+    bold, regular = fonts()["Bold"], fonts()["Regular"]
+    names = {"Head A": bold, "Head B": bold, "Inner head": bold, "Other": bold}
+    for text in ("first", "second line", "inner one", "inner two", "a paragraph", "last"):
+        names[text] = regular
+    for text, font in names.items():
+        base_font = placed[text][2]
+        assert base_font.endswith("+" + pdfmetrics.getFont(font).face.name.decode()), text
+    x, y = {t: v[0] for t, v in placed.items()}, {t: v[1] for t, v in placed.items()}
+    assert x["Head A"] == x["first"] == x["second line"] == x["a paragraph"]
+    assert x["Head B"] == x["last"] < x["Inner head"] < x["Other"]
+    assert y["Head A"] == y["Head B"] > y["first"]
+    assert y["first"] - y["Inner head"] == 2  # the inner table's own padding
+    assert y["first"] - y["second line"] == 10  # the cells' leading
+    assert y["second line"] > y["a paragraph"] == y["last"]
+    assert x["after an empty cell"] == x["last"]
+    assert y["last"] - y["after an empty cell"] == 10 + 4  # a line and its padding
+    assert "None" not in placed
+
+
+def test_the_pack_fonts_encode_text_as_reportlab_does():
+    """PackFont encodes a string of printable ASCII as its own bytes: the same subsets
+    and bytes as reportlab's TTFont, whatever came before in the document."""
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    path = pdfmetrics.getFont(fonts()["Regular"]).face.filename
+    ours, theirs = PackFont("TestPack", path), TTFont("TestReportlab", path, asciiReadable=1)
+
+    class Document:  # (the fonts keep their state per document, weakly)
+        pass
+
+    texts = [
+        "plain ASCII, digits 0123 and ~{}",
+        "",
+        "Zoë, Ærø, naïve: Latin-1",
+        "tab\there",
+        "nbsp\u00a0here",
+        "\x7f delete",
+        "ASCII again after others",
+        "".join(chr(c) for c in range(0x400, 0x4FF)),  # Cyrillic: a second subset
+        "日本 (no glyph) and ASCII",
+        "back to ASCII",
+    ]
+    for order in (texts, texts[::-1]):
+        doc = Document()
+        for text in order:
+            assert ours.splitString(text, doc) == theirs.splitString(text, doc), text
