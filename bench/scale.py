@@ -8,10 +8,12 @@ varying), the entries a ready system has (some left out, so that about a third a
 ready), a performed review, an incident on every fifth, a waiver on every seventh, and
 change-log entries with further versions up to ``--versions`` versions per system. The
 signed-in compliance officer is named as technical owner of every tenth system ("My
-systems"). Then, through the Flask app on the real database, each page is requested
-``--repeat`` times after one warm-up request (which also fills the readiness
-projection, as the first read after a change does), and its p50 and p95 are printed
-at both sizes with the ratio large/small.
+systems"). Then, through the Flask app on the real databases (both sizes built and
+kept), each page is requested ``--repeat`` times at each size, the sizes in turn, after
+one warm-up request (which also fills the readiness projection, as the first read after
+a change does), and its p50 and p95 are printed at both sizes with the ratio
+large/small: taken in alternation, other work on a shared machine weighs on both
+sizes alike.
 
     python scale.py --sizes 1000,10000 --versions 100     # the issue's shape (slow to build)
     python scale.py                                       # make bench: 200 and 1,000 systems
@@ -25,6 +27,7 @@ import hashlib
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -283,57 +286,78 @@ def pages(systems: int) -> list[tuple[str, str]]:
     ]
 
 
-def measure(url: str, systems: int, repeat: int, only: str = "") -> dict[str, tuple[float, float]]:
-    with tempfile.TemporaryDirectory() as folder:
-        app = create_app(
-            {
-                "DATABASE_URL": url,
-                "INSTANCE_PATH": folder,
-                "EXPORT_DIR": str(Path(folder) / "exports"),
-                "SECRET_KEY": "bench-secret-key",
-                "TESTING": True,
-                "WTF_CSRF_ENABLED": False,
-            }
-        )
-        client = app.test_client()
-        response = client.post("/login", data={"email": OFFICER, "password": PASSWORD})
-        assert response.status_code == 302, response.get_data(as_text=True)[:500]
-        listed = pages(systems)
-        ref = listed[9][1].rsplit("/", 1)[1]
-        db = Database(url)
-        with db.sessionmaker() as s:
-            entry_id, head = s.execute(
-                sa.select(Entry.id, Entry.head_number)
-                .join(AISystem, AISystem.id == Entry.system_id)
-                .where(AISystem.reference == ref, Entry.kind == "change_log")
-                .order_by(Entry.head_number.desc())
-                .limit(1)
-            ).one()
-            user = s.scalar(sa.select(User).where(User.email == OFFICER))
-            _token, secret = create_token(s, Actor.for_user(user), user, name="bench")
-            s.commit()
-        db.engine.dispose()
-        bearer = {"Authorization": f"Bearer {secret}"}
-        base = f"/systems/{ref}/entries/{entry_id}"
-        listed += [
-            ("history", f"{base}/history"),
-            ("diff", f"{base}/diff?from={max(1, head - 1)}&to={head}"),
-        ]
-        out = {}
-        for name, path in listed:
+def _prepared(
+    stack: ExitStack, url: str, systems: int
+) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
+    """A signed-in client of an app on ``url`` (kept open by ``stack``), the pages of a
+    register of ``systems`` systems and the API's bearer header."""
+    folder = stack.enter_context(tempfile.TemporaryDirectory())
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": folder,
+            "EXPORT_DIR": str(Path(folder) / "exports"),
+            "SECRET_KEY": "bench-secret-key",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    client = app.test_client()
+    response = client.post("/login", data={"email": OFFICER, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    listed = pages(systems)
+    ref = listed[9][1].rsplit("/", 1)[1]
+    db = Database(url)
+    with db.sessionmaker() as s:
+        entry_id, head = s.execute(
+            sa.select(Entry.id, Entry.head_number)
+            .join(AISystem, AISystem.id == Entry.system_id)
+            .where(AISystem.reference == ref, Entry.kind == "change_log")
+            .order_by(Entry.head_number.desc())
+            .limit(1)
+        ).one()
+        user = s.scalar(sa.select(User).where(User.email == OFFICER))
+        _token, secret = create_token(s, Actor.for_user(user), user, name="bench")
+        s.commit()
+    db.engine.dispose()
+    base = f"/systems/{ref}/entries/{entry_id}"
+    listed += [
+        ("history", f"{base}/history"),
+        ("diff", f"{base}/diff?from={max(1, head - 1)}&to={head}"),
+    ]
+    return client, listed, {"Authorization": f"Bearer {secret}"}
+
+
+def measure(
+    urls: dict[int, str], repeat: int, only: str = ""
+) -> dict[int, dict[str, tuple[float, float]]]:
+    """Per register size (``urls``: size -> database), each page's warm p50 and p95. The
+    sizes' requests alternate (one of each in turn), so that other work on the machine
+    weighs on both alike and their ratio holds."""
+    out: dict[int, dict[str, tuple[float, float]]] = {size: {} for size in urls}
+    with ExitStack() as stack:
+        prepared = {size: _prepared(stack, url, size) for size, url in urls.items()}
+        names = [name for name, _path in next(iter(prepared.values()))[1]]
+        for index, name in enumerate(names):
             if only and not any(part in name for part in only.split(",")):
                 continue
-            headers = bearer if path.startswith("/api/") else {}
-            response = client.get(path, headers=headers)  # warm-up (and the projection)
-            assert response.status_code == 200, (path, response.status_code)
-            samples = []
+            requests = {}
+            for size, (client, listed, bearer) in prepared.items():
+                path = listed[index][1]
+                headers = bearer if path.startswith("/api/") else {}
+                response = client.get(path, headers=headers)  # warm-up (and the projection)
+                assert response.status_code == 200, (path, response.status_code)
+                requests[size] = (client, path, headers)
+            samples: dict[int, list[float]] = {size: [] for size in urls}
             for _ in range(repeat):
-                started = time.perf_counter()
-                response = client.get(path, headers=headers)
-                samples.append(time.perf_counter() - started)
-                assert response.status_code == 200, path
-            out[name] = (median(samples), percentile(samples, 95))
-        return out
+                for size, (client, path, headers) in requests.items():
+                    started = time.perf_counter()
+                    response = client.get(path, headers=headers)
+                    samples[size].append(time.perf_counter() - started)
+                    assert response.status_code == 200, path
+            for size, taken in samples.items():
+                out[size][name] = (median(taken), percentile(taken, 95))
+    return out
 
 
 def main() -> None:
@@ -354,12 +378,13 @@ def main() -> None:
         f"versions each; warm p50 / p95 of {args.repeat} requests per page (ms)"
     )
     for engine in ENGINES:
-        results = {}
-        for size in (small, large):
-            with fresh_database(engine) as url:
-                seconds = build(url, size, args.versions)
+        with ExitStack() as stack:
+            urls = {}
+            for size in (small, large):
+                urls[size] = stack.enter_context(fresh_database(engine))
+                seconds = build(urls[size], size, args.versions)
                 print(f"  {engine}: built {size:,} systems in {seconds:.0f} s", flush=True)
-                results[size] = measure(url, size, args.repeat, args.pages)
+            results = measure(urls, args.repeat, args.pages)
         print(f"\n{engine}")
         print(
             f"  {'page':26} {f'{small:,} p50':>10} {'p95':>8} {f'{large:,} p50':>11} "

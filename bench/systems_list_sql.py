@@ -4,11 +4,14 @@ sends, timed in the database alone, and the ratio between the sizes.
 On a shared machine the pages' wall times (``scale.py``) move with the other work
 running; what the database does for a page does not, and it is what grows with the
 register when a list counts or sorts every system. Each page of the systems list and
-``GET /api/v1/systems`` (as ``scale.py`` names them) is requested once through the
-Flask app to record its statements (after a warm-up request); each statement is then
-run ``--repeat`` times on its own connection and its best time kept: on PostgreSQL the
-``Execution Time`` of ``EXPLAIN ANALYZE``, on SQLite the wall time of executing it and
-fetching every row. The registers are built as ``scale.py`` builds them.
+``GET /api/v1/systems`` (as ``scale.py`` names them; ``--pages``: any of its pages) is
+requested once through the Flask app to record its statements (after a warm-up
+request); each statement is then run ``--repeat`` times on its own connection and its
+best time kept: on PostgreSQL the ``Execution Time`` of ``EXPLAIN ANALYZE``, on SQLite
+the wall time of executing it and fetching every row. The registers are built as
+``scale.py`` builds them.
+
+    cd bench && ../.venv/bin/python systems_list_sql.py --pages "my systems,my tasks"
 
     cd bench && REGISTRY_BENCH_ENGINES=postgresql ../.venv/bin/python systems_list_sql.py \\
         --sizes 1000,10000 --versions 30
@@ -39,7 +42,12 @@ from registry.db import Database
 OWN = re.compile(r'FROM "?user"?\b|FROM user_role|FROM api_token', re.IGNORECASE)
 
 
-def _listed(systems: int) -> list[tuple[str, str]]:
+def _listed(systems: int, only: str = "") -> list[tuple[str, str]]:
+    """The systems list's pages and the API's, or (``only``) the pages of ``scale.py``
+    whose name holds one of these comma-separated parts."""
+    if only:
+        parts = only.split(",")
+        return [(name, path) for name, path in pages(systems) if any(p in name for p in parts)]
     return [
         (name, path)
         for name, path in pages(systems)
@@ -48,7 +56,7 @@ def _listed(systems: int) -> list[tuple[str, str]]:
     ]
 
 
-def _statements(url: str, systems: int) -> dict[str, list[tuple[str, Any]]]:
+def _statements(url: str, systems: int, only: str = "") -> dict[str, list[tuple[str, Any]]]:
     """Per page, the SELECT statements its second request sent, with their parameters."""
     sent: list[tuple[str, Any]] = []
 
@@ -80,7 +88,7 @@ def _statements(url: str, systems: int) -> dict[str, list[tuple[str, Any]]]:
         bearer = {"Authorization": f"Bearer {secret}"}
         event.listen(sa.engine.Engine, "before_cursor_execute", note)
         try:
-            for name, path in _listed(systems):
+            for name, path in _listed(systems, only):
                 headers = bearer if path.startswith("/api/") else {}
                 assert client.get(path, headers=headers).status_code == 200, path
                 sent.clear()
@@ -141,6 +149,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="two register sizes, small,large")
     parser.add_argument("--versions", type=int, default=30, help="versions per system")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each statement (best kept)")
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="instead of the systems lists, the pages of scale.py whose name holds one of "
+        'these comma-separated parts (e.g. "my systems,my tasks")',
+    )
     args = parser.parse_args()
     small, large = (int(n) for n in args.sizes.split(","))
     print(
@@ -154,7 +168,7 @@ def main() -> None:
             with fresh_database(engine) as url:
                 seconds = build(url, size, args.versions)
                 print(f"  {engine}: built {size:,} systems in {seconds:.0f} s", flush=True)
-                results[size] = _timed(url, _statements(url, size), args.repeat)
+                results[size] = _timed(url, _statements(url, size, args.pages), args.repeat)
         print(f"\n{engine}")
         print(f"  {'page':26} {f'{small:,}':>10} {f'{large:,}':>10} {'ratio':>8}")
         worst = 0.0

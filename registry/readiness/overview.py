@@ -26,7 +26,15 @@ from registry.readiness.attention import (
     open_incidents,
 )
 from registry.readiness.model import Held, Record, Scorecard
-from registry.readiness.projection import EQ, NE, Current, Where, current
+from registry.readiness.projection import (
+    EQ,
+    NE,
+    OWNED,
+    OWNED_ORDER,
+    Current,
+    Where,
+    current,
+)
 from registry.readiness.scorecard import records_in_force, score
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.reads import Change, RegisterRow, recent_changes
@@ -263,15 +271,7 @@ class OwnedPage:
     pages: int
 
 
-OWNED = (("listed", EQ, True), ("retired", EQ, False))
 OWNED_COLUMNS = ("name", "stage", "risk_tier", "unmet", "due", "incidents")
-OWNED_ORDER = (
-    ("ready", False),
-    ("tier_rank", False),
-    ("stage_rank", False),
-    ("unmet_count", True),
-    ("reference", False),
-)
 
 
 def owned_systems(
@@ -280,8 +280,9 @@ def owned_systems(
     """The listed systems not retired whose live owner entries name ``actor`` today, in
     any owner role (by the permissions' rule, ``named_by``, as ``roles_named`` applies
     it: user id or e-mail, within the entry's term; read from the projection's owner
-    index); those not ready first, in the dashboard's order, then by reference; the page
-    ``page`` of ``per_page`` (the last when beyond it)."""
+    index); those not ready first, in the dashboard's order, then by reference
+    (``projection.OWNED``, ``OWNED_ORDER``, which the owner index holds in order); the
+    page ``page`` of ``per_page`` (the last when beyond it)."""
     keys = actor_keys(actor)
     if not keys:
         return OwnedPage([], 0, 1, 1)

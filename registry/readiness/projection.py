@@ -200,10 +200,41 @@ sa.Index(
 )
 
 
+# A condition on a column: (name, comparison, value), read alike in SQL and in Python.
+Where = Sequence[tuple[str, Callable[[Any, Any], Any], Any]]
+# An order: (name, descending) pairs.
+Order = Sequence[tuple[str, bool]]
+EQ, NE = operator.eq, operator.ne
+
+
+# "My systems" (readiness.overview.owned_systems): the listed systems not retired, those
+# not ready first, in the dashboard's order (attention.attention_rank's terms), then by
+# reference. The owner index holds these columns of its row (OWNER_COPIES) and an index
+# in this order, so that a page reads its first rows from the index and a count reads
+# the index alone.
+OWNED: Where = (("listed", EQ, True), ("retired", EQ, False))
+OWNED_ORDER: Order = (
+    ("ready", False),
+    ("tier_rank", False),
+    ("stage_rank", False),
+    ("unmet_count", True),
+    ("reference", False),
+)
+# What tells whether a row is current (``Current``), then what "My systems" filters and
+# orders by: copied from the projection row into each of its owner index's rows.
+OWNER_COPIES = tuple(
+    dict.fromkeys(
+        ["evaluated_at", "stable_until", *(c for c, _, _ in OWNED), *(c for c, _ in OWNED_ORDER)]
+    )
+)
+
+
 class ReadinessOwner(Base):
     """Who a projection row's owner entries name, in which role, on the day it was
     evaluated (``permissions.named_by``, by the keys of ``permissions.person_keys``; a
-    row is current only on that day): "My systems" reads its systems and roles by index."""
+    row is current only on that day), with the row's columns "My systems" filters and
+    orders by (``OWNER_COPIES``, written with it): "My systems" reads its systems, their
+    count and roles by index."""
 
     __tablename__ = "readiness_owner"
 
@@ -214,6 +245,31 @@ class ReadinessOwner(Base):
         index=True,
     )
     role: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    # The projection row's (OWNER_COPIES).
+    evaluated_at: Mapped[dt.datetime]
+    stable_until: Mapped[dt.datetime]
+    listed: Mapped[bool]
+    retired: Mapped[bool]
+    ready: Mapped[bool]
+    tier_rank: Mapped[int]
+    stage_rank: Mapped[int]
+    unmet_count: Mapped[int]
+    reference: Mapped[str] = mapped_column(bytewise())
+
+
+# A person's systems in "My systems"' order, each once (its roles are rows next to one
+# another), with what tells whether a row is current: a page reads its first entries,
+# a count the entries alone.
+_owner = ReadinessOwner.__table__.c
+sa.Index(
+    "ix_readiness_owner_owned",
+    _owner.person,
+    *(_owner[c] for c, _, _ in OWNED),
+    *(_owner[c].desc() if down else _owner[c] for c, down in OWNED_ORDER),
+    _owner.system_id,
+    _owner.evaluated_at,
+    _owner.stable_until,
+)
 
 
 def owner_index(row: dict[str, Any]) -> set[tuple[str, str]]:
@@ -516,13 +572,6 @@ def summaries(
     return found
 
 
-# A condition on a column: (name, comparison, value), read alike in SQL and in Python.
-Where = Sequence[tuple[str, Callable[[Any, Any], Any], Any]]
-# An order: (name, descending) pairs.
-Order = Sequence[tuple[str, bool]]
-EQ, NE = operator.eq, operator.ne
-
-
 @dataclass(frozen=True)
 class Current:
     """The projection as current at ``now`` for one read: the stored rows still current
@@ -537,16 +586,19 @@ class Current:
     replaced: tuple[int, ...]
     stored: bool = True  # False: every system was evaluated by this read
 
-    def _where(self, session: Session, where: Where) -> list[Any]:
-        p = ReadinessProjection
-        table = p.__table__
+    def _where(
+        self, session: Session, where: Where, table: sa.Table = ReadinessProjection.__table__
+    ) -> list[Any]:
+        """The stored rows current at ``now`` matching ``where``: of the projection, or
+        of the owner index (``table``), whose rows hold the columns this reads."""
         if not self.stored:
             return [sa.false()]
-        conditions = [p.evaluated_at <= self.now, p.stable_until > self.now]
+        c = table.c
+        conditions = [c.evaluated_at <= self.now, c.stable_until > self.now]
         if self.replaced:  # as one parameter, however many
             ids = json_table(session, [{"id": i} for i in self.replaced], [("id", sa.Integer)])
-            conditions.append(p.system_id.not_in(sa.select(ids.c.id)))
-        return conditions + [compare(table.c[name], value) for name, compare, value in where]
+            conditions.append(c.system_id.not_in(sa.select(ids.c.id)))
+        return conditions + [compare(c[name], value) for name, compare, value in where]
 
     def _fresh(self, where: Where) -> list[dict[str, Any]]:
         return [
@@ -591,16 +643,19 @@ class Current:
     ) -> list[dict[str, Any]]:
         """The rows matching (only ``columns``, with system_id, when given), in
         ``order``, the first ``limit``; ``naming``: only those whose owner entries name
-        a user by one of these keys (:func:`owner_index`)."""
+        a user by one of these keys (:func:`owner_index`), found through the owner
+        index (:meth:`_named`), whose rows hold the columns ``where`` and ``order``
+        name."""
         table = ReadinessProjection.__table__
         wanted = list(dict.fromkeys(["system_id", *(columns or COLUMNS), *(c for c, _ in order)]))
-        statement = sa.select(*(table.c[c] for c in wanted)).where(*self._where(session, where))
+        statement = sa.select(*(table.c[c] for c in wanted))
         if naming is not None:
-            statement = statement.where(_naming(naming))
+            named = self._named(session, where, order, limit, naming)
+            statement = statement.where(table.c.system_id.in_(named))
+        else:
+            statement = statement.where(*self._where(session, where))
         if order:
-            statement = statement.order_by(
-                *(table.c[c].desc() if down else table.c[c] for c, down in order)
-            )
+            statement = statement.order_by(*_ordered(table, order))
         if limit is not None:
             statement = statement.limit(limit)
         found = [dict(r._mapping) for r in session.execute(statement)]
@@ -630,12 +685,42 @@ class Current:
             statement = sa.union_all(statement, sa.select(*(item.c[c.name] for c in wanted)))
         return statement.subquery(name)
 
+    def _named(
+        self,
+        session: Session,
+        where: Where,
+        order: Order,
+        limit: int | None,
+        naming: Collection[str],
+    ) -> sa.Select[Any]:
+        """The ids of the stored rows current and matching whose owner entries name a
+        user by one of ``naming``, read from the owner index: with ``limit``, of each
+        key the first ``limit`` systems in ``order`` (each once: its roles' rows lie
+        next to one another), which hold the first ``limit`` of them all."""
+        owner = ReadinessOwner.__table__
+        keys = [owner.c[c] for c, _ in order]
+        if not naming:
+            return sa.select(owner.c.system_id).where(sa.false())
+        firsts = []
+        for person in sorted(naming):
+            first = (
+                sa.select(owner.c.system_id, *keys)
+                .where(owner.c.person == person, *self._where(session, where, owner))
+                .distinct()
+            )
+            if limit is not None:
+                first = first.order_by(*_ordered(owner, order)).limit(limit)
+            firsts.append(sa.select(first.subquery().c.system_id))
+        return firsts[0] if len(firsts) == 1 else sa.union_all(*firsts)  # type: ignore[return-value]
+
     def count(self, session: Session, where: Where, *, naming: Collection[str]) -> int:
-        """How many rows match whose owner entries name a user by one of ``naming``."""
+        """How many rows match whose owner entries name a user by one of ``naming``:
+        from the owner index alone, whose rows hold the columns ``where`` names."""
+        owner = ReadinessOwner.__table__
         stored = session.scalar(
-            sa.select(sa.func.count())
-            .select_from(ReadinessProjection)
-            .where(*self._where(session, where), _naming(naming))
+            sa.select(sa.func.count(sa.distinct(owner.c.system_id))).where(
+                owner.c.person.in_(sorted(naming)), *self._where(session, where, owner)
+            )
         )
         fresh = [r for r in self._fresh(where) if {p for p, _r in owner_index(r)} & set(naming)]
         return (stored or 0) + len(fresh)
@@ -662,10 +747,8 @@ class Current:
         return out
 
 
-def _naming(keys: Collection[str]) -> Any:
-    return ReadinessProjection.system_id.in_(
-        sa.select(ReadinessOwner.system_id).where(ReadinessOwner.person.in_(sorted(keys)))
-    )
+def _ordered(table: sa.Table, order: Order) -> list[Any]:
+    return [table.c[c].desc() if down else table.c[c] for c, down in order]
 
 
 def current(session: Session, now: dt.datetime) -> Current:
@@ -748,7 +831,12 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
                 )
             replaced += ours
         owners = [
-            {"person": person, "system_id": row["system_id"], "role": role}
+            {
+                "person": person,
+                "system_id": row["system_id"],
+                "role": role,
+                **{c: row[c] for c in OWNER_COPIES},
+            }
             for row in replaced
             for person, role in sorted(owner_index(row))
         ]

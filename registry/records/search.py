@@ -105,7 +105,7 @@ def matching_systems(
     them after reference ``after``."""
     if as_of is None and effective_at is None:
         ids = (
-            _listed_now(session, q, stage, risk_tier, owner, status)
+            _listed_now(session, q, stage, risk_tier, owner, status, page=limit)
             .join(AISystem, AISystem.id == search_index.SystemSearch.system_id)
             .order_by(AISystem.reference)
         )
@@ -326,13 +326,16 @@ def _listed_now(
     risk_tier: str | None,
     owner: str | None,
     status: str | None,
+    *,
+    page: int | None = None,
 ) -> sa.Select[Any]:
     """The ids of the systems the register lists now that match the filters, from the
     search index alone: one row per system, written with its profile (and owners),
     which holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
     retired) and its text. Every read of the index passes through here: it is brought
     up to date first (``search_index.current``), so a search finds every write
-    committed before it."""
+    committed before it. ``page``: the caller reads a page of so many in another
+    index's order (``search_index.matching``)."""
     _check_text(q, owner)
     search_index.current(session)
     index = search_index.SystemSearch
@@ -344,7 +347,7 @@ def _listed_now(
     if risk_tier:
         stmt = stmt.where(index.risk_tier == risk_tier)
     if q:
-        found = search_index.matching(session, q.strip()[:MAX_NEEDLE])
+        found = search_index.matching(session, q.strip()[:MAX_NEEDLE], page=page)
         stmt = stmt.where(sa.false() if found is None else found)
     if owner:
         stmt = stmt.where(index.system_id.in_(_owned_by(session, owner, None, None)))

@@ -167,11 +167,20 @@ def words(text: str) -> list[str]:
     return [w[:MAX_WORD] for w in _WORD.findall(text)[:MAX_WORDS]]
 
 
-def matching(session: Session, text: str) -> sa.ColumnElement[bool] | None:
+def matching(
+    session: Session, text: str, *, page: int | None = None
+) -> sa.ColumnElement[bool] | None:
     """Whether a row's indexed text holds every word of ``text``, each as a prefix (a
     condition on ``system_search``); None when ``text`` has no word (nothing matches).
     On PostgreSQL a condition on the row's own ``terms``, so a query ordered by another
-    index can test each row it reads; on SQLite the ids the FTS5 table finds."""
+    index can test each row it reads; on SQLite the ids the FTS5 table finds.
+
+    ``page``: the caller reads a page of so many rows in the order of another index. On
+    SQLite the planner then still reads every match and sorts them (it knows not how
+    many the FTS5 table finds); when the matches are so many that reading the order's
+    index to the page's end reads fewer rows (about ``page`` x systems / matches, fewer
+    than the matches: :func:`_read_in_order`), the ids are not offered as an index's
+    term, so the order's index drives and each row it reads is tested against them."""
     found = words(text)
     if not found:
         return None
@@ -182,11 +191,22 @@ def matching(session: Session, text: str) -> sa.ColumnElement[bool] | None:
         return terms.bool_op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), query))
     query = " AND ".join(f'"{w}"*' for w in found)
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    return SystemSearch.system_id.in_(
-        sa.select(fts.c.rowid).where(
-            sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
-        )
-    )
+    found_by = sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
+    tested: Any = SystemSearch.system_id
+    if page is not None and _read_in_order(session, found_by, page):
+        tested = tested + 0  # an expression of the id: no index's term (SQLite's "+")
+    return tested.in_(sa.select(fts.c.rowid).where(found_by))  # type: ignore[no-any-return]
+
+
+def _read_in_order(session: Session, found_by: Any, page: int) -> bool:
+    """Whether a page of ``page`` rows in another order reads fewer rows from that
+    order's index (about ``page`` x systems / matches) than there are matches: matches
+    x matches > ``page`` x systems. Counted in the FTS5 table alone; the systems by the
+    largest id (ids are never reused, systems never removed)."""
+    fts = sa.table(FTS_TABLE, sa.column("rowid"))
+    matches = session.scalar(sa.select(sa.func.count()).select_from(fts).where(found_by)) or 0
+    systems = session.scalar(sa.select(sa.func.max(SystemSearch.system_id))) or 0
+    return matches * matches > page * systems
 
 
 def _rows_statement(systems: sa.ColumnElement[bool]) -> sa.Select[Any]:

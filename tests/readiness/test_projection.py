@@ -18,6 +18,7 @@ from registry.ledger.models import AuditEvent
 from registry.readiness.gate import check_promotion
 from registry.readiness.projection import (
     COLUMNS,
+    OWNER_COPIES,
     ReadinessCursor,
     ReadinessOwner,
     ReadinessProjection,
@@ -48,7 +49,8 @@ def _stored(read: Any) -> dict[int, ReadinessProjection]:
 def _check(app: Any) -> dict[int, ReadinessProjection]:
     """Read the projection as the lists do (a read session, whose projector stores what
     it evaluated), then hold what was read and what is stored to a fresh evaluation:
-    the summary, every column the lists read, the owner index and the cursor."""
+    the summary, every column the lists read, the owner index (with the row's columns
+    it holds) and the cursor."""
     db = database(app)
     now = dt.datetime.now(dt.UTC)
     with db.read_sessionmaker() as read:
@@ -73,14 +75,19 @@ def _check(app: Any) -> dict[int, ReadinessProjection]:
                     c: row[c] for c in COLUMNS
                 }
         owners = {
-            (person, system_id, role)
+            (person, system_id, role, *(getattr(row, c) for c in OWNER_COPIES))
             for system_id, row in stored.items()
             for person, role in owner_index({c: getattr(row, c) for c in COLUMNS})
         }
         index = read.execute(
-            sa.select(ReadinessOwner.person, ReadinessOwner.system_id, ReadinessOwner.role)
+            sa.select(
+                ReadinessOwner.person,
+                ReadinessOwner.system_id,
+                ReadinessOwner.role,
+                *(getattr(ReadinessOwner, c) for c in OWNER_COPIES),
+            )
         )
-        assert set(index) == owners
+        assert set(index) == owners  # with the row's columns "My systems" reads
         head = read.scalar(sa.select(sa.func.max(AuditEvent.seq)))
         assert read.scalar(sa.select(ReadinessCursor.seq)) == head
         # Read again: the stored rows answer, and they still equal a fresh evaluation.

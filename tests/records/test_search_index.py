@@ -451,3 +451,48 @@ def test_one_rule_of_what_is_indexed():
         "z q x example",
     ]
     assert (row["name_key"], row["stage"], row["risk_tier"]) == ("strasse", "pilot", "unclassified")
+
+
+def test_a_page_of_many_matches_read_in_order_equals_one_of_few(session, officer, monkeypatch):
+    """A search matching many systems reads its page in the order's index, testing each
+    row (on SQLite: when matches x matches > page x systems); one matching few reads the
+    matches and sorts them: the same pages, in reference order, page after page."""
+    for n in range(24):
+        writes.create_system(
+            session,
+            officer,
+            {
+                "reference": f"pg-{(n * 7) % 24:02d}",
+                "name": f"{'Chatbot' if n % 4 else 'Router'} {n}",
+                "stage": "pilot" if n % 3 else "production",
+            },
+        )
+    session.commit()
+    chosen: list[bool] = []
+    in_order = search_index._read_in_order
+
+    def noted(*args: Any) -> bool:
+        chosen.append(in_order(*args))
+        return chosen[-1]
+
+    monkeypatch.setattr(search_index, "_read_in_order", noted)
+    every = {r.system.reference: r.profile for r in search_systems(session, limit=100)}
+    for q, stage in (("chatbot", None), ("chatbot", "pilot"), ("router", None)):
+        expected = sorted(
+            ref
+            for ref, profile in every.items()
+            if profile["name"].lower().startswith(q) and stage in (None, profile["stage"])
+        )
+        for limit in (1, 2, 3, 5):
+            seen: list[str] = []
+            after = None
+            while True:
+                page = refs(session, q, stage=stage, limit=limit, after=after)
+                seen += page
+                if len(page) < limit:
+                    break
+                after = page[-1]
+            assert seen == expected, (q, stage, limit)
+        assert count_systems(session, q=q, stage=stage).systems == len(expected)
+    if session.get_bind().dialect.name == "sqlite":  # both ways were taken
+        assert set(chosen) == {True, False}
