@@ -290,6 +290,24 @@ def advance_cursor(session: Session, table: sa.Table, seq: int) -> None:
     )
 
 
+# Storing at least this many rows at once in a table the registry keeps for its reads
+# (the readiness projection, the due list, the notification outbox) makes the planner's
+# statistics of that table again (:func:`analyze`).
+ANALYZE_AFTER = 1_000
+
+
+def analyze(session: Session, *tables: sa.Table) -> None:
+    """The planner's statistics of ``tables`` made again, in the session's transaction,
+    once many rows were stored at once (``ANALYZE_AFTER``: the first read of a register,
+    a rebuild, a large enqueue), so that the planner chooses by what they hold now. On
+    SQLite a table filled after its last ANALYZE has none (it was empty then): the
+    planner takes it for a large table and drives joins from the other side (the systems
+    list's order by last change sorted every system, the count of those not ready read
+    every row) instead of from its indexes; PostgreSQL's autovacuum gets there later."""
+    for table in tables:
+        session.execute(sa.text(f"ANALYZE {table.name}"))
+
+
 def json_table(
     session: Session,
     values: Sequence[Any],

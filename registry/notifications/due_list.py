@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, bytewise, json_table
+from registry.db import ANALYZE_AFTER, Base, analyze, bytewise, json_table
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import systems_changed
 from registry.notifications.due import AT_ONCE, DueItem, due_items_until, next_midnight
@@ -192,6 +192,8 @@ def store(session: Session, found: Found) -> None:
     rows = [_stored(item) for item in found.items if item.system_id in written]
     for start in range(0, len(rows), CHUNK):
         session.execute(sa.insert(DueRow), rows[start : start + CHUNK])
+    if len(states) >= ANALYZE_AFTER:  # the first read of a register, a rebuild
+        analyze(session, DueState.__table__, DueRow.__table__)
     cursor = DueCursor.__table__
     statement = insert(cursor).values(id=1, seq=found.cursor, ahead=found.ahead)
     session.execute(

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from registry.accounts.actor import Actor
 from registry.accounts.models import User, UserRole
 from registry.accounts.permissions import actor_keys, roles_named
-from registry.db import json_table
+from registry.db import ANALYZE_AFTER, analyze, json_table
 from registry.ledger.models import AuditEvent
 from registry.notifications import due_list
 from registry.notifications.addresses import ANY, AddressPolicy, modes, normalise
@@ -49,8 +49,6 @@ EVENTS = {
     "readiness.changed": "A system in production that is no longer ready",
 }
 CURSOR = "ledger"
-# How many rows one enqueue adds before it refreshes the outbox's statistics (PostgreSQL).
-ANALYZE_AFTER = 1000
 # Keys compared with the outbox per statement, and rows inserted per statement: each
 # statement carries them as one JSON parameter, so its text is the same every time.
 COMPARED = 10_000
@@ -123,7 +121,7 @@ def enqueue(session: Session, rows: list[dict[str, Any]]) -> int:
     if new >= ANALYZE_AFTER and _postgresql(session):
         # Fresh statistics now, not at autovacuum's next round: with the table's old
         # ones the planner reads the whole outbox for each chunk of keys compared.
-        session.execute(sa.text("ANALYZE notification_outbox"))
+        analyze(session, table)
     return new
 
 

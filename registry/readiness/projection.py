@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.accounts.permissions import named_by
-from registry.db import Base, advance_cursor, bytewise, json_table
+from registry.db import ANALYZE_AFTER, Base, advance_cursor, analyze, bytewise, json_table
 from registry.documents.service import received_by_systems
 from registry.ledger.models import AuditEvent
 from registry.ledger.store import systems_changed
@@ -68,9 +68,6 @@ CHUNK = 500
 MANY = 5_000
 # How many system ids one statement names (SQLite allows 32,766 parameters).
 IDS = 5_000
-# Storing at least this many rows at once (the first read of a register, a rebuild)
-# refreshes the projection's statistics (:func:`_analyze`).
-ANALYZE_AFTER = 1_000
 
 
 class ReadinessProjection(Base):
@@ -843,7 +840,7 @@ def upsert(session: Session, rows: list[dict[str, Any]], cursor: int | None = No
         if owners:
             session.execute(sa.insert(ReadinessOwner), owners)
         if len(rows) >= ANALYZE_AFTER:
-            _analyze(session)
+            analyze(session, ReadinessProjection.__table__, ReadinessOwner.__table__)
     if cursor is not None:
         advance_cursor(session, ReadinessCursor.__table__, cursor)
 
@@ -865,17 +862,5 @@ def rebuild(session: Session, now: dt.datetime) -> int:
         upsert(session, [row for _summary, row in evaluated])
     upsert(session, [], head)
     if len(systems) >= ANALYZE_AFTER:
-        _analyze(session)
+        analyze(session, ReadinessProjection.__table__, ReadinessOwner.__table__)
     return len(systems)
-
-
-def _analyze(session: Session) -> None:
-    """The projection's and its owner index's statistics made again, in the session's
-    transaction: once many rows are stored at once, so that the planner chooses by
-    what they hold now. On SQLite a table filled after its last ANALYZE has none (it
-    was empty then): the planner takes it for a large table and drives the systems
-    list's joins from the other side (the order by last change sorted every system,
-    the count of those not ready read every row they hold) instead of from the
-    projection's indexes. PostgreSQL's autovacuum would get there later."""
-    for table in (ReadinessProjection, ReadinessOwner):
-        session.execute(sa.text(f"ANALYZE {table.__tablename__}"))

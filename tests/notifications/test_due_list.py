@@ -196,6 +196,46 @@ def test_the_kept_list_is_a_fresh_computation_after_every_kind_of_write(app, ses
     _kept(app, _now() + dt.timedelta(hours=240))
 
 
+def _analyzed_rows(app: Any, table: str) -> int | None:
+    """How many rows the planner's statistics of ``table`` say it holds (None: never
+    analyzed)."""
+    with database(app).read_sessionmaker() as read:
+        if read.get_bind().dialect.name == "postgresql":
+            found = read.scalar(
+                sa.text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
+            )
+            return None if found is None or found < 0 else int(found)
+        if not read.scalar(
+            sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        ):
+            return None
+        found = read.scalar(
+            sa.text("SELECT stat FROM sqlite_stat1 WHERE tbl = :t AND idx IS NOT NULL"),
+            {"t": table},
+        )
+        return None if found is None else int(found.split()[0])
+
+
+def test_storing_many_states_at_once_refreshes_the_statistics(app, session, officer, monkeypatch):
+    """The first read of a register stores every system's state: the planner's
+    statistics of the due list are made then (as the readiness projection's); a read
+    storing fewer leaves them, a rebuild makes them again."""
+    monkeypatch.setattr(due_list, "ANALYZE_AFTER", 5)
+    register_every_kind(session, officer, _now())
+    session.commit()
+    assert _analyzed_rows(app, "due_state") is None
+    _kept(app, _now())
+    assert _analyzed_rows(app, "due_state") == 5
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "one-more"})
+    session.commit()
+    _kept(app, _now())
+    assert len(_states(app)) == 6
+    assert _analyzed_rows(app, "due_state") == 5  # one state stored: not analyzed again
+    result = app.test_cli_runner().invoke(args=["notify", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert _analyzed_rows(app, "due_state") == 6
+
+
 def test_rebuild_makes_the_list_again(app, session, officer):
     register_every_kind(session, officer, _now())
     session.commit()
