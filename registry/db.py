@@ -10,6 +10,7 @@ import contextvars
 import datetime as dt
 import functools
 import json
+import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
@@ -408,8 +409,12 @@ def _in_utc(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> 
     ``TimeZone``: the statements the driver runs without the ORM (``ledger.append``'s
     reads) get their instants in UTC, as :class:`UTCDateTime` gives them, and no text
     the database writes of an instant depends on its settings. Added to the startup
-    options a database URL may already carry."""
-    params["options"] = f"{params.get('options', '')} -c TimeZone=UTC".strip()
+    options a database URL may already carry, or else to those of the environment
+    (``PGOPTIONS``, which libpq reads only when no options are given). A connection
+    pooler in front of PostgreSQL must pass startup options on (PgBouncer 1.20 or
+    later: docs/operations.md)."""
+    given = params.get("options", os.environ.get("PGOPTIONS", ""))
+    params["options"] = f"{given} -c TimeZone=UTC".strip()
 
 
 # On a pool connection record's info: a new connection, not yet handed out (it is not

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import registry
+from registry.db import make_engine
 from registry.extensions import database
 
 
@@ -58,3 +59,32 @@ def test_sqlite_connections_are_replaced_once_the_statistics_change(app):
         replaced = handed_out()
         assert replaced is not first
         assert handed_out() is replaced
+
+
+def test_postgresql_connections_speak_utc_and_keep_the_options_given(
+    engine_name, database_url, monkeypatch
+):
+    """Every PostgreSQL connection asks for the time zone UTC, beside the startup
+    options of its URL, or else of PGOPTIONS (which libpq would otherwise drop)."""
+    if engine_name != "postgresql":
+        pytest.skip("startup options: PostgreSQL")
+
+    def shown(url: str) -> tuple[str, str, str]:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                return tuple(  # type: ignore[return-value]
+                    connection.exec_driver_sql(f"SHOW {name}").scalar()
+                    for name in ("TimeZone", "statement_timeout", "application_name")
+                )
+        finally:
+            engine.dispose()
+
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert shown(database_url)[:2] == ("UTC", "0")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=7")
+    assert shown(database_url)[:2] == ("UTC", "7ms")
+    given = sa.engine.make_url(database_url).update_query_dict(
+        {"options": "-c statement_timeout=9", "application_name": "registry-test"}
+    )
+    assert shown(given.render_as_string(False)) == ("UTC", "9ms", "registry-test")

@@ -356,6 +356,7 @@ def _send(
     driver = connection.connection.driver_connection
     began_nothing = driver.info.transaction_status == IDLE  # on the server, so far
     alone = driver.autocommit or not began_nothing
+    cursors: list[Any] = []
     try:
         if len(statements) == 1 and alone:
             compiled = driver_sql(statements[0][0], engine)
@@ -364,7 +365,6 @@ def _send(
                 cursor.execute(compiled.text, compiled.params(**statements[0][1])).fetchall()
             ]
         else:
-            cursors = []
             with driver.pipeline():
                 for statement, values, *_ in statements:
                     compiled = driver_sql(statement, engine)
@@ -380,10 +380,25 @@ def _send(
             engine.dispose()  # the idle ones closed; one checked out finishes its work
             if first and began_nothing:  # read_first's exchange: see there
                 raise FirstExchangeLost(exc) from exc
+        else:
+            _received_before(first, cursors)
         raise
     for (_, _, receive, _), rows in zip(first, results, strict=False):
         receive(rows)
     return results[len(first) :]
+
+
+def _received_before(first: Sequence[First], cursors: list[Any]) -> None:
+    """A statement of the pipeline failed: the first reads answered before it are
+    handed to their receivers all the same, so that what they decide comes first (an
+    unknown token is a 401, whatever failed after its lookup: a lock timeout, a
+    cancelled statement)."""
+    for (_, _, receive, _), cursor in zip(first, cursors, strict=False):
+        try:
+            rows = cursor.fetchall()
+        except psycopg.Error:  # not answered: the failure came first
+            return
+        receive(rows)
 
 
 def _send_first(connection: sa.Connection, engine: sa.Engine) -> None:

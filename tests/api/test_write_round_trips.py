@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -331,6 +332,40 @@ def test_a_write_with_an_unknown_token_learns_nothing(
     assert current["version"] == 1
 
 
+def test_an_unknown_token_is_refused_when_a_statement_after_its_lookup_fails(
+    app, api_as, entry, engine_name, database_url
+):
+    """The token's lookup and a view's reads in one pipeline (PostgreSQL): a read that
+    fails at the server (here a lock timeout) does not answer before the token, which
+    is refused (401); a known token gets the database's error."""
+    if engine_name != "postgresql":
+        pytest.skip("a pipeline with the token's lookup: PostgreSQL")
+    name = sa.engine.make_url(database_url).database
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'")
+    database(app).dispose()  # new connections take the setting
+    stranger = ApiClient(app.test_client(), "reg_" + "x" * 40)
+    try:
+        with admin.connect() as locking:
+            locking.exec_driver_sql("BEGIN")
+            locking.exec_driver_sql("LOCK TABLE entry_version IN ACCESS EXCLUSIVE MODE")
+            state = stranger.get("/api/v1/systems/sys-1")
+            assert state.status_code == 401, state.get_data(as_text=True)
+            changed = stranger.put(
+                f"/api/v1/entries/{entry['id']}",
+                json={"body": SAMPLES["data_source"]},
+                headers={"If-Match": entry["etag"]},
+            )
+            assert changed.status_code == 401, changed.get_data(as_text=True)
+            with pytest.raises(psycopg.errors.LockNotAvailable):  # the app's error
+                api_as("auditor").get("/api/v1/systems/sys-1")
+            locking.exec_driver_sql("ROLLBACK")
+    finally:
+        admin.dispose()
+    assert api_as("auditor").get("/api/v1/systems/sys-1").status_code == 200
+
+
 @contextlib.contextmanager
 def _ledger_lock_held(database_url: str | None) -> Iterator[None]:
     """The ledger lock held by another connection (PostgreSQL; nothing when None)."""
@@ -416,3 +451,16 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
     assert [v["number"] for v in history["items"]] == [1, 2, 3]
     listed = officer.get("/api/v1/systems/sys-1").get_json()
     assert sum(e["body"].get("name") == "New" for e in listed["entries"]) == 1
+
+    # A system's state: its read goes with the token's lookup (the first exchange).
+    stranger = ApiClient(officer.client, "reg_" + "x" * 40)
+    for client, query, status in (
+        (officer, {}, 200),
+        (officer, {"per_kind": 0}, 422),
+        (stranger, {}, 401),
+        (stranger, {"per_kind": 0}, 401),
+    ):
+        assert _terminate_backends(database_url) >= 1
+        state = client.get("/api/v1/systems/sys-1", query_string=query)
+        assert state.status_code == status, state.get_data(as_text=True)
+    assert traffic.pings == 0
