@@ -286,12 +286,9 @@ def pages(systems: int) -> list[tuple[str, str]]:
     ]
 
 
-def _prepared(
-    stack: ExitStack, url: str, systems: int
-) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
-    """A signed-in client of an app on ``url`` (kept open by ``stack``), the pages of a
-    register of ``systems`` systems and the API's bearer header."""
-    folder = stack.enter_context(tempfile.TemporaryDirectory())
+def signed_in(url: str, folder: str) -> Any:
+    """A test client of an app on ``url`` (its instance in ``folder``), signed in as the
+    bench's compliance officer."""
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -305,6 +302,15 @@ def _prepared(
     client = app.test_client()
     response = client.post("/login", data={"email": OFFICER, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+def _prepared(
+    stack: ExitStack, url: str, systems: int
+) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
+    """A signed-in client of an app on ``url`` (kept open by ``stack``), the pages of a
+    register of ``systems`` systems and the API's bearer header."""
+    client = signed_in(url, stack.enter_context(tempfile.TemporaryDirectory()))
     listed = pages(systems)
     ref = listed[9][1].rsplit("/", 1)[1]
     db = Database(url)

@@ -24,15 +24,13 @@ import re
 import sqlite3
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from _common import ENGINES, fresh_database
-from scale import OFFICER, PASSWORD, build, pages
+from scale import OFFICER, build, pages, signed_in
 from sqlalchemy import event
 
-from registry import create_app
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_token
@@ -65,20 +63,7 @@ def _statements(url: str, systems: int, only: str = "") -> dict[str, list[tuple[
 
     out = {}
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app(
-            {
-                "DATABASE_URL": url,
-                "INSTANCE_PATH": folder,
-                "EXPORT_DIR": str(Path(folder) / "exports"),
-                "SECRET_KEY": "bench-secret-key",
-                "TESTING": True,
-                "WTF_CSRF_ENABLED": False,
-            }
-        )
-        client = app.test_client()
-        assert (
-            client.post("/login", data={"email": OFFICER, "password": PASSWORD}).status_code == 302
-        )
+        client = signed_in(url, folder)
         db = Database(url)
         with db.sessionmaker() as s:
             user = s.scalar(sa.select(User).where(User.email == OFFICER))
