@@ -55,6 +55,7 @@ import logging
 import os
 import queue
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -114,9 +115,11 @@ EXPORT_ACTION = "evidence.export"
 # Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
 WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-# Documents' files are copied into a pack 1 MiB at a time (4, 8 and 16 MiB pieces took
-# more CPU time and no less wall time: bench/document_pack.py).
+# Documents' files are copied into a pack 1 MiB at a time, into one buffer (4, 8 and
+# 16 MiB pieces took more CPU time and no less wall time: bench/document_pack.py).
 FILE_CHUNK = CHUNK
+# Seconds between the interpreter's thread switches while files are copied (_QuickSwitching).
+COPYING_SWITCH_INTERVAL = 0.0001
 # A pack being written: never listed nor served (exported_file wants "evidence-…").
 TEMPORARY_PREFIX = ".export-"
 
@@ -248,7 +251,7 @@ class PackWriter:
         digest = hashlib.sha256() if document.crc32 is None else None
         written = 0
         with self.zip.open(info, "w") as member:
-            while chunk := stream.read(FILE_CHUNK):
+            for chunk in _pieces(stream):
                 if cancelled is not None and cancelled.is_set():
                     raise Cancelled
                 written += len(chunk)
@@ -286,6 +289,54 @@ class PackWriter:
             self.zip.close()
 
 
+def _pieces(stream: IO[bytes]) -> Iterator[memoryview]:
+    """``stream``'s bytes :data:`FILE_CHUNK` at a time, read into one buffer: each piece
+    is the same memory, valid until the next is asked for (a new 1 MiB object per read
+    cost the copying more CPU than its CRC-32)."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:  # (a stream that can only read)
+        while chunk := stream.read(FILE_CHUNK):
+            yield memoryview(chunk)
+        return
+    buffer = bytearray(FILE_CHUNK)
+    view = memoryview(buffer)
+    while read := readinto(buffer):
+        yield view[:read]
+
+
+class _QuickSwitching:
+    """The interpreter's switch interval shortened to :data:`COPYING_SWITCH_INTERVAL`
+    while any pack's files are being copied in this process (a counter: exports may
+    run side by side in a worker's threads), then put back.
+
+    The copying thread gives the GIL up for every read, CRC-32 and write and must then
+    wait for the exporting thread, which runs Python, to hand it back: up to the switch
+    interval, 5 ms by default, each time; with a shorter one the copying keeps pace
+    while the PDF is laid out instead of starting in earnest once it is done
+    (``bench/document_pack.py``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._users:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, COPYING_SWITCH_INTERVAL))
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if not self._users:
+                sys.setswitchinterval(self._saved)
+
+
+_quick_switching = _QuickSwitching()
+
+
 class Cancelled(Exception):
     """The copying of files stopped because the export failed elsewhere."""
 
@@ -309,9 +360,10 @@ class FileCopier:
 
     def _run(self) -> None:
         try:
-            for i, document in enumerate(self.documents):
-                _add_file(self.writer, self.store, document, self._cancelled)
-                self.copied.put(i + 1)
+            with _quick_switching:
+                for i, document in enumerate(self.documents):
+                    _add_file(self.writer, self.store, document, self._cancelled)
+                    self.copied.put(i + 1)
         except Cancelled:
             pass
         except BaseException as exc:  # raised again in the exporting thread

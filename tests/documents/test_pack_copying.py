@@ -7,6 +7,7 @@ stops the copying."""
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import zipfile
 import zlib
@@ -137,6 +138,22 @@ def test_the_pack_is_the_same_whether_its_files_or_its_other_members_are_made_fi
     assert ticks[-1] == ("done", 1, 1)
 
 
+def test_threads_switch_more_often_only_while_files_are_copied(app, session, documents):
+    before = sys.getswitchinterval()
+    assert before > pack.COPYING_SWITCH_INTERVAL  # (the interpreter's default, 5 ms)
+    gated = Gated(document_store(app))
+    seen: dict[str, float] = {}
+
+    def at_the_pdf(stage: str, done: int, total: int) -> None:
+        if stage == "laying out evidence.pdf":  # the copying thread waits at the gate
+            seen["copying"] = sys.getswitchinterval()
+            gated.opened.set()
+
+    _export(app, session, gated, at_the_pdf)
+    assert seen["copying"] == pytest.approx(pack.COPYING_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
+
+
 def pack_members(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as z:
         return z.namelist()
@@ -240,5 +257,6 @@ def test_a_failure_while_the_files_are_copied_stops_the_copying_and_leaves_nothi
         _export(app, session, gated, fail_at_the_pdf)
     session.rollback()
     assert not [t for t in threading.enumerate() if t.name == "pack-files"]
+    assert sys.getswitchinterval() > pack.COPYING_SWITCH_INTERVAL  # put back
     assert _left_in(folder) == []
     assert pack.list_exports(session, folder) == []
