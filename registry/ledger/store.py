@@ -325,11 +325,15 @@ def systems_changed(session: Session, after: int, upto: int) -> dict[int, int]:
     """Each system with events after ``after`` up to ``upto`` (ledger positions), with
     its last event among them: what the kept views of the records (the readiness
     projection, the due list, the search index) look at to catch up from their cursor.
-    A range of the ledger's primary key, whatever its length."""
+    A range of the ledger's primary key: it costs what the range holds, not the size of
+    the register. (Grouped by ``system_id + 0``: by the column itself, SQLite's planner
+    went through the index on (system_id, seq) for every system in the register, about
+    12 ms at 10,000 systems even for an empty range.)"""
+    system = AuditEvent.system_id + 0
     found = session.execute(
-        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.seq))
+        sa.select(system, sa.func.max(AuditEvent.seq))
         .where(AuditEvent.seq > after, AuditEvent.seq <= upto, AuditEvent.system_id.is_not(None))
-        .group_by(AuditEvent.system_id)
+        .group_by(system)
     )
     return {system_id: seq for system_id, seq in found}
 

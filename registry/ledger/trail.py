@@ -216,17 +216,20 @@ def paging(
 
 def last_changed(session: Session, system_ids: list[int] | None = None) -> dict[int, dt.datetime]:
     """The time of each system's latest ledger event (of those ``system_ids``, when
-    given), by system id."""
-    stmt = (
-        sa.select(AuditEvent.system_id, sa.func.max(AuditEvent.recorded_at))
+    given), by system id: the event's found in the index on (system_id, seq), and its
+    row alone read (not every event of the system, for their times)."""
+    latest = (
+        sa.select(sa.func.max(AuditEvent.seq))
         .where(AuditEvent.system_id.is_not(None))
         .group_by(AuditEvent.system_id)
     )
     if system_ids is not None:
         if not system_ids:
             return {}
-        stmt = stmt.where(AuditEvent.system_id.in_(system_ids))
-    rows = session.execute(stmt)
+        latest = latest.where(AuditEvent.system_id.in_(system_ids))
+    rows = session.execute(
+        sa.select(AuditEvent.system_id, AuditEvent.recorded_at).where(AuditEvent.seq.in_(latest))
+    )
     return {system_id: when for system_id, when in rows}
 
 

@@ -21,6 +21,7 @@ from registry.ledger.merkle import MerkleAccumulator
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.note import Checkpoint as CheckpointBody
 from registry.ledger.note import format_body
+from registry.ledger.store import systems_changed
 from registry.ledger.systems_map import MAP_ACTION, SystemsMap, leaf_bytes
 from registry.ledger.verify import verify_ledger_rows
 from registry.records import writes
@@ -196,3 +197,20 @@ def test_verify_names_a_checkpoint_not_signed_at_a_map(signed):
     report = _verify(app, session)
     assert not report.ok and report.problem_seq == size, report.summary()
     assert "not signed at a map of the systems' last events" in report.problem
+
+
+def test_the_systems_changed_in_a_range_of_the_ledger_with_their_last_event(session):
+    actor = Actor.system("test")
+    a, _ = writes.create_system(session, actor, {"name": "A", "reference": "a", "stage": "pilot"})
+    b, _ = writes.create_system(session, actor, {"name": "B", "reference": "b", "stage": "pilot"})
+    append_event(session, {"action": "user.create", "actor": "system:test"})  # 3: no system
+    writes.create_entry(session, actor, a, "change_log", SAMPLES["change_log"])  # 4
+    writes.create_entry(session, actor, b, "change_log", SAMPLES["change_log"])  # 5
+    writes.create_entry(session, actor, a, "change_log", SAMPLES["change_log"])  # 6
+    session.commit()
+    assert systems_changed(session, 0, 6) == {a.id: 6, b.id: 5}
+    assert systems_changed(session, 2, 5) == {a.id: 4, b.id: 5}
+    assert systems_changed(session, 2, 4) == {a.id: 4}
+    assert systems_changed(session, 2, 3) == {}  # an event naming no system
+    assert systems_changed(session, 6, 6) == {}  # nothing after the cursor
+    assert all(type(i) is int for i in systems_changed(session, 0, 6))  # (ids, as stored)
