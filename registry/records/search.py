@@ -190,6 +190,7 @@ def ordered_systems(
     stage: str | None = None,
     risk_tier: str | None = None,
     status: str | None = None,
+    page: int | None = None,
 ) -> Listing:
     """The ids of the systems :func:`search_systems` finds now with these filters, in
     the systems list's order ``sort`` (one of SORTS): by name; reference; stage, risk
@@ -201,7 +202,9 @@ def ordered_systems(
     read from the search index, where writes store them, and the rankings joined as
     the subqueries they are. The names as compared and the references are compared by
     code point in their columns' own collation (``db.bytewise``), so their indexes
-    serve these orders."""
+    serve these orders. ``page``: the caller reads pages of so many; by name or
+    reference, a text search's matches may then be tested as the order's index is
+    read (``search_index.matching``), and are counted as found."""
     if sort not in SORTS:
         raise ValueError(f"No order {sort!r}.")
     if sort == "changed" and changed is None:
@@ -209,6 +212,8 @@ def ordered_systems(
     index = search_index.SystemSearch
     stmt = _listed_now(session, q, stage, risk_tier, None, status)
     counted = stmt
+    if q and page is not None and sort in IN_ORDER and not only_ranked and _sqlite(session):
+        stmt = _listed_now(session, q, stage, risk_tier, None, status, page=page)
     stmt = stmt.join(AISystem, AISystem.id == index.system_id)
     reference = _bytewise(session, AISystem.reference)
     by_name: list[tuple[Any, bool]] = [(_bytewise(session, index.name_key), False)]
@@ -239,6 +244,17 @@ def ordered_systems(
         by_name = []
     first = _part(stmt, keys + by_name, reference)
     return Listing((first,) if others is None else (first, others), counted)
+
+
+# The orders a page reads from one index of the search index or of the systems (by
+# name, by reference): a text search's many matches are tested as it is read.
+IN_ORDER = ("name", "reference")
+
+
+def _sqlite(session: Session) -> bool:
+    """Whether ``search_index.matching`` has a page to weigh (on PostgreSQL every row
+    read is tested against the text search's condition as it is: nothing to choose)."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _part(stmt: sa.Select[Any], keys: list[tuple[Any, bool]], reference: Any) -> Part:

@@ -105,6 +105,7 @@ def index() -> Any:
             stage=stage or None,
             risk_tier=tier or None,
             status=status or None,
+            page=PAGE_SIZE,
         )
     except InvalidInput as exc:  # text no record can hold: nothing matches
         error, listed = exc.message, None
