@@ -50,6 +50,7 @@ import datetime as dt
 import functools
 import hashlib
 import importlib.metadata
+import io
 import json
 import logging
 import os
@@ -183,6 +184,7 @@ class PackWriter:
         self.digests: dict[str, str] = {}
         self._copier: FileCopier | None = None
         self._waiting: list[tuple[str, bytes, bool]] = []
+        self._buffer: bytearray | None = None  # (made for the first file, reused)
 
     def _info(self, name: str, deflate: bool) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=self.date_time)
@@ -251,7 +253,7 @@ class PackWriter:
         digest = hashlib.sha256() if document.crc32 is None else None
         written = 0
         with self.zip.open(info, "w") as member:
-            for chunk in _pieces(stream):
+            for chunk in self._pieces(stream):
                 if cancelled is not None and cancelled.is_set():
                     raise Cancelled
                 written += len(chunk)
@@ -275,6 +277,22 @@ class PackWriter:
                 f"received ({found}): no pack was kept."
             )
 
+    def _pieces(self, stream: IO[bytes]) -> Iterator[memoryview]:
+        """``stream``'s bytes :data:`FILE_CHUNK` at a time. A file's are read into one
+        buffer, the pack's (a new 1 MiB object per read cost the copying more CPU than
+        its CRC-32): each piece is then the same memory, valid until the next is asked
+        for. Other streams (an object store's answer, whose ``readinto`` reads a new
+        object and copies it) are read as they give their bytes."""
+        if not isinstance(stream, io.BufferedIOBase | io.RawIOBase):
+            while chunk := stream.read(FILE_CHUNK):
+                yield memoryview(chunk)
+            return
+        if self._buffer is None:
+            self._buffer = bytearray(FILE_CHUNK)
+        view = memoryview(self._buffer)
+        while read := stream.readinto(view):
+            yield view[:read]
+
     def __enter__(self) -> PackWriter:
         return self
 
@@ -287,21 +305,6 @@ class PackWriter:
         finally:
             self._copier = None
             self.zip.close()
-
-
-def _pieces(stream: IO[bytes]) -> Iterator[memoryview]:
-    """``stream``'s bytes :data:`FILE_CHUNK` at a time, read into one buffer: each piece
-    is the same memory, valid until the next is asked for (a new 1 MiB object per read
-    cost the copying more CPU than its CRC-32)."""
-    readinto = getattr(stream, "readinto", None)
-    if readinto is None:  # (a stream that can only read)
-        while chunk := stream.read(FILE_CHUNK):
-            yield memoryview(chunk)
-        return
-    buffer = bytearray(FILE_CHUNK)
-    view = memoryview(buffer)
-    while read := readinto(buffer):
-        yield view[:read]
 
 
 class _QuickSwitching:
@@ -320,14 +323,14 @@ class _QuickSwitching:
         self._users = 0
         self._saved = 0.0
 
-    def __enter__(self) -> None:
+    def begin(self) -> None:
         with self._lock:
             if not self._users:
                 self._saved = sys.getswitchinterval()
                 sys.setswitchinterval(min(self._saved, COPYING_SWITCH_INTERVAL))
             self._users += 1
 
-    def __exit__(self, *exc: object) -> None:
+    def end(self) -> None:
         with self._lock:
             self._users -= 1
             if not self._users:
@@ -356,19 +359,24 @@ class FileCopier:
         self.failure: BaseException | None = None
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pack-files", daemon=True)
-        self._thread.start()
+        _quick_switching.begin()  # ended by the thread, as it ends
+        try:
+            self._thread.start()
+        except BaseException:
+            _quick_switching.end()
+            raise
 
     def _run(self) -> None:
         try:
-            with _quick_switching:
-                for i, document in enumerate(self.documents):
-                    _add_file(self.writer, self.store, document, self._cancelled)
-                    self.copied.put(i + 1)
+            for i, document in enumerate(self.documents):
+                _add_file(self.writer, self.store, document, self._cancelled)
+                self.copied.put(i + 1)
         except Cancelled:
             pass
         except BaseException as exc:  # raised again in the exporting thread
             self.failure = exc
         finally:
+            _quick_switching.end()
             self.copied.put(None)
 
     def copied_all(self) -> bool:

@@ -31,6 +31,8 @@ from registry.readiness.projection import (
     NE,
     OWNED,
     OWNED_ORDER,
+    SUMMED,
+    TALLIED,
     Current,
     Where,
     current,
@@ -70,9 +72,6 @@ INCIDENTS = (("active", EQ, True), ("incident_at", NE, None))
 INCIDENT_ORDER = (("incident_undated", False), ("incident_at", False), ("reference", False))
 EXPIRED = (("listed", EQ, True), ("expired_first", NE, None))
 EXPIRED_ORDER = (("expired_first", False), ("reference", False))
-# The columns the figures are counted by, in one scan of the projection.
-TALLIED = ("listed", "retired", "stage", "risk_tier", "active", "ready")
-SUMMED = ("due_soon", "incident_count", "expired_count")
 
 
 @dataclass(frozen=True)

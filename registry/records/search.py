@@ -212,7 +212,8 @@ def ordered_systems(
     index = search_index.SystemSearch
     stmt = _listed_now(session, q, stage, risk_tier, None, status)
     counted = stmt
-    if q and page is not None and sort in IN_ORDER and not only_ranked and _sqlite(session):
+    weighed = q and page is not None and search_index.weighs_pages(session)
+    if weighed and sort in IN_ORDER and not only_ranked:
         stmt = _listed_now(session, q, stage, risk_tier, None, status, page=page)
     stmt = stmt.join(AISystem, AISystem.id == index.system_id)
     reference = _bytewise(session, AISystem.reference)
@@ -249,12 +250,6 @@ def ordered_systems(
 # The orders a page reads from one index of the search index or of the systems (by
 # name, by reference): a text search's many matches are tested as it is read.
 IN_ORDER = ("name", "reference")
-
-
-def _sqlite(session: Session) -> bool:
-    """Whether ``search_index.matching`` has a page to weigh (on PostgreSQL every row
-    read is tested against the text search's condition as it is: nothing to choose)."""
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _part(stmt: sa.Select[Any], keys: list[tuple[Any, bool]], reference: Any) -> Part:

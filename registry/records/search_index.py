@@ -193,9 +193,16 @@ def matching(
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
     found_by = sa.text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=query)
     tested: Any = SystemSearch.system_id
-    if page is not None and _read_in_order(session, found_by, page):
+    if page is not None and weighs_pages(session) and _read_in_order(session, found_by, page):
         tested = tested + 0  # an expression of the id: no index's term (SQLite's "+")
     return tested.in_(sa.select(fts.c.rowid).where(found_by))  # type: ignore[no-any-return]
+
+
+def weighs_pages(session: Session) -> bool:
+    """Whether :func:`matching` weighs a ``page`` on this engine: on SQLite (the FTS5
+    table's ids); on PostgreSQL each row read is tested against its own ``terms``
+    whatever the order, so there is nothing to weigh."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _read_in_order(session: Session, found_by: Any, page: int) -> bool:
