@@ -29,7 +29,7 @@ class Reason(enum.Enum):
     FULL = "is full"
     OUT_OF_RESOURCES = "is out of resources"
     READ_ONLY = "is read-only"
-    BUSY = "is busy (another writer held it longer than the registry waits)"
+    BUSY = "is busy (another transaction held a lock longer than the registry waits)"
     IO_ERROR = "reported a disk I/O error"
 
 
@@ -45,6 +45,7 @@ _PG_STATES = {
     "57P04": Reason.LOST,  # database_dropped
     "57P05": Reason.LOST,  # idle_session_timeout
     "25006": Reason.READ_ONLY,  # read_only_sql_transaction
+    "55P03": Reason.BUSY,  # lock_not_available: lock_timeout ran out (SQLite's busy timeout)
 }
 _PG_CLASSES = {"08": Reason.LOST, "53": Reason.OUT_OF_RESOURCES}
 

@@ -31,6 +31,7 @@ def _pg_error(sqlstate: str) -> psycopg.Error:
         ("08006", Reason.LOST),
         ("08001", Reason.UNREACHABLE),
         ("25006", Reason.READ_ONLY),
+        ("55P03", Reason.BUSY),
     ],
 )
 def test_postgresql_states_by_class(sqlstate, reason):
