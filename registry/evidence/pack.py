@@ -116,8 +116,9 @@ EXPORT_ACTION = "evidence.export"
 # Seconds an export waits for each witness, at most (REGISTRY_WITNESS_TIMEOUT if shorter).
 WITNESS_TIMEOUT = 3.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-# Documents' files are copied into a pack 1 MiB at a time, into one buffer (4, 8 and
-# 16 MiB pieces took more CPU time and no less wall time: bench/document_pack.py).
+# Documents' files are copied into a pack 1 MiB at a time, a local file's into one
+# buffer (4, 8 and 16 MiB pieces took more CPU time and no less wall time:
+# bench/document_pack.py).
 FILE_CHUNK = CHUNK
 # Seconds between the interpreter's thread switches while files are copied (_QuickSwitching).
 COPYING_SWITCH_INTERVAL = 0.0001
