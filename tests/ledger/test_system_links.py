@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from registry.accounts.actor import Actor
 from registry.db import utcnow
+from registry.ledger import trail
 from registry.ledger.append import append_event
 from registry.ledger.canonical import canonical_bytes
 from registry.ledger.chain import GENESIS_HASH
@@ -214,3 +215,22 @@ def test_the_systems_changed_in_a_range_of_the_ledger_with_their_last_event(sess
     assert systems_changed(session, 2, 3) == {}  # an event naming no system
     assert systems_changed(session, 6, 6) == {}  # nothing after the cursor
     assert all(type(i) is int for i in systems_changed(session, 0, 6))  # (ids, as stored)
+
+
+def test_a_systems_last_change_is_the_time_of_its_latest_event(session):
+    actor = Actor.system("test")
+    a, _ = writes.create_system(session, actor, {"name": "A", "reference": "a", "stage": "pilot"})
+    b, _ = writes.create_system(session, actor, {"name": "B", "reference": "b", "stage": "pilot"})
+    writes.create_entry(session, actor, a, "change_log", SAMPLES["change_log"])
+    writes.create_entry(session, actor, b, "change_log", SAMPLES["change_log"])
+    writes.create_entry(session, actor, a, "change_log", SAMPLES["change_log"])
+    session.commit()
+    times = {
+        row.system_id: row.recorded_at
+        for row in session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars()
+        if row.system_id is not None
+    }  # the last of each system's events, in ledger order
+    assert len(set(times.values())) == 2
+    assert trail.last_changed(session) == times
+    assert trail.last_changed(session, [b.id]) == {b.id: times[b.id]}
+    assert trail.last_changed(session, []) == {}
