@@ -7,25 +7,33 @@ driver's cursors (installed on each connection as the pool hands it out, so one
 already checked out when counting starts is not seen). One thread at a time.
 
 - ``statements``: every statement sent, in order;
-- ``begins``: transactions opened: psycopg sends ``BEGIN`` (a round trip of its own)
-  before a statement on a connection that is not in autocommit and not already in a
-  transaction. Each ends with a ``COMMIT`` or ``ROLLBACK``, another round trip;
+- ``begins``: transactions opened. psycopg sends ``BEGIN`` before a statement on a
+  connection that is not in autocommit and not already in a transaction, and waits
+  for its answer: a round trip of its own, in a pipeline too (psycopg syncs the
+  pipeline after it). A ``BEGIN`` sent as a statement (``registry.ledger.append``
+  does, first in its pipeline) is counted here as well. Each transaction ends with a
+  ``COMMIT`` or ``ROLLBACK``, another round trip;
 - ``pipelines``: psycopg pipelines sent (``registry.ledger.append``): the statements
-  in one, and a ``BEGIN`` it starts with, go to the server in one round trip
-  (``piped``: how many statements went that way, ``piped_begins``: how many BEGINs,
-  ``piped_ends``: how many COMMITs or ROLLBACKs, which then take no round trip of
-  their own);
+  in one go to the server in one round trip (``piped``: how many statements went that
+  way, ``piped_begins``: how many of them were a ``BEGIN``, ``piped_ends``: how many
+  COMMITs or ROLLBACKs, which then take no round trip of their own);
 - ``timings``: (statement, when it was sent (``time.perf_counter()``), seconds until
   it returned, autocommit?) of each statement;
 - ``pings``: connections tested before use (``REGISTRY_DATABASE_PRE_PING``,
   ``registry.db.make_engine``): a round trip at each checkout of a pooled connection
   but a new one's first and those of ``db.untested_checkout``, sent before the
   connection is handed out, and not among ``statements``.
+
+With ``wire``, each connection's protocol messages are traced by libpq as well
+(``PQtrace``), and ``exchanges`` counts the round trips that really happened: each
+time the client, having sent, read the server's answer. The tests compare it with
+``round_trips``, which is only this module's reading of what the driver does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -40,10 +48,13 @@ from registry.db import PINGED
 class DriverTraffic:
     """Counts what ``engine``'s connections send from now until :meth:`close`."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, wire: bool = False) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("DriverTraffic counts psycopg's traffic: PostgreSQL only")
         self.engine = engine
+        self.wire = wire
+        self._traced: list[tuple[Any, Any]] = []  # (libpq connection, its trace file)
+        self._exchanged = 0  # round trips read from traces already closed
         self.statements: list[str] = []
         self.begins = 0
         self.pipelines = 0
@@ -69,12 +80,15 @@ class DriverTraffic:
                 idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
                 piped = connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
                 if idle and not autocommit:
+                    traffic.begins += 1  # psycopg's own: a round trip, piped or not
+                text = query if isinstance(query, str) else str(query)
+                word = text.strip().split(" ", 1)[0].upper()
+                if word == "BEGIN":  # sent as a statement: goes as one
                     traffic.begins += 1
                     traffic.piped_begins += piped
-                text = query if isinstance(query, str) else str(query)
                 traffic.statements.append(text)
                 traffic.piped += piped
-                if piped and text.strip().upper() in ("COMMIT", "ROLLBACK"):
+                if piped and word in ("COMMIT", "ROLLBACK"):
                     traffic.piped_ends += 1  # the transaction ends with the pipeline
                 started = time.perf_counter()
                 try:
@@ -102,12 +116,42 @@ class DriverTraffic:
                 traffic.pipelines += 1
 
         dbapi_connection.pipeline = counted
+        if self.wire:
+            self._trace(dbapi_connection.pgconn)
 
-    @staticmethod
-    def _checkin(dbapi_connection: Any, _record: Any) -> None:
+    def _checkin(self, dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection is not None:
             dbapi_connection.cursor_factory = psycopg.Cursor
             dbapi_connection.__dict__.pop("pipeline", None)
+            self._untrace(dbapi_connection.pgconn)
+
+    def _trace(self, pgconn: Any) -> None:
+        trace = tempfile.TemporaryFile()
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        self._traced.append((pgconn, trace))
+
+    def _untrace(self, pgconn: Any) -> None:
+        """Stop tracing ``pgconn`` (libpq writes what it holds) and count its trace."""
+        for traced in [t for t in self._traced if t[0] is pgconn]:
+            self._traced.remove(traced)
+            with contextlib.suppress(psycopg.Error):
+                pgconn.untrace()
+            _, trace = traced
+            trace.seek(0)
+            self._exchanged += exchanges(trace.read().decode(errors="replace"))
+            trace.close()
+
+    @property
+    def exchanges(self) -> int:
+        """Round trips on the wire so far (``wire`` only): the traces are read, and the
+        connections still out traced again."""
+        if not self.wire:
+            raise ValueError("exchanges are counted with wire=True")
+        for pgconn, _ in list(self._traced):
+            self._untrace(pgconn)
+            self._trace(pgconn)
+        return self._exchanged
 
     def reset(self) -> None:
         self.statements.clear()
@@ -115,16 +159,37 @@ class DriverTraffic:
         self.begins = 0
         self.pipelines = self.piped = self.piped_begins = self.piped_ends = 0
         self.pings = 0
+        if self.wire:
+            self.exchanges  # noqa: B018 (reads and restarts the traces)
+            self._exchanged = 0
 
     @property
     def round_trips(self) -> int:
-        """Statements and pipelines, a BEGIN (unless pipelined) and an end of each
-        transaction, and pings."""
-        alone = len(self.statements) - self.piped
-        begins = self.begins - self.piped_begins
-        return alone + self.pipelines + begins + (self.begins - self.piped_ends) + self.pings
+        """Statements sent alone and pipelines, psycopg's own BEGINs, an end of each
+        transaction unless pipelined, and pings."""
+        alone = len(self.statements) - self.piped  # a BEGIN sent alone among them
+        own_begins = self.begins - sum(
+            1 for s in self.statements if s.strip().split(" ", 1)[0].upper() == "BEGIN"
+        )
+        ends = self.begins - self.piped_ends
+        return alone + self.pipelines + own_begins + ends + self.pings
 
     def close(self) -> None:
         self.open = False
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)
+        for pgconn, _ in list(self._traced):
+            self._untrace(pgconn)
+
+
+def exchanges(trace: str) -> int:
+    """Round trips in a libpq trace: the times the server's messages (``B``) follow
+    the client's (``F``)."""
+    count, sent = 0, False
+    for line in trace.splitlines():
+        direction = line.split("\t", 1)[0]
+        if direction == "F":
+            sent = True
+        elif direction == "B" and sent:
+            count, sent = count + 1, False
+    return count

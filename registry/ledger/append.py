@@ -12,7 +12,9 @@ and, if it no longer holds, reads and decides again.
 The drivers only store; they know no rule of any write and compute no hash:
 
 - PostgreSQL: :func:`lock_and_read` sends, as one pipeline, the transaction's
-  ``BEGIN``, what :func:`read_first` queued (an API token's lookup), the call of
+  ``BEGIN`` (sent by this module, not by psycopg, which would wait for its answer
+  before sending the rest: see :func:`_begin_here`), what :func:`read_first` queued
+  (an API token's lookup), the call of
   ``registry_ledger_lock_scope()`` (migration 0010: the advisory lock, then the head and
   the scope's last ``seq``, read with a snapshot taken once the lock is granted), the
   ids the new rows will take and the state reads, each statement seeing every change
@@ -57,6 +59,9 @@ IDLE = TransactionStatus.IDLE
 Statement = tuple[Any, dict[str, Any]]
 PENDING = "registry.ledger.pending"  # on a connection's info: the statement not yet sent
 FIRST = "registry.ledger.first"  # on a connection's info: reads queued by read_first
+# On a connection's info: this module sent its transaction's BEGIN, with the driver in
+# autocommit until the transaction ends (see _send).
+OWN_BEGIN = "registry.ledger.own_begin"
 
 
 @dataclass(frozen=True)
@@ -355,17 +360,21 @@ def _send(
     receivers before the others' rows are returned."""
     driver = connection.connection.driver_connection
     began_nothing = driver.info.transaction_status == IDLE  # on the server, so far
-    alone = driver.autocommit or not began_nothing
+    begin = began_nothing and not driver.autocommit
     cursors: list[Any] = []
     try:
-        if len(statements) == 1 and alone:
+        if len(statements) == 1 and not begin:
             compiled = driver_sql(statements[0][0], engine)
             cursor = driver.cursor(row_factory=namedtuple_row)
             results = [
                 cursor.execute(compiled.text, compiled.params(**statements[0][1])).fetchall()
             ]
         else:
+            if begin:
+                _begin_here(connection, driver)
             with driver.pipeline():
+                if begin:
+                    driver.execute(_begin_statement(driver))
                 for statement, values, *_ in statements:
                     compiled = driver_sql(statement, engine)
                     cursor = driver.cursor(row_factory=namedtuple_row)
@@ -386,6 +395,42 @@ def _send(
     for (_, _, receive, _), rows in zip(first, results, strict=False):
         receive(rows)
     return results[len(first) :]
+
+
+def _begin_here(connection: sa.Connection, driver: psycopg.Connection[Any]) -> None:
+    """This module sends the transaction's ``BEGIN``, first in its pipeline: psycopg,
+    beginning a transaction in a pipeline, sends its ``BEGIN`` with a sync of its own
+    and waits for the answer before anything else is sent (a round trip more). The
+    driver is put in autocommit so that it sends none; its commit and rollback still
+    end the transaction (they go by the server's transaction status), and once the
+    transaction has ended the driver leaves autocommit again (:func:`_end_own_begin`,
+    at the commit, the rollback, or the connection's return to the pool)."""
+    _watch(connection.engine)
+    driver.autocommit = True  # idle, no pipeline: only a flag of the driver's, no round trip
+    connection.info[OWN_BEGIN] = True
+
+
+def _begin_statement(driver: psycopg.Connection[Any]) -> str:
+    """The ``BEGIN`` that psycopg would send for the connection's settings."""
+    parts = ["BEGIN"]
+    if driver.isolation_level is not None:
+        level = psycopg.IsolationLevel(driver.isolation_level).name.replace("_", " ")
+        parts.append(f"ISOLATION LEVEL {level}")
+    if driver.read_only is not None:
+        parts.append("READ ONLY" if driver.read_only else "READ WRITE")
+    if driver.deferrable is not None:
+        parts.append("DEFERRABLE" if driver.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
+
+
+def _end_own_begin(info: dict[Any, Any], driver: psycopg.Connection[Any]) -> None:
+    """The transaction this module began ends (rolled back unless it already has: a
+    commit ended it, or the connection is closed); the driver leaves autocommit."""
+    if not info.pop(OWN_BEGIN, False) or driver.closed:
+        return
+    if driver.info.transaction_status != IDLE:
+        driver.rollback()
+    driver.autocommit = False
 
 
 def _received_before(first: Sequence[First], cursors: list[Any]) -> None:
@@ -440,14 +485,18 @@ def _before_statement(connection: sa.Connection, *_args: Any) -> None:
 
 def _with_commit(connection: sa.Connection) -> None:
     """The pending statement and ``COMMIT`` in one round trip; the driver's own commit
-    that follows finds the transaction ended and sends nothing."""
+    that follows finds the transaction ended and sends nothing. A transaction this
+    module began is committed here too, and the driver leaves autocommit."""
     pending = connection.info.pop(PENDING, None)
-    if pending is None:
+    if pending is None and OWN_BEGIN not in connection.info:
         return
     driver = connection.connection.driver_connection
     with driver.pipeline():
-        driver.execute(*pending)
+        if pending is not None:
+            driver.execute(*pending)
         driver.execute("COMMIT")
+    # Committed (on a failure the rollback that follows ends it: _forget).
+    _end_own_begin(connection.info, driver)
 
 
 def _forget(connection: sa.Connection) -> None:
@@ -455,11 +504,14 @@ def _forget(connection: sa.Connection) -> None:
         return
     connection.info.pop(PENDING, None)
     connection.info.pop(FIRST, None)
+    _end_own_begin(connection.info, connection.connection.driver_connection)
 
 
-def _forget_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+def _forget_on_checkin(dbapi_connection: Any, record: Any) -> None:
     record.info.pop(PENDING, None)
     record.info.pop(FIRST, None)
+    if dbapi_connection is not None:
+        _end_own_begin(record.info, dbapi_connection)
 
 
 _LOCK_LEDGER = lock_statement(None)

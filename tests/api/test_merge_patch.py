@@ -244,13 +244,13 @@ def test_who_may_patch(api_as, officer_api, session, users, owner):
 def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner, engine_name):
     """The patch's write takes the path of an update (records.writes): after the read
     of the version the patch is applied to (in the transaction the token's lookup
-    began, with the BEGIN in a pipeline), one pipeline taking the ledger lock and
-    reading the state under it, and one storing the event and the version, sent with
-    the COMMIT: four round trips, and nothing after it (the search index is brought up
-    to date by the reads that use it)."""
+    began: its BEGIN first in the lookup's pipeline, the read after it), one pipeline
+    taking the ledger lock and reading the state under it, and one storing the event
+    and the version, sent with the COMMIT: four round trips on the wire, and nothing
+    after it (the search index is brought up to date by the reads that use it)."""
     if engine_name != "postgresql":
         pytest.skip("pipelines are PostgreSQL's")
-    traffic = DriverTraffic(database(app).engine)
+    traffic = DriverTraffic(database(app).engine, wire=True)
     try:
         # A new name: what a search finds the system by (an owner's role is not).
         response = send(officer_api, owner, {"role": "dpo", "person": {"name": "Dee Dee"}})
@@ -260,11 +260,12 @@ def test_a_patch_writes_as_an_update_does_on_postgresql(app, officer_api, owner,
         locks = [s for s in write if "registry_ledger_lock_scope" in s]
         events = [s for s in write if "INSERT INTO audit_event" in s]
         assert len(locks) == 1 and len(events) == 1, traffic.statements
-        assert "api_token" in write[0]
+        assert write[0].startswith("BEGIN") and "api_token" in write[1]
         assert "INSERT INTO audit_event" in write[-2]
         assert not any("system_search" in s for s in write), write
         assert traffic.pipelines == 3 and traffic.piped_begins == 1 == traffic.piped_ends
         assert traffic.begins == 1, traffic.statements
+        assert traffic.round_trips == 4 == traffic.exchanges, traffic.statements
         assert after == [], after
         traffic.reset()
         again = send(officer_api, response.get_json(), {"role": "oversight"})

@@ -1,5 +1,7 @@
 """What an update over the API asks of the database on PostgreSQL, on one pooled
-connection: one pipeline (one round trip, BEGIN included) of the token lookup, the
+connection: one pipeline (one round trip, BEGIN included: sent by the registry as the
+pipeline's first statement, where psycopg would wait for its own BEGIN's answer
+first) of the token lookup, the
 statement taking the ledger lock (the head and the system's last event), and under the
 lock the new version's id and the write's state reads; then one statement storing
 the event, the entry's new head and the version, pipelined with the request's COMMIT.
@@ -41,7 +43,7 @@ def watch(app: Any) -> Iterator[Callable[[], DriverTraffic]]:
     watching: list[DriverTraffic] = []
 
     def start() -> DriverTraffic:
-        watching.append(DriverTraffic(database(app).engine))
+        watching.append(DriverTraffic(database(app).engine, wire=True))
         return watching[-1]
 
     yield start
@@ -70,10 +72,12 @@ def assert_one_write(traffic: DriverTraffic | None) -> None:
         return
     assert traffic.pings == 0, traffic.pings
     assert traffic.round_trips == 2, traffic.statements
+    assert traffic.exchanges == 2, traffic.statements  # on the wire
     assert traffic.pipelines == 2, traffic.statements
     assert traffic.begins == 1 == traffic.piped_begins == traffic.piped_ends
-    assert "api_token" in traffic.statements[0]
-    assert "registry_ledger_lock_scope" in traffic.statements[1]
+    assert traffic.statements[0].startswith("BEGIN")
+    assert "api_token" in traffic.statements[1]
+    assert "registry_ledger_lock_scope" in traffic.statements[2]
     stored = traffic.statements[-2]
     assert "INSERT INTO audit_event" in stored and "INSERT INTO entry_version" in stored
     assert traffic.statements[-1] == "COMMIT"
@@ -112,7 +116,7 @@ def test_a_systems_state_is_one_round_trip_with_the_token(app, api_as, entry, en
     assert state.status_code == 200, state.get_data(as_text=True)
     assert [e["id"] for e in state.get_json()["entries"]] == [entry["id"]]
     if traffic is not None:
-        assert traffic.round_trips == 1 == traffic.pipelines, traffic.statements
+        assert traffic.round_trips == 1 == traffic.pipelines == traffic.exchanges
         assert traffic.begins == 0 and traffic.pings == 0, traffic.statements
         assert "api_token" in traffic.statements[0] and "entry_version" in traffic.statements[1]
         assert len(traffic.statements) == 2, traffic.statements
@@ -151,7 +155,7 @@ def test_a_technical_owners_update_reads_owner_entries_with_the_lock(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["author"] == f"user:{users['technical_owner'].email}"
     if traffic is not None:
-        assert "entry_version.body" in traffic.statements[4]  # the owner entries
+        assert "entry_version.body" in traffic.statements[5]  # the owner entries
     assert_one_write(traffic)
     # Once the owner entry is retired, the technical owner may no longer write: an
     # invalid body is refused for the right first (403), a valid one too, and nothing
@@ -282,7 +286,7 @@ def test_without_pre_ping_an_update_sends_only_its_round_trips(
         headers={"If-Match": entry["etag"]},
     )
     assert first.status_code == 200, first.get_data(as_text=True)
-    traffic = DriverTraffic(database(quiet).engine)
+    traffic = DriverTraffic(database(quiet).engine, wire=True)
     try:
         response = officer.put(
             f"/api/v1/entries/{entry['id']}",
