@@ -1,5 +1,5 @@
 """The WSGI entry point: ``gunicorn wsgi:app``."""
 
-from registry import create_app
+from registry.server import serving_app
 
-app = create_app()
+app = serving_app()

@@ -13,6 +13,7 @@ application for those who run gunicorn themselves; its workers import everything
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,20 @@ def bind_address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+def serving_app() -> Flask:
+    """The app as a server's worker runs it (``registry serve``, ``gunicorn wsgi:app``):
+    built, then what start-up left alive (the modules, the app, its schemas, mappers
+    and templates: about 200,000 objects) set aside from the garbage collector
+    (``gc.freeze``, after a collection of start-up's garbage). A full collection
+    otherwise walks all of them each time it runs: measured in process, about 0.13 ms
+    per API write on average and a pause of tens of milliseconds for the request that
+    meets it; frozen, what requests allocate is collected as before."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 class RegistryServer(BaseApplication):  # type: ignore[misc]
     """The registry under gunicorn, with settings given in code (no config file, no
     command-line parsing of gunicorn's own)."""
@@ -51,7 +66,7 @@ class RegistryServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Flask:
-        return create_app()
+        return serving_app()
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

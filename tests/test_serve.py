@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.cookiejar
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry.server import bind_address
+from registry.server import bind_address, serving_app
 from tests.conftest import PASSWORD
 from tests.serving import free_port, served
 
@@ -186,3 +187,23 @@ def test_resolving_serve_imports_what_a_worker_builds_its_app_with(database_url,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_a_serving_app_sets_its_start_up_aside_from_the_garbage_collector(
+    database_url, tmp_path, monkeypatch
+):
+    """What ``registry serve`` and ``wsgi:app`` run: the app, and what start-up left
+    alive frozen (``gc.freeze``), so a full collection does not walk it again at every
+    run; the app answers as any other."""
+    for name, value in _env(database_url, tmp_path).items():
+        if name.startswith("REGISTRY_"):
+            monkeypatch.setenv(name, value)
+    assert gc.get_freeze_count() == 0
+    try:
+        app = serving_app()
+        frozen = gc.get_freeze_count()
+        assert frozen > 50_000, frozen  # the modules, the app and what it built
+        assert app.test_client().get("/healthz").status_code == 200
+        assert gc.get_freeze_count() <= frozen  # a request's objects are not frozen
+    finally:
+        gc.unfreeze()
