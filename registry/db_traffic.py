@@ -27,7 +27,11 @@ already checked out when counting starts is not seen). One thread at a time.
 With ``wire``, each connection's protocol messages are traced by libpq as well
 (``PQtrace``), and ``exchanges`` counts the round trips that really happened: each
 time the client, having sent, read the server's answer. The tests compare it with
-``round_trips``, which is only this module's reading of what the driver does.
+``round_trips``, which is only this module's reading of what the driver does. Not
+traced: the pings (sent before the trace starts), and what a connection sends at its
+return to the pool after the counting began on it (psycopg's ``DEALLOCATE ALL`` after
+a rollback once it has prepared statements, say). For tests: each trace leaves a small
+stdio handle of the driver's open.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ import sqlalchemy as sa
 from psycopg import pq
 
 from registry.db import PINGED
+
+# The pool's events before it closes a connection (invalidated, or closed as surplus).
+CLOSING = ("invalidate", "close", "close_detached")
 
 
 class DriverTraffic:
@@ -100,6 +107,8 @@ class DriverTraffic:
         self._cursor = CountingCursor
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
+        for closing in CLOSING:  # libpq writes its trace before the connection goes
+            sa.event.listen(engine, closing, self._closing)
 
     def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         # The engine's own checkout listener, registered first, tested it or not.
@@ -123,6 +132,10 @@ class DriverTraffic:
         if dbapi_connection is not None:
             dbapi_connection.cursor_factory = psycopg.Cursor
             dbapi_connection.__dict__.pop("pipeline", None)
+            self._untrace(dbapi_connection.pgconn)
+
+    def _closing(self, dbapi_connection: Any, *_args: Any) -> None:
+        if dbapi_connection is not None:
             self._untrace(dbapi_connection.pgconn)
 
     def _trace(self, pgconn: Any) -> None:
@@ -178,6 +191,8 @@ class DriverTraffic:
         self.open = False
         sa.event.remove(self.engine, "checkout", self._checkout)
         sa.event.remove(self.engine, "checkin", self._checkin)
+        for closing in CLOSING:
+            sa.event.remove(self.engine, closing, self._closing)
         for pgconn, _ in list(self._traced):
             self._untrace(pgconn)
 

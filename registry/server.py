@@ -2,13 +2,15 @@
 custom-application interface (``gunicorn.app.base.BaseApplication``).
 
 The master process only binds the socket and watches the workers; each worker builds
-its own application with ``create_app()`` after the fork, so no database connection
-is ever shared between processes. Under ``registry serve`` the master has imported
-every module ``create_app()`` needs before it forks (the command line built an
-application to look the command up; that application never connects), so a worker
+its own application with :func:`serving_app` after the fork, so no database
+connection is ever shared between processes. Under ``registry serve`` the master has
+imported every module ``create_app()`` needs before it forks (the command line built
+an application to look the command up; that application never connects), so a worker
 that replaces a dead one imports nothing (tests/test_serve.py holds both).
-``gunicorn 'registry:create_app()'`` (or the checkout's ``wsgi:app``) serves the same
-application for those who run gunicorn themselves; its workers import everything.
+``gunicorn 'registry.server:serving_app()'`` (or the checkout's ``wsgi:app``) serves
+the same application for those who run gunicorn themselves; its workers import
+everything. ``'registry:create_app()'`` serves it too, without :func:`serving_app`'s
+freeze of what start-up left alive.
 """
 
 from __future__ import annotations

@@ -373,8 +373,8 @@ def _send(
             if begin:
                 _begin_here(connection, driver)
             with driver.pipeline():
-                if begin:
-                    driver.execute(_begin_statement(driver))
+                if begin:  # never prepared, as psycopg's own BEGIN is not
+                    driver.execute(_begin_statement(driver), prepare=False)
                 for statement, values, *_ in statements:
                     compiled = driver_sql(statement, engine)
                     cursor = driver.cursor(row_factory=namedtuple_row)
@@ -425,12 +425,18 @@ def _begin_statement(driver: psycopg.Connection[Any]) -> str:
 
 def _end_own_begin(info: dict[Any, Any], driver: psycopg.Connection[Any]) -> None:
     """The transaction this module began ends (rolled back unless it already has: a
-    commit ended it, or the connection is closed); the driver leaves autocommit."""
+    commit ended it, or the connection is closed); the driver leaves autocommit. It
+    never raises (it runs in the commit's, the rollback's and the pool's listeners):
+    a connection that cannot be reset is closed, never left in autocommit, and the
+    pool replaces it as a lost one at its next use."""
     if not info.pop(OWN_BEGIN, False) or driver.closed:
         return
-    if driver.info.transaction_status != IDLE:
-        driver.rollback()
-    driver.autocommit = False
+    try:
+        if driver.info.transaction_status != IDLE:
+            driver.rollback()
+        driver.autocommit = False
+    except psycopg.Error:
+        driver.close()
 
 
 def _received_before(first: Sequence[First], cursors: list[Any]) -> None:
@@ -491,12 +497,16 @@ def _with_commit(connection: sa.Connection) -> None:
     if pending is None and OWN_BEGIN not in connection.info:
         return
     driver = connection.connection.driver_connection
-    with driver.pipeline():
-        if pending is not None:
-            driver.execute(*pending)
-        driver.execute("COMMIT")
-    # Committed (on a failure the rollback that follows ends it: _forget).
-    _end_own_begin(connection.info, driver)
+    try:
+        with driver.pipeline():
+            if pending is not None:
+                driver.execute(*pending)
+            driver.execute("COMMIT")
+    finally:
+        # Committed; or failed, and then rolled back here: SQLAlchemy sends no
+        # rollback of a transaction whose commit failed, and the connection may stay
+        # with its caller (the pool's reset would come only at its return).
+        _end_own_begin(connection.info, driver)
 
 
 def _forget(connection: sa.Connection) -> None:

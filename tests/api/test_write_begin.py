@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from psycopg import pq
@@ -134,4 +135,32 @@ def test_a_unit_of_work_closed_without_commit_is_rolled_back(app, entry, returne
         assert driver.info.transaction_status != IDLE  # psycopg's own BEGIN
         conn.rollback()
         assert conn.exec_driver_sql("SELECT to_regclass('rolled_back')").scalar() is None
+    assert_returned_clean(returned)
+
+
+def test_a_failed_commit_leaves_no_autocommit(app, entry, returned):
+    """The registry began the transaction, and its COMMIT fails (here a deferred
+    foreign key, checked at the commit): the transaction is over, the driver out of
+    autocommit at once (the connection may stay with its caller: the pool's reset
+    comes only at its return), and the next unit of work on it is a transaction."""
+    engine = database(app).engine
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE parent (id integer PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE child (p integer REFERENCES parent DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.commit()
+        driver = conn.connection.driver_connection
+        with sa.orm.Session(bind=conn) as session:
+            append.read(session, [(sa.text("SELECT 1 AS n"), {})])
+            assert driver.autocommit is True  # the registry's BEGIN
+            session.execute(sa.text("INSERT INTO child VALUES (1)"))  # refused at COMMIT
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):  # from the commit's
+                session.commit()  # listener, which sends it (with a pending store too)
+            assert driver.autocommit is False and driver.info.transaction_status == IDLE
+        conn.rollback()
+        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
+        assert driver.info.transaction_status != IDLE  # psycopg's own BEGIN again
+        conn.rollback()
+        assert conn.exec_driver_sql("SELECT count(*) FROM parent").scalar() == 0
     assert_returned_clean(returned)
