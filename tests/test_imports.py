@@ -314,15 +314,42 @@ RUNNERS = {
 }
 
 
+# Functions that carry out, at the driver, the commit or rollback the boundary itself
+# asked for (they run in SQLAlchemy's commit and rollback listeners), each with why.
+BOUNDARY_LISTENERS = {
+    ("registry.ledger.append", "_end_own_begin"): "ends the transaction whose BEGIN the "
+    "ledger sent in its pipeline, when the request's or command's commit or rollback "
+    "(or the pool's reset) ends it, and takes the driver out of autocommit",
+}
+
+
 def transaction_ends(name: str, tree: ast.Module) -> list[str]:
-    """Where a module commits or rolls back a transaction."""
-    return [
-        f"{name}:{node.lineno} calls .{node.func.attr}()"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in ("commit", "rollback")
-    ]
+    """Where a module commits or rolls back a transaction (but in BOUNDARY_LISTENERS)."""
+    found = []
+    for function in [tree, *ast.walk(tree)]:
+        if function is not tree and not isinstance(
+            function, ast.FunctionDef | ast.AsyncFunctionDef
+        ):
+            continue
+        if function is not tree and (name, function.name) in BOUNDARY_LISTENERS:
+            continue
+        for node in _own_nodes(function):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("commit", "rollback")
+            ):
+                found.append(f"{name}:{node.lineno} calls .{node.func.attr}()")
+    return found
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``scope`` (a module or a function) outside the functions it holds."""
+    for child in ast.iter_child_nodes(scope):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        yield child
+        yield from _own_nodes(child)
 
 
 def test_services_never_commit() -> None:
