@@ -64,6 +64,7 @@ class DriverTraffic:
         self._exchanged = 0  # round trips read from traces already closed
         self.statements: list[str] = []
         self.begins = 0
+        self.own_begins = 0  # psycopg's: each a round trip of its own
         self.pipelines = 0
         self.piped = 0
         self.piped_begins = 0
@@ -88,6 +89,7 @@ class DriverTraffic:
                 piped = connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
                 if idle and not autocommit:
                     traffic.begins += 1  # psycopg's own: a round trip, piped or not
+                    traffic.own_begins += 1
                 text = query if isinstance(query, str) else str(query)
                 word = text.strip().split(" ", 1)[0].upper()
                 if word == "BEGIN":  # sent as a statement: goes as one
@@ -155,37 +157,36 @@ class DriverTraffic:
             self._exchanged += exchanges(trace.read().decode(errors="replace"))
             trace.close()
 
-    @property
-    def exchanges(self) -> int:
-        """Round trips on the wire so far (``wire`` only): the traces are read, and the
-        connections still out traced again."""
-        if not self.wire:
-            raise ValueError("exchanges are counted with wire=True")
+    def _read_traces(self) -> None:
+        """Count what the traces hold so far; the connections still out are traced on."""
         for pgconn, _ in list(self._traced):
             self._untrace(pgconn)
             self._trace(pgconn)
+
+    @property
+    def exchanges(self) -> int:
+        """Round trips on the wire so far (``wire`` only)."""
+        if not self.wire:
+            raise ValueError("exchanges are counted with wire=True")
+        self._read_traces()
         return self._exchanged
 
     def reset(self) -> None:
         self.statements.clear()
         self.timings.clear()
-        self.begins = 0
+        self.begins = self.own_begins = 0
         self.pipelines = self.piped = self.piped_begins = self.piped_ends = 0
         self.pings = 0
-        if self.wire:
-            self.exchanges  # noqa: B018 (reads and restarts the traces)
-            self._exchanged = 0
+        self._read_traces()
+        self._exchanged = 0
 
     @property
     def round_trips(self) -> int:
         """Statements sent alone and pipelines, psycopg's own BEGINs, an end of each
         transaction unless pipelined, and pings."""
         alone = len(self.statements) - self.piped  # a BEGIN sent alone among them
-        own_begins = self.begins - sum(
-            1 for s in self.statements if s.strip().split(" ", 1)[0].upper() == "BEGIN"
-        )
         ends = self.begins - self.piped_ends
-        return alone + self.pipelines + own_begins + ends + self.pings
+        return alone + self.pipelines + self.own_begins + ends + self.pings
 
     def close(self) -> None:
         self.open = False

@@ -16,6 +16,7 @@ from registry.accounts.service import create_token, record_token_use
 from registry.extensions import database
 from registry.ledger.keys import create_key
 from tests.conftest import make_app
+from tests.records.samples import SAMPLES
 
 
 class ApiClient:
@@ -92,3 +93,17 @@ def api_as(app: Flask, tokens: dict[str, str]) -> Callable[[str | None], ApiClie
         return ApiClient(app.test_client(), tokens[who] if who else None)
 
     return _as
+
+
+@pytest.fixture
+def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
+    """A data source of system ``sys-1`` (made with it by a compliance officer), as the
+    API shows it (its ``etag`` included)."""
+    officer = api_as("compliance_officer")
+    assert officer.post("/api/v1/systems", json={"profile": profile}).status_code == 201
+    created = officer.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "data_source", "body": SAMPLES["data_source"]},
+    )
+    assert created.status_code == 201
+    return officer.get(f"/api/v1/entries/{created.get_json()['id']}").get_json()

@@ -24,18 +24,10 @@ from tests.records.samples import SAMPLES
 IDLE = pq.TransactionStatus.IDLE
 
 
-@pytest.fixture
-def entry(api_as: Any, profile: dict[str, Any], engine_name: str) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def _postgresql_only(engine_name: str) -> None:
     if engine_name != "postgresql":
         pytest.skip("the driver's BEGIN and autocommit: PostgreSQL")
-    officer = api_as("compliance_officer")
-    assert officer.post("/api/v1/systems", json={"profile": profile}).status_code == 201
-    created = officer.post(
-        "/api/v1/systems/sys-1/entries",
-        json={"kind": "data_source", "body": SAMPLES["data_source"]},
-    )
-    assert created.status_code == 201
-    return officer.get(f"/api/v1/entries/{created.get_json()['id']}").get_json()
 
 
 @pytest.fixture

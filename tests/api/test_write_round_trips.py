@@ -51,18 +51,6 @@ def watch(app: Any) -> Iterator[Callable[[], DriverTraffic]]:
         traffic.close()
 
 
-@pytest.fixture
-def entry(api_as: Any, profile: dict[str, Any]) -> dict[str, Any]:
-    officer = api_as("compliance_officer")
-    assert officer.post("/api/v1/systems", json={"profile": profile}).status_code == 201
-    created = officer.post(
-        "/api/v1/systems/sys-1/entries",
-        json={"kind": "data_source", "body": SAMPLES["data_source"]},
-    )
-    assert created.status_code == 201
-    return officer.get(f"/api/v1/entries/{created.get_json()['id']}").get_json()
-
-
 def assert_one_write(traffic: DriverTraffic | None) -> None:
     """One pipeline of the transaction's BEGIN, the token, the lock and the state read
     under it (the owner entries too: the actor is not known before the token is); the
