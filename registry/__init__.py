@@ -77,7 +77,8 @@ def _dispatch_errors(app: Flask) -> None:
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: settings, database, login, CSRF, blueprints, CLI."""
+    """Build the application: settings, database, login, CSRF, blueprints (the
+    command line adds its commands to the one it builds: ``cli.command_app``)."""
     settings = load_config(config)
     app = Flask(
         __name__,
@@ -113,8 +114,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_api(app)
     operations.init_app(app)
     _dispatch_errors(app)
-
-    from registry.cli import register_commands
-
-    register_commands(app)
     return app

@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from tqdm import tqdm
 
-from registry import server
+from registry import create_app, server
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.applicability.oscal import system_assessment_results
@@ -1412,14 +1412,16 @@ def witness_serve(
     serve_witness(witness, host, port)
 
 
-def _create_app() -> Flask:
-    from registry import create_app
-
-    return create_app()
+def command_app(config: dict[str, Any] | None = None) -> Flask:
+    """The application the command line runs its commands on: ``create_app``'s, with
+    the commands added (the factory knows nothing of the command line)."""
+    app = create_app(config)
+    register_commands(app)
+    return app
 
 
 main = FlaskGroup(
-    create_app=_create_app, help="The AI governance evidence registry.", load_dotenv=False
+    create_app=command_app, help="The AI governance evidence registry.", load_dotenv=False
 )
 main.add_command(witness_cli)  # needs no application: served without one
 

@@ -23,10 +23,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
-from registry import create_app
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.accounts.service import create_user
+from registry.cli import command_app
 from registry.extensions import db_session
 from registry.migrate import upgrade
 
@@ -146,6 +146,7 @@ def database_url(db_factory: DatabaseFactory) -> Iterator[str]:
 
 
 def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
+    """The app the ``registry`` command builds (its commands on ``app.cli``)."""
     config = {
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance),
@@ -157,7 +158,7 @@ def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
         "JOBS_BACKEND": "immediate",
         **overrides,
     }
-    return create_app(config)
+    return command_app(config)
 
 
 @pytest.fixture
