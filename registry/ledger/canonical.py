@@ -45,8 +45,3 @@ def canonical_bytes(value: Any) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def leaf_hash_hex(event: bytes) -> str:
-    """RFC 6962 leaf hash: SHA-256(0x00 || event)."""
-    return hashlib.sha256(b"\x00" + event).hexdigest()

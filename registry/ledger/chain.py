@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry.ledger.canonical import canonical_bytes, leaf_hash_hex, sha256_hex
+from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.merkle import leaf_hash
 
 GENESIS_HASH = "0" * 64
 # 2: an event naming a system carries ``system_prev`` (see ledger.systems_map); events
@@ -34,4 +35,4 @@ def seal_event(seq: int, prev_hash: str, fields: dict[str, Any]) -> SealedEvent:
         raise ValueError("seq, prev_hash and v are set by the ledger")
     body = {"v": EVENT_FORMAT, "seq": seq, "prev_hash": prev_hash, **fields}
     data = canonical_bytes(body)
-    return SealedEvent(seq, data, prev_hash, sha256_hex(data), leaf_hash_hex(data))
+    return SealedEvent(seq, data, prev_hash, sha256_hex(data), leaf_hash(data).hex())

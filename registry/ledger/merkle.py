@@ -32,6 +32,7 @@ __all__ = [
     "SubtreeRoot",
     "consistency_proof",
     "consistency_proof_from",
+    "frontier_root",
     "inclusion_proof",
     "inclusion_proof_from",
     "leaf_hash",
@@ -200,13 +201,18 @@ class MerkleAccumulator:
             self.append(h)
 
     def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        stack = self._stack
-        h = stack[-1]
-        for left in reversed(stack[:-1]):
-            h = node_hash(left, h)
-        return h
+        return frontier_root(self._stack)
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    """The root of the tree whose perfect subtrees' roots are ``frontier`` (largest
+    first, as :attr:`MerkleAccumulator.frontier` holds them)."""
+    if not frontier:
+        return EMPTY_ROOT
+    h = frontier[-1]
+    for left in reversed(frontier[:-1]):
+        h = node_hash(left, h)
+    return h
 
 
 def _checked(subtree_root: SubtreeRoot, start: int, end: int) -> bytes:

@@ -43,7 +43,7 @@ from typing import Any
 import rfc8785
 
 from registry.ledger.chain import GENESIS_HASH
-from registry.ledger.merkle import MerkleAccumulator
+from registry.ledger.merkle import MerkleAccumulator, frontier_root, leaf_hash, node_hash
 from registry.ledger.note import (
     NoteError,
     NoteVerifier,
@@ -206,7 +206,7 @@ def scan_range(
         event_hash = sha256(data).hexdigest()
         if event_hash != stored_hash:
             return fail(seq, "the stored bytes do not match the stored event hash")
-        leaf = sha256(b"\x00" + data).digest()
+        leaf = leaf_hash(data)
         if leaf.hex() != stored_leaf:
             return fail(seq, "the stored leaf hash does not match the event bytes")
         if stored_prev != prev:
@@ -270,10 +270,10 @@ def scan_range(
             version = next(version_iter, None)
         if version is not None and version[5] < seq:
             return fail(version[5], f"version {version[0]} names an event that does not exist")
-        # The Merkle accumulator, inlined: this loop runs once per event of the ledger.
+        # The range's own Merkle frontier (snapshots of it are kept at checkpoints).
         h, n = leaf, seq - first
         while n & 1:
-            h = sha256(b"\x01" + stack.pop() + h).digest()
+            h = node_hash(stack.pop(), h)
             n >>= 1
         stack.append(h)
         prev, expected = event_hash, seq + 1
@@ -517,7 +517,7 @@ def conclude(
         stack, event_hash = scans[scan_index].snapshots[size]
         known = trust.valid_at(size)
         problem = _checkpoint_problem(
-            checkpoint, _root(frontier.frontier + stack), event_hash, known, origin
+            checkpoint, frontier_root(frontier.frontier + stack), event_hash, known, origin
         ) or _unmapped(size, map_seqs)
         if problem:
             seq_problem = (size, problem)
@@ -583,7 +583,7 @@ def _root_at(scans: list[RangeScan], size: int) -> bytes:
     accumulator = MerkleAccumulator()
     for scan in scans:
         if scan.last >= size:
-            return _root(accumulator.frontier + scan.snapshots[size][0])
+            return frontier_root(accumulator.frontier + scan.snapshots[size][0])
         width = scan.last - scan.first + 1
         accumulator.append_subtree(scan.stack[0], width.bit_length() - 1)
     raise ValueError(f"no scan reached event {size}")
@@ -735,14 +735,6 @@ def _instant(value: Any) -> bytes:
     if value.tzinfo is None:  # SQLite keeps naive UTC
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds").encode()
-
-
-def _root(stack: list[bytes]) -> bytes:
-    """The root of the tree whose perfect-subtree roots are ``stack`` (largest first)."""
-    h = stack[-1]
-    for left in reversed(stack[:-1]):
-        h = hashlib.sha256(b"\x01" + left + h).digest()
-    return h
 
 
 def _checkpoint_problem(
