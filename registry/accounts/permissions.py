@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
 from registry.errors import PermissionDenied
+from registry.terms import in_term
 
 ACTIONS = (
     "read",
@@ -89,11 +90,10 @@ def actor_keys(actor: Actor) -> set[str]:
 
 def named_by(body: dict[str, Any], on: dt.date) -> set[str]:
     """The keys of the users an owner entry's body names on the day ``on``: its
-    person's (:func:`person_keys`) within the entry's term (``start`` to ``end``, both
-    days included), else none. The one rule of who is named, which :func:`roles_named`
+    person's (:func:`person_keys`) within the entry's term (``terms.in_term``), else
+    none. The one rule of who is named, which :func:`roles_named`
     and the readiness projection's owner index (``readiness_owner``) apply."""
-    day = on.isoformat()
-    if not (body.get("start", "") <= day and (body.get("end") is None or body["end"] >= day)):
+    if not in_term(body, on):
         return set()
     person = body.get("person")
     return person_keys(person) if isinstance(person, dict) else set()

@@ -31,6 +31,7 @@ from registry.records.kinds import (
     READINESS_AREAS,
     art_73_deadline,  # Art 73: the reporting deadline
 )
+from registry.terms import in_term
 
 # Log retention the EU AI Act asks of deployers and providers: at least six months
 # (Art 19(1), 26(6)); 183 days cover any six calendar months.
@@ -105,14 +106,6 @@ def stored_evidence(facts: Facts, document_type: str, what: str) -> tuple[str, s
         latest = max(expired, key=lambda d: d.valid_until or dt.date.min)
         return PARTIAL, f"{what} {latest.name!r} expired on {latest.valid_until}", [latest]
     return MISSING, f"no {what} document is stored", []
-
-
-def in_term(body: dict[str, Any], today: dt.date) -> bool:
-    """Whether a term (``start`` / ``end`` dates, either open) includes ``today``."""
-    start, end = body.get("start"), body.get("end")
-    return (start is None or start <= today.isoformat()) and (
-        end is None or end >= today.isoformat()
-    )
 
 
 def name(person: dict[str, Any] | None) -> str:
