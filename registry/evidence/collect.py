@@ -25,6 +25,7 @@ from registry.db import utcnow
 from registry.documents.models import Document
 from registry.documents.service import held_by_events
 from registry.errors import Conflict, InvalidInput, NotFound
+from registry.ledger.canonical import instant_text
 from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.merkle import inclusion_proof_from, node_hash, root_from_leaf_hashes
 from registry.ledger.models import AuditEvent, Checkpoint, MerkleBlock
@@ -34,11 +35,6 @@ from registry.ledger.status import verifier_keys
 from registry.ledger.store import lock_ledger, systems_map
 from registry.ledger.systems_map import MAP_ACTION
 from registry.records.models import AISystem, Entry, EntryVersion
-
-
-def iso(instant: dt.datetime) -> str:
-    """An instant as the pack writes it: UTC, microseconds, ``+00:00``."""
-    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -85,7 +81,7 @@ def pin(session: Session, as_of: dt.datetime | None) -> Pin:
         sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.recorded_at <= as_of)
     )
     if not size:
-        raise NotFound(f"The registry had recorded nothing by {iso(as_of)}.")
+        raise NotFound(f"The registry had recorded nothing by {instant_text(as_of)}.")
     checkpoint = session.scalar(
         sa.select(Checkpoint)
         .where(Checkpoint.tree_size >= size)
@@ -187,8 +183,8 @@ class VersionRow:
     def as_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
-            "recorded_at": iso(self.recorded_at),
-            "effective_from": iso(self.effective_from),
+            "recorded_at": instant_text(self.recorded_at),
+            "effective_from": instant_text(self.effective_from),
             "author": self.author,
             "reason": self.reason,
             "tombstone": self.tombstone,
@@ -242,15 +238,15 @@ class SystemRecord:
     def state(self, as_of: dt.datetime) -> dict[str, Any]:
         return {
             "system": self.reference,
-            "as_of": iso(as_of),
+            "as_of": instant_text(as_of),
             "entries": [
                 {
                     "entry_id": e.entry_id,
                     "kind": e.kind,
                     "version": e.last.number,
                     "body_sha256": e.last.body_hash,
-                    "recorded_at": iso(e.last.recorded_at),
-                    "effective_from": iso(e.last.effective_from),
+                    "recorded_at": instant_text(e.last.recorded_at),
+                    "effective_from": instant_text(e.last.effective_from),
                     "body": e.body,
                 }
                 for e in self.live()
@@ -350,7 +346,9 @@ def systems_as_of(
     ]
     if references is not None and len(records) < len(references):
         absent = sorted(set(references) - {r.reference for r in records})
-        raise NotFound(f"System {absent[0]!r} was not yet registered at {iso(pinned.as_of)}.")
+        raise NotFound(
+            f"System {absent[0]!r} was not yet registered at {instant_text(pinned.as_of)}."
+        )
     return records
 
 

@@ -79,9 +79,10 @@ from registry.applicability.coverage import statement as applicability_statement
 from registry.documents.store import CHUNK, BlobStore
 from registry.errors import Conflict, RegistryError
 from registry.evidence import collect
-from registry.evidence.collect import DocumentInPack, Pin, SystemRecord, iso
+from registry.evidence.collect import DocumentInPack, Pin, SystemRecord
 from registry.evidence.pdf import render_pdf
 from registry.ledger.append import append_event
+from registry.ledger.canonical import instant_text
 from registry.ledger.checkpoints import settings_of
 from registry.ledger.keys import Signer
 from registry.ledger.merkle import leaf_hash, verify_inclusion
@@ -583,7 +584,9 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
     if content.checkpoint_key != content.signer_key:
         keys.append(content.checkpoint_key)
     writer.add("keys.txt", "".join(k + "\n" for k in keys).encode())
-    writer.add("index.json", dumps({"as_of": iso(pinned.as_of), "systems": _index(systems)}))
+    writer.add(
+        "index.json", dumps({"as_of": instant_text(pinned.as_of), "systems": _index(systems)})
+    )
     writer.add("ledger/checkpoint.txt", (content.checkpoint_note or pinned.note).encode())
     writer.add("ledger/events.jsonl", b"".join(data + b"\n" for _, data in events))
     writer.add(
@@ -621,7 +624,8 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
             for ref, covered in sorted(content.coverage.items())
         }
         writer.add(
-            "frameworks/coverage.json", dumps({"as_of": iso(pinned.as_of), "systems": counts})
+            "frameworks/coverage.json",
+            dumps({"as_of": instant_text(pinned.as_of), "systems": counts}),
         )
     for name, data in catalog_members():
         writer.add(name, data)
@@ -634,7 +638,7 @@ def _write(writer: PackWriter, content: PackContent, signer: Signer, tick: Progr
         "algorithms": ALGORITHMS,
         "origin": signer.name,
         "scope": {"type": content.scope, "systems": [s.reference for s in systems]},
-        "as_of": iso(pinned.as_of),
+        "as_of": instant_text(pinned.as_of),
         "ledger_size": pinned.size,
         "checkpoint": {"tree_size": pinned.tree_size, "root_hash": pinned.root_hash},
         "file_limit": content.file_limit,
@@ -755,7 +759,7 @@ def failure(exc: Exception, pinned: Pin) -> Exception:
             "Try again later.",
             reason,
         )
-    log.exception("Exporting an evidence pack as of %s failed", iso(pinned.as_of))
+    log.exception("Exporting an evidence pack as of %s failed", instant_text(pinned.as_of))
     return ExportFailed(
         f"The evidence pack could not be made: {_cause(exc)}. No pack was kept and "
         f"no export was recorded. {what_changed(pinned)}"
@@ -809,7 +813,7 @@ def recorded(
             "action": EXPORT_ACTION,
             "actor": actor.label,
             "scope": scope,
-            "as_of": iso(pinned.as_of),
+            "as_of": instant_text(pinned.as_of),
             "manifest_sha256": digest,
             "file": name,
             "tree_size": pinned.tree_size,

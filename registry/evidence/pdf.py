@@ -51,8 +51,9 @@ from reportlab.platypus import (
 from reportlab.platypus.tables import CellStyle
 
 from registry.documents.models import DOCUMENT_TYPES
-from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord, iso
+from registry.evidence.collect import DocumentInPack, EntryHistory, SystemRecord
 from registry.frameworks.catalogue import catalogue
+from registry.ledger.canonical import instant_text
 from registry.records import display
 from registry.records.diff import diff_bodies
 from registry.records.kinds import (
@@ -806,7 +807,7 @@ def cover(content: PackContent, title: str, subtitle: str, scope: str) -> list[A
     pin = content.pinned
     rows = [
         ["Scope", scope],
-        ["As of", f"{display.instant(pin.as_of)} (exactly {iso(pin.as_of)})"],
+        ["As of", f"{display.instant(pin.as_of)} (exactly {instant_text(pin.as_of)})"],
         ["Manifest SHA-256", Paragraph(content.manifest_sha256, styles()["mono"])],
         [
             "Ledger check",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -45,3 +46,12 @@ def canonical_bytes(value: Any) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def instant_text(instant: dt.datetime) -> str:
+    """An instant as the registry writes it wherever it is hashed, signed or exported
+    (event bytes, entry bodies, packs): ISO 8601 in UTC with microseconds, ``+00:00``.
+    A naive instant is in UTC (SQLite keeps them so)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.db import Database, UTCDateTime, read_only, utcnow
+from registry.ledger.canonical import instant_text
 from registry.ledger.chain import GENESIS_HASH, seal_event
 from registry.ledger.models import AuditEvent, Checkpoint
 from registry.ledger.systems_map import LINK, SystemsMap
@@ -126,9 +127,7 @@ def next_event(
     if (system_id is not None) != (LINK in fields):
         raise ValueError(f"an event carries {LINK} exactly when it names a system")
     now = now or event_time(head)
-    sealed = seal_event(
-        head.seq + 1, head.event_hash, {"time": now.isoformat(timespec="microseconds"), **fields}
-    )
+    sealed = seal_event(head.seq + 1, head.event_hash, {"time": instant_text(now), **fields})
     return {
         "seq": sealed.seq,
         "recorded_at": now,

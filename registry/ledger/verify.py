@@ -42,6 +42,7 @@ from typing import Any
 
 import rfc8785
 
+from registry.ledger.canonical import instant_text
 from registry.ledger.chain import GENESIS_HASH
 from registry.ledger.merkle import MerkleAccumulator, frontier_root, leaf_hash, node_hash
 from registry.ledger.note import (
@@ -732,9 +733,7 @@ def _sha256_hex(data: bytes) -> bytes:
 
 def _instant(value: Any) -> bytes:
     """An instant as the event writes it: ISO 8601 in UTC with microseconds."""
-    if value.tzinfo is None:  # SQLite keeps naive UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds").encode()
+    return instant_text(value).encode()
 
 
 def _checkpoint_problem(

@@ -75,7 +75,3 @@ def check_base(base_version: object) -> int:
             "The base version is not valid.", {"base_version": ["Not a version number."]}
         )
     return base_version
-
-
-def iso(instant: dt.datetime) -> str:
-    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")

@@ -27,6 +27,7 @@ from marshmallow import (
 from registry.db import MAX_ID
 from registry.frameworks.catalogue import catalogues
 from registry.instants import UtcInstant
+from registry.ledger.canonical import instant_text
 from registry.text import text_problem
 
 SHORT = 200
@@ -137,7 +138,7 @@ class Instant(UtcInstant):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         instant = super()._deserialize(value, attr, data, **kwargs)
-        return instant.isoformat(timespec="microseconds")
+        return instant_text(instant)
 
 
 class Money(fields.Decimal):

@@ -58,13 +58,12 @@ from registry.ledger.append import (
     seal,
     store,
 )
-from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.ledger.canonical import canonical_bytes, instant_text, sha256_hex
 from registry.ledger.systems_map import LINK
 from registry.records.inputs import (
     check_base,
     check_instant,
     check_reason,
-    iso,
     valid_id,
     validated,
 )
@@ -630,7 +629,7 @@ def decide_reinstate(
     if effective_from is not None and effective_from < retired_from:
         raise InvalidInput(
             "A system cannot be reinstated before it was retired.",
-            {"effective_from": [f"Must not be before {iso(retired_from)}."]},
+            {"effective_from": [f"Must not be before {instant_text(retired_from)}."]},
         )
     assert state.restored is not None  # version 1 of an entry is never a retirement
     restored = json.loads(state.restored)
@@ -802,7 +801,7 @@ def _append(
         assert system is not None
         gate(session, system, *plan.promotion, effective_from)
     fields = _event_fields(actor, plan, system_id, entry_id)
-    fields["effective_from"] = iso(effective_from)
+    fields["effective_from"] = instant_text(effective_from)
     event = seal(locked.head, fields, system_id, now)
     values = {
         "id": version_id,

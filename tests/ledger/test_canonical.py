@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -9,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.ledger.canonical import canonical_bytes
+from registry.ledger.canonical import canonical_bytes, instant_text
 
 SAFE = 2**53 - 1
 scalars = (
@@ -61,3 +62,14 @@ def test_known_values(value):
 def test_integers_outside_the_safe_range_are_refused_as_before():
     with pytest.raises(rfc8785.IntegerDomainError):
         canonical_bytes({"n": SAFE + 1})
+
+
+def test_an_instant_is_written_in_utc_with_microseconds():
+    """The one text of an instant in event bytes, bodies and packs: UTC, microseconds
+    always, ``+00:00``; an offset is converted and a naive instant is UTC (SQLite's)."""
+    utc = dt.datetime(2026, 12, 6, 15, 0, tzinfo=dt.UTC)
+    assert instant_text(utc) == "2026-12-06T15:00:00.000000+00:00"
+    two_hours_ahead = dt.timezone(dt.timedelta(hours=2))
+    assert instant_text(utc.astimezone(two_hours_ahead)) == "2026-12-06T15:00:00.000000+00:00"
+    naive = dt.datetime(2026, 12, 6, 15, 0, 0, 42)
+    assert instant_text(naive) == "2026-12-06T15:00:00.000042+00:00"
