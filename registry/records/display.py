@@ -257,36 +257,61 @@ def value(
         return Shown(name, lab, NOT_RECORDED)
     if isinstance(raw, bool):
         return Shown(name, lab, yes_no(raw))
-    if isinstance(f, fields.List) and isinstance(raw, list):
-        inner = f.inner
-        if isinstance(inner, fields.Nested):
-            nested = _nested_fields(inner)
-            if name == "attachments":
-                items = tuple(_attachment(v) for v in raw if isinstance(v, dict))
-            elif set(nested) >= {"entry_id", "version", "hash"}:
-                items = tuple(_evidence_ref(v, refs) for v in raw if isinstance(v, dict))
-            elif _is_person(inner):
-                items = tuple(Item(person(v)) for v in raw if isinstance(v, dict))
-            else:
-                grid = _metric_grid(inner, raw)
-                text = "\n".join(
-                    "; ".join(f"{h}: {c}" for h, c in zip(grid.header, row, strict=True) if c)
-                    for row in grid.rows
-                )
-                return Shown(name, lab, text, grid=grid)
-        else:
-            items = tuple(Item(_item_of(inner, v)) for v in raw)
-        return Shown(name, lab, "\n".join(i.text for i in items), items=items)
     if isinstance(raw, list):
-        items = tuple(Item(plain(v)) for v in raw)
-        return Shown(name, lab, "\n".join(i.text for i in items), items=items)
+        return _list_value(f, name, lab, raw, refs)
     if isinstance(f, fields.Nested) and isinstance(raw, dict):
-        if _is_person(f):
-            return Shown(name, lab, person(raw))
+        return _nested_value(f, name, lab, raw)
+    return _single_value(f, name, lab, raw, body, refs)
+
+
+def _list_value(
+    f: fields.Field | None, name: str, lab: str, raw: list[Any], refs: Refs | None
+) -> Shown:
+    """A list's items as people read them: documents, cited versions, people, the
+    items of a list field, or a grid of metrics; a list no field describes, plainly."""
+    if not isinstance(f, fields.List):
+        items = tuple(Item(plain(v)) for v in raw)
+    elif not isinstance(f.inner, fields.Nested):
+        items = tuple(Item(_item_of(f.inner, v)) for v in raw)
+    else:
+        inner = f.inner
+        dicts = [v for v in raw if isinstance(v, dict)]
         if name == "attachments":
-            item = _attachment(raw)
-            return Shown(name, lab, item.text, href=item.href)
-        return Shown(name, lab, plain(raw))
+            items = tuple(_attachment(v) for v in dicts)
+        elif set(_nested_fields(inner)) >= {"entry_id", "version", "hash"}:
+            items = tuple(_evidence_ref(v, refs) for v in dicts)
+        elif _is_person(inner):
+            items = tuple(Item(person(v)) for v in dicts)
+        else:
+            grid = _metric_grid(inner, raw)
+            text = "\n".join(
+                "; ".join(f"{h}: {c}" for h, c in zip(grid.header, row, strict=True) if c)
+                for row in grid.rows
+            )
+            return Shown(name, lab, text, grid=grid)
+    return Shown(name, lab, "\n".join(i.text for i in items), items=items)
+
+
+def _nested_value(f: fields.Nested, name: str, lab: str, raw: dict[str, Any]) -> Shown:
+    """An object: a person, a document, or its fields plainly."""
+    if _is_person(f):
+        return Shown(name, lab, person(raw))
+    if name == "attachments":
+        item = _attachment(raw)
+        return Shown(name, lab, item.text, href=item.href)
+    return Shown(name, lab, plain(raw))
+
+
+def _single_value(
+    f: fields.Field | None,
+    name: str,
+    lab: str,
+    raw: Any,
+    body: dict[str, Any] | None,
+    refs: Refs | None,
+) -> Shown:
+    """A single value by its field: an instant, a date, an amount (in the body's
+    currency), a web address, an entry named by id, a choice, or its text."""
     if isinstance(f, Instant) and isinstance(raw, str):
         try:
             return Shown(name, lab, instant(raw))
