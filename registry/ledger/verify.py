@@ -462,30 +462,8 @@ def conclude(
     :func:`named_system_ids`). ``known``: checkpoints kept outside the database, whose
     trees the ledger must contain (the scans must have snapshots at their sizes)."""
     report = LedgerReport()
-    kept_elsewhere = list(known)
-    problems = [(s.problem_seq, s.problem) for s in scans if s.problem is not None]
-    references = system_references or {}
-    for scan in scans:
-        for seq, system_id, reference in scan.named_systems:
-            said = references.get(system_id)
-            if said is None or said != reference:
-                problems.append((seq, "its system column is not the system its bytes name"))
-                break
-    # Each range stops at its own first problem; the earliest of them is the ledger's.
-    for before, after in zip(scans, scans[1:], strict=False):
-        if before.problem is None and after.first_prev != before.last_hash:
-            problems.append(
-                (after.first, "the previous-hash link does not match the event before it")
-            )
-    # The links run across ranges: checked in order, up to the first range that failed
-    # (it stopped at its problem; what it saw before it is sound).
-    upto_failed = next((i for i, s in enumerate(scans) if s.problem is not None), len(scans))
-    linked = system_links_problem(scans[: upto_failed + 1])
-    if linked is not None:
-        problems.append(linked)
-    seq_problem = min(problems, key=lambda p: p[0] or 0) if problems else None
+    seq_problem = _scans_problem(scans, system_references or {})
     verified_upto = (seq_problem[0] - 1) if seq_problem else (scans[-1].last if scans else 0)
-
     checkpoints = sorted(checkpoints, key=lambda c: c.tree_size)
     key_events = [k for s in scans for k in s.keys if k[0] <= verified_upto]
     trust = _key_trust(list(trusted_keys), key_events, checkpoints)
@@ -495,45 +473,38 @@ def conclude(
             "no trusted key was given to check the checkpoints' signatures against: pass "
             "the registry's published verifier key",
         )
-    frontier = MerkleAccumulator()
-    scan_index = 0
     last_covered = 0
-    map_seqs = {m[0] for s in scans for m in s.maps}
-    for checkpoint in checkpoints if trust.pinned else []:
-        size = checkpoint.tree_size
-        if size > verified_upto:
-            if seq_problem is None:
-                seq_problem = (
-                    None,
-                    f"a signed checkpoint covers {size} events but the ledger holds only "
-                    f"{verified_upto}: events at its end were removed",
-                )
-            break
-        while scans[scan_index].last < size:
-            # A whole range before the checkpoint's: an aligned perfect subtree.
-            done = scans[scan_index]
-            width = done.last - done.first + 1
-            frontier.append_subtree(done.stack[0], width.bit_length() - 1)
-            scan_index += 1
-        stack, event_hash = scans[scan_index].snapshots[size]
-        known = trust.valid_at(size)
-        problem = _checkpoint_problem(
-            checkpoint, frontier_root(frontier.frontier + stack), event_hash, known, origin
-        ) or _unmapped(size, map_seqs)
-        if problem:
-            seq_problem = (size, problem)
-            break
-        report.checkpoints += 1
-        last_covered = size
+    if trust.pinned:
+        report.checkpoints, last_covered, problem = _checkpoints_problem(
+            scans, checkpoints, trust, verified_upto, origin
+        )
+        # A checkpoint that fails names an event before any problem found after it; one
+        # beyond the verified events is told only when nothing else was.
+        if problem is not None and (problem[0] is not None or seq_problem is None):
+            seq_problem = problem
     if seq_problem is None:
-        for kept in kept_elsewhere:
-            problem = _known_problem(kept, scans, verified_upto, trust.trusted, origin)
-            if problem:
-                seq_problem = (None, problem)
+        for kept in known:
+            if problem_text := _known_problem(kept, scans, verified_upto, trust.trusted, origin):
+                seq_problem = (None, problem_text)
                 break
     report.keys = [verifier_key(v.name, v.public_key) for v in trust.trusted]
-    # Versions count as checked up to the first problem (later ranges ran on regardless).
-    bad = seq_problem[0] if seq_problem is not None and seq_problem[0] is not None else None
+    _counted(report, scans, seq_problem, verified_upto, last_covered)
+    if started is not None:
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def _counted(
+    report: LedgerReport,
+    scans: list[RangeScan],
+    seq_problem: tuple[int | None, str] | None,
+    verified_upto: int,
+    last_covered: int,
+) -> None:
+    """What the report says was checked: the events, versions and maps up to the first
+    problem (later ranges ran on regardless), and the problem; without one, the head
+    and the events no checkpoint covers yet."""
+    bad = seq_problem[0] if seq_problem is not None else None
     report.versions = sum(s.versions for s in scans if bad is None or s.first < bad)
     report.maps = sum(1 for s in scans for m in s.maps if bad is None or m[0] < bad)
     if seq_problem is not None:
@@ -543,9 +514,80 @@ def conclude(
         report.events = verified_upto
         report.head = scans[-1].last_hash or GENESIS_HASH if scans else GENESIS_HASH
         report.uncovered = report.events - last_covered
-    if started is not None:
-        report.seconds = time.perf_counter() - started
-    return report
+
+
+def _scans_problem(
+    scans: list[RangeScan], references: dict[int, str]
+) -> tuple[int | None, str] | None:
+    """The earliest problem of the events: each range's own (a range stops at its first),
+    a system column naming another system than an export's bytes, a previous-hash link
+    between ranges, a system's chain of events (checked in order up to the first range
+    that failed: what it saw before its problem is sound)."""
+    problems = [(s.problem_seq, s.problem) for s in scans if s.problem is not None]
+    for scan in scans:
+        for seq, system_id, reference in scan.named_systems:
+            said = references.get(system_id)
+            if said is None or said != reference:
+                problems.append((seq, "its system column is not the system its bytes name"))
+                break
+    for before, after in zip(scans, scans[1:], strict=False):
+        if before.problem is None and after.first_prev != before.last_hash:
+            problems.append(
+                (after.first, "the previous-hash link does not match the event before it")
+            )
+    upto_failed = next((i for i, s in enumerate(scans) if s.problem is not None), len(scans))
+    linked = system_links_problem(scans[: upto_failed + 1])
+    if linked is not None:
+        problems.append(linked)
+    return min(problems, key=lambda p: p[0] or 0) if problems else None
+
+
+def _checkpoints_problem(
+    scans: list[RangeScan],
+    checkpoints: list[Any],
+    trust: _Trust,
+    verified_upto: int,
+    origin: str | None,
+) -> tuple[int, int, tuple[int | None, str] | None]:
+    """Each signed checkpoint (by size) against the events: its signature by a key valid
+    at its size, its root, its head and the map of systems' last events it is signed
+    at. The checkpoints found sound, the size of the last, and the first problem (at
+    the failing checkpoint's size; None for a checkpoint beyond the verified events)."""
+    frontier = MerkleAccumulator()
+    scan_index = 0
+    sound = last_covered = 0
+    map_seqs = {m[0] for s in scans for m in s.maps}
+    for checkpoint in checkpoints:
+        size = checkpoint.tree_size
+        if size > verified_upto:
+            return (
+                sound,
+                last_covered,
+                (
+                    None,
+                    f"a signed checkpoint covers {size} events but the ledger holds only "
+                    f"{verified_upto}: events at its end were removed",
+                ),
+            )
+        while scans[scan_index].last < size:
+            # A whole range before the checkpoint's: an aligned perfect subtree.
+            done = scans[scan_index]
+            width = done.last - done.first + 1
+            frontier.append_subtree(done.stack[0], width.bit_length() - 1)
+            scan_index += 1
+        stack, event_hash = scans[scan_index].snapshots[size]
+        problem = _checkpoint_problem(
+            checkpoint,
+            frontier_root(frontier.frontier + stack),
+            event_hash,
+            trust.valid_at(size),
+            origin,
+        ) or _unmapped(size, map_seqs)
+        if problem:
+            return sound, last_covered, (size, problem)
+        sound += 1
+        last_covered = size
+    return sound, last_covered, None
 
 
 def _known_problem(
