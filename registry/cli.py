@@ -3,7 +3,8 @@
 Commands import the domain modules they use (migrations, ledger keys, the demo data,
 evidence packs, the verifier, readiness) inside their function, so that starting the
 command (``registry --help``, ``registry serve``) loads only what it runs; the app itself
-is made by ``create_app`` when a command needs it."""
+is made by :func:`command_app` (``create_app``'s, with these commands added) when a
+command needs it."""
 
 from __future__ import annotations
 

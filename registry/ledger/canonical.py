@@ -1,4 +1,5 @@
-"""RFC 8785 canonical JSON and the hashes computed over it."""
+"""RFC 8785 canonical JSON, the hashes computed over it, and the text of an instant in
+what is hashed (event bytes, entry bodies, packs)."""
 
 from __future__ import annotations
 

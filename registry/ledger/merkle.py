@@ -30,6 +30,7 @@ __all__ = [
     "HASH_SIZE",
     "MerkleAccumulator",
     "SubtreeRoot",
+    "children_hash",
     "consistency_proof",
     "consistency_proof_from",
     "frontier_root",
@@ -58,9 +59,16 @@ def leaf_hash(data: bytes) -> bytes:
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    """``SHA-256(0x01 || left || right)``: the hash of an interior node."""
+    """``SHA-256(0x01 || left || right)``: the hash of an interior node (its children
+    checked to be hashes: :func:`children_hash` for children one computed oneself)."""
     if not (_is_hash(left) and _is_hash(right)):
         raise ValueError(f"node_hash takes two {HASH_SIZE}-byte hashes")
+    return children_hash(left, right)
+
+
+def children_hash(left: bytes, right: bytes) -> bytes:
+    """``SHA-256(0x01 || left || right)``, unchecked: for children that are hashes the
+    caller computed (an accumulator's, verification's per-event loop)."""
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
@@ -175,7 +183,7 @@ class MerkleAccumulator:
         n = self._size
         stack = self._stack
         while n & 1:
-            h = node_hash(stack.pop(), h)
+            h = children_hash(stack.pop(), h)
             n >>= 1
         stack.append(h)
         self._size += 1
@@ -191,7 +199,7 @@ class MerkleAccumulator:
         n = self._size >> height
         stack = self._stack
         while n & 1:
-            h = node_hash(stack.pop(), h)
+            h = children_hash(stack.pop(), h)
             n >>= 1
         stack.append(h)
         self._size += 1 << height

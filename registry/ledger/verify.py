@@ -44,7 +44,7 @@ import rfc8785
 
 from registry.ledger.canonical import instant_text
 from registry.ledger.chain import GENESIS_HASH
-from registry.ledger.merkle import MerkleAccumulator, frontier_root, leaf_hash, node_hash
+from registry.ledger.merkle import MerkleAccumulator, children_hash, frontier_root, leaf_hash
 from registry.ledger.note import (
     NoteError,
     NoteVerifier,
@@ -183,7 +183,7 @@ def scan_range(
     version_iter: Iterator[Any] = iter(versions)
     version = next(version_iter, None)
     stack = scan.stack
-    sha256 = hashlib.sha256
+    sha256, leaf_of, children = hashlib.sha256, leaf_hash, children_hash  # looked up once
     prev = first_prev
     expected = first
     event_hash = ""
@@ -207,7 +207,7 @@ def scan_range(
         event_hash = sha256(data).hexdigest()
         if event_hash != stored_hash:
             return fail(seq, "the stored bytes do not match the stored event hash")
-        leaf = leaf_hash(data)
+        leaf = leaf_of(data)
         if leaf.hex() != stored_leaf:
             return fail(seq, "the stored leaf hash does not match the event bytes")
         if stored_prev != prev:
@@ -274,7 +274,7 @@ def scan_range(
         # The range's own Merkle frontier (snapshots of it are kept at checkpoints).
         h, n = leaf, seq - first
         while n & 1:
-            h = node_hash(stack.pop(), h)
+            h = children(stack.pop(), h)
             n >>= 1
         stack.append(h)
         prev, expected = event_hash, seq + 1
