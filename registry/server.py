@@ -48,9 +48,15 @@ def serving_app() -> Flask:
     per API write on average and a pause of tens of milliseconds for the request that
     meets it; frozen, what requests allocate is collected as before."""
     app = create_app()
+    _set_aside()
+    return app
+
+
+def _set_aside() -> None:
+    """Collect what is garbage, then move every object still alive out of the
+    collector's generations (``gc.freeze``): later collections no longer walk them."""
     gc.collect()
     gc.freeze()
-    return app
 
 
 class RegistryServer(BaseApplication):  # type: ignore[misc]
@@ -83,8 +89,7 @@ def _pre_fork(_server: Any, _worker: Any) -> None:
     :func:`serving_app` does in the worker, whose collection then walks only what the
     worker built itself (a new worker starts about 0.1 s sooner), and whose collections
     leave the pages shared with the master alone."""
-    gc.collect()
-    gc.freeze()
+    _set_aside()
 
 
 def serve(
