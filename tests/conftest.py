@@ -145,6 +145,31 @@ def database_url(db_factory: DatabaseFactory) -> Iterator[str]:
     drop()
 
 
+# How long terminating a backend waits for it to be gone (PostgreSQL 14 and later).
+TERMINATED_WITHIN_MS = 10_000
+
+
+def terminate_connections(database_url: str) -> int:
+    """Kill every other connection to the test's PostgreSQL database, as a server
+    restart does to the app's pooled connections; how many. Each is gone when this
+    returns (``pg_terminate_backend`` waits for it), so the app's next exchange on one
+    meets a closed connection however busy the machine is."""
+    name = sa.engine.make_url(database_url).database
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            gone = conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid, %(wait)s) FROM pg_stat_activity "
+                "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
+                {"name": name, "wait": TERMINATED_WITHIN_MS},
+            ).scalars()
+            killed = list(gone)
+        assert all(killed), "a backend outlived its termination"
+        return len(killed)
+    finally:
+        engine.dispose()
+
+
 def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
     """The app the ``registry`` command builds (its commands on ``app.cli``)."""
     config = {

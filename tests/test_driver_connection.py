@@ -65,7 +65,7 @@ def test_a_broken_connection_is_discarded(pg):
             (pid,) = driver.execute("SELECT pg_backend_pid()").fetchone()
             assert pid == victim  # the pool's one connection
             with killer.engine.connect() as other:
-                other.exec_driver_sql(f"SELECT pg_terminate_backend({victim})")
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({victim}, 10000)")
             driver.execute("SELECT 1")
     killer.dispose()
     # Discarded, and the pool replaced (its other connections are suspect too): the

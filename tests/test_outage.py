@@ -76,7 +76,7 @@ def test_a_refused_connection_is_unreachable():
 def test_a_terminated_connection_is_lost():
     url = "postgresql://postgres@127.0.0.1:5432/test"
     with psycopg.connect(url, autocommit=True) as victim, psycopg.connect(url) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [victim.info.backend_pid])
         with pytest.raises(psycopg.OperationalError) as first:
             victim.execute("SELECT 1")
         assert unavailable_reason(first.value) is Reason.LOST

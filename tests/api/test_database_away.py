@@ -22,7 +22,13 @@ from registry.ledger.checkpoints import make_checkpoint, settings_of
 from registry.ledger.keys import load_key
 from registry.ledger.store import verify_ledger
 from tests.api.conftest import ApiClient
-from tests.conftest import PASSWORD, _pg_admin_execute, csrf_token, make_app
+from tests.conftest import (
+    PASSWORD,
+    _pg_admin_execute,
+    csrf_token,
+    make_app,
+    terminate_connections,
+)
 from tests.serving import free_port, served
 
 PROBLEM = "application/problem+json"
@@ -105,22 +111,6 @@ def test_the_openapi_document_lists_503_with_retry_after(client):
     assert len(documented) == len(operations) - 1
 
 
-def _terminate_connections(database_url: str) -> int:
-    name = sa.engine.make_url(database_url).database
-    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            return len(
-                conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
-                    {"name": name},
-                ).all()
-            )
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("pre_ping", ["default", "off"])
 def test_a_restarted_postgresql_with_and_without_pre_ping(
     engine_name, database_url, tmp_path, tokens, profile, users, pre_ping
@@ -143,17 +133,17 @@ def test_a_restarted_postgresql_with_and_without_pre_ping(
     assert signed_in.status_code == 302
     assert api.post("/api/v1/systems", json={"profile": profile}).status_code == 201
     assert api.get("/api/v1/systems/sys-1").status_code == 200
-    assert _terminate_connections(database_url) >= 1  # the app's pooled connections
+    assert terminate_connections(database_url) >= 1  # the app's pooled connections
 
     after = api.get("/api/v1/systems/sys-1")
     assert after.status_code == 200, after.get_data(as_text=True)
     # A write after a restart, likewise: its first exchange begins the transaction.
-    assert _terminate_connections(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     changed = api.post("/api/v1/systems", json={"profile": {**profile, "reference": "sys-2"}})
     assert changed.status_code == 201, changed.get_data(as_text=True)
     assert api.get("/api/v1/systems/sys-2").get_json()["profile"]["version"] == 1
 
-    assert _terminate_connections(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     page = web.get("/systems/sys-1")
     if pre_ping == "default":
         # The dead connection is found before use and replaced: the page is served.

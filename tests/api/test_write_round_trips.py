@@ -31,7 +31,7 @@ from registry.extensions import database
 from registry.ledger.store import LEDGER_LOCK_KEY
 from tests.api.conftest import ApiClient
 from tests.api.test_database_away import assert_unavailable
-from tests.conftest import make_app
+from tests.conftest import make_app, terminate_connections
 from tests.records.samples import SAMPLES
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -383,24 +383,6 @@ def _ledger_lock_held(database_url: str | None) -> Iterator[None]:
         engine.dispose()
 
 
-def _terminate_backends(database_url: str) -> int:
-    """Kill every other connection to the test's database (a server restart, as the
-    app's pooled connections see it)."""
-    name = sa.engine.make_url(database_url).database
-    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            return len(
-                conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
-                    {"name": name},
-                ).all()
-            )
-    finally:
-        engine.dispose()
-
-
 def test_a_request_on_a_killed_connection_starts_again_untested(
     app, api_as, entry, engine_name, database_url, watch
 ):
@@ -413,7 +395,7 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
         pytest.skip("a killed server connection: PostgreSQL")
     officer = api_as("compliance_officer")
     traffic = watch()
-    assert _terminate_backends(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     changed = {**SAMPLES["data_source"], "name": "After the restart"}
     updated = officer.put(
         f"/api/v1/entries/{entry['id']}",
@@ -423,10 +405,12 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
     assert updated.status_code == 200, updated.get_data(as_text=True)
     assert traffic.pings == 0
     lookups = [s for s in traffic.statements if "api_token" in s and "lock_scope" not in s]
-    assert len(lookups) == 2  # sent again
+    # Sent again, or once: when the connection was found dead before anything went out
+    # (its server gone before the request, as after a restart), nothing is sent twice.
+    assert 1 <= len(lookups) <= 2, traffic.statements
     assert traffic.statements[-1] == "COMMIT"
 
-    assert _terminate_backends(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     patched = officer.open(
         "PATCH",
         f"/api/v1/entries/{entry['id']}",
@@ -436,7 +420,7 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
     assert patched.status_code == 200, patched.get_data(as_text=True)
     assert patched.get_json()["version"] == 3
 
-    assert _terminate_backends(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     created = officer.post(
         "/api/v1/systems/sys-1/entries",
         json={"kind": "data_source", "body": {**SAMPLES["data_source"], "name": "New"}},
@@ -444,7 +428,7 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
     )
     assert created.status_code == 201, created.get_data(as_text=True)
 
-    assert _terminate_backends(database_url) >= 1
+    assert terminate_connections(database_url) >= 1
     read = officer.get(f"/api/v1/entries/{entry['id']}")
     assert read.status_code == 200 and read.get_json()["version"] == 3
     assert traffic.pings == 0
@@ -461,7 +445,7 @@ def test_a_request_on_a_killed_connection_starts_again_untested(
         (stranger, {}, 401),
         (stranger, {"per_kind": 0}, 401),
     ):
-        assert _terminate_backends(database_url) >= 1
+        assert terminate_connections(database_url) >= 1
         state = client.get("/api/v1/systems/sys-1", query_string=query)
         assert state.status_code == status, state.get_data(as_text=True)
     assert traffic.pings == 0
