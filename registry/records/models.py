@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
 from registry.db import Base, bytewise, utcnow
 
@@ -21,9 +21,10 @@ class AISystem(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def live_owner_bodies(self, session: Session) -> list[str]:
-        """The bodies (JSON, as stored) of the system's live owner entries, in id order:
-        what ``accounts.permissions`` decides a technical owner's right to write by."""
-        return [row.body for row in session.execute(live_owner_entries(self.id))]
+        """The bodies (JSON, as stored) of the system's owner entries in force now, in
+        id order: what ``accounts.permissions`` decides a technical owner's right to
+        write by."""
+        return [row.body for row in session.execute(live_owner_entries(self.id, utcnow()))]
 
 
 class Entry(Base):
@@ -83,15 +84,65 @@ class EntryVersion(Base):
     entry: Mapped[Entry] = relationship(viewonly=True)
 
 
-def live_owner_entries(system_id: int | sa.ColumnElement[int]) -> sa.Select[Any]:
-    """The system's live owner entries: id, head number, and the head version's body and
-    body hash, in id order."""
-    return (
-        sa.select(Entry.id, Entry.head_number, EntryVersion.body, EntryVersion.body_hash)
-        .join(
-            EntryVersion,
-            (EntryVersion.entry_id == Entry.id) & (EntryVersion.number == Entry.head_number),
+def last_retirement_number(
+    entry_id: Any, as_of: dt.datetime | None, effective_at: Any
+) -> sa.ColumnElement[int]:
+    """The number of the entry's last retirement in force at ``effective_at`` (as
+    recorded by ``as_of``), or 0."""
+    tomb = aliased(EntryVersion)
+    return sa.func.coalesce(
+        sa.select(sa.func.max(tomb.number))
+        .where(
+            tomb.entry_id == entry_id,
+            tomb.tombstone.is_(True),
+            tomb.effective_from <= effective_at,
+            *([tomb.recorded_at <= as_of] if as_of is not None else []),
         )
-        .where(Entry.system_id == system_id, Entry.kind == "owner", Entry.retired.is_(False))
-        .order_by(Entry.id)
+        .scalar_subquery(),
+        0,
+    )
+
+
+def in_force_at(
+    version: Any, effective_at: Any, as_of: dt.datetime | None = None
+) -> tuple[list[sa.ColumnElement[bool]], tuple[Any, ...]]:
+    """The rule of valid time: the version of an entry in force at ``effective_at`` (a
+    value or an SQL expression) is, among its versions recorded by ``as_of`` that meet
+    the conditions returned, the first in the order returned: the one whose
+    ``effective_from`` is the latest not after that instant (ties go to the later
+    version), and not one before a retirement in force (a retirement hides the
+    versions numbered before it, even those stated to take effect later; a version
+    recorded after it, a reinstatement, may follow it). ``version``: ``EntryVersion``
+    or an alias of it."""
+    conditions = [
+        version.effective_from <= effective_at,
+        version.number >= last_retirement_number(version.entry_id, as_of, effective_at),
+    ]
+    if as_of is not None:
+        conditions.append(version.recorded_at <= as_of)
+    return conditions, (version.effective_from.desc(), version.number.desc())
+
+
+def live_owner_entries(system_id: int | sa.ColumnElement[int], at: Any) -> sa.Select[Any]:
+    """The system's owner entries in force at ``at`` (a value or an SQL expression):
+    each one's id and the body of its version in force then (:func:`in_force_at`;
+    none for an entry retired then or not yet in force), in id order."""
+    conditions, order = in_force_at(EntryVersion, at)
+    ranked = (
+        sa.select(
+            EntryVersion.entry_id,
+            EntryVersion.body,
+            EntryVersion.tombstone,
+            sa.func.row_number()
+            .over(partition_by=EntryVersion.entry_id, order_by=order)
+            .label("rank"),
+        )
+        .join(Entry, Entry.id == EntryVersion.entry_id)
+        .where(Entry.system_id == system_id, Entry.kind == "owner", *conditions)
+        .subquery()
+    )
+    return (
+        sa.select(ranked.c.entry_id.label("id"), ranked.c.body)
+        .where(ranked.c.rank == 1, ranked.c.tombstone.is_(False))
+        .order_by(ranked.c.entry_id)
     )

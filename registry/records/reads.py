@@ -18,7 +18,7 @@ from registry.errors import NotFound
 from registry.ledger.append import read
 from registry.records.display import entry_label
 from registry.records.inputs import check_instant, valid_id
-from registry.records.models import AISystem, Entry, EntryVersion
+from registry.records.models import AISystem, Entry, EntryVersion, in_force_at
 from registry.text import text_problem
 
 T = TypeVar("T")
@@ -176,19 +176,11 @@ def in_force(
             .order_by(Entry.system_id, Entry.kind, Entry.id)
         )
     version_conditions: list[Any] = []
-    if as_of is not None:
-        version_conditions.append(EntryVersion.recorded_at <= as_of)
+    order: tuple[Any, ...]
     if effective_at is not None:
-        version_conditions.append(EntryVersion.effective_from <= effective_at)
-        # A retirement in force hides the entry from then on, even when an earlier
-        # version states a later effective time (the entry is gone, not changed); a
-        # version recorded after the retirement (a reinstatement) may follow it.
-        version_conditions.append(
-            EntryVersion.number
-            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at)
-        )
-        order = (EntryVersion.effective_from.desc(), EntryVersion.number.desc())
+        version_conditions, order = in_force_at(EntryVersion, effective_at, as_of)
     else:
+        version_conditions.append(EntryVersion.recorded_at <= as_of)
         order = (EntryVersion.number.desc(),)
     ranked = (
         sa.select(
@@ -240,25 +232,6 @@ def _last_live_number(entry_id: Any, number: Any) -> Any:
         sa.select(sa.func.max(live.number))
         .where(live.entry_id == entry_id, live.tombstone.is_(False), live.number <= number)
         .scalar_subquery()
-    )
-
-
-def _last_retirement_number(
-    entry_id: Any, as_of: dt.datetime | None, effective_at: dt.datetime
-) -> Any:
-    """The number of the entry's last retirement in force at ``effective_at`` (as
-    recorded by ``as_of``), or 0."""
-    tomb = aliased(EntryVersion)
-    return sa.func.coalesce(
-        sa.select(sa.func.max(tomb.number))
-        .where(
-            tomb.entry_id == entry_id,
-            tomb.tombstone.is_(True),
-            tomb.effective_from <= effective_at,
-            *([tomb.recorded_at <= as_of] if as_of is not None else []),
-        )
-        .scalar_subquery(),
-        0,
     )
 
 
@@ -515,13 +488,8 @@ def version_at(
     if as_of is not None:
         stmt = stmt.where(EntryVersion.recorded_at <= as_of)
     if effective_at is not None:
-        # A retirement in force wins over the versions before it, even those stated to
-        # take effect later; a reinstatement after it is a version like any other.
-        stmt = stmt.where(
-            EntryVersion.effective_from <= effective_at,
-            EntryVersion.number
-            >= _last_retirement_number(EntryVersion.entry_id, as_of, effective_at),
-        ).order_by(EntryVersion.effective_from.desc(), EntryVersion.number.desc())
+        conditions, order = in_force_at(EntryVersion, effective_at, as_of)
+        stmt = stmt.where(*conditions).order_by(*order)
     else:
         stmt = stmt.order_by(EntryVersion.number.desc())
     version = session.scalar(stmt)

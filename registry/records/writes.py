@@ -68,7 +68,13 @@ from registry.records.inputs import (
     validated,
 )
 from registry.records.kinds import KINDS, Kind, stored_attachments, unheld_attachments
-from registry.records.models import AISystem, Entry, EntryVersion, live_owner_entries
+from registry.records.models import (
+    AISystem,
+    Entry,
+    EntryVersion,
+    in_force_at,
+    live_owner_entries,
+)
 
 
 class PromotionGate(Protocol):
@@ -105,6 +111,17 @@ class Current:
 
 
 @dataclass(frozen=True)
+class InForce:
+    """A profile's version in force at the instant a technical owner's change takes
+    effect, as read under the lock (for the classification it keeps), and the next
+    instant at which another of its versions takes effect (None: none does)."""
+
+    body: str | None  # None: no version in force then
+    retired: bool
+    next_effective: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class State:
     """What a write's decision rests on, read under the ledger lock."""
 
@@ -112,7 +129,9 @@ class State:
     system_id: int | None = None
     reference: str | None = None
     entry: Current | None = None
-    owners: tuple[str, ...] = ()  # live owner entry bodies (read for technical owners)
+    owners: tuple[str, ...] = ()  # owner entry bodies in force (read for technical owners)
+    in_force: InForce | None = None  # a profile's version in force (read with the owners)
+    now: dt.datetime | None = None  # the instant the write is recorded at, if it is
     exists: bool = False  # create_system: the reference is taken
     named: dict[int, tuple[str, bool]] | None = None  # entry id -> (kind, retired)
     cited: dict[tuple[int, int], tuple[str, str]] | None = None  # (id, n) -> (hash, kind)
@@ -173,12 +192,45 @@ _STATE_OF_ENTRY = (
     .join(_v, (_v.c.entry_id == _e.c.id) & (_v.c.number == _e.c.head_number))
     .where(_e.c.id == sa.bindparam("entry_id"))
 )
-_OWNERS_OF_ENTRY = live_owner_entries(_SYSTEM_OF_ENTRY)
+# The instant a write takes effect, or the request's when it takes effect on recording.
+_AT = sa.bindparam("at", type_=_v.c.effective_from.type)
+_OWNERS_OF_ENTRY = live_owner_entries(_SYSTEM_OF_ENTRY, _AT)
+_f = _v.alias("f")
+_h = _v.alias("h")
+_IN_FORCE_CONDITIONS, _IN_FORCE_ORDER = in_force_at(_f.c, _AT)
+# A profile's version in force at ``at`` (none: no row, or nulls) and the next instant
+# another of its versions takes effect; no row for an entry of another kind.
+_PROFILE_IN_FORCE = (
+    sa.select(
+        _v.c.body,
+        _v.c.tombstone,
+        sa.select(sa.func.min(_h.c.effective_from))
+        .where(_h.c.entry_id == _e.c.id, _h.c.effective_from > _AT)
+        .scalar_subquery()
+        .label("next_effective"),
+    )
+    .select_from(
+        _e.outerjoin(
+            _v,
+            (_v.c.entry_id == _e.c.id)
+            & (
+                _v.c.number
+                == sa.select(_f.c.number)
+                .where(_f.c.entry_id == _e.c.id, *_IN_FORCE_CONDITIONS)
+                .order_by(*_IN_FORCE_ORDER)
+                .limit(1)
+                .correlate(_e)
+                .scalar_subquery()
+            ),
+        )
+    )
+    .where(_e.c.id == sa.bindparam("entry_id"), _e.c.kind == "profile")
+)
 _LOCK_FOR_ENTRY = lock_statement(_SYSTEM_OF_ENTRY)
 _STATE_OF_SYSTEM = sa.select(
     _s.c.id, _s.c.reference, scope_seq(sa.bindparam("system_id")).label("last_seq")
 ).where(_s.c.id == sa.bindparam("system_id"))
-_OWNERS_OF_SYSTEM = live_owner_entries(sa.bindparam("system_id"))
+_OWNERS_OF_SYSTEM = live_owner_entries(sa.bindparam("system_id"), _AT)
 _LOCK_FOR_SYSTEM = lock_statement(sa.bindparam("system_id", type_=sa.Integer))
 _STATE_OF_REFERENCE = sa.select(
     ledger_seq().label("last_seq"),
@@ -227,12 +279,13 @@ class Target:
 More = Callable[[Session, State], State]
 
 
-def _owner_reads(actor: Actor, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
-    """The owner entries' read, when the actor's right depends on them (or may: an
-    actor known only once the state is read, an API token's)."""
+def _owner_reads(actor: Actor, *statements: sa.Select[Any], **params: Any) -> list[Any]:
+    """The reads of ``statements`` (the owner entries in force, a profile's version in
+    force), at the instant ``params["at"]``, when the actor's right depends on them (or
+    may: an actor known only once the state is read, an API token's)."""
     if is_known(actor) and not may_write_as_named_owner(actor):
         return []
-    return [(statement, params)]
+    return [(statement, params) for statement in statements]
 
 
 def _owners(reads: list[list[Any]], owner_reads: list[Any]) -> tuple[str, ...]:
@@ -240,14 +293,40 @@ def _owners(reads: list[list[Any]], owner_reads: list[Any]) -> tuple[str, ...]:
     return tuple(r.body for r in reads[1]) if owner_reads else ()
 
 
-def _of_entry(actor: Actor, entry_id: int, more: More | None = None) -> Target:
-    """A write to an entry: the entry with its system and head version, the system's
-    last event and, for a technical owner, the system's live owner entries."""
+def _in_force(reads: list[list[Any]], owner_reads: list[Any]) -> InForce | None:
+    """A profile's version in force, when it was read (the third read) and the entry
+    is a profile."""
+    if len(owner_reads) < 2 or not reads[2]:
+        return None
+    row = reads[2][0]
+    return InForce(
+        body=row.body,
+        retired=bool(row.tombstone),
+        next_effective=None if row.next_effective is None else _aware(row.next_effective),
+    )
+
+
+def _of_entry(
+    actor: Actor,
+    entry_id: int,
+    more: More | None = None,
+    effective_from: dt.datetime | None = None,
+) -> Target:
+    """A write to an entry taking effect at ``effective_from`` (None: when recorded):
+    the entry with its system and head version, the system's last event and, for a
+    technical owner, the system's owner entries in force now and, for a profile, its
+    version in force when the write takes effect."""
     params = {"entry_id": entry_id}
-    owners = _owner_reads(actor, _OWNERS_OF_ENTRY, params)
+    now = utcnow()
+    takes_effect = now  # a time without a zone is refused by the decision, in its order
+    if isinstance(effective_from, dt.datetime) and effective_from.tzinfo is not None:
+        takes_effect = effective_from
+    owners = _owner_reads(actor, _OWNERS_OF_ENTRY, entry_id=entry_id, at=now) + _owner_reads(
+        actor, _PROFILE_IN_FORCE, entry_id=entry_id, at=takes_effect
+    )
 
     def state(session: Session, reads: list[list[Any]]) -> State:
-        found = _entry_state(reads, _owners(reads, owners))
+        found = _entry_state(reads, _owners(reads, owners), _in_force(reads, owners))
         return found if more is None or found.entry is None else more(session, found)
 
     return Target([(_STATE_OF_ENTRY, params), *owners], _LOCK_FOR_ENTRY, params, (_v,), state)
@@ -257,7 +336,7 @@ def _of_system(actor: Actor, system_id: int, more: More) -> Target:
     """A new entry of a system: the system, its last event and, for a technical owner,
     its live owner entries."""
     params = {"system_id": system_id}
-    owners = _owner_reads(actor, _OWNERS_OF_SYSTEM, params)
+    owners = _owner_reads(actor, _OWNERS_OF_SYSTEM, system_id=system_id, at=utcnow())
 
     def state(session: Session, reads: list[list[Any]]) -> State:
         row = reads[0][0]
@@ -283,7 +362,9 @@ def _of_reference(reference: str) -> Target:
     return Target(reads, _LOCK_FOR_LEDGER, {}, (_s, _e, _v), state)
 
 
-def _entry_state(reads: list[list[Any]], owners: tuple[str, ...]) -> State:
+def _entry_state(
+    reads: list[list[Any]], owners: tuple[str, ...], in_force: InForce | None
+) -> State:
     rows = reads[0]
     if not rows:
         return State(last_seq=0)
@@ -304,6 +385,7 @@ def _entry_state(reads: list[list[Any]], owners: tuple[str, ...]) -> State:
         reference=row.reference,
         entry=current,
         owners=owners,
+        in_force=in_force,
     )
 
 
@@ -452,7 +534,11 @@ def officer_fields_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) 
 
 
 def _profile_change(
-    actor: Actor, state: State, old: dict[str, Any], new: dict[str, Any]
+    actor: Actor,
+    state: State,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    effective_from: dt.datetime | None,
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A profile change: the mark of mirroring another register is set only when the
     system is registered (so it cannot open the readiness gate later), its
@@ -464,17 +550,57 @@ def _profile_change(
             "it cannot be added later.",
             errors={"mirrors_register": ["Set only when the system is registered."]},
         )
-    changed = officer_fields_changed("profile", old, new)
-    if changed and not may(actor, "govern"):
-        raise PermissionDenied(
-            f"{actor.label} may not change the classification of system "
-            f"{state.reference!r}: {', '.join(changed)} "
-            "(only a compliance officer may).",
-            errors={f: ["Only a compliance officer may change this field."] for f in changed},
-        )
+    if not may(actor, "govern"):
+        _keeps_classification(actor, state, old, new, effective_from)
     if new.get("stage") == "production" and old.get("stage") != "production":
         return old, new
     return None
+
+
+def _keeps_classification(
+    actor: Actor,
+    state: State,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    effective_from: dt.datetime | None,
+) -> None:
+    """Refuse a profile version by someone who may not classify (a technical owner)
+    that changes the classification: against the head (``old``), and against the
+    version in force when the new one takes effect, which it replaces from then until
+    the next version takes effect (a version dated before or after others must not
+    bring a classification forward or back). None in force then: nothing to keep, so
+    refused, as is a version dated into a retirement (a reinstatement)."""
+    changed = officer_fields_changed("profile", old, new)
+    if changed:
+        raise _not_classifying(actor, state, changed, "")
+    in_force, now = state.in_force, state.now
+    assert in_force is not None and now is not None  # read for such an actor, under the lock
+    takes_effect = effective_from or now
+    if effective_from is None and in_force.next_effective is not None:
+        if in_force.next_effective <= now:  # took effect after it was read: decide anew
+            raise Conflict(
+                f"A version of the profile of system {state.reference!r} took effect "
+                "while this change was being recorded; send it again.",
+            )
+    when = f" in force on {instant_text(takes_effect)}"
+    if in_force.body is None or in_force.retired:
+        raise PermissionDenied(
+            f"{actor.label} may not date a version of the profile of system "
+            f"{state.reference!r} to {instant_text(takes_effect)}: no version of it is "
+            "in force then (only a compliance officer may).",
+            errors={"effective_from": ["Only a compliance officer may date it so."]},
+        )
+    changed = officer_fields_changed("profile", json.loads(in_force.body), new)
+    if changed:
+        raise _not_classifying(actor, state, changed, when)
+
+
+def _not_classifying(actor: Actor, state: State, changed: list[str], when: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"{actor.label} may not change the classification{when} of system "
+        f"{state.reference!r}: {', '.join(changed)} (only a compliance officer may).",
+        errors={f: ["Only a compliance officer may change this field."] for f in changed},
+    )
 
 
 def _validated(state: State, kind: str, body: Any) -> tuple[dict[str, Any], bytes]:
@@ -551,7 +677,7 @@ def decide_update(
     _check_references(state, current.kind, clean, before)
     promotion = None
     if current.kind == "profile":
-        promotion = _profile_change(actor, state, before, clean)
+        promotion = _profile_change(actor, state, before, clean, effective_from)
     _check_head(current, base)
     return _next_version(
         state,
@@ -760,12 +886,13 @@ def _run(
     locked, rows = lock_and_read(
         session, target.lock_with, target.lock_params, target.new_rows, target.reads
     )
-    plan = decide(target.state(session, rows))
+    now = next_time(locked.head)  # the instant the write is recorded at, if it is
+    plan = decide(replace(target.state(session, rows), now=now))
     if plan is None:
         return None
     if not locked.holds(plan.precondition):  # read under the lock: it cannot fail
         raise RuntimeError("a write's precondition failed under the ledger lock")
-    return _append(session, actor, locked, plan, gate)
+    return _append(session, actor, locked, plan, gate, now)
 
 
 def _write(
@@ -782,10 +909,14 @@ def _write(
 
 
 def _append(
-    session: Session, actor: Actor, locked: Locked, plan: Plan, gate: PromotionGate | None
+    session: Session,
+    actor: Actor,
+    locked: Locked,
+    plan: Plan,
+    gate: PromotionGate | None,
+    now: dt.datetime,
 ) -> EntryVersion:
-    """Carry ``plan`` out: the lock is held and its precondition holds."""
-    now = next_time(locked.head)
+    """Carry ``plan`` out at ``now``: the lock is held and its precondition holds."""
     effective_from = plan.effective_from or now  # effective when recorded, unless stated
     ids = iter(locked.ids)
     system_id = next(ids) if plan.new_system else plan.system_id
@@ -905,7 +1036,7 @@ def update_entry(
     profile's promotion to production must pass ``gate`` (refused without one)."""
     base = check_base(base_version)
     entry_id = _entry_id(entry)
-    target = _of_entry(actor, entry_id, _naming(body))
+    target = _of_entry(actor, entry_id, _naming(body), effective_from)
 
     def decide(state: State) -> Plan:
         return decide_update(actor, state, entry_id, body, base, effective_from, reason)
@@ -1048,7 +1179,8 @@ def patch_entry(
     def decide(state: State) -> Plan | None:
         return decide_patch(actor, state, entry_id, body, base, effective_from, reason)
 
-    written = _run(session, actor, _of_entry(actor, entry_id, _naming(body)), decide, gate)
+    target = _of_entry(actor, entry_id, _naming(body), effective_from)
+    written = _run(session, actor, target, decide, gate)
     if written is None:
         assert version is not None  # the head, which the patch leaves as it is
         return version, False
