@@ -700,9 +700,10 @@ def decide_patch(
     reason: str | None,
 ) -> Plan | None:
     """A JSON Merge Patch of version ``base``, ``body`` being its result (None: there
-    is no live version ``base`` to patch): refused as an update on ``base`` is, or
-    None when the result is the head's body, byte for byte once canonical (nothing to
-    write), or the update."""
+    is no live version ``base`` to patch), or a whole body that may be the head's
+    (:func:`update_entry_if_changed`): refused as an update on ``base`` is, or None
+    when ``body`` is the head's body, byte for byte once canonical (nothing to write),
+    or the update."""
     current = state.entry
     if current is not None and body is None:
         _require(actor, "write", state)
@@ -1044,6 +1045,59 @@ def update_entry(
     return _write(session, actor, target, decide, gate)
 
 
+def update_entry_if_changed(
+    session: Session,
+    actor: Actor,
+    entry: Entry | int,
+    body: Any,
+    *,
+    base_version: int,
+    effective_from: dt.datetime | None = None,
+    reason: str | None = None,
+    gate: PromotionGate | None = None,
+) -> tuple[EntryVersion, bool]:
+    """:func:`update_entry`, unless ``body`` is the head's body (compared as the
+    canonical bytes a version would store): then nothing is written and the head is
+    returned, once the update's checks have passed, as for a patch that changes
+    nothing (:func:`decide_patch`). Returns the version and whether it was written now.
+    A web form saved without a change."""
+    base = check_base(base_version)
+    entry_id = _entry_id(entry)
+    written = _update_unless_same(
+        session, actor, entry_id, body, base, effective_from, reason, gate
+    )
+    if written is None:  # the checks passed: version ``base`` is the head
+        head = session.scalar(
+            sa.select(EntryVersion).where(
+                EntryVersion.entry_id == entry_id, EntryVersion.number == base
+            )
+        )
+        assert head is not None
+        return head, False
+    return written, True
+
+
+def _update_unless_same(
+    session: Session,
+    actor: Actor,
+    entry_id: int,
+    body: Any,
+    base: int,
+    effective_from: dt.datetime | None,
+    reason: str | None,
+    gate: PromotionGate | None,
+) -> EntryVersion | None:
+    """The update of ``entry_id`` to ``body`` on version ``base`` (``body`` None: there
+    is no live version ``base``), or None when ``body`` is the head's (nothing written):
+    :func:`decide_patch`."""
+
+    def decide(state: State) -> Plan | None:
+        return decide_patch(actor, state, entry_id, body, base, effective_from, reason)
+
+    target = _of_entry(actor, entry_id, _naming(body), effective_from)
+    return _run(session, actor, target, decide, gate)
+
+
 def retire_entry(
     session: Session,
     actor: Actor,
@@ -1176,11 +1230,9 @@ def patch_entry(
                 "The patch is not valid.", {"_schema": ["Nested too deeply."]}
             ) from None
 
-    def decide(state: State) -> Plan | None:
-        return decide_patch(actor, state, entry_id, body, base, effective_from, reason)
-
-    target = _of_entry(actor, entry_id, _naming(body), effective_from)
-    written = _run(session, actor, target, decide, gate)
+    written = _update_unless_same(
+        session, actor, entry_id, body, base, effective_from, reason, gate
+    )
     if written is None:
         assert version is not None  # the head, which the patch leaves as it is
         return version, False

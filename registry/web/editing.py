@@ -3,7 +3,9 @@
 Forms are generated from the kinds' schemas (:mod:`registry.web.forms`); the services
 validate, check permission and write; the view commits once after a success. A form
 based on a version that is no longer the head is shown again with what changed since,
-and the user's input kept: nothing is ever silently overwritten.
+and the user's input kept: nothing is ever silently overwritten. An edit form keeps
+the stored value of every field sent back as shown, and one saved without a change
+records nothing.
 """
 
 from __future__ import annotations
@@ -273,7 +275,7 @@ def edit_entry(reference: str, entry_id: int) -> Any:
         return _render_form(spec=spec, values=values, base_version=entry.head_number, **context)
     form = request.form
     based_on = _base_version(form)
-    parsed = forms.body_from_form(spec, form)
+    parsed = forms.body_from_form(spec, form, _shown_body(entry, based_on))
     if kind == "profile":  # the reference is read-only: it names the system
         parsed.body["reference"] = system.reference
     values = form.copy()
@@ -287,7 +289,7 @@ def edit_entry(reference: str, entry_id: int) -> Any:
         )
     try:
         body = with_attachments(parsed.body, receive_parts(session, actor, system, attached()))
-        writes.update_entry(
+        _, written = writes.update_entry_if_changed(
             session,
             actor,
             entry,
@@ -326,8 +328,22 @@ def edit_entry(reference: str, entry_id: int) -> Any:
     except StaleVersion as exc:
         return _stale_form(reference, entry_id, based_on, exc, spec, values, context)
     session.commit()
-    flash(f"Saved {KINDS[kind].title.lower()} “{label}”.", "info")
+    if written:
+        flash(f"Saved {KINDS[kind].title.lower()} “{label}”.", "info")
+    else:
+        what = f"{KINDS[kind].title.lower()} “{label}”"
+        flash(f"Nothing changed: no new version of {what} was recorded.", "info")
     return redirect(url_for("systems.show", reference=reference))
+
+
+def _shown_body(entry: Entry, based_on: int) -> dict[str, Any] | None:
+    """The body the edit form showed: its base version's (None when there is no such
+    live version: the write refuses the form as stale)."""
+    if not 1 <= based_on <= entry.head_number:
+        return None
+    version = reads.get_version(db_session(), entry, based_on)
+    body = None if version.tombstone else json.loads(version.body)
+    return body if isinstance(body, dict) else None
 
 
 def _stale_form(

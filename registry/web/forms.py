@@ -6,6 +6,11 @@ fields; :func:`body_from_form` turns the submitted form into a body for the serv
 values (from a stored body via :func:`values_from_body`, or as the user typed them) and
 the field errors of the service, placed next to the inputs they concern.
 
+A form shows some stored values only approximately (a list item with a line break
+reads as two lines; text loses its surrounding whitespace when read back): an edit
+form therefore reads anew only the fields the user changed, and keeps the stored
+value of each field sent back as it was shown.
+
 Input names are the body's paths: ``person.email``, ``attachments.0.name``; an instant
 has two inputs, ``<name>-date`` and ``<name>-time`` (UTC unless the time names an
 offset).
@@ -179,16 +184,80 @@ class Parsed:
     rows: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _value(f: FormField, name: str, form: MultiDict, parsed: Parsed) -> Any:
-    """The body value of one field; None when the user left it blank."""
+@dataclass(frozen=True)
+class _Stored:
+    """What an edit form showed (the values of the body it was based on:
+    :func:`values_from_body`) and the stored value at one place of that body."""
+
+    shown: MultiDict
+    value: Any
+
+    def at(self, key: str | int) -> _Stored:
+        """The stored value of a member (a name) or an item (an index) of this one."""
+        v = self.value
+        if isinstance(key, int):
+            return _Stored(self.shown, v[key] if isinstance(v, list) and key < len(v) else None)
+        return _Stored(self.shown, v.get(key) if isinstance(v, dict) else None)
+
+
+def _as_sent(widget: str, text: str) -> str:
+    """``text`` as a browser sends it back from the input that shows it, line breaks as
+    LF: a textarea's line breaks all alike and without the one that opens it (HTML
+    drops a line break right after ``<textarea>``); a one-line input's without line
+    breaks (an e-mail address's or a URL's also without surrounding whitespace)."""
+    if widget in ("textarea", "lines"):
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text.removeprefix("\n")
+    text = text.replace("\r", "").replace("\n", "")
+    return text.strip() if widget in ("email", "url") else text
+
+
+def _as_shown(f: FormField, name: str, form: MultiDict, shown: MultiDict) -> bool:
+    """Whether the form sends back for field ``f`` what it showed (as a browser sends
+    it: :func:`_as_sent`), in every input of the field."""
     w = f.widget
     if w == "group":
-        sub = _collect(f.children, form, f"{name}.", parsed)
+        return all(_as_shown(c, f"{name}.{c.key}", form, shown) for c in f.children)
+    if w == "rows":
+        indices = sorted({*_row_indices(form, name), *_row_indices(shown, name)})
+        return all(
+            _as_shown(c, f"{name}.{i}.{c.key}", form, shown) for i in indices for c in f.children
+        )
+    if w == "checkboxes":  # sent in the order of the choices
+        return {c for c in form.getlist(name) if c} == {c for c in shown.getlist(name) if c}
+    names = (f"{name}-date", f"{name}-time") if w == "instant" else (name,)
+    return all(_as_sent(w, form.get(n, "")) == _as_sent(w, shown.get(n, "")) for n in names)
+
+
+def _object(
+    spec: tuple[FormField, ...],
+    form: MultiDict,
+    prefix: str,
+    parsed: Parsed,
+    stored: _Stored | None,
+) -> dict:
+    """The object the inputs under ``prefix`` describe, empty when they are all blank
+    (then left out, as when typed); ``stored``: see :func:`_collect`."""
+    if stored is None or not _collect(spec, form, prefix, Parsed({})):
+        return _collect(spec, form, prefix, parsed)
+    return _collect(spec, form, prefix, parsed, stored)
+
+
+def _value(
+    f: FormField, name: str, form: MultiDict, parsed: Parsed, stored: _Stored | None = None
+) -> Any:
+    """The body value of one field; None when the user left it blank. ``stored``: the
+    field's stored value, kept in a group or a row for each of their fields the user
+    left as shown (:func:`_collect`)."""
+    w = f.widget
+    if w == "group":
+        sub = _object(f.children, form, f"{name}.", parsed, stored)
         return sub if sub or f.required else None
     if w == "rows":
         items, used = [], []
         for i in _row_indices(form, name):
-            sub = _collect(f.children, form, f"{name}.{i}.", parsed)
+            item = None if stored is None else stored.at(i)
+            sub = _object(f.children, form, f"{name}.{i}.", parsed, item)
             if sub:
                 items.append(sub)
                 used.append(i)
@@ -214,19 +283,41 @@ def _value(f: FormField, name: str, form: MultiDict, parsed: Parsed) -> Any:
     return raw
 
 
-def _collect(spec: tuple[FormField, ...], form: MultiDict, prefix: str, parsed: Parsed) -> dict:
+def _collect(
+    spec: tuple[FormField, ...],
+    form: MultiDict,
+    prefix: str,
+    parsed: Parsed,
+    stored: _Stored | None = None,
+) -> dict:
+    """The fields of ``spec`` under ``prefix``. ``stored``: what the form showed and the
+    stored object there; a field sent back as shown keeps its stored value (or its
+    absence), the others are read from the form."""
     body = {}
     for f in spec:
-        value = _value(f, f"{prefix}{f.key}", form, parsed)
+        name = f"{prefix}{f.key}"
+        if stored is not None and _as_shown(f, name, form, stored.shown):
+            if isinstance(stored.value, dict) and f.key in stored.value:
+                body[f.key] = stored.value[f.key]
+            continue
+        value = _value(f, name, form, parsed, None if stored is None else stored.at(f.key))
         if value is not None:
             body[f.key] = value
     return body
 
 
-def body_from_form(spec: tuple[FormField, ...], form: MultiDict) -> Parsed:
-    """The body the form describes: blank optional fields and blank rows left out."""
+def body_from_form(
+    spec: tuple[FormField, ...], form: MultiDict, stored: dict[str, Any] | None = None
+) -> Parsed:
+    """The body the form describes: blank optional fields and blank rows left out.
+
+    ``stored``: the body an edit form showed (by :func:`values_from_body`). A field
+    sent back as it was shown keeps its stored value exactly (a list item with a line
+    break, surrounding whitespace: what the form cannot show as it is); only the
+    fields the user changed are read from the form."""
     parsed = Parsed({})
-    parsed.body = _collect(spec, form, "", parsed)
+    kept = None if stored is None else _Stored(values_from_body(spec, stored), stored)
+    parsed.body = _collect(spec, form, "", parsed, kept)
     return parsed
 
 

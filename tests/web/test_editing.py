@@ -5,11 +5,13 @@ stale forms refused with what changed, and edit controls only for who may write
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from registry.errors import NotFound
 from registry.records import reads, writes
@@ -53,8 +55,6 @@ def post(client, path: str, pairs: list[tuple[str, str]], token: str | None = No
     data = [*pairs]
     if token is not None:
         data.append(("csrf_token", token))
-    from werkzeug.datastructures import MultiDict
-
     return client.post(path, data=MultiDict(data), **kw)
 
 
@@ -78,6 +78,72 @@ def controls(html: str) -> Inputs:
     parser = Inputs()
     parser.feed(html)
     return parser
+
+
+class Submitted(HTMLParser):
+    """The (name, value) pairs the entry form of a page submits. ``browser``: as a
+    browser sends them (a textarea without the line break that opens it and with CRLF
+    line breaks; a one-line input without line breaks; an e-mail address or URL also
+    without surrounding whitespace); otherwise as the page shows them."""
+
+    def __init__(self, browser: bool) -> None:
+        super().__init__()
+        self.browser = browser
+        self.pairs: list[tuple[str, str]] = []
+        self.in_form = False
+        self.textarea: str | None = None  # the name of the textarea being read
+        self.text = ""
+        self.select: str | None = None
+        self.options: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.in_form = "entry-form" in a.get("class", "")
+        if not self.in_form:
+            return
+        if tag == "input" and a.get("type") != "file":
+            kind = a.get("type", "text")
+            if kind == "checkbox":
+                if "checked" in a:
+                    self.pairs.append((a["name"], a["value"]))
+                return
+            value = a.get("value", "")
+            if self.browser and kind != "hidden":
+                value = value.replace("\r", "").replace("\n", "")
+                value = value.strip() if kind in ("email", "url") else value
+            self.pairs.append((a["name"], value))
+        elif tag == "textarea":
+            self.textarea, self.text = a["name"], ""
+        elif tag == "select":
+            self.select, self.options = a["name"], []
+        elif tag == "option":
+            self.options.append((a.get("value", ""), "selected" in a))
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.in_form = False
+        elif tag == "textarea" and self.textarea is not None:
+            text = self.text
+            if self.browser:
+                text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\n")
+                text = text.replace("\n", "\r\n")
+            self.pairs.append((self.textarea, text))
+            self.textarea = None
+        elif tag == "select" and self.select is not None:
+            chosen = [v for v, selected in self.options if selected] or [self.options[0][0]]
+            self.pairs.append((self.select, chosen[0]))
+            self.select = None
+
+
+def submitted(html: str, browser: bool = True) -> list[tuple[str, str]]:
+    parser = Submitted(browser)
+    parser.feed(html)
+    return parser.pairs
 
 
 def form_path(kind: str, reference: str = "sys-1") -> str:
@@ -422,3 +488,105 @@ def test_unknown_kind_or_entry_is_not_found(client, login_as, system):
     assert client.get("/systems/sys-1/entries/new?kind=nope").status_code == 404
     assert client.get("/systems/sys-1/entries/999/edit").status_code == 404
     assert client.get("/systems/nope/entries/new?kind=risk").status_code == 404
+
+
+# Values an edit form cannot show as they are: list items with a line break, text with
+# surrounding whitespace, a textarea's text that opens with a line break.
+UNSHOWABLE = {
+    "monitoring_plan": {
+        **SAMPLES["monitoring_plan"],
+        "metrics": [{**SAMPLES["monitoring_plan"]["metrics"][0], "unit": " ratio "}],
+        "data_sources": ["a, b", "c\nd", " e "],
+        "escalation_to_incident": "\nOpens with a line break",
+    },
+    "owner": {
+        **SAMPLES["owner"],
+        "person": {"name": " Bea Business ", "email": "bea@example.org"},
+        "authority_scope": "  leading and trailing  \nline2\r\nline3\n\n",
+    },
+}
+
+
+def versions_of(session, entry_id: int) -> list[str]:
+    session.expire_all()
+    entry = reads.get_entry(session, entry_id)
+    return [reads.get_version(session, entry, n).body for n in range(1, entry.head_number + 1)]
+
+
+@pytest.mark.parametrize("browser", [True, False], ids=["as-a-browser-sends", "as-shown"])
+def test_an_edit_saved_without_a_change_records_nothing(
+    client, login_as, session, system, officer, browser
+):
+    made = {
+        kind: writes.create_entry(session, officer, system, kind, body)
+        for kind, body in UNSHOWABLE.items()
+    }
+    session.commit()
+    login_as("compliance_officer")
+    for kind, version in made.items():
+        stored = version.body
+        path = f"/systems/sys-1/entries/{version.entry_id}/edit"
+        sent = submitted(client.get(path).get_data(as_text=True), browser)
+        assert ("base_version", "1") in sent and any(k == "csrf_token" for k, _ in sent)
+        response = client.post(path, data=MultiDict(sent), follow_redirects=True)
+        assert response.status_code == 200, (kind, response.get_data(as_text=True))
+        page = response.get_data(as_text=True)
+        assert "Nothing changed: no new version of" in page, kind
+        assert versions_of(session, version.entry_id) == [stored], kind
+
+
+def test_every_kind_saved_unchanged_records_nothing(client, login_as, session, system, officer):
+    made = {"profile": reads.profile_entry(session, system).id}
+    for kind in SAMPLES:
+        if kind != "profile":
+            sample = bound_sample(session, system, kind)
+            made[kind] = writes.create_entry(session, officer, system, kind, sample).entry_id
+    session.commit()
+    login_as("compliance_officer")
+    for kind, entry_id in made.items():
+        before = versions_of(session, entry_id)
+        path = f"/systems/sys-1/entries/{entry_id}/edit"
+        sent = submitted(client.get(path).get_data(as_text=True))
+        response = client.post(path, data=MultiDict(sent))
+        assert response.status_code == 302, (kind, response.get_data(as_text=True))
+        assert versions_of(session, entry_id) == before, kind
+
+
+def test_a_changed_field_is_read_and_the_others_keep_their_stored_values(
+    client, login_as, session, system, officer
+):
+    plan = writes.create_entry(
+        session, officer, system, "monitoring_plan", UNSHOWABLE["monitoring_plan"]
+    )
+    owner = writes.create_entry(session, officer, system, "owner", UNSHOWABLE["owner"])
+    session.commit()
+    login_as("compliance_officer")
+
+    def save(entry_id: int, changes: dict[str, str]) -> dict[str, Any]:
+        path = f"/systems/sys-1/entries/{entry_id}/edit"
+        sent = [
+            (k, changes.get(k, v)) for k, v in submitted(client.get(path).get_data(as_text=True))
+        ]
+        response = client.post(path, data=MultiDict(sent), follow_redirects=True)
+        assert "Saved " in response.get_data(as_text=True), response.get_data(as_text=True)
+        return json.loads(versions_of(session, entry_id)[-1])
+
+    stored = UNSHOWABLE["monitoring_plan"]
+    body = save(plan.entry_id, {"alert_routing": "  ml-oncall and on-call lead \r\n"})
+    assert body == {**stored, "alert_routing": "ml-oncall and on-call lead"}
+    # One field of a row changed: the row's other fields keep theirs.
+    body = save(plan.entry_id, {"metrics.0.threshold": "0.85"})
+    assert body["metrics"] == [{**stored["metrics"][0], "threshold": 0.85}]
+    assert body["data_sources"] == ["a, b", "c\nd", " e "]
+    # The list itself changed: read one item a line, as the form says.
+    body = save(plan.entry_id, {"data_sources": "a, b\r\n c \r\n\r\nd"})
+    assert body["data_sources"] == ["a, b", "c", "d"]
+    assert body["escalation_to_incident"] == stored["escalation_to_incident"]
+    assert len(versions_of(session, plan.entry_id)) == 4
+
+    body = save(owner.entry_id, {"role": "technical", "person.email": "bea@example.com"})
+    assert body == {
+        **UNSHOWABLE["owner"],
+        "role": "technical",
+        "person": {"name": " Bea Business ", "email": "bea@example.com"},
+    }
