@@ -83,7 +83,13 @@ class SystemQuery(AsOfQuery, PageQuery):
         validate=[validate.Length(max=MAX_NEEDLE), storable],
         metadata={"description": "Text in the name, reference, purpose or organisation."},
     )
-    stage = fields.String(validate=validate.OneOf(STAGES))
+    stage = fields.String(
+        validate=validate.OneOf(STAGES),
+        metadata={
+            "description": "The stage: a system retired from the register (`retired: "
+            "true`) is at stage `retired`, whatever its last profile said."
+        },
+    )
     risk_tier = fields.String(validate=validate.OneOf(RISK_TIERS))
     status = fields.String(
         validate=validate.OneOf(("live", "retired")),

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.accounts.actor import Actor
@@ -40,7 +41,7 @@ from registry.readiness.projection import (
 from registry.readiness.scorecard import records_in_force, score
 from registry.records.kinds import RISK_TIERS, STAGES, risk_tier
 from registry.records.reads import Change, RegisterRow, recent_changes
-from registry.records.search import Ranking
+from registry.records.search import Ranking, listed_stage
 
 __all__ = [
     "DueReview",
@@ -205,12 +206,6 @@ def overview(
             if all(compare(named[c], v) for c, compare, v in where if c in named)
         )
 
-    # A system retired from the register counts as retired, as in count_systems.
-    by_stage_and_tier: dict[tuple[str, str], int] = {}
-    for (listed, retired, stage, tier, _active, _ready), counts in tally.items():
-        if listed:
-            key = ("retired" if retired else stage, tier)
-            by_stage_and_tier[key] = by_stage_and_tier.get(key, 0) + counts["rows"]
     soon = now.date() + DUE_SOON
     # A list's first items lie among the systems whose first item comes first.
     reviews = [
@@ -232,7 +227,7 @@ def overview(
     ]
     expired.sort(key=lambda d: (d.valid_until, d.reference))
     return Overview(
-        by_stage_and_tier,
+        _by_stage_and_tier(session, view),
         _gaps(session, view, shown),
         reviews[:shown],
         incidents[:shown],
@@ -243,6 +238,21 @@ def overview(
         total(INCIDENTS, "incident_count"),
         total(EXPIRED, "expired_count"),
     )
+
+
+def _by_stage_and_tier(session: Session, view: Current) -> dict[tuple[str, str], int]:
+    """How many listed systems there are by stage and risk tier, each counted once, by
+    the stage the systems list filters by (``search.listed_stage``: a system retired
+    from the register under ``retired``), over the projection's rows current at the
+    read (stored, and those the read evaluated)."""
+    rows = view.subquery(
+        session, (("listed", EQ, True),), ("retired", "stage", "risk_tier"), "listed"
+    )
+    listed = listed_stage(rows.c.stage, rows.c.retired)
+    counted = sa.select(listed, rows.c.risk_tier, sa.func.count()).group_by(
+        listed, rows.c.risk_tier
+    )
+    return {(stage, tier): int(n) for stage, tier, n in session.execute(counted)}
 
 
 @dataclass(frozen=True)

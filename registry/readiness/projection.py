@@ -677,7 +677,7 @@ class Current:
     def subquery(
         self, session: Session, where: Where, columns: Sequence[str], name: str = "ranking"
     ) -> sa.Subquery:
-        """The rows matching (``columns``, with system_id: integers and text) as a
+        """The rows matching (``columns``, with system_id: integers, booleans and text) as a
         subquery another read joins in SQL: the stored rows still current, and this
         read's fresh ones as a JSON literal table (few, but for a first read after many
         changes)."""

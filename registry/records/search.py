@@ -41,6 +41,17 @@ def json_text(session: Session, column: Any, *path: str) -> Any:
     return document[path if len(path) > 1 else path[0]].as_string()
 
 
+def listed_stage(stage: Any, retired: Any) -> Any:
+    """The stage a listed system is filtered and counted by, as SQL over its profile's
+    ``stage`` and whether its profile is retired (``retired``): ``retired`` for a system
+    retired from the register (its profile retired, whatever stage the profile last in
+    force gave), else its profile's stage. A retired system is out of use, in no other
+    stage. The one rule of the systems list's and the API's ``stage`` filter, of how
+    many systems they count as retired (:class:`SystemCount`) and of the dashboard's
+    systems by stage (``readiness.overview``)."""
+    return sa.case((retired, sa.literal_column("'retired'", sa.Text)), else_=stage)
+
+
 def _contains(expr: Any, needle: str) -> Any:
     return sa.func.lower(expr).contains(needle.lower(), autoescape=True)
 
@@ -62,7 +73,9 @@ def search_systems(
     is in force and those whose profile is retired, with their profile as last in
     force), now, as recorded at ``as_of``, or as effective at ``effective_at``, ordered
     by reference, starting after reference ``after``. ``status`` keeps only the ones
-    (``live``) or the others (``retired``); every other filter reads the profile shown.
+    (``live``) or the others (``retired``); ``stage`` is the stage :func:`listed_stage`
+    gives (``retired`` for a system retired from the register); every other filter
+    reads the profile shown.
 
     ``q``: every word (letters and digits) begins a word of the name, reference,
     purpose, organisation or a live owner's name or e-mail (``records.search_index``;
@@ -343,10 +356,11 @@ def _listed_now(
     """The ids of the systems the register lists now that match the filters, from the
     search index alone: one row per system, written with its profile (and owners),
     which holds what the filters read of the profile shown (stage, ``kinds.risk_tier``,
-    retired) and its text. Every read of the index passes through here: it is brought
-    up to date first (``search_index.current``), so a search finds every write
-    committed before it. ``page``: the caller reads a page of so many in another
-    index's order (``search_index.matching``)."""
+    retired: the stage filtered by is :func:`listed_stage`'s) and its text. Every read
+    of the index passes through here: it is brought up to date first
+    (``search_index.current``), so a search finds every write committed before it.
+    ``page``: the caller reads a page of so many in another index's order
+    (``search_index.matching``)."""
     _check_text(q, owner)
     search_index.current(session)
     index = search_index.SystemSearch
@@ -354,7 +368,7 @@ def _listed_now(
     if status is not None:
         stmt = stmt.where(index.retired if status == "retired" else sa.not_(index.retired))
     if stage:
-        stmt = stmt.where(index.stage == stage)
+        stmt = stmt.where(listed_stage(index.stage, index.retired) == stage)
     if risk_tier:
         stmt = stmt.where(index.risk_tier == risk_tier)
     if q:
@@ -367,9 +381,10 @@ def _listed_now(
 
 @dataclass(frozen=True)
 class SystemCount:
-    """How many systems the register lists, and how many of them are retired: out of
-    use (their profile's stage is ``retired``) or retired from the register (their
-    profile is retired; they stay listed, as retired)."""
+    """How many systems the register lists, and how many of them are retired
+    (:func:`listed_stage`): out of use (their profile's stage is ``retired``) or
+    retired from the register (their profile is retired; they stay listed, as
+    retired)."""
 
     systems: int
     retired: int
@@ -396,7 +411,7 @@ def count_systems(
     if as_of is None and effective_at is None:
         index = search_index.SystemSearch
         listed = _listed_now(session, q, stage, risk_tier, owner, status).add_columns(
-            sa.or_(index.retired, index.stage == "retired").label("retired")
+            (listed_stage(index.stage, index.retired) == "retired").label("retired")
         )
         counted = listed.subquery()
         stmt = sa.select(
@@ -406,10 +421,8 @@ def count_systems(
         systems, retired = session.execute(stmt).one()
         return SystemCount(int(systems), int(retired))
     matching = _matching(session, q, stage, risk_tier, owner, as_of, effective_at, status)
-    retired = sa.or_(
-        matching.selected_columns.retired_in_force,
-        json_text(session, EntryVersion.body, "stage") == "retired",
-    )
+    stage_then = json_text(session, EntryVersion.body, "stage")
+    retired = listed_stage(stage_then, matching.selected_columns.retired_in_force) == "retired"
     stmt = matching.with_only_columns(
         sa.func.count(),
         sa.func.coalesce(sa.func.sum(sa.case((retired, 1), else_=0)), 0),
@@ -442,7 +455,8 @@ def _matching(
         retired = stmt.selected_columns.retired_in_force
         stmt = stmt.where(retired if status == "retired" else sa.not_(retired))
     if stage:
-        stmt = stmt.where(json_text(session, body, "stage") == stage)
+        retired_then = stmt.selected_columns.retired_in_force
+        stmt = stmt.where(listed_stage(json_text(session, body, "stage"), retired_then) == stage)
     if risk_tier:
         tier = json_text(session, body, "risk_tier")
         if risk_tier == "unclassified":  # not classified yet, or so (kinds.risk_tier)

@@ -28,8 +28,9 @@ def index() -> str:
         "dashboard/index.html",
         view=view,
         # Every listed system is counted once by stage and tier, retired ones (out of
-        # use or retired from the register) under "retired": count_systems's figures,
-        # read from the projection rather than from every profile.
+        # use or retired from the register) under "retired" (search.listed_stage, the
+        # rule of the systems list's stage filter): count_systems's figures, read from
+        # the projection rather than from every profile.
         count=SystemCount(
             sum(view.by_stage_and_tier.values()),
             sum(n for (stage, _tier), n in view.by_stage_and_tier.items() if stage == "retired"),
