@@ -100,7 +100,12 @@ class SystemQuery(AsOfQuery, PageQuery):
     )
     owner = fields.String(
         validate=[validate.Length(max=MAX_NEEDLE), storable],
-        metadata={"description": "An owner's e-mail address, or part of their name."},
+        metadata={
+            "description": "An owner's e-mail address, or part of their name: the systems "
+            "whose live owner entries record that person, whatever the entries' terms and "
+            'even before they take effect (wider than the web\'s "My systems": owner '
+            "entries in effect today, within their term)."
+        },
     )
     after = fields.String(
         validate=[validate.Length(max=100), storable],

@@ -80,8 +80,10 @@ def search_systems(
     ``q``: every word (letters and digits) begins a word of the name, reference,
     purpose, organisation or a live owner's name or e-mail (``records.search_index``;
     as recorded at or in effect at an instant: text anywhere in the first four).
-    ``owner``: a live owner entry at that time names the person (e-mail, or part of
-    the name). ``stage``, ``risk_tier``: exact values.
+    ``owner``: a live owner entry at that time records the person (e-mail, or part of
+    the name): now its latest version, whatever its term or effective time (wider than
+    "My systems", ``readiness.overview.owned_systems``: the entries naming a user today,
+    within their term). ``stage``, ``risk_tier``: exact values.
     """
     if after is not None and (problem := text_problem(after)):
         raise InvalidInput("after is not valid text.", {"after": [problem]})

@@ -5,9 +5,13 @@ engines)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import pytest
+
+from registry.records import writes
 
 
 @pytest.fixture
@@ -90,3 +94,47 @@ def test_text_no_search_can_take_is_a_422(officer_api, listed, q):
     response = officer_api.get("/api/v1/systems", query_string={"q": q})
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["parameter"] == "q"
+
+
+def test_the_owner_filter_finds_more_than_my_systems_and_both_say_so(
+    session, officer, users, officer_api, login_as
+):
+    """The API's ``owner`` filter finds the systems whose live owner entries record a
+    person (docs/api.md), whatever the entries' terms and even before they take effect;
+    "My systems" lists those whose owner entries name the user today, within their term,
+    and its wording tells the two apart."""
+    me = users["technical_owner"]
+    person = {"name": "Tess Technical", "email": me.email}
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    owners = {
+        "in-term": ({"start": "2020-01-01"}, None),
+        "term-ended": ({"start": "2020-01-01", "end": yesterday.isoformat()}, None),
+        "takes-effect-later": ({}, dt.datetime(2030, 1, 1, tzinfo=dt.UTC)),
+        "entry-retired": ({}, None),
+    }
+    for reference, (term, effective_from) in owners.items():
+        system, _ = writes.create_system(
+            session, officer, {"name": reference, "reference": reference, "stage": "pilot"}
+        )
+        body = {"role": "technical", "person": person, **term}
+        owner = writes.create_entry(
+            session, officer, system, "owner", body, effective_from=effective_from
+        )
+        if reference == "entry-retired":
+            writes.retire_entry(session, officer, owner.entry_id, base_version=1)
+    session.commit()
+    session.close()  # the test's session holds no lock while the app answers
+
+    found = ["in-term", "takes-effect-later", "term-ended"]
+    assert _refs(officer_api, owner=me.email) == found == _refs(officer_api, owner="tess tech")
+    described = officer_api.get("/api/openapi.json").get_json()
+    query = described["paths"]["/api/v1/systems"]["get"]["parameters"]
+    owner = next(p for p in query if p["name"] == "owner")
+    assert "whatever the entries' terms" in owner["description"]
+
+    page = login_as("technical_owner").get("/my-systems").get_data(as_text=True)
+    assert re.findall(r'<tr id="system-([^"]+)">', page) == ["in-term"]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "1 system names you as owner today" in text
+    assert "in effect today and within the entry's term" in text
+    assert "The API's owner filter" in text and "whatever their term" in text

@@ -205,7 +205,7 @@ def test_my_systems_pages_its_list_and_follows_changes(
     order = ["mine-1", "mine-4", "mine-2", "mine-0", "mine-3"]
     assert walk() == order
     page = client.get("/my-systems").get_data(as_text=True)
-    assert "5 systems name you as owner: page 1 of 3" in page
+    assert "5 systems name you as owner today: page 1 of 3" in page
     assert 'href="/my-systems?page=3"' in page
     assert list(_rows(client.get("/my-systems?page=99").get_data(as_text=True))) == ["mine-3"]
     assert list(_rows(client.get("/my-systems?page=x").get_data(as_text=True))) == order[:2]
