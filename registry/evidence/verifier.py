@@ -18,10 +18,10 @@ What is checked, in order, stopping at the first failure:
 0. the ZIP is safe to read: at most ``--max-members`` members, each at most
    ``--max-member-mb`` and all together at most ``--max-total-mb`` uncompressed, as the
    central directory declares, no member expanding more than ``--max-ratio`` times,
-   no encryption, only stored or deflated members, relative names only; members are
-   read in bounded pieces that stop at the declared size. Directory entries are
-   ignored, so a pack unzipped and zipped again (``zip -r``) still verifies: the
-   signatures cover the files, not the container;
+   no encryption, only stored or deflated members, relative names only, none twice;
+   members are read in bounded pieces that stop at the declared size. Directory
+   entries are ignored, so a pack unzipped and zipped again (``zip -r``) still
+   verifies: the signatures cover the files, not the container;
 1. ``manifest.sig`` is a pack statement in the signed-note syntax (c2sp.org/signed-note)
    whose signature by a trusted key is over ``STATEMENT_CONTEXT`` and its text (never
    the text alone, as a checkpoint's: neither signature stands for the other), stating
@@ -66,7 +66,8 @@ Exit status 0: verified under the pinned keys (a summary is printed); 3: every c
 passed, but only under the pack's own keys (no ``--pubkey``): not verified; 1: the
 pack failed (the first file or event that failed is named); 2: the pack (or a key
 file) could not be read: not a ZIP, corrupt, over a limit, encrypted, an unsupported
-compression method, text that is not UTF-8, JSON that is not well-formed or nested too
+compression method, a member name that is not a relative path inside the pack or
+appears twice, text that is not UTF-8, JSON that is not well-formed or nested too
 deeply. Every outcome is one line (and a summary after 0 or 3), never a traceback.
 
 The format is documented in docs/evidence-format.md of the registry.
@@ -620,9 +621,9 @@ class Pack:
             if name.endswith("/") and info.file_size == 0:
                 continue  # a directory entry, as zip -r writes them: not part of the pack
             if not _safe_name(name):
-                raise PackFailure(name, "is not a relative path inside the pack")
+                raise PackUnreadable(f"{name!r} is not a relative path inside the pack")
             if name in self.files:
-                raise PackFailure(name, "appears twice in the ZIP")
+                raise PackUnreadable(f"{name!r} appears twice in the ZIP")
             self.files[name] = info
         self.names = set(self.files)
         self._cache: dict[str, bytes] = {}
@@ -1652,7 +1653,8 @@ def main(argv: list[str] | None = None) -> int:
             "keys the pack carries (no --pubkey): NOT proof of who made it; 1 the pack "
             "failed a check (with --require-complete also: its completeness is NOT PROVEN); "
             "2 the pack or a key file cannot be read (not a ZIP, corrupt, over a limit, "
-            "encrypted, unsupported compression, not UTF-8 or JSON)."
+            "encrypted, unsupported compression, a member name outside the pack or twice, "
+            "not UTF-8 or JSON)."
         ),
     )
     parser.add_argument("pack", help="the pack (.zip)")

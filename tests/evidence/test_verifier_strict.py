@@ -393,11 +393,24 @@ def test_files_the_verifier_does_not_parse_are_hashed_as_they_stream(real, tmp_p
 
 
 def test_names_that_leave_the_pack_are_refused(real, tmp_path, capsys):
+    # A container problem, like every other found in the central directory: the pack
+    # cannot be read (exit 2), in one line on stderr.
     files, signer = real
     for name in ("/etc/passwd", "../outside.json", "systems/../x.json", "a\\b.json", "c:x"):
         extra = {**files, name: b"{}"}
-        code, out, _ = run(write(tmp_path / "names.zip", extra), capsys, signer.verifier_key)
-        assert code == 1 and "is not a relative path inside the pack" in out, (name, out)
+        code, out, err = run(write(tmp_path / "names.zip", extra), capsys, signer.verifier_key)
+        assert code == verifier.UNREADABLE == 2, (name, out, err)
+        assert out == "" and err == (
+            f"cannot read the pack: {name!r} is not a relative path inside the pack\n"
+        ), (name, err)
+    twice = tmp_path / "twice.zip"
+    with zipfile.ZipFile(twice, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z.writestr(INDEX, files[INDEX])
+    code, out, err = run(twice, capsys, signer.verifier_key)
+    assert code == 2 and err == f"cannot read the pack: {INDEX!r} appears twice in the ZIP\n"
 
 
 def test_a_pack_zipped_again_verifies(real, tmp_path, capsys):
