@@ -863,6 +863,13 @@ def export_pack(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The consistency proof between the two (the API's /ledger/consistency, JSON).",
 )
+@click.option("--system", metavar="REF", help="The pack must be the pack of this system.")
+@click.option(
+    "--scope",
+    type=click.Choice(("system", "registry")),
+    help="The pack must be of one system, or of the whole registry.",
+)
+@click.option("--as-of", metavar="INSTANT", help="The pack must be as of this instant.")
 def verify_pack(
     pack: Path,
     pubkeys: tuple[Path, ...],
@@ -870,11 +877,15 @@ def verify_pack(
     require_complete: bool,
     known_checkpoint: Path | None,
     consistency_proof: Path | None,
+    system: str | None,
+    scope: str | None,
+    as_of: str | None,
 ) -> None:
     """Verify an evidence pack offline (what verify_pack.py does).
 
     Exit 0: VERIFIED under a pinned key (--pubkey); 3: consistent, but only under the
-    keys the pack carries (nothing pinned); 1: a check failed; 2: not a readable pack."""
+    keys the pack carries (nothing pinned); 1: a check failed, or the pack is not the
+    one expected (--system, --scope, --as-of); 2: not a readable pack."""
     from registry.evidence import verifier
 
     args = [str(pack), *[a for key in pubkeys for a in ("--pubkey", str(key))]]
@@ -882,6 +893,9 @@ def verify_pack(
     args += ["--require-complete"] if require_complete else []
     args += ["--known-checkpoint", str(known_checkpoint)] if known_checkpoint else []
     args += ["--consistency-proof", str(consistency_proof)] if consistency_proof else []
+    args += ["--system", system] if system is not None else []
+    args += ["--scope", scope] if scope is not None else []
+    args += ["--as-of", as_of] if as_of is not None else []
     sys.exit(verifier.main(args))
 
 

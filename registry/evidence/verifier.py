@@ -27,7 +27,9 @@ What is checked, in order, stopping at the first failure:
    the text alone, as a checkpoint's: neither signature stands for the other), stating
    the origin and the SHA-256 of ``manifest.json`` and of ``evidence.pdf``, and those
    files have those digests (the PDF shows the manifest's digest on its cover, so its
-   own digest is stated next to the manifest's rather than inside it);
+   own digest is stated next to the manifest's rather than inside it); the pack is the
+   one the auditor expects (``--system REF`` or ``--scope``, ``--as-of INSTANT``), when
+   stated: a pack of another system or instant fails, whatever its file is called;
 2. every other file is listed in the manifest with its SHA-256, and nothing is missing
    or added;
 3. ``ledger/checkpoint.txt`` is a checkpoint (c2sp.org/tlog-checkpoint) signed by a
@@ -62,13 +64,15 @@ What is checked, in order, stopping at the first failure:
    limit, or collected since), never as missing; every document a scorecard cites is
    listed. Packs of format 2 (no documents) are still read.
 
-Exit status 0: verified under the pinned keys (a summary is printed); 3: every check
+Exit status 0: verified under the pinned keys (a summary is printed, first what the
+pack is: its scope, as-of instant, checkpoint and manifest digest); 3: every check
 passed, but only under the pack's own keys (no ``--pubkey``): not verified; 1: the
-pack failed (the first file or event that failed is named); 2: the pack (or a key
-file) could not be read: not a ZIP, corrupt, over a limit, encrypted, an unsupported
-compression method, a member name that is not a relative path inside the pack or
-appears twice, text that is not UTF-8, JSON that is not well-formed or nested too
-deeply. Every outcome is one line (and a summary after 0 or 3), never a traceback.
+pack failed (the first file or event that failed is named), or is not the pack
+expected; 2: the pack (or a key file) could not be read: not a ZIP, corrupt, over a
+limit, encrypted, an unsupported compression method, a member name that is not a
+relative path inside the pack or appears twice, text that is not UTF-8, JSON that is
+not well-formed or nested too deeply. Every outcome is one line (and a summary after 0
+or 3), never a traceback, even when the reader stops reading early (``| head -1``).
 
 The format is documented in docs/evidence-format.md of the registry.
 """
@@ -81,6 +85,7 @@ import binascii
 import datetime as _dt
 import hashlib
 import json
+import os
 import re
 import sys
 import zipfile
@@ -145,6 +150,16 @@ class Limits:
     total_size: int = 4 << 30  # 4 GiB uncompressed
     ratio: int = 200  # uncompressed / compressed, for members over ratio_floor
     ratio_floor: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the auditor expects the pack to be (None: not stated): a pack that is
+    another one fails, however well it verifies."""
+
+    scope: str | None = None  # "system" or "registry"
+    system: str | None = None  # the one system's reference (scope "system")
+    as_of: _dt.datetime | None = None
 
 
 class PackFailure(Exception):
@@ -293,6 +308,29 @@ def _instant(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _INSTANT.fullmatch(value):
         raise PackFailure(where, "is not an instant as the registry writes it")
     return value
+
+
+def _instant_text(instant: _dt.datetime) -> str:
+    """An instant as the registry writes it (UTC, six fractional digits)."""
+    return instant.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+
+
+def parse_instant(text: str) -> _dt.datetime:
+    """An ISO 8601 instant with a time zone (``Z`` or an offset), in UTC; ValueError
+    otherwise."""
+    written = text.strip()
+    if written[-1:] in ("Z", "z"):
+        written = written[:-1] + "+00:00"
+    try:
+        instant = _dt.datetime.fromisoformat(written)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 instant") from None
+    if instant.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (give Z or an offset)")
+    try:
+        return instant.astimezone(_dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range in UTC") from None
 
 
 # --- keys and signed notes (c2sp.org/signed-note, Ed25519) ------------------------------
@@ -566,6 +604,25 @@ class Summary:
     # Why the pack's completeness could not be proven (an older ledger): each reason
     # is also one of ``lines``; with --require-complete any is a failure.
     unproven: list[str] = field(default_factory=list)
+    # What the pack is, as its signed manifest says: its scope ("system" or
+    # "registry") and systems, its as-of instant, the checkpoint it rests on, and the
+    # manifest's SHA-256 (what the registry's list of exports gives for it).
+    scope: str = ""
+    systems: list[str] = field(default_factory=list)
+    as_of: str = ""
+    origin: str = ""
+    tree_size: int = 0
+    root_hash: str = ""
+    manifest_sha256: str = ""
+
+    def what(self) -> str:
+        """The pack in a few words: its scope and its as-of instant."""
+        if self.scope == "system":
+            return f"the pack of system {self.systems[0]} as of {self.as_of}"
+        return f"the pack of the whole registry ({self.counted()}) as of {self.as_of}"
+
+    def counted(self) -> str:
+        return f"{len(self.systems)} system{'' if len(self.systems) == 1 else 's'}"
 
     def not_proven(self, line: str) -> None:
         self.unproven.append(line)
@@ -761,6 +818,8 @@ def _verify_signature(pack: Pack, trusted: list[VerifierKey], summary: Summary) 
     if manifest["origin"] != origin:
         raise PackFailure(MANIFEST, f"names another origin than {SIGNATURE} ({origin!r})")
     _instant(manifest["as_of"], f"{MANIFEST}: as_of")
+    summary.manifest_sha256 = digest
+    summary.origin = origin
     summary.add(f"manifest {digest} and {PDF} signed by {_names(signers)}")
     return manifest
 
@@ -811,6 +870,7 @@ def _verify_checkpoint(
         )
     if checkpoint.size != stated["tree_size"] or checkpoint.root.hex() != stated["root_hash"]:
         raise PackFailure(CHECKPOINT, "is not the checkpoint the manifest names")
+    summary.tree_size, summary.root_hash = checkpoint.size, checkpoint.root.hex()
     summary.add(
         f"checkpoint of {checkpoint.size} events, root {checkpoint.root.hex()}, signed by "
         f"{_names(signers)}"
@@ -1488,17 +1548,60 @@ def _verify_index(
                 raise PackFailure(where, f"states a {key} the history does not give")
 
 
+def _verify_expected(expected: Expected, summary: Summary) -> None:
+    """That the pack is the one the auditor expects: of that scope, that system, as of
+    that instant (whatever its file is called: a file name is not signed)."""
+    if expected.system is not None and summary.systems != [expected.system]:
+        raise PackFailure(
+            MANIFEST,
+            f"is {summary.what()}, not of system {expected.system} as expected (--system)",
+        )
+    if expected.scope is not None and summary.scope != expected.scope:
+        wanted = "one system" if expected.scope == "system" else "the whole registry"
+        raise PackFailure(MANIFEST, f"is {summary.what()}, not of {wanted} as expected (--scope)")
+    if expected.as_of is not None and _dt.datetime.fromisoformat(summary.as_of) != expected.as_of:
+        raise PackFailure(
+            MANIFEST,
+            f"is {summary.what()}, not as of {_instant_text(expected.as_of)} as expected (--as-of)",
+        )
+
+
+def describe(summary: Summary, expected: Expected | None = None) -> list[str]:
+    """What the pack is, a line each, and whether it was compared with what the auditor
+    expects: its scope, its as-of instant, the checkpoint it rests on, its manifest."""
+    expected = expected or Expected()
+    if summary.scope == "system":
+        scope = f"scope: one system, {summary.systems[0]}"
+    else:
+        scope = f"scope: the whole registry, {summary.counted()}"
+    if expected.system is not None or expected.scope is not None:
+        scope += " (as expected)"
+    else:
+        scope += " (not compared: give --system REF or --scope registry)"
+    as_of = f"as of: {summary.as_of}"
+    as_of += " (as expected)" if expected.as_of is not None else " (not compared: give --as-of)"
+    return [
+        scope,
+        as_of,
+        f"checkpoint: tree size {summary.tree_size}, root {summary.root_hash}, origin "
+        f"{summary.origin}",
+        f"manifest SHA-256: {summary.manifest_sha256} (the export's manifest_sha256 in the "
+        "registry's list of exports)",
+    ]
+
+
 def verify(
     path: str,
     trusted_keys: list[str] | None = None,
     limits: Limits | None = None,
     witness_keys: list[str] | None = None,
     known: Known | None = None,
+    expected: Expected | None = None,
 ) -> Summary:
     """Verify the pack at ``path`` under ``trusted_keys`` (None: the pack's own keys,
     then ``summary.pinned`` is False), its checkpoint cosigned by every one of
-    ``witness_keys`` and consistent with ``known``; raise PackFailure naming what
-    failed, or PackUnreadable."""
+    ``witness_keys`` and consistent with ``known``, and that it is the pack
+    ``expected``; raise PackFailure naming what failed, or PackUnreadable."""
     witnesses = [parse_key(k, 0x04) for k in witness_keys or []]
     summary = Summary()
     pack = Pack(path, limits or Limits())
@@ -1522,6 +1625,8 @@ def verify(
         or (scope["type"] == "system" and len(systems) != 1)
     ):
         raise PackFailure(MANIFEST, "names its systems wrongly")
+    summary.scope, summary.systems, summary.as_of = scope["type"], systems, manifest["as_of"]
+    _verify_expected(expected or Expected(), summary)
     with_documents = manifest["format_version"] >= 3
     read_next = {KEYS, INDEX, CHECKPOINT, EVENTS, PROOFS, COMPLETENESS}
     for reference in systems:
@@ -1644,17 +1749,52 @@ def _small_file(name: str) -> bytes:
     return data
 
 
+def _instant_option(text: str) -> _dt.datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _quiet(stream: Any) -> None:
+    """After a broken pipe (the reader stopped reading: ``| head -1``), send what is
+    left of ``stream`` nowhere, so that flushing it at exit raises nothing more (what the
+    Python documentation advises for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a file (a test's capture): nothing is flushed at exit
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command: the outcome's lines, then its exit status. A reader that stops
+    reading early (``| head -1``) cuts the lines short, not the outcome: the exit status
+    is the same, with no traceback."""
+    said: list[tuple[str, Any]] = []
+    code = _outcome(argv, said)
+    for text, stream in said:
+        try:
+            _say(text, stream)
+        except BrokenPipeError:
+            _quiet(stream)
+            break
+    return code
+
+
+def _outcome(argv: list[str] | None, said: list[tuple[str, Any]]) -> int:
+    """Verify as ``argv`` asks; the lines to print, each with its stream, are appended
+    to ``said``; returns the exit status."""
     defaults = Limits()
     parser = argparse.ArgumentParser(
         description="Verify a registry evidence pack offline.",
         epilog=(
             "Exit status: 0 verified under the pinned keys; 3 consistent only under the "
             "keys the pack carries (no --pubkey): NOT proof of who made it; 1 the pack "
-            "failed a check (with --require-complete also: its completeness is NOT PROVEN); "
-            "2 the pack or a key file cannot be read (not a ZIP, corrupt, over a limit, "
-            "encrypted, unsupported compression, a member name outside the pack or twice, "
-            "not UTF-8 or JSON)."
+            "failed a check, or is not the pack expected (--system, --scope, --as-of) (with "
+            "--require-complete also: its completeness is NOT PROVEN); 2 the pack or a key "
+            "file cannot be read (not a ZIP, corrupt, over a limit, encrypted, unsupported "
+            "compression, a member name outside the pack or twice, not UTF-8 or JSON)."
         ),
     )
     parser.add_argument("pack", help="the pack (.zip)")
@@ -1691,6 +1831,29 @@ def main(argv: list[str] | None = None) -> int:
         help="the consistency proof between the known checkpoint and the pack's, as the "
         "registry serves it (GET /api/v1/ledger/consistency?from=M&to=N, JSON)",
     )
+    expect = parser.add_argument_group(
+        "what you expect the pack to be",
+        "a pack of another scope, system or instant fails (exit 1), whatever its file is "
+        "called; without these, compare the scope and instant the summary prints",
+    )
+    which = expect.add_mutually_exclusive_group()
+    which.add_argument(
+        "--system",
+        metavar="REF",
+        help="the pack must be the pack of this one system (its reference)",
+    )
+    which.add_argument(
+        "--scope",
+        choices=("system", "registry"),
+        help="the pack must be of one system (system) or of the whole registry (registry)",
+    )
+    expect.add_argument(
+        "--as-of",
+        metavar="INSTANT",
+        type=_instant_option,
+        help="the pack must be as of this instant (ISO 8601 with Z or an offset, e.g. "
+        "2026-12-06T17:25:57Z)",
+    )
     limits = parser.add_argument_group(
         "limits", "checked on the ZIP's central directory before any member is read"
     )
@@ -1724,6 +1887,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(default {defaults.ratio})",
     )
     args = parser.parse_args(argv)
+    expected = Expected(
+        scope="system" if args.system is not None else args.scope,
+        system=args.system,
+        as_of=args.as_of,
+    )
     limits = Limits(
         members=args.max_members,
         member_size=args.max_member_mb << 20,
@@ -1735,40 +1903,44 @@ def main(argv: list[str] | None = None) -> int:
         for vkey in args.witness_key or []:
             parse_key(vkey, 0x04)
     except (OSError, ValueError) as exc:
-        _say(f"cannot read the keys: {exc}", sys.stderr)
+        said.append((f"cannot read the keys: {exc}", sys.stderr))
         return UNREADABLE
     try:
         known = _read_known(args.known_checkpoint, args.consistency_proof)
     except (OSError, ValueError, PackFailure) as exc:
-        _say(f"cannot read the known checkpoint or its proof: {exc}", sys.stderr)
+        said.append((f"cannot read the known checkpoint or its proof: {exc}", sys.stderr))
         return UNREADABLE
     try:
-        summary = verify(args.pack, trusted, limits, args.witness_key, known)
+        summary = verify(args.pack, trusted, limits, args.witness_key, known, expected)
     except PackUnreadable as exc:
-        _say(f"cannot read the pack: {exc}", sys.stderr)
+        said.append((f"cannot read the pack: {exc}", sys.stderr))
         return UNREADABLE
     except PackFailure as exc:
-        _say(f"FAILED {exc.where}: {exc.message}", sys.stdout)
+        said.append((f"FAILED {exc.where}: {exc.message}", sys.stdout))
         return FAILED
     except Exception as exc:  # a bug of this verifier: still one line, never a traceback
-        _say(f"cannot read the pack: {type(exc).__name__}: {exc}", sys.stderr)
+        said.append((f"cannot read the pack: {type(exc).__name__}: {exc}", sys.stderr))
         return UNREADABLE
     if args.require_complete and summary.unproven:
-        _say(f"FAILED completeness: {summary.unproven[0]} (--require-complete)", sys.stdout)
+        said.append(
+            (f"FAILED completeness: {summary.unproven[0]} (--require-complete)", sys.stdout)
+        )
         return FAILED
     if summary.pinned:
-        _say(f"VERIFIED {args.pack}", sys.stdout)
+        said.append((f"VERIFIED {args.pack}: {summary.what()}", sys.stdout))
         code = VERIFIED
     else:
-        _say(
-            f"UNPINNED {args.pack}: consistent under the keys it carries, which nothing "
-            "vouches for; this does not show who made it. Give --pubkey with the "
-            "registry's published keys to verify it.",
-            sys.stdout,
+        said.append(
+            (
+                f"UNPINNED {args.pack}: {summary.what()}, consistent under the keys it "
+                "carries, which nothing vouches for; this does not show who made it. Give "
+                "--pubkey with the registry's published keys to verify it.",
+                sys.stdout,
+            )
         )
         code = UNPINNED
-    for line in summary.lines:
-        _say(f"  - {line}", sys.stdout)
+    for line in describe(summary, expected) + summary.lines:
+        said.append((f"  - {line}", sys.stdout))
     return code
 
 

@@ -47,6 +47,13 @@ def test_cli_exports_prints_the_path_and_verifies(app, examples, tmp_path):
     keys.write_text(settings_of(examples).signer.verifier_key + "\n")
     ok = runner.invoke(args=["verify-pack", str(path), "--pubkey", str(keys)])
     assert ok.exit_code == 0 and "VERIFIED" in ok.output
+    expected = ["--system", "demo-city-chatbot", "--as-of", as_of]
+    ok = runner.invoke(args=["verify-pack", str(path), "--pubkey", str(keys), *expected])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith(f"VERIFIED {path}: the pack of system demo-city-chatbot as of")
+    other = ["--system", "demo-benefits-triage"]
+    swapped = runner.invoke(args=["verify-pack", str(path), "--pubkey", str(keys), *other])
+    assert swapped.exit_code == 1 and "not of system demo-benefits-triage" in swapped.output
     broken = tmp_path / "broken.zip"
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0xFF

@@ -246,6 +246,7 @@ def test_the_verifier_needs_only_the_standard_library_and_cryptography():
         "datetime",
         "hashlib",
         "json",
+        "os",
         "re",
         "sys",
         "zipfile",

@@ -10,8 +10,11 @@ and signed again with the registry's own key where a test needs a signature to h
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
+import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -27,6 +30,7 @@ from hypothesis import strategies as st
 
 from registry.evidence import pack, verifier
 from registry.evidence.pack import sign_statement
+from registry.ledger.canonical import instant_text
 from registry.ledger.checkpoints import settings_of, sign_body
 from registry.ledger.keys import Signer
 from registry.ledger.note import NoteError, key_id, sign_note
@@ -134,6 +138,139 @@ def test_the_help_says_what_exit_3_means(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "3 consistent only under the keys the pack carries (no --pubkey): NOT proof" in text
     assert "--max-member-mb MB each member at most MB MiB uncompressed (default 1024)" in text
+
+
+# ------------------------------------------------------------------ what the pack is
+
+
+def verify_as(path: Path, capsys, signer: Signer, *expect: str) -> tuple[int, list[str]]:
+    keys = path.with_suffix(".keys")
+    keys.write_text(signer.verifier_key + "\n")
+    code = verifier.main([str(path), "--pubkey", str(keys), *expect])
+    captured = capsys.readouterr()
+    assert captured.err == "", captured.err
+    return code, captured.out.splitlines()
+
+
+def test_a_pack_under_another_systems_file_name_fails_the_expected_system(real, tmp_path, capsys):
+    files, signer = real
+    manifest = json.loads(files["manifest.json"])
+    as_of, digest = manifest["as_of"], hashlib.sha256(files["manifest.json"]).hexdigest()
+    # The pack of demo-benefits-triage, under the name of a pack of demo-city-chatbot.
+    swapped = write(tmp_path / f"evidence-demo-city-chatbot-{as_of[:10]}-{digest[:12]}.zip", files)
+    code, out = verify_as(swapped, capsys, signer, "--system", "demo-city-chatbot")
+    assert code == verifier.FAILED == 1
+    assert out == [
+        f"FAILED manifest.json: is the pack of system {SYSTEM} as of {as_of}, not of system "
+        "demo-city-chatbot as expected (--system)"
+    ]
+    # Whatever it is called, it verifies as what it is, and says so first.
+    code, out = verify_as(swapped, capsys, signer, "--system", SYSTEM)
+    assert code == verifier.VERIFIED
+    assert out[0] == f"VERIFIED {swapped}: the pack of system {SYSTEM} as of {as_of}"
+    assert out[1:5] == [
+        f"  - scope: one system, {SYSTEM} (as expected)",
+        f"  - as of: {as_of} (not compared: give --as-of)",
+        f"  - checkpoint: tree size {manifest['checkpoint']['tree_size']}, root "
+        f"{manifest['checkpoint']['root_hash']}, origin {manifest['origin']}",
+        f"  - manifest SHA-256: {digest} (the export's manifest_sha256 in the registry's "
+        "list of exports)",
+    ]
+    # Nothing expected: the same, and it says what was not compared.
+    code, out = verify_as(swapped, capsys, signer)
+    assert code == 0 and out[0] == f"VERIFIED {swapped}: the pack of system {SYSTEM} as of {as_of}"
+    assert out[1] == (
+        f"  - scope: one system, {SYSTEM} (not compared: give --system REF or --scope registry)"
+    )
+
+
+def test_the_expected_scope_and_instant(real, tmp_path, capsys):
+    files, signer = real
+    as_of = json.loads(files["manifest.json"])["as_of"]
+    path = write(tmp_path / "pack.zip", files)
+    # The same instant however it is written: Z, an offset, fewer digits.
+    instant = dt.datetime.fromisoformat(as_of)
+    for written in (
+        as_of,
+        instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        instant.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat(),
+    ):
+        code, out = verify_as(path, capsys, signer, "--scope", "system", "--as-of", written)
+        assert code == 0, (written, out)
+        assert f"  - as of: {as_of} (as expected)" in out
+    later = (instant + dt.timedelta(seconds=1)).isoformat(timespec="microseconds")
+    code, out = verify_as(path, capsys, signer, "--system", SYSTEM, "--as-of", later)
+    assert code == 1 and out == [
+        f"FAILED manifest.json: is the pack of system {SYSTEM} as of {as_of}, not as of "
+        f"{later} as expected (--as-of)"
+    ]
+    code, out = verify_as(path, capsys, signer, "--scope", "registry")
+    assert code == 1 and out == [
+        f"FAILED manifest.json: is the pack of system {SYSTEM} as of {as_of}, not of the "
+        "whole registry as expected (--scope)"
+    ]
+    # What is not an instant, or has no time zone, is a usage error (exit 2).
+    for bad in ("yesterday", as_of[:19]):
+        with pytest.raises(SystemExit) as exit_:
+            verifier.main([str(path), "--as-of", bad])
+        assert exit_.value.code == 2
+        assert "--as-of" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        verifier.main([str(path), "--system", SYSTEM, "--scope", "registry"])
+    assert exit_.value.code == 2
+    capsys.readouterr()
+
+
+def test_a_registry_pack_says_it_is_the_whole_registry(app, examples, tmp_path, capsys):
+    done = do_export(app, examples)
+    signer = settings_of(examples).signer
+    as_of = instant_text(done.as_of)
+    code, out = verify_as(done.path, capsys, signer, "--scope", "registry", "--as-of", as_of)
+    assert code == 0
+    assert (
+        out[0] == f"VERIFIED {done.path}: the pack of the whole registry (3 systems) as of {as_of}"
+    )
+    assert out[1] == "  - scope: the whole registry, 3 systems (as expected)"
+    assert f"  - manifest SHA-256: {done.manifest_sha256}" in out[4]
+    code, out = verify_as(done.path, capsys, signer, "--system", SYSTEM)
+    assert code == 1 and out == [
+        f"FAILED manifest.json: is the pack of the whole registry (3 systems) as of {as_of}, "
+        f"not of system {SYSTEM} as expected (--system)"
+    ]
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback(real, tmp_path):
+    files, signer = real
+    path = write(tmp_path / "pack.zip", files)
+    keys = tmp_path / "keys.txt"
+    keys.write_text(signer.verifier_key + "\n")
+    # The reading end closed before the verifier writes (what `| head -1` leaves it once
+    # head has its line): every write meets a broken pipe.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, verifier.__file__, str(path), "--pubkey", str(keys)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == verifier.VERIFIED  # the outcome, cut short
+    if shutil.which("head") is not None:
+        piped = subprocess.run(
+            f"{shlex.quote(sys.executable)} {shlex.quote(verifier.__file__)} "
+            f"{shlex.quote(str(path))} --pubkey {shlex.quote(str(keys))} | head -1",
+            shell=True,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert piped.stdout.startswith(f"VERIFIED {path}: the pack of system {SYSTEM}")
+        assert piped.stderr == ""
 
 
 # ------------------------------------------------------------------------ signed notes
