@@ -4,7 +4,6 @@ offline verifier (public)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from flask import current_app, send_file
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
-from registry.api.jobs import job_out
+from registry.api.jobs import export_out, job_out
 from registry.api.render import api_path
 from registry.api.schemas import ExportCreate, ExportList, ExportQuery, JobOut
 from registry.db import utcnow
@@ -35,10 +34,6 @@ VERIFIER = Path(pack.__file__).resolve().parent / "verifier.py"
 
 def _folder() -> Path:
     return Path(current_app.config["EXPORT_DIR"])
-
-
-def _out(record: pack.ExportRecord) -> dict[str, Any]:
-    return {**dataclasses.asdict(record), "url": api_path("exports", record.file)}
 
 
 @bp.route("", methods=["POST"], operation_id="createExport")
@@ -64,7 +59,7 @@ def create(data: dict[str, Any]) -> Any:
     job = ask_export(session, actor, references, data.get("as_of"), utcnow(), export_quota())
     session.commit()
     job_queue().enqueue_export(job.id)
-    out = job_out(job_for(session, actor, job.id))
+    out = job_out(session, job_for(session, actor, job.id))
     return out, 202, {"Location": api_path("jobs", job.id)}
 
 
@@ -81,7 +76,7 @@ def index(limit: int, system: str | None = None) -> Any:
     session = db_session()
     require(session, current_actor(), "read")
     records = pack.list_exports(session, _folder(), system=system, limit=limit)
-    return {"items": [_out(r) for r in records]}
+    return {"items": [export_out(r) for r in records]}
 
 
 @bp.route("/verify_pack.py", methods=["GET"], operation_id="getVerifier")

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from registry.api.auth import current_actor
 from registry.api.blueprint import READ, Blueprint
@@ -41,7 +43,12 @@ def problem_out(job: JobView) -> dict[str, Any]:
     }
 
 
-def job_out(job: JobView) -> dict[str, Any]:
+def export_out(record: pack.ExportRecord) -> dict[str, Any]:
+    """An export as the API gives it, with its pack's link."""
+    return {**dataclasses.asdict(record), "url": api_path("exports", record.file)}
+
+
+def job_out(session: Session, job: JobView) -> dict[str, Any]:
     systems = job.params.get("systems")
     out: dict[str, Any] = {
         "id": job.id,
@@ -57,21 +64,10 @@ def job_out(job: JobView) -> dict[str, Any]:
         "url": api_path("jobs", job.id),
     }
     if job.state == "finished" and job.result:
-        done = job.result
-        out["export"] = {
-            "seq": done["event_seq"],
-            "at": job.finished_at.isoformat() if job.finished_at else "",
-            "actor": job.actor,
-            "scope": done["scope"],
-            "system": done["systems"][0] if done["scope"] == "system" else None,
-            "as_of": done["as_of"],
-            "manifest_sha256": done["manifest_sha256"],
-            "file": done["file"],
-            "available": pack.exported_file(Path(current_app.config["EXPORT_DIR"]), done["file"])
-            is not None,
-            "url": api_path("exports", done["file"]),
-            "witnesses": done.get("witnesses", []),
-        }
+        # The export as the ledger recorded it: the same values as the list of exports.
+        folder = Path(current_app.config["EXPORT_DIR"])
+        record = pack.export_of(session, folder, job.result["event_seq"])
+        out["export"] = {**export_out(record), "witnesses": job.result.get("witnesses", [])}
     if job.state == "failed":
         out["problem"] = problem_out(job)
     return out
@@ -88,4 +84,5 @@ def show(job_id: int) -> Any:
     problem once failed. Seen by who asked for it, auditors and compliance officers.
     Poll it until it is finished or failed.
     """
-    return job_out(service.job_for(db_session(), current_actor(), job_id))
+    session = db_session()
+    return job_out(session, service.job_for(session, current_actor(), job_id))

@@ -77,7 +77,7 @@ from registry.applicability import oscal
 from registry.applicability.coverage import SystemCoverage, assess_many
 from registry.applicability.coverage import statement as applicability_statement
 from registry.documents.store import CHUNK, BlobStore
-from registry.errors import Conflict, RegistryError
+from registry.errors import Conflict, NotFound, RegistryError
 from registry.evidence import collect
 from registry.evidence.collect import DocumentInPack, Pin, SystemRecord
 from registry.evidence.pdf import render_pdf
@@ -872,23 +872,34 @@ def list_exports(
         stmt = stmt.join(AISystem, AISystem.id == AuditEvent.system_id).where(
             AISystem.reference == system
         )
-    records = []
-    for raw in session.scalars(stmt):
-        event = json.loads(raw)
-        records.append(
-            ExportRecord(
-                seq=event["seq"],
-                at=event["time"],
-                actor=event["actor"],
-                scope=event["scope"],
-                system=event.get("system"),
-                as_of=event["as_of"],
-                manifest_sha256=event["manifest_sha256"],
-                file=event["file"],
-                available=(out_dir / event["file"]).is_file(),
-            )
-        )
-    return records
+    return [_export_record(json.loads(raw), out_dir) for raw in session.scalars(stmt)]
+
+
+def export_of(session: Session, out_dir: Path, seq: int) -> ExportRecord:
+    """The export that event ``seq`` recorded, as the list of exports gives it."""
+    raw = session.scalar(
+        sa.select(AuditEvent.event).where(AuditEvent.seq == seq, AuditEvent.action == EXPORT_ACTION)
+    )
+    if raw is None:
+        raise NotFound(f"No export was recorded by event {seq}.")
+    return _export_record(json.loads(raw), out_dir)
+
+
+def _export_record(event: dict[str, Any], out_dir: Path) -> ExportRecord:
+    """An export as its ``evidence.export`` event says it, in the event's own words
+    (``at`` is the event's time; instants as the ledger writes them); ``available``:
+    the pack is still kept in ``out_dir`` for download."""
+    return ExportRecord(
+        seq=event["seq"],
+        at=event["time"],
+        actor=event["actor"],
+        scope=event["scope"],
+        system=event.get("system"),
+        as_of=event["as_of"],
+        manifest_sha256=event["manifest_sha256"],
+        file=event["file"],
+        available=exported_file(out_dir, event["file"]) is not None,
+    )
 
 
 def remove_leftovers(out_dir: Path, older_than: float) -> int:

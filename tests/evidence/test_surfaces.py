@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from registry.evidence import verifier
@@ -212,6 +214,29 @@ def test_api_export_list_download(app, examples, tokens):
     script = ApiClient(app.test_client(), None).get("/api/v1/exports/verify_pack.py")
     assert script.status_code == 200 and b"def verify(" in script.get_data()
     script.close()
+
+
+def test_a_finished_jobs_export_is_the_export_the_ledger_lists(app, examples, tokens):
+    api = ApiClient(app.test_client(), tokens["auditor"])
+    # An instant in whole seconds, after everything the examples recorded.
+    time.sleep(1)
+    whole = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    asked = api.post(
+        "/api/v1/exports",
+        json={"system": "demo-benefits-triage", "as_of": whole.isoformat().replace("+00:00", "Z")},
+    )
+    job = api.get(asked.headers["Location"]).get_json()
+    assert job["state"] == "finished", job
+    export = job.pop("export")
+    [listed] = api.get("/api/v1/exports").get_json()["items"]
+    # The same values, read from the same ledger event: when it was recorded (not when
+    # the job finished), the as-of instant with its six fractional digits.
+    assert export.pop("witnesses") == []
+    assert export == listed
+    assert export["as_of"] == whole.isoformat(timespec="microseconds")
+    assert export["as_of"].endswith(".000000+00:00")
+    event = api.get(f"/api/v1/ledger/events/{export['seq']}").get_json()["event"]
+    assert (export["at"], export["as_of"]) == (event["time"], event["as_of"])
 
 
 def test_api_refuses_bad_exports(app, examples, tokens):
