@@ -36,6 +36,8 @@ bp = Blueprint("exports", __name__)
 # Seconds between two reloads of a job's page while it runs.
 REFRESH = 2
 VERIFIER = Path(__file__).resolve().parent.parent / "evidence" / "verifier.py"
+# The export forms' fields, by the labels the forms give them.
+LABELS = {"as_of": "As of"}
 
 
 def export_dir() -> Path:
@@ -50,8 +52,18 @@ def parse_as_of(text: str) -> dt.datetime | None:
     try:
         return parse_instant(text)
     except ValueError as exc:
-        message = f"The as-of instant {exc}."
-        raise InvalidInput(message, {"as_of": [message]}) from None
+        raise InvalidInput(f"The as-of instant {exc}.", {"as_of": [f"{exc}."]}) from None
+
+
+def _said(exc: InvalidInput) -> str:
+    """A refused export as the form says it: each problem once, its field named by the
+    form's label ("As of: needs a time zone (Z or an offset).")."""
+    said = [
+        f"{LABELS.get(name, name)}: {error[:1].lower()}{error[1:]}"
+        for name, errors in exc.field_errors.items()
+        for error in errors
+    ]
+    return " ".join(said) or exc.message
 
 
 def _export(references: list[str] | None, back: str) -> BaseResponse:
@@ -70,7 +82,7 @@ def _export(references: list[str] | None, back: str) -> BaseResponse:
         return redirect(back)
     except InvalidInput as exc:
         session.rollback()
-        flash(f"{exc.message} {' '.join(sum(exc.field_errors.values(), []))}", "error")
+        flash(_said(exc), "error")
         return redirect(back)
     job_queue().enqueue_export(job.id)
     return redirect(url_for("exports.job", job_id=job.id))
