@@ -12,7 +12,6 @@ in the Bitstream Vera fonts shipped with reportlab otherwise (Latin-1 only).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import hashlib
@@ -797,10 +796,10 @@ def _keys(content: PackContent) -> list[str]:
     return keys
 
 
-def key_fingerprint(verifier_key: str) -> str:
-    name, key_id, material = verifier_key.split("+", 2)
-    raw = base64.b64decode(material)[1:]
-    return f"{name} key {key_id}, SHA-256 {hashlib.sha256(raw).hexdigest()}"
+def key_line(verifier_key: str) -> Paragraph:
+    """A verifier key as ``/ledger/keys`` gives it and ``keys.txt`` holds it, so that an
+    auditor compares it as text with the keys they pin (``--pubkey``)."""
+    return Paragraph(escape(verifier_key), styles()["mono"])
 
 
 def cover(content: PackContent, title: str, subtitle: str, scope: str) -> list[Any]:
@@ -819,17 +818,14 @@ def cover(content: PackContent, title: str, subtitle: str, scope: str) -> list[A
             "Checkpoint",
             Paragraph(f"tree size {pin.tree_size}, root {pin.root_hash}", styles()["mono"]),
         ],
-        ["Signing key", Paragraph(key_fingerprint(content.signer_key), styles()["mono"])],
+        ["Signing key", key_line(content.signer_key)],
         ["Origin", content.origin],
         ["Generator", content.generator],
     ]
     if content.checkpoint_key != content.signer_key:
         rows.insert(
             6,
-            [
-                "Checkpoint key",
-                Paragraph(key_fingerprint(content.checkpoint_key), styles()["mono"]),
-            ],
+            ["Checkpoint key", key_line(content.checkpoint_key)],
         )
     return [
         Spacer(1, 40 * mm),

@@ -193,6 +193,15 @@ def test_the_pdf_holds_the_name_owners_gaps_and_digest(app, examples):
     ]
 
 
+def test_the_cover_shows_the_signing_key_as_the_registry_publishes_it(app, examples):
+    done = do_export(app, examples, "demo-city-chatbot")
+    reader = pypdf.PdfReader(io.BytesIO(members(done.path)["evidence.pdf"]))
+    cover = "".join(reader.pages[0].extract_text().split())
+    published = app.test_client().get("/ledger/keys").get_data(as_text=True).splitlines()
+    # Compared as text with the keys an auditor pins (--pubkey), nothing to compute.
+    assert f"Signingkey{published[0]}" in cover, cover
+
+
 def test_non_ascii_long_and_empty_records_lay_out(app, session):
     long_purpose = ("Zoë Çelik's résumé triage — ünïcödé, 中文, ελληνικά; " * 80)[:4000]
     system, _ = writes.create_system(
