@@ -9,16 +9,19 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from registry.documents.service import Upload, collect, receive, remove_blobs, set_withheld
 from registry.evidence import verifier
 from registry.extensions import document_store
 from registry.ledger.checkpoints import settings_of
+from registry.ledger.models import AuditEvent
 from registry.records import reads, writes
 from tests.conftest import csrf_token
 from tests.evidence.conftest import do_export, members
@@ -268,3 +271,53 @@ def test_packs_as_of_before_a_collection_list_what_was_held_then(app, session, o
             assert f"WITHHELD files/{gone} (minutes.txt, system sys-1): no longer kept" in (
                 summary.lines
             )
+
+
+def _documented_events() -> dict[str, set[str]]:
+    """docs/evidence-format.md's table of the events that name a system: each action
+    and the fields it documents (those naming the system and the others)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "evidence-format.md").read_text()
+    start = doc.index("**Events that name a system.**")
+    table = doc[doc.index("\n|", start) : doc.index("\n\n", doc.index("\n|", start))]
+    documented: dict[str, set[str]] = {}
+    for row in table.strip().splitlines()[2:]:
+        # The names in backquotes, but for those in parentheses ("(no `system_id`)").
+        cells = [re.sub(r"\([^)]*\)", "", cell) for cell in row.split("|")[1:4]]
+        actions, naming, others = (re.findall(r"`([^`]+)`", cell) for cell in cells)
+        for action in actions:
+            documented[action] = set(naming) | set(others)
+    return documented
+
+
+def test_the_format_documents_every_event_that_names_a_system(app, session, officer, system):
+    # One event of each kind that names a system: its registration and a version, a
+    # document received, withheld, collected, and an export of its pack.
+    found = reads.get_system(session, "sys-1")
+    entry = writes.create_entry(session, officer, found, "risk", SAMPLES["risk"])
+    writes.retire_entry(session, officer, entry.entry_id, base_version=entry.number)
+    digest = add(app, session, officer, REPORT, "report.txt")
+    set_withheld(session, officer, found, digest, True)
+    session.commit()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    collect(session, officer, document_store(app), now=later, grace=dt.timedelta(0))
+    session.commit()
+    do_export(app, session, "sys-1")
+    do_export(app, session)  # the whole registry's: names no system
+    events = [json.loads(e) for e in session.scalars(sa.select(AuditEvent.event).order_by("seq"))]
+    documented = _documented_events()
+    common = {"v", "seq", "prev_hash", "time", "action", "actor"}
+    naming = [e for e in events if "system" in e or "system_id" in e or "system_prev" in e]
+    assert {e["action"] for e in naming} == {
+        "system.create",
+        "entry.create",
+        "entry.retire",
+        "document.receive",
+        "document.withhold",
+        "document.collect",
+        "evidence.export",
+    }
+    for event in naming:
+        assert "system" in event and "system_prev" in event, event
+        assert set(event) - common == documented[event["action"]], event
+    [whole] = [e for e in events if e["action"] == "evidence.export" and e["scope"] == "registry"]
+    assert not {"system", "system_id", "system_prev"} & set(whole)
