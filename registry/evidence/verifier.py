@@ -312,7 +312,7 @@ def _instant(value: Any, where: str) -> str:
 
 def _instant_text(instant: _dt.datetime) -> str:
     """An instant as the registry writes it (UTC, six fractional digits)."""
-    return instant.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+    return instant.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def parse_instant(text: str) -> _dt.datetime:
@@ -328,7 +328,7 @@ def parse_instant(text: str) -> _dt.datetime:
     if instant.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (give Z or an offset)")
     try:
-        return instant.astimezone(_dt.UTC)
+        return instant.astimezone(_dt.timezone.utc)
     except OverflowError:
         raise ValueError(f"{text!r} is out of range in UTC") from None
 
@@ -857,7 +857,7 @@ def _verify_checkpoint(
     checkpoint, signers = _open_checkpoint(text, trusted, CHECKPOINT)
     try:
         for witness in witnesses:
-            when = _dt.datetime.fromtimestamp(check_cosignature(text, witness), _dt.UTC)
+            when = _dt.datetime.fromtimestamp(check_cosignature(text, witness), _dt.timezone.utc)
             summary.add(f"cosigned by witness {witness.label} at {when:%Y-%m-%dT%H:%M:%SZ}")
     except ValueError as exc:
         raise PackFailure(CHECKPOINT, str(exc)) from None

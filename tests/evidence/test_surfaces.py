@@ -109,6 +109,20 @@ def test_the_verifier_runs_alone_from_a_copy(app, examples, tmp_path):
     assert unpinned.stdout.startswith("UNPINNED pack.zip") and "VERIFIED" not in unpinned.stdout
 
 
+def test_the_verifier_needs_nothing_newer_than_python_3_10():
+    """Auditors run the verifier on machines of their own: its docstring says Python 3.10
+    or later. vermin's analysis of every module, member and syntax it uses agrees (it
+    refused ``datetime.UTC``, 3.11's)."""
+    check = "import sys, vermin; sys.exit(vermin.main())"
+    result = subprocess.run(
+        [sys.executable, "-c", check, "-t=3.10-", "--violations", "--no-tips", verifier.__file__],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Python 3.10 or later" in Path(verifier.__file__).read_text()
+
+
 # ----------------------------------------------------------------------------- web
 
 
