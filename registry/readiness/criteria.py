@@ -93,19 +93,21 @@ class Facts:
         return current, [d for d in found if d not in current]
 
 
-def stored_evidence(facts: Facts, document_type: str, what: str) -> tuple[str, str, list[Held]]:
+def stored_evidence(facts: Facts, document_type: str, noun: str) -> tuple[str, str, list[Held]]:
     """Whether a stored document of ``document_type`` is in force: met (naming it),
     partial when every one has expired (naming the last day of the latest), missing
-    when none is stored; with the document it rests on (the criterion cites it)."""
+    when none is stored; with the document it rests on (the criterion cites it). The
+    clause says the document by ``noun``, without article ("test report"): "the test
+    report 'r.pdf' is stored", "no test report document is stored"."""
     current, expired = facts.documents_of(document_type)
     if current:
         latest = max(current, key=lambda d: d.received_at)
         until = f", valid until {latest.valid_until}" if latest.valid_until else ""
-        return MET, f"{what} {latest.name!r} is stored{until}", [latest]
+        return MET, f"the {noun} {latest.name!r} is stored{until}", [latest]
     if expired:
         latest = max(expired, key=lambda d: d.valid_until or dt.date.min)
-        return PARTIAL, f"{what} {latest.name!r} expired on {latest.valid_until}", [latest]
-    return MISSING, f"no {what} document is stored", []
+        return PARTIAL, f"the {noun} {latest.name!r} expired on {latest.valid_until}", [latest]
+    return MISSING, f"no {noun} document is stored", []
 
 
 def name(person: dict[str, Any] | None) -> str:
@@ -275,7 +277,7 @@ def dpia(facts: Facts) -> Outcome:
     status = profile.body.get("dpia_status")
     if status == "done":
         ref = profile.body.get("dpia_reference")
-        stored, said, cited = stored_evidence(facts, "dpia", "the DPIA")
+        stored, said, cited = stored_evidence(facts, "dpia", "DPIA")
         return (
             MET if stored == MET else PARTIAL,
             f"Personal data is processed and the DPIA is done{f' ({ref})' if ref else ''}; {said}.",
@@ -504,7 +506,7 @@ def change_control(facts: Facts) -> Outcome:
         return MISSING, "No change log is recorded.", []
     needed = ("test_evidence", "approver", "rollback_plan")
     incomplete = [c for c in changes if not all(c.body.get(k) for k in needed)]
-    stored, said, cited = stored_evidence(facts, "test_report", "the test report")
+    stored, said, cited = stored_evidence(facts, "test_report", "test report")
     if not incomplete:
         return (
             MET if stored == MET else PARTIAL,
@@ -527,7 +529,7 @@ def model_card(facts: Facts) -> Outcome:
     evidence = [profile] if profile else []
     if profile is None or profile.body.get("risk_tier") != "high":
         return MET, "Not classified high-risk: no model card is required here.", evidence
-    status, said, cited = stored_evidence(facts, "model_card", "the model card")
+    status, said, cited = stored_evidence(facts, "model_card", "model card")
     return status, f"High-risk (Art 11, Annex IV): {said}.", evidence, cited
 
 

@@ -355,6 +355,52 @@ def test_criteria_resting_on_a_document_need_one_in_force(key, kept, document_ty
     assert check(now)[0] == MET and check(later)[0] == PARTIAL
 
 
+@pytest.mark.parametrize(
+    ("key", "kept", "document_type", "said"),
+    [
+        (
+            "dpia",
+            CASES["dpia"][MET][:2],
+            "dpia",
+            "Personal data is processed and the DPIA is done; {}.",
+        ),
+        (
+            "change_control",
+            CASES["change_control"][MET][:1],
+            "test_report",
+            "1 change, each with test evidence, an approver and a rollback plan; {}.",
+        ),
+        (
+            "change_control",
+            CASES["change_control"][PARTIAL][:1],
+            "test_report",
+            "Without test evidence, approver or rollback plan: s; {}.",
+        ),
+        (
+            "model_card",
+            CASES["model_card"][MET][:1],
+            "model_card",
+            "High-risk (Art 11, Annex IV): {}.",
+        ),
+    ],
+)
+def test_a_stored_document_is_named_in_a_sentence(key, kept, document_type, said):
+    """The clause on the stored document reads correctly whether it is in force, expired
+    or not stored at all."""
+    check = CRITERIA[key].check
+    noun = {"dpia": "DPIA", "test_report": "test report", "model_card": "model card"}[document_type]
+    name = f"{document_type}.pdf"
+    clauses = {
+        (document_type, IN_FORCE): f"the {noun} {name!r} is stored, valid until {IN_FORCE}",
+        (document_type, None): f"the {noun} {name!r} is stored",
+        (document_type, EXPIRED): f"the {noun} {name!r} expired on {EXPIRED}",
+        ("other", IN_FORCE): f"no {noun} document is stored",
+    }
+    for (stored_type, until), clause in clauses.items():
+        assert check(_facts([*kept, held(stored_type, until)]))[1] == said.format(clause)
+    assert check(_facts(kept))[1] == said.format(f"no {noun} document is stored")
+
+
 def test_the_areas_are_the_ten_of_the_domain():
     assert tuple(a.key for a in AREAS) == READINESS_AREAS
     for area in AREAS:
