@@ -86,6 +86,7 @@ def navigation() -> list[tuple[str, str]]:
             ("dashboard.index", "Dashboard"),
             ("systems.index", "Systems"),
             ("audit.index", "Audit trail"),
+            ("ledger.status", "Audit ledger"),
             ("exports.index", "Evidence packs"),
             ("frameworks.index", "Frameworks"),
         ]

@@ -25,6 +25,7 @@ NAVIGATION = {
         "Dashboard",
         "Systems",
         "Audit trail",
+        "Audit ledger",
         "Evidence packs",
         "Frameworks",
         "Webhooks",
@@ -35,10 +36,19 @@ NAVIGATION = {
         "Dashboard",
         "Systems",
         "Audit trail",
+        "Audit ledger",
         "Evidence packs",
         "Frameworks",
     ],
-    "auditor": ["My tasks", "Dashboard", "Systems", "Audit trail", "Evidence packs", "Frameworks"],
+    "auditor": [
+        "My tasks",
+        "Dashboard",
+        "Systems",
+        "Audit trail",
+        "Audit ledger",
+        "Evidence packs",
+        "Frameworks",
+    ],
     "admin": ["Webhooks", "Admin"],
 }
 OWN = ["Notifications", "API tokens", "Second factor", "Change password"]
@@ -75,6 +85,23 @@ def test_each_role_lands_where_its_work_is(client, users, role):
         assert client.get(href, follow_redirects=True).status_code == 200, href
     login = client.get("/login")
     assert login.status_code == 302 and login.headers["Location"] == LANDINGS[role]
+
+
+@pytest.mark.parametrize("role", sorted(LANDINGS))
+def test_the_ledger_verification_is_linked_for_those_who_may_read_it(client, users, role):
+    """The audit ledger's page (where witness alarms show) is in the navigation of the
+    roles that read records, on the audit trail and evidence packs pages too, at its
+    canonical address; an administrator is offered no link to it and is refused."""
+    _sign_in(client, users, role)
+    reader = role != "admin"
+    for page in ("/audit", "/exports", LANDINGS[role]):
+        response = client.get(page)
+        assert response.status_code == (200 if reader or page == LANDINGS[role] else 403)
+        text = response.get_data(as_text=True)
+        links = re.findall(r'<a href="([^"]+)"[^>]*>Audit ledger</a>', text)
+        assert links == (["/ledger/"] if reader else []), page
+    ledger = client.get("/ledger/")
+    assert ledger.status_code == (200 if reader else 403)
 
 
 @pytest.mark.parametrize("role", sorted(LANDINGS))
