@@ -103,6 +103,7 @@ def preferences() -> Any:
         modes=MODES,
         mode_labels=MODE_LABELS,
         error=error,
+        can_read=can(session, actor, "read"),  # "My tasks" opens for readers only
     ), (422 if error else 200)
 
 

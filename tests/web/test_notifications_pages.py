@@ -67,6 +67,16 @@ def test_following_a_system_from_its_page(client, login_as, systems, users, sess
     assert _rows(client.get("/tasks").get_data(as_text=True)) == []
 
 
+@pytest.mark.parametrize("role", ["compliance_officer", "technical_owner", "auditor", "admin"])
+def test_the_preferences_page_links_my_tasks_only_for_who_may_open_it(client, login_as, role):
+    login_as(role)
+    page = client.get("/me/notifications")
+    assert page.status_code == 200
+    linked = '<a href="/tasks">My tasks</a>' in page.get_data(as_text=True)
+    opens = client.get("/tasks").status_code == 200
+    assert linked == opens == (role != "admin")
+
+
 def test_the_preferences_page_saves_and_refuses_bad_input(client, login_as, users, session):
     login_as("technical_owner")
     page = client.get("/me/notifications").get_data(as_text=True)
