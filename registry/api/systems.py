@@ -265,7 +265,9 @@ def reinstate(data: dict[str, Any], reference: str) -> Any:
     A compliance officer brings back a system whose profile is retired: the profile's
     next version (after its retirement) is its last version before it, recorded as
     `entry.reinstate`. `If-Match` carries the ETag of the retirement (the profile's
-    current version); 409 when the profile is not retired.
+    current version); 409 when the profile is not retired, and 409 `not_ready` (with
+    the unmet areas) when its last stage was production and it is not ready for it: it
+    comes back in production, through the readiness gate as a promotion does.
     """
     session = db_session()
     found = reads.get_system(session, reference)

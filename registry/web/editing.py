@@ -445,6 +445,19 @@ def _post_change(
 # ----------------------------------------------------------------------------- reinstate
 
 
+def _not_ready_again(exc: PromotionRefused) -> Outcome:
+    """The readiness gate's refusal of a reinstatement into production, said to the
+    compliance officer reinstating (who records waivers themselves): which areas are
+    not met, and why (the page links to where to act)."""
+    areas = ", ".join(a.title for a in exc.scorecard.unmet())
+    return Outcome(
+        409,
+        f"{exc.scorecard.system} was in production when it was retired, so it comes back "
+        f"in production, and it is not ready for production in: {areas}. Nothing was saved.",
+        general=exc.unmet,
+    )
+
+
 @bp.route("/systems/<reference>/reinstate", methods=["GET", "POST"])
 @login_required
 def reinstate_system(reference: str) -> Any:
@@ -475,20 +488,32 @@ def reinstate_system(reference: str) -> Any:
             status=409, spec=(), values=form, outcome=outcome, base_version=exc.current, **context
         )
 
-    page = _post_change(
-        session,
-        context,
-        lambda based_on, reason, effective: writes.reinstate_system(
+    try:
+        page = _post_change(
             session,
-            actor,
-            system,
-            base_version=based_on,
-            effective_from=effective,
-            reason=reason,
-            gate=check_promotion,
-        ),
-        stale,
-    )
+            context,
+            lambda based_on, reason, effective: writes.reinstate_system(
+                session,
+                actor,
+                system,
+                base_version=based_on,
+                effective_from=effective,
+                reason=reason,
+                gate=check_promotion,
+            ),
+            stale,
+        )
+    except PromotionRefused as exc:  # back in production: the readiness gate refused it
+        session.rollback()
+        return _render_form(
+            status=409,
+            spec=(),
+            values=request.form,
+            outcome=_not_ready_again(exc),
+            base_version=_base_version(request.form),
+            not_ready=True,
+            **context,
+        )
     if page is not None:
         return page
     session.commit()

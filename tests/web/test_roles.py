@@ -4,11 +4,13 @@ classifying a system, and the procedure an incident names."""
 from __future__ import annotations
 
 import html as html_lib
+import re
 
 import pytest
 
 from registry.records import reads, writes
 from tests.conftest import csrf_token
+from tests.readiness.evidence import READY_PROFILE, make_ready
 from tests.records.samples import SAMPLES
 from tests.web.test_editing import form_fields, post
 
@@ -97,6 +99,40 @@ def test_a_technical_owner_cannot_reinstate(client, login_as, session, system, o
     page = client.get("/systems/sys-1").get_data(as_text=True)
     assert "Retired." in page and "Reinstate this system" not in page
     assert client.get("/systems/sys-1/reinstate").status_code == 403
+
+
+def test_a_reinstatement_into_production_refused_by_the_gate_says_what_to_do(
+    client, login_as, session, officer
+):
+    """A system retired while in production comes back in production: the readiness gate
+    refuses it while an area is not met, and the form says which and where to act (the
+    compliance officer reinstating records waivers themselves), with nothing saved."""
+    system, version = writes.create_system(
+        session, officer, {**READY_PROFILE, "stage": "production"}
+    )
+    make_ready(session, officer, system, skip=("funding",))
+    writes.retire_entry(session, officer, version.entry_id, base_version=1)
+    session.commit()
+    login_as("compliance_officer")
+    path = "/systems/sys-1/reinstate"
+    token = csrf_token(client, path)
+    response = post(client, path, [("base_version", "2"), ("reason", "Back")], token)
+    assert response.status_code == 409
+    page = html_lib.unescape(response.get_data(as_text=True))
+    assert "<h1>Reinstate system sys-1</h1>" in page  # the form, not an error page
+    said = re.search(r'<h2 id="problem-title">([^<]+)</h2>', page).group(1)
+    assert said.startswith(
+        "sys-1 was in production when it was retired, so it comes back in production, and "
+        "it is not ready for production in: "
+    )
+    assert "Lifecycle funding" in said and said.endswith(". Nothing was saved.")
+    assert "<li>Lifecycle funding: Running costs funded (missing)" in page
+    assert "ask a compliance officer" not in page
+    assert '<a href="/systems/sys-1/readiness">readiness page</a>' in page
+    assert '<a href="/systems/sys-1/entries/new?kind=waiver">add a waiver</a>' in page
+    assert 'name="base_version" value="2"' in page and ">Back</textarea>" in page
+    session.expire_all()
+    assert reads.profile_entry(session, system).retired
 
 
 def test_an_incident_form_names_its_procedure(client, login_as, session, system, officer):
