@@ -112,11 +112,15 @@ def readiness(reference: str, at: dt.datetime | None = None, require: str | None
     The ten areas, each criterion met / partial / missing with the entry versions it
     looked at, waivers in force, the five questions before scaling, reviews falling due
     and the promotion approval (current, stale or none). With `require=production`,
-    409 (`not_ready`) lists the unmet areas, so a pipeline can block a rollout.
+    409 (`not_ready`) lists the unmet areas, so a pipeline can block a rollout. At an
+    instant when the system was not in the register (before it was registered): 404,
+    as its state read then answers.
     """
     session = db_session()
     allowed(session, current_actor(), "read")
     system = reads.get_system(session, reference)
+    if at is not None:
+        reads.require_in_register(session, system, as_of=at, effective_at=at)
     scorecard = evaluate(session, system, at or dt.datetime.now(dt.UTC))
     if require == "production" and not scorecard.ready:
         raise PromotionRefused(scorecard)

@@ -35,7 +35,7 @@ from registry.api.schemas import (
     kind_component,
 )
 from registry.api.writes import transaction
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput
 from registry.extensions import db_session
 from registry.readiness.gate import check_promotion
 from registry.records import reads, writes
@@ -184,7 +184,7 @@ def system(reference: str, per_kind: int, as_of: Any = None, effective_at: Any =
     else:
         retired = reads.retired_profile(session, found, as_of=as_of, effective_at=effective_at)
         if retired is None:
-            raise NotFound(f"System {reference!r} was not in the register at that time.")
+            raise reads.not_in_register(reference)
         entry, tombstone, last_profile_version = retired
         shown, last_profile = entry_out(entry, tombstone), entry_out(entry, last_profile_version)
     page = reads.first_of_each_kind(

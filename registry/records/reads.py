@@ -127,6 +127,27 @@ def retired_profile(
     return entry, version, last_live_version(session, entry, version.number)
 
 
+def not_in_register(reference: str) -> NotFound:
+    """The answer to a read of a system at a time when it was not in the register."""
+    return NotFound(f"System {reference!r} was not in the register at that time.")
+
+
+def require_in_register(
+    session: Session,
+    system: AISystem,
+    *,
+    as_of: dt.datetime | None = None,
+    effective_at: dt.datetime | None = None,
+) -> None:
+    """:func:`not_in_register` unless the system was in the register at that time (at
+    ``as_of`` / ``effective_at``): its profile had a version then, live or retired, as a
+    read of its state then finds."""
+    try:
+        version_at(session, profile_entry(session, system), as_of=as_of, effective_at=effective_at)
+    except NotFound:
+        raise not_in_register(system.reference) from None
+
+
 def in_force(
     system_ids: Iterable[int] | None,
     *,

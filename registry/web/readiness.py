@@ -9,11 +9,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from registry.accounts.permissions import can, require
+from registry.errors import NotFound
 from registry.extensions import db_session
 from registry.readiness import AREAS_BY_KEY, evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused
-from registry.records import reads
+from registry.records import display, reads
 from registry.web.systems import current_actor
 
 bp = Blueprint("readiness", __name__)
@@ -70,7 +71,16 @@ def scorecard(reference: str) -> Any:
     at = end_of_day(day) if day else None
     error = "Not a valid date (YYYY-MM-DD)." if day and at is None else None
     now = dt.datetime.now(dt.UTC)
-    card = evaluate(session, system, min(at, now) if at else now)
+    when = min(at, now) if at else now
+    if at is not None:
+        try:
+            reads.require_in_register(session, system, as_of=when, effective_at=when)
+        except NotFound:  # before it was registered: nothing to score
+            said = f"System {system.reference} was not registered on {display.date(at.date())}."
+            return render_template(
+                "readiness/scorecard.html", system=system, card=None, day=day, missing=said
+            ), 404
+    card = evaluate(session, system, when)
     return render_template(
         "readiness/scorecard.html",
         system=system,

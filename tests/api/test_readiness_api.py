@@ -51,16 +51,30 @@ def test_the_scorecard_and_the_pipeline_check(app, api_as, session, officer, sys
     )
     assert len(refused["unmet"]) == 10 and refused["unmet"][0]["area"] == "business_ownership"
 
+    before = {"at": dt.datetime.now(dt.UTC).isoformat()}  # registered, not yet evidenced
     make_ready(session, officer, system, store=document_store(app))
     session.commit()
     ready = client.get("/api/v1/systems/sys-1/readiness", query_string={"require": "production"})
     assert ready.status_code == 200 and ready.get_json()["ready"] is True
     # As it stood at a past instant: not ready then.
-    before = {"at": "2020-01-01T00:00:00+00:00"}
+    then = client.get("/api/v1/systems/sys-1/readiness", query_string=before).get_json()
+    assert then["ready"] is False and then["stage"] == "pilot"
+
+
+def test_readiness_before_the_system_was_registered_is_404(api_as, system):
+    """Before the system was in the register there is nothing to score: 404, as its
+    state read at that instant answers."""
+    client = api_as("auditor")
+    at = "2020-01-01T00:00:00Z"
+    card = problem(client.get("/api/v1/systems/sys-1/readiness", query_string={"at": at}), 404)
+    state = problem(client.get("/api/v1/systems/sys-1", query_string={"as_of": at}), 404)
     assert (
-        client.get("/api/v1/systems/sys-1/readiness", query_string=before).get_json()["ready"]
-        is False
+        card["detail"]
+        == state["detail"]
+        == ("System 'sys-1' was not in the register at that time.")
     )
+    query = {"at": at, "require": "production"}
+    problem(client.get("/api/v1/systems/sys-1/readiness", query_string=query), 404)
 
 
 @pytest.mark.parametrize(

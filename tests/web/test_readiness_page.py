@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -55,9 +56,26 @@ def test_an_officer_approves_and_sees_it_go_stale(client, login_as, session, off
     page = client.get("/systems/sys-1/readiness").get_data(as_text=True)
     assert "<strong>Stale</strong>" in page
     assert f"entry {ids['risk']} (risk): approved version 1, now 2" in page
-    # The past is scored as it stood: before the evidence existed, not ready.
-    page = client.get("/systems/sys-1/readiness?on=2020-01-01").get_data(as_text=True)
-    assert "Not ready for production" in page and "as the registry stood at" in page
+    # Before the system was registered, nothing is scored: the page says so.
+    response = client.get("/systems/sys-1/readiness?on=2020-01-01")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "System sys-1 was not registered on 2020-01-01." in page
+    assert "Ready for production" not in page and "Not ready" not in page
+    assert 'name="on" value="2020-01-01"' in page  # another day can be chosen
+
+
+def test_a_day_before_the_system_existed_is_said_so(client, login_as, system):
+    login_as("auditor")
+    response = client.get("/systems/sys-1/readiness", query_string={"on": "0001-01-01"})
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "System sys-1 was not registered on 0001-01-01." in page
+    assert "stage unknown" not in page and "1-01-01 " not in page
+    # From its day on it is scored as it stood.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    page = client.get("/systems/sys-1/readiness", query_string={"on": today}).get_data(as_text=True)
+    assert "Not ready for production</strong>" in page and "stage pilot" in page
 
 
 def test_only_officers_may_approve(client, login_as, session, officer, system):
