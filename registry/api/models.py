@@ -15,7 +15,9 @@ class IdempotencyKey(Base):
 
     Written in the same transaction as the change it answers, so a stored answer exists
     exactly when the change was committed. Keys belong to a user; they are not part of
-    the audit trail (the change they answered is) and may be purged once expired.
+    the audit trail (the change they answered is) and may be purged once expired. The
+    answer is replayed only to the token that made the request (``token_id``; none for
+    keys stored before it was recorded, which are replayed to no token).
     """
 
     __tablename__ = "idempotency_key"
@@ -31,3 +33,4 @@ class IdempotencyKey(Base):
     response_body: Mapped[str] = mapped_column(sa.Text)
     response_headers: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    token_id: Mapped[int | None]

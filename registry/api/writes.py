@@ -3,9 +3,12 @@
 A retried POST carrying the same ``Idempotency-Key`` gets the first answer again and
 changes nothing; the same key with a different request is refused (422). The stored
 answer is written in the same transaction as the change, so it exists exactly when the
-change was committed. Two requests racing with one key cannot both commit: the second
-fails on the key's unique constraint, rolls back everything it did, and replays the
-first one's answer. Keys are remembered for ``IDEMPOTENCY_TTL``; expired ones are
+change was committed. It is replayed at once only to the token that made the request:
+another token of the same user (whose scopes may be narrower) has its request run, its
+permissions checked, and replays the first answer only once that request succeeded
+(below). Two requests racing with one key cannot both commit: the second fails on the
+key's unique constraint, rolls back everything it did, and replays the first one's
+answer. Keys are remembered for ``IDEMPOTENCY_TTL``; expired ones are
 deleted by a request that stores a key, at most once per ``PRUNE_EVERY`` in each
 process (see :func:`_prune_expired`).
 """
@@ -116,7 +119,8 @@ def _prune_expired() -> None:
     )
 
 
-def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
+def _same_request(row: IdempotencyKey, fingerprint: str) -> None:
+    """Refuse (422) a request that is not the one ``row``'s key was first used for."""
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used for a different request "
@@ -124,6 +128,9 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
             "Use a new key for a new request; nothing was changed.",
             errors={"Idempotency-Key": ["Already used for a different request."]},
         )
+
+
+def _replay(row: IdempotencyKey) -> Response:
     response = current_app.response_class(row.response_body, status=row.status)
     for name, value in json.loads(row.response_headers).items():
         response.headers[name] = value
@@ -162,15 +169,21 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
                 return response
             user_id = current_actor().user_id
             assert user_id is not None
+            token_id = current_identity().token_id
             fingerprint = _fingerprint()
             if (row := _stored(user_id, key)) is not None:
-                return _replay(row, fingerprint)
+                _same_request(row, fingerprint)
+                if row.token_id == token_id:
+                    return _replay(row)
+                # Another token's answer: this token's request runs, with its own
+                # permissions; if it succeeds, its commit meets the key (below).
             response = view(*args, **kwargs)
             if 200 <= response.status_code < 300:
                 _prune_expired()
                 session.add(
                     IdempotencyKey(
                         user_id=user_id,
+                        token_id=token_id,
                         key=key,
                         method=request.method,
                         path=request.path[:2000],
@@ -190,12 +203,14 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
             try:
                 session.commit()
             except IntegrityError:
-                # Another request with this key committed first: undo ours, replay its.
+                # Another request with this key committed first: undo ours, replay its
+                # (whichever token made it: this one was allowed to do the same).
                 session.rollback()
                 row = _stored(user_id, key)
                 if row is None:
                     raise
-                return _replay(row, fingerprint)
+                _same_request(row, fingerprint)
+                return _replay(row)
             return response
 
         return wrapper

@@ -5,6 +5,8 @@ problem+json)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import threading
 import time
 from typing import Any
@@ -416,13 +418,62 @@ def test_idempotency_keys_belong_to_their_user_and_failures_are_not_remembered(
         headers=headers,
     )
     assert good.status_code == 201
-    other = api_as("officer_write_only")  # same user, another token: same keys
+    # Same user, another token: its request runs, meets the key and replays the answer.
+    other = api_as("officer_write_only")
     replay = other.post(
         "/api/v1/systems/sys-1/entries",
         json={"kind": "risk", "body": SAMPLES["risk"]},
         headers=headers,
     )
     assert replay.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_a_stored_answer_is_replayed_only_to_the_token_that_made_the_request(
+    app, users, api_as, officer_api, system
+):
+    path = "/api/v1/systems/sys-1/change-logs"
+    log = {**SAMPLES["change_log"], "summary": "Deployed by the pipeline"}
+    headers = {"Idempotency-Key": "deploy-7"}
+    first = officer_api.post(path, json=log, headers=headers)
+    assert first.status_code == 201
+    read_only = api_as("officer_read_only")  # same user, read scope only
+    problem(read_only.post(path, json=log), 403)
+    refused = read_only.post(path, json=log, headers=headers)
+    problem(refused, 403)
+    assert "Idempotent-Replayed" not in refused.headers
+    different = {**log, "summary": "Deployed again"}
+    problem(read_only.post(path, json=different, headers=headers), 422, "idempotency_key_reused")
+    # A token that may make the request runs it; its commit meets the key: the first
+    # answer, nothing created twice.
+    write_only = api_as("officer_write_only")
+    again = write_only.post(path, json=log, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(officer_api.get(path).get_json()["items"]) == 1
+    # A key stored before keys named their token is replayed at once to none.
+    body = json.dumps(different).encode()
+    fingerprint = hashlib.sha256(f"POST {path}\n".encode() + body).hexdigest()
+    with app.extensions["registry.db"].session() as s:
+        s.add(
+            IdempotencyKey(
+                user_id=users["compliance_officer"].id,
+                key="before-tokens",
+                method="POST",
+                path=path,
+                request_hash=fingerprint,
+                status=201,
+                response_body='{"stored": "before"}',
+                response_headers='{"Content-Type": "application/json"}',
+                created_at=utcnow(),
+            )
+        )
+    legacy = {"Idempotency-Key": "before-tokens", "Content-Type": "application/json"}
+    problem(read_only.post(path, data=body, headers=legacy), 403)
+    replayed = officer_api.post(path, data=body, headers=legacy)
+    assert replayed.status_code == 201 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json() == {"stored": "before"}
+    assert len(officer_api.get(path).get_json()["items"]) == 1
 
 
 def _keys_stored_at(app: Any, users: Any, *ages: dt.timedelta) -> None:
