@@ -11,10 +11,11 @@ from flask import current_app, send_file
 
 from registry.accounts.permissions import require
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
+from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
 from registry.api.jobs import export_out, job_out
 from registry.api.render import api_path
 from registry.api.schemas import ExportCreate, ExportList, ExportQuery, JobOut
+from registry.api.writes import after_commit, transaction
 from registry.db import utcnow
 from registry.errors import NotFound
 from registry.evidence import pack
@@ -37,8 +38,10 @@ def _folder() -> Path:
 
 
 @bp.route("", methods=["POST"], operation_id="createExport")
+@transaction(idempotent=True)
 @bp.arguments(ExportCreate)
 @bp.response(202, JobOut, headers={"Location": LOCATION_HEADER["Location"]})
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
 @bp.problems(*READ, *BODY, 404, 422, 429)
 def create(data: dict[str, Any]) -> Any:
     """Export an evidence pack
@@ -57,10 +60,10 @@ def create(data: dict[str, Any]) -> Any:
     require(session, actor, "export")
     references = [data["system"]] if "system" in data else None
     job = ask_export(session, actor, references, data.get("as_of"), utcnow(), export_quota())
-    session.commit()
-    job_queue().enqueue_export(job.id)
-    out = job_out(session, job_for(session, actor, job.id))
-    return out, 202, {"Location": api_path("jobs", job.id)}
+    job_id = job.id
+    out = job_out(session, job_for(session, actor, job_id))
+    after_commit(lambda: job_queue().enqueue_export(job_id))
+    return out, 202, {"Location": api_path("jobs", job_id)}
 
 
 @bp.route("", methods=["GET"], operation_id="listExports")

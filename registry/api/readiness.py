@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from registry.accounts.permissions import require as allowed
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, LOCATION_HEADER, READ, Blueprint
+from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, LOCATION_HEADER, READ, Blueprint
 from registry.api.render import created_entry
 from registry.api.schemas import EntryOut, Strict
 from registry.api.writes import transaction
@@ -128,9 +128,10 @@ def readiness(reference: str, at: dt.datetime | None = None, require: str | None
 
 
 @bp.route("/<reference>/approvals", methods=["POST"], operation_id="approvePromotion")
-@transaction()
+@transaction(idempotent=True)
 @bp.arguments(ApprovalCreate)
 @bp.response(201, EntryOut, headers=LOCATION_HEADER)
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
 @bp.problems(*READ, *BODY, 404, 409)
 def approve(data: dict[str, Any], reference: str) -> Any:
     """Approve the promotion to production

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 
 from registry.api.auth import (
@@ -148,6 +148,19 @@ def commit_change() -> None:
     db_session().commit()
 
 
+def after_commit(work: Callable[[], None]) -> None:
+    """Do ``work`` once the view's change is committed, and never if it is not (a replay
+    or a failure rolled it back): what must not start before the change is there for
+    others to read, such as sending a job to a worker. For views under
+    :func:`transaction`."""
+    g.after_commit.append(work)
+
+
+def _committed() -> None:
+    for work in g.pop("after_commit"):
+        work()
+
+
 def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Commit what the view did once it has answered; with ``idempotent``, honour an
     ``Idempotency-Key`` header. Place it between ``route`` and the other decorators."""
@@ -161,11 +174,13 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
 
         def unit_of_work(*args: Any, **kwargs: Any) -> Any:
             session = db_session()
+            g.after_commit = []  # (none left from a first attempt, see once_again)
             key = _key() if idempotent else None
             if key is None:
                 response = view(*args, **kwargs)
                 current_identity()  # the token is accepted before anything commits
                 session.commit()
+                _committed()
                 return response
             user_id = current_actor().user_id
             assert user_id is not None
@@ -211,6 +226,7 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
                     raise
                 _same_request(row, fingerprint)
                 return _replay(row)
+            _committed()
             return response
 
         return wrapper

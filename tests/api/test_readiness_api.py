@@ -123,6 +123,27 @@ def test_the_gate_over_the_api(app, api_as, session, officer, system):
     assert promote(client, session, system).status_code == 200
 
 
+def test_a_retried_approval_with_an_idempotency_key_approves_once(
+    app, api_as, session, officer, system
+):
+    make_ready(session, officer, system, store=document_store(app))
+    session.commit()
+    client = api_as("compliance_officer")
+    headers = {"Idempotency-Key": "board-12"}
+    made = client.post(
+        "/api/v1/systems/sys-1/approvals", json={"notes": "Board 12"}, headers=headers
+    )
+    again = client.post(
+        "/api/v1/systems/sys-1/approvals", json={"notes": "Board 12"}, headers=headers
+    )
+    assert made.status_code == again.status_code == 201, made.get_json()
+    assert again.get_data() == made.get_data()
+    assert again.headers["Location"] == made.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    approval = client.get(made.headers["Location"]).get_json()
+    assert approval["head_version"] == 1
+
+
 def test_an_approval_goes_stale_and_is_renewed(app, api_as, session, officer, system):
     client = api_as("compliance_officer")
     problem(client.post("/api/v1/systems/sys-1/approvals", json={}), 409, "not_ready")

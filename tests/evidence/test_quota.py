@@ -62,20 +62,22 @@ def test_one_whole_registry_export_at_a_time_per_user(app, examples, tokens, use
         session = db_session()
         running = ask_export(session, Actor.for_user(users["auditor"]), None, None, utcnow(), None)
         session.commit()
-        refused = auditor.post("/api/v1/exports", json={})
-        assert refused.status_code == 429, refused.get_json()
-        assert "still running" in refused.get_json()["detail"]
-        assert refused.headers["Retry-After"] == "30"
-        # A system's pack may still be exported, and another user's registry pack.
-        assert (
-            auditor.post("/api/v1/exports", json={"system": "demo-city-chatbot"}).status_code == 202
-        )
-        officer = ApiClient(app.test_client(), tokens["compliance_officer"])
-        assert officer.post("/api/v1/exports", json={}).status_code == 202
-        # The web's exports page links to it while it is unfinished.
-        page = login_as("auditor").get("/exports").get_data(as_text=True)
-        assert f'href="/jobs/{running.id}"' in page and "the whole registry, queued" in page
-        service.fail(session, running.id, {"status": 500, "detail": "gone"}, utcnow())
+        running_id = running.id
+    # Each request in an app context of its own, as in service (not the one above).
+    refused = auditor.post("/api/v1/exports", json={})
+    assert refused.status_code == 429, refused.get_json()
+    assert "still running" in refused.get_json()["detail"]
+    assert refused.headers["Retry-After"] == "30"
+    # A system's pack may still be exported, and another user's registry pack.
+    assert auditor.post("/api/v1/exports", json={"system": "demo-city-chatbot"}).status_code == 202
+    officer = ApiClient(app.test_client(), tokens["compliance_officer"])
+    assert officer.post("/api/v1/exports", json={}).status_code == 202
+    # The web's exports page links to it while it is unfinished.
+    page = login_as("auditor").get("/exports").get_data(as_text=True)
+    assert f'href="/jobs/{running_id}"' in page and "the whole registry, queued" in page
+    with app.app_context():
+        session = db_session()
+        service.fail(session, running_id, {"status": 500, "detail": "gone"}, utcnow())
         session.commit()
     # Once it has ended (the refused request did not count against the hour).
     assert auditor.post("/api/v1/exports", json={}).status_code == 202

@@ -12,9 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from registry.evidence import verifier
 from registry.evidence.pack import list_exports
 from registry.extensions import database
+from registry.jobs.models import Job
+from registry.jobs.tasks import job_queue
 from registry.ledger.checkpoints import settings_of
 from tests.api.conftest import ApiClient
 from tests.conftest import csrf_token
@@ -255,6 +259,41 @@ def test_a_finished_jobs_export_is_the_export_the_ledger_lists(app, examples, to
     assert export["as_of"].endswith(".000000+00:00")
     event = api.get(f"/api/v1/ledger/events/{export['seq']}").get_json()["event"]
     assert (export["at"], export["as_of"]) == (event["time"], event["as_of"])
+
+
+def test_a_retried_export_with_an_idempotency_key_asks_for_one_pack(
+    app, examples, tokens, monkeypatch
+):
+    queue = job_queue(app)
+    sent: list[int] = []
+    send = queue.enqueue_export
+
+    def counted(job_id: int) -> None:
+        sent.append(job_id)
+        send(job_id)
+
+    monkeypatch.setattr(queue, "enqueue_export", counted)
+    api = ApiClient(app.test_client(), tokens["compliance_officer"])
+    body = {"system": "demo-benefits-triage"}
+    headers = {"Idempotency-Key": "pack-2026-12"}
+    asked = api.post("/api/v1/exports", json=body, headers=headers)
+    again = api.post("/api/v1/exports", json=body, headers=headers)
+    assert asked.status_code == again.status_code == 202, asked.get_json()
+    assert again.get_data() == asked.get_data()
+    assert again.headers["Location"] == asked.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in asked.headers
+    # Another token of the user: its request runs, meets the key and is undone (its job
+    # never sent to a worker); the first answer.
+    other = ApiClient(app.test_client(), tokens["officer_read_only"])
+    third = other.post("/api/v1/exports", json=body, headers=headers)
+    assert third.status_code == 202 and third.get_data() == asked.get_data()
+    assert third.headers["Idempotent-Replayed"] == "true"
+    assert sent == [asked.get_json()["id"]]
+    assert api.get(asked.headers["Location"]).get_json()["state"] == "finished"
+    assert len(exports_of(app)) == 1
+    with database(app).read_sessionmaker() as read:
+        assert read.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
 def test_api_refuses_bad_exports(app, examples, tokens):
