@@ -72,7 +72,9 @@ def create_token(data: dict[str, Any]) -> Any:
     """Create a token
 
     A new token for the caller, with at most the scopes of the token making the
-    request. The secret is in this answer only: the registry keeps its hash.
+    request. The secret is in this answer only: the registry keeps its hash. An
+    `Idempotency-Key` is not honoured (the secret could not be shown again): a retry
+    makes another token.
     """
     actor = current_actor()
     token = _own_token()

@@ -11,7 +11,7 @@ from flask import current_app
 from marshmallow import fields, validate
 
 from registry.api.auth import current_actor
-from registry.api.blueprint import BODY, READ, Blueprint
+from registry.api.blueprint import BODY, IDEMPOTENCY_KEY, READ, Blueprint
 from registry.api.schemas import PageQuery, Strict
 from registry.api.systems import PAGE_HEADERS, next_link
 from registry.api.writes import transaction
@@ -261,10 +261,16 @@ def list_webhooks() -> Any:
     return {"items": [webhook_out(h, reference) for h, reference in hooks]}
 
 
+def _webhook_secret(answer: dict[str, Any]) -> str:
+    """The signing secret of the subscription ``answer`` shows (404 once removed)."""
+    return service.get_webhook(db_session(), current_actor(), answer["id"], manage=True).secret
+
+
 @bp.route("/webhooks", methods=["POST"], operation_id="createWebhook")
-@transaction()
+@transaction(idempotent=True, secret=_webhook_secret)
 @bp.arguments(WebhookIn)
 @bp.response(201, WebhookCreated)
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
 @bp.problems(*READ, *BODY, 404)
 def create_webhook(data: dict[str, Any]) -> Any:
     """Subscribe a webhook
@@ -273,7 +279,8 @@ def create_webhook(data: dict[str, Any]) -> Any:
     `incident`, `due_item`, `readiness.changed`. Payloads are signed by the Standard
     Webhooks scheme with the secret in this answer. A URL resolving to a loopback,
     link-local or private address is refused (422) unless the administrator allowed
-    it. Administrators and compliance officers (write scope).
+    it. Administrators and compliance officers (write scope). A retry with the same
+    `Idempotency-Key` shows the subscription's secret again (404 once it was removed).
     """
     session = db_session()
     system = reads.get_system(session, data["system"]) if data["system"] else None

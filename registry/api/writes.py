@@ -34,6 +34,7 @@ from registry.api.auth import (
     once_again,
     token_first,
 )
+from registry.api.blueprint import json_response
 from registry.api.models import IdempotencyKey
 from registry.db import utcnow
 from registry.errors import RegistryError
@@ -44,6 +45,9 @@ PRUNE_EVERY = 600.0  # seconds between two deletions of expired keys in one proc
 PRUNED_AT = "registry.idempotency_pruned_at"  # app.extensions: monotonic time of the last
 MAX_KEY = 255
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location")
+# For a replay: the secret an answer showed once (its field "secret"), read again where
+# it is kept, given the answer (which names its record).
+Secret = Callable[[dict[str, Any]], str]
 
 
 class BadIdempotencyKey(RegistryError):
@@ -130,8 +134,19 @@ def _same_request(row: IdempotencyKey, fingerprint: str) -> None:
         )
 
 
-def _replay(row: IdempotencyKey) -> Response:
-    response = current_app.response_class(row.response_body, status=row.status)
+def _kept(body: str, secret: Secret | None) -> str:
+    """The answer ``body`` as stored: without the secret it shows, if it shows one."""
+    if secret is None:
+        return body
+    return json.dumps({**json.loads(body), "secret": None})
+
+
+def _replay(row: IdempotencyKey, secret: Secret | None) -> Response:
+    body = row.response_body
+    if secret is not None:  # read again where it is kept, rendered as the view did
+        answer = json.loads(body)
+        body = json_response({**answer, "secret": secret(answer)}, row.status).get_data()
+    response = current_app.response_class(body, status=row.status)
     for name, value in json.loads(row.response_headers).items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
@@ -161,9 +176,16 @@ def _committed() -> None:
         work()
 
 
-def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def transaction(
+    *, idempotent: bool = False, secret: Secret | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Commit what the view did once it has answered; with ``idempotent``, honour an
-    ``Idempotency-Key`` header. Place it between ``route`` and the other decorators."""
+    ``Idempotency-Key`` header. Place it between ``route`` and the other decorators.
+
+    With ``secret``, for a view whose answer shows a secret once (its field ``secret``):
+    the stored answer keeps none (no secret is copied into the keys' table), and a
+    replay shows ``secret(answer)``, read again where the registry keeps it (which
+    checks the replaying token's permission)."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @defers_token
@@ -189,7 +211,7 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
             if (row := _stored(user_id, key)) is not None:
                 _same_request(row, fingerprint)
                 if row.token_id == token_id:
-                    return _replay(row)
+                    return _replay(row, secret)
                 # Another token's answer: this token's request runs, with its own
                 # permissions; if it succeeds, its commit meets the key (below).
             response = view(*args, **kwargs)
@@ -204,7 +226,7 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
                         path=request.path[:2000],
                         request_hash=fingerprint,
                         status=response.status_code,
-                        response_body=response.get_data(as_text=True),
+                        response_body=_kept(response.get_data(as_text=True), secret),
                         response_headers=json.dumps(
                             {
                                 h: response.headers[h]
@@ -225,7 +247,7 @@ def transaction(*, idempotent: bool = False) -> Callable[[Callable[..., Any]], C
                 if row is None:
                     raise
                 _same_request(row, fingerprint)
-                return _replay(row)
+                return _replay(row, secret)
             _committed()
             return response
 

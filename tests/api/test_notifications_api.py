@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
+from registry.api.models import IdempotencyKey
 from registry.errors import InvalidInput
 from registry.extensions import database
 from registry.notifications import service
@@ -100,6 +102,33 @@ def test_webhooks_over_the_api(as_officer):
     assert [h["id"] for h in listed] == [body["id"]] and "secret" not in listed[0]
     assert as_officer.get(f"/api/v1/webhooks/{body['id']}/deliveries").get_json() == {"items": []}
     assert as_officer.delete(f"/api/v1/webhooks/{body['id']}").status_code == 200
+    assert as_officer.get("/api/v1/webhooks").get_json() == {"items": []}
+
+
+def test_a_retried_webhook_subscription_shows_its_secret_and_is_made_once(app, tokens, as_officer):
+    hook = {"url": "https://93.184.215.14/hook", "events": ["due_item"]}
+    headers = {"Idempotency-Key": "hook-1"}
+    made = as_officer.post("/api/v1/webhooks", json=hook, headers=headers)
+    again = as_officer.post("/api/v1/webhooks", json=hook, headers=headers)
+    assert made.status_code == again.status_code == 201
+    assert again.get_data() == made.get_data()  # its secret too
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in made.headers
+    body = made.get_json()
+    # Another token of the officer's: its request runs, meets the key; the first answer.
+    other = ApiClient(app.test_client(), tokens["officer_write_only"])
+    third = other.post("/api/v1/webhooks", json=hook, headers=headers)
+    assert third.status_code == 201 and third.get_data() == made.get_data()
+    assert third.headers["Idempotent-Replayed"] == "true"
+    assert [h["id"] for h in as_officer.get("/api/v1/webhooks").get_json()["items"]] == [body["id"]]
+    # The secret is kept where it signs the payloads, never in the keys' table.
+    with database(app).read_sessionmaker() as read:
+        stored = read.scalars(sa.select(IdempotencyKey.response_body)).all()
+    assert len(stored) == 1 and body["secret"] not in stored[0]
+    # Once the subscription is removed, a retry has no secret to show.
+    assert as_officer.delete(f"/api/v1/webhooks/{body['id']}").status_code == 200
+    gone = as_officer.post("/api/v1/webhooks", json=hook, headers=headers)
+    assert gone.status_code == 404 and gone.mimetype == "application/problem+json"
     assert as_officer.get("/api/v1/webhooks").get_json() == {"items": []}
 
 
