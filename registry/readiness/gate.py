@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.errors import Conflict
-from registry.readiness.model import Scorecard
+from registry.ledger.canonical import canonical_bytes, sha256_hex
+from registry.readiness.model import Record, Scorecard
 from registry.readiness.scorecard import approval_status, documents_held, records_of, score
 from registry.records.models import AISystem
+from registry.records.reads import profile_entry
 
 
 class PromotionRefused(Conflict):
@@ -47,9 +49,18 @@ def promotion_scorecard(
     """The scorecard the system would have once ``new_profile`` is in effect at ``when``
     (everything recorded so far)."""
     records = records_of(session, system, as_of=None, effective_at=when)
-    records = [
-        dataclasses.replace(r, body=new_profile) if r.kind == "profile" else r for r in records
-    ]
+    profiles = [r for r in records if r.kind == "profile"]
+    if profiles:
+        records = [
+            dataclasses.replace(r, body=new_profile) if r in profiles else r for r in records
+        ]
+    else:  # a reinstatement: a retired profile has no version in force
+        entry = profile_entry(session, system)
+        data = canonical_bytes(new_profile)
+        proposed = Record(
+            entry.id, "profile", entry.head_number + 1, sha256_hex(data), new_profile, when
+        )
+        records = [proposed, *records]
     documents = documents_held(session, system, None)  # everything received so far
     return score(
         system.reference, records, when, approval_status(session, records, when), documents

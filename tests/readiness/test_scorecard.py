@@ -17,7 +17,7 @@ from registry.readiness import evaluate
 from registry.readiness.approvals import approve_promotion
 from registry.readiness.gate import PromotionRefused, check_promotion
 from registry.records import reads, writes
-from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready
+from tests.readiness.evidence import PERSON, READY_PROFILE, make_ready, ready_entries
 
 
 def now() -> dt.datetime:
@@ -60,12 +60,54 @@ def test_the_gate_refuses_then_allows_once_the_evidence_is_there(session, office
     assert "Monitoring" in refused.value.message
     assert reads.state_of(session, "sys-1").profile["stage"] == "pilot"  # nothing written
 
-    for kind, body in __import__("tests.readiness.evidence", fromlist=["x"]).ready_entries():
+    for kind, body in ready_entries():
         if kind in ("monitoring_plan", "funding"):
             writes.create_entry(session, officer, system, kind, body)
     session.commit()
     promote(session, officer, system)
     session.commit()
+    assert reads.state_of(session, "sys-1").profile["stage"] == "production"
+    assert evaluate(session, system, now()).ready
+
+
+def test_a_ready_system_retired_in_production_is_reinstated(session, officer, system):
+    """Reinstating a system whose last stage was production meets the gate, which scores
+    the profile coming back (the retired one has no version in force): a ready system
+    comes back; the same without its funding is refused, naming that area alone."""
+    make_ready(session, officer, system)
+    session.commit()
+    promote(session, officer, system)
+    session.commit()
+    entry = reads.profile_entry(session, system)
+    retired = writes.retire_entry(
+        session, officer, entry, base_version=entry.head_number, reason="Paused"
+    )
+    session.commit()
+    funding = next(e for e in reads.system_state(session, system).entries if e.kind == "funding")
+    writes.retire_entry(
+        session, officer, funding.entry_id, base_version=funding.version.number, reason="Cut"
+    )
+    session.commit()
+    with pytest.raises(PromotionRefused) as refused:
+        writes.reinstate_system(
+            session,
+            officer,
+            system,
+            base_version=retired.number,
+            reason="Back",
+            gate=check_promotion,
+        )
+    session.rollback()
+    assert [u["area"] for u in refused.value.details["unmet"]] == ["lifecycle_funding"]
+    for kind, body in ready_entries():
+        if kind == "funding":
+            writes.create_entry(session, officer, system, kind, body)
+    session.commit()
+    back = writes.reinstate_system(
+        session, officer, system, base_version=retired.number, reason="Back", gate=check_promotion
+    )
+    session.commit()
+    assert back.number == retired.number + 1
     assert reads.state_of(session, "sys-1").profile["stage"] == "production"
     assert evaluate(session, system, now()).ready
 
@@ -164,7 +206,7 @@ def test_the_scorecard_as_of_a_past_instant_is_what_it_was_then(session, officer
     then = now()
     before = evaluate(session, system, then).to_dict()
     assert before["ready"] is False and before["unmet"] == ["lifecycle_funding"]
-    for kind, body in __import__("tests.readiness.evidence", fromlist=["x"]).ready_entries():
+    for kind, body in ready_entries():
         if kind == "funding":
             writes.create_entry(session, officer, system, kind, body)
     session.commit()
