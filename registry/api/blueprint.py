@@ -13,6 +13,7 @@ from typing import Any
 import flask_smorest
 from flask import Response, current_app, request
 from flask_smorest.utils import unpack_tuple_response
+from marshmallow import RAISE, Schema
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
@@ -116,6 +117,15 @@ class StrictParser(FlaskParser):
         return json_body(data) if data else core.missing
 
 
+# The query of an operation that takes no query parameter: any one is unknown (422).
+NO_QUERY = Schema.from_dict({}, name="NoQuery")(unknown=RAISE)
+
+
+def _reads_query(func: Callable[..., Any]) -> bool:
+    parameters = getattr(func, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") == "query" for p in parameters)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """Every request authenticates (except public endpoints) and bodies are JSON.
 
@@ -134,11 +144,16 @@ class Blueprint(flask_smorest.Blueprint):
             self.before_request(_json_only)
 
     def route(self, rule: str, *, operation_id: str, **options: Any) -> Any:
-        """As flask-smorest's, for one method, with the operation's ``operationId``."""
+        """As flask-smorest's, for one method, with the operation's ``operationId``.
+        An operation whose arguments read no query refuses every query parameter (422),
+        as the others refuse those they do not know."""
         if len(options.get("methods", ("GET",))) != 1:
             raise ValueError(f"{rule}: one method per route, each with its operationId")
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            if not _reads_query(func):
+                parse = self.ARGUMENTS_PARSER.use_args(NO_QUERY, location="query", as_kwargs=True)
+                func = self._documented(parse(func), {422})
             doc = copy.deepcopy(getattr(func, "_apidoc", {}))
             doc.setdefault("manual_doc", {})["operationId"] = operation_id
             func._apidoc = doc  # type: ignore[attr-defined]
@@ -190,17 +205,21 @@ class Blueprint(flask_smorest.Blueprint):
         database is unavailable, is documented on every operation that uses this."""
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-            documented = func
-            for status in sorted({*statuses, 503}):
-                documented = self.alt_response(status, response=http.HTTPStatus(status).name)(
-                    documented
-                )
-            # Only the documentation is kept: alt_response's wrappers do nothing at run
-            # time but call the view, one layer per status, on every request.
-            func._apidoc = documented._apidoc  # type: ignore[attr-defined]
-            return func
+            return self._documented(func, {*statuses, 503})
 
         return decorator
+
+    def _documented(self, func: Callable[..., Any], statuses: set[int]) -> Callable[..., Any]:
+        """``func`` with the problem responses ``statuses`` documented."""
+        documented = func
+        for status in sorted(statuses):
+            documented = self.alt_response(status, response=http.HTTPStatus(status).name)(
+                documented
+            )
+        # Only the documentation is kept: alt_response's wrappers do nothing at run
+        # time but call the view, one layer per status, on every request.
+        func._apidoc = documented._apidoc  # type: ignore[attr-defined]
+        return func
 
 
 READ = (401, 403)

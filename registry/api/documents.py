@@ -13,7 +13,7 @@ from registry.accounts.permissions import require
 from registry.api.auth import current_actor
 from registry.api.blueprint import READ, Blueprint, UnsupportedMediaType
 from registry.api.render import api_path
-from registry.api.schemas import DocumentList, DocumentOut, WithheldIn
+from registry.api.schemas import DocumentList, DocumentOut, LedgerAsOfQuery, WithheldIn
 from registry.api.writes import transaction
 from registry.documents.models import DOCUMENT_TYPES, Document
 from registry.documents.service import (
@@ -219,18 +219,21 @@ def withhold(data: dict[str, Any], reference: str, sha256: str) -> Any:
 
 
 @bp.route("/systems/<reference>/documents", methods=["GET"], operation_id="listDocuments")
+@bp.arguments(LedgerAsOfQuery, location="query", as_kwargs=True)
 @bp.response(200, DocumentList)
 @bp.problems(*READ, 404)
-def index(reference: str) -> Any:
+def index(reference: str, as_of: Any = None) -> Any:
     """A system's documents
 
     Every document received for the system, newest first (those whose bytes were
-    collected, never having been attached, say so).
+    collected, never having been attached, say so). With `as_of`: those received by
+    then, withheld and collected as they were then, as the ledger's events say.
     """
     session = db_session()
     require(session, current_actor(), "read")
     system = reads.get_system(session, reference)
-    return {"items": [document_out(d, system.reference) for d in documents_of(session, system.id)]}
+    documents = documents_of(session, system.id, as_of)
+    return {"items": [document_out(d, system.reference) for d in documents]}
 
 
 @bp.route("/documents/<sha256>", methods=["GET"], operation_id="downloadDocument")

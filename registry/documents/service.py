@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
 import unicodedata
 from collections import defaultdict
@@ -32,6 +33,7 @@ from registry.documents.models import DOCUMENT_TYPES, Document
 from registry.documents.store import BlobStore, Staged
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.ledger.append import append_event, flush, lock, lock_statement
+from registry.ledger.models import AuditEvent
 from registry.text import text_problem
 
 RECEIVE_ACTION = "document.receive"
@@ -313,8 +315,13 @@ def held_by_events(
 # ----------------------------------------------------------------------------- reads
 
 
-def documents_of(session: Session, system_id: int) -> list[Document]:
-    """A system's documents, newest first (collected ones too: the row stays)."""
+def documents_of(
+    session: Session, system_id: int, as_of: dt.datetime | None = None
+) -> list[Document]:
+    """A system's documents, newest first (collected ones too: the row stays); at
+    ``as_of``, as the ledger had them then (:func:`documents_as_of`)."""
+    if as_of is not None:
+        return documents_as_of(session, system_id, as_of)
     return list(
         session.scalars(
             sa.select(Document)
@@ -322,6 +329,51 @@ def documents_of(session: Session, system_id: int) -> list[Document]:
             .order_by(Document.received_at.desc(), Document.id.desc())
         )
     )
+
+
+def documents_as_of(session: Session, system_id: int, at: dt.datetime) -> list[Document]:
+    """A system's documents as the registry had recorded them by ``at``, newest first,
+    from its ledger events by then: each document received by then as its last receipt
+    by then describes it, withheld as that receipt and the ``document.withhold`` events
+    after it by then left it, collected when a ``document.collect`` by then named it
+    after that receipt. Rows built from the events, never added to the session."""
+    rows = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.recorded_at, AuditEvent.event)
+        .where(
+            AuditEvent.system_id == system_id,
+            AuditEvent.action.in_((RECEIVE_ACTION, WITHHOLD_ACTION, COLLECT_ACTION)),
+            AuditEvent.recorded_at <= at,
+        )
+        .order_by(AuditEvent.seq)
+    )
+    found: dict[str, Document] = {}
+    for seq, recorded_at, data in rows:
+        event = json.loads(data)
+        action = event["action"]
+        if action == RECEIVE_ACTION:
+            valid_until = event.get("valid_until")
+            found[event["sha256"]] = Document(
+                system_id=system_id,
+                sha256=event["sha256"],
+                size=event["size"],
+                media_type=event["media_type"],
+                name=event["name"],
+                title=event.get("title") or "",
+                document_type=event["document_type"],
+                received_at=recorded_at,
+                valid_until=dt.date.fromisoformat(valid_until) if valid_until else None,
+                withheld=bool(event.get("withheld")),
+                uploaded_by=event["actor"],
+                receive_seq=seq,
+                collected_at=None,
+            )
+        elif action == WITHHOLD_ACTION and event["sha256"] in found:
+            found[event["sha256"]].withheld = bool(event.get("withheld"))
+        elif action == COLLECT_ACTION:
+            for sha256 in event.get("sha256", []):
+                if sha256 in found and found[sha256].collected_at is None:
+                    found[sha256].collected_at = recorded_at
+    return sorted(found.values(), key=lambda d: d.receive_seq, reverse=True)
 
 
 def held(session: Session, system_id: int, hashes: Collection[str]) -> set[str]:

@@ -846,6 +846,40 @@ def test_instants_beyond_the_calendar_in_utc_are_refused(api_as, officer_api, sy
     assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
 
 
+def test_unknown_query_parameters_are_refused_on_every_operation(officer_api, system):
+    """An operation that takes no query parameter refuses any (422 naming it), as the
+    others refuse those they do not know: `as_of` too where the answer cannot be as of
+    another instant (the caller, their tokens and preferences, jobs, webhooks)."""
+    sha = "0" * 64
+    paths = (
+        "/api/v1/me",
+        "/api/v1/me/tokens",
+        "/api/v1/me/notifications",
+        "/api/v1/webhooks",
+        "/api/v1/frameworks",
+        "/api/v1/jobs/1",
+        f"/api/v1/documents/{sha}",
+        "/api/v1/ledger/verification",
+        "/api/v1/ledger/keys",
+    )
+    for path in paths:
+        assert officer_api.get(path).status_code in (200, 404), path
+        for name in ("bogus", "as_of"):
+            body = problem(officer_api.get(path, query_string={name: "1"}), 422)
+            assert [e["parameter"] for e in body["errors"]] == [name], (path, body)
+    before = officer_api.get("/api/v1/systems/sys-1").get_json()
+    body = problem(
+        officer_api.post(
+            "/api/v1/systems/sys-1/entries?bogus=1", json={"kind": "risk", "body": SAMPLES["risk"]}
+        ),
+        422,
+    )
+    assert [e["parameter"] for e in body["errors"]] == ["bogus"]
+    body = problem(officer_api.delete("/api/v1/webhooks/1?bogus=1"), 422)
+    assert [e["parameter"] for e in body["errors"]] == ["bogus"]
+    assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
+
+
 @pytest.mark.parametrize("number", ["2147483648", "9223372036854775808", "9" * 40, "0"])
 def test_a_token_id_beyond_the_integer_range_is_not_found(api_as, number):
     problem(api_as("admin").delete(f"/api/v1/me/tokens/{number}"), 404)

@@ -4,6 +4,7 @@ download, list, attach, and every kind of bad input refused with nothing kept.""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ from werkzeug.test import encode_multipart
 from registry.accounts.actor import Actor
 from registry.accounts.models import User
 from registry.documents.models import Document
+from registry.documents.service import collect
 from registry.extensions import document_store
 from registry.ledger.models import AuditEvent
 from registry.records import writes
@@ -217,6 +219,47 @@ def test_unknown_system_and_unknown_document_are_404(api, system):
     assert answer.status_code == 404
     assert client.get(f"/api/v1/documents/{'0' * 64}").status_code == 404
     assert client.get("/api/v1/documents/not-a-hash").status_code == 404
+
+
+def test_the_documents_list_as_of_an_instant(api, system, session, app, officer):
+    """With as_of, a system's documents are those received by then, withheld and
+    collected as they were then; a bad as_of, or an unknown parameter, is refused."""
+    client = api("compliance_officer")
+    path = "/api/v1/systems/sys-1/documents"
+    first = upload(client, PDF).get_json()
+    second = upload(client, b"the minutes\n" * 10, "minutes.txt", withheld="true").get_json()
+    answer = client.put(f"{path}/{first['sha256']}/withheld", json={"withheld": True})
+    assert answer.status_code == 200
+    between = dt.datetime.now(dt.UTC).isoformat()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    collect(session, officer, document_store(app), now=later, grace=dt.timedelta(0))
+    session.commit()
+
+    def listed(as_of: str | None = None) -> list[dict[str, Any]]:
+        answer = client.get(path, query_string={"as_of": as_of} if as_of else {})
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["items"]
+
+    now = listed()
+    assert [(d["sha256"], d["withheld"], d["collected"]) for d in now] == [
+        (second["sha256"], True, True),
+        (first["sha256"], True, True),
+    ]
+    assert listed("2000-01-01T00:00:00Z") == []
+    assert listed(first["received_at"]) == [{**now[1], "withheld": False, "collected": False}]
+    assert listed(second["received_at"]) == [
+        {**now[0], "collected": False},
+        {**now[1], "withheld": False, "collected": False},
+    ]
+    assert listed(between) == [{**now[0], "collected": False}, {**now[1], "collected": False}]
+    for query, name in (
+        ({"as_of": "garbage"}, "as_of"),
+        ({"as_of": "2026-01-01T00:00:00"}, "as_of"),
+        ({"bogus": "1"}, "bogus"),
+    ):
+        answer = client.get(path, query_string=query)
+        assert answer.status_code == 422, query
+        assert [e["parameter"] for e in answer.get_json()["errors"]] == [name]
 
 
 def test_attachments_name_stored_documents_or_external_references(api, system, session):
