@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 
@@ -21,9 +22,14 @@ class InvalidInput(RegistryError):
     status = 422
     title = "Invalid input"
 
-    def __init__(self, message: str, field_errors: dict[str, Any]) -> None:
+    def __init__(
+        self, message: str, field_errors: dict[str, Any], *, headers: Collection[str] = ()
+    ) -> None:
+        """``headers``: the fields of ``field_errors`` that are request headers (a
+        surface over HTTP names them as headers, not as fields of the body)."""
         super().__init__(message, errors=field_errors)
         self.field_errors = field_errors
+        self.headers = frozenset(headers)
 
 
 class NotFound(RegistryError):

@@ -193,8 +193,9 @@ def from_registry_error(exc: RegistryError, prefix: tuple[object, ...] = ()) -> 
     if isinstance(exc, InvalidInput) or exc.details.get("errors"):
         messages = exc.field_errors if isinstance(exc, InvalidInput) else exc.details["errors"]
         errors = []
+        headers = exc.headers if isinstance(exc, InvalidInput) else frozenset()
         for key, value in messages.items():
-            location = getattr(exc, "error_location", "body")
+            location = "header" if key in headers else getattr(exc, "error_location", "body")
             if location in ("header", "parameter"):
                 errors += [{location: key, "detail": m} for _, m in _walk(value, ())]
                 continue

@@ -46,6 +46,7 @@ MEDIA_TYPE = re.compile(f"^{TOKEN}/{TOKEN}$")
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
 # RFC 9530: "sha-256=:<base64>:" among other algorithms' digests.
 DIGEST_ITEM = re.compile(r"^\s*([A-Za-z0-9-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*$")
+DIGEST_HEADER = "Content-Digest"
 
 
 class OwnedSystem(System, Protocol):
@@ -142,9 +143,11 @@ def checked(upload: Upload) -> dict[str, Any]:
         try:
             digest = sha256_of_digest(upload.content_digest)
         except ValueError:
-            errors["Content-Digest"] = ["Not an RFC 9530 digest, e.g. sha-256=:<base64>:"]
+            errors[DIGEST_HEADER] = ["Not an RFC 9530 digest, e.g. sha-256=:<base64>:"]
     if errors:
-        raise InvalidInput("The document was not received: see the errors.", errors)
+        raise InvalidInput(
+            "The document was not received: see the errors.", errors, headers=[DIGEST_HEADER]
+        )
     return {
         "name": safe_name(upload.name),
         "media_type": _media_type(upload.media_type),
@@ -184,7 +187,8 @@ def receive(
         if meta["digest"] is not None and meta["digest"] != staged.sha256:
             raise InvalidInput(
                 "The file received is not the one the Content-Digest describes; nothing was kept.",
-                {"Content-Digest": [f"The received bytes' SHA-256 is {staged.sha256}."]},
+                {DIGEST_HEADER: [f"The received bytes' SHA-256 is {staged.sha256}."]},
+                headers=[DIGEST_HEADER],
             )
         sha256, size, crc32 = staged.sha256, staged.size, staged.crc32
         store.keep(staged)
