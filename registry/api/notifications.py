@@ -305,8 +305,8 @@ def delete_webhook(webhook_id: int) -> Any:
 
     With its queued messages and their delivery log; answers what was removed.
     """
-    hook = service.delete_webhook(db_session(), current_actor(), webhook_id)
-    return webhook_out(hook, None)
+    hook, reference = service.delete_webhook(db_session(), current_actor(), webhook_id)
+    return webhook_out(hook, reference)
 
 
 @bp.route(

@@ -248,13 +248,21 @@ def get_webhook(
     return hook
 
 
-def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> WebhookSubscription:
-    """Remove a subscription, its queued messages and their log."""
+def delete_webhook(
+    session: Session, actor: Actor, webhook_id: int
+) -> tuple[WebhookSubscription, str | None]:
+    """Remove a subscription, its queued messages and their log: what was removed,
+    with its system's reference (None: registry-wide), as :func:`webhook_list` says it."""
     hook = get_webhook(session, actor, webhook_id, manage=True)
+    reference = None
+    if hook.system_id is not None:
+        reference = session.scalar(
+            sa.select(AISystem.reference).where(AISystem.id == hook.system_id)
+        )
     session.execute(sa.delete(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id))
     session.delete(hook)
     session.flush()
-    return hook
+    return hook, reference
 
 
 @dataclass(frozen=True)

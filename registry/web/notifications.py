@@ -229,7 +229,7 @@ def webhooks() -> Any:
 @login_required
 def delete_webhook(webhook_id: int) -> Response:
     session = db_session()
-    hook = service.delete_webhook(session, current_actor(), webhook_id)
+    hook, _ = service.delete_webhook(session, current_actor(), webhook_id)
     url = hook.url
     session.commit()
     flash(f"Webhook {url} removed.", "success")

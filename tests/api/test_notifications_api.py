@@ -132,6 +132,21 @@ def test_a_retried_webhook_subscription_shows_its_secret_and_is_made_once(app, t
     assert as_officer.get("/api/v1/webhooks").get_json() == {"items": []}
 
 
+def test_removing_a_systems_webhook_answers_what_was_removed(session, officer, as_officer):
+    writes.create_system(session, officer, {**SAMPLES["profile"], "reference": "sys-1"})
+    session.commit()
+    made = as_officer.post(
+        "/api/v1/webhooks",
+        json={"url": "https://93.184.215.14/hook", "events": ["incident"], "system": "sys-1"},
+    )
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    del body["secret"]
+    assert body["system"] == "sys-1"
+    removed = as_officer.delete(f"/api/v1/webhooks/{body['id']}")
+    assert removed.status_code == 200 and removed.get_json() == body
+
+
 def test_my_tasks_pages_by_cursor_with_the_total(session, officer, as_officer):
     for n in range(5):
         writes.create_system(
