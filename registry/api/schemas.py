@@ -234,6 +234,7 @@ class TokenCreate(Strict):
         metadata={"description": "Default: the scopes of the token making the request."},
     )
     days = fields.Integer(
+        strict=True,  # a whole number of days: 1.5 is refused, not cut to 1
         validate=validate.Range(1, MAX_TOKEN_DAYS),
         metadata={"description": "Days until the token expires (default 90)."},
     )

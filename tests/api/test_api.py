@@ -659,6 +659,9 @@ def test_me_and_my_tokens(api_as, users):
     assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
     problem(ci.get("/api/v1/me"), 401)
     problem(me.post("/api/v1/me/tokens", json={"days": 0, "scopes": ["admin"]}), 422)
+    for days in (1.5, 2.0, "2", True):  # a whole JSON number of days, as other integers
+        body = problem(me.post("/api/v1/me/tokens", json={"name": "x", "days": days}), 422)
+        assert body["errors"] == [{"pointer": "/days", "detail": "Not a valid integer."}], days
 
 
 def test_my_tokens_give_the_day_of_last_use(app, api_as):
