@@ -15,7 +15,7 @@ from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import BaseConverter, IntegerConverter, Map
 
 from registry.db import MAX_ID, Database, giving_way, utcnow
 from registry.documents.store import BlobStore, store_from_config
@@ -40,6 +40,14 @@ class RowIdConverter(IntegerConverter):
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, min=1, max=MAX_ID)
+
+
+class Sha256Converter(BaseConverter):
+    """``<sha256:name>`` in a URL: a SHA-256 as the registry writes it, exactly 64
+    lowercase hex digits. Anything else names no document: the route does not match
+    (404), whatever a lookup would make of it."""
+
+    regex = "[0-9a-f]{64}"
 
 
 login_manager = LoginManager()
@@ -79,6 +87,7 @@ def init_app(app: Flask) -> None:
     database.share(search_index.INFO_KEY, search_keeper, reading_only=True)
     app.extensions["registry.db"] = database
     app.url_map.converters["id"] = RowIdConverter
+    app.url_map.converters["sha256"] = Sha256Converter
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see the registry."

@@ -26,7 +26,7 @@ from registry.documents.service import (
 )
 from registry.documents.uploads import inert_download, streamed
 from registry.errors import InvalidInput
-from registry.extensions import db_session, document_store
+from registry.extensions import Sha256Converter, db_session, document_store
 from registry.records import reads
 from registry.records.attaching import attach
 
@@ -45,7 +45,7 @@ SHA256_PARAMETER = {
     "in": "path",
     "name": "sha256",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "schema": {"type": "string", "pattern": f"^{Sha256Converter.regex}$"},
 }
 UPLOAD_BODY = {
     "required": True,
@@ -193,7 +193,7 @@ def _json_body(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @bp.route(
-    "/systems/<reference>/documents/<sha256>/withheld",
+    "/systems/<reference>/documents/<sha256:sha256>/withheld",
     methods=["PUT"],
     operation_id="setDocumentWithheld",
 )
@@ -236,7 +236,7 @@ def index(reference: str, as_of: Any = None) -> Any:
     return {"items": [document_out(d, system.reference) for d in documents]}
 
 
-@bp.route("/documents/<sha256>", methods=["GET"], operation_id="downloadDocument")
+@bp.route("/documents/<sha256:sha256>", methods=["GET"], operation_id="downloadDocument")
 @bp.response(200, description="The document's bytes, as an attachment.", content_type="*/*")
 @bp.doc(parameters=[SHA256_PARAMETER])
 @bp.problems(*READ, 404)

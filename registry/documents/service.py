@@ -267,7 +267,7 @@ def set_withheld(
     document = session.scalar(
         sa.select(Document).where(
             Document.system_id == system.id,
-            Document.sha256 == sha256.lower()[:64],
+            Document.sha256 == sha256.lower(),
             Document.collected_at.is_(None),
         )
     )
@@ -442,7 +442,7 @@ def by_hash(session: Session, sha256: str) -> Document:
     """A kept document with these bytes (the first received), or 404."""
     found = session.scalar(
         sa.select(Document)
-        .where(Document.sha256 == sha256.lower()[:64], Document.collected_at.is_(None))
+        .where(Document.sha256 == sha256.lower(), Document.collected_at.is_(None))
         .order_by(Document.id)
         .limit(1)
     )

@@ -113,7 +113,7 @@ def upload(reference: str) -> Any:
     return redirect(back)
 
 
-@bp.route("/systems/<reference>/documents/<sha256>/withheld", methods=["POST"])
+@bp.route("/systems/<reference>/documents/<sha256:sha256>/withheld", methods=["POST"])
 @login_required
 def withhold(reference: str, sha256: str) -> Any:
     """A compliance officer withholds a document from packs, or releases it."""
@@ -129,7 +129,7 @@ def withhold(reference: str, sha256: str) -> Any:
     return redirect(url_for("systems.show", reference=reference) + "#documents")
 
 
-@bp.route("/documents/<sha256>")
+@bp.route("/documents/<sha256:sha256>")
 @login_required
 def download(sha256: str) -> Any:
     session = db_session()

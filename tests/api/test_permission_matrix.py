@@ -338,8 +338,8 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
         get("/api/v1/systems/{ref}/documents"),
         READ,
     ),
-    ("GET", "/api/v1/documents/<sha256>"): (get("/api/v1/documents/{document}"), READ),
-    ("PUT", "/api/v1/systems/<reference>/documents/<sha256>/withheld"): (
+    ("GET", "/api/v1/documents/<sha256:sha256>"): (get("/api/v1/documents/{document}"), READ),
+    ("PUT", "/api/v1/systems/<reference>/documents/<sha256:sha256>/withheld"): (
         lambda world, who: (
             f"/api/v1/systems/other-1/documents/{world.document}/withheld",
             {"json": {"withheld": True}},

@@ -228,6 +228,17 @@ def test_unknown_system_and_unknown_document_are_404(api, system):
     assert answer.status_code == 404
     assert client.get(f"/api/v1/documents/{'0' * 64}").status_code == 404
     assert client.get("/api/v1/documents/not-a-hash").status_code == 404
+    # Exactly 64 lowercase hex digits name a document: nothing after them, no capitals.
+    sha256 = upload(client, PDF).get_json()["sha256"]
+    found = client.get(f"/api/v1/documents/{sha256}")
+    assert found.status_code == 200
+    found.close()
+    path = "/api/v1/systems/sys-1/documents/{}/withheld"
+    for other in (f"{sha256}zzz", f"{sha256}0", sha256.upper()):
+        assert client.get(f"/api/v1/documents/{other}").status_code == 404, other
+        answer = client.put(path.format(other), json={"withheld": True})
+        assert answer.status_code == 404, other
+    assert client.get("/api/v1/systems/sys-1/documents").get_json()["items"][0]["withheld"] is False
 
 
 def test_the_documents_list_as_of_an_instant(api, system, session, app, officer):

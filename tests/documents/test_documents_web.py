@@ -54,6 +54,10 @@ def test_several_files_from_the_system_page(app, client, login_as, session, offi
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert got.headers["Content-Disposition"] == "attachment; filename=card.md"
     got.close()
+    # Only the hash itself names the document: not with more after it, nor in capitals.
+    sha256 = link.group(1).removeprefix("/documents/")
+    for other in (f"{sha256}zzz", f"{sha256}0", sha256.upper()):
+        assert client.get(f"/documents/{other}").status_code == 404, other
 
 
 def test_refusals_are_messages(app, client, login_as, session, officer, users):
