@@ -13,7 +13,7 @@ from registry.accounts.service import MAX_TOKEN_DAYS, TOKEN_SCOPES
 from registry.db import MAX_ID
 from registry.instants import UtcInstant
 from registry.records.inputs import MAX_REASON
-from registry.records.kinds import KINDS, RISK_TIERS, STAGES
+from registry.records.kinds import KINDS, RISK_TIERS, STAGES, JsonBoolean
 from registry.records.reads import PER_KIND
 from registry.records.search import MAX_NEEDLE, MAX_PAGE
 from registry.text import storable
@@ -656,10 +656,8 @@ class DocumentOut(Schema):
 
 
 class WithheldIn(Strict):
-    withheld = fields.Boolean(
+    withheld = JsonBoolean(
         required=True,
-        truthy={True},  # JSON true and false only
-        falsy={False},
         metadata={"description": "Confidential: packs carry its hash and metadata only."},
     )
 

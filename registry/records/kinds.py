@@ -141,6 +141,16 @@ class Instant(UtcInstant):
         return instant_text(instant)
 
 
+class JsonBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only: marshmallow's Boolean also takes 1, 0 and
+    text such as "yes", which a JSON body never means as a truth value."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class Money(fields.Decimal):
     """An amount, exact: given as a JSON number or decimal text, kept as text."""
 
@@ -332,8 +342,8 @@ class AccessGrantSchema(KindSchema):
     expires_at = Instant()
     next_recertification = date()
     revoked_at = Instant()
-    can_override = fields.Boolean(allow_none=True)
-    can_stop = fields.Boolean(allow_none=True)
+    can_override = JsonBoolean(allow_none=True)
+    can_stop = JsonBoolean(allow_none=True)
 
     @validates_schema
     def _times(self, data: dict[str, Any], **_: Any) -> None:
@@ -416,7 +426,7 @@ class IncidentSchema(KindSchema):
     detected_at = Instant(required=True)
     became_aware_at = Instant()
     severity = required_text(50)
-    serious = fields.Boolean(allow_none=True)
+    serious = JsonBoolean(allow_none=True)
     # Art 73(3)/(4)/(2): the class decides the reporting deadline (ART_73_DAYS).
     serious_category = choice(tuple(ART_73_DAYS))
     description = text(LONG)
@@ -448,7 +458,7 @@ class ChangeLogSchema(KindSchema):
     approver = text()
     deployed_at = Instant()
     rollback_plan = text(LONG)
-    substantial_modification = fields.Boolean(allow_none=True)
+    substantial_modification = JsonBoolean(allow_none=True)
     substantial_modification_rationale = text(LONG)
 
 
@@ -566,7 +576,7 @@ class ApplicabilitySchema(KindSchema):
 
     framework = choice(tuple(catalogues()), required=True)
     item = required_text()
-    applicable = fields.Boolean(required=True)
+    applicable = JsonBoolean(required=True)
     justification = required_text(LONG)
     decided_by = fields.Nested(Person, required=True)
     decided_on = date(required=True)

@@ -849,6 +849,18 @@ def test_instants_beyond_the_calendar_in_utc_are_refused(api_as, officer_api, sy
     assert officer_api.get("/api/v1/systems/sys-1").get_json() == before
 
 
+def test_a_bodys_truth_values_are_json_true_or_false(officer_api, system):
+    """An entry's boolean fields take JSON true and false only: not 1, 0 or text."""
+    for value in (1, 0, "yes", "true", 1.0):
+        body = {**SAMPLES["access_grant"], "can_override": value}
+        refused = problem(add(officer_api, "access_grant", body), 422)
+        assert [e["pointer"] for e in refused["errors"]] == ["/body/can_override"], value
+    for value in (True, False):
+        body = {**SAMPLES["access_grant"], "can_override": value}
+        made = add(officer_api, "access_grant", body)
+        assert made.status_code == 201 and made.get_json()["body"]["can_override"] is value
+
+
 def test_unknown_query_parameters_are_refused_on_every_operation(officer_api, system):
     """An operation that takes no query parameter refuses any (422 naming it), as the
     others refuse those they do not know: `as_of` too where the answer cannot be as of

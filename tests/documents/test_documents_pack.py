@@ -151,7 +151,10 @@ def test_withholding_after_upload_is_an_officers_recorded_decision(app, session,
     # Refused: the wrong people, bad bodies, an unknown document.
     for role in ("auditor", "technical_owner", "admin"):
         assert api(role).put(path, json={"withheld": True}).status_code == 403, role
-    assert officer.put(path, json={"withheld": "yes"}).status_code == 422
+    for value in ("yes", "true", 1, 0, 1.0, None):  # JSON true or false only
+        answer = officer.put(path, json={"withheld": value})
+        assert answer.status_code == 422, value
+        assert [e["pointer"] for e in answer.get_json()["errors"]] == ["/withheld"], value
     assert officer.put(path, json={"withheld": True, "why": 1}).status_code == 422
     assert officer.put(path, data="withheld=1", content_type="text/plain").status_code == 415
     assert officer.put(path.replace(digest, "0" * 64), json={"withheld": True}).status_code == 404
