@@ -28,7 +28,8 @@ IF_MATCH = {
     "name": "If-Match",
     "required": True,
     "schema": {"type": "string"},
-    "description": 'The ETag of the version the change is based on, e.g. "12.3".',
+    "description": 'The ETag of the version the change is based on, e.g. "12.3"; with '
+    "several, the change goes ahead, on the current version, when its ETag is among them.",
 }
 IDEMPOTENCY_KEY = {
     "in": "header",

@@ -3,7 +3,8 @@
 An entry version's representation never changes (versions are immutable), so the pair
 (entry id, version number) is a strong validator: ``ETag: "12.3"``. A change names
 the version it was based on with ``If-Match``; without it the registry answers 428,
-and when another change came first, 412 with the current version.
+and when another change came first, 412 with the current version. Several tags: the
+change goes ahead, on the current version, when its tag is among them.
 """
 
 from __future__ import annotations
@@ -61,4 +62,10 @@ def base_version(entry_id: int, current_version: Callable[[], int]) -> int:
         # "version 0", which the write refuses as stale (412) in the documented order,
         # after the problems of the body (422).
         return 0
-    return max(versions)
+    if len(set(versions)) == 1:
+        return versions[0]
+    # Several tags: the condition holds when the current one is among them (RFC 9110,
+    # 13.1.1), and the change is then based on it; else on one that is not current,
+    # refused as stale like a single stale tag. The write checks again under its lock.
+    current = current_version()
+    return current if current in versions else max(versions)

@@ -191,9 +191,18 @@ def test_entry_lifecycle_with_etags(officer_api, system):
     assert body["current_version"] == 2 and body["current_etag"] == f'"{entry["id"]}.2"'
     for tag in (f'W/"{entry["id"]}.2"', '"999.2"', "garbage", f'"{entry["id"]}.99999999999"'):
         problem(officer_api.put(path, json={"body": changed}, headers={"If-Match": tag}), 412)
+    # Several tags: the change goes ahead, on the current version, when its tag is
+    # among them, whatever the others name; else 412.
+    tags = f'"{entry["id"]}.1", "{entry["id"]}.3"'
+    problem(officer_api.put(path, json={"body": changed}, headers={"If-Match": tags}), 412)
+    tags = f'"{entry["id"]}.5", "{entry["id"]}.2", "999.9"'
+    listed = officer_api.put(path, json={"body": changed}, headers={"If-Match": tags})
+    assert listed.status_code == 200 and listed.headers["ETag"] == f'"{entry["id"]}.3"'
+    body = problem(officer_api.put(path, json={"body": changed}, headers={"If-Match": tags}), 412)
+    assert body["current_etag"] == f'"{entry["id"]}.3"'
 
     history = officer_api.get(f"{path}/versions").get_json()
-    assert [v["number"] for v in history["items"]] == [1, 2]
+    assert [v["number"] for v in history["items"]] == [1, 2, 3]
     assert history["items"][1]["reason"] == "new year"
     one = officer_api.get(f"{path}/versions/1")
     assert one.headers["ETag"] == f'"{entry["id"]}.1"'
@@ -207,18 +216,18 @@ def test_entry_lifecycle_with_etags(officer_api, system):
             "after": "Applications 2019-2025",
         }
     ]
-    problem(officer_api.get(f"{path}/versions/3"), 404)
-    problem(officer_api.get(f"{path}/diff?from=1&to=3"), 404)
+    problem(officer_api.get(f"{path}/versions/4"), 404)
+    problem(officer_api.get(f"{path}/diff?from=1&to=4"), 404)
 
     retired = officer_api.post(
-        f"{path}/retire", json={}, headers={"If-Match": f'"{entry["id"]}.2"'}
+        f"{path}/retire", json={}, headers={"If-Match": f'"{entry["id"]}.3"'}
     )
     assert retired.status_code == 200 and retired.get_json()["retired"] is True
     state = officer_api.get("/api/v1/systems/sys-1").get_json()
     assert entry["id"] not in [e["id"] for e in state["entries"]]
     assert officer_api.get(path).get_json()["retired"] is True
     again = officer_api.put(
-        path, json={"body": changed}, headers={"If-Match": f'"{entry["id"]}.3"'}
+        path, json={"body": changed}, headers={"If-Match": f'"{entry["id"]}.4"'}
     )
     problem(again, 409, "conflict")
 
