@@ -282,7 +282,7 @@ def tokens_create(email: str, name: str, scopes: tuple[str, ...], days: int | No
             user,
             name=name,
             scopes=scopes or ("read", "write"),
-            days=days or current_app.config["TOKEN_DEFAULT_DAYS"],
+            days=current_app.config["TOKEN_DEFAULT_DAYS"] if days is None else days,
         )
     except RegistryError as exc:
         _fail(exc)

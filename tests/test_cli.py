@@ -119,3 +119,16 @@ def test_users_password_sets_it_and_ends_the_users_sessions(app, session):
     assert result.exit_code != 0 and "At least 12 characters" in result.output
     result = runner.invoke(args=["users", "password", "nobody@example.org"])
     assert result.exit_code != 0 and "No user" in result.output
+
+
+def test_tokens_create_refuses_a_lifetime_of_zero_days(app, session):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "auditor@example.org", "--role", "auditor"])
+    for days in ("0", "-1", "367"):
+        result = runner.invoke(
+            args=["tokens", "create", "auditor@example.org", "--scope", "read", "--days", days]
+        )
+        assert result.exit_code == 1, (days, result.output)
+        assert "Must be between 1 and 366." in result.output
+        assert "reg_" not in result.output
+    assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
