@@ -78,8 +78,7 @@ class CopyReport:
             lines.append(f"Latest checkpoint: {size} events, signed by key {key_id}.")
         if self.ledger.uncovered:
             lines.append(
-                f"{self.ledger.uncovered} events after it are not yet covered by a "
-                "signature: run registry ledger checkpoint on the target."
+                f"{self.ledger.unsigned_tail()}: run registry ledger checkpoint on the target."
             )
         return "\n".join(lines)
 

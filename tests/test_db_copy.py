@@ -16,8 +16,9 @@ import sqlalchemy as sa
 import registry.models  # noqa: F401
 from registry.accounts.actor import Actor
 from registry.db import Base
-from registry.dbcopy import copy_registry
+from registry.dbcopy import CopyReport, copy_registry
 from registry.extensions import db_session
+from registry.ledger.verify import LedgerReport
 from registry.migrate import head_revision, upgrade
 from registry.records.search import search_systems
 from registry.records.search_index import UNMAPPED_TABLES
@@ -363,3 +364,11 @@ def test_a_sqlite_source_is_only_read_even_a_backup_in_rollback_journal_mode(app
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name)) == [
         path.name
     ]
+
+
+def test_the_copys_report_counts_one_unsigned_event_in_the_singular():
+    report = CopyReport("0001", ledger=LedgerReport(events=5, checkpoints=1, uncovered=1))
+    assert (
+        "1 event after the last checkpoint is chained but not yet covered by a signature: "
+        "run registry ledger checkpoint on the target."
+    ) in report.summary()

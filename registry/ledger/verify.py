@@ -86,13 +86,17 @@ class LedgerReport:
         if not self.ok:
             where = f"event {self.problem_seq}" if self.problem_seq is not None else "ledger"
             return f"Ledger BROKEN at {where}: {self.problem}\nChecked before it: {checked}."
-        tail = (
-            f" {self.uncovered} events after the last checkpoint are chained but not yet "
-            "covered by a signature."
-            if self.uncovered
-            else ""
-        )
+        tail = f" {self.unsigned_tail()}." if self.uncovered else ""
         return f"Ledger intact: {checked}; head {self.head}.{tail}"
+
+    def unsigned_tail(self) -> str:
+        """What the events after the last checkpoint are, in words: "1 event after the
+        last checkpoint is chained …", "8 events … are …"."""
+        events, are = ("event", "is") if self.uncovered == 1 else ("events", "are")
+        return (
+            f"{self.uncovered} {events} after the last checkpoint {are} chained but not yet "
+            "covered by a signature"
+        )
 
 
 @dataclass(frozen=True)

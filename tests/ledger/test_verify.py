@@ -462,3 +462,35 @@ def test_readers_see_the_verification_in_the_app(signed, monkeypatch):
     monkeypatch.setattr(ledger_status, "VERIFY_MAX_AGE", 0.0)
     page = client.get("/ledger/").get_data(as_text=True)
     assert "BROKEN" in page and "event 23" in page
+
+
+def test_one_event_after_the_last_checkpoint_is_said_in_the_singular(signed):
+    """The command line, the ledger page and the API say the same sentence."""
+    app, session = signed
+    from registry.accounts.actor import Actor
+    from registry.accounts.service import create_token, create_user
+    from registry.records import reads
+    from tests.conftest import PASSWORD, csrf_token
+
+    admin = Actor.system("t", frozenset({"admin"}))
+    user, _ = create_user(session, admin, "reader@example.org", ["auditor"], PASSWORD)
+    _, secret = create_token(session, admin, user, scopes=("read",))
+    session.commit()
+    client = app.test_client()
+    client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["ledger", "checkpoint"]).exit_code == 0
+    system = reads.get_system(session, "s-1")
+    writes.create_entry(session, Actor.system("test"), system, "change_log", SAMPLES["change_log"])
+    session.commit()
+    said = "1 event after the last checkpoint is chained but not yet covered by a signature."
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0 and said in result.output, result.output
+    assert said in client.get("/ledger/").get_data(as_text=True)
+    answer = client.get(
+        "/api/v1/ledger/verification", headers={"Authorization": f"Bearer {secret}"}
+    ).get_json()
+    assert answer["uncovered"] == 1 and said in answer["summary"]
