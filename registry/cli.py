@@ -54,9 +54,27 @@ def _fail_unavailable(error: DatabaseUnavailable) -> NoReturn:
 def _fail(exc: RegistryError) -> None:
     if isinstance(exc, DatabaseUnavailable):
         _fail_unavailable(exc)
-    details = getattr(exc, "field_errors", None) or exc.details.get("errors")
-    message = exc.message + (f" {details}" if details else "")
-    raise click.ClickException(message)
+    raise click.ClickException(_refusal(exc))
+
+
+def _refusal(exc: RegistryError) -> str:
+    """How the command line says a refusal, in one line: its message, then any field
+    errors as "field: what is wrong" (nested fields dotted), e.g. "The token request is
+    not valid. (days: Must be between 1 and 366.)"."""
+    errors = getattr(exc, "field_errors", None) or exc.details.get("errors") or {}
+    said = "; ".join(_field_errors(errors))
+    return exc.message + (f" ({said})" if said else "")
+
+
+def _field_errors(errors: dict[str, Any], within: str = "") -> list[str]:
+    lines = []
+    for name, said in errors.items():
+        if isinstance(said, dict):
+            lines += _field_errors(said, f"{within}{name}.")
+            continue
+        items = said if isinstance(said, list | tuple) else [said]
+        lines.append(f"{within}{name}: {' '.join(map(str, items))}")
+    return lines
 
 
 db_cli = AppGroup("db", help="Create or change the database schema (Alembic).")
@@ -747,6 +765,9 @@ def _as_of(value: str | None) -> dt.datetime | None:
         raise click.BadParameter(f"{value!r} {exc}.") from None
 
 
+EXPORT_BAR = "{desc}: {percentage:3.0f}%|{bar}|"
+
+
 @click.command("export")
 @with_appcontext
 @click.argument("system", required=False)
@@ -799,30 +820,42 @@ def export_pack(
         click.echo(json.dumps(document, indent=1, ensure_ascii=False))
         return
     folder = out or Path(current_app.config["EXPORT_DIR"])
-    with tqdm(total=1, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
+    # Shown once the pack's content is being made, past its first step (reading the
+    # records): an export refused at once (an unknown system, an instant in the future)
+    # shows no progress.
+    bars: list[tqdm] = []
+    started: list[str] = []
 
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.set_description(stage, refresh=False)
-            bar.total, bar.n = max(total, 1), done
-            bar.refresh()
+    def progress(stage: str, done: int, total: int) -> None:
+        if not started:
+            started.append(stage)
+            return
+        if not bars:
+            bars.append(tqdm(total=1, file=sys.stderr, bar_format=EXPORT_BAR))
+        bar = bars[0]
+        bar.set_description(stage, refresh=False)
+        bar.total, bar.n = max(total, 1), done
+        bar.refresh()
 
-        session = db_session()
-        read = database().read_sessionmaker()
-        try:
-            done = export(
-                session,
-                read,
-                exporter,
-                folder,
-                pack_files(),
-                references=[system] if system else None,
-                as_of=instant,
-                progress=progress,
-            )
-        except RegistryError as exc:
-            _fail(exc)
-        finally:
-            read.close()
+    session = db_session()
+    read = database().read_sessionmaker()
+    try:
+        done = export(
+            session,
+            read,
+            exporter,
+            folder,
+            pack_files(),
+            references=[system] if system else None,
+            as_of=instant,
+            progress=progress,
+        )
+    except RegistryError as exc:
+        _fail(exc)
+    finally:
+        read.close()
+        for bar in bars:
+            bar.close()
     for line in done.witness_lines():
         click.echo(line, err=True)
     click.echo(
@@ -1128,9 +1161,7 @@ def _refuse(exc: RegistryError) -> NoReturn:
     """Bad input or a refusal: one line, exit 2."""
     if isinstance(exc, DatabaseUnavailable):
         _fail_unavailable(exc)
-    details = getattr(exc, "field_errors", None) or exc.details.get("errors") or {}
-    said = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in details.items())
-    click.echo(f"Error: {exc.message}" + (f" ({said})" if said else ""), err=True)
+    click.echo(f"Error: {_refusal(exc)}", err=True)
     sys.exit(2)
 
 

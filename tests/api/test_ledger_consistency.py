@@ -84,5 +84,7 @@ def test_the_command_prints_the_same_json(app, api_as, sizes):
         result = app.test_cli_runner().invoke(
             args=["ledger", "consistency", str(large), str(small)]
         )
-    assert result.exit_code == 1 and "Must not be larger than to" in result.output
+    assert result.exit_code == 1
+    assert f"(from: Must not be larger than to ({small}).)" in result.output
+    assert "{'" not in result.output
     assert "Traceback" not in result.output
