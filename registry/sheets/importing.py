@@ -141,7 +141,28 @@ def _columns(header: list[str], mapping: dict[str, str]) -> tuple[dict[str, str]
             columns[name] = target
     if "reference" not in columns.values():
         errors.append(CellError(1, "reference", "The file needs a column of references."))
+    errors += _owner_columns_missing(columns)
     return columns, errors
+
+
+def _owner_columns_missing(columns: dict[str, str]) -> list[CellError]:
+    """An owner is a name and an e-mail address: a file with a column of one needs a
+    column of the other (a column naming neither is an error at the column it has)."""
+    errors = []
+    by_target = {target: column for column, target in columns.items()}
+    for role in OWNER_ROLES:
+        name, email = f"{role}_owner_name", f"{role}_owner_email"
+        for has, lacks, what in ((email, name, "e-mail addresses"), (name, email, "names")):
+            if has in by_target and lacks not in by_target:
+                errors.append(
+                    CellError(
+                        1,
+                        by_target[has],
+                        f"The file gives the {role} owners' {what} but has no {lacks} "
+                        f"column: add one (an owner needs a name and an e-mail address).",
+                    )
+                )
+    return errors
 
 
 def _errors_at(exc: ValidationError, row: int, where: dict[str, str]) -> list[CellError]:

@@ -182,3 +182,26 @@ def test_the_cli_dry_runs_and_imports(app, session, tmp_path):
     mapped = runner.invoke(args=["import", str(path), "--map", "nonsense"])
     assert mapped.exit_code == 2
     assert json.dumps(versions(session)) == "4"
+
+
+def test_an_owners_e_mail_column_without_a_name_column_names_the_column_to_add(
+    app, session, tmp_path
+):
+    path = tmp_path / "inventory.csv"
+    header = ["reference", "name", "stage", "Tech e-mail"]
+    path.write_bytes(csv_bytes([["inv-1", "One", "pilot", "tina@example.org"]], header))
+    result = app.test_cli_runner().invoke(
+        args=["import", str(path), "--dry-run", "--map", "Tech e-mail=technical_owner_email"]
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "row 1, column Tech e-mail: The file gives the technical owners' e-mail addresses "
+        "but has no technical_owner_name column: add one (an owner needs a name and an "
+        "e-mail address).",
+        "1 error(s) in inventory.csv: nothing imported.",
+    ]
+    header = ["reference", "name", "stage", "business_owner_name"]
+    found = importing.plan(session, csv_bytes([["inv-1", "One", "pilot", "Bea"]], header), "i.csv")
+    assert [(e.row, e.column) for e in found.errors] == [(1, "business_owner_name")]
+    assert "has no business_owner_email column: add one" in found.errors[0].message
+    assert versions(session) == 0
