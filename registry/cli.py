@@ -177,7 +177,7 @@ TRUSTED_KEYS = click.option(
     "--pubkey",
     "pubkeys",
     multiple=True,
-    type=click.File("r"),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="A file of trusted verifier keys (one a line); may be repeated.",
 )
 
@@ -186,7 +186,7 @@ TRUSTED_KEYS = click.option(
 @click.argument("source_url")
 @click.argument("target_url")
 @TRUSTED_KEYS
-def db_copy(source_url: str, target_url: str, pubkeys: tuple) -> None:
+def db_copy(source_url: str, target_url: str, pubkeys: tuple[Path, ...]) -> None:
     """Copy the whole registry at SOURCE_URL into the empty database at TARGET_URL
     (SQLite or PostgreSQL, either way), ids and history as they are, all or nothing.
 
@@ -349,7 +349,7 @@ ledger_cli = AppGroup("ledger", help="The audit ledger: checkpoints and verifica
     "that is one); by default that is reported and does not fail.",
 )
 def ledger_verify(
-    pubkeys: tuple, checkpoint_files: tuple[Path, ...], require_witnesses: bool
+    pubkeys: tuple[Path, ...], checkpoint_files: tuple[Path, ...], require_witnesses: bool
 ) -> None:
     """Check every event, version and signed checkpoint, and that the ledger contains
     the tree of every --checkpoint and of the checkpoint kept outside the database;
@@ -449,12 +449,18 @@ def _compare_with_witnesses(required: bool) -> None:
         sys.exit(1)
 
 
-def _trusted_keys(pubkeys: tuple) -> list[str]:
+def _trusted_keys(pubkeys: tuple[Path, ...]) -> list[str]:
     """The verifier keys to check checkpoints against: those in the --pubkey files and
-    the signing key file's."""
+    the signing key file's. A --pubkey file that cannot be read or holds anything but
+    verifier keys is no verdict on the ledger: one line, exit 2 (as verify-pack)."""
+    from registry.evidence.verifier import read_key_files
     from registry.ledger.keys import KeyFileError, load_key
 
-    trusted = [line.strip() for fh in pubkeys for line in fh if line.strip()]
+    try:
+        trusted = read_key_files([str(path) for path in pubkeys])
+    except (OSError, ValueError) as exc:
+        click.echo(f"Error: cannot read the keys: {exc}", err=True)
+        sys.exit(2)
     try:
         trusted.append(load_key(Path(current_app.config["SIGNING_KEY_PATH"])).verifier_key)
     except KeyFileError:

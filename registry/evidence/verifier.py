@@ -1716,17 +1716,26 @@ def _say(text: str, stream: Any) -> None:
     stream.flush()
 
 
-def _read_key_files(names: list[str]) -> list[str]:
+def read_key_files(names: list[str]) -> list[str]:
+    """The verifier keys in files of keys, one a line (``/ledger/keys``). Raises OSError,
+    or ValueError naming the file when one holds anything else (``registry ledger
+    verify --pubkey`` reads them so too)."""
     keys: list[str] = []
     for name in names:
         with open(name, "rb") as fh:
             data = fh.read(1 << 20)
-        lines = [line.strip() for line in data.decode("utf-8").split("\n")]
+        try:
+            lines = [line.strip() for line in data.decode("utf-8").split("\n")]
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} is not UTF-8 text") from None
         found = [line for line in lines if line]
         if not found:
             raise ValueError(f"{name} holds no keys")
         for key in found:
-            parse_key(key)
+            try:
+                parse_key(key)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
         keys += found
     return keys
 
@@ -1899,7 +1908,7 @@ def _outcome(argv: list[str] | None, said: list[tuple[str, Any]]) -> int:
         ratio=args.max_ratio,
     )
     try:
-        trusted = _read_key_files(args.pubkey) if args.pubkey else None
+        trusted = read_key_files(args.pubkey) if args.pubkey else None
         for vkey in args.witness_key or []:
             parse_key(vkey, 0x04)
     except (OSError, ValueError) as exc:

@@ -494,3 +494,28 @@ def test_one_event_after_the_last_checkpoint_is_said_in_the_singular(signed):
         "/api/v1/ledger/verification", headers={"Authorization": f"Bearer {secret}"}
     ).get_json()
     assert answer["uncovered"] == 1 and said in answer["summary"]
+
+
+def test_a_pubkey_file_that_holds_no_verifier_keys_is_said_in_one_line(signed, tmp_path):
+    """The keys API's JSON saved as is, or a key with one character changed: the key
+    file cannot be read, which is no verdict on the ledger (exit 2), as verify-pack."""
+    app, _session = signed
+    saved = tmp_path / "keys.json"
+    saved.write_text(app.test_client().get("/api/v1/ledger/keys").get_data(as_text=True))
+    key = load_key(Path(app.config["SIGNING_KEY_PATH"])).verifier_key
+    changed = tmp_path / "changed.pub"
+    changed.write_text(key[:-3] + ("B" if key[-3] != "B" else "C") + key[-2:] + "\n")
+    good = tmp_path / "good.pub"
+    good.write_text(key + "\n")
+    runner = app.test_cli_runner()
+    for path in (saved, changed):
+        for command in (["ledger", "verify"], ["db", "copy", "sqlite:///a", "sqlite:///b"]):
+            result = runner.invoke(args=[*command, "--pubkey", str(good), "--pubkey", str(path)])
+            assert result.exit_code == 2, (command, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+            assert len(result.output.splitlines()) == 1, result.output
+            assert result.output.startswith(f"Error: cannot read the keys: {path}")
+        pack = runner.invoke(args=["verify-pack", str(tmp_path / "any.zip"), "--pubkey", str(path)])
+        assert pack.exit_code == 2 and f"cannot read the keys: {path}" in pack.output
+    result = runner.invoke(args=["ledger", "verify", "--pubkey", str(good)])
+    assert result.exit_code == 0 and result.output.startswith("Ledger intact"), result.output
