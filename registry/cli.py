@@ -362,6 +362,7 @@ def ledger_verify(
     verification; one that is down is reported (with --require-witnesses, it fails)."""
     from registry.ledger.kept import KeptCheckpoint
     from registry.ledger.models import AuditEvent
+    from registry.ledger.note import NoteError
     from registry.ledger.store import verify_ledger
     from registry.ledger.verify import KnownCheckpoint
     from registry.ledger.witnessing import refusal_line, refusals
@@ -369,12 +370,19 @@ def ledger_verify(
     trusted = _trusted_keys(pubkeys)
     known = []
     for path in checkpoint_files:
+        # A file that is no checkpoint is the caller's to fix, no verdict on the ledger.
         try:
-            note = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             click.echo(f"Cannot read the checkpoint {path}: {exc}", err=True)
             sys.exit(2)
-        known.append(KnownCheckpoint(f"the checkpoint in {path}", note))
+        try:
+            known.append(KnownCheckpoint.saved(f"the checkpoint in {path}", text))
+        except NoteError as exc:
+            click.echo(
+                f"Cannot read the checkpoint {path}: not a signed checkpoint: {exc}", err=True
+            )
+            sys.exit(2)
     kept = KeptCheckpoint(Path(current_app.config["KEPT_CHECKPOINT_PATH"])).known()
     if kept is not None:
         known.append(kept)

@@ -108,6 +108,18 @@ class KnownCheckpoint:
     source: str
     note: str
 
+    @classmethod
+    def saved(cls, source: str, text: str) -> KnownCheckpoint:
+        """A checkpoint as saved in a file, whose newlines after the last signature line
+        beyond the one the note ends with (``print`` and ``jq -r`` add one) are not part
+        of it: signatures cover the text above the signature lines only, so nothing
+        signed is changed. Raises :class:`NoteError` when the text is not a signed
+        checkpoint note (nothing is verified here)."""
+        note = text.rstrip("\n") + "\n" if text.endswith("\n") else text
+        body, _signatures = parse_note(note)
+        parse_body(body)
+        return cls(source, note)
+
     @property
     def size(self) -> int | None:
         """Its tree size, read without verifying anything (None: not a checkpoint)."""

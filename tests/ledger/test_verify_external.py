@@ -134,11 +134,34 @@ def test_a_checkpoint_not_signed_by_a_trusted_key_fails(signed, tmp_path):
     path.write_text(note)
     result = _cli_verify(app, path)
     assert result.exit_code == 1 and "is not a checkpoint signed by a trusted key" in result.output
-    path.write_text("not a checkpoint\n")
-    result = _cli_verify(app, path)
-    assert result.exit_code == 1 and "is not a checkpoint signed by a trusted key" in result.output
     result = _cli_verify(app, tmp_path / "missing.txt")
     assert result.exit_code == 2 and "Cannot read the checkpoint" in result.output
+
+
+def test_a_file_that_is_not_a_checkpoint_is_no_verdict_on_the_ledger(signed, tmp_path):
+    app, session = signed
+    note = _keep(app, session, 31, tmp_path).read_text()
+    path = tmp_path / "not-a-checkpoint.txt"
+    for text in ("not a checkpoint\n", note.split("\n\n")[0] + "\n", note.replace("31", "x")):
+        path.write_text(text)
+        result = _cli_verify(app, path)
+        assert result.exit_code == 2, (text, result.output)
+        assert result.output.splitlines() == [result.output.rstrip("\n")]
+        assert result.output.startswith(f"Cannot read the checkpoint {path}: not a signed ")
+
+
+def test_blank_lines_after_a_kept_checkpoints_signature_are_not_part_of_it(signed, tmp_path):
+    """As ``print`` or ``jq -r`` save a checkpoint: one newline more, or a few."""
+    app, session = signed
+    path = _keep(app, session, 31, tmp_path)
+    note = path.read_text()
+    for extra in ("\n", "\n\n\n"):
+        path.write_text(note + extra)
+        result = _cli_verify(app, path)
+        assert result.exit_code == 0 and result.output.startswith("Ledger intact"), result.output
+    _truncate(session, 23)
+    result = _cli_verify(app, path)
+    assert result.exit_code == 1 and "tail truncation" in result.output.splitlines()[0]
 
 
 # --- columns that copy the event bytes ---------------------------------------------
