@@ -29,7 +29,7 @@ from registry import create_app, server
 from registry.accounts.actor import Actor
 from registry.accounts.permissions import require
 from registry.applicability.oscal import system_assessment_results
-from registry.db import sqlite_file_exists, unreadable
+from registry.db import NoDatabaseFile, no_schema, unreadable
 from registry.errors import RegistryError
 from registry.extensions import database, db_session, pack_files, witness_submitter
 from registry.instants import in_utc, parse_instant
@@ -386,16 +386,8 @@ def ledger_verify(
     kept = KeptCheckpoint(Path(current_app.config["KEPT_CHECKPOINT_PATH"])).known()
     if kept is not None:
         known.append(kept)
-    db = database()
-    if db.dialect == "sqlite" and not sqlite_file_exists(db.engine.url):
-        # Connecting would create an empty file in its place.
-        click.echo(
-            f"Cannot verify the ledger: there is no database at {db.engine.url.database}.",
-            err=True,
-        )
-        sys.exit(2)
     # Only reads: on SQLite this takes no write lock, so the registry keeps working.
-    session = db.read_sessionmaker()
+    session = database().read_sessionmaker()
     try:
         total = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
         with tqdm(
@@ -408,6 +400,9 @@ def ledger_verify(
                 known=known,
             )
         alarms = refusals(session)
+    except NoDatabaseFile as exc:
+        click.echo(f"Cannot verify the ledger: {exc}.", err=True)
+        sys.exit(2)
     except sa.exc.DBAPIError as exc:
         # Not a verdict on the ledger: there is no ledger to read (a file that is not
         # a registry database, a damaged one, one without the schema, no server).
@@ -1143,9 +1138,23 @@ def worker(threads: int, no_schedule: bool, niceness: int) -> None:
     ).run()
 
 
+def _no_registry(exc: Exception) -> str | None:
+    """What ``exc`` says when there is no registry where the database URL points: no
+    SQLite file there, or a database without the registry's schema (None: anything
+    else)."""
+    if isinstance(exc, NoDatabaseFile):
+        said = f"{exc} (run registry db upgrade to create one)."
+    elif isinstance(exc, sa.exc.DBAPIError) and no_schema(exc):
+        said = unreadable(exc)
+    else:
+        return None
+    return said[:1].upper() + said[1:]
+
+
 def _reporting_outages(command: click.Command) -> None:
-    """Make ``command`` (and a group's commands) end on an unavailable database with
-    one line and exit status 2, not a traceback. Wraps each callback once."""
+    """Make ``command`` (and a group's commands) end on an unavailable database, or on
+    no registry where the database URL points, with one line and exit status 2, not a
+    traceback. Wraps each callback once."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _reporting_outages(sub)
@@ -1159,6 +1168,10 @@ def _reporting_outages(command: click.Command) -> None:
         try:
             return callback(*args, **kwargs)
         except Exception as exc:
+            missing = _no_registry(exc)
+            if missing is not None:
+                click.echo(f"Error: {missing}", err=True)
+                sys.exit(EXIT_UNAVAILABLE)
             error = unavailable(exc, changing=True, retry_after=None, what="command")
             if error is None:
                 raise
@@ -1474,8 +1487,10 @@ def witness_serve(
 
 def command_app(config: dict[str, Any] | None = None) -> Flask:
     """The application the command line runs its commands on: ``create_app``'s, with
-    the commands added (the factory knows nothing of the command line)."""
-    app = create_app(config)
+    the commands added (the factory knows nothing of the command line). It opens an
+    existing database only: a SQLite file that is not there is reported, never made
+    (``registry db upgrade`` makes it, through the migrations' own engine)."""
+    app = create_app({"DATABASE_CREATE_FILE": False, **(config or {})})
     register_commands(app)
     return app
 

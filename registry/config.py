@@ -60,6 +60,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Test each pooled connection before use (one round trip more per use), so the
         # first request after a PostgreSQL restart does not fail.
         "DATABASE_PRE_PING": _bool(env.get("REGISTRY_DATABASE_PRE_PING"), True),
+        # Whether connecting to a SQLite file that does not exist creates it (empty); the
+        # command line's app opens existing databases only (cli.command_app).
+        "DATABASE_CREATE_FILE": True,
         # Seconds a client is told to wait (Retry-After) when the database is unavailable.
         "DATABASE_RETRY_AFTER": int(env.get("REGISTRY_DATABASE_RETRY_AFTER", "5")),
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -105,13 +105,34 @@ def _create_database_file(database: str | None) -> None:
 
 def _create_database_file_on_connect(engine: Engine) -> None:
     """Create the database file (0600) just before the first connection would, so that
-    only opening a database makes one (``registry ledger verify`` reports a missing
-    file instead)."""
+    only opening a database makes one."""
     database = engine.url.database
 
     @event.listens_for(engine, "do_connect")
     def _create(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
         _create_database_file(database)
+
+
+class NoDatabaseFile(Exception):
+    """There is no SQLite database file where the URL points (in a folder that exists),
+    and the engine was made to open an existing database only (the command line's: a
+    wrong path is reported, not made an empty database)."""
+
+    def __init__(self, path: str | None) -> None:
+        super().__init__(f"there is no database at {path}")
+        self.path = path
+
+
+def _refuse_missing_file_on_connect(engine: Engine) -> None:
+    """Raise :class:`NoDatabaseFile` instead of connecting when the file does not exist
+    (SQLite would create an empty one, with its -wal and -shm files). A missing folder
+    is left for SQLite to report: the database is away (a volume not mounted, say)."""
+    url = engine.url
+
+    @event.listens_for(engine, "do_connect")
+    def _refuse(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+        if not sqlite_file_exists(url) and Path(url.database or "").parent.is_dir():
+            raise NoDatabaseFile(url.database)
 
 
 def _configure_sqlite(engine: Engine, read_only_file: bool = False) -> None:
@@ -365,13 +386,18 @@ def _compiled(statement: sa.ClauseElement, dialect: sa.Dialect) -> DriverSQL:
 
 
 def make_engine(
-    url: str, echo: bool = False, pre_ping: bool = False, read_only_file: bool = False
+    url: str,
+    echo: bool = False,
+    pre_ping: bool = False,
+    read_only_file: bool = False,
+    create_file: bool = True,
 ) -> Engine:
     """Create the engine for ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``).
 
     ``read_only_file`` (SQLite): open the file read-only, so that nothing is written to
     it, not even its journal mode (a backup in rollback-journal mode stays one), and no
-    missing file is created.
+    missing file is created. ``create_file`` (SQLite): a missing file is created (mode
+    0600) when first connecting; without it, connecting raises :class:`NoDatabaseFile`.
 
     PostgreSQL connections are recycled after 30 minutes (idle connections cut by a
     firewall or a proxy never reach a request). ``pre_ping`` tests every connection
@@ -394,8 +420,10 @@ def make_engine(
         kwargs["pool_recycle"] = 1800
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        if not read_only_file:
+        if not read_only_file and create_file:
             _create_database_file_on_connect(engine)
+        elif not read_only_file:
+            _refuse_missing_file_on_connect(engine)
         _configure_sqlite(engine, read_only_file)
         return engine
     sa.event.listen(engine, "do_connect", _in_utc)
@@ -479,12 +507,23 @@ def sqlite_file_exists(url: sa.URL) -> bool:
     return name in (None, "", ":memory:") or name.startswith("file:") or Path(name).exists()
 
 
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    return " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+
+
+def no_schema(exc: sa.exc.DBAPIError) -> bool:
+    """Whether a database error says the database has no registry schema (a table is
+    missing: never migrated, or not the registry's database)."""
+    reason = _reason(exc)
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
+        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+    )
+
+
 def unreadable(exc: sa.exc.DBAPIError) -> str:
     """What a database error says about the database, in one line."""
-    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError) and (
-        "no such table" in reason or ("relation" in reason and "does not exist" in reason)
-    ):
+    reason = _reason(exc)
+    if no_schema(exc):
         return f"the database has no registry schema (run registry db upgrade?): {reason}"
     if isinstance(exc, sa.exc.OperationalError):
         return f"the database cannot be opened or reached: {reason}"
@@ -501,13 +540,15 @@ class Database:
         ledger: Any = None,
         pre_ping: bool = False,
         kept_checkpoint: Any = None,
+        create_file: bool = True,
     ) -> None:
         """``ledger``: the ledger's signing settings (``LedgerSettings``), given to every
         session in ``Session.info``; without them no checkpoints are signed.
         ``kept_checkpoint``: where the latest signed checkpoint is kept outside the
-        database (``ledger.kept.KeptCheckpoint``), also in ``Session.info``."""
+        database (``ledger.kept.KeptCheckpoint``), also in ``Session.info``.
+        ``create_file``: as :func:`make_engine`'s."""
         self.url = url
-        self.engine = make_engine(url, echo=echo, pre_ping=pre_ping)
+        self.engine = make_engine(url, echo=echo, pre_ping=pre_ping, create_file=create_file)
         info: dict[str, Any] | None = {"ledger": ledger} if ledger else None
         if kept_checkpoint is not None:
             info = {**(info or {}), "kept_checkpoint": kept_checkpoint}

@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
         ledger=ledger_settings(app),
         pre_ping=app.config["DATABASE_PRE_PING"],
         kept_checkpoint=KeptCheckpoint(Path(app.config["KEPT_CHECKPOINT_PATH"])),
+        create_file=app.config["DATABASE_CREATE_FILE"],
     )
     # The checkpoint a transaction signed is kept outside the database once committed.
     sa.event.listen(database.sessionmaker, "after_commit", kept.after_commit)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 
 from registry.accounts.models import ApiToken, User
 from registry.accounts.service import authenticate, authenticate_token, get_user
 from registry.demo.examples import EXAMPLES
 from registry.records.models import AISystem
+from tests.conftest import make_app
 
 
 def test_users_and_tokens(app, session):
@@ -132,3 +136,62 @@ def test_tokens_create_refuses_a_lifetime_of_zero_days(app, session):
         said = "Error: The token request is not valid. (days: Must be between 1 and 366.)\n"
         assert result.output == said
     assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
+
+
+# Commands that read an existing registry, each run where there is none.
+READING = [
+    ["readiness", "demo-city-chatbot"],
+    ["readiness", "demo-city-chatbot", "--require", "production"],
+    ["ledger", "proof", "1"],
+    ["notify", "rebuild"],
+    ["users", "create", "a@example.org", "--role", "auditor"],
+    ["tokens", "create", "a@example.org"],
+    ["search", "rebuild"],
+    ["ledger", "consistency", "1", "2"],
+]
+
+
+def _run_each(url: str, instance: Path) -> list:
+    app = make_app(url, instance)
+    try:
+        runner = app.test_cli_runner()
+        return [runner.invoke(args=args) for args in READING]
+    finally:
+        app.extensions["registry.db"].dispose()
+
+
+def _assert_one_line(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.splitlines()) == 1, result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_no_database_file_is_said_in_one_line_and_none_is_made(engine_name, tmp_path):
+    path = tmp_path / "NonExistent.sqlite3"
+    for result in _run_each(f"sqlite:///{path}", tmp_path / "instance"):
+        _assert_one_line(result, f"Error: There is no database at {path} (run registry db upgrade")
+    assert not list(tmp_path.glob("NonExistent.sqlite3*"))  # nor its -wal and -shm files
+    app = make_app(f"sqlite:///{path}", tmp_path / "instance")
+    try:
+        result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0 and path.exists(), result.output
+        result = app.test_cli_runner().invoke(args=["readiness", "demo-city-chatbot"])
+        assert result.exit_code == 1 and "No system" in result.output, result.output
+    finally:
+        app.extensions["registry.db"].dispose()
+
+
+def test_a_database_never_migrated_is_said_in_one_line(db_factory, engine_name, tmp_path):
+    url, drop = db_factory.empty()
+    if engine_name == "sqlite":
+        Path(url.removeprefix("sqlite:///")).touch()  # a database without tables
+    try:
+        for result in _run_each(url, tmp_path / "instance"):
+            _assert_one_line(
+                result, "Error: The database has no registry schema (run registry db upgrade?)"
+            )
+    finally:
+        drop()
