@@ -148,12 +148,13 @@ def db_backup(file: Path) -> None:
                 f"Checkpoint of {checkpoint.tree_size} events: the whole ledger is signed.",
                 err=True,
             )
-    partial = file.with_name(f".{file.name}.partial")
-    partial.unlink(missing_ok=True)
-    # Created private: the copy holds password and token hashes.
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # Opened first: without a database to copy, no partial copy is left behind.
     pooled = db.engine.raw_connection()
+    partial = file.with_name(f".{file.name}.partial")
     try:
+        partial.unlink(missing_ok=True)
+        # Created private: the copy holds password and token hashes.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         target = sqlite3.connect(partial)
         try:
             # In one step: the copy reads one snapshot, and in WAL mode writers go on

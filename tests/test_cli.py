@@ -173,6 +173,14 @@ def test_no_database_file_is_said_in_one_line_and_none_is_made(engine_name, tmp_
     path = tmp_path / "NonExistent.sqlite3"
     for result in _run_each(f"sqlite:///{path}", tmp_path / "instance"):
         _assert_one_line(result, f"Error: There is no database at {path} (run registry db upgrade")
+    app = make_app(f"sqlite:///{path}", tmp_path / "instance")
+    try:
+        backup = app.test_cli_runner().invoke(args=["db", "backup", str(tmp_path / "b.sqlite3")])
+    finally:
+        app.extensions["registry.db"].dispose()
+    assert backup.exit_code == 2, backup.output
+    assert backup.output.splitlines()[-1].startswith(f"Error: There is no database at {path}")
+    assert not list(tmp_path.glob("*b.sqlite3*"))  # nor a partial copy
     assert not list(tmp_path.glob("NonExistent.sqlite3*"))  # nor its -wal and -shm files
     app = make_app(f"sqlite:///{path}", tmp_path / "instance")
     try:
