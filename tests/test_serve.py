@@ -213,6 +213,25 @@ def test_a_serving_app_sets_its_start_up_aside_from_the_garbage_collector(
         gc.unfreeze()
 
 
+def test_a_serving_app_makes_no_database_where_there_is_none(tmp_path, monkeypatch):
+    """A mistyped database URL: the server's requests fail, and no empty SQLite file (nor
+    its -wal and -shm) is left where the URL pointed; only ``registry db upgrade``
+    makes a database."""
+    for name in [n for n in os.environ if n.startswith("REGISTRY_")]:
+        monkeypatch.delenv(name)
+    missing = tmp_path / "typo.sqlite3"
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("REGISTRY_INSTANCE_PATH", str(tmp_path / "instance"))
+    try:
+        app = serving_app()
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 503  # not ready: no database
+        assert client.get("/api/v1/ledger/keys").status_code >= 500
+    finally:
+        gc.unfreeze()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("typo")) == []
+
+
 def test_the_master_sets_what_it_holds_aside_before_each_fork(monkeypatch):
     """``registry serve`` gives gunicorn a ``pre_fork`` hook: before forking a worker the
     master freezes what it holds (every module the app needs), as a worker's start-up

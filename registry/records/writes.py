@@ -573,6 +573,8 @@ def _keeps_classification(
     changed = officer_fields_changed("profile", old, new)
     if changed:
         raise _not_classifying(actor, state, changed, "")
+    if state.entry is not None and state.entry.retired:
+        return  # refused as retired, in its order (a retired profile cannot change)
     in_force, now = state.in_force, state.now
     assert in_force is not None and now is not None  # read for such an actor, under the lock
     takes_effect = effective_from or now
@@ -584,6 +586,11 @@ def _keeps_classification(
             )
     when = f" in force on {instant_text(takes_effect)}"
     if in_force.body is None or in_force.retired:
+        if effective_from is None:  # e.g. a system registered to take effect later
+            raise PermissionDenied(
+                f"{actor.label} may not change the profile of system {state.reference!r} "
+                "while no version of it is in force (only a compliance officer may).",
+            )
         raise PermissionDenied(
             f"{actor.label} may not date a version of the profile of system "
             f"{state.reference!r} to {instant_text(takes_effect)}: no version of it is "

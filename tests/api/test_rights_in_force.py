@@ -176,6 +176,28 @@ def test_a_version_dated_back_cannot_undo_a_reclassification(api_as, users, syst
     assert officer_dated.status_code == 200, officer_dated.get_json()
 
 
+def test_a_profile_not_yet_in_force_or_retired_is_refused_for_what_it_is(api_as, users, profile):
+    officer, tech = api_as("compliance_officer"), api_as("technical_owner")
+    later = {**profile, "reference": "sys-1"}
+    created = officer.post("/api/v1/systems", json={"profile": later, "effective_from": LATER})
+    assert created.status_code == 201, created.get_json()
+    made = created.get_json()["profile"]
+    name_owner(officer, users["technical_owner"].email, effective_from="2026-01-01T00:00:00Z")
+    # Undated: nothing about dating, no field to blame.
+    early = patch(tech, made["id"], made["etag"], {"name": "R"})
+    assert early.status_code == 403, early.get_json()
+    assert "no version of it is in force" in early.get_json()["detail"]
+    assert "effective_from" not in str(early.get_json().get("errors", ""))
+    # A retired profile: refused as retired (409), as for anyone.
+    retired = officer.post(
+        f"/api/v1/entries/{made['id']}/retire", json={}, headers={"If-Match": made["etag"]}
+    )
+    assert retired.status_code == 200, retired.get_json()
+    late = patch(tech, made["id"], retired.headers["ETag"], {"name": "R"})
+    assert late.status_code == 409, late.get_json()
+    assert "retired" in late.get_json()["detail"]
+
+
 def test_a_version_taking_effect_while_the_write_is_recorded_asks_for_a_retry():
     """The decision, pure: the profile's version in force was read for an instant just
     before the write's recording instant, and another version took effect between the

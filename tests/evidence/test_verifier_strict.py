@@ -184,6 +184,17 @@ def test_a_pack_under_another_systems_file_name_fails_the_expected_system(real, 
     )
 
 
+def test_a_registrys_pack_of_one_system_is_not_that_systems_pack():
+    """The pack of a registry that holds one system names that system alone, yet it is
+    no system's pack: ``--system`` wants a system's pack (its completeness proof is
+    the system's)."""
+    registry_of_one = verifier.Summary(scope="registry", systems=[SYSTEM], as_of="x")
+    with pytest.raises(verifier.PackFailure, match="not of system .* as expected"):
+        verifier._verify_expected(verifier.Expected(system=SYSTEM), registry_of_one)
+    system = verifier.Summary(scope="system", systems=[SYSTEM], as_of="x")
+    verifier._verify_expected(verifier.Expected(system=SYSTEM), system)
+
+
 def test_the_expected_scope_and_instant(real, tmp_path, capsys):
     files, signer = real
     as_of = json.loads(files["manifest.json"])["as_of"]
