@@ -22,7 +22,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -47,6 +47,9 @@ DEFAULT_MEDIA_TYPE = "application/octet-stream"
 # RFC 9530: "sha-256=:<base64>:" among other algorithms' digests.
 DIGEST_ITEM = re.compile(r"^\s*([A-Za-z0-9-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*$")
 DIGEST_HEADER = "Content-Digest"
+
+# What a caller marks each ledger event with, carried to what it left (fold_document_events).
+Mark = TypeVar("Mark")
 
 
 class OwnedSystem(System, Protocol):
@@ -293,27 +296,60 @@ def set_withheld(
     return document
 
 
+@dataclass
+class HeldDocument(Generic[Mark]):
+    """A document as a system's ledger events left it: its last ``document.receive``
+    event (and the caller's mark of that event), its withheld mark (the receipt's, then
+    each ``document.withhold``'s), and the first ``document.collect`` after that receipt
+    that named it, if any (with its mark)."""
+
+    receipt: dict[str, Any]
+    received: Mark
+    withheld: bool
+    collection: dict[str, Any] | None = None  # the document.collect event
+    collected: Mark | None = None  # its mark
+
+
+def fold_document_events(
+    events: Iterable[tuple[dict[str, Any], Mark]],
+) -> dict[tuple[int, str], HeldDocument[Mark]]:
+    """The documents that ``events`` (ledger events in order, each with a mark of the
+    caller's: its row's ``seq`` and time, or nothing) record, by system id and hash:
+    the one rule of what receipts, withholdings and collections leave, for the
+    documents as of an instant (:func:`documents_as_of`) and for packs
+    (:func:`held_by_events`). A receipt after a collection receives the document anew."""
+    found: dict[tuple[int, str], HeldDocument[Mark]] = {}
+    for event, mark in events:
+        action = event.get("action")
+        if action == RECEIVE_ACTION:
+            key = (event["system_id"], event["sha256"])
+            found.pop(key, None)  # received anew: in the order of receipts
+            found[key] = HeldDocument(event, mark, bool(event.get("withheld")))
+        elif action == WITHHOLD_ACTION:
+            if (held := found.get((event["system_id"], event["sha256"]))) is not None:
+                held.withheld = bool(event.get("withheld"))
+        elif action == COLLECT_ACTION:
+            for sha256 in event.get("sha256", []):
+                held = found.get((event["system_id"], sha256))
+                if held is not None and held.collection is None:
+                    held.collection, held.collected = event, mark
+    return found
+
+
 def held_by_events(
     events: Iterable[dict[str, Any]],
 ) -> dict[tuple[int, str], tuple[dict[str, Any], bool]]:
     """The documents that ``events`` (ledger events, in order) leave held, by system id
-    and hash: each one's ``document.receive`` event (the last) and withheld mark (the
-    receipt's, then each ``document.withhold``'s); a ``document.collect`` drops those
-    it names. What a pack as of an instant says of its documents (the offline verifier
-    replays the pack's events so)."""
-    held: dict[tuple[int, str], tuple[dict[str, Any], bool]] = {}
-    for event in events:
-        action = event.get("action")
-        if action == RECEIVE_ACTION:
-            held[(event["system_id"], event["sha256"])] = (event, bool(event.get("withheld")))
-        elif action == WITHHOLD_ACTION:
-            key = (event["system_id"], event["sha256"])
-            if key in held:
-                held[key] = (held[key][0], bool(event.get("withheld")))
-        elif action == COLLECT_ACTION:
-            for sha256 in event.get("sha256", []):
-                held.pop((event["system_id"], sha256), None)
-    return held
+    and hash: each one's ``document.receive`` event (the last) and withheld mark; a
+    ``document.collect`` drops those it names (:func:`fold_document_events`). What a
+    pack as of an instant says of its documents (the offline verifier replays the
+    pack's events so)."""
+    folded = fold_document_events((event, None) for event in events)
+    return {
+        key: (held.receipt, held.withheld)
+        for key, held in folded.items()
+        if held.collection is None
+    }
 
 
 # ----------------------------------------------------------------------------- reads
@@ -350,13 +386,15 @@ def documents_as_of(session: Session, system_id: int, at: dt.datetime) -> list[D
         )
         .order_by(AuditEvent.seq)
     )
-    found: dict[str, Document] = {}
-    for seq, recorded_at, data in rows:
-        event = json.loads(data)
-        action = event["action"]
-        if action == RECEIVE_ACTION:
-            valid_until = event.get("valid_until")
-            found[event["sha256"]] = Document(
+    folded = fold_document_events(
+        (json.loads(data), (seq, recorded_at)) for seq, recorded_at, data in rows
+    )
+    found: list[Document] = []
+    for held in folded.values():
+        event, (seq, received_at) = held.receipt, held.received
+        valid_until = event.get("valid_until")
+        found.append(
+            Document(
                 system_id=system_id,
                 sha256=event["sha256"],
                 size=event["size"],
@@ -364,20 +402,15 @@ def documents_as_of(session: Session, system_id: int, at: dt.datetime) -> list[D
                 name=event["name"],
                 title=event.get("title") or "",
                 document_type=event["document_type"],
-                received_at=recorded_at,
+                received_at=received_at,
                 valid_until=dt.date.fromisoformat(valid_until) if valid_until else None,
-                withheld=bool(event.get("withheld")),
+                withheld=held.withheld,
                 uploaded_by=event["actor"],
                 receive_seq=seq,
-                collected_at=None,
+                collected_at=None if held.collected is None else held.collected[1],
             )
-        elif action == WITHHOLD_ACTION and event["sha256"] in found:
-            found[event["sha256"]].withheld = bool(event.get("withheld"))
-        elif action == COLLECT_ACTION:
-            for sha256 in event.get("sha256", []):
-                if sha256 in found and found[sha256].collected_at is None:
-                    found[sha256].collected_at = recorded_at
-    return sorted(found.values(), key=lambda d: d.receive_seq, reverse=True)
+        )
+    return sorted(found, key=lambda d: d.receive_seq, reverse=True)
 
 
 def held(session: Session, system_id: int, hashes: Collection[str]) -> set[str]:
