@@ -98,13 +98,14 @@ def last_retirement_number(
             tomb.effective_from <= effective_at,
             *([tomb.recorded_at <= as_of] if as_of is not None else []),
         )
+        .correlate_except(tomb)  # the entry's id comes from the statement around it
         .scalar_subquery(),
         0,
     )
 
 
 def in_force_at(
-    version: Any, effective_at: Any, as_of: dt.datetime | None = None
+    version: Any, effective_at: Any, as_of: dt.datetime | None = None, entry_id: Any = None
 ) -> tuple[list[sa.ColumnElement[bool]], tuple[Any, ...]]:
     """The rule of valid time: the version of an entry in force at ``effective_at`` (a
     value or an SQL expression) is, among its versions recorded by ``as_of`` that meet
@@ -113,11 +114,13 @@ def in_force_at(
     version), and not one before a retirement in force (a retirement hides the
     versions numbered before it, even those stated to take effect later; a version
     recorded after it, a reinstatement, may follow it). ``version``: ``EntryVersion``
-    or an alias of it."""
-    conditions = [
-        version.effective_from <= effective_at,
-        version.number >= last_retirement_number(version.entry_id, as_of, effective_at),
-    ]
+    or an alias of it. ``entry_id``: the entry's id as the caller's statement holds it
+    outside ``version`` (its entry row), so that the last retirement is read once per
+    entry, not once per version (else the work grows with the square of its versions)."""
+    retired = last_retirement_number(
+        version.entry_id if entry_id is None else entry_id, as_of, effective_at
+    )
+    conditions = [version.effective_from <= effective_at, version.number >= retired]
     if as_of is not None:
         conditions.append(version.recorded_at <= as_of)
     return conditions, (version.effective_from.desc(), version.number.desc())
@@ -127,7 +130,7 @@ def live_owner_entries(system_id: int | sa.ColumnElement[int], at: Any) -> sa.Se
     """The system's owner entries in force at ``at`` (a value or an SQL expression):
     each one's id and the body of its version in force then (:func:`in_force_at`;
     none for an entry retired then or not yet in force), in id order."""
-    conditions, order = in_force_at(EntryVersion, at)
+    conditions, order = in_force_at(EntryVersion, at, entry_id=Entry.id)
     ranked = (
         sa.select(
             EntryVersion.entry_id,

@@ -197,7 +197,7 @@ _AT = sa.bindparam("at", type_=_v.c.effective_from.type)
 _OWNERS_OF_ENTRY = live_owner_entries(_SYSTEM_OF_ENTRY, _AT)
 _f = _v.alias("f")
 _h = _v.alias("h")
-_IN_FORCE_CONDITIONS, _IN_FORCE_ORDER = in_force_at(_f.c, _AT)
+_IN_FORCE_CONDITIONS, _IN_FORCE_ORDER = in_force_at(_f.c, _AT, entry_id=_e.c.id)
 # A profile's version in force at ``at`` (none: no row, or nulls) and the next instant
 # another of its versions takes effect; no row for an entry of another kind.
 _PROFILE_IN_FORCE = (

@@ -16,10 +16,11 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import postgresql
 
 from registry.accounts.actor import Actor
 from registry.errors import Conflict
-from registry.records.writes import Current, InForce, State, decide_update
+from registry.records.writes import _PROFILE_IN_FORCE, Current, InForce, State, decide_update
 from tests.records.samples import SAMPLES
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -196,6 +197,36 @@ def test_a_profile_not_yet_in_force_or_retired_is_refused_for_what_it_is(api_as,
     late = patch(tech, made["id"], retired.headers["ETag"], {"name": "R"})
     assert late.status_code == 409, late.get_json()
     assert "retired" in late.get_json()["detail"]
+
+
+def test_another_entrys_retirement_leaves_the_profile_in_force(api_as, users, system):
+    """The last retirement that hides versions is the profile's own: a data source
+    retired at its fourth version hides nothing of a profile at its first; and it is
+    read once per entry (the statement names the entry row, not each version)."""
+    officer, tech = api_as("compliance_officer"), api_as("technical_owner")
+    name_owner(officer, users["technical_owner"].email)
+    made = officer.post(
+        "/api/v1/systems/sys-1/entries",
+        json={"kind": "data_source", "body": SAMPLES["data_source"]},
+    ).get_json()
+    etag = made["etag"]
+    for n in range(2):
+        body = {**SAMPLES["data_source"], "name": f"Source {n}"}
+        changed = officer.put(
+            f"/api/v1/entries/{made['id']}", json={"body": body}, headers={"If-Match": etag}
+        )
+        etag = changed.headers["ETag"]
+    assert (
+        officer.post(
+            f"/api/v1/entries/{made['id']}/retire", json={}, headers={"If-Match": etag}
+        ).status_code
+        == 200
+    )
+    renamed = patch(tech, system["id"], system["etag"], {"name": "Renamed"})
+    assert renamed.status_code == 200, renamed.get_json()
+    sql = str(_PROFILE_IN_FORCE.compile(dialect=postgresql.dialect()))
+    retirement = sql[sql.index("max(") : sql.index("tombstone IS true")]
+    assert ".entry_id = entry.id" in retirement and ", entry" not in retirement
 
 
 def test_a_version_taking_effect_while_the_write_is_recorded_asks_for_a_retry():
